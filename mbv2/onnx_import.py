@@ -194,7 +194,7 @@ class _Importer:
         if outv.layer != len(self.layers) - 1:
             raise ModelError(f"{self.source}: layers after the classifier are not used by the output")
         for name, v in self.vals.items():
-            if v.kind == "relu" and self.consumers.get(name):
+            if v.kind == "relu" and not v.extra.get("converted") and self.consumers.get(name):
                 raise self.fail(self._node_named(v.node), "Relu is supported only as ReLU6 (Relu followed by Min(x, 6))")
         try:
             return Network(self.layers, (chw[0], chw[1], chw[2]), name="MobileNetV2", source=self.source,
@@ -320,6 +320,7 @@ class _Importer:
         if self.consumers.get(relu_name := next(n for n in node.input if self.vals[n] is relu), 0) != 1:
             raise self.fail(node, f"the Relu output {relu_name!r} has other consumers; only Relu+Min(6) as ReLU6 is supported")
         self._relu6(node, relu.extra["src"], 0.0, self._scalar(node, six, "Min's bound"))
+        relu.extra["converted"] = True
 
     def op_Add(self, node) -> None:
         v0, v1 = self.val(node, node.input[0]), self.val(node, node.input[1])
