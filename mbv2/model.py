@@ -243,7 +243,6 @@ def build_model(opts: ExportOptions | None = None, **kwargs):
     else:
         shape = init("flatten.shape", np.array([0, -1]), dtype=np.int64)
         nodes.append(helper.make_node("Reshape", [pooled, shape], [flat], name="Reshape"))
-    last = plan[-1]["cout"]
     wl, bl = _calibrated_classifier(rng, calib_layers, opts)
     out = "logits"
     if opts.classifier == "gemm":
