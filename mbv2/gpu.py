@@ -8,6 +8,12 @@ import functools
 @functools.lru_cache(maxsize=1)
 def gpu_status() -> tuple[bool, str]:
     """(True, "<device name>") or (False, why not). Never raises."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False, "no NVIDIA driver on this machine (libcuda.so.1 cannot be loaded)"
     try:
         import cupy
     except Exception as exc:
