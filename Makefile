@@ -47,7 +47,10 @@ test-gpu: $(SETUP)
 
 bench: $(SETUP)
 	@mkdir -p $(dir $(RUN_JSON))
-	$(PYTHON) -m pytest bench/ -q --benchmark-json=$(RUN_JSON) $(BENCH_ARGS)
+	MBV2_GIT_COMMIT=$${MBV2_GIT_COMMIT:-$$(git rev-parse HEAD 2>/dev/null)} \
+	MBV2_GIT_DIRTY=$${MBV2_GIT_DIRTY:-$$(git status --porcelain 2>/dev/null | grep -q . && echo 1 || echo 0)} \
+	$(PYTHON) -m pytest bench/ -q --benchmark-json=$(RUN_JSON) --benchmark-columns=median,iqr,rounds \
+		--benchmark-sort=fullname $(BENCH_ARGS)
 	$(PYTHON) -m mbv2 report $(RUN_JSON) --out results/report
 
 report: $(SETUP)

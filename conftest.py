@@ -19,6 +19,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-nvtx", action="store_true", help="turn NVTX ranges off (to measure their cost)")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--no-nvtx", default=False):
+        from mbv2 import nvtx
+
+        nvtx.set_enabled(False)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     ok, reason = gpu_status()
     if ok:

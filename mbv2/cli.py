@@ -127,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.graph:
         options["graph"] = True
     if args.kernel_version:
-        options["kernel_versions"] = args.kernel_version
+        options["kernels"] = args.kernel_version
     with impls.create(args.backend, **options) as backend:
         backend.prepare(net)
         logits = backend.run(x)  # warm-up (lazy loads, autotuning) outside the figure
