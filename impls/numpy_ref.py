@@ -49,18 +49,20 @@ class NumpyBackend(Backend):
     def __init__(self, dtype: str = "fp32", **options: Any) -> None:
         super().__init__(dtype=dtype, **options)
         self.np_dtype = _NP_DTYPES[dtype]
-        self._weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._weights: dict[int, tuple[Conv2d | Linear, np.ndarray, np.ndarray]] = {}
 
     def _params(self, layer: Conv2d | Linear) -> tuple[np.ndarray, np.ndarray]:
-        key = id(layer)
-        if key not in self._weights:
+        # keyed by id() but holding the layer itself: a freed layer's id can be reused by a new one
+        entry = self._weights.get(id(layer))
+        if entry is None or entry[0] is not layer:
             if isinstance(layer, Conv2d):
                 g = layer.groups
                 w = layer.weight.reshape(g, layer.out_channels // g, -1)
             else:
                 w = layer.weight
-            self._weights[key] = (w.astype(self.np_dtype), layer.bias.astype(self.np_dtype))
-        return self._weights[key]
+            entry = (layer, w.astype(self.np_dtype), layer.bias.astype(self.np_dtype))
+            self._weights[id(layer)] = entry
+        return entry[1], entry[2]
 
     def prepare(self, net) -> None:
         super().prepare(net)

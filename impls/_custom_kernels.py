@@ -1,0 +1,214 @@
+"""The custom backend's kernel catalogue and build: which .cu files, which versions, how they compile.
+
+Importable without CuPy or a GPU: tests/test_kernels_compile.py uses the same flags and the same
+list of default kernels as the backend, so the spill check covers exactly what runs by default.
+
+Versions per op family (the idea of each is in the header comment of its .cu file):
+    gemm       v1 naive, v2 shared-memory tiles, v3 register-blocked + float4, v4 v3 + double buffer,
+               v5 v4 + split-K (deterministic reduce) when the output tiles cannot fill the GPU,
+               v6 v5 + a streaming kernel for K in (16, 24, 32) (B slice in registers)
+    stem       v1 im2col + GEMM, v2 direct conv (weights in shared memory), v3 direct 3x3x3 specialised
+    depthwise  v1 direct, v2 shared-memory tiles, v3 float4 register-blocked (C % 4 == 0, else v2)
+    pool       v1 block per (n, c) + warp shuffles, v2 channels across threads, v3 v2 + split HW
+    linear     v1 GEMM, v2 GEMV for batch <= 8 (GEMM above)
+    add        v1 grid-stride scalar, v2 grid-stride float4
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from mbv2.errors import BackendUnavailable, InputError
+
+KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
+KERNEL_FILES = ("add", "conv", "gemm", "layout", "linear", "pool")
+
+KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
+    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6"),
+    "stem": ("v1", "v2", "v3"),
+    "depthwise": ("v1", "v2", "v3"),
+    "pool": ("v1", "v2", "v3"),
+    "linear": ("v1", "v2"),
+    "add": ("v1", "v2"),
+}
+
+# The fastest correct version of each family measured on H100 (results/NOTES.md).
+DEFAULT_VERSIONS: dict[str, str] = {
+    "gemm": "v5",
+    "stem": "v3",
+    "depthwise": "v3",
+    "pool": "v2",
+    "linear": "v2",
+    "add": "v2",
+}
+
+ENV_VAR = "MBV2_KERNELS"
+
+# Register-blocked GEMM tile shapes: (BM, BN, TM, TN); "vec" (float4) and scalar builds exist for some.
+GEMM_TILES_VEC = ((128, 128, 8, 8), (128, 64, 8, 4), (128, 32, 4, 4), (64, 64, 4, 4), (32, 32, 2, 2))
+GEMM_TILES_SCALAR = ((128, 64, 8, 4), (64, 64, 4, 4), (32, 32, 2, 2))
+# gemm v6 streaming kernels: K -> columns per thread
+GEMM_SMALLK = {16: 4, 24: 2, 32: 2}
+
+
+def gemm_tile_kernel(version: str, tile: tuple[int, int, int, int], vec: bool) -> str:
+    bm, bn, tm, tn = tile
+    return f"gemm_{version}_{bm}x{bn}_{tm}x{tn}" + ("_vec" if vec else "")
+
+
+def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
+    """(file, kernel name) of every kernel that (family, version) may launch, helpers included."""
+    if family == "gemm":
+        if version in ("v1", "v2"):
+            return [("gemm", f"gemm_{version}")]
+        base = "v4" if version in ("v5", "v6") else version  # v5, v6 launch the v4 kernels (split-K)
+        names = [gemm_tile_kernel(base, t, True) for t in GEMM_TILES_VEC]
+        names += [gemm_tile_kernel(base, t, False) for t in GEMM_TILES_SCALAR]
+        if version in ("v5", "v6"):
+            names.append("gemm_splitk_reduce")
+        if version == "v6":
+            names += [f"gemm_smallk_k{k}_c{cw}" for k, cw in GEMM_SMALLK.items()]
+        return [("gemm", n) for n in names]
+    if family == "stem":
+        out = [("conv", "im2col_nhwc")]  # v2 and v3 fall back to v1 / v2 for shapes they do not take
+        if version in ("v2", "v3"):
+            out.append(("conv", "conv_direct_nhwc"))
+        if version == "v3":
+            out.append(("conv", "conv3x3c3_nhwc"))
+        return out
+    if family == "depthwise":
+        if version == "v1":
+            return [("conv", "dwconv3_v1")]
+        out = [("conv", "dwconv3_v2_s1"), ("conv", "dwconv3_v2_s2")]
+        if version == "v3":
+            out += [("conv", f"dwconv3_v3_s{s}{t}") for s in (1, 2) for t in ("", "_tw1")]
+        return out
+    if family == "pool":
+        return [("pool", f"pool_{version}")]
+    if family == "linear":
+        return [("linear", "linear_gemv")] if version == "v2" else []
+    if family == "add":
+        return [("add", "add_v1")] if version == "v1" else [("add", "add_v1"), ("add", "add_v2")]
+    raise KeyError(family)
+
+
+def default_kernels() -> set[tuple[str, str]]:
+    """Every kernel the backend can launch with the default versions (layout conversion included)."""
+    out = {("layout", "transpose_batched")}
+    for fam, ver in DEFAULT_VERSIONS.items():
+        out.update(kernels_of(fam, ver))
+    return out
+
+
+def parse_versions(spec: str | dict[str, str] | None) -> dict[str, str]:
+    """'gemm=v2,pool=v1' (or a dict) over the defaults; unknown family or version -> InputError."""
+    versions = dict(DEFAULT_VERSIONS)
+    if not spec:
+        return versions
+    items = (
+        spec.items()
+        if isinstance(spec, dict)
+        else (tuple(p.split("=", 1)) if "=" in p else (p, "") for p in str(spec).split(",") if p.strip())
+    )
+    for fam, ver in items:
+        fam, ver = fam.strip(), ver.strip()
+        if fam not in KERNEL_VERSIONS:
+            raise InputError(f"unknown kernel family {fam!r} in {spec!r}; families: {', '.join(KERNEL_VERSIONS)}")
+        if ver not in KERNEL_VERSIONS[fam]:
+            raise InputError(
+                f"unknown version {ver!r} for kernel family {fam!r}; versions: {', '.join(KERNEL_VERSIONS[fam])}"
+            )
+        versions[fam] = ver
+    return versions
+
+
+# -- building ---------------------------------------------------------------------------------------
+NVCC_FLAGS = ("-std=c++17", "-O3", "-lineinfo")
+
+
+def find_nvcc() -> str | None:
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        return nvcc
+    for root in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
+        if root and (Path(root) / "bin" / "nvcc").exists():
+            return str(Path(root) / "bin" / "nvcc")
+    return None
+
+
+def nvcc_command(nvcc: str, source: Path, output: Path, arch: str, verbose: bool = False) -> list[str]:
+    cmd = [nvcc, *NVCC_FLAGS, f"-arch=sm_{arch}", "-cubin", "-o", str(output), str(source)]
+    if verbose:
+        cmd[1:1] = ["-Xptxas", "-v"]
+    return cmd
+
+
+def cache_dir() -> Path:
+    d = Path(os.environ.get("MBV2_CACHE", Path.home() / ".cache" / "mbv2")) / "kernels"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@dataclass
+class Built:
+    name: str  # file stem
+    path: Path | None  # cubin (nvcc) or None (NVRTC from source)
+    source: str
+
+
+def build_one(name: str, arch: str, nvcc: str | None) -> Built:
+    src_path = KERNEL_DIR / f"{name}.cu"
+    source = src_path.read_text()
+    if nvcc is None:
+        return Built(name, None, source)
+    key = hashlib.sha256((source + "|".join(NVCC_FLAGS) + arch + nvcc).encode()).hexdigest()[:16]
+    out = cache_dir() / f"{name}-sm{arch}-{key}.cubin"
+    if not out.exists():
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        proc = subprocess.run(nvcc_command(nvcc, src_path, tmp, arch), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BackendUnavailable(f"nvcc failed on kernels/{name}.cu for sm_{arch}:\n{proc.stderr.strip()}")
+        os.replace(tmp, out)
+    return Built(name, out, source)
+
+
+def build_all(arch: str) -> dict[str, Built]:
+    """Compile every kernel file for sm_<arch> once (cached on disk by source hash), in parallel."""
+    nvcc = find_nvcc()
+    with ThreadPoolExecutor(max_workers=len(KERNEL_FILES)) as pool:
+        built = list(pool.map(lambda n: build_one(n, arch, nvcc), KERNEL_FILES))
+    return {b.name: b for b in built}
+
+
+# -- ptxas report ------------------------------------------------------------------------------------
+_ENTRY = re.compile(r"Compiling entry function '([^']+)' for")
+_PROPS = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+_REGS = re.compile(r"Used (\d+) registers")
+
+
+def parse_ptxas(text: str) -> dict[str, dict[str, int]]:
+    """`nvcc -Xptxas -v` output -> {kernel: {stack, spill_stores, spill_loads, registers}}."""
+    out: dict[str, dict[str, int]] = {}
+    current = None
+    for line in text.splitlines():
+        m = _ENTRY.search(line)
+        if m:
+            current = m.group(1)
+            out[current] = {"stack": 0, "spill_stores": 0, "spill_loads": 0, "registers": 0}
+            continue
+        if current is None:
+            continue
+        m = _PROPS.search(line)
+        if m:
+            out[current].update(stack=int(m.group(1)), spill_stores=int(m.group(2)), spill_loads=int(m.group(3)))
+        m = _REGS.search(line)
+        if m:
+            out[current]["registers"] = int(m.group(1))
+    return out

@@ -1,0 +1,865 @@
+"""Our own CUDA kernels (kernels/*.cu), compiled with nvcc for the device's own sm_XX, loaded through
+CuPy RawModule, launched on the backend's stream. No PyTorch.
+
+Layout: NHWC inside the backend (results/NOTES.md, "Layout decision"). ``to_device`` uploads an
+NCHW batch and transposes it on the GPU; ``to_host`` transposes back; both are inside ``run`` and so
+inside every timed end-to-end region. A 4-D device array of this backend is always NHWC
+(N, H, W, C); a 2-D one is (N, F).
+
+Kernel versions: one per op family (impls/_custom_kernels.py), pinned by the option
+``kernels="gemm=v2,pool=v1"`` or the environment variable MBV2_KERNELS (the option wins); the
+defaults are the fastest correct versions measured. ``info()`` reports what ran, including any
+shape that a version could not take and went to the version named there (e.g. depthwise v3 needs
+C % 4 == 0).
+
+``run(x)`` walks a launch plan made once per batch size: every buffer allocated up front (reused
+across layers by liveness), every kernel's grid, block and arguments fixed; ``graph=True`` captures
+that plan into a CUDA graph and replays it. ``debug=True`` (or MBV2_DEBUG=1) synchronises and
+checks after every launch, naming the kernel that failed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mbv2 import nvtx
+from mbv2.errors import BackendUnavailable, CudaError, InputError
+from mbv2.gpu import gpu_status
+from mbv2.layers import Conv2d, Linear
+from mbv2.network import NETWORK_INPUT, Network
+
+from . import _custom_kernels as K
+from .base import Backend
+
+KERNEL_VERSIONS = K.KERNEL_VERSIONS
+DEFAULT_VERSIONS = K.DEFAULT_VERSIONS
+GEMV_MAX_BATCH = 8  # linear.cu GEMV_MAX_BATCH
+STEM_DIRECT_MAX_SMEM = 48 * 1024
+
+
+def available() -> tuple[bool, str]:
+    ok, reason = gpu_status()
+    if not ok:
+        return False, reason
+    if K.find_nvcc() is None:
+        try:
+            from cupy.cuda import nvrtc  # noqa: F401
+        except Exception as exc:
+            return False, f"neither nvcc nor NVRTC is usable to compile kernels/*.cu ({exc})"
+    return True, ""
+
+
+def create(**options: Any) -> CustomBackend:
+    return CustomBackend(**options)
+
+
+def kernel_versions() -> dict[str, tuple[str, ...]]:
+    """Families and their versions, for benchmark helpers that iterate v1 -> vN."""
+    return dict(KERNEL_VERSIONS)
+
+
+# -- host-side choices that need no GPU ------------------------------------------------------------
+def choose_gemm_tile(m: int, n: int, k: int, batch: int, tiles: tuple, sms: int) -> tuple[int, int, int, int]:
+    """Tile shape of the register-blocked GEMM for an (M, N, K) x batch problem.
+
+    Cost model: the busiest SM runs ceil(blocks / SMs) blocks, each costing BM*BN FMAs per k plus
+    (TM + TN) shared-memory loads per TM*TN FMAs. Big tiles win when there are many blocks (more
+    reuse), small tiles when a big tile would leave SMs idle (batch 1, 7x7 layers) or waste a
+    partial tile (N = 16, 24, 32).
+    """
+    best, best_cost = tiles[0], math.inf
+    for tile in tiles:
+        bm, bn, tm, tn = tile
+        blocks = math.ceil(m / bm) * math.ceil(n / bn) * batch
+        per_sm = math.ceil(blocks / sms)
+        cost = per_sm * bm * bn * (1.0 + (tm + tn) / (tm * tn))
+        if cost < best_cost:
+            best, best_cost = tile, cost
+    return best
+
+
+def split_k(blocks: int, k: int, sms: int) -> int:
+    """How many K splits (gemm v5) for a GEMM of ``blocks`` output tiles: enough for ~4 blocks per SM
+    when the tiles alone leave SMs idle, at least 32 k per split, only for K >= 128; 1 = no split.
+    The count is trimmed so that no split is empty (chunks are whole 8-wide k-steps)."""
+    if blocks >= sms or k < 128:
+        return 1
+    s = min(max(1, (4 * sms) // blocks), k // 32, 32)
+    if s < 2:
+        return 1
+    chunk = math.ceil(math.ceil(k / s) / 8) * 8
+    return max(1, math.ceil(k / chunk))
+
+
+def plan_buffers(sizes: list[int], last_use: list[int]) -> list[int]:
+    """Assign each op's output (in order) to a buffer slot; a slot is reused once its tensor is dead.
+
+    ``sizes[i]``: elements of op i's output; ``last_use[i]``: index of the last op reading it.
+    Returns slot per op; slot sizes are the max over their tenants (see ``slot_sizes``).
+    """
+    slot_of: list[int] = []
+    slot_free_after: list[int] = []  # op index after which the slot's current tenant is dead
+    for i, _ in enumerate(sizes):
+        free = [s for s, t in enumerate(slot_free_after) if t < i]
+        # prefer the free slot whose current size is closest to ours (keeps big slots for big tensors)
+        if free:
+            s = min(free, key=lambda s: abs(_slot_size(slot_of, sizes, s) - sizes[i]))
+        else:
+            s = len(slot_free_after)
+            slot_free_after.append(-1)
+        slot_of.append(s)
+        slot_free_after[s] = max(last_use[i], i)
+    return slot_of
+
+
+def _slot_size(slot_of: list[int], sizes: list[int], s: int) -> int:
+    return max((sizes[i] for i, t in enumerate(slot_of) if t == s), default=0)
+
+
+def slot_sizes(slot_of: list[int], sizes: list[int]) -> list[int]:
+    return [_slot_size(slot_of, sizes, s) for s in range(max(slot_of) + 1)] if slot_of else []
+
+
+# -- launches ------------------------------------------------------------------------------------------
+@dataclass
+class Launch:
+    name: str
+    kernel: Any
+    grid: tuple[int, ...]
+    block: tuple[int, ...]
+    args: tuple
+    smem: int = 0
+
+
+@dataclass
+class Plan:
+    batch: int
+    stage_in: Any  # (N, C, H, W) upload target
+    out: Any  # the network's output (N, classes)
+    launches: list[Launch]
+    op_ranges: list[tuple[str, int, int]]  # (label, first launch, end) for NVTX ranges
+    buffers: list[Any] = field(default_factory=list)
+    graph: Any = None
+    host_in: Any = None  # page-locked host staging (async H2D / D2H in run())
+    host_out: Any = None
+
+
+def _pinned(shape: tuple[int, ...]) -> np.ndarray:
+    """A page-locked float32 host array (plain NumPy where CuPy cannot give one)."""
+    try:
+        import cupyx
+
+        return cupyx.empty_pinned(shape, np.float32)
+    except Exception:
+        return np.empty(shape, np.float32)
+
+
+def _i32(v: int) -> np.int32:
+    return np.int32(v)
+
+
+def _i64(v: int) -> np.int64:
+    return np.int64(v)
+
+
+_MODULE_CACHE: dict[str, tuple[dict[str, Any], str]] = {}
+
+
+class CustomBackend(Backend):
+    name = "custom"
+    dtypes = ("fp32",)
+
+    def __init__(
+        self,
+        dtype: str = "fp32",
+        kernels: str | dict[str, str] | None = None,
+        graph: bool = False,
+        debug: bool | None = None,
+        batch: int | list[int] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(dtype=dtype, **options)
+        spec = kernels if kernels is not None else os.environ.get(K.ENV_VAR, "")
+        self.versions = K.parse_versions(spec)
+        self.graph = bool(graph)
+        self.debug = bool(int(os.environ.get("MBV2_DEBUG", "0") or 0)) if debug is None else bool(debug)
+        self.preplan = [batch] if isinstance(batch, int) else list(batch or [])
+        self.force_tile: tuple[int, int, int, int] | None = None  # benchmarks: pin the GEMM tile
+        self._cp: Any = None
+        self.stream: Any = None
+        self._fns: dict[str, Any] = {}
+        self._params: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._plans: dict[int, Plan] = {}
+        self._fallbacks: set[str] = set()
+        self._capturing = False
+        self._ws: Any = None
+        self.arch = ""
+        self.compiler = ""
+        self.sms = 132
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def _ensure_device(self) -> None:
+        if self._cp is not None:
+            return
+        ok, reason = available()
+        if not ok:
+            raise BackendUnavailable(f"backend 'custom' is not available: {reason}")
+        import cupy
+
+        self._cp = cupy
+        dev = cupy.cuda.Device()
+        self.arch = str(dev.compute_capability)
+        self.sms = int(dev.attributes["MultiProcessorCount"])
+        self.stream = cupy.cuda.Stream(non_blocking=False)
+        key = f"{dev.id}:{self.arch}"
+        if key not in _MODULE_CACHE:
+            built = K.build_all(self.arch)
+            fns: dict[str, Any] = {}
+            compiler = ""
+            for name, b in built.items():
+                if b.path is not None:
+                    mod = cupy.RawModule(path=str(b.path))
+                    compiler = f"nvcc {' '.join(K.NVCC_FLAGS)} -arch=sm_{self.arch}"
+                else:
+                    mod = cupy.RawModule(code=b.source, options=("-std=c++17",))
+                    compiler = "nvrtc (CuPy, nvcc not found)"
+                for fam in KERNEL_VERSIONS:
+                    for ver in KERNEL_VERSIONS[fam]:
+                        for file, kname in K.kernels_of(fam, ver):
+                            if file == name and kname not in fns:
+                                fns[kname] = mod.get_function(kname)
+                if name == "layout":
+                    fns["transpose_batched"] = mod.get_function("transpose_batched")
+            _MODULE_CACHE[key] = (fns, compiler)
+        self._fns, self.compiler = _MODULE_CACHE[key]
+
+    def prepare(self, net: Network) -> None:
+        super().prepare(net)
+        self._ensure_device()
+        self._plans.clear()
+        for layer in net.layers:
+            if isinstance(layer, (Conv2d, Linear)):
+                self._layer_params(layer)
+        for b in self.preplan:
+            self.plan(b)
+
+    def close(self) -> None:
+        self._plans.clear()
+        self._params.clear()
+        self._ws = None
+
+    def info(self) -> dict[str, Any]:
+        return {
+            **super().info(),
+            "kernel_versions": dict(self.versions),
+            "layout": "NHWC",
+            "graph": self.graph,
+            "arch": f"sm_{self.arch}" if self.arch else "",
+            "compiler": self.compiler,
+            "fallbacks": sorted(self._fallbacks),
+        }
+
+    # -- weights -------------------------------------------------------------------------------------
+    def _layer_params(self, layer: Conv2d | Linear) -> dict[str, Any]:
+        hit = self._params.get(id(layer))
+        if hit is not None and hit[0] is layer:
+            return hit[1]
+        cp = self._cp
+        p: dict[str, Any] = {"bias": cp.asarray(np.ascontiguousarray(layer.bias, np.float32))}
+        w = np.asarray(layer.weight, np.float32)
+        if isinstance(layer, Linear):
+            if w.shape != (layer.out_features, layer.in_features):
+                raise InputError(f"Linear weight shape {w.shape}, expected {(layer.out_features, layer.in_features)}")
+            p["w"] = cp.asarray(np.ascontiguousarray(w))  # (OUT, IN) for the GEMV
+            p["wt"] = cp.asarray(np.ascontiguousarray(w.T))  # (IN, OUT) for the GEMM
+        else:
+            cout, cin, k, g = layer.out_channels, layer.in_channels, layer.kernel, layer.groups
+            if w.shape != (cout, cin // g, k, k):
+                raise InputError(f"Conv2d weight shape {w.shape}, expected {(cout, cin // g, k, k)}")
+            if layer.is_pointwise:
+                p["kind"] = "pointwise"
+                p["wt"] = cp.asarray(np.ascontiguousarray(w.reshape(cout, cin).T))  # (Cin, Cout)
+                p["w"] = cp.asarray(np.ascontiguousarray(w.reshape(cout, cin)))  # (Cout, Cin): NCHW GEMM
+            elif layer.is_depthwise:
+                if k != 3:
+                    raise InputError(f"depthwise conv with kernel {k}: only 3x3 is implemented")
+                p["kind"] = "depthwise"
+                p["w"] = cp.asarray(np.ascontiguousarray(w.reshape(cout, 9).T))  # (9, C)
+            elif g == 1:
+                p["kind"] = "stem"
+                kk = k * k * cin
+                kp = (kk + 3) // 4 * 4
+                wk = np.zeros((kp, cout), np.float32)
+                wk[:kk] = w.transpose(2, 3, 1, 0).reshape(kk, cout)  # rows ordered (ky, kx, ci)
+                p["wt"] = cp.asarray(wk)
+                p["kp"] = kp
+            else:
+                raise InputError(f"grouped conv with groups={g} (not depthwise) is not implemented")
+        self._params[id(layer)] = (layer, p)
+        return p
+
+    # -- checks --------------------------------------------------------------------------------------
+    def _check_dev(self, a: Any, what: str, ndim: int | None = None) -> None:
+        cp = self._cp
+        if not isinstance(a, cp.ndarray):
+            if isinstance(a, np.ndarray):
+                raise InputError(f"{what}: got a host NumPy array; pass a device array from backend.to_device()")
+            raise InputError(f"{what}: expected a CuPy device array, got {type(a).__name__}")
+        if a.dtype != cp.float32:
+            raise InputError(f"{what}: dtype {a.dtype}, expected float32")
+        if not a.flags.c_contiguous:
+            raise InputError(f"{what}: array is not C-contiguous (shape {a.shape}, strides {a.strides})")
+        if ndim is not None and a.ndim != ndim:
+            layout = {4: "NHWC (N, H, W, C)", 2: "(N, F)"}.get(ndim, f"rank {ndim}")
+            raise InputError(f"{what}: shape {a.shape} has rank {a.ndim}, expected {layout}")
+        if a.size == 0:
+            raise InputError(f"{what}: empty array {a.shape}")
+
+    def _check_out(self, out: Any, shape: tuple[int, ...], what: str) -> None:
+        self._check_dev(out, what)
+        if tuple(out.shape) != tuple(shape):
+            raise InputError(f"{what}: shape {tuple(out.shape)}, expected {tuple(shape)}")
+
+    def _empty(self, shape: tuple[int, ...]) -> Any:
+        with self.stream:
+            out = self._cp.empty(shape, self._cp.float32)
+            if self.debug:
+                out.fill(np.nan)
+        return out
+
+    @staticmethod
+    def _aligned(*arrays: Any) -> bool:
+        return all(a.data.ptr % 16 == 0 for a in arrays)
+
+    # -- launch builders (no launch, no allocation) ---------------------------------------------------
+    def _fn(self, name: str) -> Any:
+        return self._fns[name]
+
+    def _workspace(self, n: int) -> Any:
+        """Split-K partial sums: one buffer shared by every GEMM (they run in order on one stream).
+        Grows at plan / op-call time only; launch lists keep the arrays they were built with alive."""
+        if self._ws is None or self._ws.size < n:
+            old = 0 if self._ws is None else self._ws.size
+            with self.stream:
+                self._ws = self._cp.empty((max(n, 2 * old),), self._cp.float32)
+        return self._ws
+
+    def _gemm(
+        self,
+        a: Any,
+        b: Any,
+        c: Any,
+        bias: Any,
+        r: Any,
+        m: int,
+        n: int,
+        k: int,
+        *,
+        batch: int = 1,
+        sa: int = 0,
+        sb: int = 0,
+        sc: int = 0,
+        bias_mode: int = 1,
+        act: bool = False,
+        version: str | None = None,
+    ) -> list[Launch]:
+        ver = version or self.versions["gemm"]
+        has_res = r is not None
+        tail = (_i32(bias_mode), _i32(int(act)), _i32(int(has_res)))
+        args = (a, b, c, bias, r if has_res else c, _i32(m), _i32(n), _i32(k), _i64(sa), _i64(sb), _i64(sc), *tail)
+        if batch > 65535:
+            raise InputError(f"GEMM batch {batch} exceeds the grid limit 65535")
+        if ver in ("v1", "v2"):
+            tiles = math.ceil(m / 16) * math.ceil(n / 16)
+            return [Launch(f"gemm_{ver}", self._fn(f"gemm_{ver}"), (tiles, batch), (16, 16), args)]
+        arrays = [a, b, c] + ([r] if has_res else [])
+        cw = K.GEMM_SMALLK.get(k, 0)
+        if ver == "v6" and batch == 1 and bias_mode == 1 and cw and n % cw == 0 and n // cw <= 256:
+            if self._aligned(*arrays) and self.force_tile is None:
+                name = f"gemm_smallk_k{k}_c{cw}"
+                rpb = 256 // (n // cw)
+                grid = (max(1, min(math.ceil(m / rpb), self.sms * 4)),)
+                sargs = (a, b, c, bias, r if has_res else c, _i32(m), _i32(n), _i32(int(act)), _i32(int(has_res)))
+                return [Launch(name, self._fn(name), grid, (256,), sargs)]
+        vec = k % 4 == 0 and n % 4 == 0 and sa % 4 == 0 and sb % 4 == 0 and sc % 4 == 0 and self._aligned(*arrays)
+        tiles_avail = K.GEMM_TILES_VEC if vec else K.GEMM_TILES_SCALAR
+        if self.force_tile in tiles_avail:
+            tile = self.force_tile
+        else:
+            tile = choose_gemm_tile(m, n, k, batch, tiles_avail, self.sms)
+        bm, bn, tm, tn = tile
+        name = K.gemm_tile_kernel("v4" if ver in ("v5", "v6") else ver, tile, vec)
+        nt = (bm // tm) * (bn // tn)
+        blocks = math.ceil(m / bm) * math.ceil(n / bn)
+        splits = split_k(blocks, k, self.sms) if ver in ("v5", "v6") and batch == 1 else 1
+        if splits == 1:
+            return [Launch(name, self._fn(name), (blocks, batch), (nt,), args)]
+        ws = self._workspace(splits * m * n)
+        gargs = (a, b, ws, bias, ws, _i32(m), _i32(n), _i32(k), _i64(0), _i64(0), _i64(0), *tail)
+        rargs = (ws, c, bias, r if has_res else c, _i32(m), _i32(n), _i32(splits), *tail)
+        rgrid = max(1, min(math.ceil(m * n / 256), self.sms * 8))
+        return [
+            Launch(name, self._fn(name), (blocks, 1, splits), (nt,), gargs),
+            Launch("gemm_splitk_reduce", self._fn("gemm_splitk_reduce"), (rgrid,), (256,), rargs),
+        ]
+
+    def _conv_launches(self, x: Any, layer: Conv2d, act: bool, res: Any, out: Any, scratch: Any = None) -> list[Launch]:
+        p = self._layer_params(layer)
+        nb, h, w, cin = x.shape
+        ho, wo = layer.out_hw(h, w)
+        cout = layer.out_channels
+        has_res = res is not None
+        rr = res if has_res else out
+        if p["kind"] == "pointwise":
+            return self._gemm(x, p["wt"], out, p["bias"], res, nb * h * w, cout, cin, act=act)
+        if p["kind"] == "depthwise":
+            return [self._dw_launch(x, p, layer, act, rr, has_res, out, nb, h, w, cin, ho, wo)]
+        # stem: a groups=1 conv that is not pointwise
+        k, s, pad = layer.kernel, layer.stride, layer.pad
+        kk = k * k * cin
+        path = self._stem_path(layer, cin)
+        if path == "v3" and not self._aligned(x, out, p["wt"], p["bias"], rr):
+            self._fallbacks.add("stem v3 -> v2 (unaligned arrays)")
+            path = "v2"
+        flags = (_i32(int(act)), _i32(int(has_res)))
+        if path == "v3":
+            total = nb * ho * wo * (cout // 8)
+            args = (
+                x,
+                p["wt"],
+                p["bias"],
+                rr,
+                out,
+                _i32(nb),
+                _i32(h),
+                _i32(w),
+                _i32(ho),
+                _i32(wo),
+                _i32(cout),
+                _i32(s),
+                _i32(pad),
+                *flags,
+            )
+            grid = (math.ceil(total / 256),)
+            return [Launch("conv3x3c3_nhwc", self._fn("conv3x3c3_nhwc"), grid, (256,), args, smem=27 * cout * 4)]
+        if path == "v2":
+            total = nb * ho * wo * ((cout + 3) // 4)
+            args = (
+                x,
+                p["wt"],
+                p["bias"],
+                rr,
+                out,
+                _i32(nb),
+                _i32(h),
+                _i32(w),
+                _i32(cin),
+                _i32(ho),
+                _i32(wo),
+                _i32(cout),
+                _i32(k),
+                _i32(s),
+                _i32(pad),
+                *flags,
+            )
+            grid = (math.ceil(total / 256),)
+            return [Launch("conv_direct_nhwc", self._fn("conv_direct_nhwc"), grid, (256,), args, smem=kk * cout * 4)]
+        kp = p["kp"]
+        if scratch is None or scratch.size < nb * ho * wo * kp:
+            raise AssertionError("stem v1 needs an im2col scratch buffer of N*Ho*Wo*Kp floats")
+        total = nb * ho * wo * kp
+        grid = (min(math.ceil(total / 256), self.sms * 32),)
+        args = (
+            x,
+            scratch,
+            _i32(nb),
+            _i32(h),
+            _i32(w),
+            _i32(cin),
+            _i32(ho),
+            _i32(wo),
+            _i32(k),
+            _i32(s),
+            _i32(pad),
+            _i32(kp),
+        )
+        return [
+            Launch("im2col_nhwc", self._fn("im2col_nhwc"), grid, (256,), args),
+            *self._gemm(scratch, p["wt"], out, p["bias"], res, nb * ho * wo, cout, kp, act=act),
+        ]
+
+    def _stem_path(self, layer: Conv2d, cin: int) -> str:
+        """Which stem kernel takes this conv: the pinned version, or the next one down that can."""
+        ver = self.versions["stem"]
+        kk = layer.kernel * layer.kernel * cin
+        cout = layer.out_channels
+        fits = kk * cout * 4 <= STEM_DIRECT_MAX_SMEM
+        if ver == "v3":
+            if cin == 3 and layer.kernel == 3 and cout % 8 == 0 and fits:
+                return "v3"
+            self._fallbacks.add("stem v3 -> v2 (needs Cin = 3, 3x3, Cout % 8 == 0)")
+            ver = "v2"
+        if ver == "v2":
+            if fits:
+                return "v2"
+            self._fallbacks.add(f"stem v2 -> v1 (weights of {kk}x{cout} exceed 48 KB of shared memory)")
+        return "v1"
+
+    def _needs_scratch(self, layer: Conv2d, x_shape: tuple[int, ...]) -> int:
+        p = self._layer_params(layer)
+        if p["kind"] != "stem":
+            return 0
+        nb, h, w, cin = x_shape
+        ho, wo = layer.out_hw(h, w)
+        return 0 if self._stem_path(layer, cin) != "v1" else nb * ho * wo * p["kp"]
+
+    def _dw_launch(self, x, p, layer, act, rr, has_res, out, nb, h, w, c, ho, wo) -> Launch:
+        ver = self.versions["depthwise"]
+        s, pad = layer.stride, layer.pad
+        if ver in ("v2", "v3") and s not in (1, 2):
+            self._fallbacks.add(f"depthwise {ver} -> v1 (stride {s})")
+            ver = "v1"
+        if ver == "v3" and not (c % 4 == 0 and self._aligned(x, out, p["w"], p["bias"], rr)):
+            self._fallbacks.add("depthwise v3 -> v2 (C % 4 != 0)")
+            ver = "v2"
+        flags = (_i32(int(act)), _i32(int(has_res)))
+        if ver == "v1":
+            total = nb * ho * wo * c
+            args = (
+                x,
+                p["w"],
+                p["bias"],
+                rr,
+                out,
+                _i32(nb),
+                _i32(h),
+                _i32(w),
+                _i32(c),
+                _i32(ho),
+                _i32(wo),
+                _i32(s),
+                _i32(pad),
+                *flags,
+            )
+            return Launch("dwconv3_v1", self._fn("dwconv3_v1"), (math.ceil(total / 256),), (256,), args)
+        args = (
+            x,
+            p["w"],
+            p["bias"],
+            rr,
+            out,
+            _i32(nb),
+            _i32(h),
+            _i32(w),
+            _i32(c),
+            _i32(ho),
+            _i32(wo),
+            _i32(pad),
+            *flags,
+        )
+        if ver == "v2":
+            name = f"dwconv3_v2_s{s}"
+            grid = (math.ceil(wo / 8), math.ceil(ho / 8), nb * math.ceil(c / 32))
+            if grid[1] > 65535 or grid[2] > 65535:
+                raise InputError(f"depthwise v2 grid {grid} exceeds the CUDA limit 65535 in y/z")
+            return Launch(name, self._fn(name), grid, (32, 8), args)
+        tw = 4 if s == 1 else 2
+        name = f"dwconv3_v3_s{s}"
+        if nb * ho * math.ceil(wo / tw) * (c // 4) < self.sms * 256:  # too few threads: one output each
+            tw, name = 1, name + "_tw1"
+        total = nb * ho * math.ceil(wo / tw) * (c // 4)
+        return Launch(name, self._fn(name), (math.ceil(total / 256),), (256,), args)
+
+    def _pool_launch(self, x: Any, out: Any) -> Launch:
+        nb, h, w, c = x.shape
+        hw = h * w
+        ver = self.versions["pool"]
+        args = (x, out, _i32(hw), _i32(c))
+        if nb > 65535:
+            raise InputError(f"batch {nb} exceeds the grid limit 65535")
+        if ver == "v1":
+            threads = min(256, max(32, math.ceil(hw / 32) * 32))
+            return Launch("pool_v1", self._fn("pool_v1"), (c, nb), (threads,), args)
+        if ver == "v2":
+            return Launch("pool_v2", self._fn("pool_v2"), (math.ceil(c / 128), nb), (128,), args)
+        return Launch("pool_v3", self._fn("pool_v3"), (math.ceil(c / 32), nb), (32, 8), args)
+
+    def _linear_launches(self, x: Any, layer: Linear, out: Any) -> list[Launch]:
+        p = self._layer_params(layer)
+        nb = x.shape[0]
+        fin, fout = layer.in_features, layer.out_features
+        if self.versions["linear"] == "v2" and nb <= GEMV_MAX_BATCH and self._aligned(x, p["w"]):
+            args = (x, p["w"], p["bias"], out, _i32(nb), _i32(fin), _i32(fout))
+            return [Launch("linear_gemv", self._fn("linear_gemv"), (math.ceil(fout * 32 / 256),), (256,), args)]
+        return self._gemm(x, p["wt"], out, p["bias"], None, nb, fout, fin)
+
+    def _add_launch(self, a: Any, b: Any, out: Any) -> Launch:
+        n = a.size
+        if self.versions["add"] == "v2" and self._aligned(a, b, out):
+            name, work = "add_v2", math.ceil(n / 4)
+        else:
+            name, work = "add_v1", n
+        grid = max(1, min(math.ceil(work / 256), self.sms * 16))
+        return Launch(name, self._fn(name), (grid,), (256,), (a, b, out, _i64(n)))
+
+    def _transpose_launch(self, src: Any, dst: Any, nb: int, rows: int, cols: int) -> Launch:
+        if nb > 65535:
+            raise InputError(f"batch {nb} exceeds the grid limit 65535")
+        grid = (math.ceil(cols / 32), math.ceil(rows / 32), nb)
+        return Launch(
+            "transpose_batched", self._fn("transpose_batched"), grid, (32, 8), (src, dst, _i32(rows), _i32(cols))
+        )
+
+    # -- launching -----------------------------------------------------------------------------------
+    def _launch(self, launch: Launch) -> None:
+        cp = self._cp
+        try:
+            launch.kernel(launch.grid, launch.block, launch.args, shared_mem=launch.smem)
+        except (cp.cuda.driver.CUDADriverError, cp.cuda.runtime.CUDARuntimeError) as exc:
+            raise CudaError(f"launch of {launch.name} grid={launch.grid} block={launch.block}: {exc}") from exc
+        if self.debug and not self._capturing:
+            try:
+                self.stream.synchronize()
+            except (cp.cuda.driver.CUDADriverError, cp.cuda.runtime.CUDARuntimeError) as exc:
+                raise CudaError(f"{launch.name} grid={launch.grid} block={launch.block} failed: {exc}") from exc
+
+    def launch_all(self, launches: list[Launch]) -> None:
+        with self.stream:
+            for launch in launches:
+                self._launch(launch)
+
+    # -- data movement -------------------------------------------------------------------------------
+    def to_device(self, x: np.ndarray) -> Any:
+        self._ensure_device()
+        if not isinstance(x, np.ndarray):
+            raise InputError(f"to_device: expected a NumPy array, got {type(x).__name__}")
+        if x.dtype != np.float32:
+            raise InputError(f"to_device: dtype {x.dtype}, expected float32")
+        if x.ndim not in (2, 4):
+            raise InputError(f"to_device: shape {x.shape}; expected (N, C, H, W) or (N, F)")
+        cp = self._cp
+        with self.stream:
+            xd = cp.asarray(np.ascontiguousarray(x))
+            if x.ndim == 2:
+                return xd
+            n, c, h, w = x.shape
+            y = cp.empty((n, h, w, c), cp.float32)
+            self._launch(self._transpose_launch(xd, y, n, c, h * w))
+        return y
+
+    def to_host(self, y: Any) -> np.ndarray:
+        self._ensure_device()
+        self._check_dev(y, "to_host")
+        cp = self._cp
+        with self.stream:
+            if y.ndim == 4:
+                n, h, w, c = y.shape
+                t = cp.empty((n, c, h, w), cp.float32)
+                self._launch(self._transpose_launch(y, t, n, h * w, c))
+                y = t
+            out = y.get()
+        self.stream.synchronize()
+        return out
+
+    def synchronize(self) -> None:
+        if self.stream is not None:
+            self.stream.synchronize()
+
+    # -- the ops -------------------------------------------------------------------------------------
+    def conv2d(self, x: Any, layer: Conv2d, act: bool = False, residual: Any = None, out: Any = None) -> Any:
+        self._ensure_device()
+        if not isinstance(layer, Conv2d):
+            raise InputError(f"conv2d: layer must be a Conv2d, got {type(layer).__name__}")
+        self._check_dev(x, "conv2d input", ndim=4)
+        nb, h, w, c = x.shape
+        if c != layer.in_channels:
+            raise InputError(
+                f"conv2d input: NHWC shape {x.shape} has {c} channels, the layer expects {layer.in_channels}"
+            )
+        ho, wo = layer.out_hw(h, w)
+        if ho < 1 or wo < 1:
+            raise InputError(
+                f"conv2d input: spatial size {h}x{w} is too small for the {layer.kernel}x{layer.kernel} conv"
+            )
+        oshape = (nb, ho, wo, layer.out_channels)
+        if residual is not None:
+            self._check_out(residual, oshape, "conv2d residual")
+        self._layer_params(layer)  # weight shape checks before any launch
+        if out is None:
+            out = self._empty(oshape)
+        else:
+            self._check_out(out, oshape, "conv2d out")
+        need = self._needs_scratch(layer, x.shape)
+        scratch = self._empty((need,)) if need else None
+        self.launch_all(self._conv_launches(x, layer, act, residual, out, scratch))
+        return out
+
+    def add(self, a: Any, b: Any, out: Any = None) -> Any:
+        self._ensure_device()
+        self._check_dev(a, "add a")
+        self._check_dev(b, "add b")
+        if a.shape != b.shape:
+            raise InputError(f"add: shapes {a.shape} and {b.shape} differ")
+        if out is None:
+            out = self._empty(a.shape)
+        else:
+            self._check_out(out, a.shape, "add out")
+        self.launch_all([self._add_launch(a, b, out)])
+        return out
+
+    def global_avg_pool(self, x: Any, out: Any = None) -> Any:
+        self._ensure_device()
+        self._check_dev(x, "global_avg_pool input", ndim=4)
+        oshape = (x.shape[0], x.shape[3])
+        if out is None:
+            out = self._empty(oshape)
+        else:
+            self._check_out(out, oshape, "global_avg_pool out")
+        self.launch_all([self._pool_launch(x, out)])
+        return out
+
+    def linear(self, x: Any, layer: Linear, out: Any = None) -> Any:
+        self._ensure_device()
+        if not isinstance(layer, Linear):
+            raise InputError(f"linear: layer must be a Linear, got {type(layer).__name__}")
+        self._check_dev(x, "linear input", ndim=2)
+        if x.shape[1] != layer.in_features:
+            raise InputError(f"linear input: shape {x.shape}, the layer expects {layer.in_features} features")
+        self._layer_params(layer)
+        oshape = (x.shape[0], layer.out_features)
+        if out is None:
+            out = self._empty(oshape)
+        else:
+            self._check_out(out, oshape, "linear out")
+        self.launch_all(self._linear_launches(x, layer, out))
+        return out
+
+    # -- whole network -------------------------------------------------------------------------------
+    def plan(self, batch: int) -> Plan:
+        """Allocate every buffer and fix every launch for one batch size (once; cached)."""
+        if self.net is None:
+            raise RuntimeError("backend 'custom': call prepare(net) before plan()/run()")
+        if batch in self._plans:
+            return self._plans[batch]
+        self._ensure_device()
+        cp = self._cp
+        net = self.net
+        c, h, w = net.input_shape
+        fused = net.fused
+        last_use = [-1] * len(fused)
+        for op in fused:
+            for src in (op.input, op.residual):
+                if src is not None and src != NETWORK_INPUT:
+                    last_use[src] = op.index
+        last_use[-1] = len(fused)  # the output stays
+
+        def out_shape(op) -> tuple[int, ...]:
+            s = op.layer.out_shape
+            return (batch, s[1], s[2], s[0]) if len(s) == 3 else (batch, *s)
+
+        shapes = [out_shape(op) for op in fused]
+        sizes = [int(np.prod(s)) for s in shapes]
+        slot_of = plan_buffers(sizes, last_use)
+        with self.stream:
+            stage_in = cp.empty((batch, c, h, w), cp.float32)
+            x0 = cp.empty((batch, h, w, c), cp.float32)
+            slots = [cp.empty((n,), cp.float32) for n in slot_sizes(slot_of, sizes)]
+            outs: dict[int, Any] = {NETWORK_INPUT: x0}
+            launches = [self._transpose_launch(stage_in, x0, batch, c, h * w)]
+            ranges = [("input NCHW->NHWC", 0, 1)]
+            scratch_need = 0
+            for op in fused:
+                if op.kind == "conv":
+                    in_shape = x0.shape if op.input == NETWORK_INPUT else shapes[op.input]
+                    scratch_need = max(scratch_need, self._needs_scratch(op.layer, in_shape))  # type: ignore[arg-type]
+            scratch = cp.empty((max(scratch_need, 1),), cp.float32)
+            for op in fused:
+                y = slots[slot_of[op.index]][: sizes[op.index]].reshape(shapes[op.index])
+                a = outs[op.input]
+                first = len(launches)
+                if op.kind == "conv":
+                    res = outs[op.residual] if op.residual is not None else None
+                    launches += self._conv_launches(a, op.layer, op.act, res, y, scratch)  # type: ignore[arg-type]
+                elif op.kind == "add":
+                    launches.append(self._add_launch(a, outs[op.residual], y))  # type: ignore[index]
+                elif op.kind == "pool":
+                    launches.append(self._pool_launch(a, y))
+                elif op.kind == "linear":
+                    launches += self._linear_launches(a, op.layer, y)  # type: ignore[arg-type]
+                else:  # pragma: no cover
+                    raise AssertionError(op.kind)
+                ranges.append((f"{self.name}/{op.covers[0]}:{op.label}", first, len(launches)))
+                outs[op.index] = y
+            final = outs[fused[-1].index]
+            if final.ndim == 4:  # a network ending in a feature map: hand it back as NCHW
+                nb_, hh, ww, cc = final.shape
+                t = cp.empty((nb_, cc, hh, ww), cp.float32)
+                launches.append(self._transpose_launch(final, t, nb_, hh * ww, cc))
+                final = t
+        plan = Plan(
+            batch=batch,
+            stage_in=stage_in,
+            out=final,
+            launches=launches,
+            op_ranges=ranges,
+            buffers=[x0, scratch, *slots],
+        )
+        plan.host_in, plan.host_out = _pinned(stage_in.shape), _pinned(final.shape)
+        if self.graph:
+            from mbv2.timing import CudaGraph
+
+            self._capturing = True
+            try:
+                plan.graph = CudaGraph(lambda: self._enqueue_eager(plan), self.stream)
+            finally:
+                self._capturing = False
+        self._plans[batch] = plan
+        return plan
+
+    def _enqueue_eager(self, plan: Plan, ranges: bool = False) -> None:
+        with self.stream:
+            if ranges:
+                for label, lo, hi in plan.op_ranges:
+                    with nvtx.annotate(label):
+                        for launch in plan.launches[lo:hi]:
+                            self._launch(launch)
+            else:
+                for launch in plan.launches:
+                    self._launch(launch)
+
+    def enqueue(self, batch: int) -> Any:
+        """Queue one inference on the stream from the staged input (no copies, no sync): for timing."""
+        plan = self.plan(batch)
+        if plan.graph is not None:
+            plan.graph.replay()
+        else:
+            self._enqueue_eager(plan)
+        return plan.out
+
+    def poison(self, batch: int) -> None:
+        """Fill every planned buffer (and the output) with NaN: an unwritten element then fails a test."""
+        plan = self.plan(batch)
+        with self.stream:
+            for buf in [*plan.buffers, plan.out]:
+                buf.fill(np.nan)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x)
+        batch = x.shape[0]
+        plan = self.plan(batch)
+        with nvtx.annotate(f"{self.name}/e2e/bs{batch}"):
+            np.copyto(plan.host_in, x)
+            with self.stream:
+                plan.stage_in.set(plan.host_in)
+                if plan.graph is not None:
+                    plan.graph.replay()
+                else:
+                    self._enqueue_eager(plan, ranges=True)
+                plan.out.get(out=plan.host_out)
+            self.stream.synchronize()
+        return plan.host_out.copy()

@@ -1,0 +1,376 @@
+// conv.cu -- convolutions other than the pointwise GEMM, NHWC activations.
+//
+// Activations are NHWC (N, H, W, C); every kernel writes y = epi(conv(x) + bias) with epi = ReLU6
+// when act, then + R (same shape as y) when has_res.
+//
+// Families and versions (host: impls/custom.py):
+//   1x1 stride-1 convs need no kernel here: NHWC x is already the (N*H*W, Cin) GEMM operand (gemm.cu).
+//   "stem" (any groups=1 conv that is not pointwise: the first 3x3 stride-2 conv on 3 channels)
+//     v1  im2col_nhwc -> GEMM with bias + ReLU6 in the GEMM epilogue (the baseline). K = k*k*Cin is
+//         padded to a multiple of 4 with zero columns so the GEMM can take its float4 path.
+//     v2  direct: weights (k*k*Cin, Cout) in shared memory, one thread per (output pixel, 4 output
+//         channels), no im2col buffer: saves writing + re-reading 27 floats per output pixel.
+//         Measured on H100, batch 64: 280 us, the same as v1 (runtime k / Cin loops, scalar stores).
+//     v3  the 3x3, 3-channel case specialised: the 27 inputs of a pixel loaded once into registers,
+//         fully unrolled, 8 output channels per thread read as float4 broadcasts from shared memory
+//         and written as two float4 (Cout % 8 == 0, else v2). Expected: memory-bound, ~60-80 us.
+//         Measured: 120 us at batch 64 (1.2 TB/s), 6.1 us at batch 1 (v1 280 / 11.1, v2 280 / 8.4).
+//   "depthwise" (groups = C, 3x3, any stride / pad), weights stored (9, C):
+//     v1  direct, one thread per output element, inputs from global memory (L1 does the reuse).
+//     v2  shared-memory tiling: a block stages an input tile (TH*s+2) x (TW*s+2) x 32 channels once
+//         and computes TH x TW outputs for its 32 channels; threads x = channel (coalesced).
+//     v3  register-blocked float4: one thread = 4 channels x TW outputs along W, the 3 x
+//         ((TW-1)*s+3) input window streamed through registers (no shared memory, no sync);
+//         needs C % 4 == 0 (the host uses v2 otherwise and says so in info()). When the strips would
+//         give fewer than ~2 threads per SM lane (small maps at batch 1) the host launches the
+//         one-output-per-thread instance (_tw1) instead.
+//   Measured on H100, all 17 depthwise convs of the network, batch 1 / 64 (results/NOTES.md):
+//   v1 0.082 / 1.99 ms, v2 0.085 / 0.97 ms, v3 0.071 / 0.66 ms (2.9 TB/s on 96x112x112 stride 2).
+
+#include <cuda_runtime.h>
+
+__device__ __forceinline__ float conv_epilogue(float v, int act) {
+    return act ? fminf(fmaxf(v, 0.0f), 6.0f) : v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// stem v1: im2col for NHWC. cols[(n*Ho + ho)*Wo + wo][(ky*k + kx)*Cin + ci], row length Kp >= k*k*Cin
+// (the extra columns are zero).
+extern "C" __global__ void im2col_nhwc(const float* __restrict__ x, float* __restrict__ cols,
+                                       int N, int H, int W, int Cin, int Ho, int Wo,
+                                       int k, int stride, int pad, int Kp) {
+    const long long total = (long long)N * Ho * Wo * Kp;
+    const int K = k * k * Cin;
+    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
+         idx += (long long)gridDim.x * blockDim.x) {
+        const int col = (int)(idx % Kp);
+        const long long row = idx / Kp;
+        float v = 0.0f;
+        if (col < K) {
+            const int ci = col % Cin;
+            const int kk = col / Cin;
+            const int kx = kk % k, ky = kk / k;
+            const int wo = (int)(row % Wo);
+            const long long t = row / Wo;
+            const int ho = (int)(t % Ho);
+            const int n = (int)(t / Ho);
+            const int hi = ho * stride - pad + ky, wi = wo * stride - pad + kx;
+            if (hi >= 0 && hi < H && wi >= 0 && wi < W) v = x[(((long long)n * H + hi) * W + wi) * Cin + ci];
+        }
+        cols[idx] = v;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stem v2: direct conv, weights w[(ky*k + kx)*Cin + ci][co] staged in dynamic shared memory.
+// Thread = (output pixel p, output channels 4*g .. 4*g+3); g fastest, so a warp writes contiguous y.
+extern "C" __global__ void __launch_bounds__(256)
+conv_direct_nhwc(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+                 const float* __restrict__ R, float* __restrict__ y, int N, int H, int W, int Cin,
+                 int Ho, int Wo, int Cout, int k, int stride, int pad, int act, int has_res) {
+    extern __shared__ float ws[];
+    const int nw = k * k * Cin * Cout;
+    for (int i = threadIdx.x; i < nw; i += blockDim.x) ws[i] = w[i];
+    __syncthreads();
+    const int G = (Cout + 3) / 4;
+    const long long total = (long long)N * Ho * Wo * G;
+    const long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    const int g = (int)(idx % G);
+    const long long p = idx / G;
+    const int wo = (int)(p % Wo);
+    const long long t = p / Wo;
+    const int ho = (int)(t % Ho);
+    const int n = (int)(t / Ho);
+    const int co = g * 4;
+    float acc[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[j] = (co + j < Cout) ? bias[co + j] : 0.0f;
+    for (int ky = 0; ky < k; ++ky) {
+        const int hi = ho * stride - pad + ky;
+        if (hi < 0 || hi >= H) continue;
+        for (int kx = 0; kx < k; ++kx) {
+            const int wi = wo * stride - pad + kx;
+            if (wi < 0 || wi >= W) continue;
+            const float* xp = x + (((long long)n * H + hi) * W + wi) * Cin;
+            const float* wp = ws + ((ky * k + kx) * Cin) * Cout + co;
+            for (int ci = 0; ci < Cin; ++ci) {
+                const float xv = __ldg(xp + ci);
+#pragma unroll
+                for (int j = 0; j < 4; ++j)
+                    if (co + j < Cout) acc[j] = fmaf(xv, wp[ci * Cout + j], acc[j]);
+            }
+        }
+    }
+    float* yp = y + p * Cout + co;
+    const float* rp = has_res ? R + p * Cout + co : nullptr;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        if (co + j < Cout) {
+            float v = conv_epilogue(acc[j], act);
+            if (has_res) v += rp[j];
+            yp[j] = v;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// depthwise v1: one thread per output element
+extern "C" __global__ void dwconv3_v1(const float* __restrict__ x, const float* __restrict__ w,
+                                      const float* __restrict__ bias, const float* __restrict__ R,
+                                      float* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                                      int stride, int pad, int act, int has_res) {
+    const long long total = (long long)N * Ho * Wo * C;
+    const long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    const int c = (int)(idx % C);
+    const long long p = idx / C;
+    const int wo = (int)(p % Wo);
+    const long long t = p / Wo;
+    const int ho = (int)(t % Ho);
+    const int n = (int)(t / Ho);
+    float acc = bias[c];
+    for (int ky = 0; ky < 3; ++ky) {
+        const int hi = ho * stride - pad + ky;
+        if (hi < 0 || hi >= H) continue;
+        for (int kx = 0; kx < 3; ++kx) {
+            const int wi = wo * stride - pad + kx;
+            if (wi < 0 || wi >= W) continue;
+            acc = fmaf(x[(((long long)n * H + hi) * W + wi) * C + c], w[(ky * 3 + kx) * C + c], acc);
+        }
+    }
+    float v = conv_epilogue(acc, act);
+    if (has_res) v += R[idx];
+    y[idx] = v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// depthwise v2: shared-memory tiles. Block (32, TH): threadIdx.x = channel within a 32-channel slice,
+// threadIdx.y = output row of the tile; each thread computes TW outputs along W.
+// grid = (ceil(Wo/TW), ceil(Ho/TH), N * ceil(C/32)).
+template <int TH, int TW, int S>
+__device__ __forceinline__ void dwconv3_v2_body(const float* __restrict__ x, const float* __restrict__ w,
+                                                const float* __restrict__ bias, const float* __restrict__ R,
+                                                float* __restrict__ y, int N, int H, int W, int C, int Ho,
+                                                int Wo, int pad, int act, int has_res) {
+    constexpr int IH = (TH - 1) * S + 3, IW = (TW - 1) * S + 3;
+    __shared__ float tile[IH][IW][32];
+    const int cs = (C + 31) / 32;
+    const int n = blockIdx.z / cs;
+    const int c0 = (blockIdx.z % cs) * 32;
+    const int ho0 = blockIdx.y * TH, wo0 = blockIdx.x * TW;
+    const int hi0 = ho0 * S - pad, wi0 = wo0 * S - pad;
+    const int lane = threadIdx.x, ty = threadIdx.y;
+    const int c = c0 + lane;
+    for (int i = ty; i < IH * IW; i += TH) {
+        const int r = i / IW, q = i % IW;
+        const int hi = hi0 + r, wi = wi0 + q;
+        float v = 0.0f;
+        if (c < C && hi >= 0 && hi < H && wi >= 0 && wi < W) v = x[(((long long)n * H + hi) * W + wi) * C + c];
+        tile[r][q][lane] = v;
+    }
+    __syncthreads();
+    if (c >= C) return;
+    const int ho = ho0 + ty;
+    if (ho >= Ho) return;
+    float wr[9];
+#pragma unroll
+    for (int i = 0; i < 9; ++i) wr[i] = w[i * C + c];
+    const float b = bias[c];
+#pragma unroll
+    for (int j = 0; j < TW; ++j) {
+        const int wo = wo0 + j;
+        if (wo >= Wo) break;
+        float acc = b;
+#pragma unroll
+        for (int ky = 0; ky < 3; ++ky)
+#pragma unroll
+            for (int kx = 0; kx < 3; ++kx) acc = fmaf(tile[ty * S + ky][j * S + kx][lane], wr[ky * 3 + kx], acc);
+        const long long o = (((long long)n * Ho + ho) * Wo + wo) * C + c;
+        float v = conv_epilogue(acc, act);
+        if (has_res) v += R[o];
+        y[o] = v;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+dwconv3_v2_s1(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+              const float* __restrict__ R, float* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+              int pad, int act, int has_res) {
+    dwconv3_v2_body<8, 8, 1>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+dwconv3_v2_s2(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+              const float* __restrict__ R, float* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+              int pad, int act, int has_res) {
+    dwconv3_v2_body<8, 8, 2>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+// ---------------------------------------------------------------------------------------------
+// depthwise v3: float4 channels, TW outputs per thread along W; C % 4 == 0.
+// Thread index: channel group fastest (coalesced), then the W strip, then (n, ho).
+template <int TW, int S>
+__device__ __forceinline__ void dwconv3_v3_body(const float* __restrict__ x, const float* __restrict__ w,
+                                                const float* __restrict__ bias, const float* __restrict__ R,
+                                                float* __restrict__ y, int N, int H, int W, int C, int Ho,
+                                                int Wo, int pad, int act, int has_res) {
+    constexpr int IW = (TW - 1) * S + 3;
+    const int C4 = C / 4;
+    const int strips = (Wo + TW - 1) / TW;
+    const long long total = (long long)N * Ho * strips * C4;
+    const long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    const int g = (int)(idx % C4);
+    long long t = idx / C4;
+    const int s = (int)(t % strips);
+    t /= strips;
+    const int ho = (int)(t % Ho);
+    const int n = (int)(t / Ho);
+    const int wo0 = s * TW;
+    const int wi0 = wo0 * S - pad;
+    const float4* x4 = reinterpret_cast<const float4*>(x);
+    const float4* w4 = reinterpret_cast<const float4*>(w);
+    const float4 b = reinterpret_cast<const float4*>(bias)[g];
+    float4 acc[TW];
+#pragma unroll
+    for (int j = 0; j < TW; ++j) acc[j] = b;
+#pragma unroll
+    for (int ky = 0; ky < 3; ++ky) {
+        const int hi = ho * S - pad + ky;
+        if (hi < 0 || hi >= H) continue;
+        const float4 wk0 = __ldg(w4 + (ky * 3 + 0) * C4 + g);
+        const float4 wk1 = __ldg(w4 + (ky * 3 + 1) * C4 + g);
+        const float4 wk2 = __ldg(w4 + (ky * 3 + 2) * C4 + g);
+        const long long rowbase = ((long long)n * H + hi) * W;
+#pragma unroll
+        for (int q = 0; q < IW; ++q) {
+            const int wi = wi0 + q;
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (wi >= 0 && wi < W) v = __ldg(x4 + (rowbase + wi) * C4 + g);
+            // input column q feeds output j through tap kx = q - j*S (0 <= kx < 3)
+#pragma unroll
+            for (int j = 0; j < TW; ++j) {
+                const int kx = q - j * S;
+                if (kx >= 0 && kx < 3) {
+                    const float4 wk = kx == 0 ? wk0 : (kx == 1 ? wk1 : wk2);
+                    acc[j].x = fmaf(v.x, wk.x, acc[j].x);
+                    acc[j].y = fmaf(v.y, wk.y, acc[j].y);
+                    acc[j].z = fmaf(v.z, wk.z, acc[j].z);
+                    acc[j].w = fmaf(v.w, wk.w, acc[j].w);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < TW; ++j) {
+        const int wo = wo0 + j;
+        if (wo >= Wo) break;
+        const long long o = ((((long long)n * Ho + ho) * Wo + wo) * C4 + g);
+        float4 v = acc[j];
+        v.x = conv_epilogue(v.x, act);
+        v.y = conv_epilogue(v.y, act);
+        v.z = conv_epilogue(v.z, act);
+        v.w = conv_epilogue(v.w, act);
+        if (has_res) {
+            const float4 r = reinterpret_cast<const float4*>(R)[o];
+            v.x += r.x; v.y += r.y; v.z += r.z; v.w += r.w;
+        }
+        reinterpret_cast<float4*>(y)[o] = v;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+dwconv3_v3_s1(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+              const float* __restrict__ R, float* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+              int pad, int act, int has_res) {
+    dwconv3_v3_body<4, 1>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+dwconv3_v3_s2(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+              const float* __restrict__ R, float* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+              int pad, int act, int has_res) {
+    dwconv3_v3_body<2, 2>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+// ---------------------------------------------------------------------------------------------
+// stem v3: 3x3 conv on 3 input channels, any stride / pad, Cout % 8 == 0; weights (27, Cout) in
+// dynamic shared memory. Thread = (output pixel, 8 output channels), channel group fastest.
+extern "C" __global__ void __launch_bounds__(256)
+conv3x3c3_nhwc(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+               const float* __restrict__ R, float* __restrict__ y, int N, int H, int W, int Ho, int Wo,
+               int Cout, int stride, int pad, int act, int has_res) {
+    extern __shared__ __align__(16) float wsm[];
+    for (int i = threadIdx.x; i < 27 * Cout; i += blockDim.x) wsm[i] = w[i];
+    __syncthreads();
+    const int G = Cout / 8;
+    const long long total = (long long)N * Ho * Wo * G;
+    const long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    const int g = (int)(idx % G);
+    const long long p = idx / G;
+    const int wo = (int)(p % Wo);
+    const long long t = p / Wo;
+    const int ho = (int)(t % Ho);
+    const int n = (int)(t / Ho);
+    float in[27];
+#pragma unroll
+    for (int ky = 0; ky < 3; ++ky) {
+        const int hi = ho * stride - pad + ky;
+#pragma unroll
+        for (int kx = 0; kx < 3; ++kx) {
+            const int wi = wo * stride - pad + kx;
+            const bool ok = hi >= 0 && hi < H && wi >= 0 && wi < W;
+            const float* xp = x + (((long long)n * H + (ok ? hi : 0)) * W + (ok ? wi : 0)) * 3;
+#pragma unroll
+            for (int ci = 0; ci < 3; ++ci) in[(ky * 3 + kx) * 3 + ci] = ok ? __ldg(xp + ci) : 0.0f;
+        }
+    }
+    const int co = g * 8;
+    const float4 b0 = __ldg(reinterpret_cast<const float4*>(bias + co));
+    const float4 b1 = __ldg(reinterpret_cast<const float4*>(bias + co + 4));
+    float acc[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+    for (int r = 0; r < 27; ++r) {
+        const float4 w0 = *reinterpret_cast<const float4*>(wsm + r * Cout + co);
+        const float4 w1 = *reinterpret_cast<const float4*>(wsm + r * Cout + co + 4);
+        acc[0] = fmaf(in[r], w0.x, acc[0]);
+        acc[1] = fmaf(in[r], w0.y, acc[1]);
+        acc[2] = fmaf(in[r], w0.z, acc[2]);
+        acc[3] = fmaf(in[r], w0.w, acc[3]);
+        acc[4] = fmaf(in[r], w1.x, acc[4]);
+        acc[5] = fmaf(in[r], w1.y, acc[5]);
+        acc[6] = fmaf(in[r], w1.z, acc[6]);
+        acc[7] = fmaf(in[r], w1.w, acc[7]);
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[j] = conv_epilogue(acc[j], act);
+    float4 o0 = make_float4(acc[0], acc[1], acc[2], acc[3]);
+    float4 o1 = make_float4(acc[4], acc[5], acc[6], acc[7]);
+    const long long off = p * Cout + co;
+    if (has_res) {
+        const float4 r0 = __ldg(reinterpret_cast<const float4*>(R + off));
+        const float4 r1 = __ldg(reinterpret_cast<const float4*>(R + off + 4));
+        o0.x += r0.x; o0.y += r0.y; o0.z += r0.z; o0.w += r0.w;
+        o1.x += r1.x; o1.y += r1.y; o1.z += r1.z; o1.w += r1.w;
+    }
+    *reinterpret_cast<float4*>(y + off) = o0;
+    *reinterpret_cast<float4*>(y + off + 4) = o1;
+}
+
+// depthwise v3 with one output per thread (TW = 1): 4x the threads of dwconv3_v3_s1 / 2x of _s2, for
+// the small maps of batch 1 where the register-blocked version leaves most SMs idle.
+extern "C" __global__ void __launch_bounds__(256)
+dwconv3_v3_s1_tw1(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+                  const float* __restrict__ R, float* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                  int pad, int act, int has_res) {
+    dwconv3_v3_body<1, 1>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+dwconv3_v3_s2_tw1(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+                  const float* __restrict__ R, float* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                  int pad, int act, int has_res) {
+    dwconv3_v3_body<1, 2>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}

@@ -1,0 +1,435 @@
+// gemm.cu -- SGEMM with a fused epilogue: C = epi(A @ B), all row-major.
+//
+//   A: (M, K), B: (K, N), C and R: (M, N); batch = gridDim.y with element strides sA, sB, sC.
+//   Output tiles are numbered along blockIdx.x with the N tile fastest (blocks running together
+//   share A rows in L2; a 1-D tile index has no 65535 limit at batch 256).
+//   epilogue, in this order: + bias (bias_mode 1: bias[n] per column, the NHWC pointwise conv;
+//   bias_mode 2: bias[m] per row, the NCHW pointwise conv), ReLU6 when act, + R[m, n] when has_res.
+//
+// In the NHWC backend a pointwise conv is ONE GEMM: A = activations (N*H*W, Cin), B = W^T (Cin, Cout).
+// The NCHW orientation (A = W (Cout, Cin), B = x_n (Cin, H*W), batched over n, bias per row) runs on
+// the same kernels; the layout decision in results/NOTES.md compares the two.
+//
+// Versions (host: impls/custom.py, family "gemm"):
+//   Measured on H100 (results/NOTES.md), all pointwise convs of the network, batch 1 / 64:
+//   v1 0.676 / 7.39 ms, v2 0.353 / 6.30, v3 0.683 / 2.28, v4 0.436 / 1.90, v5 0.238 / 1.83, v6 0.242 / 2.09.
+//
+//   v1  naive: one thread per output, A and B straight from global memory (L1/L2 do the reuse).
+//   v2  shared-memory tiles 16x16x16, one output per thread: every global element is loaded once per
+//       tile instead of once per output; expected several x over v1 at large M.
+//   v3  register-blocked: a block computes BM x BN, each thread TM x TN outputs from registers,
+//       A tile stored transposed in shared memory, float4 global loads/stores when K and N are
+//       multiples of 4 (VEC), tile shape chosen per layer on the host (big tiles for big M, small for
+//       the 7x7 / batch-1 layers). Expected: bound by FMA issue, ~10-20 TFLOP/s fp32 on H100.
+//   v4  v3 + double-buffered shared memory with the next tile prefetched into registers while the
+//       current one is multiplied (one __syncthreads per K step instead of two).
+//   v5  v4 + split-K when the output tiles cannot fill the GPU (batch 1; the classifier at batch 64):
+//       gridDim.z splits of K write partial sums to a workspace, gemm_splitk_reduce sums them in a
+//       fixed order (deterministic) and applies the epilogue. Expected: the K=960 projections at
+//       batch 1 from ~40 us (10 blocks x 120 k-steps) to a few us.
+//   v6  v5 + a streaming kernel for the small-K expansions (K = 16, 24, 32; NHWC, bias per column):
+//       each thread keeps its K x CW slice of B in registers and streams rows of A (float4) through,
+//       no shared memory, no sync. These layers are memory-bound (writing N floats per K read); v4's
+//       tiles spend most of their time in prologue/epilogue for 2-4 k-steps.
+//       MEASURED (H100, batch 64): LOST except for N = 16: 16->96 198 -> 268 us, 24->144 101 -> 157 us,
+//       32->192 31 -> 61 us, 32->16 94 -> 80 us; e2e 2.72 -> 2.94 ms. The G threads of a row all load
+//       the same A row, so a warp has only ~2 distinct rows (128 B) of loads in flight: latency-bound,
+//       not bandwidth-bound. Kept as the lesson; the fix is distinct rows per lane + shuffles.
+
+#include <cuda_runtime.h>
+
+__device__ __forceinline__ float gemm_epilogue(float v, const float* __restrict__ bias,
+                                               const float* __restrict__ R, int m, int n, int N,
+                                               int bias_mode, int act, int has_res) {
+    if (bias_mode == 1) v += bias[n];
+    else if (bias_mode == 2) v += bias[m];
+    if (act) v = fminf(fmaxf(v, 0.0f), 6.0f);
+    if (has_res) v += R[(long long)m * N + n];
+    return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// v1: naive
+extern "C" __global__ void gemm_v1(const float* __restrict__ A, const float* __restrict__ B,
+                                   float* __restrict__ C, const float* __restrict__ bias,
+                                   const float* __restrict__ R, int M, int N, int K,
+                                   long long sA, long long sB, long long sC,
+                                   int bias_mode, int act, int has_res) {
+    const int ntn = (N + blockDim.x - 1) / blockDim.x;
+    const int n = (blockIdx.x % ntn) * blockDim.x + threadIdx.x;
+    const int m = (blockIdx.x / ntn) * blockDim.y + threadIdx.y;
+    A += blockIdx.y * sA;
+    B += blockIdx.y * sB;
+    C += blockIdx.y * sC;
+    if (has_res) R += blockIdx.y * sC;
+    if (m >= M || n >= N) return;
+    float acc = 0.0f;
+    for (int k = 0; k < K; ++k) acc = fmaf(A[(long long)m * K + k], B[(long long)k * N + n], acc);
+    C[(long long)m * N + n] = gemm_epilogue(acc, bias, R, m, n, N, bias_mode, act, has_res);
+}
+
+// ---------------------------------------------------------------------------------------------
+// v2: shared-memory tiles, one output per thread
+template <int TILE>
+__device__ __forceinline__ void gemm_v2_body(const float* __restrict__ A, const float* __restrict__ B,
+                                             float* __restrict__ C, const float* __restrict__ bias,
+                                             const float* __restrict__ R, int M, int N, int K,
+                                             long long sA, long long sB, long long sC,
+                                             int bias_mode, int act, int has_res) {
+    __shared__ float As[TILE][TILE + 1];
+    __shared__ float Bs[TILE][TILE + 1];
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const int ntn = (N + TILE - 1) / TILE;
+    const int n = (blockIdx.x % ntn) * TILE + tx;
+    const int m = (blockIdx.x / ntn) * TILE + ty;
+    A += blockIdx.y * sA;
+    B += blockIdx.y * sB;
+    C += blockIdx.y * sC;
+    if (has_res) R += blockIdx.y * sC;
+    float acc = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += TILE) {
+        const int ka = k0 + tx, kb = k0 + ty;
+        As[ty][tx] = (m < M && ka < K) ? A[(long long)m * K + ka] : 0.0f;
+        Bs[ty][tx] = (kb < K && n < N) ? B[(long long)kb * N + n] : 0.0f;
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < TILE; ++k) acc = fmaf(As[ty][k], Bs[k][tx], acc);
+        __syncthreads();
+    }
+    if (m < M && n < N) C[(long long)m * N + n] = gemm_epilogue(acc, bias, R, m, n, N, bias_mode, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+gemm_v2(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,
+        const float* __restrict__ bias, const float* __restrict__ R, int M, int N, int K,
+        long long sA, long long sB, long long sC, int bias_mode, int act, int has_res) {
+    gemm_v2_body<16>(A, B, C, bias, R, M, N, K, sA, sB, sC, bias_mode, act, has_res);
+}
+
+// ---------------------------------------------------------------------------------------------
+// v3 / v4: register-blocked
+//
+// Thread t owns rows tr*TM .. tr*TM+TM-1 and columns tc*TN .. tc*TN+TN-1 of the block tile, with
+// tc = t % (BN/TN): neighbouring threads own neighbouring column groups, so stores coalesce.
+// As holds the A tile transposed (As[k][m]) so that a thread's TM values are contiguous; a pad of 4
+// keeps float4 alignment and moves the transposed stores of neighbouring k onto different banks.
+
+template <int BM, int BN, int BK, int NT, bool VEC>
+__device__ __forceinline__ void gemm_load_tile_regs(const float* __restrict__ A, const float* __restrict__ B,
+                                                    int M, int N, int K, int kend, int m0, int n0, int k0,
+                                                    float (&ra)[(BM * BK + NT - 1) / NT],
+                                                    float (&rb)[(BK * BN + NT - 1) / NT]) {
+    // Scalar-granular staging used by the non-VEC path (any K, N): element e = i*NT + tid.
+    const int tid = threadIdx.x;
+#pragma unroll
+    for (int i = 0; i < (BM * BK + NT - 1) / NT; ++i) {
+        const int e = i * NT + tid;
+        const int r = e / BK, c = e % BK;
+        const int gm = m0 + r, gk = k0 + c;
+        ra[i] = (e < BM * BK && gm < M && gk < kend) ? A[(long long)gm * K + gk] : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < (BK * BN + NT - 1) / NT; ++i) {
+        const int e = i * NT + tid;
+        const int r = e / BN, c = e % BN;
+        const int gk = k0 + r, gn = n0 + c;
+        rb[i] = (e < BK * BN && gk < kend && gn < N) ? B[(long long)gk * N + gn] : 0.0f;
+    }
+}
+
+template <int BM, int BN, int BK, int NT>
+__device__ __forceinline__ void gemm_load_tile_vec(const float* __restrict__ A, const float* __restrict__ B,
+                                                   int M, int N, int K, int kend, int m0, int n0, int k0,
+                                                   float4 (&ra)[(BM * BK / 4 + NT - 1) / NT],
+                                                   float4 (&rb)[(BK * BN / 4 + NT - 1) / NT]) {
+    // float4 staging; K % 4 == 0 and N % 4 == 0, so a float4 is either wholly inside or outside.
+    const int tid = threadIdx.x;
+    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+    for (int i = 0; i < (BM * BK / 4 + NT - 1) / NT; ++i) {
+        const int e = i * NT + tid;
+        const int r = e / (BK / 4), c4 = e % (BK / 4);
+        const int gm = m0 + r, gk = k0 + c4 * 4;
+        ra[i] = (e < BM * BK / 4 && gm < M && gk < kend)
+                    ? __ldg(reinterpret_cast<const float4*>(A + (long long)gm * K + gk)) : zero;
+    }
+#pragma unroll
+    for (int i = 0; i < (BK * BN / 4 + NT - 1) / NT; ++i) {
+        const int e = i * NT + tid;
+        const int r = e / (BN / 4), c4 = e % (BN / 4);
+        const int gk = k0 + r, gn = n0 + c4 * 4;
+        rb[i] = (e < BK * BN / 4 && gk < kend && gn < N)
+                    ? __ldg(reinterpret_cast<const float4*>(B + (long long)gk * N + gn)) : zero;
+    }
+}
+
+template <int BM, int BN, int BK, int TM, int TN, bool VEC, bool DBUF>
+__device__ __forceinline__ void gemm_reg_body(const float* __restrict__ A, const float* __restrict__ B,
+                                              float* __restrict__ C, const float* __restrict__ bias,
+                                              const float* __restrict__ R, int M, int N, int K,
+                                              long long sA, long long sB, long long sC,
+                                              int bias_mode, int act, int has_res) {
+    constexpr int NT = (BM / TM) * (BN / TN);
+    constexpr int NBUF = DBUF ? 2 : 1;
+    constexpr int PAD = 4;
+    __shared__ __align__(16) float As[NBUF][BK][BM + PAD];
+    __shared__ __align__(16) float Bs[NBUF][BK][BN + PAD];
+
+    const int tid = threadIdx.x;
+    const int tr = tid / (BN / TN), tc = tid % (BN / TN);
+    const int ntn = (N + BN - 1) / BN;
+    const int m0 = (blockIdx.x / ntn) * BM, n0 = (blockIdx.x % ntn) * BN;
+    A += blockIdx.y * sA;
+    B += blockIdx.y * sB;
+    C += blockIdx.y * sC;
+    if (has_res) R += blockIdx.y * sC;
+    // split-K (gridDim.z > 1, batch 1): split z sums k in [kbeg, kend) and writes its raw partial
+    // sums to the workspace C + z*M*N; gemm_splitk_reduce adds the splits and applies the epilogue.
+    int kbeg = 0, kend = K;
+    if (gridDim.z > 1) {
+        const int chunk = ((K + gridDim.z - 1) / gridDim.z + BK - 1) / BK * BK;
+        kbeg = blockIdx.z * chunk;
+        kend = min(K, kbeg + chunk);
+        C += (long long)blockIdx.z * M * N;
+        bias_mode = 0;
+        act = 0;
+        has_res = 0;
+    }
+
+    float acc[TM][TN];
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+
+    constexpr int NA4 = (BM * BK / 4 + NT - 1) / NT, NB4 = (BK * BN / 4 + NT - 1) / NT;
+    constexpr int NA1 = (BM * BK + NT - 1) / NT, NB1 = (BK * BN + NT - 1) / NT;
+    float4 ra4[VEC ? NA4 : 1], rb4[VEC ? NB4 : 1];
+    float ra1[VEC ? 1 : NA1], rb1[VEC ? 1 : NB1];
+
+    auto load = [&](int k0) {
+        if constexpr (VEC) gemm_load_tile_vec<BM, BN, BK, NT>(A, B, M, N, K, kend, m0, n0, k0, ra4, rb4);
+        else gemm_load_tile_regs<BM, BN, BK, NT, VEC>(A, B, M, N, K, kend, m0, n0, k0, ra1, rb1);
+    };
+    auto store = [&](int buf) {
+        if constexpr (VEC) {
+#pragma unroll
+            for (int i = 0; i < NA4; ++i) {
+                const int e = i * NT + tid;
+                if (e < BM * BK / 4) {
+                    const int r = e / (BK / 4), c = (e % (BK / 4)) * 4;
+                    As[buf][c + 0][r] = ra4[i].x;
+                    As[buf][c + 1][r] = ra4[i].y;
+                    As[buf][c + 2][r] = ra4[i].z;
+                    As[buf][c + 3][r] = ra4[i].w;
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < NB4; ++i) {
+                const int e = i * NT + tid;
+                if (e < BK * BN / 4) {
+                    const int r = e / (BN / 4), c = (e % (BN / 4)) * 4;
+                    *reinterpret_cast<float4*>(&Bs[buf][r][c]) = rb4[i];
+                }
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < NA1; ++i) {
+                const int e = i * NT + tid;
+                if (e < BM * BK) As[buf][e % BK][e / BK] = ra1[i];
+            }
+#pragma unroll
+            for (int i = 0; i < NB1; ++i) {
+                const int e = i * NT + tid;
+                if (e < BK * BN) Bs[buf][e / BN][e % BN] = rb1[i];
+            }
+        }
+    };
+    auto compute = [&](int buf) {
+#pragma unroll
+        for (int k = 0; k < BK; ++k) {
+            float a[TM], b[TN];
+            if constexpr (TM % 4 == 0) {
+#pragma unroll
+                for (int i = 0; i < TM; i += 4) {
+                    const float4 v = *reinterpret_cast<const float4*>(&As[buf][k][tr * TM + i]);
+                    a[i] = v.x; a[i + 1] = v.y; a[i + 2] = v.z; a[i + 3] = v.w;
+                }
+            } else {
+#pragma unroll
+                for (int i = 0; i < TM; ++i) a[i] = As[buf][k][tr * TM + i];
+            }
+            if constexpr (TN % 4 == 0) {
+#pragma unroll
+                for (int j = 0; j < TN; j += 4) {
+                    const float4 v = *reinterpret_cast<const float4*>(&Bs[buf][k][tc * TN + j]);
+                    b[j] = v.x; b[j + 1] = v.y; b[j + 2] = v.z; b[j + 3] = v.w;
+                }
+            } else {
+#pragma unroll
+                for (int j = 0; j < TN; ++j) b[j] = Bs[buf][k][tc * TN + j];
+            }
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+        }
+    };
+
+    if constexpr (DBUF) {
+        load(kbeg);
+        store(0);
+        __syncthreads();
+        int buf = 0;
+        for (int k0 = kbeg; k0 < kend; k0 += BK) {
+            const bool more = k0 + BK < kend;
+            if (more) load(k0 + BK);  // global loads in flight while this tile is multiplied
+            compute(buf);
+            if (more) store(buf ^ 1);
+            __syncthreads();
+            buf ^= 1;
+        }
+    } else {
+        for (int k0 = kbeg; k0 < kend; k0 += BK) {
+            load(k0);
+            store(0);
+            __syncthreads();
+            compute(0);
+            __syncthreads();
+        }
+    }
+
+    // epilogue
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+        const int gm = m0 + tr * TM + i;
+        if (gm >= M) continue;
+        if constexpr (VEC && TN % 4 == 0) {
+#pragma unroll
+            for (int j = 0; j < TN; j += 4) {
+                const int gn = n0 + tc * TN + j;
+                if (gn < N) {  // N % 4 == 0: the float4 is wholly inside
+                    float4 v;
+                    v.x = gemm_epilogue(acc[i][j + 0], bias, R, gm, gn + 0, N, bias_mode, act, has_res);
+                    v.y = gemm_epilogue(acc[i][j + 1], bias, R, gm, gn + 1, N, bias_mode, act, has_res);
+                    v.z = gemm_epilogue(acc[i][j + 2], bias, R, gm, gn + 2, N, bias_mode, act, has_res);
+                    v.w = gemm_epilogue(acc[i][j + 3], bias, R, gm, gn + 3, N, bias_mode, act, has_res);
+                    *reinterpret_cast<float4*>(C + (long long)gm * N + gn) = v;
+                }
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < TN; ++j) {
+                const int gn = n0 + tc * TN + j;
+                if (gn < N) C[(long long)gm * N + gn] = gemm_epilogue(acc[i][j], bias, R, gm, gn, N, bias_mode, act, has_res);
+            }
+        }
+    }
+}
+
+// One extern "C" kernel per (version, tile shape, vector path): plain names the host can look up
+// in a cubin, and that `nvcc -Xptxas -v` reports one by one (tests/test_kernels_compile.py).
+#define GEMM_REG_KERNEL(NAME, BM, BN, BK, TM, TN, VEC, DBUF)                                            \
+    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN))                               \
+    NAME(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,              \
+         const float* __restrict__ bias, const float* __restrict__ R, int M, int N, int K,             \
+         long long sA, long long sB, long long sC, int bias_mode, int act, int has_res) {              \
+        gemm_reg_body<BM, BN, BK, TM, TN, VEC, DBUF>(A, B, C, bias, R, M, N, K, sA, sB, sC, bias_mode, \
+                                                     act, has_res);                                    \
+    }
+
+// v3 tile shapes: name suffix = BMxBN_TMxTN, "_vec" = float4 path
+GEMM_REG_KERNEL(gemm_v3_128x128_8x8_vec, 128, 128, 8, 8, 8, true, false)
+GEMM_REG_KERNEL(gemm_v3_128x64_8x4_vec, 128, 64, 8, 8, 4, true, false)
+GEMM_REG_KERNEL(gemm_v3_128x32_4x4_vec, 128, 32, 8, 4, 4, true, false)
+GEMM_REG_KERNEL(gemm_v3_64x64_4x4_vec, 64, 64, 8, 4, 4, true, false)
+GEMM_REG_KERNEL(gemm_v3_32x32_2x2_vec, 32, 32, 8, 2, 2, true, false)
+GEMM_REG_KERNEL(gemm_v3_128x64_8x4, 128, 64, 8, 8, 4, false, false)
+GEMM_REG_KERNEL(gemm_v3_64x64_4x4, 64, 64, 8, 4, 4, false, false)
+GEMM_REG_KERNEL(gemm_v3_32x32_2x2, 32, 32, 8, 2, 2, false, false)
+// v4 = v3 + double buffering
+GEMM_REG_KERNEL(gemm_v4_128x128_8x8_vec, 128, 128, 8, 8, 8, true, true)
+GEMM_REG_KERNEL(gemm_v4_128x64_8x4_vec, 128, 64, 8, 8, 4, true, true)
+GEMM_REG_KERNEL(gemm_v4_128x32_4x4_vec, 128, 32, 8, 4, 4, true, true)
+GEMM_REG_KERNEL(gemm_v4_64x64_4x4_vec, 64, 64, 8, 4, 4, true, true)
+GEMM_REG_KERNEL(gemm_v4_32x32_2x2_vec, 32, 32, 8, 2, 2, true, true)
+GEMM_REG_KERNEL(gemm_v4_128x64_8x4, 128, 64, 8, 8, 4, false, true)
+GEMM_REG_KERNEL(gemm_v4_64x64_4x4, 64, 64, 8, 4, 4, false, true)
+GEMM_REG_KERNEL(gemm_v4_32x32_2x2, 32, 32, 8, 2, 2, false, true)
+
+// v5: sum of the split-K partials (fixed order) + the epilogue. ws: (S, M, N); C, R: (M, N).
+extern "C" __global__ void gemm_splitk_reduce(const float* __restrict__ ws, float* __restrict__ C,
+                                              const float* __restrict__ bias, const float* __restrict__ R,
+                                              int M, int N, int S, int bias_mode, int act, int has_res) {
+    const long long total = (long long)M * N;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        float v = 0.0f;
+        for (int s = 0; s < S; ++s) v += ws[s * total + i];
+        C[i] = gemm_epilogue(v, bias, R, (int)(i / N), (int)(i % N), N, bias_mode, act, has_res);
+    }
+}
+
+// v6: small-K streaming GEMM. Thread = (column group g of CW columns, row slot r0); rows
+// r0, r0 + rpb, ... of the block's share. Needs N % CW == 0, N / CW <= blockDim.x, K % 4 == 0,
+// 16-byte aligned A; bias per column (bias_mode 1).
+template <int K, int CW>
+__device__ __forceinline__ void gemm_smallk_body(const float* __restrict__ A, const float* __restrict__ B,
+                                                 float* __restrict__ C, const float* __restrict__ bias,
+                                                 const float* __restrict__ R, int M, int N, int act, int has_res) {
+    const int G = N / CW;
+    const int rpb = blockDim.x / G;
+    const int g = threadIdx.x % G, r0 = threadIdx.x / G;
+    if (r0 >= rpb) return;
+    const int n0 = g * CW;
+    float b[K][CW];
+#pragma unroll
+    for (int k = 0; k < K; ++k)
+#pragma unroll
+        for (int j = 0; j < CW; ++j) b[k][j] = __ldg(B + (long long)k * N + n0 + j);
+    float bi[CW];
+#pragma unroll
+    for (int j = 0; j < CW; ++j) bi[j] = __ldg(bias + n0 + j);
+    for (long long m = (long long)blockIdx.x * rpb + r0; m < M; m += (long long)gridDim.x * rpb) {
+        const float4* a4 = reinterpret_cast<const float4*>(A + m * K);
+        float acc[CW];
+#pragma unroll
+        for (int j = 0; j < CW; ++j) acc[j] = bi[j];
+#pragma unroll
+        for (int k4 = 0; k4 < K / 4; ++k4) {
+            const float4 a = __ldg(a4 + k4);
+#pragma unroll
+            for (int j = 0; j < CW; ++j) {
+                acc[j] = fmaf(a.x, b[4 * k4 + 0][j], acc[j]);
+                acc[j] = fmaf(a.y, b[4 * k4 + 1][j], acc[j]);
+                acc[j] = fmaf(a.z, b[4 * k4 + 2][j], acc[j]);
+                acc[j] = fmaf(a.w, b[4 * k4 + 3][j], acc[j]);
+            }
+        }
+        const long long off = m * N + n0;
+#pragma unroll
+        for (int j = 0; j < CW; ++j) {
+            if (act) acc[j] = fminf(fmaxf(acc[j], 0.0f), 6.0f);
+            if (has_res) acc[j] += R[off + j];
+        }
+        if constexpr (CW == 4) {
+            *reinterpret_cast<float4*>(C + off) = make_float4(acc[0], acc[1], acc[2], acc[3]);
+        } else if constexpr (CW == 2) {
+            *reinterpret_cast<float2*>(C + off) = make_float2(acc[0], acc[1]);
+        } else {
+#pragma unroll
+            for (int j = 0; j < CW; ++j) C[off + j] = acc[j];
+        }
+    }
+}
+
+#define GEMM_SMALLK_KERNEL(NAME, K, CW)                                                                  \
+    extern "C" __global__ void __launch_bounds__(256)                                                  \
+    NAME(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,               \
+         const float* __restrict__ bias, const float* __restrict__ R, int M, int N, int act, int has_res) { \
+        gemm_smallk_body<K, CW>(A, B, C, bias, R, M, N, act, has_res);                                  \
+    }
+
+GEMM_SMALLK_KERNEL(gemm_smallk_k16_c4, 16, 4)
+GEMM_SMALLK_KERNEL(gemm_smallk_k24_c2, 24, 2)
+GEMM_SMALLK_KERNEL(gemm_smallk_k32_c2, 32, 2)

@@ -1,0 +1,394 @@
+"""Time the custom backend: every kernel version on every distinct layer, GEMM tiles, NHWC vs NCHW
+pointwise GEMM, and end to end (eager / CUDA graph). Device figures are CUDA-event medians
+(mbv2.timing.cuda_event_timing, launch latency hidden by a spin kernel, inputs rotated when the
+working set fits in L2). Prints tables; --json writes everything.
+
+    python3 scripts/custom_time.py --json results/custom_times.json [--batches 1,64] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cupy  # noqa: E402
+
+from impls import _custom_kernels as K  # noqa: E402
+from impls.custom import CustomBackend  # noqa: E402
+from mbv2.model import default_network  # noqa: E402
+from mbv2.network import random_input  # noqa: E402
+from mbv2.timing import cuda_event_timing, host_timing, rotation_count  # noqa: E402
+
+_BE: dict[str, CustomBackend] = {}
+
+
+def backend(spec: str) -> CustomBackend:
+    if spec not in _BE:
+        be = CustomBackend(kernels=spec)
+        be._ensure_device()
+        _BE[spec] = be
+    return _BE[spec]
+
+
+def family_of(op) -> str:
+    if op.kind == "conv":
+        return "gemm" if op.layer.is_pointwise else ("depthwise" if op.layer.is_depthwise else "stem")
+    return op.kind
+
+
+def op_cost(op, batch: int) -> tuple[float, float]:
+    """(flop, bytes moved at minimum) for one op at a batch."""
+    lay = op.layer
+    if op.kind == "conv":
+        c, h, w = lay.in_shape
+        co, ho, wo = lay.out_shape
+        by = 4 * batch * (c * h * w + co * ho * wo * (2 if op.residual is not None else 1)) + 4 * lay.weight.size
+        return float(lay.flops() * batch), float(by)
+    if op.kind == "pool":
+        c, h, w = lay.in_shape
+        return float(batch * c * h * w), float(4 * batch * c * (h * w + 1))
+    return float(lay.flops() * batch), float(4 * (lay.weight.size + batch * (lay.in_features + lay.out_features)))
+
+
+def dev_rand(shape, rng) -> cupy.ndarray:
+    return cupy.asarray(rng.standard_normal(shape, dtype=np.float32))
+
+
+def time_launches(be: CustomBackend, lists: list, batch: int) -> dict:
+    inner = 10 if batch == 1 else 3
+    t = cuda_event_timing(
+        lambda i: be.launch_all(lists[i % len(lists)]), warmup=6, repeats=25, stream=be.stream, inner=inner
+    )
+    return {"median_ms": t.median_ms, "p10_ms": t.p10_ms, "p90_ms": t.p90_ms}
+
+
+def op_inputs(be: CustomBackend, op, batch: int, rng):
+    """Rotated NHWC inputs (and residuals) for one op, and one output buffer."""
+    lay = op.layer
+    in_bytes = 4 * batch * int(np.prod(lay.in_shape))
+    out_bytes = 4 * batch * int(np.prod(lay.out_shape))
+    copies = rotation_count(in_bytes + out_bytes * (2 if op.residual is not None else 1))
+    with be.stream:
+        if len(lay.in_shape) == 3:
+            c, h, w = lay.in_shape
+            xs = [dev_rand((batch, h, w, c), rng) for _ in range(copies)]
+        else:
+            xs = [dev_rand((batch, *lay.in_shape), rng) for _ in range(copies)]
+        if len(lay.out_shape) == 3:
+            co, ho, wo = lay.out_shape
+            oshape = (batch, ho, wo, co)
+        else:
+            oshape = (batch, *lay.out_shape)
+        rs = [dev_rand(oshape, rng) for _ in range(copies)] if op.residual is not None else [None] * copies
+        out = cupy.empty(oshape, cupy.float32)
+    return xs, rs, out
+
+
+def launches_for(be: CustomBackend, op, x, r, out, scratch):
+    if op.kind == "conv":
+        return be._conv_launches(x, op.layer, op.act, r, out, scratch)
+    if op.kind == "pool":
+        return [be._pool_launch(x, out)]
+    return be._linear_launches(x, op.layer, out)
+
+
+def per_layer(net, batches, rng, results):
+    rows = []
+    for entry in net.distinct_ops():
+        op = entry["op"]
+        fam = family_of(op)
+        for batch in batches:
+            xs, rs, out = op_inputs(backend(""), op, batch, rng)
+            flop, nbytes = op_cost(op, batch)
+            for ver in K.KERNEL_VERSIONS[fam]:
+                be = backend(f"{fam}={ver}")
+                scratch = None
+                if op.kind == "conv":
+                    need = be._needs_scratch(op.layer, xs[0].shape)
+                    if need:
+                        with be.stream:
+                            scratch = cupy.empty((need,), cupy.float32)
+                lists = [launches_for(be, op, x, r, out, scratch) for x, r in zip(xs, rs)]
+                t = time_launches(be, lists, batch)
+                ms = t["median_ms"]
+                row = {
+                    "op": op.index,
+                    "ops": entry["ops"],
+                    "count": len(entry["ops"]),
+                    "family": fam,
+                    "version": ver,
+                    "batch": batch,
+                    "layer": op.describe(net.layers),
+                    "in_shape": list(op.layer.in_shape),
+                    "kernels": [launch.name for launch in lists[0]],
+                    **t,
+                    "gflops": flop / ms / 1e6,
+                    "gbs": nbytes / ms / 1e6,
+                    "rotation": len(xs),
+                }
+                rows.append(row)
+                print(
+                    f"bs{batch:<3} op{op.index:<3} x{len(entry['ops'])} {fam:9s} {ver} {ms * 1e3:9.2f} us "
+                    f"{row['gflops']:8.0f} GFLOP/s {row['gbs']:7.0f} GB/s  {row['kernels']}  {row['layer']}",
+                    flush=True,
+                )
+                del scratch
+            del xs, rs, out
+            cupy.get_default_memory_pool().free_all_blocks()
+    results["per_layer"] = rows
+    # network total per family and version: sum over distinct ops of time x how many ops share it
+    totals = {}
+    for r in rows:
+        key = f"{r['family']}/{r['version']}/bs{r['batch']}"
+        totals[key] = totals.get(key, 0.0) + r["median_ms"] * r["count"]
+    results["family_totals_ms"] = totals
+    print("\nnetwork total per family/version (ms, sum of per-layer medians x occurrences):")
+    for k in sorted(totals):
+        print(f"  {k:22s} {totals[k]:.4f}")
+
+
+def add_times(net, batches, rng, results):
+    """add v1 / v2 on the shapes of MobileNetV2's residual adds (all fused into convs in the network;
+    add() serves the Op interface)."""
+    rows = []
+    shapes = sorted(
+        {
+            tuple(e["op"].layer.out_shape)
+            for e in net.distinct_ops()
+            if e["op"].kind == "conv" and e["op"].residual is not None
+        }
+    )
+    for batch in batches:
+        for c, h, w in shapes:
+            n = batch * c * h * w
+            copies = rotation_count(12 * n)
+            with backend("").stream:
+                abs_ = [(dev_rand((n,), rng), dev_rand((n,), rng)) for _ in range(copies)]
+                out = cupy.empty((n,), cupy.float32)
+            for ver in K.KERNEL_VERSIONS["add"]:
+                be = backend(f"add={ver}")
+                lists = [[be._add_launch(a, b, out)] for a, b in abs_]
+                ms = time_launches(be, lists, batch)["median_ms"]
+                rows.append(
+                    {"batch": batch, "shape": [c, h, w], "version": ver, "median_ms": ms, "gbs": 12 * n / ms / 1e6}
+                )
+                print(
+                    f"add bs{batch:<3} {c}x{h}x{w} {ver} {ms * 1e3:8.2f} us {12 * n / ms / 1e6:7.0f} GB/s", flush=True
+                )
+    results["add"] = rows
+
+
+def gemm_tiles(net, batches, rng, results):
+    rows = []
+    for entry in net.distinct_ops():
+        op = entry["op"]
+        if family_of(op) != "gemm":
+            continue
+        for batch in batches:
+            xs, rs, out = op_inputs(backend(""), op, batch, rng)
+            for ver in ("v4",):
+                be = backend(f"gemm={ver}")
+                chosen = None
+                times = {}
+                for tile in K.GEMM_TILES_VEC:
+                    be.force_tile = tile
+                    lists = [launches_for(be, op, x, r, out, None) for x, r in zip(xs, rs)]
+                    times["x".join(map(str, tile))] = time_launches(be, lists, batch)["median_ms"]
+                be.force_tile = None
+                chosen = launches_for(be, op, xs[0], rs[0], out, None)[0].name
+                best = min(times, key=times.get)
+                rows.append(
+                    {
+                        "op": op.index,
+                        "batch": batch,
+                        "version": ver,
+                        "times_ms": times,
+                        "chosen": chosen,
+                        "best": best,
+                        "count": len(entry["ops"]),
+                    }
+                )
+                print(
+                    f"tiles bs{batch:<3} op{op.index:<3} {ver} chosen {chosen:28s} best {best:12s} "
+                    + " ".join(f"{k}:{v * 1e3:.1f}" for k, v in times.items()),
+                    flush=True,
+                )
+            del xs, rs, out
+            cupy.get_default_memory_pool().free_all_blocks()
+    results["gemm_tiles"] = rows
+
+
+def layout_compare(net, batches, rng, results):
+    """The pointwise convs as NHWC (one GEMM over N*H*W rows) vs NCHW (per image W @ x_n)."""
+    rows = []
+    be = backend("")
+    for entry in net.distinct_ops():
+        op = entry["op"]
+        if family_of(op) != "gemm":
+            continue
+        lay = op.layer
+        c, h, w = lay.in_shape
+        co = lay.out_channels
+        p = be._layer_params(lay)
+        for batch in batches:
+            hw = h * w
+            copies = rotation_count(4 * batch * hw * (c + co))
+            with be.stream:
+                xs_nhwc = [dev_rand((batch * hw, c), rng) for _ in range(copies)]
+                xs_nchw = [dev_rand((batch, c, hw), rng) for _ in range(copies)]
+                out = cupy.empty((batch * hw * co,), cupy.float32)
+            nhwc = [
+                be._gemm(x, p["wt"], out, p["bias"], None, batch * hw, co, c, act=op.act, version="v4") for x in xs_nhwc
+            ]
+            nchw = [
+                be._gemm(
+                    p["w"],
+                    x,
+                    out,
+                    p["bias"],
+                    None,
+                    co,
+                    hw,
+                    c,
+                    batch=batch,
+                    sa=0,
+                    sb=c * hw,
+                    sc=co * hw,
+                    bias_mode=2,
+                    act=op.act,
+                    version="v4",
+                )
+                for x in xs_nchw
+            ]
+            t1 = time_launches(be, nhwc, batch)["median_ms"]
+            t2 = time_launches(be, nchw, batch)["median_ms"]
+            rows.append(
+                {
+                    "op": op.index,
+                    "count": len(entry["ops"]),
+                    "batch": batch,
+                    "nhwc_ms": t1,
+                    "nchw_ms": t2,
+                    "nhwc_kernel": nhwc[0][0].name,
+                    "nchw_kernel": nchw[0][0].name,
+                }
+            )
+            print(
+                f"layout bs{batch:<3} op{op.index:<3} NHWC {t1 * 1e3:8.2f} us ({nhwc[0][0].name})  "
+                f"NCHW {t2 * 1e3:8.2f} us ({nchw[0][0].name})",
+                flush=True,
+            )
+            del xs_nhwc, xs_nchw, out
+    results["layout"] = rows
+    for batch in batches:
+        a = sum(r["nhwc_ms"] * r["count"] for r in rows if r["batch"] == batch)
+        b = sum(r["nchw_ms"] * r["count"] for r in rows if r["batch"] == batch)
+        print(f"layout total bs{batch}: all pointwise convs NHWC {a:.4f} ms, NCHW {b:.4f} ms")
+
+
+def e2e(net, batches, results, configs):
+    rows = []
+    for spec in configs:
+        for batch in batches:
+            x = random_input(net, batch, seed=batch)
+            for graph in (False, True):
+                if spec and not graph:
+                    continue  # version sweeps: graph replay only (device time of the kernels)
+                be = CustomBackend(kernels=spec, graph=graph)
+                be.prepare(net)
+                be.plan(batch)
+                be.run(x)
+                dev = cuda_event_timing(
+                    lambda i, be=be, batch=batch: be.enqueue(batch), warmup=5, repeats=30, stream=be.stream
+                )
+                host = host_timing(lambda i, be=be, x=x: be.run(x), warmup=3, repeats=20)
+                row = {
+                    "spec": spec or "default",
+                    "versions": be.versions,
+                    "batch": batch,
+                    "graph": graph,
+                    "device_ms": dev.median_ms,
+                    "host_ms": host.median_ms,
+                    "host_p90_ms": host.p90_ms,
+                    "img_per_s": batch / (dev.median_ms / 1e3),
+                }
+                rows.append(row)
+                print(
+                    f"e2e {row['spec']:14s} bs{batch:<3} graph={graph!s:5s} device {dev.median_ms:8.4f} ms  "
+                    f"host (H2D+run+D2H+sync) {host.median_ms:8.4f} ms  {row['img_per_s']:9.0f} img/s",
+                    flush=True,
+                )
+                be.close()
+                cupy.get_default_memory_pool().free_all_blocks()
+    results["e2e"] = rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", default="")
+    ap.add_argument("--batches", default="1,64")
+    ap.add_argument("--e2e-batches", default="1,8,64")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,add,tiles,layout,e2e,sweep")
+    args = ap.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+    skip = set(args.skip.split(","))
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    results = {
+        "gpu": props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"]),
+        "sms": props["multiProcessorCount"],
+        "l2_bytes": props["l2CacheSize"],
+        "cupy": cupy.__version__,
+        "driver": cupy.cuda.runtime.driverGetVersion(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "defaults": K.DEFAULT_VERSIONS,
+    }
+    print(json.dumps({k: v for k, v in results.items()}, default=str))
+    net = default_network()
+    rng = np.random.default_rng(0)
+    t0 = time.time()
+    try:
+        if "layers" not in skip:
+            per_layer(net, batches, rng, results)
+            print(f"[per-layer done {time.time() - t0:.0f}s]", flush=True)
+        if "add" not in skip:
+            add_times(net, batches, rng, results)
+        if "tiles" not in skip:
+            gemm_tiles(net, batches, rng, results)
+            print(f"[tiles done {time.time() - t0:.0f}s]", flush=True)
+        if "layout" not in skip:
+            layout_compare(net, batches, rng, results)
+            print(f"[layout done {time.time() - t0:.0f}s]", flush=True)
+        if "e2e" not in skip:
+            e2e_b = [int(b) for b in args.e2e_batches.split(",")]
+            e2e(net, e2e_b, results, [""])
+            sweeps = [
+                "gemm=v1",
+                "gemm=v2",
+                "gemm=v3",
+                "gemm=v4",
+                "gemm=v5",
+                "depthwise=v1",
+                "depthwise=v2",
+                "stem=v1",
+                "stem=v2",
+                "pool=v1",
+                "pool=v3",
+                "linear=v1",
+            ]
+            if "sweep" not in skip:
+                e2e(net, [1, 64], results.setdefault("sweep", {}), sweeps)
+            print(f"[e2e done {time.time() - t0:.0f}s]", flush=True)
+    finally:
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

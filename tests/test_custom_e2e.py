@@ -1,0 +1,91 @@
+"""The custom backend end to end against ONNX Runtime on the same ONNX file (DESIGN.md, Correctness).
+
+fp32: logits rel L2 < tolerance("fp32", "e2e") and top-1 agreement TOP1_AGREEMENT["fp32"] (100%),
+at batch 1, 8 and 64, eager and CUDA-graph replay, with every planned buffer poisoned (NaN) first.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import impls
+from impls._custom_kernels import KERNEL_VERSIONS
+from mbv2.errors import InputError
+from mbv2.network import random_input
+from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
+
+pytestmark = pytest.mark.gpu
+
+
+@functools.cache
+def ort_reference(batch: int):
+    from mbv2.model import default_network
+
+    net = default_network()
+    x = random_input(net, batch, seed=1000 + batch)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    return x, ort.run(x)
+
+
+def check_against_ort(be, net, batch: int, what: str) -> None:
+    x, ref = ort_reference(batch)
+    be.poison(batch)
+    y = be.run(x)
+    assert y.shape == ref.shape and y.dtype == np.float32
+    assert_close(y, ref, "fp32", "e2e", what=what)
+    agree = top1_agreement(y, ref)
+    assert agree >= TOP1_AGREEMENT["fp32"], f"{what}: top-1 agreement {agree:.3f}"
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 8, 64])
+def test_e2e_matches_onnxruntime(net, batch, graph):
+    be = impls.create("custom", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom default graph={graph} bs{batch}")
+    # a second run through the same plan / graph gives the same logits
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_e2e_with_early_versions_matches_onnxruntime(net, version):
+    spec = ",".join(f"{fam}={version}" for fam, vers in KERNEL_VERSIONS.items() if version in vers)
+    be = impls.create("custom", kernels=spec)
+    be.prepare(net)
+    check_against_ort(be, net, 8, f"custom {spec} bs8")
+
+
+def test_environment_variable_pins_versions(net, monkeypatch):
+    monkeypatch.setenv("MBV2_KERNELS", "gemm=v2,pool=v1")
+    be = impls.create("custom")
+    assert be.info()["kernel_versions"]["gemm"] == "v2"
+    assert be.info()["kernel_versions"]["pool"] == "v1"
+    be2 = impls.create("custom", kernels="gemm=v3")  # the option wins over the environment
+    assert be2.info()["kernel_versions"]["gemm"] == "v3"
+
+
+def test_run_refuses_bad_input(net):
+    be = impls.create("custom")
+    be.prepare(net)
+    x = random_input(net, 2)
+    with pytest.raises(InputError):
+        be.run(x.astype(np.float64))
+    with pytest.raises(InputError):
+        be.run(x[:, :2])
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(InputError):
+        be.run(bad)
+
+
+def test_debug_mode_runs_and_reports(net):
+    be = impls.create("custom", debug=True)
+    be.prepare(net)
+    check_against_ort(be, net, 1, "custom debug bs1")
+    info = be.info()
+    assert info["layout"] == "NHWC" and info["arch"].startswith("sm_") and info["compiler"]

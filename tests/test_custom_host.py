@@ -1,0 +1,447 @@
+"""The custom backend's host side on a machine without a GPU: CuPy replaced by a NumPy stand-in.
+
+The stand-in checks every launch against the kernel's C signature parsed from kernels/*.cu (argument
+count, pointer / int / long long types, grid and block limits, shared memory) and emulates each
+kernel's documented semantics in NumPy (float64). So these CPU tests catch, in CI, what the GPU tests
+would only catch on a device: wrong argument order, strides, flags, buffer planning and reuse,
+split-K workspaces, layout conversion, CUDA-graph capture/replay, the stream plumbing. They say
+nothing about the CUDA code itself (tests/test_custom_kernels.py does, on a GPU).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import impls
+from impls import _custom_kernels as K
+from impls.numpy_ref import NumpyBackend
+from mbv2.network import random_input
+from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
+
+KDIR = Path(__file__).resolve().parent.parent / "kernels"
+
+
+def parse_signatures() -> dict[str, list[str]]:
+    sigs: dict = {}
+    for f in KDIR.glob("*.cu"):
+        s = f.read_text()
+        pat = r'extern "C" __global__ void(?:\s+__launch_bounds__\([^)]*\))?\s+(\w+)\s*\(([^)]*)\)'
+        for m in re.finditer(pat, s):
+            if m.group(1) != "NAME":  # the macro bodies
+                sigs[m.group(1)] = [p.strip() for p in m.group(2).split(",")]
+        for m in re.finditer(r"^GEMM_REG_KERNEL\((\w+),", s, re.M):
+            sigs[m.group(1)] = "GEMM"
+        for m in re.finditer(r"^GEMM_SMALLK_KERNEL\((\w+),", s, re.M):
+            sigs[m.group(1)] = [
+                "const float* A",
+                "const float* B",
+                "float* C",
+                "const float* bias",
+                "const float* R",
+                "int M",
+                "int N",
+                "int act",
+                "int has_res",
+            ]
+    for k, v in list(sigs.items()):
+        if v == "GEMM":
+            sigs[k] = sigs["gemm_v1"]
+    return sigs
+
+
+SIGS = parse_signatures()
+LAUNCHES: list[str] = []
+CAPTURE = None
+
+
+class _Data:
+    def __init__(self, ptr):
+        self.ptr = ptr
+
+
+class ndarray(np.ndarray):
+    @property
+    def data(self):
+        return _Data(self.ctypes.data)
+
+    def get(self, stream=None, out=None):
+        if out is not None:
+            out[...] = self
+            return out
+        return np.array(self, copy=True).view(np.ndarray)
+
+    def set(self, x, stream=None):
+        self[...] = x
+
+
+float32 = np.float32
+float64 = np.float64
+
+
+def zeros(shape, dtype=np.float32):
+    return np.zeros(shape, dtype).view(ndarray)
+
+
+def empty(shape, dtype=np.float32):
+    return np.full(shape, np.nan, dtype).view(ndarray)  # poison: catches unwritten output
+
+
+def asarray(x):
+    return np.array(x.view(np.ndarray) if isinstance(x, np.ndarray) else x, copy=True).view(ndarray)
+
+
+def full(shape, v, dtype=np.float32):
+    return np.full(shape, v, dtype).view(ndarray)
+
+
+def flat(a):
+    assert isinstance(a, ndarray), type(a)
+    assert a.flags.c_contiguous
+    return a.reshape(-1)
+
+
+def relu6(v, act):
+    return np.clip(v, 0, 6) if act else v
+
+
+def emulate(name, grid, block, args):
+    a = args
+    if name == "gemm_splitk_reduce":
+        ws, C, bias, R = map(flat, a[:4])
+        M, N, S, bm, act, hr = map(int, a[4:])
+        v = ws[: S * M * N].reshape(S, M, N).astype(np.float64).sum(0)
+        if bm == 1:
+            v = v + bias[:N][None, :]
+        elif bm == 2:
+            v = v + bias[:M][:, None]
+        v = relu6(v, act)
+        if hr:
+            v = v + R[: M * N].reshape(M, N)
+        C[: M * N] = v.ravel()
+    elif name.startswith("gemm_smallk"):
+        A, B, C, bias, R = map(flat, a[:5])
+        M, N, act, hr = map(int, a[5:])
+        K = int(name.split("_k")[1].split("_")[0])
+        v = A[: M * K].reshape(M, K).astype(np.float64) @ B[: K * N].reshape(K, N) + bias[:N]
+        v = relu6(v, act)
+        if hr:
+            v = v + R[: M * N].reshape(M, N)
+        C[: M * N] = v.ravel()
+    elif name.startswith("gemm_") and grid[2] > 1:
+        A, B, C = map(flat, a[:3])
+        M, N, K = map(int, a[5:8])
+        S = grid[2]
+        assert grid[1] == 1
+        chunk = math.ceil(math.ceil(K / S) / 8) * 8
+        for z in range(S):
+            kb, ke = z * chunk, min(K, z * chunk + chunk)
+            Am = A[: M * K].reshape(M, K)[:, kb:ke].astype(np.float64)
+            Bm = B[: K * N].reshape(K, N)[kb:ke]
+            C[z * M * N : (z + 1) * M * N] = (Am @ Bm).ravel()
+    elif name.startswith("gemm_"):
+        A, B, C, bias, R = map(flat, a[:5])
+        M, N, K, sA, sB, sC, bm, act, hr = map(int, a[5:])
+        for b in range(grid[1]):
+            Am = A[b * sA : b * sA + M * K].reshape(M, K).astype(np.float64)
+            Bm = B[b * sB : b * sB + K * N].reshape(K, N)
+            Cm = Am @ Bm
+            if bm == 1:
+                Cm = Cm + bias[:N][None, :]
+            elif bm == 2:
+                Cm = Cm + bias[:M][:, None]
+            Cm = relu6(Cm, act)
+            if hr:
+                Cm = Cm + R[b * sC : b * sC + M * N].reshape(M, N)
+            C[b * sC : b * sC + M * N] = Cm.ravel()
+    elif name == "im2col_nhwc":
+        x, cols = flat(a[0]), flat(a[1])
+        N, H, W, Cin, Ho, Wo, k, s, pad, Kp = map(int, a[2:])
+        xx = np.pad(x[: N * H * W * Cin].reshape(N, H, W, Cin), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        out = np.zeros((N, Ho, Wo, Kp))
+        for ky in range(k):
+            for kx in range(k):
+                patch = xx[:, ky : ky + (Ho - 1) * s + 1 : s, kx : kx + (Wo - 1) * s + 1 : s, :]
+                out[..., (ky * k + kx) * Cin : (ky * k + kx + 1) * Cin] = patch
+        cols[: out.size] = out.ravel()
+    elif name.startswith("conv_direct") or name.startswith("dwconv3") or name == "conv3x3c3_nhwc":
+        name = name.replace("_tw1", "")
+        x, w, bias, R, y = map(flat, a[:5])
+        if name == "conv3x3c3_nhwc":
+            N, H, W, Ho, Wo, Cout, s, pad, act, hr = map(int, a[5:])
+            Cin = 3
+            k = 3
+            dw = False
+        elif name.startswith("conv_direct"):
+            N, H, W, Cin, Ho, Wo, Cout, k, s, pad, act, hr = map(int, a[5:])
+            dw = False
+        elif name == "dwconv3_v1":
+            N, H, W, Cin, Ho, Wo, s, pad, act, hr = map(int, a[5:])
+            k = 3
+            Cout = Cin
+            dw = True
+        else:
+            N, H, W, Cin, Ho, Wo, pad, act, hr = map(int, a[5:])
+            k = 3
+            Cout = Cin
+            dw = True
+            s = int(name[-1])
+        xx = np.pad(
+            x[: N * H * W * Cin].reshape(N, H, W, Cin).astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0))
+        )
+        out = np.zeros((N, Ho, Wo, Cout)) + bias[:Cout]
+        for ky in range(k):
+            for kx in range(k):
+                patch = xx[:, ky : ky + (Ho - 1) * s + 1 : s, kx : kx + (Wo - 1) * s + 1 : s, :]
+                if dw:
+                    out += patch * w[(ky * 3 + kx) * Cin : (ky * 3 + kx + 1) * Cin]
+                else:
+                    wk = w[(ky * k + kx) * Cin * Cout : (ky * k + kx + 1) * Cin * Cout].reshape(Cin, Cout)
+                    out += patch @ wk
+        out = relu6(out, act)
+        if hr:
+            out = out + R[: out.size].reshape(out.shape)
+        y[: out.size] = out.ravel()
+    elif name.startswith("pool_"):
+        x, y = flat(a[0]), flat(a[1])
+        HW, C = int(a[2]), int(a[3])
+        N = grid[1]
+        y[: N * C] = x[: N * HW * C].reshape(N, HW, C).astype(np.float64).mean(1).ravel()
+    elif name == "linear_gemv":
+        x, W, bias, y = map(flat, a[:4])
+        N, IN, OUT = map(int, a[4:])
+        y[: N * OUT] = (
+            x[: N * IN].reshape(N, IN).astype(np.float64) @ W[: OUT * IN].reshape(OUT, IN).T + bias[:OUT]
+        ).ravel()
+    elif name.startswith("add_"):
+        A, B, Y = map(flat, a[:3])
+        n = int(a[3])
+        Y[:n] = A[:n] + B[:n]
+    elif name == "transpose_batched":
+        x, y = flat(a[0]), flat(a[1])
+        rows, cols = int(a[2]), int(a[3])
+        nb = grid[2]
+        y[: nb * rows * cols] = x[: nb * rows * cols].reshape(nb, rows, cols).transpose(0, 2, 1).ravel()
+    else:
+        raise AssertionError(name)
+
+
+class RawKernel:
+    def __init__(self, name, name2=None):
+        if name2 is not None:
+            name = name2
+        if name == "mbv2_spin":
+            SIGS[name] = ["unsigned long long ns"]
+        if name not in SIGS:
+            raise KeyError(f"no kernel {name}")
+        self.name, self.sig = name, SIGS[name]
+
+    def __call__(self, grid, block, args, shared_mem=0):
+        assert len(args) == len(self.sig), (self.name, len(args), len(self.sig), self.sig)
+        for p, v in zip(self.sig, args):
+            if "*" in p:
+                assert isinstance(v, ndarray), (self.name, p, type(v))
+            elif p.startswith("unsigned"):
+                pass
+            elif p.startswith("long long"):
+                assert type(v) is np.int64, (self.name, p, type(v))
+            elif p.startswith("int"):
+                assert type(v) is np.int32, (self.name, p, type(v))
+            else:
+                raise AssertionError(p)
+        g = tuple(grid) + (1,) * (3 - len(grid))
+        b = tuple(block) + (1,) * (3 - len(block))
+        assert all(isinstance(int(q), int) and q >= 1 for q in g + b), (self.name, g, b)
+        assert g[0] < 2**31 and g[1] <= 65535 and g[2] <= 65535, (self.name, g)
+        assert np.prod(b) <= 1024 and shared_mem <= 48 * 1024
+        if CAPTURE is not None:
+            CAPTURE.append((self.name, g, b, args))
+            return
+        LAUNCHES.append(self.name)
+        emulate(self.name, g, b, args)
+
+
+class RawModule:
+    def __init__(self, code=None, path=None, options=()):
+        pass
+
+    def get_function(self, name):
+        return RawKernel(name)
+
+
+CAPTURE = None
+
+
+class _Graph:
+    def __init__(self, items):
+        self.items = items
+
+    def launch(self, stream=None):
+        for name, g, b, args in self.items:
+            LAUNCHES.append(name)
+            emulate(name, g, b, args)
+
+
+class _Stream:
+    def __init__(self, non_blocking=False):
+        pass
+
+    def begin_capture(self):
+        global CAPTURE
+        CAPTURE = []
+
+    def end_capture(self):
+        global CAPTURE
+        g = _Graph(CAPTURE)
+        CAPTURE = None
+        return g
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+class _Device:
+    id = 0
+
+    def __init__(self, i=0):
+        pass
+
+    compute_capability = "90"
+    attributes = {"MultiProcessorCount": 132, "L2CacheSize": 50 * 2**20}
+
+
+class _Event:
+    def record(self, stream=None):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+class _Pool:
+    def free_all_blocks(self):
+        pass
+
+
+def get_default_memory_pool():
+    return _Pool()
+
+
+uint64 = np.uint64
+
+cuda = types.SimpleNamespace(
+    Stream=_Stream,
+    Device=_Device,
+    Event=_Event,
+    get_elapsed_time=lambda a, b: 1.0,
+    get_current_stream=lambda: _Stream(),
+    driver=types.SimpleNamespace(CUDADriverError=RuntimeError),
+    runtime=types.SimpleNamespace(
+        CUDARuntimeError=RuntimeError,
+        driverGetVersion=lambda: 13000,
+        getDeviceProperties=lambda i: {"name": b"fake", "multiProcessorCount": 132, "l2CacheSize": 50 * 2**20},
+    ),
+)
+
+
+def make_fake_cupy() -> types.ModuleType:
+    mod = types.ModuleType("cupy")
+    for k in [
+        "ndarray",
+        "float32",
+        "float64",
+        "zeros",
+        "empty",
+        "asarray",
+        "full",
+        "RawModule",
+        "RawKernel",
+        "cuda",
+        "get_default_memory_pool",
+        "uint64",
+    ]:
+        setattr(mod, k, globals()[k])
+    mod.__version__ = "fake"
+    return mod
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    import impls.custom as custom
+
+    monkeypatch.setitem(sys.modules, "cupy", make_fake_cupy())
+    monkeypatch.delitem(sys.modules, "cupyx", raising=False)
+    monkeypatch.setattr(custom, "gpu_status", lambda: (True, "fake"))
+    monkeypatch.setattr(custom, "_MODULE_CACHE", {})
+    monkeypatch.setattr(custom, "available", lambda: (True, ""))
+    # no compile: the fake "loads" kernels by name from the parsed signatures
+    monkeypatch.setattr(
+        custom.K, "build_all", lambda arch: {n: custom.K.Built(n, None, "") for n in custom.K.KERNEL_FILES}
+    )
+    LAUNCHES.clear()
+    return custom
+
+
+SPECS = [""] + [f"{fam}={ver}" for fam, vers in K.KERNEL_VERSIONS.items() for ver in vers]
+
+
+@pytest.fixture(scope="module")
+def ort_logits(net):
+    x = random_input(net, 2, seed=7)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    return x, ort.run(x)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("spec", SPECS)
+def test_host_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort_logits, spec, graph):
+    x, ref = ort_logits
+    be = fake_cupy.CustomBackend(kernels=spec, graph=graph)
+    be.prepare(net)
+    be.poison(2)
+    y = be.run(x)
+    assert_close(y, ref, "fp32", "e2e", what=f"emulated custom {spec or 'default'}")
+    assert top1_agreement(y, ref) >= TOP1_AGREEMENT["fp32"]
+    assert "transpose_batched" in LAUNCHES
+
+
+def test_default_plan_launches_the_default_kernels(fake_cupy, net, ort_logits):
+    be = fake_cupy.CustomBackend()
+    be.prepare(net)
+    be.run(ort_logits[0])
+    launched = set(LAUNCHES)
+    allowed = {k for _, k in K.default_kernels()}
+    assert launched <= allowed, launched - allowed
+    assert "gemm_splitk_reduce" in launched and "conv3x3c3_nhwc" in launched
+
+
+def test_odd_ops_with_emulated_kernels(fake_cupy, rng):
+    from tests.test_custom_kernels import ODD_CONVS, make_conv
+
+    for fam, shapes in ODD_CONVS.items():
+        for ver in K.KERNEL_VERSIONS[fam]:
+            be = fake_cupy.CustomBackend(kernels=f"{fam}={ver}")
+            for cin, cout, k, stride, pad, groups, h, w, batch, act, has_res in shapes:
+                lay = make_conv(rng, cin, cout, k, stride, pad, groups, h, w)
+                x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+                res = rng.standard_normal((batch, *lay.out_shape), dtype=np.float32) if has_res else None
+                y = be.to_host(
+                    be.conv2d(be.to_device(x), lay, act=act, residual=None if res is None else be.to_device(res))
+                )
+                ref = NumpyBackend(dtype="fp64").conv2d(
+                    x.astype(np.float64), lay, act=act, residual=None if res is None else res.astype(np.float64)
+                )
+                assert_close(y, ref, "fp32", "layer", what=f"{fam} {ver} {lay.describe([])}")

@@ -1,0 +1,60 @@
+"""kernels/*.cu compile with nvcc for sm_90, and no kernel the backend uses by default spills.
+
+CPU only (no GPU needed); skips with the reason when nvcc is absent. Each file is compiled once per
+session (in parallel) with the backend's own flags plus `-Xptxas -v`, whose report is parsed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from impls import _custom_kernels as K
+
+ARCH = "90"
+
+
+@pytest.fixture(scope="session")
+def ptxas_reports():
+    nvcc = K.find_nvcc()
+    if nvcc is None:
+        pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile kernels/*.cu")
+    tmp = Path(tempfile.mkdtemp(prefix="mbv2-kernels-"))
+
+    def build(name: str):
+        cmd = K.nvcc_command(nvcc, K.KERNEL_DIR / f"{name}.cu", tmp / f"{name}.cubin", ARCH, verbose=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        return name, proc.returncode, proc.stdout + proc.stderr, " ".join(cmd)
+
+    with ThreadPoolExecutor(max_workers=len(K.KERNEL_FILES)) as pool:
+        results = list(pool.map(build, K.KERNEL_FILES))
+    return {name: (rc, out, cmd) for name, rc, out, cmd in results}
+
+
+@pytest.mark.parametrize("name", K.KERNEL_FILES)
+def test_kernel_file_compiles_for_sm90(ptxas_reports, name):
+    rc, out, cmd = ptxas_reports[name]
+    assert rc == 0, f"{cmd}\n{out}"
+    assert "warning" not in out.lower(), f"{cmd}\n{out}"
+
+
+def test_every_version_names_an_existing_kernel(ptxas_reports):
+    for fam, versions in K.KERNEL_VERSIONS.items():
+        for ver in versions:
+            for file, kernel in K.kernels_of(fam, ver):
+                report = K.parse_ptxas(ptxas_reports[file][1])
+                assert kernel in report, f"{fam} {ver}: kernel {kernel} not in kernels/{file}.cu"
+
+
+def test_default_kernels_do_not_spill(ptxas_reports):
+    bad = []
+    for file, kernel in sorted(K.default_kernels()):
+        props = K.parse_ptxas(ptxas_reports[file][1]).get(kernel)
+        assert props is not None, f"{kernel} not found in the ptxas report of kernels/{file}.cu"
+        if props["spill_stores"] or props["spill_loads"] or props["stack"]:
+            bad.append(f"{file}.cu:{kernel} {props}")
+    assert not bad, "register spills / local-memory stack frames in default kernels:\n" + "\n".join(bad)
