@@ -191,7 +191,8 @@ def test_tf32_end_to_end_within_tf32_tolerance(net, ort_backend, rng) -> None:
     assert top1_agreement(logits, want) >= TOP1_AGREEMENT["tf32"]
     err, tol = rel_l2(logits, want), tolerance("tf32", "e2e")
     if not err < tol:
-        # measured on H100 (cuDNN 9.19): 5.7e-3 against 5e-3 in one run, below 5e-3 in two earlier ones (algorithm choice varies).
+        # measured on H100 (cuDNN 9.19): 5.7e-3 against 5e-3 in one run, below 5e-3 in two earlier ones
+        # (the algorithm choice varies).
         # The seeded network's pooled features vary ~15x less across images than their norm, so every
         # per-layer rounding error is amplified ~15x in the logits: a question for the model/tolerances.
         pytest.xfail(f"cudnn tf32: rel L2 {err:.2e} above the tf32 e2e tolerance {tol:.0e}")
