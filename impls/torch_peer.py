@@ -181,6 +181,14 @@ class TorchBackend(Backend):
         if self.compile:
             try:
                 mode = "reduce-overhead" if self.graph else "default"
+                # every instance compiles the same forward code object once per batch size and mode; the
+                # benchmark makes more than dynamo's default 8 of them (seen failing: recompile limit hit)
+                import torch._dynamo as dynamo
+
+                for knob in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
+                             "accumulated_cache_size_limit"):
+                    if hasattr(dynamo.config, knob):
+                        setattr(dynamo.config, knob, max(int(getattr(dynamo.config, knob)), 256))
                 self._fn = torch.compile(self.module, mode=mode, fullgraph=True, dynamic=False)
             except Exception as exc:
                 raise BackendUnavailable(f"torch.compile failed: {exc.__class__.__name__}: {exc}") from exc
