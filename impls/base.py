@@ -101,11 +101,9 @@ def validate_input(net: Network, x: Any) -> None:
         raise InputError(f"input must be a NumPy array, got {type(x).__name__}")
     if x.dtype != np.float32:
         raise InputError(f"input dtype is {x.dtype}, expected float32 (convert with x.astype(np.float32))")
-    want = (len(net.input_shape) + 1, net.input_shape)
-    if x.ndim != want[0]:
-        raise InputError(
-            f"input has rank {x.ndim} (shape {x.shape}), expected rank 4: (batch, {', '.join(map(str, net.input_shape))})"
-        )
+    dims = ", ".join(map(str, net.input_shape))
+    if x.ndim != len(net.input_shape) + 1:
+        raise InputError(f"input has rank {x.ndim} (shape {x.shape}), expected rank 4: (batch, {dims})")
     if x.shape[0] < 1:
         raise InputError(f"batch must be >= 1, got {x.shape[0]}")
     if tuple(x.shape[1:]) != tuple(net.input_shape):
@@ -118,6 +116,4 @@ def validate_input(net: Network, x: Any) -> None:
     if not np.isfinite(x.sum(dtype=np.float64)):
         bad = np.argwhere(~np.isfinite(x))
         first = tuple(int(i) for i in bad[0])
-        raise InputError(
-            f"input holds {len(bad)} NaN/Inf value(s); first at index {first} (value {x[first]})"
-        )
+        raise InputError(f"input holds {len(bad)} NaN/Inf value(s); first at index {first} (value {x[first]})")

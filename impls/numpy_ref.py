@@ -80,8 +80,7 @@ class NumpyBackend(Backend):
     def conv2d(self, x: np.ndarray, layer: Conv2d, act: bool = False, residual: Any = None) -> np.ndarray:
         n = x.shape[0]
         w, b = self._params(layer)
-        cols, ho, wo = im2col(x.astype(self.np_dtype, copy=False), layer.kernel, layer.stride, layer.pad,
-                              layer.groups)
+        cols, ho, wo = im2col(x.astype(self.np_dtype, copy=False), layer.kernel, layer.stride, layer.pad, layer.groups)
         y = np.matmul(w, cols)  # (g, Cout/g, N*Ho*Wo)
         y = y.reshape(layer.out_channels, n, ho, wo).transpose(1, 0, 2, 3)
         y = y + b[None, :, None, None]

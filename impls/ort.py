@@ -99,14 +99,25 @@ class OrtBackend(Backend):
         from onnx import TensorProto, helper, numpy_helper
 
         def build():
-            nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[layer.kernel] * 2,
-                                      strides=[layer.stride] * 2, pads=[layer.pad] * 4, group=layer.groups)]
+            nodes = [
+                helper.make_node(
+                    "Conv",
+                    ["x", "w", "b"],
+                    ["c"],
+                    kernel_shape=[layer.kernel] * 2,
+                    strides=[layer.stride] * 2,
+                    pads=[layer.pad] * 4,
+                    group=layer.groups,
+                )
+            ]
             inits = [numpy_helper.from_array(layer.weight, "w"), numpy_helper.from_array(layer.bias, "b")]
             out = "c"
             inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *layer.in_shape])]
             if act:
-                inits += [numpy_helper.from_array(np.array(0, np.float32), "lo"),
-                          numpy_helper.from_array(np.array(6, np.float32), "hi")]
+                inits += [
+                    numpy_helper.from_array(np.array(0, np.float32), "lo"),
+                    numpy_helper.from_array(np.array(6, np.float32), "hi"),
+                ]
                 nodes.append(helper.make_node("Clip", [out, "lo", "hi"], ["a"]))
                 out = "a"
             if residual is not None:
@@ -134,8 +145,10 @@ class OrtBackend(Backend):
 
         def build():
             inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *x.shape[1:]])]
-            nodes = [helper.make_node("GlobalAveragePool", ["x"], ["p"]),
-                     helper.make_node("Flatten", ["p"], ["f"], axis=1)]
+            nodes = [
+                helper.make_node("GlobalAveragePool", ["x"], ["p"]),
+                helper.make_node("Flatten", ["p"], ["f"], axis=1),
+            ]
             return _model(nodes, [], inputs, "f")
 
         return self._op_session(("pool", x.shape[1:]), build).run(None, {"x": x})[0]
@@ -154,8 +167,7 @@ class OrtBackend(Backend):
 def _model(nodes, inits, inputs, out: str):
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph(nodes, "op", inputs, [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
-                              inits)
+    graph = helper.make_graph(nodes, "op", inputs, [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     return model

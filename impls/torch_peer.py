@@ -185,8 +185,12 @@ class TorchBackend(Backend):
                 # benchmark makes more than dynamo's default 8 of them (seen failing: recompile limit hit)
                 import torch._dynamo as dynamo
 
-                for knob in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
-                             "accumulated_cache_size_limit"):
+                for knob in (
+                    "recompile_limit",
+                    "cache_size_limit",
+                    "accumulated_recompile_limit",
+                    "accumulated_cache_size_limit",
+                ):
                     if hasattr(dynamo.config, knob):
                         setattr(dynamo.config, knob, max(int(getattr(dynamo.config, knob)), 256))
                 self._fn = torch.compile(self.module, mode=mode, fullgraph=True, dynamic=False)

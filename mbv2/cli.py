@@ -45,8 +45,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .model import ExportOptions, export
 
     try:
-        opts = ExportOptions(width_mult=args.width_mult, resolution=args.resolution, seed=args.seed,
-                             opset=args.opset, batch=args.batch, fold_bn=not args.unfold_bn)
+        opts = ExportOptions(
+            width_mult=args.width_mult,
+            resolution=args.resolution,
+            seed=args.seed,
+            opset=args.opset,
+            batch=args.batch,
+            fold_bn=not args.unfold_bn,
+        )
         opts.validate()
     except ValueError as exc:
         raise InputError(str(exc)) from None
@@ -54,9 +60,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not os.path.isdir(out_dir):
         raise InputError(f"output directory does not exist: {out_dir}")
     export(args.out, opts)
-    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB): MobileNetV2 width {opts.width_mult:g} "
-          f"@ {opts.resolution}, seed {opts.seed}, opset {opts.opset}, "
-          f"batch {'dynamic' if opts.batch is None else opts.batch}")
+    print(
+        f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB): MobileNetV2 width {opts.width_mult:g} "
+        f"@ {opts.resolution}, seed {opts.seed}, opset {opts.opset}, "
+        f"batch {'dynamic' if opts.batch is None else opts.batch}"
+    )
     return 0
 
 
@@ -141,8 +149,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     probs = softmax(logits)
     top5 = np.argsort(-probs, axis=1)[:, :5]
     result: dict[str, Any] = {
-        "backend": args.backend, "batch": int(x.shape[0]), "dtype": args.dtype, "model": model,
-        "latency_ms": latency, "latency_note": f"host wall time incl. upload/download, median of {len(times)}",
+        "backend": args.backend,
+        "batch": int(x.shape[0]),
+        "dtype": args.dtype,
+        "model": model,
+        "latency_ms": latency,
+        "latency_note": f"host wall time incl. upload/download, median of {len(times)}",
         "top5": [[{"class": int(c), "score": float(probs[i, c])} for c in top5[i]] for i in range(len(x))],
         "backend_info": info,
     }
@@ -154,8 +166,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         tol = tolerance(args.dtype, "e2e")
         err, mad, agree = rel_l2(logits, ref), max_abs(logits, ref), top1_agreement(logits, ref)
         failed = not (err < tol and agree >= TOP1_AGREEMENT[args.dtype])
-        result.update({"verify": args.verify, "rel_l2": err, "max_abs": mad, "top1_agree": agree,
-                       "tolerance": tol, "passed": not failed})
+        result.update(
+            {
+                "verify": args.verify,
+                "rel_l2": err,
+                "max_abs": mad,
+                "top1_agree": agree,
+                "tolerance": tol,
+                "passed": not failed,
+            }
+        )
     if args.json:
         print(json.dumps(result))
     else:
@@ -165,9 +185,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"image {i}: top-5 {entries}")
         print(f"latency {latency:.3f} ms ({result['latency_note']})")
         if args.verify:
-            print(f"vs {args.verify}: rel L2 {result['rel_l2']:.3e} (tolerance {result['tolerance']:.0e}), "
-                  f"max abs {result['max_abs']:.3e}, top-1 agreement {result['top1_agree'] * 100:.1f}% "
-                  f"-> {'PASS' if not failed else 'FAIL'}")
+            print(
+                f"vs {args.verify}: rel L2 {result['rel_l2']:.3e} (tolerance {result['tolerance']:.0e}), "
+                f"max abs {result['max_abs']:.3e}, top-1 agreement {result['top1_agree'] * 100:.1f}% "
+                f"-> {'PASS' if not failed else 'FAIL'}"
+            )
     return 1 if failed else 0
 
 

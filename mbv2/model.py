@@ -90,12 +90,25 @@ def conv_plan(width_mult: float = 1.0) -> list[dict]:
             hidden = int(round(inp * t))
             use_res = stride == 1 and inp == out
             if t != 1:
-                plan.append(dict(cin=inp, cout=hidden, k=1, s=1, g=1, relu6=True, block=block, role="expand",
-                                 residual=False))
-            plan.append(dict(cin=hidden, cout=hidden, k=3, s=stride, g=hidden, relu6=True, block=block,
-                             role="depthwise", residual=False))
-            plan.append(dict(cin=hidden, cout=out, k=1, s=1, g=1, relu6=False, block=block, role="project",
-                             residual=use_res))
+                plan.append(
+                    dict(cin=inp, cout=hidden, k=1, s=1, g=1, relu6=True, block=block, role="expand", residual=False)
+                )
+            plan.append(
+                dict(
+                    cin=hidden,
+                    cout=hidden,
+                    k=3,
+                    s=stride,
+                    g=hidden,
+                    relu6=True,
+                    block=block,
+                    role="depthwise",
+                    residual=False,
+                )
+            )
+            plan.append(
+                dict(cin=hidden, cout=out, k=1, s=1, g=1, relu6=False, block=block, role="project", residual=use_res)
+            )
             inp = out
             block += 1
     plan.append(dict(cin=inp, cout=last, k=1, s=1, g=1, relu6=True, block=block, role="head", residual=False))
@@ -162,8 +175,15 @@ def build_model(opts: ExportOptions | None = None, **kwargs):
         return name
 
     def const_node(name: str, arr: np.ndarray) -> str:
-        nodes.append(helper.make_node("Constant", [], [name], name=f"{name}_node",
-                                      value=numpy_helper.from_array(np.asarray(arr, np.float32), name)))
+        nodes.append(
+            helper.make_node(
+                "Constant",
+                [],
+                [name],
+                name=f"{name}_node",
+                value=numpy_helper.from_array(np.asarray(arr, np.float32), name),
+            )
+        )
         return name
 
     def relu6(x: str, prefix: str) -> str:
@@ -204,29 +224,54 @@ def build_model(opts: ExportOptions | None = None, **kwargs):
         w = rng.normal(0.0, np.sqrt(2.0 / fan_in), (p["cout"], p["cin"] // p["g"], p["k"], p["k"]))
         gamma, beta, mean, var = _bn_params(rng, p["cout"], p["role"])
         pad = p["k"] // 2
-        attrs = dict(kernel_shape=[p["k"], p["k"]], strides=[p["s"], p["s"]], pads=[pad] * 4, group=p["g"],
-                     dilations=[1, 1])
+        attrs = dict(
+            kernel_shape=[p["k"], p["k"]], strides=[p["s"], p["s"]], pads=[pad] * 4, group=p["g"], dilations=[1, 1]
+        )
         y = f"{prefix}.conv"
         scale = gamma / np.sqrt(var + BN_EPS)
         wf = w * scale[:, None, None, None]
         bf = beta - mean * scale
-        calib_layers.append(Conv2d(in_channels=p["cin"], out_channels=p["cout"], kernel=p["k"], stride=p["s"],
-                                   pad=pad, groups=p["g"], weight=wf, bias=bf))
+        calib_layers.append(
+            Conv2d(
+                in_channels=p["cin"],
+                out_channels=p["cout"],
+                kernel=p["k"],
+                stride=p["s"],
+                pad=pad,
+                groups=p["g"],
+                weight=wf,
+                bias=bf,
+            )
+        )
         if p["relu6"]:
             calib_layers.append(ReLU6())
         if p["residual"]:
             calib_layers.append(ResidualAdd(skip=block_start))
         if opts.fold_bn:
-            nodes.append(helper.make_node("Conv", [x, init(f"{prefix}.weight", wf), init(f"{prefix}.bias", bf)],
-                                          [y], name=f"{prefix}/Conv", **attrs))
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    [x, init(f"{prefix}.weight", wf), init(f"{prefix}.bias", bf)],
+                    [y],
+                    name=f"{prefix}/Conv",
+                    **attrs,
+                )
+            )
         else:
             c = f"{prefix}.conv_nobn"
-            nodes.append(helper.make_node("Conv", [x, init(f"{prefix}.weight", w)], [c], name=f"{prefix}/Conv",
-                                          **attrs))
-            bn_in = [c, init(f"{prefix}.bn.weight", gamma), init(f"{prefix}.bn.bias", beta),
-                     init(f"{prefix}.bn.running_mean", mean), init(f"{prefix}.bn.running_var", var)]
-            nodes.append(helper.make_node("BatchNormalization", bn_in, [y], name=f"{prefix}/BatchNormalization",
-                                          epsilon=BN_EPS))
+            nodes.append(
+                helper.make_node("Conv", [x, init(f"{prefix}.weight", w)], [c], name=f"{prefix}/Conv", **attrs)
+            )
+            bn_in = [
+                c,
+                init(f"{prefix}.bn.weight", gamma),
+                init(f"{prefix}.bn.bias", beta),
+                init(f"{prefix}.bn.running_mean", mean),
+                init(f"{prefix}.bn.running_var", var),
+            ]
+            nodes.append(
+                helper.make_node("BatchNormalization", bn_in, [y], name=f"{prefix}/BatchNormalization", epsilon=BN_EPS)
+            )
         if p["relu6"]:
             y = relu6(y, prefix)
         if p["residual"]:
@@ -246,20 +291,31 @@ def build_model(opts: ExportOptions | None = None, **kwargs):
     wl, bl = _calibrated_classifier(rng, calib_layers, opts)
     out = "logits"
     if opts.classifier == "gemm":
-        nodes.append(helper.make_node("Gemm", [flat, init("classifier.weight", wl), init("classifier.bias", bl)],
-                                      [out], name="classifier/Gemm", alpha=1.0, beta=1.0, transB=1))
+        nodes.append(
+            helper.make_node(
+                "Gemm",
+                [flat, init("classifier.weight", wl), init("classifier.bias", bl)],
+                [out],
+                name="classifier/Gemm",
+                alpha=1.0,
+                beta=1.0,
+                transB=1,
+            )
+        )
     else:
         mm = "classifier.matmul"
-        nodes.append(helper.make_node("MatMul", [flat, init("classifier.weight_t", wl.T)], [mm],
-                                      name="classifier/MatMul"))
+        nodes.append(
+            helper.make_node("MatMul", [flat, init("classifier.weight_t", wl.T)], [mm], name="classifier/MatMul")
+        )
         nodes.append(helper.make_node("Add", [mm, init("classifier.bias", bl)], [out], name="classifier/Add"))
 
     n_dim = opts.batch if opts.batch is not None else "N"
     inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [n_dim, 3, opts.resolution, opts.resolution])
     outp = helper.make_tensor_value_info(out, TensorProto.FLOAT, [n_dim, opts.num_classes])
     graph = helper.make_graph(nodes, f"mobilenetv2_{opts.width_mult:g}_{opts.resolution}", [inp], [outp], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opts.opset)],
-                              producer_name="mbv2", producer_version="1")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opts.opset)], producer_name="mbv2", producer_version="1"
+    )
     model.ir_version = min(model.ir_version, 10) if opts.opset >= 21 else min(model.ir_version, 8)
     model.doc_string = (
         f"MobileNetV2 width {opts.width_mult:g} @ {opts.resolution}, seed {opts.seed}, seeded random weights "

@@ -95,9 +95,7 @@ class Network:
                 if not 0 <= layer.skip < layer.index - 1:
                     raise ModelError(f"layer {layer.index} ResidualAdd: skip index {layer.skip} is not earlier")
                 if outs[layer.skip] != shape:
-                    raise ModelError(
-                        f"layer {layer.index} ResidualAdd: shapes {shape} and {outs[layer.skip]} differ"
-                    )
+                    raise ModelError(f"layer {layer.index} ResidualAdd: shapes {shape} and {outs[layer.skip]} differ")
             elif isinstance(layer, GlobalAveragePool):
                 if len(shape) != 3:
                     raise ModelError(f"layer {layer.index} GlobalAveragePool: input shape {shape}")
@@ -149,8 +147,17 @@ class Network:
             if op.kind == "conv":
                 assert isinstance(lay, Conv2d)
                 key = (
-                    "conv", lay.in_channels, lay.out_channels, lay.kernel, lay.stride, lay.pad, lay.groups,
-                    lay.in_shape[1], lay.in_shape[2], op.act, op.residual is not None,
+                    "conv",
+                    lay.in_channels,
+                    lay.out_channels,
+                    lay.kernel,
+                    lay.stride,
+                    lay.pad,
+                    lay.groups,
+                    lay.in_shape[1],
+                    lay.in_shape[2],
+                    op.act,
+                    op.residual is not None,
                 )
             else:
                 key = (op.kind, *lay.in_shape)

@@ -123,8 +123,11 @@ class _Importer:
         if v.kind != "layer":
             raise self.fail(node, f"input {name!r} is a {v.kind} value, not a feature map")
         if v.layer != len(self.layers) - 1:
-            raise self.fail(node, f"reads the output of layer {v.layer}, not the latest one; "
-                                  "only a chain with residual adds is supported")
+            raise self.fail(
+                node,
+                f"reads the output of layer {v.layer}, not the latest one; "
+                "only a chain with residual adds is supported",
+            )
         return v.layer
 
     def channels_of(self, index: int) -> int:
@@ -161,19 +164,25 @@ class _Importer:
         init_names = {t.name for t in graph.initializer}
         inputs = [i for i in graph.input if i.name not in init_names]
         if len(inputs) != 1:
-            raise ModelError(f"{self.source}: the graph has {len(inputs)} data inputs; exactly one image input is supported")
+            raise ModelError(
+                f"{self.source}: the graph has {len(inputs)} data inputs; exactly one image input is supported"
+            )
         inp = inputs[0]
         if inp.type.tensor_type.elem_type != 1:  # FLOAT
-            raise ModelError(f"{self.source}: input {inp.name!r} has element type {inp.type.tensor_type.elem_type}; "
-                             "only float32 (1) is supported")
+            raise ModelError(
+                f"{self.source}: input {inp.name!r} has element type {inp.type.tensor_type.elem_type}; "
+                "only float32 (1) is supported"
+            )
         dims = inp.type.tensor_type.shape.dim
         if len(dims) != 4:
             raise ModelError(f"{self.source}: input {inp.name!r} has rank {len(dims)}; expected 4 (N, C, H, W)")
         chw = []
         for d, label in zip(dims[1:], "CHW"):
             if not d.HasField("dim_value") or d.dim_value <= 0:
-                raise ModelError(f"{self.source}: input {inp.name!r} has a dynamic {label} dimension; "
-                                 "only the batch dimension may be dynamic (re-export with a fixed resolution)")
+                raise ModelError(
+                    f"{self.source}: input {inp.name!r} has a dynamic {label} dimension; "
+                    "only the batch dimension may be dynamic (re-export with a fixed resolution)"
+                )
             chw.append(int(d.dim_value))
         batch = int(dims[0].dim_value) if dims[0].HasField("dim_value") and dims[0].dim_value > 0 else None
         self.vals[inp.name] = _Val("input", node="graph input")
@@ -186,19 +195,31 @@ class _Importer:
             handler(node)
 
         if len(graph.output) != 1:
-            raise ModelError(f"{self.source}: the graph has {len(graph.output)} outputs; exactly one (logits) is supported")
+            raise ModelError(
+                f"{self.source}: the graph has {len(graph.output)} outputs; exactly one (logits) is supported"
+            )
         outv = self.vals.get(graph.output[0].name)
         if outv is None or outv.kind != "layer" or not isinstance(self.layers[outv.layer], Linear):
-            raise ModelError(f"{self.source}: the graph output {graph.output[0].name!r} is not the classifier's "
-                             "(Gemm or MatMul+Add) output")
+            raise ModelError(
+                f"{self.source}: the graph output {graph.output[0].name!r} is not the classifier's "
+                "(Gemm or MatMul+Add) output"
+            )
         if outv.layer != len(self.layers) - 1:
             raise ModelError(f"{self.source}: layers after the classifier are not used by the output")
         for name, v in self.vals.items():
             if v.kind == "relu" and not v.extra.get("converted") and self.consumers.get(name):
-                raise self.fail(self._node_named(v.node), "Relu is supported only as ReLU6 (Relu followed by Min(x, 6))")
+                raise self.fail(
+                    self._node_named(v.node), "Relu is supported only as ReLU6 (Relu followed by Min(x, 6))"
+                )
         try:
-            return Network(self.layers, (chw[0], chw[1], chw[2]), name="MobileNetV2", source=self.source,
-                           input_name=inp.name, batch=batch)
+            return Network(
+                self.layers,
+                (chw[0], chw[1], chw[2]),
+                name="MobileNetV2",
+                source=self.source,
+                input_name=inp.name,
+                batch=batch,
+            )
         except ModelError as exc:
             raise ModelError(f"{self.source}: {exc}") from None
 
@@ -234,8 +255,11 @@ class _Importer:
         if w.ndim != 4:
             raise self.fail(node, f"weight rank {w.ndim}; only 2-D convolutions are supported")
         cout, cin_g, kh, kw = w.shape
-        b = (self.const(node, node.input[2], "the bias").astype(np.float32)
-             if len(node.input) > 2 and node.input[2] else np.zeros(cout, np.float32))
+        b = (
+            self.const(node, node.input[2], "the bias").astype(np.float32)
+            if len(node.input) > 2 and node.input[2]
+            else np.zeros(cout, np.float32)
+        )
         k = list(a.get("kernel_shape", [kh, kw]))
         strides = list(a.get("strides", [1, 1]))
         pads = list(a.get("pads", [0, 0, 0, 0]))
@@ -256,8 +280,17 @@ class _Importer:
         cin = cin_g * group
         if cout % group:
             raise self.fail(node, f"{cout} output channels do not divide into {group} groups")
-        layer = Conv2d(name=node.name, in_channels=cin, out_channels=cout, kernel=kh, stride=int(strides[0]),
-                       pad=int(pads[0]), groups=group, weight=np.ascontiguousarray(w), bias=np.ascontiguousarray(b))
+        layer = Conv2d(
+            name=node.name,
+            in_channels=cin,
+            out_channels=cout,
+            kernel=kh,
+            stride=int(strides[0]),
+            pad=int(pads[0]),
+            groups=group,
+            weight=np.ascontiguousarray(w),
+            bias=np.ascontiguousarray(b),
+        )
         if prev >= 0:
             self.check_channels(node, prev, cin)
         self.add_layer(layer, node.output[0], node)
@@ -275,12 +308,15 @@ class _Importer:
         if outs:
             raise self.fail(node, "running mean/var outputs are used; only inference BatchNormalization is supported")
         eps = float(a.get("epsilon", 1e-5))
-        gamma, beta, mean, var = (self.const(node, n, w).astype(np.float64) for n, w in
-                                  zip(node.input[1:5], ("scale", "bias", "mean", "var")))
+        gamma, beta, mean, var = (
+            self.const(node, n, w).astype(np.float64) for n, w in zip(node.input[1:5], ("scale", "bias", "mean", "var"))
+        )
         conv = self.layers[src.layer]
         assert isinstance(conv, Conv2d)
         scale = gamma / np.sqrt(var + eps)
-        conv.weight = np.ascontiguousarray((conv.weight.astype(np.float64) * scale[:, None, None, None]).astype(np.float32))
+        conv.weight = np.ascontiguousarray(
+            (conv.weight.astype(np.float64) * scale[:, None, None, None]).astype(np.float32)
+        )
         conv.bias = ((conv.bias.astype(np.float64) - mean) * scale + beta).astype(np.float32)
         self.vals[node.output[0]] = src
 
@@ -318,7 +354,9 @@ class _Importer:
         if relu.kind != "relu":
             raise self.fail(node, "Min is supported only as Min(Relu(x), 6)")
         if self.consumers.get(relu_name := next(n for n in node.input if self.vals[n] is relu), 0) != 1:
-            raise self.fail(node, f"the Relu output {relu_name!r} has other consumers; only Relu+Min(6) as ReLU6 is supported")
+            raise self.fail(
+                node, f"the Relu output {relu_name!r} has other consumers; only Relu+Min(6) as ReLU6 is supported"
+            )
         self._relu6(node, relu.extra["src"], 0.0, self._scalar(node, six, "Min's bound"))
         relu.extra["converted"] = True
 
@@ -344,8 +382,11 @@ class _Importer:
             return
         if {v0.kind, v1.kind} == {"layer", "input"}:
             raise self.fail(node, "a residual Add from the network input is not supported")
-        raise self.fail(node, f"Add of a {v0.kind} and a {v1.kind} value is not supported; supported: "
-                              "residual Add of two feature maps, or the bias Add after the classifier's MatMul")
+        raise self.fail(
+            node,
+            f"Add of a {v0.kind} and a {v1.kind} value is not supported; supported: "
+            "residual Add of two feature maps, or the bias Add after the classifier's MatMul",
+        )
 
     def op_GlobalAveragePool(self, node) -> None:
         self.layer_input(node, node.input[0])
@@ -422,15 +463,22 @@ class _Importer:
             w = w.T
         alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
         out_f, in_f = w.shape
-        b = (self.const(node, node.input[2], "Gemm's C").astype(np.float64).reshape(-1)
-             if len(node.input) > 2 and node.input[2] else np.zeros(out_f))
+        b = (
+            self.const(node, node.input[2], "Gemm's C").astype(np.float64).reshape(-1)
+            if len(node.input) > 2 and node.input[2]
+            else np.zeros(out_f)
+        )
         if b.size == 1:
             b = np.full(out_f, float(b[0]))
         if b.size != out_f:
             raise self.fail(node, f"Gemm's C has {b.size} elements; expected {out_f}")
-        lin = Linear(name=node.name, in_features=in_f, out_features=out_f,
-                     weight=np.ascontiguousarray((w * alpha).astype(np.float32)),
-                     bias=(b * beta).astype(np.float32))
+        lin = Linear(
+            name=node.name,
+            in_features=in_f,
+            out_features=out_f,
+            weight=np.ascontiguousarray((w * alpha).astype(np.float32)),
+            bias=(b * beta).astype(np.float32),
+        )
         self.add_layer(lin, node.output[0], node)
 
     def op_MatMul(self, node) -> None:
@@ -439,8 +487,13 @@ class _Importer:
         if w.ndim != 2:
             raise self.fail(node, f"MatMul weight of rank {w.ndim}; expected 2 (in, out)")
         in_f, out_f = w.shape
-        lin = Linear(name=node.name, in_features=in_f, out_features=out_f,
-                     weight=np.ascontiguousarray(w.T.astype(np.float32)), bias=np.zeros(out_f, np.float32))
+        lin = Linear(
+            name=node.name,
+            in_features=in_f,
+            out_features=out_f,
+            weight=np.ascontiguousarray(w.T.astype(np.float32)),
+            bias=np.zeros(out_f, np.float32),
+        )
         self.add_layer(lin, node.output[0], node)
         self.vals[node.output[0]] = _Val("matmul", layer=lin.index, node=node.name)
         # a MatMul that is the graph output directly is fine too: keep it addressable as a layer

@@ -75,15 +75,25 @@ def _bad_input(tmp_path, name: str, arr) -> str:
     return str(p)
 
 
-@pytest.mark.parametrize("case,make,message", [
-    ("wrong-shape", lambda: np.zeros((1, 3, 32, 32), np.float32), r"input shape \(1, 3, 32, 32\) does not match"),
-    ("wrong-rank", lambda: np.zeros((3, 64, 64), np.float32), r"input has rank 3"),
-    ("wrong-dtype", lambda: np.zeros((1, 3, 64, 64), np.int64), r"input dtype is int64, expected float32"),
-    ("batch-0", lambda: np.zeros((0, 3, 64, 64), np.float32), r"batch must be >= 1, got 0"),
-    ("nan", lambda: np.where(np.arange(3 * 64 * 64).reshape(1, 3, 64, 64) == 100, np.nan, 1).astype(np.float32),
-     r"1 NaN/Inf value\(s\); first at index \(0, 0, 1, 36\)"),
-    ("inf", lambda: np.full((1, 3, 64, 64), np.inf, np.float32), r"NaN/Inf value\(s\); first at index \(0, 0, 0, 0\)"),
-])
+@pytest.mark.parametrize(
+    "case,make,message",
+    [
+        ("wrong-shape", lambda: np.zeros((1, 3, 32, 32), np.float32), r"input shape \(1, 3, 32, 32\) does not match"),
+        ("wrong-rank", lambda: np.zeros((3, 64, 64), np.float32), r"input has rank 3"),
+        ("wrong-dtype", lambda: np.zeros((1, 3, 64, 64), np.int64), r"input dtype is int64, expected float32"),
+        ("batch-0", lambda: np.zeros((0, 3, 64, 64), np.float32), r"batch must be >= 1, got 0"),
+        (
+            "nan",
+            lambda: np.where(np.arange(3 * 64 * 64).reshape(1, 3, 64, 64) == 100, np.nan, 1).astype(np.float32),
+            r"1 NaN/Inf value\(s\); first at index \(0, 0, 1, 36\)",
+        ),
+        (
+            "inf",
+            lambda: np.full((1, 3, 64, 64), np.inf, np.float32),
+            r"NaN/Inf value\(s\); first at index \(0, 0, 0, 0\)",
+        ),
+    ],
+)
 def test_bad_input_file_is_refused_in_one_line(small_onnx, tmp_path, capsys, case, make, message) -> None:
     path = _bad_input(tmp_path, case, make())
     assert main(["run", "--model", small_onnx, "--backend", "numpy", "--input", path]) == 2
@@ -106,8 +116,12 @@ def test_bad_model_files_are_refused_in_one_line(tmp_path, small_onnx, capsys) -
     trunc.write_bytes(open(small_onnx, "rb").read()[:5000])
     text = tmp_path / "text.onnx"
     text.write_text("this is a text file\n")
-    cases = {str(tmp_path / "missing.onnx"): "model file not found", str(empty): "model file is empty",
-             str(trunc): "not a readable ONNX model", str(text): "not a readable ONNX model"}
+    cases = {
+        str(tmp_path / "missing.onnx"): "model file not found",
+        str(empty): "model file is empty",
+        str(trunc): "not a readable ONNX model",
+        str(text): "not a readable ONNX model",
+    }
     for path, message in cases.items():
         assert main(["topology", "--model", path]) == 2
         assert message in error_line(capsys)
@@ -141,9 +155,13 @@ def test_backends_lists_all_five_with_reasons(capsys) -> None:
 
 
 def test_debug_shows_the_traceback(tmp_path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "mbv2", "--debug", "topology", "--model", str(tmp_path / "no.onnx")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mbv2", "--debug", "topology", "--model", str(tmp_path / "no.onnx")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "mbv2", "topology", "--model", str(tmp_path / "no.onnx")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mbv2", "topology", "--model", str(tmp_path / "no.onnx")], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -65,8 +65,10 @@ def test_variant_matches_onnxruntime(variant: str) -> None:
 
 
 def test_default_model_census(net) -> None:
-    counts = {k: sum(1 for layer in net.layers if layer.kind == k) for k in
-              ("Conv2d", "ReLU6", "ResidualAdd", "GlobalAveragePool", "Linear")}
+    counts = {
+        k: sum(1 for layer in net.layers if layer.kind == k)
+        for k in ("Conv2d", "ReLU6", "ResidualAdd", "GlobalAveragePool", "Linear")
+    }
     assert counts == {"Conv2d": 52, "ReLU6": 35, "ResidualAdd": 10, "GlobalAveragePool": 1, "Linear": 1}
     assert net.macs() == 300_774_272  # 300.8 M MACs (DESIGN.md)
     assert net.param_count() == 3_487_816
@@ -117,7 +119,9 @@ def test_unsupported_op_is_named(small_model) -> None:
         n.op_type = "Sigmoid"
         del n.input[1:]
 
-    with pytest.raises(ModelError, match=r"node 'features\.0\.stem/Clip' \(Sigmoid\): unsupported op type Sigmoid; supported: Conv"):
+    with pytest.raises(
+        ModelError, match=r"node 'features\.0\.stem/Clip' \(Sigmoid\): unsupported op type Sigmoid; supported: Conv"
+    ):
         import_bytes(_edit(small_model, swap))
 
 

@@ -30,8 +30,8 @@ def conv_direct(x: np.ndarray, layer: Conv2d) -> np.ndarray:
     for gi in range(g):
         for i in range(k):
             for j in range(k):
-                patch = xp[:, gi * cg:(gi + 1) * cg, i:i + s * ho:s, j:j + s * wo:s]
-                y[:, gi * og:(gi + 1) * og] += np.einsum("nchw,oc->nohw", patch, wt[gi * og:(gi + 1) * og, :, i, j])
+                patch = xp[:, gi * cg : (gi + 1) * cg, i : i + s * ho : s, j : j + s * wo : s]
+                y[:, gi * og : (gi + 1) * og] += np.einsum("nchw,oc->nohw", patch, wt[gi * og : (gi + 1) * og, :, i, j])
     return y + layer.bias[None, :, None, None]
 
 
@@ -48,14 +48,29 @@ def test_every_conv_shape_fp32_matches_fp64(net, backends, rng) -> None:
         assert_close(y32, y64, "fp32", "layer", what=f"conv op {op.index}")
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 5, 5, 3, 2, 1, 1), (2, 8, 7, 8, 3, 1, 1, 8), (1, 6, 1, 10, 1, 1, 0, 1),
-                                   (3, 12, 9, 12, 3, 2, 1, 12), (2, 6, 6, 9, 3, 1, 1, 3)],
-                         ids=["stem-like", "depthwise", "1x1-spatial", "depthwise-s2-odd", "grouped"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (3, 5, 5, 5, 3, 2, 1, 1),
+        (2, 8, 7, 8, 3, 1, 1, 8),
+        (1, 6, 1, 10, 1, 1, 0, 1),
+        (3, 12, 9, 12, 3, 2, 1, 12),
+        (2, 6, 6, 9, 3, 1, 1, 3),
+    ],
+    ids=["stem-like", "depthwise", "1x1-spatial", "depthwise-s2-odd", "grouped"],
+)
 def test_im2col_matches_direct_convolution(shape, rng) -> None:
     n, c, h, o, k, s, p, g = shape
-    layer = Conv2d(in_channels=c, out_channels=o, kernel=k, stride=s, pad=p, groups=g,
-                   weight=rng.standard_normal((o, c // g, k, k)).astype(np.float32),
-                   bias=rng.standard_normal(o).astype(np.float32))
+    layer = Conv2d(
+        in_channels=c,
+        out_channels=o,
+        kernel=k,
+        stride=s,
+        pad=p,
+        groups=g,
+        weight=rng.standard_normal((o, c // g, k, k)).astype(np.float32),
+        bias=rng.standard_normal(o).astype(np.float32),
+    )
     layer.out_shape = (o, *layer.out_hw(h, h))
     x = rng.standard_normal((n, c, h, h)).astype(np.float32)
     y = impls.create("numpy", dtype="fp64").conv2d(x.astype(np.float64), layer)
@@ -63,8 +78,13 @@ def test_im2col_matches_direct_convolution(shape, rng) -> None:
 
 
 def test_relu6_clips_both_ends(rng) -> None:
-    layer = Conv2d(in_channels=1, out_channels=1, kernel=1, weight=np.full((1, 1, 1, 1), 10, np.float32),
-                   bias=np.zeros(1, np.float32))
+    layer = Conv2d(
+        in_channels=1,
+        out_channels=1,
+        kernel=1,
+        weight=np.full((1, 1, 1, 1), 10, np.float32),
+        bias=np.zeros(1, np.float32),
+    )
     x = np.array([-1.0, 0.1, 0.3, 2.0], np.float32).reshape(1, 1, 2, 2)
     y = impls.create("numpy").conv2d(x, layer, act=True)
     assert y.ravel().tolist() == [0.0, 1.0, 3.0, 6.0]

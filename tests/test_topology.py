@@ -11,13 +11,26 @@ def test_listing_matches_the_seed(net) -> None:
     entries = lines[3:-2]
     assert len(entries) == 99
     seed = {
-        0: "Conv2d(3, 32, 3, 2, 1, 1)", 1: "ReLU6", 2: "Conv2d(1, 32, 3, 1, 1, 32)", 4: "Conv2d(32, 16, 1, 1, 0, 1)",
-        5: "Conv2d(16, 96, 1, 1, 0, 1)", 7: "Conv2d(1, 96, 3, 2, 1, 96)", 9: "Conv2d(96, 24, 1, 1, 0, 1)",
-        10: "Conv2d(24, 144, 1, 1, 0, 1)", 12: "Conv2d(1, 144, 3, 1, 1, 144)", 14: "Conv2d(144, 24, 1, 1, 0, 1)",
-        15: "ResidualAdd(Conv2d(96, 24, 1, 1, 0, 1))", 86: "Conv2d(1, 960, 3, 1, 1, 960)",
-        88: "Conv2d(960, 160, 1, 1, 0, 1)", 89: "ResidualAdd(ResidualAdd(Conv2d(576, 160, 1, 1, 0, 1)))",
-        90: "Conv2d(160, 960, 1, 1, 0, 1)", 94: "Conv2d(960, 320, 1, 1, 0, 1)", 95: "Conv2d(320, 1280, 1, 1, 0, 1)",
-        96: "ReLU6", 97: "GlobalAveragePool", 98: "Linear(1280, 1000)",
+        0: "Conv2d(3, 32, 3, 2, 1, 1)",
+        1: "ReLU6",
+        2: "Conv2d(1, 32, 3, 1, 1, 32)",
+        4: "Conv2d(32, 16, 1, 1, 0, 1)",
+        5: "Conv2d(16, 96, 1, 1, 0, 1)",
+        7: "Conv2d(1, 96, 3, 2, 1, 96)",
+        9: "Conv2d(96, 24, 1, 1, 0, 1)",
+        10: "Conv2d(24, 144, 1, 1, 0, 1)",
+        12: "Conv2d(1, 144, 3, 1, 1, 144)",
+        14: "Conv2d(144, 24, 1, 1, 0, 1)",
+        15: "ResidualAdd(Conv2d(96, 24, 1, 1, 0, 1))",
+        86: "Conv2d(1, 960, 3, 1, 1, 960)",
+        88: "Conv2d(960, 160, 1, 1, 0, 1)",
+        89: "ResidualAdd(ResidualAdd(Conv2d(576, 160, 1, 1, 0, 1)))",
+        90: "Conv2d(160, 960, 1, 1, 0, 1)",
+        94: "Conv2d(960, 320, 1, 1, 0, 1)",
+        95: "Conv2d(320, 1280, 1, 1, 0, 1)",
+        96: "ReLU6",
+        97: "GlobalAveragePool",
+        98: "Linear(1280, 1000)",
     }
     for i, text in seed.items():
         assert entries[i] == f"{i}: {text}"

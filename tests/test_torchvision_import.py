@@ -18,8 +18,9 @@ from mbv2.onnx_import import import_bytes  # noqa: E402
 from mbv2.tolerances import rel_l2, tolerance  # noqa: E402
 
 
-def export_torchvision(opset: int, width: float = 1.0, resolution: int = 224, dynamic: bool = True,
-                       keep_bn: bool = False) -> bytes:
+def export_torchvision(
+    opset: int, width: float = 1.0, resolution: int = 224, dynamic: bool = True, keep_bn: bool = False
+) -> bytes:
     torch.manual_seed(opset)
     model = torchvision.models.mobilenet_v2(weights=None, width_mult=width).eval()
     with torch.no_grad():  # non-trivial BN statistics, so folding them is really exercised
