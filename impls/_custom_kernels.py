@@ -12,6 +12,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
     pool       v1 block per (n, c) + warp shuffles, v2 channels across threads, v3 v2 + split HW
     linear     v1 GEMM, v2 GEMV for batch <= 8 (GEMM above)
     add        v1 grid-stride scalar, v2 grid-stride float4
+    fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
+               staging of the following pointwise GEMM (+ residual): one launch per dw + project pair
+               (correct; measured slower at batch 64/256 on H100, so not the default)
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2"),
     "add": ("v1", "v2"),
+    "fuse": ("v1", "v2"),
 }
 
 # The fastest correct version of each family measured on H100 (results/NOTES.md).
@@ -47,6 +51,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "pool": "v2",
     "linear": "v2",
     "add": "v2",
+    "fuse": "v1",
 }
 
 ENV_VAR = "MBV2_KERNELS"
@@ -63,14 +68,20 @@ def gemm_tile_kernel(version: str, tile: tuple[int, int, int, int], vec: bool) -
     return f"gemm_{version}_{bm}x{bn}_{tm}x{tn}" + ("_vec" if vec else "")
 
 
+def dwpw_kernel(stride: int, tile: tuple[int, int, int, int]) -> str:
+    bm, bn, tm, tn = tile
+    return f"dwpw_s{stride}_{bm}x{bn}_{tm}x{tn}"
+
+
 def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     """(file, kernel name) of every kernel that (family, version) may launch, helpers included."""
     if family == "gemm":
         if version in ("v1", "v2"):
             return [("gemm", f"gemm_{version}")]
-        base = "v4" if version in ("v5", "v6") else version  # v5, v6 launch the v4 kernels (split-K)
-        names = [gemm_tile_kernel(base, t, True) for t in GEMM_TILES_VEC]
-        names += [gemm_tile_kernel(base, t, False) for t in GEMM_TILES_SCALAR]
+        # v5, v6 launch the v4 kernels (split-K), and the v3 ones where the autotuner finds them faster
+        bases = ("v4", "v3") if version in ("v5", "v6") else (version,)
+        names = [gemm_tile_kernel(b, t, True) for b in bases for t in GEMM_TILES_VEC]
+        names += [gemm_tile_kernel(b, t, False) for b in bases for t in GEMM_TILES_SCALAR]
         if version in ("v5", "v6"):
             names.append("gemm_splitk_reduce")
         if version == "v6":
@@ -96,6 +107,11 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
         return [("linear", "linear_gemv")] if version == "v2" else []
     if family == "add":
         return [("add", "add_v1")] if version == "v1" else [("add", "add_v1"), ("add", "add_v2")]
+    if family == "fuse":
+        if version == "v1":
+            return []
+        out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
+        return out + [("gemm", "gemm_splitk_reduce")]
     raise KeyError(family)
 
 

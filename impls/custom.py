@@ -12,6 +12,11 @@ defaults are the fastest correct versions measured. ``info()`` reports what ran,
 shape that a version could not take and went to the version named there (e.g. depthwise v3 needs
 C % 4 == 0).
 
+GEMM tiles: a cost model (``choose_gemm_tile``), and by default an autotuner at plan time for the
+GEMMs of >= ``TUNE_MIN_FLOP`` (every tile shape, v3 and v4 kernels, timed once on the real buffers;
+``autotune=False`` or MBV2_AUTOTUNE=0 turns it off). ``kernels="fuse=v2"`` runs each depthwise conv
+inside the following pointwise GEMM (one dwpw kernel per pair; not the default, see results/NOTES.md).
+
 ``run(x)`` walks a launch plan made once per batch size: every buffer allocated up front (reused
 across layers by liveness), every kernel's grid, block and arguments fixed; ``graph=True`` captures
 that plan into a CUDA graph and replays it. ``debug=True`` (or MBV2_DEBUG=1) synchronises and
@@ -78,6 +83,21 @@ def choose_gemm_tile(m: int, n: int, k: int, batch: int, tiles: tuple, sms: int)
         blocks = math.ceil(m / bm) * math.ceil(n / bn) * batch
         per_sm = math.ceil(blocks / sms)
         cost = per_sm * bm * bn * (1.0 + (tm + tn) / (tm * tn))
+        if cost < best_cost:
+            best, best_cost = tile, cost
+    return best
+
+
+def choose_dwpw_tile(m: int, n: int, k: int, tiles: tuple, sms: int) -> tuple[int, int, int, int]:
+    """Tile of the fused depthwise + pointwise kernel (fuse v2): the GEMM cost model of
+    ``choose_gemm_tile`` plus the depthwise prologue, redone by every column tile: per row and k,
+    9 FMAs and 9 float4 window loads (counted as ~18 FMA-equivalents)."""
+    best, best_cost = tiles[0], math.inf
+    for tile in tiles:
+        bm, bn, tm, tn = tile
+        blocks = math.ceil(m / bm) * math.ceil(n / bn)
+        per_sm = math.ceil(blocks / sms)
+        cost = per_sm * (bm * bn * (1.0 + (tm + tn) / (tm * tn)) + 18.0 * bm)
         if cost < best_cost:
             best, best_cost = tile, cost
     return best
@@ -173,6 +193,8 @@ _MODULE_CACHE: dict[str, tuple[dict[str, Any], str]] = {}
 class CustomBackend(Backend):
     name = "custom"
     dtypes = ("fp32",)
+    TUNE_REPEATS = 5
+    TUNE_MIN_FLOP = 1e8  # autotune only GEMMs of at least this many FLOP (batch >= ~8)
 
     def __init__(
         self,
@@ -181,6 +203,7 @@ class CustomBackend(Backend):
         graph: bool = False,
         debug: bool | None = None,
         batch: int | list[int] | None = None,
+        autotune: bool | None = None,
         **options: Any,
     ) -> None:
         super().__init__(dtype=dtype, **options)
@@ -190,6 +213,11 @@ class CustomBackend(Backend):
         self.debug = bool(int(os.environ.get("MBV2_DEBUG", "0") or 0)) if debug is None else bool(debug)
         self.preplan = [batch] if isinstance(batch, int) else list(batch or [])
         self.force_tile: tuple[int, int, int, int] | None = None  # benchmarks: pin the GEMM tile
+        # autotune: time every GEMM / dwpw tile shape once per problem at plan time (see _tuned)
+        env_tune = bool(int(os.environ.get("MBV2_AUTOTUNE", "1") or 0))
+        self.autotune = env_tune if autotune is None else bool(autotune)
+        self._tune_cache: dict[tuple, tuple[int, int, int, int]] = {}
+        self.tuned: dict[str, str] = {}
         self._cp: Any = None
         self.stream: Any = None
         self._fns: dict[str, Any] = {}
@@ -262,6 +290,7 @@ class CustomBackend(Backend):
             "arch": f"sm_{self.arch}" if self.arch else "",
             "compiler": self.compiler,
             "fallbacks": sorted(self._fallbacks),
+            "autotune": self.autotune,
         }
 
     # -- weights -------------------------------------------------------------------------------------
@@ -388,25 +417,174 @@ class CustomBackend(Backend):
                 return [Launch(name, self._fn(name), grid, (256,), sargs)]
         vec = k % 4 == 0 and n % 4 == 0 and sa % 4 == 0 and sb % 4 == 0 and sc % 4 == 0 and self._aligned(*arrays)
         tiles_avail = K.GEMM_TILES_VEC if vec else K.GEMM_TILES_SCALAR
+
+        def build(tile: tuple[int, int, int, int], base: str | None = None) -> list[Launch]:
+            bm, bn, tm, tn = tile
+            name = K.gemm_tile_kernel(base or ("v4" if ver in ("v5", "v6") else ver), tile, vec)
+            nt = (bm // tm) * (bn // tn)
+            blocks = math.ceil(m / bm) * math.ceil(n / bn)
+            splits = split_k(blocks, k, self.sms) if ver in ("v5", "v6") and batch == 1 else 1
+            if splits == 1:
+                return [Launch(name, self._fn(name), (blocks, batch), (nt,), args)]
+            ws = self._workspace(splits * m * n)
+            gargs = (a, b, ws, bias, ws, _i32(m), _i32(n), _i32(k), _i64(0), _i64(0), _i64(0), *tail)
+            rargs = (ws, c, bias, r if has_res else c, _i32(m), _i32(n), _i32(splits), *tail)
+            rgrid = max(1, min(math.ceil(m * n / 256), self.sms * 8))
+            return [
+                Launch(name, self._fn(name), (blocks, 1, splits), (nt,), gargs),
+                Launch("gemm_splitk_reduce", self._fn("gemm_splitk_reduce"), (rgrid,), (256,), rargs),
+            ]
+
         if self.force_tile in tiles_avail:
-            tile = self.force_tile
+            return build(self.force_tile)  # type: ignore[arg-type]
+        if self.autotune and ver not in ("v1", "v2") and 2.0 * m * n * k * batch >= self.TUNE_MIN_FLOP:
+            key = ("gemm", ver, vec, m, n, k, batch, bias_mode, bool(act), has_res)
+            # v5 / v6 also try the v3 kernels (no double buffer: faster on K <= 24, results/NOTES.md)
+            bases = ("v4", "v3") if ver in ("v5", "v6") else (ver,)
+            model = (choose_gemm_tile(m, n, k, batch, tiles_avail, self.sms), bases[0])
+            cands = [(t, b) for b in bases for t in tiles_avail]
+            return self._tuned(key, cands, lambda c: build(*c), model)
+        return build(choose_gemm_tile(m, n, k, batch, tiles_avail, self.sms))
+
+    def _stream_capturing(self) -> bool:
+        if self._capturing:
+            return True
+        try:
+            return bool(self.stream.is_capturing())
+        except Exception:  # no such query (older CuPy, the CPU stand-in): only our own captures count
+            return False
+
+    def _tuned(self, key: tuple, tiles: Any, build: Any, model: Any) -> list[Launch]:
+        """Autotune (on by default; autotune=False / MBV2_AUTOTUNE=0 turns it off): time every
+        candidate (tile shape, and for gemm v5 the v3 / v4 kernel) once for this problem (CUDA events
+        on the backend's stream, on the real buffers, at plan time: outside every timed region), keep
+        the fastest; cached per (kernel, shape, batch, flags) for the backend's lifetime. Only
+        problems of >= TUNE_MIN_FLOP: below that (batch 1) a few-us kernel timed alone with a hot L2
+        is noise and the measured e2e got slower (results/NOTES.md, issue 6); the cost model stays."""
+        tile = self._tune_cache.get(key)
+        if tile is None and self._stream_capturing():  # no timing inside a capture: the cost model's pick
+            return build(model)
+        if tile is None:
+            cp = self._cp
+            best = math.inf
+            for cand in tiles:
+                launches = build(cand)
+                with self.stream:
+                    for launch in launches:  # warm-up (and first-launch module load)
+                        self._launch(launch)
+                    e0, e1 = cp.cuda.Event(), cp.cuda.Event()
+                    e0.record(self.stream)
+                    for _ in range(self.TUNE_REPEATS):
+                        for launch in launches:
+                            self._launch(launch)
+                    e1.record(self.stream)
+                    e1.synchronize()
+                t = cp.cuda.get_elapsed_time(e0, e1)
+                if t < best:
+                    best, tile = t, cand
+            self._tune_cache[key] = tile
+            self.tuned[repr(key)] = repr(tile)
+        return build(tile)
+
+    @staticmethod
+    def _fusable(dw: Conv2d, pw: Conv2d) -> bool:
+        """Shapes that fuse v2 (dwpw kernels) takes: 3x3 depthwise of stride 1 or 2 feeding a pointwise
+        conv, channel counts multiples of 4 (float4 staging)."""
+        return (
+            dw.is_depthwise
+            and dw.kernel == 3
+            and dw.stride in (1, 2)
+            and pw.is_pointwise
+            and pw.in_channels == dw.out_channels
+            and dw.out_channels % 4 == 0
+            and pw.out_channels % 4 == 0
+        )
+
+    def _dwpw_launches(
+        self, x: Any, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
+    ) -> list[Launch] | None:
+        """fuse v2: one dwpw kernel (+ the split-K reduce) for depthwise(x) -> ReLU6 -> pointwise;
+        None when the shapes or alignment do not allow it (the caller runs the two layers)."""
+        if not self._fusable(dw, pw):
+            return None
+        pd, pp = self._layer_params(dw), self._layer_params(pw)
+        has_res = res is not None
+        arrays = [x, out, pd["w"], pd["bias"], pp["wt"], pp["bias"]] + ([res] if has_res else [])
+        if not self._aligned(*arrays):
+            return None
+        nb, h, w, c = x.shape
+        ho, wo = dw.out_hw(h, w)
+        m, n, k = nb * ho * wo, pw.out_channels, c
+        tiles = K.GEMM_TILES_VEC
+        tail = (_i32(int(dw_act)), _i32(int(act)), _i32(int(has_res)))
+        geo = (_i32(m), _i32(n), _i32(k), _i32(h), _i32(w), _i32(ho), _i32(wo), _i32(dw.pad))
+        r = res if has_res else out
+
+        def build(tile: tuple[int, int, int, int]) -> list[Launch]:
+            bm, bn, tm, tn = tile
+            name = K.dwpw_kernel(dw.stride, tile)
+            nt = (bm // tm) * (bn // tn)
+            blocks = math.ceil(m / bm) * math.ceil(n / bn)
+            splits = split_k(blocks, k, self.sms) if self.versions["gemm"] in ("v5", "v6") else 1
+            if splits == 1:
+                args = (x, pd["w"], pd["bias"], pp["wt"], out, pp["bias"], r, *geo, *tail)
+                return [Launch(name, self._fn(name), (blocks, 1), (nt,), args)]
+            ws = self._workspace(splits * m * n)
+            gargs = (x, pd["w"], pd["bias"], pp["wt"], ws, pp["bias"], ws, *geo, tail[0], _i32(0), _i32(0))
+            rtail = (_i32(1), _i32(int(act)), _i32(int(has_res)))
+            rargs = (ws, out, pp["bias"], r, _i32(m), _i32(n), _i32(splits), *rtail)
+            rgrid = max(1, min(math.ceil(m * n / 256), self.sms * 8))
+            return [
+                Launch(name, self._fn(name), (blocks, 1, splits), (nt,), gargs),
+                Launch("gemm_splitk_reduce", self._fn("gemm_splitk_reduce"), (rgrid,), (256,), rargs),
+            ]
+
+        if self.force_tile in tiles:
+            return build(self.force_tile)  # type: ignore[arg-type]
+        if self.autotune and 2.0 * m * n * k >= self.TUNE_MIN_FLOP:
+            key = ("dwpw", dw.stride, m, n, k, h, w, bool(dw_act), bool(act), has_res, self.versions["gemm"])
+            return self._tuned(key, tiles, build, choose_dwpw_tile(m, n, k, tiles, self.sms))
+        return build(choose_dwpw_tile(m, n, k, tiles, self.sms))
+
+    def dw_pointwise(
+        self,
+        x: Any,
+        dw: Conv2d,
+        pw: Conv2d,
+        dw_act: bool = True,
+        act: bool = False,
+        residual: Any = None,
+        out: Any = None,
+    ) -> Any:
+        """pointwise(ReLU6(depthwise(x))) (+ residual) as one op: the fused dwpw kernel with fuse=v2
+        (where the shapes allow), else the two layers' own kernels through a temporary."""
+        self._ensure_device()
+        self._check_dev(x, "dw_pointwise input", ndim=4)
+        nb, h, w, c = x.shape
+        if c != dw.in_channels or not dw.is_depthwise or not pw.is_pointwise or pw.in_channels != dw.out_channels:
+            raise InputError(
+                f"dw_pointwise: depthwise {dw.in_channels}->{dw.out_channels} then pointwise "
+                f"{pw.in_channels}->{pw.out_channels} on NHWC {x.shape} do not chain"
+            )
+        ho, wo = dw.out_hw(h, w)
+        oshape = (nb, ho, wo, pw.out_channels)
+        if residual is not None:
+            self._check_out(residual, oshape, "dw_pointwise residual")
+        if out is None:
+            out = self._empty(oshape)
         else:
-            tile = choose_gemm_tile(m, n, k, batch, tiles_avail, self.sms)
-        bm, bn, tm, tn = tile
-        name = K.gemm_tile_kernel("v4" if ver in ("v5", "v6") else ver, tile, vec)
-        nt = (bm // tm) * (bn // tn)
-        blocks = math.ceil(m / bm) * math.ceil(n / bn)
-        splits = split_k(blocks, k, self.sms) if ver in ("v5", "v6") and batch == 1 else 1
-        if splits == 1:
-            return [Launch(name, self._fn(name), (blocks, batch), (nt,), args)]
-        ws = self._workspace(splits * m * n)
-        gargs = (a, b, ws, bias, ws, _i32(m), _i32(n), _i32(k), _i64(0), _i64(0), _i64(0), *tail)
-        rargs = (ws, c, bias, r if has_res else c, _i32(m), _i32(n), _i32(splits), *tail)
-        rgrid = max(1, min(math.ceil(m * n / 256), self.sms * 8))
-        return [
-            Launch(name, self._fn(name), (blocks, 1, splits), (nt,), gargs),
-            Launch("gemm_splitk_reduce", self._fn("gemm_splitk_reduce"), (rgrid,), (256,), rargs),
-        ]
+            self._check_out(out, oshape, "dw_pointwise out")
+        launches = self._dwpw_launches(x, dw, dw_act, pw, act, residual, out) if self.versions["fuse"] == "v2" else None
+        if launches is None:
+            if self.versions["fuse"] == "v2":
+                self._fallbacks.add("fuse v2 -> v1 (needs a 3x3 s1/s2 depthwise, C and Cout % 4 == 0, aligned)")
+            mid = self._empty((nb, ho, wo, dw.out_channels))
+            launches = self._conv_launches(x, dw, dw_act, None, mid) + self._conv_launches(mid, pw, act, residual, out)
+            self.launch_all(launches)
+            self.stream.synchronize()  # mid is freed on return
+            return out
+        self.launch_all(launches)
+        return out
 
     def _conv_launches(self, x: Any, layer: Conv2d, act: bool, res: Any, out: Any, scratch: Any = None) -> list[Launch]:
         p = self._layer_params(layer)
@@ -757,6 +935,25 @@ class CustomBackend(Backend):
                 if src is not None and src != NETWORK_INPUT:
                     last_use[src] = op.index
         last_use[-1] = len(fused)  # the output stays
+        # fuse v2: a depthwise conv (+ ReLU6, no residual) whose only reader is the next op, a pointwise
+        # conv, runs inside that conv's kernel; the depthwise input must then stay live until the
+        # pointwise op (its output must not reuse the input's buffer while the fused kernel reads it).
+        fuse_pw: dict[int, Any] = {}  # pointwise op index -> the depthwise op fused into it
+        if self.versions["fuse"] == "v2":
+            for op, nxt in zip(fused, fused[1:]):
+                if (
+                    op.kind == "conv"
+                    and nxt.kind == "conv"
+                    and op.residual is None
+                    and nxt.input == op.index
+                    and last_use[op.index] == nxt.index
+                    and nxt.residual != op.index
+                    and self._fusable(op.layer, nxt.layer)  # type: ignore[arg-type]
+                ):
+                    fuse_pw[nxt.index] = op
+                    if op.input != NETWORK_INPUT:
+                        last_use[op.input] = max(last_use[op.input], nxt.index)
+        fused_dw = {dw.index for dw in fuse_pw.values()}
 
         def out_shape(op) -> tuple[int, ...]:
             s = op.layer.out_shape
@@ -782,7 +979,18 @@ class CustomBackend(Backend):
                 y = slots[slot_of[op.index]][: sizes[op.index]].reshape(shapes[op.index])
                 a = outs[op.input]
                 first = len(launches)
-                if op.kind == "conv":
+                if op.index in fused_dw:
+                    pass  # runs inside the next op's dwpw kernel (fuse v2)
+                elif op.kind == "conv" and op.index in fuse_pw:
+                    dwop = fuse_pw[op.index]
+                    res = outs[op.residual] if op.residual is not None else None
+                    fl = self._dwpw_launches(outs[dwop.input], dwop.layer, dwop.act, op.layer, op.act, res, y)
+                    if fl is None:  # unaligned: the two layers' own kernels
+                        self._fallbacks.add("fuse v2 -> v1 (unaligned arrays)")
+                        fl = self._conv_launches(outs[dwop.input], dwop.layer, dwop.act, None, outs[dwop.index])
+                        fl += self._conv_launches(a, op.layer, op.act, res, y, scratch)  # type: ignore[arg-type]
+                    launches += fl
+                elif op.kind == "conv":
                     res = outs[op.residual] if op.residual is not None else None
                     launches += self._conv_launches(a, op.layer, op.act, res, y, scratch)  # type: ignore[arg-type]
                 elif op.kind == "add":

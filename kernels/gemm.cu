@@ -35,6 +35,21 @@
 //       32->192 31 -> 61 us, 32->16 94 -> 80 us; e2e 2.72 -> 2.94 ms. The G threads of a row all load
 //       the same A row, so a warp has only ~2 distinct rows (128 B) of loads in flight: latency-bound,
 //       not bandwidth-bound. Kept as the lesson; the fix is distinct rows per lane + shuffles.
+//
+// Family "fuse" (host: impls/custom.py; v1 = no fusion, every layer its own kernel):
+//   v2  depthwise 3x3 (+ bias, ReLU6) fused into the A operand of the following pointwise GEMM
+//       (+ bias, + residual): dwpw_s{1,2}_<tile>. A(m, k) = relu6(dw(X)[pixel m, channel k]) is
+//       computed while the A tile is staged (9 float4 loads of X per 4 channels, L1/L2 do the halo
+//       reuse), so the depthwise output (the 6x expanded tensor) never goes to HBM and one launch
+//       per block disappears. Same tiles, double buffer and split-K as gemm v4/v5 (the reduce is
+//       gemm_splitk_reduce). Needs C % 4 == 0, Cout % 4 == 0, 16-byte aligned arrays (else the host
+//       runs the two kernels). The depthwise work is redone once per column tile (ceil(Cout / BN)).
+//       Expected: batch 64 2.72 -> ~2.2 ms e2e. MEASURED (H100): LOST at batch 64/256, a wash at
+//       batch 1: all 17 pairs 1.54 -> 2.66 ms at batch 64, 5.04 -> 8.27 ms at batch 256, 0.214 ->
+//       0.219 ms at batch 1; e2e graph 2.72 -> 3.86 ms (bs64), 0.279 -> 0.303 ms (bs1). The 9-float4
+//       window gather per 4 A elements (36 KB of L1 traffic per 128x8 A tile) with 1-2 blocks per SM
+//       is slower than the HBM round trip it saves. Kept (not default); the fix is staging the input
+//       patch + halo in shared memory once per block and BN = Cout (results/NOTES.md, issue 6).
 
 #include <cuda_runtime.h>
 
@@ -163,12 +178,21 @@ __device__ __forceinline__ void gemm_load_tile_vec(const float* __restrict__ A, 
     }
 }
 
-template <int BM, int BN, int BK, int TM, int TN, bool VEC, bool DBUF>
+// fuse v2: the depthwise 3x3 conv whose ReLU6 output is the GEMM's A operand (NHWC X: (n, H, W, K)).
+struct DwArgs {
+    const float* __restrict__ X;
+    const float* __restrict__ Wd;  // (9, K)
+    const float* __restrict__ bd;  // (K)
+    int H, W, Ho, Wo, pad, act;
+};
+
+template <int BM, int BN, int BK, int TM, int TN, bool VEC, bool DBUF, int DWS = 0>
 __device__ __forceinline__ void gemm_reg_body(const float* __restrict__ A, const float* __restrict__ B,
                                               float* __restrict__ C, const float* __restrict__ bias,
                                               const float* __restrict__ R, int M, int N, int K,
                                               long long sA, long long sB, long long sC,
-                                              int bias_mode, int act, int has_res) {
+                                              int bias_mode, int act, int has_res, DwArgs dw = DwArgs{}) {
+    static_assert(DWS == 0 || (VEC && DBUF), "the fused depthwise prologue exists for the v4 float4 path");
     constexpr int NT = (BM / TM) * (BN / TN);
     constexpr int NBUF = DBUF ? 2 : 1;
     constexpr int PAD = 4;
@@ -207,9 +231,89 @@ __device__ __forceinline__ void gemm_reg_body(const float* __restrict__ A, const
     float4 ra4[VEC ? NA4 : 1], rb4[VEC ? NB4 : 1];
     float ra1[VEC ? 1 : NA1], rb1[VEC ? 1 : NB1];
 
+    // fused depthwise prologue (DWS = stride): each thread's A rows are fixed for the whole K loop,
+    // so their (n, ho, wo) -> input-window decode is done once; load() fetches the 3x3 window of 4
+    // channels (zeros outside the image), store() applies the weights, bias and ReLU6.
+    constexpr int NXR = DWS ? NA4 : 1;
+    long long xbase[NXR];
+    int hi0[NXR], wi0[NXR];
+    bool rowok[NXR];
+    float4 xr[DWS ? NA4 : 1][DWS ? 9 : 1];
+    if constexpr (DWS != 0) {
+#pragma unroll
+        for (int i = 0; i < NA4; ++i) {
+            const int e = i * NT + tid;
+            const int gm = m0 + e / (BK / 4);
+            rowok[i] = e < BM * BK / 4 && gm < M;
+            const int hw = dw.Ho * dw.Wo;
+            const int nimg = rowok[i] ? gm / hw : 0, rem = rowok[i] ? gm % hw : 0;
+            const int ho = rem / dw.Wo, wo = rem % dw.Wo;
+            hi0[i] = ho * DWS - dw.pad;
+            wi0[i] = wo * DWS - dw.pad;
+            xbase[i] = (((long long)nimg * dw.H + hi0[i]) * dw.W + wi0[i]) * K;
+        }
+    }
     auto load = [&](int k0) {
-        if constexpr (VEC) gemm_load_tile_vec<BM, BN, BK, NT>(A, B, M, N, K, kend, m0, n0, k0, ra4, rb4);
-        else gemm_load_tile_regs<BM, BN, BK, NT, VEC>(A, B, M, N, K, kend, m0, n0, k0, ra1, rb1);
+        if constexpr (DWS != 0) {
+            const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+            for (int i = 0; i < NA4; ++i) {
+                const int e = i * NT + tid;
+                const int gk = k0 + (e % (BK / 4)) * 4;
+                const bool ok = rowok[i] && gk < kend;
+#pragma unroll
+                for (int dy = 0; dy < 3; ++dy)
+#pragma unroll
+                    for (int dx = 0; dx < 3; ++dx) {
+                        const int hi = hi0[i] + dy, wi = wi0[i] + dx;
+                        xr[i][dy * 3 + dx] =
+                            (ok && hi >= 0 && hi < dw.H && wi >= 0 && wi < dw.W)
+                                ? __ldg(reinterpret_cast<const float4*>(dw.X + xbase[i] + ((long long)dy * dw.W + dx) * K + gk))
+                                : zero;
+                    }
+            }
+#pragma unroll
+            for (int i = 0; i < NB4; ++i) {
+                const int e = i * NT + tid;
+                const int r = e / (BN / 4), c4 = e % (BN / 4);
+                const int gk = k0 + r, gn = n0 + c4 * 4;
+                rb4[i] = (e < BK * BN / 4 && gk < kend && gn < N)
+                             ? __ldg(reinterpret_cast<const float4*>(B + (long long)gk * N + gn)) : zero;
+            }
+        } else if constexpr (VEC) {
+            gemm_load_tile_vec<BM, BN, BK, NT>(A, B, M, N, K, kend, m0, n0, k0, ra4, rb4);
+        } else {
+            gemm_load_tile_regs<BM, BN, BK, NT, VEC>(A, B, M, N, K, kend, m0, n0, k0, ra1, rb1);
+        }
+    };
+    // depthwise weights, bias, ReLU6 on the fetched windows -> ra4 (called just before store)
+    auto dw_finish = [&](int k0) {
+        if constexpr (DWS != 0) {
+#pragma unroll
+            for (int i = 0; i < NA4; ++i) {
+                const int e = i * NT + tid;
+                const int gk = k0 + (e % (BK / 4)) * 4;
+                float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+                if (rowok[i] && gk < kend) {
+                    v = __ldg(reinterpret_cast<const float4*>(dw.bd + gk));
+#pragma unroll
+                    for (int t = 0; t < 9; ++t) {
+                        const float4 w = __ldg(reinterpret_cast<const float4*>(dw.Wd + (long long)t * K + gk));
+                        v.x = fmaf(xr[i][t].x, w.x, v.x);
+                        v.y = fmaf(xr[i][t].y, w.y, v.y);
+                        v.z = fmaf(xr[i][t].z, w.z, v.z);
+                        v.w = fmaf(xr[i][t].w, w.w, v.w);
+                    }
+                    if (dw.act) {
+                        v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
+                        v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
+                        v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
+                        v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
+                    }
+                }
+                ra4[i] = v;
+            }
+        }
     };
     auto store = [&](int buf) {
         if constexpr (VEC) {
@@ -278,6 +382,7 @@ __device__ __forceinline__ void gemm_reg_body(const float* __restrict__ A, const
 
     if constexpr (DBUF) {
         load(kbeg);
+        dw_finish(kbeg);
         store(0);
         __syncthreads();
         int buf = 0;
@@ -285,7 +390,10 @@ __device__ __forceinline__ void gemm_reg_body(const float* __restrict__ A, const
             const bool more = k0 + BK < kend;
             if (more) load(k0 + BK);  // global loads in flight while this tile is multiplied
             compute(buf);
-            if (more) store(buf ^ 1);
+            if (more) {
+                dw_finish(k0 + BK);
+                store(buf ^ 1);
+            }
             __syncthreads();
             buf ^= 1;
         }
@@ -356,6 +464,33 @@ GEMM_REG_KERNEL(gemm_v4_32x32_2x2_vec, 32, 32, 8, 2, 2, true, true)
 GEMM_REG_KERNEL(gemm_v4_128x64_8x4, 128, 64, 8, 8, 4, false, true)
 GEMM_REG_KERNEL(gemm_v4_64x64_4x4, 64, 64, 8, 4, 4, false, true)
 GEMM_REG_KERNEL(gemm_v4_32x32_2x2, 32, 32, 8, 2, 2, false, true)
+
+// fuse v2: depthwise 3x3 (stride S) + ReLU6 -> pointwise GEMM. X: (n, H, W, K) NHWC, Wd (9, K),
+// bd (K); B = W^T (K, N); C, R: (M = n*Ho*Wo, N); bias per column, act / has_res as in the GEMM
+// epilogue; split-K through gridDim.z exactly as v5 (partials to C + z*M*N, then gemm_splitk_reduce).
+// MINB (min blocks per SM) caps registers: 2 where that costs no spill (<= 128 regs, 2 blocks of 256
+// threads per SM), 1 for the 8-row tiles (they would spill at 128).
+#define DWPW_KERNEL(NAME, S, BM, BN, TM, TN, MINB)                                                       \
+    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN), MINB)                         \
+    NAME(const float* __restrict__ X, const float* __restrict__ Wd, const float* __restrict__ bd,       \
+         const float* __restrict__ B, float* __restrict__ C, const float* __restrict__ bias,            \
+         const float* __restrict__ R, int M, int N, int K, int H, int W, int Ho, int Wo, int pad,       \
+         int dwact, int act, int has_res) {                                                            \
+        DwArgs dw{X, Wd, bd, H, W, Ho, Wo, pad, dwact};                                                \
+        gemm_reg_body<BM, BN, 8, TM, TN, true, true, S>(nullptr, B, C, bias, R, M, N, K, 0, 0, 0, 1,     \
+                                                        act, has_res, dw);                             \
+    }
+
+DWPW_KERNEL(dwpw_s1_128x128_8x8, 1, 128, 128, 8, 8, 1)
+DWPW_KERNEL(dwpw_s1_128x64_8x4, 1, 128, 64, 8, 4, 1)
+DWPW_KERNEL(dwpw_s1_128x32_4x4, 1, 128, 32, 4, 4, 2)
+DWPW_KERNEL(dwpw_s1_64x64_4x4, 1, 64, 64, 4, 4, 2)
+DWPW_KERNEL(dwpw_s1_32x32_2x2, 1, 32, 32, 2, 2, 2)
+DWPW_KERNEL(dwpw_s2_128x128_8x8, 2, 128, 128, 8, 8, 1)
+DWPW_KERNEL(dwpw_s2_128x64_8x4, 2, 128, 64, 8, 4, 1)
+DWPW_KERNEL(dwpw_s2_128x32_4x4, 2, 128, 32, 4, 4, 2)
+DWPW_KERNEL(dwpw_s2_64x64_4x4, 2, 64, 64, 4, 4, 2)
+DWPW_KERNEL(dwpw_s2_32x32_2x2, 2, 32, 32, 2, 2, 2)
 
 // v5: sum of the split-K partials (fixed order) + the epilogue. ws: (S, M, N); C, R: (M, N).
 extern "C" __global__ void gemm_splitk_reduce(const float* __restrict__ ws, float* __restrict__ C,

@@ -37,6 +37,17 @@ def backend(spec: str) -> CustomBackend:
     return _BE[spec]
 
 
+_BT: dict[str, CustomBackend] = {}
+
+
+def backend_tuned(spec: str) -> CustomBackend:
+    if spec not in _BT:
+        be = CustomBackend(kernels=spec, autotune=True)
+        be._ensure_device()
+        _BT[spec] = be
+    return _BT[spec]
+
+
 def family_of(op) -> str:
     if op.kind == "conv":
         return "gemm" if op.layer.is_pointwise else ("depthwise" if op.layer.is_depthwise else "stem")
@@ -293,16 +304,83 @@ def layout_compare(net, batches, rng, results):
         print(f"layout total bs{batch}: all pointwise convs NHWC {a:.4f} ms, NCHW {b:.4f} ms")
 
 
-def e2e(net, batches, results, configs):
+def fuse_pairs(net, batches, rng, results):
+    """fuse v1 (depthwise kernel -> HBM -> pointwise GEMM) vs v2 (one dwpw kernel) on every distinct
+    depthwise + pointwise pair of the network; x = how many pairs share the shapes."""
+    rows = []
+    groups: dict = {}
+    for op, nxt in zip(net.fused, net.fused[1:]):
+        if op.kind == "conv" and nxt.kind == "conv" and op.layer.is_depthwise and nxt.layer.is_pointwise:
+            if nxt.input != op.index or op.residual is not None:
+                continue
+            key = (op.layer.in_shape, op.layer.stride, nxt.layer.out_channels, nxt.residual is not None)
+            groups.setdefault(key, []).append((op, nxt))
+    for pairs in groups.values():
+        dw, pw = pairs[0]
+        c, h, w = dw.layer.in_shape
+        cm, ho, wo = dw.layer.out_shape
+        co = pw.layer.out_channels
+        for batch in batches:
+            ws = 4 * batch * (c * h * w + co * ho * wo * (2 if pw.residual is not None else 1))
+            copies = rotation_count(ws)
+            be1, be2 = backend("fuse=v1"), backend("fuse=v2")
+            with be1.stream:
+                xs = [dev_rand((batch, h, w, c), rng) for _ in range(copies)]
+                rs = [dev_rand((batch, ho, wo, co), rng) if pw.residual is not None else None for _ in range(copies)]
+                mid = cupy.empty((batch, ho, wo, cm), cupy.float32)
+                out = cupy.empty((batch, ho, wo, co), cupy.float32)
+            row = {
+                "ops": [(a.index, b.index) for a, b in pairs],
+                "count": len(pairs),
+                "batch": batch,
+                "layer": f"dw{c}s{dw.layer.stride}@{h}x{w} -> {co}{' +res' if pw.residual is not None else ''}",
+            }
+            l1 = [
+                be1._conv_launches(x, dw.layer, dw.act, None, mid) + be1._conv_launches(mid, pw.layer, pw.act, r, out)
+                for x, r in zip(xs, rs)
+            ]
+            l2 = [be2._dwpw_launches(x, dw.layer, dw.act, pw.layer, pw.act, r, out) for x, r in zip(xs, rs)]
+            row["v1_ms"] = time_launches(be1, l1, batch)["median_ms"]
+            row["v1_kernels"] = [la.name for la in l1[0]]
+            row["v2_ms"] = time_launches(be2, l2, batch)["median_ms"]
+            row["v2_kernels"] = [la.name for la in l2[0]]
+            be3 = backend_tuned("fuse=v2")
+            l3 = [be3._dwpw_launches(x, dw.layer, dw.act, pw.layer, pw.act, r, out) for x, r in zip(xs, rs)]
+            row["v2tune_ms"] = time_launches(be3, l3, batch)["median_ms"]
+            row["v2tune_kernels"] = [la.name for la in l3[0]]
+            rows.append(row)
+            print(
+                f"fuse bs{batch:<3} x{row['count']} {row['layer']:28s} v1 {row['v1_ms'] * 1e3:8.2f} us  "
+                f"v2 {row['v2_ms'] * 1e3:8.2f} us  {row['v1_kernels']} {row['v2_kernels']}",
+                flush=True,
+            )
+            del xs, rs, mid, out, l1, l2, l3
+            cupy.get_default_memory_pool().free_all_blocks()
+    results["fuse"] = rows
+    for batch in batches:
+        a = sum(r["v1_ms"] * r["count"] for r in rows if r["batch"] == batch)
+        b = sum(r["v2_ms"] * r["count"] for r in rows if r["batch"] == batch)
+        t = sum(r["v2tune_ms"] * r["count"] for r in rows if r["batch"] == batch)
+        print(f"fuse total bs{batch}: all dw+pw pairs v1 {a:.4f} ms, v2 {b:.4f} ms, v2+tune {t:.4f} ms")
+
+
+def e2e(net, batches, results, configs, both_modes=False):
     rows = []
     for spec in configs:
         for batch in batches:
             x = random_input(net, batch, seed=batch)
             for graph in (False, True):
-                if spec and not graph:
+                if spec and not graph and not both_modes:
                     continue  # version sweeps: graph replay only (device time of the kernels)
-                be = CustomBackend(kernels=spec, graph=graph)
+                tune, kspec = None, spec  # suffix +tune / +notune: autotune on / off (else the default)
+                for suffix, flag in (("+notune", False), ("+tune", True)):
+                    if spec.endswith(suffix):
+                        tune, kspec = flag, spec[: -len(suffix)]
+                be = CustomBackend(kernels=kspec, graph=graph, autotune=tune)
+                t_prep = time.perf_counter()
                 be.prepare(net)
+                be.plan(batch)
+                t_prep = time.perf_counter() - t_prep
                 be.plan(batch)
                 be.run(x)
                 dev = cuda_event_timing(
@@ -318,6 +396,8 @@ def e2e(net, batches, results, configs):
                     "host_ms": host.median_ms,
                     "host_p90_ms": host.p90_ms,
                     "img_per_s": batch / (dev.median_ms / 1e3),
+                    "prepare_plan_s": t_prep,
+                    "tuned": dict(be.tuned),
                 }
                 rows.append(row)
                 print(
@@ -335,7 +415,11 @@ def main() -> None:
     ap.add_argument("--json", default="")
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--e2e-batches", default="1,8,64")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,add,tiles,layout,e2e,sweep")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,add,tiles,layout,fuse,e2e,sweep")
+    ap.add_argument("--fuse-batches", default="1,64,256")
+    ap.add_argument(
+        "--e2e-specs", default="", help="extra kernel specs timed end to end, eager and graph (';'-separated)"
+    )
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     skip = set(args.skip.split(","))
@@ -365,9 +449,13 @@ def main() -> None:
         if "layout" not in skip:
             layout_compare(net, batches, rng, results)
             print(f"[layout done {time.time() - t0:.0f}s]", flush=True)
+        if "fuse" not in skip:
+            fuse_pairs(net, [int(b) for b in args.fuse_batches.split(",")], rng, results)
+            print(f"[fuse done {time.time() - t0:.0f}s]", flush=True)
         if "e2e" not in skip:
             e2e_b = [int(b) for b in args.e2e_batches.split(",")]
-            e2e(net, e2e_b, results, [""])
+            extra = [s for s in args.e2e_specs.split(";") if s]
+            e2e(net, e2e_b, results, ["", *extra], both_modes=True)
             sweeps = [
                 "gemm=v1",
                 "gemm=v2",

@@ -52,6 +52,23 @@ def test_e2e_matches_onnxruntime(net, batch, graph):
     np.testing.assert_array_equal(be.run(x), be.run(x))
 
 
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 64])
+def test_e2e_fused_dw_pointwise_matches_onnxruntime(net, batch, graph):
+    be = impls.create("custom", kernels="fuse=v2", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v2 graph={graph} bs{batch}")
+    assert not any("fuse" in f for f in be.info()["fallbacks"])
+
+
+@pytest.mark.parametrize("spec", ["", "fuse=v2"])
+def test_e2e_autotuned_matches_onnxruntime(net, spec):
+    be = impls.create("custom", kernels=spec, graph=True, autotune=True)
+    be.prepare(net)
+    check_against_ort(be, net, 64, f"custom autotune {spec or 'default'} bs64")
+    assert be.tuned
+
+
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_e2e_with_early_versions_matches_onnxruntime(net, version):
     spec = ",".join(f"{fam}={version}" for fam, vers in KERNEL_VERSIONS.items() if version in vers)

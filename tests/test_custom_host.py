@@ -50,6 +50,27 @@ def parse_signatures() -> dict[str, list[str]]:
                 "int act",
                 "int has_res",
             ]
+        for m in re.finditer(r"^DWPW_KERNEL\((\w+),", s, re.M):
+            sigs[m.group(1)] = [
+                "const float* X",
+                "const float* Wd",
+                "const float* bd",
+                "const float* B",
+                "float* C",
+                "const float* bias",
+                "const float* R",
+                "int M",
+                "int N",
+                "int K",
+                "int H",
+                "int W",
+                "int Ho",
+                "int Wo",
+                "int pad",
+                "int dwact",
+                "int act",
+                "int has_res",
+            ]
     for k, v in list(sigs.items()):
         if v == "GEMM":
             sigs[k] = sigs["gemm_v1"]
@@ -125,6 +146,35 @@ def emulate(name, grid, block, args):
         if hr:
             v = v + R[: M * N].reshape(M, N)
         C[: M * N] = v.ravel()
+    elif name.startswith("dwpw_s"):
+        X, Wd, bd, B, C, bias, R = map(flat, a[:7])
+        M, N, K, H, W, Ho, Wo, pad, dwact, act, hr = map(int, a[7:])
+        s = int(name[len("dwpw_s")])
+        nb = M // (Ho * Wo)
+        assert nb * Ho * Wo == M
+        xx = np.pad(
+            X[: nb * H * W * K].reshape(nb, H, W, K).astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0))
+        )
+        d = np.zeros((nb, Ho, Wo, K)) + bd[:K]
+        for ky in range(3):
+            for kx in range(3):
+                d += (
+                    xx[:, ky : ky + (Ho - 1) * s + 1 : s, kx : kx + (Wo - 1) * s + 1 : s, :]
+                    * Wd[(ky * 3 + kx) * K : (ky * 3 + kx + 1) * K]
+                )
+        Am = relu6(d, dwact).reshape(M, K)
+        Bm = B[: K * N].reshape(K, N)
+        S = grid[2]
+        if S > 1:  # split-K partials, raw
+            chunk = math.ceil(math.ceil(K / S) / 8) * 8
+            for z in range(S):
+                kb, ke = z * chunk, min(K, z * chunk + chunk)
+                C[z * M * N : (z + 1) * M * N] = (Am[:, kb:ke] @ Bm[kb:ke]).ravel()
+        else:
+            v = relu6(Am @ Bm + bias[:N], act)
+            if hr:
+                v = v + R[: M * N].reshape(M, N)
+            C[: M * N] = v.ravel()
     elif name.startswith("gemm_smallk"):
         A, B, C, bias, R = map(flat, a[:5])
         M, N, act, hr = map(int, a[5:])
@@ -426,6 +476,66 @@ def test_default_plan_launches_the_default_kernels(fake_cupy, net, ort_logits):
     allowed = {k for _, k in K.default_kernels()}
     assert launched <= allowed, launched - allowed
     assert "gemm_splitk_reduce" in launched and "conv3x3c3_nhwc" in launched
+
+
+def test_fused_plan_skips_the_depthwise_launches(fake_cupy, net, ort_logits):
+    be = fake_cupy.CustomBackend(kernels="fuse=v2")
+    be.prepare(net)
+    be.run(ort_logits[0])
+    launched = list(LAUNCHES)
+    assert not any(k.startswith("dwconv3") for k in launched), launched  # all 17 pairs fused
+    assert sum(k.startswith("dwpw_s") for k in launched) == 17
+
+
+@pytest.mark.parametrize("spec", ["", "fuse=v2"])
+def test_autotuned_plan_matches_onnxruntime(fake_cupy, net, ort_logits, spec):
+    x, ref = ort_logits
+    be = fake_cupy.CustomBackend(kernels=spec, autotune=True, graph=True)
+    be.TUNE_MIN_FLOP = 0  # batch 2 problems are below the threshold
+    be.prepare(net)
+    be.poison(2)
+    y = be.run(x)
+    assert_close(y, ref, "fp32", "e2e", what=f"emulated custom autotune {spec or 'default'}")
+    assert be.tuned and be.info()["autotune"]
+    n = len(be.tuned)
+    be.plan(3)  # another batch: new problems tuned, the cached ones reused
+    assert len(be.tuned) >= n
+    # inside a stream capture nothing is timed: the cost model's tile, nothing added to the cache
+    be2 = fake_cupy.CustomBackend(kernels=spec, autotune=True)
+    be2.TUNE_MIN_FLOP = 0
+    be2.prepare(net)
+    be2._capturing = True
+    try:
+        be2.plan(2)
+    finally:
+        be2._capturing = False
+    assert not be2.tuned
+
+
+def test_dw_pointwise_op_with_emulated_kernels(fake_cupy, rng):
+    from tests.test_custom_kernels import make_conv
+
+    for ver in K.KERNEL_VERSIONS["fuse"]:
+        be = fake_cupy.CustomBackend(kernels=f"fuse={ver}")
+        # (c, cout, stride, h, w, batch, residual): split-K (batch 1, K >= 128), 1x1 map, odd C (falls back)
+        for c, cout, s, h, w, batch, has_res in [
+            (144, 24, 1, 5, 6, 3, True),
+            (960, 160, 1, 7, 7, 1, False),
+            (36, 20, 2, 1, 1, 1, False),
+            (6, 8, 2, 5, 5, 2, True),
+        ]:
+            dw = make_conv(rng, c, c, 3, s, 1, c, h, w)
+            ho, wo = dw.out_hw(h, w)
+            pw = make_conv(rng, c, cout, 1, 1, 0, 1, ho, wo)
+            x = rng.standard_normal((batch, c, h, w), dtype=np.float32)
+            res = rng.standard_normal((batch, cout, ho, wo), dtype=np.float32) if has_res else None
+            y = be.to_host(
+                be.dw_pointwise(be.to_device(x), dw, pw, residual=None if res is None else be.to_device(res))
+            )
+            r64 = NumpyBackend(dtype="fp64")
+            mid = r64.conv2d(x.astype(np.float64), dw, act=True)
+            ref = r64.conv2d(mid, pw, act=False, residual=None if res is None else res.astype(np.float64))
+            assert_close(y, ref, "fp32", "layer", what=f"fuse {ver} dw{c} s{s} -> {cout}")
 
 
 def test_odd_ops_with_emulated_kernels(fake_cupy, rng):

@@ -202,6 +202,101 @@ def test_distinct_layer_matches_float64_reference(key, batch, family, version):
     assert_close(y[idx], ref, "fp32", "layer", what=f"{family} {version} op {op.index} bs{batch}")
 
 
+# -- fuse: depthwise 3x3 + ReLU6 -> pointwise (+ residual) as one op -----------------------------------------
+def _dw_pw_pairs():
+    """Distinct (depthwise op, pointwise op) pairs of the network that fuse v2 fuses."""
+    net = _net()
+    seen, out = set(), []
+    for op, nxt in zip(net.fused, net.fused[1:]):
+        if (
+            op.kind == "conv"
+            and nxt.kind == "conv"
+            and op.layer.is_depthwise
+            and nxt.layer.is_pointwise
+            and nxt.input == op.index
+            and op.residual is None
+        ):
+            key = (op.layer.in_shape, op.layer.stride, nxt.layer.out_channels, nxt.residual is not None)
+            if key not in seen:
+                seen.add(key)
+                out.append((op.index, nxt.index))
+    return out
+
+
+def _fuse_cases():
+    cases = []
+    for i, j in _dw_pw_pairs():
+        dw, pw = _net().fused[i], _net().fused[j]
+        for batch in BATCHES:
+            for ver in KERNEL_VERSIONS["fuse"]:
+                c, h, w = dw.layer.in_shape
+                tail = "+res" if pw.residual is not None else ""
+                label = f"{i}+{j}:dw{c}s{dw.layer.stride}@{h}x{w}->{pw.layer.out_channels}{tail}"
+                cases.append(pytest.param(i, j, batch, ver, id=f"fuse-{ver}-bs{batch}-{label}"))
+    return cases
+
+
+def _run_dw_pw(be, dw, pw, x, res, act_dw=True, act_pw=False):
+    import cupy
+
+    xd = be.to_device(x)
+    rd = be.to_device(res) if res is not None else None
+    nb, h, w, _ = xd.shape
+    ho, wo = dw.out_hw(h, w)
+    with be.stream:
+        out = cupy.full((nb, ho, wo, pw.out_channels), np.nan, cupy.float32)
+    y = be.dw_pointwise(xd, dw, pw, dw_act=act_dw, act=act_pw, residual=rd, out=out)
+    assert y is out
+    return be.to_host(y)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,batch,version", _fuse_cases())
+def test_fused_dw_pointwise_matches_float64_reference(i, j, batch, version):
+    net = _net()
+    dw, pw = net.fused[i], net.fused[j]
+    rng = _seeded("fuse", i, j, batch)
+    x = rng.standard_normal((batch, *dw.layer.in_shape), dtype=np.float32)
+    res = rng.standard_normal((batch, *pw.layer.out_shape), dtype=np.float32) if pw.residual is not None else None
+    idx = list(range(batch)) if batch < 64 else list(CHECK_IMAGES)
+    mid = _REF64.conv2d(x[idx].astype(np.float64), dw.layer, act=dw.act)
+    ref = _REF64.conv2d(mid, pw.layer, act=pw.act, residual=None if res is None else res[idx].astype(np.float64))
+    be = backend_for(f"fuse={version}")
+    y = _run_dw_pw(be, dw.layer, pw.layer, x, res, dw.act, pw.act)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y[idx], ref, "fp32", "layer", what=f"fuse {version} ops {i}+{j} bs{batch}")
+    if version == "v2":
+        assert not any("fuse" in f for f in be._fallbacks), be._fallbacks
+
+
+# (c, cout, stride, h, w, batch, residual)
+ODD_FUSE = [
+    (36, 20, 1, 5, 7, 3, True),  # non-square, M not a tile multiple, residual
+    (40, 8, 2, 9, 10, 3, False),  # stride 2, odd input size
+    (36, 12, 2, 1, 1, 1, False),  # 1x1 map: every tap but the centre is padding
+    (260, 20, 1, 2, 3, 1, True),  # split-K (batch 1, K >= 128), residual
+    (64, 40, 1, 9, 9, 64, False),  # batch 64
+    (6, 8, 1, 4, 4, 2, True),  # C % 4 != 0: the two layers' own kernels
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("version", KERNEL_VERSIONS["fuse"])
+@pytest.mark.parametrize("shape", ODD_FUSE, ids=[f"c{s[0]}-{s[1]}s{s[2]}-{s[3]}x{s[4]}-bs{s[5]}" for s in ODD_FUSE])
+def test_odd_fused_dw_pointwise_matches_float64_reference(version, shape, rng):
+    c, cout, s, h, w, batch, has_res = shape
+    dw = make_conv(rng, c, c, 3, s, 1, c, h, w)
+    ho, wo = dw.out_hw(h, w)
+    pw = make_conv(rng, c, cout, 1, 1, 0, 1, ho, wo)
+    x = rng.standard_normal((batch, c, h, w), dtype=np.float32)
+    res = rng.standard_normal((batch, cout, ho, wo), dtype=np.float32) if has_res else None
+    r64 = ref64()
+    mid = r64.conv2d(x.astype(np.float64), dw, act=True)
+    ref = r64.conv2d(mid, pw, act=False, residual=None if res is None else res.astype(np.float64))
+    y = _run_dw_pw(backend_for(f"fuse={version}"), dw, pw, x, res)
+    assert_close(y, ref, "fp32", "layer", what=f"fuse {version} {shape}")
+
+
 # -- odd shapes ----------------------------------------------------------------------------------------------
 def make_conv(rng, cin, cout, k, stride, pad, groups, h, w) -> Conv2d:
     lay = Conv2d(
