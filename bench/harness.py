@@ -57,6 +57,17 @@ def backend_statuses(config: Any) -> list[BackendStatus]:
     return out
 
 
+def unavailable_param(st: BackendStatus) -> Any:
+    """One skipped parameter per unavailable backend, so the run says which were skipped and why."""
+    import pytest
+
+    return pytest.param(
+        None,
+        id=f"{st.name}-unavailable",
+        marks=pytest.mark.skip(reason=f"backend {st.name} not available: {st.reason}"),
+    )
+
+
 def statuses(config: Any) -> list[BackendStatus]:
     """backend_statuses, computed once per pytest session (cached on the config)."""
     cached = getattr(config, "_mbv2_statuses", None)

@@ -27,6 +27,7 @@ from bench.harness import (
     e2e_modes,
     is_cpu_backend,
     statuses,
+    unavailable_param,
 )
 from mbv2.errors import BackendUnavailable
 from mbv2.network import random_input
@@ -46,13 +47,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for st in statuses(config):
         if not st.ok:
-            params.append(
-                pytest.param(
-                    None,
-                    id=f"{st.name}-unavailable",
-                    marks=pytest.mark.skip(reason=f"backend {st.name} not available: {st.reason}"),
-                )
-            )
+            params.append(unavailable_param(st))
             continue
         batches = e2e_batches(config, st.name)
         if scenario == "single-stream":

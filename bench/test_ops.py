@@ -31,6 +31,7 @@ from bench.harness import (
     op_work,
     rates,
     statuses,
+    unavailable_param,
     version_option,
 )
 from mbv2.errors import BackendUnavailable
@@ -58,13 +59,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     distinct = _distinct()
     for st in statuses(config):
         if not st.ok:
-            params.append(
-                pytest.param(
-                    None,
-                    id=f"{st.name}-unavailable",
-                    marks=pytest.mark.skip(reason=f"backend {st.name} not available: {st.reason}"),
-                )
-            )
+            params.append(unavailable_param(st))
             continue
         variants: list[tuple[tuple, str, set | None]] = [((), "", None)]
         if config.getoption("--all-versions"):
