@@ -6,7 +6,8 @@ list of default kernels as the backend, so the spill check covers exactly what r
 Versions per op family (the idea of each is in the header comment of its .cu file):
     gemm       v1 naive, v2 shared-memory tiles, v3 register-blocked + float4, v4 v3 + double buffer,
                v5 v4 + split-K (deterministic reduce) when the output tiles cannot fill the GPU,
-               v6 v5 + a streaming kernel for K in (16, 24, 32) (B slice in registers)
+               v6 v5 + a streaming kernel for K in (16, 24, 32) (B slice in registers),
+               v7 v5 + fp32-accurate 3xTF32 tensor-core tiles (mma.sync, operands split big + small)
     stem       v1 im2col + GEMM, v2 direct conv (weights in shared memory), v3 direct 3x3x3 specialised
     depthwise  v1 direct, v2 shared-memory tiles, v3 float4 register-blocked (C % 4 == 0, else v2)
     pool       v1 block per (n, c) + warp shuffles, v2 channels across threads, v3 v2 + split HW
@@ -15,6 +16,12 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
     fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
                staging of the following pointwise GEMM (+ residual): one launch per dw + project pair
                (correct; measured slower at batch 64/256 on H100, so not the default)
+fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16.py):
+    hgemm      v1 SIMT 16x16 tiles (any shape), v2 mma.sync m16n8k16 tensor cores + ldmatrix + cp.async ring
+    hdepthwise v1 direct, v2 8 channels per 16-byte load, TW outputs per thread (C % 8 == 0)
+    hstem      v1 direct (any shape), v2 3x3x3 specialised reading the fp32 NCHW input
+    hpool      v1 thread per (image, channel), fp32 sum
+    hlinear    v1 GEMV (batch <= 8), hgemm with fp32 output above
 """
 
 from __future__ import annotations
@@ -31,16 +38,21 @@ from pathlib import Path
 from mbv2.errors import BackendUnavailable, InputError
 
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
-KERNEL_FILES = ("add", "conv", "gemm", "layout", "linear", "pool")
+KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool")
 
 KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
-    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6"),
+    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7"),
     "stem": ("v1", "v2", "v3"),
     "depthwise": ("v1", "v2", "v3"),
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2"),
     "add": ("v1", "v2"),
     "fuse": ("v1", "v2"),
+    "hgemm": ("v1", "v2"),
+    "hdepthwise": ("v1", "v2"),
+    "hstem": ("v1", "v2"),
+    "hpool": ("v1",),
+    "hlinear": ("v1",),
 }
 
 # The fastest correct version of each family measured on H100 (results/NOTES.md).
@@ -52,6 +64,11 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "linear": "v2",
     "add": "v2",
     "fuse": "v1",
+    "hgemm": "v2",
+    "hdepthwise": "v2",
+    "hstem": "v2",
+    "hpool": "v1",
+    "hlinear": "v1",
 }
 
 ENV_VAR = "MBV2_KERNELS"
@@ -59,8 +76,28 @@ ENV_VAR = "MBV2_KERNELS"
 # Register-blocked GEMM tile shapes: (BM, BN, TM, TN); "vec" (float4) and scalar builds exist for some.
 GEMM_TILES_VEC = ((128, 128, 8, 8), (128, 64, 8, 4), (128, 32, 4, 4), (64, 64, 4, 4), (32, 32, 2, 2))
 GEMM_TILES_SCALAR = ((128, 64, 8, 4), (64, 64, 4, 4), (32, 32, 2, 2))
+# gemm v7 (3xTF32 tensor-core) tiles: (BM, BN, WM, WN) with WM x WN the warp tile, 8 warps each
+GEMM_TILES_TC = ((128, 128, 64, 32), (128, 64, 32, 32), (128, 32, 32, 16), (64, 64, 32, 16), (64, 32, 16, 16))
 # gemm v6 streaming kernels: K -> columns per thread
 GEMM_SMALLK = {16: 4, 24: 2, 32: 2}
+# fp16 tensor-core GEMM (hgemm v2) tiles (BM, BN) -> threads per block; kernels/half.cu
+HGEMM_THREADS = {
+    (128, 128): 256,
+    (128, 64): 128,
+    (64, 128): 128,
+    (64, 64): 128,
+    (128, 32): 128,
+    (64, 32): 64,
+    (32, 32): 64,
+}
+HGEMM_TILES = tuple(HGEMM_THREADS)
+HGEMM_TILES_F32 = ((64, 64), (32, 32))  # fp32-output builds (the classifier above batch 8)
+# fp16 kernels every fp16 plan may launch whatever the versions (conversions, residual add)
+HALF_HELPERS = ("h_from_nchw_f32", "h_to_nchw_f32", "f32_to_h", "h_to_f32", "hadd")
+
+
+def hgemm_kernel(tile: tuple[int, int], f32_out: bool = False) -> str:
+    return f"hgemm_v2_{tile[0]}x{tile[1]}" + ("_f32" if f32_out else "")
 
 
 def gemm_tile_kernel(version: str, tile: tuple[int, int, int, int], vec: bool) -> str:
@@ -78,11 +115,13 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "gemm":
         if version in ("v1", "v2"):
             return [("gemm", f"gemm_{version}")]
-        # v5, v6 launch the v4 kernels (split-K), and the v3 ones where the autotuner finds them faster
-        bases = ("v4", "v3") if version in ("v5", "v6") else (version,)
+        # v5, v6, v7 launch the v4 kernels (split-K), and the v3 ones where the autotuner finds them faster
+        bases = ("v4", "v3") if version in ("v5", "v6", "v7") else (version,)
         names = [gemm_tile_kernel(b, t, True) for b in bases for t in GEMM_TILES_VEC]
         names += [gemm_tile_kernel(b, t, False) for b in bases for t in GEMM_TILES_SCALAR]
-        if version in ("v5", "v6"):
+        if version == "v7":
+            names += [gemm_tile_kernel("v7", t, False) for t in GEMM_TILES_TC]
+        if version in ("v5", "v6", "v7"):
             names.append("gemm_splitk_reduce")
         if version == "v6":
             names += [f"gemm_smallk_k{k}_c{cw}" for k, cw in GEMM_SMALLK.items()]
@@ -107,6 +146,25 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
         return [("linear", "linear_gemv")] if version == "v2" else []
     if family == "add":
         return [("add", "add_v1")] if version == "v1" else [("add", "add_v1"), ("add", "add_v2")]
+    if family == "hgemm":
+        if version == "v1":
+            return [("half", "hgemm_v1"), ("half", "hgemm_v1_f32")]
+        out = [("half", hgemm_kernel(t)) for t in HGEMM_TILES] + [
+            ("half", hgemm_kernel(t, True)) for t in HGEMM_TILES_F32
+        ]
+        return out + [("half", "hgemm_v1"), ("half", "hgemm_v1_f32")]  # v2 falls back to v1 for odd shapes
+    if family == "hdepthwise":
+        out = [("half", "hdw3_v1")]
+        if version == "v2":
+            out += [("half", f"hdw3_v2_s{s}{t}") for s in (1, 2) for t in ("", "_tw1")]
+        return out
+    if family == "hstem":
+        out = [("half", "hconv_direct_nchw32"), ("half", "hconv_direct_nhwc")]
+        return out + ([("half", "hstem3x3c3_nchw32")] if version == "v2" else [])
+    if family == "hpool":
+        return [("half", "hpool_v1")]
+    if family == "hlinear":
+        return [("half", "hlinear_gemv")]
     if family == "fuse":
         if version == "v1":
             return []
@@ -117,7 +175,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
 
 def default_kernels() -> set[tuple[str, str]]:
     """Every kernel the backend can launch with the default versions (layout conversion included)."""
-    out = {("layout", "transpose_batched")}
+    out = {("layout", "transpose_batched")} | {("half", k) for k in HALF_HELPERS}
     for fam, ver in DEFAULT_VERSIONS.items():
         out.update(kernels_of(fam, ver))
     return out

@@ -39,6 +39,7 @@ from mbv2.layers import Conv2d, Linear
 from mbv2.network import NETWORK_INPUT, Network
 
 from . import _custom_kernels as K
+from ._custom_fp16 import HalfMixin
 from .base import Backend
 
 KERNEL_VERSIONS = K.KERNEL_VERSIONS
@@ -190,9 +191,9 @@ def _i64(v: int) -> np.int64:
 _MODULE_CACHE: dict[str, tuple[dict[str, Any], str]] = {}
 
 
-class CustomBackend(Backend):
+class CustomBackend(HalfMixin, Backend):
     name = "custom"
-    dtypes = ("fp32",)
+    dtypes = ("fp32", "fp16")  # fp16: kernels/half.cu through impls/_custom_fp16.py (tensor cores)
     TUNE_REPEATS = 5
     TUNE_MIN_FLOP = 1e8  # autotune only GEMMs of at least this many FLOP (batch >= ~8)
 
@@ -263,6 +264,9 @@ class CustomBackend(Backend):
                                 fns[kname] = mod.get_function(kname)
                 if name == "layout":
                     fns["transpose_batched"] = mod.get_function("transpose_batched")
+                if name == "half":
+                    for kname in K.HALF_HELPERS:
+                        fns[kname] = mod.get_function(kname)
             _MODULE_CACHE[key] = (fns, compiler)
         self._fns, self.compiler = _MODULE_CACHE[key]
 
@@ -295,6 +299,8 @@ class CustomBackend(Backend):
 
     # -- weights -------------------------------------------------------------------------------------
     def _layer_params(self, layer: Conv2d | Linear) -> dict[str, Any]:
+        if self.dtype == "fp16":
+            return self._h_params(layer)
         hit = self._params.get(id(layer))
         if hit is not None and hit[0] is layer:
             return hit[1]
@@ -418,12 +424,17 @@ class CustomBackend(Backend):
         vec = k % 4 == 0 and n % 4 == 0 and sa % 4 == 0 and sb % 4 == 0 and sc % 4 == 0 and self._aligned(*arrays)
         tiles_avail = K.GEMM_TILES_VEC if vec else K.GEMM_TILES_SCALAR
 
+        tensor_cores = ver == "v7" and vec  # 3xTF32 tiles need the float4 path (else v5's scalar kernels)
+
         def build(tile: tuple[int, int, int, int], base: str | None = None) -> list[Launch]:
             bm, bn, tm, tn = tile
-            name = K.gemm_tile_kernel(base or ("v4" if ver in ("v5", "v6") else ver), tile, vec)
-            nt = (bm // tm) * (bn // tn)
+            base = base or ("v4" if ver in ("v5", "v6", "v7") else ver)
+            if base == "v7":  # tile = (BM, BN, warp tile WM, WN), 32 threads per warp
+                name, nt = K.gemm_tile_kernel("v7", tile, False), (bm // tm) * (bn // tn) * 32
+            else:
+                name, nt = K.gemm_tile_kernel(base, tile, vec), (bm // tm) * (bn // tn)
             blocks = math.ceil(m / bm) * math.ceil(n / bn)
-            splits = split_k(blocks, k, self.sms) if ver in ("v5", "v6") and batch == 1 else 1
+            splits = split_k(blocks, k, self.sms) if ver in ("v5", "v6", "v7") and batch == 1 else 1
             if splits == 1:
                 return [Launch(name, self._fn(name), (blocks, batch), (nt,), args)]
             ws = self._workspace(splits * m * n)
@@ -435,15 +446,24 @@ class CustomBackend(Backend):
                 Launch("gemm_splitk_reduce", self._fn("gemm_splitk_reduce"), (rgrid,), (256,), rargs),
             ]
 
+        if tensor_cores and self.force_tile in K.GEMM_TILES_TC:
+            return build(self.force_tile, "v7")  # type: ignore[arg-type]
         if self.force_tile in tiles_avail:
             return build(self.force_tile)  # type: ignore[arg-type]
         if self.autotune and ver not in ("v1", "v2") and 2.0 * m * n * k * batch >= self.TUNE_MIN_FLOP:
             key = ("gemm", ver, vec, m, n, k, batch, bias_mode, bool(act), has_res)
-            # v5 / v6 also try the v3 kernels (no double buffer: faster on K <= 24, results/NOTES.md)
-            bases = ("v4", "v3") if ver in ("v5", "v6") else (ver,)
-            model = (choose_gemm_tile(m, n, k, batch, tiles_avail, self.sms), bases[0])
+            # v5 / v6 / v7 also try the v3 kernels (no double buffer: faster on K <= 24, results/NOTES.md);
+            # v7 adds its tensor-core tiles (the SIMT ones stay candidates: equal on memory-bound layers)
+            bases = ("v4", "v3") if ver in ("v5", "v6", "v7") else (ver,)
             cands = [(t, b) for b in bases for t in tiles_avail]
+            if tensor_cores:
+                cands = [(t, "v7") for t in K.GEMM_TILES_TC] + cands
+                model = (choose_gemm_tile(m, n, k, batch, K.GEMM_TILES_TC, self.sms), "v7")
+            else:
+                model = (choose_gemm_tile(m, n, k, batch, tiles_avail, self.sms), bases[0])
             return self._tuned(key, cands, lambda c: build(*c), model)
+        if tensor_cores:
+            return build(choose_gemm_tile(m, n, k, batch, K.GEMM_TILES_TC, self.sms), "v7")
         return build(choose_gemm_tile(m, n, k, batch, tiles_avail, self.sms))
 
     def _stream_capturing(self) -> bool:
@@ -559,6 +579,8 @@ class CustomBackend(Backend):
         """pointwise(ReLU6(depthwise(x))) (+ residual) as one op: the fused dwpw kernel with fuse=v2
         (where the shapes allow), else the two layers' own kernels through a temporary."""
         self._ensure_device()
+        if self.dtype == "fp16":
+            raise InputError("dw_pointwise (fuse v2) is fp32 only; in fp16 mode run conv2d twice")
         self._check_dev(x, "dw_pointwise input", ndim=4)
         nb, h, w, c = x.shape
         if c != dw.in_channels or not dw.is_depthwise or not pw.is_pointwise or pw.in_channels != dw.out_channels:
@@ -820,6 +842,8 @@ class CustomBackend(Backend):
             raise InputError(f"to_device: dtype {x.dtype}, expected float32")
         if x.ndim not in (2, 4):
             raise InputError(f"to_device: shape {x.shape}; expected (N, C, H, W) or (N, F)")
+        if self.dtype == "fp16":
+            return self._h_to_device(x)
         cp = self._cp
         with self.stream:
             xd = cp.asarray(np.ascontiguousarray(x))
@@ -832,6 +856,8 @@ class CustomBackend(Backend):
 
     def to_host(self, y: Any) -> np.ndarray:
         self._ensure_device()
+        if self.dtype == "fp16" and not (isinstance(y, self._cp.ndarray) and y.dtype == np.float32):
+            return self._h_to_host(y)
         self._check_dev(y, "to_host")
         cp = self._cp
         with self.stream:
@@ -853,6 +879,8 @@ class CustomBackend(Backend):
         self._ensure_device()
         if not isinstance(layer, Conv2d):
             raise InputError(f"conv2d: layer must be a Conv2d, got {type(layer).__name__}")
+        if self.dtype == "fp16":
+            return self._h_conv2d(x, layer, act, residual, out)
         self._check_dev(x, "conv2d input", ndim=4)
         nb, h, w, c = x.shape
         if c != layer.in_channels:
@@ -879,6 +907,8 @@ class CustomBackend(Backend):
 
     def add(self, a: Any, b: Any, out: Any = None) -> Any:
         self._ensure_device()
+        if self.dtype == "fp16":
+            return self._h_add(a, b, out)
         self._check_dev(a, "add a")
         self._check_dev(b, "add b")
         if a.shape != b.shape:
@@ -892,6 +922,8 @@ class CustomBackend(Backend):
 
     def global_avg_pool(self, x: Any, out: Any = None) -> Any:
         self._ensure_device()
+        if self.dtype == "fp16":
+            return self._h_global_avg_pool(x, out)
         self._check_dev(x, "global_avg_pool input", ndim=4)
         oshape = (x.shape[0], x.shape[3])
         if out is None:
@@ -905,6 +937,8 @@ class CustomBackend(Backend):
         self._ensure_device()
         if not isinstance(layer, Linear):
             raise InputError(f"linear: layer must be a Linear, got {type(layer).__name__}")
+        if self.dtype == "fp16":
+            return self._h_linear(x, layer, out)
         self._check_dev(x, "linear input", ndim=2)
         if x.shape[1] != layer.in_features:
             raise InputError(f"linear input: shape {x.shape}, the layer expects {layer.in_features} features")
@@ -925,6 +959,9 @@ class CustomBackend(Backend):
         if batch in self._plans:
             return self._plans[batch]
         self._ensure_device()
+        if self.dtype == "fp16":
+            self._plans[batch] = self._h_plan(batch)
+            return self._plans[batch]
         cp = self._cp
         net = self.net
         c, h, w = net.input_shape

@@ -12,7 +12,8 @@
 //
 // Versions (host: impls/custom.py, family "gemm"):
 //   Measured on H100 (results/NOTES.md), all pointwise convs of the network, batch 1 / 64:
-//   v1 0.676 / 7.39 ms, v2 0.353 / 6.30, v3 0.683 / 2.28, v4 0.436 / 1.90, v5 0.238 / 1.83, v6 0.242 / 2.09.
+//   v1 0.676 / 7.39 ms, v2 0.353 / 6.30, v3 0.683 / 2.28, v4 0.436 / 1.90, v5 0.238 / 1.83, v6 0.242 / 2.09,
+//   v7 (session 2 run, batch 64 / 256) 1.655 / 5.618 ms vs v5 1.746 / 5.866.
 //
 //   v1  naive: one thread per output, A and B straight from global memory (L1/L2 do the reuse).
 //   v2  shared-memory tiles 16x16x16, one output per thread: every global element is loaded once per
@@ -568,3 +569,184 @@ __device__ __forceinline__ void gemm_smallk_body(const float* __restrict__ A, co
 GEMM_SMALLK_KERNEL(gemm_smallk_k16_c4, 16, 4)
 GEMM_SMALLK_KERNEL(gemm_smallk_k24_c2, 24, 2)
 GEMM_SMALLK_KERNEL(gemm_smallk_k32_c2, 32, 2)
+
+// v7: fp32-accurate GEMM on the tensor cores by 3xTF32 splitting (the "fast accurate fp32" of CUTLASS).
+//   Every fp32 operand x is split into big = tf32(x) and small = tf32(x - big) (together 21+ mantissa
+//   bits), and a*b is computed as a_small*b_big + a_big*b_small + a_big*b_big with
+//   mma.sync.m16n8k8.tf32 and fp32 accumulation; only a_small*b_small (~2^-22 relative) is dropped,
+//   so the error is of fp32's order, not TF32's (tests: rel L2 < 1e-5 per layer against float64, as
+//   every fp32 version). NOT plain TF32: a TF32 GEMM would be ~1e-3. Tiles BM x BN x 16, 8 warps of
+//   WM x WN, cp.async double buffer, padded shared memory (conflict-free fragment reads), the same
+//   epilogue / split-K workspace contract as v4/v5. Needs K % 4 == 0, N % 4 == 0 and 16-byte aligned
+//   A, B (the host runs v5's scalar kernels otherwise). Expected: the compute-bound pointwise convs
+//   (96->576, 160->960, 320->1280 at batch 64: 25-30 TFLOP/s SIMT) to 1.5-2x, i.e. memory-bound.
+//   MEASURED (H100): all pointwise convs 1.746 -> 1.655 ms at batch 64, 5.866 -> 5.618 ms at 256;
+//   best 320->1280 @7x7 84 -> 72 us (35.7 TFLOP/s). Fragments are re-split by every warp (2 cvt + sub
+//   per element per use, scalar LDS): issue-bound at ~28% of the TF32 MMA rate. Not the default.
+__device__ __forceinline__ unsigned f32_to_tf32(float x) {
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+}
+
+__device__ __forceinline__ void split_tf32(float x, unsigned& big, unsigned& small) {
+    big = f32_to_tf32(x);
+    small = f32_to_tf32(x - __uint_as_float(big));
+}
+
+__device__ __forceinline__ void mma_tf32_16x8x8(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// 16-byte global -> shared copy; ok == false writes 16 zero bytes (src is not read)
+__device__ __forceinline__ void cp_async16_zfill(void* smem, const void* gmem, bool ok) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    const int n = ok ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+template <int BM, int BN, int WM, int WN>
+__device__ __forceinline__ void gemm_3xtf32_body(const float* __restrict__ A, const float* __restrict__ B,
+                                                 float* __restrict__ C, const float* __restrict__ bias,
+                                                 const float* __restrict__ R, int M, int N, int K,
+                                                 long long sA, long long sB, long long sC, int bias_mode,
+                                                 int act, int has_res) {
+    constexpr int BK = 16, PADA = 4, PADB = 8;
+    constexpr int WARPS_N = BN / WN;
+    constexpr int NT = (BM / WM) * WARPS_N * 32;
+    constexpr int MT = WM / 16, NTL = WN / 8;  // mma tiles per warp along M and N
+    static_assert(WM % 16 == 0 && WN % 8 == 0 && BM % WM == 0 && BN % WN == 0, "tile shape");
+    __shared__ __align__(16) float As[2][BM][BK + PADA];
+    __shared__ __align__(16) float Bs[2][BK][BN + PADB];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp / WARPS_N, wn = warp % WARPS_N;
+    const int g = lane >> 2, t = lane & 3;
+    const int ntn = (N + BN - 1) / BN;
+    const int m0 = (blockIdx.x / ntn) * BM, n0 = (blockIdx.x % ntn) * BN;
+    A += blockIdx.y * sA;
+    B += blockIdx.y * sB;
+    C += blockIdx.y * sC;
+    if (has_res) R += blockIdx.y * sC;
+    int kbeg = 0, kend = K;
+    if (gridDim.z > 1) {  // split-K: raw partial sums to C + z*M*N (gemm_splitk_reduce finishes)
+        const int chunk = ((K + gridDim.z - 1) / gridDim.z + BK - 1) / BK * BK;
+        kbeg = min(K, (int)blockIdx.z * chunk);
+        kend = min(K, kbeg + chunk);
+        C += (long long)blockIdx.z * M * N;
+        bias_mode = 0;
+        act = 0;
+        has_res = 0;
+    }
+
+    float acc[MT][NTL][4];
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < NTL; ++j)
+#pragma unroll
+            for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.0f;
+
+    auto load = [&](int stage, int k0) {
+#pragma unroll
+        for (int e = tid; e < BM * BK / 4; e += NT) {
+            const int r = e / (BK / 4), c4 = (e % (BK / 4)) * 4;
+            const int gm = m0 + r, gk = k0 + c4;
+            const bool ok = gm < M && gk < kend;
+            cp_async16_zfill(&As[stage][r][c4], ok ? A + (long long)gm * K + gk : A, ok);
+        }
+#pragma unroll
+        for (int e = tid; e < BK * BN / 4; e += NT) {
+            const int r = e / (BN / 4), c4 = (e % (BN / 4)) * 4;
+            const int gk = k0 + r, gn = n0 + c4;
+            const bool ok = gk < kend && gn < N;
+            cp_async16_zfill(&Bs[stage][r][c4], ok ? B + (long long)gk * N + gn : B, ok);
+        }
+        cp_async_commit();
+    };
+
+    const int nk = (kend - kbeg + BK - 1) / BK;
+    if (nk > 0) load(0, kbeg);
+    for (int kt = 0; kt < nk; ++kt) {
+        if (kt + 1 < nk) {
+            load((kt + 1) & 1, kbeg + (kt + 1) * BK);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        const int s = kt & 1;
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 8) {
+            unsigned ab[MT][4], as[MT][4], bb[NTL][2], bs[NTL][2];
+#pragma unroll
+            for (int i = 0; i < MT; ++i) {
+                const int r = wm * WM + i * 16 + g;
+                split_tf32(As[s][r][kk + t], ab[i][0], as[i][0]);
+                split_tf32(As[s][r + 8][kk + t], ab[i][1], as[i][1]);
+                split_tf32(As[s][r][kk + t + 4], ab[i][2], as[i][2]);
+                split_tf32(As[s][r + 8][kk + t + 4], ab[i][3], as[i][3]);
+            }
+#pragma unroll
+            for (int j = 0; j < NTL; ++j) {
+                const int c = wn * WN + j * 8 + g;
+                split_tf32(Bs[s][kk + t][c], bb[j][0], bs[j][0]);
+                split_tf32(Bs[s][kk + t + 4][c], bb[j][1], bs[j][1]);
+            }
+#pragma unroll
+            for (int i = 0; i < MT; ++i)
+#pragma unroll
+                for (int j = 0; j < NTL; ++j) {
+                    mma_tf32_16x8x8(acc[i][j], as[i], bb[j]);  // small terms first
+                    mma_tf32_16x8x8(acc[i][j], ab[i], bs[j]);
+                    mma_tf32_16x8x8(acc[i][j], ab[i], bb[j]);
+                }
+        }
+        __syncthreads();
+    }
+
+    // accumulator (i, j): rows r, r + 8 (r = ... + g), columns c, c + 1 (c = ... + 2t); N % 4 == 0
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+#pragma unroll
+        for (int j = 0; j < NTL; ++j) {
+            const int gn = n0 + wn * WN + j * 8 + 2 * t;
+            if (gn >= N) continue;
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int gm = m0 + wm * WM + i * 16 + g + 8 * h;
+                if (gm >= M) continue;
+                float2 v;
+                v.x = gemm_epilogue(acc[i][j][2 * h], bias, R, gm, gn, N, bias_mode, act, has_res);
+                v.y = gemm_epilogue(acc[i][j][2 * h + 1], bias, R, gm, gn + 1, N, bias_mode, act, has_res);
+                *reinterpret_cast<float2*>(C + (long long)gm * N + gn) = v;
+            }
+        }
+    }
+}
+
+#define GEMM_3XTF32_KERNEL(NAME, BM, BN, WM, WN)                                                          \
+    extern "C" __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)                             \
+    NAME(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,                 \
+         const float* __restrict__ bias, const float* __restrict__ R, int M, int N, int K,                \
+         long long sA, long long sB, long long sC, int bias_mode, int act, int has_res) {                 \
+        gemm_3xtf32_body<BM, BN, WM, WN>(A, B, C, bias, R, M, N, K, sA, sB, sC, bias_mode, act, has_res); \
+    }
+
+// v7 tile shapes: name suffix = BMxBN_WMxWN (warp tile); 8 warps each
+GEMM_3XTF32_KERNEL(gemm_v7_128x128_64x32, 128, 128, 64, 32)
+GEMM_3XTF32_KERNEL(gemm_v7_128x64_32x32, 128, 64, 32, 32)
+GEMM_3XTF32_KERNEL(gemm_v7_128x32_32x16, 128, 32, 32, 16)
+GEMM_3XTF32_KERNEL(gemm_v7_64x64_32x16, 64, 64, 32, 16)
+GEMM_3XTF32_KERNEL(gemm_v7_64x32_16x16, 64, 32, 16, 16)

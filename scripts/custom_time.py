@@ -110,15 +110,20 @@ def launches_for(be: CustomBackend, op, x, r, out, scratch):
     return be._linear_launches(x, op.layer, out)
 
 
-def per_layer(net, batches, rng, results):
+def per_layer(net, batches, rng, results, only: dict[str, list[str]] | None = None):
+    """Every version of every family on every distinct op; ``only`` = {family: [versions]} restricts it."""
     rows = []
     for entry in net.distinct_ops():
         op = entry["op"]
         fam = family_of(op)
+        if only is not None and fam not in only:
+            continue
         for batch in batches:
             xs, rs, out = op_inputs(backend(""), op, batch, rng)
             flop, nbytes = op_cost(op, batch)
             for ver in K.KERNEL_VERSIONS[fam]:
+                if only is not None and ver not in only[fam]:
+                    continue
                 be = backend(f"{fam}={ver}")
                 scratch = None
                 if op.kind == "conv":
@@ -417,6 +422,7 @@ def main() -> None:
     ap.add_argument("--e2e-batches", default="1,8,64")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,add,tiles,layout,fuse,e2e,sweep")
     ap.add_argument("--fuse-batches", default="1,64,256")
+    ap.add_argument("--only", default="", help="per-layer section restricted to these, e.g. 'gemm=v5+v7;pool=v2'")
     ap.add_argument(
         "--e2e-specs", default="", help="extra kernel specs timed end to end, eager and graph (';'-separated)"
     )
@@ -439,7 +445,10 @@ def main() -> None:
     t0 = time.time()
     try:
         if "layers" not in skip:
-            per_layer(net, batches, rng, results)
+            only = None
+            if args.only:
+                only = {f: v.split("+") for f, v in (part.split("=") for part in args.only.split(";"))}
+            per_layer(net, batches, rng, results, only)
             print(f"[per-layer done {time.time() - t0:.0f}s]", flush=True)
         if "add" not in skip:
             add_times(net, batches, rng, results)

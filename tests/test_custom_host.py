@@ -24,6 +24,7 @@ from impls import _custom_kernels as K
 from impls.numpy_ref import NumpyBackend
 from mbv2.network import random_input
 from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
+from tests._half_emulation import HALF_PREFIXES, emulate_half
 
 KDIR = Path(__file__).resolve().parent.parent / "kernels"
 
@@ -36,7 +37,7 @@ def parse_signatures() -> dict[str, list[str]]:
         for m in re.finditer(pat, s):
             if m.group(1) != "NAME":  # the macro bodies
                 sigs[m.group(1)] = [p.strip() for p in m.group(2).split(",")]
-        for m in re.finditer(r"^GEMM_REG_KERNEL\((\w+),", s, re.M):
+        for m in re.finditer(r"^(?:GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL)\((\w+),", s, re.M):
             sigs[m.group(1)] = "GEMM"
         for m in re.finditer(r"^GEMM_SMALLK_KERNEL\((\w+),", s, re.M):
             sigs[m.group(1)] = [
@@ -102,6 +103,7 @@ class ndarray(np.ndarray):
         self[...] = x
 
 
+float16 = np.float16
 float32 = np.float32
 float64 = np.float64
 
@@ -189,7 +191,8 @@ def emulate(name, grid, block, args):
         M, N, K = map(int, a[5:8])
         S = grid[2]
         assert grid[1] == 1
-        chunk = math.ceil(math.ceil(K / S) / 8) * 8
+        bk = 16 if name.startswith("gemm_v7") else 8  # the kernel's k-step: split chunks are whole k-steps
+        chunk = math.ceil(math.ceil(K / S) / bk) * bk
         for z in range(S):
             kb, ke = z * chunk, min(K, z * chunk + chunk)
             Am = A[: M * K].reshape(M, K)[:, kb:ke].astype(np.float64)
@@ -278,6 +281,8 @@ def emulate(name, grid, block, args):
         rows, cols = int(a[2]), int(a[3])
         nb = grid[2]
         y[: nb * rows * cols] = x[: nb * rows * cols].reshape(nb, rows, cols).transpose(0, 2, 1).ravel()
+    elif name.startswith(HALF_PREFIXES):  # kernels/half.cu (fp16 mode)
+        emulate_half(name, grid, block, args)
     else:
         raise AssertionError(name)
 
@@ -410,6 +415,7 @@ def make_fake_cupy() -> types.ModuleType:
     mod = types.ModuleType("cupy")
     for k in [
         "ndarray",
+        "float16",
         "float32",
         "float64",
         "zeros",
