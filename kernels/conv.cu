@@ -374,3 +374,105 @@ dwconv3_v3_s2_tw1(const float* __restrict__ x, const float* __restrict__ w, cons
                   int pad, int act, int has_res) {
     dwconv3_v3_body<1, 2>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
 }
+
+// Family "fuse" v3 (host: impls/custom.py; v1 = no fusion, v2 = dwpw in gemm.cu): the expansion 1x1
+// conv (+ bias, ReLU6) computed inside the depthwise 3x3 conv (+ bias, ReLU6) that reads it, so the 6x
+// expanded tensor is never written to or read from device memory (MobileNetV2's largest tensors).
+// Block = TH x TW output pixels x 32 expanded channels (lane = channel) of one image:
+//   1. stage the input patch ((TH-1)*S+3) x ((TW-1)*S+3) x CIN in shared memory (float4, zeros outside),
+//   2. each thread keeps its channel's CIN expansion weights in registers and computes the expanded
+//      patch (halo included) into shared memory; pixels outside the image are the depthwise conv's zero
+//      padding (0, not ReLU6(bias)),
+//   3. the depthwise 3x3 from shared memory, coalesced 128-byte stores per warp.
+// Only for the memory-bound expansions (CIN = 8, 16, 24, 32: the 112x112 .. 28x28 blocks), where the
+// halo recompute (1.13x at stride 2, 1.56x at stride 1) costs less than the round trip it saves; the
+// host fuses nothing else. Needs 16-byte aligned x. X: (n, H, W, CIN); We: (CIN, Ce) = W^T; be, bd: (Ce);
+// Wd: (9, Ce); Y: (n, Ho, Wo, Ce). Expected (batch 64): the 6 small-K expand + depthwise pairs
+// ~0.8 -> ~0.35 ms, e2e 2.64 -> ~2.2 ms; batch 1: 6 launches fewer.
+// MEASURED (H100, e2e graph): batch 1 0.277 -> 0.261 ms (won), batch 64 2.621 -> 2.736 ms, batch 256
+// 9.43 -> 9.95 ms (LOST): the expansion phase is not register-blocked (one FMA per 1/4 broadcast LDS,
+// 1.2-1.6x halo recompute) and the three barrier-separated phases expose the staging latency.
+template <int S, int CIN, int TH, int TW>
+__device__ __forceinline__ void exdw_body(const float* __restrict__ X, const float* __restrict__ We,
+                                          const float* __restrict__ be, const float* __restrict__ Wd,
+                                          const float* __restrict__ bd, float* __restrict__ Y, int H, int W,
+                                          int Ce, int Ho, int Wo, int pad, int act_e, int act_d) {
+    constexpr int IH = (TH - 1) * S + 3, IW = (TW - 1) * S + 3, NP = IH * IW;
+    static_assert(CIN % 4 == 0, "float4 staging");
+    __shared__ __align__(16) float Xs[NP][CIN];
+    __shared__ float Es[NP][32];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tiles_w = (Wo + TW - 1) / TW;
+    const int th0 = (blockIdx.x / tiles_w) * TH, tw0 = (blockIdx.x % tiles_w) * TW;
+    const int ih0 = th0 * S - pad, iw0 = tw0 * S - pad;
+    const int n = blockIdx.z;
+    const int c = blockIdx.y * 32 + lane;
+    const bool cok = c < Ce;
+    const float* Xn = X + (long long)n * H * W * CIN;
+
+    for (int e = tid; e < NP * (CIN / 4); e += blockDim.x) {
+        const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;
+        const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+            v = *reinterpret_cast<const float4*>(Xn + ((long long)ih * W + iw) * CIN + k4);
+        *reinterpret_cast<float4*>(&Xs[p][k4]) = v;
+    }
+    float w[CIN];
+#pragma unroll
+    for (int k = 0; k < CIN; ++k) w[k] = cok ? We[(long long)k * Ce + c] : 0.0f;
+    const float bias_e = cok ? be[c] : 0.0f;
+    __syncthreads();
+
+    for (int p = warp; p < NP; p += blockDim.x / 32) {
+        const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+        float acc = bias_e;
+#pragma unroll
+        for (int k = 0; k < CIN; k += 4) {
+            const float4 xv = *reinterpret_cast<const float4*>(&Xs[p][k]);  // broadcast
+            acc = fmaf(xv.x, w[k], acc);
+            acc = fmaf(xv.y, w[k + 1], acc);
+            acc = fmaf(xv.z, w[k + 2], acc);
+            acc = fmaf(xv.w, w[k + 3], acc);
+        }
+        if (act_e) acc = fminf(fmaxf(acc, 0.0f), 6.0f);
+        Es[p][lane] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? acc : 0.0f;
+    }
+    float wd[9];
+#pragma unroll
+    for (int t = 0; t < 9; ++t) wd[t] = cok ? Wd[(long long)t * Ce + c] : 0.0f;
+    const float bias_d = cok ? bd[c] : 0.0f;
+    __syncthreads();
+
+    if (!cok) return;
+    for (int q = warp; q < TH * TW; q += blockDim.x / 32) {
+        const int oh = q / TW, ow = q % TW;
+        const int goh = th0 + oh, gow = tw0 + ow;
+        if (goh >= Ho || gow >= Wo) continue;
+        float acc = bias_d;
+#pragma unroll
+        for (int dy = 0; dy < 3; ++dy)
+#pragma unroll
+            for (int dx = 0; dx < 3; ++dx) acc = fmaf(Es[(oh * S + dy) * IW + ow * S + dx][lane], wd[dy * 3 + dx], acc);
+        if (act_d) acc = fminf(fmaxf(acc, 0.0f), 6.0f);
+        Y[(((long long)n * Ho + goh) * Wo + gow) * Ce + c] = acc;
+    }
+}
+
+// grid = (ceil(Ho / TH) * ceil(Wo / TW), ceil(Ce / 32), n), block = 256
+#define EXDW_KERNEL(NAME, S, CIN, TH, TW)                                                                  \
+    extern "C" __global__ void __launch_bounds__(256)                                                     \
+    NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,         \
+         const float* __restrict__ Wd, const float* __restrict__ bd, float* __restrict__ Y, int H, int W,  \
+         int Ce, int Ho, int Wo, int pad, int act_e, int act_d) {                                          \
+        exdw_body<S, CIN, TH, TW>(X, We, be, Wd, bd, Y, H, W, Ce, Ho, Wo, pad, act_e, act_d);             \
+    }
+
+EXDW_KERNEL(exdw_s1_c8, 1, 8, 8, 8)
+EXDW_KERNEL(exdw_s1_c16, 1, 16, 8, 8)
+EXDW_KERNEL(exdw_s1_c24, 1, 24, 8, 8)
+EXDW_KERNEL(exdw_s1_c32, 1, 32, 8, 8)
+EXDW_KERNEL(exdw_s2_c8, 2, 8, 4, 8)
+EXDW_KERNEL(exdw_s2_c16, 2, 16, 4, 8)
+EXDW_KERNEL(exdw_s2_c24, 2, 24, 4, 8)
+EXDW_KERNEL(exdw_s2_c32, 2, 32, 4, 8)

@@ -1,0 +1,110 @@
+"""fuse v3 (exdw): the expansion 1x1 conv computed inside the 3x3 depthwise conv, against NumPy float64.
+
+Every distinct (expansion, depthwise) pair of MobileNetV2-1.0 that fuse v3 fuses, at batch 1, 3 and 64,
+plus odd shapes (expanded channels not a multiple of 32, maps not a multiple of the 8x8 / 4x8 tile,
+1x1 maps where every tap but the centre is padding, CIN = 8). Outputs NaN-poisoned; fp32 per-layer
+tolerance; the fused kernel must have run (no fallback).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from impls import _custom_kernels as K
+from mbv2.tolerances import assert_close
+from tests.test_custom_kernels import _REF64, BATCHES, CHECK_IMAGES, _net, _seeded, backend_for, make_conv, ref64
+
+
+def _ex_dw_pairs():
+    net = _net()
+    seen, out = set(), []
+    for op, nxt in zip(net.fused, net.fused[1:]):
+        if (
+            op.kind == "conv"
+            and nxt.kind == "conv"
+            and op.layer.is_pointwise
+            and op.layer.in_channels in K.EXDW_CIN
+            and nxt.layer.is_depthwise
+            and nxt.input == op.index
+            and op.residual is None
+        ):
+            key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride)
+            if key not in seen:
+                seen.add(key)
+                out.append((op.index, nxt.index))
+    return out
+
+
+def _cases():
+    cases = []
+    for i, j in _ex_dw_pairs():
+        ex, dw = _net().fused[i], _net().fused[j]
+        c, h, w = ex.layer.in_shape
+        for batch in BATCHES:
+            label = f"{i}+{j}:ex{c}->{ex.layer.out_channels}@{h}x{w}s{dw.layer.stride}"
+            cases.append(pytest.param(i, j, batch, id=f"bs{batch}-{label}"))
+    return cases
+
+
+def _run(be, ex, dw, x, ex_act=True, dw_act=True):
+    import cupy
+
+    xd = be.to_device(x)
+    nb, h, w, _ = xd.shape
+    ho, wo = dw.out_hw(h, w)
+    with be.stream:
+        out = cupy.full((nb, ho, wo, dw.out_channels), np.nan, cupy.float32)
+    y = be.expand_depthwise(xd, ex, dw, ex_act=ex_act, dw_act=dw_act, out=out)
+    assert y is out
+    assert not any("fuse v3" in f for f in be._fallbacks), be._fallbacks
+    return be.to_host(y)
+
+
+def test_network_has_six_fusable_expansions():
+    net = _net()
+    fusable = [
+        (op.index, nxt.index)
+        for op, nxt in zip(net.fused, net.fused[1:])
+        if op.kind == "conv" and nxt.kind == "conv" and op.layer.is_pointwise and nxt.layer.is_depthwise
+        if op.layer.in_channels in K.EXDW_CIN and nxt.input == op.index
+    ]
+    assert len(fusable) == 6, fusable  # 16->96, 24->144 x2, 32->192 x3
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,batch", _cases())
+def test_fused_expand_depthwise_matches_float64_reference(i, j, batch):
+    net = _net()
+    ex, dw = net.fused[i], net.fused[j]
+    rng = _seeded("exdw", i, j, batch)
+    x = rng.standard_normal((batch, *ex.layer.in_shape), dtype=np.float32)
+    idx = list(range(batch)) if batch < 64 else list(CHECK_IMAGES)
+    mid = _REF64.conv2d(x[idx].astype(np.float64), ex.layer, act=ex.act)
+    ref = _REF64.conv2d(mid, dw.layer, act=dw.act)
+    y = _run(backend_for("fuse=v3"), ex.layer, dw.layer, x, ex.act, dw.act)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y[idx], ref, "fp32", "layer", what=f"fuse v3 ops {i}+{j} bs{batch}")
+
+
+# (cin, ce, stride, h, w, batch, ex_act)
+ODD = [
+    (16, 40, 1, 5, 7, 3, True),  # Ce not a multiple of 32, map smaller than a tile
+    (24, 72, 2, 9, 10, 3, True),  # stride 2, odd input size
+    (8, 48, 2, 1, 1, 1, True),  # 1x1 map, CIN = 8
+    (32, 100, 1, 17, 9, 2, False),  # no ReLU6 on the expansion, partial tiles in both directions
+    (16, 96, 2, 112, 112, 1, True),  # the network's first expansion shape at batch 1
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", ODD, ids=[f"c{s[0]}-{s[1]}s{s[2]}-{s[3]}x{s[4]}-bs{s[5]}" for s in ODD])
+def test_odd_fused_expand_depthwise_matches_float64_reference(shape, rng):
+    cin, ce, s, h, w, batch, ex_act = shape
+    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+    r64 = ref64()
+    ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True)
+    y = _run(backend_for("fuse=v3"), ex, dw, x, ex_act, True)
+    assert_close(y, ref, "fp32", "layer", what=f"fuse v3 {shape}")
