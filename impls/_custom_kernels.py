@@ -15,11 +15,19 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
     add        v1 grid-stride scalar, v2 grid-stride float4
     fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
                staging of the following pointwise GEMM (+ residual): one launch per dw + project pair
-               (correct; measured slower at batch 64/256 on H100, so not the default)
+               (correct; measured slower at batch 64/256 on H100, so not the default),
+               v3 the expansion 1x1 conv (CIN in EXDW_CIN) computed inside the 3x3 depthwise conv that
+               reads it (exdw, kernels/conv.cu): the expanded tensor never goes to device memory,
+               v4 v3 register-blocked (exdw4: the expansion as a small GEMM, 4 channels x PP pixels per thread)
+    net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
+               cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
+               impls/_custom_persistent.py; fp32)
 fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16.py):
-    hgemm      v1 SIMT 16x16 tiles (any shape), v2 mma.sync m16n8k16 tensor cores + ldmatrix + cp.async ring
+    hgemm      v1 SIMT 16x16 tiles (any shape), v2 mma.sync m16n8k16 tensor cores + ldmatrix + cp.async ring,
+               v3 v2 + epilogue staged through shared memory (16-byte coalesced stores)
     hdepthwise v1 direct, v2 8 channels per 16-byte load, TW outputs per thread (C % 8 == 0)
-    hstem      v1 direct (any shape), v2 3x3x3 specialised reading the fp32 NCHW input
+    hstem      v1 direct (any shape), v2 3x3x3 specialised reading the fp32 NCHW input, v3 v2 with one thread
+               per pixel for every output channel
     hpool      v1 thread per (image, channel), fp32 sum
     hlinear    v1 GEMV (batch <= 8), hgemm with fp32 output above
 """
@@ -38,7 +46,7 @@ from pathlib import Path
 from mbv2.errors import BackendUnavailable, InputError
 
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
-KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool")
+KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool", "persistent")
 
 KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7"),
@@ -47,10 +55,11 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2"),
-    "hgemm": ("v1", "v2"),
+    "fuse": ("v1", "v2", "v3", "v4"),
+    "net": ("v1", "v2"),
+    "hgemm": ("v1", "v2", "v3"),
     "hdepthwise": ("v1", "v2"),
-    "hstem": ("v1", "v2"),
+    "hstem": ("v1", "v2", "v3"),
     "hpool": ("v1",),
     "hlinear": ("v1",),
 }
@@ -63,10 +72,11 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "pool": "v2",
     "linear": "v2",
     "add": "v2",
-    "fuse": "v1",
-    "hgemm": "v2",
+    "fuse": "v4",
+    "net": "v1",
+    "hgemm": "v3",
     "hdepthwise": "v2",
-    "hstem": "v2",
+    "hstem": "v3",
     "hpool": "v1",
     "hlinear": "v1",
 }
@@ -76,6 +86,8 @@ ENV_VAR = "MBV2_KERNELS"
 # Register-blocked GEMM tile shapes: (BM, BN, TM, TN); "vec" (float4) and scalar builds exist for some.
 GEMM_TILES_VEC = ((128, 128, 8, 8), (128, 64, 8, 4), (128, 32, 4, 4), (64, 64, 4, 4), (32, 32, 2, 2))
 GEMM_TILES_SCALAR = ((128, 64, 8, 4), (64, 64, 4, 4), (32, 32, 2, 2))
+# fuse v3 (expansion inside the depthwise conv): the input channel counts it is compiled for
+EXDW_CIN = (8, 16, 24, 32)
 # gemm v7 (3xTF32 tensor-core) tiles: (BM, BN, WM, WN) with WM x WN the warp tile, 8 warps each
 GEMM_TILES_TC = ((128, 128, 64, 32), (128, 64, 32, 32), (128, 32, 32, 16), (64, 64, 32, 16), (64, 32, 16, 16))
 # gemm v6 streaming kernels: K -> columns per thread
@@ -96,8 +108,9 @@ HGEMM_TILES_F32 = ((64, 64), (32, 32))  # fp32-output builds (the classifier abo
 HALF_HELPERS = ("h_from_nchw_f32", "h_to_nchw_f32", "f32_to_h", "h_to_f32", "hadd")
 
 
-def hgemm_kernel(tile: tuple[int, int], f32_out: bool = False) -> str:
-    return f"hgemm_v2_{tile[0]}x{tile[1]}" + ("_f32" if f32_out else "")
+def hgemm_kernel(tile: tuple[int, int], f32_out: bool = False, version: str = "v2") -> str:
+    """hgemm v2 / v3 kernel of a tile; the fp32-output builds exist as v2 only (the classifier)."""
+    return f"hgemm_{'v2' if f32_out else version}_{tile[0]}x{tile[1]}" + ("_f32" if f32_out else "")
 
 
 def gemm_tile_kernel(version: str, tile: tuple[int, int, int, int], vec: bool) -> str:
@@ -149,7 +162,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "hgemm":
         if version == "v1":
             return [("half", "hgemm_v1"), ("half", "hgemm_v1_f32")]
-        out = [("half", hgemm_kernel(t)) for t in HGEMM_TILES] + [
+        out = [("half", hgemm_kernel(t, False, version)) for t in HGEMM_TILES] + [
             ("half", hgemm_kernel(t, True)) for t in HGEMM_TILES_F32
         ]
         return out + [("half", "hgemm_v1"), ("half", "hgemm_v1_f32")]  # v2 falls back to v1 for odd shapes
@@ -160,14 +173,21 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
         return out
     if family == "hstem":
         out = [("half", "hconv_direct_nchw32"), ("half", "hconv_direct_nhwc")]
-        return out + ([("half", "hstem3x3c3_nchw32")] if version == "v2" else [])
+        if version == "v1":
+            return out
+        return out + [("half", "hstem3x3c3_nchw32" if version == "v2" else "hstem3x3c3_v3_nchw32")]
     if family == "hpool":
         return [("half", "hpool_v1")]
     if family == "hlinear":
         return [("half", "hlinear_gemv")]
+    if family == "net":
+        return [("persistent", "net_persistent")] if version == "v2" else []
     if family == "fuse":
         if version == "v1":
             return []
+        if version in ("v3", "v4"):
+            prefix = "exdw" if version == "v3" else "exdw4"
+            return [("conv", f"{prefix}_s{s}_c{c}") for s in (1, 2) for c in EXDW_CIN]
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]
     raise KeyError(family)

@@ -155,6 +155,7 @@ class Launch:
     block: tuple[int, ...]
     args: tuple
     smem: int = 0
+    coop: bool = False  # cooperative launch (net v2: the persistent kernel's grid barrier needs co-residency)
 
 
 @dataclass
@@ -566,6 +567,69 @@ class CustomBackend(HalfMixin, Backend):
             return self._tuned(key, tiles, build, choose_dwpw_tile(m, n, k, tiles, self.sms))
         return build(choose_dwpw_tile(m, n, k, tiles, self.sms))
 
+    @staticmethod
+    def _exdw_fusable(ex: Conv2d, dw: Conv2d) -> bool:
+        """fuse v3 takes an expansion 1x1 conv on CIN in EXDW_CIN channels (the memory-bound ones) feeding
+        a 3x3 stride-1/2 depthwise conv."""
+        return (
+            ex.is_pointwise
+            and ex.in_channels in K.EXDW_CIN
+            and dw.is_depthwise
+            and dw.kernel == 3
+            and dw.stride in (1, 2)
+            and dw.in_channels == ex.out_channels
+        )
+
+    def _exdw_launch(self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, out: Any) -> Launch | None:
+        """depthwise(ReLU6(expand(x))) as one kernel (fuse v3 / v4), or None where it does not apply."""
+        nb, h, w, cin = x.shape
+        if not (self._exdw_fusable(ex, dw) and cin == ex.in_channels and nb <= 65535 and self._aligned(x, out)):
+            return None
+        pe, pd = self._layer_params(ex), self._layer_params(dw)
+        ho, wo = dw.out_hw(h, w)
+        ce = ex.out_channels
+        th, tw = (8, 8) if dw.stride == 1 else (4, 8)
+        grid = (math.ceil(ho / th) * math.ceil(wo / tw), math.ceil(ce / 32), nb)
+        prefix = "exdw4" if self.versions["fuse"] == "v4" else "exdw"
+        name = f"{prefix}_s{dw.stride}_c{cin}"
+        args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], out, _i32(h), _i32(w), _i32(ce), _i32(ho), _i32(wo))
+        args += (_i32(dw.pad), _i32(int(ex_act)), _i32(int(dw_act)))
+        return Launch(name, self._fn(name), grid, (256,), args)
+
+    def expand_depthwise(
+        self, x: Any, ex: Conv2d, dw: Conv2d, ex_act: bool = True, dw_act: bool = True, out: Any = None
+    ) -> Any:
+        """depthwise(ReLU6(expand(x))) as one op: the exdw kernel with fuse=v3/v4 (where the shapes allow),
+        else the two layers' own kernels through a temporary."""
+        self._ensure_device()
+        if self.dtype != "fp32":
+            raise InputError("expand_depthwise (fuse v3/v4) is fp32 only; in fp16 mode run conv2d twice")
+        self._check_dev(x, "expand_depthwise input", ndim=4)
+        nb, h, w, c = x.shape
+        if c != ex.in_channels or not ex.is_pointwise or not dw.is_depthwise or dw.in_channels != ex.out_channels:
+            raise InputError(
+                f"expand_depthwise: pointwise {ex.in_channels}->{ex.out_channels} then depthwise "
+                f"{dw.in_channels}->{dw.out_channels} on NHWC {x.shape} do not chain"
+            )
+        ho, wo = dw.out_hw(h, w)
+        oshape = (nb, ho, wo, dw.out_channels)
+        if out is None:
+            out = self._empty(oshape)
+        else:
+            self._check_out(out, oshape, "expand_depthwise out")
+        fuse = self.versions["fuse"] in ("v3", "v4")
+        launch = self._exdw_launch(x, ex, ex_act, dw, dw_act, out) if fuse else None
+        if launch is None:
+            if fuse:
+                self._fallbacks.add("fuse v3/v4 -> v1 (needs CIN in EXDW_CIN, a 3x3 s1/s2 depthwise, aligned)")
+            mid = self._empty((nb, h, w, ex.out_channels))
+            launches = self._conv_launches(x, ex, ex_act, None, mid) + self._conv_launches(mid, dw, dw_act, None, out)
+            self.launch_all(launches)
+            self.stream.synchronize()  # mid is freed on return
+            return out
+        self.launch_all([launch])
+        return out
+
     def dw_pointwise(
         self,
         x: Any,
@@ -819,7 +883,12 @@ class CustomBackend(HalfMixin, Backend):
     def _launch(self, launch: Launch) -> None:
         cp = self._cp
         try:
-            launch.kernel(launch.grid, launch.block, launch.args, shared_mem=launch.smem)
+            if launch.coop:
+                launch.kernel(
+                    launch.grid, launch.block, launch.args, shared_mem=launch.smem, enable_cooperative_groups=True
+                )
+            else:
+                launch.kernel(launch.grid, launch.block, launch.args, shared_mem=launch.smem)
         except (cp.cuda.driver.CUDADriverError, cp.cuda.runtime.CUDARuntimeError) as exc:
             raise CudaError(f"launch of {launch.name} grid={launch.grid} block={launch.block}: {exc}") from exc
         if self.debug and not self._capturing:
@@ -962,6 +1031,11 @@ class CustomBackend(HalfMixin, Backend):
         if self.dtype == "fp16":
             self._plans[batch] = self._h_plan(batch)
             return self._plans[batch]
+        if self.versions["net"] == "v2":  # the whole network as one persistent kernel (impls/_custom_persistent.py)
+            from ._custom_persistent import persistent_plan
+
+            self._plans[batch] = persistent_plan(self, batch)
+            return self._plans[batch]
         cp = self._cp
         net = self.net
         c, h, w = net.input_shape
@@ -991,6 +1065,25 @@ class CustomBackend(HalfMixin, Backend):
                     if op.input != NETWORK_INPUT:
                         last_use[op.input] = max(last_use[op.input], nxt.index)
         fused_dw = {dw.index for dw in fuse_pw.values()}
+        # fuse v3: an expansion 1x1 conv (+ ReLU6, no residual) whose only reader is the next op, a 3x3
+        # depthwise conv, runs inside that conv's kernel (exdw, kernels/conv.cu); the expansion's input
+        # must then stay live until the depthwise op.
+        fuse_ex: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into it
+        if self.versions["fuse"] in ("v3", "v4"):
+            for op, nxt in zip(fused, fused[1:]):
+                if (
+                    op.kind == "conv"
+                    and nxt.kind == "conv"
+                    and op.residual is None
+                    and nxt.residual is None
+                    and nxt.input == op.index
+                    and last_use[op.index] == nxt.index
+                    and self._exdw_fusable(op.layer, nxt.layer)  # type: ignore[arg-type]
+                ):
+                    fuse_ex[nxt.index] = op
+                    if op.input != NETWORK_INPUT:
+                        last_use[op.input] = max(last_use[op.input], nxt.index)
+        fused_ex = {ex.index for ex in fuse_ex.values()}
 
         def out_shape(op) -> tuple[int, ...]:
             s = op.layer.out_shape
@@ -1016,8 +1109,18 @@ class CustomBackend(HalfMixin, Backend):
                 y = slots[slot_of[op.index]][: sizes[op.index]].reshape(shapes[op.index])
                 a = outs[op.input]
                 first = len(launches)
-                if op.index in fused_dw:
-                    pass  # runs inside the next op's dwpw kernel (fuse v2)
+                if op.index in fused_dw or op.index in fused_ex:
+                    pass  # runs inside the next op's dwpw (fuse v2) / exdw (fuse v3) kernel
+                elif op.kind == "conv" and op.index in fuse_ex:
+                    exop = fuse_ex[op.index]
+                    ex_in = outs[exop.input]
+                    launch = self._exdw_launch(ex_in, exop.layer, exop.act, op.layer, op.act, y)
+                    if launch is None:  # unaligned: the two layers' own kernels
+                        self._fallbacks.add("fuse v3/v4 -> v1 (unaligned arrays)")
+                        launches += self._conv_launches(ex_in, exop.layer, exop.act, None, outs[exop.index], scratch)
+                        launches += self._conv_launches(a, op.layer, op.act, None, y, scratch)  # type: ignore[arg-type]
+                    else:
+                        launches.append(launch)
                 elif op.kind == "conv" and op.index in fuse_pw:
                     dwop = fuse_pw[op.index]
                     res = outs[op.residual] if op.residual is not None else None

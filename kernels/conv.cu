@@ -476,3 +476,139 @@ EXDW_KERNEL(exdw_s2_c8, 2, 8, 4, 8)
 EXDW_KERNEL(exdw_s2_c16, 2, 16, 4, 8)
 EXDW_KERNEL(exdw_s2_c24, 2, 24, 4, 8)
 EXDW_KERNEL(exdw_s2_c32, 2, 32, 4, 8)
+
+// Family "fuse" v4: fuse v3 register-blocked. The expansion is a small GEMM (M = patch pixels, N = 32
+// channels, K = CIN) done with each thread computing PP pixels x 4 channels from float4 shared-memory
+// loads (16 PP FMAs per PP + 4 LDS.128 instead of 4 FMAs per LDS), expansion weights staged in shared
+// memory; the depthwise phase reads the expanded patch as float4 (4 channels per thread) and stores
+// float4 when Ce % 4 == 0. Same contract and grid as v3. Expected: the expansion phase 3-4x faster,
+// making the fused pair faster than the two kernels at batch 64 (the v3 loss).
+// MEASURED (H100, all 6 pairs, batch 1 / 64 / 256): v1 (two kernels) 0.057 / 0.836 / 3.139 ms, v3
+// 0.044 / 0.935 / 3.617, v4 0.039 / 0.806 / 3.099 (default); stride-1 pairs still lose at batch 64+.
+template <int S, int CIN, int TH, int TW>
+__device__ __forceinline__ void exdw4_body(const float* __restrict__ X, const float* __restrict__ We,
+                                           const float* __restrict__ be, const float* __restrict__ Wd,
+                                           const float* __restrict__ bd, float* __restrict__ Y, int H, int W,
+                                           int Ce, int Ho, int Wo, int pad, int act_e, int act_d) {
+    constexpr int IH = (TH - 1) * S + 3, IW = (TW - 1) * S + 3, NP = IH * IW;
+    constexpr int CC = 32, CG = CC / 4, NTH = 256, PL = NTH / CG, PP = (NP + PL - 1) / PL;
+    static_assert(CIN % 4 == 0, "float4 staging");
+    __shared__ __align__(16) float Xs[NP][CIN];
+    __shared__ __align__(16) float Ws[CIN][CC];
+    __shared__ __align__(16) float Es[NP][CC];
+    const int tid = threadIdx.x, cg = tid % CG, pl = tid / CG;
+    const int tiles_w = (Wo + TW - 1) / TW;
+    const int th0 = (blockIdx.x / tiles_w) * TH, tw0 = (blockIdx.x % tiles_w) * TW;
+    const int ih0 = th0 * S - pad, iw0 = tw0 * S - pad;
+    const int n = blockIdx.z, c0 = blockIdx.y * CC, cq = c0 + cg * 4;
+    const float* Xn = X + (long long)n * H * W * CIN;
+
+    for (int e = tid; e < NP * (CIN / 4); e += NTH) {
+        const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;
+        const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+            v = *reinterpret_cast<const float4*>(Xn + ((long long)ih * W + iw) * CIN + k4);
+        *reinterpret_cast<float4*>(&Xs[p][k4]) = v;
+    }
+    for (int e = tid; e < CIN * CC; e += NTH) {
+        const int k = e / CC, j = e % CC;
+        Ws[k][j] = c0 + j < Ce ? We[(long long)k * Ce + c0 + j] : 0.0f;
+    }
+    float bias4[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) bias4[q] = cq + q < Ce ? be[cq + q] : 0.0f;
+    __syncthreads();
+
+    float acc[PP][4];
+#pragma unroll
+    for (int i = 0; i < PP; ++i)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) acc[i][q] = bias4[q];
+#pragma unroll
+    for (int k = 0; k < CIN; k += 4) {
+        const float4 w0 = *reinterpret_cast<const float4*>(&Ws[k][cg * 4]);
+        const float4 w1 = *reinterpret_cast<const float4*>(&Ws[k + 1][cg * 4]);
+        const float4 w2 = *reinterpret_cast<const float4*>(&Ws[k + 2][cg * 4]);
+        const float4 w3 = *reinterpret_cast<const float4*>(&Ws[k + 3][cg * 4]);
+#pragma unroll
+        for (int i = 0; i < PP; ++i) {
+            const int p = min(pl + i * PL, NP - 1);  // clamped: out-of-range rows are computed, not stored
+            const float4 xv = *reinterpret_cast<const float4*>(&Xs[p][k]);
+            acc[i][0] = fmaf(xv.x, w0.x, fmaf(xv.y, w1.x, fmaf(xv.z, w2.x, fmaf(xv.w, w3.x, acc[i][0]))));
+            acc[i][1] = fmaf(xv.x, w0.y, fmaf(xv.y, w1.y, fmaf(xv.z, w2.y, fmaf(xv.w, w3.y, acc[i][1]))));
+            acc[i][2] = fmaf(xv.x, w0.z, fmaf(xv.y, w1.z, fmaf(xv.z, w2.z, fmaf(xv.w, w3.z, acc[i][2]))));
+            acc[i][3] = fmaf(xv.x, w0.w, fmaf(xv.y, w1.w, fmaf(xv.z, w2.w, fmaf(xv.w, w3.w, acc[i][3]))));
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < PP; ++i) {
+        const int p = pl + i * PL;
+        if (p >= NP) continue;
+        const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+        const bool inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+        float4 v;
+        v.x = inside ? (act_e ? fminf(fmaxf(acc[i][0], 0.0f), 6.0f) : acc[i][0]) : 0.0f;
+        v.y = inside ? (act_e ? fminf(fmaxf(acc[i][1], 0.0f), 6.0f) : acc[i][1]) : 0.0f;
+        v.z = inside ? (act_e ? fminf(fmaxf(acc[i][2], 0.0f), 6.0f) : acc[i][2]) : 0.0f;
+        v.w = inside ? (act_e ? fminf(fmaxf(acc[i][3], 0.0f), 6.0f) : acc[i][3]) : 0.0f;
+        *reinterpret_cast<float4*>(&Es[p][cg * 4]) = v;
+    }
+    float wd[9][4], bd4[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+        bd4[q] = cq + q < Ce ? bd[cq + q] : 0.0f;
+#pragma unroll
+        for (int t = 0; t < 9; ++t) wd[t][q] = cq + q < Ce ? Wd[(long long)t * Ce + cq + q] : 0.0f;
+    }
+    __syncthreads();
+
+    if (cq >= Ce) return;
+    const bool vec = (Ce % 4) == 0;
+    for (int o = pl; o < TH * TW; o += PL) {
+        const int oh = o / TW, ow = o % TW;
+        const int goh = th0 + oh, gow = tw0 + ow;
+        if (goh >= Ho || gow >= Wo) continue;
+        float r[4] = {bd4[0], bd4[1], bd4[2], bd4[3]};
+#pragma unroll
+        for (int dy = 0; dy < 3; ++dy)
+#pragma unroll
+            for (int dx = 0; dx < 3; ++dx) {
+                const float4 e4 = *reinterpret_cast<const float4*>(&Es[(oh * S + dy) * IW + ow * S + dx][cg * 4]);
+                const int t = dy * 3 + dx;
+                r[0] = fmaf(e4.x, wd[t][0], r[0]);
+                r[1] = fmaf(e4.y, wd[t][1], r[1]);
+                r[2] = fmaf(e4.z, wd[t][2], r[2]);
+                r[3] = fmaf(e4.w, wd[t][3], r[3]);
+            }
+        if (act_d) {
+#pragma unroll
+            for (int q = 0; q < 4; ++q) r[q] = fminf(fmaxf(r[q], 0.0f), 6.0f);
+        }
+        float* yp = Y + (((long long)n * Ho + goh) * Wo + gow) * Ce + cq;
+        if (vec) {
+            *reinterpret_cast<float4*>(yp) = make_float4(r[0], r[1], r[2], r[3]);
+        } else {
+#pragma unroll
+            for (int q = 0; q < 4; ++q)
+                if (cq + q < Ce) yp[q] = r[q];
+        }
+    }
+}
+
+#define EXDW4_KERNEL(NAME, S, CIN, TH, TW)                                                                 \
+    extern "C" __global__ void __launch_bounds__(256)                                                     \
+    NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,         \
+         const float* __restrict__ Wd, const float* __restrict__ bd, float* __restrict__ Y, int H, int W,  \
+         int Ce, int Ho, int Wo, int pad, int act_e, int act_d) {                                          \
+        exdw4_body<S, CIN, TH, TW>(X, We, be, Wd, bd, Y, H, W, Ce, Ho, Wo, pad, act_e, act_d);            \
+    }
+
+EXDW4_KERNEL(exdw4_s1_c8, 1, 8, 8, 8)
+EXDW4_KERNEL(exdw4_s1_c16, 1, 16, 8, 8)
+EXDW4_KERNEL(exdw4_s1_c24, 1, 24, 8, 8)
+EXDW4_KERNEL(exdw4_s1_c32, 1, 32, 8, 8)
+EXDW4_KERNEL(exdw4_s2_c8, 2, 8, 4, 8)
+EXDW4_KERNEL(exdw4_s2_c16, 2, 16, 4, 8)
+EXDW4_KERNEL(exdw4_s2_c24, 2, 24, 4, 8)
+EXDW4_KERNEL(exdw4_s2_c32, 2, 32, 4, 8)

@@ -369,6 +369,62 @@ def fuse_pairs(net, batches, rng, results):
         print(f"fuse total bs{batch}: all dw+pw pairs v1 {a:.4f} ms, v2 {b:.4f} ms, v2+tune {t:.4f} ms")
 
 
+def exdw_pairs(net, batches, rng, results):
+    """fuse v1 (expansion GEMM -> HBM -> depthwise kernel, autotuned as by default) vs v3 / v4 (one exdw
+    kernel) on every distinct fusable expansion + depthwise pair; x = how many pairs share the shapes."""
+    rows = []
+    groups: dict = {}
+    for op, nxt in zip(net.fused, net.fused[1:]):
+        if op.kind == "conv" and nxt.kind == "conv" and nxt.input == op.index and op.residual is None:
+            if CustomBackend._exdw_fusable(op.layer, nxt.layer) and nxt.residual is None:
+                key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride)
+                groups.setdefault(key, []).append((op, nxt))
+    for pairs in groups.values():
+        ex, dw = pairs[0]
+        c, h, w = ex.layer.in_shape
+        ce, ho, wo = dw.layer.out_shape
+        for batch in batches:
+            copies = rotation_count(4 * batch * (c * h * w + ce * ho * wo))
+            be1 = backend_tuned("fuse=v1")
+            with be1.stream:
+                xs = [dev_rand((batch, h, w, c), rng) for _ in range(copies)]
+                mid = cupy.empty((batch, h, w, ce), cupy.float32)
+                out = cupy.empty((batch, ho, wo, ce), cupy.float32)
+            row = {
+                "ops": [(a.index, b.index) for a, b in pairs],
+                "count": len(pairs),
+                "batch": batch,
+                "layer": f"ex{c}->{ce}@{h}x{w} dw s{dw.layer.stride}",
+                "bytes_fused": 4 * batch * (c * h * w + ce * ho * wo),
+                "bytes_separate": 4 * batch * (c * h * w + 2 * ce * h * w + ce * ho * wo),
+            }
+            l1 = [
+                be1._conv_launches(x, ex.layer, ex.act, None, mid)
+                + be1._conv_launches(mid, dw.layer, dw.act, None, out)
+                for x in xs
+            ]
+            row["v1_ms"] = time_launches(be1, l1, batch)["median_ms"]
+            row["v1_kernels"] = [la.name for la in l1[0]]
+            for ver in ("v3", "v4"):
+                be = backend(f"fuse={ver}")
+                lv = [[be._exdw_launch(x, ex.layer, ex.act, dw.layer, dw.act, out)] for x in xs]
+                row[f"{ver}_ms"] = time_launches(be, lv, batch)["median_ms"]
+                row[f"{ver}_gbs"] = row["bytes_fused"] / row[f"{ver}_ms"] / 1e6
+            rows.append(row)
+            print(
+                f"exdw bs{batch:<3} x{row['count']} {row['layer']:24s} v1 {row['v1_ms'] * 1e3:8.2f} us  "
+                f"v3 {row['v3_ms'] * 1e3:8.2f} us  v4 {row['v4_ms'] * 1e3:8.2f} us ({row['v4_gbs']:.0f} GB/s fused "
+                f"bytes)  {row['v1_kernels']}",
+                flush=True,
+            )
+            del xs, mid, out, l1
+            cupy.get_default_memory_pool().free_all_blocks()
+    results["exdw"] = rows
+    for batch in batches:
+        tot = {v: sum(r[f"{v}_ms"] * r["count"] for r in rows if r["batch"] == batch) for v in ("v1", "v3", "v4")}
+        print(f"exdw total bs{batch}: v1 {tot['v1']:.4f} ms, v3 {tot['v3']:.4f} ms, v4 {tot['v4']:.4f} ms")
+
+
 def e2e(net, batches, results, configs, both_modes=False):
     rows = []
     for spec in configs:
@@ -420,7 +476,9 @@ def main() -> None:
     ap.add_argument("--json", default="")
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--e2e-batches", default="1,8,64")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,add,tiles,layout,fuse,e2e,sweep")
+    ap.add_argument(
+        "--skip", default="", help="comma list of sections to skip: layers,add,tiles,layout,fuse,exdw,e2e,sweep"
+    )
     ap.add_argument("--fuse-batches", default="1,64,256")
     ap.add_argument("--only", default="", help="per-layer section restricted to these, e.g. 'gemm=v5+v7;pool=v2'")
     ap.add_argument(
@@ -461,6 +519,9 @@ def main() -> None:
         if "fuse" not in skip:
             fuse_pairs(net, [int(b) for b in args.fuse_batches.split(",")], rng, results)
             print(f"[fuse done {time.time() - t0:.0f}s]", flush=True)
+        if "exdw" not in skip:
+            exdw_pairs(net, [int(b) for b in args.fuse_batches.split(",")], rng, results)
+            print(f"[exdw done {time.time() - t0:.0f}s]", flush=True)
         if "e2e" not in skip:
             e2e_b = [int(b) for b in args.e2e_batches.split(",")]
             extra = [s for s in args.e2e_specs.split(";") if s]

@@ -1,4 +1,4 @@
-"""fuse v3 (exdw): the expansion 1x1 conv computed inside the 3x3 depthwise conv, against NumPy float64.
+"""fuse v3 / v4 (exdw, exdw4): the expansion 1x1 conv computed inside the 3x3 depthwise conv, against NumPy float64.
 
 Every distinct (expansion, depthwise) pair of MobileNetV2-1.0 that fuse v3 fuses, at batch 1, 3 and 64,
 plus odd shapes (expanded channels not a multiple of 32, maps not a multiple of the 8x8 / 4x8 tile,
@@ -42,8 +42,9 @@ def _cases():
         ex, dw = _net().fused[i], _net().fused[j]
         c, h, w = ex.layer.in_shape
         for batch in BATCHES:
-            label = f"{i}+{j}:ex{c}->{ex.layer.out_channels}@{h}x{w}s{dw.layer.stride}"
-            cases.append(pytest.param(i, j, batch, id=f"bs{batch}-{label}"))
+            for ver in ("v3", "v4"):
+                label = f"{i}+{j}:ex{c}->{ex.layer.out_channels}@{h}x{w}s{dw.layer.stride}"
+                cases.append(pytest.param(i, j, batch, ver, id=f"fuse-{ver}-bs{batch}-{label}"))
     return cases
 
 
@@ -57,7 +58,7 @@ def _run(be, ex, dw, x, ex_act=True, dw_act=True):
         out = cupy.full((nb, ho, wo, dw.out_channels), np.nan, cupy.float32)
     y = be.expand_depthwise(xd, ex, dw, ex_act=ex_act, dw_act=dw_act, out=out)
     assert y is out
-    assert not any("fuse v3" in f for f in be._fallbacks), be._fallbacks
+    assert not any("fuse v3" in f for f in be._fallbacks), be._fallbacks  # "fuse v3/v4 -> v1 ..."
     return be.to_host(y)
 
 
@@ -73,8 +74,8 @@ def test_network_has_six_fusable_expansions():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("i,j,batch", _cases())
-def test_fused_expand_depthwise_matches_float64_reference(i, j, batch):
+@pytest.mark.parametrize("i,j,batch,version", _cases())
+def test_fused_expand_depthwise_matches_float64_reference(i, j, batch, version):
     net = _net()
     ex, dw = net.fused[i], net.fused[j]
     rng = _seeded("exdw", i, j, batch)
@@ -82,9 +83,9 @@ def test_fused_expand_depthwise_matches_float64_reference(i, j, batch):
     idx = list(range(batch)) if batch < 64 else list(CHECK_IMAGES)
     mid = _REF64.conv2d(x[idx].astype(np.float64), ex.layer, act=ex.act)
     ref = _REF64.conv2d(mid, dw.layer, act=dw.act)
-    y = _run(backend_for("fuse=v3"), ex.layer, dw.layer, x, ex.act, dw.act)
+    y = _run(backend_for(f"fuse={version}"), ex.layer, dw.layer, x, ex.act, dw.act)
     assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
-    assert_close(y[idx], ref, "fp32", "layer", what=f"fuse v3 ops {i}+{j} bs{batch}")
+    assert_close(y[idx], ref, "fp32", "layer", what=f"fuse {version} ops {i}+{j} bs{batch}")
 
 
 # (cin, ce, stride, h, w, batch, ex_act)
@@ -98,13 +99,14 @@ ODD = [
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("version", ["v3", "v4"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"c{s[0]}-{s[1]}s{s[2]}-{s[3]}x{s[4]}-bs{s[5]}" for s in ODD])
-def test_odd_fused_expand_depthwise_matches_float64_reference(shape, rng):
+def test_odd_fused_expand_depthwise_matches_float64_reference(shape, version, rng):
     cin, ce, s, h, w, batch, ex_act = shape
     ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
     dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
     x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
     r64 = ref64()
     ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True)
-    y = _run(backend_for("fuse=v3"), ex, dw, x, ex_act, True)
-    assert_close(y, ref, "fp32", "layer", what=f"fuse v3 {shape}")
+    y = _run(backend_for(f"fuse={version}"), ex, dw, x, ex_act, True)
+    assert_close(y, ref, "fp32", "layer", what=f"fuse {version} {shape}")

@@ -58,3 +58,12 @@ def test_default_kernels_do_not_spill(ptxas_reports):
         if props["spill_stores"] or props["spill_loads"] or props["stack"]:
             bad.append(f"{file}.cu:{kernel} {props}")
     assert not bad, "register spills / local-memory stack frames in default kernels:\n" + "\n".join(bad)
+
+
+def test_persistent_kernel_does_not_spill_and_fits_two_blocks_per_sm(ptxas_reports):
+    """net v2 (kernels/persistent.cu): no spills, and <= 128 registers so that 2 blocks of 256 threads
+    are resident per SM (its grid is SMs x resident blocks; the grid barrier needs them all resident)."""
+    props = K.parse_ptxas(ptxas_reports["persistent"][1]).get("net_persistent")
+    assert props is not None, "net_persistent not found in the ptxas report of kernels/persistent.cu"
+    assert not (props["spill_stores"] or props["spill_loads"] or props["stack"]), props
+    assert props["registers"] <= 128, props

@@ -1,0 +1,463 @@
+"""The custom backend's fp16 mode (``CustomBackend(dtype="fp16")``): kernels/half.cu on tensor cores.
+
+Mixed into ``CustomBackend``; every method here runs only when ``self.dtype == "fp16"`` (the fp32
+path never reaches it). Storage and arithmetic (kernels/half.cu header): activations NHWC __half,
+weights __half (the stem's fp32), biases fp32, fp32 accumulation, the logits fp32.
+
+Device arrays in fp16 mode: a 4-D array is NHWC float16; a 2-D (N, F) activation is float16; the
+classifier's output is float32. ``to_device`` converts a float32 NCHW / (N, F) host batch to float16
+on the GPU; ``to_host`` gives float32 NCHW / (N, F) back for a float16 or float32 device array.
+In the network plan the stem reads the float32 NCHW input straight from the upload buffer (no
+transpose, no conversion kernel).
+
+Families (impls/_custom_kernels.py): hgemm (v1 SIMT, v2 mma.sync tensor cores, v3 v2 + staged epilogue),
+hdepthwise (v1 direct, v2 8 channels per 16-byte load), hstem (v1 direct, v2 / v3 3x3x3 from fp32 NCHW),
+hpool v1, hlinear v1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from mbv2.errors import InputError
+from mbv2.layers import Conv2d, Linear
+from mbv2.network import NETWORK_INPUT
+
+from . import _custom_kernels as K
+
+STEM_SMEM_MAX = 48 * 1024
+
+
+def choose_hgemm_tile(m: int, n: int, k: int, tiles: tuple, sms: int) -> tuple[int, int]:
+    """Tile (BM, BN) of the tensor-core GEMM: the busiest SM's share of padded tile area, plus a
+    per-block cost of staging (BM + BN) rows per k-step (big tiles reuse more, small ones fill the
+    SMs at batch 1 / 7x7)."""
+    best, best_cost = tiles[0], math.inf
+    for tile in tiles:
+        bm, bn = tile
+        blocks = math.ceil(m / bm) * math.ceil(n / bn)
+        per_sm = math.ceil(blocks / sms)
+        cost = per_sm * (bm * bn + 4.0 * (bm + bn)) * math.ceil(k / 32)
+        if cost < best_cost:
+            best, best_cost = tile, cost
+    return best
+
+
+def _i32(v: int) -> np.int32:
+    return np.int32(v)
+
+
+def _i64(v: int) -> np.int64:
+    return np.int64(v)
+
+
+class HalfMixin:
+    """fp16 launch builders, ops and plan of CustomBackend (see the module docstring)."""
+
+    # -- weights ------------------------------------------------------------------------------------
+    def _h_params(self, layer: Conv2d | Linear) -> dict[str, Any]:
+        hit = self._params.get(id(layer))
+        if hit is not None and hit[0] is layer:
+            return hit[1]
+        cp = self._cp
+        h = np.float16
+        p: dict[str, Any] = {"bias": cp.asarray(np.ascontiguousarray(layer.bias, np.float32))}
+        w = np.asarray(layer.weight, np.float32)
+        if isinstance(layer, Linear):
+            if w.shape != (layer.out_features, layer.in_features):
+                raise InputError(f"Linear weight shape {w.shape}, expected {(layer.out_features, layer.in_features)}")
+            p["w"] = cp.asarray(np.ascontiguousarray(w.astype(h)))  # (OUT, IN): GEMV rows and the GEMM's B
+        else:
+            cout, cin, k, g = layer.out_channels, layer.in_channels, layer.kernel, layer.groups
+            if w.shape != (cout, cin // g, k, k):
+                raise InputError(f"Conv2d weight shape {w.shape}, expected {(cout, cin // g, k, k)}")
+            if layer.is_pointwise:
+                p["kind"] = "pointwise"
+                p["w"] = cp.asarray(np.ascontiguousarray(w.reshape(cout, cin).astype(h)))  # (Cout, Cin) = B (N, K)
+            elif layer.is_depthwise:
+                if k != 3:
+                    raise InputError(f"depthwise conv with kernel {k}: only 3x3 is implemented")
+                p["kind"] = "depthwise"
+                p["w"] = cp.asarray(np.ascontiguousarray(w.reshape(cout, 9).T.astype(h)))  # (9, C)
+            elif g == 1:
+                p["kind"] = "stem"
+                p["w"] = cp.asarray(np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(k * k * cin, cout)))
+            else:
+                raise InputError(f"grouped conv with groups={g} (not depthwise) is not implemented")
+        self._params[id(layer)] = (layer, p)
+        return p
+
+    # -- checks and buffers --------------------------------------------------------------------------
+    def _h_check(self, a: Any, what: str, ndim: int | None = None, dtype: str = "float16") -> None:
+        cp = self._cp
+        if not isinstance(a, cp.ndarray):
+            if isinstance(a, np.ndarray):
+                raise InputError(f"{what}: got a host NumPy array; pass a device array from backend.to_device()")
+            raise InputError(f"{what}: expected a CuPy device array, got {type(a).__name__}")
+        if a.dtype != np.dtype(dtype):
+            hint = " (fp16 mode: activations are float16, from backend.to_device())" if dtype == "float16" else ""
+            raise InputError(f"{what}: dtype {a.dtype}, expected {dtype}{hint}")
+        if not a.flags.c_contiguous:
+            raise InputError(f"{what}: array is not C-contiguous (shape {a.shape}, strides {a.strides})")
+        if ndim is not None and a.ndim != ndim:
+            layout = {4: "NHWC (N, H, W, C)", 2: "(N, F)"}.get(ndim, f"rank {ndim}")
+            raise InputError(f"{what}: shape {a.shape} has rank {a.ndim}, expected {layout}")
+        if a.size == 0:
+            raise InputError(f"{what}: empty array {a.shape}")
+
+    def _h_check_out(self, out: Any, shape: tuple[int, ...], what: str, dtype: str = "float16") -> None:
+        self._h_check(out, what, dtype=dtype)
+        if tuple(out.shape) != tuple(shape):
+            raise InputError(f"{what}: shape {tuple(out.shape)}, expected {tuple(shape)}")
+
+    def _h_empty(self, shape: tuple[int, ...], dtype: Any = None) -> Any:
+        cp = self._cp
+        with self.stream:
+            out = cp.empty(shape, cp.float16 if dtype is None else dtype)
+            if self.debug:
+                out.fill(np.nan)
+        return out
+
+    def _grid1(self, work: int) -> tuple[int]:
+        return (max(1, min(math.ceil(work / 256), self.sms * 32)),)
+
+    # -- launch builders -------------------------------------------------------------------------------
+    def _h_gemm(
+        self, a: Any, b: Any, c: Any, bias: Any, r: Any, m: int, n: int, k: int, act: bool, f32_out: bool = False
+    ) -> list:
+        """C (M, N) = epi(A (M, K) @ B (N, K)^T): hgemm v2 (tensor cores) where K, N % 8 == 0 and the
+        operands are 16-byte aligned, else hgemm v1."""
+        from .custom import Launch
+
+        has_res = r is not None
+        args = (a, b, c, bias, r if has_res else a, _i32(m), _i32(n), _i32(k), _i32(int(act)), _i32(int(has_res)))
+        arrays = [a, b, c] + ([r] if has_res else [])
+        ver = self.versions["hgemm"]
+        if ver != "v1" and not (k % 8 == 0 and n % 8 == 0 and self._aligned(*arrays)):
+            self._fallbacks.add(f"hgemm {ver} -> v1 (needs K % 8 == 0, N % 8 == 0, 16-byte aligned)")
+            ver = "v1"
+        if ver == "v1":
+            name = "hgemm_v1_f32" if f32_out else "hgemm_v1"
+            grid = (math.ceil(m / 16) * math.ceil(n / 16),)
+            return [Launch(name, self._fn(name), grid, (16, 16), args)]
+        tiles = K.HGEMM_TILES_F32 if f32_out else K.HGEMM_TILES
+
+        def build(tile: tuple[int, int]) -> list:
+            bm, bn = tile
+            name = K.hgemm_kernel(tile, f32_out, ver)
+            grid = (math.ceil(m / bm) * math.ceil(n / bn),)
+            return [Launch(name, self._fn(name), grid, (K.HGEMM_THREADS[tile],), args)]
+
+        model = choose_hgemm_tile(m, n, k, tuple(tiles), self.sms)
+        if self.autotune and 2.0 * m * n * k >= self.TUNE_MIN_FLOP:
+            key = ("hgemm", ver, f32_out, m, n, k, bool(act), has_res)
+            return self._tuned(key, tuple(tiles), build, model)
+        return build(model)
+
+    def _h_conv_launches(self, x: Any, layer: Conv2d, act: bool, res: Any, out: Any, nchw32: bool = False) -> list:
+        """Launches of one conv. ``nchw32``: x is the float32 NCHW network input (stems only)."""
+        from .custom import Launch
+
+        p = self._h_params(layer)
+        if nchw32:
+            nb, cin, h, w = x.shape
+        else:
+            nb, h, w, cin = x.shape
+        ho, wo = layer.out_hw(h, w)
+        cout = layer.out_channels
+        has_res = res is not None
+        rr = res if has_res else out
+        flags = (_i32(int(act)), _i32(int(has_res)))
+        if p["kind"] == "pointwise" and not nchw32:
+            return self._h_gemm(x, p["w"], out, p["bias"], res, nb * h * w, cout, cin, act)
+        if p["kind"] == "depthwise" and not nchw32:
+            return [self._h_dw_launch(x, p, layer, act, rr, has_res, out, nb, h, w, cin, ho, wo)]
+        if p["kind"] != "stem":
+            raise AssertionError("only a stem conv reads the float32 NCHW input")
+        k, s, pad = layer.kernel, layer.stride, layer.pad
+        if nchw32 and self.versions["hstem"] in ("v2", "v3"):
+            fits = 27 * cout * 4 <= STEM_SMEM_MAX
+            if cin == 3 and k == 3 and cout % 8 == 0 and fits and self._aligned(p["bias"], out, rr):
+                v3 = self.versions["hstem"] == "v3"  # v3: a thread per pixel, v2: per (pixel, 8 channels)
+                total = nb * ho * wo * (1 if v3 else cout // 8)
+                args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, ho, wo, cout, s, pad)), *flags)
+                grid = (math.ceil(total / 256),)
+                name = "hstem3x3c3_v3_nchw32" if v3 else "hstem3x3c3_nchw32"
+                return [Launch(name, self._fn(name), grid, (256,), args, 27 * cout * 4)]
+            self._fallbacks.add(f"hstem {self.versions['hstem']} -> v1 (needs Cin = 3, 3x3, Cout % 8 == 0)")
+        name = "hconv_direct_nchw32" if nchw32 else "hconv_direct_nhwc"
+        args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, cin, ho, wo, cout, k, s, pad)), *flags)
+        return [Launch(name, self._fn(name), self._grid1(nb * ho * wo * cout), (256,), args)]
+
+    def _h_dw_launch(self, x, p, layer, act, rr, has_res, out, nb, h, w, c, ho, wo) -> Any:
+        from .custom import Launch
+
+        s, pad = layer.stride, layer.pad
+        flags = (_i32(int(act)), _i32(int(has_res)))
+        ver = self.versions["hdepthwise"]
+        if ver == "v2" and not (s in (1, 2) and c % 8 == 0 and self._aligned(x, out, p["w"], p["bias"], rr)):
+            self._fallbacks.add("hdepthwise v2 -> v1 (needs stride 1/2, C % 8 == 0, 16-byte aligned)")
+            ver = "v1"
+        if ver == "v1":
+            args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, c, ho, wo, s, pad)), *flags)
+            return Launch("hdw3_v1", self._fn("hdw3_v1"), self._grid1(nb * ho * wo * c), (256,), args)
+        tw = 4 if s == 1 else 2
+        name = f"hdw3_v2_s{s}"
+        if nb * ho * math.ceil(wo / tw) * (c // 8) < self.sms * 256:  # too few threads: one output each
+            tw, name = 1, name + "_tw1"
+        total = nb * ho * math.ceil(wo / tw) * (c // 8)
+        args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, c, ho, wo, pad)), *flags)
+        return Launch(name, self._fn(name), (math.ceil(total / 256),), (256,), args)
+
+    def _h_pool_launch(self, x: Any, out: Any) -> Any:
+        from .custom import Launch
+
+        nb, h, w, c = x.shape
+        if nb > 65535:
+            raise InputError(f"batch {nb} exceeds the grid limit 65535")
+        return Launch(
+            "hpool_v1", self._fn("hpool_v1"), (math.ceil(c / 128), nb), (128,), (x, out, _i32(h * w), _i32(c))
+        )
+
+    def _h_linear_launches(self, x: Any, layer: Linear, out: Any) -> list:
+        from .custom import GEMV_MAX_BATCH, Launch
+
+        p = self._h_params(layer)
+        nb = x.shape[0]
+        fin, fout = layer.in_features, layer.out_features
+        if nb <= GEMV_MAX_BATCH:
+            vec = int(fin % 8 == 0 and self._aligned(x, p["w"]))
+            args = (x, p["w"], p["bias"], out, _i32(nb), _i32(fin), _i32(fout), _i32(vec))
+            return [Launch("hlinear_gemv", self._fn("hlinear_gemv"), (math.ceil(fout * 32 / 256),), (256,), args)]
+        return self._h_gemm(x, p["w"], out, p["bias"], None, nb, fout, fin, False, f32_out=True)
+
+    def _h_add_launch(self, a: Any, b: Any, out: Any) -> Any:
+        from .custom import Launch
+
+        n = a.size
+        return Launch("hadd", self._fn("hadd"), self._grid1(n), (256,), (a, b, out, _i64(n)))
+
+    def _h_nchw_launch(self, src: Any, dst: Any, nb: int, rows: int, cols: int, to_half: bool) -> Any:
+        """fp32 NCHW -> half NHWC (to_half) or back: per image a (rows, cols) transpose."""
+        from .custom import Launch
+
+        if nb > 65535:
+            raise InputError(f"batch {nb} exceeds the grid limit 65535")
+        name = "h_from_nchw_f32" if to_half else "h_to_nchw_f32"
+        grid = (math.ceil(cols / 32), math.ceil(rows / 32), nb)
+        return Launch(name, self._fn(name), grid, (32, 8), (src, dst, _i32(rows), _i32(cols)))
+
+    def _h_copy_launch(self, src: Any, dst: Any, to_half: bool) -> Any:
+        from .custom import Launch
+
+        name = "f32_to_h" if to_half else "h_to_f32"
+        return Launch(name, self._fn(name), self._grid1(src.size), (256,), (src, dst, _i64(src.size)))
+
+    # -- data movement ----------------------------------------------------------------------------------
+    def _h_to_device(self, x: np.ndarray) -> Any:
+        cp = self._cp
+        with self.stream:
+            xd = cp.asarray(np.ascontiguousarray(x))
+            if x.ndim == 2:
+                y = cp.empty(x.shape, cp.float16)
+                self._launch(self._h_copy_launch(xd, y, True))
+                return y
+            n, c, h, w = x.shape
+            y = cp.empty((n, h, w, c), cp.float16)
+            self._launch(self._h_nchw_launch(xd, y, n, c, h * w, True))
+        return y
+
+    def _h_to_host(self, y: Any) -> np.ndarray:
+        cp = self._cp
+        self._h_check(y, "to_host")  # float32 arrays (the logits) take the fp32 path of to_host
+        with self.stream:
+            if y.ndim == 4:
+                n, h, w, c = y.shape
+                t = cp.empty((n, c, h, w), cp.float32)
+                self._launch(self._h_nchw_launch(y, t, n, h * w, c, False))
+            else:
+                t = cp.empty(y.shape, cp.float32)
+                self._launch(self._h_copy_launch(y, t, False))
+            out = t.get()
+        self.stream.synchronize()
+        return out
+
+    # -- the ops -------------------------------------------------------------------------------------
+    def _h_conv2d(self, x: Any, layer: Conv2d, act: bool, residual: Any, out: Any) -> Any:
+        self._h_check(x, "conv2d input", ndim=4)
+        nb, h, w, c = x.shape
+        if c != layer.in_channels:
+            raise InputError(
+                f"conv2d input: NHWC shape {x.shape} has {c} channels, the layer expects {layer.in_channels}"
+            )
+        ho, wo = layer.out_hw(h, w)
+        if ho < 1 or wo < 1:
+            raise InputError(
+                f"conv2d input: spatial size {h}x{w} is too small for the {layer.kernel}x{layer.kernel} conv"
+            )
+        oshape = (nb, ho, wo, layer.out_channels)
+        if residual is not None:
+            self._h_check_out(residual, oshape, "conv2d residual")
+        self._h_params(layer)
+        if out is None:
+            out = self._h_empty(oshape)
+        else:
+            self._h_check_out(out, oshape, "conv2d out")
+        self.launch_all(self._h_conv_launches(x, layer, act, residual, out))
+        return out
+
+    def conv2d_nchw_input(self, x: Any, layer: Conv2d, act: bool = False, out: Any = None) -> Any:
+        """fp16 mode: a stem conv on the float32 NCHW device array ``x`` (as the network plan runs the
+        first conv: hstem kernels, no conversion); returns NHWC float16."""
+        self._ensure_device()
+        if self.dtype != "fp16":
+            raise InputError("conv2d_nchw_input is the fp16 mode's stem path; this backend runs fp32")
+        self._h_check(x, "conv2d_nchw_input input", ndim=4, dtype="float32")
+        p = self._h_params(layer)
+        if p["kind"] != "stem":
+            raise InputError("conv2d_nchw_input: only a groups=1 conv that is not 1x1 (a stem) reads NCHW input")
+        nb, c, h, w = x.shape
+        if c != layer.in_channels:
+            raise InputError(f"conv2d_nchw_input: NCHW shape {x.shape}, the layer expects {layer.in_channels} channels")
+        ho, wo = layer.out_hw(h, w)
+        oshape = (nb, ho, wo, layer.out_channels)
+        if out is None:
+            out = self._h_empty(oshape)
+        else:
+            self._h_check_out(out, oshape, "conv2d_nchw_input out")
+        self.launch_all(self._h_conv_launches(x, layer, act, None, out, nchw32=True))
+        return out
+
+    def _h_add(self, a: Any, b: Any, out: Any) -> Any:
+        self._h_check(a, "add a")
+        self._h_check(b, "add b")
+        if a.shape != b.shape:
+            raise InputError(f"add: shapes {a.shape} and {b.shape} differ")
+        if out is None:
+            out = self._h_empty(a.shape)
+        else:
+            self._h_check_out(out, a.shape, "add out")
+        self.launch_all([self._h_add_launch(a, b, out)])
+        return out
+
+    def _h_global_avg_pool(self, x: Any, out: Any) -> Any:
+        self._h_check(x, "global_avg_pool input", ndim=4)
+        oshape = (x.shape[0], x.shape[3])
+        if out is None:
+            out = self._h_empty(oshape)
+        else:
+            self._h_check_out(out, oshape, "global_avg_pool out")
+        self.launch_all([self._h_pool_launch(x, out)])
+        return out
+
+    def _h_linear(self, x: Any, layer: Linear, out: Any) -> Any:
+        self._h_check(x, "linear input", ndim=2)
+        if x.shape[1] != layer.in_features:
+            raise InputError(f"linear input: shape {x.shape}, the layer expects {layer.in_features} features")
+        self._h_params(layer)
+        oshape = (x.shape[0], layer.out_features)
+        if out is None:
+            out = self._h_empty(oshape, self._cp.float32)
+        else:
+            self._h_check_out(out, oshape, "linear out (fp16 mode: the logits are float32)", dtype="float32")
+        self.launch_all(self._h_linear_launches(x, layer, out))
+        return out
+
+    # -- whole network -----------------------------------------------------------------------------------
+    def _h_plan(self, batch: int) -> Any:
+        """fp16 plan: half NHWC buffers reused by liveness (plan_buffers), the stem reading the float32
+        NCHW upload buffer, float32 logits."""
+        from .custom import Plan, _pinned, plan_buffers, slot_sizes
+
+        cp = self._cp
+        net = self.net
+        c, h, w = net.input_shape
+        fused = net.fused
+        last_use = [-1] * len(fused)
+        readers_of_input = 0
+        for op in fused:
+            for src in (op.input, op.residual):
+                if src == NETWORK_INPUT:
+                    readers_of_input += 1
+                elif src is not None:
+                    last_use[src] = op.index
+        last_use[-1] = len(fused)
+        for op in fused[:-1]:
+            if op.kind == "linear":
+                raise InputError(f"fp16 mode: the Linear at fused op {op.index} is not the last op (logits are fp32)")
+        first = fused[0]
+        stem_direct = (
+            first.kind == "conv"
+            and first.input == NETWORK_INPUT
+            and first.residual is None
+            and readers_of_input == 1
+            and self._h_params(first.layer)["kind"] == "stem"
+        )
+
+        def out_shape(op) -> tuple[int, ...]:
+            s = op.layer.out_shape
+            return (batch, s[1], s[2], s[0]) if len(s) == 3 else (batch, *s)
+
+        shapes = [out_shape(op) for op in fused]
+        sizes = [int(np.prod(s)) if op.kind != "linear" else 0 for op, s in zip(fused, shapes)]
+        slot_of = plan_buffers(sizes, last_use)
+        with self.stream:
+            stage_in = cp.empty((batch, c, h, w), cp.float32)
+            slots = [cp.empty((max(n, 1),), cp.float16) for n in slot_sizes(slot_of, sizes)]
+            launches: list = []
+            ranges: list = []
+            buffers: list = [*slots]
+            if stem_direct:
+                outs: dict[int, Any] = {NETWORK_INPUT: stage_in}
+            else:
+                x0 = cp.empty((batch, h, w, c), cp.float16)
+                launches.append(self._h_nchw_launch(stage_in, x0, batch, c, h * w, True))
+                ranges.append(("input NCHW fp32 -> NHWC fp16", 0, 1))
+                outs = {NETWORK_INPUT: x0}
+                buffers.append(x0)
+            for op in fused:
+                if op.kind == "linear":
+                    y = cp.empty(shapes[op.index], cp.float32)
+                    buffers.append(y)
+                else:
+                    y = slots[slot_of[op.index]][: sizes[op.index]].reshape(shapes[op.index])
+                a = outs[op.input]
+                lo = len(launches)
+                if op.kind == "conv":
+                    res = outs[op.residual] if op.residual is not None else None
+                    nchw = stem_direct and op.index == first.index
+                    launches += self._h_conv_launches(a, op.layer, op.act, res, y, nchw32=nchw)
+                elif op.kind == "add":
+                    launches.append(self._h_add_launch(a, outs[op.residual], y))
+                elif op.kind == "pool":
+                    launches.append(self._h_pool_launch(a, y))
+                elif op.kind == "linear":
+                    launches += self._h_linear_launches(a, op.layer, y)
+                else:  # pragma: no cover
+                    raise AssertionError(op.kind)
+                ranges.append((f"{self.name}/{op.covers[0]}:{op.label}", lo, len(launches)))
+                outs[op.index] = y
+            final = outs[fused[-1].index]
+            if final.dtype != np.float32:  # a network not ending in the classifier: float32 out
+                if final.ndim == 4:
+                    nb_, hh, ww, cc = final.shape
+                    t = cp.empty((nb_, cc, hh, ww), cp.float32)
+                    launches.append(self._h_nchw_launch(final, t, nb_, hh * ww, cc, False))
+                else:
+                    t = cp.empty(final.shape, cp.float32)
+                    launches.append(self._h_copy_launch(final, t, False))
+                final = t
+        plan = Plan(batch=batch, stage_in=stage_in, out=final, launches=launches, op_ranges=ranges, buffers=buffers)
+        plan.host_in, plan.host_out = _pinned(stage_in.shape), _pinned(final.shape)
+        if self.graph:
+            from mbv2.timing import CudaGraph
+
+            self._capturing = True
+            try:
+                plan.graph = CudaGraph(lambda: self._enqueue_eager(plan), self.stream)
+            finally:
+                self._capturing = False
+        return plan

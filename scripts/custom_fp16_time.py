@@ -1,0 +1,209 @@
+"""Time the custom backend's fp16 tensor-core mode: every distinct layer (default fp16 kernels, and
+hgemm v2 / v1 for the pointwise convs) at batch 1 / 64 / 256, and end to end (CUDA graph; eager too at
+batch 256) at batch 1 / 8 / 64 / 256. Device figures are CUDA-event medians (mbv2.timing, launch
+latency hidden by a spin kernel, inputs rotated when the working set fits in L2), with achieved
+TFLOP/s and GB/s (minimum bytes: half activations in/out, weights once).
+
+    python3 scripts/custom_fp16_time.py --json results/custom_fp16_times.json [--batches 1,64,256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cupy  # noqa: E402
+
+from impls.custom import CustomBackend  # noqa: E402
+from mbv2.model import default_network  # noqa: E402
+from mbv2.network import random_input  # noqa: E402
+from mbv2.timing import cuda_event_timing, host_timing, rotation_count  # noqa: E402
+
+
+def family_of(op) -> str:
+    if op.kind == "conv":
+        return "hgemm" if op.layer.is_pointwise else ("hdepthwise" if op.layer.is_depthwise else "hstem")
+    return {"pool": "hpool", "linear": "hlinear"}[op.kind]
+
+
+def op_cost(op, batch: int) -> tuple[float, float]:
+    """(flop, minimum bytes) of one op in fp16 mode: half activations, half weights (stem fp32
+    input), fp32 logits."""
+    lay = op.layer
+    if op.kind == "conv":
+        c, h, w = lay.in_shape
+        co, ho, wo = lay.out_shape
+        in_b = (4 if family_of(op) == "hstem" else 2) * batch * c * h * w
+        out_b = 2 * batch * co * ho * wo * (2 if op.residual is not None else 1)
+        return float(lay.flops() * batch), float(in_b + out_b + 2 * lay.weight.size)
+    if op.kind == "pool":
+        c, h, w = lay.in_shape
+        return float(batch * c * h * w), float(2 * batch * c * (h * w + 1))
+    return float(lay.flops() * batch), float(2 * lay.weight.size + batch * (2 * lay.in_features + 4 * lay.out_features))
+
+
+def op_launch_sets(be: CustomBackend, op, batch: int, rng) -> list[list]:
+    """Launch lists over rotated inputs (all built, tuned and allocated before any timing)."""
+    lay = op.layer
+    stem = family_of(op) == "hstem"
+    in_bytes = (4 if stem else 2) * batch * int(np.prod(lay.in_shape))
+    out_bytes = 2 * batch * int(np.prod(lay.out_shape))
+    copies = rotation_count(in_bytes + out_bytes * (2 if op.residual is not None else 1))
+    sets = []
+    with be.stream:
+        if len(lay.out_shape) == 3:
+            co, ho, wo = lay.out_shape
+            oshape = (batch, ho, wo, co)
+        else:
+            oshape = (batch, *lay.out_shape)
+        out = cupy.empty(oshape, cupy.float32 if op.kind == "linear" else cupy.float16)
+        for _ in range(copies):
+            if stem:
+                x = cupy.asarray(rng.standard_normal((batch, *lay.in_shape), dtype=np.float32))
+            elif len(lay.in_shape) == 3:
+                c, h, w = lay.in_shape
+                x = cupy.asarray(rng.standard_normal((batch, h, w, c), dtype=np.float32)).astype(cupy.float16)
+            else:
+                x = cupy.asarray(np.abs(rng.standard_normal((batch, *lay.in_shape), dtype=np.float32)))
+                x = x.astype(cupy.float16)
+            r = None
+            if op.residual is not None:
+                r = cupy.asarray(rng.standard_normal(oshape, dtype=np.float32)).astype(cupy.float16)
+            if op.kind == "conv":
+                sets.append(be._h_conv_launches(x, lay, op.act, r, out, nchw32=stem))
+            elif op.kind == "pool":
+                sets.append([be._h_pool_launch(x, out)])
+            else:
+                sets.append(be._h_linear_launches(x, lay, out))
+    be.synchronize()
+    return sets
+
+
+def time_sets(be: CustomBackend, sets: list, batch: int) -> float:
+    inner = 10 if batch == 1 else 3
+    t = cuda_event_timing(
+        lambda i: be.launch_all(sets[i % len(sets)]), warmup=6, repeats=25, stream=be.stream, inner=inner
+    )
+    return t.median_ms
+
+
+def per_layer(net, batches, rng, results) -> None:
+    rows = []
+    bes = {
+        "default": CustomBackend(dtype="fp16"),
+        "hgemm=v2": CustomBackend(dtype="fp16", kernels="hgemm=v2"),
+        "hgemm=v1": CustomBackend(dtype="fp16", kernels="hgemm=v1"),
+    }
+    for be in bes.values():
+        be._ensure_device()
+    for batch in batches:
+        tot = {k: 0.0 for k in bes}
+        for entry in net.distinct_ops():
+            op = entry["op"]
+            fam = family_of(op)
+            mult = len(entry["ops"])
+            flop, by = op_cost(op, batch)
+            for spec, be in bes.items():
+                if spec != "default" and fam != "hgemm":
+                    continue
+                if spec == "hgemm=v1" and batch > 64:
+                    continue  # the SIMT fallback at 256 only costs device time
+                sets = op_launch_sets(be, op, batch, rng)
+                ms = time_sets(be, sets, batch)
+                tot[spec] += ms * mult
+                row = {
+                    "op": op.index,
+                    "x": mult,
+                    "layer": op.describe(net.layers),
+                    "family": fam,
+                    "spec": spec,
+                    "batch": batch,
+                    "median_ms": ms,
+                    "tflops": flop / ms / 1e9,
+                    "gbps": by / ms / 1e6,
+                    "kernels": [launch.name for launch in sets[0]],
+                }
+                rows.append(row)
+                print(
+                    f"layer bs{batch:<3} op{op.index:<3} x{mult} {fam:10s} {spec:8s} {ms * 1e3:9.1f} us  "
+                    f"{row['tflops']:7.1f} TFLOP/s {row['gbps']:7.0f} GB/s  {','.join(row['kernels'])}  "
+                    f"{row['layer']}",
+                    flush=True,
+                )
+                del sets
+        for spec, v in tot.items():
+            if v:
+                print(f"layers bs{batch} {spec}: sum over all fused ops {v:.4f} ms", flush=True)
+        results.setdefault("layer_sums", {})[str(batch)] = tot
+        cupy.get_default_memory_pool().free_all_blocks()
+    results["layers"] = rows
+
+
+def e2e(net, batches, results) -> None:
+    rows = []
+    for batch in batches:
+        x = random_input(net, batch, seed=batch)
+        for graph in (True, False) if batch == 256 else (True,):
+            be = CustomBackend(dtype="fp16", graph=graph)
+            t0 = time.perf_counter()
+            be.prepare(net)
+            be.plan(batch)
+            t_prep = time.perf_counter() - t0
+            be.run(x)
+            dev = cuda_event_timing(
+                lambda i, be=be, batch=batch: be.enqueue(batch), warmup=5, repeats=30, stream=be.stream
+            )
+            host = host_timing(lambda i, be=be, x=x: be.run(x), warmup=3, repeats=20)
+            row = {
+                "batch": batch,
+                "graph": graph,
+                "device_ms": dev.median_ms,
+                "device_p10_ms": dev.p10_ms,
+                "device_p90_ms": dev.p90_ms,
+                "host_ms": host.median_ms,
+                "img_per_s": batch / (dev.median_ms / 1e3),
+                "tflops": 2 * net.macs() * batch / dev.median_ms / 1e9,
+                "prepare_plan_s": t_prep,
+                "tuned": dict(be.tuned),
+                "launches": len(be.plan(batch).launches),
+            }
+            rows.append(row)
+            print(
+                f"e2e fp16 bs{batch:<3} graph={graph!s:5s} device {dev.median_ms:8.4f} ms  "
+                f"host {host.median_ms:8.4f} ms  {row['img_per_s']:9.0f} img/s  {row['tflops']:6.1f} TFLOP/s  "
+                f"launches {row['launches']}",
+                flush=True,
+            )
+            be.close()
+            cupy.get_default_memory_pool().free_all_blocks()
+    results["e2e"] = rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", default="")
+    ap.add_argument("--batches", default="1,64,256", help="per-layer batches")
+    ap.add_argument("--e2e-batches", default="1,8,64,256")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,e2e")
+    args = ap.parse_args()
+    net = default_network()
+    rng = np.random.default_rng(0)
+    results: dict = {"gpu": cupy.cuda.runtime.getDeviceProperties(0)["name"].decode(), "dtype": "fp16"}
+    skip = set(args.skip.split(","))
+    if "e2e" not in skip:  # first: the headline figures survive a timeout in the per-layer sweep
+        e2e(net, [int(b) for b in args.e2e_batches.split(",")], results)
+    if "layers" not in skip:
+        per_layer(net, [int(b) for b in args.batches.split(",")], rng, results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""NumPy emulation of kernels/half.cu for the CPU stand-in of tests/test_custom_host.py.
+
+Each kernel's documented semantics in float64, written into the (float16 / float32) output array,
+so the store rounds as the kernel's does. Arguments as the kernels' C signatures (the stand-in has
+already checked their count and types).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+HALF_PREFIXES = ("hgemm_", "hdw3_", "hconv_direct_", "hstem3x3c3", "hpool_", "hlinear_", "h_", "f32_to_h", "hadd")
+
+
+def _flat(a):
+    assert a.flags.c_contiguous
+    return a.reshape(-1)
+
+
+def _relu6(v, act):
+    return np.clip(v, 0, 6) if act else v
+
+
+def _conv_nhwc(xx, w_at, bias, Ho, Wo, k, s, depthwise, cin, cout):
+    """xx: padded NHWC float64; w_at(ky, kx) -> (C,) for depthwise or (Cin, Cout) otherwise."""
+    nb = xx.shape[0]
+    out = np.zeros((nb, Ho, Wo, cout)) + bias[:cout]
+    for ky in range(k):
+        for kx in range(k):
+            patch = xx[:, ky : ky + (Ho - 1) * s + 1 : s, kx : kx + (Wo - 1) * s + 1 : s, :]
+            out += patch * w_at(ky, kx) if depthwise else patch @ w_at(ky, kx)
+    return out
+
+
+def emulate_half(name: str, grid: tuple, block: tuple, args: tuple) -> None:
+    a = args
+    if name.startswith("hgemm_"):
+        A, B, C, bias, R = map(_flat, a[:5])
+        M, N, K, act, hr = map(int, a[5:])
+        v = A[: M * K].reshape(M, K).astype(np.float64) @ B[: N * K].reshape(N, K).astype(np.float64).T
+        v = _relu6(v + bias[:N], act)
+        if hr:
+            v = v + R[: M * N].reshape(M, N)
+        C[: M * N] = v.ravel()
+    elif name.startswith(("hdw3_", "hconv_direct_", "hstem3x3c3")):
+        x, w, bias, R, y = map(_flat, a[:5])
+        ints = list(map(int, a[5:]))
+        if name == "hdw3_v1":
+            N, H, W, C, Ho, Wo, s, pad, act, hr = ints
+            k, cin, cout, dw, nchw = 3, C, C, True, False
+        elif name.startswith("hdw3_v2"):
+            N, H, W, C, Ho, Wo, pad, act, hr = ints
+            s = int(name[len("hdw3_v2_s")])
+            k, cin, cout, dw, nchw = 3, C, C, True, False
+        elif name.startswith("hstem3x3c3"):
+            N, H, W, Ho, Wo, cout, s, pad, act, hr = ints
+            k, cin, dw, nchw = 3, 3, False, True
+        else:
+            N, H, W, cin, Ho, Wo, cout, k, s, pad, act, hr = ints
+            dw, nchw = False, name.endswith("nchw32")
+        if nchw:
+            xs = x[: N * cin * H * W].reshape(N, cin, H, W).transpose(0, 2, 3, 1)
+        else:
+            xs = x[: N * H * W * cin].reshape(N, H, W, cin)
+        xx = np.pad(xs.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        wf = w.astype(np.float64)
+        if dw:
+            out = _conv_nhwc(xx, lambda ky, kx: wf[(ky * 3 + kx) * cin : (ky * 3 + kx + 1) * cin], bias,
+                             Ho, Wo, 3, s, True, cin, cout)  # fmt: skip
+        else:
+            kc = cin * cout
+            out = _conv_nhwc(xx, lambda ky, kx: wf[(ky * k + kx) * kc : (ky * k + kx + 1) * kc].reshape(cin, cout),
+                             bias, Ho, Wo, k, s, False, cin, cout)  # fmt: skip
+        out = _relu6(out, act)
+        if hr:
+            out = out + R[: out.size].reshape(out.shape)
+        y[: out.size] = out.ravel()
+    elif name == "hpool_v1":
+        x, y = _flat(a[0]), _flat(a[1])
+        HW, C = int(a[2]), int(a[3])
+        N = grid[1]
+        y[: N * C] = x[: N * HW * C].reshape(N, HW, C).astype(np.float64).mean(1).ravel()
+    elif name == "hlinear_gemv":
+        x, W, bias, y = map(_flat, a[:4])
+        N, IN, OUT, _vec = map(int, a[4:])
+        assert N <= 8
+        xm = x[: N * IN].reshape(N, IN).astype(np.float64)
+        y[: N * OUT] = (xm @ W[: OUT * IN].reshape(OUT, IN).astype(np.float64).T + bias[:OUT]).ravel()
+    elif name in ("h_from_nchw_f32", "h_to_nchw_f32"):
+        x, y = _flat(a[0]), _flat(a[1])
+        rows, cols = int(a[2]), int(a[3])
+        nb = grid[2]
+        y[: nb * rows * cols] = x[: nb * rows * cols].reshape(nb, rows, cols).transpose(0, 2, 1).ravel()
+    elif name in ("f32_to_h", "h_to_f32"):
+        x, y = _flat(a[0]), _flat(a[1])
+        n = int(a[2])
+        y[:n] = x[:n]
+    elif name == "hadd":
+        A, B, Y = map(_flat, a[:3])
+        n = int(a[3])
+        Y[:n] = A[:n].astype(np.float64) + B[:n]
+    else:
+        raise AssertionError(name)

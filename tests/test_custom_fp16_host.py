@@ -1,0 +1,116 @@
+"""The custom backend's fp16 mode, host side, on a machine without a GPU (the NumPy stand-in of
+tests/test_custom_host.py, with kernels/half.cu emulated by tests/_half_emulation.py).
+
+Checks the fp16 plan (buffers, the stem reading the fp32 NCHW input, fp32 logits, graph capture),
+every fp16 kernel version's launch arguments, the fallbacks for odd shapes and the input checks.
+Says nothing about the CUDA code (tests/test_custom_fp16.py does, on a GPU).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from impls import _custom_kernels as K
+from impls.numpy_ref import NumpyBackend
+from mbv2.errors import InputError
+from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
+from tests.test_custom_host import LAUNCHES, fake_cupy, ort_logits  # noqa: F401  (fixtures)
+
+HALF_FAMILIES = ("hgemm", "hdepthwise", "hstem", "hpool", "hlinear")
+HSPECS = [""] + [f"{f}={v}" for f in HALF_FAMILIES for v in K.KERNEL_VERSIONS[f] if v != K.DEFAULT_VERSIONS[f]]
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("spec", HSPECS)
+def test_fp16_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort_logits, spec, graph):  # noqa: F811
+    x, ref = ort_logits
+    be = fake_cupy.CustomBackend(dtype="fp16", kernels=spec, graph=graph)
+    be.prepare(net)
+    be.poison(2)
+    y = be.run(x)
+    assert y.dtype == np.float32 and y.shape == ref.shape
+    assert_close(y, ref, "fp16", "e2e", what=f"emulated custom fp16 {spec or 'default'}")
+    assert top1_agreement(y, ref) >= TOP1_AGREEMENT["fp16"]
+    launched = set(LAUNCHES)
+    # the stem reads the fp32 NCHW input: no conversion kernel, no fp32 kernel at all
+    assert "h_from_nchw_f32" not in launched and "transpose_batched" not in launched
+    assert all(k.startswith(("h", "f32_to_h")) for k in launched), launched
+    if not spec:
+        assert {"hstem3x3c3_v3_nchw32", "hlinear_gemv"} <= launched
+        assert {k.split("_tw")[0] for k in launched if k.startswith("hdw3_")} == {"hdw3_v2_s1", "hdw3_v2_s2"}
+        assert any(k.startswith("hgemm_v3_") for k in launched)
+        allowed = {k for _, k in K.default_kernels()}
+        assert launched <= allowed, launched - allowed
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+
+
+def test_fp16_plan_at_large_batch_uses_the_tensor_core_classifier(fake_cupy, net):  # noqa: F811
+    be = fake_cupy.CustomBackend(dtype="fp16", autotune=True)
+    be.TUNE_MIN_FLOP = 0
+    be.prepare(net)
+    plan = be.plan(9)  # above GEMV_MAX_BATCH: the classifier is an hgemm with fp32 output
+    names = [launch.name for launch in plan.launches]
+    assert names[-1].startswith("hgemm_v2_") and names[-1].endswith("_f32"), names[-1]
+    assert plan.out.dtype == np.float32 and plan.stage_in.dtype == np.float32
+    assert any(k[0] == "hgemm" for k in be._tune_cache)
+
+
+def test_fp16_odd_shapes_with_emulated_kernels(fake_cupy, rng):  # noqa: F811
+    from tests.test_custom_kernels import ODD_CONVS, make_conv
+
+    for spec in ("", "hgemm=v1,hdepthwise=v1,hstem=v1"):
+        be = fake_cupy.CustomBackend(dtype="fp16", kernels=spec)
+        for fam, shapes in ODD_CONVS.items():
+            for cin, cout, k, stride, pad, groups, h, w, batch, act, has_res in shapes:
+                lay = make_conv(rng, cin, cout, k, stride, pad, groups, h, w)
+                x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+                res = rng.standard_normal((batch, *lay.out_shape), dtype=np.float32) if has_res else None
+                xh = x.astype(np.float16).astype(np.float64)
+                rh = None if res is None else res.astype(np.float16).astype(np.float64)
+                y = be.to_host(
+                    be.conv2d(be.to_device(x), lay, act=act, residual=None if res is None else be.to_device(res))
+                )
+                assert y.dtype == np.float32
+                ref = NumpyBackend(dtype="fp64").conv2d(xh, lay, act=act, residual=rh)
+                assert_close(y, ref, "fp16", "layer", what=f"fp16 {spec or 'default'} {fam} {lay.describe([])}")
+
+
+def test_fp16_stem_reads_nchw_fp32(fake_cupy, rng):  # noqa: F811
+    from tests.test_custom_kernels import make_conv
+
+    for spec, kernel in (
+        ("", "hstem3x3c3_v3_nchw32"),
+        ("hstem=v2", "hstem3x3c3_nchw32"),
+        ("hstem=v1", "hconv_direct_nchw32"),
+    ):
+        be = fake_cupy.CustomBackend(dtype="fp16", kernels=spec)
+        be._ensure_device()
+        lay = make_conv(rng, 3, 16, 3, 2, 1, 1, 9, 7)
+        x = rng.standard_normal((2, 3, 9, 7), dtype=np.float32)
+        LAUNCHES.clear()
+        y = be.to_host(be.conv2d_nchw_input(be._cp.asarray(x), lay, act=True))
+        assert LAUNCHES[0] == kernel
+        ref = NumpyBackend(dtype="fp64").conv2d(x.astype(np.float64), lay, act=True)
+        assert_close(y, ref, "fp16", "layer", what=f"stem {spec}")
+
+
+def test_fp16_input_checks(fake_cupy, net, rng):  # noqa: F811
+    be = fake_cupy.CustomBackend(dtype="fp16")
+    be.prepare(net)
+    conv = net.fused[1].layer
+    x32 = be._cp.asarray(rng.standard_normal((1, 112, 112, 32), dtype=np.float32))
+    with pytest.raises(InputError, match="float16"):
+        be.conv2d(x32, conv)
+    xh = be.to_device(rng.standard_normal((1, 32, 112, 112), dtype=np.float32))
+    assert xh.dtype == np.float16 and xh.shape == (1, 112, 112, 32)
+    with pytest.raises(InputError, match="shape"):
+        be.conv2d(xh, conv, out=be._cp.empty((1, 112, 112, 31), be._cp.float16))
+    lin = net.fused[-1].layer
+    f = be.to_device(rng.standard_normal((2, lin.in_features), dtype=np.float32))
+    with pytest.raises(InputError, match="float32"):
+        be.linear(f, lin, out=be._cp.empty((2, lin.out_features), be._cp.float16))
+    with pytest.raises(InputError, match="fp32 only"):
+        be.dw_pointwise(xh, conv, net.fused[2].layer)
+    with pytest.raises(InputError, match="supports dtype"):
+        fake_cupy.CustomBackend(dtype="tf32")
