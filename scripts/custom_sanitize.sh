@@ -15,15 +15,31 @@ MEM_K='odd or test_add or (distinct and bs1-)'
 # racecheck (shared-memory hazards; slow): odd shapes below batch 64 (every kernel, every version) + the 7x7 layers at batch 1
 RACE_K='(odd and not bs64) or (distinct and bs1- and 7x7)'
 rc=0
+rc2=0
+if [ "${ONLY_NEW:-0}" != 1 ]; then  # ONLY_NEW=1: only the second part (the kernels added in session 2)
 timeout "${MEM_TIMEOUT:-170}" "$CS" --tool memcheck --leak-check no --error-exitcode 99 --target-processes all \
     "$PY" -m pytest tests/test_custom_kernels.py -m gpu -q -x -p no:cacheprovider -k "$MEM_K" \
     > "$OUT/memcheck.log" 2>&1 || rc=$?
 echo "memcheck exit $rc: $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | sort | uniq -c | tr '\n' ' ')"
 grep -E "passed|failed" "$OUT/memcheck.log" | tail -1
-rc2=0
 timeout "${RACE_TIMEOUT:-170}" "$CS" --tool racecheck --racecheck-report all --error-exitcode 99 --target-processes all \
     "$PY" -m pytest tests/test_custom_kernels.py -m gpu -q -x -p no:cacheprovider -k "$RACE_K" \
     > "$OUT/racecheck.log" 2>&1 || rc2=$?
 echo "racecheck exit $rc2: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck.log" | sort | uniq -c | tr '\n' ' ')"
 grep -E "passed|failed" "$OUT/racecheck.log" | tail -1
-exit $(( rc || rc2 ))
+fi
+# the fused / fp16 / persistent kernels (fuse v3-v4 exdw, half.cu, persistent.cu): memcheck and racecheck on
+# their odd shapes and batch-1 cases
+NEW_FILES="tests/test_custom_exdw.py tests/test_custom_fp16.py tests/test_custom_persistent.py"
+NEW_K='odd or bs1 or (net_v2 and 1-eager)'
+rc3=0
+timeout "${MEM_TIMEOUT:-170}" "$CS" --tool memcheck --leak-check no --error-exitcode 99 --target-processes all \
+    "$PY" -m pytest $NEW_FILES -m gpu -q -x -p no:cacheprovider -k "$NEW_K" > "$OUT/memcheck_new.log" 2>&1 || rc3=$?
+echo "memcheck (exdw, fp16, persistent) exit $rc3: $(grep -E 'ERROR SUMMARY' "$OUT/memcheck_new.log" | sort | uniq -c | tr '\n' ' ')"
+grep -E "passed|failed" "$OUT/memcheck_new.log" | tail -1
+rc4=0
+timeout "${RACE_TIMEOUT:-170}" "$CS" --tool racecheck --racecheck-report all --error-exitcode 99 --target-processes all \
+    "$PY" -m pytest $NEW_FILES -m gpu -q -x -p no:cacheprovider -k "odd" > "$OUT/racecheck_new.log" 2>&1 || rc4=$?
+echo "racecheck (exdw, fp16) exit $rc4: $(grep -E 'RACECHECK SUMMARY' "$OUT/racecheck_new.log" | sort | uniq -c | tr '\n' ' ')"
+grep -E "passed|failed" "$OUT/racecheck_new.log" | tail -1
+exit $(( rc || rc2 || rc3 || rc4 ))
