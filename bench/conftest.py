@@ -6,6 +6,7 @@ The root conftest.py registers --backends --full --all-versions --compile --no-n
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -59,6 +60,17 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     rec = dict(machine_record())
     rec["backends"] = {s.name: {"available": s.ok, "reason": s.reason} for s in statuses(config)}
     machine_info["mbv2"] = rec
+
+
+def pytest_benchmark_update_commit_info(config: pytest.Config, commit_info: dict[str, Any]) -> None:
+    """pytest-benchmark reads git in the working directory; MBV2_GIT_COMMIT (set by `make bench` from the
+    checkout) wins, since a copied tree on a GPU machine may carry a stale .git."""
+    env_commit = os.environ.get("MBV2_GIT_COMMIT")
+    if env_commit:
+        commit_info["id"] = env_commit
+        dirty = os.environ.get("MBV2_GIT_DIRTY")
+        commit_info["dirty"] = None if dirty is None else dirty.lower() in ("1", "true", "yes")
+        commit_info["source"] = "MBV2_GIT_COMMIT / MBV2_GIT_DIRTY environment"
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:

@@ -51,6 +51,13 @@ def _first_version(*dists: str) -> str | None:
 def git_info(root: str | None = None) -> dict[str, Any]:
     root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out: dict[str, Any] = {"commit": None, "dirty": None}
+    env_commit = os.environ.get("MBV2_GIT_COMMIT")
+    if env_commit:  # the caller knows better than the tree it runs in (a copied tree may carry a stale .git)
+        dirty = os.environ.get("MBV2_GIT_DIRTY")
+        out["commit"] = env_commit
+        out["dirty"] = None if dirty is None else dirty.lower() in ("1", "true", "yes")
+        out["source"] = "MBV2_GIT_COMMIT / MBV2_GIT_DIRTY environment"
+        return out
     try:
         out["commit"] = (
             subprocess.run(
@@ -67,18 +74,10 @@ def git_info(root: str | None = None) -> dict[str, Any]:
             check=True,
         ).stdout
         out["dirty"] = bool(status.strip())
-    except Exception as exc:
-        # a copy of the tree without .git (e.g. a remote GPU machine): the caller may pass the commit in
-        env_commit = os.environ.get("MBV2_GIT_COMMIT")
-        if env_commit:
-            out["commit"] = env_commit
-            dirty = os.environ.get("MBV2_GIT_DIRTY")
-            out["dirty"] = None if dirty is None else dirty.lower() in ("1", "true", "yes")
-            out["source"] = "MBV2_GIT_COMMIT / MBV2_GIT_DIRTY environment"
-        else:
-            out["reason"] = (
-                f"git not usable here ({exc.__class__.__name__}); set MBV2_GIT_COMMIT (and MBV2_GIT_DIRTY) to record it"
-            )
+    except Exception as exc:  # a copy of the tree without .git (e.g. a remote GPU machine)
+        out["reason"] = (
+            f"git not usable here ({exc.__class__.__name__}); set MBV2_GIT_COMMIT (and MBV2_GIT_DIRTY) to record it"
+        )
     return out
 
 

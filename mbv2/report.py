@@ -349,13 +349,15 @@ def wins_section(best, baseline: str | None, contender: str = "custom") -> str:
             if not o.empty and r["device_ms"] < o["device_ms"].min():
                 vs_all += 1
                 layers_all += cnt
+        has_base = bool((others["backend"] == baseline).any())
+        has_other = not others.empty
         rows.append(
             [
                 int(batch),
                 dtype,
                 n,
-                f"{vs_base} ({layers_base}/{layers_total} network ops)",
-                f"{vs_all} ({layers_all}/{layers_total} network ops)",
+                f"{vs_base} ({layers_base}/{layers_total} network ops)" if has_base else f"- (no {baseline} {dtype})",
+                f"{vs_all} ({layers_all}/{layers_total} network ops)" if has_other else "- (no other backend)",
             ]
         )
     parts.append(
