@@ -25,9 +25,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
 fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16.py):
     hgemm      v1 SIMT 16x16 tiles (any shape), v2 mma.sync m16n8k16 tensor cores + ldmatrix + cp.async ring,
                v3 v2 + epilogue staged through shared memory (16-byte coalesced stores)
-    hdepthwise v1 direct, v2 8 channels per 16-byte load, TW outputs per thread (C % 8 == 0)
+    hdepthwise v1 direct, v2 8 channels per 16-byte load, TW outputs per thread (C % 8 == 0),
+               v3 8 channels x TW x TH outputs, the whole input window loaded up front (no per-row branch)
     hstem      v1 direct (any shape), v2 3x3x3 specialised reading the fp32 NCHW input, v3 v2 with one thread
-               per pixel for every output channel
+               per pixel for every output channel, v4 v3 + output staged through shared memory (coalesced
+               16-byte stores) + paired loads for stride 2
     hpool      v1 thread per (image, channel), fp32 sum
     hlinear    v1 GEMV (batch <= 8), hgemm with fp32 output above
 """
@@ -58,8 +60,8 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "fuse": ("v1", "v2", "v3", "v4"),
     "net": ("v1", "v2"),
     "hgemm": ("v1", "v2", "v3"),
-    "hdepthwise": ("v1", "v2"),
-    "hstem": ("v1", "v2", "v3"),
+    "hdepthwise": ("v1", "v2", "v3"),
+    "hstem": ("v1", "v2", "v3", "v4"),
     "hpool": ("v1",),
     "hlinear": ("v1",),
 }
@@ -105,12 +107,19 @@ HGEMM_THREADS = {
 HGEMM_TILES = tuple(HGEMM_THREADS)
 HGEMM_TILES_F32 = ((64, 64), (32, 32))  # fp32-output builds (the classifier above batch 8)
 # fp16 kernels every fp16 plan may launch whatever the versions (conversions, residual add)
+# hdepthwise v3 tiles (TW, TH) per stride, largest work per thread first (kernels hdw3_v3_s<S>_w<TW>h<TH>)
+HDW3_V3_TILES = {1: ((4, 1), (2, 2), (2, 1), (1, 1)), 2: ((2, 1), (1, 2), (1, 1))}
 HALF_HELPERS = ("h_from_nchw_f32", "h_to_nchw_f32", "f32_to_h", "h_to_f32", "hadd")
 
 
 def hgemm_kernel(tile: tuple[int, int], f32_out: bool = False, version: str = "v2") -> str:
     """hgemm v2 / v3 kernel of a tile; the fp32-output builds exist as v2 only (the classifier)."""
     return f"hgemm_{'v2' if f32_out else version}_{tile[0]}x{tile[1]}" + ("_f32" if f32_out else "")
+
+
+def hdw3_v3_kernel(stride: int, tile: tuple[int, int]) -> str:
+    """hdepthwise v3 kernel of a stride and a (TW, TH) tile."""
+    return f"hdw3_v3_s{stride}_w{tile[0]}h{tile[1]}"
 
 
 def gemm_tile_kernel(version: str, tile: tuple[int, int, int, int], vec: bool) -> str:
@@ -170,11 +179,15 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
         out = [("half", "hdw3_v1")]
         if version == "v2":
             out += [("half", f"hdw3_v2_s{s}{t}") for s in (1, 2) for t in ("", "_tw1")]
+        if version == "v3":
+            out += [("half", hdw3_v3_kernel(s, t)) for s, tiles in HDW3_V3_TILES.items() for t in tiles]
         return out
     if family == "hstem":
         out = [("half", "hconv_direct_nchw32"), ("half", "hconv_direct_nhwc")]
         if version == "v1":
             return out
+        if version == "v4":  # falls back to v3 where the staging buffer does not fit
+            return out + [("half", "hstem3x3c3_v3_nchw32"), ("half", "hstem3x3c3_v4_nchw32")]
         return out + [("half", "hstem3x3c3_nchw32" if version == "v2" else "hstem3x3c3_v3_nchw32")]
     if family == "hpool":
         return [("half", "hpool_v1")]
@@ -195,7 +208,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
 
 def default_kernels() -> set[tuple[str, str]]:
     """Every kernel the backend can launch with the default versions (layout conversion included)."""
-    out = {("layout", "transpose_batched")} | {("half", k) for k in HALF_HELPERS}
+    out = {("layout", "transpose_batched"), ("layout", "nchw_to_nhwc_smallc")} | {("half", k) for k in HALF_HELPERS}
     for fam, ver in DEFAULT_VERSIONS.items():
         out.update(kernels_of(fam, ver))
     return out

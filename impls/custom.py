@@ -265,6 +265,7 @@ class CustomBackend(HalfMixin, Backend):
                                 fns[kname] = mod.get_function(kname)
                 if name == "layout":
                     fns["transpose_batched"] = mod.get_function("transpose_batched")
+                    fns["nchw_to_nhwc_smallc"] = mod.get_function("nchw_to_nhwc_smallc")
                 if name == "half":
                     for kname in K.HALF_HELPERS:
                         fns[kname] = mod.get_function(kname)
@@ -872,6 +873,11 @@ class CustomBackend(HalfMixin, Backend):
         return Launch(name, self._fn(name), (grid,), (256,), (a, b, out, _i64(n)))
 
     def _transpose_launch(self, src: Any, dst: Any, nb: int, rows: int, cols: int) -> Launch:
+        if rows <= 4:  # NCHW -> NHWC of the few-channel network input: one thread per pixel (layout.cu)
+            pixels = nb * cols
+            grid = (max(1, min(math.ceil(pixels / 256), self.sms * 16)),)
+            args = (src, dst, _i32(rows), _i64(cols), _i64(pixels))
+            return Launch("nchw_to_nhwc_smallc", self._fn("nchw_to_nhwc_smallc"), grid, (256,), args)
         if nb > 65535:
             raise InputError(f"batch {nb} exceeds the grid limit 65535")
         grid = (math.ceil(cols / 32), math.ceil(rows / 32), nb)

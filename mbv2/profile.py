@@ -139,6 +139,8 @@ def profile(out_dir: str, backends: str = "", batch: int = 1, layer: int | None 
     out = os.path.join(out_dir, f"{b}_op{idx}_bs{batch}")
     cmd = [
         ncu,
+        "--clock-control",  # never touch the GPU's clocks (ncu locks them to base by default)
+        "none",
         "--nvtx",
         "--nvtx-include",
         ncu_filters(rng)[0],

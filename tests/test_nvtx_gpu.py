@@ -42,6 +42,8 @@ def ncu_kernels(ncu: str, expr: str, backend: str, batch: int = 1) -> tuple[list
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [
         ncu,
+        "--clock-control",  # never touch the GPU's clocks (ncu locks them to base by default)
+        "none",
         "--nvtx",
         "--nvtx-include",
         expr,

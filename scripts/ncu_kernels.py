@@ -1,0 +1,88 @@
+"""One inference of a backend under Nsight Compute: every kernel's DRAM / SM throughput and occupancy.
+
+    ncu --clock-control none --profile-from-start off --csv --page raw --metrics gpu__time_duration.sum,\
+dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed,\
+sm__warps_active.avg.pct_of_peak_sustained_active,dram__bytes.sum \
+        python3 scripts/ncu_kernels.py --backend custom --dtype fp32 --batch 64 > ncu.csv
+    python3 scripts/ncu_kernels.py --summarize ncu.csv        # markdown table, one row per kernel launch
+
+`--clock-control none`: the GPU's clocks are left alone (ncu's default locks them to base clock while
+profiling; durations then read longer than CUDA-event figures). The profiled region is one eager run
+of the planned network (plan, autotuning and a warm-up run happen before cudaProfilerStart), so every
+launch of the real plan shows, in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+METRICS = {
+    "gpu__time_duration.sum": "us",
+    "dram__throughput.avg.pct_of_peak_sustained_elapsed": "DRAM %",
+    "sm__throughput.avg.pct_of_peak_sustained_elapsed": "SM %",
+    "sm__warps_active.avg.pct_of_peak_sustained_active": "occupancy %",
+    "dram__bytes.sum": "DRAM MB",
+}
+
+
+def profile_once(backend: str, dtype: str, batch: int, kernels: str) -> None:
+    import cupy
+
+    import impls
+    from mbv2.model import default_network
+    from mbv2.network import random_input
+
+    net = default_network()
+    opts = {"kernels": kernels} if kernels else {}
+    be = impls.create(backend, dtype=dtype, **opts)
+    be.prepare(net)
+    x = random_input(net, batch)
+    be.run(x)  # plan, tune, warm up
+    cupy.cuda.runtime.profilerStart()
+    be.enqueue(batch)
+    be.synchronize()
+    cupy.cuda.runtime.profilerStop()
+
+
+def summarize(path: str) -> str:
+    rows = list(csv.reader(open(path)))
+    start = next(i for i, r in enumerate(rows) if "Kernel Name" in r)
+    head, units, data = rows[start], rows[start + 1], rows[start + 2 :]
+    col = {name: head.index(name) for name in ["Kernel Name", *METRICS] if name in head}
+    out = ["| # | kernel | " + " | ".join(METRICS.values()) + " |", "|---" * (len(METRICS) + 2) + "|"]
+    for i, r in enumerate(data):
+        vals = []
+        for m in METRICS:
+            v = float(r[col[m]].replace(",", "")) if m in col and r[col[m]] else float("nan")
+            unit = units[col[m]] if m in col else ""
+            if m == "gpu__time_duration.sum":  # -> us
+                v *= {"ns": 1e-3, "nsecond": 1e-3, "ms": 1e3, "msecond": 1e3}.get(unit, 1.0)
+            if m == "dram__bytes.sum":  # -> MB
+                v *= {"byte": 1e-6, "Kbyte": 1e-3, "Gbyte": 1e3}.get(unit, 1.0)
+            vals.append(f"{v:.1f}")
+        out.append(f"| {i} | {r[col['Kernel Name']][:40]} | " + " | ".join(vals) + " |")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backend", default="custom")
+    ap.add_argument("--dtype", default="fp32")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--kernels", default="")
+    ap.add_argument("--summarize", help="an ncu --csv --page raw file: print a markdown table")
+    args = ap.parse_args()
+    if args.summarize:
+        print(summarize(args.summarize))
+    else:
+        profile_once(args.backend, args.dtype, args.batch, args.kernels)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
