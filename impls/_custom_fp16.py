@@ -10,8 +10,10 @@ on the GPU; ``to_host`` gives float32 NCHW / (N, F) back for a float16 or float3
 In the network plan the stem reads the float32 NCHW input straight from the upload buffer (no
 transpose, no conversion kernel).
 
-Families (impls/_custom_kernels.py): hgemm (v1 SIMT, v2 mma.sync tensor cores, v3 v2 + staged epilogue),
-hdepthwise (v1 direct, v2 8 channels per 16-byte load), hstem (v1 direct, v2 / v3 3x3x3 from fp32 NCHW),
+Families (impls/_custom_kernels.py): hgemm (v1 SIMT, v2 mma.sync tensor cores, v3 v2 + staged epilogue,
+v4 autotuned v3 / small-K persistent / split-K: impls/_custom_hgemm_v4.py),
+hdepthwise (v1 direct, v2 8 channels per 16-byte load, v3 v2 with the whole window loaded up front and
+(TW, TH) tiles), hstem (v1 direct, v2 / v3 3x3x3 from fp32 NCHW, v4 v3 + smem-staged coalesced stores),
 hpool v1, hlinear v1.
 """
 
@@ -29,6 +31,7 @@ from mbv2.network import NETWORK_INPUT
 from . import _custom_kernels as K
 
 STEM_SMEM_MAX = 48 * 1024
+HDW3_V3_MIN_THREADS = 256  # hdepthwise v3: threads per SM below which a smaller tile is taken (as v2)
 
 
 def choose_hgemm_tile(m: int, n: int, k: int, tiles: tuple, sms: int) -> tuple[int, int]:
@@ -143,6 +146,10 @@ class HalfMixin:
             name = "hgemm_v1_f32" if f32_out else "hgemm_v1"
             grid = (math.ceil(m / 16) * math.ceil(n / 16),)
             return [Launch(name, self._fn(name), grid, (16, 16), args)]
+        if ver == "v4" and not f32_out:  # the fp32-output classifier keeps the v2 kernels below
+            from ._custom_hgemm_v4 import hgemm_v4_launches
+
+            return hgemm_v4_launches(self, a, b, c, bias, r, m, n, k, act)
         tiles = K.HGEMM_TILES_F32 if f32_out else K.HGEMM_TILES
 
         def build(tile: tuple[int, int]) -> list:
@@ -178,10 +185,15 @@ class HalfMixin:
         if p["kind"] != "stem":
             raise AssertionError("only a stem conv reads the float32 NCHW input")
         k, s, pad = layer.kernel, layer.stride, layer.pad
-        if nchw32 and self.versions["hstem"] in ("v2", "v3"):
+        if nchw32 and self.versions["hstem"] in ("v2", "v3", "v4"):
             fits = 27 * cout * 4 <= STEM_SMEM_MAX
             if cin == 3 and k == 3 and cout % 8 == 0 and fits and self._aligned(p["bias"], out, rr):
-                v3 = self.versions["hstem"] == "v3"  # v3: a thread per pixel, v2: per (pixel, 8 channels)
+                smem4 = 27 * cout * 4 + 256 * cout * 2  # v4: weights + the staged output tile
+                if self.versions["hstem"] == "v4" and smem4 <= STEM_SMEM_MAX:
+                    args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, ho, wo, cout, s, pad)), *flags)
+                    name = "hstem3x3c3_v4_nchw32"
+                    return [Launch(name, self._fn(name), (math.ceil(nb * ho * wo / 256),), (256,), args, smem4)]
+                v3 = self.versions["hstem"] in ("v3", "v4")  # v3: a thread per pixel, v2: per (pixel, 8 channels)
                 total = nb * ho * wo * (1 if v3 else cout // 8)
                 args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, ho, wo, cout, s, pad)), *flags)
                 grid = (math.ceil(total / 256),)
@@ -198,12 +210,19 @@ class HalfMixin:
         s, pad = layer.stride, layer.pad
         flags = (_i32(int(act)), _i32(int(has_res)))
         ver = self.versions["hdepthwise"]
-        if ver == "v2" and not (s in (1, 2) and c % 8 == 0 and self._aligned(x, out, p["w"], p["bias"], rr)):
-            self._fallbacks.add("hdepthwise v2 -> v1 (needs stride 1/2, C % 8 == 0, 16-byte aligned)")
+        if ver in ("v2", "v3") and not (s in (1, 2) and c % 8 == 0 and self._aligned(x, out, p["w"], p["bias"], rr)):
+            self._fallbacks.add(f"hdepthwise {ver} -> v1 (needs stride 1/2, C % 8 == 0, 16-byte aligned)")
             ver = "v1"
         if ver == "v1":
             args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, c, ho, wo, s, pad)), *flags)
             return Launch("hdw3_v1", self._fn("hdw3_v1"), self._grid1(nb * ho * wo * c), (256,), args)
+        tile = self._hdw3_v3_tile(s, nb, ho, wo, c) if ver == "v3" else None
+        if tile is not None:  # else v3 launches v2's kernel (stride 2 on maps above 14x14: measured faster)
+            tw, th = tile
+            name = K.hdw3_v3_kernel(s, tile)
+            total = nb * math.ceil(ho / th) * math.ceil(wo / tw) * (c // 8)
+            args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, c, ho, wo, pad)), *flags)
+            return Launch(name, self._fn(name), (math.ceil(total / 256),), (256,), args)
         tw = 4 if s == 1 else 2
         name = f"hdw3_v2_s{s}"
         if nb * ho * math.ceil(wo / tw) * (c // 8) < self.sms * 256:  # too few threads: one output each
@@ -211,6 +230,32 @@ class HalfMixin:
         total = nb * ho * math.ceil(wo / tw) * (c // 8)
         args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, c, ho, wo, pad)), *flags)
         return Launch(name, self._fn(name), (math.ceil(total / 256),), (256,), args)
+
+    # hdepthwise v3: (TW, TH) forced for every layer (timing sweeps and tests), else the choice below
+    hdw3_v3_force: tuple[int, int] | None = None
+
+    def _hdw3_v3_tile(self, s: int, nb: int, ho: int, wo: int, c: int) -> tuple[int, int] | None:
+        """(TW, TH) of hdepthwise v3, or None for v2's kernel. Measured on H100 (results/NOTES.md,
+        "hdepthwise v3"): stride 1, the 4-output tile (w4h1 or w2h2) that computes the fewest padded
+        outputs (w4h1 on ties: 112, 56, 28, 7 wide maps; w2h2 on 14x14), while the grid keeps
+        >= HDW3_V3_MIN_THREADS threads per SM, else w2h1 (batch 1), w1h1 on the tiniest grids; stride 2:
+        w1h2 on even output maps up to 14x14 (the 28x28 -> 14x14 layer), w2h1 where the grid is small
+        (batch 1: it beat v2's _tw1), v2's kernel on the larger maps (v3 lost there)."""
+        if self.hdw3_v3_force is not None:
+            return self.hdw3_v3_force
+        enough = self.sms * HDW3_V3_MIN_THREADS
+
+        def threads(tw: int, th: int) -> int:
+            return nb * math.ceil(ho / th) * math.ceil(wo / tw) * (c // 8)
+
+        if s == 2:
+            if ho <= 14 and ho % 2 == 0 and threads(1, 2) >= enough:
+                return 1, 2
+            return (2, 1) if threads(2, 1) < enough else None  # small grids (batch 1): w2h1 beat v2's _tw1
+        big = [t for t in ((4, 1), (2, 2)) if threads(*t) >= enough]
+        if big:
+            return min(big, key=lambda t: threads(*t))  # fewest padded outputs; w4h1 first on ties
+        return (2, 1) if threads(2, 1) >= enough // 4 else (1, 1)
 
     def _h_pool_launch(self, x: Any, out: Any) -> Any:
         from .custom import Launch

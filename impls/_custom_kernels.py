@@ -24,7 +24,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                impls/_custom_persistent.py; fp32)
 fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16.py):
     hgemm      v1 SIMT 16x16 tiles (any shape), v2 mma.sync m16n8k16 tensor cores + ldmatrix + cp.async ring,
-               v3 v2 + epilogue staged through shared memory (16-byte coalesced stores)
+               v3 v2 + epilogue staged through shared memory (16-byte coalesced stores),
+               v4 autotuned per layer among v3's tiles, small-K persistent kernels (K <= 32: M-tile loop,
+               next A tile prefetched) and split-K kernels (fp32 partials + deterministic reduce)
     hdepthwise v1 direct, v2 8 channels per 16-byte load, TW outputs per thread (C % 8 == 0),
                v3 8 channels x TW x TH outputs, the whole input window loaded up front (no per-row branch)
     hstem      v1 direct (any shape), v2 3x3x3 specialised reading the fp32 NCHW input, v3 v2 with one thread
@@ -59,7 +61,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "add": ("v1", "v2"),
     "fuse": ("v1", "v2", "v3", "v4"),
     "net": ("v1", "v2"),
-    "hgemm": ("v1", "v2", "v3"),
+    "hgemm": ("v1", "v2", "v3", "v4"),
     "hdepthwise": ("v1", "v2", "v3"),
     "hstem": ("v1", "v2", "v3", "v4"),
     "hpool": ("v1",),
@@ -76,8 +78,8 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "add": "v2",
     "fuse": "v4",
     "net": "v1",
-    "hgemm": "v3",
-    "hdepthwise": "v2",
+    "hgemm": "v4",
+    "hdepthwise": "v3",
     "hstem": "v3",
     "hpool": "v1",
     "hlinear": "v1",
@@ -105,7 +107,13 @@ HGEMM_THREADS = {
     (32, 32): 64,
 }
 HGEMM_TILES = tuple(HGEMM_THREADS)
-HGEMM_TILES_F32 = ((64, 64), (32, 32))  # fp32-output builds (the classifier above batch 8)
+HGEMM_TILES_F32 = ((64, 64), (32, 32))
+# hgemm v4 (impls/_custom_hgemm_v4.py): split-K tiles (BM, BN) -> threads (v3's tiles + 64x160, 128x96)
+HGEMM4_THREADS = {**HGEMM_THREADS, (64, 160): 128, (128, 96): 128}
+HGEMM4_TILES = tuple(HGEMM4_THREADS)
+# hgemm v4 small-K (K <= 32) persistent tiles -> threads
+HGEMM4_SK_THREADS = {(64, 96): 128, (64, 144): 128, (128, 64): 128, (64, 64): 128, (128, 32): 128, (128, 16): 128}
+HGEMM4_SK_TILES = tuple(HGEMM4_SK_THREADS)  # fp32-output builds (the classifier above batch 8)
 # fp16 kernels every fp16 plan may launch whatever the versions (conversions, residual add)
 # hdepthwise v3 tiles (TW, TH) per stride, largest work per thread first (kernels hdw3_v3_s<S>_w<TW>h<TH>)
 HDW3_V3_TILES = {1: ((4, 1), (2, 2), (2, 1), (1, 1)), 2: ((2, 1), (1, 2), (1, 1))}
@@ -171,14 +179,21 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "hgemm":
         if version == "v1":
             return [("half", "hgemm_v1"), ("half", "hgemm_v1_f32")]
+        if version == "v4":  # v4 also launches the v3 kernels where the autotuner finds them faster
+            out = [("half", hgemm_kernel(t, False, "v3")) for t in HGEMM_TILES]
+            out += [("half", f"hgemm_v4_{t[0]}x{t[1]}") for t in HGEMM4_TILES]
+            out += [("half", f"hgemm_v4_sk_{t[0]}x{t[1]}") for t in HGEMM4_SK_TILES]
+            out += [("half", "hgemm_v4_splitk_reduce")]
+            out += [("half", hgemm_kernel(t, True)) for t in HGEMM_TILES_F32]
+            return out + [("half", "hgemm_v1"), ("half", "hgemm_v1_f32")]
         out = [("half", hgemm_kernel(t, False, version)) for t in HGEMM_TILES] + [
             ("half", hgemm_kernel(t, True)) for t in HGEMM_TILES_F32
         ]
         return out + [("half", "hgemm_v1"), ("half", "hgemm_v1_f32")]  # v2 falls back to v1 for odd shapes
     if family == "hdepthwise":
         out = [("half", "hdw3_v1")]
-        if version == "v2":
-            out += [("half", f"hdw3_v2_s{s}{t}") for s in (1, 2) for t in ("", "_tw1")]
+        if version in ("v2", "v3"):  # v3 launches v2's stride-2 kernels on the larger maps
+            out += [("half", f"hdw3_v2_s{s}{t}") for s in ((1, 2) if version == "v2" else (2,)) for t in ("", "_tw1")]
         if version == "v3":
             out += [("half", hdw3_v3_kernel(s, t)) for s, tiles in HDW3_V3_TILES.items() for t in tiles]
         return out

@@ -28,6 +28,9 @@
 //     v1  direct, one thread per output element (any C, stride, pad).
 //     v2  8 channels per thread (one 16-byte load per tap), TW outputs along W per thread (s1: 4,
 //         s2: 2, 1 on small grids), fp32 math; needs C % 8 == 0 and 16-byte alignment.
+//     v3  8 channels x TW x TH outputs per thread, the whole input window loaded up front (no per-row
+//         branch); tiles per layer (block at the end of this file). Measured (H100, bs256): depthwise sum
+//         1.502 -> 1.417 ms (stride 1 1.034 -> 0.949); stride 2 on maps > 14 launches v2's kernel.
 //   "hstem" (groups = 1, not pointwise; in the network plan it reads the fp32 NCHW input directly):
 //     v1  direct, one thread per output element, weights (k*k*Cin, Cout) fp32 from global (any shape);
 //         two kernels: hconv_direct_nchw32 (fp32 NCHW input) and hconv_direct_nhwc (half NHWC input).
@@ -35,6 +38,8 @@
 //         from shared-memory weights, one 16-byte store; fp32 NCHW input (Cout % 8 == 0, else v1).
 //         Measured (H100, bs256, first device run): 445 us = 0.81 TB/s (the 27 loads repeated per group).
 //     v3  v2 with one thread per output pixel doing every group of 8 output channels (27 loads once).
+//     v4  v3 + output staged through shared memory (coalesced stores) + float2 taps at stride 2 (block at
+//         the end of this file). Measured (H100, bs256): 340 us vs v3 262 us: slower, not the default.
 //   "hpool"   v1  global average pool, one thread per (image, channel), fp32 sum, half out.
 //   "hlinear" v1  GEMV for batch <= 8: one warp per output feature streams its half W row (16-byte
 //                 loads), fp32 accumulate, fp32 logits; above batch 8 the hgemm kernels with fp32 output.
@@ -808,3 +813,634 @@ hlinear_gemv(const __half* __restrict__ x, const __half* __restrict__ W, const f
         if (lane == 0 && b < N) y[(long long)b * OUT + warp] = s + bias[warp];
     }
 }
+
+// =============================================================================================
+// BEGIN hdepthwise v3 / hstem v4 block (appended; host: impls/_custom_fp16.py `_h_dw_launch`,
+// `_h_conv_launches`; results/NOTES.md "hdepthwise v3").
+//
+// hdepthwise v3: 8 channels (one 16-byte load) x TW outputs along W x TH outputs along H per thread;
+// the whole ((TH-1)*S+3) x ((TW-1)*S+3) input window is loaded up front from clamped addresses, with no
+// branch between the loads (v2 branched per input row on the padding test, so a thread waited for one
+// row's loads before it issued the next row's: three dependent memory round trips), out-of-range taps
+// zeroed by a select, window kept packed (4 registers per column) and converted to fp32 per use; fp32
+// math, + bias, ReLU6, + residual, one 16-byte store per output. Instances hdw3_v3_s<S>_w<TW>h<TH>;
+// the host picks the largest tile that still gives the GPU enough threads (small maps: w1h1).
+template <int S, int TW, int TH>
+__device__ __forceinline__ void hdw3_v3_body(const __half* __restrict__ x, const __half* __restrict__ w,
+                                             const float* __restrict__ bias, const __half* __restrict__ R,
+                                             __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                                             int pad, int act, int has_res) {
+    constexpr int IW = (TW - 1) * S + 3;
+    constexpr int IH = (TH - 1) * S + 3;
+    const int C8 = C >> 3;
+    const int wstrips = (Wo + TW - 1) / TW;
+    const int hstrips = (Ho + TH - 1) / TH;
+    const long long total = (long long)N * hstrips * wstrips * C8;
+    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    const int cg = (int)(i % C8);
+    long long t = i / C8;
+    const int ws = (int)(t % wstrips);
+    t /= wstrips;
+    const int hs = (int)(t % hstrips);
+    const int n = (int)(t / hstrips);
+    const int c = cg * 8;
+    const int wo0 = ws * TW, ho0 = hs * TH;
+    const int wi0 = wo0 * S - pad, hi0 = ho0 * S - pad;
+    const __half* img = x + (long long)n * H * W * C + c;
+
+    uint4 xv[IH][IW];
+#pragma unroll
+    for (int r = 0; r < IH; ++r) {
+        const int hi = hi0 + r;
+        const bool rok = hi >= 0 && hi < H;
+        const __half* row = img + (long long)min(max(hi, 0), H - 1) * W * C;
+#pragma unroll
+        for (int j = 0; j < IW; ++j) {
+            const int wi = wi0 + j;
+            const bool ok = rok && wi >= 0 && wi < W;
+            const uint4 v = __ldg(reinterpret_cast<const uint4*>(row + (long long)min(max(wi, 0), W - 1) * C));
+            xv[r][j] = ok ? v : make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+    float acc[TH][TW][8];
+    {
+        const float4 b0 = __ldg(reinterpret_cast<const float4*>(bias + c));
+        const float4 b1 = __ldg(reinterpret_cast<const float4*>(bias + c + 4));
+#pragma unroll
+        for (int a = 0; a < TH; ++a)
+#pragma unroll
+            for (int o = 0; o < TW; ++o) {
+                acc[a][o][0] = b0.x, acc[a][o][1] = b0.y, acc[a][o][2] = b0.z, acc[a][o][3] = b0.w;
+                acc[a][o][4] = b1.x, acc[a][o][5] = b1.y, acc[a][o][6] = b1.z, acc[a][o][7] = b1.w;
+            }
+    }
+#pragma unroll
+    for (int ky = 0; ky < 3; ++ky) {
+        float wk[3][8];
+#pragma unroll
+        for (int kx = 0; kx < 3; ++kx) h8_to_f(__ldg(reinterpret_cast<const uint4*>(w + (ky * 3 + kx) * C + c)), wk[kx]);
+#pragma unroll
+        for (int a = 0; a < TH; ++a) {
+            const int r = a * S + ky;
+#pragma unroll
+            for (int j = 0; j < IW; ++j) {
+                float f[8];
+                h8_to_f(xv[r][j], f);
+#pragma unroll
+                for (int o = 0; o < TW; ++o) {
+                    const int kx = j - o * S;  // compile-time after unrolling
+                    if (kx >= 0 && kx <= 2) {
+#pragma unroll
+                        for (int q = 0; q < 8; ++q) acc[a][o][q] = fmaf(f[q], wk[kx][q], acc[a][o][q]);
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int a = 0; a < TH; ++a) {
+        const int ho = ho0 + a;
+        if (ho >= Ho) break;
+#pragma unroll
+        for (int o = 0; o < TW; ++o) {
+            const int wo = wo0 + o;
+            if (wo >= Wo) break;
+            const long long off = (((long long)n * Ho + ho) * Wo + wo) * C + c;
+            float v[8];
+#pragma unroll
+            for (int q = 0; q < 8; ++q) v[q] = h_act(acc[a][o][q], act);
+            if (has_res) {
+                float rr[8];
+                h8_to_f(*reinterpret_cast<const uint4*>(R + off), rr);
+#pragma unroll
+                for (int q = 0; q < 8; ++q) v[q] += rr[q];
+            }
+            *reinterpret_cast<uint4*>(y + off) = f_to_h8(v);
+        }
+    }
+}
+
+// One extern "C" kernel per (stride, TW, TH); signature as hdw3_v2_*.
+extern "C" __global__ void __launch_bounds__(256)
+hdw3_v3_s1_w1h1(const __half* __restrict__ x, const __half* __restrict__ w, const float* __restrict__ bias,
+                const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                int pad, int act, int has_res) {
+    hdw3_v3_body<1, 1, 1>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+hdw3_v3_s1_w2h1(const __half* __restrict__ x, const __half* __restrict__ w, const float* __restrict__ bias,
+                const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                int pad, int act, int has_res) {
+    hdw3_v3_body<1, 2, 1>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2)
+hdw3_v3_s1_w4h1(const __half* __restrict__ x, const __half* __restrict__ w, const float* __restrict__ bias,
+                const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                int pad, int act, int has_res) {
+    hdw3_v3_body<1, 4, 1>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2)
+hdw3_v3_s1_w2h2(const __half* __restrict__ x, const __half* __restrict__ w, const float* __restrict__ bias,
+                const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                int pad, int act, int has_res) {
+    hdw3_v3_body<1, 2, 2>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+hdw3_v3_s2_w1h1(const __half* __restrict__ x, const __half* __restrict__ w, const float* __restrict__ bias,
+                const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                int pad, int act, int has_res) {
+    hdw3_v3_body<2, 1, 1>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2)
+hdw3_v3_s2_w2h1(const __half* __restrict__ x, const __half* __restrict__ w, const float* __restrict__ bias,
+                const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                int pad, int act, int has_res) {
+    hdw3_v3_body<2, 2, 1>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2)
+hdw3_v3_s2_w1h2(const __half* __restrict__ x, const __half* __restrict__ w, const float* __restrict__ bias,
+                const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                int pad, int act, int has_res) {
+    hdw3_v3_body<2, 1, 2>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
+}
+
+// hstem v4: hstem v3 (one thread per output pixel, every output channel from the same 27 inputs, fp32
+// NCHW input) with (a) the output staged through shared memory so that the block writes its contiguous
+// blockDim x Cout halves with consecutive 16-byte stores (v3: each thread wrote Cout/8 16-byte chunks at
+// a 2*Cout-byte stride: 4 half-filled sectors per store instruction), chunk (pixel p, group g) at
+// p*G + (g + p) % G (rotation against bank conflicts), and (b) for stride 2, pad 1, even W the kx = 1, 2
+// taps as one float2 load (18 loads instead of 27). Dynamic shared memory: 27*Cout*4 (weights) +
+// blockDim*Cout*2 (staging) bytes; host: Cout % 8 == 0 and the total within 48 KB (else v3).
+extern "C" __global__ void __launch_bounds__(256)
+hstem3x3c3_v4_nchw32(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+                     const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int Ho, int Wo,
+                     int Cout, int s, int pad, int act, int has_res) {
+    extern __shared__ __align__(16) float sw4[];
+    uint4* stage = reinterpret_cast<uint4*>(sw4 + 27 * Cout);  // 27 * Cout * 4 is a multiple of 16 (Cout % 8 == 0)
+    for (int k = threadIdx.x; k < 27 * Cout; k += blockDim.x) sw4[k] = w[k];
+    __syncthreads();
+    const int G = Cout >> 3;
+    const long long total = (long long)N * Ho * Wo;
+    const long long p0 = (long long)blockIdx.x * blockDim.x;
+    const long long i = p0 + threadIdx.x;
+    if (i < total) {
+        const int wo = (int)(i % Wo);
+        const long long t = i / Wo;
+        const int ho = (int)(t % Ho);
+        const int n = (int)(t / Ho);
+        float xin[27];
+        const bool pair = s == 2 && pad == 1 && (W & 1) == 0;  // uniform
+#pragma unroll
+        for (int ci = 0; ci < 3; ++ci) {
+            const float* plane = x + ((long long)n * 3 + ci) * H * W;
+#pragma unroll
+            for (int ky = 0; ky < 3; ++ky) {
+                const int hi = ho * s - pad + ky;
+                const bool rok = hi >= 0 && hi < H;
+                const float* rowp = plane + (long long)min(max(hi, 0), H - 1) * W;
+                if (pair) {  // wi = 2wo - 1, 2wo, 2wo + 1: 2wo + 1 <= W - 1 always (W even)
+                    const float2 v = __ldg(reinterpret_cast<const float2*>(rowp + 2 * wo));
+                    const float u = __ldg(rowp + max(2 * wo - 1, 0));
+                    xin[(ky * 3 + 0) * 3 + ci] = (rok && wo > 0) ? u : 0.0f;
+                    xin[(ky * 3 + 1) * 3 + ci] = rok ? v.x : 0.0f;
+                    xin[(ky * 3 + 2) * 3 + ci] = rok ? v.y : 0.0f;
+                } else {
+#pragma unroll
+                    for (int kx = 0; kx < 3; ++kx) {
+                        const int wi = wo * s - pad + kx;
+                        const float v = __ldg(rowp + min(max(wi, 0), W - 1));
+                        xin[(ky * 3 + kx) * 3 + ci] = (rok && wi >= 0 && wi < W) ? v : 0.0f;
+                    }
+                }
+            }
+        }
+        for (int g = 0; g < G; ++g) {
+            const int c = g * 8;
+            float acc[8];
+            const float4 b0 = __ldg(reinterpret_cast<const float4*>(bias + c));
+            const float4 b1 = __ldg(reinterpret_cast<const float4*>(bias + c + 4));
+            acc[0] = b0.x, acc[1] = b0.y, acc[2] = b0.z, acc[3] = b0.w;
+            acc[4] = b1.x, acc[5] = b1.y, acc[6] = b1.z, acc[7] = b1.w;
+#pragma unroll
+            for (int r = 0; r < 27; ++r) {
+                const float4 w0 = *reinterpret_cast<const float4*>(sw4 + r * Cout + c);
+                const float4 w1 = *reinterpret_cast<const float4*>(sw4 + r * Cout + c + 4);
+                acc[0] = fmaf(xin[r], w0.x, acc[0]);
+                acc[1] = fmaf(xin[r], w0.y, acc[1]);
+                acc[2] = fmaf(xin[r], w0.z, acc[2]);
+                acc[3] = fmaf(xin[r], w0.w, acc[3]);
+                acc[4] = fmaf(xin[r], w1.x, acc[4]);
+                acc[5] = fmaf(xin[r], w1.y, acc[5]);
+                acc[6] = fmaf(xin[r], w1.z, acc[6]);
+                acc[7] = fmaf(xin[r], w1.w, acc[7]);
+            }
+#pragma unroll
+            for (int q = 0; q < 8; ++q) acc[q] = h_act(acc[q], act);
+            stage[threadIdx.x * G + (g + threadIdx.x) % G] = f_to_h8(acc);
+        }
+    }
+    __syncthreads();
+    const long long npix = min((long long)blockDim.x, total - p0);
+    const int chunks = (int)npix * G;
+    uint4* yb = reinterpret_cast<uint4*>(y + p0 * Cout);
+    const uint4* rb = reinterpret_cast<const uint4*>(R + p0 * Cout);
+    for (int q = threadIdx.x; q < chunks; q += blockDim.x) {
+        const int p = q / G, g = q - p * G;
+        uint4 v = stage[p * G + (g + p) % G];
+        if (has_res) {
+            float a[8], b[8];
+            h8_to_f(v, a);
+            h8_to_f(rb[q], b);
+#pragma unroll
+            for (int k = 0; k < 8; ++k) a[k] += b[k];
+            v = f_to_h8(a);
+        }
+        yb[q] = v;
+    }
+}
+// END hdepthwise v3 / hstem v4 block
+// =============================================================================================
+
+// =============================================================================================
+// hgemm v4 (block owned by the pointwise-GEMM work; v1-v3 above unchanged). Host: impls/_custom_hgemm_v4.py.
+//   The autotuner picks per layer among the v3 kernels and the v4 kernels below ("v4" can only help):
+//   (a) hgemm_v4_sk_<BM>x<BN>: small K (K <= 32, K % 8 == 0: the whole K is one 32-wide tile). A
+//       persistent-style grid (a few blocks per SM) loops over M tiles; the B slice (BN x K) is loaded
+//       once per block, the next A tile's cp.async is issued before the current tile's MMA + staged
+//       epilogue (2-stage A ring); 20-37 KB smem so 4-6 blocks stay resident per SM.
+//       Expected (H100, bs256): 16->96 @112 379 -> ~250 us, 24->144 @56 181 -> ~120 us (2.5 TB/s).
+//   (b) hgemm_v4_<BM>x<BN>: v3's mainloop with split-K over gridDim.z (K tiles split evenly; split z
+//       writes raw fp32 partials to ws + z*M*N), then hgemm_v4_splitk_reduce sums the splits in a
+//       fixed order (deterministic) and applies bias, ReLU6, residual, rounding to half. gridDim.z == 1:
+//       the v3 staged epilogue. Adds the tiles 64x160 and 128x96 (N = 160 / 320 / 960 / 96 in 1-2 tiles).
+//       Expected: the 7x7 / 14x14 GEMMs at batch 1 ~2-3x faster (10 -> 60-130 blocks), ~1.2x at bs64;
+//       at bs256 (>= 2 waves already) only the wider tiles may help.
+//       Measured (H100, graph e2e v3 -> v4): bs1 0.259 -> 0.236 ms, bs64 1.119 -> 1.045, bs256 3.720 -> 3.473;
+//       bs256 16->96 378 -> 288 us, 24->144 181 -> 117 us (sk, grid 4 blocks/SM); split-K won only at batch 1
+//       (960->320 15.9 -> 8.8 us), never chosen at bs64/256. Default since then (results/NOTES.md, "hgemm v4").
+
+// One 32-wide k tile of MMAs from swizzled [rows][32] tiles; kss = number of 16-wide k steps (1 or 2).
+template <int MI, int NI, int TM, int TN>
+__device__ __forceinline__ void h4_ktile(const __half* a_s, const __half* b_s, float (&acc)[MI][NI][4], int wm,
+                                         int wn, int lane, int kss) {
+#pragma unroll
+    for (int ks = 0; ks < 2; ++ks) {
+        if (ks == 1 && kss < 2) break;
+        uint32_t af[MI][4], bf[NI][2];
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+            const int r = wm * TM + mi * 16 + (lane & 15);
+            const int c = ks * 2 + (lane >> 4);
+            ldmatrix_x4(smem_u32(a_s + swz(r, c)), af[mi][0], af[mi][1], af[mi][2], af[mi][3]);
+        }
+#pragma unroll
+        for (int nj = 0; nj < NI / 2; ++nj) {
+            const int r = wn * TN + nj * 16 + (lane & 7) + ((lane >> 4) << 3);
+            const int c = ks * 2 + ((lane >> 3) & 1);
+            ldmatrix_x4(smem_u32(b_s + swz(r, c)), bf[2 * nj][0], bf[2 * nj][1], bf[2 * nj + 1][0], bf[2 * nj + 1][1]);
+        }
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni) mma_16816(acc[mi][ni], af[mi], bf[ni]);
+    }
+}
+
+// Staged epilogue (as v3): bias + ReLU6 -> half tile sC [BM][BN + 8], then 16-byte chunks per thread
+// (+ residual), coalesced. The caller makes sC free (a __syncthreads after its last reader) before this.
+template <int BM, int BN, int WM, int WN, int MI, int NI>
+__device__ __forceinline__ void h4_store_staged(__half* sC, const float (&acc)[MI][NI][4], int m0, int n0, int M,
+                                                int N, const float* __restrict__ bias, const __half* __restrict__ R,
+                                                __half* __restrict__ C, int act, int has_res, int tid) {
+    constexpr int NT = WM * WN * 32, TM = BM / WM, TN = BN / WN, LDC = BN + 8;
+    const int lane = tid & 31, warp = tid >> 5, wm = warp / WN, wn = warp % WN;
+#pragma unroll
+    for (int ni = 0; ni < NI; ++ni) {
+        const int cl = wn * TN + ni * 8 + (lane & 3) * 2;
+        const int col = n0 + cl;
+        const float b0 = col < N ? bias[col] : 0.0f, b1 = col < N ? bias[col + 1] : 0.0f;
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+            for (int hh = 0; hh < 2; ++hh) {
+                const int rl = wm * TM + mi * 16 + (lane >> 2) + hh * 8;
+                *reinterpret_cast<__half2*>(sC + rl * LDC + cl) = __floats2half2_rn(
+                    h_act(acc[mi][ni][2 * hh] + b0, act), h_act(acc[mi][ni][2 * hh + 1] + b1, act));
+            }
+    }
+    __syncthreads();
+    constexpr int CH = BN / 8;
+#pragma unroll 4
+    for (int i = tid; i < BM * CH; i += NT) {
+        const int rl = i / CH, cl = (i % CH) * 8;
+        const int row = m0 + rl, col = n0 + cl;
+        if (row >= M || col >= N) continue;
+        uint4 v = *reinterpret_cast<const uint4*>(sC + rl * LDC + cl);
+        const long long o = (long long)row * N + col;
+        if (has_res) {
+            float f[8], r[8];
+            h8_to_f(v, f);
+            h8_to_f(*reinterpret_cast<const uint4*>(R + o), r);
+#pragma unroll
+            for (int q = 0; q < 8; ++q) f[q] += r[q];
+            v = f_to_h8(f);
+        }
+        *reinterpret_cast<uint4*>(C + o) = v;
+    }
+}
+
+// (a) small K. Grid: a multiple of tiles_n blocks; block b owns column tile b % tiles_n and the M tiles
+// b / tiles_n, + stride, ... (stride = gridDim.x / tiles_n).
+template <int BM, int BN, int WM, int WN>
+__device__ __forceinline__ void hgemm_v4_sk_body(const __half* __restrict__ A, const __half* __restrict__ B,
+                                                 __half* __restrict__ C, const float* __restrict__ bias,
+                                                 const __half* __restrict__ R, int M, int N, int K, int act,
+                                                 int has_res) {
+    constexpr int NT = WM * WN * 32, TM = BM / WM, TN = BN / WN, MI = TM / 16, NI = TN / 8, LDC = BN + 8;
+    static_assert(TM % 16 == 0 && TN % 16 == 0, "warp tile must be a multiple of 16x16");
+    __shared__ __align__(128) __half sA[2][BM * 32];
+    __shared__ __align__(128) __half sB[BN * 32];
+    __shared__ __align__(128) __half sC[BM * LDC];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp / WN, wn = warp % WN;
+    const int tiles_n = (N + BN - 1) / BN, tiles_m = (M + BM - 1) / BM;
+    const int n0 = (blockIdx.x % tiles_n) * BN;
+    const int stride = gridDim.x / tiles_n;
+    int mt = blockIdx.x / tiles_n;
+    const int KC = K >> 3;            // 16-byte chunks per row: 2..4
+    const int kss = (K + 15) >> 4;    // 16-wide k steps: 1..2
+    // chunks past K stay zero (never written by cp.async): zero them once
+    if (KC < 4) {
+        for (int i = tid; i < BM * 4; i += NT) {
+            const int r = i >> 2, c = i & 3;
+            if (c < KC) continue;
+            *reinterpret_cast<uint4*>(sA[0] + swz(r, c)) = make_uint4(0u, 0u, 0u, 0u);
+            *reinterpret_cast<uint4*>(sA[1] + swz(r, c)) = make_uint4(0u, 0u, 0u, 0u);
+        }
+        for (int i = tid; i < BN * 4; i += NT) {
+            const int r = i >> 2, c = i & 3;
+            if (c >= KC) *reinterpret_cast<uint4*>(sB + swz(r, c)) = make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+    for (int i = tid; i < BN * KC; i += NT) {
+        const int r = i / KC, c = i - r * KC, gr = n0 + r;
+        const bool ok = gr < N;
+        cp_async16(smem_u32(sB + swz(r, c)), ok ? B + (long long)gr * K + c * 8 : B, ok ? 16 : 0);
+    }
+    auto load_a = [&](int stage, int t) {
+        const int m0 = t * BM;
+        for (int i = tid; i < BM * KC; i += NT) {
+            const int r = i / KC, c = i - r * KC, gr = m0 + r;
+            const bool ok = gr < M;
+            cp_async16(smem_u32(sA[stage] + swz(r, c)), ok ? A + (long long)gr * K + c * 8 : A, ok ? 16 : 0);
+        }
+    };
+    if (mt < tiles_m) load_a(0, mt);
+    cp_async_commit();
+    for (int s = 0; mt < tiles_m; mt += stride, s ^= 1) {
+        if (mt + stride < tiles_m) load_a(s ^ 1, mt + stride);  // stage s^1 was last read before the
+        cp_async_commit();                                       // previous tile's epilogue barrier
+        cp_async_wait<1>();
+        __syncthreads();  // tile mt landed for every thread; the previous tile's sC reads are done
+        float acc[MI][NI][4];
+#pragma unroll
+        for (int i = 0; i < MI; ++i)
+#pragma unroll
+            for (int j = 0; j < NI; ++j)
+#pragma unroll
+                for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.0f;
+        h4_ktile<MI, NI, TM, TN>(sA[s], sB, acc, wm, wn, lane, kss);
+        h4_store_staged<BM, BN, WM, WN, MI, NI>(sC, acc, mt * BM, n0, M, N, bias, R, C, act, has_res, tid);
+    }
+    cp_async_wait<0>();
+}
+
+// (b) split-K over gridDim.z (1 = the v3 staged epilogue straight to C).
+template <int BM, int BN, int WM, int WN, int STAGES>
+__device__ __forceinline__ void hgemm_v4_body(const __half* __restrict__ A, const __half* __restrict__ B,
+                                              __half* __restrict__ C, float* __restrict__ ws,
+                                              const float* __restrict__ bias, const __half* __restrict__ R, int M,
+                                              int N, int K, int act, int has_res) {
+    constexpr int NT = WM * WN * 32, TM = BM / WM, TN = BN / WN, MI = TM / 16, NI = TN / 8, LDC = BN + 8;
+    static_assert(TM % 16 == 0 && TN % 16 == 0, "warp tile must be a multiple of 16x16");
+    constexpr int SMEM_HALVES = STAGES * (BM + BN) * 32 > BM * LDC ? STAGES * (BM + BN) * 32 : BM * LDC;
+    __shared__ __align__(128) __half smem[SMEM_HALVES];
+    __half* const sA0 = smem;
+    __half* const sB0 = smem + STAGES * BM * 32;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp / WN, wn = warp % WN;
+    const int tiles_n = (N + BN - 1) / BN;
+    const int m0 = (blockIdx.x / tiles_n) * BM, n0 = (blockIdx.x % tiles_n) * BN;
+    const int KT_ALL = (K + 31) / 32;
+    const int per = (KT_ALL + gridDim.z - 1) / gridDim.z;
+    const int kt0 = min(KT_ALL, (int)blockIdx.z * per);
+    const int KT = min(KT_ALL, kt0 + per) - kt0;
+
+    auto load_tile = [&](int stage, int kt) {
+        const int k0 = (kt0 + kt) * 32;
+#pragma unroll
+        for (int i = tid; i < BM * 4; i += NT) {
+            const int r = i >> 2, c = i & 3, gr = m0 + r, gk = k0 + c * 8;
+            const bool ok = gr < M && gk < K;
+            cp_async16(smem_u32(sA0 + stage * BM * 32 + swz(r, c)), ok ? A + (long long)gr * K + gk : A, ok ? 16 : 0);
+        }
+#pragma unroll
+        for (int i = tid; i < BN * 4; i += NT) {
+            const int r = i >> 2, c = i & 3, gr = n0 + r, gk = k0 + c * 8;
+            const bool ok = gr < N && gk < K;
+            cp_async16(smem_u32(sB0 + stage * BN * 32 + swz(r, c)), ok ? B + (long long)gr * K + gk : B, ok ? 16 : 0);
+        }
+    };
+
+    float acc[MI][NI][4];
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NI; ++j)
+#pragma unroll
+            for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.0f;
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < KT) load_tile(s, s);
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < KT; ++kt) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        {
+            const int nk = kt + STAGES - 1;
+            if (nk < KT) load_tile(nk % STAGES, nk);
+            cp_async_commit();
+        }
+        h4_ktile<MI, NI, TM, TN>(sA0 + (kt % STAGES) * BM * 32, sB0 + (kt % STAGES) * BN * 32, acc, wm, wn, lane, 2);
+    }
+    cp_async_wait<0>();
+    if (gridDim.z > 1) {  // raw fp32 partial sums of split z (hgemm_v4_splitk_reduce finishes)
+        float* P = ws + (long long)blockIdx.z * M * N;
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) {
+            const int col = n0 + wn * TN + ni * 8 + (lane & 3) * 2;
+            if (col >= N) continue;
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                for (int hh = 0; hh < 2; ++hh) {
+                    const int row = m0 + wm * TM + mi * 16 + (lane >> 2) + hh * 8;
+                    if (row < M)
+                        *reinterpret_cast<float2*>(P + (long long)row * N + col) =
+                            make_float2(acc[mi][ni][2 * hh], acc[mi][ni][2 * hh + 1]);
+                }
+        }
+        return;
+    }
+    __syncthreads();  // every warp is done with the operand tiles (sC aliases them)
+    h4_store_staged<BM, BN, WM, WN, MI, NI>(smem, acc, m0, n0, M, N, bias, R, C, act, has_res, tid);
+}
+
+// Sum of the S split-K partials ws (S, M, N) in split order + bias, ReLU6, residual -> half C (M, N);
+// 8 columns per thread (N % 8 == 0), grid-stride.
+extern "C" __global__ void __launch_bounds__(256)
+hgemm_v4_splitk_reduce(const float* __restrict__ ws, __half* __restrict__ C, const float* __restrict__ bias,
+                       const __half* __restrict__ R, int M, int N, int S, int act, int has_res) {
+    const long long total = (long long)M * N / 8, mn = (long long)M * N;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const long long o = i * 8;
+        const int col = (int)(o % N);
+        float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+        for (int s = 0; s < S; ++s) {
+            const float4 p0 = *reinterpret_cast<const float4*>(ws + s * mn + o);
+            const float4 p1 = *reinterpret_cast<const float4*>(ws + s * mn + o + 4);
+            v[0] += p0.x, v[1] += p0.y, v[2] += p0.z, v[3] += p0.w;
+            v[4] += p1.x, v[5] += p1.y, v[6] += p1.z, v[7] += p1.w;
+        }
+        const float4 b0 = *reinterpret_cast<const float4*>(bias + col);
+        const float4 b1 = *reinterpret_cast<const float4*>(bias + col + 4);
+        const float bb[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+        for (int q = 0; q < 8; ++q) v[q] = h_act(v[q] + bb[q], act);
+        if (has_res) {
+            float r[8];
+            h8_to_f(*reinterpret_cast<const uint4*>(R + o), r);
+#pragma unroll
+            for (int q = 0; q < 8; ++q) v[q] += r[q];
+        }
+        *reinterpret_cast<uint4*>(C + o) = f_to_h8(v);
+    }
+}
+
+// Small-K kernels hgemm_v4_sk_<BM>x<BN>: warps WM x WN in the comment.
+// 64x96: 4x1 warps (16x96; 2x2 spilled 8 bytes); 64x144: 4x1 (16x144); 128x64: 4x1 (32x64); 64x64: 2x2 (32x32);
+// 128x32: 4x1 (32x32); 128x16: 4x1 (32x16)
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_sk_64x96(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                  const float* __restrict__ bias, const __half* __restrict__ R, int M, int N, int K, int act,
+                  int has_res) {
+    hgemm_v4_sk_body<64, 96, 4, 1>(A, B, C, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_sk_64x144(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                   const float* __restrict__ bias, const __half* __restrict__ R, int M, int N, int K, int act,
+                   int has_res) {
+    hgemm_v4_sk_body<64, 144, 4, 1>(A, B, C, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_sk_128x64(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                   const float* __restrict__ bias, const __half* __restrict__ R, int M, int N, int K, int act,
+                   int has_res) {
+    hgemm_v4_sk_body<128, 64, 4, 1>(A, B, C, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_sk_64x64(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                  const float* __restrict__ bias, const __half* __restrict__ R, int M, int N, int K, int act,
+                  int has_res) {
+    hgemm_v4_sk_body<64, 64, 2, 2>(A, B, C, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_sk_128x32(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                   const float* __restrict__ bias, const __half* __restrict__ R, int M, int N, int K, int act,
+                   int has_res) {
+    hgemm_v4_sk_body<128, 32, 4, 1>(A, B, C, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_sk_128x16(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                   const float* __restrict__ bias, const __half* __restrict__ R, int M, int N, int K, int act,
+                   int has_res) {
+    hgemm_v4_sk_body<128, 16, 4, 1>(A, B, C, bias, R, M, N, K, act, has_res);
+}
+
+// Split-K kernels hgemm_v4_<BM>x<BN> (warps, stages as v3's tiles; 64x160: 2x2 (32x80), 3 stages, 42 KB;
+// 128x96: 2x2 (64x48), 3 stages, 42 KB).
+extern "C" __global__ void __launch_bounds__(256)
+hgemm_v4_128x128(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                 float* __restrict__ ws, const float* __restrict__ bias, const __half* __restrict__ R, int M, int N,
+                 int K, int act, int has_res) {
+    hgemm_v4_body<128, 128, 2, 4, 3>(A, B, C, ws, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_128x64(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                float* __restrict__ ws, const float* __restrict__ bias, const __half* __restrict__ R, int M, int N,
+                int K, int act, int has_res) {
+    hgemm_v4_body<128, 64, 2, 2, 4>(A, B, C, ws, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_64x128(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                float* __restrict__ ws, const float* __restrict__ bias, const __half* __restrict__ R, int M, int N,
+                int K, int act, int has_res) {
+    hgemm_v4_body<64, 128, 2, 2, 4>(A, B, C, ws, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_64x64(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+               float* __restrict__ ws, const float* __restrict__ bias, const __half* __restrict__ R, int M, int N,
+               int K, int act, int has_res) {
+    hgemm_v4_body<64, 64, 2, 2, 4>(A, B, C, ws, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_128x32(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                float* __restrict__ ws, const float* __restrict__ bias, const __half* __restrict__ R, int M, int N,
+                int K, int act, int has_res) {
+    hgemm_v4_body<128, 32, 4, 1, 4>(A, B, C, ws, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(64)
+hgemm_v4_64x32(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+               float* __restrict__ ws, const float* __restrict__ bias, const __half* __restrict__ R, int M, int N,
+               int K, int act, int has_res) {
+    hgemm_v4_body<64, 32, 2, 1, 4>(A, B, C, ws, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(64)
+hgemm_v4_32x32(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+               float* __restrict__ ws, const float* __restrict__ bias, const __half* __restrict__ R, int M, int N,
+               int K, int act, int has_res) {
+    hgemm_v4_body<32, 32, 2, 1, 4>(A, B, C, ws, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_64x160(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                float* __restrict__ ws, const float* __restrict__ bias, const __half* __restrict__ R, int M, int N,
+                int K, int act, int has_res) {
+    hgemm_v4_body<64, 160, 2, 2, 3>(A, B, C, ws, bias, R, M, N, K, act, has_res);
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+hgemm_v4_128x96(const __half* __restrict__ A, const __half* __restrict__ B, __half* __restrict__ C,
+                float* __restrict__ ws, const float* __restrict__ bias, const __half* __restrict__ R, int M, int N,
+                int K, int act, int has_res) {
+    hgemm_v4_body<128, 96, 2, 2, 3>(A, B, C, ws, bias, R, M, N, K, act, has_res);
+}
+// ============================== end of hgemm v4 ==============================================

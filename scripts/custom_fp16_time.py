@@ -146,12 +146,85 @@ def per_layer(net, batches, rng, results) -> None:
     results["layers"] = rows
 
 
-def e2e(net, batches, results) -> None:
+def dw_sweep(net, batches, results) -> None:
+    """Depthwise and stem layers: every version, and every hdepthwise v3 tile forced (hdw3_v3_force),
+    on the same GPU-generated inputs (rotated as in op_launch_sets)."""
+    from impls import _custom_kernels as K
+
+    rows = []
+    be_of: dict[str, CustomBackend] = {}
+    for batch in batches:
+        for entry in net.distinct_ops():
+            op = entry["op"]
+            fam = family_of(op)
+            if fam not in ("hdepthwise", "hstem"):
+                continue
+            lay = op.layer
+            stem = fam == "hstem"
+            variants: list[tuple[str, tuple | None]] = [(f"{fam}={v}", None) for v in K.KERNEL_VERSIONS[fam]]
+            variants = [v for v in variants if v[0] not in ("hdepthwise=v1", "hstem=v1", "hstem=v2") or batch < 256]
+            if not stem:
+                variants += [("hdepthwise=v3", t) for t in K.HDW3_V3_TILES[lay.stride]]
+            c, h, w = lay.in_shape
+            co, ho, wo = lay.out_shape
+            in_b = (4 if stem else 2) * batch * c * h * w
+            out_b = 2 * batch * co * ho * wo
+            copies = rotation_count(in_b + out_b * (2 if op.residual is not None else 1))
+            with cupy.cuda.Device():
+                xs, rs = [], []
+                for _ in range(copies):
+                    if stem:
+                        xs.append(cupy.random.standard_normal((batch, c, h, w), dtype=cupy.float32))
+                    else:
+                        xs.append(
+                            cupy.random.standard_normal((batch, h, w, c), dtype=cupy.float32).astype(cupy.float16)
+                        )
+                    rs.append(
+                        cupy.random.standard_normal((batch, ho, wo, co), dtype=cupy.float32).astype(cupy.float16)
+                        if op.residual is not None
+                        else None
+                    )
+                out = cupy.empty((batch, ho, wo, co), cupy.float16)
+            cupy.cuda.Device().synchronize()
+            for spec, tile in variants:
+                be = be_of.get(spec)
+                if be is None:
+                    be = be_of[spec] = CustomBackend(dtype="fp16", kernels=spec)
+                    be._ensure_device()
+                be.hdw3_v3_force = tile
+                sets = [be._h_conv_launches(x, lay, op.act, r, out, nchw32=stem) for x, r in zip(xs, rs)]
+                be.hdw3_v3_force = None
+                ms = time_sets(be, sets, batch)
+                _, by = op_cost(op, batch)
+                label = spec + ("" if tile is None else f":w{tile[0]}h{tile[1]}")
+                row = {
+                    "op": op.index,
+                    "x": len(entry["ops"]),
+                    "layer": op.describe(net.layers),
+                    "family": fam,
+                    "spec": label,
+                    "batch": batch,
+                    "median_ms": ms,
+                    "gbps": by / ms / 1e6,
+                    "kernels": [launch.name for launch in sets[0]],
+                }
+                rows.append(row)
+                print(
+                    f"dw bs{batch:<3} op{op.index:<3} x{row['x']} {label:22s} {ms * 1e3:8.1f} us "
+                    f"{row['gbps']:6.0f} GB/s {','.join(row['kernels'])}  {row['layer']}",
+                    flush=True,
+                )
+            del xs, rs, out
+            cupy.get_default_memory_pool().free_all_blocks()
+    results["dw_sweep"] = rows
+
+
+def e2e(net, batches, results, specs=("",)) -> None:
     rows = []
     for batch in batches:
         x = random_input(net, batch, seed=batch)
-        for graph in (True, False) if batch == 256 else (True,):
-            be = CustomBackend(dtype="fp16", graph=graph)
+        for spec, graph in [(sp, g) for sp in specs for g in ((True, False) if batch == 256 and not sp else (True,))]:
+            be = CustomBackend(dtype="fp16", graph=graph, kernels=spec)
             t0 = time.perf_counter()
             be.prepare(net)
             be.plan(batch)
@@ -163,6 +236,7 @@ def e2e(net, batches, results) -> None:
             host = host_timing(lambda i, be=be, x=x: be.run(x), warmup=3, repeats=20)
             row = {
                 "batch": batch,
+                "kernels": spec or "default",
                 "graph": graph,
                 "device_ms": dev.median_ms,
                 "device_p10_ms": dev.p10_ms,
@@ -176,7 +250,7 @@ def e2e(net, batches, results) -> None:
             }
             rows.append(row)
             print(
-                f"e2e fp16 bs{batch:<3} graph={graph!s:5s} device {dev.median_ms:8.4f} ms  "
+                f"e2e fp16 bs{batch:<3} {spec or 'default':24s} graph={graph!s:5s} device {dev.median_ms:8.4f} ms  "
                 f"host {host.median_ms:8.4f} ms  {row['img_per_s']:9.0f} img/s  {row['tflops']:6.1f} TFLOP/s  "
                 f"launches {row['launches']}",
                 flush=True,
@@ -191,14 +265,22 @@ def main() -> None:
     ap.add_argument("--json", default="")
     ap.add_argument("--batches", default="1,64,256", help="per-layer batches")
     ap.add_argument("--e2e-batches", default="1,8,64,256")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,e2e")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,e2e,dw")
+    ap.add_argument("--e2e-specs", default="", help="';'-separated kernel specs for e2e ('' = default)")
+    ap.add_argument("--dw-batches", default="1,64,256", help="batches of the depthwise / stem version sweep")
     args = ap.parse_args()
     net = default_network()
     rng = np.random.default_rng(0)
     results: dict = {"gpu": cupy.cuda.runtime.getDeviceProperties(0)["name"].decode(), "dtype": "fp16"}
     skip = set(args.skip.split(","))
     if "e2e" not in skip:  # first: the headline figures survive a timeout in the per-layer sweep
-        e2e(net, [int(b) for b in args.e2e_batches.split(",")], results)
+        e2e(net, [int(b) for b in args.e2e_batches.split(",")], results, tuple(args.e2e_specs.split(";")))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+    if "dw" not in skip:
+        dw_sweep(net, [int(b) for b in args.dw_batches.split(",")], results)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
     if "layers" not in skip:
         per_layer(net, [int(b) for b in args.batches.split(",")], rng, results)
     if args.json:

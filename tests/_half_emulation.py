@@ -34,6 +34,33 @@ def _conv_nhwc(xx, w_at, bias, Ho, Wo, k, s, depthwise, cin, cout):
 
 def emulate_half(name: str, grid: tuple, block: tuple, args: tuple) -> None:
     a = args
+    if name == "hgemm_v4_splitk_reduce":  # ws (S, M, N) fp32 partials -> epilogue -> C half
+        ws, C, bias, R = map(_flat, a[:4])
+        M, N, S, act, hr = map(int, a[4:])
+        v = ws[: S * M * N].reshape(S, M, N).astype(np.float64).sum(0)
+        v = _relu6(v + bias[:N], act)
+        if hr:
+            v = v + R[: M * N].reshape(M, N)
+        C[: M * N] = v.ravel()
+        return
+    if name.startswith("hgemm_v4_") and not name.startswith("hgemm_v4_sk_"):  # split-K over grid z
+        A, B, C, ws, bias, R = map(_flat, a[:6])
+        M, N, K, act, hr = map(int, a[6:])
+        A64 = A[: M * K].reshape(M, K).astype(np.float64)
+        B64 = B[: N * K].reshape(N, K).astype(np.float64)
+        S = grid[2]
+        if S == 1:
+            v = _relu6(A64 @ B64.T + bias[:N], act)
+            if hr:
+                v = v + R[: M * N].reshape(M, N)
+            C[: M * N] = v.ravel()
+            return
+        kt = -(-K // 32)
+        per = -(-kt // S)
+        for z in range(S):
+            k0, k1 = min(K, z * per * 32), min(K, (z + 1) * per * 32)
+            ws[z * M * N : (z + 1) * M * N] = (A64[:, k0:k1] @ B64[:, k0:k1].T).ravel()
+        return
     if name.startswith("hgemm_"):
         A, B, C, bias, R = map(_flat, a[:5])
         M, N, K, act, hr = map(int, a[5:])
@@ -48,7 +75,7 @@ def emulate_half(name: str, grid: tuple, block: tuple, args: tuple) -> None:
         if name == "hdw3_v1":
             N, H, W, C, Ho, Wo, s, pad, act, hr = ints
             k, cin, cout, dw, nchw = 3, C, C, True, False
-        elif name.startswith("hdw3_v2"):
+        elif name.startswith(("hdw3_v2", "hdw3_v3")):
             N, H, W, C, Ho, Wo, pad, act, hr = ints
             s = int(name[len("hdw3_v2_s")])
             k, cin, cout, dw, nchw = 3, C, C, True, False

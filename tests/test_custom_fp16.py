@@ -155,7 +155,7 @@ def _odd_cases():
     out = []
     for fam, shapes in ODD_CONVS.items():
         for i, s in enumerate(shapes):
-            for spec in ("", "hgemm=v1,hdepthwise=v1,hstem=v1"):
+            for spec in ("", "hgemm=v1,hdepthwise=v1,hstem=v1", "hdepthwise=v2", "hdepthwise=v3,hstem=v4", "hgemm=v4"):
                 out.append(pytest.param(s, spec, id=f"{fam}-odd{i}-{spec or 'default'}"))
     return out
 
@@ -182,6 +182,63 @@ def test_fp16_odd_conv_matches_float64_reference(shape, spec, rng):
     assert_close(y, ref, "fp16", "layer", what=f"fp16 {spec or 'default'} {lay.describe([])}")
 
 
+# hdepthwise v3 with every (TW, TH) tile forced: partial strips along W and H, 1x1 and 1-wide maps,
+# padding on every side, residual; (C, stride, H, W, batch, act, residual), C % 8 == 0 (else v1)
+HDW3_V3_SHAPES = [
+    (8, 1, 1, 1, 1, True, False),
+    (16, 2, 1, 1, 3, True, True),
+    (24, 1, 5, 7, 3, True, True),
+    (40, 2, 10, 9, 3, True, True),
+    (32, 1, 3, 1, 1, False, False),
+    (96, 2, 7, 7, 1, True, False),
+    (72, 1, 17, 19, 64, True, False),
+    (64, 2, 13, 6, 64, False, True),
+]
+
+
+def _hdw3_v3_cases():
+    return [
+        pytest.param(
+            shape, tile, id=f"hdw3v3-w{tile[0]}h{tile[1]}-c{shape[0]}s{shape[1]}-{shape[2]}x{shape[3]}-bs{shape[4]}"
+        )
+        for shape in HDW3_V3_SHAPES
+        for tile in K.HDW3_V3_TILES[shape[1]]
+    ]
+
+
+@pytest.mark.parametrize("shape,tile", _hdw3_v3_cases())
+def test_fp16_hdw3_v3_every_tile_matches_float64_reference(shape, tile, rng):
+    import cupy
+
+    from impls.custom import CustomBackend
+    from tests.test_custom_kernels import make_conv
+
+    c, stride, h, w, batch, act, has_res = shape
+    lay = make_conv(rng, c, c, 3, stride, 1, c, h, w)
+    x = _h(rng.standard_normal((batch, c, h, w), dtype=np.float32))
+    res = _h(rng.standard_normal((batch, *lay.out_shape), dtype=np.float32)) if has_res else None
+    be = backend_for("hdepthwise=v3,hstem=v4")
+    assert isinstance(be, CustomBackend)
+    ho, wo = lay.out_hw(h, w)
+    be.hdw3_v3_force = tile
+    try:
+        with be.stream:
+            out = cupy.full((batch, ho, wo, c), np.nan, cupy.float16)
+        rd = be.to_device(res) if res is not None else None
+        launches = be._h_conv_launches(be.to_device(x), lay, act, rd, out)
+        assert [la.name for la in launches] == [K.hdw3_v3_kernel(stride, tile)]
+        be.launch_all(launches)
+        y = be.to_host(out)
+    finally:
+        be.hdw3_v3_force = None
+    ref = NumpyBackend(dtype="fp64").conv2d(
+        x.astype(np.float64), lay, act=act, residual=None if res is None else res.astype(np.float64)
+    )
+    assert np.isfinite(y).all()
+    err = assert_close(y, ref, "fp16", "layer", what=f"hdw3 v3 tile {tile} {lay.describe([])}")
+    _log(f"hdw3_v3 tile {tile} c{c} s{stride} {h}x{w} bs{batch} rel_l2 {err:.3e}")
+
+
 def test_fp16_input_checks():
     import cupy
 
@@ -204,25 +261,27 @@ def f64_reference(batch: int):
 
 
 @functools.cache
-def e2e_backend(graph: bool):
+def e2e_backend(graph: bool, kernels: str = ""):
     import impls
 
-    be = impls.create("custom", dtype="fp16", graph=graph)
+    be = impls.create("custom", dtype="fp16", graph=graph, kernels=kernels or None)
     be.prepare(_net())
     return be
 
 
+@pytest.mark.parametrize("kernels", ["", "hgemm=v4"], ids=["default", "hgemm_v4"])
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 8, 64])
-def test_fp16_e2e_matches_float64_reference(batch, graph):
+def test_fp16_e2e_matches_float64_reference(batch, graph, kernels):
     x, ref = f64_reference(batch)
-    be = e2e_backend(graph)
+    be = e2e_backend(graph, kernels)
     be.poison(batch)
     y = be.run(x)
     assert y.shape == ref.shape and y.dtype == np.float32
     err = rel_l2(y, ref)
     agree = top1_agreement(y, ref)
-    _log(f"e2e bs{batch} graph={graph} rel_l2 {err:.3e} top1 {agree:.3f} (tol {tolerance('fp16', 'e2e'):.0e})")
+    tol = tolerance("fp16", "e2e")
+    _log(f"e2e {kernels or 'default'} bs{batch} graph={graph} rel_l2 {err:.3e} top1 {agree:.3f} (tol {tol:.0e})")
     assert_close(y, ref, "fp16", "e2e", what=f"custom fp16 graph={graph} bs{batch}")
     assert agree >= TOP1_AGREEMENT["fp16"], f"top-1 agreement {agree:.3f}"
     np.testing.assert_array_equal(be.run(x), y)  # the same plan / graph gives the same logits

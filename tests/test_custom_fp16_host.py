@@ -38,7 +38,9 @@ def test_fp16_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
     assert all(k.startswith(("h", "f32_to_h")) for k in launched), launched
     if not spec:
         assert {"hstem3x3c3_v3_nchw32", "hlinear_gemv"} <= launched
-        assert {k.split("_tw")[0] for k in launched if k.startswith("hdw3_")} == {"hdw3_v2_s1", "hdw3_v2_s2"}
+        dw = {k for k in launched if k.startswith("hdw3_")}  # hdepthwise v3 (+ v2's stride-2 kernels)
+        assert any(k.startswith("hdw3_v3_s1_") for k in dw)
+        assert all(k.startswith(("hdw3_v3_", "hdw3_v2_s2")) for k in dw), dw
         assert any(k.startswith("hgemm_v3_") for k in launched)
         allowed = {k for _, k in K.default_kernels()}
         assert launched <= allowed, launched - allowed
@@ -59,7 +61,7 @@ def test_fp16_plan_at_large_batch_uses_the_tensor_core_classifier(fake_cupy, net
 def test_fp16_odd_shapes_with_emulated_kernels(fake_cupy, rng):  # noqa: F811
     from tests.test_custom_kernels import ODD_CONVS, make_conv
 
-    for spec in ("", "hgemm=v1,hdepthwise=v1,hstem=v1"):
+    for spec in ("", "hgemm=v1,hdepthwise=v1,hstem=v1", "hdepthwise=v3,hstem=v4"):
         be = fake_cupy.CustomBackend(dtype="fp16", kernels=spec)
         for fam, shapes in ODD_CONVS.items():
             for cin, cout, k, stride, pad, groups, h, w, batch, act, has_res in shapes:
@@ -83,6 +85,7 @@ def test_fp16_stem_reads_nchw_fp32(fake_cupy, rng):  # noqa: F811
         ("", "hstem3x3c3_v3_nchw32"),
         ("hstem=v2", "hstem3x3c3_nchw32"),
         ("hstem=v1", "hconv_direct_nchw32"),
+        ("hstem=v4", "hstem3x3c3_v4_nchw32"),
     ):
         be = fake_cupy.CustomBackend(dtype="fp16", kernels=spec)
         be._ensure_device()
@@ -114,3 +117,55 @@ def test_fp16_input_checks(fake_cupy, net, rng):  # noqa: F811
         be.dw_pointwise(xh, conv, net.fused[2].layer)
     with pytest.raises(InputError, match="supports dtype"):
         fake_cupy.CustomBackend(dtype="tf32")
+
+
+@pytest.mark.parametrize("cin,cout,hw,batch,has_res", [(16, 96, 12, 2, False), (24, 144, 7, 3, False),
+                                                       (960, 160, 7, 1, True), (320, 1280, 7, 1, False),
+                                                       (144, 24, 9, 2, True)])  # fmt: skip
+def test_fp16_hgemm_v4_every_candidate_with_emulated_kernels(fake_cupy, rng, cin, cout, hw, batch, has_res):  # noqa: F811
+    """hgemm v4: every autotuner candidate (v3 tiles, small-K persistent, split-K + reduce) launches
+    with well-formed arguments and gives the reference result; the batch-1 cost model splits K."""
+    from tests.test_custom_kernels import make_conv
+
+    lay = make_conv(rng, cin, cout, 1, 1, 0, 1, hw, hw)
+    x = rng.standard_normal((batch, cin, hw, hw), dtype=np.float32)
+    res = rng.standard_normal((batch, *lay.out_shape), dtype=np.float32) if has_res else None
+    ref = NumpyBackend(dtype="fp64").conv2d(
+        x.astype(np.float16).astype(np.float64),
+        lay,
+        act=True,
+        residual=None if res is None else res.astype(np.float16).astype(np.float64),
+    )
+    be = fake_cupy.CustomBackend(dtype="fp16", kernels="hgemm=v4", autotune=False)
+    LAUNCHES.clear()
+    y = be.to_host(be.conv2d(be.to_device(x), lay, act=True, residual=None if res is None else be.to_device(res)))
+    assert_close(y, ref, "fp16", "layer", what=f"hgemm v4 model {cin}->{cout}")
+    if cin >= 384 and batch == 1:
+        assert "hgemm_v4_splitk_reduce" in LAUNCHES, LAUNCHES
+    be = fake_cupy.CustomBackend(dtype="fp16", kernels="hgemm=v4", autotune=True)
+    be.TUNE_MIN_FLOP = 0
+    seen: list = []
+
+    def tuned(key, cands, build, model):
+        seen.extend(cands)
+        assert model in cands
+        out = []
+        for cand in cands:
+            out = build(cand)
+            with be.stream:
+                for launch in out:
+                    be._launch(launch)
+            got = be.to_host(yd)
+            assert_close(got, ref, "fp16", "layer", what=f"hgemm v4 {cand} {cin}->{cout}")
+            yd.fill(np.nan)
+        return out
+
+    be._ensure_device()
+    be._tuned = tuned
+    xd = be.to_device(x)
+    rd = None if res is None else be.to_device(res)
+    yd = be._h_empty((batch, hw, hw, cout))
+    yd.fill(np.nan)
+    be.conv2d(xd, lay, act=True, residual=rd, out=yd)
+    kinds = {c[0] for c in seen}
+    assert "v3" in kinds and ("sk" in kinds if cin <= 32 else True) and ("split" in kinds if cin >= 128 else True)
