@@ -1027,6 +1027,28 @@ class CustomBackend(HalfMixin, Backend):
         return out
 
     # -- whole network -------------------------------------------------------------------------------
+    @staticmethod
+    def _fuse_pairs(fused: list, last_use: list[int], fusable: Any) -> dict[int, Any]:
+        """Consecutive (op, next op) pairs that run as one kernel: op is a conv without residual whose only
+        reader is the next op, a conv that does not take op as its residual, and ``fusable(op, nxt)``.
+        Returns {next op index: op}. op's input must stay live until the next op (the fused kernel reads
+        it there, so the next op's output must not reuse its buffer): ``last_use`` is updated in place."""
+        pairs: dict[int, Any] = {}
+        for op, nxt in zip(fused, fused[1:]):
+            if (
+                op.kind == "conv"
+                and nxt.kind == "conv"
+                and op.residual is None
+                and nxt.input == op.index
+                and last_use[op.index] == nxt.index
+                and nxt.residual != op.index
+                and fusable(op, nxt)
+            ):
+                pairs[nxt.index] = op
+                if op.input != NETWORK_INPUT:
+                    last_use[op.input] = max(last_use[op.input], nxt.index)
+        return pairs
+
     def plan(self, batch: int) -> Plan:
         """Allocate every buffer and fix every launch for one batch size (once; cached)."""
         if self.net is None:
@@ -1052,43 +1074,18 @@ class CustomBackend(HalfMixin, Backend):
                 if src is not None and src != NETWORK_INPUT:
                     last_use[src] = op.index
         last_use[-1] = len(fused)  # the output stays
-        # fuse v2: a depthwise conv (+ ReLU6, no residual) whose only reader is the next op, a pointwise
-        # conv, runs inside that conv's kernel; the depthwise input must then stay live until the
-        # pointwise op (its output must not reuse the input's buffer while the fused kernel reads it).
+        # fuse v2: a depthwise conv (+ ReLU6) runs inside the next op's kernel, a pointwise conv (dwpw);
+        # fuse v3 / v4: an expansion 1x1 conv (+ ReLU6) runs inside the next op's kernel, a 3x3 depthwise
+        # conv without residual (exdw, kernels/conv.cu)
         fuse_pw: dict[int, Any] = {}  # pointwise op index -> the depthwise op fused into it
-        if self.versions["fuse"] == "v2":
-            for op, nxt in zip(fused, fused[1:]):
-                if (
-                    op.kind == "conv"
-                    and nxt.kind == "conv"
-                    and op.residual is None
-                    and nxt.input == op.index
-                    and last_use[op.index] == nxt.index
-                    and nxt.residual != op.index
-                    and self._fusable(op.layer, nxt.layer)  # type: ignore[arg-type]
-                ):
-                    fuse_pw[nxt.index] = op
-                    if op.input != NETWORK_INPUT:
-                        last_use[op.input] = max(last_use[op.input], nxt.index)
-        fused_dw = {dw.index for dw in fuse_pw.values()}
-        # fuse v3: an expansion 1x1 conv (+ ReLU6, no residual) whose only reader is the next op, a 3x3
-        # depthwise conv, runs inside that conv's kernel (exdw, kernels/conv.cu); the expansion's input
-        # must then stay live until the depthwise op.
         fuse_ex: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into it
-        if self.versions["fuse"] in ("v3", "v4"):
-            for op, nxt in zip(fused, fused[1:]):
-                if (
-                    op.kind == "conv"
-                    and nxt.kind == "conv"
-                    and op.residual is None
-                    and nxt.residual is None
-                    and nxt.input == op.index
-                    and last_use[op.index] == nxt.index
-                    and self._exdw_fusable(op.layer, nxt.layer)  # type: ignore[arg-type]
-                ):
-                    fuse_ex[nxt.index] = op
-                    if op.input != NETWORK_INPUT:
-                        last_use[op.input] = max(last_use[op.input], nxt.index)
+        if self.versions["fuse"] == "v2":
+            fuse_pw = self._fuse_pairs(fused, last_use, lambda op, nxt: self._fusable(op.layer, nxt.layer))
+        elif self.versions["fuse"] in ("v3", "v4"):
+            fuse_ex = self._fuse_pairs(
+                fused, last_use, lambda op, nxt: nxt.residual is None and self._exdw_fusable(op.layer, nxt.layer)
+            )
+        fused_dw = {dw.index for dw in fuse_pw.values()}
         fused_ex = {ex.index for ex in fuse_ex.values()}
 
         def out_shape(op) -> tuple[int, ...]:
