@@ -333,17 +333,7 @@ class HalfMixin:
     # -- the ops -------------------------------------------------------------------------------------
     def _h_conv2d(self, x: Any, layer: Conv2d, act: bool, residual: Any, out: Any) -> Any:
         self._h_check(x, "conv2d input", ndim=4)
-        nb, h, w, c = x.shape
-        if c != layer.in_channels:
-            raise InputError(
-                f"conv2d input: NHWC shape {x.shape} has {c} channels, the layer expects {layer.in_channels}"
-            )
-        ho, wo = layer.out_hw(h, w)
-        if ho < 1 or wo < 1:
-            raise InputError(
-                f"conv2d input: spatial size {h}x{w} is too small for the {layer.kernel}x{layer.kernel} conv"
-            )
-        oshape = (nb, ho, wo, layer.out_channels)
+        oshape = self._conv_out_shape(x.shape, layer)
         if residual is not None:
             self._h_check_out(residual, oshape, "conv2d residual")
         self._h_params(layer)

@@ -623,11 +623,7 @@ class CustomBackend(HalfMixin, Backend):
         if launch is None:
             if fuse:
                 self._fallbacks.add("fuse v3/v4 -> v1 (needs CIN in EXDW_CIN, a 3x3 s1/s2 depthwise, aligned)")
-            mid = self._empty((nb, h, w, ex.out_channels))
-            launches = self._conv_launches(x, ex, ex_act, None, mid) + self._conv_launches(mid, dw, dw_act, None, out)
-            self.launch_all(launches)
-            self.stream.synchronize()  # mid is freed on return
-            return out
+            return self._two_convs(x, ex, ex_act, dw, dw_act, None, out)
         self.launch_all([launch])
         return out
 
@@ -665,12 +661,18 @@ class CustomBackend(HalfMixin, Backend):
         if launches is None:
             if self.versions["fuse"] == "v2":
                 self._fallbacks.add("fuse v2 -> v1 (needs a 3x3 s1/s2 depthwise, C and Cout % 4 == 0, aligned)")
-            mid = self._empty((nb, ho, wo, dw.out_channels))
-            launches = self._conv_launches(x, dw, dw_act, None, mid) + self._conv_launches(mid, pw, act, residual, out)
-            self.launch_all(launches)
-            self.stream.synchronize()  # mid is freed on return
-            return out
+            return self._two_convs(x, dw, dw_act, pw, act, residual, out)
         self.launch_all(launches)
+        return out
+
+    def _two_convs(self, x: Any, first: Conv2d, act1: bool, second: Conv2d, act2: bool, residual: Any, out: Any) -> Any:
+        """A fused pair's unfused path: each layer's own kernel through a temporary NHWC tensor."""
+        nb, h, w, _ = x.shape
+        ho, wo = first.out_hw(h, w)
+        mid = self._empty((nb, ho, wo, first.out_channels))
+        self.launch_all(self._conv_launches(x, first, act1, None, mid))
+        self.launch_all(self._conv_launches(mid, second, act2, residual, out))
+        self.stream.synchronize()  # mid is freed on return
         return out
 
     def _conv_launches(self, x: Any, layer: Conv2d, act: bool, res: Any, out: Any, scratch: Any = None) -> list[Launch]:
@@ -950,6 +952,21 @@ class CustomBackend(HalfMixin, Backend):
             self.stream.synchronize()
 
     # -- the ops -------------------------------------------------------------------------------------
+    @staticmethod
+    def _conv_out_shape(x_shape: tuple[int, ...], layer: Conv2d) -> tuple[int, int, int, int]:
+        """NHWC output shape of ``layer`` on an NHWC input (any dtype); a clear error if they do not fit."""
+        nb, h, w, c = x_shape
+        if c != layer.in_channels:
+            raise InputError(
+                f"conv2d input: NHWC shape {tuple(x_shape)} has {c} channels, the layer expects {layer.in_channels}"
+            )
+        ho, wo = layer.out_hw(h, w)
+        if ho < 1 or wo < 1:
+            raise InputError(
+                f"conv2d input: spatial size {h}x{w} is too small for the {layer.kernel}x{layer.kernel} conv"
+            )
+        return (nb, ho, wo, layer.out_channels)
+
     def conv2d(self, x: Any, layer: Conv2d, act: bool = False, residual: Any = None, out: Any = None) -> Any:
         self._ensure_device()
         if not isinstance(layer, Conv2d):
@@ -957,17 +974,7 @@ class CustomBackend(HalfMixin, Backend):
         if self.dtype == "fp16":
             return self._h_conv2d(x, layer, act, residual, out)
         self._check_dev(x, "conv2d input", ndim=4)
-        nb, h, w, c = x.shape
-        if c != layer.in_channels:
-            raise InputError(
-                f"conv2d input: NHWC shape {x.shape} has {c} channels, the layer expects {layer.in_channels}"
-            )
-        ho, wo = layer.out_hw(h, w)
-        if ho < 1 or wo < 1:
-            raise InputError(
-                f"conv2d input: spatial size {h}x{w} is too small for the {layer.kernel}x{layer.kernel} conv"
-            )
-        oshape = (nb, ho, wo, layer.out_channels)
+        oshape = self._conv_out_shape(x.shape, layer)
         if residual is not None:
             self._check_out(residual, oshape, "conv2d residual")
         self._layer_params(layer)  # weight shape checks before any launch

@@ -593,6 +593,30 @@ def test_dw_pointwise_op_with_emulated_kernels(fake_cupy, rng):
             assert_close(y, ref, "fp32", "layer", what=f"fuse {ver} dw{c} s{s} -> {cout}")
 
 
+def test_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
+    from tests.test_custom_kernels import make_conv
+
+    for ver in K.KERNEL_VERSIONS["fuse"]:
+        be = fake_cupy.CustomBackend(kernels=f"fuse={ver}")
+        # (cin, ce, stride, h, w, batch): fused shapes, a 1x1 map, CIN = 12 (not in EXDW_CIN: two kernels)
+        for cin, ce, s, h, w, batch in [
+            (16, 40, 2, 9, 10, 3),
+            (24, 72, 1, 5, 7, 2),
+            (8, 48, 2, 1, 1, 1),
+            (12, 36, 1, 4, 4, 2),
+        ]:
+            ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+            dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+            x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+            LAUNCHES.clear()
+            y = be.to_host(be.expand_depthwise(be.to_device(x), ex, dw))
+            fused = ver in ("v3", "v4") and cin in K.EXDW_CIN
+            assert any(k.startswith("exdw") for k in LAUNCHES) == fused, LAUNCHES
+            r64 = NumpyBackend(dtype="fp64")
+            ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True)
+            assert_close(y, ref, "fp32", "layer", what=f"fuse {ver} ex{cin}->{ce} s{s}")
+
+
 def test_odd_ops_with_emulated_kernels(fake_cupy, rng):
     from tests.test_custom_kernels import ODD_CONVS, make_conv
 
