@@ -11,28 +11,30 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from impls import _custom_kernels as K
+from impls.custom import CustomBackend
 from mbv2.tolerances import assert_close
 from tests.test_custom_kernels import _REF64, BATCHES, CHECK_IMAGES, _net, _seeded, backend_for, make_conv, ref64
 
 
-def _ex_dw_pairs():
+def _fusable_pairs():
+    """(expansion op, depthwise op) of the network that fuse v3/v4 fuses (the backend's own criterion)."""
     net = _net()
+    return [
+        (op, nxt)
+        for op, nxt in zip(net.fused, net.fused[1:])
+        if op.kind == "conv" and nxt.kind == "conv" and nxt.input == op.index and op.residual is None
+        if nxt.residual is None and CustomBackend._exdw_fusable(op.layer, nxt.layer)
+    ]
+
+
+def _ex_dw_pairs():
+    """The distinct shapes among them."""
     seen, out = set(), []
-    for op, nxt in zip(net.fused, net.fused[1:]):
-        if (
-            op.kind == "conv"
-            and nxt.kind == "conv"
-            and op.layer.is_pointwise
-            and op.layer.in_channels in K.EXDW_CIN
-            and nxt.layer.is_depthwise
-            and nxt.input == op.index
-            and op.residual is None
-        ):
-            key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride)
-            if key not in seen:
-                seen.add(key)
-                out.append((op.index, nxt.index))
+    for op, nxt in _fusable_pairs():
+        key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride)
+        if key not in seen:
+            seen.add(key)
+            out.append((op.index, nxt.index))
     return out
 
 
@@ -63,14 +65,8 @@ def _run(be, ex, dw, x, ex_act=True, dw_act=True):
 
 
 def test_network_has_six_fusable_expansions():
-    net = _net()
-    fusable = [
-        (op.index, nxt.index)
-        for op, nxt in zip(net.fused, net.fused[1:])
-        if op.kind == "conv" and nxt.kind == "conv" and op.layer.is_pointwise and nxt.layer.is_depthwise
-        if op.layer.in_channels in K.EXDW_CIN and nxt.input == op.index
-    ]
-    assert len(fusable) == 6, fusable  # 16->96, 24->144 x2, 32->192 x3
+    pairs = [(op.index, nxt.index) for op, nxt in _fusable_pairs()]
+    assert len(pairs) == 6, pairs  # 16->96, 24->144 x2, 32->192 x3
 
 
 @pytest.mark.gpu
