@@ -14,7 +14,8 @@ Families (impls/_custom_kernels.py): hgemm (v1 SIMT, v2 mma.sync tensor cores, v
 v4 autotuned v3 / small-K persistent / split-K: impls/_custom_hgemm_v4.py),
 hdepthwise (v1 direct, v2 8 channels per 16-byte load, v3 v2 with the whole window loaded up front and
 (TW, TH) tiles), hstem (v1 direct, v2 / v3 3x3x3 from fp32 NCHW, v4 v3 + smem-staged coalesced stores),
-hpool v1, hlinear v1.
+hpool v1, hlinear v1, hfuse (v1 none, v2 hexdw: expansion 1x1 conv on tensor cores inside the 3x3 depthwise
+conv that reads it, for the pairs fp32's fuse v3/v4 takes: ``CustomBackend._exdw_fusable``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from . import _custom_kernels as K
 
 STEM_SMEM_MAX = 48 * 1024
 HDW3_V3_MIN_THREADS = 256  # hdepthwise v3: threads per SM below which a smaller tile is taken (as v2)
+HEXDW_FALLBACK = "hfuse v2 -> v1 (needs CIN in EXDW_CIN, Ce % 8 == 0, a 3x3 s1/s2 depthwise, 16-byte aligned)"
+HEXDW_MIN_BLOCKS = 2  # hfuse v2: blocks per SM below which the smaller tile / expanded-channel groups are taken
 
 
 def choose_hgemm_tile(m: int, n: int, k: int, tiles: tuple, sms: int) -> tuple[int, int]:
@@ -257,6 +260,112 @@ class HalfMixin:
             return min(big, key=lambda t: threads(*t))  # fewest padded outputs; w4h1 first on ties
         return (2, 1) if threads(2, 1) >= enough // 4 else (1, 1)
 
+    # hfuse v2: (T, chunks per block) forced for every pair (timing sweeps and tests), else the choice below
+    hexdw_force: tuple[int, int] | None = None
+
+    def _hexdw_shape(self, s: int, nb: int, ho: int, wo: int, ce: int) -> tuple[int, int]:
+        """(T, chunks of 32 expanded channels per block) of hfuse v2: the largest T x T output tile of the
+        stride (K.HEXDW_TILES) whose grid keeps >= HEXDW_MIN_BLOCKS blocks per SM with every block looping
+        over all chunks (input patch staged once); else the smallest tile with the chunks split over
+        blocks until the grid is that large (batch 1)."""
+        chunks = math.ceil(ce / 32)
+        if self.hexdw_force is not None:
+            t, cpb = self.hexdw_force
+            return t, max(1, min(cpb, chunks))
+        want = self.sms * HEXDW_MIN_BLOCKS
+        tiles = K.HEXDW_TILES[s]
+        for t in tiles:
+            if nb * math.ceil(ho / t) * math.ceil(wo / t) >= want:
+                return t, chunks
+        t = tiles[-1]
+        groups = min(chunks, math.ceil(want / (nb * math.ceil(ho / t) * math.ceil(wo / t))))
+        return t, math.ceil(chunks / groups)
+
+    def _h_exdw_launch(
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, out: Any, shape: Any = None
+    ) -> Any:
+        """depthwise(act(expand(x))) as one hexdw kernel (hfuse v2), or None where it does not apply;
+        ``shape`` (T, chunks per block) overrides ``_hexdw_shape``."""
+        from .custom import Launch
+
+        nb, h, w, cin = x.shape
+        ce = ex.out_channels
+        if not (self._exdw_fusable(ex, dw) and cin == ex.in_channels and ce % 8 == 0 and nb <= 65535):
+            return None
+        pe, pd = self._h_params(ex), self._h_params(dw)
+        if not self._aligned(x, out, pe["w"], pe["bias"], pd["w"], pd["bias"]):
+            return None
+        ho, wo = dw.out_hw(h, w)
+        t, cpb = shape if shape is not None else self._hexdw_shape(dw.stride, nb, ho, wo, ce)
+        grid = (math.ceil(ho / t) * math.ceil(wo / t), math.ceil(math.ceil(ce / 32) / cpb), nb)
+        name = K.hexdw_kernel(dw.stride, t, cin)
+        ints = map(_i32, (h, w, ce, ho, wo, dw.pad, int(ex_act), int(dw_act), cpb))
+        args = (x, pe["w"], pe["bias"], pd["w"], pd["bias"], out, *ints)
+        return Launch(name, self._fn(name), grid, (256,), args)
+
+    def _h_exdw_pair_launches(self, x: Any, exop: Any, dwop: Any, mid: Any, out: Any) -> list:
+        """A fused pair of the fp16 plan (hfuse v2): the hexdw kernel (``_hexdw_shape``'s tile); where the
+        problem is >= TUNE_MIN_FLOP and autotune is on, that tile, the other tiles with all chunks per block
+        and the two layers' own kernels through the expansion's buffer ``mid`` are timed at plan time and the
+        fastest kept (``tuned`` shows the choice); the two kernels where hexdw does not apply (a recorded
+        fallback)."""
+        ex, dw = exop.layer, dwop.layer
+
+        def two() -> list:
+            first = self._h_conv_launches(x, ex, exop.act, None, mid)
+            return first + self._h_conv_launches(mid, dw, dwop.act, None, out)
+
+        fused = self._h_exdw_launch(x, ex, exop.act, dw, dwop.act, out)
+        if fused is None:
+            self._fallbacks.add(HEXDW_FALLBACK)
+            return two()
+        nb, h, w, cin = x.shape
+        if self.hexdw_force is not None or not (
+            self.autotune and 2.0 * nb * h * w * cin * ex.out_channels >= self.TUNE_MIN_FLOP
+        ):
+            return [fused]
+        ho, wo = dw.out_hw(h, w)
+        model = self._hexdw_shape(dw.stride, nb, ho, wo, ex.out_channels)
+        chunks = math.ceil(ex.out_channels / 32)
+        cands = [model] + [(t, chunks) for t in K.HEXDW_TILES[dw.stride] if (t, chunks) != model] + ["two kernels"]
+
+        def build(cand: Any) -> list:
+            if cand == "two kernels":
+                return two()
+            return [self._h_exdw_launch(x, ex, exop.act, dw, dwop.act, out, shape=cand)]
+
+        key = ("hfuse", "v2", tuple(x.shape), ex.out_channels, dw.stride, dw.pad, bool(exop.act), bool(dwop.act))
+        return self._tuned(key, tuple(cands), build, model)
+
+    def _h_expand_depthwise(self, x: Any, ex: Conv2d, dw: Conv2d, ex_act: bool, dw_act: bool, out: Any) -> Any:
+        """fp16 mode of ``expand_depthwise``: the hexdw kernel with hfuse v2 (where the shapes allow), else
+        the two layers' own kernels through a temporary."""
+        self._h_check(x, "expand_depthwise input", ndim=4)
+        nb, h, w, c = x.shape
+        if c != ex.in_channels or not ex.is_pointwise or not dw.is_depthwise or dw.in_channels != ex.out_channels:
+            raise InputError(
+                f"expand_depthwise: pointwise {ex.in_channels}->{ex.out_channels} then depthwise "
+                f"{dw.in_channels}->{dw.out_channels} on NHWC {x.shape} do not chain"
+            )
+        ho, wo = dw.out_hw(h, w)
+        oshape = (nb, ho, wo, dw.out_channels)
+        if out is None:
+            out = self._h_empty(oshape)
+        else:
+            self._h_check_out(out, oshape, "expand_depthwise out")
+        v2 = self.versions["hfuse"] == "v2"
+        launch = self._h_exdw_launch(x, ex, ex_act, dw, dw_act, out) if v2 else None
+        if launch is not None:
+            self.launch_all([launch])
+            return out
+        if v2:
+            self._fallbacks.add(HEXDW_FALLBACK)
+        mid = self._h_empty((nb, *ex.out_hw(h, w), ex.out_channels))
+        self.launch_all(self._h_conv_launches(x, ex, ex_act, None, mid))
+        self.launch_all(self._h_conv_launches(mid, dw, dw_act, None, out))
+        self.stream.synchronize()  # mid is freed on return
+        return out
+
     def _h_pool_launch(self, x: Any, out: Any) -> Any:
         from .custom import Launch
 
@@ -432,6 +541,15 @@ class HalfMixin:
             and self._h_params(first.layer)["kind"] == "stem"
         )
 
+        # hfuse v2: an expansion 1x1 conv runs inside the next op's kernel, a 3x3 depthwise conv (hexdw);
+        # the pairs as fp32's fuse v3/v4 (its criterion, and _fuse_pairs keeps the expansion's input live)
+        fuse_ex: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into it
+        if self.versions["hfuse"] == "v2":
+            fuse_ex = self._fuse_pairs(
+                fused, last_use, lambda op, nxt: nxt.residual is None and self._exdw_fusable(op.layer, nxt.layer)
+            )
+        fused_ex = {ex.index for ex in fuse_ex.values()}
+
         def out_shape(op) -> tuple[int, ...]:
             s = op.layer.out_shape
             return (batch, s[1], s[2], s[0]) if len(s) == 3 else (batch, *s)
@@ -461,7 +579,12 @@ class HalfMixin:
                     y = slots[slot_of[op.index]][: sizes[op.index]].reshape(shapes[op.index])
                 a = outs[op.input]
                 lo = len(launches)
-                if op.kind == "conv":
+                if op.index in fused_ex:
+                    pass  # runs inside the next op's hexdw kernel (hfuse v2)
+                elif op.kind == "conv" and op.index in fuse_ex:
+                    exop = fuse_ex[op.index]
+                    launches += self._h_exdw_pair_launches(outs[exop.input], exop, op, outs[exop.index], y)
+                elif op.kind == "conv":
                     res = outs[op.residual] if op.residual is not None else None
                     nchw = stem_direct and op.index == first.index
                     launches += self._h_conv_launches(a, op.layer, op.act, res, y, nchw32=nchw)

@@ -18,10 +18,19 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                (correct; measured slower at batch 64/256 on H100, so not the default),
                v3 the expansion 1x1 conv (CIN in EXDW_CIN) computed inside the 3x3 depthwise conv that
                reads it (exdw, kernels/conv.cu): the expanded tensor never goes to device memory,
-               v4 v3 register-blocked (exdw4: the expansion as a small GEMM, 4 channels x PP pixels per thread)
+               v4 v3 register-blocked (exdw4: the expansion as a small GEMM, 4 channels x PP pixels per thread),
+               v5 the whole small-CIN bottleneck block (expansion + depthwise + projection + residual) in one
+               kernel (exdwpw5: every expanded channel of a spatial tile, the depthwise output in shared memory
+               too), autotuned per block against the v4 pair + projection GEMM
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
+    block0     v1 the network's first three convs as their own kernels (input transpose, stem, depthwise,
+               projection GEMM), v2 the three as one kernel reading the NCHW input (kernels/block0.cu,
+               impls/_custom_block0.py): stem tile + halo and the depthwise tile in shared memory, the
+               projection in registers; only the projection's output goes to device memory,
+               v3 v2 with separate stem / depthwise tiles (2 barriers per channel chunk instead of 4) and
+               warp-per-row input staging, 3 blocks per SM
 fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16.py):
     hgemm      v1 SIMT 16x16 tiles (any shape), v2 mma.sync m16n8k16 tensor cores + ldmatrix + cp.async ring,
                v3 v2 + epilogue staged through shared memory (16-byte coalesced stores),
@@ -34,6 +43,9 @@ fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16
                16-byte stores) + paired loads for stride 2
     hpool      v1 thread per (image, channel), fp32 sum
     hlinear    v1 GEMV (batch <= 8), hgemm with fp32 output above
+    hfuse      v1 none (one kernel per layer), v2 hexdw: an expansion 1x1 conv on CIN in EXDW_CIN channels on
+               tensor cores inside the 3x3 depthwise conv that reads it (the expanded tensor stays in shared
+               memory; the fp16 counterpart of fuse v4); per pair autotuned at plan time against the two kernels
 """
 
 from __future__ import annotations
@@ -50,7 +62,7 @@ from pathlib import Path
 from mbv2.errors import BackendUnavailable, InputError
 
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
-KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool", "persistent")
+KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool", "persistent", "block0")
 
 KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7"),
@@ -59,13 +71,15 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5"),
     "net": ("v1", "v2"),
+    "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
     "hdepthwise": ("v1", "v2", "v3"),
     "hstem": ("v1", "v2", "v3", "v4"),
     "hpool": ("v1",),
     "hlinear": ("v1",),
+    "hfuse": ("v1", "v2"),
 }
 
 # The fastest correct version of each family measured on H100 (results/NOTES.md).
@@ -76,13 +90,15 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "pool": "v2",
     "linear": "v2",
     "add": "v2",
-    "fuse": "v4",
+    "fuse": "v5",
     "net": "v1",
+    "block0": "v3",
     "hgemm": "v4",
     "hdepthwise": "v3",
     "hstem": "v3",
     "hpool": "v1",
     "hlinear": "v1",
+    "hfuse": "v2",
 }
 
 ENV_VAR = "MBV2_KERNELS"
@@ -92,6 +108,62 @@ GEMM_TILES_VEC = ((128, 128, 8, 8), (128, 64, 8, 4), (128, 32, 4, 4), (64, 64, 4
 GEMM_TILES_SCALAR = ((128, 64, 8, 4), (64, 64, 4, 4), (32, 32, 2, 2))
 # fuse v3 (expansion inside the depthwise conv): the input channel counts it is compiled for
 EXDW_CIN = (8, 16, 24, 32)
+# block0 v2 (kernels/block0.cu): the compiled (stem channels C1, projection channels C3) of the first block,
+# widths 0.35-0.5, 0.75, 1.0, 1.4
+BLOCK0_SHAPES = ((32, 16), (16, 8), (24, 16), (48, 24))
+
+
+def block0_kernel(c1: int, c3: int, version: str = "v2") -> str:
+    return f"block0_{version}_c{c1}_p{c3}"
+
+
+# fuse v5 (exdwpw5, kernels/conv.cu): compiled (stride, CIN, COUT, TH, TW) instances: MobileNetV2-1.0's six
+# small-CIN blocks; other shapes take the v4 pair + projection GEMM (recorded in the fallbacks)
+EXDWPW5_INSTANCES = (
+    (2, 16, 24, 4, 8),
+    (1, 24, 24, 8, 8),
+    (2, 24, 32, 4, 8),
+    (1, 32, 32, 7, 7),
+    (1, 32, 32, 8, 8),
+    (2, 32, 64, 4, 8),
+)
+
+
+def exdwpw5_kernel(stride: int, cin: int, cout: int, tile: tuple[int, int]) -> str:
+    return f"exdwpw5_s{stride}_c{cin}_o{cout}_t{tile[0]}x{tile[1]}"
+
+
+_EXDWPW5_MACRO = re.compile(r"^EXDWPW5_KERNEL\((\w+),((?:\s*\d+\s*,?){10})\)", re.M)
+
+
+def exdwpw5_configs() -> dict[str, tuple[int, ...]]:
+    """Every compiled exdwpw5 build: name -> (S, CIN, COUT, TH, TW, CC, DP, PT, WS, MINB), read from the
+    EXDWPW5_KERNEL lines of kernels/conv.cu (the one place they are written)."""
+    text = (KERNEL_DIR / "conv.cu").read_text()
+    return {m.group(1): tuple(int(v) for v in m.group(2).split(",")) for m in _EXDWPW5_MACRO.finditer(text)}
+
+
+def exdwpw5_smem(name: str) -> int:
+    """Dynamic shared memory (bytes) of an exdwpw5 build (kernels/conv.cu: Xs | Es | Ds | weight buffers)."""
+    s, cin, cout, th, tw, cc, _, _, ws, _ = exdwpw5_configs()[name]
+    ih, iw = (th - 1) * s + 3, (tw - 1) * s + 3
+    return 4 * (ih * iw * (cin + cc) + th * tw * (cc + 4) + ws * 2 * (cin * cc + cc * cout))
+
+
+def exdwpw5_tile(stride: int, cin: int, cout: int, ho: int, wo: int) -> tuple[int, int] | None:
+    """The compiled exdwpw5 tile for this block with the least padded output area (ties: the larger tile),
+    None if none is compiled."""
+    best, best_key = None, None
+    for s, ci, co, th, tw in EXDWPW5_INSTANCES:
+        if (s, ci, co) != (stride, cin, cout):
+            continue
+        padded = -(-ho // th) * th * -(-wo // tw) * tw
+        key = (padded, -th * tw)
+        if best_key is None or key < best_key:
+            best, best_key = (th, tw), key
+    return best
+
+
 # gemm v7 (3xTF32 tensor-core) tiles: (BM, BN, WM, WN) with WM x WN the warp tile, 8 warps each
 GEMM_TILES_TC = ((128, 128, 64, 32), (128, 64, 32, 32), (128, 32, 32, 16), (64, 64, 32, 16), (64, 32, 16, 16))
 # gemm v6 streaming kernels: K -> columns per thread
@@ -117,6 +189,8 @@ HGEMM4_SK_TILES = tuple(HGEMM4_SK_THREADS)  # fp32-output builds (the classifier
 # fp16 kernels every fp16 plan may launch whatever the versions (conversions, residual add)
 # hdepthwise v3 tiles (TW, TH) per stride, largest work per thread first (kernels hdw3_v3_s<S>_w<TW>h<TH>)
 HDW3_V3_TILES = {1: ((4, 1), (2, 2), (2, 1), (1, 1)), 2: ((2, 1), (1, 2), (1, 1))}
+# hfuse v2 (hexdw) output tiles (T x T) per depthwise stride (kernels hexdw_s<S>_t<T>_c<CIN>)
+HEXDW_TILES = {1: (14, 7), 2: (7,)}
 HALF_HELPERS = ("h_from_nchw_f32", "h_to_nchw_f32", "f32_to_h", "h_to_f32", "hadd")
 
 
@@ -128,6 +202,11 @@ def hgemm_kernel(tile: tuple[int, int], f32_out: bool = False, version: str = "v
 def hdw3_v3_kernel(stride: int, tile: tuple[int, int]) -> str:
     """hdepthwise v3 kernel of a stride and a (TW, TH) tile."""
     return f"hdw3_v3_s{stride}_w{tile[0]}h{tile[1]}"
+
+
+def hexdw_kernel(stride: int, tile: int, cin: int) -> str:
+    """hfuse v2 kernel of a depthwise stride, a T x T output tile and the expansion's input channels."""
+    return f"hexdw_s{stride}_t{tile}_c{cin}"
 
 
 def gemm_tile_kernel(version: str, tile: tuple[int, int, int, int], vec: bool) -> str:
@@ -208,16 +287,28 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
         return [("half", "hpool_v1")]
     if family == "hlinear":
         return [("half", "hlinear_gemv")]
+    if family == "hfuse":
+        if version == "v1":
+            return []
+        return [("half", hexdw_kernel(s, t, c)) for s, ts in HEXDW_TILES.items() for t in ts for c in EXDW_CIN]
     if family == "net":
         return [("persistent", "net_persistent")] if version == "v2" else []
     if family == "fuse":
         if version == "v1":
             return []
-        if version in ("v3", "v4"):
+        if version in ("v3", "v4", "v5"):
             prefix = "exdw" if version == "v3" else "exdw4"
-            return [("conv", f"{prefix}_s{s}_c{c}") for s in (1, 2) for c in EXDW_CIN]
+            out = [("conv", f"{prefix}_s{s}_c{c}") for s in (1, 2) for c in EXDW_CIN]
+            if version == "v5":
+                out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_INSTANCES]
+            return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]
+    if family == "block0":
+        if version == "v1":
+            return []
+        out = [("block0", block0_kernel(a, b, version)) for a, b in BLOCK0_SHAPES]
+        return out + ([("block0", block0_kernel(32, 16, "v3") + "_occ2")] if version == "v3" else [])
     raise KeyError(family)
 
 

@@ -39,6 +39,7 @@ from mbv2.layers import Conv2d, Linear
 from mbv2.network import NETWORK_INPUT, Network
 
 from . import _custom_kernels as K
+from ._custom_block0 import Block0Mixin
 from ._custom_fp16 import HalfMixin
 from .base import Backend
 
@@ -192,7 +193,7 @@ def _i64(v: int) -> np.int64:
 _MODULE_CACHE: dict[str, tuple[dict[str, Any], str]] = {}
 
 
-class CustomBackend(HalfMixin, Backend):
+class CustomBackend(Block0Mixin, HalfMixin, Backend):
     name = "custom"
     dtypes = ("fp32", "fp16")  # fp16: kernels/half.cu through impls/_custom_fp16.py (tensor cores)
     TUNE_REPEATS = 5
@@ -591,20 +592,139 @@ class CustomBackend(HalfMixin, Backend):
         ce = ex.out_channels
         th, tw = (8, 8) if dw.stride == 1 else (4, 8)
         grid = (math.ceil(ho / th) * math.ceil(wo / tw), math.ceil(ce / 32), nb)
-        prefix = "exdw4" if self.versions["fuse"] == "v4" else "exdw"
+        prefix = "exdw" if self.versions["fuse"] == "v3" else "exdw4"  # v5's pair path is v4's
         name = f"{prefix}_s{dw.stride}_c{cin}"
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], out, _i32(h), _i32(w), _i32(ce), _i32(ho), _i32(wo))
         args += (_i32(dw.pad), _i32(int(ex_act)), _i32(int(dw_act)))
         return Launch(name, self._fn(name), grid, (256,), args)
 
+    def _exdwpw_launch(
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
+    ) -> Launch | None:
+        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ res): the whole bottleneck block as one kernel
+        (fuse v5, kernels/conv.cu exdwpw5), or None where no compiled instance applies."""
+        nb, h, w, cin = x.shape
+        if not (
+            self._exdw_fusable(ex, dw)
+            and pw.is_pointwise
+            and pw.in_channels == dw.out_channels
+            and cin == ex.in_channels
+            and ex.out_channels % 4 == 0
+            and nb <= 65535
+        ):
+            return None
+        ho, wo = dw.out_hw(h, w)
+        tile = K.exdwpw5_tile(dw.stride, cin, pw.out_channels, ho, wo)
+        arrays = (x, out) if res is None else (x, out, res)
+        if tile is None or not self._aligned(*arrays):
+            return None
+        th, tw = tile
+        pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
+        name = K.exdwpw5_kernel(dw.stride, cin, pw.out_channels, tile)
+        grid = (math.ceil(ho / th) * math.ceil(wo / tw), nb)
+        args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
+        args += (_i32(h), _i32(w), _i32(ex.out_channels), _i32(ho), _i32(wo), _i32(dw.pad))
+        args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
+        smem = K.exdwpw5_smem(name)
+        return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
+
+    @staticmethod
+    def _dyn_smem(fn: Any, smem: int) -> Any:
+        """Opt a kernel in to more than 48 KB of dynamic shared memory (once per function)."""
+        if smem > 48 * 1024 and getattr(fn, "max_dynamic_shared_size_bytes", 0) < smem:
+            fn.max_dynamic_shared_size_bytes = smem
+        return fn
+
+    def _block_launches(
+        self, x: Any, ex: Any, dw: Any, pw: Conv2d, act: bool, res: Any, mid: Any, out: Any, scratch: Any
+    ) -> list[Launch] | None:
+        """fuse v5 in a plan: the block kernel or the exdw4 pair + the projection GEMM through ``mid``
+        (the depthwise op's own buffer), whichever is faster (autotuned like the GEMM tiles; the model
+        below decides at batch 1 and inside captures: the block kernel has one block per spatial tile
+        and loops over every expanded channel, so it needs >= 2 blocks per SM). None: the pair path
+        does not apply either (unaligned)."""
+        block = self._exdwpw_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
+        pair = self._exdw_launch(x, ex.layer, ex.act, dw.layer, dw.act, mid)
+        if pair is None:
+            return None
+
+        def build(path: str) -> list[Launch]:
+            if path == "block" and block is not None:
+                return [block]
+            return [pair, *self._conv_launches(mid, pw, act, res, out, scratch)]
+
+        if block is None:
+            self._fallbacks.add("fuse v5 -> v4 (no exdwpw5 instance for this block shape; kernels/conv.cu)")
+            return build("pair")
+        nb, h, w, cin = x.shape
+        model = "block" if block.grid[0] * block.grid[1] >= 2 * self.sms else "pair"
+        flop = 2.0 * nb * h * w * cin * ex.layer.out_channels
+        if self.autotune and flop >= self.TUNE_MIN_FLOP:
+            key = ("exdwpw5", tuple(x.shape), ex.layer.out_channels, dw.layer.stride, pw.out_channels, res is not None)
+            return self._tuned(key, ("block", "pair"), build, model)
+        return build(model)
+
+    def bottleneck(
+        self,
+        x: Any,
+        ex: Conv2d,
+        dw: Conv2d,
+        pw: Conv2d,
+        ex_act: bool = True,
+        dw_act: bool = True,
+        act: bool = False,
+        residual: Any = None,
+        out: Any = None,
+    ) -> Any:
+        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ residual) as one op: the fuse v5 block kernel
+        (kernels/conv.cu exdwpw5) whatever the versions (this op exists to run and test it), else the
+        three layers' own kernels through temporaries (recorded in the fallbacks)."""
+        self._ensure_device()
+        if self.dtype != "fp32":
+            raise InputError("bottleneck (fuse v5) is fp32 only; in fp16 mode run conv2d three times")
+        self._check_dev(x, "bottleneck input", ndim=4)
+        nb, h, w, c = x.shape
+        if (
+            c != ex.in_channels
+            or not ex.is_pointwise
+            or not dw.is_depthwise
+            or dw.in_channels != ex.out_channels
+            or not pw.is_pointwise
+            or pw.in_channels != dw.out_channels
+        ):
+            raise InputError(
+                f"bottleneck: pointwise {ex.in_channels}->{ex.out_channels}, depthwise {dw.in_channels}, pointwise "
+                f"{pw.in_channels}->{pw.out_channels} on NHWC {x.shape} do not chain"
+            )
+        ho, wo = dw.out_hw(h, w)
+        oshape = (nb, ho, wo, pw.out_channels)
+        if residual is not None:
+            self._check_out(residual, oshape, "bottleneck residual")
+        if out is None:
+            out = self._empty(oshape)
+        else:
+            self._check_out(out, oshape, "bottleneck out")
+        launch = self._exdwpw_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
+        if launch is None:
+            self._fallbacks.add("fuse v5 -> v1 (no exdwpw5 instance for this block shape, or unaligned)")
+            mid = self._empty((nb, h, w, ex.out_channels))
+            mid2 = self._empty((nb, ho, wo, dw.out_channels))
+            self.launch_all(self._conv_launches(x, ex, ex_act, None, mid))
+            self.launch_all(self._conv_launches(mid, dw, dw_act, None, mid2))
+            self.launch_all(self._conv_launches(mid2, pw, act, residual, out))
+            self.stream.synchronize()  # mid, mid2 are freed on return
+            return out
+        self.launch_all([launch])
+        return out
+
     def expand_depthwise(
         self, x: Any, ex: Conv2d, dw: Conv2d, ex_act: bool = True, dw_act: bool = True, out: Any = None
     ) -> Any:
         """depthwise(ReLU6(expand(x))) as one op: the exdw kernel with fuse=v3/v4 (where the shapes allow),
-        else the two layers' own kernels through a temporary."""
+        else the two layers' own kernels through a temporary; fp16 mode: the hexdw kernel with hfuse=v2."""
         self._ensure_device()
-        if self.dtype != "fp32":
-            raise InputError("expand_depthwise (fuse v3/v4) is fp32 only; in fp16 mode run conv2d twice")
+        if self.dtype == "fp16":  # hfuse v2 (impls/_custom_fp16.py)
+            return self._h_expand_depthwise(x, ex, dw, ex_act, dw_act, out)
         self._check_dev(x, "expand_depthwise input", ndim=4)
         nb, h, w, c = x.shape
         if c != ex.in_channels or not ex.is_pointwise or not dw.is_depthwise or dw.in_channels != ex.out_channels:
@@ -618,7 +738,7 @@ class CustomBackend(HalfMixin, Backend):
             out = self._empty(oshape)
         else:
             self._check_out(out, oshape, "expand_depthwise out")
-        fuse = self.versions["fuse"] in ("v3", "v4")
+        fuse = self.versions["fuse"] in ("v3", "v4", "v5")
         launch = self._exdw_launch(x, ex, ex_act, dw, dw_act, out) if fuse else None
         if launch is None:
             if fuse:
@@ -1088,12 +1208,32 @@ class CustomBackend(HalfMixin, Backend):
         fuse_ex: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into it
         if self.versions["fuse"] == "v2":
             fuse_pw = self._fuse_pairs(fused, last_use, lambda op, nxt: self._fusable(op.layer, nxt.layer))
-        elif self.versions["fuse"] in ("v3", "v4"):
+        elif self.versions["fuse"] in ("v3", "v4", "v5"):
             fuse_ex = self._fuse_pairs(
                 fused, last_use, lambda op, nxt: nxt.residual is None and self._exdw_fusable(op.layer, nxt.layer)
             )
+        # fuse v5: an (expansion, depthwise) pair whose only reader is a pointwise conv (the projection; its
+        # residual, if any, the block input) runs with it as one block kernel (exdwpw5) or, where faster, as
+        # the exdw4 pair + the projection GEMM: decided at the projection op (_block_launches)
+        fuse_blk: dict[int, tuple[Any, Any]] = {}  # projection op index -> (expansion op, depthwise op)
+        if self.versions["fuse"] == "v5":
+            for dwi, exop in fuse_ex.items():
+                dwop = fused[dwi]
+                pwop = fused[dwi + 1] if dwi + 1 < len(fused) else None
+                if (
+                    pwop is not None
+                    and pwop.kind == "conv"
+                    and pwop.layer.is_pointwise
+                    and pwop.input == dwop.index
+                    and last_use[dwop.index] == pwop.index
+                    and pwop.residual in (None, exop.input)
+                ):
+                    fuse_blk[pwop.index] = (exop, dwop)
+                    if exop.input != NETWORK_INPUT:
+                        last_use[exop.input] = max(last_use[exop.input], pwop.index)
         fused_dw = {dw.index for dw in fuse_pw.values()}
         fused_ex = {ex.index for ex in fuse_ex.values()}
+        blk_dw = {dwop.index for _, dwop in fuse_blk.values()}
 
         def out_shape(op) -> tuple[int, ...]:
             s = op.layer.out_shape
@@ -1107,8 +1247,9 @@ class CustomBackend(HalfMixin, Backend):
             x0 = cp.empty((batch, h, w, c), cp.float32)
             slots = [cp.empty((n,), cp.float32) for n in slot_sizes(slot_of, sizes)]
             outs: dict[int, Any] = {NETWORK_INPUT: x0}
-            launches = [self._transpose_launch(stage_in, x0, batch, c, h * w)]
-            ranges = [("input NCHW->NHWC", 0, 1)]
+            blk0 = self._block0_plan(fused, stage_in)  # block0 v2/v3: the first 3 convs as 1 kernel (_custom_block0)
+            launches = [] if blk0 else [self._transpose_launch(stage_in, x0, batch, c, h * w)]
+            ranges = [] if blk0 else [("input NCHW->NHWC", 0, 1)]
             scratch_need = 0
             for op in fused:
                 if op.kind == "conv":
@@ -1119,8 +1260,23 @@ class CustomBackend(HalfMixin, Backend):
                 y = slots[slot_of[op.index]][: sizes[op.index]].reshape(shapes[op.index])
                 a = outs[op.input]
                 first = len(launches)
-                if op.index in fused_dw or op.index in fused_ex:
-                    pass  # runs inside the next op's dwpw (fuse v2) / exdw (fuse v3) kernel
+                if op.index in blk0:  # block0 v2/v3: no launch at the stem / depthwise, one kernel at the projection
+                    launches += blk0[op.index](y)
+                elif op.index in fused_dw or op.index in fused_ex or op.index in blk_dw:
+                    pass  # runs inside the next op's dwpw (fuse v2) / exdw (fuse v3) / block (fuse v5) kernel
+                elif op.kind == "conv" and op.index in fuse_blk:
+                    exop, dwop = fuse_blk[op.index]
+                    res = outs[op.residual] if op.residual is not None else None
+                    mid = outs[dwop.index]
+                    bl = self._block_launches(outs[exop.input], exop, dwop, op.layer, op.act, res, mid, y, scratch)
+                    if bl is None:  # unaligned: the three layers' own kernels
+                        self._fallbacks.add("fuse v5 -> v1 (unaligned arrays)")
+                        bl = self._conv_launches(
+                            outs[exop.input], exop.layer, exop.act, None, outs[exop.index], scratch
+                        )
+                        bl += self._conv_launches(outs[exop.index], dwop.layer, dwop.act, None, mid, scratch)
+                        bl += self._conv_launches(mid, op.layer, op.act, res, y, scratch)  # type: ignore[arg-type]
+                    launches += bl
                 elif op.kind == "conv" and op.index in fuse_ex:
                     exop = fuse_ex[op.index]
                     ex_in = outs[exop.input]

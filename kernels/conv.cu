@@ -612,3 +612,299 @@ EXDW4_KERNEL(exdw4_s2_c8, 2, 8, 4, 8)
 EXDW4_KERNEL(exdw4_s2_c16, 2, 16, 4, 8)
 EXDW4_KERNEL(exdw4_s2_c24, 2, 24, 4, 8)
 EXDW4_KERNEL(exdw4_s2_c32, 2, 32, 4, 8)
+
+// Family "fuse" v5: the whole small-CIN bottleneck block in one kernel: expansion 1x1 (+ ReLU6) ->
+// depthwise 3x3 s1/s2 (+ ReLU6) -> projection 1x1 (+ bias, + residual), the expanded AND the depthwise
+// tensors staying in shared memory. fuse v4 (exdw4) still wrote the depthwise output (Ce channels at the
+// output resolution, 6x the block's output) to device memory and the projection GEMM read it back.
+// Block = TH x TW output pixels of one image, ALL expanded channels in chunks of CC (the input patch is
+// staged once, not once per chunk as in exdw4); per chunk, two barriers:
+//   E: Es[NP][CC] = ReLU6(Xs[NP][CIN] . We[:, chunk] + be), 0 outside the image (register-blocked: PP pixels
+//      x 4 channels per thread, weights as float4 from global / L1);
+//   D: Ds[P][CC] = ReLU6(depthwise 3x3 of Es + bd) (DP vertically adjacent outputs x 4 channels per item);
+//   P: acc[P][COUT] += Ds[P][chunk] . Wp[chunk, :] (PPX pixels x 4 output channels per thread, in
+//      registers across chunks).
+// Epilogue: + bp (+ R, the residual), float4 stores of the COUT-channel output only. Needs Ce % 4 == 0,
+// 16-byte aligned arrays. X: (n, H, W, CIN); We: (CIN, Ce); Wd: (9, Ce); Wp: (Ce, COUT); R, Y: (n, Ho, Wo, COUT).
+// Expected (H100, batch 256, written before the first device run): the 6 small-CIN blocks of MobileNetV2-1.0
+// from ~3.1 ms (exdw4 pairs) + ~0.9 ms (their projection GEMMs) to ~2.5-3.0 ms in all: the issue count per
+// block (~35k warp instructions for 24->144->24 @56 8x8) puts it at ~0.5-0.7 ms for that block vs 1.07 now;
+// batch 1: 6 launches fewer, but only Ho*Wo/(TH*TW) blocks per image (49 at 56x56): may lose, autotuned.
+// MEASURED (H100, the 6 blocks, batch 1 / 64 / 256): v4 pair + GEMM 0.087 / 1.059 / 3.961 ms, first build (CC 32,
+// DP 1, 2 blocks/SM) 0.148 / 1.048 / 4.021, tuned builds below 1.020 / 3.742; e2e batch 256 8.22 -> 7.94 ms with
+// the per-block autotune (default). Bound by the L1/shared-memory pipe (ncu: L1/TEX 79-89%, issue 53%, DRAM 6%).
+// cp.async (sm_80+) of 16 bytes, zero-filled when !valid (gmem is then not read)
+__device__ __forceinline__ void exdwpw5_cp16(float* smem, const float* gmem, bool valid) {
+    const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sa), "l"(gmem), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void exdwpw5_cp_wait() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
+// exdwpw5 (WS = 1): chunk c0's expansion (CIN x CC) and projection (CC x COUT) weights into shared memory by
+// cp.async, zero beyond Ce
+template <int CIN, int COUT, int CC>
+__device__ __forceinline__ void exdwpw5_stage_w(float* Wes, float* Wps, const float* __restrict__ We,
+                                                const float* __restrict__ Wp, int Ce, int c0, int tid) {
+    constexpr int WE_N = CIN * CC, WP_N = CC * COUT;
+    for (int e = tid; e < (WE_N + WP_N) / 4; e += 256) {
+        if (e < WE_N / 4) {
+            const int k = e / (CC / 4), j = (e % (CC / 4)) * 4;
+            const bool ok = c0 + j < Ce;
+            exdwpw5_cp16(&Wes[k * CC + j], ok ? We + (long long)k * Ce + c0 + j : We, ok);
+        } else {
+            const int f = e - WE_N / 4, r = f / (COUT / 4), j = (f % (COUT / 4)) * 4;
+            const bool ok = c0 + r < Ce;
+            exdwpw5_cp16(&Wps[r * COUT + j], ok ? Wp + (long long)(c0 + r) * COUT + j : Wp, ok);
+        }
+    }
+}
+
+template <int S, int CIN, int COUT, int TH, int TW, int CC, int DP, int PT, int WS>
+__device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const float* __restrict__ We,
+                                             const float* __restrict__ be, const float* __restrict__ Wd,
+                                             const float* __restrict__ bd, const float* __restrict__ Wp,
+                                             const float* __restrict__ bp, const float* __restrict__ R,
+                                             float* __restrict__ Y, int H, int W, int Ce, int Ho, int Wo, int pad,
+                                             int act_e, int act_d, int act_p, int has_res) {
+    constexpr int IH = (TH - 1) * S + 3, IW = (TW - 1) * S + 3, NP = IH * IW, P = TH * TW;
+    constexpr int CG = CC / 4, NTH = 256, PL = NTH / CG, PP = (NP + PL - 1) / PL;
+    constexpr int DSTR = CC + 4;  // padded depthwise rows: the projection's per-pixel float4 reads hit distinct banks
+    // projection: NCG x NPL threads, PPX pixels x 4 outputs each (PT = 0: spread over all 256 threads, else PT
+    // pixels per thread on fewer threads: fewer loads per FMA)
+    constexpr int NCG = COUT / 4, NPL = PT == 0 ? NTH / NCG : (P + PT - 1) / PT, PPX = (P + NPL - 1) / NPL;
+    static_assert(NCG * NPL <= NTH, "projection threads");
+    constexpr int NSTRIP = (TH + DP - 1) / DP;  // depthwise items: DP vertically adjacent outputs x 4 channels
+    static_assert(CIN % 4 == 0 && COUT % 4 == 0 && CC % 4 == 0, "float4 paths");
+    static_assert(S == 1 || DP == 1, "stride 2: one depthwise output per item");
+    // dynamic shared memory: Xs | Es | Ds | (WS: two buffers of the chunk's expansion and projection weights,
+    // staged by cp.async during the previous chunk's depthwise phase instead of float4 __ldg in the inner loops:
+    // ncu showed the weight loads as 65% of the L1 wavefronts of the first build)
+    constexpr int WE_N = CIN * CC, WP_N = CC * COUT;
+    extern __shared__ __align__(16) float smem5[];
+    float* const Xs = smem5;
+    float* const Es = Xs + NP * CIN;
+    float* const Ds = Es + NP * CC;
+    float* const Wes = Ds + P * DSTR;
+    float* const Wps = Wes + 2 * WE_N;
+    const int tid = threadIdx.x, cg = tid % CG, pl = tid / CG;
+    const bool ed_act = pl < PL;  // CG * PL <= 256 threads take part in the expansion and depthwise phases
+    const int og = tid % NCG, opl = tid / NCG;
+    const bool oact = opl < NPL;
+    const int tiles_w = (Wo + TW - 1) / TW;
+    const int th0 = (blockIdx.x / tiles_w) * TH, tw0 = (blockIdx.x % tiles_w) * TW;
+    const int ih0 = th0 * S - pad, iw0 = tw0 * S - pad;
+    const int n = blockIdx.y;
+    const float* Xn = X + (long long)n * H * W * CIN;
+
+    if (WS) exdwpw5_stage_w<CIN, COUT, CC>(Wes, Wps, We, Wp, Ce, 0, tid);
+    for (int e = tid; e < NP * (CIN / 4); e += NTH) {
+        const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;
+        const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+            v = *reinterpret_cast<const float4*>(Xn + ((long long)ih * W + iw) * CIN + k4);
+        *reinterpret_cast<float4*>(&Xs[p * CIN + k4]) = v;
+    }
+    float pacc[PPX][4];
+#pragma unroll
+    for (int i = 0; i < PPX; ++i)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) pacc[i][q] = 0.0f;
+    if (WS) exdwpw5_cp_wait();
+    __syncthreads();
+
+    for (int c0 = 0, buf = 0; c0 < Ce; c0 += CC, buf ^= 1) {
+        const float* const we_s = Wes + buf * WE_N;
+        const float* const wp_s = Wps + buf * WP_N;
+        const int cq = c0 + cg * 4;
+        const bool cok = ed_act && cq < Ce;  // Ce % 4 == 0: the whole float4 group is in range
+        const float4 z = make_float4(0.f, 0.f, 0.f, 0.f);
+        // E: expansion of the patch (halo included) into Es
+        if (ed_act) {
+            float acc[PP][4];
+            const float4 b4 = cok ? __ldg(reinterpret_cast<const float4*>(be + cq)) : z;
+#pragma unroll
+            for (int i = 0; i < PP; ++i) {
+                acc[i][0] = b4.x;
+                acc[i][1] = b4.y;
+                acc[i][2] = b4.z;
+                acc[i][3] = b4.w;
+            }
+#pragma unroll
+            for (int k = 0; k < CIN; k += 4) {
+                float4 w0, w1, w2, w3;
+                if (WS) {
+                    w0 = *reinterpret_cast<const float4*>(&we_s[k * CC + cg * 4]);
+                    w1 = *reinterpret_cast<const float4*>(&we_s[(k + 1) * CC + cg * 4]);
+                    w2 = *reinterpret_cast<const float4*>(&we_s[(k + 2) * CC + cg * 4]);
+                    w3 = *reinterpret_cast<const float4*>(&we_s[(k + 3) * CC + cg * 4]);
+                } else {
+                    w0 = cok ? __ldg(reinterpret_cast<const float4*>(We + (long long)k * Ce + cq)) : z;
+                    w1 = cok ? __ldg(reinterpret_cast<const float4*>(We + (long long)(k + 1) * Ce + cq)) : z;
+                    w2 = cok ? __ldg(reinterpret_cast<const float4*>(We + (long long)(k + 2) * Ce + cq)) : z;
+                    w3 = cok ? __ldg(reinterpret_cast<const float4*>(We + (long long)(k + 3) * Ce + cq)) : z;
+                }
+#pragma unroll
+                for (int i = 0; i < PP; ++i) {
+                    const int p = min(pl + i * PL, NP - 1);  // clamped: out-of-range rows are computed, not stored
+                    const float4 xv = *reinterpret_cast<const float4*>(&Xs[p * CIN + k]);
+                    acc[i][0] = fmaf(xv.x, w0.x, fmaf(xv.y, w1.x, fmaf(xv.z, w2.x, fmaf(xv.w, w3.x, acc[i][0]))));
+                    acc[i][1] = fmaf(xv.x, w0.y, fmaf(xv.y, w1.y, fmaf(xv.z, w2.y, fmaf(xv.w, w3.y, acc[i][1]))));
+                    acc[i][2] = fmaf(xv.x, w0.z, fmaf(xv.y, w1.z, fmaf(xv.z, w2.z, fmaf(xv.w, w3.z, acc[i][2]))));
+                    acc[i][3] = fmaf(xv.x, w0.w, fmaf(xv.y, w1.w, fmaf(xv.z, w2.w, fmaf(xv.w, w3.w, acc[i][3]))));
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < PP; ++i) {
+                const int p = pl + i * PL;
+                if (p >= NP) continue;
+                const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+                const bool inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+                float4 v;
+                v.x = inside ? (act_e ? fminf(fmaxf(acc[i][0], 0.0f), 6.0f) : acc[i][0]) : 0.0f;
+                v.y = inside ? (act_e ? fminf(fmaxf(acc[i][1], 0.0f), 6.0f) : acc[i][1]) : 0.0f;
+                v.z = inside ? (act_e ? fminf(fmaxf(acc[i][2], 0.0f), 6.0f) : acc[i][2]) : 0.0f;
+                v.w = inside ? (act_e ? fminf(fmaxf(acc[i][3], 0.0f), 6.0f) : acc[i][3]) : 0.0f;
+                *reinterpret_cast<float4*>(&Es[p * CC + cg * 4]) = v;
+            }
+        }
+        __syncthreads();
+        if (WS && c0 + CC < Ce)  // the other buffer's readers (E, P of the last chunk) are done
+            exdwpw5_stage_w<CIN, COUT, CC>(Wes + (buf ^ 1) * WE_N, Wps + (buf ^ 1) * WP_N, We, Wp, Ce, c0 + CC, tid);
+        // D: depthwise 3x3 from Es into Ds; an item = DP vertically adjacent outputs of one column x 4 channels
+        // (stride 1: (DP + 2) x 3 window loads instead of 9 DP)
+        if (ed_act) {
+            float4 wd[9];
+#pragma unroll
+            for (int t = 0; t < 9; ++t) wd[t] = cok ? __ldg(reinterpret_cast<const float4*>(Wd + (long long)t * Ce + cq)) : z;
+            const float4 b4 = cok ? __ldg(reinterpret_cast<const float4*>(bd + cq)) : z;
+            for (int it = pl; it < NSTRIP * TW; it += PL) {
+                const int oh = (it / TW) * DP, ow = it % TW;
+                float4 r[DP];
+#pragma unroll
+                for (int j = 0; j < DP; ++j) r[j] = b4;
+#pragma unroll
+                for (int row = 0; row < (DP - 1) * S + 3; ++row) {
+                    const int pr = min(oh * S + row, IH - 1);  // rows past the patch feed only outputs past the tile
+#pragma unroll
+                    for (int dx = 0; dx < 3; ++dx) {
+                        const float4 e4 = *reinterpret_cast<const float4*>(&Es[(pr * IW + ow * S + dx) * CC + cg * 4]);
+#pragma unroll
+                        for (int j = 0; j < DP; ++j) {
+                            const int dy = row - j * S;
+                            if (dy < 0 || dy > 2) continue;
+                            const float4 w4 = wd[dy * 3 + dx];
+                            r[j].x = fmaf(e4.x, w4.x, r[j].x);
+                            r[j].y = fmaf(e4.y, w4.y, r[j].y);
+                            r[j].z = fmaf(e4.z, w4.z, r[j].z);
+                            r[j].w = fmaf(e4.w, w4.w, r[j].w);
+                        }
+                    }
+                }
+#pragma unroll
+                for (int j = 0; j < DP; ++j) {
+                    if (oh + j >= TH) continue;
+                    if (act_d) {
+                        r[j].x = fminf(fmaxf(r[j].x, 0.0f), 6.0f);
+                        r[j].y = fminf(fmaxf(r[j].y, 0.0f), 6.0f);
+                        r[j].z = fminf(fmaxf(r[j].z, 0.0f), 6.0f);
+                        r[j].w = fminf(fmaxf(r[j].w, 0.0f), 6.0f);
+                    }
+                    *reinterpret_cast<float4*>(&Ds[((oh + j) * TW + ow) * DSTR + cg * 4]) = r[j];
+                }
+            }
+        }
+        if (WS) exdwpw5_cp_wait();
+        __syncthreads();
+        // P: projection of this chunk, accumulated in registers (no barrier after it: the next chunk's E
+        // writes Es, last read before the barrier above; its D writes Ds after the next barrier)
+        if (oact) {
+#pragma unroll
+            for (int k = 0; k < CC; k += 4) {
+                if (c0 + k >= Ce) break;  // Ce % 4 == 0: rows c0+k .. c0+k+3 all in range
+                float4 w0, w1, w2, w3;
+                if (WS) {
+                    w0 = *reinterpret_cast<const float4*>(&wp_s[k * COUT + og * 4]);
+                    w1 = *reinterpret_cast<const float4*>(&wp_s[(k + 1) * COUT + og * 4]);
+                    w2 = *reinterpret_cast<const float4*>(&wp_s[(k + 2) * COUT + og * 4]);
+                    w3 = *reinterpret_cast<const float4*>(&wp_s[(k + 3) * COUT + og * 4]);
+                } else {
+                    w0 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k) * COUT + og * 4));
+                    w1 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k + 1) * COUT + og * 4));
+                    w2 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k + 2) * COUT + og * 4));
+                    w3 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k + 3) * COUT + og * 4));
+                }
+#pragma unroll
+                for (int i = 0; i < PPX; ++i) {
+                    const int px = min(opl + i * NPL, P - 1);
+                    const float4 d = *reinterpret_cast<const float4*>(&Ds[px * DSTR + k]);
+                    pacc[i][0] = fmaf(d.x, w0.x, fmaf(d.y, w1.x, fmaf(d.z, w2.x, fmaf(d.w, w3.x, pacc[i][0]))));
+                    pacc[i][1] = fmaf(d.x, w0.y, fmaf(d.y, w1.y, fmaf(d.z, w2.y, fmaf(d.w, w3.y, pacc[i][1]))));
+                    pacc[i][2] = fmaf(d.x, w0.z, fmaf(d.y, w1.z, fmaf(d.z, w2.z, fmaf(d.w, w3.z, pacc[i][2]))));
+                    pacc[i][3] = fmaf(d.x, w0.w, fmaf(d.y, w1.w, fmaf(d.z, w2.w, fmaf(d.w, w3.w, pacc[i][3]))));
+                }
+            }
+        }
+    }
+    if (!oact) return;
+    const float4 b4 = __ldg(reinterpret_cast<const float4*>(bp + og * 4));
+#pragma unroll
+    for (int i = 0; i < PPX; ++i) {
+        const int px = opl + i * NPL;
+        if (px >= P) continue;
+        const int goh = th0 + px / TW, gow = tw0 + px % TW;
+        if (goh >= Ho || gow >= Wo) continue;
+        const long long off = (((long long)n * Ho + goh) * Wo + gow) * COUT + og * 4;
+        float4 r = make_float4(pacc[i][0] + b4.x, pacc[i][1] + b4.y, pacc[i][2] + b4.z, pacc[i][3] + b4.w);
+        if (act_p) {
+            r.x = fminf(fmaxf(r.x, 0.0f), 6.0f);
+            r.y = fminf(fmaxf(r.y, 0.0f), 6.0f);
+            r.z = fminf(fmaxf(r.z, 0.0f), 6.0f);
+            r.w = fminf(fmaxf(r.w, 0.0f), 6.0f);
+        }
+        if (has_res) {
+            const float4 rv = *reinterpret_cast<const float4*>(R + off);
+            r.x += rv.x;
+            r.y += rv.y;
+            r.z += rv.z;
+            r.w += rv.w;
+        }
+        *reinterpret_cast<float4*>(Y + off) = r;
+    }
+}
+
+// grid = (ceil(Ho / TH) * ceil(Wo / TW), n), block = 256; CC expanded channels per chunk, DP depthwise outputs
+// per item, PT projection pixels per thread (0: all threads), WS weights staged in shared memory, MINB blocks per
+// SM (__launch_bounds__); dynamic shared memory: 4 * (NP*CIN + NP*CC + TH*TW*(CC+4) + WS*2*(CIN*CC + CC*COUT)) bytes
+#define EXDWPW5_KERNEL(NAME, S, CIN, COUT, TH, TW, CC, DP, PT, WS, MINB)                                       \
+    extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \
+        const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
+        const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
+        const float* __restrict__ bp, const float* __restrict__ R, float* __restrict__ Y, int H, int W, int Ce, \
+        int Ho, int Wo, int pad, int act_e, int act_d, int act_p, int has_res) {                              \
+        exdwpw5_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho, Wo,  \
+                                                       pad, act_e, act_d, act_p, has_res);                    \
+    }
+
+// the six small-CIN blocks of MobileNetV2-1.0 (impls/_custom_kernels.py: EXDWPW5_INSTANCES; the host reads each
+// build's configuration from these lines for its shared-memory size), each with the fastest configuration measured
+// (scripts/exdwpw5_variants.py, results/NOTES.md "fuse v5")
+EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8, 2, 16, 24, 4, 8, 32, 1, 4, 1, 3)
+EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8, 1, 24, 24, 8, 8, 48, 2, 4, 1, 3)
+EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x8, 2, 24, 32, 4, 8, 32, 1, 4, 1, 3)
+EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7, 1, 32, 32, 7, 7, 48, 2, 4, 1, 3)
+EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t8x8, 1, 32, 32, 8, 8, 48, 2, 4, 1, 3)
+EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8, 2, 32, 64, 4, 8, 32, 1, 4, 1, 2)
+// experiments (scripts/exdwpw5_variants.py): the first build (_r1: 32-channel chunks, one depthwise output per
+// item, projection over all threads, weights by __ldg, 2 blocks per SM) and the same with only the weight staging
+// off (_w0); the other steps measured are in results/NOTES.md "fuse v5"
+EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_r1, 1, 24, 24, 8, 8, 32, 1, 0, 0, 2)
+EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_w0, 1, 24, 24, 8, 8, 48, 2, 4, 0, 3)
+EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_r1, 1, 32, 32, 7, 7, 32, 1, 0, 0, 2)
+EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_w0, 1, 32, 32, 7, 7, 48, 2, 4, 0, 3)
+EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8_r1, 2, 16, 24, 4, 8, 32, 1, 0, 0, 2)
+EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8_w0, 2, 16, 24, 4, 8, 32, 1, 4, 0, 3)
+EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x8_r1, 2, 24, 32, 4, 8, 32, 1, 0, 0, 2)
+EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x8_w0, 2, 24, 32, 4, 8, 32, 1, 4, 0, 3)
+EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_r1, 2, 32, 64, 4, 8, 32, 1, 0, 0, 2)
+EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_w0, 2, 32, 64, 4, 8, 32, 1, 4, 0, 2)

@@ -43,6 +43,13 @@
 //   "hpool"   v1  global average pool, one thread per (image, channel), fp32 sum, half out.
 //   "hlinear" v1  GEMV for batch <= 8: one warp per output feature streams its half W row (16-byte
 //                 loads), fp32 accumulate, fp32 logits; above batch 8 the hgemm kernels with fp32 output.
+//   "hfuse" (an expansion 1x1 conv on CIN <= 32 channels + the 3x3 depthwise conv reading it):
+//     v1  none (the two layers' own kernels: the expanded 6x tensor goes to device memory and back).
+//     v2  hexdw: the expansion on tensor cores (mma.sync) into a shared-memory expanded patch, the
+//         depthwise from there; only the depthwise output is stored (block at the end of this file). Default;
+//         the plan autotunes each pair against v1's two kernels (the stride-2 pairs keep hexdw at bs 64 / 256,
+//         the stride-1 ones the two kernels). Measured (H100, e2e graph): bs256 3.461 -> 3.302 ms, bs64 1.057 ->
+//         0.998, bs1 0.226 -> 0.222; issue-bound (DRAM 15%, issue slots 66% busy), not memory-bound.
 //   helpers: NCHW fp32 <-> NHWC half conversion (batched 32x32 tile transpose), fp32 <-> half copies,
 //            hadd (residual add on half arrays; the fused network never launches it).
 //
@@ -1444,3 +1451,277 @@ hgemm_v4_128x96(const __half* __restrict__ A, const __half* __restrict__ B, __ha
     hgemm_v4_body<128, 96, 2, 2, 3>(A, B, C, ws, bias, R, M, N, K, act, has_res);
 }
 // ============================== end of hgemm v4 ==============================================
+
+// =============================================================================================
+// hfuse v2 ("hexdw"): the expansion 1x1 conv on tensor cores inside the 3x3 depthwise conv that reads
+// it (fp16 counterpart of kernels/conv.cu's exdw4; host: HalfMixin._h_exdw_launch).
+//   A block owns a TH x TW tile of depthwise outputs of one image and loops over its expanded-channel
+//   chunks of 32 (chunks [blockIdx.y * cpb, +cpb): all of them at large batch, so the input patch is
+//   staged once). Phase 0: the ((TH-1)*S+3) x ((TW-1)*S+3) input patch (CIN halves per pixel) -> shared
+//   memory by cp.async (zero-fill outside the image; K padded to 16 / 32 with zeros), rows padded to
+//   24 / 40 halves (conflict-free ldmatrix). Per chunk: (1) the expansion as a GEMM M = patch pixels,
+//   N = 32, K = CIN on mma.sync m16n8k16 (warp w: n-tile w & 3 with its B fragments in registers,
+//   m-tiles (w >> 2) + 2j, A by ldmatrix.x4); epilogue + bias, ReLU6 when ex_act, 0 outside the image
+//   (the depthwise conv's zero padding), rounded to half once (as the unfused hgemm's store) into the
+//   expanded patch [pixel][32] (16-byte chunk XOR-swizzled by (pixel >> 1) & 3: conflict-free half2
+//   writes); barrier; (2) the depthwise 3x3 from shared memory, one (output pixel, 8 channels) item per
+//   thread per step, fp32 math from bias as hdepthwise, ReLU6 when dw_act, one 16-byte store; barrier.
+//   Needs CIN in {8, 16, 24, 32}, CE % 8 == 0, 16-byte aligned arrays. Tiles: s1 14x14 (patch 16x16 =
+//   16 m-tiles exactly) and 7x7, s2 7x7 (patch 15x15); 7 divides the 56 / 28 / 14 maps.
+//   Chunk-invariant work hoisted out of the chunk loop: the epilogue's row offsets (one base: the swizzle is
+//   the same for all of a lane's rows) and inside-image bits (a mask); the next chunk's B fragments are
+//   loaded during the depthwise phase; the depthwise weights + bias of a chunk go to shared memory as fp32
+//   once per block and chunk; bias in the MMA accumulator, ReLU6 on the rounded half2 (the same value).
+//   First cut (no hoisting, weights read per item from global; device run 1, bs256): 499 / 399 / 221 /
+//   134 / 73 us on the five distinct pairs vs 574 / 335 / 228 / 118 / 86 us unfused; e2e no gain. As now
+//   (run 2): 463 / 375 / 200 / 125 / 67 us (bs1: 6.5 / 6.1 / 5.5 / 4.4 / 5.3 vs 9.7 / 8.7 / 8.4 / 8.3 / 7.9).
+// hexdw: a warp's B fragments (8 expanded channels x K of chunk ch) and bias; zeros past CE / CIN
+template <int CIN, int KS>
+__device__ __forceinline__ void hexdw_load_b(const __half* __restrict__ we, const float* __restrict__ be, int CE,
+                                             int ch, int nt, int g, int t4, uint32_t (&b)[KS][2], float2& bb) {
+    const int ncol = (ch << 5) + nt * 8;
+    const bool live = ncol < CE;
+    const __half* wrow = we + (long long)(live ? ncol + g : 0) * CIN;
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks) {
+        const int k0 = ks * 16 + 2 * t4, k1 = k0 + 8;
+        b[ks][0] = live && k0 < CIN ? __ldg(reinterpret_cast<const unsigned int*>(wrow + k0)) : 0u;
+        b[ks][1] = live && k1 < CIN ? __ldg(reinterpret_cast<const unsigned int*>(wrow + k1)) : 0u;
+    }
+    if (live) bb = __ldg(reinterpret_cast<const float2*>(be + ncol + 2 * t4));
+}
+
+template <int S, int CIN, int TH, int TW>
+__device__ __forceinline__ void hexdw_body(const __half* __restrict__ x, const __half* __restrict__ we,
+                                           const float* __restrict__ be, const __half* __restrict__ wd,
+                                           const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                                           int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    constexpr int KP = CIN <= 16 ? 16 : 32;  // K padded to whole k16 steps
+    constexpr int KS = KP / 16;
+    constexpr int AST = KP + 8;  // A row stride in halves (48 / 80 bytes: ldmatrix rows on distinct banks)
+    constexpr int PH = (TH - 1) * S + 3, PW = (TW - 1) * S + 3, P = PH * PW;
+    constexpr int MT = (P + 15) / 16, MR = MT * 16;
+    constexpr int MJ = (MT + 1) / 2;  // m-tiles per warp (warps w and w + 4 share an n-tile)
+    constexpr int C8 = CIN / 8, KP8 = KP / 8;
+    constexpr int ITEMS = TH * TW * 4;
+    __shared__ __align__(16) __half a_s[MR * AST];
+    __shared__ __align__(16) __half e_s[MR * 32];
+    __shared__ __align__(16) float wd_s[10 * 32];  // this chunk's depthwise weights (9 taps) + bias, fp32
+
+    const int tiles_w = (Wo + TW - 1) / TW;
+    const int ty = blockIdx.x / tiles_w, tx = blockIdx.x - ty * tiles_w;
+    const int n = blockIdx.z;
+    const int chunks = (CE + 31) >> 5;
+    const int ch0 = blockIdx.y * cpb;
+    const int ch1 = min(chunks, ch0 + cpb);
+    const int oy0 = ty * TH, ox0 = tx * TW;
+    const int iy0 = oy0 * S - pad, ix0 = ox0 * S - pad;
+    const int tid = threadIdx.x;
+
+    // phase 0: the input patch
+    const __half* img = x + (long long)n * H * W * CIN;
+    for (int i = tid; i < MR * KP8; i += 256) {
+        const int p = i / KP8, q = i - p * KP8;
+        __half* dst = a_s + p * AST + q * 8;
+        if (p < P && q < C8) {
+            const int py = p / PW, px = p - py * PW;
+            const int iy = iy0 + py, ix = ix0 + px;
+            const bool ok = iy >= 0 && iy < H && ix >= 0 && ix < W;
+            const __half* src = img + ((long long)(ok ? iy : 0) * W + (ok ? ix : 0)) * CIN + q * 8;
+            cp_async16(smem_u32(dst), src, ok ? 16 : 0);
+        } else {
+            *reinterpret_cast<uint4*>(dst) = make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+    cp_async_commit();
+
+    const int warp = tid >> 5, lane = tid & 31;
+    const int nt = warp & 3, m0 = warp >> 2;
+    const int g = lane >> 2, t4 = lane & 3;
+    // chunk-invariant epilogue: this lane's rows (m0 + 2j) * 16 + g + 8 hr, their inside-image bits; the
+    // swizzle (row >> 1) & 3 = (g >> 1) & 3 for all of them, so one base offset
+    const int e_base = (m0 * 16 + g) * 32 + ((nt ^ ((g >> 1) & 3)) << 3) + 2 * t4;
+    uint32_t okmask = 0u;
+#pragma unroll
+    for (int j = 0; j < MJ; ++j)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+            const int p = (m0 + 2 * j) * 16 + g + hr * 8;
+            const int py = p / PW, px = p - py * PW;
+            const int iy = iy0 + py, ix = ix0 + px;
+            const bool ok = p < P && iy >= 0 && iy < H && ix >= 0 && ix < W;
+            okmask |= (ok ? 1u : 0u) << (2 * j + hr);
+        }
+    const uint32_t a_base = smem_u32(a_s + (m0 * 16 + (lane & 15)) * AST + ((lane >> 4) << 3));
+
+    // this warp's B fragments (8 expanded channels x K) and bias of a chunk; zeros past CE / CIN
+    uint32_t b[KS][2];
+    float2 bb = make_float2(0.0f, 0.0f);
+    hexdw_load_b<CIN, KS>(we, be, CE, ch0, nt, g, t4, b, bb);
+    cp_async_wait<0>();
+    __syncthreads();
+
+    const int q = tid & 3;  // a thread's depthwise items all have the same 8-channel group (256 % 4 == 0)
+    for (int ch = ch0; ch < ch1; ++ch) {
+        const int cbase = ch << 5;
+        // this chunk's depthwise weights and bias -> fp32 shared memory (read after the barrier below;
+        // the previous chunk's readers finished at the loop's closing barrier)
+        for (int i = tid; i < 10 * 8; i += 256) {
+            const int k = i >> 3, part = i & 7;  // 4 channels per part
+            const int c = cbase + part * 4;
+            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (c < CE) {
+                if (k < 9) {
+                    const uint2 u = __ldg(reinterpret_cast<const uint2*>(wd + k * CE + c));
+                    const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&u.x));
+                    const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&u.y));
+                    v = make_float4(lo.x, lo.y, hi.x, hi.y);
+                } else {
+                    v = __ldg(reinterpret_cast<const float4*>(bd + c));
+                }
+            }
+            *reinterpret_cast<float4*>(wd_s + k * 32 + part * 4) = v;
+        }
+        if (cbase + nt * 8 < CE) {  // warp-uniform
+#pragma unroll
+            for (int j = 0; j < MJ; ++j) {
+                if (m0 + 2 * j < MT) {
+                    float acc[4] = {bb.x, bb.y, bb.x, bb.y};  // + bias in the accumulator
+#pragma unroll
+                    for (int ks = 0; ks < KS; ++ks) {
+                        uint32_t a[4];
+                        ldmatrix_x4(a_base + (j * 32 * AST + ks * 16) * 2, a[0], a[1], a[2], a[3]);
+                        mma_16816(acc, a, b[ks]);
+                    }
+#pragma unroll
+                    for (int hr = 0; hr < 2; ++hr) {
+                        // round to half, then ReLU6 on half2: the same value as ReLU6 in fp32 then rounding
+                        // (rounding is monotonic, 0 and 6 are exact); 0 outside the image
+                        __half2 v = __floats2half2_rn(acc[2 * hr], acc[2 * hr + 1]);
+                        if (ex_act) v = __hmin2(__hmax2(v, __float2half2_rn(0.0f)), __float2half2_rn(6.0f));
+                        const uint32_t u = ((okmask >> (2 * j + hr)) & 1u) ? *reinterpret_cast<uint32_t*>(&v) : 0u;
+                        *reinterpret_cast<uint32_t*>(e_s + e_base + j * 1024 + hr * 256) = u;
+                    }
+                }
+            }
+        }
+        if (ch + 1 < ch1) {  // the next chunk's fragments, in flight over the depthwise phase
+            hexdw_load_b<CIN, KS>(we, be, CE, ch + 1, nt, g, t4, b, bb);
+        }
+        __syncthreads();
+        const int c = cbase + q * 8;
+        if (c < CE) {
+#pragma unroll 1
+            for (int i = tid; i < ITEMS; i += 256) {
+                const int opx = i >> 2;
+                const int oy = opx / TW, ox = opx - oy * TW;
+                const int ho = oy0 + oy, wo = ox0 + ox;
+                if (ho >= Ho || wo >= Wo) continue;
+                float acc[8];
+                {
+                    const float4 b0 = *reinterpret_cast<const float4*>(wd_s + 9 * 32 + q * 8);
+                    const float4 b1 = *reinterpret_cast<const float4*>(wd_s + 9 * 32 + q * 8 + 4);
+                    acc[0] = b0.x, acc[1] = b0.y, acc[2] = b0.z, acc[3] = b0.w;
+                    acc[4] = b1.x, acc[5] = b1.y, acc[6] = b1.z, acc[7] = b1.w;
+                }
+#pragma unroll
+                for (int ky = 0; ky < 3; ++ky)
+#pragma unroll
+                    for (int kx = 0; kx < 3; ++kx) {
+                        const int p = (oy * S + ky) * PW + ox * S + kx;
+                        float f[8];
+                        h8_to_f(*reinterpret_cast<const uint4*>(e_s + p * 32 + ((q ^ ((p >> 1) & 3)) << 3)), f);
+                        const float4 w0 = *reinterpret_cast<const float4*>(wd_s + (ky * 3 + kx) * 32 + q * 8);
+                        const float4 w1 = *reinterpret_cast<const float4*>(wd_s + (ky * 3 + kx) * 32 + q * 8 + 4);
+                        acc[0] = fmaf(f[0], w0.x, acc[0]);
+                        acc[1] = fmaf(f[1], w0.y, acc[1]);
+                        acc[2] = fmaf(f[2], w0.z, acc[2]);
+                        acc[3] = fmaf(f[3], w0.w, acc[3]);
+                        acc[4] = fmaf(f[4], w1.x, acc[4]);
+                        acc[5] = fmaf(f[5], w1.y, acc[5]);
+                        acc[6] = fmaf(f[6], w1.z, acc[6]);
+                        acc[7] = fmaf(f[7], w1.w, acc[7]);
+                    }
+#pragma unroll
+                for (int jj = 0; jj < 8; ++jj) acc[jj] = h_act(acc[jj], dw_act);
+                *reinterpret_cast<uint4*>(y + (((long long)n * Ho + ho) * Wo + wo) * CE + c) = f_to_h8(acc);
+            }
+        }
+        __syncthreads();
+    }
+}
+
+// One extern "C" kernel per (stride, tile, CIN): hexdw_s<S>_t<T>_c<CIN> (T x T outputs), grid (tiles, chunk
+// groups, N).
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s1_t14_c8(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<1, 8, 14, 14>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s1_t14_c16(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<1, 16, 14, 14>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s1_t14_c24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<1, 24, 14, 14>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s1_t14_c32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<1, 32, 14, 14>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s1_t7_c8(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+               const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+               int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<1, 8, 7, 7>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s1_t7_c16(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<1, 16, 7, 7>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s1_t7_c24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<1, 24, 7, 7>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s1_t7_c32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<1, 32, 7, 7>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s2_t7_c8(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+               const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+               int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<2, 8, 7, 7>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s2_t7_c16(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<2, 16, 7, 7>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s2_t7_c24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<2, 24, 7, 7>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw_s2_t7_c32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw_body<2, 32, 7, 7>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}

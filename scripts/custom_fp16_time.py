@@ -219,6 +219,83 @@ def dw_sweep(net, batches, results) -> None:
     results["dw_sweep"] = rows
 
 
+def hexdw_pairs(net, batches, results) -> None:
+    """hfuse v2: every distinct fused (expansion, depthwise) pair, the two unfused kernels (default
+    versions, each also alone) vs the hexdw kernel (the backend's choice, and each tile / chunk grouping
+    forced), on the same GPU-generated inputs (rotated as in op_launch_sets). GB/s = the fused pair's
+    compulsory bytes (input + output + weights once) / time."""
+    from impls import _custom_kernels as K
+
+    rows = []
+    v1 = CustomBackend(dtype="fp16", kernels="hfuse=v1")
+    v2 = CustomBackend(dtype="fp16", kernels="hfuse=v2")
+    v1._ensure_device()
+    v2._ensure_device()
+    pairs: dict = {}  # distinct shape -> [expansion op, depthwise op, how many in the network]
+    for op, nxt in zip(net.fused, net.fused[1:]):
+        if not (op.kind == "conv" and nxt.kind == "conv" and nxt.input == op.index and op.residual is None):
+            continue
+        if nxt.residual is None and CustomBackend._exdw_fusable(op.layer, nxt.layer):
+            key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride)
+            pairs.setdefault(key, [op, nxt, 0])[2] += 1
+    for batch in batches:
+        for ex, dw, count in pairs.values():
+            c, h, w = ex.layer.in_shape
+            ce = ex.layer.out_channels
+            ho, wo = dw.layer.out_hw(h, w)
+            in_b, mid_b, out_b = 2 * batch * c * h * w, 2 * batch * ce * h * w, 2 * batch * ce * ho * wo
+            fused_b = in_b + out_b + 2 * (ex.layer.weight.size + dw.layer.weight.size)
+            copies = rotation_count(in_b + mid_b + out_b)
+            with cupy.cuda.Device():
+                xs = [cupy.random.standard_normal((batch, h, w, c), dtype=cupy.float32).astype(cupy.float16)
+                      for _ in range(copies)]  # fmt: skip
+                mid = cupy.empty((batch, h, w, ce), cupy.float16)
+                out = cupy.empty((batch, ho, wo, ce), cupy.float16)
+            cupy.cuda.Device().synchronize()
+            exl, dwl = ex.layer, dw.layer
+            variants = {
+                "expansion alone": (v1, [v1._h_conv_launches(x, exl, ex.act, None, mid) for x in xs]),
+                "depthwise alone": (v1, [v1._h_conv_launches(mid, dwl, dw.act, None, out) for _ in xs]),
+                "unfused (v1)": (
+                    v1,
+                    [
+                        v1._h_conv_launches(x, exl, ex.act, None, mid)
+                        + v1._h_conv_launches(mid, dwl, dw.act, None, out)
+                        for x in xs
+                    ],  # fmt: skip
+                ),
+                "hexdw (v2)": (v2, [[v2._h_exdw_launch(x, exl, ex.act, dwl, dw.act, out)] for x in xs]),
+            }
+            chunks = -(-ce // 32)
+            for t in K.HEXDW_TILES[dwl.stride]:
+                for cpb in sorted({1, 2, chunks}):
+                    v2.hexdw_force = (t, cpb)
+                    variants[f"hexdw t{t} cpb{cpb}"] = (v2, [[v2._h_exdw_launch(x, exl, ex.act, dwl, dw.act, out)]
+                                                            for x in xs])  # fmt: skip
+            v2.hexdw_force = None
+            label = f"{ex.index}+{dw.index} ex{c}->{ce} @{h}x{w} dw s{dwl.stride}"
+            for name, (be, sets) in variants.items():
+                ms = time_sets(be, sets, batch)
+                row = {
+                    "pair": label,
+                    "x": count,
+                    "batch": batch,
+                    "variant": name,
+                    "median_ms": ms,
+                    "fused_gbps": fused_b / ms / 1e6,
+                    "kernels": [f"{launch.name}{list(launch.grid)}" for launch in sets[0]],
+                }
+                rows.append(row)
+                print(
+                    f"hexdw bs{batch:<3} {label:34s} x{count} {name:18s} {ms * 1e3:8.1f} us "
+                    f"{row['fused_gbps']:6.0f} GB/s {' '.join(row['kernels'])}",
+                    flush=True,
+                )
+            del xs, mid, out, variants
+            cupy.get_default_memory_pool().free_all_blocks()
+    results["hexdw"] = rows
+
+
 def e2e(net, batches, results, specs=("",)) -> None:
     rows = []
     for batch in batches:
@@ -265,9 +342,10 @@ def main() -> None:
     ap.add_argument("--json", default="")
     ap.add_argument("--batches", default="1,64,256", help="per-layer batches")
     ap.add_argument("--e2e-batches", default="1,8,64,256")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,e2e,dw")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,e2e,hexdw,dw")
     ap.add_argument("--e2e-specs", default="", help="';'-separated kernel specs for e2e ('' = default)")
     ap.add_argument("--dw-batches", default="1,64,256", help="batches of the depthwise / stem version sweep")
+    ap.add_argument("--hexdw-batches", default="1,64,256", help="batches of the hfuse v2 pair timing")
     args = ap.parse_args()
     net = default_network()
     rng = np.random.default_rng(0)
@@ -275,6 +353,10 @@ def main() -> None:
     skip = set(args.skip.split(","))
     if "e2e" not in skip:  # first: the headline figures survive a timeout in the per-layer sweep
         e2e(net, [int(b) for b in args.e2e_batches.split(",")], results, tuple(args.e2e_specs.split(";")))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+    if "hexdw" not in skip:
+        hexdw_pairs(net, [int(x) for x in args.hexdw_batches.split(",")], results)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
     if "dw" not in skip:

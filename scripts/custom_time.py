@@ -425,6 +425,129 @@ def exdw_pairs(net, batches, rng, results):
         print(f"exdw total bs{batch}: v1 {tot['v1']:.4f} ms, v3 {tot['v3']:.4f} ms, v4 {tot['v4']:.4f} ms")
 
 
+def block_times(net, batches, rng, results):
+    """fuse v5 (exdwpw5: expansion + depthwise + projection (+ residual) in one kernel) vs v4 (the exdw4 pair
+    + the autotuned projection GEMM through HBM) on every distinct small-CIN block; x = how many blocks share
+    the shapes."""
+    rows = []
+    groups: dict = {}
+    for op, nxt in zip(net.fused, net.fused[1:]):
+        if op.kind == "conv" and nxt.kind == "conv" and nxt.input == op.index and op.residual is None:
+            if CustomBackend._exdw_fusable(op.layer, nxt.layer) and nxt.residual is None:
+                pw = net.fused[nxt.index + 1]
+                if pw.kind == "conv" and pw.input == nxt.index and pw.layer.is_pointwise:
+                    key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride, pw.layer.out_channels)
+                    groups.setdefault(key + (pw.residual is None,), []).append((op, nxt, pw))
+    for blocks in groups.values():
+        ex, dw, pw = blocks[0]
+        c, h, w = ex.layer.in_shape
+        ce, ho, wo = dw.layer.out_shape
+        co = pw.layer.out_channels
+        has_res = pw.residual is not None
+        for batch in batches:
+            copies = rotation_count(4 * batch * (c * h * w + co * ho * wo * (2 if has_res else 1)))
+            be4, be5 = backend_tuned("fuse=v4"), backend("fuse=v5")
+            with be4.stream:
+                xs = [dev_rand((batch, h, w, c), rng) for _ in range(copies)]
+                rs = [dev_rand((batch, ho, wo, co), rng) if has_res else None for _ in range(copies)]
+                mid = cupy.empty((batch, ho, wo, ce), cupy.float32)
+                out = cupy.empty((batch, ho, wo, co), cupy.float32)
+            row = {
+                "ops": [(a.index, b.index, d.index) for a, b, d in blocks],
+                "count": len(blocks),
+                "batch": batch,
+                "layer": f"{c}->{ce}->{co}@{h}x{w} s{dw.layer.stride}{' +res' if has_res else ''}",
+                "bytes_fused": 4 * batch * (c * h * w + co * ho * wo * (2 if has_res else 1)),
+            }
+            l4 = [
+                [be4._exdw_launch(x, ex.layer, ex.act, dw.layer, dw.act, mid)]
+                + be4._conv_launches(mid, pw.layer, pw.act, r, out)
+                for x, r in zip(xs, rs)
+            ]
+            row["v4_ms"] = time_launches(be4, l4, batch)["median_ms"]
+            row["v4_kernels"] = [la.name for la in l4[0]]
+            l5 = [
+                [be5._exdwpw_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw.layer, pw.act, r, out)]
+                for x, r in zip(xs, rs)
+            ]
+            row["v5_ms"] = time_launches(be5, l5, batch)["median_ms"]
+            row["v5_kernel"] = l5[0][0].name
+            row["v5_gbs"] = row["bytes_fused"] / row["v5_ms"] / 1e6
+            mac = batch * (
+                ce * c * (ho * dw.layer.stride) * (wo * dw.layer.stride) + ce * 9 * ho * wo + ce * co * ho * wo
+            )
+            row["v5_tflops"] = 2.0 * mac / row["v5_ms"] / 1e9
+            rows.append(row)
+            print(
+                f"block bs{batch:<3} x{row['count']} {row['layer']:28s} v4 {row['v4_ms'] * 1e3:8.2f} us  "
+                f"v5 {row['v5_ms'] * 1e3:8.2f} us ({row['v5_gbs']:.0f} GB/s, {row['v5_tflops']:.1f} TFLOP/s "
+                f"without halo)  {row['v4_kernels']} / {row['v5_kernel']}",
+                flush=True,
+            )
+            del xs, rs, mid, out, l4, l5
+            cupy.get_default_memory_pool().free_all_blocks()
+    results["blocks"] = rows
+    for batch in batches:
+        tot = {v: sum(r[f"{v}_ms"] * r["count"] for r in rows if r["batch"] == batch) for v in ("v4", "v5")}
+        print(f"block total bs{batch}: v4 {tot['v4']:.4f} ms, v5 {tot['v5']:.4f} ms")
+
+
+def block0_times(net, batches, rng, results):
+    """block0 v1 (input transpose + stem v3 + depthwise v3 + the autotuned projection GEMM) vs v2 / v3 (one kernel,
+    kernels/block0.cu; v3 also at 2 blocks per SM, "v3occ2") on the network's first three ops, NCHW input buffer
+    -> the projection's NHWC output."""
+    st, dw, pw = net.fused[:3]
+    c, h, w = net.input_shape
+    ho, wo = st.layer.out_hw(h, w)
+    c1, c3 = st.layer.out_channels, pw.layer.out_channels
+    rows = []
+    for batch in batches:
+        in_b, out_b = 4 * batch * c * h * w, 4 * batch * ho * wo * c3
+        copies = rotation_count(in_b + out_b)
+        be1 = backend_tuned("block0=v1")
+        with be1.stream:
+            xs = [dev_rand((batch, c, h, w), rng) for _ in range(copies)]
+            x0 = cupy.empty((batch, h, w, c), cupy.float32)
+            s = cupy.empty((batch, ho, wo, c1), cupy.float32)
+            d = cupy.empty((batch, ho, wo, c1), cupy.float32)
+            out = cupy.empty((batch, ho, wo, c3), cupy.float32)
+        l1 = [
+            [be1._transpose_launch(x, x0, batch, c, h * w)]
+            + be1._conv_launches(x0, st.layer, st.act, None, s)
+            + be1._conv_launches(s, dw.layer, dw.act, None, d)
+            + be1._conv_launches(d, pw.layer, pw.act, None, out)
+            for x in xs
+        ]
+        flop = 2.0 * batch * ho * wo * (27 * c1 + 9 * c1 + c1 * c3)
+        row = {"batch": batch, "layer": f"stem 3->{c1} s2 + dw {c1} s1 + pw {c1}->{c3} @{ho}x{wo}", "flop": flop}
+        row["bytes_v2"] = in_b + out_b
+        row["bytes_v1"] = 2 * in_b + 4 * batch * ho * wo * (4 * c1 + c3) + in_b  # transpose r+w, stem in, s/d w+r
+        row["v1_ms"] = time_launches(be1, l1, batch)["median_ms"]
+        row["v1_parts_ms"] = {
+            la.name: time_launches(be1, [[lst[i]] for lst in l1], batch)["median_ms"] for i, la in enumerate(l1[0])
+        }
+        for ver, occ2 in (("v2", False), ("v3", False), ("v3occ2", True)):
+            be = backend(f"block0={ver[:2]}")
+            be.block0_occ2 = occ2
+            lv = [[be._block0_launch(x, st.layer, st.act, dw.layer, dw.act, pw.layer, pw.act, out)] for x in xs]
+            be.block0_occ2 = False
+            assert all(lst[0] is not None for lst in lv), be._fallbacks
+            row[f"{ver}_ms"] = time_launches(be, lv, batch)["median_ms"]
+            row[f"{ver}_kernel"] = lv[0][0].name
+            row[f"{ver}_gbs"] = row["bytes_v2"] / row[f"{ver}_ms"] / 1e6
+            row[f"{ver}_tflops"] = flop / row[f"{ver}_ms"] / 1e9
+        rows.append(row)
+        parts = "  ".join(f"{k} {v * 1e3:.1f}" for k, v in row["v1_parts_ms"].items())
+        vers = "  ".join(
+            f"{v} {row[f'{v}_ms'] * 1e3:8.2f} us ({row[f'{v}_gbs']:.0f} GB/s, {row[f'{v}_tflops']:.1f} TFLOP/s useful)"
+            for v in ("v2", "v3", "v3occ2")
+        )
+        print(f"block0 bs{batch:<3} v1 {row['v1_ms'] * 1e3:9.2f} us ({parts})  {vers}", flush=True)
+        del xs, x0, s, d, out, l1, lv
+        cupy.get_default_memory_pool().free_all_blocks()
+    results["block0"] = rows
+
+
 def e2e(net, batches, results, configs, both_modes=False):
     rows = []
     for spec in configs:
@@ -477,7 +600,9 @@ def main() -> None:
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--e2e-batches", default="1,8,64")
     ap.add_argument(
-        "--skip", default="", help="comma list of sections to skip: layers,add,tiles,layout,fuse,exdw,e2e,sweep"
+        "--skip",
+        default="",
+        help="comma list of sections to skip: layers,add,tiles,layout,fuse,exdw,blocks,block0,e2e,sweep",
     )
     ap.add_argument("--fuse-batches", default="1,64,256")
     ap.add_argument("--only", default="", help="per-layer section restricted to these, e.g. 'gemm=v5+v7;pool=v2'")
@@ -522,6 +647,12 @@ def main() -> None:
         if "exdw" not in skip:
             exdw_pairs(net, [int(b) for b in args.fuse_batches.split(",")], rng, results)
             print(f"[exdw done {time.time() - t0:.0f}s]", flush=True)
+        if "blocks" not in skip:
+            block_times(net, [int(b) for b in args.fuse_batches.split(",")], rng, results)
+            print(f"[blocks done {time.time() - t0:.0f}s]", flush=True)
+        if "block0" not in skip:
+            block0_times(net, [int(b) for b in args.fuse_batches.split(",")], rng, results)
+            print(f"[block0 done {time.time() - t0:.0f}s]", flush=True)
         if "e2e" not in skip:
             e2e_b = [int(b) for b in args.e2e_batches.split(",")]
             extra = [s for s in args.e2e_specs.split(";") if s]
@@ -534,8 +665,8 @@ def main() -> None:
                 "gemm=v5",
                 "depthwise=v1",
                 "depthwise=v2",
-                "stem=v1",
-                "stem=v2",
+                "stem=v1,block0=v1",  # block0 v2 / v3 (default) run the stem inside their own kernel
+                "stem=v2,block0=v1",
                 "pool=v1",
                 "pool=v3",
                 "linear=v1",

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
-HALF_PREFIXES = ("hgemm_", "hdw3_", "hconv_direct_", "hstem3x3c3", "hpool_", "hlinear_", "h_", "f32_to_h", "hadd")
+HALF_PREFIXES = (
+    "hexdw_",
+    "hgemm_",
+    "hdw3_",
+    "hconv_direct_",
+    "hstem3x3c3",
+    "hpool_",
+    "hlinear_",
+    "h_",
+    "f32_to_h",
+    "hadd",
+)
 
 
 def _flat(a):
@@ -32,8 +43,34 @@ def _conv_nhwc(xx, w_at, bias, Ho, Wo, k, s, depthwise, cin, cout):
     return out
 
 
+def _emulate_hexdw(name: str, grid: tuple, args: tuple) -> None:
+    """hfuse v2: depthwise(act(expand(x))) with the expanded value rounded to half once (as the unfused
+    hgemm's store); checks the grid against the kernel's tile / chunk-group indexing."""
+    x, we, be, wd, bd, y = map(_flat, args[:6])
+    H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb = map(int, args[6:])
+    s = int(name[len("hexdw_s")])
+    t = int(name.split("_t")[1].split("_")[0])
+    cin = int(name.rsplit("_c", 1)[1])
+    N = grid[2]
+    assert grid[0] == -(-Ho // t) * -(-Wo // t), (name, grid, Ho, Wo)
+    chunks = -(-CE // 32)
+    assert cpb >= 1 and grid[1] == -(-chunks // cpb), (name, grid, CE, cpb)
+    assert (Ho - 1) * s + 3 <= H + 2 * pad and (Wo - 1) * s + 3 <= W + 2 * pad
+    xs = x[: N * H * W * cin].reshape(N, H, W, cin).astype(np.float64)
+    mid = _relu6(xs @ we[: CE * cin].reshape(CE, cin).astype(np.float64).T + be[:CE], ex_act)
+    mid = mid.astype(np.float16).astype(np.float64)
+    xx = np.pad(mid, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    wf = wd[: 9 * CE].astype(np.float64)
+    out = _conv_nhwc(xx, lambda ky, kx: wf[(ky * 3 + kx) * CE : (ky * 3 + kx + 1) * CE], bd, Ho, Wo, 3, s, True, CE, CE)
+    out = _relu6(out, dw_act)
+    y[: out.size] = out.ravel()
+
+
 def emulate_half(name: str, grid: tuple, block: tuple, args: tuple) -> None:
     a = args
+    if name.startswith("hexdw_"):
+        _emulate_hexdw(name, grid, a)
+        return
     if name == "hgemm_v4_splitk_reduce":  # ws (S, M, N) fp32 partials -> epilogue -> C half
         ws, C, bias, R = map(_flat, a[:4])
         M, N, S, act, hr = map(int, a[4:])

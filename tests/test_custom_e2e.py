@@ -61,7 +61,20 @@ def test_e2e_fused_dw_pointwise_matches_onnxruntime(net, batch, graph):
     assert not any("fuse" in f for f in be.info()["fallbacks"])
 
 
-@pytest.mark.parametrize("spec", ["", "fuse=v2"])
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 64])
+def test_e2e_fused_blocks_match_onnxruntime(net, batch, graph):
+    """fuse v5 with the cost model alone (no autotune): at batch 64 every small-CIN block is one exdwpw5
+    launch; at batch 1 the model keeps the exdw4 pair + projection GEMM (too few spatial tiles)."""
+    be = impls.create("custom", kernels="fuse=v5", graph=graph, autotune=False)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v5 graph={graph} bs{batch}")
+    names = [launch.name for launch in be.plan(batch).launches]
+    assert sum(n.startswith("exdwpw5") for n in names) == (6 if batch == 64 else 0), names
+    assert not any("fuse" in f for f in be.info()["fallbacks"])
+
+
+@pytest.mark.parametrize("spec", ["", "fuse=v2", "fuse=v5"])
 def test_e2e_autotuned_matches_onnxruntime(net, spec):
     be = impls.create("custom", kernels=spec, graph=True, autotune=True)
     be.prepare(net)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from impls import _custom_kernels as K
 from impls.custom import CustomBackend
 from mbv2.tolerances import assert_close
 from tests.test_custom_kernels import _REF64, BATCHES, CHECK_IMAGES, _net, _seeded, backend_for, make_conv, ref64
@@ -106,3 +107,94 @@ def test_odd_fused_expand_depthwise_matches_float64_reference(shape, version, rn
     ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True)
     y = _run(backend_for(f"fuse={version}"), ex, dw, x, ex_act, True)
     assert_close(y, ref, "fp32", "layer", what=f"fuse {version} {shape}")
+
+
+# -- fuse v5: the whole block (expansion + depthwise + projection + residual) in one kernel (exdwpw5) ----------
+def _blocks():
+    """(expansion, depthwise, projection) op indices of the network whose shapes have an exdwpw5 instance."""
+    net = _net()
+    out, seen = [], set()
+    for op, nxt in _fusable_pairs():
+        pw = net.fused[nxt.index + 1]
+        key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride, pw.layer.out_channels, pw.residual is None)
+        if pw.input == nxt.index and pw.layer.is_pointwise and key not in seen:
+            seen.add(key)
+            out.append((op.index, nxt.index, pw.index))
+    return out
+
+
+def test_network_blocks_have_exdwpw5_instances():
+    net = _net()
+    blocks = _blocks()
+    assert len(blocks) == 5, blocks  # 16->96->24 s2, 24->144->24 s1 + res, 24->144->32 s2, 32->192->32 (+res), ->64
+    for i, j, k in blocks:
+        ex, dw, pw = net.fused[i].layer, net.fused[j].layer, net.fused[k].layer
+        ho, wo = dw.out_hw(*ex.in_shape[1:])
+        assert K.exdwpw5_tile(dw.stride, ex.in_channels, pw.out_channels, ho, wo) is not None, (i, j, k)
+
+
+def _run_block(be, ex, dw, pw, x, res, ex_act=True, dw_act=True, act=False):
+    import cupy
+
+    xd = be.to_device(x)
+    nb, h, w, _ = xd.shape
+    ho, wo = dw.out_hw(h, w)
+    with be.stream:
+        out = cupy.full((nb, ho, wo, pw.out_channels), np.nan, cupy.float32)
+    rd = be.to_device(res) if res is not None else None
+    y = be.bottleneck(xd, ex, dw, pw, ex_act=ex_act, dw_act=dw_act, act=act, residual=rd, out=out)
+    assert y is out
+    assert not be._fallbacks, be._fallbacks
+    return be.to_host(y)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("i,j,k", _blocks(), ids=[f"ops{i}+{j}+{k}" for i, j, k in _blocks()])
+def test_fused_block_matches_float64_reference(i, j, k, batch):
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    rng = _seeded("exdwpw5", i, j, k, batch)
+    x = rng.standard_normal((batch, *ex.layer.in_shape), dtype=np.float32)
+    res = x * np.float32(0.5) if pw.residual is not None else None  # the block input (NCHW), as in the network
+    idx = list(range(batch)) if batch < 64 else list(CHECK_IMAGES)
+    r64 = _REF64
+    ref = r64.conv2d(
+        r64.conv2d(r64.conv2d(x[idx].astype(np.float64), ex.layer, act=ex.act), dw.layer, act=dw.act),
+        pw.layer,
+        act=pw.act,
+    )
+    if res is not None:
+        ref = ref + res[idx]
+    y = _run_block(backend_for("fuse=v5"), ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y[idx], ref, "fp32", "layer", what=f"fuse v5 ops {i}+{j}+{k} bs{batch}")
+
+
+# (stride, cin, cout, h, w, batch, residual, ex_act, act): every instance on maps that are not a multiple of its tile
+ODD_BLOCKS = [
+    (s, ci, co, h, w, b, s == 1 and ci == co, True, False)
+    for s, ci, co, _, _ in K.EXDWPW5_INSTANCES
+    for h, w, b in ((9, 10, 2), (1, 1, 1))
+]
+ODD_BLOCKS += [(1, 32, 32, 28, 28, 3, True, False, True), (2, 16, 24, 112, 112, 1, False, True, False)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    "shape", ODD_BLOCKS, ids=[f"s{s[0]}-c{s[1]}-o{s[2]}-{s[3]}x{s[4]}-bs{s[5]}-res{int(s[6])}" for s in ODD_BLOCKS]
+)
+def test_odd_fused_block_matches_float64_reference(shape, rng):
+    s, cin, cout, h, w, batch, has_res, ex_act, act = shape
+    ce = 6 * cin
+    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+    pw = make_conv(rng, ce, cout, 1, 1, 0, 1, *dw.out_shape[1:])
+    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+    res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
+    r64 = ref64()
+    ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True), pw, act=act)
+    if has_res:
+        ref = ref + res
+    y = _run_block(backend_for("fuse=v5"), ex, dw, pw, x, res, ex_act, True, act)
+    assert_close(y, ref, "fp32", "layer", what=f"fuse v5 {shape}")

@@ -269,7 +269,9 @@ def e2e_backend(graph: bool, kernels: str = ""):
     return be
 
 
-@pytest.mark.parametrize("kernels", ["", "hgemm=v4"], ids=["default", "hgemm_v4"])
+@pytest.mark.parametrize(
+    "kernels", ["", "hgemm=v4", "hfuse=v1", "hfuse=v2"], ids=["default", "hgemm_v4", "hfuse_v1", "hfuse_v2"]
+)
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 8, 64])
 def test_fp16_e2e_matches_float64_reference(batch, graph, kernels):

@@ -17,7 +17,7 @@ from mbv2.errors import InputError
 from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
 from tests.test_custom_host import LAUNCHES, fake_cupy, ort_logits  # noqa: F401  (fixtures)
 
-HALF_FAMILIES = ("hgemm", "hdepthwise", "hstem", "hpool", "hlinear")
+HALF_FAMILIES = ("hgemm", "hdepthwise", "hstem", "hpool", "hlinear", "hfuse")
 HSPECS = [""] + [f"{f}={v}" for f in HALF_FAMILIES for v in K.KERNEL_VERSIONS[f] if v != K.DEFAULT_VERSIONS[f]]
 
 
@@ -169,3 +169,66 @@ def test_fp16_hgemm_v4_every_candidate_with_emulated_kernels(fake_cupy, rng, cin
     be.conv2d(xd, lay, act=True, residual=rd, out=yd)
     kinds = {c[0] for c in seen}
     assert "v3" in kinds and ("sk" in kinds if cin <= 32 else True) and ("split" in kinds if cin >= 128 else True)
+
+
+def test_fp16_plan_hfuse_v2_fuses_every_expansion_pair(fake_cupy, net):  # noqa: F811
+    """hfuse v2: the 6 (expansion, depthwise) pairs of fp32's criterion run as hexdw kernels, no fallback."""
+    for batch in (1, 64):
+        be = fake_cupy.CustomBackend(dtype="fp16", kernels="hfuse=v2", autotune=False)
+        be.prepare(net)
+        names = [launch.name for launch in be.plan(batch).launches]
+        assert sum(n.startswith("hexdw_") for n in names) == 6, names
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+        base = fake_cupy.CustomBackend(dtype="fp16", kernels="hfuse=v1", autotune=False)
+        base.prepare(net)
+        assert len(base.plan(batch).launches) == len(names) + 6
+
+
+@pytest.mark.parametrize("force", [None, (7, 1), (7, 2), (14, 5)], ids=["auto", "t7-cpb1", "t7-cpb2", "t14-all"])
+def test_fp16_expand_depthwise_with_emulated_kernels(fake_cupy, rng, force):  # noqa: F811
+    """fp16 expand_depthwise: hexdw (hfuse v2) where it applies, two kernels for CIN = 12 / hfuse v1."""
+    from tests.test_custom_kernels import make_conv
+
+    # (cin, ce, stride, h, w, batch, ex_act)
+    shapes = [(16, 40, 2, 9, 10, 3, True), (24, 72, 1, 5, 7, 2, True), (8, 48, 2, 1, 1, 1, True),
+              (32, 104, 1, 17, 9, 2, False), (24, 144, 1, 56, 56, 1, True), (12, 36, 1, 4, 4, 2, True)]  # fmt: skip
+    for ver in K.KERNEL_VERSIONS["hfuse"]:
+        be = fake_cupy.CustomBackend(dtype="fp16", kernels=f"hfuse={ver}")
+        be.hexdw_force = force
+        for cin, ce, s, h, w, batch, ex_act in shapes:
+            if force is not None and force[0] not in K.HEXDW_TILES[s]:
+                continue
+            ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+            dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+            x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+            LAUNCHES.clear()
+            y = be.to_host(be.expand_depthwise(be.to_device(x), ex, dw, ex_act=ex_act))
+            fused = ver == "v2" and cin in K.EXDW_CIN
+            assert any(k.startswith("hexdw_") for k in LAUNCHES) == fused, LAUNCHES
+            r64 = NumpyBackend(dtype="fp64")
+            x16 = x.astype(np.float16).astype(np.float64)
+            ref = r64.conv2d(r64.conv2d(x16, ex, act=ex_act), dw, act=True)
+            assert_close(y, ref, "fp16", "layer", what=f"hfuse {ver} ex{cin}->{ce} s{s} {force}")
+        assert any("hfuse v2 -> v1" in f for f in be._fallbacks) == (ver == "v2"), be._fallbacks
+
+
+def test_fp16_plan_hfuse_v2_autotune_candidates_with_emulated_kernels(fake_cupy, net):  # noqa: F811
+    """hfuse v2 at plan time: the tuner gets the model's hexdw shape, the other tiles and the two layers' own
+    kernels, and launches each on the stand-in (signatures checked, kernels emulated)."""
+    seen: list = []
+    be = fake_cupy.CustomBackend(dtype="fp16", kernels="hfuse=v2", autotune=True)
+    be.TUNE_MIN_FLOP = 0
+    tuned = be._tuned
+
+    def spy(key, cands, build, model):
+        if key[0] == "hfuse":
+            assert model in cands and "two kernels" in cands
+            for cand in cands:
+                seen.append(cand)
+                assert build(cand)
+        return tuned(key, cands, build, model)
+
+    be._tuned = spy
+    be.prepare(net)
+    be.plan(2)
+    assert "two kernels" in seen and (14, 5) in seen and (7, 6) in seen, seen

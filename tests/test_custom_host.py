@@ -51,6 +51,10 @@ def parse_signatures() -> dict[str, list[str]]:
                 "int act",
                 "int has_res",
             ]
+        for m in re.finditer(r"^EXDWPW5_KERNEL\((\w+),", s, re.M):
+            sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
+            sigs[m.group(1)] += ["float* Y"] + [f"int {v}" for v in ("H", "W", "Ce", "Ho", "Wo", "pad")]
+            sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res"]
         for m in re.finditer(r"^EXDW4?_KERNEL\((\w+),", s, re.M):
             sigs[m.group(1)] = [
                 "const float* X",
@@ -68,6 +72,10 @@ def parse_signatures() -> dict[str, list[str]]:
                 "int act_e",
                 "int act_d",
             ]
+        for m in re.finditer(r"^BLOCK0_V[23]_KERNEL\((\w+),", s, re.M):  # kernels/block0.cu
+            sigs[m.group(1)] = ["const float* X", "const float* Ws", "const float* bs", "const float* Wd"]
+            sigs[m.group(1)] += ["const float* bd", "const float* Wp", "const float* bp", "float* Y", "int H", "int W"]
+            sigs[m.group(1)] += ["int Ho", "int Wo", "int act_s", "int act_d", "int act_p"]
         for m in re.finditer(r"^DWPW_KERNEL\((\w+),", s, re.M):
             sigs[m.group(1)] = [
                 "const float* X",
@@ -240,6 +248,30 @@ def emulate(name, grid, block, args):
                 patch = xx[:, ky : ky + (Ho - 1) * s + 1 : s, kx : kx + (Wo - 1) * s + 1 : s, :]
                 out[..., (ky * k + kx) * Cin : (ky * k + kx + 1) * Cin] = patch
         cols[: out.size] = out.ravel()
+    elif name.startswith("exdwpw5"):  # fuse v5: project(depthwise 3x3(expand 1x1(x))) (+ residual)
+        X, We, be, Wd, bd, Wp, bp, R, Y = map(flat, a[:9])
+        H, W, Ce, Ho, Wo, pad, act_e, act_d, act_p, hr = map(int, a[9:])
+        m = re.fullmatch(r"exdwpw5_s(\d)_c(\d+)_o(\d+)_t(\d+)x(\d+)", name)
+        s, cin, cout, th, tw = map(int, m.groups())
+        n = grid[1]
+        assert grid[0] == -(-Ho // th) * -(-Wo // tw), (grid, Ho, Wo, th, tw)
+        e = X[: n * H * W * cin].reshape(n, H, W, cin).astype(np.float64) @ We[: cin * Ce].reshape(cin, Ce)
+        e = relu6(e + be[:Ce], act_e)
+        ep = np.pad(e, ((0, 0), (pad, pad + 2), (pad, pad + 2), (0, 0)))
+        v = np.zeros((n, Ho, Wo, Ce))
+        for dy in range(3):
+            for dx in range(3):
+                tap = Wd[(dy * 3 + dx) * Ce :][:Ce]
+                v += ep[:, dy : dy + s * (Ho - 1) + 1 : s, dx : dx + s * (Wo - 1) + 1 : s, :] * tap
+        v = relu6(v + bd[:Ce], act_d)
+        o = relu6(v @ Wp[: Ce * cout].reshape(Ce, cout) + bp[:cout], act_p)
+        if hr:
+            o = o + R[: o.size].reshape(o.shape)
+        Y[: o.size] = o.ravel()
+    elif name.startswith("block0_v"):  # block0 v2 / v3: pointwise(ReLU6(depthwise(ReLU6(stem(NCHW x)))))
+        from tests._block0_emulation import emulate_block0
+
+        emulate_block0(name, grid, block, args, flat)
     elif name.startswith("exdw"):  # fuse v3 / v4: depthwise 3x3(ReLU6(expand 1x1(x)))
         X, We, be, Wd, bd, Y = map(flat, a[:6])
         H, W, Ce, Ho, Wo, pad, act_e, act_d = map(int, a[6:])
@@ -355,7 +387,10 @@ class RawKernel:
         b = tuple(block) + (1,) * (3 - len(block))
         assert all(isinstance(int(q), int) and q >= 1 for q in g + b), (self.name, g, b)
         assert g[0] < 2**31 and g[1] <= 65535 and g[2] <= 65535, (self.name, g)
-        assert np.prod(b) <= 1024 and shared_mem <= 48 * 1024
+        # above 48 KB of dynamic shared memory a kernel must have opted in (max_dynamic_shared_size_bytes), up to
+        # the H100's 227 KB per block
+        limit = max(48 * 1024, getattr(self, "max_dynamic_shared_size_bytes", 0))
+        assert np.prod(b) <= 1024 and shared_mem <= limit <= 227 * 1024, (self.name, shared_mem, limit)
         if CAPTURE is not None:
             CAPTURE.append((self.name, g, b, args))
             return
@@ -493,7 +528,10 @@ def fake_cupy(monkeypatch):
     return custom
 
 
-SPECS = [""] + [f"{fam}={ver}" for fam, vers in K.KERNEL_VERSIONS.items() for ver in vers]
+# the stem versions pinned with block0=v1: block0 v2 / v3 (the default) run the stem inside their own kernel
+SPECS = [""] + [
+    f"{fam}={ver}" + (",block0=v1" if fam == "stem" else "") for fam, vers in K.KERNEL_VERSIONS.items() for ver in vers
+]
 
 
 @pytest.fixture(scope="module")
@@ -517,8 +555,11 @@ def test_host_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
     if spec == "net=v2":  # the whole network is one launch, the input transpose fused into its stem stage
         assert set(LAUNCHES) == {"net_persistent"}, LAUNCHES
     else:
-        assert "nchw_to_nhwc_smallc" in LAUNCHES  # the 3-channel input's layout change
-    if spec in ("fuse=v3", "fuse=v4"):  # the 6 expansions on <= 32 channels run inside their depthwise
+        # the 3-channel input's layout change, or block0 v2 reading the NCHW input itself
+        b0 = be.versions["block0"] in ("v2", "v3")
+        b0_kernel = K.block0_kernel(32, 16, be.versions["block0"])
+        assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and (b0_kernel in LAUNCHES) == b0, LAUNCHES
+    if spec in ("fuse=v3", "fuse=v4", "fuse=v5"):  # the 6 expansions on <= 32 channels run inside their depthwise
         names = [launch.name for launch in be.plan(2).launches]
         assert sum(n.startswith("exdw") for n in names) == 6, names
 
@@ -530,11 +571,13 @@ def test_default_plan_launches_the_default_kernels(fake_cupy, net, ort_logits):
     launched = set(LAUNCHES)
     allowed = {k for _, k in K.default_kernels()}
     assert launched <= allowed, launched - allowed
-    assert "gemm_splitk_reduce" in launched and "conv3x3c3_nhwc" in launched
+    b0 = K.DEFAULT_VERSIONS["block0"]
+    stem = K.block0_kernel(32, 16, b0) if b0 in ("v2", "v3") else "conv3x3c3_nhwc"
+    assert "gemm_splitk_reduce" in launched and stem in launched
 
 
 def test_fused_plan_skips_the_depthwise_launches(fake_cupy, net, ort_logits):
-    be = fake_cupy.CustomBackend(kernels="fuse=v2")
+    be = fake_cupy.CustomBackend(kernels="fuse=v2,block0=v1")  # block0 v2 / v3 would take the first pair
     be.prepare(net)
     be.run(ort_logits[0])
     launched = list(LAUNCHES)
@@ -610,11 +653,59 @@ def test_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
             x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
             LAUNCHES.clear()
             y = be.to_host(be.expand_depthwise(be.to_device(x), ex, dw))
-            fused = ver in ("v3", "v4") and cin in K.EXDW_CIN
+            fused = ver in ("v3", "v4", "v5") and cin in K.EXDW_CIN
             assert any(k.startswith("exdw") for k in LAUNCHES) == fused, LAUNCHES
             r64 = NumpyBackend(dtype="fp64")
             ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True)
             assert_close(y, ref, "fp32", "layer", what=f"fuse {ver} ex{cin}->{ce} s{s}")
+
+
+def test_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
+    """fuse v5's block kernel (exdwpw5) through the public op: every compiled instance on a map that is not a
+    multiple of its tile, with and without residual; a block shape without an instance runs the three layers'
+    own kernels and says so."""
+    from tests.test_custom_kernels import make_conv
+
+    be = fake_cupy.CustomBackend()
+    r64 = NumpyBackend(dtype="fp64")
+    cases = [(s, ci, co, 9, 10, 2, s == 1 and ci == co) for s, ci, co, _, _ in K.EXDWPW5_INSTANCES]
+    cases.append((1, 12, 12, 5, 5, 1, True))  # no instance: three kernels
+    for s, cin, cout, h, w, batch, has_res in cases:
+        ce = 6 * cin
+        ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+        dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+        pw = make_conv(rng, ce, cout, 1, 1, 0, 1, *dw.out_shape[1:])
+        x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+        res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
+        LAUNCHES.clear()
+        be._fallbacks.clear()
+        rd = be.to_device(res) if has_res else None
+        y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=rd))
+        fused = (s, cin, cout) in {i[:3] for i in K.EXDWPW5_INSTANCES}
+        tile = K.exdwpw5_tile(s, cin, cout, *dw.out_shape[1:])
+        want = [K.exdwpw5_kernel(s, cin, cout, tile)] if fused else []
+        assert [k for k in LAUNCHES if k.startswith("exdwpw5")] == want, LAUNCHES
+        assert bool(be._fallbacks) != fused, be._fallbacks
+        ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True), pw)
+        if has_res:
+            ref = ref + res
+        assert_close(y, ref, "fp32", "layer", what=f"bottleneck s{s} {cin}->{ce}->{cout}")
+
+
+def test_fuse_v5_plan_runs_six_block_kernels(fake_cupy, net, ort_logits):
+    """The v5 plan with the cost model taking the block kernel (the stand-in claims 1 SM, so every block
+    grid has >= 2 blocks per SM): the six small-CIN blocks are one exdwpw5 launch each, no exdw4 pair."""
+    x, ref = ort_logits
+    be = fake_cupy.CustomBackend(kernels="fuse=v5", autotune=False)
+    be._ensure_device()
+    be.sms = 1
+    be.prepare(net)
+    be.poison(2)
+    y = be.run(x)
+    assert_close(y, ref, "fp32", "e2e", what="emulated custom fuse=v5, block kernels")
+    names = [launch.name for launch in be.plan(2).launches]
+    assert sum(n.startswith("exdwpw5") for n in names) == 6, names
+    assert not any(n.startswith("exdw4") for n in names), names
 
 
 def test_odd_ops_with_emulated_kernels(fake_cupy, rng):

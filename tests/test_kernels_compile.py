@@ -50,12 +50,19 @@ def test_every_version_names_an_existing_kernel(ptxas_reports):
                 assert kernel in report, f"{fam} {ver}: kernel {kernel} not in kernels/{file}.cu"
 
 
+# Default kernels allowed a bounded spill, measured faster than their spill-free builds (results/NOTES.md "fuse v5"):
+# exdwpw5 at 3 blocks per SM (80 registers) spills <= 144 bytes per thread and beat the
+# 128-register, 2-blocks-per-SM builds by 10-35% on the H100.
+SPILL_ALLOWED = {"exdwpw5_": 144}
+
+
 def test_default_kernels_do_not_spill(ptxas_reports):
     bad = []
     for file, kernel in sorted(K.default_kernels()):
         props = K.parse_ptxas(ptxas_reports[file][1]).get(kernel)
         assert props is not None, f"{kernel} not found in the ptxas report of kernels/{file}.cu"
-        if props["spill_stores"] or props["spill_loads"] or props["stack"]:
+        allowed = max((b for prefix, b in SPILL_ALLOWED.items() if kernel.startswith(prefix)), default=0)
+        if max(props["spill_stores"], props["spill_loads"], props["stack"]) > allowed:
             bad.append(f"{file}.cu:{kernel} {props}")
     assert not bad, "register spills / local-memory stack frames in default kernels:\n" + "\n".join(bad)
 

@@ -1,0 +1,84 @@
+"""fuse v5 (exdwpw5) experiments: time the compiled variants of a block kernel against its default instance
+on the same inputs (and check they give the same output). H100 only; results/NOTES.md "fuse v5".
+
+    python3 scripts/exdwpw5_variants.py --batches 64,256 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cupy
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from impls import _custom_kernels as K  # noqa: E402
+from impls.custom import CustomBackend, Launch  # noqa: E402
+from mbv2.model import default_network  # noqa: E402
+from mbv2.timing import cuda_event_timing  # noqa: E402
+
+VARIANTS = {  # default instance -> experimental builds of it (kernels/conv.cu, "experiments")
+    "exdwpw5_s1_c24_o24_t8x8": ("_r1", "_w0"),
+    "exdwpw5_s1_c32_o32_t7x7": ("_r1", "_w0"),
+    "exdwpw5_s2_c16_o24_t4x8": ("_r1", "_w0"),
+    "exdwpw5_s2_c24_o32_t4x8": ("_r1", "_w0"),
+    "exdwpw5_s2_c32_o64_t4x8": ("_r1", "_w0"),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batches", default="64,256")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    be = CustomBackend(kernels="fuse=v5")
+    be._ensure_device()
+    mod = cupy.RawModule(path=str(K.build_all(be.arch)["conv"].path))
+    net = default_network()
+    rng = np.random.default_rng(0)
+    rows = []
+    done = set()
+    for op in net.fused:
+        if op.kind != "conv" or op.index + 2 >= len(net.fused):
+            continue
+        dw, pw = net.fused[op.index + 1], net.fused[op.index + 2]
+        if not (CustomBackend._exdw_fusable(op.layer, dw.layer) and pw.layer.is_pointwise and pw.input == dw.index):
+            continue
+        c, h, w = op.layer.in_shape
+        co, ho, wo = pw.layer.out_shape
+        for batch in [int(b) for b in args.batches.split(",")]:
+            with be.stream:
+                x = cupy.asarray(rng.standard_normal((batch, h, w, c), dtype=np.float32))
+                r = cupy.asarray(rng.standard_normal((batch, ho, wo, co), dtype=np.float32))
+                out = cupy.full((batch, ho, wo, co), np.nan, cupy.float32)
+            res = r if pw.residual is not None else None
+            base = be._exdwpw_launch(x, op.layer, op.act, dw.layer, dw.act, pw.layer, pw.act, res, out)
+            if base is None or base.name not in VARIANTS or (base.name, batch) in done:
+                continue
+            done.add((base.name, batch))
+            be.launch_all([base])
+            ref = out.copy()
+            for suffix in ("", *VARIANTS[base.name]):
+                name = base.name + suffix
+                smem = K.exdwpw5_smem(name)
+                fn = be._dyn_smem(mod.get_function(name), smem)
+                launch = Launch(name, fn, base.grid, base.block, base.args, smem=smem)
+                out.fill(np.nan)
+                be.launch_all([launch])
+                diff = float(cupy.max(cupy.abs(out - ref)))
+                t = cuda_event_timing(
+                    lambda i, launch=launch: be.launch_all([launch]), warmup=5, repeats=25, stream=be.stream, inner=3
+                )
+                row = {"kernel": name, "batch": batch, "median_us": t.median_ms * 1e3, "max_abs_diff_vs_default": diff}
+                rows.append(row)
+                print(f"bs{batch:<4} {name:34s} {t.median_ms * 1e3:9.2f} us  max|diff| {diff:.3g}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
