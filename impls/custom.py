@@ -641,7 +641,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         """fuse v5 in a plan: the block kernel or the exdw4 pair + the projection GEMM through ``mid``
         (the depthwise op's own buffer), whichever is faster (autotuned like the GEMM tiles; the model
         below decides at batch 1 and inside captures: the block kernel has one block per spatial tile
-        and loops over every expanded channel, so it needs >= 2 blocks per SM). None: the pair path
+        and loops over every expanded channel, so it needs enough tiles: >= SMs / 3 blocks). None: the pair path
         does not apply either (unaligned)."""
         block = self._exdwpw_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
         pair = self._exdw_launch(x, ex.layer, ex.act, dw.layer, dw.act, mid)
@@ -657,7 +657,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             self._fallbacks.add("fuse v5 -> v4 (no exdwpw5 instance for this block shape; kernels/conv.cu)")
             return build("pair")
         nb, h, w, cin = x.shape
-        model = "block" if block.grid[0] * block.grid[1] >= 2 * self.sms else "pair"
+        # measured on H100 at batch 1 (results/NOTES.md "fuse v5"): the block kernel wins with 49 and 98 blocks
+        # (11-16 us vs 14-16 for the pair), loses with 8-28 (17-22 us vs 13-15)
+        model = "block" if block.grid[0] * block.grid[1] >= self.sms // 3 else "pair"
         flop = 2.0 * nb * h * w * cin * ex.layer.out_channels
         if self.autotune and flop >= self.TUNE_MIN_FLOP:
             key = ("exdwpw5", tuple(x.shape), ex.layer.out_channels, dw.layer.stride, pw.out_channels, res is not None)
