@@ -30,6 +30,7 @@ from mbv2.layers import Conv2d, Linear
 from mbv2.network import NETWORK_INPUT
 
 from . import _custom_kernels as K
+from ._custom_hblock0 import hblock0_plan
 
 STEM_SMEM_MAX = 48 * 1024
 HDW3_V3_MIN_THREADS = 256  # hdepthwise v3: threads per SM below which a smaller tile is taken (as v2)
@@ -571,6 +572,8 @@ class HalfMixin:
                 ranges.append(("input NCHW fp32 -> NHWC fp16", 0, 1))
                 outs = {NETWORK_INPUT: x0}
                 buffers.append(x0)
+            # hblock0 v2: the first three convs as one kernel reading stage_in (impls/_custom_hblock0.py)
+            hb0 = hblock0_plan(self, fused, stage_in, stem_direct)
             for op in fused:
                 if op.kind == "linear":
                     y = cp.empty(shapes[op.index], cp.float32)
@@ -579,7 +582,9 @@ class HalfMixin:
                     y = slots[slot_of[op.index]][: sizes[op.index]].reshape(shapes[op.index])
                 a = outs[op.input]
                 lo = len(launches)
-                if op.index in fused_ex:
+                if op.index in hb0:
+                    launches += hb0[op.index](y)
+                elif op.index in fused_ex:
                     pass  # runs inside the next op's hexdw kernel (hfuse v2)
                 elif op.kind == "conv" and op.index in fuse_ex:
                     exop = fuse_ex[op.index]

@@ -46,6 +46,9 @@ fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16
     hfuse      v1 none (one kernel per layer), v2 hexdw: an expansion 1x1 conv on CIN in EXDW_CIN channels on
                tensor cores inside the 3x3 depthwise conv that reads it (the expanded tensor stays in shared
                memory; the fp16 counterpart of fuse v4); per pair autotuned at plan time against the two kernels
+    hblock0    v1 the network's first three convs as their own fp16 kernels (hstem, hdepthwise, hgemm), v2 the
+               three as one kernel (kernels/block0.cu hblock0_v2_*, impls/_custom_hblock0.py): block0 v3's body
+               (fp32 NCHW input, fp32 weights and math on chip) storing the projection output as half NHWC
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "hpool": ("v1",),
     "hlinear": ("v1",),
     "hfuse": ("v1", "v2"),
+    "hblock0": ("v1", "v2"),
 }
 
 # The fastest correct version of each family measured on H100 (results/NOTES.md).
@@ -99,6 +103,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "hpool": "v1",
     "hlinear": "v1",
     "hfuse": "v2",
+    "hblock0": "v1",
 }
 
 ENV_VAR = "MBV2_KERNELS"
@@ -115,6 +120,11 @@ BLOCK0_SHAPES = ((32, 16), (16, 8), (24, 16), (48, 24))
 
 def block0_kernel(c1: int, c3: int, version: str = "v2") -> str:
     return f"block0_{version}_c{c1}_p{c3}"
+
+
+def hblock0_kernel(c1: int, c3: int) -> str:
+    """hblock0 v2 (fp16 mode): block0 v3 with half NHWC output, compiled for BLOCK0_SHAPES."""
+    return f"hblock0_v2_c{c1}_p{c3}"
 
 
 # fuse v5 (exdwpw5, kernels/conv.cu): compiled (stride, CIN, COUT, TH, TW) instances: MobileNetV2-1.0's six
@@ -309,6 +319,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
             return []
         out = [("block0", block0_kernel(a, b, version)) for a, b in BLOCK0_SHAPES]
         return out + ([("block0", block0_kernel(32, 16, "v3") + "_occ2")] if version == "v3" else [])
+    if family == "hblock0":
+        return [] if version == "v1" else [("block0", hblock0_kernel(a, b)) for a, b in BLOCK0_SHAPES]
     raise KeyError(family)
 
 

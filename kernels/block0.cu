@@ -42,6 +42,7 @@
 //       Seen in its SASS afterwards: the epilogue's float4 stores came out as 4 scalar STG each (32-bit offset
 //       form); v2's are STG.128. Not changed after the measurement (next step: index the float4 array).
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 namespace block0 {
@@ -54,6 +55,16 @@ constexpr int NT = 256;          // threads per block
 constexpr int NPQ = T * T / 4;   // pixel quads of the projection phase
 
 __device__ __forceinline__ float relu6(float v, int act) { return act ? fminf(fmaxf(v, 0.0f), 6.0f) : v; }
+
+// the epilogue's 4-channel store: float4 (fp32 builds, as before) or 4 halves as one 8-byte store (hblock0)
+__device__ __forceinline__ void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+__device__ __forceinline__ void store4(__half* p, float4 v) {
+    const __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
+    uint2 u;
+    u.x = *reinterpret_cast<const unsigned*>(&lo);
+    u.y = *reinterpret_cast<const unsigned*>(&hi);
+    *reinterpret_cast<uint2*>(p) = u;
+}
 }  // namespace block0
 
 // X: (N, 3, H, W) NCHW; Ws: (>= 27, C1) stem weights, rows (ky, kx, ci); bs: (C1); Wd: (9, C1); bd: (C1);
@@ -281,11 +292,11 @@ BLOCK0_V2_KERNEL(block0_v2_c48_p24, 48, 24, 16)
 
 // v3: v2 with separate stem / depthwise tiles (2 barriers per chunk instead of 4; a chunk's projection overlaps
 // the next chunk's stem) and the input patch staged one warp per row (less index arithmetic)
-template <int C1, int C3, int CC>
+template <int C1, int C3, int CC, typename TO = float>
 __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, const float* __restrict__ Ws,
                                                const float* __restrict__ bs, const float* __restrict__ Wd,
                                                const float* __restrict__ bd, const float* __restrict__ Wp,
-                                               const float* __restrict__ bp, float* __restrict__ Y, int H, int W,
+                                               const float* __restrict__ bp, TO* __restrict__ Y, int H, int W,
                                                int Ho, int Wo, int act_s, int act_d, int act_p) {
     using namespace block0;
     constexpr int CP = CC / 2;          // channel pairs per chunk
@@ -469,8 +480,8 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
         // overwrites Ds, comes after the next stem barrier, which every thread reaches after this projection
     }
 
-    // epilogue: + bias, activation, float4 NHWC stores (32-bit offsets inside the image)
-    float* Yn = Y + (long long)n * Ho * Wo * C3;
+    // epilogue: + bias, activation, float4 NHWC stores (32-bit offsets inside the image); half: 8-byte stores
+    TO* Yn = Y + (long long)n * Ho * Wo * C3;
 #pragma unroll
     for (int k = 0; k < IPW; ++k) {
         const int it = tid + k * NT;
@@ -484,7 +495,7 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
             if (goh >= Ho || gow >= Wo) continue;
             const float4 v = make_float4(relu6(acc[k][i][0] + b.x, act_p), relu6(acc[k][i][1] + b.y, act_p),
                                          relu6(acc[k][i][2] + b.z, act_p), relu6(acc[k][i][3] + b.w, act_p));
-            *reinterpret_cast<float4*>(Yn + (goh * Wo + gow) * C3 + og * 4) = v;
+            store4(Yn + (goh * Wo + gow) * C3 + og * 4, v);
         }
     }
 }
@@ -505,3 +516,19 @@ BLOCK0_V3_KERNEL(block0_v3_c32_p16_occ2, 32, 16, 16, 2)
 BLOCK0_V3_KERNEL(block0_v3_c16_p8, 16, 8, 16, 3)
 BLOCK0_V3_KERNEL(block0_v3_c24_p16, 24, 16, 8, 3)
 BLOCK0_V3_KERNEL(block0_v3_c48_p24, 48, 24, 8, 2)
+
+// hblock0 v2 (fp16 mode, impls/_custom_hblock0.py): block0_v3's body with the C3-channel output stored as half
+// NHWC (fp32 weights and math, nothing rounded to half before the output). Same launch bounds as the fp32 builds.
+#define HBLOCK0_V2_KERNEL(NAME, C1, C3, CC, MINB)                                                            \
+    extern "C" __global__ void __launch_bounds__(256, MINB)                                                 \
+    NAME(const float* __restrict__ X, const float* __restrict__ Ws, const float* __restrict__ bs,           \
+         const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,           \
+         const float* __restrict__ bp, __half* __restrict__ Y, int H, int W, int Ho, int Wo, int act_s,      \
+         int act_d, int act_p) {                                                                             \
+        block0_v3_body<C1, C3, CC, __half>(X, Ws, bs, Wd, bd, Wp, bp, Y, H, W, Ho, Wo, act_s, act_d, act_p); \
+    }
+
+HBLOCK0_V2_KERNEL(hblock0_v2_c32_p16, 32, 16, 16, 3)
+HBLOCK0_V2_KERNEL(hblock0_v2_c16_p8, 16, 8, 16, 3)
+HBLOCK0_V2_KERNEL(hblock0_v2_c24_p16, 24, 16, 8, 3)
+HBLOCK0_V2_KERNEL(hblock0_v2_c48_p24, 48, 24, 8, 2)

@@ -17,7 +17,7 @@ from mbv2.errors import InputError
 from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
 from tests.test_custom_host import LAUNCHES, fake_cupy, ort_logits  # noqa: F401  (fixtures)
 
-HALF_FAMILIES = ("hgemm", "hdepthwise", "hstem", "hpool", "hlinear", "hfuse")
+HALF_FAMILIES = ("hgemm", "hdepthwise", "hstem", "hpool", "hlinear", "hfuse", "hblock0")
 HSPECS = [""] + [f"{f}={v}" for f in HALF_FAMILIES for v in K.KERNEL_VERSIONS[f] if v != K.DEFAULT_VERSIONS[f]]
 
 

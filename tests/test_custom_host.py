@@ -72,7 +72,7 @@ def parse_signatures() -> dict[str, list[str]]:
                 "int act_e",
                 "int act_d",
             ]
-        for m in re.finditer(r"^BLOCK0_V[23]_KERNEL\((\w+),", s, re.M):  # kernels/block0.cu
+        for m in re.finditer(r"^H?BLOCK0_V[23]_KERNEL\((\w+),", s, re.M):  # kernels/block0.cu (+ hblock0)
             sigs[m.group(1)] = ["const float* X", "const float* Ws", "const float* bs", "const float* Wd"]
             sigs[m.group(1)] += ["const float* bd", "const float* Wp", "const float* bp", "float* Y", "int H", "int W"]
             sigs[m.group(1)] += ["int Ho", "int Wo", "int act_s", "int act_d", "int act_p"]
@@ -268,7 +268,7 @@ def emulate(name, grid, block, args):
         if hr:
             o = o + R[: o.size].reshape(o.shape)
         Y[: o.size] = o.ravel()
-    elif name.startswith("block0_v"):  # block0 v2 / v3: pointwise(ReLU6(depthwise(ReLU6(stem(NCHW x)))))
+    elif name.startswith(("block0_v", "hblock0_v")):  # block0 v2 / v3, hblock0 v2 (half output): the same op
         from tests._block0_emulation import emulate_block0
 
         emulate_block0(name, grid, block, args, flat)
