@@ -342,18 +342,8 @@ class HalfMixin:
         """fp16 mode of ``expand_depthwise``: the hexdw kernel with hfuse v2 (where the shapes allow), else
         the two layers' own kernels through a temporary."""
         self._h_check(x, "expand_depthwise input", ndim=4)
-        nb, h, w, c = x.shape
-        if c != ex.in_channels or not ex.is_pointwise or not dw.is_depthwise or dw.in_channels != ex.out_channels:
-            raise InputError(
-                f"expand_depthwise: pointwise {ex.in_channels}->{ex.out_channels} then depthwise "
-                f"{dw.in_channels}->{dw.out_channels} on NHWC {x.shape} do not chain"
-            )
-        ho, wo = dw.out_hw(h, w)
-        oshape = (nb, ho, wo, dw.out_channels)
-        if out is None:
-            out = self._h_empty(oshape)
-        else:
-            self._h_check_out(out, oshape, "expand_depthwise out")
+        out = self._chain_out("expand_depthwise", x, (("pointwise", ex), ("depthwise", dw)), None, out, half=True)
+        nb, h, w, _ = x.shape
         v2 = self.versions["hfuse"] == "v2"
         launch = self._h_exdw_launch(x, ex, ex_act, dw, dw_act, out) if v2 else None
         if launch is not None:

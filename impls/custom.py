@@ -363,6 +363,29 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if tuple(out.shape) != tuple(shape):
             raise InputError(f"{what}: shape {tuple(out.shape)}, expected {tuple(shape)}")
 
+    def _chain_out(
+        self, what: str, x: Any, layers: tuple[tuple[str, Conv2d], ...], residual: Any, out: Any, half: bool = False
+    ) -> Any:
+        """The fused-op entry check: ``layers`` ((kind, conv) with kind "pointwise" / "depthwise", in order)
+        must chain on the NHWC ``x``; the residual (if any) and ``out`` (if given) must have the chain's output
+        shape; returns ``out`` or a new output array (float16 with ``half``)."""
+        nb, h, w, c = x.shape
+        ok = True
+        for kind, lay in layers:
+            ok = ok and lay.in_channels == c and (lay.is_pointwise if kind == "pointwise" else lay.is_depthwise)
+            (h, w), c = lay.out_hw(h, w), lay.out_channels
+        if not ok:
+            chain = " then ".join(f"{kind} {lay.in_channels}->{lay.out_channels}" for kind, lay in layers)
+            raise InputError(f"{what}: {chain} on NHWC {tuple(x.shape)} do not chain")
+        oshape = (nb, h, w, c)
+        check = self._h_check_out if half else self._check_out
+        if residual is not None:
+            check(residual, oshape, f"{what} residual")
+        if out is None:
+            return self._h_empty(oshape) if half else self._empty(oshape)
+        check(out, oshape, f"{what} out")
+        return out
+
     def _empty(self, shape: tuple[int, ...]) -> Any:
         with self.stream:
             out = self._cp.empty(shape, self._cp.float32)
@@ -685,27 +708,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if self.dtype != "fp32":
             raise InputError("bottleneck (fuse v5) is fp32 only; in fp16 mode run conv2d three times")
         self._check_dev(x, "bottleneck input", ndim=4)
-        nb, h, w, c = x.shape
-        if (
-            c != ex.in_channels
-            or not ex.is_pointwise
-            or not dw.is_depthwise
-            or dw.in_channels != ex.out_channels
-            or not pw.is_pointwise
-            or pw.in_channels != dw.out_channels
-        ):
-            raise InputError(
-                f"bottleneck: pointwise {ex.in_channels}->{ex.out_channels}, depthwise {dw.in_channels}, pointwise "
-                f"{pw.in_channels}->{pw.out_channels} on NHWC {x.shape} do not chain"
-            )
+        chain = (("pointwise", ex), ("depthwise", dw), ("pointwise", pw))
+        out = self._chain_out("bottleneck", x, chain, residual, out)
+        nb, h, w, _ = x.shape
         ho, wo = dw.out_hw(h, w)
-        oshape = (nb, ho, wo, pw.out_channels)
-        if residual is not None:
-            self._check_out(residual, oshape, "bottleneck residual")
-        if out is None:
-            out = self._empty(oshape)
-        else:
-            self._check_out(out, oshape, "bottleneck out")
         launch = self._exdwpw_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
         if launch is None:
             self._fallbacks.add("fuse v5 -> v1 (no exdwpw5 instance for this block shape, or unaligned)")
@@ -728,18 +734,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if self.dtype == "fp16":  # hfuse v2 (impls/_custom_fp16.py)
             return self._h_expand_depthwise(x, ex, dw, ex_act, dw_act, out)
         self._check_dev(x, "expand_depthwise input", ndim=4)
-        nb, h, w, c = x.shape
-        if c != ex.in_channels or not ex.is_pointwise or not dw.is_depthwise or dw.in_channels != ex.out_channels:
-            raise InputError(
-                f"expand_depthwise: pointwise {ex.in_channels}->{ex.out_channels} then depthwise "
-                f"{dw.in_channels}->{dw.out_channels} on NHWC {x.shape} do not chain"
-            )
-        ho, wo = dw.out_hw(h, w)
-        oshape = (nb, ho, wo, dw.out_channels)
-        if out is None:
-            out = self._empty(oshape)
-        else:
-            self._check_out(out, oshape, "expand_depthwise out")
+        out = self._chain_out("expand_depthwise", x, (("pointwise", ex), ("depthwise", dw)), None, out)
         fuse = self.versions["fuse"] in ("v3", "v4", "v5")
         launch = self._exdw_launch(x, ex, ex_act, dw, dw_act, out) if fuse else None
         if launch is None:
@@ -765,20 +760,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if self.dtype == "fp16":
             raise InputError("dw_pointwise (fuse v2) is fp32 only; in fp16 mode run conv2d twice")
         self._check_dev(x, "dw_pointwise input", ndim=4)
-        nb, h, w, c = x.shape
-        if c != dw.in_channels or not dw.is_depthwise or not pw.is_pointwise or pw.in_channels != dw.out_channels:
-            raise InputError(
-                f"dw_pointwise: depthwise {dw.in_channels}->{dw.out_channels} then pointwise "
-                f"{pw.in_channels}->{pw.out_channels} on NHWC {x.shape} do not chain"
-            )
-        ho, wo = dw.out_hw(h, w)
-        oshape = (nb, ho, wo, pw.out_channels)
-        if residual is not None:
-            self._check_out(residual, oshape, "dw_pointwise residual")
-        if out is None:
-            out = self._empty(oshape)
-        else:
-            self._check_out(out, oshape, "dw_pointwise out")
+        out = self._chain_out("dw_pointwise", x, (("depthwise", dw), ("pointwise", pw)), residual, out)
         launches = self._dwpw_launches(x, dw, dw_act, pw, act, residual, out) if self.versions["fuse"] == "v2" else None
         if launches is None:
             if self.versions["fuse"] == "v2":

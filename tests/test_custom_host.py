@@ -692,6 +692,31 @@ def test_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
         assert_close(y, ref, "fp32", "layer", what=f"bottleneck s{s} {cin}->{ce}->{cout}")
 
 
+def test_fused_ops_refuse_layers_that_do_not_chain(fake_cupy, rng):
+    """bottleneck / expand_depthwise / dw_pointwise check their layers chain and the out / residual shapes."""
+    from mbv2.errors import InputError
+    from tests.test_custom_kernels import make_conv
+
+    be = fake_cupy.CustomBackend()
+    ex = make_conv(rng, 16, 96, 1, 1, 0, 1, 8, 8)
+    dw = make_conv(rng, 96, 96, 3, 1, 1, 96, 8, 8)
+    dw2 = make_conv(rng, 64, 64, 3, 1, 1, 64, 8, 8)
+    pw = make_conv(rng, 96, 24, 1, 1, 0, 1, 8, 8)
+    x = be.to_device(rng.standard_normal((2, 16, 8, 8), dtype=np.float32))
+    with pytest.raises(InputError, match="bottleneck: pointwise 16->96 then depthwise 64->64 .* do not chain"):
+        be.bottleneck(x, ex, dw2, pw)
+    with pytest.raises(InputError, match="expand_depthwise: .* do not chain"):
+        be.expand_depthwise(x, dw, ex)
+    with pytest.raises(InputError, match="dw_pointwise: .* do not chain"):
+        be.dw_pointwise(x, dw, pw)
+    with pytest.raises(InputError, match="bottleneck residual: shape"):
+        be.bottleneck(x, ex, dw, pw, residual=be.to_device(np.zeros((2, 16, 8, 8), np.float32)))
+    with pytest.raises(InputError, match="expand_depthwise out: shape"):
+        be.expand_depthwise(x, ex, dw, out=be.to_device(np.zeros((2, 16, 8, 8), np.float32)))
+    y = be.bottleneck(x, ex, dw, pw)
+    assert tuple(y.shape) == (2, 8, 8, 24)
+
+
 def test_fuse_v5_plan_runs_six_block_kernels(fake_cupy, net, ort_logits):
     """The v5 plan with the cost model taking the block kernel (the stand-in claims 1 SM, so every block
     grid has >= 2 blocks per SM): the six small-CIN blocks are one exdwpw5 launch each, no exdw4 pair."""
