@@ -15,7 +15,9 @@ v4 autotuned v3 / small-K persistent / split-K: impls/_custom_hgemm_v4.py),
 hdepthwise (v1 direct, v2 8 channels per 16-byte load, v3 v2 with the whole window loaded up front and
 (TW, TH) tiles), hstem (v1 direct, v2 / v3 3x3x3 from fp32 NCHW, v4 v3 + smem-staged coalesced stores),
 hpool v1, hlinear v1, hfuse (v1 none, v2 hexdw: expansion 1x1 conv on tensor cores inside the 3x3 depthwise
-conv that reads it, for the pairs fp32's fuse v3/v4 takes: ``CustomBackend._exdw_fusable``).
+conv that reads it, for the pairs fp32's fuse v3/v4 takes: ``CustomBackend._exdw_fusable``),
+hblock0 (v1 the first three convs as hstem / hdepthwise / hgemm, v2 the three as one kernel reading the fp32
+NCHW input, fp32 on chip, half output: impls/_custom_hblock0.py, the plan hook below).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "hpool": "v1",
     "hlinear": "v1",
     "hfuse": "v2",
-    "hblock0": "v1",
+    "hblock0": "v2",
 }
 
 ENV_VAR = "MBV2_KERNELS"

@@ -41,6 +41,13 @@
 //       256; -29% vs v2, -62% vs v1), occ2 build 8.2 / 134.5 / 507.2 us: 3 blocks per SM win. The default.
 //       Seen in its SASS afterwards: the epilogue's float4 stores came out as 4 scalar STG each (32-bit offset
 //       form); v2's are STG.128. Not changed after the measurement (next step: index the float4 array).
+//   hblock0 v2 (fp16 mode's family "hblock0", impls/_custom_hblock0.py): v3's body templated on the output type,
+//       the C3 channels stored as half NHWC (fp32 weights and math, nothing rounded before the output); the fp32
+//       builds' PTX is unchanged. Replaces hstem v3 + hdepthwise v3 + hgemm v4 (fp16 plan, 3 launches).
+//       Expected: ~8 / ~128 / ~480 us vs v1's ~12 / ~145 / ~570 at batch 1 / 64 / 256 (-16% at 256).
+//       MEASURED (H100, CUDA-event medians, batch 1 / 64 / 256): v1 14.8 / 154.4 / 564.2 us, hblock0 v2 8.1 / 126.2 /
+//       472.5 us (22.6 TFLOP/s useful at 256; -16%); e2e fp16 graph 0.2109 -> 0.2160 / 0.9884 -> 0.9638 /
+//       3.3032 -> 3.2135 ms. The fp16 default.
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>

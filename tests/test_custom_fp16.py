@@ -271,8 +271,8 @@ def e2e_backend(graph: bool, kernels: str = ""):
 
 @pytest.mark.parametrize(
     "kernels",
-    ["", "hgemm=v4", "hfuse=v1", "hfuse=v2", "hblock0=v2"],
-    ids=["default", "hgemm_v4", "hfuse_v1", "hfuse_v2", "hblock0_v2"],
+    ["", "hgemm=v4", "hfuse=v1", "hfuse=v2", "hblock0=v1"],
+    ids=["default", "hgemm_v4", "hfuse_v1", "hfuse_v2", "hblock0_v1"],
 )
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 8, 64])

@@ -18,7 +18,7 @@ import pytest
 
 from impls import _custom_kernels as K
 from impls._custom_hblock0 import hstem_block
-from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
+from mbv2.tolerances import TOP1_AGREEMENT, assert_close, rel_l2, top1_agreement
 from tests.test_custom_block0 import ODD, _first_block, _net, _reference
 from tests.test_custom_host import fake_cupy  # noqa: F401  (the CuPy stand-in fixture)
 from tests.test_custom_kernels import CHECK_IMAGES, _seeded, make_conv
@@ -53,7 +53,15 @@ def _check(version: str, x: np.ndarray, layers, acts, idx, what: str, fused: boo
     if version != "v1":
         fell_back = any(f.startswith(f"hblock0 {version}") for f in be._fallbacks)
         assert fell_back != fused, be._fallbacks
-    assert_close(y[idx], _reference(x[idx], layers, acts), "fp16", "layer", what=f"hblock0 {version} {what}")
+    ref = _reference(x[idx], layers, acts)
+    _log(f"hblock0 {version} {what} rel_l2 {rel_l2(y[idx], ref):.3e}")
+    assert_close(y[idx], ref, "fp16", "layer", what=f"hblock0 {version} {what}")
+
+
+def _log(line: str) -> None:
+    from tests.test_custom_fp16 import _log as log
+
+    log(line)
 
 
 REAL = [(1.0, 224, b) for b in (1, 3, 64)] + [(0.5, 224, 3), (0.75, 192, 3), (1.4, 160, 3), (1.4, 224, 1)]
@@ -94,6 +102,7 @@ def test_e2e_hblock0_v2_matches_float64_reference(batch, graph):
     be = e2e_backend(graph, "hblock0=v2")
     be.poison(batch)
     y = be.run(x)
+    _log(f"hblock0 e2e v2 bs{batch} graph={graph} rel_l2 {rel_l2(y, ref):.3e} top1 {top1_agreement(y, ref):.3f}")
     assert_close(y, ref, "fp16", "e2e", what=f"custom fp16 hblock0=v2 graph={graph} bs{batch}")
     assert top1_agreement(y, ref) >= TOP1_AGREEMENT["fp16"]
     names = [launch.name for launch in be.plan(batch).launches]
