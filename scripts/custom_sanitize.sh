@@ -28,6 +28,20 @@ timeout "${RACE_TIMEOUT:-170}" "$CS" --tool racecheck --racecheck-report all --e
 echo "racecheck exit $rc2: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck.log" | sort | uniq -c | tr '\n' ' ')"
 grep -E "passed|failed" "$OUT/racecheck.log" | tail -1
 fi
+if [ "${ONLY_S3:-0}" = 1 ]; then  # only the kernels added in session 3: exdwpw5, block0, hblock0, hexdw (odd shapes)
+    S3_FILES="tests/test_custom_exdw.py tests/test_custom_block0.py tests/test_custom_hblock0.py tests/test_custom_hexdw.py"
+    rc5=0
+    timeout "${MEM_TIMEOUT:-200}" "$CS" --tool memcheck --leak-check no --error-exitcode 99 --target-processes all \
+        "$PY" -m pytest $S3_FILES -m gpu -q -x -p no:cacheprovider -k "odd" > "$OUT/memcheck_s3.log" 2>&1 || rc5=$?
+    echo "memcheck (session 3 kernels) exit $rc5: $(grep -E 'ERROR SUMMARY' "$OUT/memcheck_s3.log" | sort | uniq -c | tr '\n' ' ')"
+    grep -E "passed|failed" "$OUT/memcheck_s3.log" | tail -1
+    rc6=0
+    timeout "${RACE_TIMEOUT:-200}" "$CS" --tool racecheck --racecheck-report all --error-exitcode 99 --target-processes all \
+        "$PY" -m pytest $S3_FILES -m gpu -q -x -p no:cacheprovider -k "odd" > "$OUT/racecheck_s3.log" 2>&1 || rc6=$?
+    echo "racecheck (session 3 kernels) exit $rc6: $(grep -E 'RACECHECK SUMMARY' "$OUT/racecheck_s3.log" | sort | uniq -c | tr '\n' ' ')"
+    grep -E "passed|failed" "$OUT/racecheck_s3.log" | tail -1
+    exit $(( rc5 || rc6 ))
+fi
 # the fused / fp16 / persistent kernels (fuse v3-v4 exdw, half.cu, persistent.cu): memcheck and racecheck on
 # their odd shapes and batch-1 cases
 NEW_FILES="tests/test_custom_exdw.py tests/test_custom_fp16.py tests/test_custom_persistent.py"
