@@ -47,6 +47,25 @@ def block0_unfit(stem: Conv2d, dw: Conv2d, pw: Conv2d) -> str:
     return ""
 
 
+def block0_ops(fused: list) -> tuple[list, str]:
+    """The network's first three ops when block0 / hblock0 can run them as one kernel (stem -> depthwise ->
+    projection, no residual, each output read by the next op alone, shapes block0_unfit accepts), with "";
+    else ([], why not)."""
+    ops = fused[:3]
+
+    def readers(i: int) -> list:
+        return [o for o in fused if o.input == i or o.residual == i]
+
+    if len(ops) < 3 or any(op.kind != "conv" or op.residual is not None for op in ops):
+        return [], "the network does not start with three convs without residual"
+    if not (ops[0].input == NETWORK_INPUT and readers(ops[0].index) == [ops[1]]):
+        return [], "the stem output is not read by the next op alone"
+    if readers(ops[1].index) != [ops[2]]:
+        return [], "the depthwise output is not read by the next op alone"
+    why = block0_unfit(ops[0].layer, ops[1].layer, ops[2].layer)
+    return ([], why) if why else (ops, "")
+
+
 class Block0Mixin:
     """block0 v2 / v3 for CustomBackend (fp32)."""
 
@@ -137,20 +156,7 @@ class Block0Mixin:
         stage_in, and the plan drops its input transpose); {} otherwise."""
         if self.versions["block0"] not in ("v2", "v3"):
             return {}
-        ops = fused[:3]
-
-        def readers(i: int) -> list:
-            return [o for o in fused if o.input == i or o.residual == i]
-
-        why = ""
-        if len(ops) < 3 or any(op.kind != "conv" or op.residual is not None for op in ops):
-            why = "the network does not start with three convs without residual"
-        elif not (ops[0].input == NETWORK_INPUT and readers(ops[0].index) == [ops[1]]):
-            why = "the stem output is not read by the next op alone"
-        elif readers(ops[1].index) != [ops[2]]:
-            why = "the depthwise output is not read by the next op alone"
-        else:
-            why = block0_unfit(ops[0].layer, ops[1].layer, ops[2].layer)
+        ops, why = block0_ops(fused)
         if why:
             self._fallbacks.add(f"block0 {self.versions['block0']} -> v1 ({why})")
             return {}

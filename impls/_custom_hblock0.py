@@ -21,10 +21,9 @@ import numpy as np
 
 from mbv2.errors import InputError
 from mbv2.layers import Conv2d
-from mbv2.network import NETWORK_INPUT
 
 from . import _custom_kernels as K
-from ._custom_block0 import TILE, block0_unfit
+from ._custom_block0 import TILE, block0_ops, block0_unfit
 
 
 def _i32(v: int) -> np.int32:
@@ -128,22 +127,7 @@ def hblock0_plan(be: Any, fused: list, stage_in: Any, stem_direct: bool) -> dict
     reading stage_in); {} otherwise (v1, or a fallback record)."""
     if be.versions["hblock0"] != "v2":
         return {}
-    ops = fused[:3]
-
-    def readers(i: int) -> list:
-        return [o for o in fused if o.input == i or o.residual == i]
-
-    why = ""
-    if not stem_direct:
-        why = "the stem does not read the network input alone"
-    elif len(ops) < 3 or any(op.kind != "conv" or op.residual is not None for op in ops):
-        why = "the network does not start with three convs without residual"
-    elif not (ops[0].input == NETWORK_INPUT and readers(ops[0].index) == [ops[1]]):
-        why = "the stem output is not read by the next op alone"
-    elif readers(ops[1].index) != [ops[2]]:
-        why = "the depthwise output is not read by the next op alone"
-    else:
-        why = block0_unfit(ops[0].layer, ops[1].layer, ops[2].layer)
+    ops, why = block0_ops(fused) if stem_direct else ([], "the stem does not read the network input alone")
     if why:
         be._fallbacks.add(f"hblock0 v2 -> v1 ({why})")
         return {}
