@@ -47,6 +47,16 @@ def block0_unfit(stem: Conv2d, dw: Conv2d, pw: Conv2d) -> str:
     return ""
 
 
+def block0_launch_unfit(be: Any, x: Any, out: Any, stem: Conv2d, dw: Conv2d, pw: Conv2d) -> str:
+    """Why one block0 / hblock0 launch cannot take these layers and arrays (x NCHW), "" if it can."""
+    why = block0_unfit(stem, dw, pw)
+    if not why and x.shape[0] > 65535:
+        why = f"batch {x.shape[0]} exceeds the grid limit 65535"
+    if not why and not be._aligned(x, out):
+        why = "unaligned arrays"
+    return why
+
+
 def block0_ops(fused: list) -> tuple[list, str]:
     """The network's first three ops when block0 / hblock0 can run them as one kernel (stem -> depthwise ->
     projection, no residual, each output read by the next op alone, shapes block0_unfit accepts), with "";
@@ -78,12 +88,8 @@ class Block0Mixin:
         or None where it does not apply (the reason goes to the fallback record)."""
         from .custom import Launch
 
-        why = block0_unfit(stem, dw, pw)
+        why = block0_launch_unfit(self, x, out, stem, dw, pw)
         nb, _, h, w = x.shape
-        if not why and nb > 65535:
-            why = f"batch {nb} exceeds the grid limit 65535"
-        if not why and not self._aligned(x, out):
-            why = "unaligned arrays"
         if why:
             self._fallbacks.add(f"block0 {self.versions['block0']} -> v1 ({why})")
             return None

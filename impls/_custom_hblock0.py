@@ -23,7 +23,7 @@ from mbv2.errors import InputError
 from mbv2.layers import Conv2d
 
 from . import _custom_kernels as K
-from ._custom_block0 import TILE, block0_ops, block0_unfit
+from ._custom_block0 import TILE, block0_launch_unfit, block0_ops
 
 
 def _i32(v: int) -> np.int32:
@@ -61,12 +61,8 @@ def hblock0_launch(
     not apply (the reason goes to the fallback record)."""
     from .custom import Launch
 
-    why = block0_unfit(stem, dw, pw)
+    why = block0_launch_unfit(be, x, out, stem, dw, pw)
     nb, _, h, w = x.shape
-    if not why and nb > 65535:
-        why = f"batch {nb} exceeds the grid limit 65535"
-    if not why and not be._aligned(x, out):
-        why = "unaligned arrays"
     if why:
         be._fallbacks.add(f"hblock0 v2 -> v1 ({why})")
         return None
