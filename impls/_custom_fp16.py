@@ -15,7 +15,9 @@ v4 autotuned v3 / small-K persistent / split-K: impls/_custom_hgemm_v4.py),
 hdepthwise (v1 direct, v2 8 channels per 16-byte load, v3 v2 with the whole window loaded up front and
 (TW, TH) tiles), hstem (v1 direct, v2 / v3 3x3x3 from fp32 NCHW, v4 v3 + smem-staged coalesced stores),
 hpool v1, hlinear v1, hfuse (v1 none, v2 hexdw: expansion 1x1 conv on tensor cores inside the 3x3 depthwise
-conv that reads it, for the pairs fp32's fuse v3/v4 takes: ``CustomBackend._exdw_fusable``),
+conv that reads it, for the pairs fp32's fuse v3/v4 takes: ``CustomBackend._exdw_fusable``; v3 hexdw3: v2 with
+the depthwise phase in half2 arithmetic, register-blocked; v4 hexdwpw4: v3 + the projection 1x1 (+ residual) in the
+same kernel, the whole small-CIN bottleneck block, tuned per block against v3's pair + projection GEMM),
 hblock0 (v1 the first three convs as hstem / hdepthwise / hgemm, v2 the three as one kernel reading the fp32
 NCHW input, fp32 on chip, half output: impls/_custom_hblock0.py, the plan hook below).
 """
@@ -36,7 +38,10 @@ from ._custom_hblock0 import hblock0_plan
 
 STEM_SMEM_MAX = 48 * 1024
 HDW3_V3_MIN_THREADS = 256  # hdepthwise v3: threads per SM below which a smaller tile is taken (as v2)
-HEXDW_FALLBACK = "hfuse v2 -> v1 (needs CIN in EXDW_CIN, Ce % 8 == 0, a 3x3 s1/s2 depthwise, 16-byte aligned)"
+HEXDW_FALLBACK = "hfuse {} -> v1 (needs CIN in EXDW_CIN, Ce % 8 == 0, a 3x3 s1/s2 depthwise, 16-byte aligned)"
+HEXDW_VERSIONS = ("v2", "v3", "v4")  # hfuse versions that run an expansion inside the depthwise kernel
+HEXDW3_VERSIONS = ("v3", "v4")  # hfuse versions whose pair kernel is hexdw3
+HEXDWPW4_FALLBACK = "hfuse v4 -> v3 (no hexdwpw4 instance for this block shape, or unaligned; K.HEXDWPW4_INSTANCES)"
 HEXDW_MIN_BLOCKS = 2  # hfuse v2: blocks per SM below which the smaller tile / expanded-channel groups are taken
 
 
@@ -216,16 +221,18 @@ class HalfMixin:
         s, pad = layer.stride, layer.pad
         flags = (_i32(int(act)), _i32(int(has_res)))
         ver = self.versions["hdepthwise"]
-        if ver in ("v2", "v3") and not (s in (1, 2) and c % 8 == 0 and self._aligned(x, out, p["w"], p["bias"], rr)):
+        if ver != "v1" and not (s in (1, 2) and c % 8 == 0 and self._aligned(x, out, p["w"], p["bias"], rr)):
             self._fallbacks.add(f"hdepthwise {ver} -> v1 (needs stride 1/2, C % 8 == 0, 16-byte aligned)")
             ver = "v1"
         if ver == "v1":
             args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, c, ho, wo, s, pad)), *flags)
             return Launch("hdw3_v1", self._fn("hdw3_v1"), self._grid1(nb * ho * wo * c), (256,), args)
-        tile = self._hdw3_v3_tile(s, nb, ho, wo, c) if ver == "v3" else None
-        if tile is not None:  # else v3 launches v2's kernel (stride 2 on maps above 14x14: measured faster)
+        tile = self._hdw3_v3_tile(s, nb, ho, wo, c) if ver in ("v3", "v4") else None
+        if ver == "v4" and self.hdw3_v3_force is None:
+            tile, ver = self._hdw3_v4_tile(s, nb, ho, wo, c)
+        if tile is not None:  # else v3 / v4 launch v2's kernel (stride 2 on maps above 14x14: measured faster)
             tw, th = tile
-            name = K.hdw3_v3_kernel(s, tile)
+            name = K.hdw3_v3_kernel(s, tile, ver)
             total = nb * math.ceil(ho / th) * math.ceil(wo / tw) * (c // 8)
             args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, c, ho, wo, pad)), *flags)
             return Launch(name, self._fn(name), (math.ceil(total / 256),), (256,), args)
@@ -263,8 +270,20 @@ class HalfMixin:
             return min(big, key=lambda t: threads(*t))  # fewest padded outputs; w4h1 first on ties
         return (2, 1) if threads(2, 1) >= enough // 4 else (1, 1)
 
-    # hfuse v2: (T, chunks per block) forced for every pair (timing sweeps and tests), else the choice below
-    hexdw_force: tuple[int, int] | None = None
+    def _hdw3_v4_tile(self, s: int, nb: int, ho: int, wo: int, c: int) -> tuple[tuple[int, int] | None, str]:
+        """(tile, kernel version) of hdepthwise v4. Measured on H100 at batch 64 / 256 (results/NOTES.md,
+        "hdepthwise v4"): the half2 kernels win with w2h2 at stride 1 (80 registers, 3 blocks per SM: ahead of
+        w4h1 on every map, 7x7 included) and w2h1 at stride 2 (ahead of v2's kernel on the larger maps too).
+        Where the grid is small (batch 1; not measured for v4) v3's choice and kernels, unchanged."""
+        enough = self.sms * HDW3_V3_MIN_THREADS
+        tile = (2, 2) if s == 1 else (2, 1)
+        if nb * math.ceil(ho / tile[1]) * math.ceil(wo / tile[0]) * (c // 8) >= enough:
+            return tile, "v4"
+        return self._hdw3_v3_tile(s, nb, ho, wo, c), "v3"
+
+    # hfuse v2 / v3: (T, chunks per block[, v3 build's blocks per SM]) forced for every pair (timing sweeps and
+    # tests), else the choice below
+    hexdw_force: tuple[int, ...] | None = None
 
     def _hexdw_shape(self, s: int, nb: int, ho: int, wo: int, ce: int) -> tuple[int, int]:
         """(T, chunks of 32 expanded channels per block) of hfuse v2: the largest T x T output tile of the
@@ -273,7 +292,7 @@ class HalfMixin:
         blocks until the grid is that large (batch 1)."""
         chunks = math.ceil(ce / 32)
         if self.hexdw_force is not None:
-            t, cpb = self.hexdw_force
+            t, cpb = self.hexdw_force[:2]
             return t, max(1, min(cpb, chunks))
         want = self.sms * HEXDW_MIN_BLOCKS
         tiles = K.HEXDW_TILES[s]
@@ -287,8 +306,8 @@ class HalfMixin:
     def _h_exdw_launch(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, out: Any, shape: Any = None
     ) -> Any:
-        """depthwise(act(expand(x))) as one hexdw kernel (hfuse v2), or None where it does not apply;
-        ``shape`` (T, chunks per block) overrides ``_hexdw_shape``."""
+        """depthwise(act(expand(x))) as one hexdw kernel (hfuse v2; hexdw3 with v3), or None where it does not
+        apply; ``shape`` (T, chunks per block[, v3 build's blocks per SM]) overrides ``_hexdw_shape``."""
         from .custom import Launch
 
         nb, h, w, cin = x.shape
@@ -299,19 +318,26 @@ class HalfMixin:
         if not self._aligned(x, out, pe["w"], pe["bias"], pd["w"], pd["bias"]):
             return None
         ho, wo = dw.out_hw(h, w)
-        t, cpb = shape if shape is not None else self._hexdw_shape(dw.stride, nb, ho, wo, ce)
+        if shape is None:
+            shape = self._hexdw_shape(dw.stride, nb, ho, wo, ce)
+            if self.hexdw_force is not None:
+                shape = (*shape, *self.hexdw_force[2:])
+        t, cpb = shape[:2]
         grid = (math.ceil(ho / t) * math.ceil(wo / t), math.ceil(math.ceil(ce / 32) / cpb), nb)
-        name = K.hexdw_kernel(dw.stride, t, cin)
+        if self.versions["hfuse"] in HEXDW3_VERSIONS:
+            name = K.hexdw3_kernel(dw.stride, t, cin, shape[2] if len(shape) > 2 else 3)
+        else:
+            name = K.hexdw_kernel(dw.stride, t, cin)
         ints = map(_i32, (h, w, ce, ho, wo, dw.pad, int(ex_act), int(dw_act), cpb))
         args = (x, pe["w"], pe["bias"], pd["w"], pd["bias"], out, *ints)
         return Launch(name, self._fn(name), grid, (256,), args)
 
     def _h_exdw_pair_launches(self, x: Any, exop: Any, dwop: Any, mid: Any, out: Any) -> list:
-        """A fused pair of the fp16 plan (hfuse v2): the hexdw kernel (``_hexdw_shape``'s tile); where the
+        """A fused pair of the fp16 plan (hfuse v2 / v3): the hexdw kernel (``_hexdw_shape``'s tile); where the
         problem is >= TUNE_MIN_FLOP and autotune is on, that tile, the other tiles with all chunks per block
-        and the two layers' own kernels through the expansion's buffer ``mid`` are timed at plan time and the
-        fastest kept (``tuned`` shows the choice); the two kernels where hexdw does not apply (a recorded
-        fallback)."""
+        (v3: each in both builds, 3 and 2 blocks per SM) and the two layers' own kernels through the
+        expansion's buffer ``mid`` are timed at plan time and the fastest kept (``tuned`` shows the choice);
+        the two kernels where hexdw does not apply (a recorded fallback)."""
         ex, dw = exop.layer, dwop.layer
 
         def two() -> list:
@@ -319,8 +345,9 @@ class HalfMixin:
             return first + self._h_conv_launches(mid, dw, dwop.act, None, out)
 
         fused = self._h_exdw_launch(x, ex, exop.act, dw, dwop.act, out)
+        ver = self.versions["hfuse"]
         if fused is None:
-            self._fallbacks.add(HEXDW_FALLBACK)
+            self._fallbacks.add(HEXDW_FALLBACK.format(ver))
             return two()
         nb, h, w, cin = x.shape
         if self.hexdw_force is not None or not (
@@ -330,29 +357,135 @@ class HalfMixin:
         ho, wo = dw.out_hw(h, w)
         model = self._hexdw_shape(dw.stride, nb, ho, wo, ex.out_channels)
         chunks = math.ceil(ex.out_channels / 32)
-        cands = [model] + [(t, chunks) for t in K.HEXDW_TILES[dw.stride] if (t, chunks) != model] + ["two kernels"]
+        cands = [model] + [(t, chunks) for t in K.HEXDW_TILES[dw.stride] if (t, chunks) != model]
+        if ver in HEXDW3_VERSIONS:
+            cands += [(*c, occ) for c in list(cands) for occ in K.HEXDW3_OCC if occ != 3]
+        cands += ["two kernels"]
 
         def build(cand: Any) -> list:
             if cand == "two kernels":
                 return two()
             return [self._h_exdw_launch(x, ex, exop.act, dw, dwop.act, out, shape=cand)]
 
-        key = ("hfuse", "v2", tuple(x.shape), ex.out_channels, dw.stride, dw.pad, bool(exop.act), bool(dwop.act))
+        key = ("hfuse", ver, tuple(x.shape), ex.out_channels, dw.stride, dw.pad, bool(exop.act), bool(dwop.act))
         return self._tuned(key, tuple(cands), build, model)
 
+    # hfuse v4: the block kernel's tile T forced (tests, timing sweeps), else the choice in _h_block_launches
+    hexdwpw4_force: int | None = None
+
+    def _h_block_tiles(self, x: Any, ex: Conv2d, dw: Conv2d, pw: Conv2d, res: Any, out: Any) -> list[int]:
+        """Tiles T of the compiled hexdwpw4 instances (K.HEXDWPW4_INSTANCES) that apply to this block, largest
+        first; [] where none does (shape, alignment)."""
+        nb, h, w, cin = x.shape
+        ce = ex.out_channels
+        if not (
+            self._exdw_fusable(ex, dw)
+            and pw.is_pointwise
+            and pw.in_channels == dw.out_channels
+            and cin == ex.in_channels
+            and ce % 8 == 0
+            and nb <= 65535
+        ):
+            return []
+        pe, pd, pp = self._h_params(ex), self._h_params(dw), self._h_params(pw)
+        arrays = [x, out, pe["w"], pe["bias"], pd["w"], pd["bias"], pp["w"], pp["bias"]]
+        if not self._aligned(*arrays, *([] if res is None else [res])):
+            return []
+        key = (dw.stride, cin, pw.out_channels)
+        return sorted((t for s, t, c, co in K.HEXDWPW4_INSTANCES if (s, c, co) == key), reverse=True)
+
+    def _h_block_launch(
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any,
+        tile: int,
+    ) -> Any:  # fmt: skip
+        """project(act(depthwise(act(expand(x))))) (+ res) as one hexdwpw4 kernel with a T x T output tile (hfuse
+        v4; the tile must be one of ``_h_block_tiles``)."""
+        from .custom import Launch
+
+        nb, h, w, cin = x.shape
+        ho, wo = dw.out_hw(h, w)
+        pe, pd, pp = self._h_params(ex), self._h_params(dw), self._h_params(pw)
+        name = K.hexdwpw4_kernel(dw.stride, tile, cin, pw.out_channels)
+        smem = K.hexdwpw4_smem(dw.stride, tile, cin)
+        grid = (math.ceil(ho / tile) * math.ceil(wo / tile), 1, nb)
+        flags = (int(ex_act), int(dw_act), int(act), int(res is not None))
+        ints = map(_i32, (h, w, ex.out_channels, ho, wo, dw.pad, *flags))
+        r = out if res is None else res
+        args = (x, pe["w"], pe["bias"], pd["w"], pd["bias"], pp["w"], pp["bias"], r, out, *ints)
+        return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
+
+    def _h_block_launches(self, x: Any, exop: Any, dwop: Any, pwop: Any, res: Any, mid_ex: Any, mid_dw: Any, out: Any):
+        """A fused bottleneck block of the fp16 plan (hfuse v4): the hexdwpw4 block kernel or v3's pair (hexdw3 or the
+        two kernels, itself tuned) + the projection hgemm through ``mid_dw``, whichever is faster (autotuned at
+        >= TUNE_MIN_FLOP: every applicable tile and the pair; ``tuned`` shows the choice). Without timing (batch 1,
+        captures) a model as fp32's fuse v5: the block kernel (largest tile with >= SMs blocks, else the smallest)
+        when its grid has >= SMs / 3 blocks, else the pair."""
+        ex, dw, pw = exop.layer, dwop.layer, pwop.layer
+        tiles = self._h_block_tiles(x, ex, dw, pw, res, out)
+
+        def build(cand: Any) -> list:
+            if cand == "pair":
+                first = self._h_exdw_pair_launches(x, exop, dwop, mid_ex, mid_dw)
+                return first + self._h_conv_launches(mid_dw, pw, pwop.act, res, out)
+            return [self._h_block_launch(x, ex, exop.act, dw, dwop.act, pw, pwop.act, res, out, cand)]
+
+        if not tiles:
+            self._fallbacks.add(HEXDWPW4_FALLBACK)
+            return build("pair")
+        if self.hexdwpw4_force is not None:
+            return build(self.hexdwpw4_force if self.hexdwpw4_force in tiles else tiles[0])
+        nb, h, w, cin = x.shape
+        ho, wo = dw.out_hw(h, w)
+
+        def blocks(t: int) -> int:
+            return nb * math.ceil(ho / t) * math.ceil(wo / t)
+
+        tile = next((t for t in tiles if blocks(t) >= self.sms), tiles[-1])
+        model = tile if blocks(tile) >= self.sms // 3 else "pair"
+        if self.autotune and 2.0 * nb * h * w * cin * ex.out_channels >= self.TUNE_MIN_FLOP:
+            key = ("hfuse-block", "v4", tuple(x.shape), ex.out_channels, dw.stride, pw.out_channels, res is not None)
+            key += (bool(exop.act), bool(dwop.act), bool(pwop.act))
+            return self._tuned(key, (*tiles, "pair"), build, model)
+        return build(model)
+
+    def _h_bottleneck(
+        self, x: Any, ex: Conv2d, dw: Conv2d, pw: Conv2d, ex_act: bool, dw_act: bool, act: bool, residual: Any, out: Any
+    ) -> Any:
+        """fp16 mode of ``bottleneck``: the hexdwpw4 block kernel whatever the versions (tile: hexdwpw4_force, else
+        the largest applicable), else the three layers' own kernels through temporaries (a recorded fallback)."""
+        self._h_check(x, "bottleneck input", ndim=4)
+        chain = (("pointwise", ex), ("depthwise", dw), ("pointwise", pw))
+        out = self._chain_out("bottleneck", x, chain, residual, out, half=True)
+        tiles = self._h_block_tiles(x, ex, dw, pw, residual, out)
+        if tiles:
+            t = self.hexdwpw4_force if self.hexdwpw4_force in tiles else tiles[0]
+            self.launch_all([self._h_block_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out, t)])
+            return out
+        self._fallbacks.add("hfuse v4 -> v1 (no hexdwpw4 instance for this block shape, or unaligned)")
+        nb, h, w, _ = x.shape
+        ho, wo = dw.out_hw(h, w)
+        mid = self._h_empty((nb, h, w, ex.out_channels))
+        mid2 = self._h_empty((nb, ho, wo, dw.out_channels))
+        self.launch_all(self._h_conv_launches(x, ex, ex_act, None, mid))
+        self.launch_all(self._h_conv_launches(mid, dw, dw_act, None, mid2))
+        self.launch_all(self._h_conv_launches(mid2, pw, act, residual, out))
+        self.stream.synchronize()  # mid, mid2 are freed on return
+        return out
+
     def _h_expand_depthwise(self, x: Any, ex: Conv2d, dw: Conv2d, ex_act: bool, dw_act: bool, out: Any) -> Any:
-        """fp16 mode of ``expand_depthwise``: the hexdw kernel with hfuse v2 (where the shapes allow), else
+        """fp16 mode of ``expand_depthwise``: the hexdw kernel with hfuse v2 / v3 (where the shapes allow), else
         the two layers' own kernels through a temporary."""
         self._h_check(x, "expand_depthwise input", ndim=4)
         out = self._chain_out("expand_depthwise", x, (("pointwise", ex), ("depthwise", dw)), None, out, half=True)
         nb, h, w, _ = x.shape
-        v2 = self.versions["hfuse"] == "v2"
-        launch = self._h_exdw_launch(x, ex, ex_act, dw, dw_act, out) if v2 else None
+        ver = self.versions["hfuse"]
+        fuse = ver in HEXDW_VERSIONS
+        launch = self._h_exdw_launch(x, ex, ex_act, dw, dw_act, out) if fuse else None
         if launch is not None:
             self.launch_all([launch])
             return out
-        if v2:
-            self._fallbacks.add(HEXDW_FALLBACK)
+        if fuse:
+            self._fallbacks.add(HEXDW_FALLBACK.format(ver))
         mid = self._h_empty((nb, *ex.out_hw(h, w), ex.out_channels))
         self.launch_all(self._h_conv_launches(x, ex, ex_act, None, mid))
         self.launch_all(self._h_conv_launches(mid, dw, dw_act, None, out))
@@ -534,14 +667,34 @@ class HalfMixin:
             and self._h_params(first.layer)["kind"] == "stem"
         )
 
-        # hfuse v2: an expansion 1x1 conv runs inside the next op's kernel, a 3x3 depthwise conv (hexdw);
+        # hfuse v2 / v3: an expansion 1x1 conv runs inside the next op's kernel, a 3x3 depthwise conv (hexdw);
         # the pairs as fp32's fuse v3/v4 (its criterion, and _fuse_pairs keeps the expansion's input live)
         fuse_ex: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into it
-        if self.versions["hfuse"] == "v2":
+        if self.versions["hfuse"] in HEXDW_VERSIONS:
             fuse_ex = self._fuse_pairs(
                 fused, last_use, lambda op, nxt: nxt.residual is None and self._exdw_fusable(op.layer, nxt.layer)
             )
+        # hfuse v4: an (expansion, depthwise) pair whose only reader is a pointwise conv (the projection; its residual,
+        # if any, any tensor of its output shape) runs with it as one block kernel (hexdwpw4) or, where faster, as
+        # the pair + the projection GEMM: decided at the projection op (_h_block_launches); criterion as fp32's fuse v5
+        fuse_blk: dict[int, tuple[Any, Any]] = {}  # projection op index -> (expansion op, depthwise op)
+        if self.versions["hfuse"] == "v4":
+            for dwi, exop in fuse_ex.items():
+                dwop = fused[dwi]
+                pwop = fused[dwi + 1] if dwi + 1 < len(fused) else None
+                if (
+                    pwop is not None
+                    and pwop.kind == "conv"
+                    and pwop.layer.is_pointwise
+                    and pwop.input == dwop.index
+                    and last_use[dwop.index] == pwop.index
+                    and pwop.residual in (None, exop.input)
+                ):
+                    fuse_blk[pwop.index] = (exop, dwop)
+                    if exop.input != NETWORK_INPUT:
+                        last_use[exop.input] = max(last_use[exop.input], pwop.index)
         fused_ex = {ex.index for ex in fuse_ex.values()}
+        blk_dw = {dwop.index for _, dwop in fuse_blk.values()}
 
         def out_shape(op) -> tuple[int, ...]:
             s = op.layer.out_shape
@@ -576,8 +729,13 @@ class HalfMixin:
                 lo = len(launches)
                 if op.index in hb0:
                     launches += hb0[op.index](y)
-                elif op.index in fused_ex:
-                    pass  # runs inside the next op's hexdw kernel (hfuse v2)
+                elif op.index in fused_ex or op.index in blk_dw:
+                    pass  # runs inside the next op's hexdw kernel (hfuse v2 / v3) or the block kernel (v4)
+                elif op.kind == "conv" and op.index in fuse_blk:
+                    exop, dwop = fuse_blk[op.index]
+                    res = outs[op.residual] if op.residual is not None else None
+                    mids = outs[exop.index], outs[dwop.index]
+                    launches += self._h_block_launches(outs[exop.input], exop, dwop, op, res, *mids, y)
                 elif op.kind == "conv" and op.index in fuse_ex:
                     exop = fuse_ex[op.index]
                     launches += self._h_exdw_pair_launches(outs[exop.input], exop, op, outs[exop.index], y)

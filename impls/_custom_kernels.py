@@ -7,7 +7,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
     gemm       v1 naive, v2 shared-memory tiles, v3 register-blocked + float4, v4 v3 + double buffer,
                v5 v4 + split-K (deterministic reduce) when the output tiles cannot fill the GPU,
                v6 v5 + a streaming kernel for K in (16, 24, 32) (B slice in registers),
-               v7 v5 + fp32-accurate 3xTF32 tensor-core tiles (mma.sync, operands split big + small)
+               v7 v5 + fp32-accurate 3xTF32 tensor-core tiles (mma.sync, operands split big + small),
+               v8 v5 + SIMT tiles with BK = 16, a cp.async ring and broadcast LDS.128 fragments (x96 / x160 tiles
+               too) as autotune candidates: the 14x14 / 7x7 pointwise convs at batch 64 / 256
     stem       v1 im2col + GEMM, v2 direct conv (weights in shared memory), v3 direct 3x3x3 specialised
     depthwise  v1 direct, v2 shared-memory tiles, v3 float4 register-blocked (C % 4 == 0, else v2)
     pool       v1 block per (n, c) + warp shuffles, v2 channels across threads, v3 v2 + split HW
@@ -37,7 +39,9 @@ fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16
                v4 autotuned per layer among v3's tiles, small-K persistent kernels (K <= 32: M-tile loop,
                next A tile prefetched) and split-K kernels (fp32 partials + deterministic reduce)
     hdepthwise v1 direct, v2 8 channels per 16-byte load, TW outputs per thread (C % 8 == 0),
-               v3 8 channels x TW x TH outputs, the whole input window loaded up front (no per-row branch)
+               v3 8 channels x TW x TH outputs, the whole input window loaded up front (no per-row branch),
+               v4 v3 with half2 arithmetic (HFMA2, half accumulators: fewer instructions and registers) where
+               the grid is large (w2h2 at stride 1, w2h1 at stride 2), v3 elsewhere (batch 1)
     hstem      v1 direct (any shape), v2 3x3x3 specialised reading the fp32 NCHW input, v3 v2 with one thread
                per pixel for every output channel, v4 v3 + output staged through shared memory (coalesced
                16-byte stores) + paired loads for stride 2
@@ -45,14 +49,24 @@ fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16
     hlinear    v1 GEMV (batch <= 8), hgemm with fp32 output above
     hfuse      v1 none (one kernel per layer), v2 hexdw: an expansion 1x1 conv on CIN in EXDW_CIN channels on
                tensor cores inside the 3x3 depthwise conv that reads it (the expanded tensor stays in shared
-               memory; the fp16 counterpart of fuse v4); per pair autotuned at plan time against the two kernels
+               memory; the fp16 counterpart of fuse v4); per pair autotuned at plan time against the two kernels,
+               v3 v2 with the depthwise phase in half2 arithmetic (HFMA2, weights as half2 in registers, 2 outputs
+               per item on stride-1 14x14 tiles, stride-2 patch stored even / odd columns apart): hexdw3 kernels,
+               3 and 2 blocks per SM builds, autotuned per pair like v2,
+               v4 v3 + the whole small-CIN bottleneck block (expansion + depthwise + projection + residual) in one
+               kernel (hexdwpw4: the depthwise output chunk in shared memory, the projection on mma.sync accumulated
+               across chunks), autotuned per block against v3's pair + the projection hgemm
     hblock0    v1 the network's first three convs as their own fp16 kernels (hstem, hdepthwise, hgemm), v2 the
                three as one kernel (kernels/block0.cu hblock0_v2_*, impls/_custom_hblock0.py): block0 v3's body
-               (fp32 NCHW input, fp32 weights and math on chip) storing the projection output as half NHWC
+               (fp32 NCHW input, fp32 weights and math on chip) storing the projection output as half NHWC,
+               v3 the stem and the projection as mma.sync GEMMs (half operands, fp32 accumulation), the depthwise
+               conv in half2, 4 blocks per SM (hblock0_v3_*), v4 v3's tile in a persistent loop whose next input
+               patch is fetched by cp.async during the current tile (hblock0_v4_*)
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -68,7 +82,7 @@ KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
 KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool", "persistent", "block0")
 
 KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
-    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7"),
+    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"),
     "stem": ("v1", "v2", "v3"),
     "depthwise": ("v1", "v2", "v3"),
     "pool": ("v1", "v2", "v3"),
@@ -78,17 +92,17 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
-    "hdepthwise": ("v1", "v2", "v3"),
+    "hdepthwise": ("v1", "v2", "v3", "v4"),
     "hstem": ("v1", "v2", "v3", "v4"),
     "hpool": ("v1",),
     "hlinear": ("v1",),
-    "hfuse": ("v1", "v2"),
-    "hblock0": ("v1", "v2"),
+    "hfuse": ("v1", "v2", "v3", "v4"),
+    "hblock0": ("v1", "v2", "v3", "v4"),
 }
 
 # The fastest correct version of each family measured on H100 (results/NOTES.md).
 DEFAULT_VERSIONS: dict[str, str] = {
-    "gemm": "v5",
+    "gemm": "v8",  # = v5 below TUNE_MIN_FLOP (batch 1): the v8 tiles are autotune candidates only
     "stem": "v3",
     "depthwise": "v3",
     "pool": "v2",
@@ -98,12 +112,12 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",
-    "hdepthwise": "v3",
+    "hdepthwise": "v4",
     "hstem": "v3",
     "hpool": "v1",
     "hlinear": "v1",
-    "hfuse": "v2",
-    "hblock0": "v2",
+    "hfuse": "v4",
+    "hblock0": "v3",
 }
 
 ENV_VAR = "MBV2_KERNELS"
@@ -122,9 +136,26 @@ def block0_kernel(c1: int, c3: int, version: str = "v2") -> str:
     return f"block0_{version}_c{c1}_p{c3}"
 
 
-def hblock0_kernel(c1: int, c3: int) -> str:
-    """hblock0 v2 (fp16 mode): block0 v3 with half NHWC output, compiled for BLOCK0_SHAPES."""
-    return f"hblock0_v2_c{c1}_p{c3}"
+def hblock0_kernel(c1: int, c3: int, version: str = "v2") -> str:
+    """hblock0 v2 (fp16 mode): block0 v3 with half NHWC output; v3: on tensor cores; compiled for BLOCK0_SHAPES."""
+    return f"hblock0_{version}_c{c1}_p{c3}"
+
+
+def hblock0_v3_smem(c1: int) -> int:
+    """Dynamic shared memory (bytes) of hblock0_v3_c<C1>_* (kernels/block0.cu, hblock0_v3::Cfg<C1>::SMEM): the
+    depthwise tile over the input patch, then the stem tile; pixel rows of KP + 8 halves (KP = C1 rounded up to 16)."""
+    sp = -(-c1 // 16) * 16 + 8
+    r0 = -(-max(33 * 33 * 8, 13 * 16 * sp * 2) // 16) * 16
+    return r0 + 16 * 16 * sp * 2
+
+
+# hblock0 v4's __launch_bounds__ minimum blocks per SM per C1 (kernels/block0.cu): the persistent grid's size factor
+HBLOCK0_V4_BLOCKS_PER_SM = {16: 4, 24: 4, 32: 3, 48: 2}
+
+
+def hblock0_v4_smem(c1: int) -> int:
+    """hblock0_v4: v3's shared memory + the fp32 input patch of the next tile (3 x 33 x 33 floats, 16-byte rounded)."""
+    return hblock0_v3_smem(c1) + 13072
 
 
 # fuse v5 (exdwpw5, kernels/conv.cu): compiled (stride, CIN, COUT, TH, TW) instances: MobileNetV2-1.0's six
@@ -157,7 +188,8 @@ def exdwpw5_smem(name: str) -> int:
     """Dynamic shared memory (bytes) of an exdwpw5 build (kernels/conv.cu: Xs | Es | Ds | weight buffers)."""
     s, cin, cout, th, tw, cc, _, _, ws, _ = exdwpw5_configs()[name]
     ih, iw = (th - 1) * s + 3, (tw - 1) * s + 3
-    return 4 * (ih * iw * (cin + cc) + th * tw * (cc + 4) + ws * 2 * (cin * cc + cc * cout))
+    xstr = cin + 4 if ws & 2 and cin % 32 in (0, 16) else cin  # WS bit 1: padded input rows (bank conflicts)
+    return 4 * (ih * iw * (xstr + cc) + th * tw * (cc + 4) + (ws & 1) * 2 * (cin * cc + cc * cout))
 
 
 def exdwpw5_tile(stride: int, cin: int, cout: int, ho: int, wo: int) -> tuple[int, int] | None:
@@ -176,6 +208,33 @@ def exdwpw5_tile(stride: int, cin: int, cout: int, ho: int, wo: int) -> tuple[in
 
 # gemm v7 (3xTF32 tensor-core) tiles: (BM, BN, WM, WN) with WM x WN the warp tile, 8 warps each
 GEMM_TILES_TC = ((128, 128, 64, 32), (128, 64, 32, 32), (128, 32, 32, 16), (64, 64, 32, 16), (64, 32, 16, 16))
+# gemm v8 SIMT tiles (BM, BN, TM, TN), (BM / TM) * (BN / TN) threads; kernels/gemm.cu GEMM_V8_KERNEL lines
+GEMM_TILES_V8 = (
+    (128, 128, 8, 8),
+    (128, 96, 8, 8),
+    (128, 64, 8, 4),
+    (64, 128, 4, 8),
+    (64, 160, 4, 8),
+    (64, 96, 4, 8),
+    (32, 160, 4, 8),
+    (128, 32, 4, 4),
+    (64, 64, 4, 4),
+)
+_GEMM_V8_MACRO = re.compile(r"^GEMM_V8_KERNEL\((\w+),((?:\s*\d+\s*,?){6})\)", re.M)
+
+
+@functools.cache
+def gemm_v8_smem(tile: tuple[int, int, int, int]) -> int:
+    """Dynamic shared memory (bytes) of a gemm v8 build: STAGES * 16 * (BM + 4 + BN) floats, STAGES read from
+    its GEMM_V8_KERNEL line in kernels/gemm.cu."""
+    name = gemm_tile_kernel("v8", tile, False)
+    for m in _GEMM_V8_MACRO.finditer((KERNEL_DIR / "gemm.cu").read_text()):
+        if m.group(1) == name:
+            bm, bn, _, _, stages, _ = (int(v) for v in m.group(2).split(","))
+            return 4 * stages * 16 * (bm + 4 + bn)
+    raise KeyError(name)
+
+
 # gemm v6 streaming kernels: K -> columns per thread
 GEMM_SMALLK = {16: 4, 24: 2, 32: 2}
 # fp16 tensor-core GEMM (hgemm v2) tiles (BM, BN) -> threads per block; kernels/half.cu
@@ -209,14 +268,42 @@ def hgemm_kernel(tile: tuple[int, int], f32_out: bool = False, version: str = "v
     return f"hgemm_{'v2' if f32_out else version}_{tile[0]}x{tile[1]}" + ("_f32" if f32_out else "")
 
 
-def hdw3_v3_kernel(stride: int, tile: tuple[int, int]) -> str:
-    """hdepthwise v3 kernel of a stride and a (TW, TH) tile."""
-    return f"hdw3_v3_s{stride}_w{tile[0]}h{tile[1]}"
+def hdw3_v3_kernel(stride: int, tile: tuple[int, int], version: str = "v3") -> str:
+    """hdepthwise v3 (fp32 math) or v4 (half2 math, same tiles) kernel of a stride and a (TW, TH) tile."""
+    return f"hdw3_{version}_s{stride}_w{tile[0]}h{tile[1]}"
 
 
 def hexdw_kernel(stride: int, tile: int, cin: int) -> str:
     """hfuse v2 kernel of a depthwise stride, a T x T output tile and the expansion's input channels."""
     return f"hexdw_s{stride}_t{tile}_c{cin}"
+
+
+# hfuse v3 (hexdw3) builds: blocks per SM of __launch_bounds__ (3: 80 registers, 2: no spills, suffix _b2)
+HEXDW3_OCC = (3, 2)
+
+
+def hexdw3_kernel(stride: int, tile: int, cin: int, occ: int = 3) -> str:
+    """hfuse v3 kernel of a depthwise stride, a T x T output tile, the expansion's input channels and a build."""
+    return f"hexdw3_s{stride}_t{tile}_c{cin}" + ("" if occ == 3 else f"_b{occ}")
+
+
+# hfuse v4 (hexdwpw4, kernels/half.cu): compiled (stride, T, CIN, COUT) block instances: MobileNetV2-1.0's six blocks
+HEXDWPW4_INSTANCES = ((2, 7, 16, 24), (1, 14, 24, 24), (1, 7, 24, 24), (2, 7, 24, 32), (1, 14, 32, 32), (1, 7, 32, 32),
+                      (2, 7, 32, 64))  # fmt: skip
+
+
+def hexdwpw4_kernel(stride: int, tile: int, cin: int, cout: int) -> str:
+    return f"hexdwpw4_s{stride}_t{tile}_c{cin}_p{cout}"
+
+
+def hexdwpw4_smem(stride: int, tile: int, cin: int) -> int:
+    """Dynamic shared memory (bytes) of a hexdwpw4 build: the input patch (MR rows x (KP + 8) halves), the
+    expanded patch (MR x 32 halves) and the depthwise output chunk (T*T x 32 halves); as hexdwpw4_body."""
+    kp = 16 if cin <= 16 else 32
+    pw = (tile - 1) * stride + 3
+    slots = pw * (pw if stride == 1 else 16)
+    mr = -(-slots // 16) * 16
+    return 2 * (mr * (kp + 8) + mr * 32 + tile * tile * 32)
 
 
 def gemm_tile_kernel(version: str, tile: tuple[int, int, int, int], vec: bool) -> str:
@@ -234,13 +321,15 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "gemm":
         if version in ("v1", "v2"):
             return [("gemm", f"gemm_{version}")]
-        # v5, v6, v7 launch the v4 kernels (split-K), and the v3 ones where the autotuner finds them faster
-        bases = ("v4", "v3") if version in ("v5", "v6", "v7") else (version,)
+        # v5 - v8 launch the v4 kernels (split-K), and the v3 ones where the autotuner finds them faster
+        bases = ("v4", "v3") if version in ("v5", "v6", "v7", "v8") else (version,)
         names = [gemm_tile_kernel(b, t, True) for b in bases for t in GEMM_TILES_VEC]
         names += [gemm_tile_kernel(b, t, False) for b in bases for t in GEMM_TILES_SCALAR]
         if version == "v7":
             names += [gemm_tile_kernel("v7", t, False) for t in GEMM_TILES_TC]
-        if version in ("v5", "v6", "v7"):
+        if version == "v8":
+            names += [gemm_tile_kernel("v8", t, False) for t in GEMM_TILES_V8]
+        if version in ("v5", "v6", "v7", "v8"):
             names.append("gemm_splitk_reduce")
         if version == "v6":
             names += [f"gemm_smallk_k{k}_c{cw}" for k, cw in GEMM_SMALLK.items()]
@@ -281,10 +370,10 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
         return out + [("half", "hgemm_v1"), ("half", "hgemm_v1_f32")]  # v2 falls back to v1 for odd shapes
     if family == "hdepthwise":
         out = [("half", "hdw3_v1")]
-        if version in ("v2", "v3"):  # v3 launches v2's stride-2 kernels on the larger maps
+        if version in ("v2", "v3", "v4"):  # v3 / v4 launch v2's stride-2 kernels on the larger maps
             out += [("half", f"hdw3_v2_s{s}{t}") for s in ((1, 2) if version == "v2" else (2,)) for t in ("", "_tw1")]
-        if version == "v3":
-            out += [("half", hdw3_v3_kernel(s, t)) for s, tiles in HDW3_V3_TILES.items() for t in tiles]
+        vers = {"v3": ("v3",), "v4": ("v3", "v4")}.get(version, ())  # v4 keeps v3's kernels on small grids
+        out += [("half", hdw3_v3_kernel(s, t, v)) for v in vers for s, tiles in HDW3_V3_TILES.items() for t in tiles]
         return out
     if family == "hstem":
         out = [("half", "hconv_direct_nchw32"), ("half", "hconv_direct_nhwc")]
@@ -300,6 +389,14 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "hfuse":
         if version == "v1":
             return []
+        if version in ("v3", "v4"):  # v4 launches v3's pair kernels where its block kernel does not apply / lost
+            out = [
+                ("half", hexdw3_kernel(s, t, c, o)) for s, ts in HEXDW_TILES.items() for t in ts for c in EXDW_CIN
+                for o in HEXDW3_OCC
+            ]  # fmt: skip
+            if version == "v4":
+                out += [("half", hexdwpw4_kernel(*inst)) for inst in HEXDWPW4_INSTANCES]
+            return out
         return [("half", hexdw_kernel(s, t, c)) for s, ts in HEXDW_TILES.items() for t in ts for c in EXDW_CIN]
     if family == "net":
         return [("persistent", "net_persistent")] if version == "v2" else []
@@ -320,7 +417,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
         out = [("block0", block0_kernel(a, b, version)) for a, b in BLOCK0_SHAPES]
         return out + ([("block0", block0_kernel(32, 16, "v3") + "_occ2")] if version == "v3" else [])
     if family == "hblock0":
-        return [] if version == "v1" else [("block0", hblock0_kernel(a, b)) for a, b in BLOCK0_SHAPES]
+        return [] if version == "v1" else [("block0", hblock0_kernel(a, b, version)) for a, b in BLOCK0_SHAPES]
     raise KeyError(family)
 
 

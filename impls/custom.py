@@ -13,7 +13,8 @@ shape that a version could not take and went to the version named there (e.g. de
 C % 4 == 0).
 
 GEMM tiles: a cost model (``choose_gemm_tile``), and by default an autotuner at plan time for the
-GEMMs of >= ``TUNE_MIN_FLOP`` (every tile shape, v3 and v4 kernels, timed once on the real buffers;
+GEMMs of >= ``TUNE_MIN_FLOP`` (every tile shape, v3 and v4 kernels, plus gemm v8's cp.async tiles under v8, the
+default; timed once on the real buffers;
 ``autotune=False`` or MBV2_AUTOTUNE=0 turns it off). ``kernels="fuse=v2"`` runs each depthwise conv
 inside the following pointwise GEMM (one dwpw kernel per pair; not the default, see results/NOTES.md).
 
@@ -451,37 +452,47 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         tiles_avail = K.GEMM_TILES_VEC if vec else K.GEMM_TILES_SCALAR
 
         tensor_cores = ver == "v7" and vec  # 3xTF32 tiles need the float4 path (else v5's scalar kernels)
+        # v8 tiles: float4 path with a 16-byte aligned bias (float4 epilogue); else v5's kernels
+        simt8 = ver == "v8" and vec and bias is not None and self._aligned(bias)
 
         def build(tile: tuple[int, int, int, int], base: str | None = None) -> list[Launch]:
             bm, bn, tm, tn = tile
-            base = base or ("v4" if ver in ("v5", "v6", "v7") else ver)
+            base = base or ("v4" if ver in ("v5", "v6", "v7", "v8") else ver)
+            smem = 0
             if base == "v7":  # tile = (BM, BN, warp tile WM, WN), 32 threads per warp
                 name, nt = K.gemm_tile_kernel("v7", tile, False), (bm // tm) * (bn // tn) * 32
+            elif base == "v8":  # dynamic shared memory: the cp.async ring
+                name, nt, smem = K.gemm_tile_kernel("v8", tile, False), (bm // tm) * (bn // tn), K.gemm_v8_smem(tile)
             else:
                 name, nt = K.gemm_tile_kernel(base, tile, vec), (bm // tm) * (bn // tn)
             blocks = math.ceil(m / bm) * math.ceil(n / bn)
-            splits = split_k(blocks, k, self.sms) if ver in ("v5", "v6", "v7") and batch == 1 else 1
+            splits = split_k(blocks, k, self.sms) if ver in ("v5", "v6", "v7", "v8") and batch == 1 else 1
+            fn = self._dyn_smem(self._fn(name), smem)
             if splits == 1:
-                return [Launch(name, self._fn(name), (blocks, batch), (nt,), args)]
+                return [Launch(name, fn, (blocks, batch), (nt,), args, smem=smem)]
             ws = self._workspace(splits * m * n)
             gargs = (a, b, ws, bias, ws, _i32(m), _i32(n), _i32(k), _i64(0), _i64(0), _i64(0), *tail)
             rargs = (ws, c, bias, r if has_res else c, _i32(m), _i32(n), _i32(splits), *tail)
             rgrid = max(1, min(math.ceil(m * n / 256), self.sms * 8))
             return [
-                Launch(name, self._fn(name), (blocks, 1, splits), (nt,), gargs),
+                Launch(name, fn, (blocks, 1, splits), (nt,), gargs, smem=smem),
                 Launch("gemm_splitk_reduce", self._fn("gemm_splitk_reduce"), (rgrid,), (256,), rargs),
             ]
 
         if tensor_cores and self.force_tile in K.GEMM_TILES_TC:
             return build(self.force_tile, "v7")  # type: ignore[arg-type]
+        if simt8 and self.force_tile in K.GEMM_TILES_V8:
+            return build(self.force_tile, "v8")  # type: ignore[arg-type]
         if self.force_tile in tiles_avail:
             return build(self.force_tile)  # type: ignore[arg-type]
         if self.autotune and ver not in ("v1", "v2") and 2.0 * m * n * k * batch >= self.TUNE_MIN_FLOP:
             key = ("gemm", ver, vec, m, n, k, batch, bias_mode, bool(act), has_res)
             # v5 / v6 / v7 also try the v3 kernels (no double buffer: faster on K <= 24, results/NOTES.md);
             # v7 adds its tensor-core tiles (the SIMT ones stay candidates: equal on memory-bound layers)
-            bases = ("v4", "v3") if ver in ("v5", "v6", "v7") else (ver,)
+            bases = ("v4", "v3") if ver in ("v5", "v6", "v7", "v8") else (ver,)
             cands = [(t, b) for b in bases for t in tiles_avail]
+            if simt8:  # v8 adds its tiles; the model stays v5's
+                cands = [(t, "v8") for t in K.GEMM_TILES_V8] + cands
             if tensor_cores:
                 cands = [(t, "v7") for t in K.GEMM_TILES_TC] + cands
                 model = (choose_gemm_tile(m, n, k, batch, K.GEMM_TILES_TC, self.sms), "v7")
@@ -571,7 +582,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             name = K.dwpw_kernel(dw.stride, tile)
             nt = (bm // tm) * (bn // tn)
             blocks = math.ceil(m / bm) * math.ceil(n / bn)
-            splits = split_k(blocks, k, self.sms) if self.versions["gemm"] in ("v5", "v6") else 1
+            splits = split_k(blocks, k, self.sms) if self.versions["gemm"] in ("v5", "v6", "v8") else 1
             if splits == 1:
                 args = (x, pd["w"], pd["bias"], pp["wt"], out, pp["bias"], r, *geo, *tail)
                 return [Launch(name, self._fn(name), (blocks, 1), (nt,), args)]
@@ -705,8 +716,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         (kernels/conv.cu exdwpw5) whatever the versions (this op exists to run and test it), else the
         three layers' own kernels through temporaries (recorded in the fallbacks)."""
         self._ensure_device()
-        if self.dtype != "fp32":
-            raise InputError("bottleneck (fuse v5) is fp32 only; in fp16 mode run conv2d three times")
+        if self.dtype == "fp16":  # hfuse v4's hexdwpw4 block kernel (impls/_custom_fp16.py)
+            return self._h_bottleneck(x, ex, dw, pw, ex_act, dw_act, act, residual, out)
         self._check_dev(x, "bottleneck input", ndim=4)
         chain = (("pointwise", ex), ("depthwise", dw), ("pointwise", pw))
         out = self._chain_out("bottleneck", x, chain, residual, out)

@@ -48,6 +48,21 @@
 //       MEASURED (H100, CUDA-event medians, batch 1 / 64 / 256): v1 14.8 / 154.4 / 564.2 us, hblock0 v2 8.1 / 126.2 /
 //       472.5 us (22.6 TFLOP/s useful at 256; -16%); e2e fp16 graph 0.2109 -> 0.2160 / 0.9884 -> 0.9638 /
 //       3.3032 -> 3.2135 ms. The fp16 default.
+//   hblock0 v3 (hblock0_v3_c<C1>_p<C3>, section at the end): the stem and the projection as mma.sync m16n8k16 GEMMs
+//       (half operands, fp32 accumulation; the stem's A fragments read straight from a half input patch), the
+//       depthwise conv in half2 (HFMA2), 4 blocks per SM (64 registers, ~37 KB dynamic shared memory at C1 = 32).
+//       Expected (written before the device run): the math becomes cheap (~600 instructions per thread instead of
+//       ~5000), so the block is bound by its input staging and phase latency, hidden by 4 co-resident blocks:
+//       ~5 / ~45 / ~170 us at batch 1 / 64 / 256 (v2 8.1 / 126 / 473; compulsory traffic at 256 ~85 us).
+//       MEASURED (H100, CUDA-event medians, batch 1 / 64 / 256): v2 7.87 / 125.19 / 472.81 us, v3 6.09 / 60.58 /
+//       220.47 us (-53% at 256; 48.5 TFLOP/s useful, 1165 GB/s); e2e fp16 graph v2 -> v3 0.2090 -> 0.2169 /
+//       0.9863 -> 0.9175 / 3.2463 -> 2.9537 ms. rel L2 of the three layers vs float64 1.05e-3 (v2 2.1e-4). Default.
+//   hblock0 v4 (hblock0_v4_c<C1>_p<C3>): v3's tile in a persistent loop (grid = SMs x blocks per SM), the next
+//       tile's fp32 input patch fetched by cp.async during the current tile (v3 waits for its loads once per
+//       tile); 3 blocks per SM at C1 = 32 (78 registers, 49 KB). Expected: -20 to -30% vs v3 at batch 64 / 256.
+//       MEASURED (H100, same harness, batch 1 / 64 / 256): v4 6.88 / 73.01 / 274.89 us vs v3 6.25 / 60.60 / 218.42
+//       (+26% at 256; ncu at 256: v4 occupancy 34% vs v3's 48%, DRAM 26% vs 33% of peak): one block fewer per SM
+//       costs more than the prefetch hides. Kept, not the default.
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -539,3 +554,436 @@ HBLOCK0_V2_KERNEL(hblock0_v2_c32_p16, 32, 16, 16, 3)
 HBLOCK0_V2_KERNEL(hblock0_v2_c16_p8, 16, 8, 16, 3)
 HBLOCK0_V2_KERNEL(hblock0_v2_c24_p16, 24, 16, 8, 3)
 HBLOCK0_V2_KERNEL(hblock0_v2_c48_p24, 48, 24, 8, 2)
+
+// ---------------------------------------------------------------------------------------------------------------
+// hblock0 v3 (fp16 mode, impls/_custom_hblock0.py): the stem and the projection on tensor cores (mma.sync
+// m16n8k16, fp32 accumulation), the depthwise conv in half2 (HFMA2). Block = 14 x 14 output pixels of one image
+// (grid as v2), 256 threads = 8 warps, dynamic shared memory (hblock0_v3_smem):
+//   0. the 33 x 33 input patch (stem tile + halo) rounded to half, one 8-byte (c0, c1, c2, 0) entry per pixel
+//      (warp w: rows w, w + 8, ..; lane = column; column 32 by threads 0..32);
+//   1. stem as a GEMM: M = the 16 x 16 stem tile (m-tile = one stem row, warp w: rows w and w + 8), N = C1,
+//      K = 9 taps x 4 (ci 0..2 + a zero) = 36 padded to 48 (3 k-steps); A fragments straight from the patch
+//      (one LDS.32 per register: the K order puts a (ci0, ci1) or (ci2, 0) pair in each), B fragments
+//      pre-packed on the host (WsF: [3][C1 / 8][32 lanes] uint2); + bias, ReLU6, 0 outside the map (the
+//      depthwise zero padding), rounded to half into the stem tile St [256][SP];
+//   2. depthwise 3x3 s1 in half2: thread = 7 pixels (half a row) x 4 channels, weights (half, the fp16 plan's
+//      (9, C1)) in registers, bias + 9 HFMA2 per pixel and channel pair, ReLU6, into Dt [208][SP] (over the
+//      patch: dead after the stem barrier); channels C1..KP-1 of Dt zeroed (the projection's K padding);
+//   3. projection as a GEMM: M = 196 pixels (13 m-tiles, warp w: m-tiles w and w + 8), N = C3, K = KP;
+//      A by ldmatrix.x4 from Dt (row stride SP = KP + 8 halves: odd in 16-byte units, no bank conflicts),
+//      B pre-packed (WpF: [KP / 16][C3 / 8][32] uint2); + bias (+ ReLU6 if asked), half, staged per warp
+//      over the dead stem tile, then 16-byte NHWC stores.
+//   Error: the input and the stem / projection weights are rounded to half (fp32 accumulation), the stem and
+//   depthwise outputs are half (as v1's), the depthwise accumulates in half.
+namespace hblock0_v3 {
+constexpr int T = 14, ST = 16, IP = 33, NT = 256;
+constexpr int NPIX = T * T;               // 196 output pixels per block
+constexpr int MT3 = (NPIX + 15) / 16;     // 13 projection m-tiles
+constexpr int OS = 24;                    // halves per row of a warp's output staging (16 rows x C3 <= 24)
+constexpr int PATCH_BYTES = IP * IP * 8;  // 8712
+
+template <int C1>
+struct Cfg {
+    static constexpr int KP = (C1 + 15) / 16 * 16;  // projection K padded to k-steps of 16
+    static constexpr int SP = KP + 8;               // halves per pixel in St / Dt
+    static constexpr int D_BYTES = MT3 * 16 * SP * 2;
+    static constexpr int S_BYTES = ST * ST * SP * 2;
+    static constexpr int R0 = ((PATCH_BYTES > D_BYTES ? PATCH_BYTES : D_BYTES) + 15) / 16 * 16;
+    static constexpr int SMEM = R0 + S_BYTES;  // = hblock0_v3_smem(C1) in impls/_custom_kernels.py
+};
+
+__device__ __forceinline__ unsigned smem_u32(const void* p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned addr, unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(addr));
+}
+
+__device__ __forceinline__ void mma_16816(float* d, const unsigned* a, uint2 b) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b.x), "r"(b.y));
+}
+
+__device__ __forceinline__ unsigned pack_h2(float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const unsigned*>(&h);
+}
+
+__device__ __forceinline__ float act6(float v, int act) { return act ? fminf(fmaxf(v, 0.0f), 6.0f) : v; }
+
+// word offset in the patch of tap (ky, kx) = (tap / 3, tap % 3)
+__device__ __forceinline__ int tap_words(int tap) { return ((tap / 3) * IP + tap % 3) * 2; }
+}  // namespace hblock0_v3
+
+// phases 1-3 of one 14 x 14 tile (th0, tw0) of image n, the half patch Pt complete in shared memory (v3 and v4)
+template <int C1, int C3>
+__device__ __forceinline__ void hblock0_v3_tile(unsigned char* smem, const uint2* __restrict__ WsF,
+                                                const float* __restrict__ bs, const __half* __restrict__ Wd,
+                                                const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                                                const float* __restrict__ bp, __half* __restrict__ Y, int th0,
+                                                int tw0, int n, int Ho, int Wo, int act_s, int act_d, int act_p) {
+    using namespace hblock0_v3;
+    using C = Cfg<C1>;
+    constexpr int KP = C::KP, SP = C::SP;
+    constexpr int N1 = C1 / 8;   // stem n-tiles
+    constexpr int N3 = C3 / 8;   // projection n-tiles
+    constexpr int K3 = KP / 16;  // projection k-steps
+    constexpr int CQ = C1 / 4;   // depthwise channel quads
+    constexpr int NDW = CQ * T * 2;
+    static_assert(C1 % 8 == 0 && C3 % 8 == 0 && C3 <= OS, "channel tiles");
+    static_assert(8 * 16 * OS * 2 <= C::S_BYTES, "output staging fits over the stem tile");
+    const uint2* Pt = reinterpret_cast<const uint2*>(smem);  // input patch [IP][IP] x (c0, c1, c2, 0)
+    __half* Dt = reinterpret_cast<__half*>(smem);            // depthwise tile [MT3 * 16][SP], over Pt
+    __half* St = reinterpret_cast<__half*>(smem + C::R0);    // stem tile [ST * ST][SP]
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+
+    {  // 1. stem GEMM: m-tile = stem row sr (16 pixels), lane rows g and g + 8; k = tap * 4 + ci
+        const unsigned* Pw = reinterpret_cast<const unsigned*>(Pt);
+        const int th = t >> 1, tl = t & 1;
+        // this lane's A columns: k-step s, regs 0/1 -> tap 4 s + th, regs 2/3 -> tap 4 s + 2 + th; (ci pair tl)
+        const int o0 = tap_words(th), o1 = tap_words(2 + th), o2 = tap_words(4 + th), o3 = tap_words(6 + th);
+        const int o4 = tap_words(8);
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) {
+            const int sr = warp + 8 * mi;
+            const int p0 = (2 * sr * IP + 2 * g) * 2 + tl, p1 = p0 + 32;  // pixel (sr, g) and (sr, g + 8)
+            unsigned a[3][4];
+            a[0][0] = Pw[p0 + o0];
+            a[0][1] = Pw[p1 + o0];
+            a[0][2] = Pw[p0 + o1];
+            a[0][3] = Pw[p1 + o1];
+            a[1][0] = Pw[p0 + o2];
+            a[1][1] = Pw[p1 + o2];
+            a[1][2] = Pw[p0 + o3];
+            a[1][3] = Pw[p1 + o3];
+            a[2][0] = th == 0 ? Pw[p0 + o4] : 0u;  // tap 8; k 36..47 are padding
+            a[2][1] = th == 0 ? Pw[p1 + o4] : 0u;
+            a[2][2] = 0u;
+            a[2][3] = 0u;
+            const int gr = th0 - 1 + sr, gc = tw0 - 1 + g;
+            const bool row_in = (unsigned)gr < (unsigned)Ho;
+            const bool in0 = row_in && (unsigned)gc < (unsigned)Wo, in1 = row_in && (unsigned)(gc + 8) < (unsigned)Wo;
+            unsigned* s0 = reinterpret_cast<unsigned*>(St + (sr * ST + g) * SP + 2 * t);
+            unsigned* s1 = reinterpret_cast<unsigned*>(St + (sr * ST + g + 8) * SP + 2 * t);
+#pragma unroll
+            for (int nt = 0; nt < N1; ++nt) {
+                float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+                for (int ks = 0; ks < 3; ++ks) mma_16816(acc, a[ks], __ldg(WsF + (ks * N1 + nt) * 32 + lane));
+                const float2 b = __ldg(reinterpret_cast<const float2*>(bs + nt * 8 + 2 * t));
+                s0[nt * 4] = in0 ? pack_h2(act6(acc[0] + b.x, act_s), act6(acc[1] + b.y, act_s)) : 0u;
+                s1[nt * 4] = in1 ? pack_h2(act6(acc[2] + b.x, act_s), act6(acc[3] + b.y, act_s)) : 0u;
+            }
+        }
+    }
+    __syncthreads();
+
+    // 2. depthwise 3x3 s1 in half2: item = (channel quad, output row, half row of 7 pixels); Dt over the patch
+    if constexpr (KP > C1) {  // the projection's K padding: channels C1..KP-1 of Dt are 0
+        for (int p = tid; p < NPIX; p += NT) {
+#pragma unroll
+            for (int c = C1; c < KP; c += 8) *reinterpret_cast<uint4*>(Dt + p * SP + c) = make_uint4(0, 0, 0, 0);
+        }
+    }
+    for (int it = tid; it < NDW; it += NT) {
+        const int cq = it % CQ, rest = it / CQ, orow = rest >> 1, ox0 = (rest & 1) * 7;
+        const int c = 4 * cq;
+        __half2 w[9][2];
+#pragma unroll
+        for (int k = 0; k < 9; ++k) {
+            const uint2 u = __ldg(reinterpret_cast<const uint2*>(Wd + k * C1 + c));
+            w[k][0] = *reinterpret_cast<const __half2*>(&u.x);
+            w[k][1] = *reinterpret_cast<const __half2*>(&u.y);
+        }
+        const float4 bf = __ldg(reinterpret_cast<const float4*>(bd + c));
+        const __half2 b0 = __floats2half2_rn(bf.x, bf.y), b1 = __floats2half2_rn(bf.z, bf.w);
+        __half2 d[7][2];
+#pragma unroll
+        for (int j = 0; j < 7; ++j) {
+            d[j][0] = b0;
+            d[j][1] = b1;
+        }
+#pragma unroll
+        for (int dy = 0; dy < 3; ++dy) {
+            const __half* row = St + ((orow + dy) * ST + ox0) * SP + c;
+#pragma unroll
+            for (int q = 0; q < 9; ++q) {
+                const uint2 u = *reinterpret_cast<const uint2*>(row + q * SP);
+                const __half2 s0 = *reinterpret_cast<const __half2*>(&u.x);
+                const __half2 s1 = *reinterpret_cast<const __half2*>(&u.y);
+#pragma unroll
+                for (int dx = 0; dx < 3; ++dx) {
+                    const int j = q - dx;
+                    if (j >= 0 && j < 7) {
+                        d[j][0] = __hfma2(s0, w[dy * 3 + dx][0], d[j][0]);
+                        d[j][1] = __hfma2(s1, w[dy * 3 + dx][1], d[j][1]);
+                    }
+                }
+            }
+        }
+        const __half2 z2 = __float2half2_rn(0.0f), six2 = __float2half2_rn(6.0f);
+        __half* dp = Dt + (orow * T + ox0) * SP + c;
+#pragma unroll
+        for (int j = 0; j < 7; ++j) {
+            __half2 e0 = d[j][0], e1 = d[j][1];
+            if (act_d) {
+                e0 = __hmin2(__hmax2(e0, z2), six2);
+                e1 = __hmin2(__hmax2(e1, z2), six2);
+            }
+            uint2 u;
+            u.x = *reinterpret_cast<const unsigned*>(&e0);
+            u.y = *reinterpret_cast<const unsigned*>(&e1);
+            *reinterpret_cast<uint2*>(dp + j * SP) = u;
+        }
+    }
+    uint2 bw[K3][N3];  // projection B fragments (loaded before the barrier)
+#pragma unroll
+    for (int ks = 0; ks < K3; ++ks)
+#pragma unroll
+        for (int nt = 0; nt < N3; ++nt) bw[ks][nt] = __ldg(WpF + (ks * N3 + nt) * 32 + lane);
+    __syncthreads();
+
+    {  // 3. projection GEMM: m-tile = 16 consecutive pixels of the 14 x 14 tile; staged per warp over St
+        __half* Ow = St + warp * 16 * OS;
+        __half* Yn = Y + (long long)n * Ho * Wo * C3;
+        for (int mt = warp; mt < MT3; mt += 8) {
+            unsigned a[K3][4];
+#pragma unroll
+            for (int ks = 0; ks < K3; ++ks)
+                ldmatrix_x4(smem_u32(Dt + (mt * 16 + (lane & 15)) * SP + ks * 16 + (lane >> 4) * 8), a[ks][0],
+                            a[ks][1], a[ks][2], a[ks][3]);
+#pragma unroll
+            for (int nt = 0; nt < N3; ++nt) {
+                float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+                for (int ks = 0; ks < K3; ++ks) mma_16816(acc, a[ks], bw[ks][nt]);
+                const float2 b = __ldg(reinterpret_cast<const float2*>(bp + nt * 8 + 2 * t));
+                *reinterpret_cast<unsigned*>(Ow + g * OS + nt * 8 + 2 * t) =
+                    pack_h2(act6(acc[0] + b.x, act_p), act6(acc[1] + b.y, act_p));
+                *reinterpret_cast<unsigned*>(Ow + (g + 8) * OS + nt * 8 + 2 * t) =
+                    pack_h2(act6(acc[2] + b.x, act_p), act6(acc[3] + b.y, act_p));
+            }
+            __syncwarp();
+#pragma unroll
+            for (int c = lane; c < 16 * N3; c += 32) {
+                const int r = c / N3, part = c % N3, p = mt * 16 + r;
+                const int goh = th0 + p / T, gow = tw0 + p % T;
+                if (p < NPIX && goh < Ho && gow < Wo)
+                    *reinterpret_cast<uint4*>(Yn + (goh * Wo + gow) * C3 + part * 8) =
+                        *reinterpret_cast<const uint4*>(Ow + r * OS + part * 8);
+            }
+            __syncwarp();
+        }
+    }
+}
+
+// X: (N, 3, H, W) fp32 NCHW; WsF: stem B fragments [3][C1 / 8][32]; bs: (C1) fp32; Wd: (9, C1) half; bd: (C1)
+// fp32; WpF: projection B fragments [KP / 16][C3 / 8][32]; bp: (C3) fp32; Y: (N, Ho, Wo, C3) half NHWC.
+// grid = (ceil(Ho / 14) * ceil(Wo / 14), N), block = 256, dynamic shared memory Cfg<C1>::SMEM.
+template <int C1, int C3>
+__device__ __forceinline__ void hblock0_v3_body(const float* __restrict__ X, const uint2* __restrict__ WsF,
+                                                const float* __restrict__ bs, const __half* __restrict__ Wd,
+                                                const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                                                const float* __restrict__ bp, __half* __restrict__ Y, int H, int W,
+                                                int Ho, int Wo, int act_s, int act_d, int act_p) {
+    using namespace hblock0_v3;
+    extern __shared__ __align__(16) unsigned char hb3_smem[];
+    uint2* Pt = reinterpret_cast<uint2*>(hb3_smem);  // input patch [IP][IP] x (c0, c1, c2, 0)
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tiles_w = (Wo + T - 1) / T;
+    const int th0 = (blockIdx.x / tiles_w) * T, tw0 = (blockIdx.x % tiles_w) * T;
+    const int n = blockIdx.y;
+    const int ih0 = 2 * th0 - 3, iw0 = 2 * tw0 - 3;  // input row / col of patch (0, 0)
+    const float* Xn = X + (long long)n * 3 * H * W;  // 32-bit offsets inside the image (3 * H * W < 2^31)
+
+    {  // 0. input patch, rounded to half, zeros outside the image (the stem's padding)
+        constexpr int RJ = (IP + 7) / 8;
+        const int gw = iw0 + lane;
+        const bool col_ok = (unsigned)gw < (unsigned)W;
+        float v[RJ][3];
+#pragma unroll
+        for (int j = 0; j < RJ; ++j) {
+            const int ir = warp + 8 * j, gh = ih0 + ir;
+            const bool ok = col_ok && ir < IP && (unsigned)gh < (unsigned)H;
+            const float* src = Xn + gh * W + gw;
+#pragma unroll
+            for (int ci = 0; ci < 3; ++ci) v[j][ci] = ok ? __ldg(src + ci * H * W) : 0.0f;
+        }
+        float u[3] = {0.0f, 0.0f, 0.0f};  // column 32: threads 0..32, one row each
+        {
+            const int gh = ih0 + tid, gw32 = iw0 + 32;
+            if (tid < IP && (unsigned)gh < (unsigned)H && (unsigned)gw32 < (unsigned)W) {
+#pragma unroll
+                for (int ci = 0; ci < 3; ++ci) u[ci] = __ldg(Xn + (ci * H + gh) * W + gw32);
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < RJ; ++j) {
+            const int ir = warp + 8 * j;
+            if (ir < IP) Pt[ir * IP + lane] = make_uint2(pack_h2(v[j][0], v[j][1]), pack_h2(v[j][2], 0.0f));
+        }
+        if (tid < IP) Pt[tid * IP + 32] = make_uint2(pack_h2(u[0], u[1]), pack_h2(u[2], 0.0f));
+    }
+    __syncthreads();
+    __syncthreads();
+    hblock0_v3_tile<C1, C3>(hb3_smem, WsF, bs, Wd, bd, WpF, bp, Y, th0, tw0, n, Ho, Wo, act_s, act_d, act_p);
+}
+
+// one entry point per compiled (C1, C3) = BLOCK0_SHAPES; blocks per SM: 4 where the registers allow (smem ~37 KB)
+extern "C" __global__ void __launch_bounds__(256, 4)
+hblock0_v3_c32_p16(const float* __restrict__ X, const uint2* __restrict__ WsF, const float* __restrict__ bs,
+                   const __half* __restrict__ Wd, const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                   const float* __restrict__ bp, __half* __restrict__ Y, int H, int W, int Ho, int Wo, int act_s,
+                   int act_d, int act_p) {
+    hblock0_v3_body<32, 16>(X, WsF, bs, Wd, bd, WpF, bp, Y, H, W, Ho, Wo, act_s, act_d, act_p);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 4)
+hblock0_v3_c16_p8(const float* __restrict__ X, const uint2* __restrict__ WsF, const float* __restrict__ bs,
+                   const __half* __restrict__ Wd, const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                   const float* __restrict__ bp, __half* __restrict__ Y, int H, int W, int Ho, int Wo, int act_s,
+                   int act_d, int act_p) {
+    hblock0_v3_body<16, 8>(X, WsF, bs, Wd, bd, WpF, bp, Y, H, W, Ho, Wo, act_s, act_d, act_p);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 4)
+hblock0_v3_c24_p16(const float* __restrict__ X, const uint2* __restrict__ WsF, const float* __restrict__ bs,
+                   const __half* __restrict__ Wd, const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                   const float* __restrict__ bp, __half* __restrict__ Y, int H, int W, int Ho, int Wo, int act_s,
+                   int act_d, int act_p) {
+    hblock0_v3_body<24, 16>(X, WsF, bs, Wd, bd, WpF, bp, Y, H, W, Ho, Wo, act_s, act_d, act_p);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2)
+hblock0_v3_c48_p24(const float* __restrict__ X, const uint2* __restrict__ WsF, const float* __restrict__ bs,
+                   const __half* __restrict__ Wd, const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                   const float* __restrict__ bp, __half* __restrict__ Y, int H, int W, int Ho, int Wo, int act_s,
+                   int act_d, int act_p) {
+    hblock0_v3_body<48, 24>(X, WsF, bs, Wd, bd, WpF, bp, Y, H, W, Ho, Wo, act_s, act_d, act_p);
+}
+
+// hblock0 v4: v3's tile as a persistent loop (grid = min(jobs, SMs x blocks per SM), job = (image, tile)) whose
+// next input patch is fetched by cp.async (4-byte, zero-filled outside the image) into an fp32 staging buffer
+// while the current tile's stem / depthwise / projection run: v3 exposes each block's global-load latency once
+// per tile. Dynamic shared memory Cfg<C1>::SMEM + the fp32 patch (3 x 33 x 33 floats, 13 KB).
+namespace hblock0_v3 {
+constexpr int PF_BYTES = (3 * IP * IP * 4 + 15) / 16 * 16;  // 13072
+
+__device__ __forceinline__ void cp_async4(unsigned dst, const void* src, int bytes) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
+
+// the fp32 patch of job (n, tile) into Pf [3][IP][IP] (warp w: rows w, w + 8, ..; lane = column; column 32 by
+// threads 0..98, one (channel, row) each); zeros outside the image
+__device__ __forceinline__ void fetch_patch(float* Pf, const float* __restrict__ X, int H, int W, int n, int th0,
+                                            int tw0) {
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int ih0 = 2 * th0 - 3, iw0 = 2 * tw0 - 3;
+    const float* Xn = X + (long long)n * 3 * H * W;
+    const int gw = iw0 + lane;
+    const bool col_ok = (unsigned)gw < (unsigned)W;
+#pragma unroll
+    for (int j = 0; j < (IP + 7) / 8; ++j) {
+        const int ir = warp + 8 * j, gh = ih0 + ir;
+        if (ir < IP) {
+            const bool ok = col_ok && (unsigned)gh < (unsigned)H;
+#pragma unroll
+            for (int ci = 0; ci < 3; ++ci)
+                cp_async4(smem_u32(Pf + (ci * IP + ir) * IP + lane), ok ? Xn + (ci * H + gh) * W + gw : Xn, ok ? 4 : 0);
+        }
+    }
+    if (tid < 3 * IP) {
+        const int ci = tid / IP, ir = tid - ci * IP, gh = ih0 + ir, gw32 = iw0 + 32;
+        const bool ok = (unsigned)gh < (unsigned)H && (unsigned)gw32 < (unsigned)W;
+        cp_async4(smem_u32(Pf + (ci * IP + ir) * IP + 32), ok ? Xn + (ci * H + gh) * W + gw32 : Xn, ok ? 4 : 0);
+    }
+    cp_async_commit();
+}
+}  // namespace hblock0_v3
+
+// as v3 plus N (images); grid = (min(N * tiles, SMs x blocks per SM)), block = 256, dynamic shared memory
+// Cfg<C1>::SMEM + PF_BYTES (hblock0_v4_smem)
+template <int C1, int C3>
+__device__ __forceinline__ void hblock0_v4_body(const float* __restrict__ X, const uint2* __restrict__ WsF,
+                                                const float* __restrict__ bs, const __half* __restrict__ Wd,
+                                                const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                                                const float* __restrict__ bp, __half* __restrict__ Y, int N, int H,
+                                                int W, int Ho, int Wo, int act_s, int act_d, int act_p) {
+    using namespace hblock0_v3;
+    using C = Cfg<C1>;
+    extern __shared__ __align__(16) unsigned char hb4_smem[];
+    uint2* Pt = reinterpret_cast<uint2*>(hb4_smem);                    // half patch [IP][IP] (as v3)
+    float* Pf = reinterpret_cast<float*>(hb4_smem + C::SMEM);          // fp32 patch [3][IP][IP] (cp.async)
+    static_assert(C::SMEM % 16 == 0 && PF_BYTES >= 3 * IP * IP * 4, "hblock0_v4_smem = Cfg::SMEM + PF_BYTES");
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tiles_w = (Wo + T - 1) / T, tiles = tiles_w * ((Ho + T - 1) / T);
+    const int jobs = N * tiles;
+    int job = blockIdx.x;
+    if (job < jobs) fetch_patch(Pf, X, H, W, job / tiles, (job % tiles / tiles_w) * T, (job % tiles % tiles_w) * T);
+    for (; job < jobs; job += gridDim.x) {
+        const int n = job / tiles, tile = job - n * tiles;
+        const int th0 = (tile / tiles_w) * T, tw0 = (tile % tiles_w) * T;
+        cp_async_wait_all();
+        __syncthreads();  // Pf complete; every thread done with the previous tile's Dt (which Pt overlaps)
+#pragma unroll
+        for (int j = 0; j < (IP + 7) / 8; ++j) {
+            const int ir = warp + 8 * j;
+            if (ir < IP) {
+                const float* f = Pf + ir * IP + lane;
+                Pt[ir * IP + lane] = make_uint2(pack_h2(f[0], f[IP * IP]), pack_h2(f[2 * IP * IP], 0.0f));
+            }
+        }
+        if (tid < IP) {
+            const float* f = Pf + tid * IP + 32;
+            Pt[tid * IP + 32] = make_uint2(pack_h2(f[0], f[IP * IP]), pack_h2(f[2 * IP * IP], 0.0f));
+        }
+        __syncthreads();  // Pt complete, Pf free
+        const int nj = job + gridDim.x;
+        if (nj < jobs) fetch_patch(Pf, X, H, W, nj / tiles, (nj % tiles / tiles_w) * T, (nj % tiles % tiles_w) * T);
+        hblock0_v3_tile<C1, C3>(hb4_smem, WsF, bs, Wd, bd, WpF, bp, Y, th0, tw0, n, Ho, Wo, act_s, act_d, act_p);
+    }
+}
+
+// one entry point per compiled (C1, C3); blocks per SM = K.HBLOCK0_V4_BLOCKS_PER_SM (the persistent grid): c32_p16 at
+// 3 (80 registers; at 4 it spilled 36 bytes), c16 / c24 at 4, c48 at 2
+extern "C" __global__ void __launch_bounds__(256, 3)
+hblock0_v4_c32_p16(const float* __restrict__ X, const uint2* __restrict__ WsF, const float* __restrict__ bs,
+                   const __half* __restrict__ Wd, const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                   const float* __restrict__ bp, __half* __restrict__ Y, int N, int H, int W, int Ho, int Wo,
+                   int act_s, int act_d, int act_p) {
+    hblock0_v4_body<32, 16>(X, WsF, bs, Wd, bd, WpF, bp, Y, N, H, W, Ho, Wo, act_s, act_d, act_p);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 4)
+hblock0_v4_c16_p8(const float* __restrict__ X, const uint2* __restrict__ WsF, const float* __restrict__ bs,
+                   const __half* __restrict__ Wd, const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                   const float* __restrict__ bp, __half* __restrict__ Y, int N, int H, int W, int Ho, int Wo,
+                   int act_s, int act_d, int act_p) {
+    hblock0_v4_body<16, 8>(X, WsF, bs, Wd, bd, WpF, bp, Y, N, H, W, Ho, Wo, act_s, act_d, act_p);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 4)
+hblock0_v4_c24_p16(const float* __restrict__ X, const uint2* __restrict__ WsF, const float* __restrict__ bs,
+                   const __half* __restrict__ Wd, const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                   const float* __restrict__ bp, __half* __restrict__ Y, int N, int H, int W, int Ho, int Wo,
+                   int act_s, int act_d, int act_p) {
+    hblock0_v4_body<24, 16>(X, WsF, bs, Wd, bd, WpF, bp, Y, N, H, W, Ho, Wo, act_s, act_d, act_p);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2)
+hblock0_v4_c48_p24(const float* __restrict__ X, const uint2* __restrict__ WsF, const float* __restrict__ bs,
+                   const __half* __restrict__ Wd, const float* __restrict__ bd, const uint2* __restrict__ WpF,
+                   const float* __restrict__ bp, __half* __restrict__ Y, int N, int H, int W, int Ho, int Wo,
+                   int act_s, int act_d, int act_p) {
+    hblock0_v4_body<48, 24>(X, WsF, bs, Wd, bd, WpF, bp, Y, N, H, W, Ho, Wo, act_s, act_d, act_p);
+}

@@ -680,9 +680,14 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     // staged by cp.async during the previous chunk's depthwise phase instead of float4 __ldg in the inner loops:
     // ncu showed the weight loads as 65% of the L1 wavefronts of the first build)
     constexpr int WE_N = CIN * CC, WP_N = CC * COUT;
+    // WS bit 0: weights staged in shared memory (above); bit 1 (session 4): the input patch's pixel rows padded by
+    // 4 floats where CIN % 32 is 0 or 16, so that the expansion's float4 reads of 3-4 consecutive pixels (one per
+    // group of CC/4 lanes) fall on distinct banks (unpadded: 2-way conflicts at CIN = 16, 3-4-way at CIN = 32)
+    constexpr bool WST = (WS & 1) != 0;
+    constexpr int XSTR = (WS & 2) && (CIN % 32 == 0 || CIN % 32 == 16) ? CIN + 4 : CIN;
     extern __shared__ __align__(16) float smem5[];
     float* const Xs = smem5;
-    float* const Es = Xs + NP * CIN;
+    float* const Es = Xs + NP * XSTR;
     float* const Ds = Es + NP * CC;
     float* const Wes = Ds + P * DSTR;
     float* const Wps = Wes + 2 * WE_N;
@@ -696,21 +701,21 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     const int n = blockIdx.y;
     const float* Xn = X + (long long)n * H * W * CIN;
 
-    if (WS) exdwpw5_stage_w<CIN, COUT, CC>(Wes, Wps, We, Wp, Ce, 0, tid);
+    if (WST) exdwpw5_stage_w<CIN, COUT, CC>(Wes, Wps, We, Wp, Ce, 0, tid);
     for (int e = tid; e < NP * (CIN / 4); e += NTH) {
         const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;
         const int ih = ih0 + p / IW, iw = iw0 + p % IW;
         float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
         if (ih >= 0 && ih < H && iw >= 0 && iw < W)
             v = *reinterpret_cast<const float4*>(Xn + ((long long)ih * W + iw) * CIN + k4);
-        *reinterpret_cast<float4*>(&Xs[p * CIN + k4]) = v;
+        *reinterpret_cast<float4*>(&Xs[p * XSTR + k4]) = v;
     }
     float pacc[PPX][4];
 #pragma unroll
     for (int i = 0; i < PPX; ++i)
 #pragma unroll
         for (int q = 0; q < 4; ++q) pacc[i][q] = 0.0f;
-    if (WS) exdwpw5_cp_wait();
+    if (WST) exdwpw5_cp_wait();
     __syncthreads();
 
     for (int c0 = 0, buf = 0; c0 < Ce; c0 += CC, buf ^= 1) {
@@ -733,7 +738,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 #pragma unroll
             for (int k = 0; k < CIN; k += 4) {
                 float4 w0, w1, w2, w3;
-                if (WS) {
+                if (WST) {
                     w0 = *reinterpret_cast<const float4*>(&we_s[k * CC + cg * 4]);
                     w1 = *reinterpret_cast<const float4*>(&we_s[(k + 1) * CC + cg * 4]);
                     w2 = *reinterpret_cast<const float4*>(&we_s[(k + 2) * CC + cg * 4]);
@@ -747,7 +752,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 #pragma unroll
                 for (int i = 0; i < PP; ++i) {
                     const int p = min(pl + i * PL, NP - 1);  // clamped: out-of-range rows are computed, not stored
-                    const float4 xv = *reinterpret_cast<const float4*>(&Xs[p * CIN + k]);
+                    const float4 xv = *reinterpret_cast<const float4*>(&Xs[p * XSTR + k]);
                     acc[i][0] = fmaf(xv.x, w0.x, fmaf(xv.y, w1.x, fmaf(xv.z, w2.x, fmaf(xv.w, w3.x, acc[i][0]))));
                     acc[i][1] = fmaf(xv.x, w0.y, fmaf(xv.y, w1.y, fmaf(xv.z, w2.y, fmaf(xv.w, w3.y, acc[i][1]))));
                     acc[i][2] = fmaf(xv.x, w0.z, fmaf(xv.y, w1.z, fmaf(xv.z, w2.z, fmaf(xv.w, w3.z, acc[i][2]))));
@@ -769,7 +774,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
             }
         }
         __syncthreads();
-        if (WS && c0 + CC < Ce)  // the other buffer's readers (E, P of the last chunk) are done
+        if (WST && c0 + CC < Ce)  // the other buffer's readers (E, P of the last chunk) are done
             exdwpw5_stage_w<CIN, COUT, CC>(Wes + (buf ^ 1) * WE_N, Wps + (buf ^ 1) * WP_N, We, Wp, Ce, c0 + CC, tid);
         // D: depthwise 3x3 from Es into Ds; an item = DP vertically adjacent outputs of one column x 4 channels
         // (stride 1: (DP + 2) x 3 window loads instead of 9 DP)
@@ -814,7 +819,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
                 }
             }
         }
-        if (WS) exdwpw5_cp_wait();
+        if (WST) exdwpw5_cp_wait();
         __syncthreads();
         // P: projection of this chunk, accumulated in registers (no barrier after it: the next chunk's E
         // writes Es, last read before the barrier above; its D writes Ds after the next barrier)
@@ -823,7 +828,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
             for (int k = 0; k < CC; k += 4) {
                 if (c0 + k >= Ce) break;  // Ce % 4 == 0: rows c0+k .. c0+k+3 all in range
                 float4 w0, w1, w2, w3;
-                if (WS) {
+                if (WST) {
                     w0 = *reinterpret_cast<const float4*>(&wp_s[k * COUT + og * 4]);
                     w1 = *reinterpret_cast<const float4*>(&wp_s[(k + 1) * COUT + og * 4]);
                     w2 = *reinterpret_cast<const float4*>(&wp_s[(k + 2) * COUT + og * 4]);
@@ -875,7 +880,8 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 
 // grid = (ceil(Ho / TH) * ceil(Wo / TW), n), block = 256; CC expanded channels per chunk, DP depthwise outputs
 // per item, PT projection pixels per thread (0: all threads), WS weights staged in shared memory, MINB blocks per
-// SM (__launch_bounds__); dynamic shared memory: 4 * (NP*CIN + NP*CC + TH*TW*(CC+4) + WS*2*(CIN*CC + CC*COUT)) bytes
+// SM (__launch_bounds__); dynamic shared memory: 4 * (NP*XSTR + NP*CC + TH*TW*(CC+4) + (WS&1)*2*(CIN*CC + CC*COUT))
+// bytes, XSTR = CIN + 4 where WS & 2 and CIN % 32 is 0 or 16, else CIN
 #define EXDWPW5_KERNEL(NAME, S, CIN, COUT, TH, TW, CC, DP, PT, WS, MINB)                                       \
     extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \
         const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
@@ -889,12 +895,12 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 // the six small-CIN blocks of MobileNetV2-1.0 (impls/_custom_kernels.py: EXDWPW5_INSTANCES; the host reads each
 // build's configuration from these lines for its shared-memory size), each with the fastest configuration measured
 // (scripts/exdwpw5_variants.py, results/NOTES.md "fuse v5")
-EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8, 2, 16, 24, 4, 8, 32, 1, 4, 1, 3)
-EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8, 1, 24, 24, 8, 8, 48, 2, 4, 1, 3)
-EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x8, 2, 24, 32, 4, 8, 32, 1, 4, 1, 3)
-EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7, 1, 32, 32, 7, 7, 48, 2, 4, 1, 3)
-EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t8x8, 1, 32, 32, 8, 8, 48, 2, 4, 1, 3)
-EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8, 2, 32, 64, 4, 8, 32, 1, 4, 1, 2)
+EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8, 2, 16, 24, 4, 8, 32, 1, 2, 1, 3)
+EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8, 1, 24, 24, 8, 8, 48, 2, 4, 3, 3)
+EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x8, 2, 24, 32, 4, 8, 32, 1, 2, 3, 3)
+EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7, 1, 32, 32, 7, 7, 48, 2, 4, 3, 3)
+EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t8x8, 1, 32, 32, 8, 8, 48, 2, 4, 3, 3)
+EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8, 2, 32, 64, 4, 8, 32, 1, 4, 3, 2)
 // experiments (scripts/exdwpw5_variants.py): the first build (_r1: 32-channel chunks, one depthwise output per
 // item, projection over all threads, weights by __ldg, 2 blocks per SM) and the same with only the weight staging
 // off (_w0); the other steps measured are in results/NOTES.md "fuse v5"
@@ -919,3 +925,18 @@ EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x8_c48, 2, 24, 32, 4, 8, 48, 1, 4, 1, 3)
 EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_b3w, 2, 32, 64, 4, 8, 32, 1, 4, 1, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_d1, 1, 24, 24, 8, 8, 48, 1, 4, 1, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_d1, 1, 32, 32, 7, 7, 48, 1, 4, 1, 3)
+// session 4: the CIN = 32 defaults before the padded input rows (_x0, WS = 1), and the padded rows at CIN = 16 (_xp:
+// measured 927 vs 920 us at batch 256, so that default stays unpadded; CIN = 24 has no conflicts to remove)
+EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8_xp, 2, 16, 24, 4, 8, 32, 1, 4, 3, 3)
+// session 4: 2 projection pixels per thread (PT = 2: 2-4x the projection threads of PT = 4, shorter serial
+// projection tail per chunk, twice the weight loads per FMA; PT = 4 and PT = 0 were measured in session 3): faster
+// on the two stride-2 blocks with few projection threads (now their defaults, the PT = 4 builds kept as _p4),
+// slower on the others (_p2 builds kept); results/NOTES.md "fuse v5, session 4"
+EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8_p4, 2, 16, 24, 4, 8, 32, 1, 4, 1, 3)
+EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_p2, 1, 24, 24, 8, 8, 48, 2, 2, 3, 3)
+EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x8_p4, 2, 24, 32, 4, 8, 32, 1, 4, 3, 3)
+EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_p2, 1, 32, 32, 7, 7, 48, 2, 2, 3, 3)
+EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_p2, 2, 32, 64, 4, 8, 32, 1, 2, 3, 2)
+EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_x0, 1, 32, 32, 7, 7, 48, 2, 4, 1, 3)
+EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t8x8_x0, 1, 32, 32, 8, 8, 48, 2, 4, 1, 3)
+EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_x0, 2, 32, 64, 4, 8, 32, 1, 4, 1, 2)

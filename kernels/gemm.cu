@@ -36,6 +36,15 @@
 //       32->192 31 -> 61 us, 32->16 94 -> 80 us; e2e 2.72 -> 2.94 ms. The G threads of a row all load
 //       the same A row, so a warp has only ~2 distinct rows (128 B) of loads in flight: latency-bound,
 //       not bandwidth-bound. Kept as the lesson; the fix is distinct rows per lane + shuffles.
+//   v8  v5 + a SIMT SGEMM for the 14x14 / 7x7 pointwise convs at batch 64 / 256 as autotune candidates
+//       (section "v8" at the end): BK = 16, 3-stage cp.async ring (A copied element-wise into its
+//       transposed place, conflict-free), 8x8 / 8x4 / 4x8 thread tiles of float4 slabs with warp lanes laid
+//       out so every fragment load is one broadcast LDS.128 wavefront, x96 / x160 tiles for N = 96 / 160 /
+//       320 / 576 / 960, float4 epilogue. Expected: those GEMMs from 24-36 to ~40-45 TFLOP/s fp32.
+//       MEASURED (H100, autotuned v5 -> v8): the 14x14 / 7x7 pointwise convs 0.971 -> 0.878 ms at batch 64,
+//       3.000 -> 2.713 ms at batch 256 (28-39 TFLOP/s; best 320->1280 38.7); e2e graph 2.016 -> 1.928 ms (bs64),
+//       7.106 -> 6.821 ms (bs256), batch 1 the same plan. Issue-bound (ncu: 0.78 issues / scheduler-cycle at
+//       2 blocks/SM for 8x8; ~15% of the main loop is LDS + the A copy's address work). The default since.
 //
 // Family "fuse" (host: impls/custom.py; v1 = no fusion, every layer its own kernel):
 //   v2  depthwise 3x3 (+ bias, ReLU6) fused into the A operand of the following pointwise GEMM
@@ -750,3 +759,196 @@ GEMM_3XTF32_KERNEL(gemm_v7_128x64_32x32, 128, 64, 32, 32)
 GEMM_3XTF32_KERNEL(gemm_v7_128x32_32x16, 128, 32, 32, 16)
 GEMM_3XTF32_KERNEL(gemm_v7_64x64_32x16, 64, 64, 32, 16)
 GEMM_3XTF32_KERNEL(gemm_v7_64x32_16x16, 64, 32, 16, 16)
+
+// ---------------------------------------------------------------------------------------------
+// v8: a SIMT SGEMM tuned for the 14x14 / 7x7 pointwise convs at batch 64 / 256 (true fp32 FMAs, no
+//   tensor cores). v8 = v5 (split-K, v3/v4 tiles) + these kernels as autotune candidates.
+//   * BK = 16, a STAGES-deep cp.async ring (one __syncthreads per 16 k, no register staging): the A tile is
+//     copied element-wise (4-byte cp.async) straight into its transposed place As[k][m], 8 k x 4 rows per
+//     warp instruction (32 B sectors from global; with the row pitch BM + 4 the 32 lanes hit 32 distinct
+//     banks), the B tile with 16-byte cp.async (rows of B are contiguous along N).
+//   * thread tile TM x TN made of (TM/4) x (TN/4) float4 slabs spaced BM/(TM/4) rows and BN/(TN/4)
+//     columns apart; lanes of a warp are LM x LN (8 x 4 or 4 x 8) threads with consecutive slab offsets,
+//     so a warp's fragment load per k is one LDS.128 per slab reading LM (resp. LN) distinct, contiguous
+//     float4s (<= 128 B: one wavefront, the rest broadcast): per k an 8x8 thread does 64 FFMA for 4 LDS.128.
+//   * tile shapes not multiples of 64 (x96, x160, with 192 / 320 threads) so that N = 96, 160, 320, 576,
+//     960 need no padded tile; float4 epilogue (bias per column, ReLU6, residual).
+//   Needs K % 4 == 0, N % 4 == 0 and 16-byte aligned B, C, R and bias (the host keeps v5's kernels otherwise).
+//   Dynamic shared memory: STAGES * 16 * (BM + 4 + BN) floats (host: impls/_custom_kernels.py gemm_v8_smem).
+
+// 4-byte global -> shared copy; ok == false writes a zero (src is not read)
+__device__ __forceinline__ void cp_async4_zfill(void* smem, const void* gmem, bool ok) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    const int n = ok ? 4 : 0;
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+}
+
+template <int BM, int BN, int TM, int TN, int STAGES>
+__device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const float* __restrict__ B,
+                                             float* __restrict__ C, const float* __restrict__ bias,
+                                             const float* __restrict__ R, int M, int N, int K, long long sA,
+                                             long long sB, long long sC, int bias_mode, int act, int has_res) {
+    constexpr int BK = 16;
+    constexpr int THR_M = BM / TM, THR_N = BN / TN, NT = THR_M * THR_N;
+    constexpr int LN = THR_N % 8 == 0 ? 8 : 4, LM = 32 / LN;  // lanes of a warp: LM rows x LN columns of threads
+    constexpr int WARPS_N = THR_N / LN;
+    constexpr int SLM = TM / 4, SLN = TN / 4;                  // float4 slabs per thread along M, N
+    constexpr int PM = BM / SLM, PN = BN / SLN;                // slab pitch (rows, columns)
+    constexpr int LDA = BM + 4, LDB = BN;
+    constexpr int STAGE_A = BK * LDA, STAGE_B = BK * LDB;
+    constexpr int ROWS_PER_PASS = NT / 8, APASS = (BM + ROWS_PER_PASS - 1) / ROWS_PER_PASS;
+    constexpr int NB4 = BK * BN / 4, BPASS = (NB4 + NT - 1) / NT;
+    static_assert(TM % 4 == 0 && TN % 4 == 0 && THR_N % LN == 0 && THR_M % LM == 0 && NT % 32 == 0, "tile shape");
+    static_assert(BM % 32 == 0 && BN % 4 == 0 && ROWS_PER_PASS % 4 == 0, "tile shape");
+    extern __shared__ __align__(16) float gemm_v8_smem[];
+    float* As = gemm_v8_smem;                    // [STAGES][BK][LDA]: the A tile transposed
+    float* Bs = gemm_v8_smem + STAGES * STAGE_A;  // [STAGES][BK][LDB]
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int ty = (warp / WARPS_N) * LM + lane / LN;
+    const int tx = (warp % WARPS_N) * LN + lane % LN;
+    const int ntn = (N + BN - 1) / BN;
+    const int m0 = (blockIdx.x / ntn) * BM, n0 = (blockIdx.x % ntn) * BN;
+    A += blockIdx.y * sA;
+    B += blockIdx.y * sB;
+    C += blockIdx.y * sC;
+    if (has_res) R += blockIdx.y * sC;
+    int kbeg = 0, kend = K;
+    if (gridDim.z > 1) {  // split-K: raw partial sums to C + z*M*N (gemm_splitk_reduce finishes)
+        const int chunk = ((K + gridDim.z - 1) / gridDim.z + BK - 1) / BK * BK;
+        kbeg = min(K, (int)blockIdx.z * chunk);
+        kend = min(K, kbeg + chunk);
+        C += (long long)blockIdx.z * M * N;
+        bias_mode = 0;
+        act = 0;
+        has_res = 0;
+    }
+
+    // A copy: thread = (k lane kq = tid % 8, rows (tid / 8) + j * NT / 8); both 8-wide halves of BK
+    const int kq = tid & 7, r0 = tid >> 3;
+    const int rows_left = M - m0 - r0;  // row r0 + j * ROWS_PER_PASS exists iff j * ROWS_PER_PASS < rows_left
+    const float* arow = A + (long long)(m0 + r0) * K + kq;
+    auto load = [&](int stage, int k0) {
+        float* as = As + stage * STAGE_A + kq * LDA + r0;
+        float* bs = Bs + stage * STAGE_B;
+#pragma unroll
+        for (int j = 0; j < APASS; ++j) {
+            if (BM % ROWS_PER_PASS == 0 || r0 + j * ROWS_PER_PASS < BM) {
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const bool ok = j * ROWS_PER_PASS < rows_left && k0 + h * 8 + kq < kend;
+                    const float* src = arow + (long long)j * ROWS_PER_PASS * K + k0 + h * 8;
+                    cp_async4_zfill(as + h * 8 * LDA + j * ROWS_PER_PASS, ok ? src : A, ok);
+                }
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < BPASS; ++i) {
+            const int e = i * NT + tid;
+            if (NB4 % NT == 0 || e < NB4) {
+                const int r = e / (BN / 4), c4 = (e % (BN / 4)) * 4;
+                const int gk = k0 + r, gn = n0 + c4;
+                const bool ok = gk < kend && gn < N;
+                cp_async16_zfill(bs + r * LDB + c4, ok ? B + (long long)gk * N + gn : B, ok);
+            }
+        }
+    };
+
+    float acc[TM][TN];
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+
+    const int nk = (kend - kbeg + BK - 1) / BK;
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < nk) load(s, kbeg + s * BK);
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < nk; ++kt) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();  // tile kt landed for every thread; every thread is done with tile kt - 1's stage
+        const int pre = kt + STAGES - 1;
+        if (pre < nk) load(pre % STAGES, kbeg + pre * BK);
+        cp_async_commit();
+        const float* as = As + (kt % STAGES) * STAGE_A + ty * 4;
+        const float* bs = Bs + (kt % STAGES) * STAGE_B + tx * 4;
+#pragma unroll
+        for (int k = 0; k < BK; ++k) {
+            float a[TM], b[TN];
+#pragma unroll
+            for (int s = 0; s < SLM; ++s) {
+                const float4 v = *reinterpret_cast<const float4*>(as + k * LDA + s * PM);
+                a[4 * s] = v.x; a[4 * s + 1] = v.y; a[4 * s + 2] = v.z; a[4 * s + 3] = v.w;
+            }
+#pragma unroll
+            for (int s = 0; s < SLN; ++s) {
+                const float4 v = *reinterpret_cast<const float4*>(bs + k * LDB + s * PN);
+                b[4 * s] = v.x; b[4 * s + 1] = v.y; b[4 * s + 2] = v.z; b[4 * s + 3] = v.w;
+            }
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+        }
+    }
+    cp_async_wait<0>();
+
+    // epilogue: float4 per (row, column slab); N % 4 == 0 so a float4 is wholly inside or outside
+#pragma unroll
+    for (int sm = 0; sm < SLM; ++sm) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int gm = m0 + sm * PM + ty * 4 + i;
+            if (gm >= M) continue;
+#pragma unroll
+            for (int sn = 0; sn < SLN; ++sn) {
+                const int gn = n0 + sn * PN + tx * 4;
+                if (gn >= N) continue;
+                float4 v = make_float4(acc[4 * sm + i][4 * sn], acc[4 * sm + i][4 * sn + 1],
+                                       acc[4 * sm + i][4 * sn + 2], acc[4 * sm + i][4 * sn + 3]);
+                if (bias_mode == 1) {
+                    const float4 bb = __ldg(reinterpret_cast<const float4*>(bias + gn));
+                    v.x += bb.x; v.y += bb.y; v.z += bb.z; v.w += bb.w;
+                } else if (bias_mode == 2) {
+                    const float bb = __ldg(bias + gm);
+                    v.x += bb; v.y += bb; v.z += bb; v.w += bb;
+                }
+                if (act) {
+                    v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
+                    v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
+                    v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
+                    v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
+                }
+                const long long off = (long long)gm * N + gn;
+                if (has_res) {
+                    const float4 rr = __ldg(reinterpret_cast<const float4*>(R + off));
+                    v.x += rr.x; v.y += rr.y; v.z += rr.z; v.w += rr.w;
+                }
+                *reinterpret_cast<float4*>(C + off) = v;
+            }
+        }
+    }
+}
+
+// name suffix = BMxBN_TMxTN; STAGES = cp.async ring depth; MINB = min blocks per SM (register cap: as many
+// blocks as fit without spills; run 1 on H100 had every tile at MINB 2, the small ones then lost to v4's
+// 3-4 blocks per SM on the K = 64 / 96 expansions)
+#define GEMM_V8_KERNEL(NAME, BM, BN, TM, TN, STAGES, MINB)                                                 \
+    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN), MINB)                             \
+    NAME(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,                 \
+         const float* __restrict__ bias, const float* __restrict__ R, int M, int N, int K,                \
+         long long sA, long long sB, long long sC, int bias_mode, int act, int has_res) {                 \
+        gemm_v8_body<BM, BN, TM, TN, STAGES>(A, B, C, bias, R, M, N, K, sA, sB, sC, bias_mode, act, has_res); \
+    }
+
+GEMM_V8_KERNEL(gemm_v8_128x128_8x8, 128, 128, 8, 8, 3, 2)
+GEMM_V8_KERNEL(gemm_v8_128x96_8x8, 128, 96, 8, 8, 3, 2)
+GEMM_V8_KERNEL(gemm_v8_128x64_8x4, 128, 64, 8, 4, 3, 3)
+GEMM_V8_KERNEL(gemm_v8_64x128_4x8, 64, 128, 4, 8, 3, 2)
+GEMM_V8_KERNEL(gemm_v8_64x160_4x8, 64, 160, 4, 8, 3, 3)
+GEMM_V8_KERNEL(gemm_v8_64x96_4x8, 64, 96, 4, 8, 3, 2)
+GEMM_V8_KERNEL(gemm_v8_32x160_4x8, 32, 160, 4, 8, 3, 4)
+GEMM_V8_KERNEL(gemm_v8_128x32_4x4, 128, 32, 4, 4, 3, 4)
+GEMM_V8_KERNEL(gemm_v8_64x64_4x4, 64, 64, 4, 4, 3, 4)

@@ -50,6 +50,12 @@
 //         the plan autotunes each pair against v1's two kernels (the stride-2 pairs keep hexdw at bs 64 / 256,
 //         the stride-1 ones the two kernels). Measured (H100, e2e graph): bs256 3.461 -> 3.302 ms, bs64 1.057 ->
 //         0.998, bs1 0.226 -> 0.222; issue-bound (DRAM 15%, issue slots 66% busy), not memory-bound.
+//     v3  hexdw3: v2 with the depthwise phase in half2 arithmetic (HFMA2, weights in registers, 2 outputs per item on
+//         stride-1 14x14 tiles, stride-2 patch stored even / odd columns apart). Measured (H100, bs256): pairs -20..-35%
+//         vs v2, now faster than the two kernels on every pair; e2e graph bs256 3.207 -> 2.940 ms, bs64 0.966 -> 0.889.
+//     v4  hexdwpw4: v3 + the projection 1x1 (+ bias, + residual) in the same kernel (the whole small-CIN block; the
+//         depthwise output chunk stays in shared memory); tuned per block against v3's pair + projection GEMM. Default.
+//         Measured (H100, e2e graph, same tree): bs256 2.618 (v3) -> 2.497 ms, bs64 0.826 -> 0.783, bs1 0.2117 both.
 //   helpers: NCHW fp32 <-> NHWC half conversion (batched 32x32 tile transpose), fp32 <-> half copies,
 //            hadd (residual add on half arrays; the fused network never launches it).
 //
@@ -978,6 +984,127 @@ hdw3_v3_s2_w1h2(const __half* __restrict__ x, const __half* __restrict__ w, cons
     hdw3_v3_body<2, 1, 2>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);
 }
 
+// hdepthwise v4: v3's tiles and loads with half2 arithmetic (HFMA2). ncu of v3 at batch 256 (results/h100/
+// ncu_custom_fp16_bs256.md): 45-60% of DRAM peak, 22.6% occupancy; per tap and 8 channels v3 issues 8 FFMA + 8
+// half->float conversions and keeps TH x TW x 8 fp32 accumulators (w2h2: ~100 registers). v4 keeps the window
+// packed and multiplies it as it is: 4 HFMA2 per tap and 8 channels, TH x TW x 4 half2 accumulators, weights
+// 3 x uint4 per kernel row. The sum (bias first, taps in (ky, kx) order) is rounded to half at each step
+// instead of once at the end: ~1e-3 relative error on a 9-tap sum, inside the fp16 per-layer tolerance.
+// ReLU6 and the residual add in half2 too. Same instances and host tile choice as v3 (hdw3_v4_s<S>_w<TW>h<TH>).
+template <int S, int TW, int TH>
+__device__ __forceinline__ void hdw3_v4_body(const __half* __restrict__ x, const __half* __restrict__ w,
+                                             const float* __restrict__ bias, const __half* __restrict__ R,
+                                             __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                                             int pad, int act, int has_res) {
+    constexpr int IW = (TW - 1) * S + 3;
+    constexpr int IH = (TH - 1) * S + 3;
+    const int C8 = C >> 3;
+    const int wstrips = (Wo + TW - 1) / TW;
+    const int hstrips = (Ho + TH - 1) / TH;
+    const long long total = (long long)N * hstrips * wstrips * C8;
+    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    const int cg = (int)(i % C8);
+    long long t = i / C8;
+    const int ws = (int)(t % wstrips);
+    t /= wstrips;
+    const int hs = (int)(t % hstrips);
+    const int n = (int)(t / hstrips);
+    const int c = cg * 8;
+    const int wo0 = ws * TW, ho0 = hs * TH;
+    const int wi0 = wo0 * S - pad, hi0 = ho0 * S - pad;
+    const __half* img = x + (long long)n * H * W * C + c;
+
+    uint4 xv[IH][IW];
+#pragma unroll
+    for (int r = 0; r < IH; ++r) {
+        const int hi = hi0 + r;
+        const bool rok = hi >= 0 && hi < H;
+        const __half* row = img + (long long)min(max(hi, 0), H - 1) * W * C;
+#pragma unroll
+        for (int j = 0; j < IW; ++j) {
+            const int wi = wi0 + j;
+            const bool ok = rok && wi >= 0 && wi < W;
+            const uint4 v = __ldg(reinterpret_cast<const uint4*>(row + (long long)min(max(wi, 0), W - 1) * C));
+            xv[r][j] = ok ? v : make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+    __half2 acc[TH][TW][4];
+    {
+        const float4 b0 = __ldg(reinterpret_cast<const float4*>(bias + c));
+        const float4 b1 = __ldg(reinterpret_cast<const float4*>(bias + c + 4));
+        const __half2 bh[4] = {__floats2half2_rn(b0.x, b0.y), __floats2half2_rn(b0.z, b0.w),
+                               __floats2half2_rn(b1.x, b1.y), __floats2half2_rn(b1.z, b1.w)};
+#pragma unroll
+        for (int a = 0; a < TH; ++a)
+#pragma unroll
+            for (int o = 0; o < TW; ++o)
+#pragma unroll
+                for (int q = 0; q < 4; ++q) acc[a][o][q] = bh[q];
+    }
+#pragma unroll
+    for (int ky = 0; ky < 3; ++ky) {
+        uint4 wk[3];
+#pragma unroll
+        for (int kx = 0; kx < 3; ++kx) wk[kx] = __ldg(reinterpret_cast<const uint4*>(w + (ky * 3 + kx) * C + c));
+#pragma unroll
+        for (int a = 0; a < TH; ++a) {
+            const int r = a * S + ky;
+#pragma unroll
+            for (int j = 0; j < IW; ++j) {
+                const __half2* xh = reinterpret_cast<const __half2*>(&xv[r][j]);
+#pragma unroll
+                for (int o = 0; o < TW; ++o) {
+                    const int kx = j - o * S;  // compile-time after unrolling
+                    if (kx >= 0 && kx <= 2) {
+                        const __half2* wh = reinterpret_cast<const __half2*>(&wk[kx]);
+#pragma unroll
+                        for (int q = 0; q < 4; ++q) acc[a][o][q] = __hfma2(xh[q], wh[q], acc[a][o][q]);
+                    }
+                }
+            }
+        }
+    }
+    const __half2 zero2 = __float2half2_rn(0.0f), six2 = __float2half2_rn(6.0f);
+#pragma unroll
+    for (int a = 0; a < TH; ++a) {
+        const int ho = ho0 + a;
+        if (ho >= Ho) break;
+#pragma unroll
+        for (int o = 0; o < TW; ++o) {
+            const int wo = wo0 + o;
+            if (wo >= Wo) break;
+            const long long off = (((long long)n * Ho + ho) * Wo + wo) * C + c;
+            uint4 out;
+            __half2* oh = reinterpret_cast<__half2*>(&out);
+#pragma unroll
+            for (int q = 0; q < 4; ++q) oh[q] = act ? __hmin2(__hmax2(acc[a][o][q], zero2), six2) : acc[a][o][q];
+            if (has_res) {
+                const uint4 rv = *reinterpret_cast<const uint4*>(R + off);
+                const __half2* rh = reinterpret_cast<const __half2*>(&rv);
+#pragma unroll
+                for (int q = 0; q < 4; ++q) oh[q] = __hadd2(oh[q], rh[q]);
+            }
+            *reinterpret_cast<uint4*>(y + off) = out;
+        }
+    }
+}
+
+#define HDW3_V4_KERNEL(S, TW, TH)                                                                                \
+    extern "C" __global__ void __launch_bounds__(256) hdw3_v4_s##S##_w##TW##h##TH(                             \
+        const __half* __restrict__ x, const __half* __restrict__ w, const float* __restrict__ bias,             \
+        const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo, int pad, \
+        int act, int has_res) {                                                                                  \
+        hdw3_v4_body<S, TW, TH>(x, w, bias, R, y, N, H, W, C, Ho, Wo, pad, act, has_res);                        \
+    }
+HDW3_V4_KERNEL(1, 4, 1)
+HDW3_V4_KERNEL(1, 2, 2)
+HDW3_V4_KERNEL(1, 2, 1)
+HDW3_V4_KERNEL(1, 1, 1)
+HDW3_V4_KERNEL(2, 2, 1)
+HDW3_V4_KERNEL(2, 1, 2)
+HDW3_V4_KERNEL(2, 1, 1)
+
 // hstem v4: hstem v3 (one thread per output pixel, every output channel from the same 27 inputs, fp32
 // NCHW input) with (a) the output staged through shared memory so that the block writes its contiguous
 // blockDim x Cout halves with consecutive 16-byte stores (v3: each thread wrote Cout/8 16-byte chunks at
@@ -1724,4 +1851,697 @@ hexdw_s2_t7_c32(const __half* __restrict__ x, const __half* __restrict__ we, con
                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
     hexdw_body<2, 32, 7, 7>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+
+// =============================================================================================
+// hfuse v3 ("hexdw3"): hexdw with the depthwise phase in half2 arithmetic (host: HalfMixin._h_exdw_launch).
+//   v3 = v2's expansion phase (mma.sync into the shared-memory expanded patch) + a depthwise phase that
+//   issues 4 HFMA2 per tap per 8 channels (no half -> float conversions; the 9-term sum + bias rounds in
+//   half, ~1e-3 relative, well inside the fp16 per-layer tolerance), each thread's 8 channels x 9 taps of
+//   weights (+ bias) as half2 in registers (loaded from global after the expansion's MMAs, in flight over
+//   the barrier; the next chunk's B fragments after the depthwise phase), and RB
+//   vertically adjacent outputs per item (stride 1 on 14x14 tiles: RB = 2, the window's 4 rows loaded once
+//   for 2 outputs: 12 LDS.128 instead of 18). The expanded patch is stored by "slot": stride 1 row-major
+//   (PW slots per row), stride 2 with 16 slots per row, the even patch columns in slots 0..7 and the odd
+//   ones in 8..15, so the outputs of adjacent threads read adjacent slots (distinct bank halves) at every
+//   tap, and the MMA's M rows are the slots (15 x 16 = 240 = 15 m-tiles for the 15x15 patch, as v2).
+//   Kernels hexdw3_s<S>_t<T>_c<CIN>[_b2], same arguments and grid as hexdw.
+//   Expected (before the first device run): the depthwise phase ~3x fewer instructions; the pairs
+//   -25..-35% at batch 64 / 256 (s2_t7_c16 463 -> ~320 us), the stride-1 pairs winning over the two kernels.
+//   Measured (H100, bs256): 369 / 248 / 168 / 85 / 55 us on the five distinct pairs (v2 463 / 378 / 194 / 126 / 68,
+//   unfused 574 / 339 / 229 / 119 / 87); bs1 6.0 / 5.9 / 5.2 / 4.3 / 4.9 us.
+// hexdw3: per-slot geometry of the patch: (py, px) of slot sl, false for a padding slot
+template <int S, int PW, int PWP>
+__device__ __forceinline__ bool hexdw3_slot(int sl, int& py, int& px) {
+    if constexpr (S == 1) {
+        py = sl / PW;
+        px = sl - py * PW;
+        return true;
+    } else {
+        py = sl >> 4;
+        const int c = sl & 15;
+        px = c < 8 ? 2 * c : 2 * (c - 8) + 1;
+        return px < PW;
+    }
+}
+
+// hexdw3: the e_s offset (halves) of slot sl's 8-channel group q (16-byte chunk XOR-swizzled by (sl >> 1) & 3)
+__device__ __forceinline__ int hexdw3_eoff(int sl, int q) { return sl * 32 + ((q ^ ((sl >> 1) & 3)) << 3); }
+
+__device__ __forceinline__ __half2 u2h2(uint32_t u) { return *reinterpret_cast<__half2*>(&u); }
+__device__ __forceinline__ uint32_t h22u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
+
+template <int S, int CIN, int TH, int TW, int RB>
+__device__ __forceinline__ void hexdw3_body(const __half* __restrict__ x, const __half* __restrict__ we,
+                                            const float* __restrict__ be, const __half* __restrict__ wd,
+                                            const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                                            int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    constexpr int KP = CIN <= 16 ? 16 : 32;
+    constexpr int KS = KP / 16;
+    constexpr int AST = KP + 8;
+    constexpr int PH = (TH - 1) * S + 3, PW = (TW - 1) * S + 3;
+    constexpr int PWP = S == 1 ? PW : 16;  // slots per patch row
+    static_assert(S == 1 || PW <= 16, "stride-2 slot layout holds up to 16 patch columns");
+    static_assert(TH % RB == 0, "RB must divide TH");
+    constexpr int P = PH * PWP;
+    constexpr int MT = (P + 15) / 16, MR = MT * 16;
+    constexpr int MJ = (MT + 1) / 2;
+    constexpr int C8 = CIN / 8, KP8 = KP / 8;
+    constexpr int ITEMS = (TH / RB) * TW * 4;
+    __shared__ __align__(16) __half a_s[MR * AST];
+    __shared__ __align__(16) __half e_s[MR * 32];
+
+    const int tiles_w = (Wo + TW - 1) / TW;
+    const int ty = blockIdx.x / tiles_w, tx = blockIdx.x - ty * tiles_w;
+    const int n = blockIdx.z;
+    const int chunks = (CE + 31) >> 5;
+    const int ch0 = blockIdx.y * cpb;
+    const int ch1 = min(chunks, ch0 + cpb);
+    const int oy0 = ty * TH, ox0 = tx * TW;
+    const int iy0 = oy0 * S - pad, ix0 = ox0 * S - pad;
+    const int tid = threadIdx.x;
+
+    // phase 0: the input patch, by slot
+    const __half* img = x + (long long)n * H * W * CIN;
+    for (int i = tid; i < MR * KP8; i += 256) {
+        const int p = i / KP8, q = i - p * KP8;
+        __half* dst = a_s + p * AST + q * 8;
+        int py, px;
+        const bool slot = p < P && hexdw3_slot<S, PW, PWP>(p, py, px);
+        if (slot && q < C8) {
+            const int iy = iy0 + py, ix = ix0 + px;
+            const bool ok = iy >= 0 && iy < H && ix >= 0 && ix < W;
+            const __half* src = img + ((long long)(ok ? iy : 0) * W + (ok ? ix : 0)) * CIN + q * 8;
+            cp_async16(smem_u32(dst), src, ok ? 16 : 0);
+        } else {
+            *reinterpret_cast<uint4*>(dst) = make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+    cp_async_commit();
+
+    const int warp = tid >> 5, lane = tid & 31;
+    const int nt = warp & 3, m0 = warp >> 2;
+    const int g = lane >> 2, t4 = lane & 3;
+    const int e_base = (m0 * 16 + g) * 32 + ((nt ^ ((g >> 1) & 3)) << 3) + 2 * t4;
+    uint32_t okmask = 0u;
+#pragma unroll
+    for (int j = 0; j < MJ; ++j)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+            const int p = (m0 + 2 * j) * 16 + g + hr * 8;
+            int py, px;
+            const bool slot = p < P && hexdw3_slot<S, PW, PWP>(p, py, px);
+            const int iy = iy0 + py, ix = ix0 + px;
+            const bool ok = slot && iy >= 0 && iy < H && ix >= 0 && ix < W;
+            okmask |= (ok ? 1u : 0u) << (2 * j + hr);
+        }
+    const uint32_t a_base = smem_u32(a_s + (m0 * 16 + (lane & 15)) * AST + ((lane >> 4) << 3));
+
+    uint32_t b[KS][2];
+    float2 bb = make_float2(0.0f, 0.0f);
+    hexdw_load_b<CIN, KS>(we, be, CE, ch0, nt, g, t4, b, bb);
+    cp_async_wait<0>();
+    __syncthreads();
+
+    const int q = tid & 3;  // a thread's depthwise items all have the same 8-channel group (256 % 4 == 0)
+    const __half2 h0 = __float2half2_rn(0.0f), h6 = __float2half2_rn(6.0f);
+    for (int ch = ch0; ch < ch1; ++ch) {
+        const int cbase = ch << 5;
+        const int c = cbase + q * 8;
+        const bool live = c < CE;
+        if (cbase + nt * 8 < CE) {  // warp-uniform
+#pragma unroll
+            for (int j = 0; j < MJ; ++j) {
+                if (m0 + 2 * j < MT) {
+                    float acc[4] = {bb.x, bb.y, bb.x, bb.y};
+#pragma unroll
+                    for (int ks = 0; ks < KS; ++ks) {
+                        uint32_t a[4];
+                        ldmatrix_x4(a_base + (j * 32 * AST + ks * 16) * 2, a[0], a[1], a[2], a[3]);
+                        mma_16816(acc, a, b[ks]);
+                    }
+#pragma unroll
+                    for (int hr = 0; hr < 2; ++hr) {
+                        __half2 v = __floats2half2_rn(acc[2 * hr], acc[2 * hr + 1]);
+                        if (ex_act) v = __hmin2(__hmax2(v, h0), h6);
+                        const uint32_t u = ((okmask >> (2 * j + hr)) & 1u) ? h22u(v) : 0u;
+                        *reinterpret_cast<uint32_t*>(e_s + e_base + j * 1024 + hr * 256) = u;
+                    }
+                }
+            }
+        }
+        // this thread's 8 channels' depthwise weights (9 taps) and bias as half2: issued after the expansion's
+        // MMAs (not live during them), in flight over the barrier
+        __half2 wr[9][4], br[4];
+        {
+            const __half* wp = wd + (live ? c : 0);
+#pragma unroll
+            for (int k = 0; k < 9; ++k) {
+                const uint4 u = live ? __ldg(reinterpret_cast<const uint4*>(wp + k * CE)) : make_uint4(0u, 0u, 0u, 0u);
+                wr[k][0] = u2h2(u.x), wr[k][1] = u2h2(u.y), wr[k][2] = u2h2(u.z), wr[k][3] = u2h2(u.w);
+            }
+            const float4 b0 = live ? __ldg(reinterpret_cast<const float4*>(bd + c)) : make_float4(0.f, 0.f, 0.f, 0.f);
+            const float4 b1 = live ? __ldg(reinterpret_cast<const float4*>(bd + c + 4)) : make_float4(0.f, 0.f, 0.f, 0.f);
+            br[0] = __floats2half2_rn(b0.x, b0.y), br[1] = __floats2half2_rn(b0.z, b0.w);
+            br[2] = __floats2half2_rn(b1.x, b1.y), br[3] = __floats2half2_rn(b1.z, b1.w);
+        }
+        __syncthreads();
+        if (live) {
+#pragma unroll 1
+            for (int i = tid; i < ITEMS; i += 256) {
+                const int rest = i >> 2;
+                const int strip = rest / TW, ox = rest - strip * TW;
+                const int oy = strip * RB;
+                const int wo = ox0 + ox;
+                if (wo >= Wo || oy0 + oy >= Ho) continue;
+                __half2 acc[RB][4];
+#pragma unroll
+                for (int jj = 0; jj < RB; ++jj)
+#pragma unroll
+                    for (int k = 0; k < 4; ++k) acc[jj][k] = br[k];
+#pragma unroll
+                for (int r = 0; r < (RB - 1) * S + 3; ++r) {
+                    uint4 v[3];
+#pragma unroll
+                    for (int kx = 0; kx < 3; ++kx) {
+                        // slot of patch (oy * S + r, ox * S + kx)
+                        const int col = S == 1 ? ox + kx : (kx == 1 ? 8 + ox : ox + (kx >> 1));
+                        const int sl = (oy * S + r) * PWP + col;
+                        const int off = (PWP % 8 == 0) ? sl * 32 + ((q ^ ((col >> 1) & 3)) << 3) : hexdw3_eoff(sl, q);
+                        v[kx] = *reinterpret_cast<const uint4*>(e_s + off);
+                    }
+#pragma unroll
+                    for (int jj = 0; jj < RB; ++jj) {
+                        const int ky = r - jj * S;
+                        if (ky < 0 || ky > 2) continue;
+#pragma unroll
+                        for (int kx = 0; kx < 3; ++kx) {
+                            acc[jj][0] = __hfma2(u2h2(v[kx].x), wr[ky * 3 + kx][0], acc[jj][0]);
+                            acc[jj][1] = __hfma2(u2h2(v[kx].y), wr[ky * 3 + kx][1], acc[jj][1]);
+                            acc[jj][2] = __hfma2(u2h2(v[kx].z), wr[ky * 3 + kx][2], acc[jj][2]);
+                            acc[jj][3] = __hfma2(u2h2(v[kx].w), wr[ky * 3 + kx][3], acc[jj][3]);
+                        }
+                    }
+                }
+#pragma unroll
+                for (int jj = 0; jj < RB; ++jj) {
+                    const int ho = oy0 + oy + jj;
+                    if (ho >= Ho) break;
+                    uint4 o;
+                    __half2 t[4];
+#pragma unroll
+                    for (int k = 0; k < 4; ++k) t[k] = dw_act ? __hmin2(__hmax2(acc[jj][k], h0), h6) : acc[jj][k];
+                    o.x = h22u(t[0]), o.y = h22u(t[1]), o.z = h22u(t[2]), o.w = h22u(t[3]);
+                    *reinterpret_cast<uint4*>(y + (((long long)n * Ho + ho) * Wo + wo) * CE + c) = o;
+                }
+            }
+        }
+        // the next chunk's B fragments after the depthwise phase (not live over it), in flight over the barrier
+        if (ch + 1 < ch1) hexdw_load_b<CIN, KS>(we, be, CE, ch + 1, nt, g, t4, b, bb);
+        __syncthreads();
+    }
+}
+
+// One extern "C" kernel per (stride, tile, CIN, blocks per SM): hexdw3_s<S>_t<T>_c<CIN> under
+// __launch_bounds__(256, 3) (80 registers; the 14x14 and stride-2 builds spill 4-40 bytes) and ..._b2 under
+// (256, 2) (98-115 registers, no spills); RB = 2 on the stride-1 14x14 tile, else 1.
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s1_t14_c8(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 8, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s1_t14_c16(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 16, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s1_t14_c24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 24, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s1_t14_c32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 32, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s1_t7_c8(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 8, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s1_t7_c16(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 16, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s1_t7_c24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 24, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s1_t7_c32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 32, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s2_t7_c8(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<2, 8, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s2_t7_c16(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<2, 16, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s2_t7_c24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<2, 24, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 3)
+hexdw3_s2_t7_c32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<2, 32, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s1_t14_c8_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 8, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s1_t14_c16_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 16, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s1_t14_c24_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 24, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s1_t14_c32_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 32, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s1_t7_c8_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 8, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s1_t7_c16_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 16, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s1_t7_c24_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 24, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s1_t7_c32_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<1, 32, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s2_t7_c8_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<2, 8, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s2_t7_c16_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<2, 16, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s2_t7_c24_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<2, 24, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdw3_s2_t7_c32_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    hexdw3_body<2, 32, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
+}
+
+// =============================================================================================
+// hfuse v4 ("hexdwpw4"): the whole small-CIN bottleneck block in one fp16 kernel (host: HalfMixin._h_block_launch):
+//   expansion 1x1 (+ ReLU6) -> depthwise 3x3 (+ ReLU6) -> projection 1x1 (+ bias, + residual), the fp16
+//   counterpart of kernels/conv.cu's exdwpw5. A block owns a T x T output tile of one image and loops over ALL
+//   expanded-channel chunks of 32: per chunk hexdw3's expansion (mma.sync -> e_s) and half2 depthwise phase,
+//   whose output chunk (T*T pixels x 32 channels, half, XOR-swizzled rows of 64 bytes) goes to shared memory
+//   (d_s) instead of HBM; then the projection of the chunk, a second mma.sync GEMM (M = T*T outputs, N = COUT,
+//   K = 32) accumulated in fp32 registers across chunks (warp w: m-tiles w, w + 8 / w & 3, n-tiles by w >> 2).
+//   Epilogue once per block: + bias, ReLU6 when pw_act, staged as fp32 through the (then dead) patch buffers,
+//   + residual (16-byte loads), rounded to half, 16-byte stores of the COUT-channel block output. Two barriers
+//   per chunk (E | D | P: the next chunk's E writes e_s after this D, its D writes d_s after this P).
+//   Dynamic shared memory (a_s + e_s + d_s, up to 49 KB: opted in above 48 KB). Kernels
+//   hexdwpw4_s<S>_t<T>_c<CIN>_p<COUT>, instances for MobileNetV2-1.0's six blocks (K.HEXDWPW4_INSTANCES).
+//   Measured (H100, bs256, vs v3's pair + projection GEMM): 16->96->24 s2 495 vs 451 us, 24->144->24 s1 +res (t14)
+//   290 vs 384, 24->144->32 s2 205 vs 205, 32->192->32 s1 +res (t14) 115 vs 139, 32->192->64 s2 88 vs 70: the
+//   stride-1 blocks win, the stride-2 ones at 2 blocks per SM do not (the tuner keeps the pair there).
+template <int S, int CIN, int COUT, int TH, int TW, int RB>
+__device__ __forceinline__ void hexdwpw4_body(const __half* __restrict__ x, const __half* __restrict__ we,
+                                              const float* __restrict__ be, const __half* __restrict__ wd,
+                                              const float* __restrict__ bd, const __half* __restrict__ wp,
+                                              const float* __restrict__ bp, const __half* __restrict__ r,
+                                              __half* __restrict__ y, int H, int W, int CE, int Ho, int Wo, int pad,
+                                              int ex_act, int dw_act, int pw_act, int has_res) {
+    constexpr int KP = CIN <= 16 ? 16 : 32;
+    constexpr int KS = KP / 16;
+    constexpr int AST = KP + 8;
+    constexpr int PH = (TH - 1) * S + 3, PW = (TW - 1) * S + 3;
+    constexpr int PWP = S == 1 ? PW : 16;
+    static_assert(S == 1 || PW <= 16, "stride-2 slot layout holds up to 16 patch columns");
+    static_assert(TH % RB == 0, "RB must divide TH");
+    static_assert(COUT % 8 == 0, "COUT must be a multiple of 8");
+    constexpr int P = PH * PWP;
+    constexpr int MT = (P + 15) / 16, MR = MT * 16;
+    constexpr int MJ = (MT + 1) / 2;
+    constexpr int C8 = CIN / 8, KP8 = KP / 8;
+    constexpr int ITEMS = (TH / RB) * TW * 4;
+    constexpr int TO = TH * TW;                       // outputs per tile = projection M
+    constexpr int MTO = (TO + 15) / 16;               // projection m-tiles
+    constexpr int WM = MTO >= 8 ? 8 : 4;              // warps along M
+    constexpr int WN = 8 / WM;                        // warps along N
+    constexpr int NT = COUT / 8;                      // projection n-tiles
+    constexpr int MS = (MTO + WM - 1) / WM, NS = (NT + WN - 1) / WN;
+    constexpr int OST = COUT + 4;                     // fp32 output staging row stride (floats)
+    static_assert(TO * OST * 4 <= MR * (AST + 32) * 2, "output staging must fit in the patch buffers");
+    extern __shared__ __align__(16) unsigned char hexdwpw4_smem[];
+    __half* a_s = reinterpret_cast<__half*>(hexdwpw4_smem);
+    __half* e_s = a_s + MR * AST;
+    __half* d_s = e_s + MR * 32;  // [TO][32], 16-byte chunk ^= (row >> 1) & 3
+    float* o_s = reinterpret_cast<float*>(hexdwpw4_smem);  // after the chunk loop: [TO][OST] fp32
+
+    const int tiles_w = (Wo + TW - 1) / TW;
+    const int ty = blockIdx.x / tiles_w, tx = blockIdx.x - ty * tiles_w;
+    const int n = blockIdx.z;
+    const int chunks = (CE + 31) >> 5;
+    const int oy0 = ty * TH, ox0 = tx * TW;
+    const int iy0 = oy0 * S - pad, ix0 = ox0 * S - pad;
+    const int tid = threadIdx.x;
+
+    const __half* img = x + (long long)n * H * W * CIN;
+    for (int i = tid; i < MR * KP8; i += 256) {
+        const int p = i / KP8, q = i - p * KP8;
+        __half* dst = a_s + p * AST + q * 8;
+        int py, px;
+        const bool slot = p < P && hexdw3_slot<S, PW, PWP>(p, py, px);
+        if (slot && q < C8) {
+            const int iy = iy0 + py, ix = ix0 + px;
+            const bool ok = iy >= 0 && iy < H && ix >= 0 && ix < W;
+            const __half* src = img + ((long long)(ok ? iy : 0) * W + (ok ? ix : 0)) * CIN + q * 8;
+            cp_async16(smem_u32(dst), src, ok ? 16 : 0);
+        } else {
+            *reinterpret_cast<uint4*>(dst) = make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+    cp_async_commit();
+
+    const int warp = tid >> 5, lane = tid & 31;
+    const int nt = warp & 3, m0 = warp >> 2;
+    const int g = lane >> 2, t4 = lane & 3;
+    const int e_base = (m0 * 16 + g) * 32 + ((nt ^ ((g >> 1) & 3)) << 3) + 2 * t4;
+    uint32_t okmask = 0u;
+#pragma unroll
+    for (int j = 0; j < MJ; ++j)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+            const int p = (m0 + 2 * j) * 16 + g + hr * 8;
+            int py, px;
+            const bool slot = p < P && hexdw3_slot<S, PW, PWP>(p, py, px);
+            const int iy = iy0 + py, ix = ix0 + px;
+            const bool ok = slot && iy >= 0 && iy < H && ix >= 0 && ix < W;
+            okmask |= (ok ? 1u : 0u) << (2 * j + hr);
+        }
+    const uint32_t a_base = smem_u32(a_s + (m0 * 16 + (lane & 15)) * AST + ((lane >> 4) << 3));
+    // projection: this warp's m-tiles wm + WM * i and n-tiles wn + WN * j; ldmatrix row addresses of d_s
+    // (rows past TO clamped: their outputs are never stored)
+    const int wm = warp % WM, wn = warp / WM;
+    uint32_t d_row[MS];
+    int d_swz[MS];
+#pragma unroll
+    for (int i = 0; i < MS; ++i) {
+        const int row = min((wm + WM * i) * 16 + (lane & 15), TO - 1);
+        d_row[i] = smem_u32(d_s + row * 32);
+        d_swz[i] = (row >> 1) & 3;
+    }
+    float pacc[MS][NS][4];
+#pragma unroll
+    for (int i = 0; i < MS; ++i)
+#pragma unroll
+        for (int j = 0; j < NS; ++j)
+#pragma unroll
+            for (int k = 0; k < 4; ++k) pacc[i][j][k] = 0.0f;
+
+    uint32_t b[KS][2];
+    float2 bb = make_float2(0.0f, 0.0f);
+    hexdw_load_b<CIN, KS>(we, be, CE, 0, nt, g, t4, b, bb);
+    cp_async_wait<0>();
+    __syncthreads();
+
+    const int q = tid & 3;
+    const __half2 h0 = __float2half2_rn(0.0f), h6 = __float2half2_rn(6.0f);
+#pragma unroll 1
+    for (int ch = 0; ch < chunks; ++ch) {
+        const int cbase = ch << 5;
+        const int c = cbase + q * 8;
+        const bool live = c < CE;
+        if (cbase + nt * 8 < CE) {  // warp-uniform
+#pragma unroll
+            for (int j = 0; j < MJ; ++j) {
+                if (m0 + 2 * j < MT) {
+                    float acc[4] = {bb.x, bb.y, bb.x, bb.y};
+#pragma unroll
+                    for (int ks = 0; ks < KS; ++ks) {
+                        uint32_t a[4];
+                        ldmatrix_x4(a_base + (j * 32 * AST + ks * 16) * 2, a[0], a[1], a[2], a[3]);
+                        mma_16816(acc, a, b[ks]);
+                    }
+#pragma unroll
+                    for (int hr = 0; hr < 2; ++hr) {
+                        __half2 v = __floats2half2_rn(acc[2 * hr], acc[2 * hr + 1]);
+                        if (ex_act) v = __hmin2(__hmax2(v, h0), h6);
+                        const uint32_t u = ((okmask >> (2 * j + hr)) & 1u) ? h22u(v) : 0u;
+                        *reinterpret_cast<uint32_t*>(e_s + e_base + j * 1024 + hr * 256) = u;
+                    }
+                }
+            }
+        }
+        __half2 wr[9][4], br[4];
+        {
+            const __half* wq = wd + (live ? c : 0);
+#pragma unroll
+            for (int k = 0; k < 9; ++k) {
+                const uint4 u = live ? __ldg(reinterpret_cast<const uint4*>(wq + k * CE)) : make_uint4(0u, 0u, 0u, 0u);
+                wr[k][0] = u2h2(u.x), wr[k][1] = u2h2(u.y), wr[k][2] = u2h2(u.z), wr[k][3] = u2h2(u.w);
+            }
+            const float4 b0 = live ? __ldg(reinterpret_cast<const float4*>(bd + c)) : make_float4(0.f, 0.f, 0.f, 0.f);
+            const float4 b1 = live ? __ldg(reinterpret_cast<const float4*>(bd + c + 4)) : make_float4(0.f, 0.f, 0.f, 0.f);
+            br[0] = __floats2half2_rn(b0.x, b0.y), br[1] = __floats2half2_rn(b0.z, b0.w);
+            br[2] = __floats2half2_rn(b1.x, b1.y), br[3] = __floats2half2_rn(b1.z, b1.w);
+        }
+        __syncthreads();
+        // depthwise phase -> d_s (zeros for the channels past CE: the projection's K padding)
+#pragma unroll 1
+        for (int i = tid; i < ITEMS; i += 256) {
+            const int rest = i >> 2;
+            const int strip = rest / TW, ox = rest - strip * TW;
+            const int oy = strip * RB;
+            __half2 acc[RB][4];
+#pragma unroll
+            for (int jj = 0; jj < RB; ++jj)
+#pragma unroll
+                for (int k = 0; k < 4; ++k) acc[jj][k] = br[k];
+            if (live) {
+#pragma unroll
+                for (int rr = 0; rr < (RB - 1) * S + 3; ++rr) {
+                    uint4 v[3];
+#pragma unroll
+                    for (int kx = 0; kx < 3; ++kx) {
+                        const int col = S == 1 ? ox + kx : (kx == 1 ? 8 + ox : ox + (kx >> 1));
+                        const int sl = (oy * S + rr) * PWP + col;
+                        const int off = (PWP % 8 == 0) ? sl * 32 + ((q ^ ((col >> 1) & 3)) << 3) : hexdw3_eoff(sl, q);
+                        v[kx] = *reinterpret_cast<const uint4*>(e_s + off);
+                    }
+#pragma unroll
+                    for (int jj = 0; jj < RB; ++jj) {
+                        const int ky = rr - jj * S;
+                        if (ky < 0 || ky > 2) continue;
+#pragma unroll
+                        for (int kx = 0; kx < 3; ++kx) {
+                            acc[jj][0] = __hfma2(u2h2(v[kx].x), wr[ky * 3 + kx][0], acc[jj][0]);
+                            acc[jj][1] = __hfma2(u2h2(v[kx].y), wr[ky * 3 + kx][1], acc[jj][1]);
+                            acc[jj][2] = __hfma2(u2h2(v[kx].z), wr[ky * 3 + kx][2], acc[jj][2]);
+                            acc[jj][3] = __hfma2(u2h2(v[kx].w), wr[ky * 3 + kx][3], acc[jj][3]);
+                        }
+                    }
+                }
+            }
+#pragma unroll
+            for (int jj = 0; jj < RB; ++jj) {
+                const int row = (oy + jj) * TW + ox;
+                uint4 o;
+                __half2 t[4];
+#pragma unroll
+                for (int k = 0; k < 4; ++k) t[k] = dw_act ? __hmin2(__hmax2(acc[jj][k], h0), h6) : acc[jj][k];
+                o.x = h22u(t[0]), o.y = h22u(t[1]), o.z = h22u(t[2]), o.w = h22u(t[3]);
+                *reinterpret_cast<uint4*>(d_s + row * 32 + ((q ^ ((row >> 1) & 3)) << 3)) = o;
+            }
+        }
+        // the projection's B fragments of this chunk (n = output channel, k = expanded channel; 0 past CE / COUT)
+        uint32_t pb[NS][2][2];
+#pragma unroll
+        for (int j = 0; j < NS; ++j) {
+            const int ncol = (wn + WN * j) * 8 + g;
+            const bool nl = ncol < COUT;
+            const __half* wrow = wp + (long long)(nl ? ncol : 0) * CE;
+#pragma unroll
+            for (int ks = 0; ks < 2; ++ks) {
+                const int k0 = cbase + ks * 16 + 2 * t4, k1 = k0 + 8;
+                pb[j][ks][0] = nl && k0 < CE ? __ldg(reinterpret_cast<const unsigned int*>(wrow + k0)) : 0u;
+                pb[j][ks][1] = nl && k1 < CE ? __ldg(reinterpret_cast<const unsigned int*>(wrow + k1)) : 0u;
+            }
+        }
+        if (ch + 1 < chunks) hexdw_load_b<CIN, KS>(we, be, CE, ch + 1, nt, g, t4, b, bb);
+        __syncthreads();
+        // projection of this chunk: pacc += d_s (TO x 32) @ Wp[:, chunk]^T
+#pragma unroll
+        for (int i = 0; i < MS; ++i) {
+            if (wm + WM * i >= MTO) continue;
+#pragma unroll
+            for (int ks = 0; ks < 2; ++ks) {
+                uint32_t a[4];
+                const int chunk16 = ks * 2 + (lane >> 4);
+                ldmatrix_x4(d_row[i] + ((chunk16 ^ d_swz[i]) << 4), a[0], a[1], a[2], a[3]);
+#pragma unroll
+                for (int j = 0; j < NS; ++j)
+                    if (wn + WN * j < NT) mma_16816(pacc[i][j], a, pb[j][ks]);
+            }
+        }
+    }
+    // epilogue: + bias, ReLU6 when pw_act -> fp32 staging over the dead patch buffers (their last readers
+    // passed the chunk loop's last barrier)
+#pragma unroll
+    for (int i = 0; i < MS; ++i) {
+        const int mt = wm + WM * i;
+        if (mt >= MTO) continue;
+#pragma unroll
+        for (int j = 0; j < NS; ++j) {
+            const int nn = (wn + WN * j) * 8 + 2 * t4;
+            if (nn >= COUT) continue;
+            const float2 bias = __ldg(reinterpret_cast<const float2*>(bp + nn));
+#pragma unroll
+            for (int hr = 0; hr < 2; ++hr) {
+                const int row = mt * 16 + g + hr * 8;
+                if (row >= TO) continue;
+                float2 v = make_float2(h_act(pacc[i][j][2 * hr] + bias.x, pw_act), h_act(pacc[i][j][2 * hr + 1] + bias.y, pw_act));
+                *reinterpret_cast<float2*>(o_s + row * OST + nn) = v;
+            }
+        }
+    }
+    __syncthreads();
+    // + residual, round to half, 16-byte stores (8 channels per item)
+    for (int i = tid; i < TO * (COUT / 8); i += 256) {
+        const int row = i / (COUT / 8), c8 = i - row * (COUT / 8);
+        const int oy = row / TW, ox = row - oy * TW;
+        const int ho = oy0 + oy, wo = ox0 + ox;
+        if (ho >= Ho || wo >= Wo) continue;
+        float f[8];
+        const float4 v0 = *reinterpret_cast<const float4*>(o_s + row * OST + c8 * 8);
+        const float4 v1 = *reinterpret_cast<const float4*>(o_s + row * OST + c8 * 8 + 4);
+        f[0] = v0.x, f[1] = v0.y, f[2] = v0.z, f[3] = v0.w, f[4] = v1.x, f[5] = v1.y, f[6] = v1.z, f[7] = v1.w;
+        const long long off = (((long long)n * Ho + ho) * Wo + wo) * COUT + c8 * 8;
+        if (has_res) {
+            float rf[8];
+            h8_to_f(__ldg(reinterpret_cast<const uint4*>(r + off)), rf);
+#pragma unroll
+            for (int k = 0; k < 8; ++k) f[k] += rf[k];
+        }
+        *reinterpret_cast<uint4*>(y + off) = f_to_h8(f);
+    }
+}
+// One extern "C" kernel per instance (stride, tile, CIN, COUT): hexdwpw4_s<S>_t<T>_c<CIN>_p<COUT>, 2 blocks per SM.
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdwpw4_s2_t7_c16_p24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
+                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
+                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
+    hexdwpw4_body<2, 16, 24, 7, 7, 1>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
+                                           pw_act, has_res);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdwpw4_s1_t14_c24_p24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
+                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
+                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
+    hexdwpw4_body<1, 24, 24, 14, 14, 2>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
+                                           pw_act, has_res);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdwpw4_s1_t7_c24_p24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
+                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
+                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
+    hexdwpw4_body<1, 24, 24, 7, 7, 1>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
+                                           pw_act, has_res);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdwpw4_s2_t7_c24_p32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
+                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
+                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
+    hexdwpw4_body<2, 24, 32, 7, 7, 1>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
+                                           pw_act, has_res);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdwpw4_s1_t14_c32_p32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
+                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
+                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
+    hexdwpw4_body<1, 32, 32, 14, 14, 2>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
+                                           pw_act, has_res);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdwpw4_s1_t7_c32_p32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
+                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
+                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
+    hexdwpw4_body<1, 32, 32, 7, 7, 1>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
+                                           pw_act, has_res);
+}
+extern "C" __global__ void __launch_bounds__(256, 2)
+hexdwpw4_s2_t7_c32_p64(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
+                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
+                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
+                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
+    hexdwpw4_body<2, 32, 64, 7, 7, 1>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
+                                           pw_act, has_res);
 }

@@ -164,7 +164,7 @@ def dw_sweep(net, batches, results) -> None:
             variants: list[tuple[str, tuple | None]] = [(f"{fam}={v}", None) for v in K.KERNEL_VERSIONS[fam]]
             variants = [v for v in variants if v[0] not in ("hdepthwise=v1", "hstem=v1", "hstem=v2") or batch < 256]
             if not stem:
-                variants += [("hdepthwise=v3", t) for t in K.HDW3_V3_TILES[lay.stride]]
+                variants += [(f"hdepthwise={v}", t) for v in ("v3", "v4") for t in K.HDW3_V3_TILES[lay.stride]]
             c, h, w = lay.in_shape
             co, ho, wo = lay.out_shape
             in_b = (4 if stem else 2) * batch * c * h * w
@@ -229,8 +229,10 @@ def hexdw_pairs(net, batches, results) -> None:
     rows = []
     v1 = CustomBackend(dtype="fp16", kernels="hfuse=v1")
     v2 = CustomBackend(dtype="fp16", kernels="hfuse=v2")
+    v3 = CustomBackend(dtype="fp16", kernels="hfuse=v3")
     v1._ensure_device()
     v2._ensure_device()
+    v3._ensure_device()
     pairs: dict = {}  # distinct shape -> [expansion op, depthwise op, how many in the network]
     for op, nxt in zip(net.fused, net.fused[1:]):
         if not (op.kind == "conv" and nxt.kind == "conv" and nxt.input == op.index and op.residual is None):
@@ -273,6 +275,17 @@ def hexdw_pairs(net, batches, results) -> None:
                     variants[f"hexdw t{t} cpb{cpb}"] = (v2, [[v2._h_exdw_launch(x, exl, ex.act, dwl, dw.act, out)]
                                                             for x in xs])  # fmt: skip
             v2.hexdw_force = None
+            # hfuse v3 (hexdw3): the backend's shape, then every tile / chunk grouping / build forced
+            variants["hexdw3 (v3)"] = (v3, [[v3._h_exdw_launch(x, exl, ex.act, dwl, dw.act, out)] for x in xs])
+            for t in K.HEXDW_TILES[dwl.stride]:
+                for cpb in sorted({1, 2, chunks}):
+                    for occ in K.HEXDW3_OCC:
+                        v3.hexdw_force = (t, cpb, occ)
+                        variants[f"hexdw3 t{t} cpb{cpb} b{occ}"] = (
+                            v3,
+                            [[v3._h_exdw_launch(x, exl, ex.act, dwl, dw.act, out)] for x in xs],
+                        )
+            v3.hexdw_force = None
             label = f"{ex.index}+{dw.index} ex{c}->{ce} @{h}x{w} dw s{dwl.stride}"
             for name, (be, sets) in variants.items():
                 ms = time_sets(be, sets, batch)
@@ -294,6 +307,96 @@ def hexdw_pairs(net, batches, results) -> None:
             del xs, mid, out, variants
             cupy.get_default_memory_pool().free_all_blocks()
     results["hexdw"] = rows
+
+
+def hexdwpw4_blocks(net, batches, results) -> None:
+    """hfuse v4: every distinct fused bottleneck block (expansion, depthwise, projection [+ residual]), v3's path (the
+    hexdw3 pair with the backend's model shape + the projection hgemm) and the three unfused kernels vs the hexdwpw4
+    block kernel with each compiled tile, on the same GPU-generated inputs (rotated). GB/s = the block's compulsory
+    bytes (input + output + residual + weights once) / time."""
+    rows = []
+    v1 = CustomBackend(dtype="fp16", kernels="hfuse=v1")
+    v3 = CustomBackend(dtype="fp16", kernels="hfuse=v3")
+    v4 = CustomBackend(dtype="fp16", kernels="hfuse=v4")
+    for be in (v1, v3, v4):
+        be._ensure_device()
+    blocks: dict = {}
+    for op, nxt, pw in zip(net.fused, net.fused[1:], net.fused[2:]):
+        if not (op.kind == nxt.kind == pw.kind == "conv" and nxt.input == op.index and pw.input == nxt.index):
+            continue
+        if op.residual is None and nxt.residual is None and CustomBackend._exdw_fusable(op.layer, nxt.layer):
+            if pw.layer.is_pointwise and pw.residual in (None, op.input):
+                key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride, pw.layer.out_channels, pw.residual)
+                blocks.setdefault(key[:4] + (pw.residual is not None,), [op, nxt, pw, 0])[3] += 1
+    for batch in batches:
+        for ex, dw, pw, count in blocks.values():
+            c, h, w = ex.layer.in_shape
+            ce, co = ex.layer.out_channels, pw.layer.out_channels
+            ho, wo = dw.layer.out_hw(h, w)
+            has_res = pw.residual is not None
+            in_b, out_b = 2 * batch * c * h * w, 2 * batch * co * ho * wo
+            mid_b = 2 * batch * ce * (h * w + ho * wo)
+            weights = ex.layer.weight.size + dw.layer.weight.size + pw.layer.weight.size
+            block_b = in_b + out_b * (2 if has_res else 1) + 2 * weights
+            copies = rotation_count(in_b + mid_b + out_b)
+            with cupy.cuda.Device():
+                xs = [cupy.random.standard_normal((batch, h, w, c), dtype=cupy.float32).astype(cupy.float16)
+                      for _ in range(copies)]  # fmt: skip
+                mid = cupy.empty((batch, h, w, ce), cupy.float16)
+                mid2 = cupy.empty((batch, ho, wo, ce), cupy.float16)
+                out = cupy.empty((batch, ho, wo, co), cupy.float16)
+            cupy.cuda.Device().synchronize()
+            exl, dwl, pwl = ex.layer, dw.layer, pw.layer
+
+            def res(x, has_res=has_res):
+                return x if has_res else None
+
+            variants = {
+                "unfused (3 kernels)": (
+                    v1,
+                    [
+                        v1._h_conv_launches(x, exl, ex.act, None, mid)
+                        + v1._h_conv_launches(mid, dwl, dw.act, None, mid2)
+                        + v1._h_conv_launches(mid2, pwl, pw.act, res(x), out)
+                        for x in xs
+                    ],
+                ),
+                "v3 pair + gemm": (
+                    v3,
+                    [
+                        [v3._h_exdw_launch(x, exl, ex.act, dwl, dw.act, mid2)]
+                        + v3._h_conv_launches(mid2, pwl, pw.act, res(x), out)
+                        for x in xs
+                    ],
+                ),
+            }
+            for t in v4._h_block_tiles(xs[0], exl, dwl, pwl, res(xs[0]), out):
+                variants[f"hexdwpw4 t{t}"] = (
+                    v4,
+                    [[v4._h_block_launch(x, exl, ex.act, dwl, dw.act, pwl, pw.act, res(x), out, t)] for x in xs],
+                )
+            label = f"{ex.index}+{dw.index}+{pw.index} {c}->{ce}->{co} @{h}x{w} s{dwl.stride}"
+            label += " +res" if has_res else ""
+            for name, (be, sets) in variants.items():
+                ms = time_sets(be, sets, batch)
+                row = {
+                    "block": label,
+                    "x": count,
+                    "batch": batch,
+                    "variant": name,
+                    "median_ms": ms,
+                    "block_gbps": block_b / ms / 1e6,
+                    "kernels": [f"{launch.name}{list(launch.grid)}" for launch in sets[0]],
+                }
+                rows.append(row)
+                print(
+                    f"block bs{batch:<3} {label:36s} x{count} {name:20s} {ms * 1e3:8.1f} us "
+                    f"{row['block_gbps']:6.0f} GB/s {' '.join(row['kernels'])}",
+                    flush=True,
+                )
+            del xs, mid, mid2, out, variants
+            cupy.get_default_memory_pool().free_all_blocks()
+    results["blocks"] = rows
 
 
 def e2e(net, batches, results, specs=("",)) -> None:
@@ -342,10 +445,11 @@ def main() -> None:
     ap.add_argument("--json", default="")
     ap.add_argument("--batches", default="1,64,256", help="per-layer batches")
     ap.add_argument("--e2e-batches", default="1,8,64,256")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,e2e,hexdw,dw")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: layers,e2e,hexdw,blocks,dw")
     ap.add_argument("--e2e-specs", default="", help="';'-separated kernel specs for e2e ('' = default)")
     ap.add_argument("--dw-batches", default="1,64,256", help="batches of the depthwise / stem version sweep")
     ap.add_argument("--hexdw-batches", default="1,64,256", help="batches of the hfuse v2 pair timing")
+    ap.add_argument("--block-batches", default="1,64,256", help="batches of the hfuse v4 block timing")
     args = ap.parse_args()
     net = default_network()
     rng = np.random.default_rng(0)
@@ -357,6 +461,10 @@ def main() -> None:
             Path(args.json).write_text(json.dumps(results, indent=1))
     if "hexdw" not in skip:
         hexdw_pairs(net, [int(x) for x in args.hexdw_batches.split(",")], results)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+    if "blocks" not in skip:
+        hexdwpw4_blocks(net, [int(x) for x in args.block_batches.split(",")], results)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
     if "dw" not in skip:

@@ -1,9 +1,9 @@
-"""Time fp16 hblock0: v1 (hstem + hdepthwise + hgemm, the fp16 plan's default kernels) vs v2 (one hblock0 kernel,
-kernels/block0.cu) on MobileNetV2-1.0's first three ops, fp32 NCHW input buffer -> the projection's half NHWC
-output. CUDA-event medians (mbv2.timing, inputs rotated when the working set fits in L2). Also checks v2 against
-v1 on the timed inputs (max abs difference, printed).
+"""Time fp16 hblock0: v1 (hstem + hdepthwise + hgemm, the fp16 plan's unfused kernels) vs the one-kernel versions
+(v2, v3: kernels/block0.cu) on MobileNetV2-1.0's first three ops, fp32 NCHW input buffer -> the projection's half
+NHWC output. CUDA-event medians (mbv2.timing, inputs rotated when the working set fits in L2). Also checks each
+fused version against v1 on the timed inputs (max abs difference, printed).
 
-    python3 scripts/hblock0_time.py --json OUT.json [--batches 1,64,256]
+    python3 scripts/hblock0_time.py --json OUT.json [--batches 1,64,256] [--versions v2,v3]
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", default="")
     ap.add_argument("--batches", default="1,64,256")
+    ap.add_argument("--versions", default="v2", help="fused hblock0 versions to time against v1 (v2,v3)")
     args = ap.parse_args()
+    fused_versions = [v for v in args.versions.split(",") if v]
     net = default_network()
     st, dw, pw = net.fused[:3]
     c, h, w = net.input_shape
@@ -45,9 +47,10 @@ def main() -> None:
     c1, c3 = st.layer.out_channels, pw.layer.out_channels
     rng = np.random.default_rng(0)
     be1 = CustomBackend(dtype="fp16")  # default fp16 versions (hblock0 v1), autotuned hgemm v4 as in the plan
-    be2 = CustomBackend(dtype="fp16", kernels="hblock0=v2")
+    bes = {v: CustomBackend(dtype="fp16", kernels=f"hblock0={v}") for v in fused_versions}
     be1._ensure_device()
-    be2._ensure_device()
+    for be in bes.values():
+        be._ensure_device()
     rows = []
     for batch in [int(b) for b in args.batches.split(",")]:
         in_b, out_b = 4 * batch * c * h * w, 2 * batch * ho * wo * c3
@@ -57,40 +60,46 @@ def main() -> None:
             s = cupy.empty((batch, ho, wo, c1), cupy.float16)
             d = cupy.empty((batch, ho, wo, c1), cupy.float16)
             o1 = cupy.empty((batch, ho, wo, c3), cupy.float16)
-            o2 = cupy.empty((batch, ho, wo, c3), cupy.float16)
+            os_ = {v: cupy.full((batch, ho, wo, c3), np.nan, cupy.float16) for v in fused_versions}
         l1 = [
             be1._h_conv_launches(x, st.layer, st.act, None, s, nchw32=True)
             + be1._h_conv_launches(s, dw.layer, dw.act, None, d)
             + be1._h_conv_launches(d, pw.layer, pw.act, None, o1)
             for x in xs
         ]
-        l2 = [[hblock0_launch(be2, x, st.layer, st.act, dw.layer, dw.act, pw.layer, pw.act, o2)] for x in xs]
-        assert all(lst[0] is not None for lst in l2), be2._fallbacks
+        lv = {
+            v: [[hblock0_launch(bes[v], x, st.layer, st.act, dw.layer, dw.act, pw.layer, pw.act, os_[v])] for x in xs]
+            for v in fused_versions
+        }
+        for v, sets in lv.items():
+            assert all(lst[0] is not None for lst in sets), bes[v]._fallbacks
         be1.launch_all(l1[0])
-        be2.launch_all(l2[0])
         be1.synchronize()
-        be2.synchronize()
-        a1, a2 = o1.get().astype(np.float32), o2.get().astype(np.float32)
+        a1 = o1.get().astype(np.float32)
         row = {"batch": batch, "layer": f"stem 3->{c1} s2 + dw {c1} s1 + pw {c1}->{c3} @{ho}x{wo} (fp16 mode)"}
-        row["max_abs_v1_v2"] = float(np.abs(a1 - a2).max())
         row["max_abs_v1"] = float(np.abs(a1).max())
         row["v1_kernels"] = [la.name for la in l1[0]]
         row["v1_ms"] = time_sets(be1, l1, batch)
         row["v1_parts_ms"] = {la.name: time_sets(be1, [[lst[i]] for lst in l1], batch) for i, la in enumerate(l1[0])}
-        row["v2_ms"] = time_sets(be2, l2, batch)
-        row["v2_kernel"] = l2[0][0].name
-        flop = 2.0 * batch * ho * wo * (27 * c1 + 9 * c1 + c1 * c3)
-        row["v2_tflops"] = flop / row["v2_ms"] / 1e9
-        row["v2_gbs"] = (in_b + out_b) / row["v2_ms"] / 1e6
-        rows.append(row)
         parts = "  ".join(f"{k} {v * 1e3:.1f}" for k, v in row["v1_parts_ms"].items())
-        print(
-            f"hblock0 bs{batch:<3} v1 {row['v1_ms'] * 1e3:9.2f} us ({parts})  v2 {row['v2_ms'] * 1e3:9.2f} us "
-            f"({row['v2_tflops']:.1f} TFLOP/s useful, {row['v2_gbs']:.0f} GB/s)  max|v1-v2| {row['max_abs_v1_v2']:.3g} "
-            f"(max|v1| {row['max_abs_v1']:.3g})",
-            flush=True,
-        )
-        del xs, s, d, o1, o2, l1, l2
+        line = f"hblock0 bs{batch:<3} v1 {row['v1_ms'] * 1e3:9.2f} us ({parts}; max|v1| {row['max_abs_v1']:.3g})"
+        flop = 2.0 * batch * ho * wo * (27 * c1 + 9 * c1 + c1 * c3)
+        for v, sets in lv.items():
+            bes[v].launch_all(sets[0])
+            bes[v].synchronize()
+            av = os_[v].get().astype(np.float32)  # NaN where the kernel left an output unwritten
+            row[f"max_abs_v1_{v}"] = float(np.abs(a1 - av).max())
+            row[f"{v}_ms"] = time_sets(bes[v], sets, batch)
+            row[f"{v}_kernel"] = sets[0][0].name
+            row[f"{v}_tflops"] = flop / row[f"{v}_ms"] / 1e9
+            row[f"{v}_gbs"] = (in_b + out_b) / row[f"{v}_ms"] / 1e6
+            line += (
+                f"  {v} {row[f'{v}_ms'] * 1e3:9.2f} us ({row[f'{v}_tflops']:.1f} TFLOP/s useful, "
+                f"{row[f'{v}_gbs']:.0f} GB/s, max|v1-{v}| {row[f'max_abs_v1_{v}']:.3g})"
+            )
+        rows.append(row)
+        print(line, flush=True)
+        del xs, s, d, o1, os_, l1, lv
         cupy.get_default_memory_pool().free_all_blocks()
     if args.json:
         Path(args.json).write_text(

@@ -11,6 +11,8 @@ import numpy as np
 
 HALF_PREFIXES = (
     "hexdw_",
+    "hexdw3_",
+    "hexdwpw4_",
     "hgemm_",
     "hdw3_",
     "hconv_direct_",
@@ -44,13 +46,15 @@ def _conv_nhwc(xx, w_at, bias, Ho, Wo, k, s, depthwise, cin, cout):
 
 
 def _emulate_hexdw(name: str, grid: tuple, args: tuple) -> None:
-    """hfuse v2: depthwise(act(expand(x))) with the expanded value rounded to half once (as the unfused
-    hgemm's store); checks the grid against the kernel's tile / chunk-group indexing."""
+    """hfuse v2 / v3 (hexdw_ / hexdw3_ kernels, same arguments): depthwise(act(expand(x))) with the expanded
+    value rounded to half once (as the unfused hgemm's store); checks the grid against the kernel's tile /
+    chunk-group indexing. (v3 sums the depthwise taps in half2: rounding the emulation does not model.)"""
     x, we, be, wd, bd, y = map(_flat, args[:6])
     H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb = map(int, args[6:])
-    s = int(name[len("hexdw_s")])
-    t = int(name.split("_t")[1].split("_")[0])
-    cin = int(name.rsplit("_c", 1)[1])
+    parts = name.split("_")  # hexdw[3], s<S>, t<T>, c<CIN>[, b<occ>]
+    s = int(parts[1][1:])
+    t = int(parts[2][1:])
+    cin = int(parts[3][1:])
     N = grid[2]
     assert grid[0] == -(-Ho // t) * -(-Wo // t), (name, grid, Ho, Wo)
     chunks = -(-CE // 32)
@@ -66,9 +70,34 @@ def _emulate_hexdw(name: str, grid: tuple, args: tuple) -> None:
     y[: out.size] = out.ravel()
 
 
+def _emulate_hexdwpw4(name: str, grid: tuple, args: tuple) -> None:
+    """hfuse v4 (hexdwpw4_s<S>_t<T>_c<CIN>_p<COUT>): project(act(depthwise(act(expand(x))))) + bias (+ R), the
+    expansion and the depthwise outputs rounded to half once each (as the unfused kernels' stores); checks the grid
+    against the tile indexing (all chunks in one block: grid.y == 1)."""
+    x, we, be, wd, bd, wp, bp, r, y = map(_flat, args[:9])
+    H, W, CE, Ho, Wo, pad, ex_act, dw_act, pw_act, has_res = map(int, args[9:])
+    parts = name.split("_")  # hexdwpw4, s<S>, t<T>, c<CIN>, p<COUT>
+    s, t, cin, cout = (int(p[1:]) for p in parts[1:5])
+    N = grid[2]
+    assert grid[0] == -(-Ho // t) * -(-Wo // t) and grid[1] == 1, (name, grid, Ho, Wo)
+    xs = x[: N * H * W * cin].reshape(N, H, W, cin).astype(np.float64)
+    mid = _relu6(xs @ we[: CE * cin].reshape(CE, cin).astype(np.float64).T + be[:CE], ex_act)
+    xx = np.pad(mid.astype(np.float16).astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    wf = wd[: 9 * CE].astype(np.float64)
+    d = _conv_nhwc(xx, lambda ky, kx: wf[(ky * 3 + kx) * CE : (ky * 3 + kx + 1) * CE], bd, Ho, Wo, 3, s, True, CE, CE)
+    d = _relu6(d, dw_act).astype(np.float16).astype(np.float64)
+    out = _relu6(d @ wp[: cout * CE].reshape(cout, CE).astype(np.float64).T + bp[:cout], pw_act)
+    if has_res:
+        out = out + r[: out.size].reshape(out.shape)
+    y[: out.size] = out.ravel()
+
+
 def emulate_half(name: str, grid: tuple, block: tuple, args: tuple) -> None:
     a = args
-    if name.startswith("hexdw_"):
+    if name.startswith("hexdwpw4_"):
+        _emulate_hexdwpw4(name, grid, a)
+        return
+    if name.startswith(("hexdw_", "hexdw3_")):
         _emulate_hexdw(name, grid, a)
         return
     if name == "hgemm_v4_splitk_reduce":  # ws (S, M, N) fp32 partials -> epilogue -> C half
@@ -112,7 +141,7 @@ def emulate_half(name: str, grid: tuple, block: tuple, args: tuple) -> None:
         if name == "hdw3_v1":
             N, H, W, C, Ho, Wo, s, pad, act, hr = ints
             k, cin, cout, dw, nchw = 3, C, C, True, False
-        elif name.startswith(("hdw3_v2", "hdw3_v3")):
+        elif name.startswith(("hdw3_v2", "hdw3_v3", "hdw3_v4")):
             N, H, W, C, Ho, Wo, pad, act, hr = ints
             s = int(name[len("hdw3_v2_s")])
             k, cin, cout, dw, nchw = 3, C, C, True, False

@@ -155,7 +155,8 @@ def _odd_cases():
     out = []
     for fam, shapes in ODD_CONVS.items():
         for i, s in enumerate(shapes):
-            for spec in ("", "hgemm=v1,hdepthwise=v1,hstem=v1", "hdepthwise=v2", "hdepthwise=v3,hstem=v4", "hgemm=v4"):
+            specs = ("", "hgemm=v1,hdepthwise=v1,hstem=v1", "hdepthwise=v2", "hdepthwise=v3,hstem=v4", "hdepthwise=v4")
+            for spec in (*specs, "hgemm=v4"):
                 out.append(pytest.param(s, spec, id=f"{fam}-odd{i}-{spec or 'default'}"))
     return out
 
@@ -199,15 +200,19 @@ HDW3_V3_SHAPES = [
 def _hdw3_v3_cases():
     return [
         pytest.param(
-            shape, tile, id=f"hdw3v3-w{tile[0]}h{tile[1]}-c{shape[0]}s{shape[1]}-{shape[2]}x{shape[3]}-bs{shape[4]}"
+            shape,
+            tile,
+            ver,
+            id=f"hdw3{ver}-w{tile[0]}h{tile[1]}-c{shape[0]}s{shape[1]}-{shape[2]}x{shape[3]}-bs{shape[4]}",
         )
+        for ver in ("v3", "v4")  # v4: v3's tiles with half2 arithmetic
         for shape in HDW3_V3_SHAPES
         for tile in K.HDW3_V3_TILES[shape[1]]
     ]
 
 
-@pytest.mark.parametrize("shape,tile", _hdw3_v3_cases())
-def test_fp16_hdw3_v3_every_tile_matches_float64_reference(shape, tile, rng):
+@pytest.mark.parametrize("shape,tile,ver", _hdw3_v3_cases())
+def test_fp16_hdw3_v3_every_tile_matches_float64_reference(shape, tile, ver, rng):
     import cupy
 
     from impls.custom import CustomBackend
@@ -217,7 +222,7 @@ def test_fp16_hdw3_v3_every_tile_matches_float64_reference(shape, tile, rng):
     lay = make_conv(rng, c, c, 3, stride, 1, c, h, w)
     x = _h(rng.standard_normal((batch, c, h, w), dtype=np.float32))
     res = _h(rng.standard_normal((batch, *lay.out_shape), dtype=np.float32)) if has_res else None
-    be = backend_for("hdepthwise=v3,hstem=v4")
+    be = backend_for(f"hdepthwise={ver},hstem=v4")
     assert isinstance(be, CustomBackend)
     ho, wo = lay.out_hw(h, w)
     be.hdw3_v3_force = tile
@@ -226,7 +231,7 @@ def test_fp16_hdw3_v3_every_tile_matches_float64_reference(shape, tile, rng):
             out = cupy.full((batch, ho, wo, c), np.nan, cupy.float16)
         rd = be.to_device(res) if res is not None else None
         launches = be._h_conv_launches(be.to_device(x), lay, act, rd, out)
-        assert [la.name for la in launches] == [K.hdw3_v3_kernel(stride, tile)]
+        assert [la.name for la in launches] == [K.hdw3_v3_kernel(stride, tile, ver)]
         be.launch_all(launches)
         y = be.to_host(out)
     finally:
@@ -235,8 +240,8 @@ def test_fp16_hdw3_v3_every_tile_matches_float64_reference(shape, tile, rng):
         x.astype(np.float64), lay, act=act, residual=None if res is None else res.astype(np.float64)
     )
     assert np.isfinite(y).all()
-    err = assert_close(y, ref, "fp16", "layer", what=f"hdw3 v3 tile {tile} {lay.describe([])}")
-    _log(f"hdw3_v3 tile {tile} c{c} s{stride} {h}x{w} bs{batch} rel_l2 {err:.3e}")
+    err = assert_close(y, ref, "fp16", "layer", what=f"hdw3 {ver} tile {tile} {lay.describe([])}")
+    _log(f"hdw3_{ver} tile {tile} c{c} s{stride} {h}x{w} bs{batch} rel_l2 {err:.3e}")
 
 
 def test_fp16_input_checks():
@@ -271,8 +276,8 @@ def e2e_backend(graph: bool, kernels: str = ""):
 
 @pytest.mark.parametrize(
     "kernels",
-    ["", "hgemm=v4", "hfuse=v1", "hfuse=v2", "hblock0=v1"],
-    ids=["default", "hgemm_v4", "hfuse_v1", "hfuse_v2", "hblock0_v1"],
+    ["", "hgemm=v4", "hfuse=v1", "hfuse=v2", "hfuse=v3", "hfuse=v4", "hblock0=v1"],
+    ids=["default", "hgemm_v4", "hfuse_v1", "hfuse_v2", "hfuse_v3", "hfuse_v4", "hblock0_v1"],
 )
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 8, 64])

@@ -18,7 +18,8 @@ from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
 from tests.test_custom_host import LAUNCHES, fake_cupy, ort_logits  # noqa: F401  (fixtures)
 
 HALF_FAMILIES = ("hgemm", "hdepthwise", "hstem", "hpool", "hlinear", "hfuse", "hblock0")
-# the hstem versions pinned with hblock0=v1: hblock0 v2 (the default) runs the network's stem inside its own kernel
+# the hstem versions pinned with hblock0=v1: hblock0 v2 / v3 (v3 the default) runs the network's stem inside
+# its own kernel
 HSPECS = [""] + [
     f"{f}={v}" + (",hblock0=v1" if f == "hstem" else "")
     for f in HALF_FAMILIES
@@ -43,10 +44,11 @@ def test_fp16_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
     assert "h_from_nchw_f32" not in launched and "transpose_batched" not in launched
     assert all(k.startswith(("h", "f32_to_h")) for k in launched), launched
     if not spec:
-        # hblock0 v2: the first three convs (stem, the one unfused stride-1 depthwise, 32->16) as one kernel
-        assert {K.hblock0_kernel(32, 16), "hlinear_gemv"} <= launched and "hstem3x3c3_v3_nchw32" not in launched
-        dw = {k for k in launched if k.startswith("hdw3_")}  # hdepthwise v3 (+ v2's stride-2 kernels)
-        assert all(k.startswith(("hdw3_v3_", "hdw3_v2_s2")) for k in dw), dw
+        # hblock0 (v3): the first three convs (stem, the one unfused stride-1 depthwise, 32->16) as one kernel
+        hb0 = K.hblock0_kernel(32, 16, K.DEFAULT_VERSIONS["hblock0"])
+        assert {hb0, "hlinear_gemv"} <= launched and "hstem3x3c3_v3_nchw32" not in launched
+        dw = {k for k in launched if k.startswith("hdw3_")}  # hdepthwise v4 (+ v3's and v2's stride-2 kernels)
+        assert all(k.startswith(("hdw3_v4_", "hdw3_v3_", "hdw3_v2_s2")) for k in dw), dw
         assert any(k.startswith("hgemm_v3_") for k in launched)
         allowed = {k for _, k in K.default_kernels()}
         assert launched <= allowed, launched - allowed
@@ -67,7 +69,7 @@ def test_fp16_plan_at_large_batch_uses_the_tensor_core_classifier(fake_cupy, net
 def test_fp16_odd_shapes_with_emulated_kernels(fake_cupy, rng):  # noqa: F811
     from tests.test_custom_kernels import ODD_CONVS, make_conv
 
-    for spec in ("", "hgemm=v1,hdepthwise=v1,hstem=v1", "hdepthwise=v3,hstem=v4"):
+    for spec in ("", "hgemm=v1,hdepthwise=v1,hstem=v1", "hdepthwise=v3,hstem=v4", "hdepthwise=v4"):
         be = fake_cupy.CustomBackend(dtype="fp16", kernels=spec)
         for fam, shapes in ODD_CONVS.items():
             for cin, cout, k, stride, pad, groups, h, w, batch, act, has_res in shapes:
@@ -177,22 +179,27 @@ def test_fp16_hgemm_v4_every_candidate_with_emulated_kernels(fake_cupy, rng, cin
     assert "v3" in kinds and ("sk" in kinds if cin <= 32 else True) and ("split" in kinds if cin >= 128 else True)
 
 
-def test_fp16_plan_hfuse_v2_fuses_every_expansion_pair(fake_cupy, net):  # noqa: F811
-    """hfuse v2: the 6 (expansion, depthwise) pairs of fp32's criterion run as hexdw kernels, no fallback."""
+@pytest.mark.parametrize("ver,prefix", [("v2", "hexdw_"), ("v3", "hexdw3_")])
+def test_fp16_plan_hfuse_fuses_every_expansion_pair(fake_cupy, net, ver, prefix):  # noqa: F811
+    """hfuse v2 / v3: the 6 (expansion, depthwise) pairs of fp32's criterion run as hexdw kernels, no fallback."""
     for batch in (1, 64):
-        be = fake_cupy.CustomBackend(dtype="fp16", kernels="hfuse=v2", autotune=False)
+        be = fake_cupy.CustomBackend(dtype="fp16", kernels=f"hfuse={ver}", autotune=False)
         be.prepare(net)
         names = [launch.name for launch in be.plan(batch).launches]
-        assert sum(n.startswith("hexdw_") for n in names) == 6, names
+        assert sum(n.startswith(prefix) for n in names) == 6, names
         assert not be.info()["fallbacks"], be.info()["fallbacks"]
         base = fake_cupy.CustomBackend(dtype="fp16", kernels="hfuse=v1", autotune=False)
         base.prepare(net)
         assert len(base.plan(batch).launches) == len(names) + 6
 
 
-@pytest.mark.parametrize("force", [None, (7, 1), (7, 2), (14, 5)], ids=["auto", "t7-cpb1", "t7-cpb2", "t14-all"])
+@pytest.mark.parametrize(
+    "force", [None, (7, 1), (7, 2), (14, 5), (14, 5, 2), (7, 2, 2)], ids=["auto", "t7-cpb1", "t7-cpb2", "t14-all",
+                                                                         "t14-all-b2", "t7-cpb2-b2"]
+)  # fmt: skip
 def test_fp16_expand_depthwise_with_emulated_kernels(fake_cupy, rng, force):  # noqa: F811
-    """fp16 expand_depthwise: hexdw (hfuse v2) where it applies, two kernels for CIN = 12 / hfuse v1."""
+    """fp16 expand_depthwise: hexdw (hfuse v2) / hexdw3 (v3) where it applies, two kernels for CIN = 12 /
+    hfuse v1."""
     from tests.test_custom_kernels import make_conv
 
     # (cin, ce, stride, h, w, batch, ex_act)
@@ -209,20 +216,24 @@ def test_fp16_expand_depthwise_with_emulated_kernels(fake_cupy, rng, force):  # 
             x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
             LAUNCHES.clear()
             y = be.to_host(be.expand_depthwise(be.to_device(x), ex, dw, ex_act=ex_act))
-            fused = ver == "v2" and cin in K.EXDW_CIN
-            assert any(k.startswith("hexdw_") for k in LAUNCHES) == fused, LAUNCHES
+            fused = ver != "v1" and cin in K.EXDW_CIN
+            prefix = "hexdw3_" if ver in ("v3", "v4") else "hexdw_"
+            assert any(k.startswith(prefix) for k in LAUNCHES) == fused, LAUNCHES
+            if fused and force is not None and len(force) > 2 and ver in ("v3", "v4"):
+                assert any(k.endswith(f"_b{force[2]}") for k in LAUNCHES), LAUNCHES
             r64 = NumpyBackend(dtype="fp64")
             x16 = x.astype(np.float16).astype(np.float64)
             ref = r64.conv2d(r64.conv2d(x16, ex, act=ex_act), dw, act=True)
             assert_close(y, ref, "fp16", "layer", what=f"hfuse {ver} ex{cin}->{ce} s{s} {force}")
-        assert any("hfuse v2 -> v1" in f for f in be._fallbacks) == (ver == "v2"), be._fallbacks
+        assert any(f"hfuse {ver} -> v1" in f for f in be._fallbacks) == (ver != "v1"), be._fallbacks
 
 
-def test_fp16_plan_hfuse_v2_autotune_candidates_with_emulated_kernels(fake_cupy, net):  # noqa: F811
-    """hfuse v2 at plan time: the tuner gets the model's hexdw shape, the other tiles and the two layers' own
-    kernels, and launches each on the stand-in (signatures checked, kernels emulated)."""
+@pytest.mark.parametrize("ver", ["v2", "v3"])
+def test_fp16_plan_hfuse_autotune_candidates_with_emulated_kernels(fake_cupy, net, ver):  # noqa: F811
+    """hfuse v2 / v3 at plan time: the tuner gets the model's hexdw shape, the other tiles (v3: both builds) and
+    the two layers' own kernels, and launches each on the stand-in (signatures checked, kernels emulated)."""
     seen: list = []
-    be = fake_cupy.CustomBackend(dtype="fp16", kernels="hfuse=v2", autotune=True)
+    be = fake_cupy.CustomBackend(dtype="fp16", kernels=f"hfuse={ver}", autotune=True)
     be.TUNE_MIN_FLOP = 0
     tuned = be._tuned
 
@@ -238,3 +249,74 @@ def test_fp16_plan_hfuse_v2_autotune_candidates_with_emulated_kernels(fake_cupy,
     be.prepare(net)
     be.plan(2)
     assert "two kernels" in seen and (14, 5) in seen and (7, 6) in seen, seen
+    assert ((14, 5, 2) in seen and (7, 6, 2) in seen) == (ver == "v3"), seen
+
+
+def test_fp16_plan_hfuse_v4_runs_the_six_blocks_as_block_kernels(fake_cupy, net):  # noqa: F811
+    """hfuse v4: at batch 64 (model, no timing) the 6 small-CIN blocks are hexdwpw4 kernels (no pair, no projection
+    GEMM launch of their own); at batch 1 the model keeps v3's pair + GEMM where the block grid is < SMs / 3."""
+    for batch, blocks in ((64, 6), (1, 2)):
+        be = fake_cupy.CustomBackend(dtype="fp16", kernels="hfuse=v4", autotune=False)
+        be.prepare(net)
+        names = [launch.name for launch in be.plan(batch).launches]
+        assert sum(n.startswith("hexdwpw4_") for n in names) == blocks, names
+        assert sum(n.startswith("hexdw3_") for n in names) == 6 - blocks, names
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+        base = fake_cupy.CustomBackend(dtype="fp16", kernels="hfuse=v3", autotune=False)
+        base.prepare(net)
+        assert len(base.plan(batch).launches) == len(names) + blocks
+
+
+@pytest.mark.parametrize("force", [None, 7, 14], ids=["auto", "t7", "t14"])
+def test_fp16_bottleneck_with_emulated_kernels(fake_cupy, rng, force):  # noqa: F811
+    """fp16 bottleneck: the hexdwpw4 kernel where an instance applies (with / without residual, partial tiles,
+    Ce not a multiple of 32), the three layers' kernels otherwise (recorded); vs float64 on the half input."""
+    from tests.test_custom_kernels import make_conv
+
+    # (cin, ce, cout, stride, h, w, batch, residual)
+    shapes = [(24, 144, 24, 1, 9, 10, 2, True), (16, 40, 24, 2, 9, 10, 3, False), (32, 104, 32, 1, 17, 9, 2, True),
+              (32, 192, 64, 2, 5, 7, 1, False), (24, 72, 32, 2, 1, 1, 2, False),
+              (16, 48, 16, 1, 6, 6, 2, True)]  # fmt: skip
+    be = fake_cupy.CustomBackend(dtype="fp16", kernels="hfuse=v4")
+    be.hexdwpw4_force = force
+    for cin, ce, cout, s, h, w, batch, with_res in shapes:
+        ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+        dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+        ho, wo = dw.out_hw(h, w)
+        pw = make_conv(rng, ce, cout, 1, 1, 0, 1, ho, wo)
+        x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+        res = rng.standard_normal((batch, cout, ho, wo), dtype=np.float32) if with_res else None
+        LAUNCHES.clear()
+        rd = None if res is None else be.to_device(res)
+        y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=rd))
+        fused = (s, cin, cout) in {(i[0], i[2], i[3]) for i in K.HEXDWPW4_INSTANCES}
+        assert any(k.startswith("hexdwpw4_") for k in LAUNCHES) == fused, LAUNCHES
+        r64 = NumpyBackend(dtype="fp64")
+        x16 = x.astype(np.float16).astype(np.float64)
+        ref = r64.conv2d(r64.conv2d(r64.conv2d(x16, ex, act=True), dw, act=True), pw, act=False)
+        if res is not None:
+            ref = ref + res.astype(np.float16).astype(np.float64)
+        assert_close(y, ref, "fp16", "layer", what=f"hfuse v4 bottleneck {cin}->{ce}->{cout} s{s} {h}x{w} {force}")
+    assert any("hfuse v4 -> v1" in f for f in be._fallbacks), be._fallbacks
+
+
+def test_fp16_plan_hfuse_v4_autotune_candidates_with_emulated_kernels(fake_cupy, net):  # noqa: F811
+    """hfuse v4 at plan time: per block the tuner gets every applicable hexdwpw4 tile and v3's pair (+ GEMM), and
+    launches each on the stand-in (signatures, shared-memory opt-in and grids checked; kernels emulated)."""
+    seen: list = []
+    be = fake_cupy.CustomBackend(dtype="fp16", kernels="hfuse=v4", autotune=True)
+    be.TUNE_MIN_FLOP = 0
+    tuned = be._tuned
+
+    def spy(key, cands, build, model):
+        if key[0] == "hfuse-block":
+            assert model in cands and "pair" in cands
+            for cand in cands:
+                seen.append((key[4], cand))
+                assert build(cand)
+        return tuned(key, cands, build, model)
+
+    be._tuned = spy
+    be.prepare(net)
+    be.plan(2)
+    assert {(1, 14), (1, 7), (2, 7), (1, "pair"), (2, "pair")} <= set(seen), seen

@@ -1,10 +1,12 @@
-"""hblock0 (fp16 mode; kernels/block0.cu hblock0_v2_*, impls/_custom_hblock0.py): the first three convs as one kernel.
+"""hblock0 (fp16 mode; kernels/block0.cu hblock0_v2_* / _v3_* / _v4_*, impls/_custom_hblock0.py): the first three
+convs as one kernel.
 
 GPU: ``hstem_block`` (stem 3x3 s2 + ReLU6 -> depthwise 3x3 s1 + ReLU6 -> pointwise, fp32 NCHW input, half NHWC
 output) against NumPy float64 on fresh random inputs, NaN-poisoned outputs, the fp16 per-layer tolerance on the
 output of the three layers: MobileNetV2's first block (widths 1.0 / 0.5 / 0.75 / 1.4) at batch 1, 3 and 64, maps
-that are not a multiple of the 14 x 14 tile, hblock0 v1 and v2; v2 must have run (no fallback) where its shapes
-are compiled and fall back (recorded) where not. End to end: the fp16 plan with hblock0=v2 against float64.
+that are not a multiple of the 14 x 14 tile, hblock0 v1, v2, v3 (tensor cores) and v4 (v3 persistent); the fused
+versions must have run (no fallback) where their shapes are compiled and fall back (recorded) where not. End to end:
+the fp16 plan with each fused version against float64.
 CPU: the op and the plan on the CuPy stand-in of tests/test_custom_host.py (kernel emulated by
 tests/_block0_emulation.py, which writes the half output through the stand-in's float16 array).
 """
@@ -93,21 +95,24 @@ def test_odd_hstem_block_matches_float64_reference(shape, version, rng):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("version", [v for v in VERSIONS if v != "v1"])
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 64])
-def test_e2e_hblock0_v2_matches_float64_reference(batch, graph):
+def test_e2e_hblock0_matches_float64_reference(batch, graph, version):
     from tests.test_custom_fp16 import e2e_backend, f64_reference
 
     x, ref = f64_reference(batch)
-    be = e2e_backend(graph, "hblock0=v2")
+    be = e2e_backend(graph, f"hblock0={version}")
     be.poison(batch)
     y = be.run(x)
-    _log(f"hblock0 e2e v2 bs{batch} graph={graph} rel_l2 {rel_l2(y, ref):.3e} top1 {top1_agreement(y, ref):.3f}")
-    assert_close(y, ref, "fp16", "e2e", what=f"custom fp16 hblock0=v2 graph={graph} bs{batch}")
+    err, top1 = rel_l2(y, ref), top1_agreement(y, ref)
+    _log(f"hblock0 e2e {version} bs{batch} graph={graph} rel_l2 {err:.3e} top1 {top1:.3f}")
+    assert_close(y, ref, "fp16", "e2e", what=f"custom fp16 hblock0={version} graph={graph} bs{batch}")
     assert top1_agreement(y, ref) >= TOP1_AGREEMENT["fp16"]
     names = [launch.name for launch in be.plan(batch).launches]
-    assert names[0] == K.hblock0_kernel(32, 16) and not any(n.startswith("hstem") for n in names), names[:4]
-    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    assert names[0] == K.hblock0_kernel(32, 16, version), names[:4]
+    assert not any(n.startswith("hstem") for n in names), names[:4]
+    assert not [f for f in be.info()["fallbacks"] if f.startswith("hblock0")], be.info()["fallbacks"]
 
 
 # -- CPU: the host side on the CuPy stand-in ---------------------------------------------------------------
@@ -127,30 +132,32 @@ def test_hstem_block_op_with_emulated_kernels(fake_cupy, rng):  # noqa: F811
             LAUNCHES.clear()
             y = be.to_host(hstem_block(be, be._cp.asarray(x), stem, dw, pw))
             fused = ver != "v1" and (c1, c3) in K.BLOCK0_SHAPES
-            assert any(k.startswith("hblock0_v2") for k in LAUNCHES) == fused, LAUNCHES
+            assert any(k.startswith(f"hblock0_{ver}") for k in LAUNCHES) == fused, LAUNCHES
             r64 = NumpyBackend(dtype="fp64")
             ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), stem, act=True), dw, act=True), pw)
             assert_close(y, ref, "fp16", "layer", what=f"hblock0 {ver} {c1}->{c3} {h}x{w}")
         if ver != "v1":
-            assert any("hblock0 v2 -> v1" in f for f in be.info()["fallbacks"])  # the 40-channel case
+            assert any(f"hblock0 {ver} -> v1" in f for f in be.info()["fallbacks"])  # the 40-channel case
 
 
+@pytest.mark.parametrize("version", [v for v in VERSIONS if v != "v1"])
 @pytest.mark.parametrize("width,resolution", [(1.0, 224), (0.5, 224), (0.75, 192), (1.4, 160)])
-def test_hblock0_plan_with_emulated_kernels(fake_cupy, width, resolution):  # noqa: F811
+def test_hblock0_plan_with_emulated_kernels(fake_cupy, width, resolution, version):  # noqa: F811
     from impls.numpy_ref import NumpyBackend
     from mbv2.network import random_input
 
     net = _net(width, resolution)
     c1, c3 = net.fused[0].layer.out_channels, net.fused[2].layer.out_channels
-    be = fake_cupy.CustomBackend(dtype="fp16", kernels="hblock0=v2")
+    be = fake_cupy.CustomBackend(dtype="fp16", kernels=f"hblock0={version}")
     be.prepare(net)
     names = [launch.name for launch in be.plan(2).launches]
-    assert names[0] == K.hblock0_kernel(c1, c3) and not any(n.startswith("hstem") for n in names), names[:4]
-    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    assert names[0] == K.hblock0_kernel(c1, c3, version) and not any(n.startswith("hstem") for n in names), names[:4]
+    # other families may record fallbacks on these widths (e.g. a block shape without a compiled fused kernel)
+    assert not [f for f in be.info()["fallbacks"] if f.startswith("hblock0")], be.info()["fallbacks"]
     if width == 1.0:
         be.poison(2)
         x = random_input(net, 2, seed=7)
         ref = NumpyBackend(dtype="fp64")
         ref.prepare(net)
         y = be.run(x)
-        assert_close(y, ref.run(x), "fp16", "e2e", what="emulated custom fp16 hblock0=v2")
+        assert_close(y, ref.run(x), "fp16", "e2e", what=f"emulated custom fp16 hblock0={version}")

@@ -37,7 +37,7 @@ def parse_signatures() -> dict[str, list[str]]:
         for m in re.finditer(pat, s):
             if m.group(1) != "NAME":  # the macro bodies
                 sigs[m.group(1)] = [p.strip() for p in m.group(2).split(",")]
-        for m in re.finditer(r"^(?:GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL)\((\w+),", s, re.M):
+        for m in re.finditer(r"^(?:GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL|GEMM_V8_KERNEL)\((\w+),", s, re.M):
             sigs[m.group(1)] = "GEMM"
         for m in re.finditer(r"^GEMM_SMALLK_KERNEL\((\w+),", s, re.M):
             sigs[m.group(1)] = [
@@ -97,9 +97,13 @@ def parse_signatures() -> dict[str, list[str]]:
                 "int act",
                 "int has_res",
             ]
+        for m in re.finditer(r"^HDW3_V4_KERNEL\((\d), (\d), (\d)\)", s, re.M):  # kernels/half.cu: as hdw3_v3_*
+            sigs[f"hdw3_v4_s{m.group(1)}_w{m.group(2)}h{m.group(3)}"] = "HDW3"
     for k, v in list(sigs.items()):
         if v == "GEMM":
             sigs[k] = sigs["gemm_v1"]
+        elif v == "HDW3":
+            sigs[k] = sigs["hdw3_v3_s1_w1h1"]
     return sigs
 
 
@@ -216,7 +220,7 @@ def emulate(name, grid, block, args):
         M, N, K = map(int, a[5:8])
         S = grid[2]
         assert grid[1] == 1
-        bk = 16 if name.startswith("gemm_v7") else 8  # the kernel's k-step: split chunks are whole k-steps
+        bk = 16 if name.startswith(("gemm_v7", "gemm_v8")) else 8  # the kernel's k-step: chunks are whole k-steps
         chunk = math.ceil(math.ceil(K / S) / bk) * bk
         for z in range(S):
             kb, ke = z * chunk, min(K, z * chunk + chunk)
@@ -731,6 +735,43 @@ def test_fuse_v5_plan_runs_six_block_kernels(fake_cupy, net, ort_logits):
     names = [launch.name for launch in be.plan(2).launches]
     assert sum(n.startswith("exdwpw5") for n in names) == 6, names
     assert not any(n.startswith("exdw4") for n in names), names
+
+
+def test_gemm_v8_batch1_plan_is_v5s(fake_cupy, net):
+    """gemm v8 adds autotune candidates only: below TUNE_MIN_FLOP (batch 1) its plan is v5's, launch for launch."""
+    plans = []
+    for spec in ("gemm=v5", "gemm=v8"):
+        be = fake_cupy.CustomBackend(kernels=spec)
+        be.prepare(net)
+        plans.append([(la.name, tuple(la.grid), tuple(la.block), la.smem) for la in be.plan(1).launches])
+    assert plans[0] == plans[1]
+    assert not any(name.startswith("gemm_v8") for name, *_ in plans[1])
+
+
+def test_gemm_v8_tiles_with_emulated_kernels(fake_cupy, rng):
+    """Every gemm v8 tile pinned on the odd shapes of its GPU test: launch arguments, dynamic shared memory
+    opt-in and split-K chunks (16-wide k-steps) as the host builds them."""
+    from tests.test_custom_kernels import V8_ODD, make_conv
+
+    be = fake_cupy.CustomBackend(kernels="gemm=v8")
+    for tile in K.GEMM_TILES_V8:
+        for cin, cout, h, w, batch, act, has_res in V8_ODD:
+            lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
+            x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+            res = rng.standard_normal((batch, *lay.out_shape), dtype=np.float32) if has_res else None
+            LAUNCHES.clear()
+            be.force_tile = tile
+            try:
+                y = be.to_host(
+                    be.conv2d(be.to_device(x), lay, act=act, residual=None if res is None else be.to_device(res))
+                )
+            finally:
+                be.force_tile = None
+            assert K.gemm_tile_kernel("v8", tile, False) in LAUNCHES, LAUNCHES
+            ref = NumpyBackend(dtype="fp64").conv2d(
+                x.astype(np.float64), lay, act=act, residual=None if res is None else res.astype(np.float64)
+            )
+            assert_close(y, ref, "fp32", "layer", what=f"gemm v8 {tile} {lay.describe([])}")
 
 
 def test_odd_ops_with_emulated_kernels(fake_cupy, rng):

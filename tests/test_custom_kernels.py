@@ -378,6 +378,84 @@ def test_odd_conv_matches_float64_reference(family, version, shape, rng):
     assert_close(y, ref, "fp32", "layer", what=f"{family} {version} {shape}")
 
 
+# -- gemm v8: every tile shape pinned (the autotuner alone would test only the tiles that win) -----------------
+# odd shapes the v8 tiles take (K % 4 == 0, N % 4 == 0): k-tails, N not a multiple of any BN, split-K at batch 1
+V8_ODD = [
+    (36, 20, 5, 7, 3, True, True),
+    (64, 40, 9, 9, 64, False, False),
+    (100, 164, 7, 5, 3, True, True),  # K not a multiple of BK = 16, N of 32; act then residual
+    (260, 20, 2, 3, 1, True, True),  # split-K (M = 6, K = 260): 7 splits of 48, the last one empty
+    (960, 172, 3, 3, 1, False, True),  # split-K into 30 splits, 2 column tiles of x160, residual
+]
+
+
+@functools.cache
+def v8_backend():
+    from impls.custom import CustomBackend
+
+    be = CustomBackend(kernels="gemm=v8")
+    be._ensure_device()
+    return be
+
+
+def _run_v8_tile(tile, lay, x, act, res):
+    """One pointwise conv through gemm v8 with its tile pinned, NaN-poisoned output; host NCHW result."""
+    import cupy
+
+    be = v8_backend()
+    xd = be.to_device(x)
+    rd = be.to_device(res) if res is not None else None
+    nb, h, w, _ = xd.shape
+    with be.stream:
+        out = cupy.full((nb, h, w, lay.out_channels), np.nan, cupy.float32)
+    be._layer_params(lay)
+    be.force_tile = tile
+    try:
+        launches = be._conv_launches(xd, lay, act, rd, out)
+    finally:
+        be.force_tile = None
+    assert launches[0].name == K.gemm_tile_kernel("v8", tile, False), [la.name for la in launches]
+    be.launch_all(launches)
+    return be.to_host(out)
+
+
+def _v8_layer_cases():
+    cases = []
+    for entry in _net().distinct_ops():
+        op = entry["op"]
+        if family_of(op) != "gemm":
+            continue
+        for batch in BATCHES:
+            for t in K.GEMM_TILES_V8:  # innermost: layer_case's cache holds the (layer, batch) input
+                tid = "{}x{}_{}x{}".format(*t)
+                label = f"{op.index}:{op.layer.in_channels}->{op.layer.out_channels}@{op.layer.in_shape[1]}"
+                cases.append(pytest.param(entry["key"], batch, t, id=f"v8-{tid}-bs{batch}-{label}"))
+    return cases
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("key,batch,tile", _v8_layer_cases())
+def test_gemm_v8_tile_matches_float64_reference(key, batch, tile):
+    op, x, res, idx, ref = layer_case(key, batch)
+    y = _run_v8_tile(tile, op.layer, x, op.act, res)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y[idx], ref, "fp32", "layer", what=f"gemm v8 {tile} op {op.index} bs{batch}")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tile", K.GEMM_TILES_V8, ids=lambda t: "{}x{}_{}x{}".format(*t))
+@pytest.mark.parametrize("shape", V8_ODD, ids=[f"c{s[0]}x{s[1]}-{s[2]}x{s[3]}-bs{s[4]}" for s in V8_ODD])
+def test_gemm_v8_tile_odd_shapes_match_float64_reference(tile, shape, rng):
+    cin, cout, h, w, batch, act, has_res = shape
+    lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
+    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+    res = rng.standard_normal((batch, *lay.out_shape), dtype=np.float32) if has_res else None
+    ref = ref64().conv2d(x.astype(np.float64), lay, act=act, residual=None if res is None else res.astype(np.float64))
+    y = _run_v8_tile(tile, lay, x, act, res)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y, ref, "fp32", "layer", what=f"gemm v8 {tile} {shape}")
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("version", KERNEL_VERSIONS["pool"])
 @pytest.mark.parametrize("c,h,w,batch", [(5, 1, 1, 3), (37, 3, 3, 1), (1280, 7, 7, 64), (300, 15, 13, 3)])

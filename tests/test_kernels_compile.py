@@ -53,7 +53,10 @@ def test_every_version_names_an_existing_kernel(ptxas_reports):
 # Default kernels allowed a bounded spill, measured faster than their spill-free builds (results/NOTES.md "fuse v5"):
 # exdwpw5 at 3 blocks per SM (80 registers) spills <= 144 bytes per thread and beat the
 # 128-register, 2-blocks-per-SM builds by 10-35% on the H100.
-SPILL_ALLOWED = {"exdwpw5_": 144}
+# hexdw3 (hfuse v3) 3-blocks-per-SM builds (80 registers) spill <= 40 bytes; the tuner picks them over the spill-free
+# _b2 builds on most pairs; hexdwpw4 (hfuse v4): s1_t14_c32_p32 spills <= 48 bytes at 128 registers (2 blocks per SM;
+# the tuner's pick for 32->192->32 at batch 64 / 256) (H100, results/NOTES.md "hfuse v3 / v4").
+SPILL_ALLOWED = {"exdwpw5_": 144, "hexdw3_": 40, "hexdwpw4_": 48}
 
 
 def test_default_kernels_do_not_spill(ptxas_reports):

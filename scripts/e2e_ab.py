@@ -1,0 +1,93 @@
+"""A/B end-to-end timing of kernel specs of the custom backend, interleaved so that clock drift and run order
+do not decide the comparison. H100 (any CUDA GPU); results/NOTES.md cites its output.
+
+    python3 scripts/e2e_ab.py --dtype fp16 --batches 1,64,256 --specs ";hdepthwise=v4" --rounds 5 --json out.json
+
+Each spec gets its own backend, prepared and planned once (CUDA graph; the plan's autotuner runs then, so the
+launches that are compared are fixed before any timing); then `rounds` rounds time every spec in turn (CUDA-event
+median of `repeats` graph replays after warm-up, mbv2.timing). Printed per batch and spec: the median over rounds,
+the spread (min-max of the round medians), the launch count, and the plan's launches that differ from the first
+spec's (kernel names), so a difference in the figures can be traced to the kernels behind it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import cupy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from impls.custom import CustomBackend  # noqa: E402
+from mbv2.model import default_network  # noqa: E402
+from mbv2.network import random_input  # noqa: E402
+from mbv2.timing import cuda_event_timing  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dtype", default="fp32", choices=("fp32", "fp16"))
+    ap.add_argument("--batches", default="1,64,256")
+    ap.add_argument("--specs", default=";", help="';'-separated kernel specs ('' = the defaults)")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    specs = args.specs.split(";")  # a spec may repeat: a control for order effects (same plan, other instance)
+    net = default_network()
+    gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+    rows = []
+    for batch in [int(b) for b in args.batches.split(",")]:
+        x = random_input(net, batch, seed=batch)
+        bes = []
+        for spec in specs:
+            be = CustomBackend(dtype=args.dtype, graph=True, kernels=spec)
+            be.prepare(net)
+            be.plan(batch)
+            be.run(x)
+            bes.append(be)
+            print(f"[bs{batch} {spec or 'default'}: planned, {len(be.plan(batch).launches)} launches]", flush=True)
+        times: list[list[float]] = [[] for _ in specs]
+        for _ in range(args.rounds):
+            for j, be in enumerate(bes):
+                t = cuda_event_timing(
+                    lambda i, be=be, batch=batch: be.enqueue(batch), warmup=3, repeats=args.repeats, stream=be.stream
+                )
+                times[j].append(t.median_ms)
+        base = [la.name for la in bes[0].plan(batch).launches]
+        for j, (spec, be) in enumerate(zip(specs, bes)):
+            names = [la.name for la in be.plan(batch).launches]
+            med = statistics.median(times[j])
+            diff = sorted(set(names) ^ set(base))
+            row = {
+                "gpu": gpu.decode() if isinstance(gpu, bytes) else str(gpu),
+                "dtype": args.dtype,
+                "batch": batch,
+                "kernels": spec or "default",
+                "device_ms": med,
+                "instance": j,
+                "round_medians_ms": times[j],
+                "launches": len(names),
+                "kernels_not_in_first_spec": [n for n in diff if n in names],
+                "tuned": {str(k): v for k, v in be.tuned.items()},
+            }
+            rows.append(row)
+            print(
+                f"ab {args.dtype} bs{batch:<4} #{j} {spec or 'default':28s} device {med:8.4f} ms "
+                f"(rounds {min(times[j]):.4f}-{max(times[j]):.4f})  {batch / med * 1e3:9.0f} img/s  "
+                f"launches {len(names)}  new kernels {row['kernels_not_in_first_spec'][:6]}",
+                flush=True,
+            )
+        for be in bes:
+            be.close()
+        cupy.get_default_memory_pool().free_all_blocks()
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
