@@ -679,20 +679,7 @@ class HalfMixin:
         # the pair + the projection GEMM: decided at the projection op (_h_block_launches); criterion as fp32's fuse v5
         fuse_blk: dict[int, tuple[Any, Any]] = {}  # projection op index -> (expansion op, depthwise op)
         if self.versions["hfuse"] == "v4":
-            for dwi, exop in fuse_ex.items():
-                dwop = fused[dwi]
-                pwop = fused[dwi + 1] if dwi + 1 < len(fused) else None
-                if (
-                    pwop is not None
-                    and pwop.kind == "conv"
-                    and pwop.layer.is_pointwise
-                    and pwop.input == dwop.index
-                    and last_use[dwop.index] == pwop.index
-                    and pwop.residual in (None, exop.input)
-                ):
-                    fuse_blk[pwop.index] = (exop, dwop)
-                    if exop.input != NETWORK_INPUT:
-                        last_use[exop.input] = max(last_use[exop.input], pwop.index)
+            fuse_blk = self._fuse_blocks(fused, last_use, fuse_ex)
         fused_ex = {ex.index for ex in fuse_ex.values()}
         blk_dw = {dwop.index for _, dwop in fuse_blk.values()}
 

@@ -1171,6 +1171,29 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     last_use[op.input] = max(last_use[op.input], nxt.index)
         return pairs
 
+    @staticmethod
+    def _fuse_blocks(fused: list, last_use: list[int], fuse_ex: dict[int, Any]) -> dict[int, tuple[Any, Any]]:
+        """Whole bottleneck blocks (fp32 fuse v5, fp16 hfuse v4): each fused (expansion, depthwise) pair of
+        ``fuse_ex`` whose only reader is the next op, a pointwise conv (the projection; its residual, if any, the
+        block input). Returns {projection op index: (expansion op, depthwise op)}; the expansion's input stays live
+        until the projection (the block kernel reads it there): ``last_use`` is updated in place."""
+        blocks: dict[int, tuple[Any, Any]] = {}
+        for dwi, exop in fuse_ex.items():
+            dwop = fused[dwi]
+            pwop = fused[dwi + 1] if dwi + 1 < len(fused) else None
+            if (
+                pwop is not None
+                and pwop.kind == "conv"
+                and pwop.layer.is_pointwise
+                and pwop.input == dwop.index
+                and last_use[dwop.index] == pwop.index
+                and pwop.residual in (None, exop.input)
+            ):
+                blocks[pwop.index] = (exop, dwop)
+                if exop.input != NETWORK_INPUT:
+                    last_use[exop.input] = max(last_use[exop.input], pwop.index)
+        return blocks
+
     def plan(self, batch: int) -> Plan:
         """Allocate every buffer and fix every launch for one batch size (once; cached)."""
         if self.net is None:
@@ -1212,20 +1235,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # the exdw4 pair + the projection GEMM: decided at the projection op (_block_launches)
         fuse_blk: dict[int, tuple[Any, Any]] = {}  # projection op index -> (expansion op, depthwise op)
         if self.versions["fuse"] == "v5":
-            for dwi, exop in fuse_ex.items():
-                dwop = fused[dwi]
-                pwop = fused[dwi + 1] if dwi + 1 < len(fused) else None
-                if (
-                    pwop is not None
-                    and pwop.kind == "conv"
-                    and pwop.layer.is_pointwise
-                    and pwop.input == dwop.index
-                    and last_use[dwop.index] == pwop.index
-                    and pwop.residual in (None, exop.input)
-                ):
-                    fuse_blk[pwop.index] = (exop, dwop)
-                    if exop.input != NETWORK_INPUT:
-                        last_use[exop.input] = max(last_use[exop.input], pwop.index)
+            fuse_blk = self._fuse_blocks(fused, last_use, fuse_ex)
         fused_dw = {dw.index for dw in fuse_pw.values()}
         fused_ex = {ex.index for ex in fuse_ex.values()}
         blk_dw = {dwop.index for _, dwop in fuse_blk.values()}

@@ -838,11 +838,13 @@ hlinear_gemv(const __half* __restrict__ x, const __half* __restrict__ W, const f
 // zeroed by a select, window kept packed (4 registers per column) and converted to fp32 per use; fp32
 // math, + bias, ReLU6, + residual, one 16-byte store per output. Instances hdw3_v3_s<S>_w<TW>h<TH>;
 // the host picks the largest tile that still gives the GPU enough threads (small maps: w1h1).
+// hdepthwise v3 / v4: a thread's (image n, first output row ho0 / column wo0, channels c .. c + 7) and its whole
+// ((TH-1)*S+3) x ((TW-1)*S+3) input window, loaded up front from clamped addresses with no branch between the
+// loads, out-of-range taps zeroed by a select; false when the thread has no work
 template <int S, int TW, int TH>
-__device__ __forceinline__ void hdw3_v3_body(const __half* __restrict__ x, const __half* __restrict__ w,
-                                             const float* __restrict__ bias, const __half* __restrict__ R,
-                                             __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
-                                             int pad, int act, int has_res) {
+__device__ __forceinline__ bool hdw3_window(const __half* __restrict__ x, int N, int H, int W, int C, int Ho, int Wo,
+                                            int pad, uint4 (&xv)[(TH - 1) * S + 3][(TW - 1) * S + 3], int& n, int& c,
+                                            int& ho0, int& wo0) {
     constexpr int IW = (TW - 1) * S + 3;
     constexpr int IH = (TH - 1) * S + 3;
     const int C8 = C >> 3;
@@ -850,19 +852,17 @@ __device__ __forceinline__ void hdw3_v3_body(const __half* __restrict__ x, const
     const int hstrips = (Ho + TH - 1) / TH;
     const long long total = (long long)N * hstrips * wstrips * C8;
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-    if (i >= total) return;
+    if (i >= total) return false;
     const int cg = (int)(i % C8);
     long long t = i / C8;
     const int ws = (int)(t % wstrips);
     t /= wstrips;
     const int hs = (int)(t % hstrips);
-    const int n = (int)(t / hstrips);
-    const int c = cg * 8;
-    const int wo0 = ws * TW, ho0 = hs * TH;
+    n = (int)(t / hstrips);
+    c = cg * 8;
+    wo0 = ws * TW, ho0 = hs * TH;
     const int wi0 = wo0 * S - pad, hi0 = ho0 * S - pad;
     const __half* img = x + (long long)n * H * W * C + c;
-
-    uint4 xv[IH][IW];
 #pragma unroll
     for (int r = 0; r < IH; ++r) {
         const int hi = hi0 + r;
@@ -876,6 +876,19 @@ __device__ __forceinline__ void hdw3_v3_body(const __half* __restrict__ x, const
             xv[r][j] = ok ? v : make_uint4(0u, 0u, 0u, 0u);
         }
     }
+    return true;
+}
+
+template <int S, int TW, int TH>
+__device__ __forceinline__ void hdw3_v3_body(const __half* __restrict__ x, const __half* __restrict__ w,
+                                             const float* __restrict__ bias, const __half* __restrict__ R,
+                                             __half* __restrict__ y, int N, int H, int W, int C, int Ho, int Wo,
+                                             int pad, int act, int has_res) {
+    constexpr int IW = (TW - 1) * S + 3;
+    constexpr int IH = (TH - 1) * S + 3;
+    int n, c, ho0, wo0;
+    uint4 xv[IH][IW];
+    if (!hdw3_window<S, TW, TH>(x, N, H, W, C, Ho, Wo, pad, xv, n, c, ho0, wo0)) return;
     float acc[TH][TW][8];
     {
         const float4 b0 = __ldg(reinterpret_cast<const float4*>(bias + c));
@@ -998,37 +1011,9 @@ __device__ __forceinline__ void hdw3_v4_body(const __half* __restrict__ x, const
                                              int pad, int act, int has_res) {
     constexpr int IW = (TW - 1) * S + 3;
     constexpr int IH = (TH - 1) * S + 3;
-    const int C8 = C >> 3;
-    const int wstrips = (Wo + TW - 1) / TW;
-    const int hstrips = (Ho + TH - 1) / TH;
-    const long long total = (long long)N * hstrips * wstrips * C8;
-    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-    if (i >= total) return;
-    const int cg = (int)(i % C8);
-    long long t = i / C8;
-    const int ws = (int)(t % wstrips);
-    t /= wstrips;
-    const int hs = (int)(t % hstrips);
-    const int n = (int)(t / hstrips);
-    const int c = cg * 8;
-    const int wo0 = ws * TW, ho0 = hs * TH;
-    const int wi0 = wo0 * S - pad, hi0 = ho0 * S - pad;
-    const __half* img = x + (long long)n * H * W * C + c;
-
+    int n, c, ho0, wo0;
     uint4 xv[IH][IW];
-#pragma unroll
-    for (int r = 0; r < IH; ++r) {
-        const int hi = hi0 + r;
-        const bool rok = hi >= 0 && hi < H;
-        const __half* row = img + (long long)min(max(hi, 0), H - 1) * W * C;
-#pragma unroll
-        for (int j = 0; j < IW; ++j) {
-            const int wi = wi0 + j;
-            const bool ok = rok && wi >= 0 && wi < W;
-            const uint4 v = __ldg(reinterpret_cast<const uint4*>(row + (long long)min(max(wi, 0), W - 1) * C));
-            xv[r][j] = ok ? v : make_uint4(0u, 0u, 0u, 0u);
-        }
-    }
+    if (!hdw3_window<S, TW, TH>(x, N, H, W, C, Ho, Wo, pad, xv, n, c, ho0, wo0)) return;
     __half2 acc[TH][TW][4];
     {
         const float4 b0 = __ldg(reinterpret_cast<const float4*>(bias + c));
@@ -1891,38 +1876,12 @@ __device__ __forceinline__ int hexdw3_eoff(int sl, int q) { return sl * 32 + ((q
 __device__ __forceinline__ __half2 u2h2(uint32_t u) { return *reinterpret_cast<__half2*>(&u); }
 __device__ __forceinline__ uint32_t h22u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
 
-template <int S, int CIN, int TH, int TW, int RB>
-__device__ __forceinline__ void hexdw3_body(const __half* __restrict__ x, const __half* __restrict__ we,
-                                            const float* __restrict__ be, const __half* __restrict__ wd,
-                                            const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                                            int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    constexpr int KP = CIN <= 16 ? 16 : 32;
-    constexpr int KS = KP / 16;
-    constexpr int AST = KP + 8;
-    constexpr int PH = (TH - 1) * S + 3, PW = (TW - 1) * S + 3;
-    constexpr int PWP = S == 1 ? PW : 16;  // slots per patch row
-    static_assert(S == 1 || PW <= 16, "stride-2 slot layout holds up to 16 patch columns");
-    static_assert(TH % RB == 0, "RB must divide TH");
-    constexpr int P = PH * PWP;
-    constexpr int MT = (P + 15) / 16, MR = MT * 16;
-    constexpr int MJ = (MT + 1) / 2;
-    constexpr int C8 = CIN / 8, KP8 = KP / 8;
-    constexpr int ITEMS = (TH / RB) * TW * 4;
-    __shared__ __align__(16) __half a_s[MR * AST];
-    __shared__ __align__(16) __half e_s[MR * 32];
-
-    const int tiles_w = (Wo + TW - 1) / TW;
-    const int ty = blockIdx.x / tiles_w, tx = blockIdx.x - ty * tiles_w;
-    const int n = blockIdx.z;
-    const int chunks = (CE + 31) >> 5;
-    const int ch0 = blockIdx.y * cpb;
-    const int ch1 = min(chunks, ch0 + cpb);
-    const int oy0 = ty * TH, ox0 = tx * TW;
-    const int iy0 = oy0 * S - pad, ix0 = ox0 * S - pad;
-    const int tid = threadIdx.x;
-
-    // phase 0: the input patch, by slot
-    const __half* img = x + (long long)n * H * W * CIN;
+// hfuse v3 / v4 (hexdw3, hexdwpw4): phase 0, the input patch (slot layout of hexdw3_slot; CIN halves per pixel,
+// K padded to 16 / 32 with zeros) into a_s by cp.async, zero-filled outside the image; committed, not waited for
+template <int S, int CIN, int PW, int PWP, int P, int MR, int AST>
+__device__ __forceinline__ void hexdw3_stage_patch(const __half* __restrict__ img, __half* a_s, int H, int W, int iy0,
+                                                   int ix0, int tid) {
+    constexpr int KP8 = (CIN <= 16 ? 16 : 32) / 8, C8 = CIN / 8;
     for (int i = tid; i < MR * KP8; i += 256) {
         const int p = i / KP8, q = i - p * KP8;
         __half* dst = a_s + p * AST + q * 8;
@@ -1938,11 +1897,11 @@ __device__ __forceinline__ void hexdw3_body(const __half* __restrict__ x, const 
         }
     }
     cp_async_commit();
+}
 
-    const int warp = tid >> 5, lane = tid & 31;
-    const int nt = warp & 3, m0 = warp >> 2;
-    const int g = lane >> 2, t4 = lane & 3;
-    const int e_base = (m0 * 16 + g) * 32 + ((nt ^ ((g >> 1) & 3)) << 3) + 2 * t4;
+// the inside-image bits of a lane's epilogue rows (m0 + 2j) * 16 + g + 8 hr (bit 2j + hr)
+template <int S, int PW, int PWP, int P, int MJ>
+__device__ __forceinline__ uint32_t hexdw3_okmask(int m0, int g, int iy0, int ix0, int H, int W) {
     uint32_t okmask = 0u;
 #pragma unroll
     for (int j = 0; j < MJ; ++j)
@@ -1955,6 +1914,88 @@ __device__ __forceinline__ void hexdw3_body(const __half* __restrict__ x, const 
             const bool ok = slot && iy >= 0 && iy < H && ix >= 0 && ix < W;
             okmask |= (ok ? 1u : 0u) << (2 * j + hr);
         }
+    return okmask;
+}
+
+// one chunk's expansion on mma.sync (the warp's n-tile, its m-tiles m0 + 2j) + bias (in the accumulator), rounded
+// to half, ReLU6 when ex_act, 0 outside the image, into the expanded patch e_s
+template <int KS, int MJ, int MT, int AST>
+__device__ __forceinline__ void hexdw3_expand(uint32_t a_base, const uint32_t (&b)[KS][2], float2 bb, uint32_t okmask,
+                                              __half* e_s, int e_base, int m0, int ex_act) {
+    const __half2 h0 = __float2half2_rn(0.0f), h6 = __float2half2_rn(6.0f);
+#pragma unroll
+    for (int j = 0; j < MJ; ++j) {
+        if (m0 + 2 * j < MT) {
+            float acc[4] = {bb.x, bb.y, bb.x, bb.y};
+#pragma unroll
+            for (int ks = 0; ks < KS; ++ks) {
+                uint32_t a[4];
+                ldmatrix_x4(a_base + (j * 32 * AST + ks * 16) * 2, a[0], a[1], a[2], a[3]);
+                mma_16816(acc, a, b[ks]);
+            }
+#pragma unroll
+            for (int hr = 0; hr < 2; ++hr) {
+                __half2 v = __floats2half2_rn(acc[2 * hr], acc[2 * hr + 1]);
+                if (ex_act) v = __hmin2(__hmax2(v, h0), h6);
+                const uint32_t u = ((okmask >> (2 * j + hr)) & 1u) ? h22u(v) : 0u;
+                *reinterpret_cast<uint32_t*>(e_s + e_base + j * 1024 + hr * 256) = u;
+            }
+        }
+    }
+}
+
+// a thread's 8 channels' depthwise weights (9 taps) and bias as half2 (zeros where !live)
+__device__ __forceinline__ void hexdw3_dw_weights(const __half* __restrict__ wd, const float* __restrict__ bd, int CE,
+                                                  int c, bool live, __half2 (&wr)[9][4], __half2 (&br)[4]) {
+    const __half* wp = wd + (live ? c : 0);
+#pragma unroll
+    for (int k = 0; k < 9; ++k) {
+        const uint4 u = live ? __ldg(reinterpret_cast<const uint4*>(wp + k * CE)) : make_uint4(0u, 0u, 0u, 0u);
+        wr[k][0] = u2h2(u.x), wr[k][1] = u2h2(u.y), wr[k][2] = u2h2(u.z), wr[k][3] = u2h2(u.w);
+    }
+    const float4 b0 = live ? __ldg(reinterpret_cast<const float4*>(bd + c)) : make_float4(0.f, 0.f, 0.f, 0.f);
+    const float4 b1 = live ? __ldg(reinterpret_cast<const float4*>(bd + c + 4)) : make_float4(0.f, 0.f, 0.f, 0.f);
+    br[0] = __floats2half2_rn(b0.x, b0.y), br[1] = __floats2half2_rn(b0.z, b0.w);
+    br[2] = __floats2half2_rn(b1.x, b1.y), br[3] = __floats2half2_rn(b1.z, b1.w);
+}
+
+template <int S, int CIN, int TH, int TW, int RB>
+__device__ __forceinline__ void hexdw3_body(const __half* __restrict__ x, const __half* __restrict__ we,
+                                            const float* __restrict__ be, const __half* __restrict__ wd,
+                                            const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
+                                            int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
+    constexpr int KP = CIN <= 16 ? 16 : 32;
+    constexpr int KS = KP / 16;
+    constexpr int AST = KP + 8;
+    constexpr int PH = (TH - 1) * S + 3, PW = (TW - 1) * S + 3;
+    constexpr int PWP = S == 1 ? PW : 16;  // slots per patch row
+    static_assert(S == 1 || PW <= 16, "stride-2 slot layout holds up to 16 patch columns");
+    static_assert(TH % RB == 0, "RB must divide TH");
+    constexpr int P = PH * PWP;
+    constexpr int MT = (P + 15) / 16, MR = MT * 16;
+    constexpr int MJ = (MT + 1) / 2;
+    constexpr int ITEMS = (TH / RB) * TW * 4;
+    __shared__ __align__(16) __half a_s[MR * AST];
+    __shared__ __align__(16) __half e_s[MR * 32];
+
+    const int tiles_w = (Wo + TW - 1) / TW;
+    const int ty = blockIdx.x / tiles_w, tx = blockIdx.x - ty * tiles_w;
+    const int n = blockIdx.z;
+    const int chunks = (CE + 31) >> 5;
+    const int ch0 = blockIdx.y * cpb;
+    const int ch1 = min(chunks, ch0 + cpb);
+    const int oy0 = ty * TH, ox0 = tx * TW;
+    const int iy0 = oy0 * S - pad, ix0 = ox0 * S - pad;
+    const int tid = threadIdx.x;
+
+    // phase 0: the input patch, by slot
+    hexdw3_stage_patch<S, CIN, PW, PWP, P, MR, AST>(x + (long long)n * H * W * CIN, a_s, H, W, iy0, ix0, tid);
+
+    const int warp = tid >> 5, lane = tid & 31;
+    const int nt = warp & 3, m0 = warp >> 2;
+    const int g = lane >> 2, t4 = lane & 3;
+    const int e_base = (m0 * 16 + g) * 32 + ((nt ^ ((g >> 1) & 3)) << 3) + 2 * t4;
+    const uint32_t okmask = hexdw3_okmask<S, PW, PWP, P, MJ>(m0, g, iy0, ix0, H, W);
     const uint32_t a_base = smem_u32(a_s + (m0 * 16 + (lane & 15)) * AST + ((lane >> 4) << 3));
 
     uint32_t b[KS][2];
@@ -1969,42 +2010,12 @@ __device__ __forceinline__ void hexdw3_body(const __half* __restrict__ x, const 
         const int cbase = ch << 5;
         const int c = cbase + q * 8;
         const bool live = c < CE;
-        if (cbase + nt * 8 < CE) {  // warp-uniform
-#pragma unroll
-            for (int j = 0; j < MJ; ++j) {
-                if (m0 + 2 * j < MT) {
-                    float acc[4] = {bb.x, bb.y, bb.x, bb.y};
-#pragma unroll
-                    for (int ks = 0; ks < KS; ++ks) {
-                        uint32_t a[4];
-                        ldmatrix_x4(a_base + (j * 32 * AST + ks * 16) * 2, a[0], a[1], a[2], a[3]);
-                        mma_16816(acc, a, b[ks]);
-                    }
-#pragma unroll
-                    for (int hr = 0; hr < 2; ++hr) {
-                        __half2 v = __floats2half2_rn(acc[2 * hr], acc[2 * hr + 1]);
-                        if (ex_act) v = __hmin2(__hmax2(v, h0), h6);
-                        const uint32_t u = ((okmask >> (2 * j + hr)) & 1u) ? h22u(v) : 0u;
-                        *reinterpret_cast<uint32_t*>(e_s + e_base + j * 1024 + hr * 256) = u;
-                    }
-                }
-            }
-        }
+        if (cbase + nt * 8 < CE)  // warp-uniform
+            hexdw3_expand<KS, MJ, MT, AST>(a_base, b, bb, okmask, e_s, e_base, m0, ex_act);
         // this thread's 8 channels' depthwise weights (9 taps) and bias as half2: issued after the expansion's
         // MMAs (not live during them), in flight over the barrier
         __half2 wr[9][4], br[4];
-        {
-            const __half* wp = wd + (live ? c : 0);
-#pragma unroll
-            for (int k = 0; k < 9; ++k) {
-                const uint4 u = live ? __ldg(reinterpret_cast<const uint4*>(wp + k * CE)) : make_uint4(0u, 0u, 0u, 0u);
-                wr[k][0] = u2h2(u.x), wr[k][1] = u2h2(u.y), wr[k][2] = u2h2(u.z), wr[k][3] = u2h2(u.w);
-            }
-            const float4 b0 = live ? __ldg(reinterpret_cast<const float4*>(bd + c)) : make_float4(0.f, 0.f, 0.f, 0.f);
-            const float4 b1 = live ? __ldg(reinterpret_cast<const float4*>(bd + c + 4)) : make_float4(0.f, 0.f, 0.f, 0.f);
-            br[0] = __floats2half2_rn(b0.x, b0.y), br[1] = __floats2half2_rn(b0.z, b0.w);
-            br[2] = __floats2half2_rn(b1.x, b1.y), br[3] = __floats2half2_rn(b1.z, b1.w);
-        }
+        hexdw3_dw_weights(wd, bd, CE, c, live, wr, br);
         __syncthreads();
         if (live) {
 #pragma unroll 1
@@ -2244,7 +2255,6 @@ __device__ __forceinline__ void hexdwpw4_body(const __half* __restrict__ x, cons
     constexpr int P = PH * PWP;
     constexpr int MT = (P + 15) / 16, MR = MT * 16;
     constexpr int MJ = (MT + 1) / 2;
-    constexpr int C8 = CIN / 8, KP8 = KP / 8;
     constexpr int ITEMS = (TH / RB) * TW * 4;
     constexpr int TO = TH * TW;                       // outputs per tile = projection M
     constexpr int MTO = (TO + 15) / 16;               // projection m-tiles
@@ -2268,39 +2278,13 @@ __device__ __forceinline__ void hexdwpw4_body(const __half* __restrict__ x, cons
     const int iy0 = oy0 * S - pad, ix0 = ox0 * S - pad;
     const int tid = threadIdx.x;
 
-    const __half* img = x + (long long)n * H * W * CIN;
-    for (int i = tid; i < MR * KP8; i += 256) {
-        const int p = i / KP8, q = i - p * KP8;
-        __half* dst = a_s + p * AST + q * 8;
-        int py, px;
-        const bool slot = p < P && hexdw3_slot<S, PW, PWP>(p, py, px);
-        if (slot && q < C8) {
-            const int iy = iy0 + py, ix = ix0 + px;
-            const bool ok = iy >= 0 && iy < H && ix >= 0 && ix < W;
-            const __half* src = img + ((long long)(ok ? iy : 0) * W + (ok ? ix : 0)) * CIN + q * 8;
-            cp_async16(smem_u32(dst), src, ok ? 16 : 0);
-        } else {
-            *reinterpret_cast<uint4*>(dst) = make_uint4(0u, 0u, 0u, 0u);
-        }
-    }
-    cp_async_commit();
+    hexdw3_stage_patch<S, CIN, PW, PWP, P, MR, AST>(x + (long long)n * H * W * CIN, a_s, H, W, iy0, ix0, tid);
 
     const int warp = tid >> 5, lane = tid & 31;
     const int nt = warp & 3, m0 = warp >> 2;
     const int g = lane >> 2, t4 = lane & 3;
     const int e_base = (m0 * 16 + g) * 32 + ((nt ^ ((g >> 1) & 3)) << 3) + 2 * t4;
-    uint32_t okmask = 0u;
-#pragma unroll
-    for (int j = 0; j < MJ; ++j)
-#pragma unroll
-        for (int hr = 0; hr < 2; ++hr) {
-            const int p = (m0 + 2 * j) * 16 + g + hr * 8;
-            int py, px;
-            const bool slot = p < P && hexdw3_slot<S, PW, PWP>(p, py, px);
-            const int iy = iy0 + py, ix = ix0 + px;
-            const bool ok = slot && iy >= 0 && iy < H && ix >= 0 && ix < W;
-            okmask |= (ok ? 1u : 0u) << (2 * j + hr);
-        }
+    const uint32_t okmask = hexdw3_okmask<S, PW, PWP, P, MJ>(m0, g, iy0, ix0, H, W);
     const uint32_t a_base = smem_u32(a_s + (m0 * 16 + (lane & 15)) * AST + ((lane >> 4) << 3));
     // projection: this warp's m-tiles wm + WM * i and n-tiles wn + WN * j; ldmatrix row addresses of d_s
     // (rows past TO clamped: their outputs are never stored)
@@ -2334,40 +2318,10 @@ __device__ __forceinline__ void hexdwpw4_body(const __half* __restrict__ x, cons
         const int cbase = ch << 5;
         const int c = cbase + q * 8;
         const bool live = c < CE;
-        if (cbase + nt * 8 < CE) {  // warp-uniform
-#pragma unroll
-            for (int j = 0; j < MJ; ++j) {
-                if (m0 + 2 * j < MT) {
-                    float acc[4] = {bb.x, bb.y, bb.x, bb.y};
-#pragma unroll
-                    for (int ks = 0; ks < KS; ++ks) {
-                        uint32_t a[4];
-                        ldmatrix_x4(a_base + (j * 32 * AST + ks * 16) * 2, a[0], a[1], a[2], a[3]);
-                        mma_16816(acc, a, b[ks]);
-                    }
-#pragma unroll
-                    for (int hr = 0; hr < 2; ++hr) {
-                        __half2 v = __floats2half2_rn(acc[2 * hr], acc[2 * hr + 1]);
-                        if (ex_act) v = __hmin2(__hmax2(v, h0), h6);
-                        const uint32_t u = ((okmask >> (2 * j + hr)) & 1u) ? h22u(v) : 0u;
-                        *reinterpret_cast<uint32_t*>(e_s + e_base + j * 1024 + hr * 256) = u;
-                    }
-                }
-            }
-        }
+        if (cbase + nt * 8 < CE)  // warp-uniform
+            hexdw3_expand<KS, MJ, MT, AST>(a_base, b, bb, okmask, e_s, e_base, m0, ex_act);
         __half2 wr[9][4], br[4];
-        {
-            const __half* wq = wd + (live ? c : 0);
-#pragma unroll
-            for (int k = 0; k < 9; ++k) {
-                const uint4 u = live ? __ldg(reinterpret_cast<const uint4*>(wq + k * CE)) : make_uint4(0u, 0u, 0u, 0u);
-                wr[k][0] = u2h2(u.x), wr[k][1] = u2h2(u.y), wr[k][2] = u2h2(u.z), wr[k][3] = u2h2(u.w);
-            }
-            const float4 b0 = live ? __ldg(reinterpret_cast<const float4*>(bd + c)) : make_float4(0.f, 0.f, 0.f, 0.f);
-            const float4 b1 = live ? __ldg(reinterpret_cast<const float4*>(bd + c + 4)) : make_float4(0.f, 0.f, 0.f, 0.f);
-            br[0] = __floats2half2_rn(b0.x, b0.y), br[1] = __floats2half2_rn(b0.z, b0.w);
-            br[2] = __floats2half2_rn(b1.x, b1.y), br[3] = __floats2half2_rn(b1.z, b1.w);
-        }
+        hexdw3_dw_weights(wd, bd, CE, c, live, wr, br);
         __syncthreads();
         // depthwise phase -> d_s (zeros for the channels past CE: the projection's K padding)
 #pragma unroll 1
