@@ -502,6 +502,30 @@ DWPW_KERNEL(dwpw_s2_128x32_4x4, 2, 128, 32, 4, 4, 2)
 DWPW_KERNEL(dwpw_s2_64x64_4x4, 2, 64, 64, 4, 4, 2)
 DWPW_KERNEL(dwpw_s2_32x32_2x2, 2, 32, 32, 2, 2, 2)
 
+// v7 / v8: this block's GEMM of the batch (blockIdx.y) and, under split-K (gridDim.z > 1), its K range
+// [kbeg, kend) in whole BK steps (possibly empty); a split writes raw partial sums to C + z*M*N (no epilogue:
+// gemm_splitk_reduce finishes)
+template <int BK>
+__device__ __forceinline__ void gemm_batch_split(const float* __restrict__& A, const float* __restrict__& B,
+                                                 float* __restrict__& C, const float* __restrict__& R, int M, int N,
+                                                 int K, long long sA, long long sB, long long sC, int& bias_mode,
+                                                 int& act, int& has_res, int& kbeg, int& kend) {
+    A += blockIdx.y * sA;
+    B += blockIdx.y * sB;
+    C += blockIdx.y * sC;
+    if (has_res) R += blockIdx.y * sC;
+    kbeg = 0, kend = K;
+    if (gridDim.z > 1) {
+        const int chunk = ((K + gridDim.z - 1) / gridDim.z + BK - 1) / BK * BK;
+        kbeg = min(K, (int)blockIdx.z * chunk);
+        kend = min(K, kbeg + chunk);
+        C += (long long)blockIdx.z * M * N;
+        bias_mode = 0;
+        act = 0;
+        has_res = 0;
+    }
+}
+
 // v5: sum of the split-K partials (fixed order) + the epilogue. ws: (S, M, N); C, R: (M, N).
 extern "C" __global__ void gemm_splitk_reduce(const float* __restrict__ ws, float* __restrict__ C,
                                               const float* __restrict__ bias, const float* __restrict__ R,
@@ -644,20 +668,8 @@ __device__ __forceinline__ void gemm_3xtf32_body(const float* __restrict__ A, co
     const int g = lane >> 2, t = lane & 3;
     const int ntn = (N + BN - 1) / BN;
     const int m0 = (blockIdx.x / ntn) * BM, n0 = (blockIdx.x % ntn) * BN;
-    A += blockIdx.y * sA;
-    B += blockIdx.y * sB;
-    C += blockIdx.y * sC;
-    if (has_res) R += blockIdx.y * sC;
-    int kbeg = 0, kend = K;
-    if (gridDim.z > 1) {  // split-K: raw partial sums to C + z*M*N (gemm_splitk_reduce finishes)
-        const int chunk = ((K + gridDim.z - 1) / gridDim.z + BK - 1) / BK * BK;
-        kbeg = min(K, (int)blockIdx.z * chunk);
-        kend = min(K, kbeg + chunk);
-        C += (long long)blockIdx.z * M * N;
-        bias_mode = 0;
-        act = 0;
-        has_res = 0;
-    }
+    int kbeg, kend;
+    gemm_batch_split<BK>(A, B, C, R, M, N, K, sA, sB, sC, bias_mode, act, has_res, kbeg, kend);
 
     float acc[MT][NTL][4];
 #pragma unroll
@@ -809,20 +821,8 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
     const int tx = (warp % WARPS_N) * LN + lane % LN;
     const int ntn = (N + BN - 1) / BN;
     const int m0 = (blockIdx.x / ntn) * BM, n0 = (blockIdx.x % ntn) * BN;
-    A += blockIdx.y * sA;
-    B += blockIdx.y * sB;
-    C += blockIdx.y * sC;
-    if (has_res) R += blockIdx.y * sC;
-    int kbeg = 0, kend = K;
-    if (gridDim.z > 1) {  // split-K: raw partial sums to C + z*M*N (gemm_splitk_reduce finishes)
-        const int chunk = ((K + gridDim.z - 1) / gridDim.z + BK - 1) / BK * BK;
-        kbeg = min(K, (int)blockIdx.z * chunk);
-        kend = min(K, kbeg + chunk);
-        C += (long long)blockIdx.z * M * N;
-        bias_mode = 0;
-        act = 0;
-        has_res = 0;
-    }
+    int kbeg, kend;
+    gemm_batch_split<BK>(A, B, C, R, M, N, K, sA, sB, sC, bias_mode, act, has_res, kbeg, kend);
 
     // A copy: thread = (k lane kq = tid % 8, rows (tid / 8) + j * NT / 8); both 8-wide halves of BK
     const int kq = tid & 7, r0 = tid >> 3;

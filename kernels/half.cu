@@ -2076,150 +2076,37 @@ __device__ __forceinline__ void hexdw3_body(const __half* __restrict__ x, const 
 // One extern "C" kernel per (stride, tile, CIN, blocks per SM): hexdw3_s<S>_t<T>_c<CIN> under
 // __launch_bounds__(256, 3) (80 registers; the 14x14 and stride-2 builds spill 4-40 bytes) and ..._b2 under
 // (256, 2) (98-115 registers, no spills); RB = 2 on the stride-1 14x14 tile, else 1.
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s1_t14_c8(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 8, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s1_t14_c16(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 16, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s1_t14_c24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 24, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s1_t14_c32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 32, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s1_t7_c8(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 8, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s1_t7_c16(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 16, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s1_t7_c24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 24, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s1_t7_c32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 32, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s2_t7_c8(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<2, 8, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s2_t7_c16(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<2, 16, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s2_t7_c24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<2, 24, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 3)
-hexdw3_s2_t7_c32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<2, 32, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s1_t14_c8_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 8, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s1_t14_c16_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 16, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s1_t14_c24_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 24, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s1_t14_c32_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 32, 14, 14, 2>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s1_t7_c8_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 8, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s1_t7_c16_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 16, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s1_t7_c24_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 24, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s1_t7_c32_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<1, 32, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s2_t7_c8_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<2, 8, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s2_t7_c16_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<2, 16, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s2_t7_c24_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<2, 24, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdw3_s2_t7_c32_b2(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                 const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,
-                 int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {
-    hexdw3_body<2, 32, 7, 7, 1>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);
-}
+#define HEXDW3_KERNEL(NAME, MINB, S, CIN, TH, TW, RB)                                                         \
+    extern "C" __global__ void __launch_bounds__(256, MINB)                                                   \
+    NAME(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,             \
+         const __half* __restrict__ wd, const float* __restrict__ bd, __half* __restrict__ y, int H, int W,     \
+         int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int cpb) {                                  \
+        hexdw3_body<S, CIN, TH, TW, RB>(x, we, be, wd, bd, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act, cpb);   \
+    }
+HEXDW3_KERNEL(hexdw3_s1_t14_c8, 3, 1, 8, 14, 14, 2)
+HEXDW3_KERNEL(hexdw3_s1_t14_c16, 3, 1, 16, 14, 14, 2)
+HEXDW3_KERNEL(hexdw3_s1_t14_c24, 3, 1, 24, 14, 14, 2)
+HEXDW3_KERNEL(hexdw3_s1_t14_c32, 3, 1, 32, 14, 14, 2)
+HEXDW3_KERNEL(hexdw3_s1_t7_c8, 3, 1, 8, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s1_t7_c16, 3, 1, 16, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s1_t7_c24, 3, 1, 24, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s1_t7_c32, 3, 1, 32, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s2_t7_c8, 3, 2, 8, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s2_t7_c16, 3, 2, 16, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s2_t7_c24, 3, 2, 24, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s2_t7_c32, 3, 2, 32, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s1_t14_c8_b2, 2, 1, 8, 14, 14, 2)
+HEXDW3_KERNEL(hexdw3_s1_t14_c16_b2, 2, 1, 16, 14, 14, 2)
+HEXDW3_KERNEL(hexdw3_s1_t14_c24_b2, 2, 1, 24, 14, 14, 2)
+HEXDW3_KERNEL(hexdw3_s1_t14_c32_b2, 2, 1, 32, 14, 14, 2)
+HEXDW3_KERNEL(hexdw3_s1_t7_c8_b2, 2, 1, 8, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s1_t7_c16_b2, 2, 1, 16, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s1_t7_c24_b2, 2, 1, 24, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s1_t7_c32_b2, 2, 1, 32, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s2_t7_c8_b2, 2, 2, 8, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s2_t7_c16_b2, 2, 2, 16, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s2_t7_c24_b2, 2, 2, 24, 7, 7, 1)
+HEXDW3_KERNEL(hexdw3_s2_t7_c32_b2, 2, 2, 32, 7, 7, 1)
 
 // =============================================================================================
 // hfuse v4 ("hexdwpw4"): the whole small-CIN bottleneck block in one fp16 kernel (host: HalfMixin._h_block_launch):
@@ -2443,59 +2330,19 @@ __device__ __forceinline__ void hexdwpw4_body(const __half* __restrict__ x, cons
     }
 }
 // One extern "C" kernel per instance (stride, tile, CIN, COUT): hexdwpw4_s<S>_t<T>_c<CIN>_p<COUT>, 2 blocks per SM.
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdwpw4_s2_t7_c16_p24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
-                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
-                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
-    hexdwpw4_body<2, 16, 24, 7, 7, 1>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
-                                           pw_act, has_res);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdwpw4_s1_t14_c24_p24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
-                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
-                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
-    hexdwpw4_body<1, 24, 24, 14, 14, 2>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
-                                           pw_act, has_res);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdwpw4_s1_t7_c24_p24(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
-                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
-                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
-    hexdwpw4_body<1, 24, 24, 7, 7, 1>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
-                                           pw_act, has_res);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdwpw4_s2_t7_c24_p32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
-                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
-                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
-    hexdwpw4_body<2, 24, 32, 7, 7, 1>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
-                                           pw_act, has_res);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdwpw4_s1_t14_c32_p32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
-                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
-                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
-    hexdwpw4_body<1, 32, 32, 14, 14, 2>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
-                                           pw_act, has_res);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdwpw4_s1_t7_c32_p32(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
-                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
-                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
-    hexdwpw4_body<1, 32, 32, 7, 7, 1>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
-                                           pw_act, has_res);
-}
-extern "C" __global__ void __launch_bounds__(256, 2)
-hexdwpw4_s2_t7_c32_p64(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,
-                        const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,
-                        const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H,
-                        int W, int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {
-    hexdwpw4_body<2, 32, 64, 7, 7, 1>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, dw_act,
-                                           pw_act, has_res);
-}
+#define HEXDWPW4_KERNEL(NAME, MINB, S, CIN, COUT, TH, TW, RB)                                                  \
+    extern "C" __global__ void __launch_bounds__(256, MINB)                                                   \
+    NAME(const __half* __restrict__ x, const __half* __restrict__ we, const float* __restrict__ be,             \
+         const __half* __restrict__ wd, const float* __restrict__ bd, const __half* __restrict__ wp,           \
+         const float* __restrict__ bp, const __half* __restrict__ r, __half* __restrict__ y, int H, int W,      \
+         int CE, int Ho, int Wo, int pad, int ex_act, int dw_act, int pw_act, int has_res) {                  \
+        hexdwpw4_body<S, CIN, COUT, TH, TW, RB>(x, we, be, wd, bd, wp, bp, r, y, H, W, CE, Ho, Wo, pad, ex_act, \
+                                                dw_act, pw_act, has_res);                                     \
+    }
+HEXDWPW4_KERNEL(hexdwpw4_s2_t7_c16_p24, 2, 2, 16, 24, 7, 7, 1)
+HEXDWPW4_KERNEL(hexdwpw4_s1_t14_c24_p24, 2, 1, 24, 24, 14, 14, 2)
+HEXDWPW4_KERNEL(hexdwpw4_s1_t7_c24_p24, 2, 1, 24, 24, 7, 7, 1)
+HEXDWPW4_KERNEL(hexdwpw4_s2_t7_c24_p32, 2, 2, 24, 32, 7, 7, 1)
+HEXDWPW4_KERNEL(hexdwpw4_s1_t14_c32_p32, 2, 1, 32, 32, 14, 14, 2)
+HEXDWPW4_KERNEL(hexdwpw4_s1_t7_c32_p32, 2, 1, 32, 32, 7, 7, 1)
+HEXDWPW4_KERNEL(hexdwpw4_s2_t7_c32_p64, 2, 2, 32, 64, 7, 7, 1)

@@ -97,6 +97,16 @@ def parse_signatures() -> dict[str, list[str]]:
                 "int act",
                 "int has_res",
             ]
+        for m in re.finditer(r"^HEXDW3_KERNEL\((\w+),", s, re.M):  # kernels/half.cu, hfuse v3
+            sigs[m.group(1)] = ["const __half* x", "const __half* we", "const float* be", "const __half* wd"]
+            sigs[m.group(1)] += ["const float* bd", "__half* y"]
+            sigs[m.group(1)] += [f"int {v}" for v in ("H", "W", "CE", "Ho", "Wo", "pad", "ex_act", "dw_act", "cpb")]
+        for m in re.finditer(r"^HEXDWPW4_KERNEL\((\w+),", s, re.M):  # kernels/half.cu, hfuse v4
+            sigs[m.group(1)] = ["const __half* x", "const __half* we", "const float* be", "const __half* wd"]
+            sigs[m.group(1)] += ["const float* bd", "const __half* wp", "const float* bp", "const __half* r"]
+            sigs[m.group(1)] += ["__half* y"]
+            sigs[m.group(1)] += [f"int {v}" for v in ("H", "W", "CE", "Ho", "Wo", "pad", "ex_act", "dw_act")]
+            sigs[m.group(1)] += ["int pw_act", "int has_res"]
         for m in re.finditer(r"^HDW3_V4_KERNEL\((\d), (\d), (\d)\)", s, re.M):  # kernels/half.cu: as hdw3_v3_*
             sigs[f"hdw3_v4_s{m.group(1)}_w{m.group(2)}h{m.group(3)}"] = "HDW3"
     for k, v in list(sigs.items()):
