@@ -23,7 +23,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v4 v3 register-blocked (exdw4: the expansion as a small GEMM, 4 channels x PP pixels per thread),
                v5 the whole small-CIN bottleneck block (expansion + depthwise + projection + residual) in one
                kernel (exdwpw5: every expanded channel of a spatial tile, the depthwise output in shared memory
-               too), autotuned per block against the v4 pair + projection GEMM
+               too), autotuned per block against the v4 pair + projection GEMM,
+               v6 v5 + every bottleneck block (any CIN) as ONE kernel at small batch (exdwpw6, kernels/cblock.cu):
+               thread-block clusters of 8 split the EXPANDED channels, each block runs its channels through all
+               three convs and the projection partials are reduced through distributed shared memory (and across
+               clusters by the last-arriving one); batch <= EXDWPW6_MAX_BATCH, v5 above
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -79,7 +83,7 @@ from pathlib import Path
 from mbv2.errors import BackendUnavailable, InputError
 
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
-KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool", "persistent", "block0")
+KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool", "persistent", "block0", "cblock")
 
 KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"),
@@ -88,7 +92,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -204,6 +208,25 @@ def exdwpw5_tile(stride: int, cin: int, cout: int, ho: int, wo: int) -> tuple[in
         if best_key is None or key < best_key:
             best, best_key = (th, tw), key
     return best
+
+
+# fuse v6 (exdwpw6, kernels/cblock.cu): expanded channels per block of the compiled builds, the largest batch the
+# plan uses it at (above: fuse v5), the shared memory a block may take (227 KB less the kernel's static 16 bytes)
+EXDWPW6_CH = (8, 12, 16)
+EXDWPW6_MAX_BATCH = 8
+EXDWPW6_MAX_SMEM = 227 * 1024 - 64
+
+
+def exdwpw6_kernel(ch: int) -> str:
+    return f"exdwpw6_c{ch}"
+
+
+def exdwpw6_smem(h: int, w: int, cin: int, cout: int, wo: int, stride: int, tr: int, ch: int) -> int:
+    """Dynamic shared memory (bytes) of exdwpw6_c<CH> with TR output rows per tile (kernels/cblock.cu header)."""
+    cs = ch + 4 if ch % 8 == 0 else ch
+    ipmax = min(h, (tr - 1) * stride + 3) * w
+    r0 = max(ipmax * (cin + 4), tr * wo * (cout + 4))
+    return 4 * (r0 + ipmax * cs + tr * wo * cs + cin * ch + ch * cout + 9 * ch + 2 * ch)
 
 
 # gemm v7 (3xTF32 tensor-core) tiles: (BM, BN, WM, WN) with WM x WN the warp tile, 8 warps each
@@ -403,11 +426,13 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "fuse":
         if version == "v1":
             return []
-        if version in ("v3", "v4", "v5"):
+        if version in ("v3", "v4", "v5", "v6"):
             prefix = "exdw" if version == "v3" else "exdw4"
             out = [("conv", f"{prefix}_s{s}_c{c}") for s in (1, 2) for c in EXDW_CIN]
-            if version == "v5":
+            if version in ("v5", "v6"):
                 out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_INSTANCES]
+            if version == "v6":
+                out += [("cblock", exdwpw6_kernel(ch)) for ch in EXDWPW6_CH]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

@@ -106,6 +106,53 @@ def choose_dwpw_tile(m: int, n: int, k: int, tiles: tuple, sms: int) -> tuple[in
     return best
 
 
+def exdwpw6_configs(
+    h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int
+) -> list[tuple[int, int]]:
+    """Every (CH, TR) the fuse v6 block kernel (kernels/cblock.cu) can run a block with: CH a compiled build dividing
+    CE into whole clusters of 8, TR = ceil(Ho / tiles) for each tile count (balanced row tiles), shared memory within
+    the per-block limit."""
+    out = []
+    for ch in K.EXDWPW6_CH:
+        if ce % (8 * ch):
+            continue
+        for tr in sorted({math.ceil(ho / t) for t in range(1, ho + 1)}, reverse=True):
+            if K.exdwpw6_smem(h, w, cin, cout, wo, stride, tr, ch) <= K.EXDWPW6_MAX_SMEM:
+                out.append((ch, tr))
+    return out
+
+
+def exdwpw6_cost(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int, sms: int,
+                 cfg: tuple[int, int]) -> float:  # fmt: skip
+    """Estimated cycles of the fuse v6 block kernel with cfg = (CH, TR): waves x the busiest block's chain of
+    staging (L2 -> shared at ~64 B / clk / SM + ~1500 cycles latency), expansion, depthwise and projection (issue
+    cycles of 2 warps per scheduler: per 4-k step 16 FMAs + 5 shared loads), the cluster reduce (8 DSMEM loads per
+    float4 of the slice) and, with several clusters per tile, the global hand-off (~2500 cycles)."""
+    ch, tr = cfg
+    rows = min(h, (tr - 1) * stride + 3)
+    ng = ce // (8 * ch)
+    st = math.ceil(ho / tr)
+    blocks = 8 * ng * st * nb
+    smem = K.exdwpw6_smem(h, w, cin, cout, wo, stride, tr, ch)
+    per_sm = max(1, min(2, (228 * 1024) // (smem + 1024)))
+    waves = math.ceil(blocks / (sms * per_sm))
+    stage = 1500 + 4 * (rows * w * cin + cin * ch + ch * cout) / 64
+    exp = math.ceil(math.ceil(rows * w / 32) * (ch // 4) / 8) * (cin // 4) * 21
+    dw = math.ceil(math.ceil(tr * wo / 32) * (ch // 4) / 8) * 60
+    proj = math.ceil(math.ceil(tr * wo / 32) * (cout // 4) / 8) * ((ch // 4) * 21 + 6)
+    red = 600 + math.ceil(tr * wo * cout / 4 / 8 / 256) * 8 * 40 + (2500 + 40 * ng if ng > 1 else 0)
+    return waves * (stage + 2 * (exp + dw + proj) + red)
+
+
+def choose_exdwpw6(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int,
+                   sms: int) -> tuple[int, int] | None:  # fmt: skip
+    """(CH, TR) of the fuse v6 block kernel with the least estimated cost (exdwpw6_cost), None if none fits."""
+    cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, stride)
+    if not cfgs:
+        return None
+    return min(cfgs, key=lambda c: exdwpw6_cost(nb, h, w, cin, ce, cout, ho, wo, stride, sms, c))
+
+
 def split_k(blocks: int, k: int, sms: int) -> int:
     """How many K splits (gemm v5) for a GEMM of ``blocks`` output tiles: enough for ~4 blocks per SM
     when the tiles alone leave SMs idle, at least 32 k per split, only for K >= 128; 1 = no split.
@@ -217,6 +264,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.debug = bool(int(os.environ.get("MBV2_DEBUG", "0") or 0)) if debug is None else bool(debug)
         self.preplan = [batch] if isinstance(batch, int) else list(batch or [])
         self.force_tile: tuple[int, int, int, int] | None = None  # benchmarks: pin the GEMM tile
+        self.force_block6: tuple[int, int] | None = None  # tests / benchmarks: pin fuse v6's (CH, TR) where it fits
         # autotune: time every GEMM / dwpw tile shape once per problem at plan time (see _tuned)
         env_tune = bool(int(os.environ.get("MBV2_AUTOTUNE", "1") or 0))
         self.autotune = env_tune if autotune is None else bool(autotune)
@@ -230,6 +278,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self._fallbacks: set[str] = set()
         self._capturing = False
         self._ws: Any = None
+        self._cnt: Any = None
         self.arch = ""
         self.compiler = ""
         self.sms = 132
@@ -662,6 +711,64 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         smem = K.exdwpw5_smem(name)
         return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
 
+    def _counters(self, n: int) -> Any:
+        """Arrival counters of the fuse v6 block kernel (int32, zero; every launch leaves them zero again): one buffer
+        shared by every launch (they run in order on one stream), grown at plan / op-call time only."""
+        if self._cnt is None or self._cnt.size < n:
+            old = 0 if self._cnt is None else self._cnt.size
+            with self.stream:
+                self._cnt = self._cp.zeros((max(n, 2 * old),), self._cp.int32)
+        return self._cnt
+
+    @staticmethod
+    def _block6_shapes(ex: Conv2d, dw: Conv2d, pw: Conv2d) -> bool:
+        """Blocks the fuse v6 kernel takes: 1x1 expansion -> 3x3 depthwise (stride 1 / 2, pad 1) -> 1x1 projection,
+        channel counts multiples of 4 (float4 staging)."""
+        return (
+            ex.is_pointwise
+            and dw.is_depthwise
+            and dw.kernel == 3
+            and dw.stride in (1, 2)
+            and dw.pad == 1
+            and dw.in_channels == ex.out_channels
+            and pw.is_pointwise
+            and pw.in_channels == dw.out_channels
+            and ex.in_channels % 4 == 0
+            and ex.out_channels % 4 == 0
+            and pw.out_channels % 4 == 0
+        )
+
+    def _exdwpw6_launch(
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
+    ) -> Launch | None:
+        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ res) as one fuse v6 kernel (kernels/cblock.cu exdwpw6):
+        (CH, TR) from the cost model (or ``force_block6``); None where the shapes, the alignment or shared memory
+        rule it out."""
+        nb, h, w, cin = x.shape
+        if not (self._block6_shapes(ex, dw, pw) and cin == ex.in_channels and nb <= 65535):
+            return None
+        ho, wo = dw.out_hw(h, w)
+        ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
+        cfg = self.force_block6 if self.force_block6 in cfgs else None
+        if cfg is None:
+            cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms)
+        arrays = (x, out) if res is None else (x, out, res)
+        if cfg is None or not self._aligned(*arrays):
+            return None
+        ch, tr = cfg
+        st, ng = math.ceil(ho / tr), ce // (8 * ch)
+        pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
+        ws = self._workspace(nb * st * ng * tr * wo * cout) if ng > 1 else out  # unused with one cluster per tile
+        cnt = self._counters(nb * st * 8)
+        name = K.exdwpw6_kernel(ch)
+        smem = K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch)
+        args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
+        args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
+        args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
+        fn = self._dyn_smem(self._fn(name), smem)
+        return Launch(name, fn, (8 * ng, st, nb), (256,), args, smem=smem)
+
     @staticmethod
     def _dyn_smem(fn: Any, smem: int) -> Any:
         """Opt a kernel in to more than 48 KB of dynamic shared memory (once per function)."""
@@ -677,6 +784,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         below decides at batch 1 and inside captures: the block kernel has one block per spatial tile
         and loops over every expanded channel, so it needs enough tiles: >= SMs / 3 blocks). None: the pair path
         does not apply either (unaligned)."""
+        nb, h, w, cin = x.shape
+        if self.versions["fuse"] == "v6" and nb <= K.EXDWPW6_MAX_BATCH:
+            block6 = self._exdwpw6_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
+            if block6 is not None:
+                return [block6]
+            self._fallbacks.add("fuse v6 -> v5 (no exdwpw6 configuration: CE % 32, shared memory or alignment)")
         block = self._exdwpw_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
         pair = self._exdw_launch(x, ex.layer, ex.act, dw.layer, dw.act, mid)
         if pair is None:
@@ -690,7 +803,6 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if block is None:
             self._fallbacks.add("fuse v5 -> v4 (no exdwpw5 instance for this block shape; kernels/conv.cu)")
             return build("pair")
-        nb, h, w, cin = x.shape
         # measured on H100 at batch 1 (results/NOTES.md "fuse v5"): the block kernel wins with 49 and 98 blocks
         # (11-16 us vs 14-16 for the pair), loses with 8-28 (17-22 us vs 13-15)
         model = "block" if block.grid[0] * block.grid[1] >= self.sms // 3 else "pair"
@@ -712,8 +824,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         residual: Any = None,
         out: Any = None,
     ) -> Any:
-        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ residual) as one op: the fuse v5 block kernel
-        (kernels/conv.cu exdwpw5) whatever the versions (this op exists to run and test it), else the
+        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ residual) as one op: with fuse=v6 the cluster block kernel
+        (kernels/cblock.cu exdwpw6, any batch, any CIN), else (or where it does not apply) the fuse v5 block kernel
+        (kernels/conv.cu exdwpw5) whatever the versions (this op exists to run and test them), else the
         three layers' own kernels through temporaries (recorded in the fallbacks)."""
         self._ensure_device()
         if self.dtype == "fp16":  # hfuse v4's hexdwpw4 block kernel (impls/_custom_fp16.py)
@@ -723,7 +836,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         out = self._chain_out("bottleneck", x, chain, residual, out)
         nb, h, w, _ = x.shape
         ho, wo = dw.out_hw(h, w)
-        launch = self._exdwpw_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
+        if self.versions["fuse"] == "v6":  # at any batch: this op exists to run and test the kernels
+            launch = self._exdwpw6_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
+            if launch is None:
+                self._fallbacks.add("fuse v6 -> v5 (no exdwpw6 configuration: CE % 32, shared memory or alignment)")
+        if self.versions["fuse"] != "v6" or launch is None:
+            launch = self._exdwpw_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
         if launch is None:
             self._fallbacks.add("fuse v5 -> v1 (no exdwpw5 instance for this block shape, or unaligned)")
             mid = self._empty((nb, h, w, ex.out_channels))
@@ -1226,7 +1344,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fuse_ex: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into it
         if self.versions["fuse"] == "v2":
             fuse_pw = self._fuse_pairs(fused, last_use, lambda op, nxt: self._fusable(op.layer, nxt.layer))
-        elif self.versions["fuse"] in ("v3", "v4", "v5"):
+        elif self.versions["fuse"] in ("v3", "v4", "v5", "v6"):
             fuse_ex = self._fuse_pairs(
                 fused, last_use, lambda op, nxt: nxt.residual is None and self._exdw_fusable(op.layer, nxt.layer)
             )
@@ -1234,8 +1352,25 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # residual, if any, the block input) runs with it as one block kernel (exdwpw5) or, where faster, as
         # the exdw4 pair + the projection GEMM: decided at the projection op (_block_launches)
         fuse_blk: dict[int, tuple[Any, Any]] = {}  # projection op index -> (expansion op, depthwise op)
-        if self.versions["fuse"] == "v5":
+        if self.versions["fuse"] in ("v5", "v6"):
             fuse_blk = self._fuse_blocks(fused, last_use, fuse_ex)
+        # fuse v6 at small batch: every other bottleneck block (expansion CIN not in EXDW_CIN) too, as one exdwpw6
+        # kernel where it applies (_block_launches), else its three layers' own kernels
+        if self.versions["fuse"] == "v6" and batch <= K.EXDWPW6_MAX_BATCH:
+            big = self._fuse_pairs(
+                fused,
+                last_use,
+                lambda op, nxt: (
+                    nxt.residual is None
+                    and not self._exdw_fusable(op.layer, nxt.layer)
+                    and nxt.index + 1 < len(fused)
+                    and fused[nxt.index + 1].kind == "conv"
+                    and self._block6_shapes(op.layer, nxt.layer, fused[nxt.index + 1].layer)
+                ),
+            )
+            blk6 = self._fuse_blocks(fused, last_use, big)
+            fuse_blk.update(blk6)
+            fuse_ex.update({dwop.index: exop for exop, dwop in blk6.values()})
         fused_dw = {dw.index for dw in fuse_pw.values()}
         fused_ex = {ex.index for ex in fuse_ex.values()}
         blk_dw = {dwop.index for _, dwop in fuse_blk.values()}
@@ -1274,8 +1409,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     res = outs[op.residual] if op.residual is not None else None
                     mid = outs[dwop.index]
                     bl = self._block_launches(outs[exop.input], exop, dwop, op.layer, op.act, res, mid, y, scratch)
-                    if bl is None:  # unaligned: the three layers' own kernels
-                        self._fallbacks.add("fuse v5 -> v1 (unaligned arrays)")
+                    if bl is None:  # no block kernel applies (unaligned, or no exdw4 pair): the three layers' own
+                        self._fallbacks.add("fuse v5/v6 -> v1 (no block kernel applies: unaligned arrays or shape)")
                         bl = self._conv_launches(
                             outs[exop.input], exop.layer, exop.act, None, outs[exop.index], scratch
                         )

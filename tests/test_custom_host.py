@@ -55,6 +55,11 @@ def parse_signatures() -> dict[str, list[str]]:
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y"] + [f"int {v}" for v in ("H", "W", "Ce", "Ho", "Wo", "pad")]
             sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res"]
+        for m in re.finditer(r"^EXDWPW6_KERNEL\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v6
+            sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
+            sigs[m.group(1)] += ["float* Y", "float* ws", "int* cnt"]
+            sigs[m.group(1)] += [f"int {v}" for v in ("H", "W", "CIN", "CE", "COUT", "Ho", "Wo", "S", "TR")]
+            sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res"]
         for m in re.finditer(r"^EXDW4?_KERNEL\((\w+),", s, re.M):
             sigs[m.group(1)] = [
                 "const float* X",
@@ -144,6 +149,7 @@ class ndarray(np.ndarray):
 
 float16 = np.float16
 float32 = np.float32
+int32 = np.int32
 float64 = np.float64
 
 
@@ -272,6 +278,29 @@ def emulate(name, grid, block, args):
         e = X[: n * H * W * cin].reshape(n, H, W, cin).astype(np.float64) @ We[: cin * Ce].reshape(cin, Ce)
         e = relu6(e + be[:Ce], act_e)
         ep = np.pad(e, ((0, 0), (pad, pad + 2), (pad, pad + 2), (0, 0)))
+        v = np.zeros((n, Ho, Wo, Ce))
+        for dy in range(3):
+            for dx in range(3):
+                tap = Wd[(dy * 3 + dx) * Ce :][:Ce]
+                v += ep[:, dy : dy + s * (Ho - 1) + 1 : s, dx : dx + s * (Wo - 1) + 1 : s, :] * tap
+        v = relu6(v + bd[:Ce], act_d)
+        o = relu6(v @ Wp[: Ce * cout].reshape(Ce, cout) + bp[:cout], act_p)
+        if hr:
+            o = o + R[: o.size].reshape(o.shape)
+        Y[: o.size] = o.ravel()
+    elif name.startswith("exdwpw6"):  # fuse v6: the same op as exdwpw5, split over clusters of 8 (kernels/cblock.cu)
+        X, We, be, Wd, bd, Wp, bp, R, Y, _ = map(flat, a[:10])
+        cnt = flat(a[10])
+        H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr = map(int, a[11:])
+        ch = int(name[len("exdwpw6_c") :])
+        n = grid[2]
+        assert cnt.dtype == np.int32 and not cnt[: n * grid[1] * 8].any(), "counters must be zero before a launch"
+        assert grid[0] % 8 == 0 and grid[0] * ch == Ce and grid[1] == -(-Ho // tr), (grid, Ce, ch, Ho, tr)
+        assert block == (256, 1, 1) and (H + 2 - 3) // s + 1 == Ho and (W + 2 - 3) // s + 1 == Wo
+        assert cin % 4 == 0 and Ce % 4 == 0 and cout % 4 == 0
+        e = X[: n * H * W * cin].reshape(n, H, W, cin).astype(np.float64) @ We[: cin * Ce].reshape(cin, Ce)
+        e = relu6(e + be[:Ce], act_e)
+        ep = np.pad(e, ((0, 0), (1, 3), (1, 3), (0, 0)))
         v = np.zeros((n, Ho, Wo, Ce))
         for dy in range(3):
             for dx in range(3):
@@ -509,6 +538,7 @@ def make_fake_cupy() -> types.ModuleType:
         "ndarray",
         "float16",
         "float32",
+        "int32",
         "float64",
         "zeros",
         "empty",

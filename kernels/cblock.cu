@@ -1,0 +1,279 @@
+// cblock.cu -- fuse v6: a whole MobileNetV2 bottleneck block (expansion 1x1 -> depthwise 3x3 -> projection 1x1
+// (+ residual)) as ONE kernel for small batches, any input width: the expanded channels are spread over the blocks
+// of thread-block clusters and the projection's partial sums are reduced on chip.
+//
+// Why (results/NOTES.md, "fuse v6"): at batch 1 the 14x14 / 7x7 blocks run as 4-5 dependent launches each
+// (expansion GEMM, depthwise, projection GEMM + its split-K reduce) of ~1.1 us launch cost plus an L2 latency chain
+// each; a per-spatial-tile block kernel (fuse v5) has far too few tiles there to fill 132 SMs (a 7x7 map is one
+// tile). Splitting the EXPANDED channels instead gives every block a slice of all three convs:
+//
+//   grid (8 * NG, ST, N), cluster (8, 1, 1), 256 threads. Block x = g * 8 + rank owns expanded channels
+//   [x * CH, x * CH + CH) (CE = 8 * NG * CH); blockIdx.y = output-row tile [y * TR, y * TR + TR); blockIdx.z = image.
+//   1. cp.async: the tile's input rows (halo included, clipped to the image; rows padded to CIN + 4 floats: no bank
+//      conflicts), the block's expansion weight columns, depthwise taps, projection weight rows, biases.
+//   2. expansion of the staged pixels for the CH channels -> Es (lane = pixel, warp-uniform 4-channel group:
+//      weight reads are broadcasts); out-of-image pixels are not stored, the depthwise skips them (zero padding).
+//   3. depthwise 3x3 + bias (+ ReLU6) of the tile's output pixels for the CH channels -> Ds.
+//   4. projection PARTIAL over the block's CH channels for every output channel -> Ps (aliases the input rows).
+//   5. cluster barrier; rank r sums slice r of the tile's outputs over the 8 blocks' Ps through distributed shared
+//      memory (ld.shared::cluster, fixed order 0..7).
+//   6. NG == 1: + bias (+ ReLU6) (+ residual) -> Y. NG > 1: the cluster sum goes to the workspace; the last of the NG
+//      clusters to arrive at (image, tile, rank) (an atomic counter, reset by that block) adds the NG cluster sums in
+//      the fixed order 0..NG-1, then the epilogue. Fixed summation order everywhere: runs are bit-identical.
+//   7. cluster barrier before exit (peers may still read this block's Ps).
+// Builds: CH = 8, 12, 16 (exdwpw6_c<CH>). Needs CIN, CE, COUT % 4 == 0, 16-byte aligned arrays, CE % (8 * CH) == 0;
+// the counters (N * ST * 8 ints) zero before the first launch (every launch leaves them zero).
+// Shared memory (floats; the host's K.exdwpw6_smem is the same formula):
+//   R0 = max(IPmax * (CIN + 4), TR * Wo * (COUT + 4)) | Es IPmax * CS | Ds TR * Wo * CS | We CIN * CH | Wp CH * COUT |
+//   Wd 9 * CH | be CH | bd CH, with IPmax = min(H, (TR - 1) * S + 3) * W and CS = CH + 4 if CH % 8 == 0 else CH.
+
+#include <cuda_runtime.h>
+
+namespace cblock {
+
+__device__ __forceinline__ unsigned smem_u32(const void* p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void cp_async16(void* s, const void* g) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_u32(s)), "l"(g));
+}
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+__device__ __forceinline__ unsigned cluster_rank() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+__device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ float4 ld_dsmem4(const float* p, unsigned rank) {
+    unsigned ra;
+    float4 v;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(smem_u32(p)), "r"(rank));
+    asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                 : "r"(ra)
+                 : "memory");
+    return v;
+}
+__device__ __forceinline__ float relu6(float v) { return fminf(fmaxf(v, 0.f), 6.f); }
+__device__ __forceinline__ float4 relu6(float4 v) { return make_float4(relu6(v.x), relu6(v.y), relu6(v.z), relu6(v.w)); }
+__device__ __forceinline__ void fma4(float4& a, float s, const float4& w) {
+    a.x = fmaf(s, w.x, a.x);
+    a.y = fmaf(s, w.y, a.y);
+    a.z = fmaf(s, w.z, a.z);
+    a.w = fmaf(s, w.w, a.w);
+}
+__device__ __forceinline__ void add4(float4& a, const float4& b) {
+    a.x += b.x;
+    a.y += b.y;
+    a.z += b.z;
+    a.w += b.w;
+}
+
+constexpr int NT = 256;
+
+template <int CH>
+__device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const float* __restrict__ We,
+                                             const float* __restrict__ be, const float* __restrict__ Wd,
+                                             const float* __restrict__ bd, const float* __restrict__ Wp,
+                                             const float* __restrict__ bp, const float* R, float* Y, float* ws,
+                                             int* cnt, int H, int W, int CIN, int CE, int COUT, int Ho, int Wo, int S,
+                                             int TR, int act_e, int act_d, int act_p, int has_res) {
+    static_assert(CH % 4 == 0, "CH must be a multiple of 4");
+    constexpr int CG = CH / 4;                        // 4-channel groups
+    constexpr int CS = (CH % 8 == 0) ? CH + 4 : CH;   // Es / Ds row stride (bank conflicts)
+    extern __shared__ __align__(16) float sm[];
+    __shared__ int last_flag;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const unsigned rank = cluster_rank();
+    const int NG = gridDim.x / 8, g = blockIdx.x / 8;
+    const int c0 = blockIdx.x * CH;
+    const int s = blockIdx.y, ST = gridDim.y, n = blockIdx.z;
+    const int oy0 = s * TR, TRt = min(TR, Ho - oy0), TP = TRt * Wo;
+    const int iy0 = max(0, oy0 * S - 1), iy1 = min(H, (oy0 + TRt - 1) * S + 2);
+    const int IP = (iy1 - iy0) * W;
+    const int XS = CIN + 4, PS = COUT + 4, C4 = CIN / 4, O4 = COUT / 4;
+    const int IPmax = min(H, (TR - 1) * S + 3) * W;
+    const int r0 = max(IPmax * XS, TR * Wo * PS);
+    float* Xs = sm;  // [IP][XS]; later Ps [TP][PS]
+    float* Es = sm + r0;
+    float* Ds = Es + IPmax * CS;
+    float* Wes = Ds + TR * Wo * CS;  // [CIN][CH]
+    float* Wps = Wes + CIN * CH;     // [CH][COUT]
+    float* wds = Wps + CH * COUT;    // [9][CH]
+    float* bes = wds + 9 * CH;
+    float* bds = bes + CH;
+    (void)CE;
+
+    // 1. staging
+    {
+        const float* xg = X + ((size_t)n * H + iy0) * W * CIN;
+        for (int i = tid; i < IP * C4; i += NT) {
+            const int p = i / C4, k4 = i - p * C4;
+            cp_async16(Xs + p * XS + k4 * 4, xg + (size_t)i * 4);
+        }
+        for (int i = tid; i < CIN * CG; i += NT) {
+            const int k = i / CG, q = i - k * CG;
+            cp_async16(Wes + k * CH + q * 4, We + (size_t)k * CE + c0 + q * 4);
+        }
+        const float* wpg = Wp + (size_t)c0 * COUT;
+        for (int i = tid; i < CH * O4; i += NT) cp_async16(Wps + i * 4, wpg + (size_t)i * 4);
+        for (int i = tid; i < 9 * CG; i += NT) {
+            const int t = i / CG, q = i - t * CG;
+            cp_async16(wds + t * CH + q * 4, Wd + (size_t)t * CE + c0 + q * 4);
+        }
+        if (tid < CG) cp_async16(bes + tid * 4, be + c0 + tid * 4);
+        else if (tid < 2 * CG) cp_async16(bds + (tid - CG) * 4, bd + c0 + (tid - CG) * 4);
+        cp_async_wait_all();
+        __syncthreads();
+    }
+
+    // 2. expansion of the staged pixels (lane = pixel, warp-uniform 4-channel group)
+    {
+        const int slabs = (IP + 31) / 32;
+        for (int it = warp; it < slabs * CG; it += NT / 32) {
+            const int slab = it / CG, cg = it - slab * CG;
+            const int p = slab * 32 + lane;
+            if (p < IP) {
+                float4 acc = *reinterpret_cast<const float4*>(bes + cg * 4);
+                const float* xr = Xs + p * XS;
+                const float* wr = Wes + cg * 4;
+#pragma unroll 4
+                for (int k = 0; k < CIN; k += 4) {
+                    const float4 xv = *reinterpret_cast<const float4*>(xr + k);
+                    fma4(acc, xv.x, *reinterpret_cast<const float4*>(wr + (k + 0) * CH));
+                    fma4(acc, xv.y, *reinterpret_cast<const float4*>(wr + (k + 1) * CH));
+                    fma4(acc, xv.z, *reinterpret_cast<const float4*>(wr + (k + 2) * CH));
+                    fma4(acc, xv.w, *reinterpret_cast<const float4*>(wr + (k + 3) * CH));
+                }
+                if (act_e) acc = relu6(acc);
+                *reinterpret_cast<float4*>(Es + p * CS + cg * 4) = acc;
+            }
+        }
+        __syncthreads();
+    }
+
+    // 3. depthwise 3x3 (zero padding: taps outside the image skipped) + bias (+ ReLU6)
+    {
+        const int slabs = (TP + 31) / 32;
+        for (int it = warp; it < slabs * CG; it += NT / 32) {
+            const int slab = it / CG, cg = it - slab * CG;
+            const int q = slab * 32 + lane;
+            if (q < TP) {
+                const int oy = oy0 + q / Wo, ox = q % Wo;
+                float4 acc = *reinterpret_cast<const float4*>(bds + cg * 4);
+#pragma unroll
+                for (int dy = 0; dy < 3; ++dy) {
+                    const int iy = oy * S - 1 + dy;
+                    if (iy < 0 || iy >= H) continue;
+#pragma unroll
+                    for (int dx = 0; dx < 3; ++dx) {
+                        const int ix = ox * S - 1 + dx;
+                        if (ix < 0 || ix >= W) continue;
+                        const float4 e = *reinterpret_cast<const float4*>(Es + ((iy - iy0) * W + ix) * CS + cg * 4);
+                        const float4 w = *reinterpret_cast<const float4*>(wds + (dy * 3 + dx) * CH + cg * 4);
+                        acc.x = fmaf(e.x, w.x, acc.x);
+                        acc.y = fmaf(e.y, w.y, acc.y);
+                        acc.z = fmaf(e.z, w.z, acc.z);
+                        acc.w = fmaf(e.w, w.w, acc.w);
+                    }
+                }
+                if (act_d) acc = relu6(acc);
+                *reinterpret_cast<float4*>(Ds + q * CS + cg * 4) = acc;
+            }
+        }
+        __syncthreads();
+    }
+
+    // 4. projection partial over this block's CH channels (Ps aliases the staged input rows: free after step 2)
+    float* Ps = Xs;
+    {
+        const int slabs = (TP + 31) / 32;
+        for (int it = warp; it < slabs * O4; it += NT / 32) {
+            const int slab = it / O4, o4 = it - slab * O4;
+            const int q = slab * 32 + lane;
+            if (q < TP) {
+                float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+                const float* dr = Ds + q * CS;
+                const float* wr = Wps + o4 * 4;
+#pragma unroll
+                for (int c = 0; c < CH; c += 4) {
+                    const float4 d = *reinterpret_cast<const float4*>(dr + c);
+                    fma4(acc, d.x, *reinterpret_cast<const float4*>(wr + (c + 0) * COUT));
+                    fma4(acc, d.y, *reinterpret_cast<const float4*>(wr + (c + 1) * COUT));
+                    fma4(acc, d.z, *reinterpret_cast<const float4*>(wr + (c + 2) * COUT));
+                    fma4(acc, d.w, *reinterpret_cast<const float4*>(wr + (c + 3) * COUT));
+                }
+                *reinterpret_cast<float4*>(Ps + q * PS + o4 * 4) = acc;
+            }
+        }
+    }
+
+    // 5. the cluster's sum of slice `rank` (float4 units j = q * O4 + o4 of the tile) through distributed smem
+    cluster_arrive();
+    cluster_wait();
+    const int E4 = TP * O4;
+    const int lo = (int)(((long long)rank * E4) / 8), hi = (int)(((long long)(rank + 1) * E4) / 8);
+    const size_t obase = ((size_t)n * Ho + oy0) * Wo * COUT;  // the tile's output rows are contiguous
+    const size_t wstile = (size_t)TR * Wo * COUT;             // workspace floats per (image, tile, cluster)
+    float* wsb = ws + ((size_t)n * ST + s) * NG * wstile;
+    for (int j = lo + tid; j < hi; j += NT) {
+        const int q = j / O4, o4 = j - q * O4;
+        const float* src = Ps + q * PS + o4 * 4;
+        float4 v = ld_dsmem4(src, 0);
+#pragma unroll
+        for (unsigned b = 1; b < 8; ++b) add4(v, ld_dsmem4(src, b));
+        if (NG == 1) {
+            add4(v, *reinterpret_cast<const float4*>(bp + o4 * 4));
+            if (act_p) v = relu6(v);
+            if (has_res) add4(v, *reinterpret_cast<const float4*>(R + obase + (size_t)j * 4));
+            *reinterpret_cast<float4*>(Y + obase + (size_t)j * 4) = v;
+        } else {
+            *reinterpret_cast<float4*>(wsb + g * wstile + (size_t)j * 4) = v;
+        }
+    }
+    cluster_arrive();  // this block no longer reads its peers' shared memory
+
+    // 6. across the NG clusters of this (image, tile): the last to arrive at slice `rank` adds them in order
+    if (NG > 1) {
+        __threadfence();
+        __syncthreads();
+        if (tid == 0) {
+            int* c = cnt + ((size_t)n * ST + s) * 8 + rank;
+            const int prev = atomicAdd(c, 1);
+            last_flag = prev == NG - 1;
+            if (last_flag) *c = 0;  // every cluster has arrived: ready for the next launch
+        }
+        __syncthreads();
+        if (last_flag) {
+            __threadfence();
+            for (int j = lo + tid; j < hi; j += NT) {
+                const int o4 = j % O4;
+                float4 v = __ldcg(reinterpret_cast<const float4*>(wsb + (size_t)j * 4));
+                for (int gg = 1; gg < NG; ++gg)
+                    add4(v, __ldcg(reinterpret_cast<const float4*>(wsb + gg * wstile + (size_t)j * 4)));
+                add4(v, *reinterpret_cast<const float4*>(bp + o4 * 4));
+                if (act_p) v = relu6(v);
+                if (has_res) add4(v, *reinterpret_cast<const float4*>(R + obase + (size_t)j * 4));
+                *reinterpret_cast<float4*>(Y + obase + (size_t)j * 4) = v;
+            }
+        }
+    }
+    cluster_wait();
+}
+
+}  // namespace cblock
+
+#define EXDWPW6_KERNEL(NAME, CH)                                                                                    \
+    extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)                                    \
+        NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
+             const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
+             const float* __restrict__ bp, const float* R, float* Y, float* ws, int* cnt, int H, int W, int CIN,    \
+             int CE, int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res) {       \
+        cblock::exdwpw6_body<CH>(X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR,     \
+                                 act_e, act_d, act_p, has_res);                                                     \
+    }
+
+EXDWPW6_KERNEL(exdwpw6_c8, 8)
+EXDWPW6_KERNEL(exdwpw6_c12, 12)
+EXDWPW6_KERNEL(exdwpw6_c16, 16)

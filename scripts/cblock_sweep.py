@@ -1,0 +1,115 @@
+"""fuse v6 (kernels/cblock.cu exdwpw6) per bottleneck block: every (CH, TR) configuration against the launches the
+fuse v5 plan runs for the same block, at small batches. H100 (any CUDA GPU); results/NOTES.md cites its output.
+
+    python3 scripts/cblock_sweep.py --batches 1,2,4,8 --json out.json
+
+Per block and batch: the v5 plan's launches of the block's three ops (expansion, depthwise, projection: from the
+plan's op ranges, on the plan's own buffers), and one exdwpw6 launch per configuration on fresh buffers, each
+captured REPEAT times back to back in a CUDA graph (dependent launches, as in the network's graph) and timed with
+CUDA events (median of the replays / REPEAT): device us per block. The cost model's pick (choose_exdwpw6) is marked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cupy
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from impls.custom import CustomBackend, choose_exdwpw6, exdwpw6_configs, exdwpw6_cost  # noqa: E402
+from mbv2.model import default_network  # noqa: E402
+from mbv2.timing import CudaGraph, cuda_event_timing  # noqa: E402
+
+REPEAT = 20
+
+
+def time_launches(be: CustomBackend, launches: list) -> float:
+    """Device us of one pass over ``launches`` (REPEAT passes in one CUDA graph, median over replays)."""
+
+    def enqueue() -> None:
+        for _ in range(REPEAT):
+            for la in launches:
+                be._launch(la)
+
+    g = CudaGraph(enqueue, be.stream)
+    t = cuda_event_timing(lambda i: g.replay(), warmup=3, repeats=15, stream=be.stream)
+    return 1000.0 * t.median_ms / REPEAT
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batches", default="1,2,4,8")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    net = default_network()
+    gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    rows = []
+    for batch in [int(b) for b in args.batches.split(",")]:
+        be5 = CustomBackend(kernels="fuse=v5")
+        be5.prepare(net)
+        plan5 = be5.plan(batch)
+        be6 = CustomBackend(kernels="fuse=v6")
+        be6.prepare(net)
+        by_label = {label: (lo, hi) for label, lo, hi in plan5.op_ranges}
+        fused = net.fused
+        for ex, dw, pw in zip(fused, fused[1:], fused[2:]):
+            if not (ex.kind == dw.kind == pw.kind == "conv" and dw.input == ex.index and pw.input == dw.index):
+                continue
+            lx, ld, lp = ex.layer, dw.layer, pw.layer
+            if not (lx.is_pointwise and ld.is_depthwise and lp.is_pointwise):
+                continue
+            h, w = lx.in_shape[1:]
+            ho, wo = ld.out_hw(h, w)
+            shape = (h, w, lx.in_channels, lx.out_channels, lp.out_channels, ho, wo, ld.stride)
+            cfgs = exdwpw6_configs(*shape)
+            if not cfgs:
+                continue
+            v5_launches = []
+            for op in (ex, dw, pw):
+                lo, hi = by_label[f"{be5.name}/{op.covers[0]}:{op.label}"]
+                v5_launches += plan5.launches[lo:hi]
+            names5 = [la.name for la in v5_launches]
+            t5 = time_launches(be5, v5_launches) if v5_launches else float("nan")
+            rng = np.random.default_rng(ex.index)
+            x = be6.to_device(rng.standard_normal((batch, *lx.in_shape), dtype=np.float32))
+            with be6.stream:
+                out = cupy.empty((batch, ho, wo, lp.out_channels), cupy.float32)
+            res = out if pw.residual is not None else None
+            pick = choose_exdwpw6(batch, *shape, be6.sms)
+            label = f"ops{ex.index}+{dw.index}+{pw.index} {lx.in_channels}->{lx.out_channels}->{lp.out_channels}"
+            label += f" @{h}x{w} s{ld.stride}"
+            print(f"bs{batch} {label}: v5 {t5:.2f} us ({' '.join(names5)})", flush=True)
+            for cfg in cfgs:
+                be6.force_block6 = cfg
+                la = be6._exdwpw6_launch(x, lx, ex.act, ld, dw.act, lp, pw.act, res, out)
+                be6.force_block6 = None
+                t6 = time_launches(be6, [la])
+                cost = exdwpw6_cost(batch, *shape, be6.sms, cfg)
+                mark = " <- model" if cfg == pick else ""
+                print(f"    CH {cfg[0]:2d} TR {cfg[1]:3d} grid {la.grid}: {t6:.2f} us (model {cost:.0f} cyc){mark}")
+                rows.append(
+                    {
+                        "gpu": gpu,
+                        "batch": batch,
+                        "block": label,
+                        "v5_us": t5,
+                        "v5_launches": names5,
+                        "ch": cfg[0],
+                        "tr": cfg[1],
+                        "grid": list(la.grid),
+                        "us": t6,
+                        "model_cycles": cost,
+                        "model_pick": cfg == pick,
+                    }
+                )
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

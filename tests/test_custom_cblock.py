@@ -1,0 +1,176 @@
+"""fuse v6 (kernels/cblock.cu exdwpw6): a whole bottleneck block as one kernel, the expanded channels split over
+thread-block clusters of 8 and the projection partials reduced on chip, against NumPy float64.
+
+Every distinct bottleneck block of MobileNetV2-1.0 whose expanded width the kernel takes, at batch 1, 3 and 8 with the
+cost model's (CH, TR) and at batch 1 with EVERY valid (CH, TR) (one cluster per tile and several; the last row tile
+partial; each CH build); odd shapes (maps of 1x1 and 5x7, no ReLU6 on the expansion, ReLU6 on the projection, a
+residual). Outputs NaN-poisoned; fp32 per-layer tolerance; the exdwpw6 kernel must have run (no fallback); runs with
+several clusters per tile are bit-identical when repeated (the fixed summation order), and the arrival counters are
+zero after every launch.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from impls import _custom_kernels as K
+from impls.custom import choose_exdwpw6, exdwpw6_configs
+from mbv2.tolerances import assert_close
+from tests.test_custom_kernels import _REF64, _net, _seeded, backend_for, make_conv, ref64
+
+
+def _blocks():
+    """(expansion, depthwise, projection) op indices of the network's distinct bottleneck blocks that exdwpw6 takes."""
+    net = _net()
+    out, seen = [], set()
+    for ex, dw, pw in zip(net.fused, net.fused[1:], net.fused[2:]):
+        if not (ex.kind == dw.kind == pw.kind == "conv" and dw.input == ex.index and pw.input == dw.index):
+            continue
+        lx, ld, lp = ex.layer, dw.layer, pw.layer
+        if not (lx.is_pointwise and ld.is_depthwise and lp.is_pointwise) or lx.out_channels % 32:
+            continue
+        key = (lx.in_shape, lx.out_channels, ld.stride, lp.out_channels, pw.residual is None)
+        if key not in seen:
+            seen.add(key)
+            out.append((ex.index, dw.index, pw.index))
+    return out
+
+
+BLOCKS = _blocks()
+BLOCK_IDS = [
+    f"ops{i}+{j}+{k}:{_net().fused[i].layer.in_channels}->{_net().fused[i].layer.out_channels}->"
+    f"{_net().fused[k].layer.out_channels}@{_net().fused[i].layer.in_shape[1]}s{_net().fused[j].layer.stride}"
+    for i, j, k in BLOCKS
+]
+
+
+def test_network_blocks_for_exdwpw6():
+    # 16->96->24 s2 @112, 32->192->32 @28 (+res), 32->192->64 s2, 64->384->64 (+res), 64->384->96, 96->576->96 (+res),
+    # 96->576->160 s2, 160->960->160 (+res), 160->960->320; the 144-wide blocks (144 % 32) are not taken
+    assert len(BLOCKS) == 9, BLOCKS
+    net = _net()
+    for i, j, k in BLOCKS:
+        ex, dw, pw = net.fused[i].layer, net.fused[j].layer, net.fused[k].layer
+        h, w = ex.in_shape[1:]
+        ho, wo = dw.out_hw(h, w)
+        args = (h, w, ex.in_channels, ex.out_channels, pw.out_channels, ho, wo, dw.stride)
+        assert exdwpw6_configs(*args), (i, j, k)
+        assert choose_exdwpw6(1, *args, 132) is not None
+
+
+@functools.cache
+def _block_case(i, j, k, batch):
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    rng = _seeded("exdwpw6", i, j, k, batch)
+    x = rng.standard_normal((batch, *ex.layer.in_shape), dtype=np.float32)
+    res = x * np.float32(0.5) if pw.residual is not None else None
+    r64 = _REF64
+    ref = r64.conv2d(
+        r64.conv2d(r64.conv2d(x.astype(np.float64), ex.layer, act=ex.act), dw.layer, act=dw.act), pw.layer, act=pw.act
+    )
+    if res is not None:
+        ref = ref + res
+    return x, res, ref
+
+
+def _run(be, ex, dw, pw, x, res, ex_act=True, dw_act=True, act=False, cfg=None):
+    """One bottleneck op through exdwpw6 (``cfg`` = (CH, TR) pinned, else the cost model's); output NaN-poisoned."""
+    import cupy
+
+    xd = be.to_device(x)
+    nb, h, w, _ = xd.shape
+    ho, wo = dw.out_hw(h, w)
+    with be.stream:
+        out = cupy.full((nb, ho, wo, pw.out_channels), np.nan, cupy.float32)
+    rd = be.to_device(res) if res is not None else None
+    be._fallbacks.clear()
+    be.force_block6 = cfg
+    try:
+        y = be.bottleneck(xd, ex, dw, pw, ex_act=ex_act, dw_act=dw_act, act=act, residual=rd, out=out)
+    finally:
+        be.force_block6 = None
+    assert y is out
+    assert not be._fallbacks, be._fallbacks
+    host = be.to_host(y)
+    assert not be._cnt.get().any(), "arrival counters not reset"
+    return host
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("batch", (1, 3, 8))
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_block_matches_float64_reference(i, j, k, batch):
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, batch)
+    y = _run(backend_for("fuse=v6"), ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y, ref, "fp32", "layer", what=f"fuse v6 ops {i}+{j}+{k} bs{batch}")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_every_configuration_matches_float64_reference(i, j, k):
+    """Every (CH, TR) the host may pick for this block, at batch 1; a multi-cluster one repeated bit-identically."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    h, w = ex.layer.in_shape[1:]
+    ho, wo = dw.layer.out_hw(h, w)
+    args = (h, w, ex.layer.in_channels, ex.layer.out_channels, pw.layer.out_channels, ho, wo, dw.layer.stride)
+    cfgs = exdwpw6_configs(*args)
+    be = backend_for("fuse=v6")
+    multi = None
+    for cfg in cfgs:
+        y = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v6 ops {i}+{j}+{k} cfg (CH, TR) = {cfg}")
+        if ex.layer.out_channels // (8 * cfg[0]) > 1:
+            multi = (cfg, y)
+    if multi is not None:
+        cfg, y = multi
+        y2 = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        np.testing.assert_array_equal(y, y2, err_msg=f"cfg {cfg} not bit-identical on a repeat")
+
+
+# (stride, cin, ce, cout, h, w, batch, residual, ex_act, act): odd maps, every CH build, flags off / on
+ODD = [
+    (1, 8, 64, 12, 5, 7, 2, False, True, False),  # CH 8 only one cluster (64 = 8 x 8)
+    (2, 8, 96, 16, 5, 7, 3, False, False, True),  # stride 2 on an odd map, no ReLU6 on the expansion, ReLU6 after
+    (1, 16, 128, 16, 9, 4, 2, True, True, False),  # residual, several clusters per tile
+    (1, 20, 192, 24, 1, 1, 1, False, True, False),  # 1x1 map: every tap but the centre is padding
+    (2, 12, 256, 40, 3, 3, 2, False, True, False),  # 3x3 -> 2x2
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
+def test_odd_block_matches_float64_reference(shape, rng):
+    s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
+    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+    ho, wo = dw.out_hw(h, w)
+    pw = make_conv(rng, ce, cout, 1, 1, 0, 1, ho, wo)
+    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+    res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
+    r64 = ref64()
+    ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True), pw, act=act)
+    if has_res:
+        ref = ref + res
+    cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
+    assert cfgs
+    be = backend_for("fuse=v6")
+    for cfg in cfgs:
+        y = _run(be, ex, dw, pw, x, res, ex_act, True, act, cfg=cfg)
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v6 {shape} cfg {cfg}")
+
+
+@pytest.mark.gpu
+def test_compiled_builds_are_the_host_list():
+    be = backend_for("fuse=v6")
+    for ch in K.EXDWPW6_CH:
+        assert be._fn(K.exdwpw6_kernel(ch)) is not None
