@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import impls
-from impls._custom_kernels import KERNEL_VERSIONS
+from impls._custom_kernels import EXDWPW6_MAX_BATCH, KERNEL_VERSIONS
 from mbv2.errors import InputError
 from mbv2.network import random_input
 from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
@@ -78,6 +78,25 @@ def test_e2e_fused_blocks_match_onnxruntime(net, batch, graph):
     if batch == 64:
         assert len(blocks) == 6, [la.name for la in launches]
     assert not any("fuse" in f for f in be.info()["fallbacks"])
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 8, 64])
+def test_e2e_cluster_blocks_match_onnxruntime(net, batch, graph):
+    """fuse v6: up to batch EXDWPW6_MAX_BATCH the 14 bottleneck blocks whose expanded width is a multiple of 32 are
+    one exdwpw6 launch each (the two 144-wide ones keep fuse v5's path and say so); above it the plan is v5's.
+    Repeated runs bit-identical (fixed summation order across the clusters)."""
+    be = impls.create("custom", kernels="fuse=v6", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v6 graph={graph} bs{batch}")
+    names = [la.name for la in be.plan(batch).launches]
+    small = batch <= EXDWPW6_MAX_BATCH
+    assert sum(n.startswith("exdwpw6") for n in names) == (14 if small else 0), names
+    fallbacks = [f for f in be.info()["fallbacks"] if "fuse" in f]
+    want = "fuse v6 -> v5 (no exdwpw6 configuration: CE % 32, shared memory or alignment)"
+    assert fallbacks == ([want] if small else []), fallbacks
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))
 
 
 @pytest.mark.parametrize("spec", ["", "fuse=v2", "fuse=v5"])
