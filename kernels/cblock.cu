@@ -71,14 +71,24 @@ __device__ __forceinline__ void add4(float4& a, const float4& b) {
 }
 
 constexpr int NT = 256;
+constexpr int MAXG = 8;  // cluster sums loaded at once by the last-arriving block
 
-template <int CH>
+// STAMP builds (exdwpw6_c<CH>_stamp, scripts/cblock_sweep.py --stamps): thread 0 of every block writes clock64() at
+// the phase boundaries and %globaltimer at entry / exit to stamps[block * 12 + k] (a measuring tool, never planned).
+__device__ __forceinline__ unsigned long long globaltimer() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+template <int CH, bool STAMP = false>
 __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const float* __restrict__ We,
                                              const float* __restrict__ be, const float* __restrict__ Wd,
                                              const float* __restrict__ bd, const float* __restrict__ Wp,
                                              const float* __restrict__ bp, const float* R, float* Y, float* ws,
                                              int* cnt, int H, int W, int CIN, int CE, int COUT, int Ho, int Wo, int S,
-                                             int TR, int act_e, int act_d, int act_p, int has_res) {
+                                             int TR, int act_e, int act_d, int act_p, int has_res,
+                                             unsigned long long* stamps = nullptr) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
     constexpr int CG = CH / 4;                        // 4-channel groups
     constexpr int CS = (CH % 8 == 0) ? CH + 4 : CH;   // Es / Ds row stride (bank conflicts)
@@ -104,6 +114,18 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     float* bes = wds + 9 * CH;
     float* bds = bes + CH;
     (void)CE;
+    unsigned long long* st_row =
+        stamps + ((size_t)(blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * 12;
+#define CBLOCK_STAMP(k)                                   \
+    do {                                                  \
+        if constexpr (STAMP) {                            \
+            if (tid == 0) st_row[k] = clock64();          \
+        }                                                 \
+    } while (0)
+    if constexpr (STAMP) {
+        if (tid == 0) st_row[10] = globaltimer();
+    }
+    CBLOCK_STAMP(0);
 
     // 1. staging
     {
@@ -127,6 +149,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         cp_async_wait_all();
         __syncthreads();
     }
+    CBLOCK_STAMP(1);
 
     // 2. expansion of the staged pixels (lane = pixel, warp-uniform 4-channel group)
     {
@@ -152,6 +175,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         }
         __syncthreads();
     }
+    CBLOCK_STAMP(2);
 
     // 3. depthwise 3x3 (zero padding: taps outside the image skipped) + bias (+ ReLU6)
     {
@@ -184,6 +208,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         }
         __syncthreads();
     }
+    CBLOCK_STAMP(3);
 
     // 4. projection partial over this block's CH channels (Ps aliases the staged input rows: free after step 2)
     float* Ps = Xs;
@@ -210,8 +235,11 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
 
     // 5. the cluster's sum of slice `rank` (float4 units j = q * O4 + o4 of the tile) through distributed smem
+    if constexpr (STAMP) __syncthreads();
+    CBLOCK_STAMP(4);
     cluster_arrive();
     cluster_wait();
+    CBLOCK_STAMP(5);
     const int E4 = TP * O4;
     const int lo = (int)(((long long)rank * E4) / 8), hi = (int)(((long long)(rank + 1) * E4) / 8);
     const size_t obase = ((size_t)n * Ho + oy0) * Wo * COUT;  // the tile's output rows are contiguous
@@ -232,6 +260,8 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
             *reinterpret_cast<float4*>(wsb + g * wstile + (size_t)j * 4) = v;
         }
     }
+    if constexpr (STAMP) __syncthreads();
+    CBLOCK_STAMP(6);
     cluster_arrive();  // this block no longer reads its peers' shared memory
 
     // 6. across the NG clusters of this (image, tile): the last to arrive at slice `rank` adds them in order
@@ -245,13 +275,26 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
             if (last_flag) *c = 0;  // every cluster has arrived: ready for the next launch
         }
         __syncthreads();
+        CBLOCK_STAMP(7);
         if (last_flag) {
             __threadfence();
             for (int j = lo + tid; j < hi; j += NT) {
                 const int o4 = j % O4;
-                float4 v = __ldcg(reinterpret_cast<const float4*>(wsb + (size_t)j * 4));
-                for (int gg = 1; gg < NG; ++gg)
-                    add4(v, __ldcg(reinterpret_cast<const float4*>(wsb + gg * wstile + (size_t)j * 4)));
+                // the cluster sums requested MAXG at a time (one L2 latency per MAXG, not per cluster), added in order
+                float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+                for (int g0 = 0; g0 < NG; g0 += MAXG) {
+                    float4 part[MAXG];
+#pragma unroll
+                    for (int gg = 0; gg < MAXG; ++gg)
+                        if (g0 + gg < NG)
+                            part[gg] = __ldcg(reinterpret_cast<const float4*>(wsb + (g0 + gg) * wstile + (size_t)j * 4));
+#pragma unroll
+                    for (int gg = 0; gg < MAXG; ++gg)
+                        if (g0 + gg < NG) {
+                            if (g0 + gg == 0) v = part[0];
+                            else add4(v, part[gg]);
+                        }
+                }
                 add4(v, *reinterpret_cast<const float4*>(bp + o4 * 4));
                 if (act_p) v = relu6(v);
                 if (has_res) add4(v, *reinterpret_cast<const float4*>(R + obase + (size_t)j * 4));
@@ -259,13 +302,20 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
             }
         }
     }
+    if constexpr (STAMP) __syncthreads();
+    CBLOCK_STAMP(8);
     cluster_wait();
+    CBLOCK_STAMP(9);
+    if constexpr (STAMP) {
+        if (tid == 0) st_row[11] = globaltimer();
+    }
+#undef CBLOCK_STAMP
 }
 
 }  // namespace cblock
 
 #define EXDWPW6_KERNEL(NAME, CH)                                                                                    \
-    extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)                                    \
+    extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256, 2)                                 \
         NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
              const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
              const float* __restrict__ bp, const float* R, float* Y, float* ws, int* cnt, int H, int W, int CIN,    \
@@ -277,3 +327,19 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 EXDWPW6_KERNEL(exdwpw6_c8, 8)
 EXDWPW6_KERNEL(exdwpw6_c12, 12)
 EXDWPW6_KERNEL(exdwpw6_c16, 16)
+
+// the stamped builds: the same kernels + one pointer (12 stamps per block)
+#define EXDWPW6_STAMP_KERNEL(NAME, CH)                                                                              \
+    extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256, 2)                                 \
+        NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
+             const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
+             const float* __restrict__ bp, const float* R, float* Y, float* ws, int* cnt, int H, int W, int CIN,    \
+             int CE, int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res,         \
+             unsigned long long* stamps) {                                                                          \
+        cblock::exdwpw6_body<CH, true>(X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S,   \
+                                       TR, act_e, act_d, act_p, has_res, stamps);                                   \
+    }
+
+EXDWPW6_STAMP_KERNEL(exdwpw6_c8_stamp, 8)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c12_stamp, 12)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c16_stamp, 16)

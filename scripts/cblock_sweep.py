@@ -7,6 +7,11 @@ Per block and batch: the v5 plan's launches of the block's three ops (expansion,
 plan's op ranges, on the plan's own buffers), and one exdwpw6 launch per configuration on fresh buffers, each
 captured REPEAT times back to back in a CUDA graph (dependent launches, as in the network's graph) and timed with
 CUDA events (median of the replays / REPEAT): device us per block. The cost model's pick (choose_exdwpw6) is marked.
+
+--stamps: instead, one launch of the stamped build (exdwpw6_c<CH>_stamp: thread 0 of every block writes clock64 at
+the phase boundaries, %globaltimer at entry / exit) per block at the cost model's configuration, after warm-up; printed:
+the median and the maximum over the grid's blocks of each phase (us at the clock rate measured from the two timers)
+and the spread of the blocks' start times.
 """
 
 from __future__ import annotations
@@ -26,6 +31,33 @@ from mbv2.model import default_network  # noqa: E402
 from mbv2.timing import CudaGraph, cuda_event_timing  # noqa: E402
 
 REPEAT = 20
+PHASES = ("stage", "expand", "depthwise", "project", "cluster barrier", "cluster reduce", "hand-off", "last sum",
+          "exit barrier")  # fmt: skip
+
+
+def stamp_run(be: CustomBackend, la) -> dict:
+    """One launch of the stamped build of ``la``'s kernel; per-phase median / max over blocks in us."""
+    from impls import _custom_kernels as K
+
+    built = K.build_all(be.arch)["cblock"]
+    mod = cupy.RawModule(path=str(built.path)) if built.path else cupy.RawModule(code=built.source)
+    fn = be._dyn_smem(mod.get_function(la.name + "_stamp"), la.smem)
+    nblk = int(np.prod(la.grid))
+    st = cupy.zeros((nblk, 12), cupy.uint64)
+    with be.stream:
+        for _ in range(3):
+            fn(la.grid, la.block, (*la.args, st), shared_mem=la.smem)
+    be.stream.synchronize()
+    a = st.get().astype(np.int64)
+    cyc = a[:, 9] - a[:, 0]
+    ns = a[:, 11] - a[:, 10]
+    ghz = float(np.median(cyc[ns > 0] / ns[ns > 0])) if (ns > 0).any() else 1.755
+    d = np.diff(a[:, :10], axis=1) / ghz / 1000.0  # us
+    out = {"ghz": ghz, "span_us": (a[:, 11].max() - a[:, 10].min()) / 1000.0}
+    out["start_spread_us"] = (a[:, 10].max() - a[:, 10].min()) / 1000.0
+    for k, name in enumerate(PHASES):
+        out[name] = (float(np.median(d[:, k])), float(d[:, k].max()))  # "last sum": the last-arriving blocks only
+    return out
 
 
 def time_launches(be: CustomBackend, launches: list) -> float:
@@ -45,6 +77,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", default="1,2,4,8")
     ap.add_argument("--json", default="")
+    ap.add_argument("--stamps", action="store_true")
     args = ap.parse_args()
     net = default_network()
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
@@ -68,6 +101,20 @@ def main() -> None:
             shape = (h, w, lx.in_channels, lx.out_channels, lp.out_channels, ho, wo, ld.stride)
             cfgs = exdwpw6_configs(*shape)
             if not cfgs:
+                continue
+            if args.stamps:
+                rng = np.random.default_rng(ex.index)
+                x = be6.to_device(rng.standard_normal((batch, *lx.in_shape), dtype=np.float32))
+                with be6.stream:
+                    out = cupy.empty((batch, ho, wo, lp.out_channels), cupy.float32)
+                res = out if pw.residual is not None else None
+                la = be6._exdwpw6_launch(x, lx, ex.act, ld, dw.act, lp, pw.act, res, out)
+                r = stamp_run(be6, la)
+                label = f"ops{ex.index}+{dw.index}+{pw.index} {lx.in_channels}->{lx.out_channels}->{lp.out_channels}"
+                print(f"bs{batch} {label} @{h}x{w} s{ld.stride} {la.name} grid {la.grid}: span {r['span_us']:.2f} us, "
+                      f"start spread {r['start_spread_us']:.2f} us, {r['ghz']:.2f} GHz")  # fmt: skip
+                print("    " + "  ".join(f"{k} {r[k][0]:.2f}/{r[k][1]:.2f}" for k in PHASES), flush=True)
+                rows.append({"gpu": gpu, "batch": batch, "block": label, "grid": list(la.grid), "stamps": r})
                 continue
             v5_launches = []
             for op in (ex, dw, pw):
