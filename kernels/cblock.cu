@@ -164,7 +164,6 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     // 2. expansion of the staged pixels (lane = pixel, warp-uniform 4-channel group)
     {
         const int slabs = (IP + 31) / 32;
-        #pragma unroll 1
         for (int it = warp; it < slabs * CG; it += NT / 32) {
             const int slab = it / CG, cg = it - slab * CG;
             const int p = slab * 32 + lane;
@@ -172,9 +171,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                 float4 acc = *reinterpret_cast<const float4*>(bes + cg * 4);
                 const float* xr = Xs + p * XS;
                 const float* wr = Wes + cg * 4;
-                // compact loops throughout: at batch 1 every block runs each phase's code once, so straight-line
-                // (unrolled) code is paid in instruction-cache misses (results/NOTES.md, fuse v6)
-#pragma unroll 1
+#pragma unroll 4
                 for (int k = 0; k < CIN; k += 4) {
                     const float4 xv = *reinterpret_cast<const float4*>(xr + k);
                     fma4(acc, xv.x, *reinterpret_cast<const float4*>(wr + (k + 0) * CH));
@@ -193,18 +190,17 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     // 3. depthwise 3x3 (zero padding: taps outside the image skipped) + bias (+ ReLU6)
     {
         const int slabs = (TP + 31) / 32;
-        #pragma unroll 1
         for (int it = warp; it < slabs * CG; it += NT / 32) {
             const int slab = it / CG, cg = it - slab * CG;
             const int q = slab * 32 + lane;
             if (q < TP) {
                 const int oy = oy0 + q / Wo, ox = q % Wo;
                 float4 acc = *reinterpret_cast<const float4*>(bds + cg * 4);
-#pragma unroll 1
+#pragma unroll
                 for (int dy = 0; dy < 3; ++dy) {
                     const int iy = oy * S - 1 + dy;
                     if (iy < 0 || iy >= H) continue;
-#pragma unroll 1
+#pragma unroll
                     for (int dx = 0; dx < 3; ++dx) {
                         const int ix = ox * S - 1 + dx;
                         if (ix < 0 || ix >= W) continue;
@@ -228,7 +224,6 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     float* Ps = Xs;
     {
         const int slabs = (TP + 31) / 32;
-        #pragma unroll 1
         for (int it = warp; it < slabs * O4; it += NT / 32) {
             const int slab = it / O4, o4 = it - slab * O4;
             const int q = slab * 32 + lane;
@@ -236,7 +231,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                 float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
                 const float* dr = Ds + q * CS;
                 const float* wr = Wps + o4 * 4;
-#pragma unroll 1
+#pragma unroll
                 for (int c = 0; c < CH; c += 4) {
                     const float4 d = *reinterpret_cast<const float4*>(dr + c);
                     fma4(acc, d.x, *reinterpret_cast<const float4*>(wr + (c + 0) * COUT));
@@ -260,7 +255,6 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     const size_t obase = ((size_t)n * Ho + oy0) * Wo * COUT;  // the tile's output rows are contiguous
     const size_t wstile = (size_t)TR * Wo * COUT;             // workspace floats per (image, tile, cluster)
     float* wsb = ws + ((size_t)n * ST + s) * NG * wstile;
-    #pragma unroll 1
     for (int j = lo + tid; j < hi; j += NT) {
         const int q = j / O4, o4 = j - q * O4;
         const float* src = Ps + q * PS + o4 * 4;
@@ -298,12 +292,10 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         __syncthreads();
         CBLOCK_STAMP(7);
         if (last_flag) {
-            #pragma unroll 1
             for (int j = lo + tid; j < hi; j += NT) {
                 const int o4 = j % O4;
                 // the cluster sums requested MAXG at a time (one L2 latency per MAXG, not per cluster), added in order
                 float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll 1
                 for (int g0 = 0; g0 < NG; g0 += MAXG) {
                     float4 part[MAXG];
 #pragma unroll
