@@ -44,6 +44,11 @@ __device__ __forceinline__ unsigned cluster_rank() {
     return r;
 }
 __device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory"); }
+// signals "done with the peers' shared memory" only: no data published, so no release (a release arrive costs a
+// MEMBAR.ALL.GPU in the SASS)
+__device__ __forceinline__ void cluster_arrive_relaxed() {
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+}
 __device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ float4 ld_dsmem4(const float* p, unsigned rank) {
     unsigned ra;
@@ -130,16 +135,21 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     // 1. staging
     {
         const float* xg = X + ((size_t)n * H + iy0) * W * CIN;
+        // (no unrolling of the staging loops: unrolled, they were ~600 instructions of a kernel whose code runs once)
+#pragma unroll 1
         for (int i = tid; i < IP * C4; i += NT) {
             const int p = i / C4, k4 = i - p * C4;
             cp_async16(Xs + p * XS + k4 * 4, xg + (size_t)i * 4);
         }
+#pragma unroll 1
         for (int i = tid; i < CIN * CG; i += NT) {
             const int k = i / CG, q = i - k * CG;
             cp_async16(Wes + k * CH + q * 4, We + (size_t)k * CE + c0 + q * 4);
         }
         const float* wpg = Wp + (size_t)c0 * COUT;
+#pragma unroll 1
         for (int i = tid; i < CH * O4; i += NT) cp_async16(Wps + i * 4, wpg + (size_t)i * 4);
+#pragma unroll 1
         for (int i = tid; i < 9 * CG; i += NT) {
             const int t = i / CG, q = i - t * CG;
             cp_async16(wds + t * CH + q * 4, Wd + (size_t)t * CE + c0 + q * 4);
@@ -262,22 +272,26 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
     if constexpr (STAMP) __syncthreads();
     CBLOCK_STAMP(6);
-    cluster_arrive();  // this block no longer reads its peers' shared memory
+    cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
 
     // 6. across the NG clusters of this (image, tile): the last to arrive at slice `rank` adds them in order
+    // (cooperative groups' grid-sync pattern: the block's stores, a block barrier, then ONE thread fences and signals;
+    // the last arriver's thread 0 fences before the block barrier that releases its readers)
     if (NG > 1) {
-        __threadfence();
         __syncthreads();
         if (tid == 0) {
             int* c = cnt + ((size_t)n * ST + s) * 8 + rank;
+            __threadfence();
             const int prev = atomicAdd(c, 1);
             last_flag = prev == NG - 1;
-            if (last_flag) *c = 0;  // every cluster has arrived: ready for the next launch
+            if (last_flag) {
+                *c = 0;  // every cluster has arrived: ready for the next launch
+                __threadfence();
+            }
         }
         __syncthreads();
         CBLOCK_STAMP(7);
         if (last_flag) {
-            __threadfence();
             for (int j = lo + tid; j < hi; j += NT) {
                 const int o4 = j % O4;
                 // the cluster sums requested MAXG at a time (one L2 latency per MAXG, not per cluster), added in order
