@@ -27,7 +27,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v6 v5 + every bottleneck block (any CIN) as ONE kernel at small batch (exdwpw6, kernels/cblock.cu):
                thread-block clusters of 8 split the EXPANDED channels, each block runs its channels through all
                three convs and the projection partials are reduced through distributed shared memory (and across
-               clusters by the last-arriving one); batch <= EXDWPW6_MAX_BATCH, v5 above
+               clusters by the last-arriving one); at batch <= EXDWPW6_MAX_BATCH on maps <= EXDWPW6_MAX_MAP, v5
+               elsewhere
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -112,7 +113,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "pool": "v2",
     "linear": "v2",
     "add": "v2",
-    "fuse": "v5",
+    "fuse": "v6",  # = v5 above batch 1 (EXDWPW6_MAX_BATCH)
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",
@@ -210,10 +211,13 @@ def exdwpw5_tile(stride: int, cin: int, cout: int, ho: int, wo: int) -> tuple[in
     return best
 
 
-# fuse v6 (exdwpw6, kernels/cblock.cu): expanded channels per block of the compiled builds, the largest batch the
-# plan uses it at (above: fuse v5), the shared memory a block may take (227 KB less the kernel's static 16 bytes)
+# fuse v6 (exdwpw6, kernels/cblock.cu): expanded channels per block of the compiled builds; the largest batch and
+# input map (pixels per image) the plan uses it at, elsewhere fuse v5 (measured on H100, results/NOTES.md "fuse v6":
+# at batch 1 it beats v5 on every block of <= 28x28 input, loses on the 112x112 one (12.3 vs 8.5 us for exdwpw5);
+# at batch 2 it wins on 7 of 14 blocks by <= 2 us and loses on the others); the shared memory a block may take
 EXDWPW6_CH = (8, 12, 16)
-EXDWPW6_MAX_BATCH = 8
+EXDWPW6_MAX_BATCH = 1
+EXDWPW6_MAX_MAP = 28 * 28
 EXDWPW6_MAX_SMEM = 227 * 1024 - 64
 
 

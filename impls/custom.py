@@ -125,9 +125,10 @@ def exdwpw6_configs(
 def exdwpw6_cost(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int, sms: int,
                  cfg: tuple[int, int]) -> float:  # fmt: skip
     """Estimated cycles of the fuse v6 block kernel with cfg = (CH, TR): waves x the busiest block's chain of
-    staging (L2 -> shared at ~64 B / clk / SM + ~1500 cycles latency), expansion, depthwise and projection (issue
-    cycles of 2 warps per scheduler: per 4-k step 16 FMAs + 5 shared loads), the cluster reduce (8 DSMEM loads per
-    float4 of the slice) and, with several clusters per tile, the global hand-off (~2500 cycles)."""
+    staging (L2 -> shared at ~8 B / clk / block + ~1500 cycles latency: fitted to the H100 sweep, where the 8 x NG
+    blocks of a row tile all read the same input rows), expansion, depthwise and projection (issue cycles of 2 warps
+    per scheduler: per 4-k step 16 FMAs + 5 shared loads), the cluster reduce (8 DSMEM loads per float4 of the slice)
+    and, with several clusters per tile, the global hand-off (~2500 cycles)."""
     ch, tr = cfg
     rows = min(h, (tr - 1) * stride + 3)
     ng = ce // (8 * ch)
@@ -136,7 +137,7 @@ def exdwpw6_cost(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int,
     smem = K.exdwpw6_smem(h, w, cin, cout, wo, stride, tr, ch)
     per_sm = max(1, min(2, (228 * 1024) // (smem + 1024)))
     waves = math.ceil(blocks / (sms * per_sm))
-    stage = 1500 + 4 * (rows * w * cin + cin * ch + ch * cout) / 64
+    stage = 1500 + 4 * (rows * w * cin + cin * ch + ch * cout) / 8
     exp = math.ceil(math.ceil(rows * w / 32) * (ch // 4) / 8) * (cin // 4) * 21
     dw = math.ceil(math.ceil(tr * wo / 32) * (ch // 4) / 8) * 60
     proj = math.ceil(math.ceil(tr * wo / 32) * (cout // 4) / 8) * ((ch // 4) * 21 + 6)
@@ -146,10 +147,14 @@ def exdwpw6_cost(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int,
 
 def choose_exdwpw6(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int,
                    sms: int) -> tuple[int, int] | None:  # fmt: skip
-    """(CH, TR) of the fuse v6 block kernel with the least estimated cost (exdwpw6_cost), None if none fits."""
+    """(CH, TR) of the fuse v6 block kernel with the least estimated cost (exdwpw6_cost) among those of at most one
+    block per SM (measured on H100 at batch 1: the fastest configuration of every network block has 96-128 blocks),
+    None if none fits."""
     cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, stride)
     if not cfgs:
         return None
+    one_wave = [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= sms]
+    cfgs = one_wave or cfgs
     return min(cfgs, key=lambda c: exdwpw6_cost(nb, h, w, cin, ce, cout, ho, wo, stride, sms, c))
 
 
@@ -785,7 +790,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         and loops over every expanded channel, so it needs enough tiles: >= SMs / 3 blocks). None: the pair path
         does not apply either (unaligned)."""
         nb, h, w, cin = x.shape
-        if self.versions["fuse"] == "v6" and nb <= K.EXDWPW6_MAX_BATCH:
+        if self.versions["fuse"] == "v6" and nb <= K.EXDWPW6_MAX_BATCH and h * w <= K.EXDWPW6_MAX_MAP:
             block6 = self._exdwpw6_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
             if block6 is not None:
                 return [block6]

@@ -603,7 +603,7 @@ def test_host_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
         b0 = be.versions["block0"] in ("v2", "v3")
         b0_kernel = K.block0_kernel(32, 16, be.versions["block0"])
         assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and (b0_kernel in LAUNCHES) == b0, LAUNCHES
-    if spec in ("fuse=v3", "fuse=v4", "fuse=v5"):  # the 6 expansions on <= 32 channels run inside their depthwise
+    if spec in ("fuse=v3", "fuse=v4", "fuse=v5", "fuse=v6"):  # the 6 expansions on <= 32 channels run inside their depthwise
         names = [launch.name for launch in be.plan(2).launches]
         assert sum(n.startswith("exdw") for n in names) == 6, names
 
@@ -710,7 +710,7 @@ def test_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
     own kernels and says so."""
     from tests.test_custom_kernels import make_conv
 
-    be = fake_cupy.CustomBackend()
+    be = fake_cupy.CustomBackend(kernels="fuse=v5")
     r64 = NumpyBackend(dtype="fp64")
     cases = [(s, ci, co, 9, 10, 2, s == 1 and ci == co) for s, ci, co, _, _ in K.EXDWPW5_INSTANCES]
     cases.append((1, 12, 12, 5, 5, 1, True))  # no instance: three kernels
@@ -734,6 +734,65 @@ def test_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
         if has_res:
             ref = ref + res
         assert_close(y, ref, "fp32", "layer", what=f"bottleneck s{s} {cin}->{ce}->{cout}")
+
+
+def test_fuse_v6_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
+    """fuse v6's cluster block kernel (exdwpw6) through the public op, every (CH, TR) it may run a shape with (one
+    cluster per tile and several, partial row tiles); a 144-wide block (144 % 32) runs exdwpw5 and says so."""
+    from impls.custom import exdwpw6_configs
+    from tests.test_custom_kernels import make_conv
+
+    be = fake_cupy.CustomBackend(kernels="fuse=v6")
+    r64 = NumpyBackend(dtype="fp64")
+    for s, cin, ce, cout, h, w, batch, has_res in [
+        (1, 64, 384, 64, 14, 14, 1, True),
+        (2, 96, 576, 160, 14, 14, 1, False),
+        (1, 8, 64, 12, 5, 7, 2, False),
+        (2, 12, 256, 40, 3, 3, 2, False),
+        (1, 24, 144, 24, 8, 8, 1, True),
+    ]:
+        ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+        dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+        ho, wo = dw.out_hw(h, w)
+        pw = make_conv(rng, ce, cout, 1, 1, 0, 1, ho, wo)
+        x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+        res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
+        ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True), pw)
+        if has_res:
+            ref = ref + res
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
+        assert bool(cfgs) == (ce % 32 == 0)
+        for cfg in cfgs or [None]:
+            LAUNCHES.clear()
+            be._fallbacks.clear()
+            be.force_block6 = cfg
+            rd = be.to_device(res) if has_res else None
+            y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=rd))
+            be.force_block6 = None
+            want = [K.exdwpw6_kernel(cfg[0])] if cfg else [K.exdwpw5_kernel(s, cin, cout, (8, 8))]
+            assert [k for k in LAUNCHES if k.startswith("exdwpw")] == want, LAUNCHES
+            assert bool(be._fallbacks) == (cfg is None), be._fallbacks
+            assert not be._cnt.any()
+            assert_close(y, ref, "fp32", "layer", what=f"fuse v6 bottleneck s{s} {cin}->{ce}->{cout} cfg {cfg}")
+
+
+def test_fuse_v6_plan_at_batch1_runs_cluster_block_kernels(fake_cupy, net):
+    """The default plan at batch 1: the 13 bottleneck blocks on <= 28x28 maps with 32-divisible expanded widths are
+    one exdwpw6 launch each, the 112x112 block is v5's exdwpw5; the logits match ONNX Runtime (eager and graph)."""
+    x = random_input(net, 1, seed=11)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    ref = ort.run(x)
+    for graph in (False, True):
+        be = fake_cupy.CustomBackend(graph=graph)
+        be.prepare(net)
+        be.poison(1)
+        y = be.run(x)
+        assert_close(y, ref, "fp32", "e2e", what=f"emulated custom default bs1 graph={graph}")
+        names = [launch.name for launch in be.plan(1).launches]
+        assert sum(n.startswith("exdwpw6") for n in names) == 13, names
+        assert sum(n.startswith("exdwpw5") for n in names) == 2, names  # 112x112 -> 56 and the 56x56 144-wide one
+        assert len(names) == 23, names
 
 
 def test_fused_ops_refuse_layers_that_do_not_chain(fake_cupy, rng):
