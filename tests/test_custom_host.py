@@ -603,7 +603,7 @@ def test_host_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
         b0 = be.versions["block0"] in ("v2", "v3")
         b0_kernel = K.block0_kernel(32, 16, be.versions["block0"])
         assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and (b0_kernel in LAUNCHES) == b0, LAUNCHES
-    if spec in ("fuse=v3", "fuse=v4", "fuse=v5", "fuse=v6"):  # the 6 expansions on <= 32 channels run inside their depthwise
+    if spec in ("fuse=v3", "fuse=v4", "fuse=v5", "fuse=v6"):  # the 6 expansions on <= 32 channels: inside their dw
         names = [launch.name for launch in be.plan(2).launches]
         assert sum(n.startswith("exdw") for n in names) == 6, names
 
