@@ -83,18 +83,16 @@ def test_e2e_fused_blocks_match_onnxruntime(net, batch, graph):
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 8, 64])
 def test_e2e_cluster_blocks_match_onnxruntime(net, batch, graph):
-    """fuse v6: up to batch EXDWPW6_MAX_BATCH the 13 bottleneck blocks on maps of <= 28x28 whose expanded width is a
-    multiple of 32 are one exdwpw6 launch each (the two 144-wide ones keep fuse v5's path and say so, the 112x112 one
-    keeps it silently); above it the plan is v5's. Repeated runs bit-identical (fixed summation order)."""
+    """fuse v6: up to batch EXDWPW6_MAX_BATCH the 13 bottleneck blocks on maps of <= 28x28 are one exdwpw6 launch
+    each (the three on larger maps keep fuse v5's path by design: no fallback recorded); above it the plan is v5's.
+    Repeated runs bit-identical (fixed summation order)."""
     be = impls.create("custom", kernels="fuse=v6", graph=graph)
     be.prepare(net)
     check_against_ort(be, net, batch, f"custom fuse=v6 graph={graph} bs{batch}")
     names = [la.name for la in be.plan(batch).launches]
     small = batch <= EXDWPW6_MAX_BATCH
     assert sum(n.startswith("exdwpw6") for n in names) == (13 if small else 0), names
-    fallbacks = [f for f in be.info()["fallbacks"] if "fuse" in f]
-    want = "fuse v6 -> v5 (no exdwpw6 configuration: CE % 32, shared memory or alignment)"
-    assert fallbacks == ([want] if small else []), fallbacks
+    assert not [f for f in be.info()["fallbacks"] if "fuse" in f], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
 
