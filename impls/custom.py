@@ -26,6 +26,7 @@ checks after every launch, naming the kernel that failed.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 from dataclasses import dataclass, field
@@ -201,6 +202,51 @@ def slot_sizes(slot_of: list[int], sizes: list[int]) -> list[int]:
 
 
 # -- launches ------------------------------------------------------------------------------------------
+class _LaunchAttrValue(ctypes.Union):
+    _fields_ = [("pad", ctypes.c_char * 64), ("i", ctypes.c_int)]
+
+
+class _LaunchAttr(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_int), ("pad", ctypes.c_char * 4), ("value", _LaunchAttrValue)]
+
+
+class _LaunchConfig(ctypes.Structure):
+    _fields_ = [
+        ("gridDimX", ctypes.c_uint),
+        ("gridDimY", ctypes.c_uint),
+        ("gridDimZ", ctypes.c_uint),
+        ("blockDimX", ctypes.c_uint),
+        ("blockDimY", ctypes.c_uint),
+        ("blockDimZ", ctypes.c_uint),
+        ("sharedMemBytes", ctypes.c_uint),
+        ("hStream", ctypes.c_void_p),
+        ("attrs", ctypes.POINTER(_LaunchAttr)),
+        ("numAttrs", ctypes.c_uint),
+    ]
+
+
+_PROGRAMMATIC_STREAM_SERIALIZATION = 6  # CUlaunchAttributeID
+
+
+def _driver_launch_ex() -> Any:
+    """cuLaunchKernelEx of the CUDA driver (CUDA >= 12.0), or None where it cannot be loaded."""
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+        fn = lib.cuLaunchKernelEx
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _ctype_arg(a: Any) -> Any:
+    if isinstance(a, np.int32):
+        return ctypes.c_int(int(a))
+    if isinstance(a, np.int64):
+        return ctypes.c_longlong(int(a))
+    return ctypes.c_uint64(a.data.ptr)  # a device array
+
+
 @dataclass
 class Launch:
     name: str
@@ -210,6 +256,7 @@ class Launch:
     args: tuple
     smem: int = 0
     coop: bool = False  # cooperative launch (net v2: the persistent kernel's grid barrier needs co-residency)
+    pdl: bool = False  # programmatic dependent launch (cuLaunchKernelEx; the kernel calls griddepcontrol.wait)
 
 
 @dataclass
@@ -260,6 +307,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         debug: bool | None = None,
         batch: int | list[int] | None = None,
         autotune: bool | None = None,
+        pdl: bool | None = None,
         **options: Any,
     ) -> None:
         super().__init__(dtype=dtype, **options)
@@ -284,6 +332,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self._capturing = False
         self._ws: Any = None
         self._cnt: Any = None
+        # programmatic dependent launch of the kernels written for it (fuse v6's exdwpw6): on by default where the
+        # driver has cuLaunchKernelEx and the GPU is sm_90+ (found at device set-up); pdl=False / MBV2_PDL=0: off
+        env_pdl = bool(int(os.environ.get("MBV2_PDL", "1") or 0))
+        self.pdl_requested = env_pdl if pdl is None else bool(pdl)
+        self.pdl = False
+        self._launch_ex: Any = None
         self.arch = ""
         self.compiler = ""
         self.sms = 132
@@ -302,6 +356,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.arch = str(dev.compute_capability)
         self.sms = int(dev.attributes["MultiProcessorCount"])
         self.stream = cupy.cuda.Stream(non_blocking=False)
+        if self.pdl_requested and int(self.arch) >= 90:
+            self._launch_ex = _driver_launch_ex()
+            self.pdl = self._launch_ex is not None
         key = f"{dev.id}:{self.arch}"
         if key not in _MODULE_CACHE:
             built = K.build_all(self.arch)
@@ -353,6 +410,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             "compiler": self.compiler,
             "fallbacks": sorted(self._fallbacks),
             "autotune": self.autotune,
+            "pdl": self.pdl,
         }
 
     # -- weights -------------------------------------------------------------------------------------
@@ -772,7 +830,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
         fn = self._dyn_smem(self._fn(name), smem)
-        return Launch(name, fn, (8 * ng, st, nb), (256,), args, smem=smem)
+        return Launch(name, fn, (8 * ng, st, nb), (256,), args, smem=smem, pdl=self.pdl)
 
     @staticmethod
     def _dyn_smem(fn: Any, smem: int) -> Any:
@@ -1129,7 +1187,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     def _launch(self, launch: Launch) -> None:
         cp = self._cp
         try:
-            if launch.coop:
+            if launch.pdl:
+                self._launch_pdl(launch)
+            elif launch.coop:
                 launch.kernel(
                     launch.grid, launch.block, launch.args, shared_mem=launch.smem, enable_cooperative_groups=True
                 )
@@ -1142,6 +1202,21 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 self.stream.synchronize()
             except (cp.cuda.driver.CUDADriverError, cp.cuda.runtime.CUDARuntimeError) as exc:
                 raise CudaError(f"{launch.name} grid={launch.grid} block={launch.block} failed: {exc}") from exc
+
+    def _launch_pdl(self, launch: Launch) -> None:
+        """cuLaunchKernelEx with PROGRAMMATIC_STREAM_SERIALIZATION on the backend's stream (captured into CUDA graphs
+        like any launch): the kernel may begin while the previous one finishes; it waits in griddepcontrol.wait."""
+        attr = _LaunchAttr(id=_PROGRAMMATIC_STREAM_SERIALIZATION)
+        attr.value.i = 1
+        g = tuple(launch.grid) + (1,) * (3 - len(launch.grid))
+        b = tuple(launch.block) + (1,) * (3 - len(launch.block))
+        cfg = _LaunchConfig(*g, *b, launch.smem, self.stream.ptr, ctypes.pointer(attr), 1)
+        vals = [_ctype_arg(a) for a in launch.args]
+        params = (ctypes.c_void_p * len(vals))(*[ctypes.addressof(v) for v in vals])
+        err = self._launch_ex(ctypes.byref(cfg), ctypes.c_void_p(launch.kernel.kernel.ptr), params, None)
+        if err != 0:
+            where = f"{launch.name} grid={launch.grid} block={launch.block}"
+            raise CudaError(f"cuLaunchKernelEx of {where}: CUresult {err}")
 
     def launch_all(self, launches: list[Launch]) -> None:
         with self.stream:

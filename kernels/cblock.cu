@@ -132,15 +132,12 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
     CBLOCK_STAMP(0);
 
-    // 1. staging
+    // 1. staging. Programmatic dependent launch (the host launches exdwpw6 with PDL where the driver allows): the next
+    // kernel may start as soon as every block of this one is running, and this one reads nothing a previous kernel
+    // wrote before griddepcontrol.wait (a no-op without PDL): the weights are requested first, then the wait, then the
+    // input rows. Nothing is written to global memory before the wait either.
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
     {
-        const float* xg = X + ((size_t)n * H + iy0) * W * CIN;
-        // (no unrolling of the staging loops: unrolled, they were ~600 instructions of a kernel whose code runs once)
-#pragma unroll 1
-        for (int i = tid; i < IP * C4; i += NT) {
-            const int p = i / C4, k4 = i - p * C4;
-            cp_async16(Xs + p * XS + k4 * 4, xg + (size_t)i * 4);
-        }
 #pragma unroll 1
         for (int i = tid; i < CIN * CG; i += NT) {
             const int k = i / CG, q = i - k * CG;
@@ -156,6 +153,14 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         }
         if (tid < CG) cp_async16(bes + tid * 4, be + c0 + tid * 4);
         else if (tid < 2 * CG) cp_async16(bds + (tid - CG) * 4, bd + c0 + (tid - CG) * 4);
+        asm volatile("griddepcontrol.wait;\n" ::: "memory");
+        const float* xg = X + ((size_t)n * H + iy0) * W * CIN;
+        // (no unrolling of the staging loops: unrolled, they were ~600 instructions of a kernel whose code runs once)
+#pragma unroll 1
+        for (int i = tid; i < IP * C4; i += NT) {
+            const int p = i / C4, k4 = i - p * C4;
+            cp_async16(Xs + p * XS + k4 * 4, xg + (size_t)i * 4);
+        }
         cp_async_wait_all();
         __syncthreads();
     }

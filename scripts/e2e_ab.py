@@ -45,7 +45,11 @@ def main() -> None:
         x = random_input(net, batch, seed=batch)
         bes = []
         for spec in specs:
-            be = CustomBackend(dtype=args.dtype, graph=True, kernels=spec)
+            # "pdl=0" / "pdl=1" in a spec is the backend's pdl option, not a kernel family
+            opts = [t for t in spec.split(",") if t.strip().startswith("pdl=")]
+            kspec = ",".join(t for t in spec.split(",") if t not in opts)
+            pdl = bool(int(opts[-1].split("=")[1])) if opts else None
+            be = CustomBackend(dtype=args.dtype, graph=True, kernels=kspec, pdl=pdl)
             be.prepare(net)
             be.plan(batch)
             be.run(x)

@@ -97,6 +97,23 @@ def test_e2e_cluster_blocks_match_onnxruntime(net, batch, graph):
     np.testing.assert_array_equal(be.run(x), be.run(x))
 
 
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+def test_e2e_pdl_launches_match_plain_launches_bitwise(net, graph):
+    """The batch-1 plan's exdwpw6 kernels launched with programmatic dependent launch (the default on sm_90+) give the
+    same logits, bit for bit, as the same plan launched plainly (pdl=False), and both match ONNX Runtime."""
+    x, _ = ort_reference(1)
+    outs = []
+    for pdl in (True, False):
+        be = impls.create("custom", graph=graph, pdl=pdl)
+        be.prepare(net)
+        check_against_ort(be, net, 1, f"custom default pdl={pdl} graph={graph} bs1")
+        launches = be.plan(1).launches
+        assert be.info()["pdl"] == pdl
+        assert sum(la.pdl for la in launches) == (13 if pdl else 0), [(la.name, la.pdl) for la in launches]
+        outs.append(be.run(x))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
 @pytest.mark.parametrize("spec", ["", "fuse=v2", "fuse=v5"])
 def test_e2e_autotuned_matches_onnxruntime(net, spec):
     be = impls.create("custom", kernels=spec, graph=True, autotune=True)
