@@ -132,11 +132,10 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
     CBLOCK_STAMP(0);
 
-    // 1. staging. Programmatic dependent launch (the host launches exdwpw6 with PDL where the driver allows): the next
-    // kernel may start as soon as every block of this one is running, and this one reads nothing a previous kernel
-    // wrote before griddepcontrol.wait (a no-op without PDL): the weights are requested first, then the wait, then the
-    // input rows. Nothing is written to global memory before the wait either.
-    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+    // 1. staging. Programmatic dependent launch (the host launches exdwpw6 with PDL where the driver allows): this
+    // kernel may start before the previous one has finished, so it reads nothing a previous kernel wrote before
+    // griddepcontrol.wait (a no-op without PDL): the weights are requested first, then the wait, then the input rows.
+    // Nothing is written to global memory before the wait either.
     {
 #pragma unroll 1
         for (int i = tid; i < CIN * CG; i += NT) {
@@ -278,6 +277,9 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     if constexpr (STAMP) __syncthreads();
     CBLOCK_STAMP(6);
     cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
+    // PDL: the next kernel may be scheduled from here on (triggered at the start, it measured 26 us slower e2e at
+    // batch 1: its early blocks took SM slots and L2 bandwidth from this kernel's staging)
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 
     // 6. across the NG clusters of this (image, tile): the last to arrive at slice `rank` adds them in order
     // (cooperative groups' grid-sync pattern: the block's stores, a block barrier, then ONE thread fences and signals;
