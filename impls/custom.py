@@ -332,9 +332,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self._capturing = False
         self._ws: Any = None
         self._cnt: Any = None
-        # programmatic dependent launch of the kernels written for it (fuse v6's exdwpw6): on by default where the
-        # driver has cuLaunchKernelEx and the GPU is sm_90+ (found at device set-up); pdl=False / MBV2_PDL=0: off
-        env_pdl = bool(int(os.environ.get("MBV2_PDL", "1") or 0))
+        # programmatic dependent launch of the kernels written for it (fuse v6's exdwpw6), with pdl=True / MBV2_PDL=1
+        # where the driver has cuLaunchKernelEx and the GPU is sm_90+. Off by default: measured 13-26 us SLOWER end to
+        # end at batch 1 on H100 (results/NOTES.md, fuse v6)
+        env_pdl = bool(int(os.environ.get("MBV2_PDL", "0") or 0))
         self.pdl_requested = env_pdl if pdl is None else bool(pdl)
         self.pdl = False
         self._launch_ex: Any = None
