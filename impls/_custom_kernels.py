@@ -230,9 +230,7 @@ def exdwpw6_smem(h: int, w: int, cin: int, cout: int, wo: int, stride: int, tr: 
     cs = ch + 4 if ch % 8 == 0 else ch
     ipmax = min(h, (tr - 1) * stride + 3) * w
     r0 = max(ipmax * (cin + 4), tr * wo * (cout + 4))
-    items = -(-ipmax // 32) * (ch // 4)
-    ks = 4 if items <= 2 else (2 if items <= 4 else 1)  # the expansion's K split: partial sums (KS - 1) x Es
-    return 4 * (r0 + ipmax * cs + tr * wo * cs + cin * ch + ch * cout + 9 * ch + 2 * ch + (ks - 1) * ipmax * cs)
+    return 4 * (r0 + ipmax * cs + tr * wo * cs + cin * ch + ch * cout + 9 * ch + 2 * ch)
 
 
 # gemm v7 (3xTF32 tensor-core) tiles: (BM, BN, WM, WN) with WM x WN the warp tile, 8 warps each

@@ -25,9 +25,7 @@
 // the counters (N * ST * 8 ints) zero before the first launch (every launch leaves them zero).
 // Shared memory (floats; the host's K.exdwpw6_smem is the same formula):
 //   R0 = max(IPmax * (CIN + 4), TR * Wo * (COUT + 4)) | Es IPmax * CS | Ds TR * Wo * CS | We CIN * CH | Wp CH * COUT |
-//   Wd 9 * CH | be CH | bd CH | Exs (KS - 1) * IPmax * CS, with IPmax = min(H, (TR - 1) * S + 3) * W,
-//   CS = CH + 4 if CH % 8 == 0 else CH, and the expansion's K split KS = 4 / 2 / 1 for <= 2 / <= 4 / more items of
-//   32 pixels x 4 channels (ceil(IPmax / 32) * CH / 4).
+//   Wd 9 * CH | be CH | bd CH, with IPmax = min(H, (TR - 1) * S + 3) * W and CS = CH + 4 if CH % 8 == 0 else CH.
 
 #include <cuda_runtime.h>
 
@@ -120,9 +118,6 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     float* wds = Wps + CH * COUT;    // [9][CH]
     float* bes = wds + 9 * CH;
     float* bds = bes + CH;
-    const int items_max = ((IPmax + 31) / 32) * CG;
-    const int KS = items_max <= 2 ? 4 : (items_max <= 4 ? 2 : 1);  // expansion K split (step 2)
-    float* Exs = bds + CH;                                           // [KS - 1][IPmax][CS]
     (void)CE;
     unsigned long long* st_row =
         stamps + ((size_t)(blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * 12;
@@ -170,51 +165,29 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
     CBLOCK_STAMP(1);
 
-    // 2. expansion of the staged pixels (lane = pixel, warp-uniform 4-channel group). Where there are at most 4 such
-    // items (small maps: most warps would idle), the CIN sum is split into KS = 2 or 4 parts over otherwise idle warps;
-    // parts 1.. go to Exs and are added to part 0 in order afterwards (KS as the host's exdwpw6_smem computes it).
+    // 2. expansion of the staged pixels (lane = pixel, warp-uniform 4-channel group)
     {
-        const int slabs = (IP + 31) / 32, items = slabs * CG;
-        const int K4 = CIN / 4;
-#pragma unroll 1
-        for (int it = warp; it < items * KS; it += NT / 32) {
-            const int part = it / items, item = it - part * items;
-            const int slab = item / CG, cg = item - slab * CG;
+        const int slabs = (IP + 31) / 32;
+        for (int it = warp; it < slabs * CG; it += NT / 32) {
+            const int slab = it / CG, cg = it - slab * CG;
             const int p = slab * 32 + lane;
             if (p < IP) {
-                float4 acc = part == 0 ? *reinterpret_cast<const float4*>(bes + cg * 4) : make_float4(0.f, 0.f, 0.f, 0.f);
+                float4 acc = *reinterpret_cast<const float4*>(bes + cg * 4);
                 const float* xr = Xs + p * XS;
                 const float* wr = Wes + cg * 4;
-                const int kb = 4 * ((part * K4) / KS), ke = 4 * (((part + 1) * K4) / KS);
 #pragma unroll 4
-                for (int k = kb; k < ke; k += 4) {
+                for (int k = 0; k < CIN; k += 4) {
                     const float4 xv = *reinterpret_cast<const float4*>(xr + k);
                     fma4(acc, xv.x, *reinterpret_cast<const float4*>(wr + (k + 0) * CH));
                     fma4(acc, xv.y, *reinterpret_cast<const float4*>(wr + (k + 1) * CH));
                     fma4(acc, xv.z, *reinterpret_cast<const float4*>(wr + (k + 2) * CH));
                     fma4(acc, xv.w, *reinterpret_cast<const float4*>(wr + (k + 3) * CH));
                 }
-                if (part == 0) {
-                    if (act_e && KS == 1) acc = relu6(acc);
-                    *reinterpret_cast<float4*>(Es + p * CS + cg * 4) = acc;
-                } else {
-                    *reinterpret_cast<float4*>(Exs + (size_t)(part - 1) * IPmax * CS + p * CS + cg * 4) = acc;
-                }
-            }
-        }
-        __syncthreads();
-        if (KS > 1) {
-#pragma unroll 1
-            for (int i = tid; i < IP * CG; i += NT) {
-                const int p = i / CG, cg = i - p * CG;
-                float4 acc = *reinterpret_cast<const float4*>(Es + p * CS + cg * 4);
-                for (int part = 1; part < KS; ++part)
-                    add4(acc, *reinterpret_cast<const float4*>(Exs + (size_t)(part - 1) * IPmax * CS + p * CS + cg * 4));
                 if (act_e) acc = relu6(acc);
                 *reinterpret_cast<float4*>(Es + p * CS + cg * 4) = acc;
             }
-            __syncthreads();
         }
+        __syncthreads();
     }
     CBLOCK_STAMP(2);
 
@@ -251,39 +224,26 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
     CBLOCK_STAMP(3);
 
-    // 4. projection partial over this block's CH channels (Ps aliases the staged input rows: free after step 2);
-    // an item = 32 pixels x 16 outputs (4 independent float4 accumulators per lane: latency hidden within the warp)
+    // 4. projection partial over this block's CH channels (Ps aliases the staged input rows: free after step 2)
     float* Ps = Xs;
     {
-        constexpr int OB = 4;  // float4 output groups per item
-        const int slabs = (TP + 31) / 32, OBS = (O4 + OB - 1) / OB;
-#pragma unroll 1
-        for (int it = warp; it < slabs * OBS; it += NT / 32) {
-            const int slab = it / OBS, ob = it - slab * OBS;
+        const int slabs = (TP + 31) / 32;
+        for (int it = warp; it < slabs * O4; it += NT / 32) {
+            const int slab = it / O4, o4 = it - slab * O4;
             const int q = slab * 32 + lane;
-            const int ng = min(OB, O4 - ob * OB);
             if (q < TP) {
-                float4 acc[OB];
-#pragma unroll
-                for (int g = 0; g < OB; ++g) acc[g] = make_float4(0.f, 0.f, 0.f, 0.f);
+                float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
                 const float* dr = Ds + q * CS;
-                const float* wr = Wps + ob * OB * 4;
+                const float* wr = Wps + o4 * 4;
 #pragma unroll
                 for (int c = 0; c < CH; c += 4) {
                     const float4 d = *reinterpret_cast<const float4*>(dr + c);
-#pragma unroll
-                    for (int g = 0; g < OB; ++g) {
-                        if (g < ng) {
-                            fma4(acc[g], d.x, *reinterpret_cast<const float4*>(wr + (c + 0) * COUT + g * 4));
-                            fma4(acc[g], d.y, *reinterpret_cast<const float4*>(wr + (c + 1) * COUT + g * 4));
-                            fma4(acc[g], d.z, *reinterpret_cast<const float4*>(wr + (c + 2) * COUT + g * 4));
-                            fma4(acc[g], d.w, *reinterpret_cast<const float4*>(wr + (c + 3) * COUT + g * 4));
-                        }
-                    }
+                    fma4(acc, d.x, *reinterpret_cast<const float4*>(wr + (c + 0) * COUT));
+                    fma4(acc, d.y, *reinterpret_cast<const float4*>(wr + (c + 1) * COUT));
+                    fma4(acc, d.z, *reinterpret_cast<const float4*>(wr + (c + 2) * COUT));
+                    fma4(acc, d.w, *reinterpret_cast<const float4*>(wr + (c + 3) * COUT));
                 }
-#pragma unroll
-                for (int g = 0; g < OB; ++g)
-                    if (g < ng) *reinterpret_cast<float4*>(Ps + q * PS + (ob * OB + g) * 4) = acc[g];
+                *reinterpret_cast<float4*>(Ps + q * PS + o4 * 4) = acc;
             }
         }
     }
