@@ -202,15 +202,17 @@ def slot_sizes(slot_of: list[int], sizes: list[int]) -> list[int]:
 
 
 # -- launches ------------------------------------------------------------------------------------------
-class _LaunchAttrValue(ctypes.Union):
+# the driver API's cuLaunchKernelEx structures (CUDA 12+ ABI): programmatic dependent launch (Launch.pdl) and
+# scripts/pdl_probe.py
+class LaunchAttrValue(ctypes.Union):
     _fields_ = [("pad", ctypes.c_char * 64), ("i", ctypes.c_int)]
 
 
-class _LaunchAttr(ctypes.Structure):
-    _fields_ = [("id", ctypes.c_int), ("pad", ctypes.c_char * 4), ("value", _LaunchAttrValue)]
+class LaunchAttr(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_int), ("pad", ctypes.c_char * 4), ("value", LaunchAttrValue)]
 
 
-class _LaunchConfig(ctypes.Structure):
+class LaunchConfig(ctypes.Structure):
     _fields_ = [
         ("gridDimX", ctypes.c_uint),
         ("gridDimY", ctypes.c_uint),
@@ -220,12 +222,12 @@ class _LaunchConfig(ctypes.Structure):
         ("blockDimZ", ctypes.c_uint),
         ("sharedMemBytes", ctypes.c_uint),
         ("hStream", ctypes.c_void_p),
-        ("attrs", ctypes.POINTER(_LaunchAttr)),
+        ("attrs", ctypes.POINTER(LaunchAttr)),
         ("numAttrs", ctypes.c_uint),
     ]
 
 
-_PROGRAMMATIC_STREAM_SERIALIZATION = 6  # CUlaunchAttributeID
+PROGRAMMATIC_STREAM_SERIALIZATION = 6  # CUlaunchAttributeID
 
 
 def _driver_launch_ex() -> Any:
@@ -1207,11 +1209,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     def _launch_pdl(self, launch: Launch) -> None:
         """cuLaunchKernelEx with PROGRAMMATIC_STREAM_SERIALIZATION on the backend's stream (captured into CUDA graphs
         like any launch): the kernel may begin while the previous one finishes; it waits in griddepcontrol.wait."""
-        attr = _LaunchAttr(id=_PROGRAMMATIC_STREAM_SERIALIZATION)
+        attr = LaunchAttr(id=PROGRAMMATIC_STREAM_SERIALIZATION)
         attr.value.i = 1
         g = tuple(launch.grid) + (1,) * (3 - len(launch.grid))
         b = tuple(launch.block) + (1,) * (3 - len(launch.block))
-        cfg = _LaunchConfig(*g, *b, launch.smem, self.stream.ptr, ctypes.pointer(attr), 1)
+        cfg = LaunchConfig(*g, *b, launch.smem, self.stream.ptr, ctypes.pointer(attr), 1)
         vals = [_ctype_arg(a) for a in launch.args]
         params = (ctypes.c_void_p * len(vals))(*[ctypes.addressof(v) for v in vals])
         err = self._launch_ex(ctypes.byref(cfg), ctypes.c_void_p(launch.kernel.kernel.ptr), params, None)

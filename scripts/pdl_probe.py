@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from impls.custom import PROGRAMMATIC_STREAM_SERIALIZATION, LaunchAttr, LaunchConfig  # noqa: E402
 from mbv2.timing import cuda_event_timing  # noqa: E402
 
 SRC = r"""
@@ -40,32 +41,6 @@ extern "C" __global__ void chain_pdl(const float* src, float* dst, int n) {
     if (i < n) dst[i] = src[(i + 1) % n] * 0.5f + 1.0f;
 }
 """
-
-
-class LaunchAttrValue(ctypes.Union):
-    _fields_ = [("pad", ctypes.c_char * 64), ("i", ctypes.c_int)]
-
-
-class LaunchAttr(ctypes.Structure):
-    _fields_ = [("id", ctypes.c_int), ("pad", ctypes.c_char * 4), ("value", LaunchAttrValue)]
-
-
-class LaunchConfig(ctypes.Structure):
-    _fields_ = [
-        ("gridDimX", ctypes.c_uint),
-        ("gridDimY", ctypes.c_uint),
-        ("gridDimZ", ctypes.c_uint),
-        ("blockDimX", ctypes.c_uint),
-        ("blockDimY", ctypes.c_uint),
-        ("blockDimZ", ctypes.c_uint),
-        ("sharedMemBytes", ctypes.c_uint),
-        ("hStream", ctypes.c_void_p),
-        ("attrs", ctypes.POINTER(LaunchAttr)),
-        ("numAttrs", ctypes.c_uint),
-    ]
-
-
-PROGRAMMATIC_STREAM_SERIALIZATION = 6
 
 
 def main() -> None:

@@ -179,6 +179,25 @@ def relu6(v, act):
     return np.clip(v, 0, 6) if act else v
 
 
+def emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, shape, flags):
+    """A whole bottleneck block (fuse v5 exdwpw5, fuse v6 exdwpw6): project(depthwise 3x3(expand 1x1(x))) (+ R)."""
+    n, H, W, cin, Ce, cout, Ho, Wo, s, pad = shape
+    act_e, act_d, act_p, hr = flags
+    e = X[: n * H * W * cin].reshape(n, H, W, cin).astype(np.float64) @ We[: cin * Ce].reshape(cin, Ce)
+    e = relu6(e + be[:Ce], act_e)
+    ep = np.pad(e, ((0, 0), (pad, pad + 2), (pad, pad + 2), (0, 0)))
+    v = np.zeros((n, Ho, Wo, Ce))
+    for dy in range(3):
+        for dx in range(3):
+            tap = Wd[(dy * 3 + dx) * Ce :][:Ce]
+            v += ep[:, dy : dy + s * (Ho - 1) + 1 : s, dx : dx + s * (Wo - 1) + 1 : s, :] * tap
+    v = relu6(v + bd[:Ce], act_d)
+    o = relu6(v @ Wp[: Ce * cout].reshape(Ce, cout) + bp[:cout], act_p)
+    if hr:
+        o = o + R[: o.size].reshape(o.shape)
+    Y[: o.size] = o.ravel()
+
+
 def emulate(name, grid, block, args):
     a = args
     if name == "gemm_splitk_reduce":
@@ -275,19 +294,8 @@ def emulate(name, grid, block, args):
         s, cin, cout, th, tw = map(int, m.groups())
         n = grid[1]
         assert grid[0] == -(-Ho // th) * -(-Wo // tw), (grid, Ho, Wo, th, tw)
-        e = X[: n * H * W * cin].reshape(n, H, W, cin).astype(np.float64) @ We[: cin * Ce].reshape(cin, Ce)
-        e = relu6(e + be[:Ce], act_e)
-        ep = np.pad(e, ((0, 0), (pad, pad + 2), (pad, pad + 2), (0, 0)))
-        v = np.zeros((n, Ho, Wo, Ce))
-        for dy in range(3):
-            for dx in range(3):
-                tap = Wd[(dy * 3 + dx) * Ce :][:Ce]
-                v += ep[:, dy : dy + s * (Ho - 1) + 1 : s, dx : dx + s * (Wo - 1) + 1 : s, :] * tap
-        v = relu6(v + bd[:Ce], act_d)
-        o = relu6(v @ Wp[: Ce * cout].reshape(Ce, cout) + bp[:cout], act_p)
-        if hr:
-            o = o + R[: o.size].reshape(o.shape)
-        Y[: o.size] = o.ravel()
+        flags = (act_e, act_d, act_p, hr)
+        emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, (n, H, W, cin, Ce, cout, Ho, Wo, s, pad), flags)
     elif name.startswith("exdwpw6"):  # fuse v6: the same op as exdwpw5, split over clusters of 8 (kernels/cblock.cu)
         X, We, be, Wd, bd, Wp, bp, R, Y, _ = map(flat, a[:10])
         cnt = flat(a[10])
@@ -298,19 +306,8 @@ def emulate(name, grid, block, args):
         assert grid[0] % 8 == 0 and grid[0] * ch == Ce and grid[1] == -(-Ho // tr), (grid, Ce, ch, Ho, tr)
         assert block == (256, 1, 1) and (H + 2 - 3) // s + 1 == Ho and (W + 2 - 3) // s + 1 == Wo
         assert cin % 4 == 0 and Ce % 4 == 0 and cout % 4 == 0
-        e = X[: n * H * W * cin].reshape(n, H, W, cin).astype(np.float64) @ We[: cin * Ce].reshape(cin, Ce)
-        e = relu6(e + be[:Ce], act_e)
-        ep = np.pad(e, ((0, 0), (1, 3), (1, 3), (0, 0)))
-        v = np.zeros((n, Ho, Wo, Ce))
-        for dy in range(3):
-            for dx in range(3):
-                tap = Wd[(dy * 3 + dx) * Ce :][:Ce]
-                v += ep[:, dy : dy + s * (Ho - 1) + 1 : s, dx : dx + s * (Wo - 1) + 1 : s, :] * tap
-        v = relu6(v + bd[:Ce], act_d)
-        o = relu6(v @ Wp[: Ce * cout].reshape(Ce, cout) + bp[:cout], act_p)
-        if hr:
-            o = o + R[: o.size].reshape(o.shape)
-        Y[: o.size] = o.ravel()
+        flags = (act_e, act_d, act_p, hr)
+        emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, (n, H, W, cin, Ce, cout, Ho, Wo, s, 1), flags)
     elif name.startswith(("block0_v", "hblock0_v")):  # block0 v2 / v3, hblock0 v2 (half output): the same op
         from tests._block0_emulation import emulate_block0
 
