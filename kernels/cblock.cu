@@ -60,6 +60,32 @@ __device__ __forceinline__ float4 ld_dsmem4(const float* p, unsigned rank) {
                  : "memory");
     return v;
 }
+// the input rows reach every block of the cluster by ONE bulk copy per pixel row (multicast), completing on an
+// mbarrier at the same shared-memory offset in each block
+__device__ __forceinline__ void mbar_init(unsigned addr, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(addr), "r"(count) : "memory");
+}
+__device__ __forceinline__ void fence_mbar_init() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void mbar_expect_tx(unsigned addr, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(addr), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ bool mbar_try_wait(unsigned addr, unsigned parity) {
+    unsigned ok;
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(ok)
+        : "r"(addr), "r"(parity)
+        : "memory");
+    return ok != 0;
+}
+__device__ __forceinline__ void bulk_multicast(void* dst, const void* src, unsigned bytes, unsigned mbar,
+                                               unsigned short mask) {
+    asm volatile(
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1], %2, [%3], "
+        "%4;\n" ::"r"(smem_u32(dst)),
+        "l"(src), "r"(bytes), "r"(mbar), "h"(mask)
+        : "memory");
+}
 __device__ __forceinline__ float relu6(float v) { return fminf(fmaxf(v, 0.f), 6.f); }
 __device__ __forceinline__ float4 relu6(float4 v) { return make_float4(relu6(v.x), relu6(v.y), relu6(v.z), relu6(v.w)); }
 __device__ __forceinline__ void fma4(float4& a, float s, const float4& w) {
@@ -107,7 +133,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     const int oy0 = s * TR, TRt = min(TR, Ho - oy0), TP = TRt * Wo;
     const int iy0 = max(0, oy0 * S - 1), iy1 = min(H, (oy0 + TRt - 1) * S + 2);
     const int IP = (iy1 - iy0) * W;
-    const int XS = CIN + 4, PS = COUT + 4, C4 = CIN / 4, O4 = COUT / 4;
+    const int XS = CIN + 4, PS = COUT + 4, O4 = COUT / 4;
     const int IPmax = min(H, (TR - 1) * S + 3) * W;
     const int r0 = max(IPmax * XS, TR * Wo * PS);
     float* Xs = sm;  // [IP][XS]; later Ps [TP][PS]
@@ -131,6 +157,12 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         if (tid == 0) st_row[10] = globaltimer();
     }
     CBLOCK_STAMP(0);
+    __shared__ __align__(8) unsigned long long xbar;
+    if (tid == 0) {
+        mbar_init(smem_u32(&xbar), 1);
+        fence_mbar_init();
+    }
+    cluster_arrive_relaxed();  // waited for before the first multicast (step 1)
 
     // 1. staging. Programmatic dependent launch (the host launches exdwpw6 with PDL where the driver allows): this
     // kernel may start before the previous one has finished, so it reads nothing a previous kernel wrote before
@@ -154,13 +186,17 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         else if (tid < 2 * CG) cp_async16(bds + (tid - CG) * 4, bd + c0 + (tid - CG) * 4);
         asm volatile("griddepcontrol.wait;\n" ::: "memory");
         const float* xg = X + ((size_t)n * H + iy0) * W * CIN;
-        // (no unrolling of the staging loops: unrolled, they were ~600 instructions of a kernel whose code runs once)
+        // the input rows: block `rank` fetches pixel rows rank, rank + 8, ... once for the whole cluster (the 8 blocks
+        // of a tile need the same rows); every block's mbarrier counts the bytes landing in its own shared memory
+        const unsigned bar = smem_u32(&xbar);
+        cluster_wait();  // every block's mbarrier is initialised (arrive after the init, at the top)
+        if (tid == 0) mbar_expect_tx(bar, (unsigned)(IP * CIN * 4));
 #pragma unroll 1
-        for (int i = tid; i < IP * C4; i += NT) {
-            const int p = i / C4, k4 = i - p * C4;
-            cp_async16(Xs + p * XS + k4 * 4, xg + (size_t)i * 4);
-        }
+        for (int p = (int)rank + 8 * tid; p < IP; p += 8 * NT)
+            bulk_multicast(Xs + p * XS, xg + (size_t)p * CIN, (unsigned)(CIN * 4), bar, (unsigned short)0xFF);
         cp_async_wait_all();
+        while (!mbar_try_wait(bar, 0)) {
+        }
         __syncthreads();
     }
     CBLOCK_STAMP(1);
