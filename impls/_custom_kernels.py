@@ -494,8 +494,19 @@ def find_nvcc() -> str | None:
     return None
 
 
+# kernel files built for the architecture-specific target (sm_90a on an H100): kernels/cblock.cu multicasts bulk copies
+# to its thread-block cluster (cp.async.bulk .multicast::cluster), an sm_90a feature (ptxas warns on plain sm_90)
+ARCH_SPECIFIC_FILES = ("cblock",)
+
+
+def file_arch(name: str, arch: str) -> str:
+    """The -arch target of one kernel file: sm_<arch>, or sm_<arch>a for ARCH_SPECIFIC_FILES on sm_90 and later."""
+    return f"{arch}a" if name in ARCH_SPECIFIC_FILES and arch.isdigit() and int(arch) >= 90 else arch
+
+
 def nvcc_command(nvcc: str, source: Path, output: Path, arch: str, verbose: bool = False) -> list[str]:
-    cmd = [nvcc, *NVCC_FLAGS, f"-arch=sm_{arch}", "-cubin", "-o", str(output), str(source)]
+    target = file_arch(source.stem, arch)
+    cmd = [nvcc, *NVCC_FLAGS, f"-arch=sm_{target}", "-cubin", "-o", str(output), str(source)]
     if verbose:
         cmd[1:1] = ["-Xptxas", "-v"]
     return cmd
@@ -525,7 +536,8 @@ def build_one(name: str, arch: str, nvcc: str | None) -> Built:
         tmp = out.with_suffix(f".{os.getpid()}.tmp")
         proc = subprocess.run(nvcc_command(nvcc, src_path, tmp, arch), capture_output=True, text=True)
         if proc.returncode != 0:
-            raise BackendUnavailable(f"nvcc failed on kernels/{name}.cu for sm_{arch}:\n{proc.stderr.strip()}")
+            target = file_arch(name, arch)
+            raise BackendUnavailable(f"nvcc failed on kernels/{name}.cu for sm_{target}:\n{proc.stderr.strip()}")
         os.replace(tmp, out)
     return Built(name, out, source)
 

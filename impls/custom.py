@@ -371,6 +371,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 if b.path is not None:
                     mod = cupy.RawModule(path=str(b.path))
                     compiler = f"nvcc {' '.join(K.NVCC_FLAGS)} -arch=sm_{self.arch}"
+                    specific = [f"{n}.cu: sm_{K.file_arch(n, self.arch)}" for n in K.ARCH_SPECIFIC_FILES]
+                    if any(K.file_arch(n, self.arch) != self.arch for n in K.ARCH_SPECIFIC_FILES):
+                        compiler += f" ({', '.join(specific)})"
                 else:
                     mod = cupy.RawModule(code=b.source, options=("-std=c++17",))
                     compiler = "nvrtc (CuPy, nvcc not found)"

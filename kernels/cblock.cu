@@ -61,7 +61,8 @@ __device__ __forceinline__ float4 ld_dsmem4(const float* p, unsigned rank) {
     return v;
 }
 // the input rows reach every block of the cluster by ONE bulk copy per pixel row (multicast), completing on an
-// mbarrier at the same shared-memory offset in each block
+// mbarrier at the same shared-memory offset in each block (sm_90a: the host builds this file for the arch-specific
+// target, impls/_custom_kernels.py ARCH_SPECIFIC_FILES)
 __device__ __forceinline__ void mbar_init(unsigned addr, unsigned count) {
     asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(addr), "r"(count) : "memory");
 }
