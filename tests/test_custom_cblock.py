@@ -19,6 +19,7 @@ import pytest
 from impls import _custom_kernels as K
 from impls.custom import choose_exdwpw6, exdwpw6_configs
 from mbv2.tolerances import assert_close
+from tests.test_custom_exdw import _run_block
 from tests.test_custom_kernels import _REF64, _net, _seeded, backend_for, make_conv, ref64
 
 
@@ -78,24 +79,14 @@ def _block_case(i, j, k, batch):
 
 
 def _run(be, ex, dw, pw, x, res, ex_act=True, dw_act=True, act=False, cfg=None):
-    """One bottleneck op through exdwpw6 (``cfg`` = (CH, TR) pinned, else the cost model's); output NaN-poisoned."""
-    import cupy
-
-    xd = be.to_device(x)
-    nb, h, w, _ = xd.shape
-    ho, wo = dw.out_hw(h, w)
-    with be.stream:
-        out = cupy.full((nb, ho, wo, pw.out_channels), np.nan, cupy.float32)
-    rd = be.to_device(res) if res is not None else None
+    """One bottleneck op through exdwpw6 (``cfg`` = (CH, TR) pinned, else the cost model's) by fuse v5's test runner
+    (NaN-poisoned output, no fallback); the arrival counters must be zero again afterwards."""
     be._fallbacks.clear()
     be.force_block6 = cfg
     try:
-        y = be.bottleneck(xd, ex, dw, pw, ex_act=ex_act, dw_act=dw_act, act=act, residual=rd, out=out)
+        host = _run_block(be, ex, dw, pw, x, res, ex_act, dw_act, act)
     finally:
         be.force_block6 = None
-    assert y is out
-    assert not be._fallbacks, be._fallbacks
-    host = be.to_host(y)
     assert not be._cnt.get().any(), "arrival counters not reset"
     return host
 
