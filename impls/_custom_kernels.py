@@ -93,7 +93,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -132,6 +132,20 @@ GEMM_TILES_VEC = ((128, 128, 8, 8), (128, 64, 8, 4), (128, 32, 4, 4), (64, 64, 4
 GEMM_TILES_SCALAR = ((128, 64, 8, 4), (64, 64, 4, 4), (32, 32, 2, 2))
 # fuse v3 (expansion inside the depthwise conv): the input channel counts it is compiled for
 EXDW_CIN = (8, 16, 24, 32)
+# fuse v7 (kernels/gemm.cu exgdw): the expansion GEMM of a block with the depthwise conv in its epilogue; a block
+# holds whole images, at most EXGDW_ROWS pixels (14x14: 1 image, 7x7: 4), and BN expanded channels
+EXGDW_ROWS = 196
+EXGDW_BN = (64, 32)
+EXGDW_THREADS = 224
+
+
+def exgdw_kernel(stride: int, bn: int) -> str:
+    return f"exgdw_s{stride}_n{bn}"
+
+
+def exgdw_smem(bn: int) -> int:
+    """Dynamic shared memory of exgdw_*_n<bn>: the 3-stage ring of (196 x 20) A and (16 x BN) B floats."""
+    return 4 * 3 * (EXGDW_ROWS * 20 + 16 * bn)
 # block0 v2 (kernels/block0.cu): the compiled (stem channels C1, projection channels C3) of the first block,
 # widths 0.35-0.5, 0.75, 1.0, 1.4
 BLOCK0_SHAPES = ((32, 16), (16, 8), (24, 16), (48, 24))
@@ -430,13 +444,15 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "fuse":
         if version == "v1":
             return []
-        if version in ("v3", "v4", "v5", "v6"):
+        if version in ("v3", "v4", "v5", "v6", "v7"):
             prefix = "exdw" if version == "v3" else "exdw4"
             out = [("conv", f"{prefix}_s{s}_c{c}") for s in (1, 2) for c in EXDW_CIN]
-            if version in ("v5", "v6"):
+            if version in ("v5", "v6", "v7"):
                 out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_INSTANCES]
-            if version == "v6":
+            if version in ("v6", "v7"):
                 out += [("cblock", exdwpw6_kernel(ch)) for ch in EXDWPW6_CH]
+            if version == "v7":
+                out += [("gemm", exgdw_kernel(s, bn)) for s in (1, 2) for bn in EXGDW_BN]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

@@ -320,6 +320,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.preplan = [batch] if isinstance(batch, int) else list(batch or [])
         self.force_tile: tuple[int, int, int, int] | None = None  # benchmarks: pin the GEMM tile
         self.force_block6: tuple[int, int] | None = None  # tests / benchmarks: pin fuse v6's (CH, TR) where it fits
+        self.force_exgdw: int | str | None = None  # tests / benchmarks: pin fuse v7's BN (64, 32) or "pair"
         # autotune: time every GEMM / dwpw tile shape once per problem at plan time (see _tuned)
         env_tune = bool(int(os.environ.get("MBV2_AUTOTUNE", "1") or 0))
         self.autotune = env_tune if autotune is None else bool(autotune)
@@ -750,6 +751,73 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args += (_i32(dw.pad), _i32(int(ex_act)), _i32(int(dw_act)))
         return Launch(name, self._fn(name), grid, (256,), args)
 
+    @staticmethod
+    def _exgdw_fusable(ex: Conv2d, dw: Conv2d, h: int, w: int) -> bool:
+        """fuse v7 takes an expansion 1x1 conv that exdw does not (CIN not in EXDW_CIN) feeding a 3x3 stride-1/2
+        depthwise conv on a map of at most EXGDW_ROWS pixels, channel counts multiples of 4 (float4 copies)."""
+        return (
+            ex.is_pointwise
+            and ex.in_channels not in K.EXDW_CIN
+            and ex.in_channels % 4 == 0
+            and ex.out_channels % 4 == 0
+            and dw.is_depthwise
+            and dw.kernel == 3
+            and dw.stride in (1, 2)
+            and dw.in_channels == ex.out_channels
+            and h * w <= K.EXGDW_ROWS
+        )
+
+    def _exgdw_launch(
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, out: Any, bn: int
+    ) -> Launch | None:
+        """fuse v7: depthwise(ReLU6(expand(x))) as the expansion GEMM with the depthwise conv in its epilogue
+        (kernels/gemm.cu exgdw, BN expanded channels per block), or None where it does not apply."""
+        nb, h, w, cin = x.shape
+        if not (self._exgdw_fusable(ex, dw, h, w) and cin == ex.in_channels and bn in K.EXGDW_BN):
+            return None
+        pe, pd = self._layer_params(ex), self._layer_params(dw)
+        if not self._aligned(x, out, pe["wt"], pe["bias"], pd["w"], pd["bias"]):
+            return None
+        ho, wo = dw.out_hw(h, w)
+        ce = ex.out_channels
+        imgs = K.EXGDW_ROWS // (h * w)
+        blocks = math.ceil(nb / imgs) * math.ceil(ce / bn)
+        if blocks >= 2**31:
+            raise InputError(f"fuse v7: {blocks} blocks exceed the grid limit")
+        name, smem = K.exgdw_kernel(dw.stride, bn), K.exgdw_smem(bn)
+        args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], out, _i32(nb), _i32(h), _i32(w), _i32(cin), _i32(ce))
+        args += (_i32(ho), _i32(wo), _i32(dw.pad), _i32(imgs), _i32(int(ex_act)), _i32(int(dw_act)))
+        return Launch(name, self._dyn_smem(self._fn(name), smem), (blocks,), (K.EXGDW_THREADS,), args, smem=smem)
+
+    def _exgdw_launches(
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, out: Any, mid: Any, scratch: Any = None
+    ) -> list[Launch] | None:
+        """fuse v7 in a plan and in expand_depthwise: the exgdw kernel (BN = 64 or 32) or the two layers' own kernels
+        through ``mid`` (the expansion's buffer), whichever is fastest (autotuned like the GEMM tiles; at small
+        batch and inside captures the model: BN = 64 where that fills the SMs, else 32). ``force_exgdw`` pins one
+        (64, 32 or "pair"). None: no exgdw kernel applies (shapes, alignment)."""
+        nb, h, w, cin = x.shape
+        cands = {bn: self._exgdw_launch(x, ex, ex_act, dw, dw_act, out, bn) for bn in K.EXGDW_BN}
+        if any(v is None for v in cands.values()):
+            return None
+
+        def build(c: Any) -> list[Launch]:
+            if c == "pair":
+                return self._conv_launches(x, ex, ex_act, None, mid, scratch) + self._conv_launches(
+                    mid, dw, dw_act, None, out, scratch
+                )
+            return [cands[c]]  # type: ignore[list-item]
+
+        if self.force_exgdw is not None:
+            if self.force_exgdw not in (*K.EXGDW_BN, "pair"):
+                raise InputError(f"force_exgdw={self.force_exgdw!r}: one of {K.EXGDW_BN} or 'pair'")
+            return build(self.force_exgdw)
+        model = 64 if cands[64].grid[0] >= self.sms else 32  # type: ignore[union-attr]
+        if self.autotune and 2.0 * nb * h * w * cin * ex.out_channels >= self.TUNE_MIN_FLOP:
+            key = ("exgdw", tuple(x.shape), ex.out_channels, dw.stride, bool(ex_act), bool(dw_act))
+            return self._tuned(key, (*K.EXGDW_BN, "pair"), build, model)
+        return build(model)
+
     def _exdwpw_launch(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
     ) -> Launch | None:
@@ -854,7 +922,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         and loops over every expanded channel, so it needs enough tiles: >= SMs / 3 blocks). None: the pair path
         does not apply either (unaligned)."""
         nb, h, w, cin = x.shape
-        if self.versions["fuse"] == "v6" and nb <= K.EXDWPW6_MAX_BATCH and h * w <= K.EXDWPW6_MAX_MAP:
+        if self.versions["fuse"] in ("v6", "v7") and nb <= K.EXDWPW6_MAX_BATCH and h * w <= K.EXDWPW6_MAX_MAP:
             block6 = self._exdwpw6_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
             if block6 is not None:
                 return [block6]
@@ -905,11 +973,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         out = self._chain_out("bottleneck", x, chain, residual, out)
         nb, h, w, _ = x.shape
         ho, wo = dw.out_hw(h, w)
-        if self.versions["fuse"] == "v6":  # at any batch: this op exists to run and test the kernels
+        v6 = self.versions["fuse"] in ("v6", "v7")
+        if v6:  # at any batch: this op exists to run and test the kernels
             launch = self._exdwpw6_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
             if launch is None:
                 self._fallbacks.add("fuse v6 -> v5 (no exdwpw6 configuration: CE % 32, shared memory or alignment)")
-        if self.versions["fuse"] != "v6" or launch is None:
+        if not v6 or launch is None:
             launch = self._exdwpw_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
         if launch is None:
             self._fallbacks.add("fuse v5 -> v1 (no exdwpw5 instance for this block shape, or unaligned)")
@@ -933,7 +1002,16 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return self._h_expand_depthwise(x, ex, dw, ex_act, dw_act, out)
         self._check_dev(x, "expand_depthwise input", ndim=4)
         out = self._chain_out("expand_depthwise", x, (("pointwise", ex), ("depthwise", dw)), None, out)
-        fuse = self.versions["fuse"] in ("v3", "v4", "v5")
+        nb, h, w, _ = x.shape
+        if self.versions["fuse"] == "v7" and self._exgdw_fusable(ex, dw, h, w):
+            mid = self._empty((nb, h, w, ex.out_channels))  # the unfused path's expansion output ("pair")
+            launches = self._exgdw_launches(x, ex, ex_act, dw, dw_act, out, mid)
+            if launches is not None:
+                self.launch_all(launches)
+                self.stream.synchronize()  # mid is freed on return
+                return out
+            self._fallbacks.add("fuse v7 -> v1 (exgdw needs 16-byte aligned arrays)")
+        fuse = self.versions["fuse"] in ("v3", "v4", "v5", "v7")
         launch = self._exdw_launch(x, ex, ex_act, dw, dw_act, out) if fuse else None
         if launch is None:
             if fuse:
@@ -1430,7 +1508,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fuse_ex: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into it
         if self.versions["fuse"] == "v2":
             fuse_pw = self._fuse_pairs(fused, last_use, lambda op, nxt: self._fusable(op.layer, nxt.layer))
-        elif self.versions["fuse"] in ("v3", "v4", "v5", "v6"):
+        elif self.versions["fuse"] in ("v3", "v4", "v5", "v6", "v7"):
             fuse_ex = self._fuse_pairs(
                 fused, last_use, lambda op, nxt: nxt.residual is None and self._exdw_fusable(op.layer, nxt.layer)
             )
@@ -1438,11 +1516,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # residual, if any, the block input) runs with it as one block kernel (exdwpw5) or, where faster, as
         # the exdw4 pair + the projection GEMM: decided at the projection op (_block_launches)
         fuse_blk: dict[int, tuple[Any, Any]] = {}  # projection op index -> (expansion op, depthwise op)
-        if self.versions["fuse"] in ("v5", "v6"):
+        if self.versions["fuse"] in ("v5", "v6", "v7"):
             fuse_blk = self._fuse_blocks(fused, last_use, fuse_ex)
         # fuse v6 at small batch: every other bottleneck block (expansion CIN not in EXDW_CIN) too, as one exdwpw6
         # kernel where it applies (_block_launches), else its three layers' own kernels
-        if self.versions["fuse"] == "v6" and batch <= K.EXDWPW6_MAX_BATCH:
+        if self.versions["fuse"] in ("v6", "v7") and batch <= K.EXDWPW6_MAX_BATCH:
             big = self._fuse_pairs(
                 fused,
                 last_use,
@@ -1457,8 +1535,23 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             blk6 = self._fuse_blocks(fused, last_use, big)
             fuse_blk.update(blk6)
             fuse_ex.update({dwop.index: exop for exop, dwop in blk6.values()})
+        # fuse v7 above batch 1: the (expansion, depthwise) pairs no kernel above takes whose map has at most
+        # EXGDW_ROWS pixels (the 14x14 / 7x7 blocks) as one exgdw kernel (_exgdw_launches); the projection stays a GEMM
+        fuse_g: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into its exgdw kernel
+        if self.versions["fuse"] == "v7":
+            taken = set(fuse_ex) | {ex.index for ex in fuse_ex.values()}
+            fuse_g = self._fuse_pairs(
+                fused,
+                last_use,
+                lambda op, nxt: (
+                    op.index not in taken
+                    and nxt.index not in taken
+                    and nxt.residual is None
+                    and self._exgdw_fusable(op.layer, nxt.layer, op.layer.out_shape[1], op.layer.out_shape[2])
+                ),
+            )
         fused_dw = {dw.index for dw in fuse_pw.values()}
-        fused_ex = {ex.index for ex in fuse_ex.values()}
+        fused_ex = {ex.index for ex in fuse_ex.values()} | {ex.index for ex in fuse_g.values()}
         blk_dw = {dwop.index for _, dwop in fuse_blk.values()}
 
         def out_shape(op) -> tuple[int, ...]:
@@ -1503,6 +1596,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         bl += self._conv_launches(outs[exop.index], dwop.layer, dwop.act, None, mid, scratch)
                         bl += self._conv_launches(mid, op.layer, op.act, res, y, scratch)  # type: ignore[arg-type]
                     launches += bl
+                elif op.kind == "conv" and op.index in fuse_g:
+                    exop = fuse_g[op.index]
+                    ex_in, ex_out = outs[exop.input], outs[exop.index]
+                    gl = self._exgdw_launches(ex_in, exop.layer, exop.act, op.layer, op.act, y, ex_out, scratch)
+                    if gl is None:  # unaligned: the two layers' own kernels
+                        self._fallbacks.add("fuse v7 -> v1 (unaligned arrays)")
+                        gl = self._conv_launches(ex_in, exop.layer, exop.act, None, ex_out, scratch)
+                        gl += self._conv_launches(ex_out, op.layer, op.act, None, y, scratch)
+                    launches += gl
                 elif op.kind == "conv" and op.index in fuse_ex:
                     exop = fuse_ex[op.index]
                     ex_in = outs[exop.input]

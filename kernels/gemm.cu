@@ -952,3 +952,216 @@ GEMM_V8_KERNEL(gemm_v8_64x96_4x8, 64, 96, 4, 8, 3, 2)
 GEMM_V8_KERNEL(gemm_v8_32x160_4x8, 32, 160, 4, 8, 3, 4)
 GEMM_V8_KERNEL(gemm_v8_128x32_4x4, 128, 32, 4, 4, 3, 4)
 GEMM_V8_KERNEL(gemm_v8_64x64_4x4, 64, 64, 4, 4, 3, 4)
+
+// ---------------------------------------------------------------------------------------------------
+// fuse v7 (host: impls/custom.py _exgdw_launch; kernels="fuse=v7"): the expansion 1x1 conv of a bottleneck
+//   block whose input has too many channels for exdw4 (CIN > 32: the 14x14 and 7x7 blocks) as a GEMM whose
+//   M tile is WHOLE IMAGES, with the 3x3 depthwise conv (+ bias, ReLU6) in its epilogue: the expanded tensor
+//   before the depthwise conv never reaches device memory and the depthwise launch disappears (at batch 256
+//   the 10 standalone depthwise convs on 14x14 / 7x7 maps cost ~0.6 ms, results/NOTES.md "fuse v7").
+//   * block = `imgs` whole images (imgs * H * W <= 196 rows: 1 image at 14x14, 4 at 7x7) x BN expanded
+//     channels; 224 threads = 28 row groups x 8 column groups; thread tile 7 rows (ty + 28 i) x BN / 8
+//     columns (float4 slabs 32 apart).
+//   * main loop: BK = 16, 3-stage cp.async ring; A kept [row][k] (16-byte copies along k; pitch 20 floats: the
+//     LDS.64 fragment loads of a warp's 4 row groups hit distinct banks), B [k][n] (one LDS.128 wavefront).
+//   * epilogue: + bias, ReLU6 -> the expanded tile in shared memory (over the ring) -> the depthwise conv
+//     of the tile's images for its BN channels; thread = one output row x 4 channels, a sliding 3x3 window
+//     of float4 in registers (3 LDS.128 per output at stride 1) -> + bias, ReLU6 -> float4 NHWC stores.
+//   Needs CIN % 4 == 0, CE % 4 == 0, H * W <= 196, 16-byte aligned arrays (the host checks; else the two
+//   layers' own kernels). Dynamic shared memory: 3 * (196 * 20 + 16 * BN) floats (impls/_custom_kernels.py
+//   exgdw_smem).
+constexpr int EXG_ROWS = 196, EXG_THREADS = 224, EXG_BK = 16, EXG_LDA = EXG_BK + 4, EXG_STAGES = 3;
+
+template <int BN, int S>
+__device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const float* __restrict__ We,
+                                           const float* __restrict__ be, const float* __restrict__ Wd,
+                                           const float* __restrict__ bd, float* __restrict__ Y, int NB, int H,
+                                           int W, int CIN, int CE, int Ho, int Wo, int pad, int imgs, int act_e,
+                                           int act_d) {
+    constexpr int TM = 7, TN = BN / 8, SLN = TN / 4;
+    constexpr int STAGE_A = EXG_ROWS * EXG_LDA, STAGE_B = EXG_BK * BN;
+    constexpr int LDE = BN + 4;
+    constexpr int APASS = (EXG_ROWS * 4 + EXG_THREADS - 1) / EXG_THREADS;
+    constexpr int NB4 = EXG_BK * BN / 4, BPASS = (NB4 + EXG_THREADS - 1) / EXG_THREADS;
+    static_assert(TN % 4 == 0 && EXG_ROWS * LDE <= EXG_STAGES * (STAGE_A + STAGE_B), "tile shape");
+    extern __shared__ __align__(16) float exg_smem[];
+    float* As = exg_smem;                          // [STAGES][196][LDA]
+    float* Bs = exg_smem + EXG_STAGES * STAGE_A;  // [STAGES][BK][BN]
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int ty = warp * 4 + (lane >> 3);  // 0..27: rows ty + 28 i
+    const int tx = lane & 7;                // columns tx * 4 + 32 s
+    const int ntn = (CE + BN - 1) / BN;
+    const int img0 = (blockIdx.x / ntn) * imgs, n0 = (blockIdx.x % ntn) * BN;
+    const int hw = H * W;
+    const int nimg = min(imgs, NB - img0);
+    const int rows = nimg * hw;  // rows of this tile that exist
+    const float* Xt = X + (long long)img0 * hw * CIN;
+
+    auto load = [&](int stage, int k0) {
+        float* as = As + stage * STAGE_A;
+        float* bs = Bs + stage * STAGE_B;
+#pragma unroll
+        for (int j = 0; j < APASS; ++j) {
+            const int e = j * EXG_THREADS + tid;
+            if (e < EXG_ROWS * 4) {
+                const int r = e >> 2, q = (e & 3) * 4;
+                const bool ok = r < rows && k0 + q < CIN;
+                cp_async16_zfill(as + r * EXG_LDA + q, ok ? Xt + (long long)r * CIN + k0 + q : X, ok);
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < BPASS; ++j) {
+            const int e = j * EXG_THREADS + tid;
+            if (NB4 % EXG_THREADS == 0 || e < NB4) {
+                const int r = e / (BN / 4), c4 = (e % (BN / 4)) * 4;
+                const bool ok = k0 + r < CIN && n0 + c4 < CE;
+                cp_async16_zfill(bs + r * BN + c4, ok ? We + (long long)(k0 + r) * CE + n0 + c4 : We, ok);
+            }
+        }
+    };
+
+    float acc[TM][TN];
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+
+    const int nk = (CIN + EXG_BK - 1) / EXG_BK;
+#pragma unroll
+    for (int s = 0; s < EXG_STAGES - 1; ++s) {
+        if (s < nk) load(s, s * EXG_BK);
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < nk; ++kt) {
+        cp_async_wait<EXG_STAGES - 2>();
+        __syncthreads();  // tile kt landed for every thread; every thread is done with tile kt - 1's stage
+        const int pre = kt + EXG_STAGES - 1;
+        if (pre < nk) load(pre % EXG_STAGES, pre * EXG_BK);
+        cp_async_commit();
+        const float* as = As + (kt % EXG_STAGES) * STAGE_A + ty * EXG_LDA;
+        const float* bs = Bs + (kt % EXG_STAGES) * STAGE_B + tx * 4;
+#pragma unroll
+        for (int k = 0; k < EXG_BK; k += 2) {
+            float2 a[TM];
+            float b0[TN], b1[TN];
+#pragma unroll
+            for (int i = 0; i < TM; ++i) a[i] = *reinterpret_cast<const float2*>(as + i * 28 * EXG_LDA + k);
+#pragma unroll
+            for (int s = 0; s < SLN; ++s) {
+                const float4 v = *reinterpret_cast<const float4*>(bs + k * BN + s * 32);
+                const float4 u = *reinterpret_cast<const float4*>(bs + (k + 1) * BN + s * 32);
+                b0[4 * s] = v.x; b0[4 * s + 1] = v.y; b0[4 * s + 2] = v.z; b0[4 * s + 3] = v.w;
+                b1[4 * s] = u.x; b1[4 * s + 1] = u.y; b1[4 * s + 2] = u.z; b1[4 * s + 3] = u.w;
+            }
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i].y, b1[j], fmaf(a[i].x, b0[j], acc[i][j]));
+        }
+    }
+    cp_async_wait<0>();
+    __syncthreads();  // every thread is done with the ring: the expanded tile goes over it
+
+    float* E = exg_smem;  // [196][LDE]: relu6(expansion + bias) of this tile's rows, BN channels
+#pragma unroll
+    for (int s = 0; s < SLN; ++s) {
+        const int c = s * 32 + tx * 4;
+        const float4 bb = n0 + c < CE ? __ldg(reinterpret_cast<const float4*>(be + n0 + c)) : make_float4(0, 0, 0, 0);
+#pragma unroll
+        for (int i = 0; i < TM; ++i) {
+            float4 v = make_float4(acc[i][4 * s] + bb.x, acc[i][4 * s + 1] + bb.y, acc[i][4 * s + 2] + bb.z,
+                                   acc[i][4 * s + 3] + bb.w);
+            if (act_e) {
+                v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
+                v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
+                v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
+                v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
+            }
+            *reinterpret_cast<float4*>(E + (ty + 28 * i) * LDE + c) = v;
+        }
+    }
+    __syncthreads();
+
+    // the depthwise conv: task = (image j, output row y, channel group cg of 4)
+    constexpr int CG = BN / 4;
+    const int tasks = nimg * Ho * CG;
+    for (int t = tid; t < tasks; t += EXG_THREADS) {
+        const int cg = t % CG, rest = t / CG;
+        const int y = rest % Ho, j = rest / Ho;
+        const int c = n0 + cg * 4;
+        if (c >= CE) continue;
+        float4 wt[9];
+#pragma unroll
+        for (int q = 0; q < 9; ++q) wt[q] = __ldg(reinterpret_cast<const float4*>(Wd + q * CE + c));
+        const float4 bb = __ldg(reinterpret_cast<const float4*>(bd + c));
+        const float* Ej = E + j * hw * LDE + cg * 4;
+        const int iy0 = y * S - pad;
+        auto column = [&](int ix, float4(&v)[3]) {
+#pragma unroll
+            for (int dy = 0; dy < 3; ++dy) {
+                const int iy = iy0 + dy;
+                v[dy] = (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                            ? *reinterpret_cast<const float4*>(Ej + (iy * W + ix) * LDE)
+                            : make_float4(0, 0, 0, 0);
+            }
+        };
+        float4 c0[3], c1[3], c2[3];
+        if (S == 1) {
+            column(-pad, c0);
+            column(1 - pad, c1);
+        } else {
+            column(-pad, c2);
+        }
+        float* yrow = Y + ((long long)(img0 + j) * Ho + y) * Wo * CE + c;
+        for (int x = 0; x < Wo; ++x) {
+            if (S == 1) {
+                column(x + 2 - pad, c2);
+            } else {
+#pragma unroll
+                for (int dy = 0; dy < 3; ++dy) c0[dy] = c2[dy];
+                column(2 * x + 1 - pad, c1);
+                column(2 * x + 2 - pad, c2);
+            }
+            float4 o = bb;
+#pragma unroll
+            for (int dy = 0; dy < 3; ++dy) {
+                const float4 w0 = wt[3 * dy], w1 = wt[3 * dy + 1], w2 = wt[3 * dy + 2];
+                o.x = fmaf(c0[dy].x, w0.x, o.x); o.y = fmaf(c0[dy].y, w0.y, o.y);
+                o.z = fmaf(c0[dy].z, w0.z, o.z); o.w = fmaf(c0[dy].w, w0.w, o.w);
+                o.x = fmaf(c1[dy].x, w1.x, o.x); o.y = fmaf(c1[dy].y, w1.y, o.y);
+                o.z = fmaf(c1[dy].z, w1.z, o.z); o.w = fmaf(c1[dy].w, w1.w, o.w);
+                o.x = fmaf(c2[dy].x, w2.x, o.x); o.y = fmaf(c2[dy].y, w2.y, o.y);
+                o.z = fmaf(c2[dy].z, w2.z, o.z); o.w = fmaf(c2[dy].w, w2.w, o.w);
+            }
+            if (act_d) {
+                o.x = fminf(fmaxf(o.x, 0.0f), 6.0f);
+                o.y = fminf(fmaxf(o.y, 0.0f), 6.0f);
+                o.z = fminf(fmaxf(o.z, 0.0f), 6.0f);
+                o.w = fminf(fmaxf(o.w, 0.0f), 6.0f);
+            }
+            *reinterpret_cast<float4*>(yrow + (long long)x * CE) = o;
+            if (S == 1) {
+#pragma unroll
+                for (int dy = 0; dy < 3; ++dy) {
+                    c0[dy] = c1[dy];
+                    c1[dy] = c2[dy];
+                }
+            }
+        }
+    }
+}
+
+// name: exgdw_s<stride>_n<BN>; MINB = min blocks per SM (register cap 65536 / (224 * MINB))
+#define EXGDW_KERNEL(NAME, BN, S, MINB)                                                                      \
+    extern "C" __global__ void __launch_bounds__(EXG_THREADS, MINB)                                         \
+    NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,           \
+         const float* __restrict__ Wd, const float* __restrict__ bd, float* __restrict__ Y, int NB, int H,  \
+         int W, int CIN, int CE, int Ho, int Wo, int pad, int imgs, int act_e, int act_d) {                 \
+        exgdw_body<BN, S>(X, We, be, Wd, bd, Y, NB, H, W, CIN, CE, Ho, Wo, pad, imgs, act_e, act_d);        \
+    }
+
+EXGDW_KERNEL(exgdw_s1_n64, 64, 1, 2)
+EXGDW_KERNEL(exgdw_s2_n64, 64, 2, 2)
+EXGDW_KERNEL(exgdw_s1_n32, 32, 1, 2)
+EXGDW_KERNEL(exgdw_s2_n32, 32, 2, 2)

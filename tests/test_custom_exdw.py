@@ -1,4 +1,5 @@
-"""fuse v3 / v4 (exdw, exdw4): the expansion 1x1 conv computed inside the 3x3 depthwise conv, against NumPy float64.
+"""fuse v3 / v4 (exdw, exdw4), v5 (exdwpw5) and v7 (exgdw): the expansion 1x1 conv computed inside the 3x3 depthwise
+conv (v7: the depthwise conv inside the expansion GEMM), against NumPy float64.
 
 Every distinct (expansion, depthwise) pair of MobileNetV2-1.0 that fuse v3 fuses, at batch 1, 3 and 64,
 plus odd shapes (expanded channels not a multiple of 32, maps not a multiple of the 8x8 / 4x8 tile,
@@ -198,3 +199,95 @@ def test_odd_fused_block_matches_float64_reference(shape, rng):
         ref = ref + res
     y = _run_block(backend_for("fuse=v5"), ex, dw, pw, x, res, ex_act, True, act)
     assert_close(y, ref, "fp32", "layer", what=f"fuse v5 {shape}")
+
+
+# -- fuse v7: the expansion GEMM with the depthwise conv in its epilogue (exgdw, kernels/gemm.cu) ---------------
+def _exgdw_network_pairs():
+    """(expansion op, depthwise op) of the network that fuse v7 takes above batch 1 (the backend's own criterion)."""
+    net = _net()
+    return [
+        (op, nxt)
+        for op, nxt in zip(net.fused, net.fused[1:])
+        if op.kind == "conv" and nxt.kind == "conv" and nxt.input == op.index and op.residual is None
+        if nxt.residual is None and CustomBackend._exgdw_fusable(op.layer, nxt.layer, *op.layer.out_shape[1:])
+    ]
+
+
+def _exgdw_pairs():
+    """The distinct shapes among them."""
+    seen, out = set(), []
+    for op, nxt in _exgdw_network_pairs():
+        key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride)
+        if key not in seen:
+            seen.add(key)
+            out.append((op.index, nxt.index))
+    return out
+
+
+def test_network_has_ten_exgdw_pairs():
+    """The 14x14 and 7x7 blocks: 64->384 x4, 96->576 x3 (one stride 2), 160->960 x3."""
+    pairs = _exgdw_network_pairs()
+    assert len(pairs) == 10, [(a.index, b.index) for a, b in pairs]
+    assert len(_exgdw_pairs()) == 4
+
+
+def _run_exgdw(ex, dw, x, ex_act, dw_act, force):
+    """expand_depthwise with fuse=v7 and the exgdw build pinned (force = BN), on a NaN-poisoned output; the launches
+    are recorded so that the test knows the kernel ran."""
+    import cupy
+
+    be = backend_for("fuse=v7")
+    be.force_exgdw = force
+    ran: list[str] = []
+    launch_all = be.launch_all
+    be.launch_all = lambda launches: (ran.extend(lc.name for lc in launches), launch_all(launches))[1]
+    xd = be.to_device(x)
+    nb, h, w, _ = xd.shape
+    ho, wo = dw.out_hw(h, w)
+    with be.stream:
+        out = cupy.full((nb, ho, wo, dw.out_channels), np.nan, cupy.float32)
+    y = be.expand_depthwise(xd, ex, dw, ex_act=ex_act, dw_act=dw_act, out=out)
+    assert y is out
+    assert ran == [K.exgdw_kernel(dw.stride, force)], (ran, be._fallbacks)
+    return be.to_host(y)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("bn", K.EXGDW_BN)
+@pytest.mark.parametrize("batch", (*BATCHES, 5))
+@pytest.mark.parametrize("i,j", _exgdw_pairs(), ids=[f"ops{i}+{j}" for i, j in _exgdw_pairs()])
+def test_exgdw_matches_float64_reference(i, j, batch, bn):
+    net = _net()
+    ex, dw = net.fused[i], net.fused[j]
+    rng = _seeded("exgdw", i, j, batch)
+    x = rng.standard_normal((batch, *ex.layer.in_shape), dtype=np.float32)
+    idx = list(range(batch)) if batch < 64 else list(CHECK_IMAGES)
+    ref = _REF64.conv2d(_REF64.conv2d(x[idx].astype(np.float64), ex.layer, act=ex.act), dw.layer, act=dw.act)
+    y = _run_exgdw(ex.layer, dw.layer, x, ex.act, dw.act, bn)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y[idx], ref, "fp32", "layer", what=f"fuse v7 BN {bn} ops {i}+{j} bs{batch}")
+
+
+# (cin, ce, stride, h, w, batch, ex_act): K tails, partial column tiles, several / partial images per block, 1x1 maps
+ODD_EXGDW = [
+    (40, 100, 1, 10, 9, 3, True),  # K = 16 + 16 + 8, CE 100 (BN 64: a 36-wide second tile), 2 images per block
+    (36, 72, 2, 13, 13, 2, True),  # stride 2 on an odd map, 1 image per block
+    (48, 96, 1, 1, 1, 5, True),  # 1x1 maps: 196 images per block, every tap but the centre is padding
+    (64, 128, 2, 14, 14, 1, False),  # no ReLU6 on the expansion
+    (44, 64, 1, 7, 7, 9, True),  # 4 images per block, the last block holds 1
+    (160, 960, 1, 7, 7, 3, True),  # the 7x7 block's expansion with a partial block of images
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("bn", K.EXGDW_BN)
+@pytest.mark.parametrize("shape", ODD_EXGDW, ids=[f"c{s[0]}-{s[1]}s{s[2]}-{s[3]}x{s[4]}-bs{s[5]}" for s in ODD_EXGDW])
+def test_odd_exgdw_matches_float64_reference(shape, bn, rng):
+    cin, ce, s, h, w, batch, ex_act = shape
+    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+    r64 = ref64()
+    ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True)
+    y = _run_exgdw(ex, dw, x, ex_act, True, bn)
+    assert_close(y, ref, "fp32", "layer", what=f"fuse v7 BN {bn} {shape}")

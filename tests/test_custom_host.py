@@ -27,6 +27,7 @@ from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
 from tests._half_emulation import HALF_PREFIXES, emulate_half
 
 KDIR = Path(__file__).resolve().parent.parent / "kernels"
+EXGDW_THREADS, EXGDW_ROWS = K.EXGDW_THREADS, K.EXGDW_ROWS  # emulate() has a local K (a GEMM's depth)
 
 
 def parse_signatures() -> dict[str, list[str]]:
@@ -55,6 +56,10 @@ def parse_signatures() -> dict[str, list[str]]:
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y"] + [f"int {v}" for v in ("H", "W", "Ce", "Ho", "Wo", "pad")]
             sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res"]
+        for m in re.finditer(r"^EXGDW_KERNEL\((\w+),", s, re.M):  # kernels/gemm.cu, fuse v7
+            sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd")] + ["float* Y"]
+            sigs[m.group(1)] += [f"int {v}" for v in ("NB", "H", "W", "CIN", "CE", "Ho", "Wo", "pad", "imgs")]
+            sigs[m.group(1)] += ["int act_e", "int act_d"]
         for m in re.finditer(r"^EXDWPW6_KERNEL\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v6
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y", "float* ws", "int* cnt"]
@@ -312,10 +317,16 @@ def emulate(name, grid, block, args):
         from tests._block0_emulation import emulate_block0
 
         emulate_block0(name, grid, block, args, flat)
-    elif name.startswith("exdw"):  # fuse v3 / v4: depthwise 3x3(ReLU6(expand 1x1(x)))
+    elif name.startswith(("exdw", "exgdw")):  # fuse v3 / v4 / v7: depthwise 3x3(ReLU6(expand 1x1(x)))
         X, We, be, Wd, bd, Y = map(flat, a[:6])
-        H, W, Ce, Ho, Wo, pad, act_e, act_d = map(int, a[6:])
-        s, cin, n = int(name.split("_s")[1][0]), int(name.split("_c")[1]), grid[2]
+        if name.startswith("exgdw"):  # fuse v7: blocks of `imgs` whole images x BN expanded channels, 224 threads
+            n, H, W, cin, Ce, Ho, Wo, pad, imgs, act_e, act_d = map(int, a[6:])
+            s, bn = map(int, re.fullmatch(r"exgdw_s(\d)_n(\d+)", name).groups())
+            assert grid == (-(-n // imgs) * -(-Ce // bn), 1, 1) and block == (EXGDW_THREADS, 1, 1), (grid, block)
+            assert imgs == EXGDW_ROWS // (H * W) >= 1 and cin % 4 == 0 and Ce % 4 == 0
+        else:
+            H, W, Ce, Ho, Wo, pad, act_e, act_d = map(int, a[6:])
+            s, cin, n = int(name.split("_s")[1][0]), int(name.split("_c")[1]), grid[2]
         e = X[: n * H * W * cin].reshape(n, H, W, cin).astype(np.float64) @ We[: cin * Ce].reshape(cin, Ce)
         e = relu6(e + be[:Ce], act_e)
         ep = np.pad(e, ((0, 0), (pad, pad + 2), (pad, pad + 2), (0, 0)))  # zero padding of the depthwise input
@@ -790,6 +801,75 @@ def test_fuse_v6_plan_at_batch1_runs_cluster_block_kernels(fake_cupy, net):
         assert sum(n.startswith("exdwpw6") for n in names) == 13, names
         assert sum(n.startswith("exdwpw5") for n in names) == 2, names  # 112x112 -> 56 and the 56x56 144-wide one
         assert len(names) == 23, names
+
+
+def test_fuse_v7_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
+    """fuse v7's exgdw kernel (BN 64 and 32 pinned) and its unfused alternative through the public op: argument
+    order, the grid of whole-image blocks (1 image at 14x14, 4 at 7x7, 2 at 10x9, partial last blocks), the shared
+    memory opt-in; 28x28 maps and CIN in EXDW_CIN are not exgdw's (exdw4 / the two layers)."""
+    from tests.test_custom_kernels import make_conv
+
+    r64 = NumpyBackend(dtype="fp64")
+    for cin, ce, s, h, w, nb, want in [
+        (64, 384, 1, 14, 14, 2, "exgdw"),
+        (160, 960, 1, 7, 7, 5, "exgdw"),
+        (96, 576, 2, 14, 14, 3, "exgdw"),
+        (40, 100, 1, 10, 9, 3, "exgdw"),
+        (64, 384, 1, 28, 28, 1, "gemm"),  # 784 pixels > EXGDW_ROWS
+        (32, 192, 1, 14, 14, 2, "exdw4"),  # CIN in EXDW_CIN: fuse v4's kernel
+    ]:
+        ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+        dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+        x = rng.standard_normal((nb, cin, h, w), dtype=np.float32)
+        ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True)
+        for force in (64, 32, "pair"):
+            be = fake_cupy.CustomBackend(kernels="fuse=v7")
+            be.force_exgdw = force
+            xd = be.to_device(x)
+            LAUNCHES.clear()
+            yd = be.expand_depthwise(xd, ex, dw)
+            if want == "exgdw" and force != "pair":
+                assert LAUNCHES == [K.exgdw_kernel(s, force)], LAUNCHES
+                fn = be._fn(K.exgdw_kernel(s, force))
+                assert fn.max_dynamic_shared_size_bytes >= K.exgdw_smem(force) > 48 * 1024
+            else:
+                assert not any(k.startswith("exgdw") for k in LAUNCHES), LAUNCHES
+                other = "gemm" if want == "exgdw" else want  # "pair": the two layers' own kernels
+                assert any(k.startswith(other) for k in LAUNCHES), LAUNCHES
+            y = be.to_host(yd)
+            assert_close(y, ref, "fp32", "layer", what=f"fuse v7 {cin}->{ce} s{s} {h}x{w} bs{nb} {force}")
+    be = fake_cupy.CustomBackend(kernels="fuse=v7")
+    be.force_exgdw = 48
+    ex = make_conv(rng, 64, 384, 1, 1, 0, 1, 14, 14)
+    dw = make_conv(rng, 384, 384, 3, 1, 1, 384, 14, 14)
+    from mbv2.errors import InputError
+
+    with pytest.raises(InputError, match="force_exgdw=48"):
+        be.expand_depthwise(be.to_device(np.zeros((1, 64, 14, 14), np.float32)), ex, dw)
+
+
+def test_fuse_v7_plan_runs_the_depthwise_convs_inside_the_expansion_gemms(fake_cupy, net):
+    """fuse v7 above batch 1: the 10 (expansion, depthwise) pairs of the 14x14 / 7x7 blocks are one exgdw launch each
+    and no standalone depthwise conv is left; at batch 1 the plan is fuse v6's (23 launches); logits match ONNX
+    Runtime (eager and graph)."""
+    ort = impls.create("ort")
+    ort.prepare(net)
+    for batch in (1, 3):
+        x = random_input(net, batch, seed=5)
+        ref = ort.run(x)
+        for graph in (False, True):
+            be = fake_cupy.CustomBackend(kernels="fuse=v7", graph=graph)
+            be.prepare(net)
+            be.poison(batch)
+            y = be.run(x)
+            assert_close(y, ref, "fp32", "e2e", what=f"emulated custom fuse v7 bs{batch} graph={graph}")
+            names = [launch.name for launch in be.plan(batch).launches]
+            if batch == 1:
+                assert len(names) == 23 and sum(n.startswith("exdwpw6") for n in names) == 13, names
+            else:
+                assert sum(n.startswith("exgdw") for n in names) == 10, names
+                assert not any(n.startswith("dwconv3") for n in names), names
+            assert not be._fallbacks, be._fallbacks
 
 
 def test_fused_ops_refuse_layers_that_do_not_chain(fake_cupy, rng):
