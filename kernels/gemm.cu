@@ -968,8 +968,8 @@ GEMM_V8_KERNEL(gemm_v8_64x64_4x4, 64, 64, 4, 4, 3, 4)
 //     of the tile's images for its BN channels; thread = one output row x 4 channels, a sliding 3x3 window
 //     of float4 in registers (3 LDS.128 per output at stride 1) -> + bias, ReLU6 -> float4 NHWC stores.
 //   Needs CIN % 4 == 0, CE % 4 == 0, H * W <= 196, 16-byte aligned arrays (the host checks; else the two
-//   layers' own kernels). Dynamic shared memory: 3 * (196 * 20 + 16 * BN) floats (impls/_custom_kernels.py
-//   exgdw_smem).
+//   layers' own kernels). Dynamic shared memory: 3 * (196 * 20 + 16 * BN) + 11 * BN floats (the ring, then the
+//   epilogue's weights; impls/_custom_kernels.py exgdw_smem).
 constexpr int EXG_ROWS = 196, EXG_THREADS = 224, EXG_BK = 16, EXG_LDA = EXG_BK + 4, EXG_STAGES = 3;
 
 template <int BN, int S>
@@ -987,6 +987,7 @@ __device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const fl
     extern __shared__ __align__(16) float exg_smem[];
     float* As = exg_smem;                          // [STAGES][196][LDA]
     float* Bs = exg_smem + EXG_STAGES * STAGE_A;  // [STAGES][BK][BN]
+    float* Ws = Bs + EXG_STAGES * STAGE_B;        // [11][BN]: depthwise taps 0..8, depthwise bias, expansion bias
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int ty = warp * 4 + (lane >> 3);  // 0..27: rows ty + 28 i
@@ -998,25 +999,29 @@ __device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const fl
     const int rows = nimg * hw;  // rows of this tile that exist
     const float* Xt = X + (long long)img0 * hw * CIN;
 
+    // copy assignments, fixed per thread (a stage adds k0): A rows ar + 56 j (16 bytes at k = aq), B rows br + BROWS j
+    constexpr int AROWS = EXG_THREADS / 4, BQ = BN / 4, BROWS = EXG_THREADS / BQ;
+    const int ar = tid >> 2, aq = (tid & 3) * 4;
+    const int br = tid / BQ, bc = (tid % BQ) * 4;
+    const bool bcol = n0 + bc < CE;
+    const float* asrc = Xt + ar * CIN + aq;
+    const float* bsrc = We + br * CE + n0 + bc;
     auto load = [&](int stage, int k0) {
-        float* as = As + stage * STAGE_A;
-        float* bs = Bs + stage * STAGE_B;
+        float* as = As + stage * STAGE_A + ar * EXG_LDA + aq;
+        float* bs = Bs + stage * STAGE_B + br * BN + bc;
+        const bool kq = k0 + aq < CIN;
 #pragma unroll
         for (int j = 0; j < APASS; ++j) {
-            const int e = j * EXG_THREADS + tid;
-            if (e < EXG_ROWS * 4) {
-                const int r = e >> 2, q = (e & 3) * 4;
-                const bool ok = r < rows && k0 + q < CIN;
-                cp_async16_zfill(as + r * EXG_LDA + q, ok ? Xt + (long long)r * CIN + k0 + q : X, ok);
+            if ((j + 1) * AROWS <= EXG_ROWS || ar + j * AROWS < EXG_ROWS) {
+                const bool ok = kq && ar + j * AROWS < rows;
+                cp_async16_zfill(as + j * AROWS * EXG_LDA, ok ? asrc + j * AROWS * CIN + k0 : X, ok);
             }
         }
 #pragma unroll
         for (int j = 0; j < BPASS; ++j) {
-            const int e = j * EXG_THREADS + tid;
-            if (NB4 % EXG_THREADS == 0 || e < NB4) {
-                const int r = e / (BN / 4), c4 = (e % (BN / 4)) * 4;
-                const bool ok = k0 + r < CIN && n0 + c4 < CE;
-                cp_async16_zfill(bs + r * BN + c4, ok ? We + (long long)(k0 + r) * CE + n0 + c4 : We, ok);
+            if ((j + 1) * BROWS <= EXG_BK || br + j * BROWS < EXG_BK) {
+                const bool ok = bcol && k0 + br + j * BROWS < CIN;
+                cp_async16_zfill(bs + j * BROWS * BN, ok ? bsrc + (k0 + j * BROWS) * CE : We, ok);
             }
         }
     };
@@ -1027,6 +1032,13 @@ __device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const fl
 #pragma unroll
         for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
 
+    // the epilogue's weights of these BN channels (zero past CE) with the first stage: no load latency there
+    if (tid < 11 * BQ) {
+        const int q = tid / BQ, c = (tid % BQ) * 4;
+        const bool ok = n0 + c < CE;
+        const float* src = q < 9 ? Wd + q * CE : (q == 9 ? bd : be);
+        cp_async16_zfill(Ws + q * BN + c, ok ? src + n0 + c : Wd, ok);
+    }
     const int nk = (CIN + EXG_BK - 1) / EXG_BK;
 #pragma unroll
     for (int s = 0; s < EXG_STAGES - 1; ++s) {
@@ -1067,7 +1079,7 @@ __device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const fl
 #pragma unroll
     for (int s = 0; s < SLN; ++s) {
         const int c = s * 32 + tx * 4;
-        const float4 bb = n0 + c < CE ? __ldg(reinterpret_cast<const float4*>(be + n0 + c)) : make_float4(0, 0, 0, 0);
+        const float4 bb = *reinterpret_cast<const float4*>(Ws + 10 * BN + c);
 #pragma unroll
         for (int i = 0; i < TM; ++i) {
             float4 v = make_float4(acc[i][4 * s] + bb.x, acc[i][4 * s + 1] + bb.y, acc[i][4 * s + 2] + bb.z,
@@ -1093,8 +1105,8 @@ __device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const fl
         if (c >= CE) continue;
         float4 wt[9];
 #pragma unroll
-        for (int q = 0; q < 9; ++q) wt[q] = __ldg(reinterpret_cast<const float4*>(Wd + q * CE + c));
-        const float4 bb = __ldg(reinterpret_cast<const float4*>(bd + c));
+        for (int q = 0; q < 9; ++q) wt[q] = *reinterpret_cast<const float4*>(Ws + q * BN + cg * 4);
+        const float4 bb = *reinterpret_cast<const float4*>(Ws + 9 * BN + cg * 4);
         const float* Ej = E + j * hw * LDE + cg * 4;
         const int iy0 = y * S - pad;
         auto column = [&](int ix, float4(&v)[3]) {
