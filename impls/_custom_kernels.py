@@ -113,7 +113,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "pool": "v2",
     "linear": "v2",
     "add": "v2",
-    "fuse": "v6",  # = v5 above batch 1 (EXDWPW6_MAX_BATCH)
+    "fuse": "v7",  # v6 at batch 1 (EXDWPW6_MAX_BATCH); above: v5 + exgdw on the 14x14 / 7x7 blocks
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",

@@ -98,6 +98,27 @@ def test_e2e_cluster_blocks_match_onnxruntime(net, batch, graph):
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("autotune", [False, True], ids=["model", "tuned"])
+@pytest.mark.parametrize("batch", [1, 8, 64])
+def test_e2e_exgdw_pairs_match_onnxruntime(net, batch, autotune, graph):
+    """fuse v7: above batch 1 the 10 (expansion, depthwise) pairs of the 14x14 / 7x7 blocks run as exgdw kernels (the
+    cost model always takes them; the autotuner may keep a pair's two kernels where those measured faster) and no
+    standalone depthwise conv on those maps is left; at batch 1 the plan is fuse v6's."""
+    be = impls.create("custom", kernels="fuse=v7", graph=graph, autotune=autotune)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v7 graph={graph} autotune={autotune} bs{batch}")
+    names = [la.name for la in be.plan(batch).launches]
+    if batch <= EXDWPW6_MAX_BATCH:
+        assert sum(n.startswith("exdwpw6") for n in names) == 13 and not any("exgdw" in n for n in names), names
+    elif not autotune:
+        assert sum(n.startswith("exgdw") for n in names) == 10, names
+        assert not any(n.startswith("dwconv3") for n in names), names
+    else:
+        assert sum(n.startswith("exgdw") for n in names) + sum(n.startswith("dwconv3") for n in names) == 10, names
+    assert not [f for f in be.info()["fallbacks"] if "fuse" in f], be.info()["fallbacks"]
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 def test_e2e_pdl_launches_match_plain_launches_bitwise(net, graph):
     """The batch-1 plan's exdwpw6 kernels launched with programmatic dependent launch (pdl=True; not the default: it
     measured slower) give the same logits, bit for bit, as the same plan launched plainly (pdl=False), and both match

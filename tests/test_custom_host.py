@@ -705,7 +705,7 @@ def test_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
             x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
             LAUNCHES.clear()
             y = be.to_host(be.expand_depthwise(be.to_device(x), ex, dw))
-            fused = ver in ("v3", "v4", "v5") and cin in K.EXDW_CIN
+            fused = ver in ("v3", "v4", "v5", "v6", "v7") and cin in K.EXDW_CIN
             assert any(k.startswith("exdw") for k in LAUNCHES) == fused, LAUNCHES
             r64 = NumpyBackend(dtype="fp64")
             ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True)
