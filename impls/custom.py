@@ -967,7 +967,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         residual: Any = None,
         out: Any = None,
     ) -> Any:
-        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ residual) as one op: with fuse=v6 / v7 the cluster block kernel
+        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ residual) as one op: with fuse=v6/v7 the cluster block kernel
         (kernels/cblock.cu exdwpw6, any batch, any CIN), else (or where it does not apply) the fuse v5 block kernel
         (kernels/conv.cu exdwpw5) whatever the versions (this op exists to run and test them), else the
         three layers' own kernels through temporaries (recorded in the fallbacks)."""
