@@ -147,6 +147,8 @@ def exgdw_smem(bn: int) -> int:
     """Dynamic shared memory of exgdw_*_n<bn>: the 3-stage ring of (196 x 20) A and (16 x BN) B floats, then the
     epilogue's weights (9 depthwise taps, 2 biases) x BN."""
     return 4 * (3 * (EXGDW_ROWS * 20 + 16 * bn) + 11 * bn)
+
+
 # block0 v2 (kernels/block0.cu): the compiled (stem channels C1, projection channels C3) of the first block,
 # widths 0.35-0.5, 0.75, 1.0, 1.4
 BLOCK0_SHAPES = ((32, 16), (16, 8), (24, 16), (48, 24))
