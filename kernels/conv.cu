@@ -878,6 +878,269 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     }
 }
 
+// fuse v5, session 6 experiment (EXDWPW5W_KERNEL builds, suffix _ws): the same block with its phases pipelined
+//   over two warp groups instead of all 256 threads running E, D, P of a chunk in turn: threads [0, NE) run the
+//   expansion and the depthwise conv of chunk c + 1 while threads [NE, 256) run the projection of chunk c. The
+//   depthwise output is double-buffered (Ds[2]); named barriers hand the buffers over (3 + b: Ds[b] full, the E/D
+//   group arrives, the P group waits; 5 + b: Ds[b] empty, the other way round; 1 / 2: inside each group). Each
+//   group stages its own chunk weights (We by E/D, Wp by P) by cp.async, double-buffered. Per output the
+//   arithmetic is the default build's (same order): outputs bit-identical. Why: ncu / the phase counts put the
+//   default builds at ~35-40% of both the FMA and the shared-memory-wavefront bounds, with 5 of 8 warps idle
+//   during every chunk's projection (PT = 4: 96-104 projection threads) and 3-4 barrier-separated phases.
+__device__ __forceinline__ void exdwpw5_bar_sync(int id, int n) {
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
+__device__ __forceinline__ void exdwpw5_bar_arrive(int id, int n) {
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
+__device__ __forceinline__ void exdwpw5_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void exdwpw5_wait_group() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+template <int S, int CIN, int COUT, int TH, int TW, int CC, int DP, int PT, int WS, int NE>
+__device__ __forceinline__ void exdwpw5w_body(const float* __restrict__ X, const float* __restrict__ We,
+                                              const float* __restrict__ be, const float* __restrict__ Wd,
+                                              const float* __restrict__ bd, const float* __restrict__ Wp,
+                                              const float* __restrict__ bp, const float* __restrict__ R,
+                                              float* __restrict__ Y, int H, int W, int Ce, int Ho, int Wo, int pad,
+                                              int act_e, int act_d, int act_p, int has_res) {
+    constexpr int IH = (TH - 1) * S + 3, IW = (TW - 1) * S + 3, NP = IH * IW, P = TH * TW;
+    constexpr int CG = CC / 4, PL = NE / CG, PP = (NP + PL - 1) / PL;
+    constexpr int DSTR = CC + 4;
+    constexpr int NPT = 256 - NE;
+    constexpr int NCG = COUT / 4, NPL = (P + PT - 1) / PT, PPX = (P + NPL - 1) / NPL;
+    static_assert(NE % 32 == 0 && NPT > 0 && NCG * NPL <= NPT && PT > 0, "warp groups");
+    constexpr int NSTRIP = (TH + DP - 1) / DP;
+    static_assert(CIN % 4 == 0 && COUT % 4 == 0 && CC % 4 == 0, "float4 paths");
+    static_assert(S == 1 || DP == 1, "stride 2: one depthwise output per item");
+    constexpr int WE_N = CIN * CC, WP_N = CC * COUT;
+    constexpr int XSTR = (WS & 2) && (CIN % 32 == 0 || CIN % 32 == 16) ? CIN + 4 : CIN;
+    extern __shared__ __align__(16) float smem5[];
+    float* const Xs = smem5;
+    float* const Es = Xs + NP * XSTR;
+    float* const Ds = Es + NP * CC;       // [2][P][DSTR]
+    float* const Wes = Ds + 2 * P * DSTR;  // [2][CIN][CC]
+    float* const Wps = Wes + 2 * WE_N;     // [2][CC][COUT]
+    const int tid = threadIdx.x;
+    const int tiles_w = (Wo + TW - 1) / TW;
+    const int th0 = (blockIdx.x / tiles_w) * TH, tw0 = (blockIdx.x % tiles_w) * TW;
+    const int ih0 = th0 * S - pad, iw0 = tw0 * S - pad;
+    const int n = blockIdx.y;
+    const int nch = (Ce + CC - 1) / CC;
+    const float4 z = make_float4(0.f, 0.f, 0.f, 0.f);
+
+    if (tid < NE) {  // ---- expansion + depthwise group
+        const int cg = tid % CG, pl = tid / CG;
+        const bool ed_act = pl < PL;
+        auto stage_we = [&](int c0, float* dst) {
+            for (int e = tid; e < WE_N / 4; e += NE) {
+                const int k = e / (CC / 4), j = (e % (CC / 4)) * 4;
+                const bool ok = c0 + j < Ce;
+                exdwpw5_cp16(&dst[k * CC + j], ok ? We + (long long)k * Ce + c0 + j : We, ok);
+            }
+            exdwpw5_commit();
+        };
+        stage_we(0, Wes);
+        const float* Xn = X + (long long)n * H * W * CIN;
+        for (int e = tid; e < NP * (CIN / 4); e += NE) {
+            const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;
+            const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+            float4 v = z;
+            if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                v = *reinterpret_cast<const float4*>(Xn + ((long long)ih * W + iw) * CIN + k4);
+            *reinterpret_cast<float4*>(&Xs[p * XSTR + k4]) = v;
+        }
+        exdwpw5_wait_group<0>();
+        exdwpw5_bar_sync(1, NE);
+        for (int c = 0; c < nch; ++c) {
+            const int buf = c & 1, c0 = c * CC;
+            const float* const we_s = Wes + buf * WE_N;
+            const int cq = c0 + cg * 4;
+            const bool cok = ed_act && cq < Ce;
+            if (ed_act) {  // E: expansion of the patch (halo included) into Es
+                float acc[PP][4];
+                const float4 b4 = cok ? __ldg(reinterpret_cast<const float4*>(be + cq)) : z;
+#pragma unroll
+                for (int i = 0; i < PP; ++i) {
+                    acc[i][0] = b4.x;
+                    acc[i][1] = b4.y;
+                    acc[i][2] = b4.z;
+                    acc[i][3] = b4.w;
+                }
+#pragma unroll
+                for (int k = 0; k < CIN; k += 4) {
+                    const float4 w0 = *reinterpret_cast<const float4*>(&we_s[k * CC + cg * 4]);
+                    const float4 w1 = *reinterpret_cast<const float4*>(&we_s[(k + 1) * CC + cg * 4]);
+                    const float4 w2 = *reinterpret_cast<const float4*>(&we_s[(k + 2) * CC + cg * 4]);
+                    const float4 w3 = *reinterpret_cast<const float4*>(&we_s[(k + 3) * CC + cg * 4]);
+#pragma unroll
+                    for (int i = 0; i < PP; ++i) {
+                        const int p = min(pl + i * PL, NP - 1);
+                        const float4 xv = *reinterpret_cast<const float4*>(&Xs[p * XSTR + k]);
+                        acc[i][0] = fmaf(xv.x, w0.x, fmaf(xv.y, w1.x, fmaf(xv.z, w2.x, fmaf(xv.w, w3.x, acc[i][0]))));
+                        acc[i][1] = fmaf(xv.x, w0.y, fmaf(xv.y, w1.y, fmaf(xv.z, w2.y, fmaf(xv.w, w3.y, acc[i][1]))));
+                        acc[i][2] = fmaf(xv.x, w0.z, fmaf(xv.y, w1.z, fmaf(xv.z, w2.z, fmaf(xv.w, w3.z, acc[i][2]))));
+                        acc[i][3] = fmaf(xv.x, w0.w, fmaf(xv.y, w1.w, fmaf(xv.z, w2.w, fmaf(xv.w, w3.w, acc[i][3]))));
+                    }
+                }
+#pragma unroll
+                for (int i = 0; i < PP; ++i) {
+                    const int p = pl + i * PL;
+                    if (p >= NP) continue;
+                    const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+                    const bool inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+                    float4 v;
+                    v.x = inside ? (act_e ? fminf(fmaxf(acc[i][0], 0.0f), 6.0f) : acc[i][0]) : 0.0f;
+                    v.y = inside ? (act_e ? fminf(fmaxf(acc[i][1], 0.0f), 6.0f) : acc[i][1]) : 0.0f;
+                    v.z = inside ? (act_e ? fminf(fmaxf(acc[i][2], 0.0f), 6.0f) : acc[i][2]) : 0.0f;
+                    v.w = inside ? (act_e ? fminf(fmaxf(acc[i][3], 0.0f), 6.0f) : acc[i][3]) : 0.0f;
+                    *reinterpret_cast<float4*>(&Es[p * CC + cg * 4]) = v;
+                }
+            }
+            exdwpw5_bar_sync(1, NE);  // Es complete; every E/D thread is done with Wes[buf ^ 1] (chunk c - 1)
+            if (c + 1 < nch) stage_we(c0 + CC, Wes + (buf ^ 1) * WE_N);
+            if (c >= 2) exdwpw5_bar_sync(5 + buf, 256);  // the projection of chunk c - 2 is done with Ds[buf]
+            float* const ds = Ds + buf * P * DSTR;
+            if (ed_act) {  // D: depthwise 3x3 from Es into Ds[buf]
+                float4 wd[9];
+#pragma unroll
+                for (int t = 0; t < 9; ++t)
+                    wd[t] = cok ? __ldg(reinterpret_cast<const float4*>(Wd + (long long)t * Ce + cq)) : z;
+                const float4 b4 = cok ? __ldg(reinterpret_cast<const float4*>(bd + cq)) : z;
+                for (int it = pl; it < NSTRIP * TW; it += PL) {
+                    const int oh = (it / TW) * DP, ow = it % TW;
+                    float4 r[DP];
+#pragma unroll
+                    for (int j = 0; j < DP; ++j) r[j] = b4;
+#pragma unroll
+                    for (int row = 0; row < (DP - 1) * S + 3; ++row) {
+                        const int pr = min(oh * S + row, IH - 1);
+#pragma unroll
+                        for (int dx = 0; dx < 3; ++dx) {
+                            const float4 e4 =
+                                *reinterpret_cast<const float4*>(&Es[(pr * IW + ow * S + dx) * CC + cg * 4]);
+#pragma unroll
+                            for (int j = 0; j < DP; ++j) {
+                                const int dy = row - j * S;
+                                if (dy < 0 || dy > 2) continue;
+                                const float4 w4 = wd[dy * 3 + dx];
+                                r[j].x = fmaf(e4.x, w4.x, r[j].x);
+                                r[j].y = fmaf(e4.y, w4.y, r[j].y);
+                                r[j].z = fmaf(e4.z, w4.z, r[j].z);
+                                r[j].w = fmaf(e4.w, w4.w, r[j].w);
+                            }
+                        }
+                    }
+#pragma unroll
+                    for (int j = 0; j < DP; ++j) {
+                        if (oh + j >= TH) continue;
+                        if (act_d) {
+                            r[j].x = fminf(fmaxf(r[j].x, 0.0f), 6.0f);
+                            r[j].y = fminf(fmaxf(r[j].y, 0.0f), 6.0f);
+                            r[j].z = fminf(fmaxf(r[j].z, 0.0f), 6.0f);
+                            r[j].w = fminf(fmaxf(r[j].w, 0.0f), 6.0f);
+                        }
+                        *reinterpret_cast<float4*>(&ds[((oh + j) * TW + ow) * DSTR + cg * 4]) = r[j];
+                    }
+                }
+            }
+            exdwpw5_bar_arrive(3 + buf, 256);  // Ds[buf] full
+            exdwpw5_wait_group<0>();
+            exdwpw5_bar_sync(1, NE);  // D's reads of Es are done before E of chunk c + 1; We of c + 1 visible
+        }
+        return;
+    }
+    // ---- projection group
+    const int ptid = tid - NE, og = ptid % NCG, opl = ptid / NCG;
+    const bool oact = opl < NPL;
+    auto stage_wp = [&](int c0, float* dst) {
+        for (int e = ptid; e < WP_N / 4; e += NPT) {
+            const int r = e / (COUT / 4), j = (e % (COUT / 4)) * 4;
+            const bool ok = c0 + r < Ce;
+            exdwpw5_cp16(&dst[r * COUT + j], ok ? Wp + (long long)(c0 + r) * COUT + j : Wp, ok);
+        }
+        exdwpw5_commit();
+    };
+    float pacc[PPX][4];
+#pragma unroll
+    for (int i = 0; i < PPX; ++i)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) pacc[i][q] = 0.0f;
+    stage_wp(0, Wps);
+    for (int c = 0; c < nch; ++c) {
+        const int buf = c & 1, c0 = c * CC;
+        if (c + 1 < nch) {  // every P thread finished chunk c - 1 (group barrier below): Wps[buf ^ 1] is free
+            stage_wp(c0 + CC, Wps + (buf ^ 1) * WP_N);
+            exdwpw5_wait_group<1>();  // this thread's copies of chunk c landed
+        } else {
+            exdwpw5_wait_group<0>();
+        }
+        exdwpw5_bar_sync(3 + buf, 256);  // Ds[buf] full (and every P thread's copies of Wp chunk c visible)
+        const float* const wp_s = Wps + buf * WP_N;
+        const float* const ds = Ds + buf * P * DSTR;
+        if (oact) {
+#pragma unroll
+            for (int k = 0; k < CC; k += 4) {
+                if (c0 + k >= Ce) break;
+                const float4 w0 = *reinterpret_cast<const float4*>(&wp_s[k * COUT + og * 4]);
+                const float4 w1 = *reinterpret_cast<const float4*>(&wp_s[(k + 1) * COUT + og * 4]);
+                const float4 w2 = *reinterpret_cast<const float4*>(&wp_s[(k + 2) * COUT + og * 4]);
+                const float4 w3 = *reinterpret_cast<const float4*>(&wp_s[(k + 3) * COUT + og * 4]);
+#pragma unroll
+                for (int i = 0; i < PPX; ++i) {
+                    const int px = min(opl + i * NPL, P - 1);
+                    const float4 d = *reinterpret_cast<const float4*>(&ds[px * DSTR + k]);
+                    pacc[i][0] = fmaf(d.x, w0.x, fmaf(d.y, w1.x, fmaf(d.z, w2.x, fmaf(d.w, w3.x, pacc[i][0]))));
+                    pacc[i][1] = fmaf(d.x, w0.y, fmaf(d.y, w1.y, fmaf(d.z, w2.y, fmaf(d.w, w3.y, pacc[i][1]))));
+                    pacc[i][2] = fmaf(d.x, w0.z, fmaf(d.y, w1.z, fmaf(d.z, w2.z, fmaf(d.w, w3.z, pacc[i][2]))));
+                    pacc[i][3] = fmaf(d.x, w0.w, fmaf(d.y, w1.w, fmaf(d.z, w2.w, fmaf(d.w, w3.w, pacc[i][3]))));
+                }
+            }
+        }
+        if (c + 2 < nch) exdwpw5_bar_arrive(5 + buf, 256);  // Ds[buf] empty (the E/D group waits from chunk 2 on)
+        exdwpw5_bar_sync(2, NPT);                           // every P thread is done with Wps[buf]
+    }
+    if (!oact) return;
+    const float4 b4 = __ldg(reinterpret_cast<const float4*>(bp + og * 4));
+#pragma unroll
+    for (int i = 0; i < PPX; ++i) {
+        const int px = opl + i * NPL;
+        if (px >= P) continue;
+        const int goh = th0 + px / TW, gow = tw0 + px % TW;
+        if (goh >= Ho || gow >= Wo) continue;
+        const long long off = (((long long)n * Ho + goh) * Wo + gow) * COUT + og * 4;
+        float4 r = make_float4(pacc[i][0] + b4.x, pacc[i][1] + b4.y, pacc[i][2] + b4.z, pacc[i][3] + b4.w);
+        if (act_p) {
+            r.x = fminf(fmaxf(r.x, 0.0f), 6.0f);
+            r.y = fminf(fmaxf(r.y, 0.0f), 6.0f);
+            r.z = fminf(fmaxf(r.z, 0.0f), 6.0f);
+            r.w = fminf(fmaxf(r.w, 0.0f), 6.0f);
+        }
+        if (has_res) {
+            const float4 rv = *reinterpret_cast<const float4*>(R + off);
+            r.x += rv.x;
+            r.y += rv.y;
+            r.z += rv.z;
+            r.w += rv.w;
+        }
+        *reinterpret_cast<float4*>(Y + off) = r;
+    }
+}
+
+// the pipelined builds: EXDWPW5_KERNEL's parameters + NE (threads of the expansion / depthwise group); dynamic shared
+// memory: the default build's with WS bit 0 set + one more depthwise buffer (TH * TW * (CC + 4) floats)
+#define EXDWPW5W_KERNEL(NAME, S, CIN, COUT, TH, TW, CC, DP, PT, WS, MINB, NE)                                 \
+    extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \
+        const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
+        const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
+        const float* __restrict__ bp, const float* __restrict__ R, float* __restrict__ Y, int H, int W, int Ce, \
+        int Ho, int Wo, int pad, int act_e, int act_d, int act_p, int has_res) {                              \
+        exdwpw5w_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS, NE>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho,  \
+                                                            Wo, pad, act_e, act_d, act_p, has_res);           \
+    }
+
 // grid = (ceil(Ho / TH) * ceil(Wo / TW), n), block = 256; CC expanded channels per chunk, DP depthwise outputs
 // per item, PT projection pixels per thread (0: all threads), WS weights staged in shared memory, MINB blocks per
 // SM (__launch_bounds__); dynamic shared memory: 4 * (NP*XSTR + NP*CC + TH*TW*(CC+4) + (WS&1)*2*(CIN*CC + CC*COUT))
@@ -940,3 +1203,9 @@ EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_p2, 2, 32, 64, 4, 8, 32, 1, 2, 3, 2)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_x0, 1, 32, 32, 7, 7, 48, 2, 4, 1, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t8x8_x0, 1, 32, 32, 8, 8, 48, 2, 4, 1, 3)
 EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_x0, 2, 32, 64, 4, 8, 32, 1, 4, 1, 2)
+// session 6: the pipelined builds (EXDWPW5W_KERNEL above; NE = expansion / depthwise threads, the rest project)
+EXDWPW5W_KERNEL(exdwpw5_s1_c24_o24_t8x8_ws, 1, 24, 24, 8, 8, 48, 2, 4, 3, 3, 160)
+EXDWPW5W_KERNEL(exdwpw5_s1_c32_o32_t7x7_ws, 1, 32, 32, 7, 7, 48, 2, 5, 3, 3, 160)
+EXDWPW5W_KERNEL(exdwpw5_s2_c16_o24_t4x8_ws, 2, 16, 24, 4, 8, 32, 1, 4, 1, 3, 192)
+EXDWPW5W_KERNEL(exdwpw5_s2_c24_o32_t4x8_ws, 2, 24, 32, 4, 8, 32, 1, 4, 3, 3, 192)
+EXDWPW5W_KERNEL(exdwpw5_s2_c32_o64_t4x8_ws, 2, 32, 64, 4, 8, 32, 1, 4, 3, 2, 128)
