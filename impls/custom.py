@@ -322,7 +322,6 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.force_tile: tuple[int, int, int, int] | None = None  # benchmarks: pin the GEMM tile
         self.force_block6: tuple[int, int] | None = None  # tests / benchmarks: pin fuse v6's (CH, TR) where it fits
         self.force_exgdw: int | str | None = None  # tests / benchmarks: pin fuse v7's BN (64, 32) or "pair"
-        self.exdwpw5_suffix = ""  # experiments: run the exdwpw5 builds with this suffix where compiled (e.g. "_ws")
         # autotune: time every GEMM / dwpw tile shape once per problem at plan time (see _tuned)
         env_tune = bool(int(os.environ.get("MBV2_AUTOTUNE", "1") or 0))
         self.autotune = env_tune if autotune is None else bool(autotune)
@@ -848,8 +847,6 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         th, tw = tile
         pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
         name = K.exdwpw5_kernel(dw.stride, cin, pw.out_channels, tile)
-        if self.exdwpw5_suffix and name + self.exdwpw5_suffix in K.exdwpw5_configs():
-            name += self.exdwpw5_suffix  # experiments: another build of the same instance (kernels/conv.cu)
         grid = (math.ceil(ho / th) * math.ceil(wo / tw), nb)
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
         args += (_i32(h), _i32(w), _i32(ex.out_channels), _i32(ho), _i32(wo), _i32(dw.pad))

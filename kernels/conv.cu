@@ -884,9 +884,13 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 //   depthwise output is double-buffered (Ds[2]); named barriers hand the buffers over (3 + b: Ds[b] full, the E/D
 //   group arrives, the P group waits; 5 + b: Ds[b] empty, the other way round; 1 / 2: inside each group). Each
 //   group stages its own chunk weights (We by E/D, Wp by P) by cp.async, double-buffered. Per output the
-//   arithmetic is the default build's (same order): outputs bit-identical. Why: ncu / the phase counts put the
+//   arithmetic is the default build's (same order): outputs bit-identical. Why: the phase counts put the
 //   default builds at ~35-40% of both the FMA and the shared-memory-wavefront bounds, with 5 of 8 warps idle
 //   during every chunk's projection (PT = 4: 96-104 projection threads) and 3-4 barrier-separated phases.
+//   MEASURED (H100, scripts/exdwpw5_variants.py, batch 256, default -> _ws): 24->144->24 747 -> 739 us, 24->144->32
+//   482 -> 478, 32->192->64 225 -> 225, 16->96->24 850 -> 925, 32->192->32 341 -> 361: no gain. With 3 blocks per
+//   SM the other blocks already filled the idle phases; the SM is throughput-bound, not latency-bound per block.
+//   Kept as experiments (not used by the backend).
 __device__ __forceinline__ void exdwpw5_bar_sync(int id, int n) {
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }

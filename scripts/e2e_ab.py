@@ -46,14 +46,10 @@ def main() -> None:
         bes = []
         for spec in specs:
             # "pdl=0" / "pdl=1" in a spec is the backend's pdl option, not a kernel family
-            # "exdwpw5=<suffix>": the backend's exdwpw5_suffix (another build of each exdwpw5 instance, e.g. _ws)
             opts = [t for t in spec.split(",") if t.strip().startswith("pdl=")]
-            sfx = [t for t in spec.split(",") if t.strip().startswith("exdwpw5=")]
-            kspec = ",".join(t for t in spec.split(",") if t not in opts and t not in sfx)
+            kspec = ",".join(t for t in spec.split(",") if t not in opts)
             pdl = bool(int(opts[-1].split("=")[1])) if opts else None
             be = CustomBackend(dtype=args.dtype, graph=True, kernels=kspec, pdl=pdl)
-            if sfx:
-                be.exdwpw5_suffix = sfx[-1].split("=")[1].strip()
             be.prepare(net)
             be.plan(batch)
             be.run(x)
