@@ -133,20 +133,23 @@ GEMM_TILES_SCALAR = ((128, 64, 8, 4), (64, 64, 4, 4), (32, 32, 2, 2))
 # fuse v3 (expansion inside the depthwise conv): the input channel counts it is compiled for
 EXDW_CIN = (8, 16, 24, 32)
 # fuse v7 (kernels/gemm.cu exgdw): the expansion GEMM of a block with the depthwise conv in its epilogue; a block
-# holds whole images, at most EXGDW_ROWS pixels (14x14: 1 image, 7x7: 4), and BN expanded channels
+# holds whole images, at most EXGDW_ROWS pixels (14x14: 1 image, 7x7: 4), and BN expanded channels. The compiled
+# builds (autotune candidates): id -> (BN, BK, ring stages); id 64 / 32: BK 16 in 3 stages, "64k32": BK 32 in 2
 EXGDW_ROWS = 196
-EXGDW_BN = (64, 32)
+EXGDW_VARIANTS: dict[int | str, tuple[int, int, int]] = {64: (64, 16, 3), 32: (32, 16, 3), "64k32": (64, 32, 2)}
 EXGDW_THREADS = 224
 
 
-def exgdw_kernel(stride: int, bn: int) -> str:
-    return f"exgdw_s{stride}_n{bn}"
+def exgdw_kernel(stride: int, variant: int | str) -> str:
+    bn, bk, _ = EXGDW_VARIANTS[variant]
+    return f"exgdw_s{stride}_n{bn}" + ("_k32" if bk == 32 else "")
 
 
-def exgdw_smem(bn: int) -> int:
-    """Dynamic shared memory of exgdw_*_n<bn>: the 3-stage ring of (196 x 20) A and (16 x BN) B floats, then the
-    epilogue's weights (9 depthwise taps, 2 biases) x BN."""
-    return 4 * (3 * (EXGDW_ROWS * 20 + 16 * bn) + 11 * bn)
+def exgdw_smem(variant: int | str) -> int:
+    """Dynamic shared memory of an exgdw build: the ring of (196 x (BK + 4)) A and (BK x BN) B floats per stage,
+    then the epilogue's weights (9 depthwise taps, 2 biases) x BN."""
+    bn, bk, stages = EXGDW_VARIANTS[variant]
+    return 4 * (stages * (EXGDW_ROWS * (bk + 4) + bk * bn) + 11 * bn)
 
 
 # block0 v2 (kernels/block0.cu): the compiled (stem channels C1, projection channels C3) of the first block,
@@ -460,7 +463,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
             if version in ("v6", "v7"):
                 out += [("cblock", exdwpw6_kernel(ch)) for ch in EXDWPW6_CH]
             if version == "v7":
-                out += [("gemm", exgdw_kernel(s, bn)) for s in (1, 2) for bn in EXGDW_BN]
+                out += [("gemm", exgdw_kernel(s, v)) for s in (1, 2) for v in EXGDW_VARIANTS]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

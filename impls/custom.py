@@ -321,7 +321,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.preplan = [batch] if isinstance(batch, int) else list(batch or [])
         self.force_tile: tuple[int, int, int, int] | None = None  # benchmarks: pin the GEMM tile
         self.force_block6: tuple[int, int] | None = None  # tests / benchmarks: pin fuse v6's (CH, TR) where it fits
-        self.force_exgdw: int | str | None = None  # tests / benchmarks: pin fuse v7's BN (64, 32) or "pair"
+        self.force_exgdw: int | str | None = None  # tests: pin a fuse v7 build (K.EXGDW_VARIANTS) or "pair"
         # autotune: time every GEMM / dwpw tile shape once per problem at plan time (see _tuned)
         env_tune = bool(int(os.environ.get("MBV2_AUTOTUNE", "1") or 0))
         self.autotune = env_tune if autotune is None else bool(autotune)
@@ -774,12 +774,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         )
 
     def _exgdw_launch(
-        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, out: Any, bn: int
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, out: Any, variant: int | str
     ) -> Launch | None:
         """fuse v7: depthwise(ReLU6(expand(x))) as the expansion GEMM with the depthwise conv in its epilogue
-        (kernels/gemm.cu exgdw, BN expanded channels per block), or None where it does not apply."""
+        (kernels/gemm.cu exgdw, build ``variant`` of K.EXGDW_VARIANTS), or None where it does not apply."""
         nb, h, w, cin = x.shape
-        if not (self._exgdw_fusable(ex, dw, h, w) and cin == ex.in_channels and bn in K.EXGDW_BN):
+        if not (self._exgdw_fusable(ex, dw, h, w) and cin == ex.in_channels and variant in K.EXGDW_VARIANTS):
             return None
         pe, pd = self._layer_params(ex), self._layer_params(dw)
         if not self._aligned(x, out, pe["wt"], pe["bias"], pd["w"], pd["bias"]):
@@ -787,10 +787,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         ho, wo = dw.out_hw(h, w)
         ce = ex.out_channels
         imgs = K.EXGDW_ROWS // (h * w)
-        blocks = math.ceil(nb / imgs) * math.ceil(ce / bn)
+        blocks = math.ceil(nb / imgs) * math.ceil(ce / K.EXGDW_VARIANTS[variant][0])
         if blocks >= 2**31:
             raise InputError(f"fuse v7: {blocks} blocks exceed the grid limit")
-        name, smem = K.exgdw_kernel(dw.stride, bn), K.exgdw_smem(bn)
+        name, smem = K.exgdw_kernel(dw.stride, variant), K.exgdw_smem(variant)
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], out, _i32(nb), _i32(h), _i32(w), _i32(cin), _i32(ce))
         args += (_i32(ho), _i32(wo), _i32(dw.pad), _i32(imgs), _i32(int(ex_act)), _i32(int(dw_act)))
         return Launch(name, self._dyn_smem(self._fn(name), smem), (blocks,), (K.EXGDW_THREADS,), args, smem=smem)
@@ -798,12 +798,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     def _exgdw_launches(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, out: Any, mid: Any, scratch: Any = None
     ) -> list[Launch] | None:
-        """fuse v7 in a plan and in expand_depthwise: the exgdw kernel (BN = 64 or 32) or the two layers' own kernels
+        """fuse v7 in a plan and in expand_depthwise: an exgdw build (K.EXGDW_VARIANTS) or the two layers' own kernels
         through ``mid`` (the expansion's buffer), whichever is fastest (autotuned like the GEMM tiles; at small
         batch and inside captures the model: BN = 64 where that fills the SMs, else 32). ``force_exgdw`` pins one
-        (64, 32 or "pair"). None: no exgdw kernel applies (shapes, alignment)."""
+        (a key of K.EXGDW_VARIANTS or "pair"). None: no exgdw kernel applies (shapes, alignment)."""
         nb, h, w, cin = x.shape
-        cands = {bn: self._exgdw_launch(x, ex, ex_act, dw, dw_act, out, bn) for bn in K.EXGDW_BN}
+        cands = {v: self._exgdw_launch(x, ex, ex_act, dw, dw_act, out, v) for v in K.EXGDW_VARIANTS}
         if any(v is None for v in cands.values()):
             return None
 
@@ -815,13 +815,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return [cands[c]]  # type: ignore[list-item]
 
         if self.force_exgdw is not None:
-            if self.force_exgdw not in (*K.EXGDW_BN, "pair"):
-                raise InputError(f"force_exgdw={self.force_exgdw!r}: one of {K.EXGDW_BN} or 'pair'")
+            if self.force_exgdw not in (*K.EXGDW_VARIANTS, "pair"):
+                raise InputError(f"force_exgdw={self.force_exgdw!r}: one of {tuple(K.EXGDW_VARIANTS)} or 'pair'")
             return build(self.force_exgdw)
         model = 64 if cands[64].grid[0] >= self.sms else 32  # type: ignore[union-attr]
         if self.autotune and 2.0 * nb * h * w * cin * ex.out_channels >= self.TUNE_MIN_FLOP:
             key = ("exgdw", tuple(x.shape), ex.out_channels, dw.stride, bool(ex_act), bool(dw_act))
-            return self._tuned(key, (*K.EXGDW_BN, "pair"), build, model)
+            return self._tuned(key, (*K.EXGDW_VARIANTS, "pair"), build, model)
         return build(model)
 
     def _exdwpw_launch(

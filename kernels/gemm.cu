@@ -970,24 +970,25 @@ GEMM_V8_KERNEL(gemm_v8_64x64_4x4, 64, 64, 4, 4, 3, 4)
 //   Needs CIN % 4 == 0, CE % 4 == 0, H * W <= 196, 16-byte aligned arrays (the host checks; else the two
 //   layers' own kernels). Dynamic shared memory: 3 * (196 * 20 + 16 * BN) + 11 * BN floats (the ring, then the
 //   epilogue's weights; impls/_custom_kernels.py exgdw_smem).
-constexpr int EXG_ROWS = 196, EXG_THREADS = 224, EXG_BK = 16, EXG_LDA = EXG_BK + 4, EXG_STAGES = 3;
+constexpr int EXG_ROWS = 196, EXG_THREADS = 224;
 
-template <int BN, int S>
+// BK: k per ring stage, STAGES: ring depth (the default builds 16 / 3; _k32: 32 / 2)
+template <int BN, int S, int BK, int STAGES>
 __device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const float* __restrict__ We,
                                            const float* __restrict__ be, const float* __restrict__ Wd,
                                            const float* __restrict__ bd, float* __restrict__ Y, int NB, int H,
                                            int W, int CIN, int CE, int Ho, int Wo, int pad, int imgs, int act_e,
                                            int act_d) {
-    constexpr int TM = 7, TN = BN / 8, SLN = TN / 4;
-    constexpr int STAGE_A = EXG_ROWS * EXG_LDA, STAGE_B = EXG_BK * BN;
+    constexpr int TM = 7, TN = BN / 8, SLN = TN / 4, LDA = BK + 4;
+    constexpr int STAGE_A = EXG_ROWS * LDA, STAGE_B = BK * BN;
     constexpr int LDE = BN + 4;
-    constexpr int APASS = (EXG_ROWS * 4 + EXG_THREADS - 1) / EXG_THREADS;
-    constexpr int NB4 = EXG_BK * BN / 4, BPASS = (NB4 + EXG_THREADS - 1) / EXG_THREADS;
-    static_assert(TN % 4 == 0 && EXG_ROWS * LDE <= EXG_STAGES * (STAGE_A + STAGE_B), "tile shape");
+    constexpr int AQ = BK / 4, AROWS = EXG_THREADS / AQ, APASS = (EXG_ROWS + AROWS - 1) / AROWS;
+    constexpr int NB4 = BK * BN / 4, BPASS = (NB4 + EXG_THREADS - 1) / EXG_THREADS;
+    static_assert(TN % 4 == 0 && EXG_ROWS * LDE <= STAGES * (STAGE_A + STAGE_B), "tile shape");
     extern __shared__ __align__(16) float exg_smem[];
     float* As = exg_smem;                          // [STAGES][196][LDA]
-    float* Bs = exg_smem + EXG_STAGES * STAGE_A;  // [STAGES][BK][BN]
-    float* Ws = Bs + EXG_STAGES * STAGE_B;        // [11][BN]: depthwise taps 0..8, depthwise bias, expansion bias
+    float* Bs = exg_smem + STAGES * STAGE_A;  // [STAGES][BK][BN]
+    float* Ws = Bs + STAGES * STAGE_B;        // [11][BN]: depthwise taps 0..8, depthwise bias, expansion bias
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int ty = warp * 4 + (lane >> 3);  // 0..27: rows ty + 28 i
@@ -999,27 +1000,28 @@ __device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const fl
     const int rows = nimg * hw;  // rows of this tile that exist
     const float* Xt = X + (long long)img0 * hw * CIN;
 
-    // copy assignments, fixed per thread (a stage adds k0): A rows ar + 56 j (16 bytes at k = aq), B rows br + BROWS j
-    constexpr int AROWS = EXG_THREADS / 4, BQ = BN / 4, BROWS = EXG_THREADS / BQ;
-    const int ar = tid >> 2, aq = (tid & 3) * 4;
+    // copy assignments, fixed per thread (a stage adds k0): A rows ar + AROWS j (16 bytes at k = aq), B rows br + BROWS j
+    constexpr int BQ = BN / 4, BROWS = EXG_THREADS / BQ;
+    static_assert(EXG_THREADS % AQ == 0 && EXG_THREADS % BQ == 0, "copy assignment");
+    const int ar = tid / AQ, aq = (tid % AQ) * 4;
     const int br = tid / BQ, bc = (tid % BQ) * 4;
     const bool bcol = n0 + bc < CE;
     const float* asrc = Xt + ar * CIN + aq;
     const float* bsrc = We + br * CE + n0 + bc;
     auto load = [&](int stage, int k0) {
-        float* as = As + stage * STAGE_A + ar * EXG_LDA + aq;
+        float* as = As + stage * STAGE_A + ar * LDA + aq;
         float* bs = Bs + stage * STAGE_B + br * BN + bc;
         const bool kq = k0 + aq < CIN;
 #pragma unroll
         for (int j = 0; j < APASS; ++j) {
             if ((j + 1) * AROWS <= EXG_ROWS || ar + j * AROWS < EXG_ROWS) {
                 const bool ok = kq && ar + j * AROWS < rows;
-                cp_async16_zfill(as + j * AROWS * EXG_LDA, ok ? asrc + j * AROWS * CIN + k0 : X, ok);
+                cp_async16_zfill(as + j * AROWS * LDA, ok ? asrc + j * AROWS * CIN + k0 : X, ok);
             }
         }
 #pragma unroll
         for (int j = 0; j < BPASS; ++j) {
-            if ((j + 1) * BROWS <= EXG_BK || br + j * BROWS < EXG_BK) {
+            if ((j + 1) * BROWS <= BK || br + j * BROWS < BK) {
                 const bool ok = bcol && k0 + br + j * BROWS < CIN;
                 cp_async16_zfill(bs + j * BROWS * BN, ok ? bsrc + (k0 + j * BROWS) * CE : We, ok);
             }
@@ -1039,26 +1041,26 @@ __device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const fl
         const float* src = q < 9 ? Wd + q * CE : (q == 9 ? bd : be);
         cp_async16_zfill(Ws + q * BN + c, ok ? src + n0 + c : Wd, ok);
     }
-    const int nk = (CIN + EXG_BK - 1) / EXG_BK;
+    const int nk = (CIN + BK - 1) / BK;
 #pragma unroll
-    for (int s = 0; s < EXG_STAGES - 1; ++s) {
-        if (s < nk) load(s, s * EXG_BK);
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < nk) load(s, s * BK);
         cp_async_commit();
     }
     for (int kt = 0; kt < nk; ++kt) {
-        cp_async_wait<EXG_STAGES - 2>();
+        cp_async_wait<STAGES - 2>();
         __syncthreads();  // tile kt landed for every thread; every thread is done with tile kt - 1's stage
-        const int pre = kt + EXG_STAGES - 1;
-        if (pre < nk) load(pre % EXG_STAGES, pre * EXG_BK);
+        const int pre = kt + STAGES - 1;
+        if (pre < nk) load(pre % STAGES, pre * BK);
         cp_async_commit();
-        const float* as = As + (kt % EXG_STAGES) * STAGE_A + ty * EXG_LDA;
-        const float* bs = Bs + (kt % EXG_STAGES) * STAGE_B + tx * 4;
+        const float* as = As + (kt % STAGES) * STAGE_A + ty * LDA;
+        const float* bs = Bs + (kt % STAGES) * STAGE_B + tx * 4;
 #pragma unroll
-        for (int k = 0; k < EXG_BK; k += 2) {
+        for (int k = 0; k < BK; k += 2) {
             float2 a[TM];
             float b0[TN], b1[TN];
 #pragma unroll
-            for (int i = 0; i < TM; ++i) a[i] = *reinterpret_cast<const float2*>(as + i * 28 * EXG_LDA + k);
+            for (int i = 0; i < TM; ++i) a[i] = *reinterpret_cast<const float2*>(as + i * 28 * LDA + k);
 #pragma unroll
             for (int s = 0; s < SLN; ++s) {
                 const float4 v = *reinterpret_cast<const float4*>(bs + k * BN + s * 32);
@@ -1164,16 +1166,19 @@ __device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const fl
     }
 }
 
-// name: exgdw_s<stride>_n<BN>; MINB = min blocks per SM (register cap 65536 / (224 * MINB))
-#define EXGDW_KERNEL(NAME, BN, S, MINB)                                                                      \
+// name: exgdw_s<stride>_n<BN>[_k32]; MINB = min blocks per SM (register cap 65536 / (224 * MINB)); BK, STAGES: the ring
+#define EXGDW_KERNEL(NAME, BN, S, MINB, BK, STAGES)                                                                      \
     extern "C" __global__ void __launch_bounds__(EXG_THREADS, MINB)                                         \
     NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,           \
          const float* __restrict__ Wd, const float* __restrict__ bd, float* __restrict__ Y, int NB, int H,  \
          int W, int CIN, int CE, int Ho, int Wo, int pad, int imgs, int act_e, int act_d) {                 \
-        exgdw_body<BN, S>(X, We, be, Wd, bd, Y, NB, H, W, CIN, CE, Ho, Wo, pad, imgs, act_e, act_d);        \
+        exgdw_body<BN, S, BK, STAGES>(X, We, be, Wd, bd, Y, NB, H, W, CIN, CE, Ho, Wo, pad, imgs, act_e, act_d); \
     }
 
-EXGDW_KERNEL(exgdw_s1_n64, 64, 1, 2)
-EXGDW_KERNEL(exgdw_s2_n64, 64, 2, 2)
-EXGDW_KERNEL(exgdw_s1_n32, 32, 1, 2)
-EXGDW_KERNEL(exgdw_s2_n32, 32, 2, 2)
+EXGDW_KERNEL(exgdw_s1_n64, 64, 1, 2, 16, 3)
+EXGDW_KERNEL(exgdw_s2_n64, 64, 2, 2, 16, 3)
+EXGDW_KERNEL(exgdw_s1_n32, 32, 1, 2, 16, 3)
+EXGDW_KERNEL(exgdw_s2_n32, 32, 2, 2, 16, 3)
+// session 6 experiment: BK = 32 in 2 stages (half the barriers per k; K = 64 is then loaded in one prologue)
+EXGDW_KERNEL(exgdw_s1_n64_k32, 64, 1, 2, 32, 2)
+EXGDW_KERNEL(exgdw_s2_n64_k32, 64, 2, 2, 32, 2)

@@ -67,7 +67,7 @@ def main() -> None:
             pick = be._exgdw_launches(x, ex, op.act, dw, nxt.act, out, mid)  # the autotuner's (or the model's) choice
             flop = 2.0 * batch * (h * w * cin * ce + ho * wo * ce * 9)
             res = {}
-            for force in (*K.EXGDW_BN, "pair"):
+            for force in (*K.EXGDW_VARIANTS, "pair"):
                 be.force_exgdw = force
                 launches = be._exgdw_launches(x, ex, op.act, dw, nxt.act, out, mid)
                 t = cuda_event_timing(

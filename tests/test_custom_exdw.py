@@ -253,7 +253,7 @@ def _run_exgdw(ex, dw, x, ex_act, dw_act, force):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("bn", K.EXGDW_BN)
+@pytest.mark.parametrize("bn", list(K.EXGDW_VARIANTS))
 @pytest.mark.parametrize("batch", (*BATCHES, 5))
 @pytest.mark.parametrize("i,j", _exgdw_pairs(), ids=[f"ops{i}+{j}" for i, j in _exgdw_pairs()])
 def test_exgdw_matches_float64_reference(i, j, batch, bn):
@@ -280,7 +280,7 @@ ODD_EXGDW = [
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("bn", K.EXGDW_BN)
+@pytest.mark.parametrize("bn", list(K.EXGDW_VARIANTS))
 @pytest.mark.parametrize("shape", ODD_EXGDW, ids=[f"c{s[0]}-{s[1]}s{s[2]}-{s[3]}x{s[4]}-bs{s[5]}" for s in ODD_EXGDW])
 def test_odd_exgdw_matches_float64_reference(shape, bn, rng):
     cin, ce, s, h, w, batch, ex_act = shape

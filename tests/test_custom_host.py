@@ -321,7 +321,7 @@ def emulate(name, grid, block, args):
         X, We, be, Wd, bd, Y = map(flat, a[:6])
         if name.startswith("exgdw"):  # fuse v7: blocks of `imgs` whole images x BN expanded channels, 224 threads
             n, H, W, cin, Ce, Ho, Wo, pad, imgs, act_e, act_d = map(int, a[6:])
-            s, bn = map(int, re.fullmatch(r"exgdw_s(\d)_n(\d+)", name).groups())
+            s, bn = map(int, re.fullmatch(r"exgdw_s(\d)_n(\d+)(?:_k32)?", name).groups())
             assert grid == (-(-n // imgs) * -(-Ce // bn), 1, 1) and block == (EXGDW_THREADS, 1, 1), (grid, block)
             assert imgs == EXGDW_ROWS // (H * W) >= 1 and cin % 4 == 0 and Ce % 4 == 0
         else:
@@ -822,7 +822,7 @@ def test_fuse_v7_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
         dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
         x = rng.standard_normal((nb, cin, h, w), dtype=np.float32)
         ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True)
-        for force in (64, 32, "pair"):
+        for force in (*K.EXGDW_VARIANTS, "pair"):
             be = fake_cupy.CustomBackend(kernels="fuse=v7")
             be.force_exgdw = force
             xd = be.to_device(x)
