@@ -7,7 +7,8 @@
 # Usage: scripts/custom_sanitize.sh [outdir]   (logs: outdir/memcheck_<part>.log, outdir/racecheck_<part>.log)
 #   default: the per-layer kernels, then the fused / fp16 / persistent ones (session 2)
 #   ONLY_NEW=1: only the second part; ONLY_S3=1: only session 3's whole-block kernels (exdwpw5, block0, hblock0, hexdw);
-#   ONLY_S5=1: only sessions 4-5's kernels (exdwpw6 cluster blocks, hexdw3 / hexdwpw4, hblock0 v3 / v4, gemm v8)
+#   ONLY_S5=1: only sessions 4-5's kernels (exdwpw6 cluster blocks, hexdw3 / hexdwpw4, hblock0 v3 / v4, gemm v8);
+#   ONLY_S6=1: only session 6's fuse v7 kernels (exgdw, every build), below batch 64
 set -u -o pipefail
 OUT="${1:-.}"
 PY="${PYTHON:-python3}"
@@ -44,6 +45,10 @@ if [ "${ONLY_S5:-0}" = 1 ]; then
     check s5 "tests/test_custom_cblock.py tests/test_custom_hexdw.py tests/test_custom_hblock0.py" \
         "odd or (block_matches and 1-)" "odd"
     check s5_gemm_v8 "tests/test_custom_kernels.py" "v8 and odd" "v8 and odd"
+    exit $status
+fi
+if [ "${ONLY_S6:-0}" = 1 ]; then
+    check s6 "tests/test_custom_exdw.py" "exgdw and not -64-" "odd_exgdw or (exgdw and -1-)"
     exit $status
 fi
 if [ "${ONLY_NEW:-0}" != 1 ]; then
