@@ -199,27 +199,22 @@ def exdwpw5_kernel(stride: int, cin: int, cout: int, tile: tuple[int, int]) -> s
     return f"exdwpw5_s{stride}_c{cin}_o{cout}_t{tile[0]}x{tile[1]}"
 
 
-_EXDWPW5_MACRO = re.compile(r"^EXDWPW5(W?)_KERNEL\((\w+),((?:\s*\d+\s*,?){10,11})\)", re.M)
+_EXDWPW5_MACRO = re.compile(r"^EXDWPW5_KERNEL\((\w+),((?:\s*\d+\s*,?){10})\)", re.M)
 
 
 def exdwpw5_configs() -> dict[str, tuple[int, ...]]:
-    """Every compiled exdwpw5 build: name -> (S, CIN, COUT, TH, TW, CC, DP, PT, WS, MINB), + NE for the pipelined
-    builds (EXDWPW5W_KERNEL, session 6), read from the EXDWPW5(W)_KERNEL lines of kernels/conv.cu (the one place
-    they are written)."""
+    """Every compiled exdwpw5 build: name -> (S, CIN, COUT, TH, TW, CC, DP, PT, WS, MINB), read from the
+    EXDWPW5_KERNEL lines of kernels/conv.cu (the one place they are written)."""
     text = (KERNEL_DIR / "conv.cu").read_text()
-    return {m.group(2): tuple(int(v) for v in m.group(3).split(",")) for m in _EXDWPW5_MACRO.finditer(text)}
+    return {m.group(1): tuple(int(v) for v in m.group(2).split(",")) for m in _EXDWPW5_MACRO.finditer(text)}
 
 
 def exdwpw5_smem(name: str) -> int:
-    """Dynamic shared memory (bytes) of an exdwpw5 build (kernels/conv.cu: Xs | Es | Ds | weight buffers; the
-    pipelined builds: two Ds buffers and always the weight buffers)."""
-    cfg = exdwpw5_configs()[name]
-    s, cin, cout, th, tw, cc, _, _, ws, _ = cfg[:10]
-    piped = len(cfg) == 11
+    """Dynamic shared memory (bytes) of an exdwpw5 build (kernels/conv.cu: Xs | Es | Ds | weight buffers)."""
+    s, cin, cout, th, tw, cc, _, _, ws, _ = exdwpw5_configs()[name]
     ih, iw = (th - 1) * s + 3, (tw - 1) * s + 3
     xstr = cin + 4 if ws & 2 and cin % 32 in (0, 16) else cin  # WS bit 1: padded input rows (bank conflicts)
-    weights = 2 * (cin * cc + cc * cout) if piped or ws & 1 else 0
-    return 4 * (ih * iw * (xstr + cc) + (1 + piped) * th * tw * (cc + 4) + weights)
+    return 4 * (ih * iw * (xstr + cc) + th * tw * (cc + 4) + (ws & 1) * 2 * (cin * cc + cc * cout))
 
 
 def exdwpw5_tile(stride: int, cin: int, cout: int, ho: int, wo: int) -> tuple[int, int] | None:

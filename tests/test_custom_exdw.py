@@ -18,26 +18,35 @@ from mbv2.tolerances import assert_close
 from tests.test_custom_kernels import _REF64, BATCHES, CHECK_IMAGES, _net, _seeded, backend_for, make_conv, ref64
 
 
-def _fusable_pairs():
-    """(expansion op, depthwise op) of the network that fuse v3/v4 fuses (the backend's own criterion)."""
+def _network_pairs(fusable):
+    """(expansion op, depthwise op) of the network that ``fusable(op, nxt)`` takes (the backend's own criterion)."""
     net = _net()
     return [
         (op, nxt)
         for op, nxt in zip(net.fused, net.fused[1:])
         if op.kind == "conv" and nxt.kind == "conv" and nxt.input == op.index and op.residual is None
-        if nxt.residual is None and CustomBackend._exdw_fusable(op.layer, nxt.layer)
+        if nxt.residual is None and fusable(op, nxt)
     ]
 
 
-def _ex_dw_pairs():
-    """The distinct shapes among them."""
+def _distinct(pairs):
+    """(expansion op index, depthwise op index) of the distinct shapes among ``pairs``."""
     seen, out = set(), []
-    for op, nxt in _fusable_pairs():
+    for op, nxt in pairs:
         key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride)
         if key not in seen:
             seen.add(key)
             out.append((op.index, nxt.index))
     return out
+
+
+def _fusable_pairs():
+    """The pairs fuse v3/v4 fuses (exdw)."""
+    return _network_pairs(lambda op, nxt: CustomBackend._exdw_fusable(op.layer, nxt.layer))
+
+
+def _ex_dw_pairs():
+    return _distinct(_fusable_pairs())
 
 
 def _cases():
@@ -203,25 +212,12 @@ def test_odd_fused_block_matches_float64_reference(shape, rng):
 
 # -- fuse v7: the expansion GEMM with the depthwise conv in its epilogue (exgdw, kernels/gemm.cu) ---------------
 def _exgdw_network_pairs():
-    """(expansion op, depthwise op) of the network that fuse v7 takes above batch 1 (the backend's own criterion)."""
-    net = _net()
-    return [
-        (op, nxt)
-        for op, nxt in zip(net.fused, net.fused[1:])
-        if op.kind == "conv" and nxt.kind == "conv" and nxt.input == op.index and op.residual is None
-        if nxt.residual is None and CustomBackend._exgdw_fusable(op.layer, nxt.layer, *op.layer.out_shape[1:])
-    ]
+    """The pairs fuse v7 takes above batch 1 (exgdw)."""
+    return _network_pairs(lambda op, nxt: CustomBackend._exgdw_fusable(op.layer, nxt.layer, *op.layer.out_shape[1:]))
 
 
 def _exgdw_pairs():
-    """The distinct shapes among them."""
-    seen, out = set(), []
-    for op, nxt in _exgdw_network_pairs():
-        key = (op.layer.in_shape, op.layer.out_channels, nxt.layer.stride)
-        if key not in seen:
-            seen.add(key)
-            out.append((op.index, nxt.index))
-    return out
+    return _distinct(_exgdw_network_pairs())
 
 
 def test_network_has_ten_exgdw_pairs():
