@@ -22,12 +22,12 @@ from mbv2.model import default_network  # noqa: E402
 from mbv2.timing import cuda_event_timing  # noqa: E402
 
 VARIANTS = {  # default instance -> experimental builds of it (kernels/conv.cu, "experiments")
-    "exdwpw5_s1_c24_o24_t8x8": ("_r1", "_w0", "_d1", "_p2"),
-    "exdwpw5_s1_c32_o32_t7x7": ("_r1", "_w0", "_d1", "_x0", "_p2"),
+    "exdwpw5_s1_c24_o24_t8x8": ("_r1", "_w0", "_d1", "_p2", "_d22", "_o8", "_d22o8"),
+    "exdwpw5_s1_c32_o32_t7x7": ("_r1", "_w0", "_d1", "_x0", "_p2", "_d22", "_o8", "_d22o8"),
     "exdwpw5_s1_c32_o32_t8x8": ("_x0",),
-    "exdwpw5_s2_c16_o24_t4x8": ("_r1", "_w0", "_xp", "_p4"),
-    "exdwpw5_s2_c24_o32_t4x8": ("_r1", "_w0", "_c48", "_p4"),
-    "exdwpw5_s2_c32_o64_t4x8": ("_r1", "_w0", "_b3w", "_x0", "_p2"),
+    "exdwpw5_s2_c16_o24_t4x8": ("_r1", "_w0", "_xp", "_p4", "_o8"),
+    "exdwpw5_s2_c24_o32_t4x8": ("_r1", "_w0", "_c48", "_p4", "_o8"),
+    "exdwpw5_s2_c32_o64_t4x8": ("_r1", "_w0", "_b3w", "_x0", "_p2", "_o8"),
 }
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", default="64,256")
     ap.add_argument("--json", default="")
-    ap.add_argument("--only", default="", help="time only the variants with this suffix (and the default)")
+    ap.add_argument("--only", default="", help="time only the variants with these suffixes, comma-separated (and the default)")
     args = ap.parse_args()
     be = CustomBackend(kernels="fuse=v5")
     be._ensure_device()
@@ -64,7 +64,8 @@ def main() -> None:
             done.add((base.name, batch))
             be.launch_all([base])
             ref = out.copy()
-            for suffix in ("", *[v for v in VARIANTS[base.name] if not args.only or v == args.only]):
+            only = args.only.split(",") if args.only else None
+            for suffix in ("", *[v for v in VARIANTS[base.name] if only is None or v in only]):
                 name = base.name + suffix
                 smem = K.exdwpw5_smem(name)
                 fn = be._dyn_smem(mod.get_function(name), smem)
