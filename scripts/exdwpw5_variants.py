@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", default="64,256")
     ap.add_argument("--json", default="")
-    ap.add_argument("--only", default="", help="time only the variants with these suffixes, comma-separated (and the default)")
+    ap.add_argument("--only", default="", help="time only these variants (suffixes, comma-separated) and the default")
     args = ap.parse_args()
     be = CustomBackend(kernels="fuse=v5")
     be._ensure_device()
