@@ -671,16 +671,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     constexpr int DSTR = CC + 4;  // padded depthwise rows: the projection's per-pixel float4 reads hit distinct banks
     // projection: NCG x NPL threads, PPX pixels x 4 outputs each (PT = 0: spread over all 256 threads, else PT
     // pixels per thread on fewer threads: fewer loads per FMA)
-    // WS bit 3 (session 6): projection output groups of 8 channels (two float4 slabs COUT / 2 apart) instead of 4
-    constexpr bool P8 = (WS & 8) != 0;
-    constexpr int OGW = P8 ? 8 : 4;
-    constexpr int NCG = COUT / OGW, NPL = PT == 0 ? NTH / NCG : (P + PT - 1) / PT, PPX = (P + NPL - 1) / NPL;
-    static_assert(!P8 || COUT % 8 == 0, "8-channel output groups");
-    // WS bit 2 (session 6): depthwise items of 2 x 2 outputs (stride 1, DP = 2): 16 window loads per 4 outputs
-    // instead of 12 per 2
-    constexpr bool D22 = (WS & 4) != 0;
-    static_assert(!D22 || (S == 1 && DP == 2), "2 x 2 depthwise items: stride 1, DP 2");
-    constexpr int NCP = D22 ? (TW + 1) / 2 : TW;  // depthwise item columns
+    constexpr int NCG = COUT / 4, NPL = PT == 0 ? NTH / NCG : (P + PT - 1) / PT, PPX = (P + NPL - 1) / NPL;
     static_assert(NCG * NPL <= NTH, "projection threads");
     constexpr int NSTRIP = (TH + DP - 1) / DP;  // depthwise items: DP vertically adjacent outputs x 4 channels
     static_assert(CIN % 4 == 0 && COUT % 4 == 0 && CC % 4 == 0, "float4 paths");
@@ -719,11 +710,11 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
             v = *reinterpret_cast<const float4*>(Xn + ((long long)ih * W + iw) * CIN + k4);
         *reinterpret_cast<float4*>(&Xs[p * XSTR + k4]) = v;
     }
-    float pacc[PPX][OGW];
+    float pacc[PPX][4];
 #pragma unroll
     for (int i = 0; i < PPX; ++i)
 #pragma unroll
-        for (int q = 0; q < OGW; ++q) pacc[i][q] = 0.0f;
+        for (int q = 0; q < 4; ++q) pacc[i][q] = 0.0f;
     if (WST) exdwpw5_cp_wait();
     __syncthreads();
 
@@ -792,88 +783,39 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 #pragma unroll
             for (int t = 0; t < 9; ++t) wd[t] = cok ? __ldg(reinterpret_cast<const float4*>(Wd + (long long)t * Ce + cq)) : z;
             const float4 b4 = cok ? __ldg(reinterpret_cast<const float4*>(bd + cq)) : z;
-            if constexpr (!D22) {
-                for (int it = pl; it < NSTRIP * TW; it += PL) {
-                    const int oh = (it / TW) * DP, ow = it % TW;
-                    float4 r[DP];
-    #pragma unroll
-                    for (int j = 0; j < DP; ++j) r[j] = b4;
-    #pragma unroll
-                    for (int row = 0; row < (DP - 1) * S + 3; ++row) {
-                        const int pr = min(oh * S + row, IH - 1);  // rows past the patch feed only outputs past the tile
-    #pragma unroll
-                        for (int dx = 0; dx < 3; ++dx) {
-                            const float4 e4 = *reinterpret_cast<const float4*>(&Es[(pr * IW + ow * S + dx) * CC + cg * 4]);
-    #pragma unroll
-                            for (int j = 0; j < DP; ++j) {
-                                const int dy = row - j * S;
-                                if (dy < 0 || dy > 2) continue;
-                                const float4 w4 = wd[dy * 3 + dx];
-                                r[j].x = fmaf(e4.x, w4.x, r[j].x);
-                                r[j].y = fmaf(e4.y, w4.y, r[j].y);
-                                r[j].z = fmaf(e4.z, w4.z, r[j].z);
-                                r[j].w = fmaf(e4.w, w4.w, r[j].w);
-                            }
+            for (int it = pl; it < NSTRIP * TW; it += PL) {
+                const int oh = (it / TW) * DP, ow = it % TW;
+                float4 r[DP];
+#pragma unroll
+                for (int j = 0; j < DP; ++j) r[j] = b4;
+#pragma unroll
+                for (int row = 0; row < (DP - 1) * S + 3; ++row) {
+                    const int pr = min(oh * S + row, IH - 1);  // rows past the patch feed only outputs past the tile
+#pragma unroll
+                    for (int dx = 0; dx < 3; ++dx) {
+                        const float4 e4 = *reinterpret_cast<const float4*>(&Es[(pr * IW + ow * S + dx) * CC + cg * 4]);
+#pragma unroll
+                        for (int j = 0; j < DP; ++j) {
+                            const int dy = row - j * S;
+                            if (dy < 0 || dy > 2) continue;
+                            const float4 w4 = wd[dy * 3 + dx];
+                            r[j].x = fmaf(e4.x, w4.x, r[j].x);
+                            r[j].y = fmaf(e4.y, w4.y, r[j].y);
+                            r[j].z = fmaf(e4.z, w4.z, r[j].z);
+                            r[j].w = fmaf(e4.w, w4.w, r[j].w);
                         }
-                    }
-    #pragma unroll
-                    for (int j = 0; j < DP; ++j) {
-                        if (oh + j >= TH) continue;
-                        if (act_d) {
-                            r[j].x = fminf(fmaxf(r[j].x, 0.0f), 6.0f);
-                            r[j].y = fminf(fmaxf(r[j].y, 0.0f), 6.0f);
-                            r[j].z = fminf(fmaxf(r[j].z, 0.0f), 6.0f);
-                            r[j].w = fminf(fmaxf(r[j].w, 0.0f), 6.0f);
-                        }
-                        *reinterpret_cast<float4*>(&Ds[((oh + j) * TW + ow) * DSTR + cg * 4]) = r[j];
                     }
                 }
-            } else {  // items of 2 x 2 outputs: a 4 x 4 window, each tap in the default build's (dy, dx) order
-                for (int it = pl; it < NSTRIP * NCP; it += PL) {
-                    const int oh = (it / NCP) * 2, ow = (it % NCP) * 2;
-                    float4 r[2][2];
 #pragma unroll
-                    for (int j = 0; j < 2; ++j)
-#pragma unroll
-                        for (int i = 0; i < 2; ++i) r[j][i] = b4;
-#pragma unroll
-                    for (int row = 0; row < 4; ++row) {
-                        const int pr = min(oh + row, IH - 1);
-#pragma unroll
-                        for (int col = 0; col < 4; ++col) {
-                            const int pc = min(ow + col, IW - 1);  // columns past the patch feed outputs past the tile
-                            const float4 e4 = *reinterpret_cast<const float4*>(&Es[(pr * IW + pc) * CC + cg * 4]);
-#pragma unroll
-                            for (int j = 0; j < 2; ++j) {
-                                const int dy = row - j;
-                                if (dy < 0 || dy > 2) continue;
-#pragma unroll
-                                for (int i = 0; i < 2; ++i) {
-                                    const int dx = col - i;
-                                    if (dx < 0 || dx > 2) continue;
-                                    const float4 w4 = wd[dy * 3 + dx];
-                                    r[j][i].x = fmaf(e4.x, w4.x, r[j][i].x);
-                                    r[j][i].y = fmaf(e4.y, w4.y, r[j][i].y);
-                                    r[j][i].z = fmaf(e4.z, w4.z, r[j][i].z);
-                                    r[j][i].w = fmaf(e4.w, w4.w, r[j][i].w);
-                                }
-                            }
-                        }
+                for (int j = 0; j < DP; ++j) {
+                    if (oh + j >= TH) continue;
+                    if (act_d) {
+                        r[j].x = fminf(fmaxf(r[j].x, 0.0f), 6.0f);
+                        r[j].y = fminf(fmaxf(r[j].y, 0.0f), 6.0f);
+                        r[j].z = fminf(fmaxf(r[j].z, 0.0f), 6.0f);
+                        r[j].w = fminf(fmaxf(r[j].w, 0.0f), 6.0f);
                     }
-#pragma unroll
-                    for (int j = 0; j < 2; ++j)
-#pragma unroll
-                        for (int i = 0; i < 2; ++i) {
-                            if (oh + j >= TH || ow + i >= TW) continue;
-                            float4 v = r[j][i];
-                            if (act_d) {
-                                v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
-                                v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
-                                v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
-                                v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
-                            }
-                            *reinterpret_cast<float4*>(&Ds[((oh + j) * TW + ow + i) * DSTR + cg * 4]) = v;
-                        }
+                    *reinterpret_cast<float4*>(&Ds[((oh + j) * TW + ow) * DSTR + cg * 4]) = r[j];
                 }
             }
         }
@@ -885,64 +827,54 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 #pragma unroll
             for (int k = 0; k < CC; k += 4) {
                 if (c0 + k >= Ce) break;  // Ce % 4 == 0: rows c0+k .. c0+k+3 all in range
+                float4 w0, w1, w2, w3;
+                if (WST) {
+                    w0 = *reinterpret_cast<const float4*>(&wp_s[k * COUT + og * 4]);
+                    w1 = *reinterpret_cast<const float4*>(&wp_s[(k + 1) * COUT + og * 4]);
+                    w2 = *reinterpret_cast<const float4*>(&wp_s[(k + 2) * COUT + og * 4]);
+                    w3 = *reinterpret_cast<const float4*>(&wp_s[(k + 3) * COUT + og * 4]);
+                } else {
+                    w0 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k) * COUT + og * 4));
+                    w1 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k + 1) * COUT + og * 4));
+                    w2 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k + 2) * COUT + og * 4));
+                    w3 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k + 3) * COUT + og * 4));
+                }
 #pragma unroll
-                for (int sl = 0; sl < OGW / 4; ++sl) {  // output slabs og * 4 (+ COUT / 2 with 8-channel groups)
-                    const int oc = og * 4 + sl * (COUT / 2);
-                    float4 w0, w1, w2, w3;
-                    if (WST) {
-                        w0 = *reinterpret_cast<const float4*>(&wp_s[k * COUT + oc]);
-                        w1 = *reinterpret_cast<const float4*>(&wp_s[(k + 1) * COUT + oc]);
-                        w2 = *reinterpret_cast<const float4*>(&wp_s[(k + 2) * COUT + oc]);
-                        w3 = *reinterpret_cast<const float4*>(&wp_s[(k + 3) * COUT + oc]);
-                    } else {
-                        w0 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k) * COUT + oc));
-                        w1 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k + 1) * COUT + oc));
-                        w2 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k + 2) * COUT + oc));
-                        w3 = __ldg(reinterpret_cast<const float4*>(Wp + (long long)(c0 + k + 3) * COUT + oc));
-                    }
-#pragma unroll
-                    for (int i = 0; i < PPX; ++i) {
-                        const int px = min(opl + i * NPL, P - 1);
-                        const float4 d = *reinterpret_cast<const float4*>(&Ds[px * DSTR + k]);
-                        float* pa = pacc[i] + 4 * sl;
-                        pa[0] = fmaf(d.x, w0.x, fmaf(d.y, w1.x, fmaf(d.z, w2.x, fmaf(d.w, w3.x, pa[0]))));
-                        pa[1] = fmaf(d.x, w0.y, fmaf(d.y, w1.y, fmaf(d.z, w2.y, fmaf(d.w, w3.y, pa[1]))));
-                        pa[2] = fmaf(d.x, w0.z, fmaf(d.y, w1.z, fmaf(d.z, w2.z, fmaf(d.w, w3.z, pa[2]))));
-                        pa[3] = fmaf(d.x, w0.w, fmaf(d.y, w1.w, fmaf(d.z, w2.w, fmaf(d.w, w3.w, pa[3]))));
-                    }
+                for (int i = 0; i < PPX; ++i) {
+                    const int px = min(opl + i * NPL, P - 1);
+                    const float4 d = *reinterpret_cast<const float4*>(&Ds[px * DSTR + k]);
+                    pacc[i][0] = fmaf(d.x, w0.x, fmaf(d.y, w1.x, fmaf(d.z, w2.x, fmaf(d.w, w3.x, pacc[i][0]))));
+                    pacc[i][1] = fmaf(d.x, w0.y, fmaf(d.y, w1.y, fmaf(d.z, w2.y, fmaf(d.w, w3.y, pacc[i][1]))));
+                    pacc[i][2] = fmaf(d.x, w0.z, fmaf(d.y, w1.z, fmaf(d.z, w2.z, fmaf(d.w, w3.z, pacc[i][2]))));
+                    pacc[i][3] = fmaf(d.x, w0.w, fmaf(d.y, w1.w, fmaf(d.z, w2.w, fmaf(d.w, w3.w, pacc[i][3]))));
                 }
             }
         }
     }
     if (!oact) return;
+    const float4 b4 = __ldg(reinterpret_cast<const float4*>(bp + og * 4));
 #pragma unroll
-    for (int sl = 0; sl < OGW / 4; ++sl) {
-        const int oc = og * 4 + sl * (COUT / 2);
-        const float4 b4 = __ldg(reinterpret_cast<const float4*>(bp + oc));
-#pragma unroll
-        for (int i = 0; i < PPX; ++i) {
-            const int px = opl + i * NPL;
-            if (px >= P) continue;
-            const int goh = th0 + px / TW, gow = tw0 + px % TW;
-            if (goh >= Ho || gow >= Wo) continue;
-            const long long off = (((long long)n * Ho + goh) * Wo + gow) * COUT + oc;
-            const float* pa = pacc[i] + 4 * sl;
-            float4 r = make_float4(pa[0] + b4.x, pa[1] + b4.y, pa[2] + b4.z, pa[3] + b4.w);
-            if (act_p) {
-                r.x = fminf(fmaxf(r.x, 0.0f), 6.0f);
-                r.y = fminf(fmaxf(r.y, 0.0f), 6.0f);
-                r.z = fminf(fmaxf(r.z, 0.0f), 6.0f);
-                r.w = fminf(fmaxf(r.w, 0.0f), 6.0f);
-            }
-            if (has_res) {
-                const float4 rv = *reinterpret_cast<const float4*>(R + off);
-                r.x += rv.x;
-                r.y += rv.y;
-                r.z += rv.z;
-                r.w += rv.w;
-            }
-            *reinterpret_cast<float4*>(Y + off) = r;
+    for (int i = 0; i < PPX; ++i) {
+        const int px = opl + i * NPL;
+        if (px >= P) continue;
+        const int goh = th0 + px / TW, gow = tw0 + px % TW;
+        if (goh >= Ho || gow >= Wo) continue;
+        const long long off = (((long long)n * Ho + goh) * Wo + gow) * COUT + og * 4;
+        float4 r = make_float4(pacc[i][0] + b4.x, pacc[i][1] + b4.y, pacc[i][2] + b4.z, pacc[i][3] + b4.w);
+        if (act_p) {
+            r.x = fminf(fmaxf(r.x, 0.0f), 6.0f);
+            r.y = fminf(fmaxf(r.y, 0.0f), 6.0f);
+            r.z = fminf(fmaxf(r.z, 0.0f), 6.0f);
+            r.w = fminf(fmaxf(r.w, 0.0f), 6.0f);
         }
+        if (has_res) {
+            const float4 rv = *reinterpret_cast<const float4*>(R + off);
+            r.x += rv.x;
+            r.y += rv.y;
+            r.z += rv.z;
+            r.w += rv.w;
+        }
+        *reinterpret_cast<float4*>(Y + off) = r;
     }
 }
 
@@ -1008,14 +940,3 @@ EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_p2, 2, 32, 64, 4, 8, 32, 1, 2, 3, 2)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_x0, 1, 32, 32, 7, 7, 48, 2, 4, 1, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t8x8_x0, 1, 32, 32, 8, 8, 48, 2, 4, 1, 3)
 EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_x0, 2, 32, 64, 4, 8, 32, 1, 4, 1, 2)
-// session 6 (WS bit 2: 2 x 2 depthwise items, bit 3: 8-channel projection output groups; results/NOTES.md): at 3
-// blocks per SM (80 registers) these spill 700-1400 bytes, so 2 blocks per SM
-EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_d22, 1, 24, 24, 8, 8, 48, 2, 4, 7, 2)
-EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_o8, 1, 24, 24, 8, 8, 48, 2, 4, 11, 2)
-EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_d22o8, 1, 24, 24, 8, 8, 48, 2, 4, 15, 2)
-EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_d22, 1, 32, 32, 7, 7, 48, 2, 4, 7, 2)
-EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_o8, 1, 32, 32, 7, 7, 48, 2, 4, 11, 2)
-EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_d22o8, 1, 32, 32, 7, 7, 48, 2, 4, 15, 2)
-EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8_o8, 2, 16, 24, 4, 8, 32, 1, 2, 9, 2)
-EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x8_o8, 2, 24, 32, 4, 8, 32, 1, 2, 11, 2)
-EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_o8, 2, 32, 64, 4, 8, 32, 1, 4, 11, 2)

@@ -22,12 +22,12 @@ from mbv2.model import default_network  # noqa: E402
 from mbv2.timing import cuda_event_timing  # noqa: E402
 
 VARIANTS = {  # default instance -> experimental builds of it (kernels/conv.cu, "experiments")
-    "exdwpw5_s1_c24_o24_t8x8": ("_r1", "_w0", "_d1", "_p2", "_d22", "_o8", "_d22o8"),
-    "exdwpw5_s1_c32_o32_t7x7": ("_r1", "_w0", "_d1", "_x0", "_p2", "_d22", "_o8", "_d22o8"),
+    "exdwpw5_s1_c24_o24_t8x8": ("_r1", "_w0", "_d1", "_p2"),
+    "exdwpw5_s1_c32_o32_t7x7": ("_r1", "_w0", "_d1", "_x0", "_p2"),
     "exdwpw5_s1_c32_o32_t8x8": ("_x0",),
-    "exdwpw5_s2_c16_o24_t4x8": ("_r1", "_w0", "_xp", "_p4", "_o8"),
-    "exdwpw5_s2_c24_o32_t4x8": ("_r1", "_w0", "_c48", "_p4", "_o8"),
-    "exdwpw5_s2_c32_o64_t4x8": ("_r1", "_w0", "_b3w", "_x0", "_p2", "_o8"),
+    "exdwpw5_s2_c16_o24_t4x8": ("_r1", "_w0", "_xp", "_p4"),
+    "exdwpw5_s2_c24_o32_t4x8": ("_r1", "_w0", "_c48", "_p4"),
+    "exdwpw5_s2_c32_o64_t4x8": ("_r1", "_w0", "_b3w", "_x0", "_p2"),
 }
 
 
