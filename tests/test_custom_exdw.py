@@ -95,6 +95,18 @@ def test_fused_expand_depthwise_matches_float64_reference(i, j, batch, version):
     assert_close(y[idx], ref, "fp32", "layer", what=f"fuse {version} ops {i}+{j} bs{batch}")
 
 
+def _odd_pair(shape, rng):
+    """An (expansion, depthwise) pair of odd shape (cin, ce, stride, h, w, batch, ex_act) made here, a random input and
+    the float64 reference (depthwise with ReLU6)."""
+    cin, ce, s, h, w, batch, ex_act = shape
+    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+    r64 = ref64()
+    ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True)
+    return ex, dw, x, ex_act, ref
+
+
 # (cin, ce, stride, h, w, batch, ex_act)
 ODD = [
     (16, 40, 1, 5, 7, 3, True),  # Ce not a multiple of 32, map smaller than a tile
@@ -109,12 +121,7 @@ ODD = [
 @pytest.mark.parametrize("version", ["v3", "v4"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"c{s[0]}-{s[1]}s{s[2]}-{s[3]}x{s[4]}-bs{s[5]}" for s in ODD])
 def test_odd_fused_expand_depthwise_matches_float64_reference(shape, version, rng):
-    cin, ce, s, h, w, batch, ex_act = shape
-    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
-    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
-    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
-    r64 = ref64()
-    ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True)
+    ex, dw, x, ex_act, ref = _odd_pair(shape, rng)
     y = _run(backend_for(f"fuse={version}"), ex, dw, x, ex_act, True)
     assert_close(y, ref, "fp32", "layer", what=f"fuse {version} {shape}")
 
@@ -279,11 +286,6 @@ ODD_EXGDW = [
 @pytest.mark.parametrize("bn", list(K.EXGDW_VARIANTS))
 @pytest.mark.parametrize("shape", ODD_EXGDW, ids=[f"c{s[0]}-{s[1]}s{s[2]}-{s[3]}x{s[4]}-bs{s[5]}" for s in ODD_EXGDW])
 def test_odd_exgdw_matches_float64_reference(shape, bn, rng):
-    cin, ce, s, h, w, batch, ex_act = shape
-    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
-    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
-    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
-    r64 = ref64()
-    ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True)
+    ex, dw, x, ex_act, ref = _odd_pair(shape, rng)
     y = _run_exgdw(ex, dw, x, ex_act, True, bn)
     assert_close(y, ref, "fp32", "layer", what=f"fuse v7 BN {bn} {shape}")
