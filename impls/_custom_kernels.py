@@ -28,7 +28,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                thread-block clusters of 8 split the EXPANDED channels, each block runs its channels through all
                three convs and the projection partials are reduced through distributed shared memory (and across
                clusters by the last-arriving one); at batch <= EXDWPW6_MAX_BATCH on maps <= EXDWPW6_MAX_MAP, v5
-               elsewhere
+               elsewhere,
+               v7 v6 + above batch 1 the 14x14 / 7x7 blocks' depthwise conv in the epilogue of their expansion GEMM
+               (exgdw, kernels/gemm.cu: whole-image M tiles), autotuned per pair against the two kernels,
+               v8 v7 + the small-CIN blocks' exdwpw8 builds (kernels/conv.cu: exdwpw5 with larger register tiles,
+               split-K projection, 2 blocks per SM) as autotune candidates beside exdwpw5 and the pair
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -93,7 +97,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -229,6 +233,39 @@ def exdwpw5_tile(stride: int, cin: int, cout: int, ho: int, wo: int) -> tuple[in
         if best_key is None or key < best_key:
             best, best_key = (th, tw), key
     return best
+
+
+# fuse v8 (exdwpw8, kernels/conv.cu): exdwpw5's block with larger register tiles, 2 blocks per SM; several builds per
+# block shape, autotuned against exdwpw5 and the pair (results/NOTES.md "fuse v8")
+_EXDWPW8_MACRO = re.compile(r"^EXDWPW8_KERNEL\((\w+),((?:\s*\d+\s*,?){14})\)", re.M)
+EXDWPW8_FIELDS = ("S", "CIN", "COUT", "TH", "TW", "CC", "EM", "EN", "DH", "DW", "PM", "PN", "KS", "MINB")
+
+
+# the build fuse v8 takes per block shape without the tuner (batch 1, inside captures); empty until measured
+EXDWPW8_MODEL: tuple[str, ...] = ()
+
+
+def exdwpw8_configs() -> dict[str, dict[str, int]]:
+    """Every compiled exdwpw8 build: name -> its template parameters (EXDWPW8_FIELDS), read from the
+    EXDWPW8_KERNEL lines of kernels/conv.cu (the one place they are written)."""
+    text = (KERNEL_DIR / "conv.cu").read_text()
+    return {
+        m.group(1): dict(zip(EXDWPW8_FIELDS, (int(v) for v in m.group(2).split(","))))
+        for m in _EXDWPW8_MACRO.finditer(text)
+    }
+
+
+def exdwpw8_builds(stride: int, cin: int, cout: int) -> list[str]:
+    """The exdwpw8 builds compiled for a block of this stride and input / output channels (source order)."""
+    return [n for n, c in exdwpw8_configs().items() if (c["S"], c["CIN"], c["COUT"]) == (stride, cin, cout)]
+
+
+def exdwpw8_smem(name: str) -> int:
+    """Dynamic shared memory (bytes) of an exdwpw8 build (kernels/conv.cu: Xs | Es | Ds | two weight buffers)."""
+    c = exdwpw8_configs()[name]
+    np_ = ((c["TH"] - 1) * c["S"] + 3) * ((c["TW"] - 1) * c["S"] + 3)
+    cc = c["CC"]
+    return 4 * (np_ * (c["CIN"] + 4 + cc) + c["TH"] * c["TW"] * (cc + 4) + 2 * cc * (c["CIN"] + c["COUT"]))
 
 
 # fuse v6 (exdwpw6, kernels/cblock.cu): expanded channels per block of the compiled builds; the largest batch and
@@ -450,15 +487,17 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "fuse":
         if version == "v1":
             return []
-        if version in ("v3", "v4", "v5", "v6", "v7"):
+        if version in ("v3", "v4", "v5", "v6", "v7", "v8"):
             prefix = "exdw" if version == "v3" else "exdw4"
             out = [("conv", f"{prefix}_s{s}_c{c}") for s in (1, 2) for c in EXDW_CIN]
-            if version in ("v5", "v6", "v7"):
+            if version in ("v5", "v6", "v7", "v8"):
                 out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_INSTANCES]
-            if version in ("v6", "v7"):
+            if version in ("v6", "v7", "v8"):
                 out += [("cblock", exdwpw6_kernel(ch)) for ch in EXDWPW6_CH]
-            if version == "v7":
+            if version in ("v7", "v8"):
                 out += [("gemm", exgdw_kernel(s, v)) for s in (1, 2) for v in EXGDW_VARIANTS]
+            if version == "v8":
+                out += [("conv", name) for name in exdwpw8_configs()]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

@@ -322,6 +322,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.force_tile: tuple[int, int, int, int] | None = None  # benchmarks: pin the GEMM tile
         self.force_block6: tuple[int, int] | None = None  # tests / benchmarks: pin fuse v6's (CH, TR) where it fits
         self.force_exgdw: int | str | None = None  # tests: pin a fuse v7 build (K.EXGDW_VARIANTS) or "pair"
+        self.force_block8: str | None = None  # tests: pin a fuse v8 build (K.exdwpw8_builds), "block" (v5) or "pair"
         # autotune: time every GEMM / dwpw tile shape once per problem at plan time (see _tuned)
         env_tune = bool(int(os.environ.get("MBV2_AUTOTUNE", "1") or 0))
         self.autotune = env_tune if autotune is None else bool(autotune)
@@ -854,6 +855,45 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         smem = K.exdwpw5_smem(name)
         return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
 
+    def _exdwpw8_launch(
+        self,
+        x: Any,
+        ex: Conv2d,
+        ex_act: bool,
+        dw: Conv2d,
+        dw_act: bool,
+        pw: Conv2d,
+        act: bool,
+        res: Any,
+        out: Any,
+        name: str,
+    ) -> Launch | None:
+        """The whole bottleneck block as the fuse v8 kernel ``name`` (kernels/conv.cu exdwpw8, one of
+        K.exdwpw8_builds for this shape), or None where it does not apply (shapes, alignment)."""
+        nb, h, w, cin = x.shape
+        if not (
+            self._exdw_fusable(ex, dw)
+            and pw.is_pointwise
+            and pw.in_channels == dw.out_channels
+            and cin == ex.in_channels
+            and ex.out_channels % 4 == 0
+            and nb <= 65535
+            and name in K.exdwpw8_builds(dw.stride, cin, pw.out_channels)
+        ):
+            return None
+        arrays = (x, out) if res is None else (x, out, res)
+        if not self._aligned(*arrays):
+            return None
+        ho, wo = dw.out_hw(h, w)
+        cfg = K.exdwpw8_configs()[name]
+        pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
+        grid = (math.ceil(ho / cfg["TH"]) * math.ceil(wo / cfg["TW"]), nb)
+        args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
+        args += (_i32(h), _i32(w), _i32(ex.out_channels), _i32(ho), _i32(wo), _i32(dw.pad))
+        args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
+        smem = K.exdwpw8_smem(name)
+        return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
+
     def _counters(self, n: int) -> Any:
         """Arrival counters of the fuse v6 block kernel (int32, zero; every launch leaves them zero again): one buffer
         shared by every launch (they run in order on one stream), grown at plan / op-call time only."""
@@ -928,7 +968,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         and loops over every expanded channel, so it needs enough tiles: >= SMs / 3 blocks). None: the pair path
         does not apply either (unaligned)."""
         nb, h, w, cin = x.shape
-        if self.versions["fuse"] in ("v6", "v7") and nb <= K.EXDWPW6_MAX_BATCH and h * w <= K.EXDWPW6_MAX_MAP:
+        if self.versions["fuse"] in ("v6", "v7", "v8") and nb <= K.EXDWPW6_MAX_BATCH and h * w <= K.EXDWPW6_MAX_MAP:
             block6 = self._exdwpw6_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
             if block6 is not None:
                 return [block6]
@@ -937,23 +977,49 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         pair = self._exdw_launch(x, ex.layer, ex.act, dw.layer, dw.act, mid)
         if pair is None:
             return None
+        b8: dict[str, Launch] = {}  # fuse v8: the exdwpw8 builds for this block shape
+        if self.versions["fuse"] == "v8":
+            for name in K.exdwpw8_builds(dw.layer.stride, cin, pw.out_channels):
+                launch = self._exdwpw8_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out, name)
+                if launch is not None:
+                    b8[name] = launch
+            if not b8:
+                self._fallbacks.add("fuse v8 -> v5 (no exdwpw8 build for this block shape; kernels/conv.cu)")
 
         def build(path: str) -> list[Launch]:
+            if path in b8:
+                return [b8[path]]
             if path == "block" and block is not None:
                 return [block]
             return [pair, *self._conv_launches(mid, pw, act, res, out, scratch)]
 
-        if block is None:
+        if self.force_block8 is not None and b8:
+            if self.force_block8 not in (*b8, "block", "pair"):
+                raise InputError(f"force_block8={self.force_block8!r}: one of {(*b8, 'block', 'pair')}")
+            return build(self.force_block8)
+        if block is None and not b8:
             self._fallbacks.add("fuse v5 -> v4 (no exdwpw5 instance for this block shape; kernels/conv.cu)")
             return build("pair")
         # measured on H100 at batch 1 (results/NOTES.md "fuse v5"): the block kernel wins with 49 and 98 blocks
         # (11-16 us vs 14-16 for the pair), loses with 8-28 (17-22 us vs 13-15)
-        model = "block" if block.grid[0] * block.grid[1] >= self.sms // 3 else "pair"
+        big = block if block is not None else next(iter(b8.values()))
+        model = "block" if big.grid[0] * big.grid[1] >= self.sms // 3 else "pair"
+        if model == "block":
+            model = self._exdwpw8_model(b8) or ("block" if block is not None else next(iter(b8)))
         flop = 2.0 * nb * h * w * cin * ex.layer.out_channels
         if self.autotune and flop >= self.TUNE_MIN_FLOP:
             key = ("exdwpw5", tuple(x.shape), ex.layer.out_channels, dw.layer.stride, pw.out_channels, res is not None)
-            return self._tuned(key, ("block", "pair"), build, model)
+            cands = (*b8, *(("block",) if block is not None else ()), "pair")
+            return self._tuned((*key, tuple(b8)), cands, build, model)
         return build(model)
+
+    def _exdwpw8_model(self, b8: dict[str, Launch]) -> str | None:
+        """fuse v8 without the tuner (batch 1, inside captures): the exdwpw8 build K.EXDWPW8_MODEL names for this
+        shape where its grid fills the SMs at 2 blocks each, else None (exdwpw5)."""
+        for name in K.EXDWPW8_MODEL:
+            if name in b8 and b8[name].grid[0] * b8[name].grid[1] >= 2 * self.sms:
+                return name
+        return None
 
     def bottleneck(
         self,
@@ -967,10 +1033,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         residual: Any = None,
         out: Any = None,
     ) -> Any:
-        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ residual) as one op: with fuse=v6/v7 the cluster block kernel
-        (kernels/cblock.cu exdwpw6, any batch, any CIN), else (or where it does not apply) the fuse v5 block kernel
-        (kernels/conv.cu exdwpw5) whatever the versions (this op exists to run and test them), else the
-        three layers' own kernels through temporaries (recorded in the fallbacks)."""
+        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ residual) as one op: with fuse=v8 an exdwpw8 build
+        (``force_block8`` or the shape's first; kernels/conv.cu) where one is compiled, else with fuse=v6/v7/v8 the
+        cluster block kernel (kernels/cblock.cu exdwpw6, any batch, any CIN), else (or where it does not apply) the
+        fuse v5 block kernel (kernels/conv.cu exdwpw5) whatever the versions (this op exists to run and test them),
+        else the three layers' own kernels through temporaries (recorded in the fallbacks)."""
         self._ensure_device()
         if self.dtype == "fp16":  # hfuse v4's hexdwpw4 block kernel (impls/_custom_fp16.py)
             return self._h_bottleneck(x, ex, dw, pw, ex_act, dw_act, act, residual, out)
@@ -979,12 +1046,20 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         out = self._chain_out("bottleneck", x, chain, residual, out)
         nb, h, w, _ = x.shape
         ho, wo = dw.out_hw(h, w)
-        v6 = self.versions["fuse"] in ("v6", "v7")
-        if v6:  # at any batch: this op exists to run and test the kernels
+        v6 = self.versions["fuse"] in ("v6", "v7", "v8")
+        launch = None
+        if self.versions["fuse"] == "v8":  # the exdwpw8 build force_block8 names, else the shape's first one
+            names = K.exdwpw8_builds(dw.stride, ex.in_channels, pw.out_channels)
+            name = self.force_block8 if self.force_block8 in names else (names[0] if names else None)
+            if name is not None:
+                launch = self._exdwpw8_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out, name)
+            if launch is None:
+                self._fallbacks.add("fuse v8 -> v6 (no exdwpw8 build for this block shape, or unaligned)")
+        if v6 and launch is None:  # at any batch: this op exists to run and test the kernels
             launch = self._exdwpw6_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
             if launch is None:
                 self._fallbacks.add("fuse v6 -> v5 (no exdwpw6 configuration: CE % 32, shared memory or alignment)")
-        if not v6 or launch is None:
+        if launch is None:
             launch = self._exdwpw_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
         if launch is None:
             self._fallbacks.add("fuse v5 -> v1 (no exdwpw5 instance for this block shape, or unaligned)")
@@ -1010,7 +1085,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self._check_dev(x, "expand_depthwise input", ndim=4)
         out = self._chain_out("expand_depthwise", x, (("pointwise", ex), ("depthwise", dw)), None, out)
         nb, h, w, _ = x.shape
-        if self.versions["fuse"] == "v7" and self._exgdw_fusable(ex, dw, h, w):
+        if self.versions["fuse"] in ("v7", "v8") and self._exgdw_fusable(ex, dw, h, w):
             mid = self._empty((nb, h, w, ex.out_channels))  # the unfused path's expansion output ("pair")
             launches = self._exgdw_launches(x, ex, ex_act, dw, dw_act, out, mid)
             if launches is not None:
@@ -1018,7 +1093,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 self.stream.synchronize()  # mid is freed on return
                 return out
             self._fallbacks.add("fuse v7 -> v1 (exgdw needs 16-byte aligned arrays)")
-        fuse = self.versions["fuse"] in ("v3", "v4", "v5", "v6", "v7")
+        fuse = self.versions["fuse"] in ("v3", "v4", "v5", "v6", "v7", "v8")
         launch = self._exdw_launch(x, ex, ex_act, dw, dw_act, out) if fuse else None
         if launch is None:
             if fuse:
@@ -1515,7 +1590,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fuse_ex: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into it
         if self.versions["fuse"] == "v2":
             fuse_pw = self._fuse_pairs(fused, last_use, lambda op, nxt: self._fusable(op.layer, nxt.layer))
-        elif self.versions["fuse"] in ("v3", "v4", "v5", "v6", "v7"):
+        elif self.versions["fuse"] in ("v3", "v4", "v5", "v6", "v7", "v8"):
             fuse_ex = self._fuse_pairs(
                 fused, last_use, lambda op, nxt: nxt.residual is None and self._exdw_fusable(op.layer, nxt.layer)
             )
@@ -1523,11 +1598,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # residual, if any, the block input) runs with it as one block kernel (exdwpw5) or, where faster, as
         # the exdw4 pair + the projection GEMM: decided at the projection op (_block_launches)
         fuse_blk: dict[int, tuple[Any, Any]] = {}  # projection op index -> (expansion op, depthwise op)
-        if self.versions["fuse"] in ("v5", "v6", "v7"):
+        if self.versions["fuse"] in ("v5", "v6", "v7", "v8"):
             fuse_blk = self._fuse_blocks(fused, last_use, fuse_ex)
         # fuse v6 at small batch: every other bottleneck block (expansion CIN not in EXDW_CIN) too, as one exdwpw6
         # kernel where it applies (_block_launches), else its three layers' own kernels
-        if self.versions["fuse"] in ("v6", "v7") and batch <= K.EXDWPW6_MAX_BATCH:
+        if self.versions["fuse"] in ("v6", "v7", "v8") and batch <= K.EXDWPW6_MAX_BATCH:
             big = self._fuse_pairs(
                 fused,
                 last_use,
@@ -1545,7 +1620,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # fuse v7 above batch 1: the (expansion, depthwise) pairs no kernel above takes whose map has at most
         # EXGDW_ROWS pixels (the 14x14 / 7x7 blocks) as one exgdw kernel (_exgdw_launches); the projection stays a GEMM
         fuse_g: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into its exgdw kernel
-        if self.versions["fuse"] == "v7":
+        if self.versions["fuse"] in ("v7", "v8"):
             taken = set(fuse_ex) | {ex.index for ex in fuse_ex.values()}
             fuse_g = self._fuse_pairs(
                 fused,

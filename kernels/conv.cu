@@ -940,3 +940,327 @@ EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_p2, 2, 32, 64, 4, 8, 32, 1, 2, 3, 2)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_x0, 1, 32, 32, 7, 7, 48, 2, 4, 1, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t8x8_x0, 1, 32, 32, 8, 8, 48, 2, 4, 1, 3)
 EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8_x0, 2, 32, 64, 4, 8, 32, 1, 4, 1, 2)
+
+// Family "fuse" v8 (session 7): exdwpw5's block (expansion 1x1 -> depthwise 3x3 -> projection 1x1 (+ residual),
+// the expanded and depthwise tensors in shared memory) with larger per-thread register tiles in every phase, for
+// fewer shared-memory loads per FMA. ncu of exdwpw5 at batch 256 (results/NOTES.md, session 6): L1 / shared pipe 81%,
+// issue-active 60%; its phases load one float from shared memory per 1.5-2.2 FMA (a warp's LDS.128 costs 4
+// wavefronts, broadcast or not: the L1 pipe's 128 B/clk is 32 floats per clock against 128 FMA per clock per SM), its
+// tiles small because 768 threads per SM share each chunk's work. exdwpw8 runs 2 blocks of 256 threads per SM
+// (<= 128 registers, <= 113 KB of shared memory each) on larger spatial tiles:
+//   E: Es[NP][CC] = ReLU6(Xs . We[:, chunk] + be): EM pixels x EN channels per thread (EM * EN / (EM + EN) FMA
+//      per float loaded: 6 x 8 -> 3.4; exdwpw5 5 x 4 -> 2.2);
+//   D: Ds[P][CC] = ReLU6(depthwise(Es) + bd): an item = DH x DW outputs x 4 channels over a sliding window of
+//      (DH - 1) S + 3 rows x (DW - 1) S + 3 columns (stride 1, 4 x 2: 3.0 FMA per float; exdwpw5 2 x 1: 1.5);
+//   P: acc += Ds[:, chunk] . Wp[chunk, :]: PM pixels x PN outputs per thread over 1 / KS of the chunk's channels
+//      (split-K across KS thread groups; the partials stay in registers across chunks and are reduced once, in a
+//      fixed order, through shared memory at the end).
+// Weights are staged per chunk by cp.async into two buffers (as exdwpw5 WS = 1), the columns of each thread's EN
+// (PN) channels interleaved so that a quarter warp's float4 reads of consecutive groups are conflict-free; input
+// pixel rows padded to CIN + 4 floats (8 consecutive rows on distinct banks). Same arguments as exdwpw5.
+// Expected (H100, written before the first device run): shared-memory floats loaded per output pixel 35-45% fewer
+// than exdwpw5's default builds, fewer halo pixels (8 x 14 tile: 1.43 expanded pixels per output vs 1.56 at 8 x 8);
+// if the L1 pipe stays the limit, the six blocks from 2.94 to ~2.1-2.3 ms at batch 256 (e2e 6.45 -> ~5.7 ms).
+template <int CIN, int COUT, int CC, int ECG, int EN, int PCG, int PN>
+__device__ __forceinline__ void exdwpw8_stage_w(float* Wes, float* Wps, const float* __restrict__ We,
+                                                const float* __restrict__ Wp, int Ce, int c0, int tid) {
+    // Wes[k][(q * ECG + g) * 4 + j] = We[k][c0 + g * EN + q * 4 + j]; Wps[r][(q * PCG + g) * 4 + j] likewise
+    constexpr int WE4 = CIN * CC / 4, WP4 = CC * COUT / 4;
+    for (int e = tid; e < WE4 + WP4; e += 256) {
+        if (e < WE4) {
+            const int k = e / (CC / 4), f = e % (CC / 4), q = f / ECG, g = f % ECG;
+            const int col = c0 + g * EN + q * 4;
+            const bool ok = col < Ce;
+            exdwpw5_cp16(&Wes[k * CC + f * 4], ok ? We + (long long)k * Ce + col : We, ok);
+        } else {
+            const int e2 = e - WE4, r = e2 / (COUT / 4), f = e2 % (COUT / 4), q = f / PCG, g = f % PCG;
+            const bool ok = c0 + r < Ce;
+            exdwpw5_cp16(&Wps[r * COUT + f * 4], ok ? Wp + (long long)(c0 + r) * COUT + g * PN + q * 4 : Wp, ok);
+        }
+    }
+}
+
+template <int S, int CIN, int COUT, int TH, int TW, int CC, int EM, int EN, int DH, int DW, int PM, int PN, int KS>
+__device__ __forceinline__ void exdwpw8_body(const float* __restrict__ X, const float* __restrict__ We,
+                                             const float* __restrict__ be, const float* __restrict__ Wd,
+                                             const float* __restrict__ bd, const float* __restrict__ Wp,
+                                             const float* __restrict__ bp, const float* __restrict__ R,
+                                             float* __restrict__ Y, int H, int W, int Ce, int Ho, int Wo, int pad,
+                                             int act_e, int act_d, int act_p, int has_res) {
+    constexpr int NTH = 256;
+    constexpr int IH = (TH - 1) * S + 3, IW = (TW - 1) * S + 3, NP = IH * IW, P = TH * TW;
+    constexpr int XSTR = CIN + 4, DSTR = CC + 4;
+    constexpr int ECG = CC / EN, EPL = (NP + EM - 1) / EM;                           // E: channel groups x pixel lanes
+    constexpr int DCG = CC / 4, NSW = TW / DW, NIT = (TH / DH) * NSW * DCG;           // D: items
+    constexpr int PCG = COUT / PN, PPL = P / PM, KC = CC / KS, PTH = PCG * PPL * KS;  // P: groups x lanes x K-splits
+    constexpr int DR = (DH - 1) * S + 3, DC = (DW - 1) * S + 3;                       // D: window rows x columns
+    static_assert(CIN % 4 == 0 && COUT % 4 == 0 && CC % 4 == 0 && EN % 4 == 0 && PN % 4 == 0, "float4 paths");
+    static_assert(CC % EN == 0 && COUT % PN == 0 && P % PM == 0 && TH % DH == 0 && TW % DW == 0, "whole tiles");
+    static_assert(ECG * EPL <= NTH && NIT <= NTH && PTH <= NTH && KC % 4 == 0, "one item per thread and phase");
+    static_assert((KS - 1) * P * COUT <= NP * CC, "the split-K partials fit in Es");
+    constexpr int WE_N = CIN * CC, WP_N = CC * COUT;
+    extern __shared__ __align__(16) float smem8[];
+    float* const Xs = smem8;
+    float* const Es = Xs + NP * XSTR;
+    float* const Ds = Es + NP * CC;
+    float* const Wes = Ds + P * DSTR;
+    float* const Wps = Wes + 2 * WE_N;
+    const int tid = threadIdx.x;
+    const int tiles_w = (Wo + TW - 1) / TW;
+    const int th0 = (blockIdx.x / tiles_w) * TH, tw0 = (blockIdx.x % tiles_w) * TW;
+    const int ih0 = th0 * S - pad, iw0 = tw0 * S - pad;
+    const int n = blockIdx.y;
+    const float* Xn = X + (long long)n * H * W * CIN;
+    // phase roles
+    const int eg = tid % ECG, epl = tid / ECG;
+    const bool e_on = epl < EPL;
+    const int dg = tid % DCG, dit = tid / DCG;
+    const bool d_on = tid < NIT;
+    const int doh = (dit / NSW) * DH, dow = (dit % NSW) * DW;
+    const int pg = tid % PCG, ppl = (tid / PCG) % PPL, pks = tid / (PCG * PPL);
+    const bool p_on = tid < PTH;
+
+    exdwpw8_stage_w<CIN, COUT, CC, ECG, EN, PCG, PN>(Wes, Wps, We, Wp, Ce, 0, tid);
+    for (int e = tid; e < NP * (CIN / 4); e += NTH) {
+        const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;
+        const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+        const bool ok = ih >= 0 && ih < H && iw >= 0 && iw < W;
+        exdwpw5_cp16(&Xs[p * XSTR + k4], ok ? Xn + ((long long)ih * W + iw) * CIN + k4 : Xn, ok);
+    }
+    float pacc[PM][PN];
+#pragma unroll
+    for (int i = 0; i < PM; ++i)
+#pragma unroll
+        for (int j = 0; j < PN; ++j) pacc[i][j] = 0.0f;
+    exdwpw5_cp_wait();
+    __syncthreads();
+
+    for (int c0 = 0, buf = 0; c0 < Ce; c0 += CC, buf ^= 1) {
+        const float* const we_s = Wes + buf * WE_N;
+        const float* const wp_s = Wps + buf * WP_N;
+        // E: the patch's expansion (halo included) into Es, 0 outside the image
+        if (e_on) {
+            float acc[EM][EN];
+#pragma unroll
+            for (int j = 0; j < EN; ++j) {
+                const int c = c0 + eg * EN + j;
+                const float b = c < Ce ? __ldg(be + c) : 0.0f;
+#pragma unroll
+                for (int i = 0; i < EM; ++i) acc[i][j] = b;
+            }
+#pragma unroll
+            for (int k = 0; k < CIN; k += 4) {
+                float4 xv[EM];
+#pragma unroll
+                for (int i = 0; i < EM; ++i) {
+                    const int p = min(epl + i * EPL, NP - 1);  // clamped: out-of-range rows are computed, not stored
+                    xv[i] = *reinterpret_cast<const float4*>(&Xs[p * XSTR + k]);
+                }
+#pragma unroll
+                for (int kk = 0; kk < 4; ++kk) {
+                    float w[EN];
+#pragma unroll
+                    for (int q = 0; q < EN / 4; ++q) {
+                        const float4 w4 = *reinterpret_cast<const float4*>(&we_s[(k + kk) * CC + (q * ECG + eg) * 4]);
+                        w[q * 4 + 0] = w4.x;
+                        w[q * 4 + 1] = w4.y;
+                        w[q * 4 + 2] = w4.z;
+                        w[q * 4 + 3] = w4.w;
+                    }
+#pragma unroll
+                    for (int i = 0; i < EM; ++i) {
+                        const float xs = kk == 0 ? xv[i].x : kk == 1 ? xv[i].y : kk == 2 ? xv[i].z : xv[i].w;
+#pragma unroll
+                        for (int j = 0; j < EN; ++j) acc[i][j] = fmaf(xs, w[j], acc[i][j]);
+                    }
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < EM; ++i) {
+                const int p = epl + i * EPL;
+                if (p >= NP) continue;
+                const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+                const bool inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+#pragma unroll
+                for (int q = 0; q < EN / 4; ++q) {
+                    float v[4];
+#pragma unroll
+                    for (int j = 0; j < 4; ++j) {
+                        const float a = acc[i][q * 4 + j];
+                        v[j] = inside ? (act_e ? fminf(fmaxf(a, 0.0f), 6.0f) : a) : 0.0f;
+                    }
+                    *reinterpret_cast<float4*>(&Es[p * CC + eg * EN + q * 4]) = make_float4(v[0], v[1], v[2], v[3]);
+                }
+            }
+        }
+        __syncthreads();
+        if (c0 + CC < Ce)  // the other buffer's readers (E and P of the previous chunk) are done
+            exdwpw8_stage_w<CIN, COUT, CC, ECG, EN, PCG, PN>(Wes + (buf ^ 1) * WE_N, Wps + (buf ^ 1) * WP_N, We, Wp,
+                                                             Ce, c0 + CC, tid);
+        // D: depthwise 3x3 from Es into Ds, DH x DW outputs x 4 channels per item over a sliding window
+        if (d_on) {
+            const int cq = c0 + dg * 4;
+            const bool cok = cq < Ce;  // Ce % 4 == 0
+            const float4 z = make_float4(0.f, 0.f, 0.f, 0.f);
+            float4 wd[9];
+#pragma unroll
+            for (int t = 0; t < 9; ++t) wd[t] = cok ? __ldg(reinterpret_cast<const float4*>(Wd + (long long)t * Ce + cq)) : z;
+            const float4 b4 = cok ? __ldg(reinterpret_cast<const float4*>(bd + cq)) : z;
+            float4 r[DH][DW];
+#pragma unroll
+            for (int a = 0; a < DH; ++a)
+#pragma unroll
+                for (int b = 0; b < DW; ++b) r[a][b] = b4;
+#pragma unroll
+            for (int row = 0; row < DR; ++row) {
+                const int pr = doh * S + row;  // < IH: TH % DH == 0
+#pragma unroll
+                for (int col = 0; col < DC; ++col) {
+                    const float4 e4 = *reinterpret_cast<const float4*>(&Es[(pr * IW + dow * S + col) * CC + dg * 4]);
+#pragma unroll
+                    for (int a = 0; a < DH; ++a) {
+                        const int dy = row - a * S;
+                        if (dy < 0 || dy > 2) continue;
+#pragma unroll
+                        for (int b = 0; b < DW; ++b) {
+                            const int dx = col - b * S;
+                            if (dx < 0 || dx > 2) continue;
+                            const float4 w4 = wd[dy * 3 + dx];
+                            r[a][b].x = fmaf(e4.x, w4.x, r[a][b].x);
+                            r[a][b].y = fmaf(e4.y, w4.y, r[a][b].y);
+                            r[a][b].z = fmaf(e4.z, w4.z, r[a][b].z);
+                            r[a][b].w = fmaf(e4.w, w4.w, r[a][b].w);
+                        }
+                    }
+                }
+            }
+#pragma unroll
+            for (int a = 0; a < DH; ++a)
+#pragma unroll
+                for (int b = 0; b < DW; ++b) {
+                    float4 v = r[a][b];
+                    if (act_d) {
+                        v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
+                        v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
+                        v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
+                        v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
+                    }
+                    *reinterpret_cast<float4*>(&Ds[((doh + a) * TW + dow + b) * DSTR + dg * 4]) = v;
+                }
+        }
+        exdwpw5_cp_wait();
+        __syncthreads();
+        // P: this chunk's projection over the thread's K-split, accumulated in registers (no barrier after it: the
+        // next chunk's E writes Es, last read before the barrier above; its D writes Ds after the next barrier)
+        if (p_on) {
+#pragma unroll
+            for (int k = pks * KC; k < (pks + 1) * KC; k += 4) {
+                if (c0 + k >= Ce) break;  // Ce % 4 == 0: rows c0+k .. c0+k+3 all in range
+                float4 dv[PM];
+#pragma unroll
+                for (int i = 0; i < PM; ++i) dv[i] = *reinterpret_cast<const float4*>(&Ds[(ppl + i * PPL) * DSTR + k]);
+#pragma unroll
+                for (int kk = 0; kk < 4; ++kk) {
+                    float w[PN];
+#pragma unroll
+                    for (int q = 0; q < PN / 4; ++q) {
+                        const float4 w4 = *reinterpret_cast<const float4*>(&wp_s[(k + kk) * COUT + (q * PCG + pg) * 4]);
+                        w[q * 4 + 0] = w4.x;
+                        w[q * 4 + 1] = w4.y;
+                        w[q * 4 + 2] = w4.z;
+                        w[q * 4 + 3] = w4.w;
+                    }
+#pragma unroll
+                    for (int i = 0; i < PM; ++i) {
+                        const float d = kk == 0 ? dv[i].x : kk == 1 ? dv[i].y : kk == 2 ? dv[i].z : dv[i].w;
+#pragma unroll
+                        for (int j = 0; j < PN; ++j) pacc[i][j] = fmaf(d, w[j], pacc[i][j]);
+                    }
+                }
+            }
+        }
+    }
+    // split-K reduction in a fixed order (K-split 0 + 1 + ... + KS-1) through Es (last read before the barrier
+    // that preceded the last projection)
+    if (KS > 1) {
+        float* const Red = Es;
+        if (p_on && pks > 0) {
+#pragma unroll
+            for (int i = 0; i < PM; ++i)
+#pragma unroll
+                for (int q = 0; q < PN / 4; ++q)
+                    *reinterpret_cast<float4*>(&Red[((pks - 1) * P + ppl + i * PPL) * COUT + pg * PN + q * 4]) =
+                        make_float4(pacc[i][q * 4], pacc[i][q * 4 + 1], pacc[i][q * 4 + 2], pacc[i][q * 4 + 3]);
+        }
+        __syncthreads();
+        if (p_on && pks == 0) {
+#pragma unroll
+            for (int s = 0; s < KS - 1; ++s)
+#pragma unroll
+                for (int i = 0; i < PM; ++i)
+#pragma unroll
+                    for (int q = 0; q < PN / 4; ++q) {
+                        const float4 v = *reinterpret_cast<const float4*>(&Red[(s * P + ppl + i * PPL) * COUT + pg * PN + q * 4]);
+                        pacc[i][q * 4] += v.x;
+                        pacc[i][q * 4 + 1] += v.y;
+                        pacc[i][q * 4 + 2] += v.z;
+                        pacc[i][q * 4 + 3] += v.w;
+                    }
+        }
+    }
+    if (!p_on || pks != 0) return;
+#pragma unroll
+    for (int i = 0; i < PM; ++i) {
+        const int px = ppl + i * PPL;
+        const int goh = th0 + px / TW, gow = tw0 + px % TW;
+        if (goh >= Ho || gow >= Wo) continue;
+#pragma unroll
+        for (int q = 0; q < PN / 4; ++q) {
+            const int c = pg * PN + q * 4;
+            const long long off = (((long long)n * Ho + goh) * Wo + gow) * COUT + c;
+            const float4 b4 = __ldg(reinterpret_cast<const float4*>(bp + c));
+            float4 v = make_float4(pacc[i][q * 4] + b4.x, pacc[i][q * 4 + 1] + b4.y, pacc[i][q * 4 + 2] + b4.z,
+                                   pacc[i][q * 4 + 3] + b4.w);
+            if (act_p) {
+                v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
+                v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
+                v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
+                v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
+            }
+            if (has_res) {
+                const float4 rv = *reinterpret_cast<const float4*>(R + off);
+                v.x += rv.x;
+                v.y += rv.y;
+                v.z += rv.z;
+                v.w += rv.w;
+            }
+            *reinterpret_cast<float4*>(Y + off) = v;
+        }
+    }
+}
+
+// grid = (ceil(Ho / TH) * ceil(Wo / TW), n), block = 256, MINB blocks per SM (__launch_bounds__); dynamic shared
+// memory: 4 * (NP * (CIN + 4) + NP * CC + TH * TW * (CC + 4) + 2 * (CIN * CC + CC * COUT)) bytes
+#define EXDWPW8_KERNEL(NAME, S, CIN, COUT, TH, TW, CC, EM, EN, DH, DW, PM, PN, KS, MINB)                       \
+    extern "C" __global__ void __launch_bounds__(256, MINB) NAME(                                             \
+        const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
+        const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
+        const float* __restrict__ bp, const float* __restrict__ R, float* __restrict__ Y, int H, int W, int Ce, \
+        int Ho, int Wo, int pad, int act_e, int act_d, int act_p, int has_res) {                              \
+        exdwpw8_body<S, CIN, COUT, TH, TW, CC, EM, EN, DH, DW, PM, PN, KS>(                                    \
+            X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho, Wo, pad, act_e, act_d, act_p, has_res);             \
+    }
+
+// builds (impls/_custom_kernels.py reads these lines: exdwpw8_configs); S CIN COUT TH TW CC EM EN DH DW PM PN KS MINB;
+// the tuner picks among a block's builds, exdwpw5 and the pair (scripts/exdwpw8_time.py)
+EXDWPW8_KERNEL(exdwpw8_s1_c24_o24_a, 1, 24, 24, 8, 14, 48, 5, 8, 4, 2, 4, 8, 3, 2)
+EXDWPW8_KERNEL(exdwpw8_s1_c24_o24_b, 1, 24, 24, 8, 14, 48, 4, 8, 4, 2, 7, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s1_c24_o24_c, 1, 24, 24, 8, 14, 48, 5, 8, 4, 2, 7, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s2_c16_o24_a, 2, 16, 24, 8, 8, 48, 5, 12, 2, 2, 4, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s2_c16_o24_b, 2, 16, 24, 8, 8, 32, 5, 8, 2, 2, 4, 8, 4, 2)
+EXDWPW8_KERNEL(exdwpw8_s2_c24_o32_a, 2, 24, 32, 7, 7, 48, 6, 8, 7, 1, 7, 4, 4, 2)
+EXDWPW8_KERNEL(exdwpw8_s2_c24_o32_b, 2, 24, 32, 7, 7, 48, 4, 12, 7, 1, 7, 4, 4, 2)
+EXDWPW8_KERNEL(exdwpw8_s1_c32_o32_a, 1, 32, 32, 7, 14, 48, 6, 8, 7, 1, 7, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s1_c32_o32_b, 1, 32, 32, 7, 14, 48, 4, 8, 7, 1, 7, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s2_c32_o64_a, 2, 32, 64, 7, 7, 32, 5, 8, 7, 1, 7, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s2_c32_o64_b, 2, 32, 64, 7, 7, 32, 4, 8, 7, 1, 7, 4, 2, 2)

@@ -289,3 +289,101 @@ def test_odd_exgdw_matches_float64_reference(shape, bn, rng):
     ex, dw, x, ex_act, ref = _odd_pair(shape, rng)
     y = _run_exgdw(ex, dw, x, ex_act, True, bn)
     assert_close(y, ref, "fp32", "layer", what=f"fuse v7 BN {bn} {shape}")
+
+
+# -- fuse v8: exdwpw5's block with larger register tiles and a split-K projection (exdwpw8, kernels/conv.cu) -------
+def test_network_blocks_have_exdwpw8_builds():
+    """Every small-CIN block shape of the network has at least one exdwpw8 build, and every build serves one."""
+    net = _net()
+    shapes = set()
+    for i, j, k in _blocks():
+        ex, dw, pw = net.fused[i].layer, net.fused[j].layer, net.fused[k].layer
+        shapes.add((dw.stride, ex.in_channels, pw.out_channels))
+        assert K.exdwpw8_builds(dw.stride, ex.in_channels, pw.out_channels), (i, j, k)
+    cfgs = K.exdwpw8_configs()
+    assert {(c["S"], c["CIN"], c["COUT"]) for c in cfgs.values()} <= shapes, cfgs
+
+
+def _run_block8(ex, dw, pw, x, res, ex_act, dw_act, act, name):
+    """bottleneck with fuse=v8 and the exdwpw8 build pinned, on a NaN-poisoned output; the launches are recorded so
+    that the test knows the build ran."""
+    be = backend_for("fuse=v8")
+    be.force_block8 = name
+    ran: list[str] = []
+    launch_all = be.launch_all
+    be.launch_all = lambda launches: (ran.extend(lc.name for lc in launches), launch_all(launches))[1]
+    y = _run_block(be, ex, dw, pw, x, res, ex_act, dw_act, act)
+    assert ran == [name], (ran, be._fallbacks)
+    return y
+
+
+def _block8_cases():
+    net = _net()
+    cases = []
+    for i, j, k in _blocks():
+        ex, dw, pw = net.fused[i].layer, net.fused[j].layer, net.fused[k].layer
+        for name in K.exdwpw8_builds(dw.stride, ex.in_channels, pw.out_channels):
+            for batch in (1, 3, 64):
+                cases.append(pytest.param(i, j, k, batch, name, id=f"{name}-ops{i}+{j}+{k}-bs{batch}"))
+    return cases
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k,batch,name", _block8_cases())
+def test_exdwpw8_block_matches_float64_reference(i, j, k, batch, name):
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    rng = _seeded("exdwpw8", i, j, k, batch)
+    x = rng.standard_normal((batch, *ex.layer.in_shape), dtype=np.float32)
+    res = x * np.float32(0.5) if pw.residual is not None else None  # the block input (NCHW), as in the network
+    idx = list(range(batch)) if batch < 64 else list(CHECK_IMAGES)
+    r64 = _REF64
+    ref = r64.conv2d(
+        r64.conv2d(r64.conv2d(x[idx].astype(np.float64), ex.layer, act=ex.act), dw.layer, act=dw.act),
+        pw.layer,
+        act=pw.act,
+    )
+    if res is not None:
+        ref = ref + res[idx]
+    y = _run_block8(ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, name)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y[idx], ref, "fp32", "layer", what=f"fuse v8 {name} ops {i}+{j}+{k} bs{batch}")
+
+
+# (expansion factor, h, w, batch, ex_act, act) per build (the residual where the block shape has one): maps that are
+# not a multiple of the tile, 1x1 maps, expanded channels not a multiple of the chunk (factor 0: ce = 4 * cin + 4, a
+# partial last chunk), no ReLU6 on the expansion, ReLU6 on the output
+ODD_BLOCK8 = [
+    (6, 9, 10, 2, True, False),
+    (6, 1, 1, 1, True, False),
+    (0, 13, 11, 2, False, True),
+]
+
+
+def _odd_block8_cases():
+    cases = []
+    for name, c in K.exdwpw8_configs().items():
+        for mult, h, w, batch, ex_act, act in ODD_BLOCK8:
+            ce = mult * c["CIN"] if mult else 4 * c["CIN"] + 4
+            res = c["S"] == 1 and c["CIN"] == c["COUT"]
+            cases.append(pytest.param(name, ce, h, w, batch, res, ex_act, act, id=f"{name}-ce{ce}-{h}x{w}-bs{batch}"))
+    return cases
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name,ce,h,w,batch,has_res,ex_act,act", _odd_block8_cases())
+def test_odd_exdwpw8_block_matches_float64_reference(name, ce, h, w, batch, has_res, ex_act, act, rng):
+    c = K.exdwpw8_configs()[name]
+    s, cin, cout = c["S"], c["CIN"], c["COUT"]
+    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+    pw = make_conv(rng, ce, cout, 1, 1, 0, 1, *dw.out_shape[1:])
+    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+    res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
+    r64 = ref64()
+    ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True), pw, act=act)
+    if has_res:
+        ref = ref + res
+    y = _run_block8(ex, dw, pw, x, res, ex_act, True, act, name)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y, ref, "fp32", "layer", what=f"fuse v8 {name} {(ce, h, w, batch)}")

@@ -21,6 +21,7 @@ import pytest
 
 import impls
 from impls import _custom_kernels as K
+from impls._custom_kernels import exdwpw8_configs
 from impls.numpy_ref import NumpyBackend
 from mbv2.network import random_input
 from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
@@ -52,7 +53,7 @@ def parse_signatures() -> dict[str, list[str]]:
                 "int act",
                 "int has_res",
             ]
-        for m in re.finditer(r"^EXDWPW5_KERNEL\((\w+),", s, re.M):
+        for m in re.finditer(r"^EXDWPW[58]_KERNEL\((\w+),", s, re.M):  # fuse v5 / v8: the same arguments
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y"] + [f"int {v}" for v in ("H", "W", "Ce", "Ho", "Wo", "pad")]
             sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res"]
@@ -299,6 +300,14 @@ def emulate(name, grid, block, args):
         s, cin, cout, th, tw = map(int, m.groups())
         n = grid[1]
         assert grid[0] == -(-Ho // th) * -(-Wo // tw), (grid, Ho, Wo, th, tw)
+        flags = (act_e, act_d, act_p, hr)
+        emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, (n, H, W, cin, Ce, cout, Ho, Wo, s, pad), flags)
+    elif name.startswith("exdwpw8"):  # fuse v8: the same op and arguments as exdwpw5, the build's own tile
+        X, We, be, Wd, bd, Wp, bp, R, Y = map(flat, a[:9])
+        H, W, Ce, Ho, Wo, pad, act_e, act_d, act_p, hr = map(int, a[9:])
+        c = exdwpw8_configs()[name]  # (this function's K is a GEMM dimension)
+        s, cin, cout, th, tw, n = c["S"], c["CIN"], c["COUT"], c["TH"], c["TW"], grid[1]
+        assert grid[0] == -(-Ho // th) * -(-Wo // tw) and block == (256, 1, 1), (grid, block, Ho, Wo, th, tw)
         flags = (act_e, act_d, act_p, hr)
         emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, (n, H, W, cin, Ce, cout, Ho, Wo, s, pad), flags)
     elif name.startswith("exdwpw6"):  # fuse v6: the same op as exdwpw5, split over clusters of 8 (kernels/cblock.cu)
@@ -705,7 +714,7 @@ def test_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
             x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
             LAUNCHES.clear()
             y = be.to_host(be.expand_depthwise(be.to_device(x), ex, dw))
-            fused = ver in ("v3", "v4", "v5", "v6", "v7") and cin in K.EXDW_CIN
+            fused = ver in ("v3", "v4", "v5", "v6", "v7", "v8") and cin in K.EXDW_CIN
             assert any(k.startswith("exdw") for k in LAUNCHES) == fused, LAUNCHES
             r64 = NumpyBackend(dtype="fp64")
             ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True)
@@ -742,6 +751,43 @@ def test_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
         if has_res:
             ref = ref + res
         assert_close(y, ref, "fp32", "layer", what=f"bottleneck s{s} {cin}->{ce}->{cout}")
+
+
+def test_fuse_v8_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
+    """fuse v8's exdwpw8 builds through the public op, each pinned (force_block8) on a map that is not a multiple of
+    its tile, with the residual where the shape has one: argument list, grid, shared-memory opt-in; an unknown build
+    name in a plan is an error, and a shape without a build falls back with a note."""
+    from tests.test_custom_kernels import make_conv
+
+    be = fake_cupy.CustomBackend(kernels="fuse=v8")
+    r64 = NumpyBackend(dtype="fp64")
+    for name, c in K.exdwpw8_configs().items():
+        s, cin, cout = c["S"], c["CIN"], c["COUT"]
+        h, w, batch, has_res, ce = 11, 9, 2, s == 1 and cin == cout, 6 * cin
+        ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+        dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+        pw = make_conv(rng, ce, cout, 1, 1, 0, 1, *dw.out_shape[1:])
+        x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+        res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
+        LAUNCHES.clear()
+        be._fallbacks.clear()
+        be.force_block8 = name
+        rd = be.to_device(res) if has_res else None
+        y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=rd))
+        ran = [k for k in LAUNCHES if k != "transpose_batched"]  # (to_device / to_host: NCHW <-> NHWC)
+        assert ran == [name] and not be._fallbacks, (LAUNCHES, be._fallbacks)
+        assert be._fn(name).max_dynamic_shared_size_bytes >= K.exdwpw8_smem(name) > 48 * 1024
+        ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True), pw)
+        if has_res:
+            ref = ref + res
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v8 {name}")
+    be.force_block8 = None
+    ex, dw = make_conv(rng, 12, 72, 1, 1, 0, 1, 5, 5), make_conv(rng, 72, 72, 3, 1, 1, 72, 5, 5)
+    pw = make_conv(rng, 72, 12, 1, 1, 0, 1, 5, 5)
+    LAUNCHES.clear()
+    be._fallbacks.clear()
+    be.bottleneck(be.to_device(rng.standard_normal((1, 12, 5, 5), dtype=np.float32)), ex, dw, pw)
+    assert not any(k.startswith("exdwpw8") for k in LAUNCHES) and any("fuse v8" in f for f in be._fallbacks)
 
 
 def test_fuse_v6_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
