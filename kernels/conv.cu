@@ -997,7 +997,7 @@ __device__ __forceinline__ void exdwpw8_body(const float* __restrict__ X, const 
     static_assert(CIN % 4 == 0 && COUT % 4 == 0 && CC % 4 == 0 && EN % 4 == 0 && PN % 4 == 0, "float4 paths");
     static_assert(CC % EN == 0 && COUT % PN == 0 && P % PM == 0 && TH % DH == 0 && TW % DW == 0, "whole tiles");
     static_assert(ECG * EPL <= NTH && NIT <= NTH && PTH <= NTH && KC % 4 == 0, "one item per thread and phase");
-    static_assert((KS - 1) * P * COUT <= NP * CC, "the split-K partials fit in Es");
+    static_assert((KS - 1) * P * COUT <= NP * CC + P * DSTR, "the split-K partials fit in Es | Ds");
     constexpr int WE_N = CIN * CC, WP_N = CC * COUT;
     extern __shared__ __align__(16) float smem8[];
     float* const Xs = smem8;
@@ -1181,9 +1181,10 @@ __device__ __forceinline__ void exdwpw8_body(const float* __restrict__ X, const 
         }
     }
     // split-K reduction in a fixed order (K-split 0 + 1 + ... + KS-1) through Es (last read before the barrier
-    // that preceded the last projection)
+    // that preceded the last projection) and, where the partials need more room, Ds (read by that projection)
     if (KS > 1) {
         float* const Red = Es;
+        if ((KS - 1) * P * COUT > NP * CC) __syncthreads();
         if (p_on && pks > 0) {
 #pragma unroll
             for (int i = 0; i < PM; ++i)
@@ -1264,3 +1265,11 @@ EXDWPW8_KERNEL(exdwpw8_s1_c32_o32_a, 1, 32, 32, 7, 14, 48, 6, 8, 7, 1, 7, 4, 2, 
 EXDWPW8_KERNEL(exdwpw8_s1_c32_o32_b, 1, 32, 32, 7, 14, 48, 4, 8, 7, 1, 7, 4, 2, 2)
 EXDWPW8_KERNEL(exdwpw8_s2_c32_o64_a, 2, 32, 64, 7, 7, 32, 5, 8, 7, 1, 7, 4, 2, 2)
 EXDWPW8_KERNEL(exdwpw8_s2_c32_o64_b, 2, 32, 64, 7, 7, 32, 4, 8, 7, 1, 7, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s2_c16_o24_c, 2, 16, 24, 8, 8, 48, 7, 8, 2, 2, 4, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s2_c16_o24_d, 2, 16, 24, 8, 8, 48, 4, 16, 2, 2, 4, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s1_c24_o24_d, 1, 24, 24, 8, 14, 48, 4, 8, 4, 2, 4, 8, 3, 2)
+EXDWPW8_KERNEL(exdwpw8_s1_c24_o24_e, 1, 24, 24, 8, 14, 48, 8, 4, 4, 2, 7, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s1_c24_o24_f, 1, 24, 24, 8, 28, 24, 4, 8, 4, 2, 7, 4, 1, 2)
+EXDWPW8_KERNEL(exdwpw8_s1_c32_o32_c, 1, 32, 32, 7, 14, 32, 3, 8, 7, 1, 7, 4, 2, 2)
+EXDWPW8_KERNEL(exdwpw8_s2_c24_o32_c, 2, 24, 32, 7, 7, 48, 4, 16, 7, 1, 7, 4, 4, 2)
+EXDWPW8_KERNEL(exdwpw8_s2_c32_o64_c, 2, 32, 64, 7, 7, 32, 8, 4, 7, 1, 7, 4, 2, 2)

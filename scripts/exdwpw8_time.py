@@ -3,6 +3,7 @@ default instance on the same inputs, and compare their outputs (max |diff|, rela
 results/NOTES.md "fuse v8".
 
     python3 scripts/exdwpw8_time.py --batches 64,256 --json out.json
+    ncu --clock-control none -k regex:exdwpw8 --metrics ... python3 scripts/exdwpw8_time.py --batches 256 --once
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--batches", default="64,256")
     ap.add_argument("--json", default="")
     ap.add_argument("--only", default="", help="time only these builds (names, comma-separated) and exdwpw5")
+    ap.add_argument("--once", action="store_true", help="one launch per kernel, no timing (under ncu)")
     args = ap.parse_args()
     be = CustomBackend(kernels="fuse=v8")
     be._ensure_device()
@@ -68,6 +70,9 @@ def main() -> None:
                 be.launch_all([launch])
                 diff = float(cupy.max(cupy.abs(out - ref)))  # NaN (unwritten) propagates
                 rel = float(cupy.linalg.norm(out - ref) / cupy.linalg.norm(ref))
+                if args.once:
+                    print(f"bs{batch:<4} {launch.name:26s} max|diff| {diff:.3g}  relL2 {rel:.2g}", flush=True)
+                    continue
                 t = cuda_event_timing(
                     lambda i, launch=launch: be.launch_all([launch]), warmup=5, repeats=25, stream=be.stream, inner=3
                 )
