@@ -117,7 +117,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "pool": "v2",
     "linear": "v2",
     "add": "v2",
-    "fuse": "v7",  # v6 at batch 1 (EXDWPW6_MAX_BATCH); above: v5 + exgdw on the 14x14 / 7x7 blocks
+    "fuse": "v8",  # v6 at batch 1 (EXDWPW6_MAX_BATCH); above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",
@@ -241,8 +241,21 @@ _EXDWPW8_MACRO = re.compile(r"^EXDWPW8_KERNEL\((\w+),((?:\s*\d+\s*,?){14})\)", r
 EXDWPW8_FIELDS = ("S", "CIN", "COUT", "TH", "TW", "CC", "EM", "EN", "DH", "DW", "PM", "PN", "KS", "MINB")
 
 
-# the build fuse v8 takes per block shape without the tuner (batch 1, inside captures); empty until measured
-EXDWPW8_MODEL: tuple[str, ...] = ()
+# the builds fuse v8's tuner tries per block shape (beside exdwpw5 and the pair), best first: the two fastest of each
+# shape at batch 64 and 256 (H100, results/NOTES.md "fuse v8"); without the tuner (inside captures, small batches)
+# the first where its grid fills the SMs at 2 blocks each. The other builds are experiments (tests, exdwpw8_time.py).
+EXDWPW8_TUNED: tuple[str, ...] = (
+    "exdwpw8_s2_c16_o24_c",
+    "exdwpw8_s2_c16_o24_a",
+    "exdwpw8_s1_c24_o24_f",
+    "exdwpw8_s1_c24_o24_d",
+    "exdwpw8_s2_c24_o32_a",
+    "exdwpw8_s2_c24_o32_b",
+    "exdwpw8_s1_c32_o32_b",
+    "exdwpw8_s1_c32_o32_c",
+    "exdwpw8_s2_c32_o64_c",
+    "exdwpw8_s2_c32_o64_b",
+)
 
 
 def exdwpw8_configs() -> dict[str, dict[str, int]]:
@@ -255,9 +268,11 @@ def exdwpw8_configs() -> dict[str, dict[str, int]]:
     }
 
 
-def exdwpw8_builds(stride: int, cin: int, cout: int) -> list[str]:
-    """The exdwpw8 builds compiled for a block of this stride and input / output channels (source order)."""
-    return [n for n, c in exdwpw8_configs().items() if (c["S"], c["CIN"], c["COUT"]) == (stride, cin, cout)]
+def exdwpw8_builds(stride: int, cin: int, cout: int, tuned: bool = False) -> list[str]:
+    """The exdwpw8 builds compiled for a block of this stride and input / output channels (source order), or with
+    ``tuned`` those of EXDWPW8_TUNED (its order: best first)."""
+    names = [n for n, c in exdwpw8_configs().items() if (c["S"], c["CIN"], c["COUT"]) == (stride, cin, cout)]
+    return [n for n in EXDWPW8_TUNED if n in names] if tuned else names
 
 
 def exdwpw8_smem(name: str) -> int:

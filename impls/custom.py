@@ -979,7 +979,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         b8: dict[str, Launch] = {}  # fuse v8: the exdwpw8 builds for this block shape
         if self.versions["fuse"] == "v8":
-            for name in K.exdwpw8_builds(dw.layer.stride, cin, pw.out_channels):
+            for name in K.exdwpw8_builds(dw.layer.stride, cin, pw.out_channels, tuned=True):
                 launch = self._exdwpw8_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out, name)
                 if launch is not None:
                     b8[name] = launch
@@ -993,10 +993,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 return [block]
             return [pair, *self._conv_launches(mid, pw, act, res, out, scratch)]
 
-        if self.force_block8 is not None and b8:
-            if self.force_block8 not in (*b8, "block", "pair"):
-                raise InputError(f"force_block8={self.force_block8!r}: one of {(*b8, 'block', 'pair')}")
-            return build(self.force_block8)
+        f8 = self.force_block8
+        if f8 is not None and b8:
+            if f8 in K.exdwpw8_configs() and f8 not in b8:  # an experimental build
+                forced = self._exdwpw8_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out, f8)
+                if forced is not None:
+                    b8[f8] = forced
+            if f8 not in (*b8, "block", "pair"):
+                raise InputError(f"force_block8={f8!r}: one of {(*b8, 'block', 'pair')}")
+            return build(f8)
         if block is None and not b8:
             self._fallbacks.add("fuse v5 -> v4 (no exdwpw5 instance for this block shape; kernels/conv.cu)")
             return build("pair")
@@ -1014,10 +1019,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         return build(model)
 
     def _exdwpw8_model(self, b8: dict[str, Launch]) -> str | None:
-        """fuse v8 without the tuner (batch 1, inside captures): the exdwpw8 build K.EXDWPW8_MODEL names for this
-        shape where its grid fills the SMs at 2 blocks each, else None (exdwpw5)."""
-        for name in K.EXDWPW8_MODEL:
-            if name in b8 and b8[name].grid[0] * b8[name].grid[1] >= 2 * self.sms:
+        """fuse v8 without the tuner (small batches, inside captures): the first of this shape's builds in
+        K.EXDWPW8_TUNED (best first) whose grid fills the SMs at 2 blocks each, else None (exdwpw5)."""
+        for name, launch in b8.items():
+            if launch.grid[0] * launch.grid[1] >= 2 * self.sms:
                 return name
         return None
 

@@ -918,6 +918,34 @@ def test_fuse_v7_plan_runs_the_depthwise_convs_inside_the_expansion_gemms(fake_c
             assert not be._fallbacks, be._fallbacks
 
 
+def test_fuse_v8_plan_runs_the_small_cin_blocks_as_exdwpw8(fake_cupy, net):
+    """fuse v8 without the tuner: each of the six small-CIN blocks is one launch of its shape's first build in
+    K.EXDWPW8_TUNED where that grid fills the SMs at 2 blocks each (a 4-SM GPU here, so that batch 2 does), fuse v5's
+    choice where it does not (132 SMs); logits match ONNX Runtime (eager and graph)."""
+    ort = impls.create("ort")
+    ort.prepare(net)
+    x = random_input(net, 2, seed=6)
+    ref = ort.run(x)
+    first = {}
+    for name in K.EXDWPW8_TUNED:
+        c = K.exdwpw8_configs()[name]
+        first.setdefault((c["S"], c["CIN"], c["COUT"]), name)
+    for sms, graph in ((4, False), (4, True), (132, False)):
+        be = fake_cupy.CustomBackend(kernels="fuse=v8", graph=graph, autotune=False)
+        be.prepare(net)
+        be.sms = sms
+        be.poison(2)
+        y = be.run(x)
+        assert_close(y, ref, "fp32", "e2e", what=f"emulated custom fuse v8 sms={sms} graph={graph}")
+        names = [launch.name for launch in be.plan(2).launches]
+        b8 = [n for n in names if n.startswith("exdwpw8")]
+        if sms == 4:
+            assert len(b8) == 6 and set(b8) == set(first.values()), names
+        else:
+            assert not b8, names  # (exdwpw5 or, on the smaller grids, the pair: fuse v5's model)
+        assert not be._fallbacks, be._fallbacks
+
+
 def test_fused_ops_refuse_layers_that_do_not_chain(fake_cupy, rng):
     """bottleneck / expand_depthwise / dw_pointwise check their layers chain and the out / residual shapes."""
     from mbv2.errors import InputError

@@ -56,7 +56,10 @@ def test_every_version_names_an_existing_kernel(ptxas_reports):
 # hexdw3 (hfuse v3) 3-blocks-per-SM builds (80 registers) spill <= 40 bytes; the tuner picks them over the spill-free
 # _b2 builds on most pairs; hexdwpw4 (hfuse v4): s1_t14_c32_p32 spills <= 48 bytes at 128 registers (2 blocks per SM;
 # the tuner's pick for 32->192->32 at batch 64 / 256) (H100, results/NOTES.md "hfuse v3 / v4").
-SPILL_ALLOWED = {"exdwpw5_": 144, "hexdw3_": 40, "hexdwpw4_": 48}
+# exdwpw8 (fuse v8) builds at 128 registers spill <= 28 bytes (stores) / 76 (loads) of loop-invariant values; the
+# tuned ones beat the spill-free builds of their shape (e.g. 24->144->24: _f 16 bytes 625 us, _b 0 bytes 661 us at
+# batch 256; results/NOTES.md "fuse v8").
+SPILL_ALLOWED = {"exdwpw5_": 144, "hexdw3_": 40, "hexdwpw4_": 48, "exdwpw8_": 76}
 
 
 def test_default_kernels_do_not_spill(ptxas_reports):
