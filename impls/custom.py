@@ -589,10 +589,6 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             blocks = math.ceil(m / bm) * math.ceil(n / bn)
             splits = split_k(blocks, k, self.sms) if ver in ("v5", "v6", "v7", "v8") and batch == 1 else 1
             fn = self._dyn_smem(self._fn(name), smem)
-            if base == "v8":  # + (workspace, tile counters): split-K reduced in the kernel by the last split
-                ws8 = self._workspace(splits * m * n) if splits > 1 else c
-                cnt = self._counters(blocks)
-                return [Launch(name, fn, (blocks, batch, splits), (nt,), (*args, ws8, cnt), smem=smem)]
             if splits == 1:
                 return [Launch(name, fn, (blocks, batch), (nt,), args, smem=smem)]
             ws = self._workspace(splits * m * n)
@@ -899,9 +895,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
 
     def _counters(self, n: int) -> Any:
-        """Arrival counters of the fuse v6 block kernel and of gemm v8's in-kernel split-K reduction (int32, zero; every
-        launch leaves them zero again): one buffer shared by every launch (they run in order on one stream), grown at
-        plan / op-call time only."""
+        """Arrival counters of the fuse v6 block kernel (int32, zero; every launch leaves them zero again): one buffer
+        shared by every launch (they run in order on one stream), grown at plan / op-call time only."""
         if self._cnt is None or self._cnt.size < n:
             old = 0 if self._cnt is None else self._cnt.size
             with self.stream:

@@ -795,75 +795,11 @@ __device__ __forceinline__ void cp_async4_zfill(void* smem, const void* gmem, bo
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
 }
 
-// gemm v8 split-K, after a split wrote its raw partial tile: the split that arrives last reduces the tile
-// (its own function, not inlined: the main loop's registers stay as they were without it)
-template <int BM, int BN, int TM, int TN>
-__device__ __noinline__ void gemm_v8_split_finish(float* __restrict__ C, const float* __restrict__ bias,
-                                                  const float* __restrict__ R, int M, int N, int flags,
-                                                  const float* __restrict__ ws, int* __restrict__ cnt) {
-    // flags = bias_mode | act << 2 | has_res << 3; the thread's tile position as in gemm_v8_body
-    constexpr int SLM = TM / 4, SLN = TN / 4, PM = BM / SLM, PN = BN / SLN;
-    constexpr int THR_N = BN / TN, LN = THR_N % 8 == 0 ? 8 : 4, LM = 32 / LN, WARPS_N = THR_N / LN;
-    const int bias_mode = flags & 3, act = (flags >> 2) & 1, has_res = (flags >> 3) & 1;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int ty = (warp / WARPS_N) * LM + lane / LN, tx = (warp % WARPS_N) * LN + lane % LN;
-    const int ntn = (N + BN - 1) / BN;
-    const int m0 = (blockIdx.x / ntn) * BM, n0 = (blockIdx.x % ntn) * BN;
-    __shared__ int last;
-    __threadfence();  // this block's partials visible before its count
-    __syncthreads();
-    if (threadIdx.x == 0) last = atomicAdd(cnt + blockIdx.x, 1) == (int)gridDim.z - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    const long long total = (long long)M * N;
-    for (int sm = 0; sm < SLM; ++sm) {
-        for (int i = 0; i < 4; ++i) {
-            const int gm = m0 + sm * PM + ty * 4 + i;
-            if (gm >= M) continue;
-            for (int sn = 0; sn < SLN; ++sn) {
-                const int gn = n0 + sn * PN + tx * 4;
-                if (gn >= N) continue;
-                const long long off = (long long)gm * N + gn;
-                float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                for (int z = 0; z < (int)gridDim.z; ++z) {  // fixed order, from L2 (other blocks' writes)
-                    const float4 q = __ldcg(reinterpret_cast<const float4*>(ws + z * total + off));
-                    v.x += q.x; v.y += q.y; v.z += q.z; v.w += q.w;
-                }
-                if (bias_mode == 1) {
-                    const float4 bb = __ldg(reinterpret_cast<const float4*>(bias + gn));
-                    v.x += bb.x; v.y += bb.y; v.z += bb.z; v.w += bb.w;
-                } else if (bias_mode == 2) {
-                    const float bb = __ldg(bias + gm);
-                    v.x += bb; v.y += bb; v.z += bb; v.w += bb;
-                }
-                if (act) {
-                    v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
-                    v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
-                    v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
-                    v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
-                }
-                if (has_res) {
-                    const float4 rr = __ldg(reinterpret_cast<const float4*>(R + off));
-                    v.x += rr.x; v.y += rr.y; v.z += rr.z; v.w += rr.w;
-                }
-                *reinterpret_cast<float4*>(C + off) = v;
-            }
-        }
-    }
-    if (threadIdx.x == 0) cnt[blockIdx.x] = 0;
-}
-
-// Split-K (gridDim.z > 1, one GEMM: blockIdx.y == 0; session 7): split z writes its raw partial tile to
-// ws + z*M*N, then counts itself in cnt[tile]; the split that arrives last sums the S partials of the tile in the
-// fixed order z = 0, 1, .., S-1 (as gemm_splitk_reduce: same result, bit for bit), applies the epilogue into C and
-// resets the counter to 0 (every launch leaves cnt zero). Replaces the gemm_splitk_reduce launch.
 template <int BM, int BN, int TM, int TN, int STAGES>
 __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const float* __restrict__ B,
                                              float* __restrict__ C, const float* __restrict__ bias,
                                              const float* __restrict__ R, int M, int N, int K, long long sA,
-                                             long long sB, long long sC, int bias_mode, int act, int has_res,
-                                             float* __restrict__ ws, int* __restrict__ cnt) {
+                                             long long sB, long long sC, int bias_mode, int act, int has_res) {
     constexpr int BK = 16;
     constexpr int THR_M = BM / TM, THR_N = BN / TN, NT = THR_M * THR_N;
     constexpr int LN = THR_N % 8 == 0 ? 8 : 4, LM = 32 / LN;  // lanes of a warp: LM rows x LN columns of threads
@@ -885,18 +821,8 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
     const int tx = (warp % WARPS_N) * LN + lane % LN;
     const int ntn = (N + BN - 1) / BN;
     const int m0 = (blockIdx.x / ntn) * BM, n0 = (blockIdx.x % ntn) * BN;
-    // this block's GEMM of the batch (blockIdx.y) and, under split-K, its K range [kbeg, kend) in whole BK steps
-    // (as gemm_batch_split; C, R and the epilogue flags stay the kernel's parameters for the final epilogue)
-    const bool split = gridDim.z > 1;
-    A += blockIdx.y * sA;
-    B += blockIdx.y * sB;
-    const long long coff = blockIdx.y * sC;
-    int kbeg = 0, kend = K;
-    if (split) {
-        const int chunk = ((K + gridDim.z - 1) / gridDim.z + BK - 1) / BK * BK;
-        kbeg = min(K, (int)blockIdx.z * chunk);
-        kend = min(K, kbeg + chunk);
-    }
+    int kbeg, kend;
+    gemm_batch_split<BK>(A, B, C, R, M, N, K, sA, sB, sC, bias_mode, act, has_res, kbeg, kend);
 
     // A copy: thread = (k lane kq = tid % 8, rows (tid / 8) + j * NT / 8); both 8-wide halves of BK
     const int kq = tid & 7, r0 = tid >> 3;
@@ -970,27 +896,6 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
     cp_async_wait<0>();
 
     // epilogue: float4 per (row, column slab); N % 4 == 0 so a float4 is wholly inside or outside
-    auto finish = [&](float4 v, int gm, int gn) {  // + bias, ReLU6, + residual; stored to C
-        if (bias_mode == 1) {
-            const float4 bb = __ldg(reinterpret_cast<const float4*>(bias + gn));
-            v.x += bb.x; v.y += bb.y; v.z += bb.z; v.w += bb.w;
-        } else if (bias_mode == 2) {
-            const float bb = __ldg(bias + gm);
-            v.x += bb; v.y += bb; v.z += bb; v.w += bb;
-        }
-        if (act) {
-            v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
-            v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
-            v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
-            v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
-        }
-        const long long off = coff + (long long)gm * N + gn;
-        if (has_res) {
-            const float4 rr = __ldg(reinterpret_cast<const float4*>(R + off));
-            v.x += rr.x; v.y += rr.y; v.z += rr.z; v.w += rr.w;
-        }
-        *reinterpret_cast<float4*>(C + off) = v;
-    };
 #pragma unroll
     for (int sm = 0; sm < SLM; ++sm) {
 #pragma unroll
@@ -1001,16 +906,30 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
             for (int sn = 0; sn < SLN; ++sn) {
                 const int gn = n0 + sn * PN + tx * 4;
                 if (gn >= N) continue;
-                const float4 v = make_float4(acc[4 * sm + i][4 * sn], acc[4 * sm + i][4 * sn + 1],
-                                             acc[4 * sm + i][4 * sn + 2], acc[4 * sm + i][4 * sn + 3]);
-                if (split)  // raw partials (the last split's reduce adds bias, ReLU6, residual)
-                    *reinterpret_cast<float4*>(ws + blockIdx.z * (long long)M * N + (long long)gm * N + gn) = v;
-                else
-                    finish(v, gm, gn);
+                float4 v = make_float4(acc[4 * sm + i][4 * sn], acc[4 * sm + i][4 * sn + 1],
+                                       acc[4 * sm + i][4 * sn + 2], acc[4 * sm + i][4 * sn + 3]);
+                if (bias_mode == 1) {
+                    const float4 bb = __ldg(reinterpret_cast<const float4*>(bias + gn));
+                    v.x += bb.x; v.y += bb.y; v.z += bb.z; v.w += bb.w;
+                } else if (bias_mode == 2) {
+                    const float bb = __ldg(bias + gm);
+                    v.x += bb; v.y += bb; v.z += bb; v.w += bb;
+                }
+                if (act) {
+                    v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
+                    v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
+                    v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
+                    v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
+                }
+                const long long off = (long long)gm * N + gn;
+                if (has_res) {
+                    const float4 rr = __ldg(reinterpret_cast<const float4*>(R + off));
+                    v.x += rr.x; v.y += rr.y; v.z += rr.z; v.w += rr.w;
+                }
+                *reinterpret_cast<float4*>(C + off) = v;
             }
         }
     }
-    if (split) gemm_v8_split_finish<BM, BN, TM, TN>(C, bias, R, M, N, bias_mode | act << 2 | has_res << 3, ws, cnt);
 }
 
 // name suffix = BMxBN_TMxTN; STAGES = cp.async ring depth; MINB = min blocks per SM (register cap: as many
@@ -1020,18 +939,15 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
     extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN), MINB)                             \
     NAME(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,                 \
          const float* __restrict__ bias, const float* __restrict__ R, int M, int N, int K,                \
-         long long sA, long long sB, long long sC, int bias_mode, int act, int has_res,                   \
-         float* __restrict__ ws, int* __restrict__ cnt) {                                                 \
-        gemm_v8_body<BM, BN, TM, TN, STAGES>(A, B, C, bias, R, M, N, K, sA, sB, sC, bias_mode, act, has_res, \
-                                             ws, cnt);                                                    \
+         long long sA, long long sB, long long sC, int bias_mode, int act, int has_res) {                 \
+        gemm_v8_body<BM, BN, TM, TN, STAGES>(A, B, C, bias, R, M, N, K, sA, sB, sC, bias_mode, act, has_res); \
     }
 
 GEMM_V8_KERNEL(gemm_v8_128x128_8x8, 128, 128, 8, 8, 3, 2)
 GEMM_V8_KERNEL(gemm_v8_128x96_8x8, 128, 96, 8, 8, 3, 2)
 GEMM_V8_KERNEL(gemm_v8_128x64_8x4, 128, 64, 8, 4, 3, 3)
 GEMM_V8_KERNEL(gemm_v8_64x128_4x8, 64, 128, 4, 8, 3, 2)
-// (64x160: 2 blocks per SM since session 7: at 3 (68 registers) the split-K reduce's call made it spill)
-GEMM_V8_KERNEL(gemm_v8_64x160_4x8, 64, 160, 4, 8, 3, 2)
+GEMM_V8_KERNEL(gemm_v8_64x160_4x8, 64, 160, 4, 8, 3, 3)
 GEMM_V8_KERNEL(gemm_v8_64x96_4x8, 64, 96, 4, 8, 3, 2)
 GEMM_V8_KERNEL(gemm_v8_32x160_4x8, 32, 160, 4, 8, 3, 4)
 GEMM_V8_KERNEL(gemm_v8_128x32_4x4, 128, 32, 4, 4, 3, 4)

@@ -39,10 +39,8 @@ def parse_signatures() -> dict[str, list[str]]:
         for m in re.finditer(pat, s):
             if m.group(1) != "NAME":  # the macro bodies
                 sigs[m.group(1)] = [p.strip() for p in m.group(2).split(",")]
-        for m in re.finditer(r"^(?:GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL)\((\w+),", s, re.M):
+        for m in re.finditer(r"^(?:GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL|GEMM_V8_KERNEL)\((\w+),", s, re.M):
             sigs[m.group(1)] = "GEMM"
-        for m in re.finditer(r"^GEMM_V8_KERNEL\((\w+),", s, re.M):  # + split-K workspace and tile counters
-            sigs[m.group(1)] = "GEMM_V8"
         for m in re.finditer(r"^GEMM_SMALLK_KERNEL\((\w+),", s, re.M):
             sigs[m.group(1)] = [
                 "const float* A",
@@ -125,8 +123,6 @@ def parse_signatures() -> dict[str, list[str]]:
     for k, v in list(sigs.items()):
         if v == "GEMM":
             sigs[k] = sigs["gemm_v1"]
-        elif v == "GEMM_V8":
-            sigs[k] = [*sigs["gemm_v1"], "float* ws", "int* cnt"]
         elif v == "HDW3":
             sigs[k] = sigs["hdw3_v3_s1_w1h1"]
     return sigs
@@ -260,12 +256,6 @@ def emulate(name, grid, block, args):
         if hr:
             v = v + R[: M * N].reshape(M, N)
         C[: M * N] = v.ravel()
-    elif name.startswith("gemm_v8"):  # gemm v8: split-K (grid z > 1) reduced in the kernel, output and epilogue in C
-        cnt = flat(a[15])
-        g = tuple(grid) + (1,) * (3 - len(grid))
-        assert cnt.dtype == np.int32 and not cnt[: g[0]].any(), "tile counters must be zero before a launch"
-        assert g[2] == 1 or g[1] == 1, grid
-        emulate("gemm_" + name[len("gemm_v8") :], g[:2] + (1,), block, args[:14])  # as one un-split GEMM
     elif name.startswith("gemm_") and grid[2] > 1:
         A, B, C = map(flat, a[:3])
         M, N, K = map(int, a[5:8])

@@ -380,7 +380,6 @@ def test_odd_conv_matches_float64_reference(family, version, shape, rng):
 
 # -- gemm v8: every tile shape pinned (the autotuner alone would test only the tiles that win) -----------------
 # odd shapes the v8 tiles take (K % 4 == 0, N % 4 == 0): k-tails, N not a multiple of any BN, split-K at batch 1
-# (reduced inside the kernel by the last split of each tile since session 7)
 V8_ODD = [
     (36, 20, 5, 7, 3, True, True),
     (64, 40, 9, 9, 64, False, False),
@@ -416,11 +415,8 @@ def _run_v8_tile(tile, lay, x, act, res):
     finally:
         be.force_tile = None
     assert launches[0].name == K.gemm_tile_kernel("v8", tile, False), [la.name for la in launches]
-    assert len(launches) == 1, [la.name for la in launches]  # split-K is reduced in the kernel (no reduce launch)
     be.launch_all(launches)
-    y = be.to_host(out)
-    assert not be._counters(1).any(), "split-K tile counters must be left zero"
-    return y
+    return be.to_host(out)
 
 
 def _v8_layer_cases():
