@@ -9,6 +9,7 @@
 #   ONLY_NEW=1: only the second part; ONLY_S3=1: only session 3's whole-block kernels (exdwpw5, block0, hblock0, hexdw);
 #   ONLY_S5=1: only sessions 4-5's kernels (exdwpw6 cluster blocks, hexdw3 / hexdwpw4, hblock0 v3 / v4, gemm v8);
 #   ONLY_S6=1: only session 6's fuse v7 kernels (exgdw, every build), below batch 64
+#   ONLY_S7=1: only session 7's fuse v8 kernels (exdwpw8, every build), below batch 64
 set -u -o pipefail
 OUT="${1:-.}"
 PY="${PYTHON:-python3}"
@@ -49,6 +50,10 @@ if [ "${ONLY_S5:-0}" = 1 ]; then
 fi
 if [ "${ONLY_S6:-0}" = 1 ]; then
     check s6 "tests/test_custom_exdw.py" "exgdw and not -64-" "odd_exgdw or (exgdw and -1-)"
+    exit $status
+fi
+if [ "${ONLY_S7:-0}" = 1 ]; then
+    check s7 "tests/test_custom_exdw.py" "exdwpw8 and not bs64" "odd_exdwpw8"
     exit $status
 fi
 if [ "${ONLY_NEW:-0}" != 1 ]; then
