@@ -825,11 +825,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return self._tuned(key, (*K.EXGDW_VARIANTS, "pair"), build, model)
         return build(model)
 
-    def _exdwpw_launch(
+    def _exdwpw_args(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
-    ) -> Launch | None:
-        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ res): the whole bottleneck block as one kernel
-        (fuse v5, kernels/conv.cu exdwpw5), or None where no compiled instance applies."""
+    ) -> tuple | None:
+        """The kernel arguments of a whole-block kernel (exdwpw5 / exdwpw8: the same signature), or None where the
+        block is not one they take (shapes, batch, alignment)."""
         nb, h, w, cin = x.shape
         if not (
             self._exdw_fusable(ex, dw)
@@ -838,20 +838,29 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             and cin == ex.in_channels
             and ex.out_channels % 4 == 0
             and nb <= 65535
+            and self._aligned(*((x, out) if res is None else (x, out, res)))
         ):
             return None
         ho, wo = dw.out_hw(h, w)
-        tile = K.exdwpw5_tile(dw.stride, cin, pw.out_channels, ho, wo)
-        arrays = (x, out) if res is None else (x, out, res)
-        if tile is None or not self._aligned(*arrays):
-            return None
-        th, tw = tile
         pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
-        name = K.exdwpw5_kernel(dw.stride, cin, pw.out_channels, tile)
-        grid = (math.ceil(ho / th) * math.ceil(wo / tw), nb)
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
         args += (_i32(h), _i32(w), _i32(ex.out_channels), _i32(ho), _i32(wo), _i32(dw.pad))
-        args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
+        return args + (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
+
+    def _exdwpw_launch(
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
+    ) -> Launch | None:
+        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ res): the whole bottleneck block as one kernel
+        (fuse v5, kernels/conv.cu exdwpw5), or None where no compiled instance applies."""
+        nb, h, w, cin = x.shape
+        ho, wo = dw.out_hw(h, w)
+        tile = K.exdwpw5_tile(dw.stride, cin, pw.out_channels, ho, wo)
+        args = None if tile is None else self._exdwpw_args(x, ex, ex_act, dw, dw_act, pw, act, res, out)
+        if tile is None or args is None:
+            return None
+        th, tw = tile
+        name = K.exdwpw5_kernel(dw.stride, cin, pw.out_channels, tile)
+        grid = (math.ceil(ho / th) * math.ceil(wo / tw), nb)
         smem = K.exdwpw5_smem(name)
         return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
 
@@ -871,26 +880,14 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         """The whole bottleneck block as the fuse v8 kernel ``name`` (kernels/conv.cu exdwpw8, one of
         K.exdwpw8_builds for this shape), or None where it does not apply (shapes, alignment)."""
         nb, h, w, cin = x.shape
-        if not (
-            self._exdw_fusable(ex, dw)
-            and pw.is_pointwise
-            and pw.in_channels == dw.out_channels
-            and cin == ex.in_channels
-            and ex.out_channels % 4 == 0
-            and nb <= 65535
-            and name in K.exdwpw8_builds(dw.stride, cin, pw.out_channels)
-        ):
+        if name not in K.exdwpw8_builds(dw.stride, cin, pw.out_channels):
             return None
-        arrays = (x, out) if res is None else (x, out, res)
-        if not self._aligned(*arrays):
+        args = self._exdwpw_args(x, ex, ex_act, dw, dw_act, pw, act, res, out)
+        if args is None:
             return None
         ho, wo = dw.out_hw(h, w)
         cfg = K.exdwpw8_configs()[name]
-        pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
         grid = (math.ceil(ho / cfg["TH"]) * math.ceil(wo / cfg["TW"]), nb)
-        args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
-        args += (_i32(h), _i32(w), _i32(ex.out_channels), _i32(ho), _i32(wo), _i32(dw.pad))
-        args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
         smem = K.exdwpw8_smem(name)
         return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
 

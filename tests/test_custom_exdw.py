@@ -165,13 +165,12 @@ def _run_block(be, ex, dw, pw, x, res, ex_act=True, dw_act=True, act=False):
     return be.to_host(y)
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("i,j,k", _blocks(), ids=[f"ops{i}+{j}+{k}" for i, j, k in _blocks()])
-def test_fused_block_matches_float64_reference(i, j, k, batch):
+def _block_case(tag, i, j, k, batch):
+    """A network block's ops, a fresh input (seeded by ``tag`` and the case), the residual (the block input scaled,
+    where the block has one), the images compared and their float64 reference."""
     net = _net()
     ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
-    rng = _seeded("exdwpw5", i, j, k, batch)
+    rng = _seeded(tag, i, j, k, batch)
     x = rng.standard_normal((batch, *ex.layer.in_shape), dtype=np.float32)
     res = x * np.float32(0.5) if pw.residual is not None else None  # the block input (NCHW), as in the network
     idx = list(range(batch)) if batch < 64 else list(CHECK_IMAGES)
@@ -183,6 +182,14 @@ def test_fused_block_matches_float64_reference(i, j, k, batch):
     )
     if res is not None:
         ref = ref + res[idx]
+    return ex, dw, pw, x, res, idx, ref
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("i,j,k", _blocks(), ids=[f"ops{i}+{j}+{k}" for i, j, k in _blocks()])
+def test_fused_block_matches_float64_reference(i, j, k, batch):
+    ex, dw, pw, x, res, idx, ref = _block_case("exdwpw5", i, j, k, batch)
     y = _run_block(backend_for("fuse=v5"), ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act)
     assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
     assert_close(y[idx], ref, "fp32", "layer", what=f"fuse v5 ops {i}+{j}+{k} bs{batch}")
@@ -331,20 +338,7 @@ def _block8_cases():
 @pytest.mark.gpu
 @pytest.mark.parametrize("i,j,k,batch,name", _block8_cases())
 def test_exdwpw8_block_matches_float64_reference(i, j, k, batch, name):
-    net = _net()
-    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
-    rng = _seeded("exdwpw8", i, j, k, batch)
-    x = rng.standard_normal((batch, *ex.layer.in_shape), dtype=np.float32)
-    res = x * np.float32(0.5) if pw.residual is not None else None  # the block input (NCHW), as in the network
-    idx = list(range(batch)) if batch < 64 else list(CHECK_IMAGES)
-    r64 = _REF64
-    ref = r64.conv2d(
-        r64.conv2d(r64.conv2d(x[idx].astype(np.float64), ex.layer, act=ex.act), dw.layer, act=dw.act),
-        pw.layer,
-        act=pw.act,
-    )
-    if res is not None:
-        ref = ref + res[idx]
+    ex, dw, pw, x, res, idx, ref = _block_case("exdwpw8", i, j, k, batch)
     y = _run_block8(ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, name)
     assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
     assert_close(y[idx], ref, "fp32", "layer", what=f"fuse v8 {name} ops {i}+{j}+{k} bs{batch}")
