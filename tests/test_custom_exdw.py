@@ -195,6 +195,21 @@ def test_fused_block_matches_float64_reference(i, j, k, batch):
     assert_close(y[idx], ref, "fp32", "layer", what=f"fuse v5 ops {i}+{j}+{k} bs{batch}")
 
 
+def _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act):
+    """A block made up for a test (expansion cin->ce, 3x3 depthwise stride s, projection ce->cout on an h x w map),
+    a fresh input, the residual if asked, and the float64 reference (depthwise ReLU6 on)."""
+    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+    pw = make_conv(rng, ce, cout, 1, 1, 0, 1, *dw.out_shape[1:])
+    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+    res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
+    r64 = ref64()
+    ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True), pw, act=act)
+    if has_res:
+        ref = ref + res
+    return ex, dw, pw, x, res, ref
+
+
 # (stride, cin, cout, h, w, batch, residual, ex_act, act): every instance on maps that are not a multiple of its tile
 ODD_BLOCKS = [
     (s, ci, co, h, w, b, s == 1 and ci == co, True, False)
@@ -210,16 +225,7 @@ ODD_BLOCKS += [(1, 32, 32, 28, 28, 3, True, False, True), (2, 16, 24, 112, 112, 
 )
 def test_odd_fused_block_matches_float64_reference(shape, rng):
     s, cin, cout, h, w, batch, has_res, ex_act, act = shape
-    ce = 6 * cin
-    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
-    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
-    pw = make_conv(rng, ce, cout, 1, 1, 0, 1, *dw.out_shape[1:])
-    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
-    res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
-    r64 = ref64()
-    ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True), pw, act=act)
-    if has_res:
-        ref = ref + res
+    ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, 6 * cin, cout, h, w, batch, has_res, ex_act, act)
     y = _run_block(backend_for("fuse=v5"), ex, dw, pw, x, res, ex_act, True, act)
     assert_close(y, ref, "fp32", "layer", what=f"fuse v5 {shape}")
 
@@ -368,16 +374,7 @@ def _odd_block8_cases():
 @pytest.mark.parametrize("name,ce,h,w,batch,has_res,ex_act,act", _odd_block8_cases())
 def test_odd_exdwpw8_block_matches_float64_reference(name, ce, h, w, batch, has_res, ex_act, act, rng):
     c = K.exdwpw8_configs()[name]
-    s, cin, cout = c["S"], c["CIN"], c["COUT"]
-    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
-    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
-    pw = make_conv(rng, ce, cout, 1, 1, 0, 1, *dw.out_shape[1:])
-    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
-    res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
-    r64 = ref64()
-    ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True), pw, act=act)
-    if has_res:
-        ref = ref + res
+    ex, dw, pw, x, res, ref = _odd_block(rng, c["S"], c["CIN"], ce, c["COUT"], h, w, batch, has_res, ex_act, act)
     y = _run_block8(ex, dw, pw, x, res, ex_act, True, act, name)
     assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
     assert_close(y, ref, "fp32", "layer", what=f"fuse v8 {name} {(ce, h, w, batch)}")
