@@ -91,7 +91,7 @@ KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
 KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool", "persistent", "block0", "cblock")
 
 KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
-    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"),
+    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"),
     "stem": ("v1", "v2", "v3"),
     "depthwise": ("v1", "v2", "v3"),
     "pool": ("v1", "v2", "v3"),
@@ -319,6 +319,23 @@ GEMM_TILES_V8 = (
     (128, 32, 4, 4),
     (64, 64, 4, 4),
 )
+# gemm v9 = v8 + tiles whose block counts fill the 132 SMs evenly on the 14x14 maps at batch 64 (M = 12544:
+# 131 blocks of 96 rows, 392 of 32) where v8's 64-row tiles make 196 (session 8; results/NOTES.md "gemm v9")
+GEMM_TILES_V9 = GEMM_TILES_V8 + (
+    (96, 64, 4, 4),
+    (96, 96, 4, 8),
+    (32, 64, 4, 4),
+    (32, 96, 4, 8),
+)
+# the gemm versions with split-K (v5's model) on the v4 / v3 kernels
+GEMM_SPLITK_VERSIONS = ("v5", "v6", "v7", "v8", "v9")
+
+
+def gemm_simt_tiles(version: str) -> tuple[tuple[int, int, int, int], ...]:
+    """The cp.async SIMT tiles (GEMM_V8_KERNEL builds) that gemm `version` adds as autotune candidates."""
+    return {"v8": GEMM_TILES_V8, "v9": GEMM_TILES_V9}.get(version, ())
+
+
 _GEMM_V8_MACRO = re.compile(r"^GEMM_V8_KERNEL\((\w+),((?:\s*\d+\s*,?){6})\)", re.M)
 
 
@@ -420,15 +437,14 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "gemm":
         if version in ("v1", "v2"):
             return [("gemm", f"gemm_{version}")]
-        # v5 - v8 launch the v4 kernels (split-K), and the v3 ones where the autotuner finds them faster
-        bases = ("v4", "v3") if version in ("v5", "v6", "v7", "v8") else (version,)
+        # v5 - v9 launch the v4 kernels (split-K), and the v3 ones where the autotuner finds them faster
+        bases = ("v4", "v3") if version in GEMM_SPLITK_VERSIONS else (version,)
         names = [gemm_tile_kernel(b, t, True) for b in bases for t in GEMM_TILES_VEC]
         names += [gemm_tile_kernel(b, t, False) for b in bases for t in GEMM_TILES_SCALAR]
         if version == "v7":
             names += [gemm_tile_kernel("v7", t, False) for t in GEMM_TILES_TC]
-        if version == "v8":
-            names += [gemm_tile_kernel("v8", t, False) for t in GEMM_TILES_V8]
-        if version in ("v5", "v6", "v7", "v8"):
+        names += [gemm_tile_kernel("v8", t, False) for t in gemm_simt_tiles(version)]
+        if version in GEMM_SPLITK_VERSIONS:
             names.append("gemm_splitk_reduce")
         if version == "v6":
             names += [f"gemm_smallk_k{k}_c{cw}" for k, cw in GEMM_SMALLK.items()]

@@ -574,11 +574,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
         tensor_cores = ver == "v7" and vec  # 3xTF32 tiles need the float4 path (else v5's scalar kernels)
         # v8 tiles: float4 path with a 16-byte aligned bias (float4 epilogue); else v5's kernels
-        simt8 = ver == "v8" and vec and bias is not None and self._aligned(bias)
+        simt8 = K.gemm_simt_tiles(ver) if vec and bias is not None and self._aligned(bias) else ()
 
         def build(tile: tuple[int, int, int, int], base: str | None = None) -> list[Launch]:
             bm, bn, tm, tn = tile
-            base = base or ("v4" if ver in ("v5", "v6", "v7", "v8") else ver)
+            base = base or ("v4" if ver in K.GEMM_SPLITK_VERSIONS else ver)
             smem = 0
             if base == "v7":  # tile = (BM, BN, warp tile WM, WN), 32 threads per warp
                 name, nt = K.gemm_tile_kernel("v7", tile, False), (bm // tm) * (bn // tn) * 32
@@ -587,7 +587,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             else:
                 name, nt = K.gemm_tile_kernel(base, tile, vec), (bm // tm) * (bn // tn)
             blocks = math.ceil(m / bm) * math.ceil(n / bn)
-            splits = split_k(blocks, k, self.sms) if ver in ("v5", "v6", "v7", "v8") and batch == 1 else 1
+            splits = split_k(blocks, k, self.sms) if ver in K.GEMM_SPLITK_VERSIONS and batch == 1 else 1
             fn = self._dyn_smem(self._fn(name), smem)
             if splits == 1:
                 return [Launch(name, fn, (blocks, batch), (nt,), args, smem=smem)]
@@ -602,7 +602,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
         if tensor_cores and self.force_tile in K.GEMM_TILES_TC:
             return build(self.force_tile, "v7")  # type: ignore[arg-type]
-        if simt8 and self.force_tile in K.GEMM_TILES_V8:
+        if self.force_tile in simt8:
             return build(self.force_tile, "v8")  # type: ignore[arg-type]
         if self.force_tile in tiles_avail:
             return build(self.force_tile)  # type: ignore[arg-type]
@@ -610,10 +610,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             key = ("gemm", ver, vec, m, n, k, batch, bias_mode, bool(act), has_res)
             # v5 / v6 / v7 also try the v3 kernels (no double buffer: faster on K <= 24, results/NOTES.md);
             # v7 adds its tensor-core tiles (the SIMT ones stay candidates: equal on memory-bound layers)
-            bases = ("v4", "v3") if ver in ("v5", "v6", "v7", "v8") else (ver,)
+            bases = ("v4", "v3") if ver in K.GEMM_SPLITK_VERSIONS else (ver,)
             cands = [(t, b) for b in bases for t in tiles_avail]
-            if simt8:  # v8 adds its tiles; the model stays v5's
-                cands = [(t, "v8") for t in K.GEMM_TILES_V8] + cands
+            if simt8:  # v8 / v9 add their tiles; the model stays v5's
+                cands = [(t, "v8") for t in simt8] + cands
             if tensor_cores:
                 cands = [(t, "v7") for t in K.GEMM_TILES_TC] + cands
                 model = (choose_gemm_tile(m, n, k, batch, K.GEMM_TILES_TC, self.sms), "v7")
@@ -708,7 +708,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             name = K.dwpw_kernel(dw.stride, tile)
             nt = (bm // tm) * (bn // tn)
             blocks = math.ceil(m / bm) * math.ceil(n / bn)
-            splits = split_k(blocks, k, self.sms) if self.versions["gemm"] in ("v5", "v6", "v8") else 1
+            splits = split_k(blocks, k, self.sms) if self.versions["gemm"] in ("v5", "v6", "v8", "v9") else 1
             if splits == 1:
                 args = (x, pd["w"], pd["bias"], pp["wt"], out, pp["bias"], r, *geo, *tail)
                 return [Launch(name, self._fn(name), (blocks, 1), (nt,), args)]

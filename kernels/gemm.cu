@@ -952,6 +952,12 @@ GEMM_V8_KERNEL(gemm_v8_64x96_4x8, 64, 96, 4, 8, 3, 2)
 GEMM_V8_KERNEL(gemm_v8_32x160_4x8, 32, 160, 4, 8, 3, 4)
 GEMM_V8_KERNEL(gemm_v8_128x32_4x4, 128, 32, 4, 4, 3, 4)
 GEMM_V8_KERNEL(gemm_v8_64x64_4x4, 64, 64, 4, 4, 3, 4)
+// session 8: 96- and 32-row tiles so that M = 12544 (14x14 at batch 64) fills the 132 SMs evenly: 131 blocks of
+// 96 rows (one per SM) or 392 of 32 rows (3 per SM) instead of 196 of 64 (64 SMs with 2, 68 with 1)
+GEMM_V8_KERNEL(gemm_v8_96x64_4x4, 96, 64, 4, 4, 3, 2)
+GEMM_V8_KERNEL(gemm_v8_96x96_4x8, 96, 96, 4, 8, 3, 2)
+GEMM_V8_KERNEL(gemm_v8_32x64_4x4, 32, 64, 4, 4, 3, 4)
+GEMM_V8_KERNEL(gemm_v8_32x96_4x8, 32, 96, 4, 8, 3, 4)
 
 // ---------------------------------------------------------------------------------------------------
 // fuse v7 (host: impls/custom.py _exgdw_launch; kernels="fuse=v7"): the expansion 1x1 conv of a bottleneck

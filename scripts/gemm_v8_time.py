@@ -1,6 +1,6 @@
-"""gemm v8 on the H100: per distinct pointwise layer, v5 (autotuned, the default) vs v8 (autotuned) and every
-v8 tile pinned, at the given batches (CUDA-event medians, inputs rotated as in custom_time.py), then end to end
-(CUDA graph, device time) with gemm v5 vs v8. Prints tables; --json writes everything.
+"""gemm v8 / v9 on the H100: per distinct pointwise layer, the autotuned versions (--versions) and every v9 tile
+pinned (v8's + session 8's), at the given batches (CUDA-event medians, inputs rotated as in custom_time.py), then
+end to end (CUDA graph, device time) with the --e2e-specs. Prints tables; --json writes everything.
 
     python3 scripts/gemm_v8_time.py --json $OUT/gemm_v8_times.json [--batches 64,256] [--e2e-batches 1,64,256]
 """
@@ -29,7 +29,7 @@ def tile_id(t: tuple[int, int, int, int]) -> str:
     return "{}x{}_{}x{}".format(*t)
 
 
-def per_layer(net, batches, rng, results, tiles: bool, max_hw: int) -> None:
+def per_layer(net, batches, rng, results, tiles: bool, max_hw: int, versions: list[str]) -> None:
     rows = []
     for entry in net.distinct_ops():
         op = entry["op"]
@@ -39,15 +39,15 @@ def per_layer(net, batches, rng, results, tiles: bool, max_hw: int) -> None:
             xs, rs, out = ct.op_inputs(ct.backend(""), op, batch, rng)
             flop, _ = ct.op_cost(op, batch)
             row = {"op": op.index, "count": len(entry["ops"]), "batch": batch, "layer": op.describe(net.layers)}
-            for ver in ("v5", "v8"):
+            for ver in versions:
                 be = ct.backend(f"gemm={ver}")
                 lists = [be._conv_launches(x, op.layer, op.act, r, out) for x, r in zip(xs, rs)]
                 ms = ct.time_launches(be, lists, batch)["median_ms"]
                 row[ver] = {"us": ms * 1e3, "tflops": flop / ms / 1e9, "kernels": [la.name for la in lists[0]]}
             if tiles:
-                be = ct.backend("gemm=v8")
+                be = ct.backend("gemm=v9")
                 row["tiles"] = {}
-                for t in K.GEMM_TILES_V8:
+                for t in K.GEMM_TILES_V9:
                     be.force_tile = t
                     try:
                         lists = [be._conv_launches(x, op.layer, op.act, r, out) for x, r in zip(xs, rs)]
@@ -57,24 +57,26 @@ def per_layer(net, batches, rng, results, tiles: bool, max_hw: int) -> None:
                     row["tiles"][tile_id(t)] = {"us": ms * 1e3, "splits": lists[0][0].grid[2:] or (1,)}
             rows.append(row)
             best = min(row.get("tiles", {}).items(), key=lambda kv: kv[1]["us"], default=("-", {"us": 0}))
+            cells = "  ".join(
+                f"{v} {row[v]['us']:7.1f} us {row[v]['tflops']:5.1f} TF {row[v]['kernels'][0]:22s}" for v in versions
+            )
             print(
-                f"bs{batch:<3} op{op.index:<3} x{row['count']} {row['layer'][:44]:44s} v5 {row['v5']['us']:8.1f} us "
-                f"{row['v5']['tflops']:5.1f} TF  v8 {row['v8']['us']:8.1f} us {row['v8']['tflops']:5.1f} TF  "
-                f"{row['v8']['kernels'][0]:24s} best pinned {best[0]} {best[1]['us']:.1f}",
+                f"bs{batch:<3} op{op.index:<3} x{row['count']} {row['layer'][:44]:44s} {cells} "
+                f"best pinned {best[0]} {best[1]['us']:.1f}",
                 flush=True,
             )
             del xs, rs, out
             cupy.get_default_memory_pool().free_all_blocks()
     results["per_layer"] = rows
     for batch in batches:
-        tot = {v: sum(r[v]["us"] * r["count"] for r in rows if r["batch"] == batch) / 1e3 for v in ("v5", "v8")}
+        tot = {v: sum(r[v]["us"] * r["count"] for r in rows if r["batch"] == batch) / 1e3 for v in versions}
         results.setdefault("totals_ms", {})[f"bs{batch}"] = tot
-        print(f"all pointwise convs bs{batch}: v5 {tot['v5']:.3f} ms, v8 {tot['v8']:.3f} ms", flush=True)
+        print(f"all pointwise convs bs{batch}: " + ", ".join(f"{v} {t:.3f} ms" for v, t in tot.items()), flush=True)
     if tiles:
-        print("\nper-tile us (pinned v8 tiles):")
-        print("bs  op  " + " ".join(f"{tile_id(t):>11s}" for t in K.GEMM_TILES_V8))
+        print("\nper-tile us (pinned v9 = v8 + session 8 tiles):")
+        print("bs  op  " + " ".join(f"{tile_id(t):>11s}" for t in K.GEMM_TILES_V9))
         for r in rows:
-            cells = " ".join(f"{r['tiles'][tile_id(t)]['us']:11.1f}" for t in K.GEMM_TILES_V8)
+            cells = " ".join(f"{r['tiles'][tile_id(t)]['us']:11.1f}" for t in K.GEMM_TILES_V9)
             print(f"{r['batch']:<3} {r['op']:<3} {cells}")
 
 
@@ -85,7 +87,8 @@ def main() -> None:
     ap.add_argument("--e2e-batches", default="1,64,256")
     ap.add_argument("--no-tiles", action="store_true", help="skip the pinned-tile sweep")
     ap.add_argument("--skip-e2e", action="store_true")
-    ap.add_argument("--e2e-specs", default="gemm=v5;gemm=v8", help="';'-separated, timed in this order per batch")
+    ap.add_argument("--versions", default="v5,v8,v9", help="autotuned gemm versions timed per layer")
+    ap.add_argument("--e2e-specs", default="gemm=v8;gemm=v9", help="';'-separated, timed in this order per batch")
     ap.add_argument("--max-hw", type=int, default=14, help="only pointwise layers on maps up to this size")
     args = ap.parse_args()
     props = cupy.cuda.runtime.getDeviceProperties(0)
@@ -98,7 +101,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     t0 = time.time()
     try:
-        per_layer(net, [int(b) for b in args.batches.split(",")], rng, results, not args.no_tiles, args.max_hw)
+        batches = [int(b) for b in args.batches.split(",")]
+        per_layer(net, batches, rng, results, not args.no_tiles, args.max_hw, args.versions.split(","))
         print(f"[per-layer done {time.time() - t0:.0f}s]", flush=True)
         if not args.skip_e2e:
             specs = [s for s in args.e2e_specs.split(";") if s]

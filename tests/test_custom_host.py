@@ -1003,8 +1003,8 @@ def test_gemm_v8_tiles_with_emulated_kernels(fake_cupy, rng):
     opt-in and split-K chunks (16-wide k-steps) as the host builds them."""
     from tests.test_custom_kernels import V8_ODD, make_conv
 
-    be = fake_cupy.CustomBackend(kernels="gemm=v8")
-    for tile in K.GEMM_TILES_V8:
+    be = fake_cupy.CustomBackend(kernels="gemm=v9")  # v9's tiles = v8's + session 8's
+    for tile in K.GEMM_TILES_V9:
         for cin, cout, h, w, batch, act, has_res in V8_ODD:
             lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
             x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)

@@ -393,7 +393,7 @@ V8_ODD = [
 def v8_backend():
     from impls.custom import CustomBackend
 
-    be = CustomBackend(kernels="gemm=v8")
+    be = CustomBackend(kernels="gemm=v9")  # v9 = v8 + the session-8 tiles: every GEMM_V8_KERNEL build
     be._ensure_device()
     return be
 
@@ -426,7 +426,7 @@ def _v8_layer_cases():
         if family_of(op) != "gemm":
             continue
         for batch in BATCHES:
-            for t in K.GEMM_TILES_V8:  # innermost: layer_case's cache holds the (layer, batch) input
+            for t in K.GEMM_TILES_V9:  # innermost: layer_case's cache holds the (layer, batch) input
                 tid = "{}x{}_{}x{}".format(*t)
                 label = f"{op.index}:{op.layer.in_channels}->{op.layer.out_channels}@{op.layer.in_shape[1]}"
                 cases.append(pytest.param(entry["key"], batch, t, id=f"v8-{tid}-bs{batch}-{label}"))
@@ -443,7 +443,7 @@ def test_gemm_v8_tile_matches_float64_reference(key, batch, tile):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("tile", K.GEMM_TILES_V8, ids=lambda t: "{}x{}_{}x{}".format(*t))
+@pytest.mark.parametrize("tile", K.GEMM_TILES_V9, ids=lambda t: "{}x{}_{}x{}".format(*t))
 @pytest.mark.parametrize("shape", V8_ODD, ids=[f"c{s[0]}x{s[1]}-{s[2]}x{s[3]}-bs{s[4]}" for s in V8_ODD])
 def test_gemm_v8_tile_odd_shapes_match_float64_reference(tile, shape, rng):
     cin, cout, h, w, batch, act, has_res = shape
