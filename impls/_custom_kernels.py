@@ -41,7 +41,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                impls/_custom_block0.py): stem tile + halo and the depthwise tile in shared memory, the
                projection in registers; only the projection's output goes to device memory,
                v3 v2 with separate stem / depthwise tiles (2 barriers per channel chunk instead of 4) and
-               warp-per-row input staging, 3 blocks per SM
+               warp-per-row input staging, 3 blocks per SM, v4 v3's tile in a persistent loop: weights
+               staged once per block, the next tile's input patch fetched by cp.async during the current one
 fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16.py):
     hgemm      v1 SIMT 16x16 tiles (any shape), v2 mma.sync m16n8k16 tensor cores + ldmatrix + cp.async ring,
                v3 v2 + epilogue staged through shared memory (16-byte coalesced stores),
@@ -99,7 +100,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "add": ("v1", "v2"),
     "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"),
     "net": ("v1", "v2"),
-    "block0": ("v1", "v2", "v3"),
+    "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
     "hdepthwise": ("v1", "v2", "v3", "v4"),
     "hstem": ("v1", "v2", "v3", "v4"),
@@ -178,6 +179,8 @@ def hblock0_v3_smem(c1: int) -> int:
     return r0 + 16 * 16 * sp * 2
 
 
+# block0 v4's __launch_bounds__ minimum blocks per SM per C1 (kernels/block0.cu BLOCK0_V4_KERNEL): its persistent grid
+BLOCK0_V4_BLOCKS_PER_SM = {16: 3, 24: 3, 32: 3, 48: 2}
 # hblock0 v4's __launch_bounds__ minimum blocks per SM per C1 (kernels/block0.cu): the persistent grid's size factor
 HBLOCK0_V4_BLOCKS_PER_SM = {16: 4, 24: 4, 32: 3, 48: 2}
 

@@ -539,6 +539,269 @@ BLOCK0_V3_KERNEL(block0_v3_c16_p8, 16, 8, 16, 3)
 BLOCK0_V3_KERNEL(block0_v3_c24_p16, 24, 16, 8, 3)
 BLOCK0_V3_KERNEL(block0_v3_c48_p24, 48, 24, 8, 2)
 
+// v4 (session 8): v3's tile in a persistent loop (grid = SMs x blocks per SM, job = (image, tile)). The stem and
+// projection weights are staged once per block, not once per tile; the input patch comes by 4-byte cp.async
+// (zero-fill outside the image) straight into its even / odd column place, and the next job's patch is requested
+// right after the current job's last stem barrier (the patch is dead then), so its loads fly during the last
+// chunk's depthwise / projection phases and the epilogue. v3 issued ~500 instructions per thread and tile
+// for the staging (register loads, bounds checks, scalar stores; weights) of ~2800. Same arithmetic per output
+// as v3 (same order of every sum): bit-identical outputs. Epilogue stores indexed as float4 (STG.128).
+namespace block0 {
+__device__ __forceinline__ void cp_async4(unsigned dst, const float* src, bool ok) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(ok ? 4 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
+
+// the 33 x 33 x 3 input patch of tile (th0, tw0) of image Xn (NCHW) into Xe / Xo (even / odd patch columns):
+// warp w: rows w, w + 8, w + 16, w + 24 (+ 32 for warp 0); lane = column 0..31; column 32 by threads 0..98 (one
+// (channel, row) each). Coordinates outside the image are clamped (a valid address) and copied with source size 0
+// (zero fill); shared addresses are one base + per-thread pitches: ~5 instructions per element (v3's register
+// staging and a first form of this function with per-element offset selects took ~25-30)
+__device__ __forceinline__ void fetch_patch(float (*Xe)[IP][XE], float (*Xo)[IP][XO], const float* __restrict__ Xn,
+                                            int H, int W, int th0, int tw0) {
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int ih0 = 2 * th0 - 3, iw0 = 2 * tw0 - 3;
+    const int gw = iw0 + lane;
+    const bool col_ok = (unsigned)gw < (unsigned)W;
+    const size_t hw = (size_t)H * W;
+    const float* xc = Xn + min(max(gw, 0), W - 1);
+    const int pitch = (lane & 1) ? XO * 4 : XE * 4;  // bytes per patch row of this lane's parity
+    const unsigned d0 = static_cast<unsigned>(__cvta_generic_to_shared((lane & 1) ? &Xo[0][warp][lane >> 1]
+                                                                                   : &Xe[0][warp][lane >> 1]));
+    const unsigned dci = IP * pitch, dj = 8 * pitch;
+    auto row = [&](int j) {
+        const int gh = ih0 + warp + 8 * j;
+        const bool ok = col_ok && (unsigned)gh < (unsigned)H;
+        const float* p = xc + (size_t)min(max(gh, 0), H - 1) * W;
+        const unsigned d = d0 + j * dj;
+#pragma unroll
+        for (int ci = 0; ci < 3; ++ci) cp_async4(d + ci * dci, p + ci * hw, ok);
+    };
+#pragma unroll
+    for (int j = 0; j < 4; ++j) row(j);
+    static_assert(IP == 33, "rows 0..31 by warps 0..7 x 4, row 32 by warp 0");
+    if (warp == 0) row(4);
+    if (tid < 3 * IP) {
+        const int ci = tid / IP, ir = tid - ci * IP, gh = ih0 + ir, gw32 = iw0 + 32;
+        const bool ok = (unsigned)gh < (unsigned)H && (unsigned)gw32 < (unsigned)W;
+        const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(&Xe[ci][ir][16]));
+        cp_async4(d, Xn + ci * hw + (size_t)min(max(gh, 0), H - 1) * W + min(max(gw32, 0), W - 1), ok);
+    }
+    cp_async_commit();
+}
+}  // namespace block0
+
+// grid = (min(N * tiles, SMs x blocks per SM)), block = 256; arguments as v3 plus N (images)
+template <int C1, int C3, int CC>
+__device__ __forceinline__ void block0_v4_body(const float* __restrict__ X, const float* __restrict__ Ws,
+                                               const float* __restrict__ bs, const float* __restrict__ Wd,
+                                               const float* __restrict__ bd, const float* __restrict__ Wp,
+                                               const float* __restrict__ bp, float* __restrict__ Y, int N, int H,
+                                               int W, int Ho, int Wo, int act_s, int act_d, int act_p) {
+    using namespace block0;
+    constexpr int CP = CC / 2;          // channel pairs per chunk
+    constexpr int NSTEM = CP * ST * 2;  // stem items: (pair, stem row, half row of 8 pixels)
+    constexpr int NDW = CP * T * 2;     // depthwise items: (pair, output row, half row of 7 pixels)
+    constexpr int G3 = C3 / 4;
+    constexpr int NPW = NPQ * G3;       // projection items: (pixel quad, 4 output channels)
+    constexpr int IPW = (NPW + NT - 1) / NT;
+    static_assert(C1 % CC == 0 && CC % 4 == 0 && C3 % 4 == 0, "channel chunks");
+    static_assert(NSTEM <= NT && NDW <= NT, "one stem / depthwise item per thread");
+    static_assert(NT == 256 && 3 * IP <= NT, "8 warps; one thread per row for column 32");
+    __shared__ __align__(16) float Xe[3][IP][XE];
+    __shared__ __align__(16) float Xo[3][IP][XO];
+    __shared__ __align__(16) float Ss[ST * ST * CC];  // stem tile (ST x ST x CC)
+    __shared__ __align__(16) float Ds[T * T * CC];    // depthwise tile (T x T x CC)
+    __shared__ __align__(16) float Wst[27 * C1];
+    __shared__ __align__(16) float Wps[C1 * C3];
+
+    const int tid = threadIdx.x;
+    const int tiles_w = (Wo + T - 1) / T, tiles = tiles_w * ((Ho + T - 1) / T);
+    // job j = (image j / tiles, tile j % tiles), jobs blockIdx.x, + gridDim.x, ..: (image, tile) advanced by
+    // (dn, dt) with one carry instead of two divisions per job
+    const int dn = gridDim.x / tiles, dt = gridDim.x - dn * tiles;
+    int n = blockIdx.x / tiles, tile = blockIdx.x - n * tiles;
+    if (n < N) fetch_patch(Xe, Xo, X + (size_t)n * 3 * H * W, H, W, (tile / tiles_w) * T, (tile % tiles_w) * T);
+    for (int e = tid; e < 27 * C1; e += NT) Wst[e] = __ldg(Ws + e);
+    for (int e = tid; e < C1 * C3; e += NT) Wps[e] = __ldg(Wp + e);
+
+    while (n < N) {
+        const int th0 = (tile / tiles_w) * T, tw0 = (tile % tiles_w) * T;
+        int nn = n + dn, nt = tile + dt;  // the next job
+        if (nt >= tiles) {
+            nt -= tiles;
+            ++nn;
+        }
+        cp_async_wait_all();
+        __syncthreads();  // this job's patch (and, the first time, the weights) complete for every thread
+
+        float acc[IPW][4][4];  // projection partial sums: (item, pixel, output channel)
+#pragma unroll
+        for (int k = 0; k < IPW; ++k)
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+                for (int q = 0; q < 4; ++q) acc[k][i][q] = 0.0f;
+
+#pragma unroll 1
+        for (int c0 = 0; c0 < C1; c0 += CC) {
+            // 1. stem: thread = 8 stem pixels (one half row) x 2 channels (as v3)
+            if (tid < NSTEM) {
+                const int cp = tid % CP, rest = tid / CP, sr = rest >> 1, x0 = (rest & 1) * 8;
+                const int c = c0 + 2 * cp;
+                const float2 b = __ldg(reinterpret_cast<const float2*>(bs + c));
+                float a0[8], a1[8];
+#pragma unroll
+                for (int j = 0; j < 8; ++j) {
+                    a0[j] = b.x;
+                    a1[j] = b.y;
+                }
+#pragma unroll
+                for (int ky = 0; ky < 3; ++ky) {
+                    const int ir = 2 * sr + ky;
+#pragma unroll
+                    for (int ci = 0; ci < 3; ++ci) {
+                        const float4 e0 = *reinterpret_cast<const float4*>(&Xe[ci][ir][x0]);
+                        const float4 e1 = *reinterpret_cast<const float4*>(&Xe[ci][ir][x0 + 4]);
+                        const float4 o0 = *reinterpret_cast<const float4*>(&Xo[ci][ir][x0]);
+                        const float4 o1 = *reinterpret_cast<const float4*>(&Xo[ci][ir][x0 + 4]);
+                        const float ev[9] = {e0.x, e0.y, e0.z, e0.w, e1.x, e1.y, e1.z, e1.w, Xe[ci][ir][x0 + 8]};
+                        const float ov[8] = {o0.x, o0.y, o0.z, o0.w, o1.x, o1.y, o1.z, o1.w};
+                        const float2 w0 = *reinterpret_cast<const float2*>(&Wst[((ky * 3 + 0) * 3 + ci) * C1 + c]);
+                        const float2 w1 = *reinterpret_cast<const float2*>(&Wst[((ky * 3 + 1) * 3 + ci) * C1 + c]);
+                        const float2 w2 = *reinterpret_cast<const float2*>(&Wst[((ky * 3 + 2) * 3 + ci) * C1 + c]);
+#pragma unroll
+                        for (int j = 0; j < 8; ++j) {
+                            a0[j] = fmaf(ev[j], w0.x, a0[j]);
+                            a1[j] = fmaf(ev[j], w0.y, a1[j]);
+                            a0[j] = fmaf(ov[j], w1.x, a0[j]);
+                            a1[j] = fmaf(ov[j], w1.y, a1[j]);
+                            a0[j] = fmaf(ev[j + 1], w2.x, a0[j]);
+                            a1[j] = fmaf(ev[j + 1], w2.y, a1[j]);
+                        }
+                    }
+                }
+                const int gr = th0 - 1 + sr;
+                const bool row_in = gr >= 0 && gr < Ho;
+                float* sp = Ss + (sr * ST + x0) * CC + 2 * cp;
+#pragma unroll
+                for (int j = 0; j < 8; ++j) {
+                    const int gc = tw0 - 1 + x0 + j;
+                    const bool inside = row_in && gc >= 0 && gc < Wo;
+                    *reinterpret_cast<float2*>(sp + j * CC) =
+                        inside ? make_float2(relu6(a0[j], act_s), relu6(a1[j], act_s)) : make_float2(0.0f, 0.0f);
+                }
+            }
+            __syncthreads();
+            // the last chunk's stem was the patch's last reader: request the next job's patch now
+            if (c0 + CC == C1 && nn < N)
+                fetch_patch(Xe, Xo, X + (size_t)nn * 3 * H * W, H, W, (nt / tiles_w) * T, (nt % tiles_w) * T);
+
+            // 2. depthwise 3x3 s1: thread = 7 output pixels (one half row) x 2 channels, straight into Ds (as v3)
+            if (tid < NDW) {
+                const int cp = tid % CP, rest = tid / CP, orow = rest >> 1, ox0 = (rest & 1) * 7;
+                const int c = c0 + 2 * cp;
+                float2 wv[9];
+#pragma unroll
+                for (int t = 0; t < 9; ++t) wv[t] = __ldg(reinterpret_cast<const float2*>(Wd + t * C1 + c));
+                const float2 b = __ldg(reinterpret_cast<const float2*>(bd + c));
+                float d0[7], d1[7];
+#pragma unroll
+                for (int j = 0; j < 7; ++j) {
+                    d0[j] = b.x;
+                    d1[j] = b.y;
+                }
+#pragma unroll
+                for (int dy = 0; dy < 3; ++dy) {
+                    const float* row = Ss + ((orow + dy) * ST + ox0) * CC + 2 * cp;
+#pragma unroll
+                    for (int q = 0; q < 9; ++q) {
+                        const float2 sv = *reinterpret_cast<const float2*>(row + q * CC);
+#pragma unroll
+                        for (int dx = 0; dx < 3; ++dx) {
+                            const int j = q - dx;
+                            if (j >= 0 && j < 7) {
+                                d0[j] = fmaf(sv.x, wv[dy * 3 + dx].x, d0[j]);
+                                d1[j] = fmaf(sv.y, wv[dy * 3 + dx].y, d1[j]);
+                            }
+                        }
+                    }
+                }
+                float* dp = Ds + (orow * T + ox0) * CC + 2 * cp;
+#pragma unroll
+                for (int j = 0; j < 7; ++j)
+                    *reinterpret_cast<float2*>(dp + j * CC) = make_float2(relu6(d0[j], act_d), relu6(d1[j], act_d));
+            }
+            __syncthreads();  // Ds complete; the previous chunk's projection has read Ds before the stem barrier
+
+            // 3. projection partial sums over this chunk (as v3)
+#pragma unroll
+            for (int k = 0; k < IPW; ++k) {
+                const int it = tid + k * NT;
+                if (it < NPW) {
+                    const int og = it % G3, pq = it / G3;
+#pragma unroll
+                    for (int kk = 0; kk < CC; kk += 4) {
+                        const float4 w0 = *reinterpret_cast<const float4*>(&Wps[(c0 + kk + 0) * C3 + og * 4]);
+                        const float4 w1 = *reinterpret_cast<const float4*>(&Wps[(c0 + kk + 1) * C3 + og * 4]);
+                        const float4 w2 = *reinterpret_cast<const float4*>(&Wps[(c0 + kk + 2) * C3 + og * 4]);
+                        const float4 w3 = *reinterpret_cast<const float4*>(&Wps[(c0 + kk + 3) * C3 + og * 4]);
+#pragma unroll
+                        for (int i = 0; i < 4; ++i) {
+                            const float4 dv = *reinterpret_cast<const float4*>(Ds + (pq + NPQ * i) * CC + kk);
+                            float* a = acc[k][i];
+                            a[0] = fmaf(dv.x, w0.x, fmaf(dv.y, w1.x, fmaf(dv.z, w2.x, fmaf(dv.w, w3.x, a[0]))));
+                            a[1] = fmaf(dv.x, w0.y, fmaf(dv.y, w1.y, fmaf(dv.z, w2.y, fmaf(dv.w, w3.y, a[1]))));
+                            a[2] = fmaf(dv.x, w0.z, fmaf(dv.y, w1.z, fmaf(dv.z, w2.z, fmaf(dv.w, w3.z, a[2]))));
+                            a[3] = fmaf(dv.x, w0.w, fmaf(dv.y, w1.w, fmaf(dv.z, w2.w, fmaf(dv.w, w3.w, a[3]))));
+                        }
+                    }
+                }
+            }
+            // no barrier: as v3 (the next stem writes Ss, read by nobody now; the next depthwise phase, which
+            // overwrites Ds, comes after the next stem barrier, which every thread reaches after this projection;
+            // across jobs the same holds with the job-start barrier in between)
+        }
+
+        // epilogue: + bias, activation, float4 NHWC stores indexed as float4 (C3 % 4 == 0)
+        float4* Yn4 = reinterpret_cast<float4*>(Y + (size_t)n * Ho * Wo * C3);
+#pragma unroll
+        for (int k = 0; k < IPW; ++k) {
+            const int it = tid + k * NT;
+            if (it >= NPW) continue;
+            const int og = it % G3, pq = it / G3;
+            const float4 b = __ldg(reinterpret_cast<const float4*>(bp + og * 4));
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int p = pq + NPQ * i;
+                const int goh = th0 + p / T, gow = tw0 + p % T;
+                if (goh >= Ho || gow >= Wo) continue;
+                Yn4[(goh * Wo + gow) * G3 + og] =
+                    make_float4(relu6(acc[k][i][0] + b.x, act_p), relu6(acc[k][i][1] + b.y, act_p),
+                                relu6(acc[k][i][2] + b.z, act_p), relu6(acc[k][i][3] + b.w, act_p));
+            }
+        }
+        n = nn;
+        tile = nt;
+    }
+}
+
+// one entry point per compiled (C1, C3); MINB = blocks per SM of the persistent grid (K.BLOCK0_V4_BLOCKS_PER_SM)
+#define BLOCK0_V4_KERNEL(NAME, C1, C3, CC, MINB)                                                             \
+    extern "C" __global__ void __launch_bounds__(256, MINB)                                                 \
+    NAME(const float* __restrict__ X, const float* __restrict__ Ws, const float* __restrict__ bs,           \
+         const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,           \
+         const float* __restrict__ bp, float* __restrict__ Y, int N, int H, int W, int Ho, int Wo, int act_s, \
+         int act_d, int act_p) {                                                                             \
+        block0_v4_body<C1, C3, CC>(X, Ws, bs, Wd, bd, Wp, bp, Y, N, H, W, Ho, Wo, act_s, act_d, act_p);     \
+    }
+
+BLOCK0_V4_KERNEL(block0_v4_c32_p16, 32, 16, 16, 3)
+BLOCK0_V4_KERNEL(block0_v4_c16_p8, 16, 8, 16, 3)
+BLOCK0_V4_KERNEL(block0_v4_c24_p16, 24, 16, 8, 3)
+BLOCK0_V4_KERNEL(block0_v4_c48_p24, 48, 24, 8, 2)
+
 // hblock0 v2 (fp16 mode, impls/_custom_hblock0.py): block0_v3's body with the C3-channel output stored as half
 // NHWC (fp32 weights and math, nothing rounded to half before the output). Same launch bounds as the fp32 builds.
 #define HBLOCK0_V2_KERNEL(NAME, C1, C3, CC, MINB)                                                            \
