@@ -494,8 +494,8 @@ def block_times(net, batches, rng, results):
 
 def block0_times(net, batches, rng, results):
     """block0 v1 (input transpose + stem v3 + depthwise v3 + the autotuned projection GEMM) vs v2 / v3 / v4 (one
-    kernel, kernels/block0.cu; v3 also at 2 blocks per SM, "v3occ2"; v4 persistent) on the network's first three ops, NCHW input buffer
-    -> the projection's NHWC output."""
+    kernel, kernels/block0.cu; v3 also at 2 blocks per SM, "v3occ2"; v4 persistent) on the network's first three
+    ops, NCHW input buffer -> the projection's NHWC output."""
     st, dw, pw = net.fused[:3]
     c, h, w = net.input_shape
     ho, wo = st.layer.out_hw(h, w)
