@@ -179,6 +179,22 @@ def hblock0_v3_smem(c1: int) -> int:
     return r0 + 16 * 16 * sp * 2
 
 
+# Kernels whose first statement is MBV2_PDL_ENTRY() (kernels/pdl.cuh): with the backend's pdl option they are launched
+# with programmatic dependent launch (name prefixes; session 8). Every other kernel is launched plainly.
+PDL_READY = (
+    "block0_v3_",
+    "dwpw_",
+    "exdw4_",
+    "exdwpw5_",
+    "exdwpw8_",
+    "exgdw_",
+    "gemm_v3_",
+    "gemm_v4_",
+    "gemm_v8_",
+    "gemm_splitk_reduce",
+    "linear_gemv",
+    "pool_v2",
+)
 # block0 v4's __launch_bounds__ minimum blocks per SM per C1 (kernels/block0.cu BLOCK0_V4_KERNEL): its persistent grid
 BLOCK0_V4_BLOCKS_PER_SM = {16: 3, 24: 3, 32: 3, 48: 2}
 # hblock0 v4's __launch_bounds__ minimum blocks per SM per C1 (kernels/block0.cu): the persistent grid's size factor
@@ -625,7 +641,8 @@ def build_one(name: str, arch: str, nvcc: str | None) -> Built:
     source = src_path.read_text()
     if nvcc is None:
         return Built(name, None, source)
-    key = hashlib.sha256((source + "|".join(NVCC_FLAGS) + arch + nvcc).encode()).hexdigest()[:16]
+    headers = "".join(h.read_text() for h in sorted(KERNEL_DIR.glob("*.cuh")))  # included files: in the cache key
+    key = hashlib.sha256((source + headers + "|".join(NVCC_FLAGS) + arch + nvcc).encode()).hexdigest()[:16]
     out = cache_dir() / f"{name}-sm{arch}-{key}.cubin"
     if not out.exists():
         tmp = out.with_suffix(f".{os.getpid()}.tmp")

@@ -66,6 +66,7 @@
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include "pdl.cuh"
 
 namespace block0 {
 constexpr int T = 14;            // output tile (rows = cols)
@@ -320,6 +321,7 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
                                                const float* __restrict__ bd, const float* __restrict__ Wp,
                                                const float* __restrict__ bp, TO* __restrict__ Y, int H, int W,
                                                int Ho, int Wo, int act_s, int act_d, int act_p) {
+    MBV2_PDL_ENTRY();  // first statement (pdl.cuh)
     using namespace block0;
     constexpr int CP = CC / 2;          // channel pairs per chunk
     constexpr int NSTEM = CP * ST * 2;  // stem items: (pair, stem row, half row of 8 pixels)
