@@ -4,9 +4,7 @@ The network starts with stem conv 3x3 s2 p1 on the 3-channel input (+ ReLU6) -> 
 -> pointwise projection (no residual). ``block0=v1`` runs them as before (input transpose, stem v3, depthwise
 v3, the GEMM); ``block0=v2`` runs the three as one ``block0_v2_c<C1>_p<C3>`` launch that reads the NCHW input
 straight from the upload buffer (no transpose launch) and writes only the projection's NHWC output; ``block0=v3``
-the same with ``block0_v3_c<C1>_p<C3>`` (2 barriers per channel chunk instead of 4, 3 blocks per SM);
-``block0=v4`` v3's tile in a persistent grid (``block0_v4_c<C1>_p<C3>``: weights staged once per block, the next
-tile's input patch fetched by cp.async while the current one computes).
+the same with ``block0_v3_c<C1>_p<C3>`` (2 barriers per channel chunk instead of 4, 3 blocks per SM).
 
 ``Block0Mixin`` is mixed into CustomBackend: ``stem_block`` (the public op, testable alone), ``_block0_plan``
 (the plan hook) and the launch builder. Where v2 / v3 do not apply (other channel counts, another first block,
@@ -79,7 +77,7 @@ def block0_ops(fused: list) -> tuple[list, str]:
 
 
 class Block0Mixin:
-    """block0 v2 / v3 / v4 for CustomBackend (fp32)."""
+    """block0 v2 / v3 for CustomBackend (fp32)."""
 
     block0_occ2 = False  # v3 at 2 blocks per SM (block0_v3_c32_p16_occ2) for MobileNetV2-1.0's shape: timing only
 
@@ -101,13 +99,10 @@ class Block0Mixin:
         name = K.block0_kernel(stem.out_channels, pw.out_channels, ver)
         if ver == "v3" and self.block0_occ2 and (stem.out_channels, pw.out_channels) == (32, 16):
             name += "_occ2"
-        tiles = math.ceil(ho / TILE) * math.ceil(wo / TILE)
+        grid = (math.ceil(ho / TILE) * math.ceil(wo / TILE), nb)
         args = (x, ps["wt"], ps["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out)
-        tail = (_i32(h), _i32(w), _i32(ho), _i32(wo), _i32(int(stem_act)), _i32(int(dw_act)), _i32(int(pw_act)))
-        if ver == "v4":  # persistent: one block per resident slot (or per job, if fewer), jobs = (image, tile)
-            grid = (min(nb * tiles, self.sms * K.BLOCK0_V4_BLOCKS_PER_SM[stem.out_channels]),)
-            return Launch(name, self._fn(name), grid, (256,), args + (_i32(nb), *tail))
-        return Launch(name, self._fn(name), (tiles, nb), (256,), args + tail)
+        args += (_i32(h), _i32(w), _i32(ho), _i32(wo), _i32(int(stem_act)), _i32(int(dw_act)), _i32(int(pw_act)))
+        return Launch(name, self._fn(name), grid, (256,), args)
 
     def stem_block(
         self,
@@ -143,7 +138,7 @@ class Block0Mixin:
         else:
             self._check_out(out, oshape, "stem_block out")
         launch = None
-        if self.versions["block0"] in ("v2", "v3", "v4"):
+        if self.versions["block0"] in ("v2", "v3"):
             launch = self._block0_launch(x, stem, stem_act, dw, dw_act, pw, pw_act, out)
         if launch is not None:
             self.launch_all([launch])
@@ -165,7 +160,7 @@ class Block0Mixin:
         """The plan hook: {op index: builder(y) -> launches} for the network's first three ops when block0=v2/v3
         applies (the stem and depthwise ops launch nothing, the projection op launches the one kernel reading
         stage_in, and the plan drops its input transpose); {} otherwise."""
-        if self.versions["block0"] not in ("v2", "v3", "v4"):
+        if self.versions["block0"] not in ("v2", "v3"):
             return {}
         ops, why = block0_ops(fused)
         if why:

@@ -41,8 +41,7 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                impls/_custom_block0.py): stem tile + halo and the depthwise tile in shared memory, the
                projection in registers; only the projection's output goes to device memory,
                v3 v2 with separate stem / depthwise tiles (2 barriers per channel chunk instead of 4) and
-               warp-per-row input staging, 3 blocks per SM, v4 v3's tile in a persistent loop: weights
-               staged once per block, the next tile's input patch fetched by cp.async during the current one
+               warp-per-row input staging, 3 blocks per SM
 fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16.py):
     hgemm      v1 SIMT 16x16 tiles (any shape), v2 mma.sync m16n8k16 tensor cores + ldmatrix + cp.async ring,
                v3 v2 + epilogue staged through shared memory (16-byte coalesced stores),
@@ -100,7 +99,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "add": ("v1", "v2"),
     "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"),
     "net": ("v1", "v2"),
-    "block0": ("v1", "v2", "v3", "v4"),
+    "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
     "hdepthwise": ("v1", "v2", "v3", "v4"),
     "hstem": ("v1", "v2", "v3", "v4"),
@@ -179,24 +178,6 @@ def hblock0_v3_smem(c1: int) -> int:
     return r0 + 16 * 16 * sp * 2
 
 
-# Kernels whose first statement is MBV2_PDL_ENTRY() (kernels/pdl.cuh): with the backend's pdl option they are launched
-# with programmatic dependent launch (name prefixes; session 8). Every other kernel is launched plainly.
-PDL_READY = (
-    "block0_v3_",
-    "dwpw_",
-    "exdw4_",
-    "exdwpw5_",
-    "exdwpw8_",
-    "exgdw_",
-    "gemm_v3_",
-    "gemm_v4_",
-    "gemm_v8_",
-    "gemm_splitk_reduce",
-    "linear_gemv",
-    "pool_v2",
-)
-# block0 v4's __launch_bounds__ minimum blocks per SM per C1 (kernels/block0.cu BLOCK0_V4_KERNEL): its persistent grid
-BLOCK0_V4_BLOCKS_PER_SM = {16: 3, 24: 3, 32: 3, 48: 2}
 # hblock0 v4's __launch_bounds__ minimum blocks per SM per C1 (kernels/block0.cu): the persistent grid's size factor
 HBLOCK0_V4_BLOCKS_PER_SM = {16: 4, 24: 4, 32: 3, 48: 2}
 
@@ -641,8 +622,7 @@ def build_one(name: str, arch: str, nvcc: str | None) -> Built:
     source = src_path.read_text()
     if nvcc is None:
         return Built(name, None, source)
-    headers = "".join(h.read_text() for h in sorted(KERNEL_DIR.glob("*.cuh")))  # included files: in the cache key
-    key = hashlib.sha256((source + headers + "|".join(NVCC_FLAGS) + arch + nvcc).encode()).hexdigest()[:16]
+    key = hashlib.sha256((source + "|".join(NVCC_FLAGS) + arch + nvcc).encode()).hexdigest()[:16]
     out = cache_dir() / f"{name}-sm{arch}-{key}.cubin"
     if not out.exists():
         tmp = out.with_suffix(f".{os.getpid()}.tmp")

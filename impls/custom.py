@@ -337,9 +337,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self._capturing = False
         self._ws: Any = None
         self._cnt: Any = None
-        # programmatic dependent launch of the kernels written for it (fuse v6's exdwpw6; since session 8 every kernel
-        # in K.PDL_READY, see uses_pdl), with pdl=True / MBV2_PDL=1 where the driver has cuLaunchKernelEx and the GPU
-        # is sm_90+. Off by default: measured 13-26 us SLOWER end to end at batch 1 on H100 (results/NOTES.md, fuse v6)
+        # programmatic dependent launch of the kernels written for it (fuse v6's exdwpw6), with pdl=True / MBV2_PDL=1
+        # where the driver has cuLaunchKernelEx and the GPU is sm_90+. Off by default: measured 13-26 us SLOWER end to
+        # end at batch 1 on H100 (results/NOTES.md, fuse v6)
         env_pdl = bool(int(os.environ.get("MBV2_PDL", "0") or 0))
         self.pdl_requested = env_pdl if pdl is None else bool(pdl)
         self.pdl = False
@@ -1355,7 +1355,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     def _launch(self, launch: Launch) -> None:
         cp = self._cp
         try:
-            if self.uses_pdl(launch):
+            if launch.pdl:
                 self._launch_pdl(launch)
             elif launch.coop:
                 launch.kernel(
@@ -1370,11 +1370,6 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 self.stream.synchronize()
             except (cp.cuda.driver.CUDADriverError, cp.cuda.runtime.CUDARuntimeError) as exc:
                 raise CudaError(f"{launch.name} grid={launch.grid} block={launch.block} failed: {exc}") from exc
-
-    def uses_pdl(self, launch: Launch) -> bool:
-        """Whether `launch` goes out with programmatic dependent launch: fuse v6's exdwpw6 launches built with it, and
-        with the pdl option every kernel written for it (K.PDL_READY: MBV2_PDL_ENTRY() first, kernels/pdl.cuh)."""
-        return launch.pdl or (self.pdl and launch.name.startswith(K.PDL_READY))
 
     def _launch_pdl(self, launch: Launch) -> None:
         """cuLaunchKernelEx with PROGRAMMATIC_STREAM_SERIALIZATION on the backend's stream (captured into CUDA graphs

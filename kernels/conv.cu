@@ -28,7 +28,6 @@
 //   v1 0.082 / 1.99 ms, v2 0.085 / 0.97 ms, v3 0.071 / 0.66 ms (2.9 TB/s on 96x112x112 stride 2).
 
 #include <cuda_runtime.h>
-#include "pdl.cuh"
 
 __device__ __forceinline__ float conv_epilogue(float v, int act) {
     return act ? fminf(fmaxf(v, 0.0f), 6.0f) : v;
@@ -493,7 +492,6 @@ __device__ __forceinline__ void exdw4_body(const float* __restrict__ X, const fl
                                            int Ce, int Ho, int Wo, int pad, int act_e, int act_d) {
     constexpr int IH = (TH - 1) * S + 3, IW = (TW - 1) * S + 3, NP = IH * IW;
     constexpr int CC = 32, CG = CC / 4, NTH = 256, PL = NTH / CG, PP = (NP + PL - 1) / PL;
-    MBV2_PDL_ENTRY();  // first statement (pdl.cuh)
     static_assert(CIN % 4 == 0, "float4 staging");
     __shared__ __align__(16) float Xs[NP][CIN];
     __shared__ __align__(16) float Ws[CIN][CC];
@@ -669,7 +667,6 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
                                              float* __restrict__ Y, int H, int W, int Ce, int Ho, int Wo, int pad,
                                              int act_e, int act_d, int act_p, int has_res) {
     constexpr int IH = (TH - 1) * S + 3, IW = (TW - 1) * S + 3, NP = IH * IW, P = TH * TW;
-    MBV2_PDL_ENTRY();  // first statement (pdl.cuh)
     constexpr int CG = CC / 4, NTH = 256, PL = NTH / CG, PP = (NP + PL - 1) / PL;
     constexpr int DSTR = CC + 4;  // padded depthwise rows: the projection's per-pixel float4 reads hit distinct banks
     // projection: NCG x NPL threads, PPX pixels x 4 outputs each (PT = 0: spread over all 256 threads, else PT
@@ -991,7 +988,6 @@ __device__ __forceinline__ void exdwpw8_body(const float* __restrict__ X, const 
                                              float* __restrict__ Y, int H, int W, int Ce, int Ho, int Wo, int pad,
                                              int act_e, int act_d, int act_p, int has_res) {
     constexpr int NTH = 256;
-    MBV2_PDL_ENTRY();  // first statement (pdl.cuh)
     constexpr int IH = (TH - 1) * S + 3, IW = (TW - 1) * S + 3, NP = IH * IW, P = TH * TW;
     constexpr int XSTR = CIN + 4, DSTR = CC + 4;
     constexpr int ECG = CC / EN, EPL = (NP + EM - 1) / EM;                           // E: channel groups x pixel lanes

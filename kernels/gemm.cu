@@ -62,7 +62,6 @@
 //       patch + halo in shared memory once per block and BN = Cout (results/NOTES.md, issue 6).
 
 #include <cuda_runtime.h>
-#include "pdl.cuh"
 
 __device__ __forceinline__ float gemm_epilogue(float v, const float* __restrict__ bias,
                                                const float* __restrict__ R, int m, int n, int N,
@@ -203,7 +202,6 @@ __device__ __forceinline__ void gemm_reg_body(const float* __restrict__ A, const
                                               const float* __restrict__ R, int M, int N, int K,
                                               long long sA, long long sB, long long sC,
                                               int bias_mode, int act, int has_res, DwArgs dw = DwArgs{}) {
-    MBV2_PDL_ENTRY();  // first statement (pdl.cuh)
     static_assert(DWS == 0 || (VEC && DBUF), "the fused depthwise prologue exists for the v4 float4 path");
     constexpr int NT = (BM / TM) * (BN / TN);
     constexpr int NBUF = DBUF ? 2 : 1;
@@ -532,7 +530,6 @@ __device__ __forceinline__ void gemm_batch_split(const float* __restrict__& A, c
 extern "C" __global__ void gemm_splitk_reduce(const float* __restrict__ ws, float* __restrict__ C,
                                               const float* __restrict__ bias, const float* __restrict__ R,
                                               int M, int N, int S, int bias_mode, int act, int has_res) {
-    MBV2_PDL_ENTRY();  // first statement (pdl.cuh)
     const long long total = (long long)M * N;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)gridDim.x * blockDim.x) {
@@ -803,7 +800,6 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
                                              float* __restrict__ C, const float* __restrict__ bias,
                                              const float* __restrict__ R, int M, int N, int K, long long sA,
                                              long long sB, long long sC, int bias_mode, int act, int has_res) {
-    MBV2_PDL_ENTRY();  // first statement (pdl.cuh)
     constexpr int BK = 16;
     constexpr int THR_M = BM / TM, THR_N = BN / TN, NT = THR_M * THR_N;
     constexpr int LN = THR_N % 8 == 0 ? 8 : 4, LM = 32 / LN;  // lanes of a warp: LM rows x LN columns of threads
@@ -989,7 +985,6 @@ __device__ __forceinline__ void exgdw_body(const float* __restrict__ X, const fl
                                            const float* __restrict__ bd, float* __restrict__ Y, int NB, int H,
                                            int W, int CIN, int CE, int Ho, int Wo, int pad, int imgs, int act_e,
                                            int act_d) {
-    MBV2_PDL_ENTRY();  // first statement (pdl.cuh)
     constexpr int TM = 7, TN = BN / 8, SLN = TN / 4, LDA = BK + 4;
     constexpr int STAGE_A = EXG_ROWS * LDA, STAGE_B = BK * BN;
     constexpr int LDE = BN + 4;

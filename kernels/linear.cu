@@ -8,14 +8,12 @@
 //   Measured on H100 (1280 -> 1000): batch 1 v1 12.0 us, v2 6.7 us; batch 64 (GEMM, split-K) 19.4 us.
 
 #include <cuda_runtime.h>
-#include "pdl.cuh"
 
 constexpr int GEMV_MAX_BATCH = 8;
 
 extern "C" __global__ void __launch_bounds__(256)
 linear_gemv(const float* __restrict__ x, const float* __restrict__ W, const float* __restrict__ bias,
             float* __restrict__ y, int N, int IN, int OUT) {
-    MBV2_PDL_ENTRY();  // first statement (pdl.cuh)
     const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
     const int lane = threadIdx.x % 32;
     if (warp >= OUT) return;

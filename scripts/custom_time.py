@@ -493,9 +493,9 @@ def block_times(net, batches, rng, results):
 
 
 def block0_times(net, batches, rng, results):
-    """block0 v1 (input transpose + stem v3 + depthwise v3 + the autotuned projection GEMM) vs v2 / v3 / v4 (one
-    kernel, kernels/block0.cu; v3 also at 2 blocks per SM, "v3occ2"; v4 persistent) on the network's first three
-    ops, NCHW input buffer -> the projection's NHWC output."""
+    """block0 v1 (input transpose + stem v3 + depthwise v3 + the autotuned projection GEMM) vs v2 / v3 (one kernel,
+    kernels/block0.cu; v3 also at 2 blocks per SM, "v3occ2") on the network's first three ops, NCHW input buffer
+    -> the projection's NHWC output."""
     st, dw, pw = net.fused[:3]
     c, h, w = net.input_shape
     ho, wo = st.layer.out_hw(h, w)
@@ -526,7 +526,7 @@ def block0_times(net, batches, rng, results):
         row["v1_parts_ms"] = {
             la.name: time_launches(be1, [[lst[i]] for lst in l1], batch)["median_ms"] for i, la in enumerate(l1[0])
         }
-        for ver, occ2 in (("v2", False), ("v3", False), ("v3occ2", True), ("v4", False)):
+        for ver, occ2 in (("v2", False), ("v3", False), ("v3occ2", True)):
             be = backend(f"block0={ver[:2]}")
             be.block0_occ2 = occ2
             lv = [[be._block0_launch(x, st.layer, st.act, dw.layer, dw.act, pw.layer, pw.act, out)] for x in xs]
@@ -540,7 +540,7 @@ def block0_times(net, batches, rng, results):
         parts = "  ".join(f"{k} {v * 1e3:.1f}" for k, v in row["v1_parts_ms"].items())
         vers = "  ".join(
             f"{v} {row[f'{v}_ms'] * 1e3:8.2f} us ({row[f'{v}_gbs']:.0f} GB/s, {row[f'{v}_tflops']:.1f} TFLOP/s useful)"
-            for v in ("v2", "v3", "v3occ2", "v4")
+            for v in ("v2", "v3", "v3occ2")
         )
         print(f"block0 bs{batch:<3} v1 {row['v1_ms'] * 1e3:9.2f} us ({parts})  {vers}", flush=True)
         del xs, x0, s, d, out, l1, lv

@@ -31,14 +31,14 @@ def _half(v: np.ndarray) -> np.ndarray:
 
 
 def emulate_block0(name: str, grid: tuple, block: tuple, args: tuple, flat) -> None:
-    """block0_v2_c<C1>_p<C3> / block0_v3_c<C1>_p<C3>[_occ2] / block0_v4 / hblock0_v2 / v3 / v4: stem 3x3 s2 p1
-    (3 -> C1) on the NCHW input, depthwise 3x3 s1 p1, pointwise C1 -> C3, NHWC output; the grid must cover the
-    output map in 14 x 14 tiles, one image per blockIdx.y (the v4 kernels: a 1-D persistent grid). hblock0_v3 takes
-    its stem / projection weights as B fragments (decoded here: their K padding must be 0), the depthwise weights
-    as half, and rounds the input, the stem and the depthwise outputs to half as the kernel does."""
+    """block0_v2_c<C1>_p<C3> / block0_v3_c<C1>_p<C3>[_occ2] / hblock0_v2 / hblock0_v3: stem 3x3 s2 p1 (3 -> C1) on
+    the NCHW input, depthwise 3x3 s1 p1, pointwise C1 -> C3, NHWC output; the grid must cover the output map in
+    14 x 14 tiles, one image per blockIdx.y. hblock0_v3 takes its stem / projection weights as B fragments
+    (decoded here: their K padding must be 0), the depthwise weights as half, and rounds the input, the stem and
+    the depthwise outputs to half as the kernel does."""
     X, Ws, bs, Wd, bd, Wp, bp, Y = map(flat, args[:8])
     c1, c3 = (int(v) for v in name.split("_c")[1].removesuffix("_occ2").split("_p"))
-    if name.startswith(("hblock0_v4", "block0_v4")):  # persistent: (N, H, W, ...), a 1-D grid of <= N x tiles blocks
+    if name.startswith("hblock0_v4"):  # persistent: (N, H, W, ...), a 1-D grid of at most N x tiles blocks
         n, H, W, Ho, Wo, act_s, act_d, act_p = map(int, args[8:])
         assert block[0] == 256 and 1 <= grid[0] <= n * math.ceil(Ho / TILE) * math.ceil(Wo / TILE), (grid, n)
         assert grid[1] == 1, grid

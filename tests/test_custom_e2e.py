@@ -118,23 +118,20 @@ def test_e2e_exgdw_pairs_match_onnxruntime(net, batch, autotune, graph):
     assert not [f for f in be.info()["fallbacks"] if "fuse" in f], be.info()["fallbacks"]
 
 
-@pytest.mark.parametrize("batch", [1, 64])
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
-def test_e2e_pdl_launches_match_plain_launches_bitwise(net, graph, batch):
-    """With pdl=True every launch of the plan goes out with programmatic dependent launch (fuse v6's exdwpw6 at batch
-    1, and every kernel that starts with MBV2_PDL_ENTRY(): K.PDL_READY, which is all the others of these plans) and
-    gives the same logits, bit for bit, as the same plan launched plainly (pdl=False); both match ONNX Runtime. No
-    autotuning: both backends plan the same kernels."""
-    x, _ = ort_reference(batch)
+def test_e2e_pdl_launches_match_plain_launches_bitwise(net, graph):
+    """The batch-1 plan's exdwpw6 kernels launched with programmatic dependent launch (pdl=True; not the default: it
+    measured slower) give the same logits, bit for bit, as the same plan launched plainly (pdl=False), and both match
+    ONNX Runtime."""
+    x, _ = ort_reference(1)
     outs = []
     for pdl in (True, False):
-        be = impls.create("custom", graph=graph, pdl=pdl, autotune=False)
+        be = impls.create("custom", graph=graph, pdl=pdl)
         be.prepare(net)
-        check_against_ort(be, net, batch, f"custom default pdl={pdl} graph={graph} bs{batch}")
-        launches = be.plan(batch).launches
+        check_against_ort(be, net, 1, f"custom default pdl={pdl} graph={graph} bs1")
+        launches = be.plan(1).launches
         assert be.info()["pdl"] == pdl
-        used = [be.uses_pdl(la) for la in launches]
-        assert all(used) if pdl else not any(used), [(la.name, u) for la, u in zip(launches, used)]
+        assert sum(la.pdl for la in launches) == (13 if pdl else 0), [(la.name, la.pdl) for la in launches]
         outs.append(be.run(x))
     np.testing.assert_array_equal(outs[0], outs[1])
 

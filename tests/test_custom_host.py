@@ -87,10 +87,6 @@ def parse_signatures() -> dict[str, list[str]]:
             sigs[m.group(1)] = ["const float* X", "const float* Ws", "const float* bs", "const float* Wd"]
             sigs[m.group(1)] += ["const float* bd", "const float* Wp", "const float* bp", "float* Y", "int H", "int W"]
             sigs[m.group(1)] += ["int Ho", "int Wo", "int act_s", "int act_d", "int act_p"]
-        for m in re.finditer(r"^BLOCK0_V4_KERNEL\((\w+),", s, re.M):  # kernels/block0.cu: persistent, + N
-            sigs[m.group(1)] = ["const float* X", "const float* Ws", "const float* bs", "const float* Wd"]
-            sigs[m.group(1)] += ["const float* bd", "const float* Wp", "const float* bp", "float* Y", "int N", "int H"]
-            sigs[m.group(1)] += ["int W", "int Ho", "int Wo", "int act_s", "int act_d", "int act_p"]
         for m in re.finditer(r"^DWPW_KERNEL\((\w+),", s, re.M):
             sigs[m.group(1)] = [
                 "const float* X",
@@ -621,7 +617,7 @@ def test_host_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
         assert set(LAUNCHES) == {"net_persistent"}, LAUNCHES
     else:
         # the 3-channel input's layout change, or block0 v2 reading the NCHW input itself
-        b0 = be.versions["block0"] in ("v2", "v3", "v4")
+        b0 = be.versions["block0"] in ("v2", "v3")
         b0_kernel = K.block0_kernel(32, 16, be.versions["block0"])
         assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and (b0_kernel in LAUNCHES) == b0, LAUNCHES
     if spec in ("fuse=v3", "fuse=v4", "fuse=v5", "fuse=v6"):  # the 6 expansions on <= 32 channels: inside their dw
@@ -637,7 +633,7 @@ def test_default_plan_launches_the_default_kernels(fake_cupy, net, ort_logits):
     allowed = {k for _, k in K.default_kernels()}
     assert launched <= allowed, launched - allowed
     b0 = K.DEFAULT_VERSIONS["block0"]
-    stem = K.block0_kernel(32, 16, b0) if b0 in ("v2", "v3", "v4") else "conv3x3c3_nhwc"
+    stem = K.block0_kernel(32, 16, b0) if b0 in ("v2", "v3") else "conv3x3c3_nhwc"
     assert "gemm_splitk_reduce" in launched and stem in launched
 
 
