@@ -138,28 +138,21 @@ GEMM_TILES_SCALAR = ((128, 64, 8, 4), (64, 64, 4, 4), (32, 32, 2, 2))
 EXDW_CIN = (8, 16, 24, 32)
 # fuse v7 (kernels/gemm.cu exgdw): the expansion GEMM of a block with the depthwise conv in its epilogue; a block
 # holds whole images, at most EXGDW_ROWS pixels (14x14: 1 image, 7x7: 4), and BN expanded channels. The compiled
-# builds (autotune candidates): id -> (BN, BK, ring stages, min blocks per SM); id 64 / 32: BK 16 in 3 stages,
-# "64k32": BK 32 in 2; "32m3" / "32m4": BN 32 at 3 / 4 blocks per SM (name suffix _m3 / _m4; session 8)
+# builds (autotune candidates): id -> (BN, BK, ring stages); id 64 / 32: BK 16 in 3 stages, "64k32": BK 32 in 2
 EXGDW_ROWS = 196
-EXGDW_VARIANTS: dict[int | str, tuple[int, int, int, int]] = {
-    64: (64, 16, 3, 2),
-    32: (32, 16, 3, 2),
-    "64k32": (64, 32, 2, 2),
-    "32m3": (32, 16, 3, 3),
-    "32m4": (32, 16, 3, 4),
-}
+EXGDW_VARIANTS: dict[int | str, tuple[int, int, int]] = {64: (64, 16, 3), 32: (32, 16, 3), "64k32": (64, 32, 2)}
 EXGDW_THREADS = 224
 
 
 def exgdw_kernel(stride: int, variant: int | str) -> str:
-    bn, bk, _, minb = EXGDW_VARIANTS[variant]
-    return f"exgdw_s{stride}_n{bn}" + ("_k32" if bk == 32 else "") + (f"_m{minb}" if minb != 2 else "")
+    bn, bk, _ = EXGDW_VARIANTS[variant]
+    return f"exgdw_s{stride}_n{bn}" + ("_k32" if bk == 32 else "")
 
 
 def exgdw_smem(variant: int | str) -> int:
     """Dynamic shared memory of an exgdw build: the ring of (196 x (BK + 4)) A and (BK x BN) B floats per stage,
     then the epilogue's weights (9 depthwise taps, 2 biases) x BN."""
-    bn, bk, stages, _ = EXGDW_VARIANTS[variant]
+    bn, bk, stages = EXGDW_VARIANTS[variant]
     return 4 * (stages * (EXGDW_ROWS * (bk + 4) + bk * bn) + 11 * bn)
 
 

@@ -1185,13 +1185,6 @@ EXGDW_KERNEL(exgdw_s1_n64, 64, 1, 2, 16, 3)
 EXGDW_KERNEL(exgdw_s2_n64, 64, 2, 2, 16, 3)
 EXGDW_KERNEL(exgdw_s1_n32, 32, 1, 2, 16, 3)
 EXGDW_KERNEL(exgdw_s2_n32, 32, 2, 2, 16, 3)
-// session 8: BN 32 at 3 / 4 blocks per SM (80 / 72 registers; ptxas spills 20 / 84 bytes outside the main loop):
-// more warps per SM to hide the latency of the one-wave 14x14 layers (n64 at 2 blocks per SM: 14 warps). n64 at
-// 3 blocks per SM spilled 624 bytes (not built)
-EXGDW_KERNEL(exgdw_s1_n32_m3, 32, 1, 3, 16, 3)
-EXGDW_KERNEL(exgdw_s2_n32_m3, 32, 2, 3, 16, 3)
-EXGDW_KERNEL(exgdw_s1_n32_m4, 32, 1, 4, 16, 3)
-EXGDW_KERNEL(exgdw_s2_n32_m4, 32, 2, 4, 16, 3)
 // session 6 experiment: BK = 32 in 2 stages (half the barriers per k; K = 64 is then loaded in one prologue)
 EXGDW_KERNEL(exgdw_s1_n64_k32, 64, 1, 2, 32, 2)
 EXGDW_KERNEL(exgdw_s2_n64_k32, 64, 2, 2, 32, 2)

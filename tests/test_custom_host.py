@@ -330,7 +330,7 @@ def emulate(name, grid, block, args):
         X, We, be, Wd, bd, Y = map(flat, a[:6])
         if name.startswith("exgdw"):  # fuse v7: blocks of `imgs` whole images x BN expanded channels, 224 threads
             n, H, W, cin, Ce, Ho, Wo, pad, imgs, act_e, act_d = map(int, a[6:])
-            s, bn = map(int, re.fullmatch(r"exgdw_s(\d)_n(\d+)(?:_k32)?(?:_m\d)?", name).groups())
+            s, bn = map(int, re.fullmatch(r"exgdw_s(\d)_n(\d+)(?:_k32)?", name).groups())
             assert grid == (-(-n // imgs) * -(-Ce // bn), 1, 1) and block == (EXGDW_THREADS, 1, 1), (grid, block)
             assert imgs == EXGDW_ROWS // (H * W) >= 1 and cin % 4 == 0 and Ce % 4 == 0
         else:
