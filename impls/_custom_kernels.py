@@ -320,18 +320,13 @@ GEMM_TILES_V8 = (
     (64, 64, 4, 4),
 )
 # gemm v9 = v8 + tiles whose block counts fill the 132 SMs evenly on the 14x14 maps at batch 64 (M = 12544:
-# 131 blocks of 96 rows, 392 of 32) where v8's 64-row tiles make 196, + other split counts as candidates
-# (GEMM_V9_SPLITS; session 8; results/NOTES.md "gemm v9")
+# 131 blocks of 96 rows, 392 of 32) where v8's 64-row tiles make 196 (session 8; results/NOTES.md "gemm v9")
 GEMM_TILES_V9 = GEMM_TILES_V8 + (
     (96, 64, 4, 4),
     (96, 96, 4, 8),
     (32, 64, 4, 4),
     (32, 96, 4, 8),
 )
-# gemm v9's extra autotune candidates where split_k's model splits K (the 7x7 layers at batch 64): each v8 / v9 tile
-# with these split counts too (the model asks for ~4 blocks per SM: 5-7 splits there, each adding partial sums
-# for the reduce to read)
-GEMM_V9_SPLITS = (2, 3)
 # the gemm versions with split-K (v5's model) on the v4 / v3 kernels
 GEMM_SPLITK_VERSIONS = ("v5", "v6", "v7", "v8", "v9")
 

@@ -320,7 +320,6 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.debug = bool(int(os.environ.get("MBV2_DEBUG", "0") or 0)) if debug is None else bool(debug)
         self.preplan = [batch] if isinstance(batch, int) else list(batch or [])
         self.force_tile: tuple[int, int, int, int] | None = None  # benchmarks: pin the GEMM tile
-        self.force_splits = 0  # with a pinned v8 / v9 tile: its split-K count (0: split_k's model; tests, timing)
         self.force_block6: tuple[int, int] | None = None  # tests / benchmarks: pin fuse v6's (CH, TR) where it fits
         self.force_exgdw: int | str | None = None  # tests: pin a fuse v7 build (K.EXGDW_VARIANTS) or "pair"
         self.force_block8: str | None = None  # tests: pin a fuse v8 build (K.exdwpw8_builds), "block" (v5) or "pair"
@@ -577,7 +576,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # v8 tiles: float4 path with a 16-byte aligned bias (float4 epilogue); else v5's kernels
         simt8 = K.gemm_simt_tiles(ver) if vec and bias is not None and self._aligned(bias) else ()
 
-        def build(tile: tuple[int, int, int, int], base: str | None = None, splits: int = 0) -> list[Launch]:
+        def build(tile: tuple[int, int, int, int], base: str | None = None) -> list[Launch]:
             bm, bn, tm, tn = tile
             base = base or ("v4" if ver in K.GEMM_SPLITK_VERSIONS else ver)
             smem = 0
@@ -588,8 +587,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             else:
                 name, nt = K.gemm_tile_kernel(base, tile, vec), (bm // tm) * (bn // tn)
             blocks = math.ceil(m / bm) * math.ceil(n / bn)
-            if not splits:  # 0: split_k's model; a tuner candidate may name its own count
-                splits = split_k(blocks, k, self.sms) if ver in K.GEMM_SPLITK_VERSIONS and batch == 1 else 1
+            splits = split_k(blocks, k, self.sms) if ver in K.GEMM_SPLITK_VERSIONS and batch == 1 else 1
             fn = self._dyn_smem(self._fn(name), smem)
             if splits == 1:
                 return [Launch(name, fn, (blocks, batch), (nt,), args, smem=smem)]
@@ -605,7 +603,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if tensor_cores and self.force_tile in K.GEMM_TILES_TC:
             return build(self.force_tile, "v7")  # type: ignore[arg-type]
         if self.force_tile in simt8:
-            return build(self.force_tile, "v8", self.force_splits)  # type: ignore[arg-type]
+            return build(self.force_tile, "v8")  # type: ignore[arg-type]
         if self.force_tile in tiles_avail:
             return build(self.force_tile)  # type: ignore[arg-type]
         if self.autotune and ver not in ("v1", "v2") and 2.0 * m * n * k * batch >= self.TUNE_MIN_FLOP:
@@ -616,11 +614,6 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             cands = [(t, b) for b in bases for t in tiles_avail]
             if simt8:  # v8 / v9 add their tiles; the model stays v5's
                 cands = [(t, "v8") for t in simt8] + cands
-            if simt8 and ver == "v9" and batch == 1:  # v9: other split counts where the model splits K
-                for t in simt8:
-                    model_s = split_k(math.ceil(m / t[0]) * math.ceil(n / t[1]), k, self.sms)
-                    if model_s > 1:
-                        cands += [(t, "v8", s) for s in K.GEMM_V9_SPLITS if s != model_s]
             if tensor_cores:
                 cands = [(t, "v7") for t in K.GEMM_TILES_TC] + cands
                 model = (choose_gemm_tile(m, n, k, batch, K.GEMM_TILES_TC, self.sms), "v7")

@@ -1024,33 +1024,6 @@ def test_gemm_v8_tiles_with_emulated_kernels(fake_cupy, rng):
             assert_close(y, ref, "fp32", "layer", what=f"gemm v8 {tile} {lay.describe([])}")
 
 
-def test_gemm_v9_split_counts_with_emulated_kernels(fake_cupy, rng):
-    """gemm v9's split-count candidates: a 7x7 960 -> 160 layer at batch 64 (M = 3136) with a v9 tile pinned at each
-    count of K.GEMM_V9_SPLITS: that many K chunks, then the reduce, numerics as float64; and with autotuning the
-    candidates include them (the model alone splits 5 ways there)."""
-    from tests.test_custom_kernels import make_conv
-
-    be = fake_cupy.CustomBackend(kernels="gemm=v9")
-    lay = make_conv(rng, 960, 160, 1, 1, 0, 1, 7, 7)
-    x = rng.standard_normal((64, 960, 7, 7), dtype=np.float32)
-    ref = NumpyBackend(dtype="fp64").conv2d(x.astype(np.float64), lay, act=False)
-    for splits in K.GEMM_V9_SPLITS:
-        be.force_tile, be.force_splits = (32, 160, 4, 8), splits
-        try:
-            xd = be.to_device(x)
-            launches = be._conv_launches(xd, lay, False, None, be._empty((64, 7, 7, 160)))
-            y = be.to_host(be.conv2d(xd, lay, act=False))
-        finally:
-            be.force_tile, be.force_splits = None, 0
-        assert [la.name for la in launches] == ["gemm_v8_32x160_4x8", "gemm_splitk_reduce"], launches
-        assert launches[0].grid == (98, 1, splits), launches[0].grid
-        assert_close(y, ref, "fp32", "layer", what=f"gemm v9 32x160 splits {splits}")
-    seen = []
-    be._tuned = lambda key, cands, build, model: seen.extend(cands) or build(model)
-    be._conv_launches(be.to_device(x), lay, False, None, be._empty((64, 7, 7, 160)))
-    assert ((32, 160, 4, 8), "v8", 2) in seen and ((32, 160, 4, 8), "v8", 3) in seen, seen
-
-
 def test_odd_ops_with_emulated_kernels(fake_cupy, rng):
     from tests.test_custom_kernels import ODD_CONVS, make_conv
 

@@ -398,9 +398,8 @@ def v8_backend():
     return be
 
 
-def _run_v8_tile(tile, lay, x, act, res, splits=0):
-    """One pointwise conv through gemm v8 / v9 with its tile (and split count, 0 = the model's) pinned, NaN-poisoned
-    output; host NCHW result."""
+def _run_v8_tile(tile, lay, x, act, res):
+    """One pointwise conv through gemm v8 with its tile pinned, NaN-poisoned output; host NCHW result."""
     import cupy
 
     be = v8_backend()
@@ -410,13 +409,12 @@ def _run_v8_tile(tile, lay, x, act, res, splits=0):
     with be.stream:
         out = cupy.full((nb, h, w, lay.out_channels), np.nan, cupy.float32)
     be._layer_params(lay)
-    be.force_tile, be.force_splits = tile, splits
+    be.force_tile = tile
     try:
         launches = be._conv_launches(xd, lay, act, rd, out)
     finally:
-        be.force_tile, be.force_splits = None, 0
+        be.force_tile = None
     assert launches[0].name == K.gemm_tile_kernel("v8", tile, False), [la.name for la in launches]
-    assert not splits or launches[0].grid[2] == splits, [la.grid for la in launches]
     be.launch_all(launches)
     return be.to_host(out)
 
@@ -442,32 +440,6 @@ def test_gemm_v8_tile_matches_float64_reference(key, batch, tile):
     y = _run_v8_tile(tile, op.layer, x, op.act, res)
     assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
     assert_close(y[idx], ref, "fp32", "layer", what=f"gemm v8 {tile} op {op.index} bs{batch}")
-
-
-def _v9_split_cases():
-    """gemm v9's split-count candidates (K.GEMM_V9_SPLITS) on the 7x7 pointwise layers at batch 64, where split_k's
-    model splits K: every v9 tile that the model splits there, each count."""
-    cases = []
-    for entry in _net().distinct_ops():
-        op = entry["op"]
-        if family_of(op) != "gemm" or op.layer.in_shape[1] != 7:
-            continue
-        m, n, k = 64 * 49, op.layer.out_channels, op.layer.in_channels
-        for t in K.GEMM_TILES_V9:
-            if split_k(math.ceil(m / t[0]) * math.ceil(n / t[1]), k, 132) > 1:
-                for s in K.GEMM_V9_SPLITS:
-                    label = f"{op.index}:{k}->{n}"
-                    cases.append(pytest.param(entry["key"], t, s, id="v9-{}x{}_{}x{}".format(*t) + f"-s{s}-{label}"))
-    return cases
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("key,tile,splits", _v9_split_cases())
-def test_gemm_v9_split_counts_match_float64_reference(key, tile, splits):
-    op, x, res, idx, ref = layer_case(key, 64)
-    y = _run_v8_tile(tile, op.layer, x, op.act, res, splits)
-    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
-    assert_close(y[idx], ref, "fp32", "layer", what=f"gemm v9 {tile} splits {splits} op {op.index} bs64")
 
 
 @pytest.mark.gpu
