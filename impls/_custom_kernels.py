@@ -9,7 +9,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v6 v5 + a streaming kernel for K in (16, 24, 32) (B slice in registers),
                v7 v5 + fp32-accurate 3xTF32 tensor-core tiles (mma.sync, operands split big + small),
                v8 v5 + SIMT tiles with BK = 16, a cp.async ring and broadcast LDS.128 fragments (x96 / x160 tiles
-               too) as autotune candidates: the 14x14 / 7x7 pointwise convs at batch 64 / 256
+               too) as autotune candidates: the 14x14 / 7x7 pointwise convs at batch 64 / 256,
+               v9 v8 + 96- and 32-row tiles (even block counts on the 14x14 maps at batch 64)
     stem       v1 im2col + GEMM, v2 direct conv (weights in shared memory), v3 direct 3x3x3 specialised
     depthwise  v1 direct, v2 shared-memory tiles, v3 float4 register-blocked (C % 4 == 0, else v2)
     pool       v1 block per (n, c) + warp shuffles, v2 channels across threads, v3 v2 + split HW
