@@ -410,6 +410,49 @@ def op_choice(backend: Any, op: FusedOp, batch: int, name: str) -> dict[str, Any
     return out
 
 
+def launched_kernels(backend: Any, fn: Any) -> list[str] | None:
+    """Names of the kernels that one call of ``fn()`` launches through ``backend.launch_all`` (the custom backend,
+    after its autotuner has settled: the launches that were timed), so that a per-operator figure can be traced to
+    the kernel behind it. None for a backend with no ``launch_all``. The backend is left as it was."""
+    orig = getattr(backend, "launch_all", None)
+    if not callable(orig):
+        return None
+    own = "launch_all" in vars(backend)  # an instance attribute (a test's wrapper) to put back, not delete
+    names: list[str] = []
+
+    def recording(launches: Any) -> Any:
+        names.extend(str(getattr(lc, "name", "?")) for lc in launches)
+        return orig(launches)
+
+    backend.launch_all = recording
+    try:
+        fn()
+        backend.synchronize()
+    finally:
+        if own:
+            backend.launch_all = orig
+        else:
+            del backend.launch_all
+    return names
+
+
+def plan_kernels(backend: Any, batch: int) -> dict[str, Any]:
+    """The kernels of a backend's whole-network plan at this batch, in launch order, and its autotuner's picks
+    (the custom backend: ``plan(batch).launches``, ``tuned``), so that an end-to-end figure can be traced to the
+    launches behind it. {} for backends without a launch plan (cuDNN, torch, the CPU backends)."""
+    plans = getattr(backend, "_plans", None)
+    if not isinstance(plans, dict) or batch not in plans:
+        return {}
+    launches = getattr(plans[batch], "launches", None)
+    if launches is None:
+        return {}
+    out: dict[str, Any] = {"launches": len(launches), "kernels": [str(getattr(lc, "name", "?")) for lc in launches]}
+    tuned = getattr(backend, "tuned", None)
+    if isinstance(tuned, dict):
+        out["tuned"] = {str(k): str(v) for k, v in tuned.items()}
+    return out
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}

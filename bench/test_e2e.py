@@ -26,6 +26,7 @@ from bench.harness import (
     e2e_batches,
     e2e_modes,
     is_cpu_backend,
+    plan_kernels,
     statuses,
     unavailable_param,
 )
@@ -214,6 +215,7 @@ def _extra(case: E2ECase, be: Any, net: Any, runner: Runner, check: dict, figure
         "flops": int(2 * net.macs() * case.batch),
         "check": check,
         **backend_extra(be),
+        **plan_kernels(be, case.batch),
         **figures,
     }
     for key, src in (("images_per_s", "device_ms"), ("images_per_s_host", "host_ms")):

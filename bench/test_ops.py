@@ -24,6 +24,7 @@ from bench.harness import (
     gpu_inner,
     is_cpu_backend,
     kernel_versions,
+    launched_kernels,
     op_batches,
     op_choice,
     op_extra,
@@ -179,6 +180,9 @@ def test_op(case: OpCase, benchmark, backend_pool, net) -> None:
             host_ms=stats.stats.median * 1e3 if stats is not None else None,
         )
     extra.update(op_choice(be, op, case.batch, case.backend))
+    kernels = launched_kernels(be, lambda: call(xd, rd))
+    if kernels is not None:
+        extra["kernels"] = kernels
     if case.version_label:
         extra["kernel_version"] = case.version_label
     rates(extra)

@@ -126,3 +126,63 @@ def test_rotation_spans_l2_when_the_working_set_fits():
     n = rotation_count(4 << 20, 50 << 20)
     assert n * (4 << 20) >= 2 * (50 << 20) or n == 16
     assert rotation_count(1 << 20, 0) == 1
+
+
+class _Launch:
+    def __init__(self, name):
+        self.name = name
+
+
+class _Recorder:
+    """A stand-in for the custom backend's launch interface: launch_all, synchronize, a plan cache, tuner picks."""
+
+    def __init__(self):
+        self.ran = []
+        self.synced = 0
+        self.tuned = {"('gemm', 64)": "((64, 64, 4, 4), 'v8')"}
+        self._plans = {8: type("P", (), {"launches": [_Launch("block0_v3"), _Launch("pool_v2")]})()}
+
+    def launch_all(self, launches):
+        self.ran.extend(lc.name for lc in launches)
+
+    def synchronize(self):
+        self.synced += 1
+
+
+def test_launched_kernels_names_what_one_call_launches_and_restores_the_backend():
+    from bench.harness import launched_kernels
+
+    be = _Recorder()
+    names = launched_kernels(be, lambda: (be.launch_all([_Launch("gemm_v8_32x64_4x4")]), be.launch_all([_Launch("r")])))
+    assert names == ["gemm_v8_32x64_4x4", "r"]
+    assert be.ran == names and be.synced == 1  # the launches still ran, and were waited for
+    assert "launch_all" not in vars(be)  # the class's method is back
+    be.launch_all([_Launch("after")])
+    assert names == ["gemm_v8_32x64_4x4", "r"]  # no recording after the call
+
+
+def test_launched_kernels_keeps_a_wrapper_already_on_the_instance():
+    from bench.harness import launched_kernels
+
+    be = _Recorder()
+    seen = []
+    be.launch_all = lambda launches: seen.extend(lc.name for lc in launches)
+    wrapper = be.launch_all
+    assert launched_kernels(be, lambda: be.launch_all([_Launch("k")])) == ["k"]
+    assert seen == ["k"] and be.launch_all is wrapper
+
+
+def test_launched_kernels_is_none_without_a_launch_interface():
+    from bench.harness import launched_kernels
+
+    assert launched_kernels(object(), lambda: None) is None
+
+
+def test_plan_kernels_lists_the_planned_launches_and_the_tuner_picks():
+    from bench.harness import plan_kernels
+
+    be = _Recorder()
+    got = plan_kernels(be, 8)
+    assert got == {"launches": 2, "kernels": ["block0_v3", "pool_v2"], "tuned": dict(be.tuned)}
+    assert plan_kernels(be, 64) == {}  # not planned at that batch
+    assert plan_kernels(object(), 8) == {}

@@ -1,0 +1,75 @@
+"""How far apart the autotuner's picks land for the same op in fresh backends (the spread noticed in session 7
+and in the H200 run of session 9, where the classifier at batch 64 took 20.5 us per call against 13.6 on the H100).
+Any CUDA GPU; results/NOTES.md cites its output.
+
+    python3 scripts/tuner_spread.py --ops 23,53 --batch 64 --backends 4
+
+Per op (the index of a fused op of the default network) and fresh backend: the op runs once (the tuner picks then),
+then the kernels its call launches (bench.harness.launched_kernels) and the CUDA-event median of its device time,
+measured the way bench/test_ops.py measures it (rotated inputs, warm-up, `inner` calls per sample).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import Rotation, gpu_inner, launched_kernels, op_inputs, op_work  # noqa: E402
+from impls.custom import CustomBackend  # noqa: E402
+from mbv2.model import default_network  # noqa: E402
+from mbv2.timing import cuda_event_timing, rotation_count, stream_of  # noqa: E402
+
+
+def call_of(be, op):
+    if op.kind == "conv":
+        return lambda x, r: be.conv2d(x, op.layer, act=op.act, residual=r)
+    if op.kind == "linear":
+        return lambda x, r: be.linear(x, op.layer)
+    if op.kind == "pool":
+        return lambda x, r: be.global_avg_pool(x)
+    raise SystemExit(f"op kind {op.kind} not handled")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ops", default="23,53")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--backends", type=int, default=4)
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    net = default_network()
+    rows = []
+    for idx in [int(i) for i in args.ops.split(",")]:
+        op = net.fused[idx]
+        for b in range(args.backends):
+            be = CustomBackend(dtype="fp32")
+            be.prepare(net)
+            call = call_of(be, op)
+            rot = Rotation()
+            n_sets = rotation_count(op_work(op, args.batch, "fp32")["bytes"])
+            for k in range(n_sets):
+                x, r = op_inputs(op, args.batch, 1000 + idx + 7919 * k)
+                rot.sets.append((be.to_device(x), be.to_device(r) if r is not None else None))
+            call(*rot.sets[0])  # the tuner picks here
+            kernels = launched_kernels(be, lambda call=call, rot=rot: call(*rot.sets[0]))
+            t = cuda_event_timing(
+                lambda i, call=call, rot=rot: call(*rot(i)),
+                warmup=10,
+                repeats=30,
+                stream=stream_of(be),
+                inner=gpu_inner(args.batch),
+            )
+            row = {"op": idx, "describe": op.label, "backend": b, "us": t.median_ms * 1e3, "kernels": kernels}
+            rows.append(row)
+            print(f"op{idx:<3} bs{args.batch} backend {b}: {row['us']:7.1f} us  {' + '.join(kernels)}", flush=True)
+            be.close()
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
