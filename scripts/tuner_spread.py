@@ -2,11 +2,13 @@
 and in the H200 run of session 9, where the classifier at batch 64 took 20.5 us per call against 13.6 on the H100).
 Any CUDA GPU; results/NOTES.md cites its output.
 
-    python3 scripts/tuner_spread.py --ops 23,53 --batch 64 --backends 4
+    python3 scripts/tuner_spread.py --ops 23,53 --batch 64 --backends 4 [--warm-ms 300] [--rounds 3]
 
 Per op (the index of a fused op of the default network) and fresh backend: the op runs once (the tuner picks then),
 then the kernels its call launches (bench.harness.launched_kernels) and the CUDA-event median of its device time,
 measured the way bench/test_ops.py measures it (rotated inputs, warm-up, `inner` calls per sample).
+--warm-ms keeps the GPU busy (SGEMMs) that long right before the tuner runs (is the spread the clock ramp from
+idle?); --rounds overrides the tuner's TUNE_ROUNDS (is it too few samples?).
 """
 
 from __future__ import annotations
@@ -34,11 +36,26 @@ def call_of(be, op):
     raise SystemExit(f"op kind {op.kind} not handled")
 
 
+def warm_gpu(ms: float) -> None:
+    """Busy the GPU with SGEMMs for about ``ms`` of host time, then wait for them."""
+    import time
+
+    import cupy
+
+    a = cupy.ones((4096, 4096), cupy.float32)
+    end = time.perf_counter() + ms / 1e3
+    while time.perf_counter() < end:
+        a @ a
+        cupy.cuda.get_current_stream().synchronize()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ops", default="23,53")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--backends", type=int, default=4)
+    ap.add_argument("--warm-ms", type=float, default=0.0)
+    ap.add_argument("--rounds", type=int, default=0, help="the tuner's TUNE_ROUNDS (0: the backend's own)")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     net = default_network()
@@ -54,6 +71,10 @@ def main() -> None:
             for k in range(n_sets):
                 x, r = op_inputs(op, args.batch, 1000 + idx + 7919 * k)
                 rot.sets.append((be.to_device(x), be.to_device(r) if r is not None else None))
+            if args.warm_ms > 0:
+                warm_gpu(args.warm_ms)
+            if args.rounds:
+                be.TUNE_ROUNDS = args.rounds
             call(*rot.sets[0])  # the tuner picks here
             kernels = launched_kernels(be, lambda call=call, rot=rot: call(*rot.sets[0]))
             t = cuda_event_timing(
@@ -63,9 +84,9 @@ def main() -> None:
                 stream=stream_of(be),
                 inner=gpu_inner(args.batch),
             )
-            row = {"op": idx, "describe": op.label, "backend": b, "us": t.median_ms * 1e3, "kernels": kernels}
+            row = {"warm_ms": args.warm_ms, "rounds": be.TUNE_ROUNDS, "op": idx, "describe": op.label, "backend": b, "us": t.median_ms * 1e3, "kernels": kernels}
             rows.append(row)
-            print(f"op{idx:<3} bs{args.batch} backend {b}: {row['us']:7.1f} us  {' + '.join(kernels)}", flush=True)
+            print(f"warm {args.warm_ms:g} ms rounds {be.TUNE_ROUNDS} op{idx:<3} bs{args.batch} backend {b}: {row['us']:7.1f} us  {' + '.join(kernels)}", flush=True)
             be.close()
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
