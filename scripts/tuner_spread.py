@@ -84,9 +84,11 @@ def main() -> None:
                 stream=stream_of(be),
                 inner=gpu_inner(args.batch),
             )
-            row = {"warm_ms": args.warm_ms, "rounds": be.TUNE_ROUNDS, "op": idx, "describe": op.label, "backend": b, "us": t.median_ms * 1e3, "kernels": kernels}
+            row = {"warm_ms": args.warm_ms, "rounds": be.TUNE_ROUNDS, "op": idx, "describe": op.label}
+            row.update(backend=b, us=t.median_ms * 1e3, kernels=kernels)
             rows.append(row)
-            print(f"warm {args.warm_ms:g} ms rounds {be.TUNE_ROUNDS} op{idx:<3} bs{args.batch} backend {b}: {row['us']:7.1f} us  {' + '.join(kernels)}", flush=True)
+            head = f"warm {args.warm_ms:g} ms rounds {be.TUNE_ROUNDS} op{idx:<3} bs{args.batch} backend {b}"
+            print(f"{head}: {row['us']:7.1f} us  {' + '.join(kernels)}", flush=True)
             be.close()
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
