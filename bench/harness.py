@@ -289,6 +289,19 @@ class BackendPool:
 
 
 # -- figures -------------------------------------------------------------------------------------
+def op_call(backend: Any, op: FusedOp) -> Any:
+    """``(x, r) -> y``: one fused op on ``backend``'s device arrays (r is the residual, or the add's second input)."""
+    if op.kind == "conv":
+        return lambda x, r: backend.conv2d(x, op.layer, act=op.act, residual=r)
+    if op.kind == "add":
+        return lambda x, r: backend.add(x, r)
+    if op.kind == "pool":
+        return lambda x, r: backend.global_avg_pool(x)
+    if op.kind == "linear":
+        return lambda x, r: backend.linear(x, op.layer)
+    raise AssertionError(op.kind)
+
+
 def op_inputs(op: FusedOp, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, *op.in_shape), dtype=np.float32)

@@ -26,6 +26,7 @@ from bench.harness import (
     kernel_versions,
     launched_kernels,
     op_batches,
+    op_call,
     op_choice,
     op_extra,
     op_inputs,
@@ -83,18 +84,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("case", params)
 
 
-def _call(backend: Any, op) -> Any:
-    if op.kind == "conv":
-        return lambda x, r: backend.conv2d(x, op.layer, act=op.act, residual=r)
-    if op.kind == "add":
-        return lambda x, r: backend.add(x, r)
-    if op.kind == "pool":
-        return lambda x, r: backend.global_avg_pool(x)
-    if op.kind == "linear":
-        return lambda x, r: backend.linear(x, op.layer)
-    raise AssertionError(op.kind)
-
-
 def _host_rounds(name: str, flops: int) -> int:
     """Rounds for a CPU backend: about 0.3 s per case, at least 2."""
     rate = 3e9 if name == "numpy" else 20e9  # rough FLOP/s, only to bound the run time
@@ -109,7 +98,7 @@ def test_op(case: OpCase, benchmark, backend_pool, net) -> None:
         be = backend_pool.get(case.backend, case.dtype, **dict(case.options))
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
-    call = _call(be, op)
+    call = op_call(be, op)
     extra: dict[str, Any] = {
         "kind": "op",
         "backend": case.backend,

@@ -20,20 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Rotation, gpu_inner, launched_kernels, op_inputs, op_work  # noqa: E402
+from bench.harness import Rotation, gpu_inner, launched_kernels, op_call, op_inputs, op_work  # noqa: E402
 from impls.custom import CustomBackend  # noqa: E402
 from mbv2.model import default_network  # noqa: E402
 from mbv2.timing import cuda_event_timing, rotation_count, stream_of  # noqa: E402
-
-
-def call_of(be, op):
-    if op.kind == "conv":
-        return lambda x, r: be.conv2d(x, op.layer, act=op.act, residual=r)
-    if op.kind == "linear":
-        return lambda x, r: be.linear(x, op.layer)
-    if op.kind == "pool":
-        return lambda x, r: be.global_avg_pool(x)
-    raise SystemExit(f"op kind {op.kind} not handled")
 
 
 def warm_gpu(ms: float) -> None:
@@ -65,7 +55,7 @@ def main() -> None:
         for b in range(args.backends):
             be = CustomBackend(dtype="fp32")
             be.prepare(net)
-            call = call_of(be, op)
+            call = op_call(be, op)
             rot = Rotation()
             n_sets = rotation_count(op_work(op, args.batch, "fp32")["bytes"])
             for k in range(n_sets):
