@@ -11,6 +11,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v8 v5 + SIMT tiles with BK = 16, a cp.async ring and broadcast LDS.128 fragments (x96 / x160 tiles
                too) as autotune candidates: the 14x14 / 7x7 pointwise convs at batch 64 / 256,
                v9 v8 + 96- and 32-row tiles (even block counts on the 14x14 maps at batch 64)
+               v10 v9 + k-sliced v8 tiles (KS thread groups split each 16-wide k-step, partials summed in shared
+               memory: KS x the warps per SM on the 14x14 / 7x7 maps at batch 64)
     stem       v1 im2col + GEMM, v2 direct conv (weights in shared memory), v3 direct 3x3x3 specialised
     depthwise  v1 direct, v2 shared-memory tiles, v3 float4 register-blocked (C % 4 == 0, else v2)
     pool       v1 block per (n, c) + warp shuffles, v2 channels across threads, v3 v2 + split HW
@@ -92,7 +94,7 @@ KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
 KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool", "persistent", "block0", "cblock")
 
 KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
-    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"),
+    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"),
     "stem": ("v1", "v2", "v3"),
     "depthwise": ("v1", "v2", "v3"),
     "pool": ("v1", "v2", "v3"),
@@ -328,27 +330,49 @@ GEMM_TILES_V9 = GEMM_TILES_V8 + (
     (32, 64, 4, 4),
     (32, 96, 4, 8),
 )
+# gemm v10 = v9 + k-sliced v8 tiles (BM, BN, TM, TN, KS): KS thread groups split each 16-wide k-step of the tile,
+# (BM / TM) * (BN / TN) * KS threads (session 10; kernels/gemm.cu GEMM_V8K_KERNEL lines)
+GEMM_TILES_V10 = GEMM_TILES_V9 + (
+    (32, 96, 4, 8, 2),
+    (32, 96, 4, 8, 4),
+    (32, 64, 4, 4, 2),
+    (32, 64, 4, 4, 4),
+    (64, 64, 4, 4, 2),
+    (32, 160, 4, 8, 2),
+    (64, 96, 4, 8, 2),
+    (128, 64, 8, 4, 2),
+)
 # the gemm versions with split-K (v5's model) on the v4 / v3 kernels
-GEMM_SPLITK_VERSIONS = ("v5", "v6", "v7", "v8", "v9")
+GEMM_SPLITK_VERSIONS = ("v5", "v6", "v7", "v8", "v9", "v10")
 
 
-def gemm_simt_tiles(version: str) -> tuple[tuple[int, int, int, int], ...]:
-    """The cp.async SIMT tiles (GEMM_V8_KERNEL builds) that gemm `version` adds as autotune candidates."""
-    return {"v8": GEMM_TILES_V8, "v9": GEMM_TILES_V9}.get(version, ())
+def gemm_simt_tiles(version: str) -> tuple[tuple[int, ...], ...]:
+    """The cp.async SIMT tiles (GEMM_V8_KERNEL / GEMM_V8K_KERNEL builds) that gemm `version` adds as autotune
+    candidates: (BM, BN, TM, TN), or (BM, BN, TM, TN, KS) for a k-sliced build."""
+    return {"v8": GEMM_TILES_V8, "v9": GEMM_TILES_V9, "v10": GEMM_TILES_V10}.get(version, ())
 
 
-_GEMM_V8_MACRO = re.compile(r"^GEMM_V8_KERNEL\((\w+),((?:\s*\d+\s*,?){6})\)", re.M)
+def gemm_simt_threads(tile: tuple[int, ...]) -> int:
+    """Threads per block of a gemm v8 / v10 build: (BM / TM) * (BN / TN), times KS for a k-sliced one."""
+    bm, bn, tm, tn = tile[:4]
+    return (bm // tm) * (bn // tn) * (tile[4] if len(tile) > 4 else 1)
+
+
+_GEMM_V8_MACRO = re.compile(r"^GEMM_V8K?_KERNEL\((\w+),((?:\s*\d+\s*,?){6,7})\)", re.M)
 
 
 @functools.cache
-def gemm_v8_smem(tile: tuple[int, int, int, int]) -> int:
-    """Dynamic shared memory (bytes) of a gemm v8 build: STAGES * 16 * (BM + 4 + BN) floats, STAGES read from
-    its GEMM_V8_KERNEL line in kernels/gemm.cu."""
+def gemm_v8_smem(tile: tuple[int, ...]) -> int:
+    """Dynamic shared memory (bytes) of a gemm v8 / v10 build: STAGES * 16 * (BM + 4 + BN) floats (the cp.async
+    ring), STAGES read from its GEMM_V8_KERNEL / GEMM_V8K_KERNEL line in kernels/gemm.cu; a k-sliced build reuses
+    the ring for its (KS - 1) * BM * BN partial sums, so it takes the larger of the two."""
     name = gemm_tile_kernel("v8", tile, False)
     for m in _GEMM_V8_MACRO.finditer((KERNEL_DIR / "gemm.cu").read_text()):
         if m.group(1) == name:
-            bm, bn, _, _, stages, _ = (int(v) for v in m.group(2).split(","))
-            return 4 * stages * 16 * (bm + 4 + bn)
+            vals = [int(v) for v in m.group(2).split(",")]
+            bm, bn, _, _, stages = vals[:5]
+            ks = vals[6] if len(vals) > 6 else 1
+            return 4 * max(stages * 16 * (bm + 4 + bn), (ks - 1) * bm * bn)
     raise KeyError(name)
 
 
@@ -423,9 +447,11 @@ def hexdwpw4_smem(stride: int, tile: int, cin: int) -> int:
     return 2 * (mr * (kp + 8) + mr * 32 + tile * tile * 32)
 
 
-def gemm_tile_kernel(version: str, tile: tuple[int, int, int, int], vec: bool) -> str:
-    bm, bn, tm, tn = tile
-    return f"gemm_{version}_{bm}x{bn}_{tm}x{tn}" + ("_vec" if vec else "")
+def gemm_tile_kernel(version: str, tile: tuple[int, ...], vec: bool) -> str:
+    """Kernel name of a GEMM tile: gemm_<version>_<BM>x<BN>_<TM>x<TN>[_vec], + _k<KS> for a k-sliced v8 build."""
+    bm, bn, tm, tn = tile[:4]
+    ks = f"_k{tile[4]}" if len(tile) > 4 else ""
+    return f"gemm_{version}_{bm}x{bn}_{tm}x{tn}" + ("_vec" if vec else "") + ks
 
 
 def dwpw_kernel(stride: int, tile: tuple[int, int, int, int]) -> str:

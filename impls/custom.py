@@ -576,14 +576,14 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # v8 tiles: float4 path with a 16-byte aligned bias (float4 epilogue); else v5's kernels
         simt8 = K.gemm_simt_tiles(ver) if vec and bias is not None and self._aligned(bias) else ()
 
-        def build(tile: tuple[int, int, int, int], base: str | None = None) -> list[Launch]:
-            bm, bn, tm, tn = tile
+        def build(tile: tuple[int, ...], base: str | None = None) -> list[Launch]:
+            bm, bn, tm, tn = tile[:4]  # (+ KS for a k-sliced v8 build)
             base = base or ("v4" if ver in K.GEMM_SPLITK_VERSIONS else ver)
             smem = 0
             if base == "v7":  # tile = (BM, BN, warp tile WM, WN), 32 threads per warp
                 name, nt = K.gemm_tile_kernel("v7", tile, False), (bm // tm) * (bn // tn) * 32
             elif base == "v8":  # dynamic shared memory: the cp.async ring
-                name, nt, smem = K.gemm_tile_kernel("v8", tile, False), (bm // tm) * (bn // tn), K.gemm_v8_smem(tile)
+                name, nt, smem = K.gemm_tile_kernel("v8", tile, False), K.gemm_simt_threads(tile), K.gemm_v8_smem(tile)
             else:
                 name, nt = K.gemm_tile_kernel(base, tile, vec), (bm // tm) * (bn // tn)
             blocks = math.ceil(m / bm) * math.ceil(n / bn)
@@ -708,7 +708,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             name = K.dwpw_kernel(dw.stride, tile)
             nt = (bm // tm) * (bn // tn)
             blocks = math.ceil(m / bm) * math.ceil(n / bn)
-            splits = split_k(blocks, k, self.sms) if self.versions["gemm"] in ("v5", "v6", "v8", "v9") else 1
+            splits = split_k(blocks, k, self.sms) if self.versions["gemm"] in ("v5", "v6", "v8", "v9", "v10") else 1
             if splits == 1:
                 args = (x, pd["w"], pd["bias"], pp["wt"], out, pp["bias"], r, *geo, *tail)
                 return [Launch(name, self._fn(name), (blocks, 1), (nt,), args)]

@@ -795,28 +795,32 @@ __device__ __forceinline__ void cp_async4_zfill(void* smem, const void* gmem, bo
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
 }
 
-template <int BM, int BN, int TM, int TN, int STAGES>
+template <int BM, int BN, int TM, int TN, int STAGES, int KS = 1>
 __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const float* __restrict__ B,
                                              float* __restrict__ C, const float* __restrict__ bias,
                                              const float* __restrict__ R, int M, int N, int K, long long sA,
                                              long long sB, long long sC, int bias_mode, int act, int has_res) {
     constexpr int BK = 16;
-    constexpr int THR_M = BM / TM, THR_N = BN / TN, NT = THR_M * THR_N;
+    constexpr int THR_M = BM / TM, THR_N = BN / TN, NT = THR_M * THR_N;  // NT: threads of one k slice
+    constexpr int NTA = NT * KS;                                          // all threads (they share the copies)
+    static_assert(BK % KS == 0, "k slices");
     constexpr int LN = THR_N % 8 == 0 ? 8 : 4, LM = 32 / LN;  // lanes of a warp: LM rows x LN columns of threads
     constexpr int WARPS_N = THR_N / LN;
     constexpr int SLM = TM / 4, SLN = TN / 4;                  // float4 slabs per thread along M, N
     constexpr int PM = BM / SLM, PN = BN / SLN;                // slab pitch (rows, columns)
     constexpr int LDA = BM + 4, LDB = BN;
     constexpr int STAGE_A = BK * LDA, STAGE_B = BK * LDB;
-    constexpr int ROWS_PER_PASS = NT / 8, APASS = (BM + ROWS_PER_PASS - 1) / ROWS_PER_PASS;
-    constexpr int NB4 = BK * BN / 4, BPASS = (NB4 + NT - 1) / NT;
+    constexpr int ROWS_PER_PASS = NTA / 8, APASS = (BM + ROWS_PER_PASS - 1) / ROWS_PER_PASS;
+    constexpr int NB4 = BK * BN / 4, BPASS = (NB4 + NTA - 1) / NTA;
     static_assert(TM % 4 == 0 && TN % 4 == 0 && THR_N % LN == 0 && THR_M % LM == 0 && NT % 32 == 0, "tile shape");
     static_assert(BM % 32 == 0 && BN % 4 == 0 && ROWS_PER_PASS % 4 == 0, "tile shape");
     extern __shared__ __align__(16) float gemm_v8_smem[];
     float* As = gemm_v8_smem;                    // [STAGES][BK][LDA]: the A tile transposed
     float* Bs = gemm_v8_smem + STAGES * STAGE_A;  // [STAGES][BK][LDB]
 
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tid = threadIdx.x, lane = tid & 31;
+    const int slice = KS > 1 ? tid / NT : 0, st = KS > 1 ? tid % NT : tid;  // k slice, thread within it
+    const int warp = st >> 5;
     const int ty = (warp / WARPS_N) * LM + lane / LN;
     const int tx = (warp % WARPS_N) * LN + lane % LN;
     const int ntn = (N + BN - 1) / BN;
@@ -844,7 +848,7 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
         }
 #pragma unroll
         for (int i = 0; i < BPASS; ++i) {
-            const int e = i * NT + tid;
+            const int e = i * NTA + tid;
             if (NB4 % NT == 0 || e < NB4) {
                 const int r = e / (BN / 4), c4 = (e % (BN / 4)) * 4;
                 const int gk = k0 + r, gn = n0 + c4;
@@ -872,10 +876,10 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
         const int pre = kt + STAGES - 1;
         if (pre < nk) load(pre % STAGES, kbeg + pre * BK);
         cp_async_commit();
-        const float* as = As + (kt % STAGES) * STAGE_A + ty * 4;
-        const float* bs = Bs + (kt % STAGES) * STAGE_B + tx * 4;
+        const float* as = As + (kt % STAGES) * STAGE_A + slice * (BK / KS) * LDA + ty * 4;
+        const float* bs = Bs + (kt % STAGES) * STAGE_B + slice * (BK / KS) * LDB + tx * 4;
 #pragma unroll
-        for (int k = 0; k < BK; ++k) {
+        for (int k = 0; k < BK / KS; ++k) {  // this slice's k of the tile
             float a[TM], b[TN];
 #pragma unroll
             for (int s = 0; s < SLM; ++s) {
@@ -894,6 +898,28 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
         }
     }
     cp_async_wait<0>();
+    if constexpr (KS > 1) {
+        // k slices 1..KS-1 hand their partial tiles to slice 0 through shared memory (the ring is free: every
+        // copy landed and every slice left the loop), which adds them in the fixed order 1, 2, .. and runs the
+        // epilogue. Layout [slice - 1][i][j][st]: consecutive threads, consecutive words (no bank conflicts).
+        // Dynamic shared memory >= (KS - 1) * BM * BN floats (host: gemm_v8_smem).
+        __syncthreads();
+        float* red = gemm_v8_smem;
+        if (slice > 0) {
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < TN; ++j) red[(((slice - 1) * TM + i) * TN + j) * NT + st] = acc[i][j];
+        }
+        __syncthreads();
+        if (slice > 0) return;
+#pragma unroll
+        for (int s = 1; s < KS; ++s)
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < TN; ++j) acc[i][j] += red[(((s - 1) * TM + i) * TN + j) * NT + st];
+    }
 
     // epilogue: float4 per (row, column slab); N % 4 == 0 so a float4 is wholly inside or outside
 #pragma unroll
@@ -958,6 +984,29 @@ GEMM_V8_KERNEL(gemm_v8_96x64_4x4, 96, 64, 4, 4, 3, 2)
 GEMM_V8_KERNEL(gemm_v8_96x96_4x8, 96, 96, 4, 8, 3, 2)
 GEMM_V8_KERNEL(gemm_v8_32x64_4x4, 32, 64, 4, 4, 3, 4)
 GEMM_V8_KERNEL(gemm_v8_32x96_4x8, 32, 96, 4, 8, 3, 4)
+
+// gemm v10 (session 10): the tile's 16-wide k-steps split over KS thread groups ("k slices", KS x the threads of
+// the v8 tile, each slice 16 / KS k per step), the partial tiles summed once at the end through shared memory.
+// Same tile, same copies per block, KS x the warps per SM: for the 14x14 / 7x7 maps at batch 64, where one
+// wave of 32-row tiles holds 9-12 warps per SM (v9) and the kernels run at ~36% of the FMA pipe (latency-bound).
+// Name suffix _k<KS>; threads (BM / TM) * (BN / TN) * KS; MINB as above.
+#define GEMM_V8K_KERNEL(NAME, BM, BN, TM, TN, STAGES, MINB, KS)                                           \
+    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN) * KS, MINB)                        \
+    NAME(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,                 \
+         const float* __restrict__ bias, const float* __restrict__ R, int M, int N, int K,                \
+         long long sA, long long sB, long long sC, int bias_mode, int act, int has_res) {                 \
+        gemm_v8_body<BM, BN, TM, TN, STAGES, KS>(A, B, C, bias, R, M, N, K, sA, sB, sC, bias_mode, act,   \
+                                                 has_res);                                                 \
+    }
+
+GEMM_V8K_KERNEL(gemm_v8_32x96_4x8_k2, 32, 96, 4, 8, 3, 3, 2)
+GEMM_V8K_KERNEL(gemm_v8_32x96_4x8_k4, 32, 96, 4, 8, 3, 2, 4)
+GEMM_V8K_KERNEL(gemm_v8_32x64_4x4_k2, 32, 64, 4, 4, 3, 3, 2)
+GEMM_V8K_KERNEL(gemm_v8_32x64_4x4_k4, 32, 64, 4, 4, 3, 2, 4)
+GEMM_V8K_KERNEL(gemm_v8_64x64_4x4_k2, 64, 64, 4, 4, 3, 2, 2)
+GEMM_V8K_KERNEL(gemm_v8_32x160_4x8_k2, 32, 160, 4, 8, 3, 2, 2)
+GEMM_V8K_KERNEL(gemm_v8_64x96_4x8_k2, 64, 96, 4, 8, 3, 2, 2)
+GEMM_V8K_KERNEL(gemm_v8_128x64_8x4_k2, 128, 64, 8, 4, 3, 1, 2)
 
 // ---------------------------------------------------------------------------------------------------
 // fuse v7 (host: impls/custom.py _exgdw_launch; kernels="fuse=v7"): the expansion 1x1 conv of a bottleneck

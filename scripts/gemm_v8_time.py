@@ -1,5 +1,5 @@
-"""gemm v8 / v9 on the H100: per distinct pointwise layer, the autotuned versions (--versions) and every v9 tile
-pinned (v8's + session 8's), at the given batches (CUDA-event medians, inputs rotated as in custom_time.py), then
+"""gemm v8 / v9 / v10 on the H100: per distinct pointwise layer, the autotuned versions (--versions) and every v10
+tile pinned (v8's + session 8's + the k-sliced ones), at the given batches (CUDA-event medians, inputs rotated as in custom_time.py), then
 end to end (CUDA graph, device time) with the --e2e-specs. Prints tables; --json writes everything.
 
     python3 scripts/gemm_v8_time.py --json $OUT/gemm_v8_times.json [--batches 64,256] [--e2e-batches 1,64,256]
@@ -25,8 +25,8 @@ from impls import _custom_kernels as K  # noqa: E402
 from mbv2.model import default_network  # noqa: E402
 
 
-def tile_id(t: tuple[int, int, int, int]) -> str:
-    return "{}x{}_{}x{}".format(*t)
+def tile_id(t: tuple[int, ...]) -> str:
+    return K.gemm_tile_kernel("v8", t, False).removeprefix("gemm_v8_")
 
 
 def per_layer(net, batches, rng, results, tiles: bool, max_hw: int, versions: list[str]) -> None:
@@ -45,9 +45,9 @@ def per_layer(net, batches, rng, results, tiles: bool, max_hw: int, versions: li
                 ms = ct.time_launches(be, lists, batch)["median_ms"]
                 row[ver] = {"us": ms * 1e3, "tflops": flop / ms / 1e9, "kernels": [la.name for la in lists[0]]}
             if tiles:
-                be = ct.backend("gemm=v9")
+                be = ct.backend("gemm=v10")
                 row["tiles"] = {}
-                for t in K.GEMM_TILES_V9:
+                for t in K.GEMM_TILES_V10:
                     be.force_tile = t
                     try:
                         lists = [be._conv_launches(x, op.layer, op.act, r, out) for x, r in zip(xs, rs)]
@@ -73,10 +73,10 @@ def per_layer(net, batches, rng, results, tiles: bool, max_hw: int, versions: li
         results.setdefault("totals_ms", {})[f"bs{batch}"] = tot
         print(f"all pointwise convs bs{batch}: " + ", ".join(f"{v} {t:.3f} ms" for v, t in tot.items()), flush=True)
     if tiles:
-        print("\nper-tile us (pinned v9 = v8 + session 8 tiles):")
-        print("bs  op  " + " ".join(f"{tile_id(t):>11s}" for t in K.GEMM_TILES_V9))
+        print("\nper-tile us (pinned v10 = v8 + session 8 tiles + k-sliced):")
+        print("bs  op  " + " ".join(f"{tile_id(t):>14s}" for t in K.GEMM_TILES_V10))
         for r in rows:
-            cells = " ".join(f"{r['tiles'][tile_id(t)]['us']:11.1f}" for t in K.GEMM_TILES_V9)
+            cells = " ".join(f"{r['tiles'][tile_id(t)]['us']:14.1f}" for t in K.GEMM_TILES_V10)
             print(f"{r['batch']:<3} {r['op']:<3} {cells}")
 
 
@@ -87,8 +87,8 @@ def main() -> None:
     ap.add_argument("--e2e-batches", default="1,64,256")
     ap.add_argument("--no-tiles", action="store_true", help="skip the pinned-tile sweep")
     ap.add_argument("--skip-e2e", action="store_true")
-    ap.add_argument("--versions", default="v5,v8,v9", help="autotuned gemm versions timed per layer")
-    ap.add_argument("--e2e-specs", default="gemm=v8;gemm=v9", help="';'-separated, timed in this order per batch")
+    ap.add_argument("--versions", default="v9,v10", help="autotuned gemm versions timed per layer")
+    ap.add_argument("--e2e-specs", default="gemm=v9;gemm=v10", help="';'-separated, timed in this order per batch")
     ap.add_argument("--max-hw", type=int, default=14, help="only pointwise layers on maps up to this size")
     args = ap.parse_args()
     props = cupy.cuda.runtime.getDeviceProperties(0)

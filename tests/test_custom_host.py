@@ -39,7 +39,7 @@ def parse_signatures() -> dict[str, list[str]]:
         for m in re.finditer(pat, s):
             if m.group(1) != "NAME":  # the macro bodies
                 sigs[m.group(1)] = [p.strip() for p in m.group(2).split(",")]
-        for m in re.finditer(r"^(?:GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL|GEMM_V8_KERNEL)\((\w+),", s, re.M):
+        for m in re.finditer(r"^(?:GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL|GEMM_V8_KERNEL|GEMM_V8K_KERNEL)\((\w+),", s, re.M):
             sigs[m.group(1)] = "GEMM"
         for m in re.finditer(r"^GEMM_SMALLK_KERNEL\((\w+),", s, re.M):
             sigs[m.group(1)] = [
@@ -1003,8 +1003,8 @@ def test_gemm_v8_tiles_with_emulated_kernels(fake_cupy, rng):
     opt-in and split-K chunks (16-wide k-steps) as the host builds them."""
     from tests.test_custom_kernels import V8_ODD, make_conv
 
-    be = fake_cupy.CustomBackend(kernels="gemm=v9")  # v9's tiles = v8's + session 8's
-    for tile in K.GEMM_TILES_V9:
+    be = fake_cupy.CustomBackend(kernels="gemm=v10")  # v10's tiles = v8's + session 8's + the k-sliced ones
+    for tile in K.GEMM_TILES_V10:
         for cin, cout, h, w, batch, act, has_res in V8_ODD:
             lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
             x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
