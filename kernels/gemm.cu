@@ -849,7 +849,7 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
 #pragma unroll
         for (int i = 0; i < BPASS; ++i) {
             const int e = i * NTA + tid;
-            if (NB4 % NT == 0 || e < NB4) {
+            if (NB4 % NTA == 0 || e < NB4) {
                 const int r = e / (BN / 4), c4 = (e % (BN / 4)) * 4;
                 const int gk = k0 + r, gn = n0 + c4;
                 const bool ok = gk < kend && gn < N;
