@@ -334,13 +334,10 @@ GEMM_TILES_V9 = GEMM_TILES_V8 + (
 # (BM / TM) * (BN / TN) * KS threads (session 10; kernels/gemm.cu GEMM_V8K_KERNEL lines)
 GEMM_TILES_V10 = GEMM_TILES_V9 + (
     (32, 96, 4, 8, 2),
-    (32, 96, 4, 8, 4),
-    (32, 64, 4, 4, 2),
-    (32, 64, 4, 4, 4),
-    (64, 64, 4, 4, 2),
     (32, 160, 4, 8, 2),
-    (64, 96, 4, 8, 2),
-    (128, 64, 8, 4, 2),
+    (32, 64, 8, 8, 4),
+    (32, 96, 8, 12, 4),
+    (32, 64, 8, 8, 8),
 )
 # the gemm versions with split-K (v5's model) on the v4 / v3 kernels
 GEMM_SPLITK_VERSIONS = ("v5", "v6", "v7", "v8", "v9", "v10")
@@ -365,14 +362,14 @@ _GEMM_V8_MACRO = re.compile(r"^GEMM_V8K?_KERNEL\((\w+),((?:\s*\d+\s*,?){6,7})\)"
 def gemm_v8_smem(tile: tuple[int, ...]) -> int:
     """Dynamic shared memory (bytes) of a gemm v8 / v10 build: STAGES * 16 * (BM + 4 + BN) floats (the cp.async
     ring), STAGES read from its GEMM_V8_KERNEL / GEMM_V8K_KERNEL line in kernels/gemm.cu; a k-sliced build reuses
-    the ring for its (KS - 1) * BM * BN partial sums, so it takes the larger of the two."""
+    the ring for its KS * BM * BN partial sums, so it takes the larger of the two."""
     name = gemm_tile_kernel("v8", tile, False)
     for m in _GEMM_V8_MACRO.finditer((KERNEL_DIR / "gemm.cu").read_text()):
         if m.group(1) == name:
             vals = [int(v) for v in m.group(2).split(",")]
             bm, bn, _, _, stages = vals[:5]
             ks = vals[6] if len(vals) > 6 else 1
-            return 4 * max(stages * 16 * (bm + 4 + bn), (ks - 1) * bm * bn)
+            return 4 * max(stages * 16 * (bm + 4 + bn), ks * bm * bn if ks > 1 else 0)
     raise KeyError(name)
 
 

@@ -898,30 +898,67 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
         }
     }
     cp_async_wait<0>();
-    if constexpr (KS > 1) {
-        // k slices 1..KS-1 hand their partial tiles to slice 0 through shared memory (the ring is free: every
-        // copy landed and every slice left the loop), which adds them in the fixed order 1, 2, .. and runs the
-        // epilogue. Layout [slice - 1][i][j][st]: consecutive threads, consecutive words (no bank conflicts).
-        // Dynamic shared memory >= (KS - 1) * BM * BN floats (host: gemm_v8_smem).
-        __syncthreads();
-        float* red = gemm_v8_smem;
-        if (slice > 0) {
-#pragma unroll
-            for (int i = 0; i < TM; ++i)
-#pragma unroll
-                for (int j = 0; j < TN; ++j) red[(((slice - 1) * TM + i) * TN + j) * NT + st] = acc[i][j];
+    // epilogue of one float4 of C (row gm, columns gn..gn+3): bias, ReLU6, residual; N % 4 == 0 so a float4 is
+    // wholly inside or outside
+    auto store4 = [&](int gm, int gn, float4 v) {
+        if (bias_mode == 1) {
+            const float4 bb = __ldg(reinterpret_cast<const float4*>(bias + gn));
+            v.x += bb.x; v.y += bb.y; v.z += bb.z; v.w += bb.w;
+        } else if (bias_mode == 2) {
+            const float bb = __ldg(bias + gm);
+            v.x += bb; v.y += bb; v.z += bb; v.w += bb;
         }
+        if (act) {
+            v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
+            v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
+            v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
+            v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
+        }
+        const long long off = (long long)gm * N + gn;
+        if (has_res) {
+            const float4 rr = __ldg(reinterpret_cast<const float4*>(R + off));
+            v.x += rr.x; v.y += rr.y; v.z += rr.z; v.w += rr.w;
+        }
+        *reinterpret_cast<float4*>(C + off) = v;
+    };
+    if constexpr (KS > 1) {
+        // every k slice puts its partial tile in shared memory (the ring is free: every copy landed and every
+        // slice left the loop), layout [slice][row][column]; then all KS x NT threads walk the tile's float4s
+        // (consecutive threads, consecutive float4s: coalesced stores), each the sum of the KS partials in the
+        // fixed order 0, 1, .., and run the epilogue. Dynamic shared memory >= KS * BM * BN floats (host:
+        // gemm_v8_smem).
         __syncthreads();
-        if (slice > 0) return;
+        float* red = gemm_v8_smem + slice * BM * BN;
 #pragma unroll
-        for (int s = 1; s < KS; ++s)
+        for (int sm = 0; sm < SLM; ++sm)
 #pragma unroll
-            for (int i = 0; i < TM; ++i)
+            for (int i = 0; i < 4; ++i)
 #pragma unroll
-                for (int j = 0; j < TN; ++j) acc[i][j] += red[(((s - 1) * TM + i) * TN + j) * NT + st];
+                for (int sn = 0; sn < SLN; ++sn)
+                    *reinterpret_cast<float4*>(red + (sm * PM + ty * 4 + i) * BN + sn * PN + tx * 4) =
+                        make_float4(acc[4 * sm + i][4 * sn], acc[4 * sm + i][4 * sn + 1], acc[4 * sm + i][4 * sn + 2],
+                                    acc[4 * sm + i][4 * sn + 3]);
+        __syncthreads();
+        constexpr int NQ = BM * BN / 4;
+#pragma unroll
+        for (int q0 = 0; q0 < NQ; q0 += NTA) {
+            const int q = q0 + tid;
+            if (NQ % NTA != 0 && q >= NQ) break;
+            const int r = q / (BN / 4), c = (q % (BN / 4)) * 4;
+            const int gm = m0 + r, gn = n0 + c;
+            if (gm >= M || gn >= N) continue;
+            float4 v = *reinterpret_cast<const float4*>(gemm_v8_smem + r * BN + c);
+#pragma unroll
+            for (int z = 1; z < KS; ++z) {
+                const float4 u = *reinterpret_cast<const float4*>(gemm_v8_smem + z * BM * BN + r * BN + c);
+                v.x += u.x; v.y += u.y; v.z += u.z; v.w += u.w;
+            }
+            store4(gm, gn, v);
+        }
+        return;
     }
 
-    // epilogue: float4 per (row, column slab); N % 4 == 0 so a float4 is wholly inside or outside
+    // epilogue: float4 per (row, column slab)
 #pragma unroll
     for (int sm = 0; sm < SLM; ++sm) {
 #pragma unroll
@@ -932,27 +969,8 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
             for (int sn = 0; sn < SLN; ++sn) {
                 const int gn = n0 + sn * PN + tx * 4;
                 if (gn >= N) continue;
-                float4 v = make_float4(acc[4 * sm + i][4 * sn], acc[4 * sm + i][4 * sn + 1],
-                                       acc[4 * sm + i][4 * sn + 2], acc[4 * sm + i][4 * sn + 3]);
-                if (bias_mode == 1) {
-                    const float4 bb = __ldg(reinterpret_cast<const float4*>(bias + gn));
-                    v.x += bb.x; v.y += bb.y; v.z += bb.z; v.w += bb.w;
-                } else if (bias_mode == 2) {
-                    const float bb = __ldg(bias + gm);
-                    v.x += bb; v.y += bb; v.z += bb; v.w += bb;
-                }
-                if (act) {
-                    v.x = fminf(fmaxf(v.x, 0.0f), 6.0f);
-                    v.y = fminf(fmaxf(v.y, 0.0f), 6.0f);
-                    v.z = fminf(fmaxf(v.z, 0.0f), 6.0f);
-                    v.w = fminf(fmaxf(v.w, 0.0f), 6.0f);
-                }
-                const long long off = (long long)gm * N + gn;
-                if (has_res) {
-                    const float4 rr = __ldg(reinterpret_cast<const float4*>(R + off));
-                    v.x += rr.x; v.y += rr.y; v.z += rr.z; v.w += rr.w;
-                }
-                *reinterpret_cast<float4*>(C + off) = v;
+                store4(gm, gn, make_float4(acc[4 * sm + i][4 * sn], acc[4 * sm + i][4 * sn + 1],
+                                           acc[4 * sm + i][4 * sn + 2], acc[4 * sm + i][4 * sn + 3]));
             }
         }
     }
@@ -999,14 +1017,14 @@ GEMM_V8_KERNEL(gemm_v8_32x96_4x8, 32, 96, 4, 8, 3, 4)
                                                  has_res);                                                 \
     }
 
+// (first device run, H200: 32x96_4x8 k4, 32x64_4x4 k2 / k4, 64x64_4x4 k2, 64x96_4x8 k2 and 128x64_8x4 k2 were never the
+// fastest on a network layer at batch 64 and were dropped; results/NOTES.md "Session 10")
 GEMM_V8K_KERNEL(gemm_v8_32x96_4x8_k2, 32, 96, 4, 8, 3, 3, 2)
-GEMM_V8K_KERNEL(gemm_v8_32x96_4x8_k4, 32, 96, 4, 8, 3, 2, 4)
-GEMM_V8K_KERNEL(gemm_v8_32x64_4x4_k2, 32, 64, 4, 4, 3, 3, 2)
-GEMM_V8K_KERNEL(gemm_v8_32x64_4x4_k4, 32, 64, 4, 4, 3, 2, 4)
-GEMM_V8K_KERNEL(gemm_v8_64x64_4x4_k2, 64, 64, 4, 4, 3, 2, 2)
 GEMM_V8K_KERNEL(gemm_v8_32x160_4x8_k2, 32, 160, 4, 8, 3, 2, 2)
-GEMM_V8K_KERNEL(gemm_v8_64x96_4x8_k2, 64, 96, 4, 8, 3, 2, 2)
-GEMM_V8K_KERNEL(gemm_v8_128x64_8x4_k2, 128, 64, 8, 4, 3, 1, 2)
+// 8 x 8 / 8 x 12 thread tiles (one warp per slice): 4 / 4.8 FFMA per shared-memory wavefront instead of 2 / 2.7
+GEMM_V8K_KERNEL(gemm_v8_32x64_8x8_k4, 32, 64, 8, 8, 3, 3, 4)
+GEMM_V8K_KERNEL(gemm_v8_32x96_8x12_k4, 32, 96, 8, 12, 3, 3, 4)
+GEMM_V8K_KERNEL(gemm_v8_32x64_8x8_k8, 32, 64, 8, 8, 3, 2, 8)
 
 // ---------------------------------------------------------------------------------------------------
 // fuse v7 (host: impls/custom.py _exgdw_launch; kernels="fuse=v7"): the expansion 1x1 conv of a bottleneck
