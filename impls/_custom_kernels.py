@@ -338,6 +338,8 @@ GEMM_TILES_V10 = GEMM_TILES_V9 + (
     (32, 64, 8, 8, 4),
     (32, 96, 8, 12, 4),
     (32, 64, 8, 8, 8),
+    (32, 160, 8, 20, 2),
+    (32, 160, 8, 20, 4),
 )
 # the gemm versions with split-K (v5's model) on the v4 / v3 kernels
 GEMM_SPLITK_VERSIONS = ("v5", "v6", "v7", "v8", "v9", "v10")

@@ -955,22 +955,21 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
             }
             store4(gm, gn, v);
         }
-        return;
-    }
-
-    // epilogue: float4 per (row, column slab)
+    } else {
+        // epilogue: float4 per (row, column slab)
 #pragma unroll
-    for (int sm = 0; sm < SLM; ++sm) {
+        for (int sm = 0; sm < SLM; ++sm) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int gm = m0 + sm * PM + ty * 4 + i;
-            if (gm >= M) continue;
+            for (int i = 0; i < 4; ++i) {
+                const int gm = m0 + sm * PM + ty * 4 + i;
+                if (gm >= M) continue;
 #pragma unroll
-            for (int sn = 0; sn < SLN; ++sn) {
-                const int gn = n0 + sn * PN + tx * 4;
-                if (gn >= N) continue;
-                store4(gm, gn, make_float4(acc[4 * sm + i][4 * sn], acc[4 * sm + i][4 * sn + 1],
-                                           acc[4 * sm + i][4 * sn + 2], acc[4 * sm + i][4 * sn + 3]));
+                for (int sn = 0; sn < SLN; ++sn) {
+                    const int gn = n0 + sn * PN + tx * 4;
+                    if (gn >= N) continue;
+                    store4(gm, gn, make_float4(acc[4 * sm + i][4 * sn], acc[4 * sm + i][4 * sn + 1],
+                                               acc[4 * sm + i][4 * sn + 2], acc[4 * sm + i][4 * sn + 3]));
+                }
             }
         }
     }
@@ -1025,6 +1024,9 @@ GEMM_V8K_KERNEL(gemm_v8_32x160_4x8_k2, 32, 160, 4, 8, 3, 2, 2)
 GEMM_V8K_KERNEL(gemm_v8_32x64_8x8_k4, 32, 64, 8, 8, 3, 3, 4)
 GEMM_V8K_KERNEL(gemm_v8_32x96_8x12_k4, 32, 96, 8, 12, 3, 3, 4)
 GEMM_V8K_KERNEL(gemm_v8_32x64_8x8_k8, 32, 64, 8, 8, 3, 2, 8)
+// 8 x 20 for N = 160 / 320 on the 7x7 maps (5.7 FFMA per wavefront; 254-255 registers, no spills)
+GEMM_V8K_KERNEL(gemm_v8_32x160_8x20_k2, 32, 160, 8, 20, 3, 3, 2)
+GEMM_V8K_KERNEL(gemm_v8_32x160_8x20_k4, 32, 160, 8, 20, 3, 2, 4)
 
 // ---------------------------------------------------------------------------------------------------
 // fuse v7 (host: impls/custom.py _exgdw_launch; kernels="fuse=v7"): the expansion 1x1 conv of a bottleneck
