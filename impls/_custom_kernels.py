@@ -114,7 +114,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
 
 # The fastest correct version of each family measured on H100 (results/NOTES.md).
 DEFAULT_VERSIONS: dict[str, str] = {
-    "gemm": "v9",  # = v5 below TUNE_MIN_FLOP (batch 1): the v8 / v9 tiles are autotune candidates only
+    "gemm": "v10",  # = v5 below TUNE_MIN_FLOP (batch 1): the v8 / v9 / v10 tiles are autotune candidates only
     "stem": "v3",
     "depthwise": "v3",
     "pool": "v2",
