@@ -44,7 +44,14 @@
 //       MEASURED (H100, autotuned v5 -> v8): the 14x14 / 7x7 pointwise convs 0.971 -> 0.878 ms at batch 64,
 //       3.000 -> 2.713 ms at batch 256 (28-39 TFLOP/s; best 320->1280 38.7); e2e graph 2.016 -> 1.928 ms (bs64),
 //       7.106 -> 6.821 ms (bs256), batch 1 the same plan. Issue-bound (ncu: 0.78 issues / scheduler-cycle at
-//       2 blocks/SM for 8x8; ~15% of the main loop is LDS + the A copy's address work). The default since.
+//       2 blocks/SM for 8x8; ~15% of the main loop is LDS + the A copy's address work).
+//   v9  v8 + 96- and 32-row tiles (even block counts on the 14x14 maps at batch 64; session 8).
+//   v10 v9 + k-sliced builds of the v8 body (GEMM_V8K_KERNEL, `_k<KS>`): KS warp groups split each 16-wide
+//       k-step of one tile and sum their partial tiles in shared memory at the end, so 8x8 / 8x12 / 8x20
+//       thread tiles (4-5.7 FFMA per shared-memory wavefront; 4x4 / 4x8 are capped by the L1 pipe at 50 / 67%
+//       of the FMA pipe) fit the 32-row tiles that fill 132 SMs at batch 64. MEASURED (H200, session 10):
+//       576->96 60.0 -> 49.0 us, 384->96 38.5 -> 32.4; e2e batch 64 1.652 -> 1.609 ms (interleaved A/B),
+//       batch 256 5.849 -> 5.813, batch 1 / 8 the same. The default since.
 //
 // Family "fuse" (host: impls/custom.py; v1 = no fusion, every layer its own kernel):
 //   v2  depthwise 3x3 (+ bias, ReLU6) fused into the A operand of the following pointwise GEMM

@@ -1,6 +1,7 @@
 """gemm v8 / v9 / v10 on the H100: per distinct pointwise layer, the autotuned versions (--versions) and every v10
-tile pinned (v8's + session 8's + the k-sliced ones), at the given batches (CUDA-event medians, inputs rotated as in custom_time.py), then
-end to end (CUDA graph, device time) with the --e2e-specs. Prints tables; --json writes everything.
+tile pinned (v8's + session 8's + the k-sliced ones), at the given batches (CUDA-event medians, inputs rotated
+as in custom_time.py), then end to end (CUDA graph, device time) with the --e2e-specs. Prints tables; --json
+writes everything.
 
     python3 scripts/gemm_v8_time.py --json $OUT/gemm_v8_times.json [--batches 64,256] [--e2e-batches 1,64,256]
 """

@@ -39,7 +39,8 @@ def parse_signatures() -> dict[str, list[str]]:
         for m in re.finditer(pat, s):
             if m.group(1) != "NAME":  # the macro bodies
                 sigs[m.group(1)] = [p.strip() for p in m.group(2).split(",")]
-        for m in re.finditer(r"^(?:GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL|GEMM_V8_KERNEL|GEMM_V8K_KERNEL)\((\w+),", s, re.M):
+        macros = "GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL|GEMM_V8_KERNEL|GEMM_V8K_KERNEL"
+        for m in re.finditer(rf"^(?:{macros})\((\w+),", s, re.M):
             sigs[m.group(1)] = "GEMM"
         for m in re.finditer(r"^GEMM_SMALLK_KERNEL\((\w+),", s, re.M):
             sigs[m.group(1)] = [
