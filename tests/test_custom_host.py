@@ -999,6 +999,39 @@ def test_gemm_v8_batch1_plan_is_v5s(fake_cupy, net):
     assert not any(name.startswith("gemm_v8") for name, *_ in plans[1])
 
 
+def test_gemm_v10_k_sliced_builds_catalogue():
+    """gemm v10's k-sliced tiles: each names a GEMM_V8K_KERNEL line whose numbers match the tile, launches
+    (BM / TM) * (BN / TN) * KS threads (whole warps, one or more per slice, KS dividing the 16-wide k-step),
+    and gets dynamic shared memory for both the cp.async ring and the KS partial tiles of its epilogue (the
+    partials overwrite the ring: too little here would corrupt the neighbour block's memory on the GPU)."""
+    import re
+
+    text = (K.KERNEL_DIR / "gemm.cu").read_text()
+    lines = {
+        m.group(1): [int(v) for v in m.group(2).split(",")]
+        for m in re.finditer(r"^GEMM_V8K_KERNEL\((\w+),([\d\s,]+)\)", text, re.M)
+    }
+    sliced = [t for t in K.GEMM_TILES_V10 if len(t) == 5]
+    assert sliced and set(K.GEMM_TILES_V9) < set(K.GEMM_TILES_V10)
+    assert {K.gemm_tile_kernel("v8", t, False) for t in sliced} == set(
+        lines
+    )  # no build without a tile, no tile without a build
+    for t in sliced:
+        bm, bn, tm, tn, ks = t
+        name = K.gemm_tile_kernel("v8", t, False)
+        assert name == f"gemm_v8_{bm}x{bn}_{tm}x{tn}_k{ks}"
+        lbm, lbn, ltm, ltn, stages, minb, lks = lines[name]
+        assert (lbm, lbn, ltm, ltn, lks) == t
+        threads = K.gemm_simt_threads(t)
+        assert threads == (bm // tm) * (bn // tn) * ks and threads % (32 * ks) == 0 and 16 % ks == 0
+        smem = K.gemm_v8_smem(t)
+        assert smem >= 4 * stages * 16 * (bm + 4 + bn) and smem >= 4 * ks * bm * bn
+        assert smem * minb <= 227 * 1024, f"{name}: {minb} blocks of {smem} B do not fit an SM"
+    for t in K.GEMM_TILES_V9:  # the v8 / v9 builds keep their names, threads and ring-only shared memory
+        assert K.gemm_tile_kernel("v8", t, False) == "gemm_v8_{}x{}_{}x{}".format(*t)
+        assert K.gemm_simt_threads(t) == (t[0] // t[2]) * (t[1] // t[3])
+
+
 def test_gemm_v8_tiles_with_emulated_kernels(fake_cupy, rng):
     """Every gemm v8 tile pinned on the odd shapes of its GPU test: launch arguments, dynamic shared memory
     opt-in and split-K chunks (16-wide k-steps) as the host builds them."""
