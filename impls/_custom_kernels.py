@@ -12,7 +12,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                too) as autotune candidates: the 14x14 / 7x7 pointwise convs at batch 64 / 256,
                v9 v8 + 96- and 32-row tiles (even block counts on the 14x14 maps at batch 64)
                v10 v9 + k-sliced v8 tiles (KS thread groups split each 16-wide k-step, partials summed in shared
-               memory: KS x the warps per SM on the 14x14 / 7x7 maps at batch 64)
+               memory: 8x8 / 8x12 / 8x20 thread tiles on the 32-row tiles that fill the SMs at batch 64)
+               v11 v10 + 64-row k-sliced tiles (7x7 maps at batch 64, batch 256; prepared in session 10, not yet
+               measured on a GPU)
     stem       v1 im2col + GEMM, v2 direct conv (weights in shared memory), v3 direct 3x3x3 specialised
     depthwise  v1 direct, v2 shared-memory tiles, v3 float4 register-blocked (C % 4 == 0, else v2)
     pool       v1 block per (n, c) + warp shuffles, v2 channels across threads, v3 v2 + split HW
@@ -94,7 +96,7 @@ KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
 KERNEL_FILES = ("add", "conv", "gemm", "half", "layout", "linear", "pool", "persistent", "block0", "cblock")
 
 KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
-    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"),
+    "gemm": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11"),
     "stem": ("v1", "v2", "v3"),
     "depthwise": ("v1", "v2", "v3"),
     "pool": ("v1", "v2", "v3"),
@@ -341,14 +343,22 @@ GEMM_TILES_V10 = GEMM_TILES_V9 + (
     (32, 160, 8, 20, 2),
     (32, 160, 8, 20, 4),
 )
+# gemm v11 = v10 + 64-row k-sliced tiles (session 10: compiled, no spills; not yet measured on a GPU)
+GEMM_TILES_V11 = GEMM_TILES_V10 + (
+    (64, 64, 8, 8, 2),
+    (64, 64, 8, 8, 4),
+    (64, 96, 8, 12, 2),
+    (64, 128, 8, 16, 2),
+    (64, 160, 8, 20, 2),
+)
 # the gemm versions with split-K (v5's model) on the v4 / v3 kernels
-GEMM_SPLITK_VERSIONS = ("v5", "v6", "v7", "v8", "v9", "v10")
+GEMM_SPLITK_VERSIONS = ("v5", "v6", "v7", "v8", "v9", "v10", "v11")
 
 
 def gemm_simt_tiles(version: str) -> tuple[tuple[int, ...], ...]:
     """The cp.async SIMT tiles (GEMM_V8_KERNEL / GEMM_V8K_KERNEL builds) that gemm `version` adds as autotune
     candidates: (BM, BN, TM, TN), or (BM, BN, TM, TN, KS) for a k-sliced build."""
-    return {"v8": GEMM_TILES_V8, "v9": GEMM_TILES_V9, "v10": GEMM_TILES_V10}.get(version, ())
+    return {"v8": GEMM_TILES_V8, "v9": GEMM_TILES_V9, "v10": GEMM_TILES_V10, "v11": GEMM_TILES_V11}.get(version, ())
 
 
 def gemm_simt_threads(tile: tuple[int, ...]) -> int:

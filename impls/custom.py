@@ -708,7 +708,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             name = K.dwpw_kernel(dw.stride, tile)
             nt = (bm // tm) * (bn // tn)
             blocks = math.ceil(m / bm) * math.ceil(n / bn)
-            splits = split_k(blocks, k, self.sms) if self.versions["gemm"] in ("v5", "v6", "v8", "v9", "v10") else 1
+            gver = self.versions["gemm"]  # the split-K versions but v7 (its dwpw pairs never split)
+            splits = split_k(blocks, k, self.sms) if gver in K.GEMM_SPLITK_VERSIONS and gver != "v7" else 1
             if splits == 1:
                 args = (x, pd["w"], pd["bias"], pp["wt"], out, pp["bias"], r, *geo, *tail)
                 return [Launch(name, self._fn(name), (blocks, 1), (nt,), args)]

@@ -1035,6 +1035,16 @@ GEMM_V8K_KERNEL(gemm_v8_32x64_8x8_k8, 32, 64, 8, 8, 3, 2, 8)
 GEMM_V8K_KERNEL(gemm_v8_32x160_8x20_k2, 32, 160, 8, 20, 3, 3, 2)
 GEMM_V8K_KERNEL(gemm_v8_32x160_8x20_k4, 32, 160, 8, 20, 3, 2, 4)
 
+// gemm v11 = v10 + 64-row k-sliced builds (session 10, compiled and checked for spills here; NOT yet run on a GPU:
+// results/NOTES.md "gemm v11" has the prediction). Targets: the 7x7 maps at batch 64 (M = 3136: v10's 32-row
+// tiles make 490 blocks for N = 320, 1.24 waves at 3 blocks per SM; 64-row tiles make 245, one wave at 2) and the
+// 14x14 / 7x7 maps at batch 256 (4x the rows: larger tiles cut the B re-reads). 127-255 registers, no spills.
+GEMM_V8K_KERNEL(gemm_v8_64x64_8x8_k2, 64, 64, 8, 8, 3, 3, 2)
+GEMM_V8K_KERNEL(gemm_v8_64x64_8x8_k4, 64, 64, 8, 8, 3, 2, 4)
+GEMM_V8K_KERNEL(gemm_v8_64x96_8x12_k2, 64, 96, 8, 12, 3, 2, 2)
+GEMM_V8K_KERNEL(gemm_v8_64x128_8x16_k2, 64, 128, 8, 16, 3, 2, 2)
+GEMM_V8K_KERNEL(gemm_v8_64x160_8x20_k2, 64, 160, 8, 20, 3, 2, 2)
+
 // ---------------------------------------------------------------------------------------------------
 // fuse v7 (host: impls/custom.py _exgdw_launch; kernels="fuse=v7"): the expansion 1x1 conv of a bottleneck
 //   block whose input has too many channels for exdw4 (CIN > 32: the 14x14 and 7x7 blocks) as a GEMM whose

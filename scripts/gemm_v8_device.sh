@@ -37,12 +37,12 @@ if [ -n "$SAN_S" ]; then  # compute-sanitizer racecheck + memcheck on the v8 odd
   done
 fi
 if [ -n "$PLT_S" ]; then  # each launch of the batch-64 plan timed alone
-  timeout $PLT_S python3 scripts/plan_launch_times.py --batches 64 --specs "${PLT_SPECS:-gemm=v9;gemm=v10}" \
+  timeout $PLT_S python3 scripts/plan_launch_times.py --batches 64 --specs "${PLT_SPECS:-gemm=v10;gemm=v11}" \
     > $OUT/plt_bs64.log 2>&1
   echo "[plt rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^==|sum of" $OUT/plt_bs64.log
 fi
 if [ -n "$AB_S" ]; then  # interleaved end-to-end A/B (CUDA graph)
-  timeout $AB_S python3 scripts/e2e_ab.py --batches "${AB_BATCHES:-8,64,256}" --specs "${AB_SPECS:-gemm=v9;gemm=v10}" \
+  timeout $AB_S python3 scripts/e2e_ab.py --batches "${AB_BATCHES:-8,64,256}" --specs "${AB_SPECS:-gemm=v10;gemm=v11}" \
     --rounds 5 --json $OUT/ab.json > $OUT/ab.log 2>&1
   echo "[ab rc=$? $(( $(date +%s) - t0 ))s]"; tail -20 $OUT/ab.log
 fi

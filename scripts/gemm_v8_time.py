@@ -1,4 +1,4 @@
-"""gemm v8 / v9 / v10 on the H100: per distinct pointwise layer, the autotuned versions (--versions) and every v10
+"""gemm v8 - v11 on the H100: per distinct pointwise layer, the autotuned versions (--versions) and every v11
 tile pinned (v8's + session 8's + the k-sliced ones), at the given batches (CUDA-event medians, inputs rotated
 as in custom_time.py), then end to end (CUDA graph, device time) with the --e2e-specs. Prints tables; --json
 writes everything.
@@ -46,9 +46,9 @@ def per_layer(net, batches, rng, results, tiles: bool, max_hw: int, versions: li
                 ms = ct.time_launches(be, lists, batch)["median_ms"]
                 row[ver] = {"us": ms * 1e3, "tflops": flop / ms / 1e9, "kernels": [la.name for la in lists[0]]}
             if tiles:
-                be = ct.backend("gemm=v10")
+                be = ct.backend("gemm=v11")
                 row["tiles"] = {}
-                for t in K.GEMM_TILES_V10:
+                for t in K.GEMM_TILES_V11:
                     be.force_tile = t
                     try:
                         lists = [be._conv_launches(x, op.layer, op.act, r, out) for x, r in zip(xs, rs)]
@@ -74,10 +74,10 @@ def per_layer(net, batches, rng, results, tiles: bool, max_hw: int, versions: li
         results.setdefault("totals_ms", {})[f"bs{batch}"] = tot
         print(f"all pointwise convs bs{batch}: " + ", ".join(f"{v} {t:.3f} ms" for v, t in tot.items()), flush=True)
     if tiles:
-        print("\nper-tile us (pinned v10 = v8 + session 8 tiles + k-sliced):")
-        print("bs  op  " + " ".join(f"{tile_id(t):>14s}" for t in K.GEMM_TILES_V10))
+        print("\nper-tile us (pinned v11 = v8 + session 8 tiles + k-sliced):")
+        print("bs  op  " + " ".join(f"{tile_id(t):>14s}" for t in K.GEMM_TILES_V11))
         for r in rows:
-            cells = " ".join(f"{r['tiles'][tile_id(t)]['us']:14.1f}" for t in K.GEMM_TILES_V10)
+            cells = " ".join(f"{r['tiles'][tile_id(t)]['us']:14.1f}" for t in K.GEMM_TILES_V11)
             print(f"{r['batch']:<3} {r['op']:<3} {cells}")
 
 
@@ -88,8 +88,8 @@ def main() -> None:
     ap.add_argument("--e2e-batches", default="1,64,256")
     ap.add_argument("--no-tiles", action="store_true", help="skip the pinned-tile sweep")
     ap.add_argument("--skip-e2e", action="store_true")
-    ap.add_argument("--versions", default="v9,v10", help="autotuned gemm versions timed per layer")
-    ap.add_argument("--e2e-specs", default="gemm=v9;gemm=v10", help="';'-separated, timed in this order per batch")
+    ap.add_argument("--versions", default="v10,v11", help="autotuned gemm versions timed per layer")
+    ap.add_argument("--e2e-specs", default="gemm=v10;gemm=v11", help="';'-separated, timed in this order per batch")
     ap.add_argument("--max-hw", type=int, default=14, help="only pointwise layers on maps up to this size")
     args = ap.parse_args()
     props = cupy.cuda.runtime.getDeviceProperties(0)

@@ -1000,7 +1000,7 @@ def test_gemm_v8_batch1_plan_is_v5s(fake_cupy, net):
 
 
 def test_gemm_v10_k_sliced_builds_catalogue():
-    """gemm v10's k-sliced tiles: each names a GEMM_V8K_KERNEL line whose numbers match the tile, launches
+    """gemm v10's / v11's k-sliced tiles: each names a GEMM_V8K_KERNEL line whose numbers match the tile, launches
     (BM / TM) * (BN / TN) * KS threads (whole warps, one or more per slice, KS dividing the 16-wide k-step),
     and gets dynamic shared memory for both the cp.async ring and the KS partial tiles of its epilogue (the
     partials overwrite the ring: too little here would corrupt the neighbour block's memory on the GPU)."""
@@ -1011,8 +1011,8 @@ def test_gemm_v10_k_sliced_builds_catalogue():
         m.group(1): [int(v) for v in m.group(2).split(",")]
         for m in re.finditer(r"^GEMM_V8K_KERNEL\((\w+),([\d\s,]+)\)", text, re.M)
     }
-    sliced = [t for t in K.GEMM_TILES_V10 if len(t) == 5]
-    assert sliced and set(K.GEMM_TILES_V9) < set(K.GEMM_TILES_V10)
+    sliced = [t for t in K.GEMM_TILES_V11 if len(t) == 5]
+    assert sliced and set(K.GEMM_TILES_V9) < set(K.GEMM_TILES_V10) < set(K.GEMM_TILES_V11)
     assert {K.gemm_tile_kernel("v8", t, False) for t in sliced} == set(
         lines
     )  # no build without a tile, no tile without a build
@@ -1037,8 +1037,8 @@ def test_gemm_v8_tiles_with_emulated_kernels(fake_cupy, rng):
     opt-in and split-K chunks (16-wide k-steps) as the host builds them."""
     from tests.test_custom_kernels import V8_ODD, make_conv
 
-    be = fake_cupy.CustomBackend(kernels="gemm=v10")  # v10's tiles = v8's + session 8's + the k-sliced ones
-    for tile in K.GEMM_TILES_V10:
+    be = fake_cupy.CustomBackend(kernels="gemm=v11")  # v11's tiles = v8's + session 8's + the k-sliced ones
+    for tile in K.GEMM_TILES_V11:
         for cin, cout, h, w, batch, act, has_res in V8_ODD:
             lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
             x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)

@@ -393,7 +393,7 @@ V8_ODD = [
 def v8_backend():
     from impls.custom import CustomBackend
 
-    be = CustomBackend(kernels="gemm=v10")  # v10 = v9 + k-sliced tiles: every GEMM_V8_KERNEL / GEMM_V8K_KERNEL build
+    be = CustomBackend(kernels="gemm=v11")  # v11 = v10 + 64-row k-sliced tiles: every GEMM_V8(K)_KERNEL build
     be._ensure_device()
     return be
 
@@ -426,7 +426,7 @@ def _v8_layer_cases():
         if family_of(op) != "gemm":
             continue
         for batch in BATCHES:
-            for t in K.GEMM_TILES_V10:  # innermost: layer_case's cache holds the (layer, batch) input
+            for t in K.GEMM_TILES_V11:  # innermost: layer_case's cache holds the (layer, batch) input
                 tid = K.gemm_tile_kernel("v8", t, False).removeprefix("gemm_v8_")
                 label = f"{op.index}:{op.layer.in_channels}->{op.layer.out_channels}@{op.layer.in_shape[1]}"
                 cases.append(pytest.param(entry["key"], batch, t, id=f"v8-{tid}-bs{batch}-{label}"))
@@ -443,7 +443,7 @@ def test_gemm_v8_tile_matches_float64_reference(key, batch, tile):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("tile", K.GEMM_TILES_V10, ids=lambda t: K.gemm_tile_kernel("v8", t, False)[8:])
+@pytest.mark.parametrize("tile", K.GEMM_TILES_V11, ids=lambda t: K.gemm_tile_kernel("v8", t, False)[8:])
 @pytest.mark.parametrize("shape", V8_ODD, ids=[f"c{s[0]}x{s[1]}-{s[2]}x{s[3]}-bs{s[4]}" for s in V8_ODD])
 def test_gemm_v8_tile_odd_shapes_match_float64_reference(tile, shape, rng):
     cin, cout, h, w, batch, act, has_res = shape
