@@ -985,13 +985,17 @@ __device__ __forceinline__ void gemm_v8_body(const float* __restrict__ A, const 
 // name suffix = BMxBN_TMxTN; STAGES = cp.async ring depth; MINB = min blocks per SM (register cap: as many
 // blocks as fit without spills; run 1 on H100 had every tile at MINB 2, the small ones then lost to v4's
 // 3-4 blocks per SM on the K = 64 / 96 expansions)
-#define GEMM_V8_KERNEL(NAME, BM, BN, TM, TN, STAGES, MINB)                                                 \
-    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN), MINB)                             \
+// GEMM_V8K_KERNEL: KS k slices (gemm v10, below); GEMM_V8_KERNEL = the same build with one slice (v8 / v9)
+#define GEMM_V8K_KERNEL(NAME, BM, BN, TM, TN, STAGES, MINB, KS)                                           \
+    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN) * KS, MINB)                        \
     NAME(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,                 \
          const float* __restrict__ bias, const float* __restrict__ R, int M, int N, int K,                \
          long long sA, long long sB, long long sC, int bias_mode, int act, int has_res) {                 \
-        gemm_v8_body<BM, BN, TM, TN, STAGES>(A, B, C, bias, R, M, N, K, sA, sB, sC, bias_mode, act, has_res); \
+        gemm_v8_body<BM, BN, TM, TN, STAGES, KS>(A, B, C, bias, R, M, N, K, sA, sB, sC, bias_mode, act,   \
+                                                 has_res);                                                 \
     }
+
+#define GEMM_V8_KERNEL(NAME, BM, BN, TM, TN, STAGES, MINB) GEMM_V8K_KERNEL(NAME, BM, BN, TM, TN, STAGES, MINB, 1)
 
 GEMM_V8_KERNEL(gemm_v8_128x128_8x8, 128, 128, 8, 8, 3, 2)
 GEMM_V8_KERNEL(gemm_v8_128x96_8x8, 128, 96, 8, 8, 3, 2)
@@ -1010,19 +1014,11 @@ GEMM_V8_KERNEL(gemm_v8_32x64_4x4, 32, 64, 4, 4, 3, 4)
 GEMM_V8_KERNEL(gemm_v8_32x96_4x8, 32, 96, 4, 8, 3, 4)
 
 // gemm v10 (session 10): the tile's 16-wide k-steps split over KS thread groups ("k slices", KS x the threads of
-// the v8 tile, each slice 16 / KS k per step), the partial tiles summed once at the end through shared memory.
-// Same tile, same copies per block, KS x the warps per SM: for the 14x14 / 7x7 maps at batch 64, where one
-// wave of 32-row tiles holds 9-12 warps per SM (v9) and the kernels run at ~36% of the FMA pipe (latency-bound).
+// the v8 tile, each slice 16 / KS k per step), the partial tiles summed once at the end through shared memory by
+// all threads. Same tile, same copies per block, KS x the threads: the 32-row tiles that fill 132 SMs at batch 64
+// (M = 12544: 392 blocks) can then carry 8x8 / 8x12 / 8x20 thread tiles, which the L1 pipe does not cap (4x4 / 4x8
+// tiles: at most 50 / 67% of the FMA pipe; measured, more warps alone gained ~10 us, the larger tiles ~40).
 // Name suffix _k<KS>; threads (BM / TM) * (BN / TN) * KS; MINB as above.
-#define GEMM_V8K_KERNEL(NAME, BM, BN, TM, TN, STAGES, MINB, KS)                                           \
-    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN) * KS, MINB)                        \
-    NAME(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,                 \
-         const float* __restrict__ bias, const float* __restrict__ R, int M, int N, int K,                \
-         long long sA, long long sB, long long sC, int bias_mode, int act, int has_res) {                 \
-        gemm_v8_body<BM, BN, TM, TN, STAGES, KS>(A, B, C, bias, R, M, N, K, sA, sB, sC, bias_mode, act,   \
-                                                 has_res);                                                 \
-    }
-
 // (first device run, H200: 32x96_4x8 k4, 32x64_4x4 k2 / k4, 64x64_4x4 k2, 64x96_4x8 k2 and 128x64_8x4 k2 were never the
 // fastest on a network layer at batch 64 and were dropped; results/NOTES.md "Session 10")
 GEMM_V8K_KERNEL(gemm_v8_32x96_4x8_k2, 32, 96, 4, 8, 3, 3, 2)

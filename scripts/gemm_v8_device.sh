@@ -1,5 +1,5 @@
 #!/bin/bash
-# gemm v8 / v10 device call: build, timing (per layer + e2e), GPU tests, SASS summary. Usage: scripts/gemm_v8_device.sh $OUT
+# gemm v8 - v11 device call: build, timing (per layer + e2e), GPU tests, SASS summary. Usage: scripts/gemm_v8_device.sh $OUT
 # env: TIME_S / TEST_S (timeouts), TIME_ARGS (extra args of gemm_v8_time.py), TEST_K (pytest -k of the kernel tests),
 # SASS_FUNS (kernels summarised), NCU_S / NCU_ARGS (ncu of the plan's GEMMs), PLT_S / PLT_SPECS (plan_launch_times at
 # batch 64), AB_S / AB_SPECS / AB_BATCHES (e2e_ab), E2E_S, SAN_S (see below)
