@@ -13,12 +13,13 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v9 v8 + 96- and 32-row tiles (even block counts on the 14x14 maps at batch 64)
                v10 v9 + k-sliced v8 tiles (KS thread groups split each 16-wide k-step, partials summed in shared
                memory: 8x8 / 8x12 / 8x20 thread tiles on the 32-row tiles that fill the SMs at batch 64)
-               v11 v10 + 64-row k-sliced tiles (7x7 maps at batch 64, batch 256; prepared in session 10, not yet
-               measured on a GPU)
+               v11 v10 + 64-row k-sliced tiles (7x7 maps at batch 64, batch 256; the default since session 11:
+               interleaved A/B on the H200 faster at batch 8 / 64 / 256)
     stem       v1 im2col + GEMM, v2 direct conv (weights in shared memory), v3 direct 3x3x3 specialised
     depthwise  v1 direct, v2 shared-memory tiles, v3 float4 register-blocked (C % 4 == 0, else v2)
     pool       v1 block per (n, c) + warp shuffles, v2 channels across threads, v3 v2 + split HW
-    linear     v1 GEMM, v2 GEMV for batch <= 8 (GEMM above)
+    linear     v1 GEMM, v2 GEMV for batch <= 8 (GEMM above), v3 v2 with a lane's whole W row slice requested before
+               the first FMA (one L2 round trip per pass instead of one per 128 inputs; IN % 4 == 0, else v2)
     add        v1 grid-stride scalar, v2 grid-stride float4
     fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
                staging of the following pointwise GEMM (+ residual): one launch per dw + project pair
@@ -37,7 +38,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v7 v6 + above batch 1 the 14x14 / 7x7 blocks' depthwise conv in the epilogue of their expansion GEMM
                (exgdw, kernels/gemm.cu: whole-image M tiles), autotuned per pair against the two kernels,
                v8 v7 + the small-CIN blocks' exdwpw8 builds (kernels/conv.cu: exdwpw5 with larger register tiles,
-               split-K projection, 2 blocks per SM) as autotune candidates beside exdwpw5 and the pair
+               split-K projection, 2 blocks per SM) as autotune candidates beside exdwpw5 and the pair,
+               v9 v8 + at batch <= PWPOOL_MAX_BATCH the network's last pointwise conv (+ ReLU6) and the global average
+               pool after it as one kernel (pwpool, kernels/pool.cu) on maps of <= PWPOOL_MAX_HW pixels
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -100,9 +103,9 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "stem": ("v1", "v2", "v3"),
     "depthwise": ("v1", "v2", "v3"),
     "pool": ("v1", "v2", "v3"),
-    "linear": ("v1", "v2"),
+    "linear": ("v1", "v2", "v3"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -116,7 +119,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
 
 # The fastest correct version of each family measured on H100 (results/NOTES.md).
 DEFAULT_VERSIONS: dict[str, str] = {
-    "gemm": "v10",  # = v5 below TUNE_MIN_FLOP (batch 1): the v8 / v9 / v10 tiles are autotune candidates only
+    "gemm": "v11",  # = v5 below TUNE_MIN_FLOP (batch 1): the v8 - v11 tiles are autotune candidates only
     "stem": "v3",
     "depthwise": "v3",
     "pool": "v2",
@@ -288,6 +291,24 @@ def exdwpw8_smem(name: str) -> int:
     return 4 * (np_ * (c["CIN"] + 4 + cc) + c["TH"] * c["TW"] * (cc + 4) + 2 * cc * (c["CIN"] + c["COUT"]))
 
 
+def fuse_level(version: str) -> int:
+    """The fuse version's number: v3 and later each add to the one before (v2 is its own branch, below v3)."""
+    return int(version[1:])
+
+
+# fuse v9 (pwpool, kernels/pool.cu): the last pointwise conv + global average pool as one kernel at batch <=
+# PWPOOL_MAX_BATCH on maps of <= PWPOOL_MAX_HW pixels (two pixel slots per lane), COUT % PWPOOL_CO == 0, K % 4 == 0
+PWPOOL_MAX_BATCH = 8
+PWPOOL_MAX_HW = 64
+PWPOOL_CO = 8
+PWPOOL_MAX_SMEM = 227 * 1024
+
+
+def pwpool_smem(hw: int, k: int) -> int:
+    """Dynamic shared memory (bytes) of pwpool (kernels/pool.cu header): input rows, weight columns, partials."""
+    return 4 * (hw * (k + 4) + PWPOOL_CO * k + 8 * PWPOOL_MAX_HW * PWPOOL_CO)
+
+
 # fuse v6 (exdwpw6, kernels/cblock.cu): expanded channels per block of the compiled builds; the largest batch and
 # input map (pixels per image) the plan uses it at, elsewhere fuse v5 (measured on H100, results/NOTES.md "fuse v6":
 # at batch 1 it beats v5 on every block of <= 28x28 input, loses on the 112x112 one (12.3 vs 8.5 us for exdwpw5);
@@ -343,7 +364,7 @@ GEMM_TILES_V10 = GEMM_TILES_V9 + (
     (32, 160, 8, 20, 2),
     (32, 160, 8, 20, 4),
 )
-# gemm v11 = v10 + 64-row k-sliced tiles (session 10: compiled, no spills; not yet measured on a GPU)
+# gemm v11 = v10 + 64-row k-sliced tiles (session 10; measured and the default in session 11, results/NOTES.md)
 GEMM_TILES_V11 = GEMM_TILES_V10 + (
     (64, 64, 8, 8, 2),
     (64, 64, 8, 8, 4),
@@ -502,6 +523,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "pool":
         return [("pool", f"pool_{version}")]
     if family == "linear":
+        if version == "v3":  # v2's kernel where IN % 4 != 0
+            return [("linear", "linear_gemv"), ("linear", "linear_gemv_v3")]
         return [("linear", "linear_gemv")] if version == "v2" else []
     if family == "add":
         return [("add", "add_v1")] if version == "v1" else [("add", "add_v1"), ("add", "add_v2")]
@@ -554,17 +577,20 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "fuse":
         if version == "v1":
             return []
-        if version in ("v3", "v4", "v5", "v6", "v7", "v8"):
+        lv = fuse_level(version)
+        if lv >= 3:
             prefix = "exdw" if version == "v3" else "exdw4"
             out = [("conv", f"{prefix}_s{s}_c{c}") for s in (1, 2) for c in EXDW_CIN]
-            if version in ("v5", "v6", "v7", "v8"):
+            if lv >= 5:
                 out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_INSTANCES]
-            if version in ("v6", "v7", "v8"):
+            if lv >= 6:
                 out += [("cblock", exdwpw6_kernel(ch)) for ch in EXDWPW6_CH]
-            if version in ("v7", "v8"):
+            if lv >= 7:
                 out += [("gemm", exgdw_kernel(s, v)) for s in (1, 2) for v in EXGDW_VARIANTS]
-            if version == "v8":
+            if lv >= 8:
                 out += [("conv", name) for name in exdwpw8_configs()]
+            if lv >= 9:
+                out += [("pool", "pwpool")]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

@@ -966,7 +966,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         and loops over every expanded channel, so it needs enough tiles: >= SMs / 3 blocks). None: the pair path
         does not apply either (unaligned)."""
         nb, h, w, cin = x.shape
-        if self.versions["fuse"] in ("v6", "v7", "v8") and nb <= K.EXDWPW6_MAX_BATCH and h * w <= K.EXDWPW6_MAX_MAP:
+        if K.fuse_level(self.versions["fuse"]) >= 6 and nb <= K.EXDWPW6_MAX_BATCH and h * w <= K.EXDWPW6_MAX_MAP:
             block6 = self._exdwpw6_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
             if block6 is not None:
                 return [block6]
@@ -976,7 +976,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if pair is None:
             return None
         b8: dict[str, Launch] = {}  # fuse v8: the exdwpw8 builds for this block shape
-        if self.versions["fuse"] == "v8":
+        if K.fuse_level(self.versions["fuse"]) >= 8:
             for name in K.exdwpw8_builds(dw.layer.stride, cin, pw.out_channels, tuned=True):
                 launch = self._exdwpw8_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out, name)
                 if launch is not None:
@@ -1049,9 +1049,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         out = self._chain_out("bottleneck", x, chain, residual, out)
         nb, h, w, _ = x.shape
         ho, wo = dw.out_hw(h, w)
-        v6 = self.versions["fuse"] in ("v6", "v7", "v8")
+        v6 = K.fuse_level(self.versions["fuse"]) >= 6
         launch = None
-        if self.versions["fuse"] == "v8":  # the exdwpw8 build force_block8 names, else the shape's first one
+        if K.fuse_level(self.versions["fuse"]) >= 8:  # the exdwpw8 build force_block8 names, else the shape's first one
             names = K.exdwpw8_builds(dw.stride, ex.in_channels, pw.out_channels)
             name = self.force_block8 if self.force_block8 in names else (names[0] if names else None)
             if name is not None:
@@ -1088,7 +1088,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self._check_dev(x, "expand_depthwise input", ndim=4)
         out = self._chain_out("expand_depthwise", x, (("pointwise", ex), ("depthwise", dw)), None, out)
         nb, h, w, _ = x.shape
-        if self.versions["fuse"] in ("v7", "v8") and self._exgdw_fusable(ex, dw, h, w):
+        if K.fuse_level(self.versions["fuse"]) >= 7 and self._exgdw_fusable(ex, dw, h, w):
             mid = self._empty((nb, h, w, ex.out_channels))  # the unfused path's expansion output ("pair")
             launches = self._exgdw_launches(x, ex, ex_act, dw, dw_act, out, mid)
             if launches is not None:
@@ -1096,7 +1096,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 self.stream.synchronize()  # mid is freed on return
                 return out
             self._fallbacks.add("fuse v7 -> v1 (exgdw needs 16-byte aligned arrays)")
-        fuse = self.versions["fuse"] in ("v3", "v4", "v5", "v6", "v7", "v8")
+        fuse = K.fuse_level(self.versions["fuse"]) >= 3
         launch = self._exdw_launch(x, ex, ex_act, dw, dw_act, out) if fuse else None
         if launch is None:
             if fuse:
@@ -1321,13 +1321,38 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return Launch("pool_v2", self._fn("pool_v2"), (math.ceil(c / 128), nb), (128,), args)
         return Launch("pool_v3", self._fn("pool_v3"), (math.ceil(c / 32), nb), (32, 8), args)
 
+    def _pwpool_launch(self, x: Any, layer: Conv2d, act: bool, out: Any) -> Launch | None:
+        """fuse v9: mean over the pixels of (ReLU6 of) the pointwise conv ``layer`` of the NHWC ``x`` into ``out``
+        (N, COUT) as one pwpool kernel (kernels/pool.cu); None where it does not apply (more than PWPOOL_MAX_HW pixels,
+        K % 4 or COUT % PWPOOL_CO, shared memory, unaligned arrays)."""
+        nb, h, w, cin = x.shape
+        hw, cout = h * w, layer.out_channels
+        if not (layer.is_pointwise and cin == layer.in_channels and 1 <= hw <= K.PWPOOL_MAX_HW and cin % 4 == 0):
+            return None
+        smem = K.pwpool_smem(hw, cin)
+        if cout % K.PWPOOL_CO or smem > K.PWPOOL_MAX_SMEM or nb > 65535:
+            return None
+        p = self._layer_params(layer)
+        if not self._aligned(x, p["wt"]):
+            return None
+        args = (x, p["wt"], p["bias"], out, _i32(hw), _i32(cin), _i32(cout), _i32(int(act)))
+        fn = self._dyn_smem(self._fn("pwpool"), smem)
+        return Launch("pwpool", fn, (cout // K.PWPOOL_CO, nb), (256,), args, smem=smem)
+
     def _linear_launches(self, x: Any, layer: Linear, out: Any) -> list[Launch]:
         p = self._layer_params(layer)
         nb = x.shape[0]
         fin, fout = layer.in_features, layer.out_features
-        if self.versions["linear"] == "v2" and nb <= GEMV_MAX_BATCH and self._aligned(x, p["w"]):
+        ver = self.versions["linear"]
+        if ver in ("v2", "v3") and nb <= GEMV_MAX_BATCH and self._aligned(x, p["w"]):
             args = (x, p["w"], p["bias"], out, _i32(nb), _i32(fin), _i32(fout))
-            return [Launch("linear_gemv", self._fn("linear_gemv"), (math.ceil(fout * 32 / 256),), (256,), args)]
+            name = "linear_gemv"
+            if ver == "v3":  # v3 reads float4 rows: IN % 4 == 0
+                if fin % 4 == 0:
+                    name = "linear_gemv_v3"
+                else:
+                    self._fallbacks.add("linear v3 -> v2 (IN % 4 != 0)")
+            return [Launch(name, self._fn(name), (math.ceil(fout * 32 / 256),), (256,), args)]
         return self._gemm(x, p["wt"], out, p["bias"], None, nb, fout, fin)
 
     def _add_launch(self, a: Any, b: Any, out: Any) -> Launch:
@@ -1497,6 +1522,38 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.launch_all([self._pool_launch(x, out)])
         return out
 
+    def pointwise_pool(self, x: Any, layer: Conv2d, act: bool = True, out: Any = None) -> Any:
+        """global_avg_pool(ReLU6(pointwise(x))) (ReLU6 with ``act``) as one op, (N, COUT): the pwpool kernel with
+        fuse=v9 where it applies (maps of <= PWPOOL_MAX_HW pixels, CIN % 4 == 0, COUT % PWPOOL_CO == 0, aligned),
+        else the conv and the pool kernels through a temporary; fp16 mode: its conv and pool ops."""
+        self._ensure_device()
+        if not isinstance(layer, Conv2d) or not layer.is_pointwise:
+            raise InputError(f"pointwise_pool: layer must be a pointwise Conv2d, got {layer!r}")
+        if self.dtype == "fp16":
+            return self.global_avg_pool(self.conv2d(x, layer, act=act), out)
+        self._check_dev(x, "pointwise_pool input", ndim=4)
+        mshape = self._conv_out_shape(x.shape, layer)
+        oshape = (x.shape[0], layer.out_channels)
+        self._layer_params(layer)
+        if out is None:
+            out = self._empty(oshape)
+        else:
+            self._check_out(out, oshape, "pointwise_pool out")
+        v9 = K.fuse_level(self.versions["fuse"]) >= 9
+        launch = self._pwpool_launch(x, layer, act, out) if v9 else None
+        if launch is not None:
+            self.launch_all([launch])
+            return out
+        if v9:
+            self._fallbacks.add("fuse v9 -> v1 (pwpool needs <= 64 pixels, CIN % 4, COUT % 8, aligned arrays)")
+        mid = self._empty(mshape)
+        need = self._needs_scratch(layer, x.shape)
+        scratch = self._empty((need,)) if need else None
+        self.launch_all(self._conv_launches(x, layer, act, None, mid, scratch))
+        self.launch_all([self._pool_launch(mid, out)])
+        self.stream.synchronize()  # mid is freed on return
+        return out
+
     def linear(self, x: Any, layer: Linear, out: Any = None) -> Any:
         self._ensure_device()
         if not isinstance(layer, Linear):
@@ -1593,7 +1650,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fuse_ex: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into it
         if self.versions["fuse"] == "v2":
             fuse_pw = self._fuse_pairs(fused, last_use, lambda op, nxt: self._fusable(op.layer, nxt.layer))
-        elif self.versions["fuse"] in ("v3", "v4", "v5", "v6", "v7", "v8"):
+        elif K.fuse_level(self.versions["fuse"]) >= 3:
             fuse_ex = self._fuse_pairs(
                 fused, last_use, lambda op, nxt: nxt.residual is None and self._exdw_fusable(op.layer, nxt.layer)
             )
@@ -1601,11 +1658,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # residual, if any, the block input) runs with it as one block kernel (exdwpw5) or, where faster, as
         # the exdw4 pair + the projection GEMM: decided at the projection op (_block_launches)
         fuse_blk: dict[int, tuple[Any, Any]] = {}  # projection op index -> (expansion op, depthwise op)
-        if self.versions["fuse"] in ("v5", "v6", "v7", "v8"):
+        if K.fuse_level(self.versions["fuse"]) >= 5:
             fuse_blk = self._fuse_blocks(fused, last_use, fuse_ex)
         # fuse v6 at small batch: every other bottleneck block (expansion CIN not in EXDW_CIN) too, as one exdwpw6
         # kernel where it applies (_block_launches), else its three layers' own kernels
-        if self.versions["fuse"] in ("v6", "v7", "v8") and batch <= K.EXDWPW6_MAX_BATCH:
+        if K.fuse_level(self.versions["fuse"]) >= 6 and batch <= K.EXDWPW6_MAX_BATCH:
             big = self._fuse_pairs(
                 fused,
                 last_use,
@@ -1623,7 +1680,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # fuse v7 above batch 1: the (expansion, depthwise) pairs no kernel above takes whose map has at most
         # EXGDW_ROWS pixels (the 14x14 / 7x7 blocks) as one exgdw kernel (_exgdw_launches); the projection stays a GEMM
         fuse_g: dict[int, Any] = {}  # depthwise op index -> the expansion op fused into its exgdw kernel
-        if self.versions["fuse"] in ("v7", "v8"):
+        if K.fuse_level(self.versions["fuse"]) >= 7:
             taken = set(fuse_ex) | {ex.index for ex in fuse_ex.values()}
             fuse_g = self._fuse_pairs(
                 fused,
@@ -1638,6 +1695,25 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fused_dw = {dw.index for dw in fuse_pw.values()}
         fused_ex = {ex.index for ex in fuse_ex.values()} | {ex.index for ex in fuse_g.values()}
         blk_dw = {dwop.index for _, dwop in fuse_blk.values()}
+        # fuse v9 at batch <= PWPOOL_MAX_BATCH: a pointwise conv (no residual) whose only reader is the global average
+        # pool after it runs inside the pool's pwpool kernel (_pwpool_launch; where it does not apply, the two kernels)
+        fuse_pp: dict[int, Any] = {}  # pool op index -> the pointwise conv op fused into its pwpool kernel
+        if K.fuse_level(self.versions["fuse"]) >= 9 and batch <= K.PWPOOL_MAX_BATCH:
+            taken = set(fuse_pw) | set(fuse_blk) | set(fuse_ex) | set(fuse_g) | fused_ex | fused_dw | blk_dw
+            for op, nxt in zip(fused, fused[1:]):
+                if (
+                    nxt.kind == "pool"
+                    and op.kind == "conv"
+                    and op.layer.is_pointwise
+                    and op.residual is None
+                    and nxt.input == op.index
+                    and last_use[op.index] == nxt.index
+                    and op.index not in taken
+                ):
+                    fuse_pp[nxt.index] = op
+                    if op.input != NETWORK_INPUT:  # read by the pool's kernel: its buffer stays until then
+                        last_use[op.input] = max(last_use[op.input], nxt.index)
+        fused_pp = {op.index for op in fuse_pp.values()}
 
         def out_shape(op) -> tuple[int, ...]:
             s = op.layer.out_shape
@@ -1666,8 +1742,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 first = len(launches)
                 if op.index in blk0:  # block0 v2/v3: no launch at the stem / depthwise, one kernel at the projection
                     launches += blk0[op.index](y)
-                elif op.index in fused_dw or op.index in fused_ex or op.index in blk_dw:
-                    pass  # runs inside the next op's dwpw (fuse v2) / exdw (fuse v3) / block (fuse v5) kernel
+                elif op.index in fused_dw or op.index in fused_ex or op.index in blk_dw or op.index in fused_pp:
+                    pass  # runs inside the next op's dwpw (fuse v2) / exdw (v3) / block (v5) / pwpool (v9) kernel
                 elif op.kind == "conv" and op.index in fuse_blk:
                     exop, dwop = fuse_blk[op.index]
                     res = outs[op.residual] if op.residual is not None else None
@@ -1714,6 +1790,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     launches += self._conv_launches(a, op.layer, op.act, res, y, scratch)  # type: ignore[arg-type]
                 elif op.kind == "add":
                     launches.append(self._add_launch(a, outs[op.residual], y))  # type: ignore[index]
+                elif op.kind == "pool" and op.index in fuse_pp:
+                    cop = fuse_pp[op.index]
+                    launch = self._pwpool_launch(outs[cop.input], cop.layer, cop.act, y)
+                    if launch is None:  # the conv's own kernels into its buffer, then the pool
+                        self._fallbacks.add("fuse v9 -> v1 (pwpool needs <= 64 pixels, CIN % 4, COUT % 8, aligned)")
+                        launches += self._conv_launches(outs[cop.input], cop.layer, cop.act, None, a, scratch)
+                        launches.append(self._pool_launch(a, y))
+                    else:
+                        launches.append(launch)
                 elif op.kind == "pool":
                     launches.append(self._pool_launch(a, y))
                 elif op.kind == "linear":

@@ -5,7 +5,11 @@
 //       when IN % 4 == 0) and keeps N partial sums, warp-shuffle reduction. At batch 1 the GEMM
 //       tiles leave most of the GPU idle; here 1000 warps stream W (5 MB) at memory speed.
 //       The host uses v1 above batch 8.
+//   v3  v2 with every W float4 of a lane requested before the first FMA (GEMV3_U float4 per lane held in registers,
+//       a loop over passes beyond 32 * 4 * GEMV3_U inputs): v2's loop has one L2 round trip per 128 inputs in its
+//       dependency chain (10 at IN = 1280); here one per pass (IN % 4 == 0; the host uses v2 otherwise).
 //   Measured on H100 (1280 -> 1000): batch 1 v1 12.0 us, v2 6.7 us; batch 64 (GEMM, split-K) 19.4 us.
+//   v3: results/NOTES.md "Session 11".
 
 #include <cuda_runtime.h>
 
@@ -39,6 +43,54 @@ linear_gemv(const float* __restrict__ x, const float* __restrict__ W, const floa
 #pragma unroll
             for (int b = 0; b < GEMV_MAX_BATCH; ++b)
                 if (b < N) acc[b] = fmaf(wv, __ldg(x + (long long)b * IN + k), acc[b]);
+        }
+    }
+#pragma unroll
+    for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
+        float s = acc[b];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0 && b < N) y[(long long)b * OUT + warp] = s + bias[warp];
+    }
+}
+
+constexpr int GEMV3_U = 12;
+
+extern "C" __global__ void __launch_bounds__(256)
+linear_gemv_v3(const float* __restrict__ x, const float* __restrict__ W, const float* __restrict__ bias,
+               float* __restrict__ y, int N, int IN, int OUT) {
+    const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x % 32;
+    if (warp >= OUT) return;
+    const int n4 = IN / 4;
+    const float4* w4 = reinterpret_cast<const float4*>(W + (long long)warp * IN);
+    float acc[GEMV_MAX_BATCH];
+#pragma unroll
+    for (int b = 0; b < GEMV_MAX_BATCH; ++b) acc[b] = 0.0f;
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int base = 0; base < n4; base += 32 * GEMV3_U) {
+        float4 wv[GEMV3_U];
+#pragma unroll
+        for (int u = 0; u < GEMV3_U; ++u) {
+            const int k4 = base + u * 32 + lane;
+            wv[u] = k4 < n4 ? __ldg(w4 + k4) : zero;
+        }
+#pragma unroll
+        for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
+            if (b < N) {
+                const float4* x4 = reinterpret_cast<const float4*>(x + (long long)b * IN);
+                float4 xv[GEMV3_U];
+#pragma unroll
+                for (int u = 0; u < GEMV3_U; ++u) {
+                    const int k4 = base + u * 32 + lane;
+                    xv[u] = k4 < n4 ? __ldg(x4 + k4) : zero;
+                }
+                float a = acc[b];
+#pragma unroll
+                for (int u = 0; u < GEMV3_U; ++u)
+                    a = fmaf(wv[u].x, xv[u].x, fmaf(wv[u].y, xv[u].y, fmaf(wv[u].z, xv[u].z, fmaf(wv[u].w, xv[u].w, a))));
+                acc[b] = a;
+            }
         }
     }
 #pragma unroll

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import impls
-from impls._custom_kernels import EXDWPW6_MAX_BATCH, KERNEL_VERSIONS
+from impls._custom_kernels import EXDWPW6_MAX_BATCH, KERNEL_VERSIONS, PWPOOL_MAX_BATCH
 from mbv2.errors import InputError
 from mbv2.network import random_input
 from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
@@ -93,6 +93,23 @@ def test_e2e_cluster_blocks_match_onnxruntime(net, batch, graph):
     small = batch <= EXDWPW6_MAX_BATCH
     assert sum(n.startswith("exdwpw6") for n in names) == (13 if small else 0), names
     assert not [f for f in be.info()["fallbacks"] if "fuse" in f], be.info()["fallbacks"]
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2, 8, 64])
+def test_e2e_head_pool_fused_matches_onnxruntime(net, batch, graph):
+    """fuse v9 + linear v3: up to batch PWPOOL_MAX_BATCH the head conv 320 -> 1280 + ReLU6 and the global average pool
+    are one pwpool launch (no pool kernel), the classifier the v3 GEMV; above it v8's plan. Runs bit-identical."""
+    be = impls.create("custom", kernels="fuse=v9,linear=v3", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v9,linear=v3 graph={graph} bs{batch}")
+    names = [la.name for la in be.plan(batch).launches]
+    small = batch <= PWPOOL_MAX_BATCH
+    assert ("pwpool" in names) == small and any(n.startswith("pool_") for n in names) != small, names
+    assert ("linear_gemv_v3" in names) == (batch <= 8), names
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
 

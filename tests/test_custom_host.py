@@ -23,12 +23,14 @@ import impls
 from impls import _custom_kernels as K
 from impls._custom_kernels import exdwpw8_configs
 from impls.numpy_ref import NumpyBackend
+from mbv2.errors import InputError
 from mbv2.network import random_input
 from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
 from tests._half_emulation import HALF_PREFIXES, emulate_half
 
 KDIR = Path(__file__).resolve().parent.parent / "kernels"
 EXGDW_THREADS, EXGDW_ROWS = K.EXGDW_THREADS, K.EXGDW_ROWS  # emulate() has a local K (a GEMM's depth)
+PWPOOL_CO, PWPOOL_MAX_HW = K.PWPOOL_CO, K.PWPOOL_MAX_HW
 
 
 def parse_signatures() -> dict[str, list[str]]:
@@ -389,7 +391,15 @@ def emulate(name, grid, block, args):
         HW, C = int(a[2]), int(a[3])
         N = grid[1]
         y[: N * C] = x[: N * HW * C].reshape(N, HW, C).astype(np.float64).mean(1).ravel()
-    elif name == "linear_gemv":
+    elif name == "pwpool":  # kernels/pool.cu, fuse v9: mean over pixels of ReLU6(pointwise conv)
+        assert int(a[6]) % PWPOOL_CO == 0 and int(a[4]) <= PWPOOL_MAX_HW
+        x, Wt, bias, y = map(flat, a[:4])
+        HW, Kc, COUT, act = map(int, a[4:])
+        N = grid[1]
+        assert grid[0] * PWPOOL_CO == COUT
+        v = x[: N * HW * Kc].reshape(N, HW, Kc).astype(np.float64) @ Wt[: Kc * COUT].reshape(Kc, COUT) + bias[:COUT]
+        y[: N * COUT] = relu6(v, act).mean(1).ravel()
+    elif name in ("linear_gemv", "linear_gemv_v3"):
         x, W, bias, y = map(flat, a[:4])
         N, IN, OUT = map(int, a[4:])
         y[: N * OUT] = (
@@ -621,6 +631,10 @@ def test_host_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
         b0 = be.versions["block0"] in ("v2", "v3")
         b0_kernel = K.block0_kernel(32, 16, be.versions["block0"])
         assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and (b0_kernel in LAUNCHES) == b0, LAUNCHES
+    if spec == "fuse=v9":  # the head conv 320 -> 1280 + ReLU6 + pool as one kernel at batch 2 (<= PWPOOL_MAX_BATCH)
+        assert "pwpool" in LAUNCHES and not any(n.startswith("pool_") for n in LAUNCHES), LAUNCHES
+    if spec == "linear=v3":
+        assert "linear_gemv_v3" in LAUNCHES and "linear_gemv" not in LAUNCHES, LAUNCHES
     if spec in ("fuse=v3", "fuse=v4", "fuse=v5", "fuse=v6"):  # the 6 expansions on <= 32 channels: inside their dw
         names = [launch.name for launch in be.plan(2).launches]
         assert sum(n.startswith("exdw") for n in names) == 6, names
@@ -670,6 +684,45 @@ def test_autotuned_plan_matches_onnxruntime(fake_cupy, net, ort_logits, spec):
     finally:
         be2._capturing = False
     assert not be2.tuned
+
+
+def test_pointwise_pool_op_with_emulated_kernels(fake_cupy, rng):
+    """pointwise_pool: pwpool with fuse=v9 where it applies, the conv + pool kernels (and a recorded fallback with
+    v9) elsewhere; every path against NumPy float64."""
+    from tests.test_custom_kernels import make_conv
+
+    for ver in ("v8", "v9"):
+        # (cin, cout, h, w, batch): the head at batch 1; 64 pixels; 81 pixels, CIN % 4, COUT % 8: not pwpool
+        for cin, cout, h, w, batch in [(320, 1280, 7, 7, 1), (8, 16, 8, 8, 2), (8, 16, 9, 9, 1), (6, 8, 2, 2, 1),
+                                       (8, 12, 2, 2, 1)]:  # fmt: skip
+            be = fake_cupy.CustomBackend(kernels=f"fuse={ver}")
+            lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
+            x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+            LAUNCHES.clear()
+            y = be.to_host(be.pointwise_pool(be.to_device(x), lay, act=True))
+            ref = NumpyBackend(dtype="fp64").conv2d(x.astype(np.float64), lay, act=True).mean(axis=(2, 3))
+            assert_close(y, ref, "fp32", "layer", what=f"pointwise_pool fuse {ver} {cin}->{cout} {h}x{w}")
+            applies = ver == "v9" and h * w <= K.PWPOOL_MAX_HW and cin % 4 == 0 and cout % K.PWPOOL_CO == 0
+            assert ("pwpool" in LAUNCHES) == applies, LAUNCHES
+            assert any("fuse v9" in f for f in be.info()["fallbacks"]) == (ver == "v9" and not applies)
+    be = fake_cupy.CustomBackend(kernels="fuse=v9")
+    with pytest.raises(InputError, match="pointwise Conv2d"):
+        be.pointwise_pool(be.to_device(np.zeros((1, 8, 3, 3), np.float32)), make_conv(rng, 8, 8, 3, 1, 1, 8, 3, 3))
+
+
+def test_fuse_v9_plan_only_up_to_pwpool_max_batch(fake_cupy, net, monkeypatch):
+    """fuse v9 fuses the head conv into the pool's kernel at batch <= PWPOOL_MAX_BATCH only; the conv's input
+    buffer is not reused by the pool's output while pwpool reads it."""
+    monkeypatch.setattr(fake_cupy.K, "PWPOOL_MAX_BATCH", 2)
+    be = fake_cupy.CustomBackend(kernels="fuse=v9")
+    be.prepare(net)
+    for batch, fused in ((2, True), (3, False)):
+        plan = be.plan(batch)
+        names = [la.name for la in plan.launches]
+        assert ("pwpool" in names) == fused and any(n.startswith("pool_") for n in names) != fused, names
+        if fused:
+            pw = next(la for la in plan.launches if la.name == "pwpool")
+            assert pw.args[0].data.ptr != pw.args[3].data.ptr
 
 
 def test_dw_pointwise_op_with_emulated_kernels(fake_cupy, rng):

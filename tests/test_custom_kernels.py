@@ -471,10 +471,59 @@ def test_odd_pool_matches_float64_reference(version, c, h, w, batch, rng):
     assert_close(y, x.astype(np.float64).mean(axis=(2, 3)), "fp32", "layer", what=f"pool {version}")
 
 
+# (CIN, COUT, H, W, batch, ReLU6): the network's head (7x7, 320 -> 1280) at batch 1 / 3 / 8; 64 and 1 pixels; K not a
+# multiple of 32 (uneven warp slices, idle warps at K = 4); past pwpool's limits (81 pixels, CIN % 4, COUT % 8):
+# the conv + pool kernels
+PWPOOL_CASES = [
+    (320, 1280, 7, 7, 1, True),
+    (320, 1280, 7, 7, 3, True),
+    (320, 1280, 7, 7, 8, True),
+    (36, 24, 8, 8, 2, False),
+    (4, 8, 1, 1, 1, True),
+    (324, 16, 5, 5, 1, True),
+    (40, 16, 9, 9, 1, True),
+    (30, 16, 3, 3, 1, True),
+    (32, 12, 3, 3, 1, True),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fuse", ["v8", "v9"])
+@pytest.mark.parametrize("case", PWPOOL_CASES, ids=[f"c{c[0]}-{c[1]}-{c[2]}x{c[3]}-bs{c[4]}" for c in PWPOOL_CASES])
+def test_pointwise_pool_matches_float64_reference(fuse, case, rng):
+    """fuse v9's pwpool (the pointwise conv + ReLU6 + global average pool as one kernel) against NumPy float64 on
+    a NaN-poisoned output; where it does not apply, the two kernels and a recorded fallback; runs bit-identical."""
+    import cupy
+
+    from impls.custom import CustomBackend
+
+    cin, cout, h, w, batch, act = case
+    lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
+    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+    be = CustomBackend(kernels=f"fuse={fuse}")
+    names: list[str] = []
+    launch_all = be.launch_all
+    be.launch_all = lambda launches: (names.extend(la.name for la in launches), launch_all(launches))[-1]
+    xd = be.to_device(x)
+    outs = []
+    for _ in range(2):
+        with be.stream:
+            out = cupy.full((batch, cout), np.nan, cupy.float32)
+        outs.append(be.to_host(be.pointwise_pool(xd, lay, act=act, out=out)))
+    ref = ref64().conv2d(x.astype(np.float64), lay, act=act).mean(axis=(2, 3))
+    assert_close(outs[0], ref, "fp32", "layer", what=f"pointwise_pool fuse {fuse} {case}")
+    assert np.array_equal(outs[0], outs[1]), "two runs differ"
+    applies = fuse == "v9" and h * w <= K.PWPOOL_MAX_HW and cin % 4 == 0 and cout % K.PWPOOL_CO == 0
+    assert ("pwpool" in names) == applies, names
+    assert any("fuse v9" in f for f in be.info()["fallbacks"]) == (fuse == "v9" and not applies)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("gemm", KERNEL_VERSIONS["gemm"])
 @pytest.mark.parametrize("version", KERNEL_VERSIONS["linear"])
-@pytest.mark.parametrize("fin,fout,batch", [(13, 7, 1), (13, 7, 3), (1280, 1000, 8), (64, 30, 64), (6, 1001, 9)])
+@pytest.mark.parametrize(
+    "fin,fout,batch", [(13, 7, 1), (13, 7, 3), (1280, 1000, 8), (64, 30, 64), (6, 1001, 9), (2052, 33, 2)]
+)
 def test_odd_linear_matches_float64_reference(version, gemm, fin, fout, batch, rng):
     import cupy
 
