@@ -39,8 +39,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                (exgdw, kernels/gemm.cu: whole-image M tiles), autotuned per pair against the two kernels,
                v8 v7 + the small-CIN blocks' exdwpw8 builds (kernels/conv.cu: exdwpw5 with larger register tiles,
                split-K projection, 2 blocks per SM) as autotune candidates beside exdwpw5 and the pair,
-               v9 v8 + at batch <= PWPOOL_MAX_BATCH the network's last pointwise conv (+ ReLU6) and the global average
-               pool after it as one kernel (pwpool, kernels/pool.cu) on maps of <= PWPOOL_MAX_HW pixels
+               v9 v8 + two small-batch changes: at batch <= PWPOOL_MAX_BATCH the network's last pointwise conv (+ ReLU6)
+               and the global average pool after it as one kernel on maps of <= PWPOOL_MAX_HW pixels (pwpool_c8,
+               kernels/cblock.cu: clusters of 8 blocks split K, where COUT % 64 == 0; else pwpool, kernels/pool.cu),
+               and smaller exdwpw5 tiles (EXDWPW5_V9_INSTANCES) where the larger ones leave SMs idle
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -205,6 +207,12 @@ EXDWPW5_INSTANCES = (
     (1, 32, 32, 8, 8),
     (2, 32, 64, 4, 8),
 )
+# fuse v9: smaller tiles for the two 56x56 blocks, candidates only in v9 plans (exdwpw5_tile's min_blocks): at batch
+# 1 - 4 the tiles above leave SMs idle (49 blocks of t8x8, 28 of t4x8)
+EXDWPW5_V9_INSTANCES = (
+    (1, 24, 24, 4, 8),
+    (2, 24, 32, 4, 4),
+)
 
 
 def exdwpw5_kernel(stride: int, cin: int, cout: int, tile: tuple[int, int]) -> str:
@@ -229,15 +237,20 @@ def exdwpw5_smem(name: str) -> int:
     return 4 * (ih * iw * (xstr + cc) + th * tw * (cc + 4) + (ws & 1) * 2 * (cin * cc + cc * cout))
 
 
-def exdwpw5_tile(stride: int, cin: int, cout: int, ho: int, wo: int) -> tuple[int, int] | None:
+def exdwpw5_tile(
+    stride: int, cin: int, cout: int, ho: int, wo: int, nb: int = 1, min_blocks: int = 0
+) -> tuple[int, int] | None:
     """The compiled exdwpw5 tile for this block with the least padded output area (ties: the larger tile),
-    None if none is compiled."""
+    None if none is compiled. With ``min_blocks`` (fuse v9: the SM count) EXDWPW5_V9_INSTANCES join the candidates
+    and first comes the tile whose grid of ``nb`` images falls least short of min_blocks: at small batch the smaller
+    tile that keeps more SMs busy."""
     best, best_key = None, None
-    for s, ci, co, th, tw in EXDWPW5_INSTANCES:
+    for s, ci, co, th, tw in EXDWPW5_INSTANCES + (EXDWPW5_V9_INSTANCES if min_blocks else ()):
         if (s, ci, co) != (stride, cin, cout):
             continue
         padded = -(-ho // th) * th * -(-wo // tw) * tw
-        key = (padded, -th * tw)
+        short = max(0, min_blocks - nb * -(-ho // th) * -(-wo // tw))
+        key = (short, padded, -th * tw)
         if best_key is None or key < best_key:
             best, best_key = (th, tw), key
     return best
@@ -307,6 +320,13 @@ PWPOOL_MAX_SMEM = 227 * 1024
 def pwpool_smem(hw: int, k: int) -> int:
     """Dynamic shared memory (bytes) of pwpool (kernels/pool.cu header): input rows, weight columns, partials."""
     return 4 * (hw * (k + 4) + PWPOOL_CO * k + 8 * PWPOOL_MAX_HW * PWPOOL_CO)
+
+
+def pwpool_c8_smem(hw: int, k: int) -> int:
+    """Dynamic shared memory (bytes) of pwpool_c8 (kernels/cblock.cu): the k slice of the input rows and of the
+    cluster's 64 weight columns, the partial map."""
+    kw = 4 * ((k + 31) // 32)
+    return 4 * (hw * (kw + 4) + kw * 64 + 64 * 68)
 
 
 # fuse v6 (exdwpw6, kernels/cblock.cu): expanded channels per block of the compiled builds; the largest batch and
@@ -590,7 +610,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
             if lv >= 8:
                 out += [("conv", name) for name in exdwpw8_configs()]
             if lv >= 9:
-                out += [("pool", "pwpool")]
+                out += [("pool", "pwpool"), ("cblock", "pwpool_c8")]
+                out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_V9_INSTANCES]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

@@ -323,6 +323,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.force_block6: tuple[int, int] | None = None  # tests / benchmarks: pin fuse v6's (CH, TR) where it fits
         self.force_exgdw: int | str | None = None  # tests: pin a fuse v7 build (K.EXGDW_VARIANTS) or "pair"
         self.force_block8: str | None = None  # tests: pin a fuse v8 build (K.exdwpw8_builds), "block" (v5) or "pair"
+        self.force_pwpool: str | None = None  # tests: pin a fuse v9 head kernel ("pwpool" / "pwpool_c8")
+        self.force_tile5: tuple[int, int] | None = None  # tests: pin an exdwpw5 tile (TH, TW) of K.EXDWPW5_INSTANCES
         # autotune: time every GEMM / dwpw tile shape once per problem at plan time (see _tuned)
         env_tune = bool(int(os.environ.get("MBV2_AUTOTUNE", "1") or 0))
         self.autotune = env_tune if autotune is None else bool(autotune)
@@ -849,13 +851,28 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         return args + (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
 
     def _exdwpw_launch(
-        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
+        self,
+        x: Any,
+        ex: Conv2d,
+        ex_act: bool,
+        dw: Conv2d,
+        dw_act: bool,
+        pw: Conv2d,
+        act: bool,
+        res: Any,
+        out: Any,
+        min_blocks: int = 0,
     ) -> Launch | None:
         """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ res): the whole bottleneck block as one kernel
-        (fuse v5, kernels/conv.cu exdwpw5), or None where no compiled instance applies."""
+        (fuse v5, kernels/conv.cu exdwpw5), or None where no compiled instance applies. ``min_blocks``: prefer the
+        tile whose grid falls least short of it (K.exdwpw5_tile; fuse v9 plans pass the SM count)."""
         nb, h, w, cin = x.shape
         ho, wo = dw.out_hw(h, w)
-        tile = K.exdwpw5_tile(dw.stride, cin, pw.out_channels, ho, wo)
+        tile = K.exdwpw5_tile(dw.stride, cin, pw.out_channels, ho, wo, nb, min_blocks)
+        if self.force_tile5 is not None:
+            if (dw.stride, cin, pw.out_channels, *self.force_tile5) not in K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES:
+                raise InputError(f"force_tile5={self.force_tile5!r}: no exdwpw5 instance for this block shape")
+            tile = tuple(self.force_tile5)
         args = None if tile is None else self._exdwpw_args(x, ex, ex_act, dw, dw_act, pw, act, res, out)
         if tile is None or args is None:
             return None
@@ -971,7 +988,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             if block6 is not None:
                 return [block6]
             self._fallbacks.add("fuse v6 -> v5 (no exdwpw6 configuration: CE % 32, shared memory or alignment)")
-        block = self._exdwpw_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
+        min_blocks = self.sms if K.fuse_level(self.versions["fuse"]) >= 9 else 0  # fuse v9: small tiles, small batch
+        block = self._exdwpw_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out, min_blocks)
         pair = self._exdw_launch(x, ex.layer, ex.act, dw.layer, dw.act, mid)
         if pair is None:
             return None
@@ -1323,21 +1341,32 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
     def _pwpool_launch(self, x: Any, layer: Conv2d, act: bool, out: Any) -> Launch | None:
         """fuse v9: mean over the pixels of (ReLU6 of) the pointwise conv ``layer`` of the NHWC ``x`` into ``out``
-        (N, COUT) as one pwpool kernel (kernels/pool.cu); None where it does not apply (more than PWPOOL_MAX_HW pixels,
-        K % 4 or COUT % PWPOOL_CO, shared memory, unaligned arrays)."""
+        (N, COUT) as one kernel: pwpool_c8 (kernels/cblock.cu: clusters of 8 split K) where COUT % 64 == 0, else
+        pwpool (kernels/pool.cu; ``force_pwpool`` pins one); None where neither applies (more than PWPOOL_MAX_HW
+        pixels, K % 4 or COUT % PWPOOL_CO, shared memory, unaligned arrays)."""
         nb, h, w, cin = x.shape
         hw, cout = h * w, layer.out_channels
         if not (layer.is_pointwise and cin == layer.in_channels and 1 <= hw <= K.PWPOOL_MAX_HW and cin % 4 == 0):
             return None
-        smem = K.pwpool_smem(hw, cin)
-        if cout % K.PWPOOL_CO or smem > K.PWPOOL_MAX_SMEM or nb > 65535:
+        if cout % K.PWPOOL_CO or nb > 65535:
+            return None
+        force = self.force_pwpool
+        if force not in (None, "pwpool", "pwpool_c8"):
+            raise InputError(f"force_pwpool={force!r}: 'pwpool' or 'pwpool_c8'")
+        c8 = cout % 64 == 0 and K.pwpool_c8_smem(hw, cin) <= K.PWPOOL_MAX_SMEM
+        name = force or ("pwpool_c8" if c8 else "pwpool")
+        if name == "pwpool_c8" and not c8:
+            return None
+        smem = K.pwpool_c8_smem(hw, cin) if name == "pwpool_c8" else K.pwpool_smem(hw, cin)
+        if smem > K.PWPOOL_MAX_SMEM:
             return None
         p = self._layer_params(layer)
         if not self._aligned(x, p["wt"]):
             return None
         args = (x, p["wt"], p["bias"], out, _i32(hw), _i32(cin), _i32(cout), _i32(int(act)))
-        fn = self._dyn_smem(self._fn("pwpool"), smem)
-        return Launch("pwpool", fn, (cout // K.PWPOOL_CO, nb), (256,), args, smem=smem)
+        fn = self._dyn_smem(self._fn(name), smem)
+        grid = (8 * (cout // 64), nb) if name == "pwpool_c8" else (cout // K.PWPOOL_CO, nb)
+        return Launch(name, fn, grid, (256,), args, smem=smem)
 
     def _linear_launches(self, x: Any, layer: Linear, out: Any) -> list[Launch]:
         p = self._layer_params(layer)

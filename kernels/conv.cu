@@ -901,6 +901,10 @@ EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x8, 2, 24, 32, 4, 8, 32, 1, 2, 3, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7, 1, 32, 32, 7, 7, 48, 2, 4, 3, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t8x8, 1, 32, 32, 8, 8, 48, 2, 4, 3, 3)
 EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8, 2, 32, 64, 4, 8, 32, 1, 4, 3, 2)
+// fuse v9 (session 11): smaller tiles for the two 56x56 blocks, picked where the larger tile leaves SMs idle (batch 1
+// - 4: 49 / 28 blocks of t8x8 / t4x8 against 132 SMs; K.exdwpw5_tile's min_blocks)
+EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t4x8, 1, 24, 24, 4, 8, 48, 2, 2, 3, 2)
+EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x4, 2, 24, 32, 4, 4, 48, 1, 1, 3, 3)
 // experiments (scripts/exdwpw5_variants.py): the first build (_r1: 32-channel chunks, one depthwise output per
 // item, projection over all threads, weights by __ldg, 2 blocks per SM) and the same with only the weight staging
 // off (_w0); the other steps measured are in results/NOTES.md "fuse v5"

@@ -13,7 +13,8 @@ t0=$(date +%s)
 python3 -m pytest tests/test_kernels_compile.py -q -p no:cacheprovider > $OUT/compile.log 2>&1
 echo "[compile rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 $OUT/compile.log)"
 timeout ${TEST_S:-240} python3 -m pytest -q -m gpu -p no:cacheprovider --maxfail=20 -rfE \
-  tests/test_custom_kernels.py tests/test_custom_e2e.py -k "pointwise_pool or linear or head_pool or test_e2e_matches" \
+  tests/test_custom_kernels.py tests/test_custom_e2e.py tests/test_custom_exdw.py \
+  -k "pointwise_pool or linear or head_pool or test_e2e_matches or odd_fused_block" \
   > $OUT/head_tests.log 2>&1
 echo "[tests rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^(FAILED|ERROR)|passed|failed" $OUT/head_tests.log | tail -12
 if [ -n "$PLT_S" ]; then  # each launch timed alone, old and new head, per batch

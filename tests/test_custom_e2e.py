@@ -107,7 +107,7 @@ def test_e2e_head_pool_fused_matches_onnxruntime(net, batch, graph):
     check_against_ort(be, net, batch, f"custom fuse=v9,linear=v3 graph={graph} bs{batch}")
     names = [la.name for la in be.plan(batch).launches]
     small = batch <= PWPOOL_MAX_BATCH
-    assert ("pwpool" in names) == small and any(n.startswith("pool_") for n in names) != small, names
+    assert ("pwpool_c8" in names) == small and any(n.startswith("pool_") for n in names) != small, names
     assert ("linear_gemv_v3" in names) == (batch <= 8), names
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)

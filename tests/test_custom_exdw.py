@@ -210,24 +210,35 @@ def _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act):
     return ex, dw, pw, x, res, ref
 
 
-# (stride, cin, cout, h, w, batch, residual, ex_act, act): every instance on maps that are not a multiple of its tile
+# (stride, cin, cout, h, w, batch, residual, ex_act, act, tile): every instance (its tile pinned) on maps that are
+# not a multiple of its tile; fuse v9's two small tiles on their network blocks' 56x56 maps too
 ODD_BLOCKS = [
-    (s, ci, co, h, w, b, s == 1 and ci == co, True, False)
-    for s, ci, co, _, _ in K.EXDWPW5_INSTANCES
+    (s, ci, co, h, w, b, s == 1 and ci == co, True, False, (th, tw))
+    for s, ci, co, th, tw in K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES
     for h, w, b in ((9, 10, 2), (1, 1, 1))
 ]
-ODD_BLOCKS += [(1, 32, 32, 28, 28, 3, True, False, True), (2, 16, 24, 112, 112, 1, False, True, False)]
+ODD_BLOCKS += [(1, 32, 32, 28, 28, 3, True, False, True, None), (2, 16, 24, 112, 112, 1, False, True, False, None)]
+ODD_BLOCKS += [(1, 24, 24, 56, 56, 1, True, True, False, (4, 8)), (2, 24, 32, 56, 56, 2, False, True, False, (4, 4))]
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize(
-    "shape", ODD_BLOCKS, ids=[f"s{s[0]}-c{s[1]}-o{s[2]}-{s[3]}x{s[4]}-bs{s[5]}-res{int(s[6])}" for s in ODD_BLOCKS]
+    "shape",
+    ODD_BLOCKS,
+    ids=[f"s{s[0]}-c{s[1]}-o{s[2]}-{s[3]}x{s[4]}-bs{s[5]}-res{int(s[6])}-t{s[9]}" for s in ODD_BLOCKS],
 )
 def test_odd_fused_block_matches_float64_reference(shape, rng):
-    s, cin, cout, h, w, batch, has_res, ex_act, act = shape
+    s, cin, cout, h, w, batch, has_res, ex_act, act, tile = shape
     ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, 6 * cin, cout, h, w, batch, has_res, ex_act, act)
-    y = _run_block(backend_for("fuse=v5"), ex, dw, pw, x, res, ex_act, True, act)
+    be = CustomBackend(kernels="fuse=v5")
+    be.force_tile5 = tile
+    names: list[str] = []
+    launch_all = be.launch_all
+    be.launch_all = lambda launches: (names.extend(la.name for la in launches), launch_all(launches))[-1]
+    y = _run_block(be, ex, dw, pw, x, res, ex_act, True, act)
     assert_close(y, ref, "fp32", "layer", what=f"fuse v5 {shape}")
+    if tile is not None:
+        assert names == [K.exdwpw5_kernel(s, cin, cout, tile)], names
 
 
 # -- fuse v7: the expansion GEMM with the depthwise conv in its epilogue (exgdw, kernels/gemm.cu) ---------------

@@ -37,7 +37,7 @@ def parse_signatures() -> dict[str, list[str]]:
     sigs: dict = {}
     for f in KDIR.glob("*.cu"):
         s = f.read_text()
-        pat = r'extern "C" __global__ void(?:\s+__launch_bounds__\([^)]*\))?\s+(\w+)\s*\(([^)]*)\)'
+        pat = r'extern "C" __global__ void(?:\s+__(?:launch_bounds|cluster_dims)__\([^)]*\))*\s+(\w+)\s*\(([^)]*)\)'
         for m in re.finditer(pat, s):
             if m.group(1) != "NAME":  # the macro bodies
                 sigs[m.group(1)] = [p.strip() for p in m.group(2).split(",")]
@@ -391,12 +391,12 @@ def emulate(name, grid, block, args):
         HW, C = int(a[2]), int(a[3])
         N = grid[1]
         y[: N * C] = x[: N * HW * C].reshape(N, HW, C).astype(np.float64).mean(1).ravel()
-    elif name == "pwpool":  # kernels/pool.cu, fuse v9: mean over pixels of ReLU6(pointwise conv)
+    elif name in ("pwpool", "pwpool_c8"):  # fuse v9: mean over pixels of ReLU6(pointwise conv)
         assert int(a[6]) % PWPOOL_CO == 0 and int(a[4]) <= PWPOOL_MAX_HW
         x, Wt, bias, y = map(flat, a[:4])
         HW, Kc, COUT, act = map(int, a[4:])
         N = grid[1]
-        assert grid[0] * PWPOOL_CO == COUT
+        assert grid[0] * (PWPOOL_CO if name == "pwpool" else 8) == COUT
         v = x[: N * HW * Kc].reshape(N, HW, Kc).astype(np.float64) @ Wt[: Kc * COUT].reshape(Kc, COUT) + bias[:COUT]
         y[: N * COUT] = relu6(v, act).mean(1).ravel()
     elif name in ("linear_gemv", "linear_gemv_v3"):
@@ -632,7 +632,7 @@ def test_host_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
         b0_kernel = K.block0_kernel(32, 16, be.versions["block0"])
         assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and (b0_kernel in LAUNCHES) == b0, LAUNCHES
     if spec == "fuse=v9":  # the head conv 320 -> 1280 + ReLU6 + pool as one kernel at batch 2 (<= PWPOOL_MAX_BATCH)
-        assert "pwpool" in LAUNCHES and not any(n.startswith("pool_") for n in LAUNCHES), LAUNCHES
+        assert "pwpool_c8" in LAUNCHES and not any(n.startswith("pool_") for n in LAUNCHES), LAUNCHES
     if spec == "linear=v3":
         assert "linear_gemv_v3" in LAUNCHES and "linear_gemv" not in LAUNCHES, LAUNCHES
     if spec in ("fuse=v3", "fuse=v4", "fuse=v5", "fuse=v6"):  # the 6 expansions on <= 32 channels: inside their dw
@@ -687,14 +687,14 @@ def test_autotuned_plan_matches_onnxruntime(fake_cupy, net, ort_logits, spec):
 
 
 def test_pointwise_pool_op_with_emulated_kernels(fake_cupy, rng):
-    """pointwise_pool: pwpool with fuse=v9 where it applies, the conv + pool kernels (and a recorded fallback with
-    v9) elsewhere; every path against NumPy float64."""
+    """pointwise_pool: pwpool_c8 (COUT % 64 == 0) or pwpool with fuse=v9 where it applies, the conv + pool kernels
+    (and a recorded fallback with v9) elsewhere; every path against NumPy float64."""
     from tests.test_custom_kernels import make_conv
 
     for ver in ("v8", "v9"):
         # (cin, cout, h, w, batch): the head at batch 1; 64 pixels; 81 pixels, CIN % 4, COUT % 8: not pwpool
         for cin, cout, h, w, batch in [(320, 1280, 7, 7, 1), (8, 16, 8, 8, 2), (8, 16, 9, 9, 1), (6, 8, 2, 2, 1),
-                                       (8, 12, 2, 2, 1)]:  # fmt: skip
+                                       (8, 12, 2, 2, 1), (36, 64, 8, 8, 2)]:  # fmt: skip
             be = fake_cupy.CustomBackend(kernels=f"fuse={ver}")
             lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
             x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
@@ -703,11 +703,25 @@ def test_pointwise_pool_op_with_emulated_kernels(fake_cupy, rng):
             ref = NumpyBackend(dtype="fp64").conv2d(x.astype(np.float64), lay, act=True).mean(axis=(2, 3))
             assert_close(y, ref, "fp32", "layer", what=f"pointwise_pool fuse {ver} {cin}->{cout} {h}x{w}")
             applies = ver == "v9" and h * w <= K.PWPOOL_MAX_HW and cin % 4 == 0 and cout % K.PWPOOL_CO == 0
-            assert ("pwpool" in LAUNCHES) == applies, LAUNCHES
+            kernel = "pwpool_c8" if cout % 64 == 0 else "pwpool"
+            assert (kernel in LAUNCHES) == applies and any(n.startswith("pool_") for n in LAUNCHES) != applies, LAUNCHES
             assert any("fuse v9" in f for f in be.info()["fallbacks"]) == (ver == "v9" and not applies)
     be = fake_cupy.CustomBackend(kernels="fuse=v9")
     with pytest.raises(InputError, match="pointwise Conv2d"):
         be.pointwise_pool(be.to_device(np.zeros((1, 8, 3, 3), np.float32)), make_conv(rng, 8, 8, 3, 1, 1, 8, 3, 3))
+
+
+def test_fuse_v9_plan_at_batch1_small_tiles_and_head(fake_cupy, net):
+    """fuse v9 at batch 1: the two 56x56 blocks take the small exdwpw5 tiles (more blocks than v8's t8x8 / pair), the
+    head is one pwpool_c8 launch; 19 launches against v8's 23. v8's plan keeps its tiles."""
+    names = {}
+    for ver in ("v8", "v9"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={ver}")
+        be.prepare(net)
+        names[ver] = [la.name for la in be.plan(1).launches]
+    assert {"exdwpw5_s1_c24_o24_t4x8", "exdwpw5_s2_c24_o32_t4x4", "pwpool_c8"} <= set(names["v9"]), names["v9"]
+    assert "exdwpw5_s1_c24_o24_t8x8" in names["v8"] and "exdw4_s2_c24" in names["v8"], names["v8"]
+    assert len(names["v8"]) == 23 and len(names["v9"]) == 19, names
 
 
 def test_fuse_v9_plan_only_up_to_pwpool_max_batch(fake_cupy, net, monkeypatch):
@@ -719,9 +733,9 @@ def test_fuse_v9_plan_only_up_to_pwpool_max_batch(fake_cupy, net, monkeypatch):
     for batch, fused in ((2, True), (3, False)):
         plan = be.plan(batch)
         names = [la.name for la in plan.launches]
-        assert ("pwpool" in names) == fused and any(n.startswith("pool_") for n in names) != fused, names
+        assert ("pwpool_c8" in names) == fused and any(n.startswith("pool_") for n in names) != fused, names
         if fused:
-            pw = next(la for la in plan.launches if la.name == "pwpool")
+            pw = next(la for la in plan.launches if la.name == "pwpool_c8")
             assert pw.args[0].data.ptr != pw.args[3].data.ptr
 
 
@@ -768,7 +782,7 @@ def test_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
             x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
             LAUNCHES.clear()
             y = be.to_host(be.expand_depthwise(be.to_device(x), ex, dw))
-            fused = ver in ("v3", "v4", "v5", "v6", "v7", "v8") and cin in K.EXDW_CIN
+            fused = K.fuse_level(ver) >= 3 and cin in K.EXDW_CIN
             assert any(k.startswith("exdw") for k in LAUNCHES) == fused, LAUNCHES
             r64 = NumpyBackend(dtype="fp64")
             ref = r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True)

@@ -484,15 +484,18 @@ PWPOOL_CASES = [
     (40, 16, 9, 9, 1, True),
     (30, 16, 3, 3, 1, True),
     (32, 12, 3, 3, 1, True),
+    (36, 64, 8, 8, 2, False),
+    (4, 128, 2, 3, 3, True),
 ]
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v8", "v9"])
+@pytest.mark.parametrize("fuse,force", [("v8", None), ("v9", None), ("v9", "pwpool")])
 @pytest.mark.parametrize("case", PWPOOL_CASES, ids=[f"c{c[0]}-{c[1]}-{c[2]}x{c[3]}-bs{c[4]}" for c in PWPOOL_CASES])
-def test_pointwise_pool_matches_float64_reference(fuse, case, rng):
-    """fuse v9's pwpool (the pointwise conv + ReLU6 + global average pool as one kernel) against NumPy float64 on
-    a NaN-poisoned output; where it does not apply, the two kernels and a recorded fallback; runs bit-identical."""
+def test_pointwise_pool_matches_float64_reference(fuse, force, case, rng):
+    """fuse v9's head kernels (the pointwise conv + ReLU6 + global average pool as one kernel: pwpool_c8 where
+    COUT % 64 == 0, else or pinned pwpool) against NumPy float64 on a NaN-poisoned output; where neither applies, the
+    two kernels and a recorded fallback; runs bit-identical."""
     import cupy
 
     from impls.custom import CustomBackend
@@ -501,6 +504,7 @@ def test_pointwise_pool_matches_float64_reference(fuse, case, rng):
     lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
     x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
     be = CustomBackend(kernels=f"fuse={fuse}")
+    be.force_pwpool = force
     names: list[str] = []
     launch_all = be.launch_all
     be.launch_all = lambda launches: (names.extend(la.name for la in launches), launch_all(launches))[-1]
@@ -514,7 +518,8 @@ def test_pointwise_pool_matches_float64_reference(fuse, case, rng):
     assert_close(outs[0], ref, "fp32", "layer", what=f"pointwise_pool fuse {fuse} {case}")
     assert np.array_equal(outs[0], outs[1]), "two runs differ"
     applies = fuse == "v9" and h * w <= K.PWPOOL_MAX_HW and cin % 4 == 0 and cout % K.PWPOOL_CO == 0
-    assert ("pwpool" in names) == applies, names
+    kernel = force or ("pwpool_c8" if cout % 64 == 0 else "pwpool")
+    assert names == [kernel] * 2 if applies else (kernel not in names and "pool_v2" in names), names
     assert any("fuse v9" in f for f in be.info()["fallbacks"]) == (fuse == "v9" and not applies)
 
 
