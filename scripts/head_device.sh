@@ -3,7 +3,8 @@
 # (GEMV with the W row in flight) at small batch. Build + spill check, their GPU tests, each launch of the plans timed
 # alone, the interleaved e2e A/B, and the exdwpw8 builds at batch 1. Usage: scripts/head_device.sh $OUT
 # env: TEST_S (GPU tests), PLT_S / PLT_BATCHES / PLT_SPECS (plan_launch_times), AB_S / AB_BATCHES / AB_SPECS (e2e_ab),
-# X8_S (exdwpw8_time.py at batch 1; unset: skipped)
+# X8_S (exdwpw8_time.py at batch 1), SWEEP_S (cblock_sweep.py at batch 1: every exdwpw6 configuration, then the
+# stamped phase breakdown); unset: skipped
 OUT=${1:?usage: $0 OUT}
 export PYTHONUNBUFFERED=1
 OLD="fuse=v8,linear=v2"
@@ -31,4 +32,10 @@ fi
 if [ -n "$X8_S" ]; then  # the small-CIN blocks' exdwpw8 builds against exdwpw5 at batch 1
   timeout $X8_S python3 scripts/exdwpw8_time.py --batches 1 --json $OUT/x8_bs1.json > $OUT/x8_bs1.log 2>&1
   echo "[x8 rc=$? $(( $(date +%s) - t0 ))s]"; tail -25 $OUT/x8_bs1.log
+fi
+if [ -n "$SWEEP_S" ]; then  # fuse v6: every (CH, TR) of each block at batch 1 against the cost model's pick; phases
+  timeout $SWEEP_S python3 scripts/cblock_sweep.py --batches 1 > $OUT/sweep.log 2>&1
+  echo "[sweep rc=$? $(( $(date +%s) - t0 ))s]"; grep -iE "pick|best|sum" $OUT/sweep.log | tail -20
+  timeout $SWEEP_S python3 scripts/cblock_sweep.py --batches 1 --stamps > $OUT/stamps.log 2>&1
+  echo "[stamps rc=$? $(( $(date +%s) - t0 ))s]"; tail -30 $OUT/stamps.log
 fi
