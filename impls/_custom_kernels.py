@@ -42,7 +42,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v9 v8 + two small-batch changes: at batch <= PWPOOL_MAX_BATCH the network's last pointwise conv (+ ReLU6)
                and the global average pool after it as one kernel on maps of <= PWPOOL_MAX_HW pixels (pwpool_c8,
                kernels/cblock.cu: clusters of 8 blocks split K, where COUT % 64 == 0; else pwpool, kernels/pool.cu),
-               and smaller exdwpw5 tiles (EXDWPW5_V9_INSTANCES) where the larger ones leave SMs idle
+               smaller exdwpw5 tiles (EXDWPW5_V9_INSTANCES) where the larger ones leave SMs idle, and the exdwpw6
+               cost model's configurations of up to 2 blocks per SM (v6 - v8: 1)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -125,9 +126,11 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "stem": "v3",
     "depthwise": "v3",
     "pool": "v2",
-    "linear": "v2",
+    "linear": "v3",
     "add": "v2",
-    "fuse": "v8",  # v6 at batch 1 (EXDWPW6_MAX_BATCH); above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks
+    # v6 at batch 1 (EXDWPW6_MAX_BATCH); above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head
+    # kernel at batch <= PWPOOL_MAX_BATCH
+    "fuse": "v9",
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",
@@ -311,7 +314,7 @@ def fuse_level(version: str) -> int:
 
 # fuse v9 (pwpool, kernels/pool.cu): the last pointwise conv + global average pool as one kernel at batch <=
 # PWPOOL_MAX_BATCH on maps of <= PWPOOL_MAX_HW pixels (two pixel slots per lane), COUT % PWPOOL_CO == 0, K % 4 == 0
-PWPOOL_MAX_BATCH = 8
+PWPOOL_MAX_BATCH = 2  # H200, pwpool_c8 alone vs GEMM + pool (us): batch 1 9.2 / 14.4, 2 11.4 / 21.3, 4 18.2 / 17.7
 PWPOOL_MAX_HW = 64
 PWPOOL_CO = 8
 PWPOOL_MAX_SMEM = 227 * 1024

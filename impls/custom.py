@@ -147,14 +147,15 @@ def exdwpw6_cost(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int,
 
 
 def choose_exdwpw6(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int,
-                   sms: int) -> tuple[int, int] | None:  # fmt: skip
-    """(CH, TR) of the fuse v6 block kernel with the least estimated cost (exdwpw6_cost) among those of at most one
-    block per SM (measured on H100 at batch 1: the fastest configuration of every network block has 96-128 blocks),
-    None if none fits."""
+                   sms: int, per_sm: int = 1) -> tuple[int, int] | None:  # fmt: skip
+    """(CH, TR) of the fuse v6 block kernel with the least estimated cost (exdwpw6_cost) among those of at most
+    ``per_sm`` blocks per SM (measured on H100 at batch 1 in session 5: the fastest configuration of every network
+    block had 96-128 blocks; on the H200 in session 11, after the multicast staging, 224-240 blocks on the stride-1
+    14x14 / 28x28 blocks: fuse v9 passes 2), None if none fits."""
     cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, stride)
     if not cfgs:
         return None
-    one_wave = [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= sms]
+    one_wave = [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= per_sm * sms]
     cfgs = one_wave or cfgs
     return min(cfgs, key=lambda c: exdwpw6_cost(nb, h, w, cin, ce, cout, ho, wo, stride, sms, c))
 
@@ -950,7 +951,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
         cfg = self.force_block6 if self.force_block6 in cfgs else None
         if cfg is None:
-            cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms)
+            per_sm = 2 if K.fuse_level(self.versions["fuse"]) >= 9 else 1  # fuse v9: up to 2 blocks per SM
+            cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm)
         arrays = (x, out) if res is None else (x, out, res)
         if cfg is None or not self._aligned(*arrays):
             return None

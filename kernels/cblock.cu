@@ -491,11 +491,14 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
     }
     cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
     __syncthreads();
-    if (tid < 8) {
+    if (tid < 32) {  // lane = g * 8 + c: channel c, pixels g, g + 4, ...; then the 4 groups in a fixed shuffle tree
+        const int c = tid & 7, g = tid >> 3;
         float t = 0.0f;
-#pragma unroll 1
-        for (int p = 0; p < HW; ++p) t += q[p][tid];
-        Y[(size_t)n * COUT + cb + rank * 8 + tid] = t / (float)HW;
+#pragma unroll 4
+        for (int p = g; p < HW; p += 4) t += q[p][c];
+        t += __shfl_xor_sync(0xffffffffu, t, 8);
+        t += __shfl_xor_sync(0xffffffffu, t, 16);
+        if (tid < 8) Y[(size_t)n * COUT + cb + rank * 8 + tid] = t / (float)HW;
     }
     cluster_wait();
 }

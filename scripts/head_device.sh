@@ -2,7 +2,7 @@
 # Session 11 device call: fuse v9 (pwpool: the head conv + ReLU6 + global average pool as one kernel) and linear v3
 # (GEMV with the W row in flight) at small batch. Build + spill check, their GPU tests, each launch of the plans timed
 # alone, the interleaved e2e A/B, and the exdwpw8 builds at batch 1. Usage: scripts/head_device.sh $OUT
-# env: TEST_S (GPU tests), PLT_S / PLT_BATCHES / PLT_SPECS (plan_launch_times), AB_S / AB_BATCHES / AB_SPECS (e2e_ab),
+# env: TEST_S / TEST_FILES / TEST_K (GPU tests), PLT_S / PLT_BATCHES / PLT_SPECS (plan_launch_times), AB_S / AB_BATCHES / AB_SPECS (e2e_ab),
 # X8_S (exdwpw8_time.py at batch 1), SWEEP_S (cblock_sweep.py at batch 1: every exdwpw6 configuration, then the
 # stamped phase breakdown); unset: skipped
 OUT=${1:?usage: $0 OUT}
@@ -14,8 +14,8 @@ t0=$(date +%s)
 python3 -m pytest tests/test_kernels_compile.py -q -p no:cacheprovider > $OUT/compile.log 2>&1
 echo "[compile rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 $OUT/compile.log)"
 timeout ${TEST_S:-240} python3 -m pytest -q -m gpu -p no:cacheprovider --maxfail=20 -rfE \
-  tests/test_custom_kernels.py tests/test_custom_e2e.py tests/test_custom_exdw.py \
-  -k "pointwise_pool or linear or head_pool or test_e2e_matches or odd_fused_block" \
+  ${TEST_FILES:-tests/test_custom_kernels.py tests/test_custom_e2e.py tests/test_custom_exdw.py} \
+  -k "${TEST_K:-pointwise_pool or linear or head_pool or test_e2e_matches or odd_fused_block}" \
   > $OUT/head_tests.log 2>&1
 echo "[tests rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^(FAILED|ERROR)|passed|failed" $OUT/head_tests.log | tail -12
 if [ -n "$PLT_S" ]; then  # each launch timed alone, old and new head, per batch
