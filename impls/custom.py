@@ -1554,9 +1554,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         return out
 
     def pointwise_pool(self, x: Any, layer: Conv2d, act: bool = True, out: Any = None) -> Any:
-        """global_avg_pool(ReLU6(pointwise(x))) (ReLU6 with ``act``) as one op, (N, COUT): the pwpool kernel with
-        fuse=v9 where it applies (maps of <= PWPOOL_MAX_HW pixels, CIN % 4 == 0, COUT % PWPOOL_CO == 0, aligned),
-        else the conv and the pool kernels through a temporary; fp16 mode: its conv and pool ops."""
+        """global_avg_pool(ReLU6(pointwise(x))) (ReLU6 with ``act``) as one op, (N, COUT): with fuse=v9 one kernel
+        where it applies (maps of <= PWPOOL_MAX_HW pixels, CIN % 4 == 0, COUT % PWPOOL_CO == 0, aligned: pwpool_c8
+        where COUT % 64 == 0, else pwpool; _pwpool_launch), else the conv and the pool kernels through a temporary;
+        fp16 mode: its conv and pool ops."""
         self._ensure_device()
         if not isinstance(layer, Conv2d) or not layer.is_pointwise:
             raise InputError(f"pointwise_pool: layer must be a pointwise Conv2d, got {layer!r}")
