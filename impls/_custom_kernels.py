@@ -43,7 +43,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                and the global average pool after it as one kernel on maps of <= PWPOOL_MAX_HW pixels (pwpool_c8,
                kernels/cblock.cu: clusters of 8 blocks split K, where COUT % 64 == 0; else pwpool, kernels/pool.cu),
                smaller exdwpw5 tiles (EXDWPW5_V9_INSTANCES) where the larger ones leave SMs idle, and the exdwpw6
-               cost model's configurations of up to 2 blocks per SM (v6 - v8: 1)
+               cost model's configurations of up to 2 blocks per SM (v6 - v8: 1),
+               v10 v9 + at batch <= EXDWPW6_MAX_BATCH the cluster block kernels replaced by exdwpw10 (kernels/cblock.cu:
+               one cooperative kernel per block, expansion + depthwise split over the expanded channels into L2, a grid
+               barrier, the projection split over output tiles: no partial sums; prepared in session 11, compiled,
+               NOT yet run on a GPU)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -108,7 +112,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -340,6 +344,23 @@ EXDWPW6_CH = (8, 12, 16)
 EXDWPW6_MAX_BATCH = 1
 EXDWPW6_MAX_MAP = 28 * 28
 EXDWPW6_MAX_SMEM = 227 * 1024 - 64
+
+
+# fuse v10 (exdwpw10, kernels/cblock.cu): the same CH builds as exdwpw6; phase B tiles of PB_PM pixels x PB_PN channels
+EXDWPW10_PM, EXDWPW10_PN = 8, 16
+
+
+def exdwpw10_kernel(ch: int) -> str:
+    return f"exdwpw10_c{ch}"
+
+
+def exdwpw10_smem(h: int, w: int, cin: int, ce: int, wo: int, stride: int, tr: int, ch: int) -> int:
+    """Dynamic shared memory (bytes) of exdwpw10_c<CH> (kernels/cblock.cu: the larger of its two phases)."""
+    ipmax = min(h, (tr - 1) * stride + 3) * w
+    cs = ch + 4 if ch % 8 == 0 else ch
+    phase_a = ipmax * (cin + 4) + (ipmax + tr * wo) * cs + cin * ch + 11 * ch
+    phase_b = EXDWPW10_PM * (ce + 4) + ce * EXDWPW10_PN + 8 * 32 * 4
+    return 4 * max(phase_a, phase_b)
 
 
 def exdwpw6_kernel(ch: int) -> str:
@@ -615,6 +636,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
             if lv >= 9:
                 out += [("pool", "pwpool"), ("cblock", "pwpool_c8")]
                 out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_V9_INSTANCES]
+            if lv >= 10:
+                out += [("cblock", exdwpw10_kernel(ch)) for ch in EXDWPW6_CH]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

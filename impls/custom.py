@@ -340,6 +340,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self._capturing = False
         self._ws: Any = None
         self._cnt: Any = None
+        self._bar10: Any = None  # fuse v10: the grid barrier counter of exdwpw10 (uint32, any start value)
         # programmatic dependent launch of the kernels written for it (fuse v6's exdwpw6), with pdl=True / MBV2_PDL=1
         # where the driver has cuLaunchKernelEx and the GPU is sm_90+. Off by default: measured 13-26 us SLOWER end to
         # end at batch 1 on H100 (results/NOTES.md, fuse v6)
@@ -969,6 +970,49 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fn = self._dyn_smem(self._fn(name), smem)
         return Launch(name, fn, (8 * ng, st, nb), (256,), args, smem=smem, pdl=self.pdl)
 
+    def _exdwpw10_launch(
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
+    ) -> Launch | None:
+        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ res) as one fuse v10 kernel (kernels/cblock.cu exdwpw10):
+        a cooperative launch of at most the resident blocks; (CH, TR) as fuse v9's exdwpw6 would run the block (or
+        ``force_block6``); None where the shapes (COUT % 16), the alignment or shared memory rule it out."""
+        nb, h, w, cin = x.shape
+        if not (self._block6_shapes(ex, dw, pw) and cin == ex.in_channels and pw.out_channels % K.EXDWPW10_PN == 0):
+            return None
+        ho, wo = dw.out_hw(h, w)
+        ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
+        cfg = self.force_block6 if self.force_block6 in cfgs else choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s,
+                                                                                  self.sms, 2)  # fmt: skip
+        arrays = (x, out) if res is None else (x, out, res)
+        if cfg is None or not self._aligned(*arrays):
+            return None
+        ch, tr = cfg
+        smem = K.exdwpw10_smem(h, w, cin, ce, wo, s, tr, ch)
+        if smem > K.EXDWPW6_MAX_SMEM:
+            return None
+        name = K.exdwpw10_kernel(ch)
+        fn = self._dyn_smem(self._fn(name), smem)
+        drv = getattr(self._cp.cuda, "driver", None)
+        if hasattr(drv, "occupancyMaxActiveBlocksPerMultiprocessor"):
+            occ = int(drv.occupancyMaxActiveBlocksPerMultiprocessor(getattr(fn, "kernel", fn).ptr, 256, smem))
+        else:  # (CPU tests: the fake CuPy has no occupancy query) the kernel's __launch_bounds__(256, 2)
+            occ = max(1, min(2, (228 * 1024) // (smem + 1024)))
+        if occ < 1:
+            return None
+        items_a = nb * math.ceil(ho / tr) * (ce // ch)
+        items_b = math.ceil(nb * ho * wo / K.EXDWPW10_PM) * (cout // K.EXDWPW10_PN)
+        grid = min(max(items_a, items_b), self.sms * occ)  # cooperative: every block resident (the grid barrier)
+        if self._bar10 is None:
+            with self.stream:
+                self._bar10 = self._cp.zeros((1,), self._cp.uint32)
+        pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
+        d = self._workspace(nb * ho * wo * ce)  # the depthwise output between the two phases
+        args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
+        args += (d, self._bar10, _i32(nb), _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo))
+        args += (_i32(s), _i32(tr), _i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
+        return Launch(name, fn, (grid,), (256,), args, smem=smem, coop=True)
+
     @staticmethod
     def _dyn_smem(fn: Any, smem: int) -> Any:
         """Opt a kernel in to more than 48 KB of dynamic shared memory (once per function)."""
@@ -986,6 +1030,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         does not apply either (unaligned)."""
         nb, h, w, cin = x.shape
         if K.fuse_level(self.versions["fuse"]) >= 6 and nb <= K.EXDWPW6_MAX_BATCH and h * w <= K.EXDWPW6_MAX_MAP:
+            if K.fuse_level(self.versions["fuse"]) >= 10:  # fuse v10: the two-phase cooperative kernel first
+                block10 = self._exdwpw10_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
+                if block10 is not None:
+                    return [block10]
+                self._fallbacks.add("fuse v10 -> v9 (no exdwpw10 configuration: COUT % 16, shared memory, alignment)")
             block6 = self._exdwpw6_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
             if block6 is not None:
                 return [block6]
@@ -1056,7 +1105,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         residual: Any = None,
         out: Any = None,
     ) -> Any:
-        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ residual) as one op: with fuse=v8 an exdwpw8 build
+        """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ residual) as one op: with fuse=v10 the two-phase cooperative
+        kernel (kernels/cblock.cu exdwpw10, any batch) where it applies, else with fuse=v8 an exdwpw8 build
         (``force_block8`` or the shape's first; kernels/conv.cu) where one is compiled, else with fuse=v6/v7/v8 the
         cluster block kernel (kernels/cblock.cu exdwpw6, any batch, any CIN), else (or where it does not apply) the
         fuse v5 block kernel (kernels/conv.cu exdwpw5) whatever the versions (this op exists to run and test them),
@@ -1071,7 +1121,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         ho, wo = dw.out_hw(h, w)
         v6 = K.fuse_level(self.versions["fuse"]) >= 6
         launch = None
-        if K.fuse_level(self.versions["fuse"]) >= 8:  # the exdwpw8 build force_block8 names, else the shape's first one
+        if K.fuse_level(self.versions["fuse"]) >= 10:  # at any batch: this op exists to run and test the kernels
+            launch = self._exdwpw10_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
+            if launch is None:
+                self._fallbacks.add("fuse v10 -> v8 (no exdwpw10 configuration: COUT % 16, shared memory, alignment)")
+        if launch is None and K.fuse_level(self.versions["fuse"]) >= 8:  # force_block8's exdwpw8 build, else the first
             names = K.exdwpw8_builds(dw.stride, ex.in_channels, pw.out_channels)
             name = self.force_block8 if self.force_block8 in names else (names[0] if names else None)
             if name is not None:

@@ -502,3 +502,228 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
     }
     cluster_wait();
 }
+
+// ---------------------------------------------------------------------------------------------------------------------
+// fuse v10 (exdwpw10_c<CH>; session 11, prepared and compiled, NOT yet run on a GPU): a whole bottleneck block as ONE
+// cooperative kernel in two phases separated by a grid barrier, with no partial sums. exdwpw6 splits the expanded
+// channels over the blocks, so each block holds a partial of the whole projection output, and reducing those partials
+// (cluster barrier + DSMEM reduce + global hand-off + the last cluster's sum) measured 51 us of the batch-1 plan's 146
+// us of exdwpw6 on the H200 (results/NOTES.md "Batch 1 after session 11"). Here:
+//   phase A (items = (image, row tile, channel group), grid-stride): exdwpw6's staging (cp.async, no multicast: no
+//     clusters), expansion and depthwise for CH expanded channels of TR output rows; the depthwise output goes to
+//     D (N, Ho, Wo, CE) in global memory (L2);
+//   grid barrier (the flip-bit counter of kernels/persistent.cu; the host launches cooperatively, so every block is
+//     resident);
+//   phase B (items = (PM output pixels) x (PN output channels) tiles of the projection GEMM M = N * Ho * Wo, K = CE):
+//     the tile's D rows and weight columns by cp.async, warp w sums the k slice [w * KS, w * KS + KS), lane = (pixel
+//     lane / 4, 4 channels lane % 4), the 8 warps' float4 partials added in warp order, + bias (+ ReLU6) (+ residual).
+// Fixed summation order: runs are bit-identical. Needs CIN, CE % 4 == 0, COUT % PN == 0, CE % CH == 0, 16-byte aligned
+// arrays, D of N * Ho * Wo * CE floats, bar one uint32 (any value: the barrier needs no reset).
+// Dynamic shared memory (floats, K.exdwpw10_smem): max(phase A: IPmax * (CIN + 4) + (IPmax + TR * Wo) * CS + CIN * CH +
+// 11 * CH, phase B: PM * (CE + 4) + CE * PN + 8 * 32 * 4).
+namespace cblock {
+
+constexpr int PB_PM = 8, PB_PN = 16;  // phase B tile: 8 pixels x 16 output channels (32 lanes x float4)
+
+// as kernels/persistent.cu grid_barrier: block 0 adds 0x80000000 - (blocks - 1), the others 1; the counter's top bit
+// flips when every block has arrived (no reset, reusable from any start value)
+__device__ __forceinline__ void grid_barrier(unsigned int* bar) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const unsigned int add = blockIdx.x == 0 ? 0x80000000u - (gridDim.x - 1) : 1u;
+        unsigned int old, cur;
+        asm volatile("atom.add.release.gpu.u32 %0,[%1],%2;" : "=r"(old) : "l"(bar), "r"(add) : "memory");
+        do {
+            asm volatile("ld.acquire.gpu.u32 %0,[%1];" : "=r"(cur) : "l"(bar) : "memory");
+        } while (((old ^ cur) & 0x80000000u) == 0);
+    }
+    __syncthreads();
+}
+
+template <int CH>
+__device__ __forceinline__ void exdwpw10_body(const float* __restrict__ X, const float* __restrict__ We,
+                                              const float* __restrict__ be, const float* __restrict__ Wd,
+                                              const float* __restrict__ bd, const float* __restrict__ Wp,
+                                              const float* __restrict__ bp, const float* R, float* Y, float* D,
+                                              unsigned int* bar, int NB, int H, int W, int CIN, int CE, int COUT,
+                                              int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p,
+                                              int has_res) {
+    static_assert(CH % 4 == 0, "CH must be a multiple of 4");
+    constexpr int CG = CH / 4;
+    constexpr int CS = (CH % 8 == 0) ? CH + 4 : CH;
+    extern __shared__ __align__(16) float sm[];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int ST = (Ho + TR - 1) / TR, NGB = CE / CH;
+    const int XS = CIN + 4;
+    const int IPmax = min(H, (TR - 1) * S + 3) * W;
+    float* Xs = sm;  // phase A: [IP][XS] | Es [IP][CS] | Ds [TP][CS] | We cols [CIN][CH] | taps [9][CH] | be | bd
+    float* Es = Xs + IPmax * XS;
+    float* Ds = Es + IPmax * CS;
+    float* Wes = Ds + TR * Wo * CS;
+    float* wds = Wes + CIN * CH;
+    float* bes = wds + 9 * CH;
+    float* bds = bes + CH;
+
+    // -- phase A: expansion + depthwise of (image, row tile, channel group) items -> D
+    const int itemsA = NB * ST * NGB;
+    for (int item = blockIdx.x; item < itemsA; item += gridDim.x) {
+        const int g = item % NGB, s = (item / NGB) % ST, n = item / (NGB * ST);
+        const int c0 = g * CH;
+        const int oy0 = s * TR, TRt = min(TR, Ho - oy0), TP = TRt * Wo;
+        const int iy0 = max(0, oy0 * S - 1), iy1 = min(H, (oy0 + TRt - 1) * S + 2);
+        const int IP = (iy1 - iy0) * W;
+        __syncthreads();  // the previous item's readers of shared memory are done
+#pragma unroll 1
+        for (int i = tid; i < CIN * CG; i += NT) {
+            const int k = i / CG, q = i - k * CG;
+            cp_async16(Wes + k * CH + q * 4, We + (size_t)k * CE + c0 + q * 4);
+        }
+#pragma unroll 1
+        for (int i = tid; i < 9 * CG; i += NT) {
+            const int t = i / CG, q = i - t * CG;
+            cp_async16(wds + t * CH + q * 4, Wd + (size_t)t * CE + c0 + q * 4);
+        }
+        if (tid < CG) cp_async16(bes + tid * 4, be + c0 + tid * 4);
+        else if (tid < 2 * CG) cp_async16(bds + (tid - CG) * 4, bd + c0 + (tid - CG) * 4);
+        const float* xg = X + ((size_t)n * H + iy0) * W * CIN;
+        const int C4 = CIN / 4;
+#pragma unroll 1
+        for (int i = tid; i < IP * C4; i += NT) {
+            const int p = i / C4, q = i - p * C4;
+            cp_async16(Xs + p * XS + q * 4, xg + (size_t)p * CIN + q * 4);
+        }
+        cp_async_wait_all();
+        __syncthreads();
+        {  // expansion of the staged pixels (lane = pixel, warp-uniform 4-channel group), as exdwpw6
+            const int slabs = (IP + 31) / 32;
+            for (int it = warp; it < slabs * CG; it += NT / 32) {
+                const int slab = it / CG, cg = it - slab * CG;
+                const int p = slab * 32 + lane;
+                if (p < IP) {
+                    float4 acc = *reinterpret_cast<const float4*>(bes + cg * 4);
+                    const float* xr = Xs + p * XS;
+                    const float* wr = Wes + cg * 4;
+#pragma unroll 4
+                    for (int k = 0; k < CIN; k += 4) {
+                        const float4 xv = *reinterpret_cast<const float4*>(xr + k);
+                        fma4(acc, xv.x, *reinterpret_cast<const float4*>(wr + (k + 0) * CH));
+                        fma4(acc, xv.y, *reinterpret_cast<const float4*>(wr + (k + 1) * CH));
+                        fma4(acc, xv.z, *reinterpret_cast<const float4*>(wr + (k + 2) * CH));
+                        fma4(acc, xv.w, *reinterpret_cast<const float4*>(wr + (k + 3) * CH));
+                    }
+                    if (act_e) acc = relu6(acc);
+                    *reinterpret_cast<float4*>(Es + p * CS + cg * 4) = acc;
+                }
+            }
+            __syncthreads();
+        }
+        {  // depthwise 3x3 (zero padding) + bias (+ ReLU6), as exdwpw6
+            const int slabs = (TP + 31) / 32;
+            for (int it = warp; it < slabs * CG; it += NT / 32) {
+                const int slab = it / CG, cg = it - slab * CG;
+                const int q = slab * 32 + lane;
+                if (q < TP) {
+                    const int oy = oy0 + q / Wo, ox = q % Wo;
+                    float4 acc = *reinterpret_cast<const float4*>(bds + cg * 4);
+#pragma unroll
+                    for (int dy = 0; dy < 3; ++dy) {
+                        const int iy = oy * S - 1 + dy;
+                        if (iy < 0 || iy >= H) continue;
+#pragma unroll
+                        for (int dx = 0; dx < 3; ++dx) {
+                            const int ix = ox * S - 1 + dx;
+                            if (ix < 0 || ix >= W) continue;
+                            const float4 e = *reinterpret_cast<const float4*>(Es + ((iy - iy0) * W + ix) * CS + cg * 4);
+                            const float4 w = *reinterpret_cast<const float4*>(wds + (dy * 3 + dx) * CH + cg * 4);
+                            acc.x = fmaf(e.x, w.x, acc.x);
+                            acc.y = fmaf(e.y, w.y, acc.y);
+                            acc.z = fmaf(e.z, w.z, acc.z);
+                            acc.w = fmaf(e.w, w.w, acc.w);
+                        }
+                    }
+                    if (act_d) acc = relu6(acc);
+                    *reinterpret_cast<float4*>(Ds + q * CS + cg * 4) = acc;
+                }
+            }
+            __syncthreads();
+        }
+        // the tile's depthwise output -> D (N, Ho, Wo, CE): the tile's output rows are contiguous pixels
+        float* dg = D + ((size_t)n * Ho * Wo + (size_t)oy0 * Wo) * CE + c0;
+#pragma unroll 1
+        for (int i = tid; i < TP * CG; i += NT) {
+            const int q = i / CG, cg = i - q * CG;
+            *reinterpret_cast<float4*>(dg + (size_t)q * CE + cg * 4) = *reinterpret_cast<const float4*>(Ds + q * CS + cg * 4);
+        }
+    }
+
+    __threadfence();  // D visible GPU-wide before the barrier's release (every thread wrote some of it)
+    grid_barrier(bar);
+
+    // -- phase B: the projection GEMM (M = NB * Ho * Wo pixels, K = CE) in PB_PM x PB_PN output tiles
+    const int M = NB * Ho * Wo, MT = (M + PB_PM - 1) / PB_PM, OT = COUT / PB_PN;
+    const int DS = CE + 4;
+    float* Dt = sm;                    // [PB_PM][DS]
+    float* Wt = Dt + PB_PM * DS;       // [CE][PB_PN]
+    float* red = Wt + CE * PB_PN;      // [8 warps][32 lanes][4]
+    const int KS = 4 * ((CE + 31) / 32);
+    const int kb = min(CE, warp * KS), ke = min(CE, kb + KS);
+    const int pm = lane >> 2, o4 = lane & 3;
+    for (int item = blockIdx.x; item < MT * OT; item += gridDim.x) {
+        const int ot = item % OT, mt = item / OT;
+        const int m0 = mt * PB_PM, o0 = ot * PB_PN, PMt = min(PB_PM, M - m0);
+        __syncthreads();  // the previous item's (or phase A's) readers of shared memory are done
+        const int E4 = CE / 4;
+#pragma unroll 1
+        for (int i = tid; i < PMt * E4; i += NT) {
+            const int p = i / E4, q = i - p * E4;
+            cp_async16(Dt + p * DS + q * 4, D + (size_t)(m0 + p) * CE + q * 4);
+        }
+#pragma unroll 1
+        for (int i = tid; i < CE * (PB_PN / 4); i += NT) {
+            const int k = i / (PB_PN / 4), q = i - k * (PB_PN / 4);
+            cp_async16(Wt + k * PB_PN + q * 4, Wp + (size_t)k * COUT + o0 + q * 4);
+        }
+        cp_async_wait_all();
+        __syncthreads();
+        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+        const float* dr = Dt + min(pm, PMt - 1) * DS;  // pixels past the tile read a valid row; never stored
+        const float* wr = Wt + o4 * 4;
+#pragma unroll 2
+        for (int k = kb; k < ke; k += 4) {
+            const float4 d = *reinterpret_cast<const float4*>(dr + k);
+            fma4(acc, d.x, *reinterpret_cast<const float4*>(wr + (k + 0) * PB_PN));
+            fma4(acc, d.y, *reinterpret_cast<const float4*>(wr + (k + 1) * PB_PN));
+            fma4(acc, d.z, *reinterpret_cast<const float4*>(wr + (k + 2) * PB_PN));
+            fma4(acc, d.w, *reinterpret_cast<const float4*>(wr + (k + 3) * PB_PN));
+        }
+        *reinterpret_cast<float4*>(red + (warp * 32 + lane) * 4) = acc;
+        __syncthreads();
+        if (tid < 32 && pm < PMt) {
+            float4 v = *reinterpret_cast<const float4*>(red + tid * 4);
+#pragma unroll
+            for (int w = 1; w < NT / 32; ++w) add4(v, *reinterpret_cast<const float4*>(red + (w * 32 + tid) * 4));
+            add4(v, *reinterpret_cast<const float4*>(bp + o0 + o4 * 4));
+            if (act_p) v = relu6(v);
+            const size_t off = (size_t)(m0 + pm) * COUT + o0 + o4 * 4;
+            if (has_res) add4(v, *reinterpret_cast<const float4*>(R + off));
+            *reinterpret_cast<float4*>(Y + off) = v;
+        }
+    }
+}
+
+}  // namespace cblock
+
+#define EXDWPW10_KERNEL(NAME, CH)                                                                                   \
+    extern "C" __global__ void __launch_bounds__(256, 2)                                                           \
+        NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
+             const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
+             const float* __restrict__ bp, const float* R, float* Y, float* D, unsigned int* bar, int NB, int H,    \
+             int W, int CIN, int CE, int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p,      \
+             int has_res) {                                                                                         \
+        cblock::exdwpw10_body<CH>(X, We, be, Wd, bd, Wp, bp, R, Y, D, bar, NB, H, W, CIN, CE, COUT, Ho, Wo, S, TR, \
+                                  act_e, act_d, act_p, has_res);                                                    \
+    }
+
+EXDWPW10_KERNEL(exdwpw10_c8, 8)
+EXDWPW10_KERNEL(exdwpw10_c12, 12)
+EXDWPW10_KERNEL(exdwpw10_c16, 16)

@@ -165,3 +165,90 @@ def test_compiled_builds_are_the_host_list():
     be = backend_for("fuse=v6")
     for ch in K.EXDWPW6_CH:
         assert be._fn(K.exdwpw6_kernel(ch)) is not None
+
+
+# -- fuse v10 (exdwpw10): the two-phase cooperative kernel (expansion + depthwise -> L2, grid barrier, projection) -----
+BLOCKS10 = [b for b in BLOCKS if _net().fused[b[2]].layer.out_channels % K.EXDWPW10_PN == 0]
+BLOCK10_IDS = [i for b, i in zip(BLOCKS, BLOCK_IDS) if b in BLOCKS10]
+
+
+def _run10(be, ex, dw, pw, x, res, ex_act=True, dw_act=True, act=False, cfg=None):
+    """One bottleneck op through exdwpw10 (``cfg`` = (CH, TR) pinned, else fuse v9's exdwpw6 pick); the kernel must
+    have run (the launch list names it), NaN-poisoned output, no fallback."""
+    names: list[str] = []
+    launch_all = type(be).launch_all
+    be.launch_all = lambda launches: (names.extend(la.name for la in launches), launch_all(be, launches))[-1]
+    be._fallbacks.clear()
+    be.force_block6 = cfg
+    try:
+        host = _run_block(be, ex, dw, pw, x, res, ex_act, dw_act, act)
+    finally:
+        be.force_block6 = None
+        del be.launch_all
+    assert [n for n in names if n.startswith("exdwpw")] == [n for n in names if n.startswith("exdwpw10")] != [], names
+    return host
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("batch", (1, 3, 8))
+@pytest.mark.parametrize("i,j,k", BLOCKS10, ids=BLOCK10_IDS)
+def test_exdwpw10_block_matches_float64_reference(i, j, k, batch):
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, batch)
+    be = backend_for("fuse=v10")
+    y = _run10(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y, ref, "fp32", "layer", what=f"fuse v10 ops {i}+{j}+{k} bs{batch}")
+    y2 = _run10(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act)
+    np.testing.assert_array_equal(y, y2, err_msg="exdwpw10 not bit-identical on a repeat")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS10, ids=BLOCK10_IDS)
+def test_exdwpw10_every_configuration_matches_float64_reference(i, j, k):
+    """Every (CH, TR) exdwpw6 may run this block with, through exdwpw10 at batch 1."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    h, w = ex.layer.in_shape[1:]
+    ho, wo = dw.layer.out_hw(h, w)
+    args = (h, w, ex.layer.in_channels, ex.layer.out_channels, pw.layer.out_channels, ho, wo, dw.layer.stride)
+    be = backend_for("fuse=v10")
+    for cfg in exdwpw6_configs(*args):
+        if K.exdwpw10_smem(h, w, ex.layer.in_channels, ex.layer.out_channels, wo, dw.layer.stride, cfg[1], cfg[0]) > (
+            K.EXDWPW6_MAX_SMEM
+        ):
+            continue
+        y = _run10(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v10 ops {i}+{j}+{k} cfg (CH, TR) = {cfg}")
+
+
+# odd shapes with COUT % 16 == 0: (stride, cin, ce, cout, h, w, batch, residual, ex_act, act)
+ODD10 = [
+    (1, 8, 64, 16, 5, 7, 2, False, True, False),
+    (2, 8, 96, 32, 5, 7, 3, False, False, True),
+    (1, 16, 128, 16, 9, 4, 2, True, True, False),
+    (1, 20, 192, 48, 1, 1, 1, False, True, False),
+    (2, 12, 256, 64, 3, 3, 2, False, True, False),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", ODD10, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD10])
+def test_exdwpw10_odd_block_matches_float64_reference(shape, rng):
+    s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
+    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+    ho, wo = dw.out_hw(h, w)
+    pw = make_conv(rng, ce, cout, 1, 1, 0, 1, ho, wo)
+    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+    res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
+    r64 = ref64()
+    ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True), pw, act=act)
+    if has_res:
+        ref = ref + res
+    be = backend_for("fuse=v10")
+    for cfg in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s):
+        y = _run10(be, ex, dw, pw, x, res, ex_act, True, act, cfg=cfg)
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v10 {shape} cfg {cfg}")

@@ -98,6 +98,21 @@ def test_e2e_cluster_blocks_match_onnxruntime(net, batch, graph):
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 8])
+def test_e2e_two_phase_blocks_match_onnxruntime(net, batch, graph):
+    """fuse v10: at batch EXDWPW6_MAX_BATCH the 13 blocks exdwpw6 takes in v9 are one cooperative exdwpw10 launch each;
+    above it v9's plan. Runs bit-identical."""
+    be = impls.create("custom", kernels="fuse=v10", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v10 graph={graph} bs{batch}")
+    names = [la.name for la in be.plan(batch).launches]
+    assert sum(n.startswith("exdwpw10") for n in names) == (13 if batch <= EXDWPW6_MAX_BATCH else 0), names
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 8, 64])
 def test_e2e_head_pool_fused_matches_onnxruntime(net, batch, graph):
     """fuse v9 + linear v3: up to batch PWPOOL_MAX_BATCH the head conv 320 -> 1280 + ReLU6 and the global average pool

@@ -69,6 +69,11 @@ def parse_signatures() -> dict[str, list[str]]:
             sigs[m.group(1)] += ["float* Y", "float* ws", "int* cnt"]
             sigs[m.group(1)] += [f"int {v}" for v in ("H", "W", "CIN", "CE", "COUT", "Ho", "Wo", "S", "TR")]
             sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res"]
+        for m in re.finditer(r"^EXDWPW10_KERNEL\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v10
+            sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
+            sigs[m.group(1)] += ["float* Y", "float* D", "unsigned int* bar"]
+            sigs[m.group(1)] += [f"int {v}" for v in ("NB", "H", "W", "CIN", "CE", "COUT", "Ho", "Wo", "S", "TR")]
+            sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res"]
         for m in re.finditer(r"^EXDW4?_KERNEL\((\w+),", s, re.M):
             sigs[m.group(1)] = [
                 "const float* X",
@@ -325,6 +330,18 @@ def emulate(name, grid, block, args):
         assert cin % 4 == 0 and Ce % 4 == 0 and cout % 4 == 0
         flags = (act_e, act_d, act_p, hr)
         emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, (n, H, W, cin, Ce, cout, Ho, Wo, s, 1), flags)
+    elif name.startswith("exdwpw10"):  # fuse v10: the same op as exdwpw6 in one cooperative two-phase kernel
+        X, We, be, Wd, bd, Wp, bp, R, Y, D = map(flat, a[:10])
+        bar = flat(a[10])
+        n, H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr = map(int, a[11:])
+        ch = int(name[len("exdwpw10_c") :])
+        items_a = n * -(-Ho // tr) * (Ce // ch)
+        items_b = -(-n * Ho * Wo // 8) * (cout // 16)
+        assert bar.dtype == np.uint32 and D.size >= n * Ho * Wo * Ce, (bar.dtype, D.size)
+        assert tuple(grid[1:]) in ((), (1, 1)) and 1 <= grid[0] <= max(items_a, items_b) and block == (256, 1, 1), grid
+        assert Ce % ch == 0 and cout % 16 == 0 and cin % 4 == 0 and (H + 2 - 3) // s + 1 == Ho
+        flags = (act_e, act_d, act_p, hr)
+        emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, (n, H, W, cin, Ce, cout, Ho, Wo, s, 1), flags)
     elif name.startswith(("block0_v", "hblock0_v")):  # block0 v2 / v3, hblock0 v2 (half output): the same op
         from tests._block0_emulation import emulate_block0
 
@@ -542,6 +559,7 @@ def get_default_memory_pool():
 
 
 uint64 = np.uint64
+uint32 = np.uint32
 
 cuda = types.SimpleNamespace(
     Stream=_Stream,
@@ -577,6 +595,7 @@ def make_fake_cupy() -> types.ModuleType:
         "cuda",
         "get_default_memory_pool",
         "uint64",
+        "uint32",
     ]:
         setattr(mod, k, globals()[k])
     mod.__version__ = "fake"
@@ -726,6 +745,60 @@ def test_fuse_v9_plan_at_batch1_small_tiles_and_head(fake_cupy, net):
     assert {"exdwpw5_s1_c24_o24_t4x8", "exdwpw5_s2_c24_o32_t4x4", "pwpool_c8"} <= set(names["v9"]), names["v9"]
     assert "exdwpw5_s1_c24_o24_t8x8" in names["v8"] and "exdw4_s2_c24" in names["v8"], names["v8"]
     assert len(names["v8"]) == 23 and len(names["v9"]) == 19, names
+
+
+def test_fuse_v10_plan_at_batch1_runs_two_phase_block_kernels(fake_cupy, net):
+    """fuse v10 at batch 1: the 13 blocks exdwpw6 takes in v9 are one cooperative exdwpw10 launch each (at most the
+    resident blocks: 2 per SM), the rest is v9's plan; the logits match ONNX Runtime (eager and graph). Above batch 1
+    the plan is v9's."""
+    x = random_input(net, 1, seed=12)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    ref = ort.run(x)
+    for graph in (False, True):
+        be = fake_cupy.CustomBackend(kernels="fuse=v10", graph=graph)
+        be.prepare(net)
+        be.poison(1)
+        y = be.run(x)
+        assert_close(y, ref, "fp32", "e2e", what=f"emulated custom fuse=v10 bs1 graph={graph}")
+        launches = be.plan(1).launches
+        ten = [la for la in launches if la.name.startswith("exdwpw10")]
+        assert len(ten) == 13 and not any(la.name.startswith("exdwpw6") for la in launches), [la.name for la in ten]
+        assert all(la.coop and len(la.grid) == 1 and la.grid[0] <= 2 * be.sms for la in ten)
+        assert len(launches) == 19 and not be.info()["fallbacks"], be.info()["fallbacks"]
+    names = [la.name for la in be.plan(2).launches]
+    assert not any(n.startswith(("exdwpw10", "exdwpw6")) for n in names), names
+
+
+def test_fuse_v10_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
+    """The bottleneck op with fuse=v10: exdwpw10 at any batch where COUT % 16 == 0 (one cooperative launch), else the
+    v8 / v6 kernels and a recorded fallback; against NumPy float64."""
+    from tests.test_custom_kernels import make_conv
+
+    r64 = NumpyBackend(dtype="fp64")
+    # (cin, ce, cout, stride, h, w, batch, residual): 14x14 / 7x7 / odd maps, a partial last row tile; COUT 24: not v10
+    for cin, ce, cout, s, h, w, batch, has_res in [
+        (64, 384, 64, 1, 14, 14, 1, True),
+        (160, 960, 320, 1, 7, 7, 2, False),
+        (32, 96, 48, 2, 9, 11, 3, False),
+        (32, 192, 24, 1, 5, 5, 1, False),
+    ]:
+        be = fake_cupy.CustomBackend(kernels="fuse=v10")
+        ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+        dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+        pw = make_conv(rng, ce, cout, 1, 1, 0, 1, *dw.out_shape[1:])
+        x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+        res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
+        LAUNCHES.clear()
+        rd = be.to_device(res) if has_res else None
+        y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=rd))
+        ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True), pw)
+        if has_res:
+            ref = ref + res
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v10 {cin}->{ce}->{cout} s{s} {h}x{w} bs{batch}")
+        ten = cout % 16 == 0
+        assert any(n.startswith("exdwpw10") for n in LAUNCHES) == ten, LAUNCHES
+        assert any("fuse v10" in f for f in be.info()["fallbacks"]) != ten
 
 
 def test_fuse_v9_plan_only_up_to_pwpool_max_batch(fake_cupy, net, monkeypatch):
