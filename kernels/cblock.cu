@@ -526,7 +526,8 @@ namespace cblock {
 constexpr int PB_PM = 8, PB_PN = 16;  // phase B tile: 8 pixels x 16 output channels (32 lanes x float4)
 
 // as kernels/persistent.cu grid_barrier: block 0 adds 0x80000000 - (blocks - 1), the others 1; the counter's top bit
-// flips when every block has arrived (no reset, reusable from any start value)
+// flips when every block has arrived (no reset, reusable from any start value). A copy, not a shared header: each
+// kernel file is one self-contained source (the build's cache key hashes the file alone; NVRTC gets no include path)
 __device__ __forceinline__ void grid_barrier(unsigned int* bar) {
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -594,6 +595,9 @@ __device__ __forceinline__ void exdwpw10_body(const float* __restrict__ X, const
         }
         cp_async_wait_all();
         __syncthreads();
+        // the expansion and depthwise loops below are exdwpw6's steps 2 and 3. Factoring both kernels onto one
+        // __forceinline__ helper changed exdwpw6's generated code (its cubin and PTX differ), so the merge waits for a
+        // GPU to re-test exdwpw6 (session 11 review)
         {  // expansion of the staged pixels (lane = pixel, warp-uniform 4-channel group), as exdwpw6
             const int slabs = (IP + 31) / 32;
             for (int it = warp; it < slabs * CG; it += NT / 32) {

@@ -15,6 +15,18 @@
 
 constexpr int GEMV_MAX_BATCH = 8;
 
+// the warp's N partial sums: shuffle-reduced over the lanes (fixed tree), + bias, stored by lane 0
+__device__ __forceinline__ void gemv_store(const float (&acc)[GEMV_MAX_BATCH], const float* __restrict__ bias,
+                                           float* __restrict__ y, int N, int OUT, int warp, int lane) {
+#pragma unroll
+    for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
+        float s = acc[b];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0 && b < N) y[(long long)b * OUT + warp] = s + bias[warp];
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(256)
 linear_gemv(const float* __restrict__ x, const float* __restrict__ W, const float* __restrict__ bias,
             float* __restrict__ y, int N, int IN, int OUT) {
@@ -45,13 +57,7 @@ linear_gemv(const float* __restrict__ x, const float* __restrict__ W, const floa
                 if (b < N) acc[b] = fmaf(wv, __ldg(x + (long long)b * IN + k), acc[b]);
         }
     }
-#pragma unroll
-    for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
-        float s = acc[b];
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (lane == 0 && b < N) y[(long long)b * OUT + warp] = s + bias[warp];
-    }
+    gemv_store(acc, bias, y, N, OUT, warp, lane);
 }
 
 constexpr int GEMV3_U = 12;
@@ -93,11 +99,5 @@ linear_gemv_v3(const float* __restrict__ x, const float* __restrict__ W, const f
             }
         }
     }
-#pragma unroll
-    for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
-        float s = acc[b];
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (lane == 0 && b < N) y[(long long)b * OUT + warp] = s + bias[warp];
-    }
+    gemv_store(acc, bias, y, N, OUT, warp, lane);
 }

@@ -19,8 +19,8 @@ import pytest
 from impls import _custom_kernels as K
 from impls.custom import choose_exdwpw6, exdwpw6_configs
 from mbv2.tolerances import assert_close
-from tests.test_custom_exdw import _run_block
-from tests.test_custom_kernels import _REF64, _net, _seeded, backend_for, make_conv, ref64
+from tests.test_custom_exdw import _odd_block, _run_block
+from tests.test_custom_kernels import _REF64, _net, _seeded, backend_for
 
 
 def _blocks():
@@ -54,12 +54,15 @@ def test_network_blocks_for_exdwpw6():
     assert len(BLOCKS) == 9, BLOCKS
     net = _net()
     for i, j, k in BLOCKS:
-        ex, dw, pw = net.fused[i].layer, net.fused[j].layer, net.fused[k].layer
-        h, w = ex.in_shape[1:]
-        ho, wo = dw.out_hw(h, w)
-        args = (h, w, ex.in_channels, ex.out_channels, pw.out_channels, ho, wo, dw.stride)
+        args = _block_args(net.fused[i].layer, net.fused[j].layer, net.fused[k].layer)
         assert exdwpw6_configs(*args), (i, j, k)
         assert choose_exdwpw6(1, *args, 132) is not None
+
+
+def _block_args(ex, dw, pw):
+    """(h, w, cin, ce, cout, ho, wo, stride) of a block: the shape arguments of exdwpw6_configs / choose_exdwpw6."""
+    h, w = ex.in_shape[1:]
+    return (h, w, ex.in_channels, ex.out_channels, pw.out_channels, *dw.out_hw(h, w), dw.stride)
 
 
 @functools.cache
@@ -110,9 +113,7 @@ def test_every_configuration_matches_float64_reference(i, j, k):
     net = _net()
     ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
     x, res, ref = _block_case(i, j, k, 1)
-    h, w = ex.layer.in_shape[1:]
-    ho, wo = dw.layer.out_hw(h, w)
-    args = (h, w, ex.layer.in_channels, ex.layer.out_channels, pw.layer.out_channels, ho, wo, dw.layer.stride)
+    args = _block_args(ex.layer, dw.layer, pw.layer)
     cfgs = exdwpw6_configs(*args)
     be = backend_for("fuse=v6")
     multi = None
@@ -142,16 +143,8 @@ ODD = [
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
 def test_odd_block_matches_float64_reference(shape, rng):
     s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
-    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
-    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+    ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
     ho, wo = dw.out_hw(h, w)
-    pw = make_conv(rng, ce, cout, 1, 1, 0, 1, ho, wo)
-    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
-    res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
-    r64 = ref64()
-    ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True), pw, act=act)
-    if has_res:
-        ref = ref + res
     cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
     assert cfgs
     be = backend_for("fuse=v6")
@@ -211,14 +204,11 @@ def test_exdwpw10_every_configuration_matches_float64_reference(i, j, k):
     net = _net()
     ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
     x, res, ref = _block_case(i, j, k, 1)
-    h, w = ex.layer.in_shape[1:]
-    ho, wo = dw.layer.out_hw(h, w)
-    args = (h, w, ex.layer.in_channels, ex.layer.out_channels, pw.layer.out_channels, ho, wo, dw.layer.stride)
+    args = _block_args(ex.layer, dw.layer, pw.layer)
     be = backend_for("fuse=v10")
     for cfg in exdwpw6_configs(*args):
-        if K.exdwpw10_smem(h, w, ex.layer.in_channels, ex.layer.out_channels, wo, dw.layer.stride, cfg[1], cfg[0]) > (
-            K.EXDWPW6_MAX_SMEM
-        ):
+        h, w, cin, ce, _, _, wo, stride = args
+        if K.exdwpw10_smem(h, w, cin, ce, wo, stride, cfg[1], cfg[0]) > K.EXDWPW6_MAX_SMEM:
             continue
         y = _run10(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
         assert_close(y, ref, "fp32", "layer", what=f"fuse v10 ops {i}+{j}+{k} cfg (CH, TR) = {cfg}")
@@ -238,16 +228,8 @@ ODD10 = [
 @pytest.mark.parametrize("shape", ODD10, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD10])
 def test_exdwpw10_odd_block_matches_float64_reference(shape, rng):
     s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
-    ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
-    dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+    ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
     ho, wo = dw.out_hw(h, w)
-    pw = make_conv(rng, ce, cout, 1, 1, 0, 1, ho, wo)
-    x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
-    res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
-    r64 = ref64()
-    ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=ex_act), dw, act=True), pw, act=act)
-    if has_res:
-        ref = ref + res
     be = backend_for("fuse=v10")
     for cfg in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s):
         y = _run10(be, ex, dw, pw, x, res, ex_act, True, act, cfg=cfg)

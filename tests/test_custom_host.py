@@ -773,9 +773,8 @@ def test_fuse_v10_plan_at_batch1_runs_two_phase_block_kernels(fake_cupy, net):
 def test_fuse_v10_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
     """The bottleneck op with fuse=v10: exdwpw10 at any batch where COUT % 16 == 0 (one cooperative launch), else the
     v8 / v6 kernels and a recorded fallback; against NumPy float64."""
-    from tests.test_custom_kernels import make_conv
+    from tests.test_custom_exdw import _odd_block
 
-    r64 = NumpyBackend(dtype="fp64")
     # (cin, ce, cout, stride, h, w, batch, residual): 14x14 / 7x7 / odd maps, a partial last row tile; COUT 24: not v10
     for cin, ce, cout, s, h, w, batch, has_res in [
         (64, 384, 64, 1, 14, 14, 1, True),
@@ -784,17 +783,10 @@ def test_fuse_v10_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
         (32, 192, 24, 1, 5, 5, 1, False),
     ]:
         be = fake_cupy.CustomBackend(kernels="fuse=v10")
-        ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
-        dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
-        pw = make_conv(rng, ce, cout, 1, 1, 0, 1, *dw.out_shape[1:])
-        x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
-        res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
+        ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, True, False)
         LAUNCHES.clear()
         rd = be.to_device(res) if has_res else None
         y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=rd))
-        ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True), pw)
-        if has_res:
-            ref = ref + res
         assert_close(y, ref, "fp32", "layer", what=f"fuse v10 {cin}->{ce}->{cout} s{s} {h}x{w} bs{batch}")
         ten = cout % 16 == 0
         assert any(n.startswith("exdwpw10") for n in LAUNCHES) == ten, LAUNCHES
@@ -1221,3 +1213,13 @@ def test_odd_ops_with_emulated_kernels(fake_cupy, rng):
                     x.astype(np.float64), lay, act=act, residual=None if res is None else res.astype(np.float64)
                 )
                 assert_close(y, ref, "fp32", "layer", what=f"{fam} {ver} {lay.describe([])}")
+
+
+def test_head_and_two_phase_kernel_constants_match_the_host():
+    """The tile constants the host sizes grids and shared memory with are the kernels' own (kernels/pool.cu pwpool,
+    kernels/cblock.cu exdwpw10)."""
+    pool = (KDIR / "pool.cu").read_text()
+    cblock = (KDIR / "cblock.cu").read_text()
+    assert re.search(rf"constexpr int PWPOOL_CO = {K.PWPOOL_CO};", pool)
+    assert re.search(rf"constexpr int PWPOOL_MAXHW = {K.PWPOOL_MAX_HW};", pool)
+    assert re.search(rf"constexpr int PB_PM = {K.EXDWPW10_PM}, PB_PN = {K.EXDWPW10_PN};", cblock)
