@@ -43,6 +43,7 @@ from mbv2.network import NETWORK_INPUT, Network
 from . import _custom_kernels as K
 from ._custom_block0 import Block0Mixin
 from ._custom_fp16 import HalfMixin
+from ._custom_persistent import CooperativeKernel
 from .base import Backend
 
 KERNEL_VERSIONS = K.KERNEL_VERSIONS
@@ -992,10 +993,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if smem > K.EXDWPW6_MAX_SMEM:
             return None
         name = K.exdwpw10_kernel(ch)
-        fn = self._dyn_smem(self._fn(name), smem)
+        # cuLaunchCooperativeKernel on the CUfunction (CuPy's RawKernel.__call__ takes the flag from its constructor)
+        fn = CooperativeKernel(self._dyn_smem(self._fn(name), smem))
         drv = getattr(self._cp.cuda, "driver", None)
         if hasattr(drv, "occupancyMaxActiveBlocksPerMultiprocessor"):
-            occ = int(drv.occupancyMaxActiveBlocksPerMultiprocessor(getattr(fn, "kernel", fn).ptr, 256, smem))
+            occ = int(drv.occupancyMaxActiveBlocksPerMultiprocessor(fn.ptr, 256, smem))
         else:  # (CPU tests: the fake CuPy has no occupancy query) the kernel's __launch_bounds__(256, 2)
             occ = max(1, min(2, (228 * 1024) // (smem + 1024)))
         if occ < 1:
