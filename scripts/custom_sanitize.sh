@@ -10,6 +10,7 @@
 #   ONLY_S5=1: only sessions 4-5's kernels (exdwpw6 cluster blocks, hexdw3 / hexdwpw4, hblock0 v3 / v4, gemm v8);
 #   ONLY_S6=1: only session 6's fuse v7 kernels (exgdw, every build), below batch 64
 #   ONLY_S7=1: only session 7's fuse v8 kernels (exdwpw8, every build), below batch 64
+#   ONLY_S11=1: only sessions 11-12's kernels (pwpool / pwpool_c8, exdwpw5's small tiles, linear v3, exdwpw10)
 set -u -o pipefail
 OUT="${1:-.}"
 PY="${PYTHON:-python3}"
@@ -54,6 +55,12 @@ if [ "${ONLY_S6:-0}" = 1 ]; then
 fi
 if [ "${ONLY_S7:-0}" = 1 ]; then
     check s7 "tests/test_custom_exdw.py" "exdwpw8 and not bs64" "odd_exdwpw8"
+    exit $status
+fi
+if [ "${ONLY_S11:-0}" = 1 ]; then
+    check s11_head "tests/test_custom_kernels.py" "pointwise_pool or linear" "pointwise_pool or (linear and 2052)"
+    check s11_tiles "tests/test_custom_exdw.py" "odd_fused_block" "odd_fused_block"
+    check s11_v10 "tests/test_custom_cblock.py" "exdwpw10 and not every" "exdwpw10 and odd"
     exit $status
 fi
 if [ "${ONLY_NEW:-0}" != 1 ]; then

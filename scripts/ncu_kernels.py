@@ -10,6 +10,10 @@ sm__warps_active.avg.pct_of_peak_sustained_active,dram__bytes.sum \
 profiling; durations then read longer than CUDA-event figures). The profiled region is one eager run
 of the planned network (plan, autotuning and a warm-up run happen before cudaProfilerStart), so every
 launch of the real plan shows, in order.
+
+Optional metrics, summarised when the CSV has them (`--metrics` list in `EXTRA` below): L2 bytes
+(lts__t_bytes.sum -> achieved L2 GB/s), fp32 FMA / add / mul instructions (-> achieved GFLOP/s, an FMA counted as
+2 FLOP), issue-slot use (smsp__issue_active: the share of scheduler cycles that issued an instruction).
 """
 
 from __future__ import annotations
@@ -28,6 +32,29 @@ METRICS = {
     "sm__warps_active.avg.pct_of_peak_sustained_active": "occupancy %",
     "dram__bytes.sum": "DRAM MB",
 }
+# optional: derived columns (GFLOP/s, L2 GB/s) and issue-slot use; printed only when the CSV has the metric
+EXTRA = {
+    "lts__t_bytes.sum": "L2 GB/s",
+    "sm__sass_thread_inst_executed_op_ffma_pred_on.sum": "GFLOP/s",
+    "smsp__issue_active.avg.pct_of_peak_sustained_active": "issue %",
+}
+FLOP_PARTS = (
+    "sm__sass_thread_inst_executed_op_ffma_pred_on.sum",
+    "sm__sass_thread_inst_executed_op_fadd_pred_on.sum",
+    "sm__sass_thread_inst_executed_op_fmul_pred_on.sum",
+)
+_SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9}
+
+
+def _plain(value: str, unit: str) -> float:
+    """A raw-page CSV cell as a plain number: bytes (byte / Kbyte / Mbyte / Gbyte) and counts; NaN when empty."""
+    if not value:
+        return float("nan")
+    v = float(value.replace(",", ""))
+    for base in ("byte", "inst"):
+        if unit.endswith(base):
+            return v * _SCALE.get(unit[: -len(base)], 1.0)
+    return v
 
 
 def profile_once(backend: str, dtype: str, batch: int, kernels: str) -> None:
@@ -53,17 +80,30 @@ def summarize(path: str) -> str:
     rows = list(csv.reader(open(path)))
     start = next(i for i, r in enumerate(rows) if "Kernel Name" in r)
     head, units, data = rows[start], rows[start + 1], rows[start + 2 :]
-    col = {name: head.index(name) for name in ["Kernel Name", *METRICS] if name in head}
-    out = ["| # | kernel | " + " | ".join(METRICS.values()) + " |", "|---" * (len(METRICS) + 2) + "|"]
+    col = {name: head.index(name) for name in ["Kernel Name", *METRICS, *EXTRA, *FLOP_PARTS] if name in head}
+    extra = [m for m in EXTRA if m in col]
+    out = ["| # | kernel | " + " | ".join([*METRICS.values(), *(EXTRA[m] for m in extra)]) + " |"]
+    out.append("|---" * (len(METRICS) + len(extra) + 2) + "|")
     for i, r in enumerate(data):
         vals = []
+        t_ns = float("nan")
         for m in METRICS:
             v = float(r[col[m]].replace(",", "")) if m in col and r[col[m]] else float("nan")
             unit = units[col[m]] if m in col else ""
             if m == "gpu__time_duration.sum":  # -> us
                 v *= {"ns": 1e-3, "nsecond": 1e-3, "ms": 1e3, "msecond": 1e3}.get(unit, 1.0)
+                t_ns = v * 1e3
             if m == "dram__bytes.sum":  # -> MB
                 v *= {"byte": 1e-6, "Kbyte": 1e-3, "Gbyte": 1e3}.get(unit, 1.0)
+            vals.append(f"{v:.1f}")
+        for m in extra:
+            if m == "lts__t_bytes.sum":  # bytes / ns = GB/s
+                v = _plain(r[col[m]], units[col[m]]) / t_ns
+            elif m == FLOP_PARTS[0]:  # FMA = 2 FLOP, add / mul = 1
+                ffma, fadd, fmul = (_plain(r[col[p]], units[col[p]]) if p in col else 0.0 for p in FLOP_PARTS)
+                v = (2 * ffma + fadd + fmul) / t_ns
+            else:
+                v = _plain(r[col[m]], units[col[m]])
             vals.append(f"{v:.1f}")
         out.append(f"| {i} | {r[col['Kernel Name']][:40]} | " + " | ".join(vals) + " |")
     return "\n".join(out)
