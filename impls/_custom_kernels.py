@@ -46,8 +46,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                cost model's configurations of up to 2 blocks per SM (v6 - v8: 1),
                v10 v9 + at batch <= EXDWPW6_MAX_BATCH the cluster block kernels replaced by exdwpw10 (kernels/cblock.cu:
                one cooperative kernel per block, expansion + depthwise split over the expanded channels into L2, a grid
-               barrier, the projection split over output tiles: no partial sums; prepared in session 11, compiled,
-               NOT yet run on a GPU)
+               barrier, the projection split over output tiles: no partial sums; session 12 on the H200: correct,
+               but slower than v9 at batch 1, 0.2033 vs 0.1755 ms; its own branch: not part of v11),
+               v11 v9 + smaller exdwpw5 tiles still for the first three small-CIN blocks (EXDWPW5_V11_INSTANCES)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -112,7 +113,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -220,6 +221,21 @@ EXDWPW5_V9_INSTANCES = (
     (1, 24, 24, 4, 8),
     (2, 24, 32, 4, 4),
 )
+# fuse v11: smaller tiles still for the first three blocks (batch 1: 196 / 196 / 98-196 blocks instead of 98 / 98 /
+# 49), candidates beside v9's in v11 plans
+EXDWPW5_V11_INSTANCES = (
+    (2, 16, 24, 4, 4),
+    (1, 24, 24, 4, 4),
+    (2, 24, 32, 2, 4),
+    (2, 24, 32, 2, 2),
+)
+
+
+def exdwpw5_small_tiles(version: str) -> tuple[tuple[int, int, int, int, int], ...]:
+    """The small-batch exdwpw5 instances a fuse version adds to EXDWPW5_INSTANCES (v9: EXDWPW5_V9_INSTANCES; v11:
+    also EXDWPW5_V11_INSTANCES; v10 is v9 with the two-phase block kernel)."""
+    lv = fuse_level(version) if version not in ("v1", "v2") else 0
+    return (EXDWPW5_V9_INSTANCES if lv >= 9 else ()) + (EXDWPW5_V11_INSTANCES if lv >= 11 else ())
 
 
 def exdwpw5_kernel(stride: int, cin: int, cout: int, tile: tuple[int, int]) -> str:
@@ -245,14 +261,14 @@ def exdwpw5_smem(name: str) -> int:
 
 
 def exdwpw5_tile(
-    stride: int, cin: int, cout: int, ho: int, wo: int, nb: int = 1, min_blocks: int = 0
+    stride: int, cin: int, cout: int, ho: int, wo: int, nb: int = 1, min_blocks: int = 0, small: tuple = ()
 ) -> tuple[int, int] | None:
     """The compiled exdwpw5 tile for this block with the least padded output area (ties: the larger tile),
-    None if none is compiled. With ``min_blocks`` (fuse v9: the SM count) EXDWPW5_V9_INSTANCES join the candidates
-    and first comes the tile whose grid of ``nb`` images falls least short of min_blocks: at small batch the smaller
-    tile that keeps more SMs busy."""
+    None if none is compiled. With ``min_blocks`` (fuse v9+: the SM count) the ``small`` instances
+    (exdwpw5_small_tiles) join the candidates and first comes the tile whose grid of ``nb`` images falls least short
+    of min_blocks: at small batch the smaller tile that keeps more SMs busy."""
     best, best_key = None, None
-    for s, ci, co, th, tw in EXDWPW5_INSTANCES + (EXDWPW5_V9_INSTANCES if min_blocks else ()):
+    for s, ci, co, th, tw in EXDWPW5_INSTANCES + (small if min_blocks else ()):
         if (s, ci, co) != (stride, cin, cout):
             continue
         padded = -(-ho // th) * th * -(-wo // tw) * tw
@@ -312,8 +328,15 @@ def exdwpw8_smem(name: str) -> int:
 
 
 def fuse_level(version: str) -> int:
-    """The fuse version's number: v3 and later each add to the one before (v2 is its own branch, below v3)."""
+    """The fuse version's number: v3 and later each add to the one before (v2 is its own branch, below v3; v10's
+    two-phase block kernel is not in v11: two_phase)."""
     return int(version[1:])
+
+
+def two_phase(version: str) -> bool:
+    """fuse v10 only: exdwpw10, the two-phase cooperative block kernel (measured slower than v9's exdwpw6 on the
+    H200, session 12: kept selectable, not carried into v11)."""
+    return version == "v10"
 
 
 # fuse v9 (pwpool, kernels/pool.cu): the last pointwise conv + global average pool as one kernel at batch <=
@@ -636,8 +659,10 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
             if lv >= 9:
                 out += [("pool", "pwpool"), ("cblock", "pwpool_c8")]
                 out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_V9_INSTANCES]
-            if lv >= 10:
+            if two_phase(version):
                 out += [("cblock", exdwpw10_kernel(ch)) for ch in EXDWPW6_CH]
+            if lv >= 11:
+                out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_V11_INSTANCES]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

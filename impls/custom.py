@@ -326,7 +326,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.force_exgdw: int | str | None = None  # tests: pin a fuse v7 build (K.EXGDW_VARIANTS) or "pair"
         self.force_block8: str | None = None  # tests: pin a fuse v8 build (K.exdwpw8_builds), "block" (v5) or "pair"
         self.force_pwpool: str | None = None  # tests: pin a fuse v9 head kernel ("pwpool" / "pwpool_c8")
-        self.force_tile5: tuple[int, int] | None = None  # tests: pin an exdwpw5 tile (TH, TW) of K.EXDWPW5_INSTANCES
+        self.force_tile5: tuple[int, int] | None = None  # tests: pin any compiled exdwpw5 tile (TH, TW)
         # autotune: time every GEMM / dwpw tile shape once per problem at plan time (see _tuned)
         env_tune = bool(int(os.environ.get("MBV2_AUTOTUNE", "1") or 0))
         self.autotune = env_tune if autotune is None else bool(autotune)
@@ -871,9 +871,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         tile whose grid falls least short of it (K.exdwpw5_tile; fuse v9 plans pass the SM count)."""
         nb, h, w, cin = x.shape
         ho, wo = dw.out_hw(h, w)
-        tile = K.exdwpw5_tile(dw.stride, cin, pw.out_channels, ho, wo, nb, min_blocks)
+        small = K.exdwpw5_small_tiles(self.versions["fuse"])
+        tile = K.exdwpw5_tile(dw.stride, cin, pw.out_channels, ho, wo, nb, min_blocks, small)
         if self.force_tile5 is not None:
-            if (dw.stride, cin, pw.out_channels, *self.force_tile5) not in K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES:
+            compiled = K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES + K.EXDWPW5_V11_INSTANCES
+            if (dw.stride, cin, pw.out_channels, *self.force_tile5) not in compiled:
                 raise InputError(f"force_tile5={self.force_tile5!r}: no exdwpw5 instance for this block shape")
             tile = tuple(self.force_tile5)
         args = None if tile is None else self._exdwpw_args(x, ex, ex_act, dw, dw_act, pw, act, res, out)
@@ -1032,7 +1034,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         does not apply either (unaligned)."""
         nb, h, w, cin = x.shape
         if K.fuse_level(self.versions["fuse"]) >= 6 and nb <= K.EXDWPW6_MAX_BATCH and h * w <= K.EXDWPW6_MAX_MAP:
-            if K.fuse_level(self.versions["fuse"]) >= 10:  # fuse v10: the two-phase cooperative kernel first
+            if K.two_phase(self.versions["fuse"]):  # fuse v10: the two-phase cooperative kernel first
                 block10 = self._exdwpw10_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
                 if block10 is not None:
                     return [block10]
@@ -1123,7 +1125,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         ho, wo = dw.out_hw(h, w)
         v6 = K.fuse_level(self.versions["fuse"]) >= 6
         launch = None
-        if K.fuse_level(self.versions["fuse"]) >= 10:  # at any batch: this op exists to run and test the kernels
+        if K.two_phase(self.versions["fuse"]):  # at any batch: this op exists to run and test the kernels
             launch = self._exdwpw10_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
             if launch is None:
                 self._fallbacks.add("fuse v10 -> v8 (no exdwpw10 configuration: COUT % 16, shared memory, alignment)")

@@ -4,7 +4,8 @@
 # alone, the interleaved e2e A/B, and the exdwpw8 builds at batch 1. Usage: scripts/head_device.sh $OUT
 # env: TEST_S / TEST_FILES / TEST_K (GPU tests), PLT_S / PLT_BATCHES / PLT_SPECS (plan_launch_times), AB_S / AB_BATCHES / AB_SPECS (e2e_ab),
 # X8_S (exdwpw8_time.py at batch 1), SWEEP_S (cblock_sweep.py at batch 1: every exdwpw6 configuration, then the
-# stamped phase breakdown); unset: skipped
+# stamped phase breakdown), TILES_S (exdwpw5_tiles_time.py: every exdwpw5 tile of the small-CIN blocks at batch 1 / 2 / 4);
+# unset: skipped
 OUT=${1:?usage: $0 OUT}
 export PYTHONUNBUFFERED=1
 OLD="fuse=v8,linear=v2"
@@ -32,6 +33,10 @@ fi
 if [ -n "$X8_S" ]; then  # the small-CIN blocks' exdwpw8 builds against exdwpw5 at batch 1
   timeout $X8_S python3 scripts/exdwpw8_time.py --batches 1 --json $OUT/x8_bs1.json > $OUT/x8_bs1.log 2>&1
   echo "[x8 rc=$? $(( $(date +%s) - t0 ))s]"; tail -25 $OUT/x8_bs1.log
+fi
+if [ -n "$TILES_S" ]; then  # fuse v11: each exdwpw5 tile of the small-CIN blocks alone, and the tile v9 / v11 pick
+  timeout $TILES_S python3 scripts/exdwpw5_tiles_time.py --batches 1,2,4 --json $OUT/tiles.json > $OUT/tiles.log 2>&1
+  echo "[tiles rc=$? $(( $(date +%s) - t0 ))s]"; cat $OUT/tiles.log | tail -40
 fi
 if [ -n "$SWEEP_S" ]; then  # fuse v6: every (CH, TR) of each block at batch 1 against the cost model's pick; phases
   timeout $SWEEP_S python3 scripts/cblock_sweep.py --batches 1 > $OUT/sweep.log 2>&1

@@ -113,6 +113,24 @@ def test_e2e_two_phase_blocks_match_onnxruntime(net, batch, graph):
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2, 4])
+def test_e2e_small_tiles_v11_match_onnxruntime(net, batch, graph):
+    """fuse v11: v9 + smaller exdwpw5 tiles for the first three blocks where v9's leave SMs idle (batch 1: all three,
+    batch 2: the 28x28 s2 block). Runs bit-identical."""
+    from impls import _custom_kernels as K
+
+    be = impls.create("custom", kernels="fuse=v11", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v11 graph={graph} bs{batch}")
+    names = [la.name for la in be.plan(batch).launches]
+    v11 = {K.exdwpw5_kernel(s, ci, co, (th, tw)) for s, ci, co, th, tw in K.EXDWPW5_V11_INSTANCES}
+    assert len(v11 & set(names)) == {1: 3, 2: 1, 4: 0}[batch], names
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 8, 64])
 def test_e2e_head_pool_fused_matches_onnxruntime(net, batch, graph):
     """fuse v9 + linear v3: up to batch PWPOOL_MAX_BATCH the head conv 320 -> 1280 + ReLU6 and the global average pool

@@ -211,14 +211,16 @@ def _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act):
 
 
 # (stride, cin, cout, h, w, batch, residual, ex_act, act, tile): every instance (its tile pinned) on maps that are
-# not a multiple of its tile; fuse v9's two small tiles on their network blocks' 56x56 maps too
+# not a multiple of its tile; fuse v9's and v11's small tiles on their network blocks' maps too
 ODD_BLOCKS = [
     (s, ci, co, h, w, b, s == 1 and ci == co, True, False, (th, tw))
-    for s, ci, co, th, tw in K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES
+    for s, ci, co, th, tw in K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES + K.EXDWPW5_V11_INSTANCES
     for h, w, b in ((9, 10, 2), (1, 1, 1))
 ]
 ODD_BLOCKS += [(1, 32, 32, 28, 28, 3, True, False, True, None), (2, 16, 24, 112, 112, 1, False, True, False, None)]
 ODD_BLOCKS += [(1, 24, 24, 56, 56, 1, True, True, False, (4, 8)), (2, 24, 32, 56, 56, 2, False, True, False, (4, 4))]
+ODD_BLOCKS += [(2, 16, 24, 112, 112, 1, False, True, False, (4, 4)), (1, 24, 24, 56, 56, 2, True, True, False, (4, 4))]
+ODD_BLOCKS += [(2, 24, 32, 56, 56, 1, False, True, False, (2, 4)), (2, 24, 32, 56, 56, 1, False, True, False, (2, 2))]
 
 
 @pytest.mark.gpu

@@ -747,6 +747,38 @@ def test_fuse_v9_plan_at_batch1_small_tiles_and_head(fake_cupy, net):
     assert len(names["v8"]) == 23 and len(names["v9"]) == 19, names
 
 
+def test_fuse_v11_plan_small_tiles_at_small_batch_only(fake_cupy, net):
+    """fuse v11 = v9 + smaller exdwpw5 tiles for the first three blocks: at batch 1 they fill the SMs (>= 98 blocks
+    where v9's have 98 / 98 / 49); at batch 2 only the 28x28 s2 block still takes a smaller tile; no exdwpw10 (v10
+    is its own branch); the logits match ONNX Runtime."""
+    x = random_input(net, 1, seed=11)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    ref = ort.run(x)
+    plans = {}
+    for ver in ("v9", "v11"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={ver}")
+        be.prepare(net)
+        be.poison(1)
+        y = be.run(x)
+        assert_close(y, ref, "fp32", "e2e", what=f"emulated custom fuse={ver} bs1")
+        plans[ver] = {b: [(la.name, math.prod(la.grid)) for la in be.plan(b).launches] for b in (1, 2)}
+    five = {v: [(n, g) for n, g in plans[v][1] if n.startswith("exdwpw5")] for v in plans}
+    assert [n for n, _ in five["v11"]] == [
+        "exdwpw5_s2_c16_o24_t4x4",
+        "exdwpw5_s1_c24_o24_t4x4",
+        "exdwpw5_s2_c24_o32_t2x2",
+    ], five
+    assert [g for _, g in five["v9"]] == [98, 98, 49] and [g for _, g in five["v11"]] == [196, 196, 196], five
+    assert [n for n, _ in plans["v11"][1] if not n.startswith("exdwpw5")] == [
+        n for n, _ in plans["v9"][1] if not n.startswith("exdwpw5")
+    ]
+    # batch 2: v9's t4x8 tiles fill the SMs (196 blocks); block 3's t4x4 (98) gives way to t2x4 (196)
+    diff2 = [(a, b) for a, b in zip(plans["v9"][2], plans["v11"][2], strict=True) if a != b]
+    assert diff2 == [(("exdwpw5_s2_c24_o32_t4x4", 98), ("exdwpw5_s2_c24_o32_t2x4", 196))], diff2
+    assert not any(n.startswith("exdwpw10") for n, _ in plans["v11"][1])
+
+
 def test_fuse_v10_plan_at_batch1_runs_two_phase_block_kernels(fake_cupy, net):
     """fuse v10 at batch 1: the 13 blocks exdwpw6 takes in v9 are one cooperative exdwpw10 launch each (at most the
     resident blocks: 2 per SM), the rest is v9's plan; the logits match ONNX Runtime (eager and graph). Above batch 1
