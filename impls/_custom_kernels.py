@@ -47,8 +47,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v10 v9 + at batch <= EXDWPW6_MAX_BATCH the cluster block kernels replaced by exdwpw10 (kernels/cblock.cu:
                one cooperative kernel per block, expansion + depthwise split over the expanded channels into L2, a grid
                barrier, the projection split over output tiles: no partial sums; session 12 on the H200: correct,
-               but slower than v9 at batch 1, 0.2033 vs 0.1755 ms; its own branch: not part of v11),
-               v11 v9 + smaller exdwpw5 tiles still for the first three small-CIN blocks (EXDWPW5_V11_INSTANCES)
+               but slower than v9 at batch 1, 0.2033 vs 0.1755 ms; its own branch: K.two_phase),
+               v11 v9 + where an exdwpw5 grid fits on the SMs once (batch 1), the block's one-chunk build
+               (EXDWPW5_ONE_CHUNK: every expanded channel in one chunk)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -221,21 +222,22 @@ EXDWPW5_V9_INSTANCES = (
     (1, 24, 24, 4, 8),
     (2, 24, 32, 4, 4),
 )
-# fuse v11: smaller tiles still for the first three blocks (batch 1: 196 / 196 / 98-196 blocks instead of 98 / 98 /
-# 49), candidates beside v9's in v11 plans
-EXDWPW5_V11_INSTANCES = (
-    (2, 16, 24, 4, 4),
-    (1, 24, 24, 4, 4),
-    (2, 24, 32, 2, 4),
-    (2, 24, 32, 2, 2),
-)
+
+
+# fuse v11: at batches where the tile's grid fits on the SMs once (batch 1), these blocks run builds that take all
+# of their expanded channels in one chunk (kernels/conv.cu "_cc" builds: one weight staging and two barriers per block
+# instead of per chunk, 165-168 registers: one block per SM)
+EXDWPW5_ONE_CHUNK = {
+    "exdwpw5_s2_c16_o24_t4x8": "_cc96",
+    "exdwpw5_s1_c24_o24_t4x8": "_cc144",
+    "exdwpw5_s2_c24_o32_t4x4": "_cc144",
+}
 
 
 def exdwpw5_small_tiles(version: str) -> tuple[tuple[int, int, int, int, int], ...]:
-    """The small-batch exdwpw5 instances a fuse version adds to EXDWPW5_INSTANCES (v9: EXDWPW5_V9_INSTANCES; v11:
-    also EXDWPW5_V11_INSTANCES; v10 is v9 with the two-phase block kernel)."""
-    lv = fuse_level(version) if version not in ("v1", "v2") else 0
-    return (EXDWPW5_V9_INSTANCES if lv >= 9 else ()) + (EXDWPW5_V11_INSTANCES if lv >= 11 else ())
+    """The small-batch exdwpw5 instances a fuse version adds to EXDWPW5_INSTANCES (v9 and v10:
+    EXDWPW5_V9_INSTANCES)."""
+    return EXDWPW5_V9_INSTANCES if version not in ("v1", "v2") and fuse_level(version) >= 9 else ()
 
 
 def exdwpw5_kernel(stride: int, cin: int, cout: int, tile: tuple[int, int]) -> str:
@@ -329,13 +331,13 @@ def exdwpw8_smem(name: str) -> int:
 
 def fuse_level(version: str) -> int:
     """The fuse version's number: v3 and later each add to the one before (v2 is its own branch, below v3; v10's
-    two-phase block kernel is not in v11: two_phase)."""
+    two-phase block kernel is meant to stay out of any later version: two_phase)."""
     return int(version[1:])
 
 
 def two_phase(version: str) -> bool:
     """fuse v10 only: exdwpw10, the two-phase cooperative block kernel (measured slower than v9's exdwpw6 on the
-    H200, session 12: kept selectable, not carried into v11)."""
+    H200, session 12: kept selectable, not carried into later versions)."""
     return version == "v10"
 
 
@@ -662,7 +664,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
             if two_phase(version):
                 out += [("cblock", exdwpw10_kernel(ch)) for ch in EXDWPW6_CH]
             if lv >= 11:
-                out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_V11_INSTANCES]
+                out += [("conv", name + sfx) for name, sfx in EXDWPW5_ONE_CHUNK.items()]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

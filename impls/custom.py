@@ -874,7 +874,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         small = K.exdwpw5_small_tiles(self.versions["fuse"])
         tile = K.exdwpw5_tile(dw.stride, cin, pw.out_channels, ho, wo, nb, min_blocks, small)
         if self.force_tile5 is not None:
-            compiled = K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES + K.EXDWPW5_V11_INSTANCES
+            compiled = K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES
             if (dw.stride, cin, pw.out_channels, *self.force_tile5) not in compiled:
                 raise InputError(f"force_tile5={self.force_tile5!r}: no exdwpw5 instance for this block shape")
             tile = tuple(self.force_tile5)
@@ -884,6 +884,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         th, tw = tile
         name = K.exdwpw5_kernel(dw.stride, cin, pw.out_channels, tile)
         grid = (math.ceil(ho / th) * math.ceil(wo / tw), nb)
+        one_chunk = min_blocks and K.fuse_level(self.versions["fuse"]) >= 11 and grid[0] * nb <= self.sms
+        if one_chunk and name in K.EXDWPW5_ONE_CHUNK:  # fuse v11: the grid fits on the SMs once
+            name += K.EXDWPW5_ONE_CHUNK[name]
         smem = K.exdwpw5_smem(name)
         return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
 

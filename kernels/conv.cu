@@ -905,16 +905,19 @@ EXDWPW5_KERNEL(exdwpw5_s2_c32_o64_t4x8, 2, 32, 64, 4, 8, 32, 1, 4, 3, 2)
 // - 4: 49 / 28 blocks of t8x8 / t4x8 against 132 SMs; K.exdwpw5_tile's min_blocks)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t4x8, 1, 24, 24, 4, 8, 48, 2, 2, 3, 2)
 EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x4, 2, 24, 32, 4, 4, 48, 1, 1, 3, 3)
-// fuse v11 (session 12): smaller tiles still for the first three small-CIN blocks at batch 1 - 2, where the tiles
-// above give 98 / 98 / 49 blocks against 132 SMs (ncu, H200, batch 1: 10-20% SM throughput, 12% occupancy); each
-// block's chain of per-chunk phases is shorter (fewer pixels per thread), at the price of more halo pixels
-EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x4, 2, 16, 24, 4, 4, 32, 1, 1, 1, 3)
-EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t4x4, 1, 24, 24, 4, 4, 48, 2, 1, 3, 3)
-EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t2x4, 2, 24, 32, 2, 4, 48, 1, 1, 3, 3)
-EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t2x2, 2, 24, 32, 2, 2, 48, 1, 1, 3, 3)
 // experiments (scripts/exdwpw5_variants.py): the first build (_r1: 32-channel chunks, one depthwise output per
 // item, projection over all threads, weights by __ldg, 2 blocks per SM) and the same with only the weight staging
 // off (_w0); the other steps measured are in results/NOTES.md "fuse v5"
+// session 12 experiments (scripts/exdwpw5_variants.py --fuse v9 at batch 1 / 2): the three blocks v9 runs on small
+// tiles at batch 1 with fewer, larger chunks of expanded channels (_ccN: CC = N; CC = Ce: one chunk, so one weight
+// staging and two barriers per block instead of per chunk; WS = 3 keeps the weights in shared memory, WS = 2 reads
+// them by __ldg). Smaller tiles (t4x4, t2x4, t2x2) were slower (results/NOTES.md "Session 12")
+EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8_cc48, 2, 16, 24, 4, 8, 48, 1, 2, 1, 2)
+EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8_cc96, 2, 16, 24, 4, 8, 96, 1, 2, 0, 1)
+EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t4x8_cc72, 1, 24, 24, 4, 8, 72, 2, 2, 3, 1)
+EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t4x8_cc144, 1, 24, 24, 4, 8, 144, 2, 2, 2, 1)
+EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x4_cc72, 2, 24, 32, 4, 4, 72, 1, 1, 3, 2)
+EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x4_cc144, 2, 24, 32, 4, 4, 144, 1, 1, 3, 1)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_r1, 1, 24, 24, 8, 8, 32, 1, 0, 0, 2)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_w0, 1, 24, 24, 8, 8, 48, 2, 4, 0, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_r1, 1, 32, 32, 7, 7, 32, 1, 0, 0, 2)

@@ -1,6 +1,7 @@
-"""fuse v9 / v11: every compiled exdwpw5 tile of each small-CIN block of the network, each launch timed alone at small
-batches (CUDA-event medians), outputs compared with the first tile's (max |diff|: the same sums in the same order, so
-0 is expected), and the tile K.exdwpw5_tile picks for fuse v9 and v11 marked. results/NOTES.md "Session 12".
+"""Every compiled exdwpw5 tile of each small-CIN block of the network, each launch timed alone at small batches
+(CUDA-event medians), outputs compared with the first tile's (max |diff|: the same sums in the same order, so 0 is
+expected), and the tile K.exdwpw5_tile picks for fuse v9 marked. Session 12 ran it with four smaller tiles still
+(fuse v11 at commit 60ee190, all slower but one; results/NOTES.md "Session 12").
 
     python3 scripts/exdwpw5_tiles_time.py --batches 1,2,4 --json out.json
 """
@@ -28,11 +29,11 @@ def main() -> None:
     ap.add_argument("--batches", default="1,2,4")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
-    be = CustomBackend(kernels="fuse=v11")
+    be = CustomBackend(kernels="fuse=v9")
     be._ensure_device()
     net = default_network()
     rng = np.random.default_rng(0)
-    compiled = K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES + K.EXDWPW5_V11_INSTANCES
+    compiled = K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES
     rows, done = [], set()
     for op in net.fused:
         if op.kind != "conv" or op.index + 2 >= len(net.fused):
@@ -49,9 +50,7 @@ def main() -> None:
             if not tiles or key in done:
                 continue
             done.add(key)
-            picks = {
-                v: K.exdwpw5_tile(s, c, co, ho, wo, batch, be.sms, K.exdwpw5_small_tiles(v)) for v in ("v9", "v11")
-            }
+            picks = {"v9": K.exdwpw5_tile(s, c, co, ho, wo, batch, be.sms, K.exdwpw5_small_tiles("v9"))}
             with be.stream:
                 x = cupy.asarray(rng.standard_normal((batch, h, w, c), dtype=np.float32))
                 r = cupy.asarray(rng.standard_normal((batch, ho, wo, co), dtype=np.float32))
