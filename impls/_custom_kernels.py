@@ -48,8 +48,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                one cooperative kernel per block, expansion + depthwise split over the expanded channels into L2, a grid
                barrier, the projection split over output tiles: no partial sums; session 12 on the H200: correct,
                but slower than v9 at batch 1, 0.2033 vs 0.1755 ms; its own branch: K.two_phase),
-               v11 v9 + where an exdwpw5 grid fits on the SMs once (batch 1), the block's one-chunk build
-               (EXDWPW5_ONE_CHUNK: every expanded channel in one chunk)
+               v11 v9 + at batch 1 - 2 the three small-tile exdwpw5 blocks' builds with larger chunks of expanded
+               channels (EXDWPW5_BIG_CHUNK: fewer weight stagings and barriers per block)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -135,8 +135,8 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "linear": "v3",
     "add": "v2",
     # v6 at batch 1 (EXDWPW6_MAX_BATCH); above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head
-    # kernel at batch <= PWPOOL_MAX_BATCH
-    "fuse": "v9",
+    # kernel at batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1 - 2
+    "fuse": "v11",
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",
@@ -224,13 +224,15 @@ EXDWPW5_V9_INSTANCES = (
 )
 
 
-# fuse v11: at batches where the tile's grid fits on the SMs once (batch 1), these blocks run builds that take all
-# of their expanded channels in one chunk (kernels/conv.cu "_cc" builds: one weight staging and two barriers per block
-# instead of per chunk, 165-168 registers: one block per SM)
-EXDWPW5_ONE_CHUNK = {
-    "exdwpw5_s2_c16_o24_t4x8": "_cc96",
-    "exdwpw5_s1_c24_o24_t4x8": "_cc144",
-    "exdwpw5_s2_c24_o32_t4x4": "_cc144",
+# fuse v11: the three blocks v9 runs on small tiles at batch 1 take builds with larger chunks of expanded channels
+# (kernels/conv.cu "_ccN": CC = N, so fewer weight stagings and barriers per block) where the grid has at most
+# PER_SM blocks per SM; name -> (suffix, PER_SM). Chosen by each build alone at batch 1 / 2 on the H200 (us; results/
+# NOTES.md "Session 12"): 16->96->24 t4x8 _cc48 9.81 / 12.82 vs 9.81 / 13.62 (_cc96 12.53 / 18.70); 24->144->24 t4x8
+# _cc72 10.39 / 14.12 vs 10.89 / 15.19 (_cc144 14.46 / 20.64); 24->144->32 t4x4 _cc144 9.32 / 9.69 vs 10.84 / 11.15
+EXDWPW5_BIG_CHUNK = {
+    "exdwpw5_s2_c16_o24_t4x8": ("_cc48", 2),
+    "exdwpw5_s1_c24_o24_t4x8": ("_cc72", 2),
+    "exdwpw5_s2_c24_o32_t4x4": ("_cc144", 1),
 }
 
 
@@ -664,7 +666,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
             if two_phase(version):
                 out += [("cblock", exdwpw10_kernel(ch)) for ch in EXDWPW6_CH]
             if lv >= 11:
-                out += [("conv", name + sfx) for name, sfx in EXDWPW5_ONE_CHUNK.items()]
+                out += [("conv", name + sfx) for name, (sfx, _) in EXDWPW5_BIG_CHUNK.items()]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

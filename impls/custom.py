@@ -884,9 +884,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         th, tw = tile
         name = K.exdwpw5_kernel(dw.stride, cin, pw.out_channels, tile)
         grid = (math.ceil(ho / th) * math.ceil(wo / tw), nb)
-        one_chunk = min_blocks and K.fuse_level(self.versions["fuse"]) >= 11 and grid[0] * nb <= self.sms
-        if one_chunk and name in K.EXDWPW5_ONE_CHUNK:  # fuse v11: the grid fits on the SMs once
-            name += K.EXDWPW5_ONE_CHUNK[name]
+        big = K.EXDWPW5_BIG_CHUNK.get(name) if min_blocks and K.fuse_level(self.versions["fuse"]) >= 11 else None
+        if big is not None and grid[0] * nb <= big[1] * self.sms:  # fuse v11: larger chunks on a grid that fits
+            name += big[0]
         smem = K.exdwpw5_smem(name)
         return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
 

@@ -908,10 +908,11 @@ EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x4, 2, 24, 32, 4, 4, 48, 1, 1, 3, 3)
 // experiments (scripts/exdwpw5_variants.py): the first build (_r1: 32-channel chunks, one depthwise output per
 // item, projection over all threads, weights by __ldg, 2 blocks per SM) and the same with only the weight staging
 // off (_w0); the other steps measured are in results/NOTES.md "fuse v5"
-// session 12 experiments (scripts/exdwpw5_variants.py --fuse v9 at batch 1 / 2): the three blocks v9 runs on small
+// fuse v11 (session 12; scripts/exdwpw5_variants.py --fuse v9 at batch 1 / 2): the three blocks v9 runs on small
 // tiles at batch 1 with fewer, larger chunks of expanded channels (_ccN: CC = N; CC = Ce: one chunk, so one weight
 // staging and two barriers per block instead of per chunk; WS = 3 keeps the weights in shared memory, WS = 2 reads
-// them by __ldg). Smaller tiles (t4x4, t2x4, t2x2) were slower (results/NOTES.md "Session 12")
+// them by __ldg). v11 runs _cc48, _cc72 (24->144->24) and _cc144 (24->144->32), K.EXDWPW5_BIG_CHUNK; the others lost.
+// Smaller tiles (t4x4, t2x4, t2x2) were slower (results/NOTES.md "Session 12")
 EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8_cc48, 2, 16, 24, 4, 8, 48, 1, 2, 1, 2)
 EXDWPW5_KERNEL(exdwpw5_s2_c16_o24_t4x8_cc96, 2, 16, 24, 4, 8, 96, 1, 2, 0, 1)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t4x8_cc72, 1, 24, 24, 4, 8, 72, 2, 2, 3, 1)

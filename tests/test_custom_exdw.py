@@ -241,21 +241,21 @@ def test_odd_fused_block_matches_float64_reference(shape, rng):
         assert names == [K.exdwpw5_kernel(s, cin, cout, tile)], names
 
 
-# fuse v11: each one-chunk build (K.EXDWPW5_ONE_CHUNK) on odd maps (a partial last tile, a 1x1 map, the residual)
+# fuse v11: each larger-chunk build (K.EXDWPW5_BIG_CHUNK) on odd maps (a partial last tile, a 1x1 map, the residual)
 # and on its network block's map at batch 1; (stride, cin, cout, h, w, batch, residual, tile)
-ONE_CHUNK_CASES = [
+BIG_CHUNK_CASES = [
     (s, ci, co, h, w, b, s == 1 and ci == co, (th, tw))
     for s, ci, co, th, tw in K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES
-    if K.exdwpw5_kernel(s, ci, co, (th, tw)) in K.EXDWPW5_ONE_CHUNK
+    if K.exdwpw5_kernel(s, ci, co, (th, tw)) in K.EXDWPW5_BIG_CHUNK
     for h, w, b in ((9, 10, 1), (1, 1, 2), (112 if ci == 16 else 56, 112 if ci == 16 else 56, 1))
 ]
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize(
-    "shape", ONE_CHUNK_CASES, ids=[f"s{c[0]}-c{c[1]}-o{c[2]}-{c[3]}x{c[4]}-bs{c[5]}-t{c[7]}" for c in ONE_CHUNK_CASES]
+    "shape", BIG_CHUNK_CASES, ids=[f"s{c[0]}-c{c[1]}-o{c[2]}-{c[3]}x{c[4]}-bs{c[5]}-t{c[7]}" for c in BIG_CHUNK_CASES]
 )
-def test_one_chunk_block_matches_float64_reference(shape, rng):
+def test_big_chunk_block_matches_float64_reference(shape, rng):
     import cupy
 
     s, cin, cout, h, w, batch, has_res, tile = shape
@@ -270,10 +270,10 @@ def test_one_chunk_block_matches_float64_reference(shape, rng):
             out = cupy.full((batch, ho, wo, cout), np.nan, cupy.float32)
         rd = be.to_device(res) if has_res else None
         launch = be._exdwpw_launch(xd, ex, True, dw, True, pw, False, rd, out, be.sms)  # min_blocks: as in a plan
-        assert launch.name == K.exdwpw5_kernel(s, cin, cout, tile) + K.EXDWPW5_ONE_CHUNK[launch.name.split("_cc")[0]]
+        assert launch.name == K.exdwpw5_kernel(s, cin, cout, tile) + K.EXDWPW5_BIG_CHUNK[launch.name.split("_cc")[0]][0]
         be.launch_all([launch])
         ys.append(be.to_host(out))
-    assert_close(ys[0], ref, "fp32", "layer", what=f"fuse v11 one chunk {shape}")
+    assert_close(ys[0], ref, "fp32", "layer", what=f"fuse v11 big chunk {shape}")
     np.testing.assert_array_equal(ys[0], ys[1], err_msg="not bit-identical on a repeat")
 
 
