@@ -48,8 +48,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                one cooperative kernel per block, expansion + depthwise split over the expanded channels into L2, a grid
                barrier, the projection split over output tiles: no partial sums; session 12 on the H200: correct,
                but slower than v9 at batch 1, 0.2033 vs 0.1755 ms; its own branch: K.two_phase),
-               v11 v9 + at batch 1 - 2 the three small-tile exdwpw5 blocks' builds with larger chunks of expanded
-               channels (EXDWPW5_BIG_CHUNK: fewer weight stagings and barriers per block)
+               v11 v9 + at batch 1 (EXDWPW5_BIG_CHUNK_MAX_BATCH) the three small-tile exdwpw5 blocks' builds with
+               larger chunks of expanded channels (EXDWPW5_BIG_CHUNK: fewer weight stagings and barriers per block)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -135,7 +135,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "linear": "v3",
     "add": "v2",
     # v6 at batch 1 (EXDWPW6_MAX_BATCH); above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head
-    # kernel at batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1 - 2
+    # kernel at batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1
     "fuse": "v11",
     "net": "v1",
     "block0": "v3",
@@ -234,6 +234,9 @@ EXDWPW5_BIG_CHUNK = {
     "exdwpw5_s1_c24_o24_t4x8": ("_cc72", 2),
     "exdwpw5_s2_c24_o32_t4x4": ("_cc144", 1),
 }
+# ... and at batch <= EXDWPW5_BIG_CHUNK_MAX_BATCH only: the e2e A/B (H200, graph) gained at batch 1 (0.1759 -> 0.1729
+# ms) and lost at batch 2 (0.2549 -> 0.2559) although each build alone was faster there too
+EXDWPW5_BIG_CHUNK_MAX_BATCH = 1
 
 
 def exdwpw5_small_tiles(version: str) -> tuple[tuple[int, int, int, int, int], ...]:

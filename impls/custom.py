@@ -884,7 +884,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         th, tw = tile
         name = K.exdwpw5_kernel(dw.stride, cin, pw.out_channels, tile)
         grid = (math.ceil(ho / th) * math.ceil(wo / tw), nb)
-        big = K.EXDWPW5_BIG_CHUNK.get(name) if min_blocks and K.fuse_level(self.versions["fuse"]) >= 11 else None
+        v11 = min_blocks and K.fuse_level(self.versions["fuse"]) >= 11 and nb <= K.EXDWPW5_BIG_CHUNK_MAX_BATCH
+        big = K.EXDWPW5_BIG_CHUNK.get(name) if v11 else None
         if big is not None and grid[0] * nb <= big[1] * self.sms:  # fuse v11: larger chunks on a grid that fits
             name += big[0]
         smem = K.exdwpw5_smem(name)

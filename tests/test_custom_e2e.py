@@ -115,13 +115,13 @@ def test_e2e_two_phase_blocks_match_onnxruntime(net, batch, graph):
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2])
 def test_e2e_big_chunk_blocks_v11_match_onnxruntime(net, batch, graph):
-    """fuse v11: at batch 1 and 2 the three small-tile exdwpw5 blocks run their larger-chunk builds
-    (K.EXDWPW5_BIG_CHUNK). Runs bit-identical."""
+    """fuse v11: at batch 1 the three small-tile exdwpw5 blocks run their larger-chunk builds (K.EXDWPW5_BIG_CHUNK),
+    at batch 2 v9's. Runs bit-identical."""
     be = impls.create("custom", kernels="fuse=v11", graph=graph)
     be.prepare(net)
     check_against_ort(be, net, batch, f"custom fuse=v11 graph={graph} bs{batch}")
     names = [la.name for la in be.plan(batch).launches]
-    assert sum("_cc" in n for n in names) == 3, names
+    assert sum("_cc" in n for n in names) == (3 if batch == 1 else 0), names
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
