@@ -234,8 +234,9 @@ EXDWPW5_BIG_CHUNK = {
     "exdwpw5_s1_c24_o24_t4x8": ("_cc72", 2),
     "exdwpw5_s2_c24_o32_t4x4": ("_cc144", 1),
 }
-# ... and at batch <= EXDWPW5_BIG_CHUNK_MAX_BATCH only: the e2e A/B (H200, graph) gained at batch 1 (0.1759 -> 0.1729
-# ms) and lost at batch 2 (0.2549 -> 0.2559) although each build alone was faster there too
+# ... and at batch <= EXDWPW5_BIG_CHUNK_MAX_BATCH only: the e2e A/B (H200, graph) gained 3.0 us at batch 1 in two
+# calls (0.1759 -> 0.1729, 0.1754 -> 0.1724 ms); at batch 2 it was inconclusive (+1 us, within the spread between
+# backend instances that launch the same kernels), although each build alone was faster there too
 EXDWPW5_BIG_CHUNK_MAX_BATCH = 1
 
 
