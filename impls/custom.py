@@ -735,6 +735,20 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return self._tuned(key, tiles, build, choose_dwpw_tile(m, n, k, tiles, self.sms))
         return build(choose_dwpw_tile(m, n, k, tiles, self.sms))
 
+    @classmethod
+    def small_cin_blocks(cls, net: Network) -> list[tuple[Any, Any, Any]]:
+        """The network's (expansion, depthwise, projection) fused ops that fuse v3+ can take as one block (the
+        expansion on a small CIN feeding a 3x3 depthwise conv, then a pointwise projection of its output): the blocks
+        the exdwpw5 / exdwpw8 timing scripts walk."""
+        out = []
+        for op in net.fused:
+            if op.kind != "conv" or op.index + 2 >= len(net.fused):
+                continue
+            dw, pw = net.fused[op.index + 1], net.fused[op.index + 2]
+            if cls._exdw_fusable(op.layer, dw.layer) and pw.layer.is_pointwise and pw.input == dw.index:
+                out.append((op, dw, pw))
+        return out
+
     @staticmethod
     def _exdw_fusable(ex: Conv2d, dw: Conv2d) -> bool:
         """fuse v3 takes an expansion 1x1 conv on CIN in EXDW_CIN channels (the memory-bound ones) feeding

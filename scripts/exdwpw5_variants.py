@@ -49,12 +49,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     done = set()
-    for op in net.fused:
-        if op.kind != "conv" or op.index + 2 >= len(net.fused):
-            continue
-        dw, pw = net.fused[op.index + 1], net.fused[op.index + 2]
-        if not (CustomBackend._exdw_fusable(op.layer, dw.layer) and pw.layer.is_pointwise and pw.input == dw.index):
-            continue
+    for op, dw, pw in CustomBackend.small_cin_blocks(net):
         c, h, w = op.layer.in_shape
         co, ho, wo = pw.layer.out_shape
         for batch in [int(b) for b in args.batches.split(",")]:

@@ -1247,3 +1247,15 @@ def test_head_and_two_phase_kernel_constants_match_the_host():
     assert re.search(rf"constexpr int PWPOOL_CO = {K.PWPOOL_CO};", pool)
     assert re.search(rf"constexpr int PWPOOL_MAXHW = {K.PWPOOL_MAX_HW};", pool)
     assert re.search(rf"constexpr int PB_PM = {K.EXDWPW10_PM}, PB_PN = {K.EXDWPW10_PN};", cblock)
+
+
+def test_small_cin_blocks_are_the_exdwpw5_instances(net):
+    """CustomBackend.small_cin_blocks (what the exdwpw5 / exdwpw8 timing scripts walk): MobileNetV2-1.0's six
+    small-CIN blocks, each (stride, CIN, COUT) a compiled exdwpw5 instance, each projection reading its depthwise op."""
+    from impls.custom import CustomBackend
+
+    blocks = CustomBackend.small_cin_blocks(net)
+    shapes = [(dw.layer.stride, ex.layer.in_channels, pw.layer.out_channels) for ex, dw, pw in blocks]
+    assert shapes == [(2, 16, 24), (1, 24, 24), (2, 24, 32), (1, 32, 32), (1, 32, 32), (2, 32, 64)], shapes
+    assert set(shapes) == {i[:3] for i in K.EXDWPW5_INSTANCES}
+    assert all(pw.input == dw.index and dw.index == ex.index + 1 for ex, dw, pw in blocks)
