@@ -882,7 +882,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     ) -> Launch | None:
         """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ res): the whole bottleneck block as one kernel
         (fuse v5, kernels/conv.cu exdwpw5), or None where no compiled instance applies. ``min_blocks``: prefer the
-        tile whose grid falls least short of it (K.exdwpw5_tile; fuse v9 plans pass the SM count)."""
+        tile whose grid falls least short of it (K.exdwpw5_tile; fuse v9 plans pass the SM count); with fuse v11, at
+        batch <= K.EXDWPW5_BIG_CHUNK_MAX_BATCH, the tile's larger-chunk build (K.EXDWPW5_BIG_CHUNK) where its grid
+        fits."""
         nb, h, w, cin = x.shape
         ho, wo = dw.out_hw(h, w)
         small = K.exdwpw5_small_tiles(self.versions["fuse"])
