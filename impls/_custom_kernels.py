@@ -222,6 +222,7 @@ EXDWPW5_V9_INSTANCES = (
     (1, 24, 24, 4, 8),
     (2, 24, 32, 4, 4),
 )
+EXDWPW5_COMPILED = EXDWPW5_INSTANCES + EXDWPW5_V9_INSTANCES  # every tile instance (tests / force_tile5 may pin any)
 
 
 # fuse v11: the three blocks v9 runs on small tiles at batch 1 take builds with larger chunks of expanded channels
@@ -243,7 +244,7 @@ EXDWPW5_BIG_CHUNK_MAX_BATCH = 1
 def exdwpw5_small_tiles(version: str) -> tuple[tuple[int, int, int, int, int], ...]:
     """The small-batch exdwpw5 instances a fuse version adds to EXDWPW5_INSTANCES (v9 and v10:
     EXDWPW5_V9_INSTANCES)."""
-    return EXDWPW5_V9_INSTANCES if version not in ("v1", "v2") and fuse_level(version) >= 9 else ()
+    return EXDWPW5_V9_INSTANCES if fuse_level(version) >= 9 else ()
 
 
 def exdwpw5_kernel(stride: int, cin: int, cout: int, tile: tuple[int, int]) -> str:

@@ -259,8 +259,14 @@ class Launch:
     block: tuple[int, ...]
     args: tuple
     smem: int = 0
-    coop: bool = False  # cooperative launch (net v2: the persistent kernel's grid barrier needs co-residency)
+    coop: bool = False  # cooperative launch (net v2, fuse v10: a grid barrier needs co-residency)
     pdl: bool = False  # programmatic dependent launch (cuLaunchKernelEx; the kernel calls griddepcontrol.wait)
+
+    def __post_init__(self) -> None:
+        # CuPy's RawKernel.__call__ takes the cooperative flag from its constructor only: a cooperative launch goes
+        # through CooperativeKernel (cuLaunchCooperativeKernel on the CUfunction), which sets it on every call
+        if self.coop and not isinstance(self.kernel, CooperativeKernel):
+            raise TypeError(f"cooperative launch of {self.name}: the kernel must be a CooperativeKernel")
 
 
 @dataclass
@@ -890,8 +896,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         small = K.exdwpw5_small_tiles(self.versions["fuse"])
         tile = K.exdwpw5_tile(dw.stride, cin, pw.out_channels, ho, wo, nb, min_blocks, small)
         if self.force_tile5 is not None:
-            compiled = K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES
-            if (dw.stride, cin, pw.out_channels, *self.force_tile5) not in compiled:
+            if (dw.stride, cin, pw.out_channels, *self.force_tile5) not in K.EXDWPW5_COMPILED:
                 raise InputError(f"force_tile5={self.force_tile5!r}: no exdwpw5 instance for this block shape")
             tile = tuple(self.force_tile5)
         args = None if tile is None else self._exdwpw_args(x, ex, ex_act, dw, dw_act, pw, act, res, out)
@@ -1015,8 +1020,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if smem > K.EXDWPW6_MAX_SMEM:
             return None
         name = K.exdwpw10_kernel(ch)
-        # cuLaunchCooperativeKernel on the CUfunction (CuPy's RawKernel.__call__ takes the flag from its constructor)
-        fn = CooperativeKernel(self._dyn_smem(self._fn(name), smem))
+        fn = CooperativeKernel(self._dyn_smem(self._fn(name), smem))  # a cooperative launch: Launch.__post_init__
         drv = getattr(self._cp.cuda, "driver", None)
         if hasattr(drv, "occupancyMaxActiveBlocksPerMultiprocessor"):
             occ = int(drv.occupancyMaxActiveBlocksPerMultiprocessor(fn.ptr, 256, smem))
@@ -1492,11 +1496,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         try:
             if launch.pdl:
                 self._launch_pdl(launch)
-            elif launch.coop:
-                launch.kernel(
-                    launch.grid, launch.block, launch.args, shared_mem=launch.smem, enable_cooperative_groups=True
-                )
-            else:
+            else:  # (a cooperative launch's kernel is a CooperativeKernel: Launch.__post_init__)
                 launch.kernel(launch.grid, launch.block, launch.args, shared_mem=launch.smem)
         except (cp.cuda.driver.CUDADriverError, cp.cuda.runtime.CUDARuntimeError) as exc:
             raise CudaError(f"launch of {launch.name} grid={launch.grid} block={launch.block}: {exc}") from exc

@@ -33,13 +33,12 @@ def main() -> None:
     be._ensure_device()
     net = default_network()
     rng = np.random.default_rng(0)
-    compiled = K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES
     rows, done = [], set()
     for op, dw, pw in CustomBackend.small_cin_blocks(net):
         c, h, w = op.layer.in_shape
         co, ho, wo = pw.layer.out_shape
         s = dw.layer.stride
-        tiles = [(th, tw) for si, ci, coi, th, tw in compiled if (si, ci, coi) == (s, c, co)]
+        tiles = [(th, tw) for si, ci, coi, th, tw in K.EXDWPW5_COMPILED if (si, ci, coi) == (s, c, co)]
         for batch in [int(b) for b in args.batches.split(",")]:
             key = (c, h, w, s, co, pw.residual is not None, batch)
             if not tiles or key in done:

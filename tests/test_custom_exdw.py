@@ -214,7 +214,7 @@ def _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act):
 # not a multiple of its tile; fuse v9's small tiles on their network blocks' maps too
 ODD_BLOCKS = [
     (s, ci, co, h, w, b, s == 1 and ci == co, True, False, (th, tw))
-    for s, ci, co, th, tw in K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES
+    for s, ci, co, th, tw in K.EXDWPW5_COMPILED
     for h, w, b in ((9, 10, 2), (1, 1, 1))
 ]
 ODD_BLOCKS += [(1, 32, 32, 28, 28, 3, True, False, True, None), (2, 16, 24, 112, 112, 1, False, True, False, None)]
@@ -246,7 +246,7 @@ def test_odd_fused_block_matches_float64_reference(shape, rng):
 # tile)
 BIG_CHUNK_CASES = [
     (s, ci, co, h, w, b, s == 1 and ci == co, (th, tw))
-    for s, ci, co, th, tw in K.EXDWPW5_INSTANCES + K.EXDWPW5_V9_INSTANCES
+    for s, ci, co, th, tw in K.EXDWPW5_COMPILED
     if K.exdwpw5_kernel(s, ci, co, (th, tw)) in K.EXDWPW5_BIG_CHUNK
     for h, w, b in ((9, 10, 1), (1, 1, 1), (112 if ci == 16 else 56, 112 if ci == 16 else 56, 1))
 ]

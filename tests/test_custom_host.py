@@ -1259,3 +1259,16 @@ def test_small_cin_blocks_are_the_exdwpw5_instances(net):
     assert shapes == [(2, 16, 24), (1, 24, 24), (2, 24, 32), (1, 32, 32), (1, 32, 32), (2, 32, 64)], shapes
     assert set(shapes) == {i[:3] for i in K.EXDWPW5_INSTANCES}
     assert all(pw.input == dw.index and dw.index == ex.index + 1 for ex, dw, pw in blocks)
+
+
+def test_cooperative_launch_needs_a_cooperative_kernel():
+    """A Launch with coop=True must carry a CooperativeKernel (CuPy's RawKernel.__call__ rejects the cooperative flag;
+    the first GPU run of fuse v10 failed on it): a plain kernel is refused where the plan is built, not at launch."""
+    from impls._custom_persistent import CooperativeKernel
+    from impls.custom import Launch
+
+    raw = type("Raw", (), {"kernel": type("Fn", (), {"ptr": 7})()})()
+    with pytest.raises(TypeError, match="CooperativeKernel"):
+        Launch("k", raw, (1,), (256,), (), coop=True)
+    la = Launch("k", CooperativeKernel(raw), (1,), (256,), (), coop=True)
+    assert la.kernel.ptr == 7 and Launch("k", raw, (1,), (256,), ()).kernel is raw
