@@ -19,7 +19,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
     depthwise  v1 direct, v2 shared-memory tiles, v3 float4 register-blocked (C % 4 == 0, else v2)
     pool       v1 block per (n, c) + warp shuffles, v2 channels across threads, v3 v2 + split HW
     linear     v1 GEMM, v2 GEMV for batch <= 8 (GEMM above), v3 v2 with a lane's whole W row slice requested before
-               the first FMA (one L2 round trip per pass instead of one per 128 inputs; IN % 4 == 0, else v2)
+               the first FMA (one L2 round trip per pass instead of one per 128 inputs; IN % 4 == 0, else v2),
+               v4 v3 + above batch 8 (to LINEAR_C8_MAX_BATCH) one cluster kernel instead of the split-K GEMM and its
+               reduce (linear_c8, kernels/cblock.cu: clusters of 8 blocks split K, DSMEM reduce; IN % 4, OUT % 8)
     add        v1 grid-stride scalar, v2 grid-stride float4
     fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
                staging of the following pointwise GEMM (+ residual): one launch per dw + project pair
@@ -112,7 +114,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "stem": ("v1", "v2", "v3"),
     "depthwise": ("v1", "v2", "v3"),
     "pool": ("v1", "v2", "v3"),
-    "linear": ("v1", "v2", "v3"),
+    "linear": ("v1", "v2", "v3", "v4"),
     "add": ("v1", "v2"),
     "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11"),
     "net": ("v1", "v2"),
@@ -354,11 +356,20 @@ PWPOOL_MAX_BATCH = 2  # H200, pwpool_c8 alone vs GEMM + pool (us): batch 1 9.2 /
 PWPOOL_MAX_HW = 64
 PWPOOL_CO = 8
 PWPOOL_MAX_SMEM = 227 * 1024
+# linear v4 (linear_c8, kernels/cblock.cu): the classifier above GEMV_MAX_BATCH up to this batch
+LINEAR_C8_MAX_BATCH = 256
 
 
 def pwpool_smem(hw: int, k: int) -> int:
     """Dynamic shared memory (bytes) of pwpool (kernels/pool.cu header): input rows, weight columns, partials."""
     return 4 * (hw * (k + 4) + PWPOOL_CO * k + 8 * PWPOOL_MAX_HW * PWPOOL_CO)
+
+
+def linear_c8_smem(k: int) -> int:
+    """Dynamic shared memory (bytes) of linear_c8 (kernels/cblock.cu): the k slice of 64 input rows and of the
+    cluster's 64 weight columns, the partial tile."""
+    kw = 4 * ((k + 31) // 32)
+    return 4 * (64 * (kw + 4) + kw * 64 + 64 * 68)
 
 
 def pwpool_c8_smem(hw: int, k: int) -> int:
@@ -599,8 +610,9 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "pool":
         return [("pool", f"pool_{version}")]
     if family == "linear":
-        if version == "v3":  # v2's kernel where IN % 4 != 0
-            return [("linear", "linear_gemv"), ("linear", "linear_gemv_v3")]
+        if version in ("v3", "v4"):  # v2's kernel where IN % 4 != 0
+            out = [("linear", "linear_gemv"), ("linear", "linear_gemv_v3")]
+            return out + ([("cblock", "linear_c8")] if version == "v4" else [])
         return [("linear", "linear_gemv")] if version == "v2" else []
     if family == "add":
         return [("add", "add_v1")] if version == "v1" else [("add", "add_v1"), ("add", "add_v2")]

@@ -1457,16 +1457,35 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         nb = x.shape[0]
         fin, fout = layer.in_features, layer.out_features
         ver = self.versions["linear"]
-        if ver in ("v2", "v3") and nb <= GEMV_MAX_BATCH and self._aligned(x, p["w"]):
+        if ver == "v4" and GEMV_MAX_BATCH < nb <= K.LINEAR_C8_MAX_BATCH:
+            launch = self._linear_c8_launch(x, p, out)
+            if launch is not None:
+                return [launch]
+            self._fallbacks.add("linear v4 -> GEMM (linear_c8 needs IN % 4, OUT % 8, aligned arrays, shared memory)")
+        if ver in ("v2", "v3", "v4") and nb <= GEMV_MAX_BATCH and self._aligned(x, p["w"]):
             args = (x, p["w"], p["bias"], out, _i32(nb), _i32(fin), _i32(fout))
             name = "linear_gemv"
-            if ver == "v3":  # v3 reads float4 rows: IN % 4 == 0
+            if ver in ("v3", "v4"):  # v3 reads float4 rows: IN % 4 == 0
                 if fin % 4 == 0:
                     name = "linear_gemv_v3"
                 else:
                     self._fallbacks.add("linear v3 -> v2 (IN % 4 != 0)")
             return [Launch(name, self._fn(name), (math.ceil(fout * 32 / 256),), (256,), args)]
         return self._gemm(x, p["wt"], out, p["bias"], None, nb, fout, fin)
+
+    def _linear_c8_launch(self, x: Any, p: dict[str, Any], out: Any) -> Launch | None:
+        """linear v4: y = x @ W^T + b as one linear_c8 kernel (kernels/cblock.cu: clusters of 8 blocks split K, each
+        cluster 64 rows x 64 columns); None where it does not apply (IN % 4, OUT % 8, alignment, shared memory)."""
+        nb, fin = x.shape
+        fout = p["wt"].shape[1]
+        smem = K.linear_c8_smem(fin)
+        if fin % 4 or fout % 8 or smem > K.PWPOOL_MAX_SMEM or nb > 65535 * 64:
+            return None
+        if not self._aligned(x, p["wt"], p["bias"], out):
+            return None
+        args = (x, p["wt"], p["bias"], out, _i32(nb), _i32(fin), _i32(fout))
+        grid = (8 * math.ceil(fout / 64), math.ceil(nb / 64))
+        return Launch("linear_c8", self._dyn_smem(self._fn("linear_c8"), smem), grid, (256,), args, smem=smem)
 
     def _add_launch(self, a: Any, b: Any, out: Any) -> Launch:
         n = a.size

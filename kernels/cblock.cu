@@ -503,6 +503,96 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
     cluster_wait();
 }
 
+// linear_c8 (linear v4, beside kernels/linear.cu): the classifier y = x @ W^T + b above the GEMV's batches (N > 8)
+// as ONE kernel: pwpool_c8's scheme with the batch rows in place of the pixels and no pool. Before it the batch-64
+// classifier was a split-K GEMM + its reduce kernel, 2 launches at 64 x 1000 x 1280 (H200, each alone: 10.4 + 4.2
+// us; the GEMM tiles cannot fill 132 SMs with 1000 columns, hence split-K). Here a cluster of 8 blocks owns 64
+// output columns [cb, cb + 64) of 64 batch rows [rb, rb + 64) and block `rank` the k slice [rank * KW, rank * KW +
+// KW) (KW = 4 * ceil(K / 32)); warp w computes columns [w * 8, w * 8 + 8) for rows lane and lane + 32 over its slice,
+// the partial tile goes to shared memory, and after the cluster barrier block `rank` sums columns [rank * 8, rank * 8
+// + 8) of the 8 partials through distributed shared memory (fixed order 0..7), + bias: bit-identical runs, no
+// workspace, no second launch. grid (8 * ceil(COUT / 64), ceil(N / 64)), cluster (8, 1, 1), 256 threads. Needs K % 4
+// == 0, COUT % 8 == 0 (the last cluster's columns past COUT are zero weights, never stored), 16-byte aligned X / Wt /
+// bias / Y. Wt is W^T, (K, COUT). Dynamic shared memory (floats, K.linear_c8_smem): 64 * (KW + 4) + KW * 64 + 64 * 68.
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
+    linear_c8(const float* __restrict__ X, const float* __restrict__ Wt, const float* __restrict__ bias,
+              float* __restrict__ Y, int N, int K, int COUT) {
+    using namespace cblock;
+    constexpr int PS = 64 + 4;  // partial-tile row stride (floats)
+    extern __shared__ __align__(16) float sm[];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const unsigned rank = cluster_rank();
+    const int cb = (blockIdx.x >> 3) * 64, rb = blockIdx.y * 64;  // the cluster's first column and first row
+    const int rows = min(64, N - rb), c4 = min(64, COUT - cb) / 4;
+    const int KW = 4 * ((K + 31) / 32);
+    const int kb = min(K, (int)rank * KW), ke = min(K, kb + KW), kw4 = (ke - kb) / 4;
+    const int XS = KW + 4;
+    float* Xs = sm;              // [64][XS]: the k slice of the tile's input rows
+    float* Ws = Xs + 64 * XS;    // [KW][64]: the k slice of the cluster's 64 weight columns
+    float* Ps = Ws + KW * 64;    // [64][PS]: this block's partial tile
+    const float* xg = X + (size_t)rb * K + kb;
+#pragma unroll 1
+    for (int i = tid; i < rows * kw4; i += NT) {
+        const int p = i / kw4, j = i - p * kw4;
+        cp_async16(Xs + p * XS + j * 4, xg + (size_t)p * K + j * 4);
+    }
+#pragma unroll 1
+    for (int i = tid; i < (ke - kb) * 16; i += NT) {  // 16 float4 per k row; zeros past COUT
+        const int k = i >> 4, j = i & 15;
+        if (j < c4)
+            cp_async16(Ws + k * 64 + j * 4, Wt + (size_t)(kb + k) * COUT + cb + j * 4);
+        else
+            *reinterpret_cast<float4*>(Ws + k * 64 + j * 4) = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    cp_async_wait_all();
+    __syncthreads();
+    float a0[8], a1[8];
+#pragma unroll
+    for (int c = 0; c < 8; ++c) a0[c] = a1[c] = 0.0f;
+    const float* x0 = Xs + min(lane, rows - 1) * XS;  // lanes past the tile's rows read a staged row; never stored
+    const float* x1 = Xs + min(lane + 32, rows - 1) * XS;
+    const float* wr = Ws + warp * 8;
+#pragma unroll 2
+    for (int k = 0; k < ke - kb; k += 4) {
+        const float4 u = *reinterpret_cast<const float4*>(x0 + k);
+        const float4 v = *reinterpret_cast<const float4*>(x1 + k);
+        const float us[4] = {u.x, u.y, u.z, u.w}, vs[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const float4 wa = *reinterpret_cast<const float4*>(wr + (k + j) * 64);
+            const float4 wb = *reinterpret_cast<const float4*>(wr + (k + j) * 64 + 4);
+            const float w8[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+            for (int c = 0; c < 8; ++c) {
+                a0[c] = fmaf(us[j], w8[c], a0[c]);
+                a1[c] = fmaf(vs[j], w8[c], a1[c]);
+            }
+        }
+    }
+    float* pr = Ps + warp * 8;
+    *reinterpret_cast<float4*>(pr + lane * PS) = make_float4(a0[0], a0[1], a0[2], a0[3]);
+    *reinterpret_cast<float4*>(pr + lane * PS + 4) = make_float4(a0[4], a0[5], a0[6], a0[7]);
+    *reinterpret_cast<float4*>(pr + (lane + 32) * PS) = make_float4(a1[0], a1[1], a1[2], a1[3]);
+    *reinterpret_cast<float4*>(pr + (lane + 32) * PS + 4) = make_float4(a1[4], a1[5], a1[6], a1[7]);
+    cluster_arrive();
+    cluster_wait();
+    // block `rank`: columns [rank * 8, rank * 8 + 8) of the cluster (where < COUT), summed over the 8 blocks in order
+    if ((int)rank * 2 < c4 && tid < 2 * rows) {
+        const int p = tid >> 1, h = tid & 1, col = rank * 8 + h * 4;
+        const float* src = Ps + p * PS + col;
+        float4 parts[8];
+#pragma unroll
+        for (unsigned b = 0; b < 8; ++b) parts[b] = ld_dsmem4(src, b);
+        float4 s = parts[0];
+#pragma unroll
+        for (int b = 1; b < 8; ++b) add4(s, parts[b]);
+        add4(s, *reinterpret_cast<const float4*>(bias + cb + col));
+        *reinterpret_cast<float4*>(Y + (size_t)(rb + p) * COUT + cb + col) = s;
+    }
+    cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
+    cluster_wait();            // and its peers no longer read its own
+}
+
 // ---------------------------------------------------------------------------------------------------------------------
 // fuse v10 (exdwpw10_c<CH>; session 11, prepared and compiled, NOT yet run on a GPU): a whole bottleneck block as ONE
 // cooperative kernel in two phases separated by a grid barrier, with no partial sums. exdwpw6 splits the expanded

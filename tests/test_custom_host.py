@@ -416,6 +416,12 @@ def emulate(name, grid, block, args):
         assert grid[0] * (PWPOOL_CO if name == "pwpool" else 8) == COUT
         v = x[: N * HW * Kc].reshape(N, HW, Kc).astype(np.float64) @ Wt[: Kc * COUT].reshape(Kc, COUT) + bias[:COUT]
         y[: N * COUT] = relu6(v, act).mean(1).ravel()
+    elif name == "linear_c8":  # linear v4: y = x @ Wt + b, clusters of 8 over 64-column / 64-row tiles
+        x, Wt, bias, y = map(flat, a[:4])
+        N, IN, OUT = map(int, a[4:])
+        assert IN % 4 == 0 and OUT % 8 == 0 and grid[:2] == (8 * -(-OUT // 64), -(-N // 64)), (grid, N, OUT)
+        v = x[: N * IN].reshape(N, IN).astype(np.float64) @ Wt[: IN * OUT].reshape(IN, OUT) + bias[:OUT]
+        y[: N * OUT] = v.ravel()
     elif name in ("linear_gemv", "linear_gemv_v3"):
         x, W, bias, y = map(flat, a[:4])
         N, IN, OUT = map(int, a[4:])
@@ -728,6 +734,37 @@ def test_pointwise_pool_op_with_emulated_kernels(fake_cupy, rng):
     be = fake_cupy.CustomBackend(kernels="fuse=v9")
     with pytest.raises(InputError, match="pointwise Conv2d"):
         be.pointwise_pool(be.to_device(np.zeros((1, 8, 3, 3), np.float32)), make_conv(rng, 8, 8, 3, 1, 1, 8, 3, 3))
+
+
+def test_linear_v4_with_emulated_kernels(fake_cupy, rng):
+    """linear v4: the GEMV up to batch 8, one linear_c8 launch above (to LINEAR_C8_MAX_BATCH) where IN % 4 == 0 and
+    OUT % 8 == 0, the split-K GEMM with a recorded fallback where not, the plain GEMM above LINEAR_C8_MAX_BATCH; every
+    path against NumPy float64."""
+    from mbv2.layers import Linear
+
+    top = K.LINEAR_C8_MAX_BATCH
+    # (IN, OUT, batch): the classifier at 8 / 9 / 64 / 200 / max / max + 1; OUT % 8 != 0; IN % 4 != 0
+    for fin, fout, batch in [(1280, 1000, 8), (1280, 1000, 9), (1280, 1000, 64), (36, 40, 200), (36, 8, top),
+                             (36, 8, top + 1), (64, 30, 64), (6, 16, 16)]:  # fmt: skip
+        lay = Linear(
+            index=0,
+            name="fc",
+            in_features=fin,
+            out_features=fout,
+            weight=(rng.standard_normal((fout, fin)) * 0.1).astype(np.float32),
+            bias=rng.standard_normal(fout).astype(np.float32),
+        )
+        lay.in_shape, lay.out_shape = (fin,), (fout,)
+        x = rng.standard_normal((batch, fin), dtype=np.float32)
+        be = fake_cupy.CustomBackend(kernels="linear=v4")
+        LAUNCHES.clear()
+        y = be.to_host(be.linear(be.to_device(x), lay))
+        assert_close(y, NumpyBackend(dtype="fp64").linear(x.astype(np.float64), lay), "fp32", "layer", what=f"{fin}")
+        c8 = 8 < batch <= top and fin % 4 == 0 and fout % 8 == 0
+        assert (LAUNCHES == ["linear_c8"]) == c8, (fin, fout, batch, LAUNCHES)
+        assert any(n.startswith("linear_gemv") for n in LAUNCHES) == (batch <= 8), LAUNCHES
+        fell_back = any("linear v4" in f for f in be.info()["fallbacks"])
+        assert fell_back == (8 < batch <= top and not c8), (fin, fout, batch, be.info()["fallbacks"])
 
 
 def test_fuse_v9_plan_at_batch1_small_tiles_and_head(fake_cupy, net):

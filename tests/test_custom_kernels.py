@@ -527,7 +527,8 @@ def test_pointwise_pool_matches_float64_reference(fuse, force, case, rng):
 @pytest.mark.parametrize("gemm", KERNEL_VERSIONS["gemm"])
 @pytest.mark.parametrize("version", KERNEL_VERSIONS["linear"])
 @pytest.mark.parametrize(
-    "fin,fout,batch", [(13, 7, 1), (13, 7, 3), (1280, 1000, 8), (64, 30, 64), (6, 1001, 9), (2052, 33, 2)]
+    "fin,fout,batch",
+    [(13, 7, 1), (13, 7, 3), (1280, 1000, 8), (64, 30, 64), (6, 1001, 9), (2052, 33, 2), (1280, 1000, 64), (36, 8, 9)],
 )
 def test_odd_linear_matches_float64_reference(version, gemm, fin, fout, batch, rng):
     import cupy
@@ -548,6 +549,43 @@ def test_odd_linear_matches_float64_reference(version, gemm, fin, fout, batch, r
         out = cupy.full((batch, fout), np.nan, cupy.float32)
     y = be.to_host(be.linear(xd, lay, out=out))
     assert_close(y, ref64().linear(x.astype(np.float64), lay), "fp32", "layer", what=f"linear {version}")
+
+
+LINEAR_C8_CASES = [(1280, 1000, 9), (1280, 1000, 64), (1280, 1000, 200), (36, 8, 9), (2052, 40, 130), (4, 8, 65)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fin,fout,batch", LINEAR_C8_CASES, ids=[f"{a}-{b}-bs{c}" for a, b, c in LINEAR_C8_CASES])
+def test_linear_c8_matches_float64_reference(fin, fout, batch, rng):
+    """linear v4's cluster kernel (linear_c8: clusters of 8 split K; partial row / column tiles, k slices past IN)
+    against NumPy float64 on a NaN-poisoned output, one launch, runs bit-identical."""
+    import cupy
+
+    from impls.custom import CustomBackend
+
+    lay = Linear(
+        index=0,
+        name="fc",
+        in_features=fin,
+        out_features=fout,
+        weight=(rng.standard_normal((fout, fin)) * 0.1).astype(np.float32),
+        bias=rng.standard_normal(fout).astype(np.float32),
+    )
+    lay.in_shape, lay.out_shape = (fin,), (fout,)
+    x = rng.standard_normal((batch, fin), dtype=np.float32)
+    be = CustomBackend(kernels="linear=v4")
+    names: list[str] = []
+    launch_all = be.launch_all
+    be.launch_all = lambda launches: (names.extend(la.name for la in launches), launch_all(launches))[-1]
+    xd = be.to_device(x)
+    outs = []
+    for _ in range(2):
+        with be.stream:
+            out = cupy.full((batch, fout), np.nan, cupy.float32)
+        outs.append(be.to_host(be.linear(xd, lay, out=out)))
+    assert names == ["linear_c8"] * 2, names
+    assert_close(outs[0], ref64().linear(x.astype(np.float64), lay), "fp32", "layer", what=f"linear_c8 {fin}->{fout}")
+    assert np.array_equal(outs[0], outs[1]), "two runs differ"
 
 
 @pytest.mark.gpu
