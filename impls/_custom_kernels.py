@@ -367,9 +367,9 @@ def pwpool_smem(hw: int, k: int) -> int:
 
 def linear_c8_smem(k: int) -> int:
     """Dynamic shared memory (bytes) of linear_c8 (kernels/cblock.cu): the k slice of 64 input rows and of the
-    cluster's 64 weight columns, the partial tile."""
+    cluster's 64 weight columns, the two partial tiles (k halves)."""
     kw = 4 * ((k + 31) // 32)
-    return 4 * (64 * (kw + 4) + kw * 64 + 64 * 68)
+    return 4 * (64 * (kw + 4) + kw * 64 + 2 * 64 * 68)
 
 
 def pwpool_c8_smem(hw: int, k: int) -> int:

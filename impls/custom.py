@@ -1485,7 +1485,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         args = (x, p["wt"], p["bias"], out, _i32(nb), _i32(fin), _i32(fout))
         grid = (8 * math.ceil(fout / 64), math.ceil(nb / 64))
-        return Launch("linear_c8", self._dyn_smem(self._fn("linear_c8"), smem), grid, (256,), args, smem=smem)
+        return Launch("linear_c8", self._dyn_smem(self._fn("linear_c8"), smem), grid, (512,), args, smem=smem)
 
     def _add_launch(self, a: Any, b: Any, out: Any) -> Launch:
         n = a.size

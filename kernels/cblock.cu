@@ -505,22 +505,53 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
 
 // linear_c8 (linear v4, beside kernels/linear.cu): the classifier y = x @ W^T + b above the GEMV's batches (N > 8)
 // as ONE kernel: pwpool_c8's scheme with the batch rows in place of the pixels and no pool. Before it the batch-64
-// classifier was a split-K GEMM + its reduce kernel, 2 launches at 64 x 1000 x 1280 (H200, each alone: 10.4 + 4.2
-// us; the GEMM tiles cannot fill 132 SMs with 1000 columns, hence split-K). Here a cluster of 8 blocks owns 64
-// output columns [cb, cb + 64) of 64 batch rows [rb, rb + 64) and block `rank` the k slice [rank * KW, rank * KW +
-// KW) (KW = 4 * ceil(K / 32)); warp w computes columns [w * 8, w * 8 + 8) for rows lane and lane + 32 over its slice,
-// the partial tile goes to shared memory, and after the cluster barrier block `rank` sums columns [rank * 8, rank * 8
-// + 8) of the 8 partials through distributed shared memory (fixed order 0..7), + bias: bit-identical runs, no
-// workspace, no second launch. grid (8 * ceil(COUT / 64), ceil(N / 64)), cluster (8, 1, 1), 256 threads. Needs K % 4
-// == 0, COUT % 8 == 0 (the last cluster's columns past COUT are zero weights, never stored), 16-byte aligned X / Wt /
-// bias / Y. Wt is W^T, (K, COUT). Dynamic shared memory (floats, K.linear_c8_smem): 64 * (KW + 4) + KW * 64 + 64 * 68.
-extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
+// classifier was a split-K GEMM + its reduce kernel, 2 launches at 64 x 1000 x 1280 (H200, alone: 12.9 + ... = 15.0
+// us together, scripts/linear_time.py; the GEMM tiles cannot fill 132 SMs with 1000 columns, hence split-K). Here a
+// cluster of 8 blocks owns 64 output columns [cb, cb + 64) of 64 batch rows [rb, rb + 64) and block `rank` the k slice
+// [rank * KW, rank * KW + KW) (KW = 4 * ceil(K / 32)), split in two halves over the block's two warp groups; warp
+// (h, w) computes columns [w * 8, w * 8 + 8) for rows lane and lane + 32 (lane only where the tile has <= 32 rows)
+// over half h, the two partial tiles go to shared memory, and after the cluster barrier block `rank` sums columns
+// [rank * 8, rank * 8 + 8) of the 16 partials through distributed shared memory (fixed order: block 0..7, half 0..1),
+// + bias: bit-identical runs, no workspace, no second launch. grid (8 * ceil(COUT / 64), ceil(N / 64)), cluster (8, 1,
+// 1), 512 threads. Needs K % 4 == 0, COUT % 8 == 0 (the last cluster's columns past COUT are zero weights, never
+// stored), 16-byte aligned X / Wt / bias / Y. Wt is W^T, (K, COUT). Dynamic shared memory (floats, K.linear_c8_smem):
+// 64 * (KW + 4) + KW * 64 + 2 * 64 * 68 (> 114 KB at K = 1280: one block per SM, so the 16 clusters of batch 64 take
+// 128 SMs).
+// First form (session 13, 256 threads, one partial per block): 17 us at batch 64 on the H200, slower than the GEMM it
+// replaces; ncu: 2 warps per scheduler issued every 2.3 cycles (IPC 1.7), and blocks were placed 2 per SM on some SMs
+// and none on others (max SM active cycles +39% over the mean).
+namespace cblock {
+template <bool TWO>
+__device__ __forceinline__ void linear_c8_rows(const float* x0, const float* x1, const float* wr, int kn,
+                                               float (&a0)[8], float (&a1)[8]) {
+#pragma unroll 2
+    for (int k = 0; k < kn; k += 4) {
+        const float4 u = *reinterpret_cast<const float4*>(x0 + k);
+        const float4 v = TWO ? *reinterpret_cast<const float4*>(x1 + k) : u;
+        const float us[4] = {u.x, u.y, u.z, u.w}, vs[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const float4 wa = *reinterpret_cast<const float4*>(wr + (k + j) * 64);
+            const float4 wb = *reinterpret_cast<const float4*>(wr + (k + j) * 64 + 4);
+            const float w8[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+            for (int c = 0; c < 8; ++c) {
+                a0[c] = fmaf(us[j], w8[c], a0[c]);
+                if (TWO) a1[c] = fmaf(vs[j], w8[c], a1[c]);
+            }
+        }
+    }
+}
+}  // namespace cblock
+
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(512)
     linear_c8(const float* __restrict__ X, const float* __restrict__ Wt, const float* __restrict__ bias,
               float* __restrict__ Y, int N, int K, int COUT) {
     using namespace cblock;
     constexpr int PS = 64 + 4;  // partial-tile row stride (floats)
+    constexpr int NT2 = 512;
     extern __shared__ __align__(16) float sm[];
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tid = threadIdx.x, lane = tid & 31, warp = (tid >> 5) & 7, half = tid >> 8;
     const unsigned rank = cluster_rank();
     const int cb = (blockIdx.x >> 3) * 64, rb = blockIdx.y * 64;  // the cluster's first column and first row
     const int rows = min(64, N - rb), c4 = min(64, COUT - cb) / 4;
@@ -529,15 +560,15 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
     const int XS = KW + 4;
     float* Xs = sm;              // [64][XS]: the k slice of the tile's input rows
     float* Ws = Xs + 64 * XS;    // [KW][64]: the k slice of the cluster's 64 weight columns
-    float* Ps = Ws + KW * 64;    // [64][PS]: this block's partial tile
+    float* Ps = Ws + KW * 64;    // [2][64][PS]: this block's two partial tiles (k halves)
     const float* xg = X + (size_t)rb * K + kb;
 #pragma unroll 1
-    for (int i = tid; i < rows * kw4; i += NT) {
+    for (int i = tid; i < rows * kw4; i += NT2) {
         const int p = i / kw4, j = i - p * kw4;
         cp_async16(Xs + p * XS + j * 4, xg + (size_t)p * K + j * 4);
     }
 #pragma unroll 1
-    for (int i = tid; i < (ke - kb) * 16; i += NT) {  // 16 float4 per k row; zeros past COUT
+    for (int i = tid; i < (ke - kb) * 16; i += NT2) {  // 16 float4 per k row; zeros past COUT
         const int k = i >> 4, j = i & 15;
         if (j < c4)
             cp_async16(Ws + k * 64 + j * 4, Wt + (size_t)(kb + k) * COUT + cb + j * 4);
@@ -549,43 +580,36 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
     float a0[8], a1[8];
 #pragma unroll
     for (int c = 0; c < 8; ++c) a0[c] = a1[c] = 0.0f;
-    const float* x0 = Xs + min(lane, rows - 1) * XS;  // lanes past the tile's rows read a staged row; never stored
-    const float* x1 = Xs + min(lane + 32, rows - 1) * XS;
-    const float* wr = Ws + warp * 8;
-#pragma unroll 2
-    for (int k = 0; k < ke - kb; k += 4) {
-        const float4 u = *reinterpret_cast<const float4*>(x0 + k);
-        const float4 v = *reinterpret_cast<const float4*>(x1 + k);
-        const float us[4] = {u.x, u.y, u.z, u.w}, vs[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const float4 wa = *reinterpret_cast<const float4*>(wr + (k + j) * 64);
-            const float4 wb = *reinterpret_cast<const float4*>(wr + (k + j) * 64 + 4);
-            const float w8[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
-#pragma unroll
-            for (int c = 0; c < 8; ++c) {
-                a0[c] = fmaf(us[j], w8[c], a0[c]);
-                a1[c] = fmaf(vs[j], w8[c], a1[c]);
-            }
-        }
-    }
-    float* pr = Ps + warp * 8;
+    const int ksplit = 4 * (((ke - kb) / 4 + 1) / 2);  // half 0: [0, ksplit), half 1: [ksplit, ke - kb)
+    const int k0 = half ? ksplit : 0, kn = half ? (ke - kb) - ksplit : ksplit;
+    const float* x0 = Xs + min(lane, rows - 1) * XS + k0;  // lanes past the tile's rows read a staged row; never stored
+    const float* x1 = Xs + min(lane + 32, rows - 1) * XS + k0;
+    const float* wr = Ws + k0 * 64 + warp * 8;
+    if (rows > 32)
+        linear_c8_rows<true>(x0, x1, wr, kn, a0, a1);
+    else
+        linear_c8_rows<false>(x0, x1, wr, kn, a0, a1);
+    float* pr = Ps + half * 64 * PS + warp * 8;
     *reinterpret_cast<float4*>(pr + lane * PS) = make_float4(a0[0], a0[1], a0[2], a0[3]);
     *reinterpret_cast<float4*>(pr + lane * PS + 4) = make_float4(a0[4], a0[5], a0[6], a0[7]);
     *reinterpret_cast<float4*>(pr + (lane + 32) * PS) = make_float4(a1[0], a1[1], a1[2], a1[3]);
     *reinterpret_cast<float4*>(pr + (lane + 32) * PS + 4) = make_float4(a1[4], a1[5], a1[6], a1[7]);
     cluster_arrive();
     cluster_wait();
-    // block `rank`: columns [rank * 8, rank * 8 + 8) of the cluster (where < COUT), summed over the 8 blocks in order
+    // block `rank`: columns [rank * 8, rank * 8 + 8) of the cluster (where < COUT), summed over the 8 blocks x 2
+    // halves in order
     if ((int)rank * 2 < c4 && tid < 2 * rows) {
         const int p = tid >> 1, h = tid & 1, col = rank * 8 + h * 4;
         const float* src = Ps + p * PS + col;
-        float4 parts[8];
+        float4 parts[16];
 #pragma unroll
-        for (unsigned b = 0; b < 8; ++b) parts[b] = ld_dsmem4(src, b);
+        for (unsigned b = 0; b < 8; ++b) {
+            parts[2 * b] = ld_dsmem4(src, b);
+            parts[2 * b + 1] = ld_dsmem4(src + 64 * PS, b);
+        }
         float4 s = parts[0];
 #pragma unroll
-        for (int b = 1; b < 8; ++b) add4(s, parts[b]);
+        for (int b = 1; b < 16; ++b) add4(s, parts[b]);
         add4(s, *reinterpret_cast<const float4*>(bias + cb + col));
         *reinterpret_cast<float4*>(Y + (size_t)(rb + p) * COUT + cb + col) = s;
     }
