@@ -21,7 +21,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
     linear     v1 GEMM, v2 GEMV for batch <= 8 (GEMM above), v3 v2 with a lane's whole W row slice requested before
                the first FMA (one L2 round trip per pass instead of one per 128 inputs; IN % 4 == 0, else v2),
                v4 v3 + above batch 8 (to LINEAR_C8_MAX_BATCH) one cluster kernel instead of the split-K GEMM and its
-               reduce (linear_c8, kernels/cblock.cu: clusters of 8 blocks split K, DSMEM reduce; IN % 4, OUT % 8)
+               reduce (linear_c8, kernels/cblock.cu: clusters of 8 blocks split K, DSMEM reduce; IN % 4, OUT % 8);
+               measured SLOWER than v3 at every batch on the H200 (session 13: batch 64 20.6 vs 14.9 us alone): kept
+               selectable, not the default
     add        v1 grid-stride scalar, v2 grid-stride float4
     fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
                staging of the following pointwise GEMM (+ residual): one launch per dw + project pair

@@ -517,9 +517,12 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
 // stored), 16-byte aligned X / Wt / bias / Y. Wt is W^T, (K, COUT). Dynamic shared memory (floats, K.linear_c8_smem):
 // 64 * (KW + 4) + KW * 64 + 2 * 64 * 68 (> 114 KB at K = 1280: one block per SM, so the 16 clusters of batch 64 take
 // 128 SMs).
-// First form (session 13, 256 threads, one partial per block): 17 us at batch 64 on the H200, slower than the GEMM it
-// replaces; ncu: 2 warps per scheduler issued every 2.3 cycles (IPC 1.7), and blocks were placed 2 per SM on some SMs
-// and none on others (max SM active cycles +39% over the mean).
+// MEASURED SLOWER than the GEMM path at every batch (H200, session 13, scripts/linear_time.py, us alone, GEMM path /
+// this): batch 16 12.2 / 14.1, 64 14.9 / 20.6, 256 28.0 / 52.7. ncu at batch 64: at most 15 clusters of 8 fit at
+// once with one block per SM (so the 16th runs in a second wave), 0.7 eligible warps per scheduler. The first form
+// (256 threads, one partial per block, two blocks per SM possible: 17.2 us) had IPC 1.7 and blocks placed two per SM
+// on some SMs and none on others. The x fragment loads (one row per lane: 4 shared-memory wavefronts each) against 16
+// FMAs per k make it a poor micro-kernel next to the GEMM's 8x16 register tiles. Kept as linear v4, not the default.
 namespace cblock {
 template <bool TWO>
 __device__ __forceinline__ void linear_c8_rows(const float* x0, const float* x1, const float* wr, int kn,
