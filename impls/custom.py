@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -308,6 +309,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     dtypes = ("fp32", "fp16")  # fp16: kernels/half.cu through impls/_custom_fp16.py (tensor cores)
     TUNE_REPEATS = 5
     TUNE_ROUNDS = 3
+    TUNE_HIDE_LAUNCH = True  # a tune_spin kernel before each timed window (_tuned); False: the windows as before
+    TUNE_SPIN_US_PER_LAUNCH = 12.0  # the cover's first length per launch in a window (the host path is ~5-8 us)
+    TUNE_SPIN_MAX_US = 20_000.0
     TUNE_MIN_FLOP = 1e8  # autotune only GEMMs of at least this many FLOP (batch >= ~8)
 
     def __init__(
@@ -399,6 +403,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 if name == "layout":
                     fns["transpose_batched"] = mod.get_function("transpose_batched")
                     fns["nchw_to_nhwc_smallc"] = mod.get_function("nchw_to_nhwc_smallc")
+                    fns["tune_spin"] = mod.get_function("tune_spin")
                 if name == "half":
                     for kname in K.HALF_HELPERS:
                         fns[kname] = mod.get_function(kname)
@@ -645,9 +650,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
     def _tuned(self, key: tuple, tiles: Any, build: Any, model: Any) -> list[Launch]:
         """Autotune (on by default; autotune=False / MBV2_AUTOTUNE=0 turns it off): time every
-        candidate (tile shape, and for gemm v5 the v3 / v4 kernel) once for this problem (CUDA events
-        on the backend's stream, on the real buffers, at plan time: outside every timed region), keep
-        the fastest; cached per (kernel, shape, batch, flags) for the backend's lifetime. Only
+        candidate (tile shape, and for gemm v5 the v3 / v4 kernel) for this problem (CUDA events on the
+        backend's stream, on the real buffers, TUNE_ROUNDS interleaved rounds of TUNE_REPEATS calls, each
+        window behind a tune_spin cover so it times the device, not the host's launches; at plan time:
+        outside every timed region), keep the fastest; cached per (kernel, shape, batch, flags) for the
+        backend's lifetime. Only
         problems of >= TUNE_MIN_FLOP: below that (batch 1) a few-us kernel timed alone with a hot L2
         is noise and the measured e2e got slower (results/NOTES.md, issue 6); the cost model stays."""
         tile = self._tune_cache.get(key)
@@ -664,16 +671,29 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         self._launch(launch)
             # TUNE_ROUNDS interleaved rounds, each candidate's best round counts: one round alone mis-picked (fuse v7
             # at batch 64 took a pair 40% slower than its exgdw kernel; results/NOTES.md "fuse v7")
+            # TUNE_HIDE_LAUNCH: a tune_spin kernel (kernels/layout.cu) before each window covers the host's launch
+            # time, so the window's launches run back to back and it measures device time. Its length starts at
+            # TUNE_SPIN_US_PER_LAUNCH per launch of the window and grows to 2x the host's enqueue time of any
+            # window that took longer than 0.8x the cover (a window the GPU may have waited in; its candidate's
+            # later rounds are covered, and the best round counts).
+            spin_us = [20.0 + self.TUNE_SPIN_US_PER_LAUNCH * self.TUNE_REPEATS * len(ls) for ls in builds]
+            spin = self._fn("tune_spin") if self.TUNE_HIDE_LAUNCH else None
             for _ in range(self.TUNE_ROUNDS):
                 for i, launches in enumerate(builds):
                     with self.stream:
                         e0, e1 = cp.cuda.Event(), cp.cuda.Event()
+                        if spin is not None:
+                            spin((1,), (1,), (cp.uint64(int(spin_us[i] * 1e3)),))
+                        t0 = time.perf_counter()
                         e0.record(self.stream)
                         for _ in range(self.TUNE_REPEATS):
                             for launch in launches:
                                 self._launch(launch)
                         e1.record(self.stream)
+                        host_us = (time.perf_counter() - t0) * 1e6
                         e1.synchronize()
+                    if host_us > 0.8 * spin_us[i]:
+                        spin_us[i] = min(self.TUNE_SPIN_MAX_US, 2.0 * host_us)
                     best[i] = min(best[i], cp.cuda.get_elapsed_time(e0, e1))
             tile = cands[min(range(len(cands)), key=best.__getitem__)]
             self._tune_cache[key] = tile

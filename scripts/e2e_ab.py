@@ -36,7 +36,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--json", default="")
+    ap.add_argument(
+        "--tune-hide-launch",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="0: the autotuner's timed windows without the tune_spin cover (CustomBackend.TUNE_HIDE_LAUNCH)",
+    )
     args = ap.parse_args()
+    CustomBackend.TUNE_HIDE_LAUNCH = bool(args.tune_hide_launch)
     specs = args.specs.split(";")  # a spec may repeat: a control for order effects (same plan, other instance)
     net = default_network()
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"]
@@ -72,6 +80,7 @@ def main() -> None:
                 "dtype": args.dtype,
                 "batch": batch,
                 "kernels": spec or "default",
+                "tune_hide_launch": CustomBackend.TUNE_HIDE_LAUNCH,
                 "device_ms": med,
                 "instance": j,
                 "round_medians_ms": times[j],

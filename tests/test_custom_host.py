@@ -416,6 +416,8 @@ def emulate(name, grid, block, args):
         assert grid[0] * (PWPOOL_CO if name == "pwpool" else 8) == COUT
         v = x[: N * HW * Kc].reshape(N, HW, Kc).astype(np.float64) @ Wt[: Kc * COUT].reshape(Kc, COUT) + bias[:COUT]
         y[: N * COUT] = relu6(v, act).mean(1).ravel()
+    elif name == "tune_spin":  # the autotuner's launch-latency cover: no data
+        assert grid == (1, 1, 1) and int(a[0]) > 0, (grid, a)
     elif name == "linear_c8":  # linear v4: y = x @ Wt + b, clusters of 8 over 64-column / 64-row tiles
         x, Wt, bias, y = map(flat, a[:4])
         N, IN, OUT = map(int, a[4:])
@@ -1309,3 +1311,30 @@ def test_cooperative_launch_needs_a_cooperative_kernel():
         Launch("k", raw, (1,), (256,), (), coop=True)
     la = Launch("k", CooperativeKernel(raw), (1,), (256,), (), coop=True)
     assert la.kernel.ptr == 7 and Launch("k", raw, (1,), (256,), ()).kernel is raw
+
+
+def test_tuner_covers_each_timed_window_with_a_spin(fake_cupy, monkeypatch):
+    """The autotuner queues a tune_spin cover before each candidate's timed window (so the window times the device,
+    not the host's launches): TUNE_SPIN_US_PER_LAUNCH per launch of the window to start, then 2x the host's enqueue
+    time for a candidate whose window took longer than 0.8x its cover; none with TUNE_HIDE_LAUNCH off."""
+    from impls.custom import Launch
+
+    be = fake_cupy.CustomBackend()
+    be._ensure_device()
+    spins: list[int] = []
+    monkeypatch.setitem(be._fns, "tune_spin", lambda grid, block, args, **kw: spins.append(int(args[0])))
+    clock = iter(range(0, 10**9, 1000))  # every perf_counter call 1 ms later: every window's enqueue "takes" 1 ms
+    monkeypatch.setattr(fake_cupy.time, "perf_counter", lambda: next(clock) * 1e-6)
+    calls: list[str] = []
+
+    def build(cand: str) -> list[Launch]:
+        return [Launch(cand, lambda grid, block, args, shared_mem=0, c=cand: calls.append(c), (1,), (32,), ())]
+
+    assert be._tuned(("t", 1), ("a", "b"), build, "a")[0].name in ("a", "b")
+    first = int((20.0 + be.TUNE_SPIN_US_PER_LAUNCH * be.TUNE_REPEATS) * 1e3)
+    assert spins == [first, first] + [2_000_000] * 2 * (be.TUNE_ROUNDS - 1), spins
+    assert calls.count("a") == calls.count("b") == 1 + be.TUNE_ROUNDS * be.TUNE_REPEATS
+    spins.clear()
+    monkeypatch.setattr(be, "TUNE_HIDE_LAUNCH", False)
+    be._tuned(("t", 2), ("a", "b"), build, "a")
+    assert spins == []
