@@ -103,6 +103,31 @@ __device__ __forceinline__ void add4(float4& a, const float4& b) {
 }
 
 constexpr int NT = 256;
+
+// pwpool_c8 / linear_c8: a warp's 8 columns (broadcast weight rows wr + k * 64) for the rows x0 (and x1 where TWO)
+// over kn k (kn % 4 == 0): a0[c] (a1[c]) += x0[k] (x1[k]) * wr[k * 64 + c], k in order
+template <bool TWO>
+__device__ __forceinline__ void rows2x8_dot(const float* x0, const float* x1, const float* wr, int kn,
+                                            float (&a0)[8], float (&a1)[8]) {
+#pragma unroll 2
+    for (int k = 0; k < kn; k += 4) {
+        const float4 u = *reinterpret_cast<const float4*>(x0 + k);
+        const float4 v = TWO ? *reinterpret_cast<const float4*>(x1 + k) : u;
+        const float us[4] = {u.x, u.y, u.z, u.w}, vs[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const float4 wa = *reinterpret_cast<const float4*>(wr + (k + j) * 64);
+            const float4 wb = *reinterpret_cast<const float4*>(wr + (k + j) * 64 + 4);
+            const float w8[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+            for (int c = 0; c < 8; ++c) {
+                a0[c] = fmaf(us[j], w8[c], a0[c]);
+                if (TWO) a1[c] = fmaf(vs[j], w8[c], a1[c]);
+            }
+        }
+    }
+}
+
 constexpr int MAXG = 8;  // cluster sums loaded at once by the last-arriving block
 
 // STAMP builds (exdwpw6_c<CH>_stamp, scripts/cblock_sweep.py --stamps): thread 0 of every block writes clock64() at
@@ -447,24 +472,7 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
     for (int c = 0; c < 8; ++c) a0[c] = a1[c] = 0.0f;
     const float* x0 = Xs + min(lane, HW - 1) * XS;  // lanes past HW read a valid row; their sums are never used
     const float* x1 = Xs + min(lane + 32, HW - 1) * XS;
-    const float* wr = Ws + warp * 8;
-#pragma unroll 2
-    for (int k = 0; k < ke - kb; k += 4) {
-        const float4 u = *reinterpret_cast<const float4*>(x0 + k);
-        const float4 v = *reinterpret_cast<const float4*>(x1 + k);
-        const float us[4] = {u.x, u.y, u.z, u.w}, vs[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const float4 wa = *reinterpret_cast<const float4*>(wr + (k + j) * 64);
-            const float4 wb = *reinterpret_cast<const float4*>(wr + (k + j) * 64 + 4);
-            const float w8[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
-#pragma unroll
-            for (int c = 0; c < 8; ++c) {
-                a0[c] = fmaf(us[j], w8[c], a0[c]);
-                a1[c] = fmaf(vs[j], w8[c], a1[c]);
-            }
-        }
-    }
+    rows2x8_dot<true>(x0, x1, Ws + warp * 8, ke - kb, a0, a1);
     float* pr = Ps + warp * 8;
     *reinterpret_cast<float4*>(pr + lane * PS) = make_float4(a0[0], a0[1], a0[2], a0[3]);
     *reinterpret_cast<float4*>(pr + lane * PS + 4) = make_float4(a0[4], a0[5], a0[6], a0[7]);
@@ -523,29 +531,6 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
 // (256 threads, one partial per block, two blocks per SM possible: 17.2 us) had IPC 1.7 and blocks placed two per SM
 // on some SMs and none on others. The x fragment loads (one row per lane: 4 shared-memory wavefronts each) against 16
 // FMAs per k make it a poor micro-kernel next to the GEMM's 8x16 register tiles. Kept as linear v4, not the default.
-namespace cblock {
-template <bool TWO>
-__device__ __forceinline__ void linear_c8_rows(const float* x0, const float* x1, const float* wr, int kn,
-                                               float (&a0)[8], float (&a1)[8]) {
-#pragma unroll 2
-    for (int k = 0; k < kn; k += 4) {
-        const float4 u = *reinterpret_cast<const float4*>(x0 + k);
-        const float4 v = TWO ? *reinterpret_cast<const float4*>(x1 + k) : u;
-        const float us[4] = {u.x, u.y, u.z, u.w}, vs[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const float4 wa = *reinterpret_cast<const float4*>(wr + (k + j) * 64);
-            const float4 wb = *reinterpret_cast<const float4*>(wr + (k + j) * 64 + 4);
-            const float w8[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
-#pragma unroll
-            for (int c = 0; c < 8; ++c) {
-                a0[c] = fmaf(us[j], w8[c], a0[c]);
-                if (TWO) a1[c] = fmaf(vs[j], w8[c], a1[c]);
-            }
-        }
-    }
-}
-}  // namespace cblock
 
 extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(512)
     linear_c8(const float* __restrict__ X, const float* __restrict__ Wt, const float* __restrict__ bias,
@@ -589,9 +574,9 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(512)
     const float* x1 = Xs + min(lane + 32, rows - 1) * XS + k0;
     const float* wr = Ws + k0 * 64 + warp * 8;
     if (rows > 32)
-        linear_c8_rows<true>(x0, x1, wr, kn, a0, a1);
+        rows2x8_dot<true>(x0, x1, wr, kn, a0, a1);
     else
-        linear_c8_rows<false>(x0, x1, wr, kn, a0, a1);
+        rows2x8_dot<false>(x0, x1, wr, kn, a0, a1);
     float* pr = Ps + half * 64 * PS + warp * 8;
     *reinterpret_cast<float4*>(pr + lane * PS) = make_float4(a0[0], a0[1], a0[2], a0[3]);
     *reinterpret_cast<float4*>(pr + lane * PS + 4) = make_float4(a0[4], a0[5], a0[6], a0[7]);

@@ -53,11 +53,14 @@ def main() -> None:
         x = random_input(net, batch, seed=batch)
         bes = []
         for spec in specs:
-            # "pdl=0" / "pdl=1" in a spec is the backend's pdl option, not a kernel family
-            opts = [t for t in spec.split(",") if t.strip().startswith("pdl=")]
-            kspec = ",".join(t for t in spec.split(",") if t not in opts)
-            pdl = bool(int(opts[-1].split("=")[1])) if opts else None
+            # "pdl=0" / "pdl=1" in a spec is the backend's pdl option, "tuneflop=X" its TUNE_MIN_FLOP (the smallest
+            # problem the autotuner times), not kernel families
+            opts = dict(t.strip().split("=", 1) for t in spec.split(",") if t.strip().startswith(("pdl=", "tuneflop=")))
+            kspec = ",".join(t for t in spec.split(",") if not t.strip().startswith(("pdl=", "tuneflop=")))
+            pdl = bool(int(opts["pdl"])) if "pdl" in opts else None
             be = CustomBackend(dtype=args.dtype, graph=True, kernels=kspec, pdl=pdl)
+            if "tuneflop" in opts:
+                be.TUNE_MIN_FLOP = float(opts["tuneflop"])
             be.prepare(net)
             be.plan(batch)
             be.run(x)

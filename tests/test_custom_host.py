@@ -742,21 +742,13 @@ def test_linear_v4_with_emulated_kernels(fake_cupy, rng):
     """linear v4: the GEMV up to batch 8, one linear_c8 launch above (to LINEAR_C8_MAX_BATCH) where IN % 4 == 0 and
     OUT % 8 == 0, the split-K GEMM with a recorded fallback where not, the plain GEMM above LINEAR_C8_MAX_BATCH; every
     path against NumPy float64."""
-    from mbv2.layers import Linear
+    from tests.test_custom_kernels import make_linear
 
     top = K.LINEAR_C8_MAX_BATCH
     # (IN, OUT, batch): the classifier at 8 / 9 / 64 / 200 / max / max + 1; OUT % 8 != 0; IN % 4 != 0
     for fin, fout, batch in [(1280, 1000, 8), (1280, 1000, 9), (1280, 1000, 64), (36, 40, 200), (36, 8, top),
                              (36, 8, top + 1), (64, 30, 64), (6, 16, 16)]:  # fmt: skip
-        lay = Linear(
-            index=0,
-            name="fc",
-            in_features=fin,
-            out_features=fout,
-            weight=(rng.standard_normal((fout, fin)) * 0.1).astype(np.float32),
-            bias=rng.standard_normal(fout).astype(np.float32),
-        )
-        lay.in_shape, lay.out_shape = (fin,), (fout,)
+        lay = make_linear(rng, fin, fout)
         x = rng.standard_normal((batch, fin), dtype=np.float32)
         be = fake_cupy.CustomBackend(kernels="linear=v4")
         LAUNCHES.clear()

@@ -316,6 +316,19 @@ def make_conv(rng, cin, cout, k, stride, pad, groups, h, w) -> Conv2d:
     return lay
 
 
+def make_linear(rng, fin, fout) -> Linear:
+    lay = Linear(
+        index=0,
+        name="fc",
+        in_features=fin,
+        out_features=fout,
+        weight=(rng.standard_normal((fout, fin)) * 0.1).astype(np.float32),
+        bias=rng.standard_normal(fout).astype(np.float32),
+    )
+    lay.in_shape, lay.out_shape = (fin,), (fout,)
+    return lay
+
+
 # (cin, cout, k, stride, pad, groups, h, w, batch, act, residual)
 ODD_CONVS = {
     "gemm": [
@@ -533,15 +546,7 @@ def test_pointwise_pool_matches_float64_reference(fuse, force, case, rng):
 def test_odd_linear_matches_float64_reference(version, gemm, fin, fout, batch, rng):
     import cupy
 
-    lay = Linear(
-        index=0,
-        name="fc",
-        in_features=fin,
-        out_features=fout,
-        weight=(rng.standard_normal((fout, fin)) * 0.1).astype(np.float32),
-        bias=rng.standard_normal(fout).astype(np.float32),
-    )
-    lay.in_shape, lay.out_shape = (fin,), (fout,)
+    lay = make_linear(rng, fin, fout)
     x = rng.standard_normal((batch, fin), dtype=np.float32)
     be = backend_for(f"linear={version},gemm={gemm}")
     xd = be.to_device(x)
@@ -563,15 +568,7 @@ def test_linear_c8_matches_float64_reference(fin, fout, batch, rng):
 
     from impls.custom import CustomBackend
 
-    lay = Linear(
-        index=0,
-        name="fc",
-        in_features=fin,
-        out_features=fout,
-        weight=(rng.standard_normal((fout, fin)) * 0.1).astype(np.float32),
-        bias=rng.standard_normal(fout).astype(np.float32),
-    )
-    lay.in_shape, lay.out_shape = (fin,), (fout,)
+    lay = make_linear(rng, fin, fout)
     x = rng.standard_normal((batch, fin), dtype=np.float32)
     be = CustomBackend(kernels="linear=v4")
     names: list[str] = []
