@@ -656,7 +656,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         outside every timed region), keep the fastest; cached per (kernel, shape, batch, flags) for the
         backend's lifetime. Only
         problems of >= TUNE_MIN_FLOP: below that (batch 1) a few-us kernel timed alone with a hot L2
-        is noise and the measured e2e got slower (results/NOTES.md, issue 6); the cost model stays."""
+        is noise and the measured e2e got slower (results/NOTES.md, issue 6); the cost model stays.
+        (That finding predates the tune_spin cover; with it, session 13 measured tuning every problem
+        faster at fp16 batch 1 / 2 / 4 and fp32 batch 2 / 4; not adopted yet: results/NOTES.md.)"""
         tile = self._tune_cache.get(key)
         if tile is None and self._stream_capturing():  # no timing inside a capture: the cost model's pick
             return build(model)
