@@ -316,6 +316,24 @@ def make_conv(rng, cin, cout, k, stride, pad, groups, h, w) -> Conv2d:
     return lay
 
 
+def run_twice_poisoned(be, call, shape) -> tuple[list[np.ndarray], list[str]]:
+    """``call(out)`` twice, each on a fresh NaN-poisoned float32 ``out`` of ``shape``: the host results and the names
+    of the kernels the backend launched (for the bit-identical and which-kernel checks)."""
+    import cupy
+
+    names: list[str] = []
+    launch_all = be.launch_all
+    be.launch_all = lambda launches: (names.extend(la.name for la in launches), launch_all(launches))[-1]
+    outs = []
+    for _ in range(2):
+        with be.stream:
+            out = cupy.full(shape, np.nan, cupy.float32)
+        y = call(out)
+        assert y is out
+        outs.append(be.to_host(y))
+    return outs, names
+
+
 def make_linear(rng, fin, fout) -> Linear:
     lay = Linear(
         index=0,
@@ -509,7 +527,6 @@ def test_pointwise_pool_matches_float64_reference(fuse, force, case, rng):
     """fuse v9's head kernels (the pointwise conv + ReLU6 + global average pool as one kernel: pwpool_c8 where
     COUT % 64 == 0, else or pinned pwpool) against NumPy float64 on a NaN-poisoned output; where neither applies, the
     two kernels and a recorded fallback; runs bit-identical."""
-    import cupy
 
     from impls.custom import CustomBackend
 
@@ -518,15 +535,8 @@ def test_pointwise_pool_matches_float64_reference(fuse, force, case, rng):
     x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
     be = CustomBackend(kernels=f"fuse={fuse}")
     be.force_pwpool = force
-    names: list[str] = []
-    launch_all = be.launch_all
-    be.launch_all = lambda launches: (names.extend(la.name for la in launches), launch_all(launches))[-1]
     xd = be.to_device(x)
-    outs = []
-    for _ in range(2):
-        with be.stream:
-            out = cupy.full((batch, cout), np.nan, cupy.float32)
-        outs.append(be.to_host(be.pointwise_pool(xd, lay, act=act, out=out)))
+    outs, names = run_twice_poisoned(be, lambda out: be.pointwise_pool(xd, lay, act=act, out=out), (batch, cout))
     ref = ref64().conv2d(x.astype(np.float64), lay, act=act).mean(axis=(2, 3))
     assert_close(outs[0], ref, "fp32", "layer", what=f"pointwise_pool fuse {fuse} {case}")
     assert np.array_equal(outs[0], outs[1]), "two runs differ"
@@ -564,22 +574,14 @@ LINEAR_C8_CASES = [(1280, 1000, 9), (1280, 1000, 64), (1280, 1000, 200), (36, 8,
 def test_linear_c8_matches_float64_reference(fin, fout, batch, rng):
     """linear v4's cluster kernel (linear_c8: clusters of 8 split K; partial row / column tiles, k slices past IN)
     against NumPy float64 on a NaN-poisoned output, one launch, runs bit-identical."""
-    import cupy
 
     from impls.custom import CustomBackend
 
     lay = make_linear(rng, fin, fout)
     x = rng.standard_normal((batch, fin), dtype=np.float32)
     be = CustomBackend(kernels="linear=v4")
-    names: list[str] = []
-    launch_all = be.launch_all
-    be.launch_all = lambda launches: (names.extend(la.name for la in launches), launch_all(launches))[-1]
     xd = be.to_device(x)
-    outs = []
-    for _ in range(2):
-        with be.stream:
-            out = cupy.full((batch, fout), np.nan, cupy.float32)
-        outs.append(be.to_host(be.linear(xd, lay, out=out)))
+    outs, names = run_twice_poisoned(be, lambda out: be.linear(xd, lay, out=out), (batch, fout))
     assert names == ["linear_c8"] * 2, names
     assert_close(outs[0], ref64().linear(x.astype(np.float64), lay), "fp32", "layer", what=f"linear_c8 {fin}->{fout}")
     assert np.array_equal(outs[0], outs[1]), "two runs differ"
