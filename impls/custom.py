@@ -14,8 +14,8 @@ C % 4 == 0).
 
 GEMM tiles: a cost model (``choose_gemm_tile``), and by default an autotuner at plan time for the
 GEMMs of >= ``TUNE_MIN_FLOP`` (every tile shape, v3 and v4 kernels, plus gemm v8's cp.async tiles under v8, the
-default; timed once on the real buffers;
-``autotune=False`` or MBV2_AUTOTUNE=0 turns it off). ``kernels="fuse=v2"`` runs each depthwise conv
+default; timed on the real buffers behind a launch-latency cover; ``autotune=False`` or MBV2_AUTOTUNE=0 turns it
+off, MBV2_TUNE_MIN_FLOP sets the smallest problem it times). ``kernels="fuse=v2"`` runs each depthwise conv
 inside the following pointwise GEMM (one dwpw kernel per pair; not the default, see results/NOTES.md).
 
 ``run(x)`` walks a launch plan made once per batch size: every buffer allocated up front (reused
@@ -340,6 +340,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # autotune: time every GEMM / dwpw tile shape once per problem at plan time (see _tuned)
         env_tune = bool(int(os.environ.get("MBV2_AUTOTUNE", "1") or 0))
         self.autotune = env_tune if autotune is None else bool(autotune)
+        # MBV2_TUNE_MIN_FLOP: the smallest problem (FLOP) the autotuner times, over the class default
+        env_flop = os.environ.get("MBV2_TUNE_MIN_FLOP", "").strip()
+        if env_flop:
+            try:
+                self.TUNE_MIN_FLOP = float(env_flop)
+            except ValueError:
+                raise InputError(f"MBV2_TUNE_MIN_FLOP={env_flop!r}: expected a number of FLOP, e.g. 0 or 1e8") from None
+            if not self.TUNE_MIN_FLOP >= 0:
+                raise InputError(f"MBV2_TUNE_MIN_FLOP={env_flop!r}: expected a number >= 0")
         self._tune_cache: dict[tuple, tuple[int, int, int, int]] = {}
         self.tuned: dict[str, str] = {}
         self._cp: Any = None
@@ -435,6 +444,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             "compiler": self.compiler,
             "fallbacks": sorted(self._fallbacks),
             "autotune": self.autotune,
+            "tune_min_flop": self.TUNE_MIN_FLOP,
+            "tune_hide_launch": self.TUNE_HIDE_LAUNCH,
             "pdl": self.pdl,
         }
 

@@ -1330,3 +1330,22 @@ def test_tuner_covers_each_timed_window_with_a_spin(fake_cupy, monkeypatch):
     monkeypatch.setattr(be, "TUNE_HIDE_LAUNCH", False)
     be._tuned(("t", 2), ("a", "b"), build, "a")
     assert spins == []
+
+
+def test_tune_min_flop_from_the_environment(fake_cupy, net, monkeypatch):
+    """MBV2_TUNE_MIN_FLOP overrides the autotuner's threshold per backend (recorded in info()); 0 tunes the batch-1
+    plan's small-CIN block choices that the default leaves to the cost model; a bad value is a clear InputError."""
+    be = fake_cupy.CustomBackend()
+    assert be.info()["tune_min_flop"] == be.TUNE_MIN_FLOP == 1e8
+    be.prepare(net)
+    be.plan(1)
+    monkeypatch.setenv("MBV2_TUNE_MIN_FLOP", "0")
+    be0 = fake_cupy.CustomBackend()
+    assert be0.info()["tune_min_flop"] == 0.0 and fake_cupy.CustomBackend.TUNE_MIN_FLOP == 1e8
+    be0.prepare(net)
+    be0.plan(1)
+    assert not be.tuned and any("exdwpw5" in k for k in be0.tuned), (be.tuned, be0.tuned)
+    for bad in ("lots", "-1"):
+        monkeypatch.setenv("MBV2_TUNE_MIN_FLOP", bad)
+        with pytest.raises(InputError, match="MBV2_TUNE_MIN_FLOP"):
+            fake_cupy.CustomBackend()
