@@ -7,7 +7,9 @@ Each spec gets its own backend, prepared and planned once (CUDA graph; the plan'
 launches that are compared are fixed before any timing); then `rounds` rounds time every spec in turn (CUDA-event
 median of `repeats` graph replays after warm-up, mbv2.timing). Printed per batch and spec: the median over rounds,
 the spread (min-max of the round medians), the launch count, and the plan's launches that differ from the first
-spec's (kernel names), so a difference in the figures can be traced to the kernels behind it.
+spec's (kernel names), so a difference in the figures can be traced to the kernels behind it. Before any timing,
+each planned backend's logits (NaN-poisoned buffers first) are checked against ONNX Runtime with the e2e tolerance
+of the dtype (--no-check skips it): a faster plan that is wrong fails here.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import cupy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import impls  # noqa: E402
 from impls.custom import CustomBackend  # noqa: E402
 from mbv2.model import default_network  # noqa: E402
 from mbv2.network import random_input  # noqa: E402
 from mbv2.timing import cuda_event_timing  # noqa: E402
+from mbv2.tolerances import assert_close  # noqa: E402
 
 
 def main() -> None:
@@ -43,6 +47,7 @@ def main() -> None:
         default=1,
         help="0: the autotuner's timed windows without the tune_spin cover (CustomBackend.TUNE_HIDE_LAUNCH)",
     )
+    ap.add_argument("--no-check", action="store_true", help="skip checking each plan's logits against ONNX Runtime")
     args = ap.parse_args()
     CustomBackend.TUNE_HIDE_LAUNCH = bool(args.tune_hide_launch)
     specs = args.specs.split(";")  # a spec may repeat: a control for order effects (same plan, other instance)
@@ -51,6 +56,11 @@ def main() -> None:
     rows = []
     for batch in [int(b) for b in args.batches.split(",")]:
         x = random_input(net, batch, seed=batch)
+        ref = None
+        if not args.no_check:  # every plan compared is first checked: logits against ONNX Runtime (DESIGN.md's e2e)
+            ort = impls.create("ort")
+            ort.prepare(net)
+            ref = ort.run(x)
         bes = []
         for spec in specs:
             # "pdl=0" / "pdl=1" in a spec is the backend's pdl option, "tuneflop=X" its TUNE_MIN_FLOP (the smallest
@@ -64,6 +74,11 @@ def main() -> None:
             be.prepare(net)
             be.plan(batch)
             be.run(x)
+            if ref is not None:
+                be.poison(batch)
+                assert_close(
+                    be.run(x), ref, args.dtype, "e2e", what=f"e2e_ab {args.dtype} bs{batch} {spec or 'default'}"
+                )
             bes.append(be)
             print(f"[bs{batch} {spec or 'default'}: planned, {len(be.plan(batch).launches)} launches]", flush=True)
         times: list[list[float]] = [[] for _ in specs]
@@ -84,6 +99,8 @@ def main() -> None:
                 "batch": batch,
                 "kernels": spec or "default",
                 "tune_hide_launch": CustomBackend.TUNE_HIDE_LAUNCH,
+                "tune_min_flop": be.TUNE_MIN_FLOP,
+                "checked_against_ort": ref is not None,
                 "device_ms": med,
                 "instance": j,
                 "round_medians_ms": times[j],

@@ -9,7 +9,7 @@
 OUT=${1:?usage: $0 OUT}
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
-timeout 60 python3 scripts/e2e_ab.py --dtype fp32 --batches 1,2 --specs "tuneflop=1e8;tuneflop=0;tuneflop=1e8" \
+timeout 90 python3 scripts/e2e_ab.py --dtype fp32 --batches 1,2 --specs "tuneflop=1e8;tuneflop=0;tuneflop=1e8" \
   --rounds 3 --json "$OUT/ab_fp32_bs1.json" > "$OUT/ab_fp32_bs1.log" 2>&1
 echo "[ab rc=$? $(( $(date +%s) - t0 ))s]"; grep "^ab " "$OUT/ab_fp32_bs1.log"
 MBV2_TUNE_MIN_FLOP=0 timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider -rfE tests/test_custom_e2e.py \
