@@ -701,8 +701,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
 
 def default_kernels() -> set[tuple[str, str]]:
     """Every kernel the backend can launch with the default versions (layout conversion included)."""
-    out = {("layout", "transpose_batched"), ("layout", "nchw_to_nhwc_smallc"), ("layout", "tune_spin")}
-    out |= {("half", k) for k in HALF_HELPERS}
+    out = {("layout", "transpose_batched"), ("layout", "nchw_to_nhwc_smallc")} | {("half", k) for k in HALF_HELPERS}
     for fam, ver in DEFAULT_VERSIONS.items():
         out.update(kernels_of(fam, ver))
     return out

@@ -40,6 +40,7 @@ from mbv2.errors import BackendUnavailable, CudaError, InputError
 from mbv2.gpu import gpu_status
 from mbv2.layers import Conv2d, Linear
 from mbv2.network import NETWORK_INPUT, Network
+from mbv2.timing import spin
 
 from . import _custom_kernels as K
 from ._custom_block0 import Block0Mixin
@@ -309,7 +310,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     dtypes = ("fp32", "fp16")  # fp16: kernels/half.cu through impls/_custom_fp16.py (tensor cores)
     TUNE_REPEATS = 5
     TUNE_ROUNDS = 3
-    TUNE_HIDE_LAUNCH = True  # a tune_spin kernel before each timed window (_tuned); False: the windows as before
+    TUNE_HIDE_LAUNCH = True  # a spin kernel before each timed window (_tuned); False: the windows as before
     TUNE_SPIN_US_PER_LAUNCH = 12.0  # the cover's first length per launch in a window (the host path is ~5-8 us)
     TUNE_SPIN_MAX_US = 20_000.0
     TUNE_MIN_FLOP = 1e8  # autotune only GEMMs of at least this many FLOP (batch >= ~8)
@@ -412,7 +413,6 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 if name == "layout":
                     fns["transpose_batched"] = mod.get_function("transpose_batched")
                     fns["nchw_to_nhwc_smallc"] = mod.get_function("nchw_to_nhwc_smallc")
-                    fns["tune_spin"] = mod.get_function("tune_spin")
                 if name == "half":
                     for kname in K.HALF_HELPERS:
                         fns[kname] = mod.get_function(kname)
@@ -663,12 +663,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         """Autotune (on by default; autotune=False / MBV2_AUTOTUNE=0 turns it off): time every
         candidate (tile shape, and for gemm v5 the v3 / v4 kernel) for this problem (CUDA events on the
         backend's stream, on the real buffers, TUNE_ROUNDS interleaved rounds of TUNE_REPEATS calls, each
-        window behind a tune_spin cover so it times the device, not the host's launches; at plan time:
+        window behind a spin-kernel cover so it times the device, not the host's launches; at plan time:
         outside every timed region), keep the fastest; cached per (kernel, shape, batch, flags) for the
         backend's lifetime. Only
         problems of >= TUNE_MIN_FLOP: below that (batch 1) a few-us kernel timed alone with a hot L2
         is noise and the measured e2e got slower (results/NOTES.md, issue 6); the cost model stays.
-        (That finding predates the tune_spin cover; with it, session 13 measured tuning every problem
+        (That finding predates the spin-kernel cover; with it, session 13 measured tuning every problem
         faster at fp16 batch 1 / 2 / 4 and fp32 batch 2 / 4; not adopted yet: results/NOTES.md.)"""
         tile = self._tune_cache.get(key)
         if tile is None and self._stream_capturing():  # no timing inside a capture: the cost model's pick
@@ -684,19 +684,18 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         self._launch(launch)
             # TUNE_ROUNDS interleaved rounds, each candidate's best round counts: one round alone mis-picked (fuse v7
             # at batch 64 took a pair 40% slower than its exgdw kernel; results/NOTES.md "fuse v7")
-            # TUNE_HIDE_LAUNCH: a tune_spin kernel (kernels/layout.cu) before each window covers the host's launch
+            # TUNE_HIDE_LAUNCH: mbv2.timing.spin (a one-thread kernel) before each window covers the host's launch
             # time, so the window's launches run back to back and it measures device time. Its length starts at
             # TUNE_SPIN_US_PER_LAUNCH per launch of the window and grows to 2x the host's enqueue time of any
             # window that took longer than 0.8x the cover (a window the GPU may have waited in; its candidate's
             # later rounds are covered, and the best round counts).
             spin_us = [20.0 + self.TUNE_SPIN_US_PER_LAUNCH * self.TUNE_REPEATS * len(ls) for ls in builds]
-            spin = self._fn("tune_spin") if self.TUNE_HIDE_LAUNCH else None
             for _ in range(self.TUNE_ROUNDS):
                 for i, launches in enumerate(builds):
                     with self.stream:
                         e0, e1 = cp.cuda.Event(), cp.cuda.Event()
-                        if spin is not None:
-                            spin((1,), (1,), (cp.uint64(int(spin_us[i] * 1e3)),))
+                        if self.TUNE_HIDE_LAUNCH:
+                            spin(spin_us[i], self.stream)
                         t0 = time.perf_counter()
                         e0.record(self.stream)
                         for _ in range(self.TUNE_REPEATS):

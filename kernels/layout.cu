@@ -38,16 +38,3 @@ nchw_to_nhwc_smallc(const float* __restrict__ x, float* __restrict__ y, int C, l
         for (int c = 0; c < C; ++c) dst[c] = src[(long long)c * HW];
     }
 }
-
-// tune_spin: the autotuner's launch-latency cover (impls/custom.py CustomBackend._tuned). One thread busy-waits `ns`
-// nanoseconds (the global timer) before a candidate's timed window, so the window's launches queue behind it and then
-// run back to back: the window measures device time, not the host's launch rate. Without it a window of small
-// kernels (batch 8, and the fp16 GEMMs of a few us) timed Python's launch path, and the picks changed from run to
-// run (fp16 batch 8 graph 0.270 -> 0.296 ms between two runs of the same code on the H200, session 13).
-extern "C" __global__ void tune_spin(unsigned long long ns) {
-    unsigned long long t0, t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
-    do {
-        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    } while (t - t0 < ns);
-}

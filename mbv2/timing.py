@@ -110,19 +110,21 @@ extern "C" __global__ void mbv2_spin(unsigned long long ns) {
     do { asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)); } while (t - t0 < ns);
 }
 """
-_spin_kernel: Any = None
+_spin_kernels: dict[int, tuple[Any, Any]] = {}  # id(CuPy module) -> (the module, its compiled mbv2_spin)
 
 
 def spin(us: float, stream: Any = None) -> None:
-    """Queue a one-thread kernel that busy-waits ``us`` microseconds on ``stream`` (GPU time only)."""
-    global _spin_kernel
+    """Queue a one-thread kernel that busy-waits ``us`` microseconds on ``stream`` (GPU time only). Used by
+    cuda_event_timing (hide_launch) and by the custom backend's autotuner (its timed windows). The kernel is compiled
+    once per CuPy module, so a test's stand-in CuPy never hands its kernel to the real one."""
     import cupy
 
-    if _spin_kernel is None:
-        _spin_kernel = cupy.RawKernel(_SPIN_SRC, "mbv2_spin")
+    entry = _spin_kernels.get(id(cupy))
+    if entry is None or entry[0] is not cupy:
+        entry = _spin_kernels[id(cupy)] = (cupy, cupy.RawKernel(_SPIN_SRC, "mbv2_spin"))
     stream = stream if stream is not None else cupy.cuda.get_current_stream()
     with stream:
-        _spin_kernel((1,), (1,), (cupy.uint64(int(us * 1e3)),))
+        entry[1]((1,), (1,), (cupy.uint64(int(us * 1e3)),))
 
 
 def l2_cache_bytes() -> int:

@@ -45,7 +45,7 @@ def main() -> None:
         type=int,
         choices=(0, 1),
         default=1,
-        help="0: the autotuner's timed windows without the tune_spin cover (CustomBackend.TUNE_HIDE_LAUNCH)",
+        help="0: the autotuner's timed windows without the spin-kernel cover (CustomBackend.TUNE_HIDE_LAUNCH)",
     )
     ap.add_argument("--no-check", action="store_true", help="skip checking each plan's logits against ONNX Runtime")
     args = ap.parse_args()

@@ -186,3 +186,42 @@ def test_plan_kernels_lists_the_planned_launches_and_the_tuner_picks():
     assert got == {"launches": 2, "kernels": ["block0_v3", "pool_v2"], "tuned": dict(be.tuned)}
     assert plan_kernels(be, 64) == {}  # not planned at that batch
     assert plan_kernels(object(), 8) == {}
+
+
+def test_spin_compiles_one_kernel_per_cupy_module(monkeypatch):
+    """mbv2.timing.spin caches its kernel per CuPy module: a stand-in CuPy (the custom backend's CPU tests) gets its
+    own kernel and never hands it to another module; the length goes in as nanoseconds."""
+    import sys
+    import types
+
+    from mbv2 import timing
+
+    def fake_cupy():
+        mod = types.ModuleType("cupy")
+        mod.calls = []
+
+        class Kernel:
+            def __init__(self, src, name):
+                assert name == "mbv2_spin" and "globaltimer" in src
+                self.mod = mod
+
+            def __call__(self, grid, block, args):
+                mod.calls.append((self.mod, int(args[0])))
+
+        class Stream:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+        mod.RawKernel = Kernel
+        mod.uint64 = int
+        mod.cuda = types.SimpleNamespace(get_current_stream=Stream)
+        return mod
+
+    a, b = fake_cupy(), fake_cupy()
+    for mod, us in ((a, 5.0), (b, 7.5), (a, 2.0)):
+        monkeypatch.setitem(sys.modules, "cupy", mod)
+        timing.spin(us)
+    assert a.calls == [(a, 5000), (a, 2000)] and b.calls == [(b, 7500)]

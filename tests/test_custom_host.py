@@ -416,7 +416,7 @@ def emulate(name, grid, block, args):
         assert grid[0] * (PWPOOL_CO if name == "pwpool" else 8) == COUT
         v = x[: N * HW * Kc].reshape(N, HW, Kc).astype(np.float64) @ Wt[: Kc * COUT].reshape(Kc, COUT) + bias[:COUT]
         y[: N * COUT] = relu6(v, act).mean(1).ravel()
-    elif name == "tune_spin":  # the autotuner's launch-latency cover: no data
+    elif name == "mbv2_spin":  # mbv2.timing.spin (the autotuner's launch-latency cover): no data
         assert grid == (1, 1, 1) and int(a[0]) > 0, (grid, a)
     elif name == "linear_c8":  # linear v4: y = x @ Wt + b, clusters of 8 over 64-column / 64-row tiles
         x, Wt, bias, y = map(flat, a[:4])
@@ -1306,15 +1306,16 @@ def test_cooperative_launch_needs_a_cooperative_kernel():
 
 
 def test_tuner_covers_each_timed_window_with_a_spin(fake_cupy, monkeypatch):
-    """The autotuner queues a tune_spin cover before each candidate's timed window (so the window times the device,
-    not the host's launches): TUNE_SPIN_US_PER_LAUNCH per launch of the window to start, then 2x the host's enqueue
-    time for a candidate whose window took longer than 0.8x its cover; none with TUNE_HIDE_LAUNCH off."""
+    """The autotuner queues a spin-kernel cover (mbv2.timing.spin) before each candidate's timed window (so the
+    window times the device, not the host's launches): TUNE_SPIN_US_PER_LAUNCH per launch of the window to start, then
+    2x the host's enqueue time for a candidate whose window took longer than 0.8x its cover; none with
+    TUNE_HIDE_LAUNCH off."""
     from impls.custom import Launch
 
     be = fake_cupy.CustomBackend()
     be._ensure_device()
     spins: list[int] = []
-    monkeypatch.setitem(be._fns, "tune_spin", lambda grid, block, args, **kw: spins.append(int(args[0])))
+    monkeypatch.setattr(fake_cupy, "spin", lambda us, stream: spins.append(int(us * 1e3)))
     clock = iter(range(0, 10**9, 1000))  # every perf_counter call 1 ms later: every window's enqueue "takes" 1 ms
     monkeypatch.setattr(fake_cupy.time, "perf_counter", lambda: next(clock) * 1e-6)
     calls: list[str] = []
