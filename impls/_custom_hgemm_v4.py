@@ -7,7 +7,8 @@ Candidates per GEMM, timed by the backend's autotuner (``_tuned``) at plan time 
   ("split", tile, s)      K >= 128 and few output tiles: hgemm_v4_<tile> over s K splits (fp32 partials in
                           the backend's split-K workspace) + hgemm_v4_splitk_reduce; s = 1 only for the
                           tiles v3 lacks (64x160, 128x96)
-Below TUNE_MIN_FLOP (batch 1) the cost model: v3's tile, split like fp32 gemm v5 (``split_k``) when the
+Below TUNE_MIN_FLOP (1e8: batch 1; the default is 0 since session 14, i.e. every problem is timed) the cost
+model: v3's tile, split like fp32 gemm v5 (``split_k``) when the
 tiles leave SMs idle and K >= MODEL_SPLIT_MIN_K.
 """
 

@@ -132,7 +132,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
 
 # The fastest correct version of each family measured on H100 (results/NOTES.md).
 DEFAULT_VERSIONS: dict[str, str] = {
-    "gemm": "v11",  # = v5 below TUNE_MIN_FLOP (batch 1): the v8 - v11 tiles are autotune candidates only
+    "gemm": "v11",  # = v5 below TUNE_MIN_FLOP (none by default since session 14): v8 - v11 tiles are tuner candidates
     "stem": "v3",
     "depthwise": "v3",
     "pool": "v2",

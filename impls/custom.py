@@ -313,7 +313,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     TUNE_HIDE_LAUNCH = True  # a spin kernel before each timed window (_tuned); False: the windows as before
     TUNE_SPIN_US_PER_LAUNCH = 12.0  # the cover's first length per launch in a window (the host path is ~5-8 us)
     TUNE_SPIN_MAX_US = 20_000.0
-    TUNE_MIN_FLOP = 1e8  # autotune only GEMMs of at least this many FLOP (batch >= ~8)
+    # autotune problems of at least this many FLOP: 0 = every problem, batch 1 too (1e8, i.e. batch >= ~8, until
+    # session 14: with the launch-latency cover, tuning batch 1 - 4 measured faster; results/NOTES.md)
+    TUNE_MIN_FLOP = 0.0
 
     def __init__(
         self,

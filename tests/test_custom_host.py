@@ -619,6 +619,10 @@ def fake_cupy(monkeypatch):
     monkeypatch.setattr(custom, "gpu_status", lambda: (True, "fake"))
     monkeypatch.setattr(custom, "_MODULE_CACHE", {})
     monkeypatch.setattr(custom, "available", lambda: (True, ""))
+    # the autotuner's threshold as before session 14 (1e8: batch >= ~8): here every timed candidate is emulated in
+    # NumPy, and tuning the batch-1 / 2 plans of every test would take CI tens of minutes; the tests of the tuner set
+    # TUNE_MIN_FLOP themselves, the GPU tests run the default (0)
+    monkeypatch.setattr(custom.CustomBackend, "TUNE_MIN_FLOP", 1e8)
     # no compile: the fake "loads" kernels by name from the parsed signatures
     monkeypatch.setattr(
         custom.K, "build_all", lambda arch: {n: custom.K.Built(n, None, "") for n in custom.K.KERNEL_FILES}
@@ -1182,10 +1186,12 @@ def test_fuse_v5_plan_runs_six_block_kernels(fake_cupy, net, ort_logits):
 
 
 def test_gemm_v8_batch1_plan_is_v5s(fake_cupy, net):
-    """gemm v8 adds autotune candidates only: below TUNE_MIN_FLOP (batch 1) its plan is v5's, launch for launch."""
+    """gemm v8 adds autotune candidates only: below TUNE_MIN_FLOP (batch 1 under 1e8) its plan is v5's, launch for
+    launch."""
     plans = []
     for spec in ("gemm=v5", "gemm=v8"):
         be = fake_cupy.CustomBackend(kernels=spec)
+        be.TUNE_MIN_FLOP = 1e8
         be.prepare(net)
         plans.append([(la.name, tuple(la.grid), tuple(la.block), la.smem) for la in be.plan(1).launches])
     assert plans[0] == plans[1]
@@ -1334,15 +1340,17 @@ def test_tuner_covers_each_timed_window_with_a_spin(fake_cupy, monkeypatch):
 
 
 def test_tune_min_flop_from_the_environment(fake_cupy, net, monkeypatch):
-    """MBV2_TUNE_MIN_FLOP overrides the autotuner's threshold per backend (recorded in info()); 0 tunes the batch-1
-    plan's small-CIN block choices that the default leaves to the cost model; a bad value is a clear InputError."""
+    """MBV2_TUNE_MIN_FLOP overrides the autotuner's threshold per backend (recorded in info()); the default 0 tunes
+    the batch-1 plan's small-CIN block choices, which 1e8 (the default before session 14) leaves to the cost model;
+    a bad value is a clear InputError."""
+    monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)  # the class default (the fixture pins 1e8)
+    be0 = fake_cupy.CustomBackend()
+    assert be0.info()["tune_min_flop"] == be0.TUNE_MIN_FLOP == 0.0
+    monkeypatch.setenv("MBV2_TUNE_MIN_FLOP", "1e8")
     be = fake_cupy.CustomBackend()
-    assert be.info()["tune_min_flop"] == be.TUNE_MIN_FLOP == 1e8
+    assert be.info()["tune_min_flop"] == 1e8 and fake_cupy.CustomBackend.TUNE_MIN_FLOP == 0.0
     be.prepare(net)
     be.plan(1)
-    monkeypatch.setenv("MBV2_TUNE_MIN_FLOP", "0")
-    be0 = fake_cupy.CustomBackend()
-    assert be0.info()["tune_min_flop"] == 0.0 and fake_cupy.CustomBackend.TUNE_MIN_FLOP == 1e8
     be0.prepare(net)
     be0.plan(1)
     assert not be.tuned and any("exdwpw5" in k for k in be0.tuned), (be.tuned, be0.tuned)
