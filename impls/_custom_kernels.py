@@ -23,7 +23,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v4 v3 + above batch 8 (to LINEAR_C8_MAX_BATCH) one cluster kernel instead of the split-K GEMM and its
                reduce (linear_c8, kernels/cblock.cu: clusters of 8 blocks split K, DSMEM reduce; IN % 4, OUT % 8);
                measured SLOWER than v3 at every batch on the H200 (session 13: batch 64 20.6 vs 14.9 us alone): kept
-               selectable, not the default
+               selectable, not the default,
+               v5 v3 with the GEMV (batch <= 8) launched by programmatic dependent launch (sm_90+, cuLaunchKernelEx):
+               it requests its weight rows while the previous kernel runs (pwpool_c8 triggers its dependents at
+               entry), then griddepcontrol.wait, then reads x (linear_gemv_v5, kernels/linear.cu)
     add        v1 grid-stride scalar, v2 grid-stride float4
     fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
                staging of the following pointwise GEMM (+ residual): one launch per dw + project pair
@@ -116,7 +119,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "stem": ("v1", "v2", "v3"),
     "depthwise": ("v1", "v2", "v3"),
     "pool": ("v1", "v2", "v3"),
-    "linear": ("v1", "v2", "v3", "v4"),
+    "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
     "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11"),
     "net": ("v1", "v2"),
@@ -612,8 +615,10 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "pool":
         return [("pool", f"pool_{version}")]
     if family == "linear":
-        if version in ("v3", "v4"):  # v2's kernel where IN % 4 != 0
+        if version in ("v3", "v4", "v5"):  # v2's kernel where IN % 4 != 0
             out = [("linear", "linear_gemv"), ("linear", "linear_gemv_v3")]
+            if version == "v5":  # v3's kernel where no programmatic dependent launch is available
+                out.append(("linear", "linear_gemv_v5"))
             return out + ([("cblock", "linear_c8")] if version == "v4" else [])
         return [("linear", "linear_gemv")] if version == "v2" else []
     if family == "add":

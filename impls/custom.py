@@ -389,9 +389,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.arch = str(dev.compute_capability)
         self.sms = int(dev.attributes["MultiProcessorCount"])
         self.stream = cupy.cuda.Stream(non_blocking=False)
-        if self.pdl_requested and int(self.arch) >= 90:
+        if int(self.arch) >= 90:  # cuLaunchKernelEx: the pdl option, linear v5's GEMV
             self._launch_ex = _driver_launch_ex()
-            self.pdl = self._launch_ex is not None
+        self.pdl = self.pdl_requested and self._launch_ex is not None
         key = f"{dev.id}:{self.arch}"
         if key not in _MODULE_CACHE:
             built = K.build_all(self.arch)
@@ -1496,15 +1496,23 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             if launch is not None:
                 return [launch]
             self._fallbacks.add("linear v4 -> GEMM (linear_c8 needs IN % 4, OUT % 8, aligned arrays, shared memory)")
-        if ver in ("v2", "v3", "v4") and nb <= GEMV_MAX_BATCH and self._aligned(x, p["w"]):
+        if ver in ("v2", "v3", "v4", "v5") and nb <= GEMV_MAX_BATCH and self._aligned(x, p["w"]):
             args = (x, p["w"], p["bias"], out, _i32(nb), _i32(fin), _i32(fout))
-            name = "linear_gemv"
-            if ver in ("v3", "v4"):  # v3 reads float4 rows: IN % 4 == 0
+            name, pdl = "linear_gemv", False
+            if ver in ("v3", "v4", "v5"):  # v3 reads float4 rows: IN % 4 == 0
                 if fin % 4 == 0:
                     name = "linear_gemv_v3"
                 else:
-                    self._fallbacks.add("linear v3 -> v2 (IN % 4 != 0)")
-            return [Launch(name, self._fn(name), (math.ceil(fout * 32 / 256),), (256,), args)]
+                    self._fallbacks.add(f"linear {ver} -> v2 (IN % 4 != 0)")
+            if ver == "v5" and name == "linear_gemv_v3":  # the same GEMV, launched with programmatic dependent launch
+                if self._launch_ex is not None:
+                    name, pdl = "linear_gemv_v5", True
+                else:
+                    self._fallbacks.add(
+                        "linear v5 -> v3 (no programmatic dependent launch: needs sm_90+ and the "
+                        "driver's cuLaunchKernelEx)"
+                    )
+            return [Launch(name, self._fn(name), (math.ceil(fout * 32 / 256),), (256,), args, pdl=pdl)]
         return self._gemm(x, p["wt"], out, p["bias"], None, nb, fout, fin)
 
     def _linear_c8_launch(self, x: Any, p: dict[str, Any], out: Any) -> Launch | None:

@@ -451,6 +451,10 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
     const int KW = 4 * ((K + 31) / 32);
     const int kb = min(K, (int)rank * KW), ke = min(K, kb + KW), kw4 = (ke - kb) / 4;
     const int XS = KW + 4;
+    // PDL: the classifier after this kernel (linear v5's GEMV, launched with programmatic dependent launch) may start
+    // now and request its weights while this kernel runs; it reads this kernel's output only after its
+    // griddepcontrol.wait (a no-op here where the next kernel is launched plainly)
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
     float* Xs = sm;              // [HW][XS]: the k slice of this image's input rows
     float* Ws = Xs + HW * XS;    // [KW][64]: the k slice of the cluster's 64 weight columns
     float* Ps = Ws + KW * 64;    // [64][PS]: this block's partial map

@@ -8,8 +8,12 @@
 //   v3  v2 with every W float4 of a lane requested before the first FMA (GEMV3_U float4 per lane held in registers,
 //       a loop over passes beyond 32 * 4 * GEMV3_U inputs): v2's loop has one L2 round trip per 128 inputs in its
 //       dependency chain (10 at IN = 1280); here one per pass (IN % 4 == 0; the host uses v2 otherwise).
+//   v5  v3 launched with programmatic dependent launch (sm_90+, the host's cuLaunchKernelEx): the kernel may start
+//       while the previous one (pwpool_c8 at batch <= 2, which triggers its dependents at entry) still runs; each
+//       lane requests its first pass of W rows, THEN waits (griddepcontrol.wait) for the previous grid, then reads x.
+//       The 5 MB of weight reads leave the batch-1 critical path. linear_gemv_v5 = v3's code with that wait.
 //   Measured on H100 (1280 -> 1000): batch 1 v1 12.0 us, v2 6.7 us; batch 64 (GEMM, split-K) 19.4 us.
-//   v3: results/NOTES.md "Session 11".
+//   v3: results/NOTES.md "Session 11"; v5: "Session 14".
 
 #include <cuda_runtime.h>
 
@@ -62,9 +66,12 @@ linear_gemv(const float* __restrict__ x, const float* __restrict__ W, const floa
 
 constexpr int GEMV3_U = 12;
 
-extern "C" __global__ void __launch_bounds__(256)
-linear_gemv_v3(const float* __restrict__ x, const float* __restrict__ W, const float* __restrict__ bias,
-               float* __restrict__ y, int N, int IN, int OUT) {
+// PDL (v5): nothing the previous kernel writes (x) is read, and nothing is written, before griddepcontrol.wait; the
+// wait is a no-op in a plain launch and after the first pass. sm_90+ only (the file is also built for older GPUs).
+template <bool PDL>
+__device__ __forceinline__ void gemv_v3_body(const float* __restrict__ x, const float* __restrict__ W,
+                                             const float* __restrict__ bias, float* __restrict__ y, int N, int IN,
+                                             int OUT) {
     const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
     const int lane = threadIdx.x % 32;
     if (warp >= OUT) return;
@@ -81,6 +88,11 @@ linear_gemv_v3(const float* __restrict__ x, const float* __restrict__ W, const f
             const int k4 = base + u * 32 + lane;
             wv[u] = k4 < n4 ? __ldg(w4 + k4) : zero;
         }
+        if constexpr (PDL) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+            asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+        }
 #pragma unroll
         for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
             if (b < N) {
@@ -89,7 +101,9 @@ linear_gemv_v3(const float* __restrict__ x, const float* __restrict__ W, const f
 #pragma unroll
                 for (int u = 0; u < GEMV3_U; ++u) {
                     const int k4 = base + u * 32 + lane;
-                    xv[u] = k4 < n4 ? __ldg(x4 + k4) : zero;
+                    // PDL: x was written while this grid ran (before the wait): an L2 load (.cg), not the
+                    // read-only path (.nc assumes the data never changes during the kernel)
+                    xv[u] = k4 < n4 ? (PDL ? __ldcg(x4 + k4) : __ldg(x4 + k4)) : zero;
                 }
                 float a = acc[b];
 #pragma unroll
@@ -100,4 +114,16 @@ linear_gemv_v3(const float* __restrict__ x, const float* __restrict__ W, const f
         }
     }
     gemv_store(acc, bias, y, N, OUT, warp, lane);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+linear_gemv_v3(const float* __restrict__ x, const float* __restrict__ W, const float* __restrict__ bias,
+               float* __restrict__ y, int N, int IN, int OUT) {
+    gemv_v3_body<false>(x, W, bias, y, N, IN, OUT);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+linear_gemv_v5(const float* __restrict__ x, const float* __restrict__ W, const float* __restrict__ bias,
+               float* __restrict__ y, int N, int IN, int OUT) {
+    gemv_v3_body<true>(x, W, bias, y, N, IN, OUT);
 }

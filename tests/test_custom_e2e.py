@@ -228,3 +228,32 @@ def test_debug_mode_runs_and_reports(net):
     check_against_ort(be, net, 1, "custom debug bs1")
     info = be.info()
     assert info["layout"] == "NHWC" and info["arch"].startswith("sm_") and info["compiler"]
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2, 3, 8, 9])
+def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
+    """linear v5: up to batch 8 the classifier GEMV is launched with programmatic dependent launch (it requests its
+    weights while pwpool_c8 (batch <= 2) or the pool kernel (3 - 8) runs, then waits for it); logits against ONNX
+    Runtime, NaN-poisoned buffers, and bit-identical to linear v3's plan (same arithmetic, same order) and run to run,
+    eager and in a CUDA graph. Above batch 8: v3's GEMM, no PDL."""
+    be = impls.create("custom", kernels="linear=v5", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom linear=v5 graph={graph} bs{batch}")
+    launches = be.plan(batch).launches
+    gemv = [la for la in launches if la.name.startswith("linear_gemv")]
+    if batch <= 8:
+        assert [(la.name, la.pdl) for la in gemv] == [("linear_gemv_v5", True)], [la.name for la in launches]
+        assert sum(la.pdl for la in launches) == 1
+    else:
+        assert not gemv and not any(la.pdl for la in launches)
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))
+    # against v3: both plans from the cost model (two autotuned instances may pick different tiles upstream)
+    ys = []
+    for v in ("v5", "v3"):
+        b = impls.create("custom", kernels=f"linear={v}", graph=graph, autotune=False)
+        b.prepare(net)
+        ys.append(b.run(x))
+    np.testing.assert_array_equal(ys[0], ys[1])

@@ -424,7 +424,7 @@ def emulate(name, grid, block, args):
         assert IN % 4 == 0 and OUT % 8 == 0 and grid[:2] == (8 * -(-OUT // 64), -(-N // 64)), (grid, N, OUT)
         v = x[: N * IN].reshape(N, IN).astype(np.float64) @ Wt[: IN * OUT].reshape(IN, OUT) + bias[:OUT]
         y[: N * OUT] = v.ravel()
-    elif name in ("linear_gemv", "linear_gemv_v3"):
+    elif name in ("linear_gemv", "linear_gemv_v3", "linear_gemv_v5"):
         x, W, bias, y = map(flat, a[:4])
         N, IN, OUT = map(int, a[4:])
         y[: N * OUT] = (
@@ -1358,3 +1358,38 @@ def test_tune_min_flop_from_the_environment(fake_cupy, net, monkeypatch):
         monkeypatch.setenv("MBV2_TUNE_MIN_FLOP", bad)
         with pytest.raises(InputError, match="MBV2_TUNE_MIN_FLOP"):
             fake_cupy.CustomBackend()
+
+
+def test_linear_v5_launches_the_gemv_with_pdl(fake_cupy, net, monkeypatch):
+    """linear v5: up to batch 8 the classifier is linear_gemv_v5 launched through cuLaunchKernelEx with programmatic
+    dependent launch (Launch.pdl), above it v3's GEMM; the logits match ORT like v3's. Without cuLaunchKernelEx (or
+    below sm_90) the plan says so in info()["fallbacks"] and launches v3's GEMV plainly."""
+    pdl_launches = []
+
+    def fake_pdl(self, launch):  # the stand-in for cuLaunchKernelEx: record it, run the kernel's emulation
+        pdl_launches.append(launch.name)
+        launch.kernel(launch.grid, launch.block, launch.args, shared_mem=launch.smem)
+
+    monkeypatch.setattr(fake_cupy, "_driver_launch_ex", lambda: object())
+    monkeypatch.setattr(fake_cupy.CustomBackend, "_launch_pdl", fake_pdl)
+    for batch in (1, 9):
+        be = fake_cupy.CustomBackend(kernels="linear=v5")
+        be.prepare(net)
+        x = random_input(net, batch, seed=batch)
+        names = [(la.name, la.pdl) for la in be.plan(batch).launches]
+        small = batch <= 8
+        assert (("linear_gemv_v5", True) in names) == small, names
+        assert sum(pdl for _, pdl in names) == int(small), names  # the GEMV only: no other kernel waits for PDL
+        pdl_launches.clear()
+        y = be.run(x)
+        assert pdl_launches == (["linear_gemv_v5"] if small else []), pdl_launches
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+        be3 = fake_cupy.CustomBackend(kernels="linear=v3")
+        be3.prepare(net)
+        np.testing.assert_array_equal(y, be3.run(x))
+    monkeypatch.setattr(fake_cupy, "_driver_launch_ex", lambda: None)
+    be = fake_cupy.CustomBackend(kernels="linear=v5")
+    be.prepare(net)
+    names = [(la.name, la.pdl) for la in be.plan(1).launches]
+    assert ("linear_gemv_v3", False) in names and not any(pdl for _, pdl in names), names
+    assert any("linear v5 -> v3" in f for f in be.info()["fallbacks"]), be.info()["fallbacks"]
