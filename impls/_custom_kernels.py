@@ -24,9 +24,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                reduce (linear_c8, kernels/cblock.cu: clusters of 8 blocks split K, DSMEM reduce; IN % 4, OUT % 8);
                measured SLOWER than v3 at every batch on the H200 (session 13: batch 64 20.6 vs 14.9 us alone): kept
                selectable, not the default,
-               v5 v3 with the GEMV (batch <= 8) launched by programmatic dependent launch (sm_90+, cuLaunchKernelEx):
-               it requests its weight rows while the previous kernel runs (pwpool_c8 triggers its dependents at
-               entry), then griddepcontrol.wait, then reads x (linear_gemv_v5, kernels/linear.cu)
+               v5 v3 with the GEMV at batch <= LINEAR_PDL_MAX_BATCH (1) launched by programmatic dependent launch
+               (sm_90+, cuLaunchKernelEx): it requests its weight rows while the previous kernel runs (pwpool_c8
+               triggers its dependents at entry), then griddepcontrol.wait, then reads x (linear_gemv_v5,
+               kernels/linear.cu); H200: batch 1 -1.1 us, the default since session 14
     add        v1 grid-stride scalar, v2 grid-stride float4
     fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
                staging of the following pointwise GEMM (+ residual): one launch per dw + project pair
@@ -139,7 +140,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "stem": "v3",
     "depthwise": "v3",
     "pool": "v2",
-    "linear": "v3",
+    "linear": "v5",
     "add": "v2",
     # v6 at batch 1 (EXDWPW6_MAX_BATCH); above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head
     # kernel at batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1
@@ -363,6 +364,9 @@ PWPOOL_CO = 8
 PWPOOL_MAX_SMEM = 227 * 1024
 # linear v4 (linear_c8, kernels/cblock.cu): the classifier above GEMV_MAX_BATCH up to this batch
 LINEAR_C8_MAX_BATCH = 256
+# linear v5: the GEMV by programmatic dependent launch up to this batch (H200, session 14, interleaved A/B, graph:
+# batch 1 -1.1 us; batch 2 and 8 +0.5 to +1.5 us, within the instances' spread: v3's plain launch there)
+LINEAR_PDL_MAX_BATCH = 1
 
 
 def pwpool_smem(hw: int, k: int) -> int:

@@ -1504,7 +1504,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     name = "linear_gemv_v3"
                 else:
                     self._fallbacks.add(f"linear {ver} -> v2 (IN % 4 != 0)")
-            if ver == "v5" and name == "linear_gemv_v3":  # the same GEMV, launched with programmatic dependent launch
+            if ver == "v5" and name == "linear_gemv_v3" and nb <= K.LINEAR_PDL_MAX_BATCH:  # the same GEMV, by PDL
                 if self._launch_ex is not None:
                     name, pdl = "linear_gemv_v5", True
                 else:

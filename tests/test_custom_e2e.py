@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import impls
-from impls._custom_kernels import EXDWPW6_MAX_BATCH, KERNEL_VERSIONS, PWPOOL_MAX_BATCH
+from impls._custom_kernels import EXDWPW6_MAX_BATCH, KERNEL_VERSIONS, LINEAR_PDL_MAX_BATCH, PWPOOL_MAX_BATCH
 from mbv2.errors import InputError
 from mbv2.network import random_input
 from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
@@ -233,20 +233,21 @@ def test_debug_mode_runs_and_reports(net):
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3, 8, 9])
 def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
-    """linear v5: up to batch 8 the classifier GEMV is launched with programmatic dependent launch (it requests its
-    weights while pwpool_c8 (batch <= 2) or the pool kernel (3 - 8) runs, then waits for it); logits against ONNX
-    Runtime, NaN-poisoned buffers, and bit-identical to linear v3's plan (same arithmetic, same order) and run to run,
-    eager and in a CUDA graph. Above batch 8: v3's GEMM, no PDL."""
+    """linear v5: up to batch LINEAR_PDL_MAX_BATCH the classifier GEMV is launched with programmatic dependent launch
+    (it requests its weights while pwpool_c8 runs, then waits for it), above it v3's GEMV / GEMM plainly; logits
+    against ONNX Runtime, NaN-poisoned buffers, bit-identical to linear v3's plan (same arithmetic, same order) and
+    run to run, eager and in a CUDA graph."""
     be = impls.create("custom", kernels="linear=v5", graph=graph)
     be.prepare(net)
     check_against_ort(be, net, batch, f"custom linear=v5 graph={graph} bs{batch}")
     launches = be.plan(batch).launches
     gemv = [la for la in launches if la.name.startswith("linear_gemv")]
-    if batch <= 8:
+    if batch <= LINEAR_PDL_MAX_BATCH:
         assert [(la.name, la.pdl) for la in gemv] == [("linear_gemv_v5", True)], [la.name for la in launches]
         assert sum(la.pdl for la in launches) == 1
     else:
-        assert not gemv and not any(la.pdl for la in launches)
+        assert [la.name for la in gemv] == (["linear_gemv_v3"] if batch <= 8 else [])
+        assert not any(la.pdl for la in launches)
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))

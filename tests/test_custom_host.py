@@ -138,6 +138,7 @@ def parse_signatures() -> dict[str, list[str]]:
 
 SIGS = parse_signatures()
 LAUNCHES: list[str] = []
+PDL_LAUNCHES: list[str] = []  # kernels the stand-in cuLaunchKernelEx launched (fixture fake_cupy)
 CAPTURE = None
 
 
@@ -623,6 +624,16 @@ def fake_cupy(monkeypatch):
     # NumPy, and tuning the batch-1 / 2 plans of every test would take CI tens of minutes; the tests of the tuner set
     # TUNE_MIN_FLOP themselves, the GPU tests run the default (0)
     monkeypatch.setattr(custom.CustomBackend, "TUNE_MIN_FLOP", 1e8)
+    # an sm_90 GPU's driver: cuLaunchKernelEx (programmatic dependent launch, linear v5's GEMV by default) stood in
+    # for by the plain emulated launch; PDL_LAUNCHES records which kernels went that way
+    monkeypatch.setattr(custom, "_driver_launch_ex", lambda: object())
+
+    def fake_pdl(self, launch):
+        PDL_LAUNCHES.append(launch.name)
+        launch.kernel(launch.grid, launch.block, launch.args, shared_mem=launch.smem)
+
+    monkeypatch.setattr(custom.CustomBackend, "_launch_pdl", fake_pdl)
+    PDL_LAUNCHES.clear()
     # no compile: the fake "loads" kernels by name from the parsed signatures
     monkeypatch.setattr(
         custom.K, "build_all", lambda arch: {n: custom.K.Built(n, None, "") for n in custom.K.KERNEL_FILES}
@@ -1361,28 +1372,22 @@ def test_tune_min_flop_from_the_environment(fake_cupy, net, monkeypatch):
 
 
 def test_linear_v5_launches_the_gemv_with_pdl(fake_cupy, net, monkeypatch):
-    """linear v5: up to batch 8 the classifier is linear_gemv_v5 launched through cuLaunchKernelEx with programmatic
-    dependent launch (Launch.pdl), above it v3's GEMM; the logits match ORT like v3's. Without cuLaunchKernelEx (or
-    below sm_90) the plan says so in info()["fallbacks"] and launches v3's GEMV plainly."""
-    pdl_launches = []
-
-    def fake_pdl(self, launch):  # the stand-in for cuLaunchKernelEx: record it, run the kernel's emulation
-        pdl_launches.append(launch.name)
-        launch.kernel(launch.grid, launch.block, launch.args, shared_mem=launch.smem)
-
-    monkeypatch.setattr(fake_cupy, "_driver_launch_ex", lambda: object())
-    monkeypatch.setattr(fake_cupy.CustomBackend, "_launch_pdl", fake_pdl)
-    for batch in (1, 9):
+    """linear v5 (the default): at batch <= LINEAR_PDL_MAX_BATCH the classifier is linear_gemv_v5 launched through
+    cuLaunchKernelEx with programmatic dependent launch (Launch.pdl), above it v3's GEMV / GEMM plainly; the logits are
+    v3's, bit for bit. Without cuLaunchKernelEx (or below sm_90) the plan says so in info()["fallbacks"] and launches
+    v3's GEMV plainly."""
+    assert K.DEFAULT_VERSIONS["linear"] == "v5" and K.LINEAR_PDL_MAX_BATCH >= 1
+    for batch in (1, 2):
         be = fake_cupy.CustomBackend(kernels="linear=v5")
         be.prepare(net)
         x = random_input(net, batch, seed=batch)
         names = [(la.name, la.pdl) for la in be.plan(batch).launches]
-        small = batch <= 8
-        assert (("linear_gemv_v5", True) in names) == small, names
-        assert sum(pdl for _, pdl in names) == int(small), names  # the GEMV only: no other kernel waits for PDL
-        pdl_launches.clear()
+        pdl = batch <= K.LINEAR_PDL_MAX_BATCH
+        assert names[-1] == (("linear_gemv_v5", True) if pdl else ("linear_gemv_v3", False)), names
+        assert sum(p for _, p in names) == int(pdl), names  # the GEMV only: no other kernel waits for PDL
+        PDL_LAUNCHES.clear()
         y = be.run(x)
-        assert pdl_launches == (["linear_gemv_v5"] if small else []), pdl_launches
+        assert PDL_LAUNCHES == (["linear_gemv_v5"] if pdl else []), PDL_LAUNCHES
         assert not be.info()["fallbacks"], be.info()["fallbacks"]
         be3 = fake_cupy.CustomBackend(kernels="linear=v3")
         be3.prepare(net)
@@ -1391,5 +1396,5 @@ def test_linear_v5_launches_the_gemv_with_pdl(fake_cupy, net, monkeypatch):
     be = fake_cupy.CustomBackend(kernels="linear=v5")
     be.prepare(net)
     names = [(la.name, la.pdl) for la in be.plan(1).launches]
-    assert ("linear_gemv_v3", False) in names and not any(pdl for _, pdl in names), names
+    assert names[-1] == ("linear_gemv_v3", False) and not any(p for _, p in names), names
     assert any("linear v5 -> v3" in f for f in be.info()["fallbacks"]), be.info()["fallbacks"]

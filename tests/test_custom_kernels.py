@@ -551,7 +551,8 @@ def test_pointwise_pool_matches_float64_reference(fuse, force, case, rng):
 @pytest.mark.parametrize("version", KERNEL_VERSIONS["linear"])
 @pytest.mark.parametrize(
     "fin,fout,batch",
-    [(13, 7, 1), (13, 7, 3), (1280, 1000, 8), (64, 30, 64), (6, 1001, 9), (2052, 33, 2), (1280, 1000, 64), (36, 8, 9)],
+    [(13, 7, 1), (13, 7, 3), (1280, 1000, 8), (64, 30, 64), (6, 1001, 9), (2052, 33, 2), (1280, 1000, 64), (36, 8, 9)]
+    + [(1280, 1000, 1), (36, 8, 1)],  # batch 1, IN % 4 == 0: linear v5's GEMV by programmatic dependent launch
 )
 def test_odd_linear_matches_float64_reference(version, gemm, fin, fout, batch, rng):
     import cupy
