@@ -57,7 +57,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                barrier, the projection split over output tiles: no partial sums; session 12 on the H200: correct,
                but slower than v9 at batch 1, 0.2033 vs 0.1755 ms; its own branch: K.two_phase),
                v11 v9 + at batch 1 (EXDWPW5_BIG_CHUNK_MAX_BATCH) the three small-tile exdwpw5 blocks' builds with
-               larger chunks of expanded channels (EXDWPW5_BIG_CHUNK: fewer weight stagings and barriers per block)
+               larger chunks of expanded channels (EXDWPW5_BIG_CHUNK: fewer weight stagings and barriers per block),
+               v12 v11 + at batch <= PWPOOL_PDL_MAX_BATCH pwpool_c8 launched by programmatic dependent launch (sm_90+,
+               cuLaunchKernelEx): it requests its weight slice while the last block kernel finishes (exdwpw6 triggers
+               its dependents after its cluster reduce), then griddepcontrol.wait, then its input rows
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -122,7 +125,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -367,6 +370,7 @@ LINEAR_C8_MAX_BATCH = 256
 # linear v5: the GEMV by programmatic dependent launch up to this batch (H200, session 14, interleaved A/B, graph:
 # batch 1 -1.1 us; batch 2 and 8 +0.5 to +1.5 us, within the instances' spread: v3's plain launch there)
 LINEAR_PDL_MAX_BATCH = 1
+PWPOOL_PDL_MAX_BATCH = 1  # fuse v12
 
 
 def pwpool_smem(hw: int, k: int) -> int:

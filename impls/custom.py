@@ -1484,7 +1484,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args = (x, p["wt"], p["bias"], out, _i32(hw), _i32(cin), _i32(cout), _i32(int(act)))
         fn = self._dyn_smem(self._fn(name), smem)
         grid = (8 * (cout // 64), nb) if name == "pwpool_c8" else (cout // K.PWPOOL_CO, nb)
-        return Launch(name, fn, grid, (256,), args, smem=smem)
+        pdl = False  # fuse v12: pwpool_c8 by programmatic dependent launch (its weights requested before its wait)
+        if name == "pwpool_c8" and K.fuse_level(self.versions["fuse"]) >= 12 and nb <= K.PWPOOL_PDL_MAX_BATCH:
+            if self._launch_ex is not None:
+                pdl = True
+            else:
+                self._fallbacks.add(
+                    "fuse v12 -> v11 (no programmatic dependent launch: needs sm_90+ and the driver's cuLaunchKernelEx)"
+                )
+        return Launch(name, fn, grid, (256,), args, smem=smem, pdl=pdl)
 
     def _linear_launches(self, x: Any, layer: Linear, out: Any) -> list[Launch]:
         p = self._layer_params(layer)

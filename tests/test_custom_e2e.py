@@ -258,3 +258,25 @@ def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
         b.prepare(net)
         ys.append(b.run(x))
     np.testing.assert_array_equal(ys[0], ys[1])
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_e2e_fuse_v12_pdl_pwpool_matches_onnxruntime(net, batch, graph):
+    """fuse v12: at batch 1 pwpool_c8 is launched by programmatic dependent launch (its weight slice requested while
+    the last block kernel finishes); logits against ONNX Runtime (NaN-poisoned), bit-identical to fuse v11's plan and
+    run to run, eager and in a CUDA graph."""
+    be = impls.create("custom", kernels="fuse=v12", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v12 graph={graph} bs{batch}")
+    pdl = sorted(la.name for la in be.plan(batch).launches if la.pdl)
+    assert pdl == (["linear_gemv_v5", "pwpool_c8"] if batch == 1 else []), pdl
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))
+    ys = []
+    for fuse in ("v12", "v11"):
+        b = impls.create("custom", kernels=f"fuse={fuse}", graph=graph, autotune=False)
+        b.prepare(net)
+        ys.append(b.run(x))
+    np.testing.assert_array_equal(ys[0], ys[1])

@@ -1398,3 +1398,23 @@ def test_linear_v5_launches_the_gemv_with_pdl(fake_cupy, net, monkeypatch):
     names = [(la.name, la.pdl) for la in be.plan(1).launches]
     assert names[-1] == ("linear_gemv_v3", False) and not any(p for _, p in names), names
     assert any("linear v5 -> v3" in f for f in be.info()["fallbacks"]), be.info()["fallbacks"]
+
+
+def test_fuse_v12_launches_pwpool_c8_with_pdl(fake_cupy, net):
+    """fuse v12: at batch <= PWPOOL_PDL_MAX_BATCH pwpool_c8 (and, with linear v5, the GEMV after it) go through
+    cuLaunchKernelEx with programmatic dependent launch; nothing else does; above it v11's plain launches. The logits
+    are v11's, bit for bit."""
+    for batch in (1, 2):
+        x = random_input(net, batch, seed=batch)
+        ys = []
+        for fuse in ("v12", "v11"):
+            be = fake_cupy.CustomBackend(kernels=f"fuse={fuse},linear=v5")
+            be.prepare(net)
+            pdl = sorted(la.name for la in be.plan(batch).launches if la.pdl)
+            want = {("v12", 1): ["linear_gemv_v5", "pwpool_c8"], ("v11", 1): ["linear_gemv_v5"]}
+            assert pdl == want.get((fuse, batch), []), (fuse, batch, pdl)
+            PDL_LAUNCHES.clear()
+            ys.append(be.run(x))
+            assert sorted(PDL_LAUNCHES) == pdl, PDL_LAUNCHES
+            assert not be.info()["fallbacks"], be.info()["fallbacks"]
+        np.testing.assert_array_equal(ys[0], ys[1])
