@@ -60,7 +60,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                larger chunks of expanded channels (EXDWPW5_BIG_CHUNK: fewer weight stagings and barriers per block),
                v12 v11 + at batch <= PWPOOL_PDL_MAX_BATCH pwpool_c8 launched by programmatic dependent launch (sm_90+,
                cuLaunchKernelEx): it requests its weight slice while the last block kernel finishes (exdwpw6 triggers
-               its dependents after its cluster reduce), then griddepcontrol.wait, then its input rows
+               its dependents after its cluster reduce), then griddepcontrol.wait, then its input rows; H200,
+               session 14: SLOWER at batch 1 (+2.7 us, 4 interleaved pairs): kept selectable, not the default
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
