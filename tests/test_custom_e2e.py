@@ -230,6 +230,17 @@ def test_debug_mode_runs_and_reports(net):
     assert info["layout"] == "NHWC" and info["arch"].startswith("sm_") and info["compiler"]
 
 
+def assert_same_cost_model_logits(net, x, spec: str, base: str, graph: bool) -> None:
+    """The logits of the plans of ``spec`` and ``base`` (kernel specs) are bit-identical; both plans from the cost
+    model (two autotuned instances may pick different tiles upstream)."""
+    ys = []
+    for k in (spec, base):
+        b = impls.create("custom", kernels=k, graph=graph, autotune=False)
+        b.prepare(net)
+        ys.append(b.run(x))
+    np.testing.assert_array_equal(ys[0], ys[1], err_msg=f"{spec} vs {base}")
+
+
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3, 8, 9])
 def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
@@ -251,13 +262,7 @@ def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
-    # against v3: both plans from the cost model (two autotuned instances may pick different tiles upstream)
-    ys = []
-    for v in ("v5", "v3"):
-        b = impls.create("custom", kernels=f"linear={v}", graph=graph, autotune=False)
-        b.prepare(net)
-        ys.append(b.run(x))
-    np.testing.assert_array_equal(ys[0], ys[1])
+    assert_same_cost_model_logits(net, x, "linear=v5", "linear=v3", graph)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
@@ -274,9 +279,4 @@ def test_e2e_fuse_v12_pdl_pwpool_matches_onnxruntime(net, batch, graph):
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
-    ys = []
-    for fuse in ("v12", "v11"):
-        b = impls.create("custom", kernels=f"fuse={fuse}", graph=graph, autotune=False)
-        b.prepare(net)
-        ys.append(b.run(x))
-    np.testing.assert_array_equal(ys[0], ys[1])
+    assert_same_cost_model_logits(net, x, "fuse=v12", "fuse=v11", graph)
