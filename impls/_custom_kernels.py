@@ -27,7 +27,7 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v5 v3 with the GEMV at batch <= LINEAR_PDL_MAX_BATCH (1) launched by programmatic dependent launch
                (sm_90+, cuLaunchKernelEx): it requests its weight rows while the previous kernel runs (pwpool_c8
                triggers its dependents at entry), then griddepcontrol.wait, then reads x (linear_gemv_v5,
-               kernels/linear.cu); H200: batch 1 -1.1 us, the default since session 14
+               kernels/linear.cu); H200: batch 1 -0.7 us (8 interleaved pairs), the default since session 14
     add        v1 grid-stride scalar, v2 grid-stride float4
     fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
                staging of the following pointwise GEMM (+ residual): one launch per dw + project pair
@@ -369,7 +369,7 @@ PWPOOL_MAX_SMEM = 227 * 1024
 # linear v4 (linear_c8, kernels/cblock.cu): the classifier above GEMV_MAX_BATCH up to this batch
 LINEAR_C8_MAX_BATCH = 256
 # linear v5: the GEMV by programmatic dependent launch up to this batch (H200, session 14, interleaved A/B, graph:
-# batch 1 -1.1 us; batch 2 and 8 +0.5 to +1.5 us, within the instances' spread: v3's plain launch there)
+# batch 1 -0.7 us over 8 pairs; batch 2 and 8 +0.5 to +1.5 us, within the instances' spread: v3's plain launch there)
 LINEAR_PDL_MAX_BATCH = 1
 PWPOOL_PDL_MAX_BATCH = 1  # fuse v12
 

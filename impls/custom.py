@@ -667,11 +667,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         backend's stream, on the real buffers, TUNE_ROUNDS interleaved rounds of TUNE_REPEATS calls, each
         window behind a spin-kernel cover so it times the device, not the host's launches; at plan time:
         outside every timed region), keep the fastest; cached per (kernel, shape, batch, flags) for the
-        backend's lifetime. Only
-        problems of >= TUNE_MIN_FLOP: below that (batch 1) a few-us kernel timed alone with a hot L2
-        is noise and the measured e2e got slower (results/NOTES.md, issue 6); the cost model stays.
-        (That finding predates the spin-kernel cover; with it, session 13 measured tuning every problem
-        faster at fp16 batch 1 / 2 / 4 and fp32 batch 2 / 4; not adopted yet: results/NOTES.md.)"""
+        backend's lifetime. The callers time problems of >= TUNE_MIN_FLOP (default 0: every problem; with
+        the cover, tuning batch 1 - 8 measured faster, session 14) and use the cost model below it."""
         tile = self._tune_cache.get(key)
         if tile is None and self._stream_capturing():  # no timing inside a capture: the cost model's pick
             return build(model)
@@ -1484,14 +1481,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args = (x, p["wt"], p["bias"], out, _i32(hw), _i32(cin), _i32(cout), _i32(int(act)))
         fn = self._dyn_smem(self._fn(name), smem)
         grid = (8 * (cout // 64), nb) if name == "pwpool_c8" else (cout // K.PWPOOL_CO, nb)
-        pdl = False  # fuse v12: pwpool_c8 by programmatic dependent launch (its weights requested before its wait)
-        if name == "pwpool_c8" and K.fuse_level(self.versions["fuse"]) >= 12 and nb <= K.PWPOOL_PDL_MAX_BATCH:
-            if self._launch_ex is not None:
-                pdl = True
-            else:
-                self._fallbacks.add(
-                    "fuse v12 -> v11 (no programmatic dependent launch: needs sm_90+ and the driver's cuLaunchKernelEx)"
-                )
+        # fuse v12: pwpool_c8 by programmatic dependent launch (its weights requested before its wait)
+        pdl = (
+            name == "pwpool_c8"
+            and K.fuse_level(self.versions["fuse"]) >= 12
+            and nb <= K.PWPOOL_PDL_MAX_BATCH
+            and self._pdl_launchable("fuse v12 -> v11")
+        )
         return Launch(name, fn, grid, (256,), args, smem=smem, pdl=pdl)
 
     def _linear_launches(self, x: Any, layer: Linear, out: Any) -> list[Launch]:
@@ -1513,15 +1509,18 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 else:
                     self._fallbacks.add(f"linear {ver} -> v2 (IN % 4 != 0)")
             if ver == "v5" and name == "linear_gemv_v3" and nb <= K.LINEAR_PDL_MAX_BATCH:  # the same GEMV, by PDL
-                if self._launch_ex is not None:
+                if self._pdl_launchable("linear v5 -> v3"):
                     name, pdl = "linear_gemv_v5", True
-                else:
-                    self._fallbacks.add(
-                        "linear v5 -> v3 (no programmatic dependent launch: needs sm_90+ and the "
-                        "driver's cuLaunchKernelEx)"
-                    )
             return [Launch(name, self._fn(name), (math.ceil(fout * 32 / 256),), (256,), args, pdl=pdl)]
         return self._gemm(x, p["wt"], out, p["bias"], None, nb, fout, fin)
+
+    def _pdl_launchable(self, fallback: str) -> bool:
+        """Whether a version that launches by programmatic dependent launch can (sm_90+ and the driver's
+        cuLaunchKernelEx); where not, ``fallback`` ("<family> <version> -> <version>") goes to info()["fallbacks"] and
+        the caller launches the same kernel plainly."""
+        if self._launch_ex is None:
+            self._fallbacks.add(f"{fallback} (no programmatic dependent launch: needs sm_90+ and cuLaunchKernelEx)")
+        return self._launch_ex is not None
 
     def _linear_c8_launch(self, x: Any, p: dict[str, Any], out: Any) -> Launch | None:
         """linear v4: y = x @ W^T + b as one linear_c8 kernel (kernels/cblock.cu: clusters of 8 blocks split K, each

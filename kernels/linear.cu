@@ -8,10 +8,10 @@
 //   v3  v2 with every W float4 of a lane requested before the first FMA (GEMV3_U float4 per lane held in registers,
 //       a loop over passes beyond 32 * 4 * GEMV3_U inputs): v2's loop has one L2 round trip per 128 inputs in its
 //       dependency chain (10 at IN = 1280); here one per pass (IN % 4 == 0; the host uses v2 otherwise).
-//   v5  v3 launched with programmatic dependent launch (sm_90+, the host's cuLaunchKernelEx): the kernel may start
-//       while the previous one (pwpool_c8 at batch <= 2, which triggers its dependents at entry) still runs; each
-//       lane requests its first pass of W rows, THEN waits (griddepcontrol.wait) for the previous grid, then reads x.
-//       The 5 MB of weight reads leave the batch-1 critical path. linear_gemv_v5 = v3's code with that wait.
+//   v5  v3 launched with programmatic dependent launch (sm_90+, the host's cuLaunchKernelEx; at batch 1): the kernel
+//       may start while the previous one (pwpool_c8, which triggers its dependents at entry) still runs; each lane
+//       requests its first pass of W rows, THEN waits (griddepcontrol.wait) for the previous grid, then reads x.
+//       linear_gemv_v5 = v3's code with that wait. H200: batch 1 -0.7 us e2e (predicted -2 to -3).
 //   Measured on H100 (1280 -> 1000): batch 1 v1 12.0 us, v2 6.7 us; batch 64 (GEMM, split-K) 19.4 us.
 //   v3: results/NOTES.md "Session 11"; v5: "Session 14".
 

@@ -621,8 +621,8 @@ def fake_cupy(monkeypatch):
     monkeypatch.setattr(custom, "_MODULE_CACHE", {})
     monkeypatch.setattr(custom, "available", lambda: (True, ""))
     # the autotuner's threshold as before session 14 (1e8: batch >= ~8): here every timed candidate is emulated in
-    # NumPy, and tuning the batch-1 / 2 plans of every test would take CI tens of minutes; the tests of the tuner set
-    # TUNE_MIN_FLOP themselves, the GPU tests run the default (0)
+    # NumPy, and tuning the batch-1 / 2 plans of every test slowed this file ~50x (2 tests done against 113); the
+    # tests of the tuner set TUNE_MIN_FLOP themselves, the GPU tests run the default (0)
     monkeypatch.setattr(custom.CustomBackend, "TUNE_MIN_FLOP", 1e8)
     # an sm_90 GPU's driver: cuLaunchKernelEx (programmatic dependent launch, linear v5's GEMV by default) stood in
     # for by the plain emulated launch; PDL_LAUNCHES records which kernels went that way
