@@ -61,7 +61,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v12 v11 + at batch <= PWPOOL_PDL_MAX_BATCH pwpool_c8 launched by programmatic dependent launch (sm_90+,
                cuLaunchKernelEx): it requests its weight slice while the last block kernel finishes (exdwpw6 triggers
                its dependents after its cluster reduce), then griddepcontrol.wait, then its input rows; H200,
-               session 14: SLOWER at batch 1 (+2.7 us, 4 interleaved pairs): kept selectable, not the default
+               session 14: SLOWER at batch 1 (+2.7 us, 4 interleaved pairs): kept selectable, not the default (and
+               not carried into later versions: pwpool_pdl),
+               v13 v11 + the exdwpw6 cost model's candidates include the wider builds (EXDWPW6_WIDE: 24 expanded
+               channels per block, or non-portable clusters of 16 blocks), which need fewer clusters per row tile
+               (NG): on the 28x28 blocks (CE 192) NG = 1, so no global hand-off and no last cluster's sum
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -126,7 +130,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -350,7 +354,7 @@ def exdwpw8_smem(name: str) -> int:
 
 def fuse_level(version: str) -> int:
     """The fuse version's number: v3 and later each add to the one before (v2 is its own branch, below v3; v10's
-    two-phase block kernel is meant to stay out of any later version: two_phase)."""
+    two-phase block kernel and v12's pwpool PDL are meant to stay out of any later version: two_phase, pwpool_pdl)."""
     return int(version[1:])
 
 
@@ -358,6 +362,17 @@ def two_phase(version: str) -> bool:
     """fuse v10 only: exdwpw10, the two-phase cooperative block kernel (measured slower than v9's exdwpw6 on the
     H200, session 12: kept selectable, not carried into later versions)."""
     return version == "v10"
+
+
+def pwpool_pdl(version: str) -> bool:
+    """fuse v12 only: pwpool_c8 by programmatic dependent launch (measured slower at batch 1 on the H200, session 14:
+    kept selectable, not carried into later versions)."""
+    return version == "v12"
+
+
+def wide_clusters(version: str) -> bool:
+    """fuse v13 and later: the exdwpw6 cost model also weighs the EXDWPW6_WIDE builds."""
+    return fuse_level(version) >= 13
 
 
 # fuse v9 (pwpool, kernels/pool.cu): the last pointwise conv + global average pool as one kernel at batch <=
@@ -398,6 +413,8 @@ def pwpool_c8_smem(hw: int, k: int) -> int:
 # at batch 1 it beats v5 on every block of <= 28x28 input, loses on the 112x112 one (12.3 vs 8.5 us for exdwpw5);
 # at batch 2 it wins on 7 of 14 blocks by <= 2 us and loses on the others); the shared memory a block may take
 EXDWPW6_CH = (8, 12, 16)
+# fuse v13: the wider builds as (CH, cluster size); 16 is a non-portable cluster size (the host opts each kernel in)
+EXDWPW6_WIDE = ((24, 8), (12, 16), (20, 16), (24, 16))
 EXDWPW6_MAX_BATCH = 1
 EXDWPW6_MAX_MAP = 28 * 28
 EXDWPW6_MAX_SMEM = 227 * 1024 - 64
@@ -420,8 +437,8 @@ def exdwpw10_smem(h: int, w: int, cin: int, ce: int, wo: int, stride: int, tr: i
     return 4 * max(phase_a, phase_b)
 
 
-def exdwpw6_kernel(ch: int) -> str:
-    return f"exdwpw6_c{ch}"
+def exdwpw6_kernel(ch: int, cl: int = 8) -> str:
+    return f"exdwpw6_c{ch}" + ("" if cl == 8 else f"x{cl}")
 
 
 def exdwpw6_smem(h: int, w: int, cin: int, cout: int, wo: int, stride: int, tr: int, ch: int) -> int:
@@ -689,6 +706,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
                 out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_INSTANCES]
             if lv >= 6:
                 out += [("cblock", exdwpw6_kernel(ch)) for ch in EXDWPW6_CH]
+            if wide_clusters(version):
+                out += [("cblock", exdwpw6_kernel(ch, cl)) for ch, cl in EXDWPW6_WIDE]
             if lv >= 7:
                 out += [("gemm", exgdw_kernel(s, v)) for s in (1, 2) for v in EXGDW_VARIANTS]
             if lv >= 8:

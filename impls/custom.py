@@ -111,33 +111,35 @@ def choose_dwpw_tile(m: int, n: int, k: int, tiles: tuple, sms: int) -> tuple[in
 
 
 def exdwpw6_configs(
-    h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int
-) -> list[tuple[int, int]]:
-    """Every (CH, TR) the fuse v6 block kernel (kernels/cblock.cu) can run a block with: CH a compiled build dividing
-    CE into whole clusters of 8, TR = ceil(Ho / tiles) for each tile count (balanced row tiles), shared memory within
-    the per-block limit."""
+    h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int, wide: bool = False
+) -> list[tuple[int, int, int]]:
+    """Every (CH, TR, CL) the fuse v6 block kernel (kernels/cblock.cu) can run a block with: CH expanded channels per
+    block and clusters of CL blocks, a compiled build (K.EXDWPW6_CH with CL = 8; with ``wide``, fuse v13, also
+    K.EXDWPW6_WIDE) dividing CE into whole clusters, TR = ceil(Ho / tiles) for each tile count (balanced row tiles),
+    shared memory within the per-block limit."""
+    builds = [(ch, 8) for ch in K.EXDWPW6_CH] + (list(K.EXDWPW6_WIDE) if wide else [])
     out = []
-    for ch in K.EXDWPW6_CH:
-        if ce % (8 * ch):
+    for ch, cl in builds:
+        if ce % (cl * ch):
             continue
         for tr in sorted({math.ceil(ho / t) for t in range(1, ho + 1)}, reverse=True):
             if K.exdwpw6_smem(h, w, cin, cout, wo, stride, tr, ch) <= K.EXDWPW6_MAX_SMEM:
-                out.append((ch, tr))
+                out.append((ch, tr, cl))
     return out
 
 
 def exdwpw6_cost(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int, sms: int,
-                 cfg: tuple[int, int]) -> float:  # fmt: skip
-    """Estimated cycles of the fuse v6 block kernel with cfg = (CH, TR): waves x the busiest block's chain of
+                 cfg: tuple[int, int, int]) -> float:  # fmt: skip
+    """Estimated cycles of the fuse v6 block kernel with cfg = (CH, TR, CL): waves x the busiest block's chain of
     staging (L2 -> shared at ~8 B / clk / block + ~1500 cycles latency: fitted to the H100 sweep, where the 8 x NG
     blocks of a row tile all read the same input rows), expansion, depthwise and projection (issue cycles of 2 warps
     per scheduler: per 4-k step 16 FMAs + 5 shared loads), the cluster reduce (8 DSMEM loads per float4 of the slice)
     and, with several clusters per tile, the global hand-off (~2500 cycles)."""
-    ch, tr = cfg
+    ch, tr, cl = cfg
     rows = min(h, (tr - 1) * stride + 3)
-    ng = ce // (8 * ch)
+    ng = ce // (cl * ch)
     st = math.ceil(ho / tr)
-    blocks = 8 * ng * st * nb
+    blocks = cl * ng * st * nb
     smem = K.exdwpw6_smem(h, w, cin, cout, wo, stride, tr, ch)
     per_sm = max(1, min(2, (228 * 1024) // (smem + 1024)))
     waves = math.ceil(blocks / (sms * per_sm))
@@ -145,17 +147,17 @@ def exdwpw6_cost(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int,
     exp = math.ceil(math.ceil(rows * w / 32) * (ch // 4) / 8) * (cin // 4) * 21
     dw = math.ceil(math.ceil(tr * wo / 32) * (ch // 4) / 8) * 60
     proj = math.ceil(math.ceil(tr * wo / 32) * (cout // 4) / 8) * ((ch // 4) * 21 + 6)
-    red = 600 + math.ceil(tr * wo * cout / 4 / 8 / 256) * 8 * 40 + (2500 + 40 * ng if ng > 1 else 0)
+    red = 600 + math.ceil(tr * wo * cout / 4 / cl / 256) * cl * 40 + (2500 + 40 * ng if ng > 1 else 0)
     return waves * (stage + 2 * (exp + dw + proj) + red)
 
 
 def choose_exdwpw6(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int,
-                   sms: int, per_sm: int = 1) -> tuple[int, int] | None:  # fmt: skip
-    """(CH, TR) of the fuse v6 block kernel with the least estimated cost (exdwpw6_cost) among those of at most
+                   sms: int, per_sm: int = 1, wide: bool = False) -> tuple[int, int, int] | None:  # fmt: skip
+    """(CH, TR, CL) of the fuse v6 block kernel with the least estimated cost (exdwpw6_cost) among those of at most
     ``per_sm`` blocks per SM (measured on H100 at batch 1 in session 5: the fastest configuration of every network
     block had 96-128 blocks; on the H200 in session 11, after the multicast staging, 224-240 blocks on the stride-1
     14x14 / 28x28 blocks: fuse v9 passes 2), None if none fits."""
-    cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, stride)
+    cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, stride, wide)
     if not cfgs:
         return None
     one_wave = [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= per_sm * sms]
@@ -232,6 +234,7 @@ class LaunchConfig(ctypes.Structure):
 
 
 PROGRAMMATIC_STREAM_SERIALIZATION = 6  # CUlaunchAttributeID
+NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14  # CUfunction_attribute (cuda.h)
 
 
 def _driver_launch_ex() -> Any:
@@ -242,6 +245,17 @@ def _driver_launch_ex() -> Any:
     except (OSError, AttributeError):
         return None
     fn.restype = ctypes.c_int
+    return fn
+
+
+def _driver_func_set_attribute() -> Any:
+    """cuFuncSetAttribute of the CUDA driver, or None where it cannot be loaded."""
+    try:
+        fn = ctypes.CDLL("libcuda.so.1").cuFuncSetAttribute
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     return fn
 
 
@@ -357,6 +371,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self._cp: Any = None
         self.stream: Any = None
         self._fns: dict[str, Any] = {}
+        self._nonportable: set[str] = set()  # kernels opted in to clusters of more than 8 blocks
         self._params: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._plans: dict[int, Plan] = {}
         self._fallbacks: set[str] = set()
@@ -1001,33 +1016,36 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
     ) -> Launch | None:
         """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ res) as one fuse v6 kernel (kernels/cblock.cu exdwpw6):
-        (CH, TR) from the cost model (or ``force_block6``); None where the shapes, the alignment or shared memory
+        (CH, TR, CL) from the cost model (or ``force_block6``); None where the shapes, the alignment or shared memory
         rule it out."""
         nb, h, w, cin = x.shape
         if not (self._block6_shapes(ex, dw, pw) and cin == ex.in_channels and nb <= 65535):
             return None
         ho, wo = dw.out_hw(h, w)
         ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
-        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
+        wide = K.wide_clusters(self.versions["fuse"])  # fuse v13: the wider builds too
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide)
         cfg = self.force_block6 if self.force_block6 in cfgs else None
         if cfg is None:
             per_sm = 2 if K.fuse_level(self.versions["fuse"]) >= 9 else 1  # fuse v9: up to 2 blocks per SM
-            cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm)
+            cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide)
         arrays = (x, out) if res is None else (x, out, res)
         if cfg is None or not self._aligned(*arrays):
             return None
-        ch, tr = cfg
-        st, ng = math.ceil(ho / tr), ce // (8 * ch)
+        ch, tr, cl = cfg
+        st, ng = math.ceil(ho / tr), ce // (cl * ch)
         pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
         ws = self._workspace(nb * st * ng * tr * wo * cout) if ng > 1 else out  # unused with one cluster per tile
-        cnt = self._counters(nb * st * 8)
-        name = K.exdwpw6_kernel(ch)
+        cnt = self._counters(nb * st * cl)
+        name = K.exdwpw6_kernel(ch, cl)
         smem = K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch)
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
         args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
         fn = self._dyn_smem(self._fn(name), smem)
-        return Launch(name, fn, (8 * ng, st, nb), (256,), args, smem=smem, pdl=self.pdl)
+        if cl > 8:
+            self._allow_nonportable_cluster(name, fn)
+        return Launch(name, fn, (cl * ng, st, nb), (256,), args, smem=smem, pdl=self.pdl)
 
     def _exdwpw10_launch(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
@@ -1040,13 +1058,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         ho, wo = dw.out_hw(h, w)
         ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
-        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)  # clusters of 8 only: exdwpw10 reuses CH and TR
         cfg = self.force_block6 if self.force_block6 in cfgs else choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s,
                                                                                   self.sms, 2)  # fmt: skip
         arrays = (x, out) if res is None else (x, out, res)
         if cfg is None or not self._aligned(*arrays):
             return None
-        ch, tr = cfg
+        ch, tr, _ = cfg
         smem = K.exdwpw10_smem(h, w, cin, ce, wo, s, tr, ch)
         if smem > K.EXDWPW6_MAX_SMEM:
             return None
@@ -1071,6 +1089,19 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args += (d, self._bar10, _i32(nb), _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo))
         args += (_i32(s), _i32(tr), _i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
         return Launch(name, fn, (grid,), (256,), args, smem=smem, coop=True)
+
+    def _allow_nonportable_cluster(self, name: str, fn: Any) -> None:
+        """Opt a kernel compiled for clusters of more than 8 blocks (fuse v13's exdwpw6_c<CH>x16) in to the
+        non-portable cluster size (cuFuncSetAttribute, once per function); a clear error where the driver refuses."""
+        if name in self._nonportable:
+            return
+        set_attr = _driver_func_set_attribute()
+        if set_attr is None:
+            raise CudaError(f"{name}: cuFuncSetAttribute could not be loaded from libcuda (clusters of 16 need it)")
+        err = set_attr(ctypes.c_void_p(fn.kernel.ptr), NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1)
+        if err != 0:
+            raise CudaError(f"{name}: cuFuncSetAttribute(NON_PORTABLE_CLUSTER_SIZE_ALLOWED): CUresult {err}")
+        self._nonportable.add(name)
 
     @staticmethod
     def _dyn_smem(fn: Any, smem: int) -> Any:
@@ -1166,10 +1197,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     ) -> Any:
         """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ residual) as one op: with fuse=v10 the two-phase cooperative
         kernel (kernels/cblock.cu exdwpw10, any batch) where it applies, else with fuse=v8 an exdwpw8 build
-        (``force_block8`` or the shape's first; kernels/conv.cu) where one is compiled, else with fuse=v6/v7/v8 the
-        cluster block kernel (kernels/cblock.cu exdwpw6, any batch, any CIN), else (or where it does not apply) the
-        fuse v5 block kernel (kernels/conv.cu exdwpw5) whatever the versions (this op exists to run and test them),
-        else the three layers' own kernels through temporaries (recorded in the fallbacks)."""
+        (``force_block8`` or the shape's first; kernels/conv.cu) where one is compiled and ``force_block6`` is unset,
+        else with fuse=v6 and later the cluster block kernel (kernels/cblock.cu exdwpw6, any batch, any CIN), else
+        (or where it does not apply) the fuse v5 block kernel (kernels/conv.cu exdwpw5) whatever the versions (this op
+        exists to run and test them), else the three layers' own kernels through temporaries (recorded in the
+        fallbacks)."""
         self._ensure_device()
         if self.dtype == "fp16":  # hfuse v4's hexdwpw4 block kernel (impls/_custom_fp16.py)
             return self._h_bottleneck(x, ex, dw, pw, ex_act, dw_act, act, residual, out)
@@ -1184,7 +1216,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             launch = self._exdwpw10_launch(x, ex, ex_act, dw, dw_act, pw, act, residual, out)
             if launch is None:
                 self._fallbacks.add("fuse v10 -> v8 (no exdwpw10 configuration: COUT % 16, shared memory, alignment)")
-        if launch is None and K.fuse_level(self.versions["fuse"]) >= 8:  # force_block8's exdwpw8 build, else the first
+        pin6 = self.force_block6 is not None  # a pinned exdwpw6 configuration runs exdwpw6 (fuse v13's tests)
+        if launch is None and not pin6 and K.fuse_level(self.versions["fuse"]) >= 8:  # force_block8's, else the first
             names = K.exdwpw8_builds(dw.stride, ex.in_channels, pw.out_channels)
             name = self.force_block8 if self.force_block8 in names else (names[0] if names else None)
             if name is not None:
@@ -1484,7 +1517,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # fuse v12: pwpool_c8 by programmatic dependent launch (its weights requested before its wait)
         pdl = (
             name == "pwpool_c8"
-            and K.fuse_level(self.versions["fuse"]) >= 12
+            and K.pwpool_pdl(self.versions["fuse"])
             and nb <= K.PWPOOL_PDL_MAX_BATCH
             and self._pdl_launchable("fuse v12 -> v11")
         )

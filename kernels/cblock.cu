@@ -138,7 +138,7 @@ __device__ __forceinline__ unsigned long long globaltimer() {
     return t;
 }
 
-template <int CH, bool STAMP = false>
+template <int CH, int CL = 8, bool STAMP = false>
 __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const float* __restrict__ We,
                                              const float* __restrict__ be, const float* __restrict__ Wd,
                                              const float* __restrict__ bd, const float* __restrict__ Wp,
@@ -147,13 +147,14 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                                              int TR, int act_e, int act_d, int act_p, int has_res,
                                              unsigned long long* stamps = nullptr) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
+    static_assert(CL == 8 || CL == 16, "clusters of 8 (portable) or of 16 (non-portable: the host opts in)");
     constexpr int CG = CH / 4;                        // 4-channel groups
     constexpr int CS = (CH % 8 == 0) ? CH + 4 : CH;   // Es / Ds row stride (bank conflicts)
     extern __shared__ __align__(16) float sm[];
     __shared__ int last_flag;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const unsigned rank = cluster_rank();
-    const int NG = gridDim.x / 8, g = blockIdx.x / 8;
+    const int NG = gridDim.x / CL, g = blockIdx.x / CL;
     const int c0 = blockIdx.x * CH;
     const int s = blockIdx.y, ST = gridDim.y, n = blockIdx.z;
     const int oy0 = s * TR, TRt = min(TR, Ho - oy0), TP = TRt * Wo;
@@ -212,14 +213,14 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         else if (tid < 2 * CG) cp_async16(bds + (tid - CG) * 4, bd + c0 + (tid - CG) * 4);
         asm volatile("griddepcontrol.wait;\n" ::: "memory");
         const float* xg = X + ((size_t)n * H + iy0) * W * CIN;
-        // the input rows: block `rank` fetches pixel rows rank, rank + 8, ... once for the whole cluster (the 8 blocks
-        // of a tile need the same rows); every block's mbarrier counts the bytes landing in its own shared memory
+        // the input rows: block `rank` fetches pixel rows rank, rank + CL, ... once for the whole cluster (the CL
+        // blocks of a tile need the same rows); every block's mbarrier counts the bytes landing in its own shared memory
         const unsigned bar = smem_u32(&xbar);
         cluster_wait();  // every block's mbarrier is initialised (arrive after the init, at the top)
         if (tid == 0) mbar_expect_tx(bar, (unsigned)(IP * CIN * 4));
 #pragma unroll 1
-        for (int p = (int)rank + 8 * tid; p < IP; p += 8 * NT)
-            bulk_multicast(Xs + p * XS, xg + (size_t)p * CIN, (unsigned)(CIN * 4), bar, (unsigned short)0xFF);
+        for (int p = (int)rank + CL * tid; p < IP; p += CL * NT)
+            bulk_multicast(Xs + p * XS, xg + (size_t)p * CIN, (unsigned)(CIN * 4), bar, (unsigned short)((1u << CL) - 1));
         cp_async_wait_all();
         while (!mbar_try_wait(bar, 0)) {
         }
@@ -317,7 +318,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     cluster_wait();
     CBLOCK_STAMP(5);
     const int E4 = TP * O4;
-    const int lo = (int)(((long long)rank * E4) / 8), hi = (int)(((long long)(rank + 1) * E4) / 8);
+    const int lo = (int)(((long long)rank * E4) / CL), hi = (int)(((long long)(rank + 1) * E4) / CL);
     const size_t obase = ((size_t)n * Ho + oy0) * Wo * COUT;  // the tile's output rows are contiguous
     const size_t wstile = (size_t)TR * Wo * COUT;             // workspace floats per (image, tile, cluster)
     float* wsb = ws + ((size_t)n * ST + s) * NG * wstile;
@@ -326,7 +327,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         const float* src = Ps + q * PS + o4 * 4;
         float4 v = ld_dsmem4(src, 0);
 #pragma unroll
-        for (unsigned b = 1; b < 8; ++b) add4(v, ld_dsmem4(src, b));
+        for (unsigned b = 1; b < CL; ++b) add4(v, ld_dsmem4(src, b));
         if (NG == 1) {
             add4(v, *reinterpret_cast<const float4*>(bp + o4 * 4));
             if (act_p) v = relu6(v);
@@ -349,7 +350,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     if (NG > 1) {
         __syncthreads();
         if (tid == 0) {
-            int* c = cnt + ((size_t)n * ST + s) * 8 + rank;
+            int* c = cnt + ((size_t)n * ST + s) * CL + rank;
             __threadfence();
             const int prev = atomicAdd(c, 1);
             last_flag = prev == NG - 1;
@@ -397,35 +398,47 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 
 }  // namespace cblock
 
-#define EXDWPW6_KERNEL(NAME, CH)                                                                                    \
-    extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256, 2)                                 \
+#define EXDWPW6_KERNEL(NAME, CH, CL)                                                                                \
+    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(256, 2)                                \
         NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
              const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
              const float* __restrict__ bp, const float* R, float* Y, float* ws, int* cnt, int H, int W, int CIN,    \
              int CE, int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res) {       \
-        cblock::exdwpw6_body<CH>(X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR,     \
-                                 act_e, act_d, act_p, has_res);                                                     \
+        cblock::exdwpw6_body<CH, CL>(X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, \
+                                     act_e, act_d, act_p, has_res);                                                 \
     }
 
-EXDWPW6_KERNEL(exdwpw6_c8, 8)
-EXDWPW6_KERNEL(exdwpw6_c12, 12)
-EXDWPW6_KERNEL(exdwpw6_c16, 16)
+EXDWPW6_KERNEL(exdwpw6_c8, 8, 8)
+EXDWPW6_KERNEL(exdwpw6_c12, 12, 8)
+EXDWPW6_KERNEL(exdwpw6_c16, 16, 8)
+// fuse v13's wider builds (K.EXDWPW6_WIDE): fewer clusters per row tile (NG), so less or no global hand-off. c24: 24
+// channels per block, clusters of 8 (CE 192: NG = 1). c<CH>x16: clusters of 16, non-portable (the host sets
+// CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED before the first launch): c12x16 CE 192 NG = 1, 384 NG = 2,
+// 576 NG = 3, 960 NG = 5; c24x16 CE 384 NG = 1; c20x16 CE 960 NG = 3
+EXDWPW6_KERNEL(exdwpw6_c24, 24, 8)
+EXDWPW6_KERNEL(exdwpw6_c12x16, 12, 16)
+EXDWPW6_KERNEL(exdwpw6_c20x16, 20, 16)
+EXDWPW6_KERNEL(exdwpw6_c24x16, 24, 16)
 
 // the stamped builds: the same kernels + one pointer (12 stamps per block)
-#define EXDWPW6_STAMP_KERNEL(NAME, CH)                                                                              \
-    extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256, 2)                                 \
+#define EXDWPW6_STAMP_KERNEL(NAME, CH, CL)                                                                          \
+    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(256, 2)                                \
         NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
              const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
              const float* __restrict__ bp, const float* R, float* Y, float* ws, int* cnt, int H, int W, int CIN,    \
              int CE, int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res,         \
              unsigned long long* stamps) {                                                                          \
-        cblock::exdwpw6_body<CH, true>(X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S,   \
-                                       TR, act_e, act_d, act_p, has_res, stamps);                                   \
+        cblock::exdwpw6_body<CH, CL, true>(X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo,  \
+                                           S, TR, act_e, act_d, act_p, has_res, stamps);                            \
     }
 
-EXDWPW6_STAMP_KERNEL(exdwpw6_c8_stamp, 8)
-EXDWPW6_STAMP_KERNEL(exdwpw6_c12_stamp, 12)
-EXDWPW6_STAMP_KERNEL(exdwpw6_c16_stamp, 16)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c8_stamp, 8, 8)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c12_stamp, 12, 8)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c16_stamp, 16, 8)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c24_stamp, 24, 8)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c12x16_stamp, 12, 16)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c20x16_stamp, 20, 16)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c24x16_stamp, 24, 16)
 
 // pwpool_c8 (fuse v9, beside kernels/pool.cu pwpool): the head's pointwise conv (+ bias, ReLU6) and the global average
 // pool as one kernel on thread-block clusters of 8 that split K. pwpool (one block per 8 channels, all of K) stages the

@@ -1,7 +1,10 @@
-"""fuse v6 (kernels/cblock.cu exdwpw6) per bottleneck block: every (CH, TR) configuration against the launches the
-fuse v5 plan runs for the same block, at small batches. H100 (any CUDA GPU); results/NOTES.md cites its output.
+"""fuse v6 (kernels/cblock.cu exdwpw6) per bottleneck block: every (CH, TR, CL) configuration against the launches
+the fuse v5 plan runs for the same block, at small batches. H100 (any CUDA GPU); results/NOTES.md cites its output.
 
-    python3 scripts/cblock_sweep.py --batches 1,2,4,8 --json out.json
+    python3 scripts/cblock_sweep.py --batches 1,2,4,8 --json out.json [--fuse v11]
+
+--fuse (default v13) picks the configurations and the cost model's pick: v13 includes the wider builds (24 channels
+per block, clusters of 16), v9 - v12 the clusters of 8 with up to 2 blocks per SM.
 
 Per block and batch: the v5 plan's launches of the block's three ops (expansion, depthwise, projection: from the
 plan's op ranges, on the plan's own buffers), and one exdwpw6 launch per configuration on fresh buffers, each
@@ -26,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from impls import _custom_kernels as K  # noqa: E402
 from impls.custom import CustomBackend, choose_exdwpw6, exdwpw6_configs, exdwpw6_cost  # noqa: E402
 from mbv2.model import default_network  # noqa: E402
 from mbv2.timing import CudaGraph, cuda_event_timing  # noqa: E402
@@ -37,11 +41,11 @@ PHASES = ("stage", "expand", "depthwise", "project", "cluster barrier", "cluster
 
 def stamp_run(be: CustomBackend, la) -> dict:
     """One launch of the stamped build of ``la``'s kernel; per-phase median / max over blocks in us."""
-    from impls import _custom_kernels as K
-
     built = K.build_all(be.arch)["cblock"]
     mod = cupy.RawModule(path=str(built.path)) if built.path else cupy.RawModule(code=built.source)
     fn = be._dyn_smem(mod.get_function(la.name + "_stamp"), la.smem)
+    if la.name.endswith("x16"):  # fuse v13's clusters of 16: the non-portable opt-in
+        be._allow_nonportable_cluster(la.name + "_stamp", fn)
     nblk = int(np.prod(la.grid))
     st = cupy.zeros((nblk, 12), cupy.uint64)
     with be.stream:
@@ -78,6 +82,7 @@ def main() -> None:
     ap.add_argument("--batches", default="1,2,4,8")
     ap.add_argument("--json", default="")
     ap.add_argument("--stamps", action="store_true")
+    ap.add_argument("--fuse", default="v13", help="fuse version of the exdwpw6 backend (v13: the wider builds too)")
     args = ap.parse_args()
     net = default_network()
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
@@ -86,7 +91,7 @@ def main() -> None:
         be5 = CustomBackend(kernels="fuse=v5")
         be5.prepare(net)
         plan5 = be5.plan(batch)
-        be6 = CustomBackend(kernels="fuse=v6")
+        be6 = CustomBackend(kernels=f"fuse={args.fuse}")
         be6.prepare(net)
         by_label = {label: (lo, hi) for label, lo, hi in plan5.op_ranges}
         fused = net.fused
@@ -99,7 +104,8 @@ def main() -> None:
             h, w = lx.in_shape[1:]
             ho, wo = ld.out_hw(h, w)
             shape = (h, w, lx.in_channels, lx.out_channels, lp.out_channels, ho, wo, ld.stride)
-            cfgs = exdwpw6_configs(*shape)
+            wide = K.wide_clusters(args.fuse)
+            cfgs = exdwpw6_configs(*shape, wide=wide)
             if not cfgs:
                 continue
             if args.stamps:
@@ -127,7 +133,8 @@ def main() -> None:
             with be6.stream:
                 out = cupy.empty((batch, ho, wo, lp.out_channels), cupy.float32)
             res = out if pw.residual is not None else None
-            pick = choose_exdwpw6(batch, *shape, be6.sms)
+            per_sm = 2 if K.fuse_level(args.fuse) >= 9 else 1
+            pick = choose_exdwpw6(batch, *shape, be6.sms, per_sm, wide)
             label = f"ops{ex.index}+{dw.index}+{pw.index} {lx.in_channels}->{lx.out_channels}->{lp.out_channels}"
             label += f" @{h}x{w} s{ld.stride}"
             print(f"bs{batch} {label}: v5 {t5:.2f} us ({' '.join(names5)})", flush=True)
@@ -138,7 +145,8 @@ def main() -> None:
                 t6 = time_launches(be6, [la])
                 cost = exdwpw6_cost(batch, *shape, be6.sms, cfg)
                 mark = " <- model" if cfg == pick else ""
-                print(f"    CH {cfg[0]:2d} TR {cfg[1]:3d} grid {la.grid}: {t6:.2f} us (model {cost:.0f} cyc){mark}")
+                cf = f"CH {cfg[0]:2d} TR {cfg[1]:3d} CL {cfg[2]:2d}"
+                print(f"    {cf} grid {la.grid}: {t6:.2f} us (model {cost:.0f} cyc){mark}")
                 rows.append(
                     {
                         "gpu": gpu,
@@ -148,6 +156,7 @@ def main() -> None:
                         "v5_launches": names5,
                         "ch": cfg[0],
                         "tr": cfg[1],
+                        "cl": cfg[2],
                         "grid": list(la.grid),
                         "us": t6,
                         "model_cycles": cost,

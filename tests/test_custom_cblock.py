@@ -82,14 +82,22 @@ def _block_case(i, j, k, batch):
 
 
 def _run(be, ex, dw, pw, x, res, ex_act=True, dw_act=True, act=False, cfg=None):
-    """One bottleneck op through exdwpw6 (``cfg`` = (CH, TR) pinned, else the cost model's) by fuse v5's test runner
-    (NaN-poisoned output, no fallback); the arrival counters must be zero again afterwards."""
+    """One bottleneck op through exdwpw6 (``cfg`` = (CH, TR, CL) pinned, else the cost model's) by fuse v5's test
+    runner (NaN-poisoned output, no fallback); the pinned build must have run (the launch list names it), and the
+    arrival counters must be zero again afterwards."""
+    names: list[str] = []
+    launch_all = type(be).launch_all
+    be.launch_all = lambda launches: (names.extend(la.name for la in launches), launch_all(be, launches))[-1]
     be._fallbacks.clear()
     be.force_block6 = cfg
     try:
         host = _run_block(be, ex, dw, pw, x, res, ex_act, dw_act, act)
     finally:
         be.force_block6 = None
+        del be.launch_all
+    ran = [n for n in names if n.startswith("exdwpw")]
+    if cfg is not None:
+        assert ran == [K.exdwpw6_kernel(cfg[0], cfg[2])], (cfg, names)
     assert not be._cnt.get().any(), "arrival counters not reset"
     return host
 
@@ -120,8 +128,8 @@ def test_every_configuration_matches_float64_reference(i, j, k):
     for cfg in cfgs:
         y = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
         assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
-        assert_close(y, ref, "fp32", "layer", what=f"fuse v6 ops {i}+{j}+{k} cfg (CH, TR) = {cfg}")
-        if ex.layer.out_channels // (8 * cfg[0]) > 1:
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v6 ops {i}+{j}+{k} cfg (CH, TR, CL) = {cfg}")
+        if ex.layer.out_channels // (cfg[2] * cfg[0]) > 1:
             multi = (cfg, y)
     if multi is not None:
         cfg, y = multi
@@ -158,6 +166,56 @@ def test_compiled_builds_are_the_host_list():
     be = backend_for("fuse=v6")
     for ch in K.EXDWPW6_CH:
         assert be._fn(K.exdwpw6_kernel(ch)) is not None
+    be = backend_for("fuse=v13")
+    for ch, cl in K.EXDWPW6_WIDE:
+        assert be._fn(K.exdwpw6_kernel(ch, cl)) is not None
+
+
+# -- fuse v13: the wider exdwpw6 builds (24 channels per block; clusters of 16, non-portable) -------------------------
+def _wide_configs(args):
+    narrow = set(exdwpw6_configs(*args))
+    return [c for c in exdwpw6_configs(*args, wide=True) if c not in narrow]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_wide_configurations_match_float64_reference(i, j, k):
+    """Every configuration fuse v13 adds for this block, at batch 1 (clusters of 16 run: the launch would fail without
+    the non-portable opt-in); a multi-cluster one repeated bit-identically; the counters zero after each launch."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    cfgs = _wide_configs(_block_args(ex.layer, dw.layer, pw.layer))
+    if not cfgs:
+        pytest.skip(f"no wider build divides CE = {ex.layer.out_channels} (EXDWPW6_WIDE {K.EXDWPW6_WIDE})")
+    be = backend_for("fuse=v13")
+    multi = None
+    for cfg in cfgs:
+        y = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v13 ops {i}+{j}+{k} cfg (CH, TR, CL) = {cfg}")
+        if ex.layer.out_channels // (cfg[2] * cfg[0]) > 1:
+            multi = (cfg, y)
+    if multi is not None:
+        cfg, y = multi
+        y2 = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        np.testing.assert_array_equal(y, y2, err_msg=f"cfg {cfg} not bit-identical on a repeat")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("batch", (1, 3))
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_wide_cost_model_pick_matches_float64_reference(i, j, k, batch):
+    """fuse v13's cost-model pick (the wider builds included) at batch 1 and 3 (several images: the counters'
+    image index), pinned through the op."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, batch)
+    be = backend_for("fuse=v13")
+    cfg = choose_exdwpw6(batch, *_block_args(ex.layer, dw.layer, pw.layer), be.sms, 2, wide=True)
+    y = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+    assert np.isfinite(y).all(), f"{np.size(y) - np.isfinite(y).sum()} unwritten/non-finite outputs"
+    assert_close(y, ref, "fp32", "layer", what=f"fuse v13 ops {i}+{j}+{k} bs{batch} cfg {cfg}")
 
 
 # -- fuse v10 (exdwpw10): the two-phase cooperative kernel (expansion + depthwise -> L2, grid barrier, projection) -----

@@ -280,3 +280,23 @@ def test_e2e_fuse_v12_pdl_pwpool_matches_onnxruntime(net, batch, graph):
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
     assert_same_cost_model_logits(net, x, "fuse=v12", "fuse=v11", graph)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_e2e_fuse_v13_wide_blocks_match_onnxruntime(net, batch, graph):
+    """fuse v13: at batch 1 the 13 exdwpw6 blocks at the cost model's picks among the wider builds too (24 channels
+    per block, clusters of 16), some of them clusters of 16; logits against ONNX Runtime (NaN-poisoned), runs
+    bit-identical, eager and in a CUDA graph; at batch 2 v11's plan."""
+    be = impls.create("custom", kernels="fuse=v13", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v13 graph={graph} bs{batch}")
+    names = [la.name for la in be.plan(batch).launches]
+    six = [n for n in names if n.startswith("exdwpw6")]
+    if batch <= EXDWPW6_MAX_BATCH:
+        assert len(six) == 13 and any(n.endswith("x16") for n in six), names
+    else:
+        assert not six, names
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))

@@ -139,6 +139,7 @@ def parse_signatures() -> dict[str, list[str]]:
 SIGS = parse_signatures()
 LAUNCHES: list[str] = []
 PDL_LAUNCHES: list[str] = []  # kernels the stand-in cuLaunchKernelEx launched (fixture fake_cupy)
+NONPORTABLE: set[str] = set()  # kernels opted in to clusters of 16 (fixture fake_cupy)
 CAPTURE = None
 
 
@@ -319,14 +320,16 @@ def emulate(name, grid, block, args):
         assert grid[0] == -(-Ho // th) * -(-Wo // tw) and block == (256, 1, 1), (grid, block, Ho, Wo, th, tw)
         flags = (act_e, act_d, act_p, hr)
         emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, (n, H, W, cin, Ce, cout, Ho, Wo, s, pad), flags)
-    elif name.startswith("exdwpw6"):  # fuse v6: the same op as exdwpw5, split over clusters of 8 (kernels/cblock.cu)
+    elif name.startswith("exdwpw6"):  # fuse v6: the same op as exdwpw5, split over clusters (kernels/cblock.cu)
         X, We, be, Wd, bd, Wp, bp, R, Y, _ = map(flat, a[:10])
         cnt = flat(a[10])
         H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr = map(int, a[11:])
-        ch = int(name[len("exdwpw6_c") :])
+        m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?", name)  # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>
+        ch, cl = int(m[1]), int(m[2] or 8)
         n = grid[2]
-        assert cnt.dtype == np.int32 and not cnt[: n * grid[1] * 8].any(), "counters must be zero before a launch"
-        assert grid[0] % 8 == 0 and grid[0] * ch == Ce and grid[1] == -(-Ho // tr), (grid, Ce, ch, Ho, tr)
+        assert cnt.dtype == np.int32 and not cnt[: n * grid[1] * cl].any(), "counters must be zero before a launch"
+        assert cnt.size >= n * grid[1] * cl, (cnt.size, n, grid, cl)
+        assert grid[0] % cl == 0 and grid[0] * ch == Ce and grid[1] == -(-Ho // tr), (grid, Ce, ch, cl, Ho, tr)
         assert block == (256, 1, 1) and (H + 2 - 3) // s + 1 == Ho and (W + 2 - 3) // s + 1 == Wo
         assert cin % 4 == 0 and Ce % 4 == 0 and cout % 4 == 0
         flags = (act_e, act_d, act_p, hr)
@@ -633,6 +636,9 @@ def fake_cupy(monkeypatch):
         launch.kernel(launch.grid, launch.block, launch.args, shared_mem=launch.smem)
 
     monkeypatch.setattr(custom.CustomBackend, "_launch_pdl", fake_pdl)
+    # clusters of 16 (fuse v13): the driver's opt-in stood in for; NONPORTABLE records the kernels opted in
+    monkeypatch.setattr(custom.CustomBackend, "_allow_nonportable_cluster", lambda self, nm, fn: NONPORTABLE.add(nm))
+    NONPORTABLE.clear()
     PDL_LAUNCHES.clear()
     # no compile: the fake "loads" kernels by name from the parsed signatures
     monkeypatch.setattr(
@@ -1030,7 +1036,7 @@ def test_fuse_v6_bottleneck_op_with_emulated_kernels(fake_cupy, rng):
             rd = be.to_device(res) if has_res else None
             y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=rd))
             be.force_block6 = None
-            want = [K.exdwpw6_kernel(cfg[0])] if cfg else [K.exdwpw5_kernel(s, cin, cout, (8, 8))]
+            want = [K.exdwpw6_kernel(cfg[0], cfg[2])] if cfg else [K.exdwpw5_kernel(s, cin, cout, (8, 8))]
             assert [k for k in LAUNCHES if k.startswith("exdwpw")] == want, LAUNCHES
             assert bool(be._fallbacks) == (cfg is None), be._fallbacks
             assert not be._cnt.any()
@@ -1056,6 +1062,65 @@ def test_fuse_v6_plan_at_batch1_runs_cluster_block_kernels(fake_cupy, net):
         # fuse v9 (the default): the three small-CIN blocks on 112x112 / 56x56 maps as exdwpw5, the head pwpool_c8
         assert sum(n.startswith("exdwpw5") for n in names) == 3, names
         assert len(names) == 19, names
+
+
+def test_fuse_v13_wide_builds_through_the_op_with_emulated_kernels(fake_cupy, rng):
+    """fuse v13's wider exdwpw6 builds (24 channels per block, clusters of 16) through the public op on the network's
+    28x28 and 7x7 block shapes: every configuration v13 adds runs its own build with grid x = CL * NG, the clusters
+    of 16 are opted in to the non-portable size first, the counters stay zero, the output matches float64."""
+    from impls.custom import exdwpw6_configs
+    from tests.test_custom_kernels import make_conv
+
+    be = fake_cupy.CustomBackend(kernels="fuse=v13")
+    r64 = NumpyBackend(dtype="fp64")
+    seen = set()
+    for s, cin, ce, cout, h, w, has_res in [(1, 32, 192, 32, 28, 28, True), (1, 160, 960, 320, 7, 7, False)]:
+        ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+        dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+        ho, wo = dw.out_hw(h, w)
+        pw = make_conv(rng, ce, cout, 1, 1, 0, 1, ho, wo)
+        x = rng.standard_normal((1, cin, h, w), dtype=np.float32)
+        res = rng.standard_normal((1, *pw.out_shape), dtype=np.float32) if has_res else None
+        ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True), pw)
+        ref = ref + res if has_res else ref
+        narrow = set(exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s))
+        wide = [c for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True) if c not in narrow]
+        assert wide and all((c[0], c[2]) in K.EXDWPW6_WIDE for c in wide), wide
+        for cfg in wide[:: max(1, len(wide) // 6)]:  # a spread of them: each emulated launch costs ~1 s here
+            LAUNCHES.clear()
+            be.force_block6 = cfg
+            y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=be.to_device(res) if has_res else None))
+            be.force_block6 = None
+            name = K.exdwpw6_kernel(cfg[0], cfg[2])
+            assert [k for k in LAUNCHES if k.startswith("exdwpw")] == [name], LAUNCHES
+            assert (name in NONPORTABLE) == (cfg[2] > 8), (name, NONPORTABLE)
+            assert not be._cnt.any() and not be._fallbacks, be._fallbacks
+            assert_close(y, ref, "fp32", "layer", what=f"fuse v13 bottleneck {cin}->{ce}->{cout} cfg {cfg}")
+            seen.add((cfg[0], cfg[2]))
+    assert {(24, 8), (12, 16)} <= seen, seen
+
+
+def test_fuse_v13_plan_at_batch1(fake_cupy, net):
+    """fuse v13 at batch 1: the same 19 launches as v11, the 13 block kernels at the cost model's picks among the
+    wider builds too (so some are clusters of 16, opted in); the logits match v11's; at batch 2 the plans are v11's."""
+    x = random_input(net, 1, seed=13)
+    ys, plans, plans2 = {}, {}, {}
+    for fuse in ("v13", "v11"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}")
+        be.prepare(net)
+        plans[fuse] = [(la.name, la.grid) for la in be.plan(1).launches]
+        plans2[fuse] = [la.name for la in be.plan(2).launches]
+        ys[fuse] = be.run(x)
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    assert len(plans["v13"]) == len(plans["v11"]) == 19
+    assert plans2["v13"] == plans2["v11"]
+    six = [(n, g) for n, g in plans["v13"] if n.startswith("exdwpw6")]
+    assert len(six) == 13 and any(n.endswith("x16") for n, _ in six), six
+    assert {n for n, _ in six if n.endswith("x16")} <= NONPORTABLE, NONPORTABLE
+    assert [n for n, _ in plans["v13"] if not n.startswith("exdwpw6")] == [
+        n for n, _ in plans["v11"] if not n.startswith("exdwpw6")
+    ]
+    assert_close(ys["v13"], ys["v11"], "fp32", "e2e", what="emulated fuse v13 vs v11 bs1")
 
 
 def test_fuse_v7_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
