@@ -1016,22 +1016,45 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
     ) -> Launch | None:
         """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ res) as one fuse v6 kernel (kernels/cblock.cu exdwpw6):
-        (CH, TR, CL) from the cost model (or ``force_block6``); None where the shapes, the alignment or shared memory
-        rule it out."""
+        (CH, TR, CL) pinned by ``force_block6``, else with fuse v13 the fastest of the one-wave configurations
+        (autotuned, the wider builds included), else the cost model's; None where the shapes, the alignment or shared
+        memory rule it out."""
         nb, h, w, cin = x.shape
         if not (self._block6_shapes(ex, dw, pw) and cin == ex.in_channels and nb <= 65535):
             return None
         ho, wo = dw.out_hw(h, w)
         ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
-        wide = K.wide_clusters(self.versions["fuse"])  # fuse v13: the wider builds too
+        wide = K.wide_clusters(self.versions["fuse"])  # fuse v13: the wider builds too, and the tuner picks
         cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide)
+        per_sm = 2 if K.fuse_level(self.versions["fuse"]) >= 9 else 1  # fuse v9: up to 2 blocks per SM
         cfg = self.force_block6 if self.force_block6 in cfgs else None
         if cfg is None:
-            per_sm = 2 if K.fuse_level(self.versions["fuse"]) >= 9 else 1  # fuse v9: up to 2 blocks per SM
             cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide)
         arrays = (x, out) if res is None else (x, out, res)
         if cfg is None or not self._aligned(*arrays):
             return None
+        flop = 2.0 * nb * (h * w * cin * ce + ho * wo * ce * (9 + cout))
+        if wide and self.force_block6 not in cfgs and self.autotune and flop >= self.TUNE_MIN_FLOP:
+            # fuse v13: every configuration of one wave timed on this GPU (session 15's sweep on the H200: the cost
+            # model's picks were 1.2 us per block slower than the fastest, 13 us over the 13 blocks at batch 1)
+            one_wave = [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= per_sm * self.sms] or cfgs
+            key = ("exdwpw6", tuple(x.shape), ce, cout, s, res is not None, ex_act, dw_act, act)
+
+            def build(c: tuple[int, int, int]) -> list[Launch]:
+                return [self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, c)]
+
+            return self._tuned(key, one_wave, build, cfg)[0]
+        return self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, cfg)
+
+    def _exdwpw6_build(
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any,
+        cfg: tuple[int, int, int],
+    ) -> Launch:  # fmt: skip
+        """The exdwpw6 launch of configuration cfg = (CH, TR, CL) (shapes, alignment and shared memory checked by
+        the caller)."""
+        nb, h, w, cin = x.shape
+        ho, wo = dw.out_hw(h, w)
+        ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
         ch, tr, cl = cfg
         st, ng = math.ceil(ho / tr), ce // (cl * ch)
         pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)

@@ -282,21 +282,26 @@ def test_e2e_fuse_v12_pdl_pwpool_matches_onnxruntime(net, batch, graph):
     assert_same_cost_model_logits(net, x, "fuse=v12", "fuse=v11", graph)
 
 
+@pytest.mark.parametrize("autotune", [True, False], ids=["tuned", "model"])
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2])
-def test_e2e_fuse_v13_wide_blocks_match_onnxruntime(net, batch, graph):
-    """fuse v13: at batch 1 the 13 exdwpw6 blocks at the cost model's picks among the wider builds too (24 channels
-    per block, clusters of 16), some of them clusters of 16; logits against ONNX Runtime (NaN-poisoned), runs
-    bit-identical, eager and in a CUDA graph; at batch 2 v11's plan."""
-    be = impls.create("custom", kernels="fuse=v13", graph=graph)
+def test_e2e_fuse_v13_wide_blocks_match_onnxruntime(net, batch, graph, autotune):
+    """fuse v13: at batch 1 the 13 exdwpw6 blocks at the tuner's picks (each block timed among its one-wave
+    configurations, the wider builds included) or, untuned, the cost model's (which takes clusters of 16 on some
+    blocks); logits against ONNX Runtime (NaN-poisoned), runs bit-identical, eager and in a CUDA graph; at batch 2
+    v11's plan."""
+    be = impls.create("custom", kernels="fuse=v13", graph=graph, autotune=autotune)
     be.prepare(net)
-    check_against_ort(be, net, batch, f"custom fuse=v13 graph={graph} bs{batch}")
+    check_against_ort(be, net, batch, f"custom fuse=v13 graph={graph} autotune={autotune} bs{batch}")
     names = [la.name for la in be.plan(batch).launches]
     six = [n for n in names if n.startswith("exdwpw6")]
+    tuned6 = [k for k in be.tuned if k.startswith("('exdwpw6'")]
     if batch <= EXDWPW6_MAX_BATCH:
-        assert len(six) == 13 and any(n.endswith("x16") for n in six), names
+        assert len(six) == 13, names
+        assert len(tuned6) == (8 if autotune else 0), be.tuned  # 8 distinct block problems (13 blocks)
+        assert autotune or any(n.endswith("x16") for n in six), names
     else:
-        assert not six, names
+        assert not six and not tuned6, names
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))

@@ -1123,6 +1123,54 @@ def test_fuse_v13_plan_at_batch1(fake_cupy, net):
     assert_close(ys["v13"], ys["v11"], "fp32", "e2e", what="emulated fuse v13 vs v11 bs1")
 
 
+def test_fuse_v13_tunes_each_block_among_the_one_wave_configurations(fake_cupy, net, monkeypatch):
+    """fuse v13 with the autotuner on (TUNE_MIN_FLOP 0, the GPU default): each of the 13 exdwpw6 blocks at batch 1 goes
+    to the tuner with every configuration of one wave (wider builds included) and the cost model's pick as the
+    model; the launch is the tuner's pick. v11 and autotune off tune none; a pinned force_block6 none where it fits."""
+    import math
+
+    from impls.custom import choose_exdwpw6, exdwpw6_configs
+
+    calls = []
+
+    def fake_tuned(self, key, cands, build, model):
+        calls.append((key, list(cands), model))
+        return build(cands[-1])  # not the model's: the launch must be what the tuner returns
+
+    monkeypatch.setattr(fake_cupy.CustomBackend, "_tuned", fake_tuned)
+    be = fake_cupy.CustomBackend(kernels="fuse=v13", autotune=True)
+    be.TUNE_MIN_FLOP = 0
+    be.prepare(net)
+    launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
+    six = [c for c in calls if c[0][0] == "exdwpw6"]
+    assert len(six) == len(launches) == 13, [c[0] for c in calls]
+    for (key, cands, model), la in zip(six, launches):
+        _, (nb, h, w, cin), ce, cout, s, *_ = key
+        ho = wo = (h - 1) // s + 1
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)
+        assert cands == [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= 2 * be.sms], key
+        assert model == choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, be.sms, 2, wide=True)
+        ch, tr, cl = cands[-1]
+        assert la.name == K.exdwpw6_kernel(ch, cl) and la.grid == (ce // ch, math.ceil(ho / tr), nb), (la, cands[-1])
+    for kw, spec in ((dict(autotune=True), "fuse=v11"), (dict(autotune=False), "fuse=v13")):
+        calls.clear()
+        other = fake_cupy.CustomBackend(kernels=spec, **kw)
+        other.TUNE_MIN_FLOP = 0
+        other.prepare(net)
+        other.plan(1)
+        assert not [c for c in calls if c[0][0] == "exdwpw6"], (spec, kw)
+    # a pinned configuration is not tuned where it fits (c24x16: the four 64->384 blocks), tuned elsewhere
+    calls.clear()
+    pinned = fake_cupy.CustomBackend(kernels="fuse=v13", autotune=True)
+    pinned.TUNE_MIN_FLOP = 0
+    pinned.force_block6 = (24, 2, 16)
+    pinned.prepare(net)
+    names = [la.name for la in pinned.plan(1).launches if la.name.startswith("exdwpw6")]
+    tuned = [c for c in calls if c[0][0] == "exdwpw6"]
+    assert all(pinned.force_block6 not in cands for _, cands, _ in tuned), tuned
+    assert len(tuned) == 13 - names.count("exdwpw6_c24x16") == 9, names
+
+
 def test_fuse_v7_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
     """fuse v7's exgdw kernel (BN 64 and 32 pinned) and its unfused alternative through the public op: argument
     order, the grid of whole-image blocks (1 image at 14x14, 4 at 7x7, 2 at 10x9, partial last blocks), the shared
