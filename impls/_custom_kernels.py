@@ -414,7 +414,7 @@ def pwpool_c8_smem(hw: int, k: int) -> int:
 # at batch 2 it wins on 7 of 14 blocks by <= 2 us and loses on the others); the shared memory a block may take
 EXDWPW6_CH = (8, 12, 16)
 # fuse v13: the wider builds as (CH, cluster size); 16 is a non-portable cluster size (the host opts each kernel in)
-EXDWPW6_WIDE = ((24, 8), (12, 16), (20, 16), (24, 16))
+EXDWPW6_WIDE = ((24, 8), (40, 8), (12, 16), (20, 16), (24, 16), (36, 16))
 EXDWPW6_MAX_BATCH = 1
 EXDWPW6_MAX_MAP = 28 * 28
 EXDWPW6_MAX_SMEM = 227 * 1024 - 64

@@ -411,14 +411,16 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 EXDWPW6_KERNEL(exdwpw6_c8, 8, 8)
 EXDWPW6_KERNEL(exdwpw6_c12, 12, 8)
 EXDWPW6_KERNEL(exdwpw6_c16, 16, 8)
-// fuse v13's wider builds (K.EXDWPW6_WIDE): fewer clusters per row tile (NG), so less or no global hand-off. c24: 24
-// channels per block, clusters of 8 (CE 192: NG = 1). c<CH>x16: clusters of 16, non-portable (the host sets
-// CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED before the first launch): c12x16 CE 192 NG = 1, 384 NG = 2,
-// 576 NG = 3, 960 NG = 5; c24x16 CE 384 NG = 1; c20x16 CE 960 NG = 3
+// fuse v13's wider builds (K.EXDWPW6_WIDE): fewer clusters per row tile (NG), so less or no global hand-off. c24 / c40:
+// 24 / 40 channels per block, clusters of 8 (c24: CE 192 NG = 1; c40: CE 960 NG = 3). c<CH>x16: clusters of 16,
+// non-portable (the host sets CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED before the first launch): c12x16
+// CE 192 NG = 1, 384 NG = 2, 576 NG = 3, 960 NG = 5; c24x16 CE 384 NG = 1; c20x16 CE 960 NG = 3; c36x16 CE 576 NG = 1
 EXDWPW6_KERNEL(exdwpw6_c24, 24, 8)
+EXDWPW6_KERNEL(exdwpw6_c40, 40, 8)
 EXDWPW6_KERNEL(exdwpw6_c12x16, 12, 16)
 EXDWPW6_KERNEL(exdwpw6_c20x16, 20, 16)
 EXDWPW6_KERNEL(exdwpw6_c24x16, 24, 16)
+EXDWPW6_KERNEL(exdwpw6_c36x16, 36, 16)
 
 // the stamped builds: the same kernels + one pointer (12 stamps per block)
 #define EXDWPW6_STAMP_KERNEL(NAME, CH, CL)                                                                          \
@@ -439,6 +441,8 @@ EXDWPW6_STAMP_KERNEL(exdwpw6_c24_stamp, 24, 8)
 EXDWPW6_STAMP_KERNEL(exdwpw6_c12x16_stamp, 12, 16)
 EXDWPW6_STAMP_KERNEL(exdwpw6_c20x16_stamp, 20, 16)
 EXDWPW6_STAMP_KERNEL(exdwpw6_c24x16_stamp, 24, 16)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c40_stamp, 40, 8)
+EXDWPW6_STAMP_KERNEL(exdwpw6_c36x16_stamp, 36, 16)
 
 // pwpool_c8 (fuse v9, beside kernels/pool.cu pwpool): the head's pointwise conv (+ bias, ReLU6) and the global average
 // pool as one kernel on thread-block clusters of 8 that split K. pwpool (one block per 8 channels, all of K) stages the
