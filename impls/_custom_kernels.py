@@ -63,9 +63,12 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                its dependents after its cluster reduce), then griddepcontrol.wait, then its input rows; H200,
                session 14: SLOWER at batch 1 (+2.7 us, 4 interleaved pairs): kept selectable, not the default (and
                not carried into later versions: pwpool_pdl),
-               v13 v11 + the exdwpw6 cost model's candidates include the wider builds (EXDWPW6_WIDE: 24 expanded
-               channels per block, or non-portable clusters of 16 blocks), which need fewer clusters per row tile
-               (NG): on the 28x28 blocks (CE 192) NG = 1, so no global hand-off and no last cluster's sum
+               v13 v11 + at batch 1 each exdwpw6 block's configuration autotuned among every one of one wave,
+               including the wider builds (EXDWPW6_WIDE: 24 / 36 / 40 expanded channels per block, or non-portable
+               clusters of 16 blocks), which need fewer clusters per row tile (NG; 1 on the 28x28 blocks and the
+               14x14 ones of CE 384 / 576: no global hand-off, no last cluster's sum); the cost model (which weighs
+               the wider builds too) where the tuner is off; H200, session 15: batch 1 0.1726 -> 0.1559 ms (3
+               interleaved instance pairs); the default since session 15
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -151,8 +154,8 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "linear": "v5",
     "add": "v2",
     # v6 at batch 1 (EXDWPW6_MAX_BATCH); above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head
-    # kernel at batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1
-    "fuse": "v11",
+    # kernel at batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1; v13's tuned exdwpw6 builds
+    "fuse": "v13",
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",

@@ -372,6 +372,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.stream: Any = None
         self._fns: dict[str, Any] = {}
         self._nonportable: set[str] = set()  # kernels opted in to clusters of more than 8 blocks
+        # fuse v6+: the largest batch whose plan runs the <= 28x28 bottleneck blocks as exdwpw6 kernels (a per-backend
+        # copy of K.EXDWPW6_MAX_BATCH, so that an A/B can raise it for one instance: scripts/e2e_ab.py block6max=)
+        self.exdwpw6_max_batch = K.EXDWPW6_MAX_BATCH
         self._params: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._plans: dict[int, Plan] = {}
         self._fallbacks: set[str] = set()
@@ -1142,7 +1145,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         and loops over every expanded channel, so it needs enough tiles: >= SMs / 3 blocks). None: the pair path
         does not apply either (unaligned)."""
         nb, h, w, cin = x.shape
-        if K.fuse_level(self.versions["fuse"]) >= 6 and nb <= K.EXDWPW6_MAX_BATCH and h * w <= K.EXDWPW6_MAX_MAP:
+        if K.fuse_level(self.versions["fuse"]) >= 6 and nb <= self.exdwpw6_max_batch and h * w <= K.EXDWPW6_MAX_MAP:
             if K.two_phase(self.versions["fuse"]):  # fuse v10: the two-phase cooperative kernel first
                 block10 = self._exdwpw10_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
                 if block10 is not None:
@@ -1896,7 +1899,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             fuse_blk = self._fuse_blocks(fused, last_use, fuse_ex)
         # fuse v6 at small batch: every other bottleneck block (expansion CIN not in EXDW_CIN) too, as one exdwpw6
         # kernel where it applies (_block_launches), else its three layers' own kernels
-        if K.fuse_level(self.versions["fuse"]) >= 6 and batch <= K.EXDWPW6_MAX_BATCH:
+        if K.fuse_level(self.versions["fuse"]) >= 6 and batch <= self.exdwpw6_max_batch:
             big = self._fuse_pairs(
                 fused,
                 last_use,

@@ -64,13 +64,17 @@ def main() -> None:
         bes = []
         for spec in specs:
             # "pdl=0" / "pdl=1" in a spec is the backend's pdl option, "tuneflop=X" its TUNE_MIN_FLOP (the smallest
-            # problem the autotuner times), not kernel families
-            opts = dict(t.strip().split("=", 1) for t in spec.split(",") if t.strip().startswith(("pdl=", "tuneflop=")))
-            kspec = ",".join(t for t in spec.split(",") if not t.strip().startswith(("pdl=", "tuneflop=")))
+            # problem the autotuner times), "block6max=N" the largest batch it runs exdwpw6 blocks at; not kernel
+            # families
+            opt_keys = ("pdl=", "tuneflop=", "block6max=")
+            opts = dict(t.strip().split("=", 1) for t in spec.split(",") if t.strip().startswith(opt_keys))
+            kspec = ",".join(t for t in spec.split(",") if not t.strip().startswith(opt_keys))
             pdl = bool(int(opts["pdl"])) if "pdl" in opts else None
             be = CustomBackend(dtype=args.dtype, graph=True, kernels=kspec, pdl=pdl)
             if "tuneflop" in opts:
                 be.TUNE_MIN_FLOP = float(opts["tuneflop"])
+            if "block6max" in opts:
+                be.exdwpw6_max_batch = int(opts["block6max"])
             be.prepare(net)
             be.plan(batch)
             be.run(x)
