@@ -345,6 +345,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         super().__init__(dtype=dtype, **options)
         spec = kernels if kernels is not None else os.environ.get(K.ENV_VAR, "")
         self.versions = K.parse_versions(spec)
+        # fuse v6+: the largest batch whose plan runs the <= 28x28 bottleneck blocks as exdwpw6 kernels (per backend,
+        # so that an A/B can change it for one instance: scripts/e2e_ab.py block6max=)
+        self.exdwpw6_max_batch = K.exdwpw6_max_batch(self.versions["fuse"])
         self.graph = bool(graph)
         self.debug = bool(int(os.environ.get("MBV2_DEBUG", "0") or 0)) if debug is None else bool(debug)
         self.preplan = [batch] if isinstance(batch, int) else list(batch or [])
@@ -372,9 +375,6 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.stream: Any = None
         self._fns: dict[str, Any] = {}
         self._nonportable: set[str] = set()  # kernels opted in to clusters of more than 8 blocks
-        # fuse v6+: the largest batch whose plan runs the <= 28x28 bottleneck blocks as exdwpw6 kernels (a per-backend
-        # copy of K.EXDWPW6_MAX_BATCH, so that an A/B can raise it for one instance: scripts/e2e_ab.py block6max=)
-        self.exdwpw6_max_batch = K.EXDWPW6_MAX_BATCH
         self._params: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._plans: dict[int, Plan] = {}
         self._fallbacks: set[str] = set()
