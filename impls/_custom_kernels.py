@@ -68,7 +68,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                clusters of 16 blocks), which need fewer clusters per row tile (NG; 1 on the 28x28 blocks and the
                14x14 ones of CE 384 / 576: no global hand-off, no last cluster's sum); the cost model (which weighs
                the wider builds too) where the tuner is off; H200, session 15: batch 1 0.1726 -> 0.1559 ms (3
-               interleaved instance pairs); and at batch 2 too (EXDWPW6_V13_MAX_BATCH: 0.2344 -> 0.2123 ms, 2 pairs);
+               interleaved instance pairs); and at batch 2 and 3 too (EXDWPW6_V13_MAX_BATCH: 0.2344 -> 0.2123 ms,
+               0.2765 -> 0.2626 ms, 2 pairs each);
                the default since session 15
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
@@ -421,9 +422,9 @@ EXDWPW6_CH = (8, 12, 16)
 EXDWPW6_WIDE = ((24, 8), (40, 8), (12, 16), (20, 16), (24, 16), (36, 16))
 EXDWPW6_MAX_BATCH = 1
 # fuse v13 (its configurations autotuned, the wider builds): the largest batch it runs the blocks as exdwpw6 at (H200,
-# session 15, all 13 blocks exdwpw6 against v11's plan, 2 interleaved instance pairs: batch 2 0.2344 -> 0.2123 ms,
-# batch 4 0.2992 -> 0.3223, batch 8 0.388 -> 0.552)
-EXDWPW6_V13_MAX_BATCH = 2
+# session 15, all 13 blocks exdwpw6 against v11's plan, 2 interleaved instance pairs each: batch 2 0.2344 -> 0.2123
+# ms, batch 3 0.2765 -> 0.2626, batch 4 0.2992 -> 0.3223, batch 8 0.388 -> 0.552)
+EXDWPW6_V13_MAX_BATCH = 3
 
 
 def exdwpw6_max_batch(version: str) -> int:

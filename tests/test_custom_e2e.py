@@ -292,12 +292,12 @@ def test_e2e_fuse_v12_pdl_pwpool_matches_onnxruntime(net, batch, graph):
 
 @pytest.mark.parametrize("autotune", [True, False], ids=["tuned", "model"])
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
-@pytest.mark.parametrize("batch", [1, 2, 3])
+@pytest.mark.parametrize("batch", [1, 3, 4])
 def test_e2e_fuse_v13_wide_blocks_match_onnxruntime(net, batch, graph, autotune):
-    """fuse v13: at batch 1 and 2 (EXDWPW6_V13_MAX_BATCH) the 13 exdwpw6 blocks at the tuner's picks (each block timed
+    """fuse v13: at batch 1 - 3 (EXDWPW6_V13_MAX_BATCH) the 13 exdwpw6 blocks at the tuner's picks (each block timed
     among its one-wave configurations, the wider builds included) or, untuned, the cost model's (which takes clusters
     of 16 on some blocks); logits against ONNX Runtime (NaN-poisoned), runs bit-identical, eager and in a CUDA graph;
-    at batch 3 v11's plan."""
+    at batch 4 v11's plan."""
     be = impls.create("custom", kernels="fuse=v13", graph=graph, autotune=autotune)
     be.prepare(net)
     check_against_ort(be, net, batch, f"custom fuse=v13 graph={graph} autotune={autotune} bs{batch}")
