@@ -14,7 +14,8 @@ CUDA events (median of the replays / REPEAT): device us per block. The cost mode
 --stamps: instead, one launch of the stamped build (exdwpw6_c<CH>_stamp: thread 0 of every block writes clock64 at
 the phase boundaries, %globaltimer at entry / exit) per block at the cost model's configuration, after warm-up; printed:
 the median and the maximum over the grid's blocks of each phase (us at the clock rate measured from the two timers)
-and the spread of the blocks' start times.
+and the spread of the blocks' start times. --stamps --plan: the same for the exdwpw6 launches of the --fuse plan
+itself (the autotuner's picks under v13).
 """
 
 from __future__ import annotations
@@ -83,11 +84,26 @@ def main() -> None:
     ap.add_argument("--json", default="")
     ap.add_argument("--stamps", action="store_true")
     ap.add_argument("--fuse", default="v13", help="fuse version of the exdwpw6 backend (v13: the wider builds too)")
+    ap.add_argument("--plan", action="store_true", help="with --stamps: the plan's own exdwpw6 launches (the tuner's)")
     args = ap.parse_args()
     net = default_network()
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     rows = []
-    for batch in [int(b) for b in args.batches.split(",")]:
+    for batch in [int(b) for b in args.batches.split(",")] if args.stamps and args.plan else []:
+        be = CustomBackend(kernels=f"fuse={args.fuse}")
+        be.prepare(net)
+        plan = be.plan(batch)
+        labels = {lo: label for label, lo, _ in plan.op_ranges}
+        for i, la in enumerate(plan.launches):
+            if la.name.startswith("exdwpw6"):
+                r = stamp_run(be, la)
+                print(f"bs{batch} {labels.get(i, '?')} {la.name} grid {la.grid}: span {r['span_us']:.2f} us, "
+                      f"start spread {r['start_spread_us']:.2f} us, {r['ghz']:.2f} GHz")  # fmt: skip
+                print("    " + "  ".join(f"{k} {r[k][0]:.2f}/{r[k][1]:.2f}" for k in PHASES), flush=True)
+                rows.append(
+                    {"gpu": gpu, "batch": batch, "block": labels.get(i, "?"), "grid": list(la.grid), "stamps": r}
+                )
+    for batch in [int(b) for b in args.batches.split(",")] if not (args.stamps and args.plan) else []:
         be5 = CustomBackend(kernels="fuse=v5")
         be5.prepare(net)
         plan5 = be5.plan(batch)
