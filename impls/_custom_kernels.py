@@ -155,8 +155,9 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "pool": "v2",
     "linear": "v5",
     "add": "v2",
-    # v6 at batch 1 (EXDWPW6_MAX_BATCH); above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head
-    # kernel at batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1; v13's tuned exdwpw6 builds
+    # v13: exdwpw6 blocks (tuned, the wider builds) at batch <= EXDWPW6_V13_MAX_BATCH; above: exdwpw8 / v5 blocks +
+    # exgdw on the 14x14 / 7x7 blocks; v9's head kernel at batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5
+    # builds at batch 1
     "fuse": "v13",
     "net": "v1",
     "block0": "v3",
@@ -376,7 +377,8 @@ def pwpool_pdl(version: str) -> bool:
 
 
 def wide_clusters(version: str) -> bool:
-    """fuse v13 and later: the exdwpw6 cost model also weighs the EXDWPW6_WIDE builds."""
+    """fuse v13 and later: the exdwpw6 configurations include the EXDWPW6_WIDE builds, each block's is autotuned, and
+    the plan runs the blocks as exdwpw6 up to EXDWPW6_V13_MAX_BATCH."""
     return fuse_level(version) >= 13
 
 

@@ -157,12 +157,15 @@ def choose_exdwpw6(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: in
     ``per_sm`` blocks per SM (measured on H100 at batch 1 in session 5: the fastest configuration of every network
     block had 96-128 blocks; on the H200 in session 11, after the multicast staging, 224-240 blocks on the stride-1
     14x14 / 28x28 blocks: fuse v9 passes 2), None if none fits."""
-    cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, stride, wide)
+    cfgs = exdwpw6_one_wave(exdwpw6_configs(h, w, cin, ce, cout, ho, wo, stride, wide), nb, ce, ho, sms, per_sm)
     if not cfgs:
         return None
-    one_wave = [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= per_sm * sms]
-    cfgs = one_wave or cfgs
     return min(cfgs, key=lambda c: exdwpw6_cost(nb, h, w, cin, ce, cout, ho, wo, stride, sms, c))
+
+
+def exdwpw6_one_wave(cfgs: list, nb: int, ce: int, ho: int, sms: int, per_sm: int) -> list:
+    """The configurations whose grid runs in one wave of ``per_sm`` blocks per SM, or all of them if none does."""
+    return [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= per_sm * sms] or cfgs
 
 
 def split_k(blocks: int, k: int, sms: int) -> int:
@@ -1039,8 +1042,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         flop = 2.0 * nb * (h * w * cin * ce + ho * wo * ce * (9 + cout))
         if wide and self.force_block6 not in cfgs and self.autotune and flop >= self.TUNE_MIN_FLOP:
             # fuse v13: every configuration of one wave timed on this GPU (session 15's sweep on the H200: the cost
-            # model's picks were 1.2 us per block slower than the fastest, 13 us over the 13 blocks at batch 1)
-            one_wave = [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= per_sm * self.sms] or cfgs
+            # model's picks were ~1 us per block slower than the fastest, 12.6 us over the 13 blocks at batch 1)
+            one_wave = exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, per_sm)
             key = ("exdwpw6", tuple(x.shape), ce, cout, s, res is not None, ex_act, dw_act, act)
 
             def build(c: tuple[int, int, int]) -> list[Launch]:

@@ -21,8 +21,10 @@
 //      clusters to arrive at (image, tile, rank) (an atomic counter, reset by that block) adds the NG cluster sums in
 //      the fixed order 0..NG-1, then the epilogue. Fixed summation order everywhere: runs are bit-identical.
 //   7. cluster barrier before exit (peers may still read this block's Ps).
-// Builds: CH = 8, 12, 16 (exdwpw6_c<CH>). Needs CIN, CE, COUT % 4 == 0, 16-byte aligned arrays, CE % (8 * CH) == 0;
-// the counters (N * ST * 8 ints) zero before the first launch (every launch leaves them zero).
+// Builds: CH = 8, 12, 16 (exdwpw6_c<CH>); fuse v13 adds CH = 24, 40 and clusters of CL = 16 instead of 8
+// (exdwpw6_c<CH>x16, CH = 12, 20, 24, 36: everything above with 16 for 8). Needs CIN, CE, COUT % 4 == 0, 16-byte
+// aligned arrays, CE % (CL * CH) == 0; the counters (N * ST * CL ints) zero before the first launch (every launch
+// leaves them zero).
 // Shared memory (floats; the host's K.exdwpw6_smem is the same formula):
 //   R0 = max(IPmax * (CIN + 4), TR * Wo * (COUT + 4)) | Es IPmax * CS | Ds TR * Wo * CS | We CIN * CH | Wp CH * COUT |
 //   Wd 9 * CH | be CH | bd CH, with IPmax = min(H, (TR - 1) * S + 3) * W and CS = CH + 4 if CH % 8 == 0 else CH.
@@ -214,13 +216,15 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         asm volatile("griddepcontrol.wait;\n" ::: "memory");
         const float* xg = X + ((size_t)n * H + iy0) * W * CIN;
         // the input rows: block `rank` fetches pixel rows rank, rank + CL, ... once for the whole cluster (the CL
-        // blocks of a tile need the same rows); every block's mbarrier counts the bytes landing in its own shared memory
+        // blocks of a tile need the same rows); every block's mbarrier counts the bytes landing in its own shared
+        // memory
         const unsigned bar = smem_u32(&xbar);
         cluster_wait();  // every block's mbarrier is initialised (arrive after the init, at the top)
         if (tid == 0) mbar_expect_tx(bar, (unsigned)(IP * CIN * 4));
 #pragma unroll 1
         for (int p = (int)rank + CL * tid; p < IP; p += CL * NT)
-            bulk_multicast(Xs + p * XS, xg + (size_t)p * CIN, (unsigned)(CIN * 4), bar, (unsigned short)((1u << CL) - 1));
+            bulk_multicast(Xs + p * XS, xg + (size_t)p * CIN, (unsigned)(CIN * 4), bar,
+                           (unsigned short)((1u << CL) - 1));  // every block of the cluster
         cp_async_wait_all();
         while (!mbar_try_wait(bar, 0)) {
         }
@@ -398,14 +402,24 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 
 }  // namespace cblock
 
+// the exdwpw6 kernels' parameters (the stamped builds add one pointer)
+#define EXDWPW6_PARAMS                                                                                              \
+    const float *__restrict__ X, const float *__restrict__ We, const float *__restrict__ be,                        \
+        const float *__restrict__ Wd, const float *__restrict__ bd, const float *__restrict__ Wp,                   \
+        const float *__restrict__ bp, const float *R, float *Y, float *ws, int *cnt, int H, int W, int CIN, int CE, \
+        int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res
+#define EXDWPW6_ARGS \
+    X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, act_e, act_d, act_p, has_res
+
+// each build and its stamped twin (NAME_stamp: the same kernel + one pointer, 12 stamps per block; a measuring tool,
+// scripts/cblock_sweep.py --stamps, never planned)
 #define EXDWPW6_KERNEL(NAME, CH, CL)                                                                                \
+    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(256, 2) NAME(EXDWPW6_PARAMS) {         \
+        cblock::exdwpw6_body<CH, CL>(EXDWPW6_ARGS);                                                                 \
+    }                                                                                                               \
     extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(256, 2)                                \
-        NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
-             const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
-             const float* __restrict__ bp, const float* R, float* Y, float* ws, int* cnt, int H, int W, int CIN,    \
-             int CE, int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res) {       \
-        cblock::exdwpw6_body<CH, CL>(X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, \
-                                     act_e, act_d, act_p, has_res);                                                 \
+        NAME##_stamp(EXDWPW6_PARAMS, unsigned long long* stamps) {                                                  \
+        cblock::exdwpw6_body<CH, CL, true>(EXDWPW6_ARGS, stamps);                                                   \
     }
 
 EXDWPW6_KERNEL(exdwpw6_c8, 8, 8)
@@ -421,28 +435,6 @@ EXDWPW6_KERNEL(exdwpw6_c12x16, 12, 16)
 EXDWPW6_KERNEL(exdwpw6_c20x16, 20, 16)
 EXDWPW6_KERNEL(exdwpw6_c24x16, 24, 16)
 EXDWPW6_KERNEL(exdwpw6_c36x16, 36, 16)
-
-// the stamped builds: the same kernels + one pointer (12 stamps per block)
-#define EXDWPW6_STAMP_KERNEL(NAME, CH, CL)                                                                          \
-    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(256, 2)                                \
-        NAME(const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
-             const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
-             const float* __restrict__ bp, const float* R, float* Y, float* ws, int* cnt, int H, int W, int CIN,    \
-             int CE, int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res,         \
-             unsigned long long* stamps) {                                                                          \
-        cblock::exdwpw6_body<CH, CL, true>(X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo,  \
-                                           S, TR, act_e, act_d, act_p, has_res, stamps);                            \
-    }
-
-EXDWPW6_STAMP_KERNEL(exdwpw6_c8_stamp, 8, 8)
-EXDWPW6_STAMP_KERNEL(exdwpw6_c12_stamp, 12, 8)
-EXDWPW6_STAMP_KERNEL(exdwpw6_c16_stamp, 16, 8)
-EXDWPW6_STAMP_KERNEL(exdwpw6_c24_stamp, 24, 8)
-EXDWPW6_STAMP_KERNEL(exdwpw6_c12x16_stamp, 12, 16)
-EXDWPW6_STAMP_KERNEL(exdwpw6_c20x16_stamp, 20, 16)
-EXDWPW6_STAMP_KERNEL(exdwpw6_c24x16_stamp, 24, 16)
-EXDWPW6_STAMP_KERNEL(exdwpw6_c40_stamp, 40, 8)
-EXDWPW6_STAMP_KERNEL(exdwpw6_c36x16_stamp, 36, 16)
 
 // pwpool_c8 (fuse v9, beside kernels/pool.cu pwpool): the head's pointwise conv (+ bias, ReLU6) and the global average
 // pool as one kernel on thread-block clusters of 8 that split K. pwpool (one block per 8 channels, all of K) stages the

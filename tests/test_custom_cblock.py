@@ -121,14 +121,20 @@ def test_every_configuration_matches_float64_reference(i, j, k):
     net = _net()
     ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
     x, res, ref = _block_case(i, j, k, 1)
-    args = _block_args(ex.layer, dw.layer, pw.layer)
-    cfgs = exdwpw6_configs(*args)
-    be = backend_for("fuse=v6")
+    cfgs = exdwpw6_configs(*_block_args(ex.layer, dw.layer, pw.layer))
+    _check_configurations(backend_for("fuse=v6"), (i, j, k), cfgs, x, res, ref, "fuse v6")
+
+
+def _check_configurations(be, ijk, cfgs, x, res, ref, tag):
+    """Network block ``ijk`` through each pinned configuration against its float64 reference (every output written);
+    the last multi-cluster one (NG > 1: the global hand-off) repeated bit-identically."""
+    net = _net()
+    ex, dw, pw = (net.fused[n] for n in ijk)
     multi = None
     for cfg in cfgs:
         y = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
         assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
-        assert_close(y, ref, "fp32", "layer", what=f"fuse v6 ops {i}+{j}+{k} cfg (CH, TR, CL) = {cfg}")
+        assert_close(y, ref, "fp32", "layer", what=f"{tag} ops {ijk} cfg (CH, TR, CL) = {cfg}")
         if ex.layer.out_channels // (cfg[2] * cfg[0]) > 1:
             multi = (cfg, y)
     if multi is not None:
@@ -188,18 +194,7 @@ def test_wide_configurations_match_float64_reference(i, j, k):
     cfgs = _wide_configs(_block_args(ex.layer, dw.layer, pw.layer))
     if not cfgs:
         pytest.skip(f"no wider build divides CE = {ex.layer.out_channels} (EXDWPW6_WIDE {K.EXDWPW6_WIDE})")
-    be = backend_for("fuse=v13")
-    multi = None
-    for cfg in cfgs:
-        y = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
-        assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
-        assert_close(y, ref, "fp32", "layer", what=f"fuse v13 ops {i}+{j}+{k} cfg (CH, TR, CL) = {cfg}")
-        if ex.layer.out_channels // (cfg[2] * cfg[0]) > 1:
-            multi = (cfg, y)
-    if multi is not None:
-        cfg, y = multi
-        y2 = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
-        np.testing.assert_array_equal(y, y2, err_msg=f"cfg {cfg} not bit-identical on a repeat")
+    _check_configurations(backend_for("fuse=v13"), (i, j, k), cfgs, x, res, ref, "fuse v13")
 
 
 @pytest.mark.gpu

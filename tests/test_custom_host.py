@@ -697,7 +697,11 @@ def test_default_plan_launches_the_default_kernels(fake_cupy, net, ort_logits):
     assert launched <= allowed, launched - allowed
     b0 = K.DEFAULT_VERSIONS["block0"]
     stem = K.block0_kernel(32, 16, b0) if b0 in ("v2", "v3") else "conv3x3c3_nhwc"
-    assert "gemm_splitk_reduce" in launched and stem in launched
+    # ort_logits' batch 2: fuse v13 runs the <= 28x28 blocks as exdwpw6 kernels there, above it split-K GEMMs
+    small = len(ort_logits[0]) <= be.exdwpw6_max_batch
+    assert stem in launched and (
+        any(k.startswith("exdwpw6") for k in launched) if small else "gemm_splitk_reduce" in launched
+    )
 
 
 def test_fused_plan_skips_the_depthwise_launches(fake_cupy, net, ort_logits):
@@ -1107,7 +1111,7 @@ def test_fuse_v13_plan_at_batch1(fake_cupy, net):
     x = random_input(net, 1, seed=13)
     ys, plans, plans3, plans4 = {}, {}, {}, {}
     for fuse in ("v13", "v11"):
-        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}")
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)  # the plans compared, not tuned
         be.prepare(net)
         plans[fuse] = [(la.name, la.grid) for la in be.plan(1).launches]
         plans3[fuse] = [la.name for la in be.plan(3).launches]
