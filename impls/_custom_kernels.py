@@ -429,6 +429,11 @@ EXDWPW6_MAX_BATCH = 1
 EXDWPW6_V13_MAX_BATCH = 3
 
 
+def exdwpw6_per_sm(version: str) -> int:
+    """The most exdwpw6 blocks per SM the configurations of fuse ``version`` may count on (v9+: 2, else 1)."""
+    return 2 if fuse_level(version) >= 9 else 1
+
+
 def exdwpw6_max_batch(version: str) -> int:
     """The largest batch whose plan runs the <= 28x28 bottleneck blocks as exdwpw6 kernels under fuse ``version``."""
     return EXDWPW6_V13_MAX_BATCH if wide_clusters(version) else EXDWPW6_MAX_BATCH

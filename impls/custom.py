@@ -240,26 +240,21 @@ PROGRAMMATIC_STREAM_SERIALIZATION = 6  # CUlaunchAttributeID
 NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14  # CUfunction_attribute (cuda.h)
 
 
+def _driver_fn(name: str, argtypes: list | None = None) -> Any:
+    """A CUDA driver entry point (libcuda, returning a CUresult), or None where it cannot be loaded."""
+    try:
+        fn = getattr(ctypes.CDLL("libcuda.so.1"), name)
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    if argtypes is not None:
+        fn.argtypes = argtypes
+    return fn
+
+
 def _driver_launch_ex() -> Any:
     """cuLaunchKernelEx of the CUDA driver (CUDA >= 12.0), or None where it cannot be loaded."""
-    try:
-        lib = ctypes.CDLL("libcuda.so.1")
-        fn = lib.cuLaunchKernelEx
-    except (OSError, AttributeError):
-        return None
-    fn.restype = ctypes.c_int
-    return fn
-
-
-def _driver_func_set_attribute() -> Any:
-    """cuFuncSetAttribute of the CUDA driver, or None where it cannot be loaded."""
-    try:
-        fn = ctypes.CDLL("libcuda.so.1").cuFuncSetAttribute
-    except (OSError, AttributeError):
-        return None
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-    return fn
+    return _driver_fn("cuLaunchKernelEx")
 
 
 def _ctype_arg(a: Any) -> Any:
@@ -1032,7 +1027,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
         wide = K.wide_clusters(self.versions["fuse"])  # fuse v13: the wider builds too, and the tuner picks
         cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide)
-        per_sm = 2 if K.fuse_level(self.versions["fuse"]) >= 9 else 1  # fuse v9: up to 2 blocks per SM
+        per_sm = K.exdwpw6_per_sm(self.versions["fuse"])
         cfg = self.force_block6 if self.force_block6 in cfgs else None
         if cfg is None:
             cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide)
@@ -1124,7 +1119,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         non-portable cluster size (cuFuncSetAttribute, once per function); a clear error where the driver refuses."""
         if name in self._nonportable:
             return
-        set_attr = _driver_func_set_attribute()
+        set_attr = _driver_fn("cuFuncSetAttribute", [ctypes.c_void_p, ctypes.c_int, ctypes.c_int])
         if set_attr is None:
             raise CudaError(f"{name}: cuFuncSetAttribute could not be loaded from libcuda (clusters of 16 need it)")
         err = set_attr(ctypes.c_void_p(fn.kernel.ptr), NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1)

@@ -65,6 +65,15 @@ def stamp_run(be: CustomBackend, la) -> dict:
     return out
 
 
+def stamp_row(be: CustomBackend, la, gpu: str, batch: int, label: str) -> dict:
+    """stamp_run of ``la``, printed (span, start spread, per-phase median / max) and returned as a JSON row."""
+    r = stamp_run(be, la)
+    print(f"bs{batch} {label} {la.name} grid {la.grid}: span {r['span_us']:.2f} us, "
+          f"start spread {r['start_spread_us']:.2f} us, {r['ghz']:.2f} GHz")  # fmt: skip
+    print("    " + "  ".join(f"{k} {r[k][0]:.2f}/{r[k][1]:.2f}" for k in PHASES), flush=True)
+    return {"gpu": gpu, "batch": batch, "block": label, "grid": list(la.grid), "stamps": r}
+
+
 def time_launches(be: CustomBackend, launches: list) -> float:
     """Device us of one pass over ``launches`` (REPEAT passes in one CUDA graph, median over replays)."""
 
@@ -89,21 +98,18 @@ def main() -> None:
     net = default_network()
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     rows = []
-    for batch in [int(b) for b in args.batches.split(",")] if args.stamps and args.plan else []:
-        be = CustomBackend(kernels=f"fuse={args.fuse}")
-        be.prepare(net)
-        plan = be.plan(batch)
-        labels = {lo: label for label, lo, _ in plan.op_ranges}
-        for i, la in enumerate(plan.launches):
-            if la.name.startswith("exdwpw6"):
-                r = stamp_run(be, la)
-                print(f"bs{batch} {labels.get(i, '?')} {la.name} grid {la.grid}: span {r['span_us']:.2f} us, "
-                      f"start spread {r['start_spread_us']:.2f} us, {r['ghz']:.2f} GHz")  # fmt: skip
-                print("    " + "  ".join(f"{k} {r[k][0]:.2f}/{r[k][1]:.2f}" for k in PHASES), flush=True)
-                rows.append(
-                    {"gpu": gpu, "batch": batch, "block": labels.get(i, "?"), "grid": list(la.grid), "stamps": r}
-                )
-    for batch in [int(b) for b in args.batches.split(",")] if not (args.stamps and args.plan) else []:
+    batches = [int(b) for b in args.batches.split(",")]
+    if args.stamps and args.plan:  # the plan's own exdwpw6 launches (the tuner's picks)
+        for batch in batches:
+            be = CustomBackend(kernels=f"fuse={args.fuse}")
+            be.prepare(net)
+            plan = be.plan(batch)
+            labels = {lo: label for label, lo, _ in plan.op_ranges}
+            for i, la in enumerate(plan.launches):
+                if la.name.startswith("exdwpw6"):
+                    rows.append(stamp_row(be, la, gpu, batch, labels.get(i, "?")))
+        batches = []
+    for batch in batches:
         be5 = CustomBackend(kernels="fuse=v5")
         be5.prepare(net)
         plan5 = be5.plan(batch)
@@ -131,12 +137,8 @@ def main() -> None:
                     out = cupy.empty((batch, ho, wo, lp.out_channels), cupy.float32)
                 res = out if pw.residual is not None else None
                 la = be6._exdwpw6_launch(x, lx, ex.act, ld, dw.act, lp, pw.act, res, out)
-                r = stamp_run(be6, la)
                 label = f"ops{ex.index}+{dw.index}+{pw.index} {lx.in_channels}->{lx.out_channels}->{lp.out_channels}"
-                print(f"bs{batch} {label} @{h}x{w} s{ld.stride} {la.name} grid {la.grid}: span {r['span_us']:.2f} us, "
-                      f"start spread {r['start_spread_us']:.2f} us, {r['ghz']:.2f} GHz")  # fmt: skip
-                print("    " + "  ".join(f"{k} {r[k][0]:.2f}/{r[k][1]:.2f}" for k in PHASES), flush=True)
-                rows.append({"gpu": gpu, "batch": batch, "block": label, "grid": list(la.grid), "stamps": r})
+                rows.append(stamp_row(be6, la, gpu, batch, f"{label} @{h}x{w} s{ld.stride}"))
                 continue
             v5_launches = []
             for op in (ex, dw, pw):
@@ -149,8 +151,7 @@ def main() -> None:
             with be6.stream:
                 out = cupy.empty((batch, ho, wo, lp.out_channels), cupy.float32)
             res = out if pw.residual is not None else None
-            per_sm = 2 if K.fuse_level(args.fuse) >= 9 else 1
-            pick = choose_exdwpw6(batch, *shape, be6.sms, per_sm, wide)
+            pick = choose_exdwpw6(batch, *shape, be6.sms, K.exdwpw6_per_sm(args.fuse), wide)
             label = f"ops{ex.index}+{dw.index}+{pw.index} {lx.in_channels}->{lx.out_channels}->{lp.out_channels}"
             label += f" @{h}x{w} s{ld.stride}"
             print(f"bs{batch} {label}: v5 {t5:.2f} us ({' '.join(names5)})", flush=True)
