@@ -70,7 +70,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                the wider builds too) where the tuner is off; H200, session 15: batch 1 0.1726 -> 0.1559 ms (3
                interleaved instance pairs); and at batch 2 and 3 too (EXDWPW6_V13_MAX_BATCH: 0.2344 -> 0.2123 ms,
                0.2765 -> 0.2626 ms, 2 pairs each);
-               the default since session 15
+               the default since session 15,
+               v14 v13 + exdwpw6 builds with clusters of 4, 6 and 12 blocks (EXDWPW6_V14: CE 144 with one cluster per
+               row tile) as tuner candidates on every block, and on the three 56x56 blocks (maps above
+               EXDWPW6_MAX_MAP) at batch <= EXDWPW6_V13_MAX_BATCH every one-wave exdwpw6 configuration timed against
+               v5's path (exdwpw5 / exdwpw8 / pair: what v13 runs there); untimed (tuner off, captures) as v13
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -135,7 +139,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -382,6 +386,12 @@ def wide_clusters(version: str) -> bool:
     return fuse_level(version) >= 13
 
 
+def v14_clusters(version: str) -> bool:
+    """fuse v14 and later: v13 + the EXDWPW6_V14 builds as tuner candidates, and on the maps above EXDWPW6_MAX_MAP (up
+    to EXDWPW6_V13_MAX_BATCH) exdwpw6 timed against v5's path for the block."""
+    return fuse_level(version) >= 14
+
+
 # fuse v9 (pwpool, kernels/pool.cu): the last pointwise conv + global average pool as one kernel at batch <=
 # PWPOOL_MAX_BATCH on maps of <= PWPOOL_MAX_HW pixels (two pixel slots per lane), COUT % PWPOOL_CO == 0, K % 4 == 0
 PWPOOL_MAX_BATCH = 2  # H200, pwpool_c8 alone vs GEMM + pool (us): batch 1 9.2 / 14.4, 2 11.4 / 21.3, 4 18.2 / 17.7
@@ -422,6 +432,9 @@ def pwpool_c8_smem(hw: int, k: int) -> int:
 EXDWPW6_CH = (8, 12, 16)
 # fuse v13: the wider builds as (CH, cluster size); 16 is a non-portable cluster size (the host opts each kernel in)
 EXDWPW6_WIDE = ((24, 8), (40, 8), (12, 16), (20, 16), (24, 16), (36, 16))
+# fuse v14: clusters of 4, 6 and 12 (12 non-portable): CE 144 (the 56x56 blocks) with one cluster per row tile (c12x12,
+# c24x6, c36x4), CE 96 (the stride-2 block on the 112x112 map) at 24 / 16 / 8 channels per block
+EXDWPW6_V14 = ((12, 12), (24, 6), (36, 4), (24, 4), (16, 6), (8, 12))
 EXDWPW6_MAX_BATCH = 1
 # fuse v13 (its configurations autotuned, the wider builds): the largest batch it runs the blocks as exdwpw6 at (H200,
 # session 15, all 13 blocks exdwpw6 against v11's plan, 2 interleaved instance pairs each: batch 2 0.2344 -> 0.2123
@@ -731,6 +744,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
                 out += [("cblock", exdwpw6_kernel(ch)) for ch in EXDWPW6_CH]
             if wide_clusters(version):
                 out += [("cblock", exdwpw6_kernel(ch, cl)) for ch, cl in EXDWPW6_WIDE]
+            if v14_clusters(version):
+                out += [("cblock", exdwpw6_kernel(ch, cl)) for ch, cl in EXDWPW6_V14]
             if lv >= 7:
                 out += [("gemm", exgdw_kernel(s, v)) for s in (1, 2) for v in EXGDW_VARIANTS]
             if lv >= 8:

@@ -111,13 +111,14 @@ def choose_dwpw_tile(m: int, n: int, k: int, tiles: tuple, sms: int) -> tuple[in
 
 
 def exdwpw6_configs(
-    h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int, wide: bool = False
+    h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int, wide: bool = False, v14: bool = False
 ) -> list[tuple[int, int, int]]:
     """Every (CH, TR, CL) the fuse v6 block kernel (kernels/cblock.cu) can run a block with: CH expanded channels per
     block and clusters of CL blocks, a compiled build (K.EXDWPW6_CH with CL = 8; with ``wide``, fuse v13, also
-    K.EXDWPW6_WIDE) dividing CE into whole clusters, TR = ceil(Ho / tiles) for each tile count (balanced row tiles),
-    shared memory within the per-block limit."""
+    K.EXDWPW6_WIDE; with ``v14`` also K.EXDWPW6_V14) dividing CE into whole clusters, TR = ceil(Ho / tiles) for each
+    tile count (balanced row tiles), shared memory within the per-block limit."""
     builds = [(ch, 8) for ch in K.EXDWPW6_CH] + (list(K.EXDWPW6_WIDE) if wide else [])
+    builds += list(K.EXDWPW6_V14) if v14 else []
     out = []
     for ch, cl in builds:
         if ce % (cl * ch):
@@ -152,12 +153,14 @@ def exdwpw6_cost(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int,
 
 
 def choose_exdwpw6(nb: int, h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int,
-                   sms: int, per_sm: int = 1, wide: bool = False) -> tuple[int, int, int] | None:  # fmt: skip
+                   sms: int, per_sm: int = 1, wide: bool = False,
+                   v14: bool = False) -> tuple[int, int, int] | None:  # fmt: skip
     """(CH, TR, CL) of the fuse v6 block kernel with the least estimated cost (exdwpw6_cost) among those of at most
     ``per_sm`` blocks per SM (measured on H100 at batch 1 in session 5: the fastest configuration of every network
     block had 96-128 blocks; on the H200 in session 11, after the multicast staging, 224-240 blocks on the stride-1
     14x14 / 28x28 blocks: fuse v9 passes 2), None if none fits."""
-    cfgs = exdwpw6_one_wave(exdwpw6_configs(h, w, cin, ce, cout, ho, wo, stride, wide), nb, ce, ho, sms, per_sm)
+    cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, stride, wide, v14)
+    cfgs = exdwpw6_one_wave(cfgs, nb, ce, ho, sms, per_sm)
     if not cfgs:
         return None
     return min(cfgs, key=lambda c: exdwpw6_cost(nb, h, w, cin, ce, cout, ho, wo, stride, sms, c))
@@ -1026,11 +1029,14 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         ho, wo = dw.out_hw(h, w)
         ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
         wide = K.wide_clusters(self.versions["fuse"])  # fuse v13: the wider builds too, and the tuner picks
-        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide)
+        v14 = K.v14_clusters(self.versions["fuse"])  # fuse v14: clusters of 4 / 6 / 12 too (tuner candidates)
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide, v14)
         per_sm = K.exdwpw6_per_sm(self.versions["fuse"])
         cfg = self.force_block6 if self.force_block6 in cfgs else None
-        if cfg is None:
-            cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide)
+        if cfg is None:  # the cost model weighs v14's builds only where no earlier one applies (CE 144): unmeasured
+            cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide) or (
+                choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide, v14) if v14 else None
+            )
         arrays = (x, out) if res is None else (x, out, res)
         if cfg is None or not self._aligned(*arrays):
             return None
@@ -1141,9 +1147,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         (the depthwise op's own buffer), whichever is faster (autotuned like the GEMM tiles; the model
         below decides at batch 1 and inside captures: the block kernel has one block per spatial tile
         and loops over every expanded channel, so it needs enough tiles: >= SMs / 3 blocks). None: the pair path
-        does not apply either (unaligned)."""
+        does not apply either (unaligned). fuse v6 and later at small batch on maps <= EXDWPW6_MAX_MAP: exdwpw6; fuse
+        v14 on the larger maps: exdwpw6 timed against that path (_exdwpw6_or)."""
         nb, h, w, cin = x.shape
-        if K.fuse_level(self.versions["fuse"]) >= 6 and nb <= self.exdwpw6_max_batch and h * w <= K.EXDWPW6_MAX_MAP:
+        small = nb <= self.exdwpw6_max_batch
+        if K.fuse_level(self.versions["fuse"]) >= 6 and small and h * w <= K.EXDWPW6_MAX_MAP:
             if K.two_phase(self.versions["fuse"]):  # fuse v10: the two-phase cooperative kernel first
                 block10 = self._exdwpw10_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out)
                 if block10 is not None:
@@ -1153,6 +1161,50 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             if block6 is not None:
                 return [block6]
             self._fallbacks.add("fuse v6 -> v5 (no exdwpw6 configuration: CE % 32, shared memory or alignment)")
+        v5 = self._block_launches_v5(x, ex, dw, pw, act, res, mid, out, scratch)
+        if K.v14_clusters(self.versions["fuse"]) and small:  # the larger maps: exdwpw6 against v5's path, timed
+            return self._exdwpw6_or(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out, v5)
+        return v5
+
+    def _exdwpw6_or(
+        self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any,
+        v5: list[Launch] | None,
+    ) -> list[Launch] | None:  # fmt: skip
+        """fuse v14 on the maps above EXDWPW6_MAX_MAP (the three 56x56 blocks: the stride-2 one reads the 112x112
+        map) at batch <= exdwpw6_max_batch: the autotuner times every one-wave exdwpw6 configuration (v14's clusters
+        of 4 / 6 / 12 take CE 144 with one cluster per row tile) against ``v5``, the launches of v5's path for the
+        block (tuned already). v5's path where nothing is timed (tuner off, inside a capture, below TUNE_MIN_FLOP):
+        the exdwpw6 kernels on these maps are measured by the tuner only; ``force_block6`` pins a configuration."""
+        nb, h, w, cin = x.shape
+        arrays = (x, out) if res is None else (x, out, res)
+        if not (self._block6_shapes(ex, dw, pw) and cin == ex.in_channels and self._aligned(*arrays)):
+            return v5
+        ho, wo = dw.out_hw(h, w)
+        ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True, v14=True)
+
+        def build(c: Any) -> list[Launch] | None:
+            return v5 if c == "v5" else [self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, c)]
+
+        if self.force_block6 in cfgs:
+            return build(self.force_block6)
+        cands = exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, K.exdwpw6_per_sm(self.versions["fuse"]))
+        flop = 2.0 * nb * (h * w * cin * ce + ho * wo * ce * (9 + cout))
+        if not cands or not self.autotune or flop < self.TUNE_MIN_FLOP:
+            return v5
+        if v5 is None:  # no v5 path for this block: the exdwpw6 configurations alone, the cost model's where untimed
+            model = min(cands, key=lambda c: exdwpw6_cost(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, c))
+            return self._tuned(("exdwpw6", tuple(x.shape), ce, cout, s, res is not None, ex_act, dw_act, act),
+                               cands, build, model)  # fmt: skip
+        key = ("exdwpw6|v5", tuple(x.shape), ce, cout, s, res is not None, ex_act, dw_act, act)
+        return self._tuned(key, [*cands, "v5"], build, "v5")
+
+    def _block_launches_v5(
+        self, x: Any, ex: Any, dw: Any, pw: Conv2d, act: bool, res: Any, mid: Any, out: Any, scratch: Any
+    ) -> list[Launch] | None:
+        """fuse v5 - v13's path for a block _block_launches does not run as exdwpw6: the exdwpw5 / exdwpw8 block
+        kernels or the exdw4 pair + projection GEMM, autotuned (None where none applies)."""
+        nb, h, w, cin = x.shape
         min_blocks = self.sms if K.fuse_level(self.versions["fuse"]) >= 9 else 0  # fuse v9: small tiles, small batch
         block = self._exdwpw_launch(x, ex.layer, ex.act, dw.layer, dw.act, pw, act, res, out, min_blocks)
         pair = self._exdw_launch(x, ex.layer, ex.act, dw.layer, dw.act, mid)

@@ -22,7 +22,8 @@
 //      the fixed order 0..NG-1, then the epilogue. Fixed summation order everywhere: runs are bit-identical.
 //   7. cluster barrier before exit (peers may still read this block's Ps).
 // Builds: CH = 8, 12, 16 (exdwpw6_c<CH>); fuse v13 adds CH = 24, 40 and clusters of CL = 16 instead of 8
-// (exdwpw6_c<CH>x16, CH = 12, 20, 24, 36: everything above with 16 for 8). Needs CIN, CE, COUT % 4 == 0, 16-byte
+// (exdwpw6_c<CH>x16, CH = 12, 20, 24, 36: everything above with 16 for 8); fuse v14 clusters of 4, 6 and 12
+// (exdwpw6_c<CH>x<CL>, for the 144-wide 56x56 blocks). Needs CIN, CE, COUT % 4 == 0, 16-byte
 // aligned arrays, CE % (CL * CH) == 0; the counters (N * ST * CL ints) zero before the first launch (every launch
 // leaves them zero).
 // Shared memory (floats; the host's K.exdwpw6_smem is the same formula):
@@ -149,7 +150,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                                              int TR, int act_e, int act_d, int act_p, int has_res,
                                              unsigned long long* stamps = nullptr) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
-    static_assert(CL == 8 || CL == 16, "clusters of 8 (portable) or of 16 (non-portable: the host opts in)");
+    static_assert(CL >= 2 && CL <= 16, "clusters of 2 - 8 (portable) or 9 - 16 blocks (non-portable: the host opts in)");
     constexpr int CG = CH / 4;                        // 4-channel groups
     constexpr int CS = (CH % 8 == 0) ? CH + 4 : CH;   // Es / Ds row stride (bank conflicts)
     extern __shared__ __align__(16) float sm[];
@@ -435,6 +436,16 @@ EXDWPW6_KERNEL(exdwpw6_c12x16, 12, 16)
 EXDWPW6_KERNEL(exdwpw6_c20x16, 20, 16)
 EXDWPW6_KERNEL(exdwpw6_c24x16, 24, 16)
 EXDWPW6_KERNEL(exdwpw6_c36x16, 36, 16)
+// fuse v14's builds (K.EXDWPW6_V14) for the 56x56 blocks: CE 144 is no multiple of 8 x 4, so clusters of 4, 6 and 12
+// (12: non-portable) take it with NG = 1 (c36x4, c24x6, c12x12); CE 96 (the stride-2 block on the 112x112 map) with
+// NG = 1 at 24 / 16 / 8 channels per block (c24x4, c16x6, c8x12; c12 already does at 12). On the other blocks they
+// are more tuner candidates (e.g. CE 576: c12x12, c24x6, c36x4 NG = 4; CE 960: c24x4, c16x6, c8x12 NG = 10)
+EXDWPW6_KERNEL(exdwpw6_c12x12, 12, 12)
+EXDWPW6_KERNEL(exdwpw6_c24x6, 24, 6)
+EXDWPW6_KERNEL(exdwpw6_c36x4, 36, 4)
+EXDWPW6_KERNEL(exdwpw6_c24x4, 24, 4)
+EXDWPW6_KERNEL(exdwpw6_c16x6, 16, 6)
+EXDWPW6_KERNEL(exdwpw6_c8x12, 8, 12)
 
 // pwpool_c8 (fuse v9, beside kernels/pool.cu pwpool): the head's pointwise conv (+ bias, ReLU6) and the global average
 // pool as one kernel on thread-block clusters of 8 that split K. pwpool (one block per 8 channels, all of K) stages the

@@ -1,12 +1,14 @@
 """fuse v6 (kernels/cblock.cu exdwpw6) per bottleneck block: every (CH, TR, CL) configuration against the launches
-the fuse v5 plan runs for the same block, at small batches. H100 (any CUDA GPU); results/NOTES.md cites its output.
+the plan of fuse --base (default v5) runs for the same block, at small batches. Any CUDA GPU; results/NOTES.md cites
+its output.
 
     python3 scripts/cblock_sweep.py --batches 1,2,4,8 --json out.json [--fuse v11]
 
 --fuse (default v13) picks the configurations and the cost model's pick: v13 includes the wider builds (24 channels
-per block, clusters of 16), v9 - v12 the clusters of 8 with up to 2 blocks per SM.
+per block, clusters of 16), v14 clusters of 4 / 6 / 12 too, v9 - v12 the clusters of 8 with up to 2 blocks per SM.
+--maps 112x112,56x56 limits the sweep to the blocks on those input maps.
 
-Per block and batch: the v5 plan's launches of the block's three ops (expansion, depthwise, projection: from the
+Per block and batch: the --base plan's launches of the block's three ops (expansion, depthwise, projection: from the
 plan's op ranges, on the plan's own buffers), and one exdwpw6 launch per configuration on fresh buffers, each
 captured REPEAT times back to back in a CUDA graph (dependent launches, as in the network's graph) and timed with
 CUDA events (median of the replays / REPEAT): device us per block. The cost model's pick (choose_exdwpw6) is marked.
@@ -94,6 +96,8 @@ def main() -> None:
     ap.add_argument("--stamps", action="store_true")
     ap.add_argument("--fuse", default="v13", help="fuse version of the exdwpw6 backend (v13: the wider builds too)")
     ap.add_argument("--plan", action="store_true", help="with --stamps: the plan's own exdwpw6 launches (the tuner's)")
+    ap.add_argument("--base", default="v5", help="fuse version whose plan's launches for each block are the baseline")
+    ap.add_argument("--maps", default="", help="only blocks on these input maps, e.g. 112x112,56x56 (default: all)")
     args = ap.parse_args()
     net = default_network()
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
@@ -110,7 +114,7 @@ def main() -> None:
                     rows.append(stamp_row(be, la, gpu, batch, labels.get(i, "?")))
         batches = []
     for batch in batches:
-        be5 = CustomBackend(kernels="fuse=v5")
+        be5 = CustomBackend(kernels=f"fuse={args.base}")
         be5.prepare(net)
         plan5 = be5.plan(batch)
         be6 = CustomBackend(kernels=f"fuse={args.fuse}")
@@ -124,10 +128,12 @@ def main() -> None:
             if not (lx.is_pointwise and ld.is_depthwise and lp.is_pointwise):
                 continue
             h, w = lx.in_shape[1:]
+            if args.maps and f"{h}x{w}" not in args.maps.split(","):
+                continue
             ho, wo = ld.out_hw(h, w)
             shape = (h, w, lx.in_channels, lx.out_channels, lp.out_channels, ho, wo, ld.stride)
             wide = K.wide_clusters(args.fuse)
-            cfgs = exdwpw6_configs(*shape, wide=wide)
+            cfgs = exdwpw6_configs(*shape, wide=wide, v14=K.v14_clusters(args.fuse))
             if not cfgs:
                 continue
             if args.stamps:
@@ -154,7 +160,7 @@ def main() -> None:
             pick = choose_exdwpw6(batch, *shape, be6.sms, K.exdwpw6_per_sm(args.fuse), wide)
             label = f"ops{ex.index}+{dw.index}+{pw.index} {lx.in_channels}->{lx.out_channels}->{lp.out_channels}"
             label += f" @{h}x{w} s{ld.stride}"
-            print(f"bs{batch} {label}: v5 {t5:.2f} us ({' '.join(names5)})", flush=True)
+            print(f"bs{batch} {label}: {args.base} {t5:.2f} us ({' '.join(names5)})", flush=True)
             for cfg in cfgs:
                 be6.force_block6 = cfg
                 la = be6._exdwpw6_launch(x, lx, ex.act, ld, dw.act, lp, pw.act, res, out)
@@ -169,6 +175,7 @@ def main() -> None:
                         "gpu": gpu,
                         "batch": batch,
                         "block": label,
+                        "base": args.base,
                         "v5_us": t5,
                         "v5_launches": names5,
                         "ch": cfg[0],

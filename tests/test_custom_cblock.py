@@ -23,15 +23,16 @@ from tests.test_custom_exdw import _odd_block, _run_block
 from tests.test_custom_kernels import _REF64, _net, _seeded, backend_for
 
 
-def _blocks():
-    """(expansion, depthwise, projection) op indices of the network's distinct bottleneck blocks that exdwpw6 takes."""
+def _blocks(ce_mult: int = 32):
+    """(expansion, depthwise, projection) op indices of the network's distinct bottleneck blocks that exdwpw6 takes
+    (expanded widths a multiple of ``ce_mult``: 32 for the builds of fuse v6 - v13, 4 with fuse v14's)."""
     net = _net()
     out, seen = [], set()
     for ex, dw, pw in zip(net.fused, net.fused[1:], net.fused[2:]):
         if not (ex.kind == dw.kind == pw.kind == "conv" and dw.input == ex.index and pw.input == dw.index):
             continue
         lx, ld, lp = ex.layer, dw.layer, pw.layer
-        if not (lx.is_pointwise and ld.is_depthwise and lp.is_pointwise) or lx.out_channels % 32:
+        if not (lx.is_pointwise and ld.is_depthwise and lp.is_pointwise) or lx.out_channels % ce_mult:
             continue
         key = (lx.in_shape, lx.out_channels, ld.stride, lp.out_channels, pw.residual is None)
         if key not in seen:
@@ -40,12 +41,18 @@ def _blocks():
     return out
 
 
+def _block_ids(blocks):
+    net = _net()
+    return [
+        f"ops{i}+{j}+{k}:{net.fused[i].layer.in_channels}->{net.fused[i].layer.out_channels}->"
+        f"{net.fused[k].layer.out_channels}@{net.fused[i].layer.in_shape[1]}s{net.fused[j].layer.stride}"
+        for i, j, k in blocks
+    ]
+
+
 BLOCKS = _blocks()
-BLOCK_IDS = [
-    f"ops{i}+{j}+{k}:{_net().fused[i].layer.in_channels}->{_net().fused[i].layer.out_channels}->"
-    f"{_net().fused[k].layer.out_channels}@{_net().fused[i].layer.in_shape[1]}s{_net().fused[j].layer.stride}"
-    for i, j, k in BLOCKS
-]
+BLOCK_IDS = _block_ids(BLOCKS)
+BLOCKS_V14 = _blocks(4)  # + the two 144-wide 56x56 blocks
 
 
 def test_network_blocks_for_exdwpw6():
@@ -175,6 +182,9 @@ def test_compiled_builds_are_the_host_list():
     be = backend_for("fuse=v13")
     for ch, cl in K.EXDWPW6_WIDE:
         assert be._fn(K.exdwpw6_kernel(ch, cl)) is not None
+    be = backend_for("fuse=v14")
+    for ch, cl in K.EXDWPW6_V14:
+        assert be._fn(K.exdwpw6_kernel(ch, cl)) is not None
 
 
 # -- fuse v13: the wider exdwpw6 builds (24 channels per block; clusters of 16, non-portable) -------------------------
@@ -287,3 +297,54 @@ def test_exdwpw10_odd_block_matches_float64_reference(shape, rng):
     for cfg in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s):
         y = _run10(be, ex, dw, pw, x, res, ex_act, True, act, cfg=cfg)
         assert_close(y, ref, "fp32", "layer", what=f"fuse v10 {shape} cfg {cfg}")
+
+
+# -- fuse v14: clusters of 4, 6 and 12 (the 144-wide 56x56 blocks; more tuner candidates elsewhere) -------------------
+def test_network_blocks_for_exdwpw6_v14():
+    assert len(BLOCKS_V14) == 11, BLOCKS_V14
+    net = _net()
+    for i, j, k in BLOCKS_V14:
+        args = _block_args(net.fused[i].layer, net.fused[j].layer, net.fused[k].layer)
+        assert _v14_configs(args), (i, j, k)  # every distinct block gets some v14 build
+
+
+def _v14_configs(args):
+    before = set(exdwpw6_configs(*args, wide=True))
+    return [c for c in exdwpw6_configs(*args, wide=True, v14=True) if c not in before]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS_V14, ids=_block_ids(BLOCKS_V14))
+def test_v14_configurations_match_float64_reference(i, j, k):
+    """Every configuration fuse v14 adds for this block, at batch 1 (clusters of 12 run only with the non-portable
+    opt-in); a multi-cluster one repeated bit-identically; the counters zero after each launch."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    cfgs = _v14_configs(_block_args(ex.layer, dw.layer, pw.layer))
+    _check_configurations(backend_for("fuse=v14"), (i, j, k), cfgs, x, res, ref, "fuse v14")
+
+
+# (stride, cin, ce, cout, h, w, batch, residual, ex_act, act): several images, one and several clusters per tile
+ODD_V14 = [
+    (1, 8, 144, 12, 5, 7, 2, False, True, False),  # c12x12 / c24x6 / c36x4: NG = 1
+    (2, 16, 288, 20, 9, 6, 3, True, False, True),  # NG = 2 (c12x12 ...) and 3 (c24x4, c16x6, c8x12), stride 2
+    (1, 4, 96, 8, 1, 1, 2, True, True, False),  # 1x1 map
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    "shape", ODD_V14, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD_V14]
+)
+def test_odd_block_v14_builds_match_float64_reference(shape, rng):
+    s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
+    ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
+    ho, wo = dw.out_hw(h, w)
+    cfgs = _v14_configs((h, w, cin, ce, cout, ho, wo, s))
+    assert {(c[0], c[2]) for c in cfgs} <= set(K.EXDWPW6_V14) and cfgs
+    be = backend_for("fuse=v14")
+    for cfg in cfgs:
+        y = _run(be, ex, dw, pw, x, res, ex_act, True, act, cfg=cfg)
+        assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v14 {shape} cfg {cfg}")

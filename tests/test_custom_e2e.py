@@ -313,3 +313,26 @@ def test_e2e_fuse_v13_wide_blocks_match_onnxruntime(net, batch, graph, autotune)
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
+
+
+@pytest.mark.parametrize("autotune", [True, False], ids=["tuned", "model"])
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v14_matches_onnxruntime(net, batch, graph, autotune):
+    """fuse v14: tuned, the three 56x56 blocks timed as exdwpw6 (clusters of 4 / 6 / 12 among the candidates) against
+    v5's path, and the 13 smaller-map blocks among v14's builds too; untuned, v13's plan. Logits against ONNX Runtime
+    (NaN-poisoned), runs bit-identical, eager and in a CUDA graph."""
+    be = impls.create("custom", kernels="fuse=v14", graph=graph, autotune=autotune)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v14 graph={graph} autotune={autotune} bs{batch}")
+    names = [la.name for la in be.plan(batch).launches]
+    big = [k for k in be.tuned if k.startswith("('exdwpw6|v5'")]
+    assert len(big) == (3 if autotune else 0), be.tuned  # the three 56x56 blocks
+    assert sum(n.startswith("exdwpw6") for n in names) >= 13, names
+    if not autotune:
+        ref = impls.create("custom", kernels="fuse=v13", graph=graph, autotune=False)
+        ref.prepare(net)
+        assert names == [la.name for la in ref.plan(batch).launches]
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))

@@ -1181,6 +1181,89 @@ def test_fuse_v13_tunes_each_block_among_the_one_wave_configurations(fake_cupy, 
     assert len(tuned) == 13 - names.count("exdwpw6_c24x16") == 9, names
 
 
+def test_fuse_v14_cluster_builds_through_the_op_with_emulated_kernels(fake_cupy, rng):
+    """fuse v14's exdwpw6 builds with clusters of 4, 6 and 12 through the public op: a 144-wide block (no earlier build
+    takes it) and a 96-wide stride-2 one, on small maps, batch 2: each runs its own build with grid x = CL * NG, the
+    clusters of 12 opted in to the non-portable size, the counters zero, the output within the float64 tolerance."""
+    from impls.custom import exdwpw6_configs
+    from tests.test_custom_kernels import make_conv
+
+    be = fake_cupy.CustomBackend(kernels="fuse=v14")
+    r64 = NumpyBackend(dtype="fp64")
+    seen = set()
+    for s, cin, ce, cout, h, w, has_res in [(1, 24, 144, 24, 6, 5, True), (2, 16, 96, 24, 7, 8, False)]:
+        ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
+        dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
+        ho, wo = dw.out_hw(h, w)
+        pw = make_conv(rng, ce, cout, 1, 1, 0, 1, ho, wo)
+        x = rng.standard_normal((2, cin, h, w), dtype=np.float32)
+        res = rng.standard_normal((2, *pw.out_shape), dtype=np.float32) if has_res else None
+        ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True), pw)
+        ref = ref + res if has_res else ref
+        before = set(exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True))
+        new = [c for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True, v14=True) if c not in before]
+        assert new and all((c[0], c[2]) in K.EXDWPW6_V14 for c in new), new
+        assert ce != 144 or not before  # only v14's builds take CE 144
+        for cfg in new[:: max(1, len(new) // 4)]:  # a spread: each emulated launch costs ~1 s here
+            LAUNCHES.clear()
+            be.force_block6 = cfg
+            y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=be.to_device(res) if has_res else None))
+            be.force_block6 = None
+            name = K.exdwpw6_kernel(cfg[0], cfg[2])
+            assert [k for k in LAUNCHES if k.startswith("exdwpw")] == [name], LAUNCHES
+            assert (name in NONPORTABLE) == (cfg[2] > 8), (name, NONPORTABLE)
+            assert not be._cnt.any() and not be._fallbacks, be._fallbacks
+            assert_close(y, ref, "fp32", "layer", what=f"fuse v14 bottleneck {cin}->{ce}->{cout} cfg {cfg}")
+            seen.add(cfg[2])
+    assert {4, 6, 12} <= seen, seen
+
+
+def test_fuse_v14_times_the_56x56_blocks_against_v5s_path(fake_cupy, net, monkeypatch):
+    """fuse v14 with the autotuner on (TUNE_MIN_FLOP 0): the three 56x56 blocks at batch 1 go to the tuner with every
+    one-wave exdwpw6 configuration (v14's builds included; CE 144 only theirs) and "v5" (v5's path, the model); the
+    13 smaller-map blocks with v14's builds among their candidates. Where the tuner takes exdwpw6 the plan is 16
+    exdwpw6 launches and no exdwpw5, and its emulated logits match ONNX Runtime. Untuned, v14's plan is v13's."""
+    import math
+
+    from impls.custom import exdwpw6_configs
+
+    for batch in (1, 3):  # untuned: v13's plan
+        plans = {}
+        for fuse in ("v13", "v14"):
+            other = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+            other.prepare(net)
+            plans[fuse] = [(la.name, la.grid) for la in other.plan(batch).launches]
+        assert plans["v14"] == plans["v13"], batch
+    calls = []
+
+    def fake_tuned(self, key, cands, build, model):
+        calls.append((key, list(cands), model))
+        return build(cands[0] if key[0] == "exdwpw6|v5" else model)
+
+    monkeypatch.setattr(fake_cupy.CustomBackend, "_tuned", fake_tuned)
+    be = fake_cupy.CustomBackend(kernels="fuse=v14", autotune=True)
+    be.TUNE_MIN_FLOP = 0
+    be.prepare(net)
+    names = [la.name for la in be.plan(1).launches]
+    big = [c for c in calls if c[0][0] == "exdwpw6|v5"]
+    assert len(big) == 3, [c[0] for c in calls]
+    for key, cands, model in big:
+        _, (nb, h, w, cin), ce, cout, s, *_ = key
+        ho = wo = (h - 1) // s + 1
+        assert (h, w) in ((112, 112), (56, 56)) and model == "v5" and cands[-1] == "v5", key
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True, v14=True)
+        assert cands[:-1] == [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= 2 * be.sms], key
+        assert ce != 144 or all((c[0], c[2]) in K.EXDWPW6_V14 for c in cands[:-1]), cands
+    small = [c for c in calls if c[0][0] == "exdwpw6"]
+    assert len(small) == 13 and all(any((c[0], c[2]) in K.EXDWPW6_V14 for c in cs) for _, cs, _ in small)
+    assert sum(n.startswith("exdwpw6") for n in names) == 16 and not any(n.startswith("exdwpw5") for n in names)
+    assert len(names) == 19, names  # block0, 16 block kernels, pwpool_c8, the GEMV
+    x = random_input(net, 1, seed=14)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    assert_close(be.run(x), ort.run(x), "fp32", "e2e", what="emulated fuse v14 bs1, exdwpw6 on the 56x56 blocks")
+
+
 def test_fuse_v7_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
     """fuse v7's exgdw kernel (BN 64 and 32 pinned) and its unfused alternative through the public op: argument
     order, the grid of whole-image blocks (1 image at 14x14, 4 at 7x7, 2 at 10x9, partial last blocks), the shared
