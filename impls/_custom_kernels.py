@@ -74,7 +74,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v14 v13 + exdwpw6 builds with clusters of 4, 6 and 12 blocks (EXDWPW6_V14: CE 144 with one cluster per
                row tile) as tuner candidates on every block, and on the three 56x56 blocks (maps above
                EXDWPW6_MAX_MAP) at batch <= EXDWPW6_V13_MAX_BATCH every one-wave exdwpw6 configuration timed against
-               v5's path (exdwpw5 / exdwpw8 / pair: what v13 runs there); untimed (tuner off, captures) as v13
+               v5's path (exdwpw5 / exdwpw8 / pair: what v13 runs there); untimed (tuner off, captures) as v13;
+               H200, session 16: exdwpw6 1-3 us slower than v5's kernels on each 56x56 block, batch 1 unchanged
+               (0.1554 / 0.1566 vs 0.1565 / 0.1552 ms): kept selectable, not carried into later versions,
+               v15 v13 + each exdwpw6 block's tuner candidates include v13's builds at 512 threads per block
+               (EXDWPW6_T512, exdwpw6_c<CH>[x<CL>]_t512: one block per SM, twice the warps over each phase's items)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -139,7 +143,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -387,9 +391,15 @@ def wide_clusters(version: str) -> bool:
 
 
 def v14_clusters(version: str) -> bool:
-    """fuse v14 and later: v13 + the EXDWPW6_V14 builds as tuner candidates, and on the maps above EXDWPW6_MAX_MAP (up
-    to EXDWPW6_V13_MAX_BATCH) exdwpw6 timed against v5's path for the block."""
-    return fuse_level(version) >= 14
+    """fuse v14 only: v13 + the EXDWPW6_V14 builds as tuner candidates, and on the maps above EXDWPW6_MAX_MAP (up to
+    EXDWPW6_V13_MAX_BATCH) exdwpw6 timed against v5's path for the block (H200, session 16: exdwpw6 1-3 us slower
+    than v5's kernels on every 56x56 block, batch 1 unchanged: kept selectable, not carried into later versions)."""
+    return version == "v14"
+
+
+def t512_builds(version: str) -> bool:
+    """fuse v15 and later: each exdwpw6 block's tuner candidates include v13's builds at 512 threads per block."""
+    return fuse_level(version) >= 15
 
 
 # fuse v9 (pwpool, kernels/pool.cu): the last pointwise conv + global average pool as one kernel at batch <=
@@ -435,6 +445,8 @@ EXDWPW6_WIDE = ((24, 8), (40, 8), (12, 16), (20, 16), (24, 16), (36, 16))
 # fuse v14: clusters of 4, 6 and 12 (12 non-portable): CE 144 (the 56x56 blocks) with one cluster per row tile (c12x12,
 # c24x6, c36x4), CE 96 (the stride-2 block on the 112x112 map) at 24 / 16 / 8 channels per block
 EXDWPW6_V14 = ((12, 12), (24, 6), (36, 4), (24, 4), (16, 6), (8, 12))
+# fuse v15: v13's builds also at 512 threads per block (exdwpw6_c<CH>[x<CL>]_t512; one block per SM)
+EXDWPW6_T512 = tuple((ch, 8) for ch in EXDWPW6_CH) + EXDWPW6_WIDE
 EXDWPW6_MAX_BATCH = 1
 # fuse v13 (its configurations autotuned, the wider builds): the largest batch it runs the blocks as exdwpw6 at (H200,
 # session 15, all 13 blocks exdwpw6 against v11's plan, 2 interleaved instance pairs each: batch 2 0.2344 -> 0.2123
@@ -473,8 +485,8 @@ def exdwpw10_smem(h: int, w: int, cin: int, ce: int, wo: int, stride: int, tr: i
     return 4 * max(phase_a, phase_b)
 
 
-def exdwpw6_kernel(ch: int, cl: int = 8) -> str:
-    return f"exdwpw6_c{ch}" + ("" if cl == 8 else f"x{cl}")
+def exdwpw6_kernel(ch: int, cl: int = 8, nt: int = 256) -> str:
+    return f"exdwpw6_c{ch}" + ("" if cl == 8 else f"x{cl}") + ("" if nt == 256 else f"_t{nt}")
 
 
 def exdwpw6_smem(h: int, w: int, cin: int, cout: int, wo: int, stride: int, tr: int, ch: int) -> int:
@@ -746,6 +758,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
                 out += [("cblock", exdwpw6_kernel(ch, cl)) for ch, cl in EXDWPW6_WIDE]
             if v14_clusters(version):
                 out += [("cblock", exdwpw6_kernel(ch, cl)) for ch, cl in EXDWPW6_V14]
+            if t512_builds(version):
+                out += [("cblock", exdwpw6_kernel(ch, cl, 512)) for ch, cl in EXDWPW6_T512]
             if lv >= 7:
                 out += [("gemm", exgdw_kernel(s, v)) for s in (1, 2) for v in EXGDW_VARIANTS]
             if lv >= 8:

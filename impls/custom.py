@@ -353,7 +353,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.debug = bool(int(os.environ.get("MBV2_DEBUG", "0") or 0)) if debug is None else bool(debug)
         self.preplan = [batch] if isinstance(batch, int) else list(batch or [])
         self.force_tile: tuple[int, int, int, int] | None = None  # benchmarks: pin the GEMM tile
-        self.force_block6: tuple[int, int] | None = None  # tests / benchmarks: pin fuse v6's (CH, TR) where it fits
+        # tests / benchmarks: pin fuse v6's (CH, TR, CL) (v15: or (CH, TR, CL, 512)) where it fits
+        self.force_block6: tuple[int, ...] | None = None
         self.force_exgdw: int | str | None = None  # tests: pin a fuse v7 build (K.EXGDW_VARIANTS) or "pair"
         self.force_block8: str | None = None  # tests: pin a fuse v8 build (K.exdwpw8_builds), "block" (v5) or "pair"
         self.force_pwpool: str | None = None  # tests: pin a fuse v9 head kernel ("pwpool" / "pwpool_c8")
@@ -1032,7 +1033,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         v14 = K.v14_clusters(self.versions["fuse"])  # fuse v14: clusters of 4 / 6 / 12 too (tuner candidates)
         cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide, v14)
         per_sm = K.exdwpw6_per_sm(self.versions["fuse"])
-        cfg = self.force_block6 if self.force_block6 in cfgs else None
+        # fuse v15: each configuration at 512 threads too, (CH, TR, CL, 512); one block per SM
+        t512 = [(*c, 512) for c in cfgs] if K.t512_builds(self.versions["fuse"]) else []
+        cfg = self.force_block6 if self.force_block6 in cfgs + t512 else None
         if cfg is None:  # the cost model weighs v14's builds only where no earlier one applies (CE 144): unmeasured
             cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide) or (
                 choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide, v14) if v14 else None
@@ -1041,10 +1044,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if cfg is None or not self._aligned(*arrays):
             return None
         flop = 2.0 * nb * (h * w * cin * ce + ho * wo * ce * (9 + cout))
-        if wide and self.force_block6 not in cfgs and self.autotune and flop >= self.TUNE_MIN_FLOP:
+        if wide and self.force_block6 not in cfgs + t512 and self.autotune and flop >= self.TUNE_MIN_FLOP:
             # fuse v13: every configuration of one wave timed on this GPU (session 15's sweep on the H200: the cost
             # model's picks were ~1 us per block slower than the fastest, 12.6 us over the 13 blocks at batch 1)
             one_wave = exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, per_sm)
+            if t512:  # v15: one block of 512 threads per SM
+                one_wave += [(*c, 512) for c in exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, 1)]
             key = ("exdwpw6", tuple(x.shape), ce, cout, s, res is not None, ex_act, dw_act, act)
 
             def build(c: tuple[int, int, int]) -> list[Launch]:
@@ -1057,17 +1062,18 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any,
         cfg: tuple[int, int, int],
     ) -> Launch:  # fmt: skip
-        """The exdwpw6 launch of configuration cfg = (CH, TR, CL) (shapes, alignment and shared memory checked by
-        the caller)."""
+        """The exdwpw6 launch of configuration cfg = (CH, TR, CL) or, fuse v15's 512-thread builds, (CH, TR, CL, 512)
+        (shapes, alignment and shared memory checked by the caller)."""
         nb, h, w, cin = x.shape
         ho, wo = dw.out_hw(h, w)
         ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
-        ch, tr, cl = cfg
+        ch, tr, cl = cfg[:3]
+        nt = cfg[3] if len(cfg) > 3 else 256
         st, ng = math.ceil(ho / tr), ce // (cl * ch)
         pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
         ws = self._workspace(nb * st * ng * tr * wo * cout) if ng > 1 else out  # unused with one cluster per tile
         cnt = self._counters(nb * st * cl)
-        name = K.exdwpw6_kernel(ch, cl)
+        name = K.exdwpw6_kernel(ch, cl, nt)
         smem = K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch)
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
         args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
@@ -1075,7 +1081,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fn = self._dyn_smem(self._fn(name), smem)
         if cl > 8:
             self._allow_nonportable_cluster(name, fn)
-        return Launch(name, fn, (cl * ng, st, nb), (256,), args, smem=smem, pdl=self.pdl)
+        return Launch(name, fn, (cl * ng, st, nb), (nt,), args, smem=smem, pdl=self.pdl)
 
     def _exdwpw10_launch(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any

@@ -141,7 +141,7 @@ __device__ __forceinline__ unsigned long long globaltimer() {
     return t;
 }
 
-template <int CH, int CL = 8, bool STAMP = false>
+template <int CH, int CL = 8, bool STAMP = false, int NTB = 256>
 __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const float* __restrict__ We,
                                              const float* __restrict__ be, const float* __restrict__ Wd,
                                              const float* __restrict__ bd, const float* __restrict__ Wp,
@@ -150,6 +150,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                                              int TR, int act_e, int act_d, int act_p, int has_res,
                                              unsigned long long* stamps = nullptr) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
+    constexpr int NT = NTB;  // threads per block: 256 (2 blocks per SM), fuse v15's _t512 builds 512 (1 per SM)
     static_assert(CL >= 2 && CL <= 16, "clusters of 2 - 8 (portable) or 9 - 16 blocks (non-portable: the host opts in)");
     constexpr int CG = CH / 4;                        // 4-channel groups
     constexpr int CS = (CH % 8 == 0) ? CH + 4 : CH;   // Es / Ds row stride (bank conflicts)
@@ -423,6 +424,16 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         cblock::exdwpw6_body<CH, CL, true>(EXDWPW6_ARGS, stamps);                                                   \
     }
 
+// fuse v15's builds: 512 threads per block (one block per SM: twice the warps over the same items of each phase)
+#define EXDWPW6_KERNEL_T512(NAME, CH, CL)                                                                           \
+    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(512, 1) NAME(EXDWPW6_PARAMS) {         \
+        cblock::exdwpw6_body<CH, CL, false, 512>(EXDWPW6_ARGS);                                                     \
+    }                                                                                                               \
+    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(512, 1)                                \
+        NAME##_stamp(EXDWPW6_PARAMS, unsigned long long* stamps) {                                                  \
+        cblock::exdwpw6_body<CH, CL, true, 512>(EXDWPW6_ARGS, stamps);                                              \
+    }
+
 EXDWPW6_KERNEL(exdwpw6_c8, 8, 8)
 EXDWPW6_KERNEL(exdwpw6_c12, 12, 8)
 EXDWPW6_KERNEL(exdwpw6_c16, 16, 8)
@@ -446,6 +457,16 @@ EXDWPW6_KERNEL(exdwpw6_c36x4, 36, 4)
 EXDWPW6_KERNEL(exdwpw6_c24x4, 24, 4)
 EXDWPW6_KERNEL(exdwpw6_c16x6, 16, 6)
 EXDWPW6_KERNEL(exdwpw6_c8x12, 8, 12)
+// fuse v15 (K.EXDWPW6_T512): v13's builds at 512 threads
+EXDWPW6_KERNEL_T512(exdwpw6_c8_t512, 8, 8)
+EXDWPW6_KERNEL_T512(exdwpw6_c12_t512, 12, 8)
+EXDWPW6_KERNEL_T512(exdwpw6_c16_t512, 16, 8)
+EXDWPW6_KERNEL_T512(exdwpw6_c24_t512, 24, 8)
+EXDWPW6_KERNEL_T512(exdwpw6_c40_t512, 40, 8)
+EXDWPW6_KERNEL_T512(exdwpw6_c12x16_t512, 12, 16)
+EXDWPW6_KERNEL_T512(exdwpw6_c20x16_t512, 20, 16)
+EXDWPW6_KERNEL_T512(exdwpw6_c24x16_t512, 24, 16)
+EXDWPW6_KERNEL_T512(exdwpw6_c36x16_t512, 36, 16)
 
 // pwpool_c8 (fuse v9, beside kernels/pool.cu pwpool): the head's pointwise conv (+ bias, ReLU6) and the global average
 // pool as one kernel on thread-block clusters of 8 that split K. pwpool (one block per 8 channels, all of K) stages the

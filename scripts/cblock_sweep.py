@@ -6,6 +6,7 @@ its output.
 
 --fuse (default v13) picks the configurations and the cost model's pick: v13 includes the wider builds (24 channels
 per block, clusters of 16), v14 clusters of 4 / 6 / 12 too, v9 - v12 the clusters of 8 with up to 2 blocks per SM.
+v15 each configuration at 512 threads per block too (NT 512).
 --maps 112x112,56x56 limits the sweep to the blocks on those input maps.
 
 Per block and batch: the --base plan's launches of the block's three ops (expansion, depthwise, projection: from the
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -47,7 +49,8 @@ def stamp_run(be: CustomBackend, la) -> dict:
     built = K.build_all(be.arch)["cblock"]
     mod = cupy.RawModule(path=str(built.path)) if built.path else cupy.RawModule(code=built.source)
     fn = be._dyn_smem(mod.get_function(la.name + "_stamp"), la.smem)
-    if la.name.endswith("x16"):  # fuse v13's clusters of 16: the non-portable opt-in
+    m = re.search(r"_c\d+x(\d+)", la.name)
+    if m and int(m[1]) > 8:  # clusters of 12 / 16 (fuse v13, v14): the non-portable opt-in
         be._allow_nonportable_cluster(la.name + "_stamp", fn)
     nblk = int(np.prod(la.grid))
     st = cupy.zeros((nblk, 12), cupy.uint64)
@@ -134,6 +137,7 @@ def main() -> None:
             shape = (h, w, lx.in_channels, lx.out_channels, lp.out_channels, ho, wo, ld.stride)
             wide = K.wide_clusters(args.fuse)
             cfgs = exdwpw6_configs(*shape, wide=wide, v14=K.v14_clusters(args.fuse))
+            cfgs += [(*c, 512) for c in cfgs] if K.t512_builds(args.fuse) else []  # v15: 512 threads per block
             if not cfgs:
                 continue
             if args.stamps:
@@ -166,9 +170,9 @@ def main() -> None:
                 la = be6._exdwpw6_launch(x, lx, ex.act, ld, dw.act, lp, pw.act, res, out)
                 be6.force_block6 = None
                 t6 = time_launches(be6, [la])
-                cost = exdwpw6_cost(batch, *shape, be6.sms, cfg)
+                cost = exdwpw6_cost(batch, *shape, be6.sms, cfg[:3])
                 mark = " <- model" if cfg == pick else ""
-                cf = f"CH {cfg[0]:2d} TR {cfg[1]:3d} CL {cfg[2]:2d}"
+                cf = f"CH {cfg[0]:2d} TR {cfg[1]:3d} CL {cfg[2]:2d} NT {cfg[3] if len(cfg) > 3 else 256}"
                 print(f"    {cf} grid {la.grid}: {t6:.2f} us (model {cost:.0f} cyc){mark}")
                 rows.append(
                     {
@@ -181,6 +185,7 @@ def main() -> None:
                         "ch": cfg[0],
                         "tr": cfg[1],
                         "cl": cfg[2],
+                        "nt": cfg[3] if len(cfg) > 3 else 256,
                         "grid": list(la.grid),
                         "us": t6,
                         "model_cycles": cost,

@@ -104,7 +104,7 @@ def _run(be, ex, dw, pw, x, res, ex_act=True, dw_act=True, act=False, cfg=None):
         del be.launch_all
     ran = [n for n in names if n.startswith("exdwpw")]
     if cfg is not None:
-        assert ran == [K.exdwpw6_kernel(cfg[0], cfg[2])], (cfg, names)
+        assert ran == [K.exdwpw6_kernel(cfg[0], cfg[2], cfg[3] if len(cfg) > 3 else 256)], (cfg, names)
     assert not be._cnt.get().any(), "arrival counters not reset"
     return host
 
@@ -185,6 +185,9 @@ def test_compiled_builds_are_the_host_list():
     be = backend_for("fuse=v14")
     for ch, cl in K.EXDWPW6_V14:
         assert be._fn(K.exdwpw6_kernel(ch, cl)) is not None
+    be = backend_for("fuse=v15")
+    for ch, cl in K.EXDWPW6_T512:
+        assert be._fn(K.exdwpw6_kernel(ch, cl, 512)) is not None
 
 
 # -- fuse v13: the wider exdwpw6 builds (24 channels per block; clusters of 16, non-portable) -------------------------
@@ -348,3 +351,30 @@ def test_odd_block_v14_builds_match_float64_reference(shape, rng):
         y = _run(be, ex, dw, pw, x, res, ex_act, True, act, cfg=cfg)
         assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
         assert_close(y, ref, "fp32", "layer", what=f"fuse v14 {shape} cfg {cfg}")
+
+
+# -- fuse v15: v13's builds at 512 threads per block ---------------------------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_t512_configurations_match_float64_reference(i, j, k):
+    """Every configuration of v13's builds at 512 threads, at batch 1; a multi-cluster one repeated bit-identically;
+    the counters zero after each launch."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    cfgs = [(*c, 512) for c in exdwpw6_configs(*_block_args(ex.layer, dw.layer, pw.layer), wide=True)]
+    _check_configurations(backend_for("fuse=v15"), (i, j, k), cfgs, x, res, ref, "fuse v15")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
+def test_odd_block_t512_matches_float64_reference(shape, rng):
+    s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
+    ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
+    ho, wo = dw.out_hw(h, w)
+    cfgs = [(*c, 512) for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)]
+    be = backend_for("fuse=v15")
+    for cfg in cfgs:
+        y = _run(be, ex, dw, pw, x, res, ex_act, True, act, cfg=cfg)
+        assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v15 {shape} cfg {cfg}")

@@ -336,3 +336,25 @@ def test_e2e_fuse_v14_matches_onnxruntime(net, batch, graph, autotune):
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
+
+
+@pytest.mark.parametrize("autotune", [True, False], ids=["tuned", "model"])
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v15_matches_onnxruntime(net, batch, graph, autotune):
+    """fuse v15: tuned, each of the 13 exdwpw6 blocks among v13's configurations at 256 and at 512 threads per block;
+    untuned, v13's plan. Logits against ONNX Runtime (NaN-poisoned), runs bit-identical, eager and in a CUDA graph."""
+    be = impls.create("custom", kernels="fuse=v15", graph=graph, autotune=autotune)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v15 graph={graph} autotune={autotune} bs{batch}")
+    names = [la.name for la in be.plan(batch).launches]
+    assert sum(n.startswith("exdwpw6") for n in names) == 13, names
+    tuned6 = [k for k in be.tuned if k.startswith("('exdwpw6'")]
+    assert len(tuned6) == (8 if autotune else 0), be.tuned
+    if not autotune:
+        ref = impls.create("custom", kernels="fuse=v13", graph=graph, autotune=False)
+        ref.prepare(net)
+        assert names == [la.name for la in ref.plan(batch).launches]
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))

@@ -64,7 +64,7 @@ def parse_signatures() -> dict[str, list[str]]:
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd")] + ["float* Y"]
             sigs[m.group(1)] += [f"int {v}" for v in ("NB", "H", "W", "CIN", "CE", "Ho", "Wo", "pad", "imgs")]
             sigs[m.group(1)] += ["int act_e", "int act_d"]
-        for m in re.finditer(r"^EXDWPW6_KERNEL\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v6
+        for m in re.finditer(r"^EXDWPW6_KERNEL(?:_T512)?\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v6 (v15)
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y", "float* ws", "int* cnt"]
             sigs[m.group(1)] += [f"int {v}" for v in ("H", "W", "CIN", "CE", "COUT", "Ho", "Wo", "S", "TR")]
@@ -324,13 +324,14 @@ def emulate(name, grid, block, args):
         X, We, be, Wd, bd, Wp, bp, R, Y, _ = map(flat, a[:10])
         cnt = flat(a[10])
         H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr = map(int, a[11:])
-        m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?", name)  # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>
+        # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads)
+        m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?", name)
         ch, cl = int(m[1]), int(m[2] or 8)
         n = grid[2]
         assert cnt.dtype == np.int32 and not cnt[: n * grid[1] * cl].any(), "counters must be zero before a launch"
         assert cnt.size >= n * grid[1] * cl, (cnt.size, n, grid, cl)
         assert grid[0] % cl == 0 and grid[0] * ch == Ce and grid[1] == -(-Ho // tr), (grid, Ce, ch, cl, Ho, tr)
-        assert block == (256, 1, 1) and (H + 2 - 3) // s + 1 == Ho and (W + 2 - 3) // s + 1 == Wo
+        assert block == (int(m[3] or 256), 1, 1) and (H + 2 - 3) // s + 1 == Ho and (W + 2 - 3) // s + 1 == Wo
         assert cin % 4 == 0 and Ce % 4 == 0 and cout % 4 == 0
         flags = (act_e, act_d, act_p, hr)
         emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, (n, H, W, cin, Ce, cout, Ho, Wo, s, 1), flags)
@@ -1262,6 +1263,64 @@ def test_fuse_v14_times_the_56x56_blocks_against_v5s_path(fake_cupy, net, monkey
     ort = impls.create("ort")
     ort.prepare(net)
     assert_close(be.run(x), ort.run(x), "fp32", "e2e", what="emulated fuse v14 bs1, exdwpw6 on the 56x56 blocks")
+
+
+def test_fuse_v15_offers_512_thread_builds_to_the_tuner(fake_cupy, net, monkeypatch, rng):
+    """fuse v15 with the autotuner on (TUNE_MIN_FLOP 0): each of the 13 exdwpw6 blocks at batch 1 goes to the tuner with
+    v13's one-wave configurations (up to 2 blocks per SM) and the same builds at 512 threads, (CH, TR, CL, 512), of
+    one block per SM; a 512-thread pick launches the _t512 build with 512 threads, and the emulated plan's logits
+    match ONNX Runtime. Untuned, v15's plan is v13's; a pinned 4-tuple runs through the op."""
+    import math
+
+    from impls.custom import exdwpw6_configs
+    from tests.test_custom_kernels import make_conv
+
+    for batch in (1, 3):  # untuned: v13's plan
+        plans = {}
+        for fuse in ("v13", "v15"):
+            other = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+            other.prepare(net)
+            plans[fuse] = [(la.name, la.grid, la.block) for la in other.plan(batch).launches]
+        assert plans["v15"] == plans["v13"], batch
+    op = fake_cupy.CustomBackend(kernels="fuse=v15")
+    ex, dw = make_conv(rng, 32, 192, 1, 1, 0, 1, 6, 5), make_conv(rng, 192, 192, 3, 1, 1, 192, 6, 5)
+    pw = make_conv(rng, 192, 32, 1, 1, 0, 1, 6, 5)
+    x = rng.standard_normal((2, 32, 6, 5), dtype=np.float32)
+    r64 = NumpyBackend(dtype="fp64")
+    ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True), pw)
+    LAUNCHES.clear()
+    op.force_block6 = (12, 2, 16, 512)
+    y = op.to_host(op.bottleneck(op.to_device(x), ex, dw, pw))
+    assert [k for k in LAUNCHES if k.startswith("exdwpw")] == ["exdwpw6_c12x16_t512"], LAUNCHES
+    assert not op._cnt.any() and not op._fallbacks, op._fallbacks
+    assert_close(y, ref, "fp32", "layer", what="fuse v15 bottleneck c12x16 at 512 threads")
+    calls = []
+
+    def fake_tuned(self, key, cands, build, model):
+        calls.append((key, list(cands), model))
+        return build(cands[-1] if key[0] == "exdwpw6" else model)  # the last: a 512-thread configuration
+
+    monkeypatch.setattr(fake_cupy.CustomBackend, "_tuned", fake_tuned)
+    be = fake_cupy.CustomBackend(kernels="fuse=v15", autotune=True)
+    be.TUNE_MIN_FLOP = 0
+    be.prepare(net)
+    launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
+    six = [c for c in calls if c[0][0] == "exdwpw6"]
+    assert len(six) == len(launches) == 13, [c[0] for c in calls]
+    for (key, cands, _), la in zip(six, launches):
+        _, (nb, h, w, cin), ce, cout, s, *_ = key
+        ho = wo = (h - 1) // s + 1
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)
+        waves = [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= 2 * be.sms]
+        ones = [(*c, 512) for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= be.sms]
+        assert cands == waves + ones, key
+        ch, tr, cl, nt = cands[-1]
+        assert la.name == K.exdwpw6_kernel(ch, cl, 512) and la.block == (512,), la
+        assert la.grid == (ce // ch, math.ceil(ho / tr), nb), (la, cands[-1])
+    xin = random_input(net, 1, seed=15)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what="emulated fuse v15 bs1, 512-thread exdwpw6 builds")
 
 
 def test_fuse_v7_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
