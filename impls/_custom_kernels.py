@@ -70,7 +70,7 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                the wider builds too) where the tuner is off; H200, session 15: batch 1 0.1726 -> 0.1559 ms (3
                interleaved instance pairs); and at batch 2 and 3 too (EXDWPW6_V13_MAX_BATCH: 0.2344 -> 0.2123 ms,
                0.2765 -> 0.2626 ms, 2 pairs each);
-               the default since session 15,
+               the default in session 15,
                v14 v13 + exdwpw6 builds with clusters of 4, 6 and 12 blocks (EXDWPW6_V14: CE 144 with one cluster per
                row tile) as tuner candidates on every block, and on the three 56x56 blocks (maps above
                EXDWPW6_MAX_MAP) at batch <= EXDWPW6_V13_MAX_BATCH every one-wave exdwpw6 configuration timed against
@@ -78,7 +78,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                H200, session 16: exdwpw6 1-3 us slower than v5's kernels on each 56x56 block, batch 1 unchanged
                (0.1554 / 0.1566 vs 0.1565 / 0.1552 ms): kept selectable, not carried into later versions,
                v15 v13 + each exdwpw6 block's tuner candidates include v13's builds at 512 threads per block
-               (EXDWPW6_T512, exdwpw6_c<CH>[x<CL>]_t512: one block per SM, twice the warps over each phase's items)
+               (EXDWPW6_T512, exdwpw6_c<CH>[x<CL>]_t512: one block per SM, twice the warps over each phase's items);
+               H200, session 16: batch 1 0.1561 -> 0.1543 ms (2 interleaved instance pairs); the default since
+               session 16
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -163,10 +165,10 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "pool": "v2",
     "linear": "v5",
     "add": "v2",
-    # v13: exdwpw6 blocks (tuned, the wider builds) at batch <= EXDWPW6_V13_MAX_BATCH; above: exdwpw8 / v5 blocks +
-    # exgdw on the 14x14 / 7x7 blocks; v9's head kernel at batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5
-    # builds at batch 1
-    "fuse": "v13",
+    # v15: exdwpw6 blocks (tuned among the wider builds at 256 and 512 threads) at batch <= EXDWPW6_V13_MAX_BATCH;
+    # above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head kernel at batch <= PWPOOL_MAX_BATCH;
+    # v11's larger-chunk exdwpw5 builds at batch 1
+    "fuse": "v15",
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",
