@@ -14,6 +14,11 @@ launch of the real plan shows, in order.
 Optional metrics, summarised when the CSV has them (`--metrics` list in `EXTRA` below): L2 bytes
 (lts__t_bytes.sum -> achieved L2 GB/s), fp32 FMA / add / mul instructions (-> achieved GFLOP/s, an FMA counted as
 2 FLOP), issue-slot use (smsp__issue_active: the share of scheduler cycles that issued an instruction).
+
+Warp stall reasons: with the WarpStateStats metrics (`STALL_METRICS`: smsp__average_warps_issue_stalled_<reason>_
+per_issue_active.ratio, and smsp__average_warps_active_per_issue_active.ratio = the cycles between two issues of a
+warp) the summary adds a second table: per kernel the cycles per issued instruction and the four largest stall
+reasons in cycles per issue (ncu's own breakdown of those cycles).
 """
 
 from __future__ import annotations
@@ -44,6 +49,12 @@ FLOP_PARTS = (
     "sm__sass_thread_inst_executed_op_fmul_pred_on.sum",
 )
 _SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9}
+STALL_PREFIX, STALL_SUFFIX = "smsp__average_warps_issue_stalled_", "_per_issue_active.ratio"
+STALL_REASONS = ("barrier", "long_scoreboard", "short_scoreboard", "wait", "membar", "no_instruction", "mio_throttle",
+                 "math_pipe_throttle", "not_selected", "selected", "lg_throttle", "dispatch_stall", "branch_resolving",
+                 "sleeping", "drain", "misc", "imc_miss", "tex_throttle")  # fmt: skip
+CYCLES_PER_ISSUE = "smsp__average_warps_active_per_issue_active.ratio"
+STALL_METRICS = (CYCLES_PER_ISSUE, *(STALL_PREFIX + r + STALL_SUFFIX for r in STALL_REASONS))
 
 
 def _plain(value: str, unit: str) -> float:
@@ -106,6 +117,15 @@ def summarize(path: str) -> str:
                 v = _plain(r[col[m]], units[col[m]])
             vals.append(f"{v:.1f}")
         out.append(f"| {i} | {r[col['Kernel Name']][:40]} | " + " | ".join(vals) + " |")
+    stalls = [m for m in head if m.startswith(STALL_PREFIX) and m.endswith(STALL_SUFFIX)]
+    if stalls and CYCLES_PER_ISSUE in head:
+        out += ["", "| # | kernel | cycles per issue | largest stall reasons (cycles per issue) |", "|---|---|---|---|"]
+        for i, r in enumerate(data):
+            cpi = _plain(r[head.index(CYCLES_PER_ISSUE)], "")
+            by = sorted(((_plain(r[head.index(m)], ""), m[len(STALL_PREFIX) : -len(STALL_SUFFIX)]) for m in stalls),
+                        reverse=True)  # fmt: skip
+            top = ", ".join(f"{name} {v:.1f}" for v, name in by[:4])
+            out.append(f"| {i} | {r[head.index('Kernel Name')][:40]} | {cpi:.1f} | {top} |")
     return "\n".join(out)
 
 
@@ -116,8 +136,11 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--kernels", default="")
     ap.add_argument("--summarize", help="an ncu --csv --page raw file: print a markdown table")
+    ap.add_argument("--stall-metrics", action="store_true", help="print the WarpStateStats metric list for --metrics")
     args = ap.parse_args()
-    if args.summarize:
+    if args.stall_metrics:
+        print(",".join(STALL_METRICS))
+    elif args.summarize:
         print(summarize(args.summarize))
     else:
         profile_once(args.backend, args.dtype, args.batch, args.kernels)

@@ -161,17 +161,29 @@ ODD = [
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("fuse", ["v6", "v15"], ids=["fuse_v6", "fuse_v15_t512"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
-def test_odd_block_matches_float64_reference(shape, rng):
+def test_odd_block_matches_float64_reference(shape, fuse, rng):
+    """Every configuration of fuse v6's builds (fuse v15: of v13's builds at 512 threads) on a made-up block."""
     s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
     ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
     ho, wo = dw.out_hw(h, w)
-    cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
+    if fuse == "v6":
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
+    else:
+        cfgs = [(*c, 512) for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)]
     assert cfgs
-    be = backend_for("fuse=v6")
+    _check_odd(backend_for(f"fuse={fuse}"), (ex, dw, pw, x, res, ref), ex_act, act, cfgs, f"fuse {fuse} {shape}")
+
+
+def _check_odd(be, case, ex_act, act, cfgs, tag):
+    """A made-up block (_odd_block's layers, input, residual, reference) through each pinned configuration: every
+    output written, within the float64 tolerance."""
+    ex, dw, pw, x, res, ref = case
     for cfg in cfgs:
         y = _run(be, ex, dw, pw, x, res, ex_act, True, act, cfg=cfg)
-        assert_close(y, ref, "fp32", "layer", what=f"fuse v6 {shape} cfg {cfg}")
+        assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
+        assert_close(y, ref, "fp32", "layer", what=f"{tag} cfg {cfg}")
 
 
 @pytest.mark.gpu
@@ -346,11 +358,7 @@ def test_odd_block_v14_builds_match_float64_reference(shape, rng):
     ho, wo = dw.out_hw(h, w)
     cfgs = _v14_configs((h, w, cin, ce, cout, ho, wo, s))
     assert {(c[0], c[2]) for c in cfgs} <= set(K.EXDWPW6_V14) and cfgs
-    be = backend_for("fuse=v14")
-    for cfg in cfgs:
-        y = _run(be, ex, dw, pw, x, res, ex_act, True, act, cfg=cfg)
-        assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
-        assert_close(y, ref, "fp32", "layer", what=f"fuse v14 {shape} cfg {cfg}")
+    _check_odd(backend_for("fuse=v14"), (ex, dw, pw, x, res, ref), ex_act, act, cfgs, f"fuse v14 {shape}")
 
 
 # -- fuse v15: v13's builds at 512 threads per block ---------------------------------------------------------------
@@ -364,17 +372,3 @@ def test_t512_configurations_match_float64_reference(i, j, k):
     x, res, ref = _block_case(i, j, k, 1)
     cfgs = [(*c, 512) for c in exdwpw6_configs(*_block_args(ex.layer, dw.layer, pw.layer), wide=True)]
     _check_configurations(backend_for("fuse=v15"), (i, j, k), cfgs, x, res, ref, "fuse v15")
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
-def test_odd_block_t512_matches_float64_reference(shape, rng):
-    s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
-    ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
-    ho, wo = dw.out_hw(h, w)
-    cfgs = [(*c, 512) for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)]
-    be = backend_for("fuse=v15")
-    for cfg in cfgs:
-        y = _run(be, ex, dw, pw, x, res, ex_act, True, act, cfg=cfg)
-        assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
-        assert_close(y, ref, "fp32", "layer", what=f"fuse v15 {shape} cfg {cfg}")

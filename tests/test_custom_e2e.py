@@ -315,20 +315,13 @@ def test_e2e_fuse_v13_wide_blocks_match_onnxruntime(net, batch, graph, autotune)
     np.testing.assert_array_equal(be.run(x), be.run(x))
 
 
-@pytest.mark.parametrize("autotune", [True, False], ids=["tuned", "model"])
-@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
-@pytest.mark.parametrize("batch", [1, 3])
-def test_e2e_fuse_v14_matches_onnxruntime(net, batch, graph, autotune):
-    """fuse v14: tuned, the three 56x56 blocks timed as exdwpw6 (clusters of 4 / 6 / 12 among the candidates) against
-    v5's path, and the 13 smaller-map blocks among v14's builds too; untuned, v13's plan. Logits against ONNX Runtime
-    (NaN-poisoned), runs bit-identical, eager and in a CUDA graph."""
-    be = impls.create("custom", kernels="fuse=v14", graph=graph, autotune=autotune)
+def _check_v13_successor(net, fuse, batch, graph, autotune):
+    """fuse ``fuse`` (v14, v15) against ONNX Runtime (NaN-poisoned), eager or in a CUDA graph, runs bit-identical, no
+    fallback; untuned its plan must be v13's. Returns the backend and its plan's kernel names."""
+    be = impls.create("custom", kernels=f"fuse={fuse}", graph=graph, autotune=autotune)
     be.prepare(net)
-    check_against_ort(be, net, batch, f"custom fuse=v14 graph={graph} autotune={autotune} bs{batch}")
+    check_against_ort(be, net, batch, f"custom fuse={fuse} graph={graph} autotune={autotune} bs{batch}")
     names = [la.name for la in be.plan(batch).launches]
-    big = [k for k in be.tuned if k.startswith("('exdwpw6|v5'")]
-    assert len(big) == (3 if autotune else 0), be.tuned  # the three 56x56 blocks
-    assert sum(n.startswith("exdwpw6") for n in names) >= 13, names
     if not autotune:
         ref = impls.create("custom", kernels="fuse=v13", graph=graph, autotune=False)
         ref.prepare(net)
@@ -336,6 +329,19 @@ def test_e2e_fuse_v14_matches_onnxruntime(net, batch, graph, autotune):
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
+    return be, names
+
+
+@pytest.mark.parametrize("autotune", [True, False], ids=["tuned", "model"])
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v14_matches_onnxruntime(net, batch, graph, autotune):
+    """fuse v14: tuned, the three 56x56 blocks timed as exdwpw6 (clusters of 4 / 6 / 12 among the candidates) against
+    v5's path, and the 13 smaller-map blocks among v14's builds too; untuned, v13's plan."""
+    be, names = _check_v13_successor(net, "v14", batch, graph, autotune)
+    big = [k for k in be.tuned if k.startswith("('exdwpw6|v5'")]
+    assert len(big) == (3 if autotune else 0), be.tuned  # the three 56x56 blocks
+    assert sum(n.startswith("exdwpw6") for n in names) >= 13, names
 
 
 @pytest.mark.parametrize("autotune", [True, False], ids=["tuned", "model"])
@@ -343,18 +349,8 @@ def test_e2e_fuse_v14_matches_onnxruntime(net, batch, graph, autotune):
 @pytest.mark.parametrize("batch", [1, 3])
 def test_e2e_fuse_v15_matches_onnxruntime(net, batch, graph, autotune):
     """fuse v15: tuned, each of the 13 exdwpw6 blocks among v13's configurations at 256 and at 512 threads per block;
-    untuned, v13's plan. Logits against ONNX Runtime (NaN-poisoned), runs bit-identical, eager and in a CUDA graph."""
-    be = impls.create("custom", kernels="fuse=v15", graph=graph, autotune=autotune)
-    be.prepare(net)
-    check_against_ort(be, net, batch, f"custom fuse=v15 graph={graph} autotune={autotune} bs{batch}")
-    names = [la.name for la in be.plan(batch).launches]
+    untuned, v13's plan."""
+    be, names = _check_v13_successor(net, "v15", batch, graph, autotune)
     assert sum(n.startswith("exdwpw6") for n in names) == 13, names
     tuned6 = [k for k in be.tuned if k.startswith("('exdwpw6'")]
     assert len(tuned6) == (8 if autotune else 0), be.tuned
-    if not autotune:
-        ref = impls.create("custom", kernels="fuse=v13", graph=graph, autotune=False)
-        ref.prepare(net)
-        assert names == [la.name for la in ref.plan(batch).launches]
-    assert not be.info()["fallbacks"], be.info()["fallbacks"]
-    x, _ = ort_reference(batch)
-    np.testing.assert_array_equal(be.run(x), be.run(x))

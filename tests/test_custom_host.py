@@ -1073,25 +1073,35 @@ def test_fuse_v13_wide_builds_through_the_op_with_emulated_kernels(fake_cupy, rn
     """fuse v13's wider exdwpw6 builds (24 channels per block, clusters of 16) through the public op on the network's
     28x28 and 7x7 block shapes: every configuration v13 adds runs its own build with grid x = CL * NG, the clusters
     of 16 are opted in to the non-portable size first, the counters stay zero, the output matches float64."""
+    be = fake_cupy.CustomBackend(kernels="fuse=v13")
+    shapes = [(1, 32, 192, 32, 28, 28, True), (1, 160, 960, 320, 7, 7, False)]
+    seen = _emulated_added_builds(be, rng, shapes, 1, dict(wide=True), dict(), K.EXDWPW6_WIDE, 6, "fuse v13")
+    assert {(24, 8), (12, 16)} <= seen, seen
+
+
+def _emulated_added_builds(be, rng, shapes, batch, kw_new, kw_old, builds, spread, tag):
+    """Each (stride, cin, ce, cout, h, w, residual) block through the op, pinned to a spread of the exdwpw6
+    configurations that exdwpw6_configs(**kw_new) adds to exdwpw6_configs(**kw_old) (all of ``builds``): each runs its
+    own build, clusters above 8 opted in to the non-portable size, the counters zero, the output within the float64
+    tolerance. Returns the (CH, CL) builds run."""
     from impls.custom import exdwpw6_configs
     from tests.test_custom_kernels import make_conv
 
-    be = fake_cupy.CustomBackend(kernels="fuse=v13")
     r64 = NumpyBackend(dtype="fp64")
     seen = set()
-    for s, cin, ce, cout, h, w, has_res in [(1, 32, 192, 32, 28, 28, True), (1, 160, 960, 320, 7, 7, False)]:
+    for s, cin, ce, cout, h, w, has_res in shapes:
         ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
         dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
         ho, wo = dw.out_hw(h, w)
         pw = make_conv(rng, ce, cout, 1, 1, 0, 1, ho, wo)
-        x = rng.standard_normal((1, cin, h, w), dtype=np.float32)
-        res = rng.standard_normal((1, *pw.out_shape), dtype=np.float32) if has_res else None
+        x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+        res = rng.standard_normal((batch, *pw.out_shape), dtype=np.float32) if has_res else None
         ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True), pw)
         ref = ref + res if has_res else ref
-        narrow = set(exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s))
-        wide = [c for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True) if c not in narrow]
-        assert wide and all((c[0], c[2]) in K.EXDWPW6_WIDE for c in wide), wide
-        for cfg in wide[:: max(1, len(wide) // 6)]:  # a spread of them: each emulated launch costs ~1 s here
+        before = set(exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, **kw_old))
+        new = [c for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, **kw_new) if c not in before]
+        assert new and all((c[0], c[2]) in builds for c in new), new
+        for cfg in new[:: max(1, len(new) // spread)]:  # a spread of them: each emulated launch costs ~1 s here
             LAUNCHES.clear()
             be.force_block6 = cfg
             y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=be.to_device(res) if has_res else None))
@@ -1100,9 +1110,9 @@ def test_fuse_v13_wide_builds_through_the_op_with_emulated_kernels(fake_cupy, rn
             assert [k for k in LAUNCHES if k.startswith("exdwpw")] == [name], LAUNCHES
             assert (name in NONPORTABLE) == (cfg[2] > 8), (name, NONPORTABLE)
             assert not be._cnt.any() and not be._fallbacks, be._fallbacks
-            assert_close(y, ref, "fp32", "layer", what=f"fuse v13 bottleneck {cin}->{ce}->{cout} cfg {cfg}")
+            assert_close(y, ref, "fp32", "layer", what=f"{tag} bottleneck {cin}->{ce}->{cout} cfg {cfg}")
             seen.add((cfg[0], cfg[2]))
-    assert {(24, 8), (12, 16)} <= seen, seen
+    return seen
 
 
 def test_fuse_v13_plan_at_batch1(fake_cupy, net):
@@ -1134,6 +1144,27 @@ def test_fuse_v13_plan_at_batch1(fake_cupy, net):
     assert_close(ys["v13"], ys["v11"], "fp32", "e2e", what="emulated fuse v13 vs v11 bs1")
 
 
+def _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, fuse):
+    """fuse ``fuse``'s batch-1 plan with the autotuner on (TUNE_MIN_FLOP 0) and ``_tuned`` replaced by a recorder that
+    takes each exdwpw6 problem's LAST candidate (not the model's: the launch must be what the tuner returns) and the
+    model elsewhere. Returns the backend, the 13 exdwpw6 calls (key, candidates, model), the plan's exdwpw6 launches
+    in order, and every call (the recorder stays on for the caller)."""
+    calls = []
+
+    def fake_tuned(self, key, cands, build, model):
+        calls.append((key, list(cands), model))
+        return build(cands[-1] if key[0] == "exdwpw6" else model)
+
+    monkeypatch.setattr(fake_cupy.CustomBackend, "_tuned", fake_tuned)
+    be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=True)
+    be.TUNE_MIN_FLOP = 0
+    be.prepare(net)
+    launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
+    six = [c for c in calls if c[0][0] == "exdwpw6"]
+    assert len(six) == len(launches) == 13, [c[0] for c in calls]
+    return be, six, launches, calls
+
+
 def test_fuse_v13_tunes_each_block_among_the_one_wave_configurations(fake_cupy, net, monkeypatch):
     """fuse v13 with the autotuner on (TUNE_MIN_FLOP 0, the GPU default): each of the 13 exdwpw6 blocks at batch 1 goes
     to the tuner with every configuration of one wave (wider builds included) and the cost model's pick as the
@@ -1142,19 +1173,7 @@ def test_fuse_v13_tunes_each_block_among_the_one_wave_configurations(fake_cupy, 
 
     from impls.custom import choose_exdwpw6, exdwpw6_configs
 
-    calls = []
-
-    def fake_tuned(self, key, cands, build, model):
-        calls.append((key, list(cands), model))
-        return build(cands[-1])  # not the model's: the launch must be what the tuner returns
-
-    monkeypatch.setattr(fake_cupy.CustomBackend, "_tuned", fake_tuned)
-    be = fake_cupy.CustomBackend(kernels="fuse=v13", autotune=True)
-    be.TUNE_MIN_FLOP = 0
-    be.prepare(net)
-    launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
-    six = [c for c in calls if c[0][0] == "exdwpw6"]
-    assert len(six) == len(launches) == 13, [c[0] for c in calls]
+    be, six, launches, calls = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v13")
     for (key, cands, model), la in zip(six, launches):
         _, (nb, h, w, cin), ce, cout, s, *_ = key
         ho = wo = (h - 1) // s + 1
@@ -1187,36 +1206,13 @@ def test_fuse_v14_cluster_builds_through_the_op_with_emulated_kernels(fake_cupy,
     takes it) and a 96-wide stride-2 one, on small maps, batch 2: each runs its own build with grid x = CL * NG, the
     clusters of 12 opted in to the non-portable size, the counters zero, the output within the float64 tolerance."""
     from impls.custom import exdwpw6_configs
-    from tests.test_custom_kernels import make_conv
 
     be = fake_cupy.CustomBackend(kernels="fuse=v14")
-    r64 = NumpyBackend(dtype="fp64")
-    seen = set()
-    for s, cin, ce, cout, h, w, has_res in [(1, 24, 144, 24, 6, 5, True), (2, 16, 96, 24, 7, 8, False)]:
-        ex = make_conv(rng, cin, ce, 1, 1, 0, 1, h, w)
-        dw = make_conv(rng, ce, ce, 3, s, 1, ce, h, w)
-        ho, wo = dw.out_hw(h, w)
-        pw = make_conv(rng, ce, cout, 1, 1, 0, 1, ho, wo)
-        x = rng.standard_normal((2, cin, h, w), dtype=np.float32)
-        res = rng.standard_normal((2, *pw.out_shape), dtype=np.float32) if has_res else None
-        ref = r64.conv2d(r64.conv2d(r64.conv2d(x.astype(np.float64), ex, act=True), dw, act=True), pw)
-        ref = ref + res if has_res else ref
-        before = set(exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True))
-        new = [c for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True, v14=True) if c not in before]
-        assert new and all((c[0], c[2]) in K.EXDWPW6_V14 for c in new), new
-        assert ce != 144 or not before  # only v14's builds take CE 144
-        for cfg in new[:: max(1, len(new) // 4)]:  # a spread: each emulated launch costs ~1 s here
-            LAUNCHES.clear()
-            be.force_block6 = cfg
-            y = be.to_host(be.bottleneck(be.to_device(x), ex, dw, pw, residual=be.to_device(res) if has_res else None))
-            be.force_block6 = None
-            name = K.exdwpw6_kernel(cfg[0], cfg[2])
-            assert [k for k in LAUNCHES if k.startswith("exdwpw")] == [name], LAUNCHES
-            assert (name in NONPORTABLE) == (cfg[2] > 8), (name, NONPORTABLE)
-            assert not be._cnt.any() and not be._fallbacks, be._fallbacks
-            assert_close(y, ref, "fp32", "layer", what=f"fuse v14 bottleneck {cin}->{ce}->{cout} cfg {cfg}")
-            seen.add(cfg[2])
-    assert {4, 6, 12} <= seen, seen
+    shapes = [(1, 24, 144, 24, 6, 5, True), (2, 16, 96, 24, 7, 8, False)]
+    kw = dict(wide=True)
+    seen = _emulated_added_builds(be, rng, shapes, 2, dict(wide=True, v14=True), kw, K.EXDWPW6_V14, 4, "fuse v14")
+    assert not exdwpw6_configs(6, 5, 24, 144, 24, 6, 5, 1, wide=True)  # only v14's builds take CE 144
+    assert {4, 6, 12} <= {cl for _, cl in seen}, seen
 
 
 def test_fuse_v14_times_the_56x56_blocks_against_v5s_path(fake_cupy, net, monkeypatch):
@@ -1294,19 +1290,7 @@ def test_fuse_v15_offers_512_thread_builds_to_the_tuner(fake_cupy, net, monkeypa
     assert [k for k in LAUNCHES if k.startswith("exdwpw")] == ["exdwpw6_c12x16_t512"], LAUNCHES
     assert not op._cnt.any() and not op._fallbacks, op._fallbacks
     assert_close(y, ref, "fp32", "layer", what="fuse v15 bottleneck c12x16 at 512 threads")
-    calls = []
-
-    def fake_tuned(self, key, cands, build, model):
-        calls.append((key, list(cands), model))
-        return build(cands[-1] if key[0] == "exdwpw6" else model)  # the last: a 512-thread configuration
-
-    monkeypatch.setattr(fake_cupy.CustomBackend, "_tuned", fake_tuned)
-    be = fake_cupy.CustomBackend(kernels="fuse=v15", autotune=True)
-    be.TUNE_MIN_FLOP = 0
-    be.prepare(net)
-    launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
-    six = [c for c in calls if c[0][0] == "exdwpw6"]
-    assert len(six) == len(launches) == 13, [c[0] for c in calls]
+    be, six, launches, _ = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v15")  # the last: 512 threads
     for (key, cands, _), la in zip(six, launches):
         _, (nb, h, w, cin), ce, cout, s, *_ = key
         ho = wo = (h - 1) // s + 1

@@ -41,3 +41,21 @@ def test_summary_without_optional_metrics_has_the_base_columns(tmp_path):
     lines = ncu_kernels.summarize(str(path)).splitlines()
     assert "GFLOP/s" not in lines[0] and "L2 GB/s" not in lines[0], lines[0]
     assert lines[2].split("|")[3].strip() == "1.5", lines[2]
+
+
+def test_summary_lists_the_largest_stall_reasons(tmp_path):
+    """With the WarpStateStats metrics a second table: cycles per issue and the four largest stall reasons."""
+    reasons = ("barrier", "long_scoreboard", "wait", "membar", "short_scoreboard")
+    stall = [ncu_kernels.STALL_PREFIX + r + ncu_kernels.STALL_SUFFIX for r in reasons]
+    names = ["ID", "Kernel Name", "gpu__time_duration.sum", ncu_kernels.CYCLES_PER_ISSUE, *stall]
+    path = tmp_path / "ncu.csv"
+    path.write_text(
+        ",".join(f'"{n}"' for n in names) + "\n" + '"","","usecond",' + ",".join('""' for _ in names[3:]) + "\n"
+        '"0","exdwpw6_c8_t512","10.0","12.5","3.0","4.5","0.5","1.0","2.0"\n'
+    )
+    lines = ncu_kernels.summarize(str(path)).splitlines()
+    i = lines.index("| # | kernel | cycles per issue | largest stall reasons (cycles per issue) |")
+    assert lines[i + 2] == (
+        "| 0 | exdwpw6_c8_t512 | 12.5 | long_scoreboard 4.5, barrier 3.0, short_scoreboard 2.0, membar 1.0 |"
+    ), lines[i + 2]
+    assert ncu_kernels.CYCLES_PER_ISSUE in ncu_kernels.STALL_METRICS and len(ncu_kernels.STALL_METRICS) == 19
