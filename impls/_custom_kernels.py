@@ -80,7 +80,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v15 v13 + each exdwpw6 block's tuner candidates include v13's builds at 512 threads per block
                (EXDWPW6_T512, exdwpw6_c<CH>[x<CL>]_t512: one block per SM, twice the warps over each phase's items);
                H200, session 16: batch 1 0.1561 -> 0.1543 ms (2 interleaved instance pairs); the default since
-               session 16
+               session 16,
+               v16 v15 + exdwpw6's projection phase by output columns (proj_cols: lane = output channel, its CH
+               weights in registers, each pixel's depthwise row a broadcast; bit-identical sums)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -145,7 +147,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -397,6 +399,12 @@ def v14_clusters(version: str) -> bool:
     EXDWPW6_V13_MAX_BATCH) exdwpw6 timed against v5's path for the block (H200, session 16: exdwpw6 1-3 us slower
     than v5's kernels on every 56x56 block, batch 1 unchanged: kept selectable, not carried into later versions)."""
     return version == "v14"
+
+
+def proj_cols(version: str) -> bool:
+    """fuse v16 and later: exdwpw6's projection phase with lane = output channel, the block's CH weights of that
+    channel in registers and each pixel's depthwise row a warp-wide broadcast (kernel argument proj_cols = 1)."""
+    return fuse_level(version) >= 16
 
 
 def t512_builds(version: str) -> bool:

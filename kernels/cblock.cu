@@ -147,7 +147,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                                              const float* __restrict__ bd, const float* __restrict__ Wp,
                                              const float* __restrict__ bp, const float* R, float* Y, float* ws,
                                              int* cnt, int H, int W, int CIN, int CE, int COUT, int Ho, int Wo, int S,
-                                             int TR, int act_e, int act_d, int act_p, int has_res,
+                                             int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols,
                                              unsigned long long* stamps = nullptr) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
     constexpr int NT = NTB;  // threads per block: 256 (2 blocks per SM), fuse v15's _t512 builds 512 (1 per SM)
@@ -295,7 +295,58 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 
     // 4. projection partial over this block's CH channels (Ps aliases the staged input rows: free after step 2)
     float* Ps = Xs;
-    {
+    if (proj_cols) {
+        // fuse v16: lane = output channel o of a 32-wide column group g with its CH weights in registers; each warp
+        // walks pixels chunk, chunk + P, ... (two at a time: two independent chains), every Ds row a warp-wide
+        // broadcast. Per 4 channels of one pixel: 1 shared-memory wavefront for 128 FMAs (the pixel-lane mapping below
+        // needs 2 per 16 FMAs per lane). Same products, same order over c: bit-identical to it.
+        constexpr int NW = NT / 32;
+        const int G = (COUT + 31) / 32, P = max(1, NW / G);
+        for (int u = warp; u < G * P; u += NW) {
+            const int g = u % G, chunk = u / G;
+            const int o = g * 32 + lane;
+            const bool on = o < COUT;
+            float w[CH];
+#pragma unroll
+            for (int c = 0; c < CH; ++c) w[c] = on ? Wps[c * COUT + o] : 0.f;
+            int q = chunk;
+            for (; q + P < TP; q += 2 * P) {
+                const float* d0 = Ds + q * CS;
+                const float* d1 = d0 + P * CS;
+                float a0 = 0.f, a1 = 0.f;
+#pragma unroll
+                for (int c = 0; c < CH; c += 4) {
+                    const float4 x0 = *reinterpret_cast<const float4*>(d0 + c);
+                    const float4 x1 = *reinterpret_cast<const float4*>(d1 + c);
+                    a0 = fmaf(x0.x, w[c], a0);
+                    a1 = fmaf(x1.x, w[c], a1);
+                    a0 = fmaf(x0.y, w[c + 1], a0);
+                    a1 = fmaf(x1.y, w[c + 1], a1);
+                    a0 = fmaf(x0.z, w[c + 2], a0);
+                    a1 = fmaf(x1.z, w[c + 2], a1);
+                    a0 = fmaf(x0.w, w[c + 3], a0);
+                    a1 = fmaf(x1.w, w[c + 3], a1);
+                }
+                if (on) {
+                    Ps[q * PS + o] = a0;
+                    Ps[(q + P) * PS + o] = a1;
+                }
+            }
+            if (q < TP) {
+                const float* d0 = Ds + q * CS;
+                float a0 = 0.f;
+#pragma unroll
+                for (int c = 0; c < CH; c += 4) {
+                    const float4 x0 = *reinterpret_cast<const float4*>(d0 + c);
+                    a0 = fmaf(x0.x, w[c], a0);
+                    a0 = fmaf(x0.y, w[c + 1], a0);
+                    a0 = fmaf(x0.z, w[c + 2], a0);
+                    a0 = fmaf(x0.w, w[c + 3], a0);
+                }
+                if (on) Ps[q * PS + o] = a0;
+            }
+        }
+    } else {
         const int slabs = (TP + 31) / 32;
         for (int it = warp; it < slabs * O4; it += NT / 32) {
             const int slab = it / O4, o4 = it - slab * O4;
@@ -409,9 +460,9 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     const float *__restrict__ X, const float *__restrict__ We, const float *__restrict__ be,                        \
         const float *__restrict__ Wd, const float *__restrict__ bd, const float *__restrict__ Wp,                   \
         const float *__restrict__ bp, const float *R, float *Y, float *ws, int *cnt, int H, int W, int CIN, int CE, \
-        int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res
+        int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols
 #define EXDWPW6_ARGS \
-    X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, act_e, act_d, act_p, has_res
+    X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, act_e, act_d, act_p, has_res, proj_cols
 
 // each build and its stamped twin (NAME_stamp: the same kernel + one pointer, 12 stamps per block; a measuring tool,
 // scripts/cblock_sweep.py --stamps, never planned)

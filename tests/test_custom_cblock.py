@@ -161,17 +161,20 @@ ODD = [
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v6", "v15"], ids=["fuse_v6", "fuse_v15_t512"])
+@pytest.mark.parametrize("fuse", ["v6", "v15", "v16"], ids=["fuse_v6", "fuse_v15_t512", "fuse_v16"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
 def test_odd_block_matches_float64_reference(shape, fuse, rng):
-    """Every configuration of fuse v6's builds (fuse v15: of v13's builds at 512 threads) on a made-up block."""
+    """Every configuration of fuse v6's builds (fuse v15: of v13's builds at 512 threads; fuse v16: v13's builds at
+    256 and 512 threads, the projection by output columns, COUT 12 / 16 / 40 leaving lanes of a column group idle)
+    on a made-up block."""
     s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
     ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
     ho, wo = dw.out_hw(h, w)
     if fuse == "v6":
         cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
     else:
-        cfgs = [(*c, 512) for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)]
+        wide = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)
+        cfgs = [(*c, 512) for c in wide] + (wide if fuse == "v16" else [])
     assert cfgs
     _check_odd(backend_for(f"fuse={fuse}"), (ex, dw, pw, x, res, ref), ex_act, act, cfgs, f"fuse {fuse} {shape}")
 
@@ -372,3 +375,24 @@ def test_t512_configurations_match_float64_reference(i, j, k):
     x, res, ref = _block_case(i, j, k, 1)
     cfgs = [(*c, 512) for c in exdwpw6_configs(*_block_args(ex.layer, dw.layer, pw.layer), wide=True)]
     _check_configurations(backend_for("fuse=v15"), (i, j, k), cfgs, x, res, ref, "fuse v15")
+
+
+# -- fuse v16: the projection phase by output columns (kernel argument proj_cols) ----------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_v16_configurations_match_float64_and_v15_bitwise(i, j, k):
+    """fuse v16: every configuration of v13's builds at 256 and 512 threads against float64 (a multi-cluster one
+    repeated bit-identically); a spread of them bit-identical to fuse v15's run of the same configuration (the same
+    products summed in the same order over the block's channels)."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    wide = exdwpw6_configs(*_block_args(ex.layer, dw.layer, pw.layer), wide=True)
+    cfgs = wide + [(*c, 512) for c in wide]
+    be16 = backend_for("fuse=v16")
+    _check_configurations(be16, (i, j, k), cfgs, x, res, ref, "fuse v16")
+    be15 = backend_for("fuse=v15")
+    for cfg in cfgs[:: max(1, len(cfgs) // 6)]:
+        y15 = _run(be15, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        y16 = _run(be16, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        np.testing.assert_array_equal(y16, y15, err_msg=f"cfg {cfg}: fuse v16 differs from v15")

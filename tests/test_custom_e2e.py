@@ -354,3 +354,18 @@ def test_e2e_fuse_v15_matches_onnxruntime(net, batch, graph, autotune):
     assert sum(n.startswith("exdwpw6") for n in names) == 13, names
     tuned6 = [k for k in be.tuned if k.startswith("('exdwpw6'")]
     assert len(tuned6) == (8 if autotune else 0), be.tuned
+
+
+@pytest.mark.parametrize("autotune", [True, False], ids=["tuned", "model"])
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v16_matches_onnxruntime(net, batch, graph, autotune):
+    """fuse v16: v15's plans with the exdwpw6 projection by output columns; untuned, v13's plan (and logits bitwise
+    equal to v13's: the same sums)."""
+    be, names = _check_v13_successor(net, "v16", batch, graph, autotune)
+    assert sum(n.startswith("exdwpw6") for n in names) == 13, names
+    if not autotune:
+        ref = impls.create("custom", kernels="fuse=v13", graph=graph, autotune=False)
+        ref.prepare(net)
+        x, _ = ort_reference(batch)
+        np.testing.assert_array_equal(be.run(x), ref.run(x))

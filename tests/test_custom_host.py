@@ -68,7 +68,7 @@ def parse_signatures() -> dict[str, list[str]]:
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y", "float* ws", "int* cnt"]
             sigs[m.group(1)] += [f"int {v}" for v in ("H", "W", "CIN", "CE", "COUT", "Ho", "Wo", "S", "TR")]
-            sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res"]
+            sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res", "int proj_cols"]
         for m in re.finditer(r"^EXDWPW10_KERNEL\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v10
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y", "float* D", "unsigned int* bar"]
@@ -323,7 +323,8 @@ def emulate(name, grid, block, args):
     elif name.startswith("exdwpw6"):  # fuse v6: the same op as exdwpw5, split over clusters (kernels/cblock.cu)
         X, We, be, Wd, bd, Wp, bp, R, Y, _ = map(flat, a[:10])
         cnt = flat(a[10])
-        H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr = map(int, a[11:])
+        H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr, proj = map(int, a[11:])
+        assert proj in (0, 1), proj  # fuse v16's projection by output columns: the same sums
         # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads)
         m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?", name)
         ch, cl = int(m[1]), int(m[2] or 8)
@@ -1305,6 +1306,19 @@ def test_fuse_v15_offers_512_thread_builds_to_the_tuner(fake_cupy, net, monkeypa
     ort = impls.create("ort")
     ort.prepare(net)
     assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what="emulated fuse v15 bs1, 512-thread exdwpw6 builds")
+
+
+def test_fuse_v16_launches_exdwpw6_with_the_projection_by_columns(fake_cupy, net):
+    """fuse v16 passes proj_cols = 1 (the last kernel argument) to every exdwpw6 launch, v15 and v13 pass 0; untuned
+    the three plans launch the same kernels on the same grids."""
+    plans = {}
+    for fuse in ("v13", "v15", "v16"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        be.prepare(net)
+        six = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
+        assert len(six) == 13 and {int(la.args[-1]) for la in six} == {int(fuse == "v16")}, fuse
+        plans[fuse] = [(la.name, la.grid, la.block) for la in be.plan(1).launches]
+    assert plans["v16"] == plans["v15"] == plans["v13"]
 
 
 def test_fuse_v7_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
