@@ -82,7 +82,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                H200, session 16: batch 1 0.1561 -> 0.1543 ms (2 interleaved instance pairs); the default since
                session 16,
                v16 v15 + exdwpw6's projection phase by output columns (proj_cols: lane = output channel, its CH
-               weights in registers, each pixel's depthwise row a broadcast; bit-identical sums)
+               weights in registers, each pixel's depthwise row a broadcast; bit-identical sums), timed per block
+               against the pixel-lane mapping for the configuration the tuner picked (untimed: on COUT >=
+               PROJ_COLS_MIN_COUT)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -402,9 +404,15 @@ def v14_clusters(version: str) -> bool:
 
 
 def proj_cols(version: str) -> bool:
-    """fuse v16 and later: exdwpw6's projection phase with lane = output channel, the block's CH weights of that
-    channel in registers and each pixel's depthwise row a warp-wide broadcast (kernel argument proj_cols = 1)."""
+    """fuse v16 and later: exdwpw6's projection phase may run with lane = output channel, the block's CH weights of
+    that channel in registers and each pixel's depthwise row a warp-wide broadcast (kernel argument proj_cols = 1):
+    timed against the pixel-lane mapping per block, untimed on COUT >= PROJ_COLS_MIN_COUT."""
     return fuse_level(version) >= 16
+
+
+# fuse v16's untimed rule (H200, session 16, stamps at batch 1: the column mapping's projection phase 3.76 -> 2.64 us
+# on COUT 320, 1.81 -> 1.59 on COUT 160; 1.84 -> 2.08 on COUT 96, 0.98 -> 1.30 on COUT 32)
+PROJ_COLS_MIN_COUT = 128
 
 
 def t512_builds(version: str) -> bool:

@@ -353,7 +353,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.debug = bool(int(os.environ.get("MBV2_DEBUG", "0") or 0)) if debug is None else bool(debug)
         self.preplan = [batch] if isinstance(batch, int) else list(batch or [])
         self.force_tile: tuple[int, int, int, int] | None = None  # benchmarks: pin the GEMM tile
-        # tests / benchmarks: pin fuse v6's (CH, TR, CL) (v15: or (CH, TR, CL, 512)) where it fits
+        # tests / benchmarks: pin fuse v6's (CH, TR, CL) (v15: or (CH, TR, CL, NT); v16: (CH, TR, CL, NT, proj_cols))
         self.force_block6: tuple[int, ...] | None = None
         self.force_exgdw: int | str | None = None  # tests: pin a fuse v7 build (K.EXGDW_VARIANTS) or "pair"
         self.force_block8: str | None = None  # tests: pin a fuse v8 build (K.exdwpw8_builds), "block" (v5) or "pair"
@@ -1035,7 +1035,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         per_sm = K.exdwpw6_per_sm(self.versions["fuse"])
         # fuse v15: each configuration at 512 threads too, (CH, TR, CL, 512); one block per SM
         t512 = [(*c, 512) for c in cfgs] if K.t512_builds(self.versions["fuse"]) else []
-        cfg = self.force_block6 if self.force_block6 in cfgs + t512 else None
+        pinnable = cfgs + t512
+        if K.proj_cols(self.versions["fuse"]):  # v16: (CH, TR, CL, NT, proj_cols) pins the projection mapping too
+            pinnable += [(*c, nt, pc) for c in cfgs for nt in (256, 512) for pc in (0, 1)]
+        cfg = self.force_block6 if self.force_block6 in pinnable else None
         if cfg is None:  # the cost model weighs v14's builds only where no earlier one applies (CE 144): unmeasured
             cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide) or (
                 choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide, v14) if v14 else None
@@ -1044,7 +1047,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if cfg is None or not self._aligned(*arrays):
             return None
         flop = 2.0 * nb * (h * w * cin * ce + ho * wo * ce * (9 + cout))
-        if wide and self.force_block6 not in cfgs + t512 and self.autotune and flop >= self.TUNE_MIN_FLOP:
+        if wide and self.force_block6 not in pinnable and self.autotune and flop >= self.TUNE_MIN_FLOP:
             # fuse v13: every configuration of one wave timed on this GPU (session 15's sweep on the H200: the cost
             # model's picks were ~1 us per block slower than the fastest, 12.6 us over the 13 blocks at batch 1)
             one_wave = exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, per_sm)
@@ -1052,23 +1055,34 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 one_wave += [(*c, 512) for c in exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, 1)]
             key = ("exdwpw6", tuple(x.shape), ce, cout, s, res is not None, ex_act, dw_act, act)
 
-            def build(c: tuple[int, int, int]) -> list[Launch]:
+            def build(c: tuple[int, ...]) -> list[Launch]:
                 return [self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, c)]
 
-            return self._tuned(key, one_wave, build, cfg)[0]
+            launch = self._tuned(key, one_wave, build, cfg)[0]
+            best = self._tune_cache.get(key)
+            if K.proj_cols(self.versions["fuse"]) and best is not None:
+                # fuse v16, second stage: the picked configuration with each projection mapping, timed (session 16:
+                # by columns faster on the COUT 160 / 320 blocks at batch 1, slower on COUT <= 96; at batch 3 ahead)
+                b4 = (*best, 256) if len(best) == 3 else tuple(best)
+                rule = int(cout >= K.PROJ_COLS_MIN_COUT)
+                launch = self._tuned((*key, "proj_cols"), [(*b4, 0), (*b4, 1)], build, (*b4, rule))[0]
+            return launch
         return self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, cfg)
 
     def _exdwpw6_build(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any,
         cfg: tuple[int, int, int],
     ) -> Launch:  # fmt: skip
-        """The exdwpw6 launch of configuration cfg = (CH, TR, CL) or, fuse v15's 512-thread builds, (CH, TR, CL, 512)
-        (shapes, alignment and shared memory checked by the caller)."""
+        """The exdwpw6 launch of configuration cfg = (CH, TR, CL), (CH, TR, CL, NT) (fuse v15: NT 256 or 512 threads)
+        or (CH, TR, CL, NT, proj_cols) (fuse v16: 1 = the projection by output columns) (shapes, alignment and shared
+        memory checked by the caller)."""
         nb, h, w, cin = x.shape
         ho, wo = dw.out_hw(h, w)
         ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
         ch, tr, cl = cfg[:3]
         nt = cfg[3] if len(cfg) > 3 else 256
+        # fuse v16: the projection by output columns where cfg says so, else (untimed) on COUT >= PROJ_COLS_MIN_COUT
+        pc = cfg[4] if len(cfg) > 4 else int(K.proj_cols(self.versions["fuse"]) and cout >= K.PROJ_COLS_MIN_COUT)
         st, ng = math.ceil(ho / tr), ce // (cl * ch)
         pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
         ws = self._workspace(nb * st * ng * tr * wo * cout) if ng > 1 else out  # unused with one cluster per tile
@@ -1078,7 +1092,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
         args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
-        args += (_i32(int(K.proj_cols(self.versions["fuse"]))),)  # fuse v16: the projection by output columns
+        args += (_i32(pc),)
         fn = self._dyn_smem(self._fn(name), smem)
         if cl > 8:
             self._allow_nonportable_cluster(name, fn)

@@ -174,7 +174,7 @@ def test_odd_block_matches_float64_reference(shape, fuse, rng):
         cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
     else:
         wide = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)
-        cfgs = [(*c, 512) for c in wide] + (wide if fuse == "v16" else [])
+        cfgs = [(*c, 512) for c in wide] if fuse == "v15" else [(*c, nt, 1) for c in wide for nt in (256, 512)]
     assert cfgs
     _check_odd(backend_for(f"fuse={fuse}"), (ex, dw, pw, x, res, ref), ex_act, act, cfgs, f"fuse {fuse} {shape}")
 
@@ -381,18 +381,19 @@ def test_t512_configurations_match_float64_reference(i, j, k):
 @pytest.mark.gpu
 @pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
 def test_v16_configurations_match_float64_and_v15_bitwise(i, j, k):
-    """fuse v16: every configuration of v13's builds at 256 and 512 threads against float64 (a multi-cluster one
-    repeated bit-identically); a spread of them bit-identical to fuse v15's run of the same configuration (the same
-    products summed in the same order over the block's channels)."""
+    """fuse v16: every configuration of v13's builds at 256 and 512 threads with the projection by output columns
+    (pinned: proj_cols 1) against float64 (a multi-cluster one repeated bit-identically); a spread of them
+    bit-identical to fuse v15's run of the same configuration (the pixel-lane projection: the same products summed in
+    the same order over the block's channels)."""
     net = _net()
     ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
     x, res, ref = _block_case(i, j, k, 1)
     wide = exdwpw6_configs(*_block_args(ex.layer, dw.layer, pw.layer), wide=True)
-    cfgs = wide + [(*c, 512) for c in wide]
+    cfgs = [(*c, nt, 1) for c in wide for nt in (256, 512)]  # the projection by output columns, pinned
     be16 = backend_for("fuse=v16")
     _check_configurations(be16, (i, j, k), cfgs, x, res, ref, "fuse v16")
     be15 = backend_for("fuse=v15")
     for cfg in cfgs[:: max(1, len(cfgs) // 6)]:
-        y15 = _run(be15, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        y15 = _run(be15, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg[:4])
         y16 = _run(be16, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
         np.testing.assert_array_equal(y16, y15, err_msg=f"cfg {cfg}: fuse v16 differs from v15")

@@ -1154,14 +1154,16 @@ def _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, fuse):
 
     def fake_tuned(self, key, cands, build, model):
         calls.append((key, list(cands), model))
-        return build(cands[-1] if key[0] == "exdwpw6" else model)
+        pick = cands[-1] if key[0] == "exdwpw6" else model
+        self._tune_cache[key] = pick  # as the real one caches its pick
+        return build(pick)
 
     monkeypatch.setattr(fake_cupy.CustomBackend, "_tuned", fake_tuned)
     be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=True)
     be.TUNE_MIN_FLOP = 0
     be.prepare(net)
     launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
-    six = [c for c in calls if c[0][0] == "exdwpw6"]
+    six = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] != "proj_cols"]  # v16's second problem apart
     assert len(six) == len(launches) == 13, [c[0] for c in calls]
     return be, six, launches, calls
 
@@ -1308,17 +1310,29 @@ def test_fuse_v15_offers_512_thread_builds_to_the_tuner(fake_cupy, net, monkeypa
     assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what="emulated fuse v15 bs1, 512-thread exdwpw6 builds")
 
 
-def test_fuse_v16_launches_exdwpw6_with_the_projection_by_columns(fake_cupy, net):
-    """fuse v16 passes proj_cols = 1 (the last kernel argument) to every exdwpw6 launch, v15 and v13 pass 0; untuned
-    the three plans launch the same kernels on the same grids."""
+def test_fuse_v16_times_the_projection_mapping_per_block(fake_cupy, net, monkeypatch):
+    """fuse v16: untuned, proj_cols (the last kernel argument) is 1 on the COUT >= PROJ_COLS_MIN_COUT blocks, else 0
+    (v15 and v13 pass 0), the kernels and grids v13's; tuned (TUNE_MIN_FLOP 0), after each block's configuration a
+    second problem times that configuration with proj_cols 0 and 1 (the rule's as the model), and the launch is the
+    tuner's pick."""
     plans = {}
     for fuse in ("v13", "v15", "v16"):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
         be.prepare(net)
         six = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
-        assert len(six) == 13 and {int(la.args[-1]) for la in six} == {int(fuse == "v16")}, fuse
+        cout = [int(la.args[15]) for la in six]  # (X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, ...)
+        want = [int(fuse == "v16" and c >= K.PROJ_COLS_MIN_COUT) for c in cout]
+        assert len(six) == 13 and [int(la.args[-1]) for la in six] == want, (fuse, cout)
+        assert (fuse == "v16") == any(want), cout  # the four 7x7 blocks (COUT 160, 320) and 576 -> 160
         plans[fuse] = [(la.name, la.grid, la.block) for la in be.plan(1).launches]
     assert plans["v16"] == plans["v15"] == plans["v13"]
+    be, six, launches, calls = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v16")
+    second = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "proj_cols"]
+    assert len(second) == 13, [c[0] for c in calls]
+    for (key, cands, model), la in zip(second, launches):
+        b4 = cands[0][:4]
+        assert cands == [(*b4, 0), (*b4, 1)] and model == (*b4, int(key[3] >= K.PROJ_COLS_MIN_COUT)), (key, cands)
+        assert int(la.args[-1]) == 1 and la.block == (b4[3],), la  # the recorder takes the last: proj_cols 1
 
 
 def test_fuse_v7_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
