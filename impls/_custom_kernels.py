@@ -79,12 +79,13 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                (0.1554 / 0.1566 vs 0.1565 / 0.1552 ms): kept selectable, not carried into later versions,
                v15 v13 + each exdwpw6 block's tuner candidates include v13's builds at 512 threads per block
                (EXDWPW6_T512, exdwpw6_c<CH>[x<CL>]_t512: one block per SM, twice the warps over each phase's items);
-               H200, session 16: batch 1 0.1561 -> 0.1543 ms (2 interleaved instance pairs); the default since
+               H200, session 16: batch 1 0.1561 -> 0.1543 ms (2 interleaved instance pairs); the default in
                session 16,
                v16 v15 + exdwpw6's projection phase by output columns (proj_cols: lane = output channel, its CH
                weights in registers, each pixel's depthwise row a broadcast; bit-identical sums), timed per block
                against the pixel-lane mapping for the configuration the tuner picked (untimed: on COUT >=
-               PROJ_COLS_MIN_COUT)
+               PROJ_COLS_MIN_COUT); H200, session 16, against v15 (2 interleaved instance pairs): batch 1 0.1546 ->
+               0.1526 ms, batch 2 0.2096 -> 0.2056, batch 3 0.2581 -> 0.2473; the default since session 16
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -169,10 +170,10 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "pool": "v2",
     "linear": "v5",
     "add": "v2",
-    # v15: exdwpw6 blocks (tuned among the wider builds at 256 and 512 threads) at batch <= EXDWPW6_V13_MAX_BATCH;
-    # above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head kernel at batch <= PWPOOL_MAX_BATCH;
-    # v11's larger-chunk exdwpw5 builds at batch 1
-    "fuse": "v15",
+    # v16: exdwpw6 blocks (tuned among the wider builds at 256 and 512 threads, then the projection mapping) at batch
+    # <= EXDWPW6_V13_MAX_BATCH; above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head kernel at
+    # batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1
+    "fuse": "v16",
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",

@@ -1035,7 +1035,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         per_sm = K.exdwpw6_per_sm(self.versions["fuse"])
         # fuse v15: each configuration at 512 threads too, (CH, TR, CL, 512); one block per SM
         t512 = [(*c, 512) for c in cfgs] if K.t512_builds(self.versions["fuse"]) else []
-        pinnable = cfgs + t512
+        pinnable = cfgs + t512 + [(*c, 256) for c in cfgs if t512]  # v15: (CH, TR, CL, NT) for either NT
         if K.proj_cols(self.versions["fuse"]):  # v16: (CH, TR, CL, NT, proj_cols) pins the projection mapping too
             pinnable += [(*c, nt, pc) for c in cfgs for nt in (256, 512) for pc in (0, 1)]
         cfg = self.force_block6 if self.force_block6 in pinnable else None
