@@ -14,7 +14,9 @@
 //   2. expansion of the staged pixels for the CH channels -> Es (lane = pixel, warp-uniform 4-channel group:
 //      weight reads are broadcasts); out-of-image pixels are not stored, the depthwise skips them (zero padding).
 //   3. depthwise 3x3 + bias (+ ReLU6) of the tile's output pixels for the CH channels -> Ds.
-//   4. projection PARTIAL over the block's CH channels for every output channel -> Ps (aliases the input rows).
+//   4. projection PARTIAL over the block's CH channels for every output channel -> Ps (aliases the input rows):
+//      lane = pixel with warp-uniform 4-output groups (proj_cols = 0), or (fuse v16, proj_cols = 1) lane = output
+//      channel with its CH weights in registers and each pixel's row a broadcast; the same sums in the same order.
 //   5. cluster barrier; rank r sums slice r of the tile's outputs over the 8 blocks' Ps through distributed shared
 //      memory (ld.shared::cluster, fixed order 0..7).
 //   6. NG == 1: + bias (+ ReLU6) (+ residual) -> Y. NG > 1: the cluster sum goes to the workspace; the last of the NG
@@ -23,9 +25,9 @@
 //   7. cluster barrier before exit (peers may still read this block's Ps).
 // Builds: CH = 8, 12, 16 (exdwpw6_c<CH>); fuse v13 adds CH = 24, 40 and clusters of CL = 16 instead of 8
 // (exdwpw6_c<CH>x16, CH = 12, 20, 24, 36: everything above with 16 for 8); fuse v14 clusters of 4, 6 and 12
-// (exdwpw6_c<CH>x<CL>, for the 144-wide 56x56 blocks). Needs CIN, CE, COUT % 4 == 0, 16-byte
-// aligned arrays, CE % (CL * CH) == 0; the counters (N * ST * CL ints) zero before the first launch (every launch
-// leaves them zero).
+// (exdwpw6_c<CH>x<CL>, for the 144-wide 56x56 blocks); fuse v15 v13's builds at 512 threads (exdwpw6_..._t512).
+// Needs CIN, CE, COUT % 4 == 0, 16-byte aligned arrays, CE % (CL * CH) == 0; the counters (N * ST * CL ints) zero
+// before the first launch (every launch leaves them zero).
 // Shared memory (floats; the host's K.exdwpw6_smem is the same formula):
 //   R0 = max(IPmax * (CIN + 4), TR * Wo * (COUT + 4)) | Es IPmax * CS | Ds TR * Wo * CS | We CIN * CH | Wp CH * COUT |
 //   Wd 9 * CH | be CH | bd CH, with IPmax = min(H, (TR - 1) * S + 3) * W and CS = CH + 4 if CH % 8 == 0 else CH.

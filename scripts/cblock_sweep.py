@@ -6,7 +6,8 @@ its output.
 
 --fuse (default v13) picks the configurations and the cost model's pick: v13 includes the wider builds (24 channels
 per block, clusters of 16), v14 clusters of 4 / 6 / 12 too, v9 - v12 the clusters of 8 with up to 2 blocks per SM.
-v15 each configuration at 512 threads per block too (NT 512).
+v15 each configuration at 512 threads per block too (NT 512); v16 (and later) launch with the projection mapping of
+the untimed rule (by output columns on COUT >= K.PROJ_COLS_MIN_COUT).
 --maps 112x112,56x56 limits the sweep to the blocks on those input maps.
 
 Per block and batch: the --base plan's launches of the block's three ops (expansion, depthwise, projection: from the
