@@ -171,6 +171,12 @@ def exdwpw6_one_wave(cfgs: list, nb: int, ce: int, ho: int, sms: int, per_sm: in
     return [c for c in cfgs if nb * (ce // c[0]) * math.ceil(ho / c[1]) <= per_sm * sms] or cfgs
 
 
+def _exdwpw6_flop(shape: tuple, ce: int, cout: int, ho: int, wo: int) -> float:
+    """FLOP of a bottleneck block on an NHWC input of ``shape``: expansion + depthwise 3x3 + projection."""
+    nb, h, w, cin = shape
+    return 2.0 * nb * (h * w * cin * ce + ho * wo * ce * (9 + cout))
+
+
 def split_k(blocks: int, k: int, sms: int) -> int:
     """How many K splits (gemm v5) for a GEMM of ``blocks`` output tiles: enough for ~4 blocks per SM
     when the tiles alone leave SMs idle, at least 32 k per split, only for K >= 128; 1 = no split.
@@ -1033,12 +1039,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         v14 = K.v14_clusters(self.versions["fuse"])  # fuse v14: clusters of 4 / 6 / 12 too (tuner candidates)
         cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide, v14)
         per_sm = K.exdwpw6_per_sm(self.versions["fuse"])
-        # fuse v15: each configuration at 512 threads too, (CH, TR, CL, 512); one block per SM
-        t512 = [(*c, 512) for c in cfgs] if K.t512_builds(self.versions["fuse"]) else []
-        pinnable = cfgs + t512 + [(*c, 256) for c in cfgs if t512]  # v15: (CH, TR, CL, NT) for either NT
-        if K.proj_cols(self.versions["fuse"]):  # v16: (CH, TR, CL, NT, proj_cols) pins the projection mapping too
-            pinnable += [(*c, nt, pc) for c in cfgs for nt in (256, 512) for pc in (0, 1)]
-        cfg = self.force_block6 if self.force_block6 in pinnable else None
+        t512 = K.t512_builds(self.versions["fuse"])  # fuse v15: each configuration at 512 threads too
+        cfg = pinned = self._pinned6(cfgs)
         if cfg is None:  # the cost model weighs v14's builds only where no earlier one applies (CE 144): unmeasured
             cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide) or (
                 choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide, v14) if v14 else None
@@ -1046,8 +1048,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         arrays = (x, out) if res is None else (x, out, res)
         if cfg is None or not self._aligned(*arrays):
             return None
-        flop = 2.0 * nb * (h * w * cin * ce + ho * wo * ce * (9 + cout))
-        if wide and self.force_block6 not in pinnable and self.autotune and flop >= self.TUNE_MIN_FLOP:
+        if wide and pinned is None and self.autotune and _exdwpw6_flop(x.shape, ce, cout, ho, wo) >= self.TUNE_MIN_FLOP:
             # fuse v13: every configuration of one wave timed on this GPU (session 15's sweep on the H200: the cost
             # model's picks were ~1 us per block slower than the fastest, 12.6 us over the 13 blocks at batch 1)
             one_wave = exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, per_sm)
@@ -1068,6 +1069,19 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 launch = self._tuned((*key, "proj_cols"), [(*b4, 0), (*b4, 1)], build, (*b4, rule))[0]
             return launch
         return self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, cfg)
+
+    def _pinned6(self, cfgs: list[tuple[int, int, int]]) -> tuple[int, ...] | None:
+        """``force_block6`` where it names one of ``cfgs`` = (CH, TR, CL), with fuse v15 and later optionally the
+        thread count NT (256 / 512) and with fuse v16 then proj_cols (0 / 1); else None."""
+        c = self.force_block6
+        if c is None or tuple(c[:3]) not in cfgs or len(c) > 5:
+            return None
+        fuse = self.versions["fuse"]
+        if len(c) > 3 and c[3] not in ((256, 512) if K.t512_builds(fuse) else ()):
+            return None
+        if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in (0, 1)):
+            return None
+        return c
 
     def _exdwpw6_build(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any,
@@ -1210,8 +1224,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if self.force_block6 in cfgs:
             return build(self.force_block6)
         cands = exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, K.exdwpw6_per_sm(self.versions["fuse"]))
-        flop = 2.0 * nb * (h * w * cin * ce + ho * wo * ce * (9 + cout))
-        if not cands or not self.autotune or flop < self.TUNE_MIN_FLOP:
+        if not cands or not self.autotune or _exdwpw6_flop(x.shape, ce, cout, ho, wo) < self.TUNE_MIN_FLOP:
             return v5
         if v5 is None:  # no v5 path for this block: the exdwpw6 configurations alone, the cost model's where untimed
             model = min(cands, key=lambda c: exdwpw6_cost(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, c))

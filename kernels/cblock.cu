@@ -467,59 +467,50 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, act_e, act_d, act_p, has_res, proj_cols
 
 // each build and its stamped twin (NAME_stamp: the same kernel + one pointer, 12 stamps per block; a measuring tool,
-// scripts/cblock_sweep.py --stamps, never planned)
-#define EXDWPW6_KERNEL(NAME, CH, CL)                                                                                \
-    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(256, 2) NAME(EXDWPW6_PARAMS) {         \
-        cblock::exdwpw6_body<CH, CL>(EXDWPW6_ARGS);                                                                 \
+// scripts/cblock_sweep.py --stamps, never planned), NT threads per block: 256 (2 blocks per SM) or, fuse v15's _t512
+// builds, 512 (1 per SM: twice the warps over the same items of each phase)
+#define EXDWPW6_KERNEL(NAME, CH, CL, NT)                                                                            \
+    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(NT, 512 / NT) NAME(EXDWPW6_PARAMS) {   \
+        cblock::exdwpw6_body<CH, CL, false, NT>(EXDWPW6_ARGS);                                                      \
     }                                                                                                               \
-    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(256, 2)                                \
+    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(NT, 512 / NT)                          \
         NAME##_stamp(EXDWPW6_PARAMS, unsigned long long* stamps) {                                                  \
-        cblock::exdwpw6_body<CH, CL, true>(EXDWPW6_ARGS, stamps);                                                   \
+        cblock::exdwpw6_body<CH, CL, true, NT>(EXDWPW6_ARGS, stamps);                                               \
     }
 
-// fuse v15's builds: 512 threads per block (one block per SM: twice the warps over the same items of each phase)
-#define EXDWPW6_KERNEL_T512(NAME, CH, CL)                                                                           \
-    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(512, 1) NAME(EXDWPW6_PARAMS) {         \
-        cblock::exdwpw6_body<CH, CL, false, 512>(EXDWPW6_ARGS);                                                     \
-    }                                                                                                               \
-    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(512, 1)                                \
-        NAME##_stamp(EXDWPW6_PARAMS, unsigned long long* stamps) {                                                  \
-        cblock::exdwpw6_body<CH, CL, true, 512>(EXDWPW6_ARGS, stamps);                                              \
-    }
-
-EXDWPW6_KERNEL(exdwpw6_c8, 8, 8)
-EXDWPW6_KERNEL(exdwpw6_c12, 12, 8)
-EXDWPW6_KERNEL(exdwpw6_c16, 16, 8)
+EXDWPW6_KERNEL(exdwpw6_c8, 8, 8, 256)
+EXDWPW6_KERNEL(exdwpw6_c12, 12, 8, 256)
+EXDWPW6_KERNEL(exdwpw6_c16, 16, 8, 256)
 // fuse v13's wider builds (K.EXDWPW6_WIDE): fewer clusters per row tile (NG), so less or no global hand-off. c24 / c40:
 // 24 / 40 channels per block, clusters of 8 (c24: CE 192 NG = 1; c40: CE 960 NG = 3). c<CH>x16: clusters of 16,
 // non-portable (the host sets CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED before the first launch): c12x16
 // CE 192 NG = 1, 384 NG = 2, 576 NG = 3, 960 NG = 5; c24x16 CE 384 NG = 1; c20x16 CE 960 NG = 3; c36x16 CE 576 NG = 1
-EXDWPW6_KERNEL(exdwpw6_c24, 24, 8)
-EXDWPW6_KERNEL(exdwpw6_c40, 40, 8)
-EXDWPW6_KERNEL(exdwpw6_c12x16, 12, 16)
-EXDWPW6_KERNEL(exdwpw6_c20x16, 20, 16)
-EXDWPW6_KERNEL(exdwpw6_c24x16, 24, 16)
-EXDWPW6_KERNEL(exdwpw6_c36x16, 36, 16)
+EXDWPW6_KERNEL(exdwpw6_c24, 24, 8, 256)
+EXDWPW6_KERNEL(exdwpw6_c40, 40, 8, 256)
+EXDWPW6_KERNEL(exdwpw6_c12x16, 12, 16, 256)
+EXDWPW6_KERNEL(exdwpw6_c20x16, 20, 16, 256)
+EXDWPW6_KERNEL(exdwpw6_c24x16, 24, 16, 256)
+EXDWPW6_KERNEL(exdwpw6_c36x16, 36, 16, 256)
 // fuse v14's builds (K.EXDWPW6_V14) for the 56x56 blocks: CE 144 is no multiple of 8 x 4, so clusters of 4, 6 and 12
 // (12: non-portable) take it with NG = 1 (c36x4, c24x6, c12x12); CE 96 (the stride-2 block on the 112x112 map) with
 // NG = 1 at 24 / 16 / 8 channels per block (c24x4, c16x6, c8x12; c12 already does at 12). On the other blocks they
 // are more tuner candidates (e.g. CE 576: c12x12, c24x6, c36x4 NG = 4; CE 960: c24x4, c16x6, c8x12 NG = 10)
-EXDWPW6_KERNEL(exdwpw6_c12x12, 12, 12)
-EXDWPW6_KERNEL(exdwpw6_c24x6, 24, 6)
-EXDWPW6_KERNEL(exdwpw6_c36x4, 36, 4)
-EXDWPW6_KERNEL(exdwpw6_c24x4, 24, 4)
-EXDWPW6_KERNEL(exdwpw6_c16x6, 16, 6)
-EXDWPW6_KERNEL(exdwpw6_c8x12, 8, 12)
+EXDWPW6_KERNEL(exdwpw6_c12x12, 12, 12, 256)
+EXDWPW6_KERNEL(exdwpw6_c24x6, 24, 6, 256)
+EXDWPW6_KERNEL(exdwpw6_c36x4, 36, 4, 256)
+EXDWPW6_KERNEL(exdwpw6_c24x4, 24, 4, 256)
+EXDWPW6_KERNEL(exdwpw6_c16x6, 16, 6, 256)
+EXDWPW6_KERNEL(exdwpw6_c8x12, 8, 12, 256)
 // fuse v15 (K.EXDWPW6_T512): v13's builds at 512 threads
-EXDWPW6_KERNEL_T512(exdwpw6_c8_t512, 8, 8)
-EXDWPW6_KERNEL_T512(exdwpw6_c12_t512, 12, 8)
-EXDWPW6_KERNEL_T512(exdwpw6_c16_t512, 16, 8)
-EXDWPW6_KERNEL_T512(exdwpw6_c24_t512, 24, 8)
-EXDWPW6_KERNEL_T512(exdwpw6_c40_t512, 40, 8)
-EXDWPW6_KERNEL_T512(exdwpw6_c12x16_t512, 12, 16)
-EXDWPW6_KERNEL_T512(exdwpw6_c20x16_t512, 20, 16)
-EXDWPW6_KERNEL_T512(exdwpw6_c24x16_t512, 24, 16)
-EXDWPW6_KERNEL_T512(exdwpw6_c36x16_t512, 36, 16)
+EXDWPW6_KERNEL(exdwpw6_c8_t512, 8, 8, 512)
+EXDWPW6_KERNEL(exdwpw6_c12_t512, 12, 8, 512)
+EXDWPW6_KERNEL(exdwpw6_c16_t512, 16, 8, 512)
+EXDWPW6_KERNEL(exdwpw6_c24_t512, 24, 8, 512)
+EXDWPW6_KERNEL(exdwpw6_c40_t512, 40, 8, 512)
+EXDWPW6_KERNEL(exdwpw6_c12x16_t512, 12, 16, 512)
+EXDWPW6_KERNEL(exdwpw6_c20x16_t512, 20, 16, 512)
+EXDWPW6_KERNEL(exdwpw6_c24x16_t512, 24, 16, 512)
+EXDWPW6_KERNEL(exdwpw6_c36x16_t512, 36, 16, 512)
 
 // pwpool_c8 (fuse v9, beside kernels/pool.cu pwpool): the head's pointwise conv (+ bias, ReLU6) and the global average
 // pool as one kernel on thread-block clusters of 8 that split K. pwpool (one block per 8 channels, all of K) stages the

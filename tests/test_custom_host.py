@@ -64,7 +64,7 @@ def parse_signatures() -> dict[str, list[str]]:
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd")] + ["float* Y"]
             sigs[m.group(1)] += [f"int {v}" for v in ("NB", "H", "W", "CIN", "CE", "Ho", "Wo", "pad", "imgs")]
             sigs[m.group(1)] += ["int act_e", "int act_d"]
-        for m in re.finditer(r"^EXDWPW6_KERNEL(?:_T512)?\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v6 (v15)
+        for m in re.finditer(r"^EXDWPW6_KERNEL\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v6
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y", "float* ws", "int* cnt"]
             sigs[m.group(1)] += [f"int {v}" for v in ("H", "W", "CIN", "CE", "COUT", "Ho", "Wo", "S", "TR")]
