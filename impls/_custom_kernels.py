@@ -85,7 +85,12 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                weights in registers, each pixel's depthwise row a broadcast; bit-identical sums), timed per block
                against the pixel-lane mapping for the configuration the tuner picked (untimed: on COUT >=
                PROJ_COLS_MIN_COUT); H200, session 16, against v15 (2 interleaved instance pairs): batch 1 0.1546 ->
-               0.1526 ms, batch 2 0.2096 -> 0.2056, batch 3 0.2581 -> 0.2473; the default since session 16
+               0.1526 ms, batch 2 0.2096 -> 0.2056, batch 3 0.2581 -> 0.2473; the default since session 16,
+               v17 v16 + exdwpw6's expansion and projection phases in lane tiles of 4 pixels x 4 channels (kernel
+               arguments ex_ks: the expansion's k range split over ex_ks lanes of a warp, 0 = v16's pixel-lane
+               expansion; proj_cols 2: the projection's tiles; H200, session 16's stamps: both phases are bound by
+               shared-memory returns, 1.25 registers loaded per FMA, 0.5 in these tiles): the tuner's first stage
+               runs EX_KS_RULE / proj_cols 2, then times proj_cols 0 / 1 / 2, then ex_ks 0 / 1 / 2 / 4 / 8
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -150,7 +155,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16"),
+    "fuse": ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17"),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -414,6 +419,28 @@ def proj_cols(version: str) -> bool:
 # fuse v16's untimed rule (H200, session 16, stamps at batch 1: the column mapping's projection phase 3.76 -> 2.64 us
 # on COUT 320, 1.81 -> 1.59 on COUT 160; 1.84 -> 2.08 on COUT 96, 0.98 -> 1.30 on COUT 32)
 PROJ_COLS_MIN_COUT = 128
+
+
+def ex_tiles(version: str) -> bool:
+    """fuse v17 and later: exdwpw6's expansion in lane tiles of 4 pixels x 4 channels with its k range split over
+    ex_ks lanes (kernel argument ex_ks 1 / 2 / 4 / 8; 0 = the pixel-lane expansion) and the projection in the same
+    tiles (proj_cols 2), each timed per block."""
+    return fuse_level(version) >= 17
+
+
+# fuse v17: the k slices (ex_ks) the tuner's first stage and untimed plans run: the largest of EX_KS_RULE that divides
+# CIN into slices of whole float4s; the candidates the last stage times
+EX_KS_RULE = 4
+EX_KS_CANDIDATES = (0, 1, 2, 4, 8)
+
+
+def ex_ks_rule(cin: int) -> int:
+    """fuse v17's untimed ex_ks for an input of cin channels: EX_KS_RULE or the largest power of two below it whose
+    slices are whole float4s (cin % (4 * ks) == 0)."""
+    ks = EX_KS_RULE
+    while ks > 1 and cin % (4 * ks):
+        ks //= 2
+    return ks
 
 
 def t512_builds(version: str) -> bool:

@@ -1040,7 +1040,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide, v14)
         per_sm = K.exdwpw6_per_sm(self.versions["fuse"])
         t512 = K.t512_builds(self.versions["fuse"])  # fuse v15: each configuration at 512 threads too
-        cfg = pinned = self._pinned6(cfgs)
+        cfg = pinned = self._pinned6(cfgs, cin)
         if cfg is None:  # the cost model weighs v14's builds only where no earlier one applies (CE 144): unmeasured
             cfg = choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide) or (
                 choose_exdwpw6(nb, h, w, cin, ce, cout, ho, wo, s, self.sms, per_sm, wide, v14) if v14 else None
@@ -1061,25 +1061,45 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
             launch = self._tuned(key, one_wave, build, cfg)[0]
             best = self._tune_cache.get(key)
-            if K.proj_cols(self.versions["fuse"]) and best is not None:
+            fuse = self.versions["fuse"]
+            if K.proj_cols(fuse) and best is not None:
                 # fuse v16, second stage: the picked configuration with each projection mapping, timed (session 16:
-                # by columns faster on the COUT 160 / 320 blocks at batch 1, slower on COUT <= 96; at batch 3 ahead)
+                # by columns faster on the COUT 160 / 320 blocks at batch 1, slower on COUT <= 96; at batch 3 ahead);
+                # fuse v17: the lane tiles (2) too
                 b4 = (*best, 256) if len(best) == 3 else tuple(best)
-                rule = int(cout >= K.PROJ_COLS_MIN_COUT)
-                launch = self._tuned((*key, "proj_cols"), [(*b4, 0), (*b4, 1)], build, (*b4, rule))[0]
+                rule = self._proj_rule(cout)
+                pcs = (0, 1, 2) if K.ex_tiles(fuse) else (0, 1)
+                launch = self._tuned((*key, "proj_cols"), [(*b4, p) for p in pcs], build, (*b4, rule))[0]
+                b5 = self._tune_cache.get((*key, "proj_cols"))
+                if K.ex_tiles(fuse) and b5 is not None:
+                    # fuse v17, third stage: the expansion's mappings for the picked configuration, timed
+                    kss = [k for k in K.EX_KS_CANDIDATES if k == 0 or cin % (4 * k) == 0]
+                    cands = [(*b5, k) for k in kss]
+                    launch = self._tuned((*key, "ex_ks"), cands, build, (*b5, K.ex_ks_rule(cin)))[0]
             return launch
         return self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, cfg)
 
-    def _pinned6(self, cfgs: list[tuple[int, int, int]]) -> tuple[int, ...] | None:
+    def _proj_rule(self, cout: int) -> int:
+        """exdwpw6's untimed projection mapping (kernel argument proj_cols): fuse v17 the lane tiles (2), v16 the
+        columns (1) on COUT >= PROJ_COLS_MIN_COUT, else (and before v16) the pixel lanes (0)."""
+        fuse = self.versions["fuse"]
+        if K.ex_tiles(fuse):
+            return 2
+        return int(K.proj_cols(fuse) and cout >= K.PROJ_COLS_MIN_COUT)
+
+    def _pinned6(self, cfgs: list[tuple[int, int, int]], cin: int) -> tuple[int, ...] | None:
         """``force_block6`` where it names one of ``cfgs`` = (CH, TR, CL), with fuse v15 and later optionally the
-        thread count NT (256 / 512) and with fuse v16 then proj_cols (0 / 1); else None."""
+        thread count NT (256 / 512), with fuse v16 then proj_cols (0 / 1; v17: or 2) and with fuse v17 then ex_ks
+        (0, or 1 / 2 / 4 / 8 dividing cin into float4 slices); else None."""
         c = self.force_block6
-        if c is None or tuple(c[:3]) not in cfgs or len(c) > 5:
+        if c is None or tuple(c[:3]) not in cfgs or len(c) > 6:
             return None
         fuse = self.versions["fuse"]
         if len(c) > 3 and c[3] not in ((256, 512) if K.t512_builds(fuse) else ()):
             return None
-        if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in (0, 1)):
+        if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in ((0, 1, 2) if K.ex_tiles(fuse) else (0, 1))):
+            return None
+        if len(c) > 5 and not (K.ex_tiles(fuse) and c[5] in K.EX_KS_CANDIDATES and (c[5] == 0 or cin % (4 * c[5]) == 0)):
             return None
         return c
 
@@ -1095,8 +1115,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
         ch, tr, cl = cfg[:3]
         nt = cfg[3] if len(cfg) > 3 else 256
-        # fuse v16: the projection by output columns where cfg says so, else (untimed) on COUT >= PROJ_COLS_MIN_COUT
-        pc = cfg[4] if len(cfg) > 4 else int(K.proj_cols(self.versions["fuse"]) and cout >= K.PROJ_COLS_MIN_COUT)
+        # fuse v16: the projection mapping where cfg says so, else (untimed) _proj_rule's; fuse v17: the expansion's
+        # k slices where cfg says so, else ex_ks_rule's (before v17: 0, the pixel-lane expansion)
+        pc = cfg[4] if len(cfg) > 4 else self._proj_rule(cout)
+        ks = cfg[5] if len(cfg) > 5 else (K.ex_ks_rule(cin) if K.ex_tiles(self.versions["fuse"]) else 0)
         st, ng = math.ceil(ho / tr), ce // (cl * ch)
         pe, pd, pp = self._layer_params(ex), self._layer_params(dw), self._layer_params(pw)
         ws = self._workspace(nb * st * ng * tr * wo * cout) if ng > 1 else out  # unused with one cluster per tile
@@ -1106,7 +1128,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
         args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
-        args += (_i32(pc),)
+        args += (_i32(pc), _i32(ks))
         fn = self._dyn_smem(self._fn(name), smem)
         if cl > 8:
             self._allow_nonportable_cluster(name, fn)

@@ -150,7 +150,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                                              const float* __restrict__ bp, const float* R, float* Y, float* ws,
                                              int* cnt, int H, int W, int CIN, int CE, int COUT, int Ho, int Wo, int S,
                                              int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols,
-                                             unsigned long long* stamps = nullptr) {
+                                             int ex_ks, unsigned long long* stamps = nullptr) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
     constexpr int NT = NTB;  // threads per block: 256 (2 blocks per SM), fuse v15's _t512 builds 512 (1 per SM)
     static_assert(CL >= 2 && CL <= 16, "clusters of 2 - 8 (portable) or 9 - 16 blocks (non-portable: the host opts in)");
@@ -236,8 +236,69 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
     CBLOCK_STAMP(1);
 
-    // 2. expansion of the staged pixels (lane = pixel, warp-uniform 4-channel group)
-    {
+    // 2. expansion of the staged pixels
+    if (ex_ks > 0) {
+        // fuse v17: lane tiles of EP pixels x 4 channels (the same pixel slots and channel group as the pixel-lane
+        // mapping below: EP x 4 accumulators per lane, so each loaded input float4 feeds 4 channels and each weight
+        // float4 EP pixels: 8 LDS.128 per 64 FMAs instead of 5 per 16; shared-memory returns, not FMAs, bound this
+        // phase). A unit (channel group cg, pixel slot pg) covers pixels pg, pg + PG, .. (PG = ceil(IP / EP): 8
+        // consecutive lanes read 8 consecutive pixel rows, conflict-free like the pixel-lane mapping), and ex_ks
+        // (1, 2, 4, 8) lanes of a warp split its k range: lane = slice j * UW + unit v; slice j sums k in
+        // [j * KL, j * KL + KL) in order (slice 0 from the bias), then an xor butterfly over the slices (the same
+        // bits in every lane: a + b == b + a) and slice 0 stores. ex_ks 1 sums like the pixel-lane mapping (the bias,
+        // then k in order): bit-identical to it. Host: CIN % (4 * ex_ks) == 0.
+        constexpr int EP = 4;
+        constexpr int NW = NT / 32;
+        const int UW = 32 / ex_ks, KL = CIN / ex_ks;
+        const int PG = (IP + EP - 1) / EP, U = PG * CG;
+        const int j = lane / UW, v = lane - j * UW;
+        for (int u0 = warp * UW; u0 < U; u0 += NW * UW) {  // warp-uniform: every lane reaches the shuffles
+            const int u = min(u0 + v, U - 1);
+            const int cg = u / PG, pg = u - cg * PG;
+            const float* xr = Xs + j * KL;
+            int pix[EP];
+#pragma unroll
+            for (int i = 0; i < EP; ++i) pix[i] = min(pg + i * PG, IP - 1);
+            const float* wr = Wes + (size_t)j * KL * CH + cg * 4;
+            float4 acc[EP];
+            const float4 b0 = j == 0 ? *reinterpret_cast<const float4*>(bes + cg * 4) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+            for (int i = 0; i < EP; ++i) acc[i] = b0;
+#pragma unroll 2
+            for (int k = 0; k < KL; k += 4) {
+                const float4 w0 = *reinterpret_cast<const float4*>(wr + (k + 0) * CH);
+                const float4 w1 = *reinterpret_cast<const float4*>(wr + (k + 1) * CH);
+                const float4 w2 = *reinterpret_cast<const float4*>(wr + (k + 2) * CH);
+                const float4 w3 = *reinterpret_cast<const float4*>(wr + (k + 3) * CH);
+#pragma unroll
+                for (int i = 0; i < EP; ++i) {
+                    const float4 xv = *reinterpret_cast<const float4*>(xr + pix[i] * XS + k);
+                    fma4(acc[i], xv.x, w0);
+                    fma4(acc[i], xv.y, w1);
+                    fma4(acc[i], xv.z, w2);
+                    fma4(acc[i], xv.w, w3);
+                }
+            }
+            for (int m = UW; m < 32; m *= 2) {
+#pragma unroll
+                for (int i = 0; i < EP; ++i) {
+                    acc[i].x += __shfl_xor_sync(0xffffffffu, acc[i].x, m);
+                    acc[i].y += __shfl_xor_sync(0xffffffffu, acc[i].y, m);
+                    acc[i].z += __shfl_xor_sync(0xffffffffu, acc[i].z, m);
+                    acc[i].w += __shfl_xor_sync(0xffffffffu, acc[i].w, m);
+                }
+            }
+            if (j == 0 && u0 + v < U) {
+#pragma unroll
+                for (int i = 0; i < EP; ++i) {
+                    const int p = pg + i * PG;
+                    if (p < IP) *reinterpret_cast<float4*>(Es + p * CS + cg * 4) = act_e ? relu6(acc[i]) : acc[i];
+                }
+            }
+        }
+        __syncthreads();
+    } else {
+        // lane = pixel, warp-uniform 4-channel group
         const int slabs = (IP + 31) / 32;
         for (int it = warp; it < slabs * CG; it += NT / 32) {
             const int slab = it / CG, cg = it - slab * CG;
@@ -297,7 +358,43 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 
     // 4. projection partial over this block's CH channels (Ps aliases the staged input rows: free after step 2)
     float* Ps = Xs;
-    if (proj_cols) {
+    if (proj_cols == 2) {
+        // fuse v17: lane tiles of EP pixels x 4 output channels (8 LDS.128 per 64 FMAs; proj_cols 1: 2 per 8, 0: 5
+        // per 16). Unit (o4, qg) covers pixels qg, qg + QG, .. (QG = ceil(TP / EP); 8 consecutive lanes read 8
+        // consecutive Ds rows, conflict-free). Same products and order over c as proj_cols 0: bit-identical to it.
+        constexpr int EP = 4;
+        const int QG = (TP + EP - 1) / EP, U = QG * O4;
+        for (int u = tid; u < U; u += NT) {
+            const int o4 = u / QG, qg = u - o4 * QG;
+            int pix[EP];
+#pragma unroll
+            for (int i = 0; i < EP; ++i) pix[i] = min(qg + i * QG, TP - 1);
+            const float* wr = Wps + o4 * 4;
+            float4 acc[EP];
+#pragma unroll
+            for (int i = 0; i < EP; ++i) acc[i] = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+            for (int c = 0; c < CH; c += 4) {
+                const float4 w0 = *reinterpret_cast<const float4*>(wr + (c + 0) * COUT);
+                const float4 w1 = *reinterpret_cast<const float4*>(wr + (c + 1) * COUT);
+                const float4 w2 = *reinterpret_cast<const float4*>(wr + (c + 2) * COUT);
+                const float4 w3 = *reinterpret_cast<const float4*>(wr + (c + 3) * COUT);
+#pragma unroll
+                for (int i = 0; i < EP; ++i) {
+                    const float4 d = *reinterpret_cast<const float4*>(Ds + pix[i] * CS + c);
+                    fma4(acc[i], d.x, w0);
+                    fma4(acc[i], d.y, w1);
+                    fma4(acc[i], d.z, w2);
+                    fma4(acc[i], d.w, w3);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < EP; ++i) {
+                const int q = qg + i * QG;
+                if (q < TP) *reinterpret_cast<float4*>(Ps + q * PS + o4 * 4) = acc[i];
+            }
+        }
+    } else if (proj_cols) {
         // fuse v16: lane = output channel o of a 32-wide column group g with its CH weights in registers; each warp
         // walks pixels chunk, chunk + P, ... (two at a time: two independent chains), every Ds row a warp-wide
         // broadcast. Per 4 channels of one pixel: 1 shared-memory wavefront for 128 FMAs (the pixel-lane mapping below
@@ -462,9 +559,11 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     const float *__restrict__ X, const float *__restrict__ We, const float *__restrict__ be,                        \
         const float *__restrict__ Wd, const float *__restrict__ bd, const float *__restrict__ Wp,                   \
         const float *__restrict__ bp, const float *R, float *Y, float *ws, int *cnt, int H, int W, int CIN, int CE, \
-        int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols
+        int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols,     \
+        int ex_ks
 #define EXDWPW6_ARGS \
-    X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, act_e, act_d, act_p, has_res, proj_cols
+    X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, act_e, act_d, act_p, has_res, proj_cols, \
+        ex_ks
 
 // each build and its stamped twin (NAME_stamp: the same kernel + one pointer, 12 stamps per block; a measuring tool,
 // scripts/cblock_sweep.py --stamps, never planned), NT threads per block: 256 (2 blocks per SM) or, fuse v15's _t512

@@ -161,12 +161,12 @@ ODD = [
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v6", "v15", "v16"], ids=["fuse_v6", "fuse_v15_t512", "fuse_v16"])
+@pytest.mark.parametrize("fuse", ["v6", "v15", "v16", "v17"], ids=["fuse_v6", "fuse_v15_t512", "fuse_v16", "fuse_v17"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
 def test_odd_block_matches_float64_reference(shape, fuse, rng):
     """Every configuration of fuse v6's builds (fuse v15: of v13's builds at 512 threads; fuse v16: v13's builds at
-    256 and 512 threads, the projection by output columns, COUT 12 / 16 / 40 leaving lanes of a column group idle)
-    on a made-up block."""
+    256 and 512 threads, the projection by output columns, COUT 12 / 16 / 40 leaving lanes of a column group idle;
+    fuse v17: the lane tiles with each k split, pixel counts no multiple of 4) on a made-up block."""
     s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
     ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
     ho, wo = dw.out_hw(h, w)
@@ -174,7 +174,12 @@ def test_odd_block_matches_float64_reference(shape, fuse, rng):
         cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s)
     else:
         wide = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)
-        cfgs = [(*c, 512) for c in wide] if fuse == "v15" else [(*c, nt, 1) for c in wide for nt in (256, 512)]
+        if fuse == "v15":
+            cfgs = [(*c, 512) for c in wide]
+        elif fuse == "v16":
+            cfgs = [(*c, nt, 1) for c in wide for nt in (256, 512)]
+        else:  # v17: the lane tiles of both phases, every k split CIN allows (CIN 8 / 12 / 16 / 20: 1, 2, 4)
+            cfgs = [(*c, nt, 2, ks) for c in wide for nt in (256, 512) for ks in _ks_for(cin)]
     assert cfgs
     _check_odd(backend_for(f"fuse={fuse}"), (ex, dw, pw, x, res, ref), ex_act, act, cfgs, f"fuse {fuse} {shape}")
 
@@ -397,3 +402,35 @@ def test_v16_configurations_match_float64_and_v15_bitwise(i, j, k):
         y15 = _run(be15, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg[:4])
         y16 = _run(be16, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
         np.testing.assert_array_equal(y16, y15, err_msg=f"cfg {cfg}: fuse v16 differs from v15")
+
+
+# -- fuse v17: the expansion and projection phases in lane tiles (kernel arguments ex_ks, proj_cols 2) -------------
+def _ks_for(cin):
+    """fuse v17's ex_ks values (k slices of the expansion) valid for cin input channels: whole float4s per slice."""
+    return [ks for ks in K.EX_KS_CANDIDATES if ks > 0 and cin % (4 * ks) == 0]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_v17_configurations_match_float64_and_v16_bitwise(i, j, k):
+    """fuse v17: every configuration of v13's builds at 256 and 512 threads with both phases in lane tiles (pinned:
+    proj_cols 2, ex_ks the rule's) against float64 (a multi-cluster one repeated bit-identically); on a spread of
+    them every k split and projection mapping against float64, and ex_ks 1 with proj_cols 2 bit-identical to fuse
+    v16's pixel-lane run (ex_ks 0, proj_cols 0: the same sums in the same order)."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    args = _block_args(ex.layer, dw.layer, pw.layer)
+    cin = args[2]
+    wide = exdwpw6_configs(*args, wide=True)
+    cfgs = [(*c, nt, 2, K.ex_ks_rule(cin)) for c in wide for nt in (256, 512)]
+    be17 = backend_for("fuse=v17")
+    _check_configurations(be17, (i, j, k), cfgs, x, res, ref, "fuse v17")
+    spread = cfgs[:: max(1, len(cfgs) // 4)]
+    more = [(*c[:4], pc, ks) for c in spread for pc in (0, 1, 2) for ks in [0, *_ks_for(cin)]]
+    _check_configurations(be17, (i, j, k), more, x, res, ref, "fuse v17")
+    be16 = backend_for("fuse=v16")
+    for cfg in spread:
+        y16 = _run(be16, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=(*cfg[:4], 0))
+        y17 = _run(be17, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=(*cfg[:4], 2, 1))
+        np.testing.assert_array_equal(y17, y16, err_msg=f"cfg {cfg}: fuse v17 (ex_ks 1, tiles) differs from v16")

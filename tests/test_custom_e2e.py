@@ -369,3 +369,15 @@ def test_e2e_fuse_v16_matches_onnxruntime(net, batch, graph, autotune):
         ref.prepare(net)
         x, _ = ort_reference(batch)
         np.testing.assert_array_equal(be.run(x), ref.run(x))
+
+
+@pytest.mark.parametrize("autotune", [True, False], ids=["tuned", "model"])
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v17_matches_onnxruntime(net, batch, graph, autotune):
+    """fuse v17: v16's plans with exdwpw6's expansion and projection in lane tiles (untuned: ex_ks_rule's k split,
+    proj_cols 2; tuned: each timed per block); untuned, v13's kernels."""
+    be, names = _check_v13_successor(net, "v17", batch, graph, autotune)
+    assert sum(n.startswith("exdwpw6") for n in names) == 13, names
+    stages = [k for k in be.tuned if k.startswith("('exdwpw6'") and k.endswith("'ex_ks')")]
+    assert len(stages) == (8 if autotune else 0), be.tuned

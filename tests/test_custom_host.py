@@ -68,7 +68,7 @@ def parse_signatures() -> dict[str, list[str]]:
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y", "float* ws", "int* cnt"]
             sigs[m.group(1)] += [f"int {v}" for v in ("H", "W", "CIN", "CE", "COUT", "Ho", "Wo", "S", "TR")]
-            sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res", "int proj_cols"]
+            sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res", "int proj_cols", "int ex_ks"]
         for m in re.finditer(r"^EXDWPW10_KERNEL\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v10
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y", "float* D", "unsigned int* bar"]
@@ -323,8 +323,9 @@ def emulate(name, grid, block, args):
     elif name.startswith("exdwpw6"):  # fuse v6: the same op as exdwpw5, split over clusters (kernels/cblock.cu)
         X, We, be, Wd, bd, Wp, bp, R, Y, _ = map(flat, a[:10])
         cnt = flat(a[10])
-        H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr, proj = map(int, a[11:])
-        assert proj in (0, 1), proj  # fuse v16's projection by output columns: the same sums
+        H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr, proj, ex_ks = map(int, a[11:])
+        assert proj in (0, 1, 2), proj  # fuse v16's projection by output columns, v17's lane tiles: the same sums
+        assert ex_ks in (0, 1, 2, 4, 8) and (ex_ks == 0 or cin % (4 * ex_ks) == 0), (ex_ks, cin)  # fuse v17
         # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads)
         m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?", name)
         ch, cl = int(m[1]), int(m[2] or 8)
@@ -1163,7 +1164,7 @@ def _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, fuse):
     be.TUNE_MIN_FLOP = 0
     be.prepare(net)
     launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
-    six = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] != "proj_cols"]  # v16's second problem apart
+    six = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] not in ("proj_cols", "ex_ks")]  # v16 / v17's later
     assert len(six) == len(launches) == 13, [c[0] for c in calls]
     return be, six, launches, calls
 
@@ -1322,7 +1323,8 @@ def test_fuse_v16_times_the_projection_mapping_per_block(fake_cupy, net, monkeyp
         six = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
         cout = [int(la.args[15]) for la in six]  # (X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, ...)
         want = [int(fuse == "v16" and c >= K.PROJ_COLS_MIN_COUT) for c in cout]
-        assert len(six) == 13 and [int(la.args[-1]) for la in six] == want, (fuse, cout)
+        assert len(six) == 13 and [int(la.args[-2]) for la in six] == want, (fuse, cout)
+        assert all(int(la.args[-1]) == 0 for la in six)  # ex_ks 0: the pixel-lane expansion before v17
         assert (fuse == "v16") == any(want), cout  # the four 7x7 blocks (COUT 160, 320) and 576 -> 160
         plans[fuse] = [(la.name, la.grid, la.block) for la in be.plan(1).launches]
     assert plans["v16"] == plans["v15"] == plans["v13"]
@@ -1332,7 +1334,43 @@ def test_fuse_v16_times_the_projection_mapping_per_block(fake_cupy, net, monkeyp
     for (key, cands, model), la in zip(second, launches):
         b4 = cands[0][:4]
         assert cands == [(*b4, 0), (*b4, 1)] and model == (*b4, int(key[3] >= K.PROJ_COLS_MIN_COUT)), (key, cands)
-        assert int(la.args[-1]) == 1 and la.block == (b4[3],), la  # the recorder takes the last: proj_cols 1
+        assert int(la.args[-2]) == 1 and la.block == (b4[3],), la  # the recorder takes the last: proj_cols 1
+
+
+def test_fuse_v17_times_the_lane_tiles_per_block(fake_cupy, net, monkeypatch):
+    """fuse v17: untuned, v16's kernels and grids with proj_cols 2 and ex_ks = ex_ks_rule(CIN) (4 on every block of
+    the network: CIN 32 / 64 / 96 / 160); tuned (TUNE_MIN_FLOP 0), each block's first problem runs those (the model
+    and the candidates v16's shapes), the second times proj_cols 0 / 1 / 2, the third ex_ks 0 / 1 / 2 / 4 / 8 (those
+    dividing CIN into float4 slices) with the rule's as the model, and the launch carries the tuner's picks; the
+    emulated plan against ONNX Runtime."""
+    plans = {}
+    for fuse in ("v16", "v17"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        be.prepare(net)
+        six = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
+        cin = [int(la.args[13]) for la in six]
+        if fuse == "v17":
+            assert [(int(la.args[-2]), int(la.args[-1])) for la in six] == [(2, K.ex_ks_rule(c)) for c in cin], cin
+            assert {K.ex_ks_rule(c) for c in cin} == {4}, cin
+        plans[fuse] = [(la.name, la.grid, la.block) for la in be.plan(1).launches]
+    assert plans["v17"] == plans["v16"]
+    assert [K.ex_ks_rule(c) for c in (4, 8, 12, 16, 20, 24, 32)] == [1, 2, 1, 4, 1, 2, 4]
+    be, six, launches, calls = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v17")
+    second = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "proj_cols"]
+    third = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "ex_ks"]
+    assert len(second) == len(third) == 13, [c[0] for c in calls]
+    for (key, cands, model), (key3, cands3, model3), la in zip(second, third, launches):
+        b4 = cands[0][:4]
+        assert cands == [(*b4, 0), (*b4, 1), (*b4, 2)] and model == (*b4, 2), (key, cands)
+        cin = key[1][3]
+        kss = [k for k in (0, 1, 2, 4, 8) if k == 0 or cin % (4 * k) == 0]
+        assert key3[:-1] == key[:-1] and cands3 == [(*b4, 2, k) for k in kss], (key3, cands3)
+        assert model3 == (*b4, 2, K.ex_ks_rule(cin)), model3
+        assert (int(la.args[-2]), int(la.args[-1])) == (2, kss[-1]) and la.block == (b4[3],), la  # the last picks
+    xin = random_input(net, 1, seed=17)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what="emulated fuse v17 bs1, tuned")
 
 
 def test_fuse_v7_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
