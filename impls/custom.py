@@ -1099,7 +1099,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in ((0, 1, 2) if K.ex_tiles(fuse) else (0, 1))):
             return None
-        if len(c) > 5 and not (K.ex_tiles(fuse) and c[5] in K.EX_KS_CANDIDATES and (c[5] == 0 or cin % (4 * c[5]) == 0)):
+        ks_ok = K.ex_tiles(fuse) and c[5:6] and c[5] in K.EX_KS_CANDIDATES and (c[5] == 0 or cin % (4 * c[5]) == 0)
+        if len(c) > 5 and not ks_ok:
             return None
         return c
 
