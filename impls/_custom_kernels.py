@@ -90,7 +90,12 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                arguments ex_ks: the expansion's k range split over ex_ks lanes of a warp, 0 = v16's pixel-lane
                expansion; proj_cols 2: the projection's tiles; H200, session 16's stamps: both phases are bound by
                shared-memory returns, 1.25 registers loaded per FMA, 0.5 in these tiles): the tuner's first stage
-               runs EX_KS_RULE / proj_cols 2, then times proj_cols 0 / 1 / 2, then ex_ks 0 / 1 / 2 / 4 / 8
+               runs EX_KS_RULE / proj_cols 2, then times proj_cols 0 / 1 / 2, then ex_ks 0 / 1 / 2 / 4 / 8;
+               H200, session 17, against v16 (2 interleaved instance pairs): batch 1 0.1538 -> 0.1423 ms, batch 2
+               0.2075 -> 0.1903, batch 3 0.2501 -> 0.2265; the default since session 17,
+               v18 v17 + exdwpw6's cluster reduce with its epilogue's bias / residual requested before the cluster
+               barrier and the peers' partials requested 8 at a time before they are added (kernel argument red_pf;
+               bit-identical to v17)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -155,7 +160,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 18)),
+    "fuse": tuple(f"v{i}" for i in range(1, 19)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -442,6 +447,12 @@ def ex_ks_rule(cin: int) -> int:
     while ks > 1 and cin % (4 * ks):
         ks //= 2
     return ks
+
+
+def red_prefetch(version: str) -> bool:
+    """fuse v18 and later: exdwpw6's cluster reduce requests its epilogue's bias / residual before the cluster barrier
+    and the peers' partials 8 at a time before adding them (kernel argument red_pf = 1; bit-identical sums)."""
+    return fuse_level(version) >= 18
 
 
 def t512_builds(version: str) -> bool:

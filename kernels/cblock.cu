@@ -150,7 +150,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                                              const float* __restrict__ bp, const float* R, float* Y, float* ws,
                                              int* cnt, int H, int W, int CIN, int CE, int COUT, int Ho, int Wo, int S,
                                              int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols,
-                                             int ex_ks, unsigned long long* stamps = nullptr) {
+                                             int ex_ks, int red_pf, unsigned long long* stamps = nullptr) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
     constexpr int NT = NTB;  // threads per block: 256 (2 blocks per SM), fuse v15's _t512 builds 512 (1 per SM)
     static_assert(CL >= 2 && CL <= 16, "clusters of 2 - 8 (portable) or 9 - 16 blocks (non-portable: the host opts in)");
@@ -468,26 +468,54 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
 
     // 5. the cluster's sum of slice `rank` (float4 units j = q * O4 + o4 of the tile) through distributed smem
-    if constexpr (STAMP) __syncthreads();
-    CBLOCK_STAMP(4);
-    cluster_arrive();
-    cluster_wait();
-    CBLOCK_STAMP(5);
     const int E4 = TP * O4;
     const int lo = (int)(((long long)rank * E4) / CL), hi = (int)(((long long)(rank + 1) * E4) / CL);
     const size_t obase = ((size_t)n * Ho + oy0) * Wo * COUT;  // the tile's output rows are contiguous
     const size_t wstile = (size_t)TR * Wo * COUT;             // workspace floats per (image, tile, cluster)
     float* wsb = ws + ((size_t)n * ST + s) * NG * wstile;
+    // fuse v18 (red_pf): the epilogue's bias and residual of this thread's first unit requested before the cluster
+    // barrier (R is a previous kernel's output: read after step 1's griddepcontrol.wait), so their L2 latency
+    // overlaps the barrier; and the peers' partials below requested 8 at a time before they are added (the same
+    // order: bit-identical)
+    float4 bpf = make_float4(0.f, 0.f, 0.f, 0.f), rpf = bpf;
+    if (red_pf && NG == 1 && lo + tid < hi) {
+        const int j = lo + tid;
+        bpf = *reinterpret_cast<const float4*>(bp + (j % O4) * 4);
+        if (has_res) rpf = *reinterpret_cast<const float4*>(R + obase + (size_t)j * 4);
+    }
+    if constexpr (STAMP) __syncthreads();
+    CBLOCK_STAMP(4);
+    cluster_arrive();
+    cluster_wait();
+    CBLOCK_STAMP(5);
     for (int j = lo + tid; j < hi; j += NT) {
         const int q = j / O4, o4 = j - q * O4;
         const float* src = Ps + q * PS + o4 * 4;
-        float4 v = ld_dsmem4(src, 0);
+        float4 v;
+        if (red_pf) {
+            constexpr int GB = CL < 8 ? CL : 8;
 #pragma unroll
-        for (unsigned b = 1; b < CL; ++b) add4(v, ld_dsmem4(src, b));
+            for (int b0 = 0; b0 < CL; b0 += GB) {
+                float4 part[GB];
+#pragma unroll
+                for (int b = 0; b < GB; ++b)
+                    if (b0 + b < CL) part[b] = ld_dsmem4(src, (unsigned)(b0 + b));
+#pragma unroll
+                for (int b = 0; b < GB; ++b) {
+                    if (b0 + b == 0) v = part[0];
+                    else if (b0 + b < CL) add4(v, part[b]);
+                }
+            }
+        } else {
+            v = ld_dsmem4(src, 0);
+#pragma unroll
+            for (unsigned b = 1; b < CL; ++b) add4(v, ld_dsmem4(src, b));
+        }
         if (NG == 1) {
-            add4(v, *reinterpret_cast<const float4*>(bp + o4 * 4));
+            const bool first = red_pf && j == lo + tid;  // the prefetched unit
+            add4(v, first ? bpf : *reinterpret_cast<const float4*>(bp + o4 * 4));
             if (act_p) v = relu6(v);
-            if (has_res) add4(v, *reinterpret_cast<const float4*>(R + obase + (size_t)j * 4));
+            if (has_res) add4(v, first ? rpf : *reinterpret_cast<const float4*>(R + obase + (size_t)j * 4));
             *reinterpret_cast<float4*>(Y + obase + (size_t)j * 4) = v;
         } else {
             *reinterpret_cast<float4*>(wsb + g * wstile + (size_t)j * 4) = v;
@@ -560,10 +588,10 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         const float *__restrict__ Wd, const float *__restrict__ bd, const float *__restrict__ Wp,                   \
         const float *__restrict__ bp, const float *R, float *Y, float *ws, int *cnt, int H, int W, int CIN, int CE, \
         int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols,     \
-        int ex_ks
+        int ex_ks, int red_pf
 #define EXDWPW6_ARGS \
     X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, act_e, act_d, act_p, has_res, proj_cols, \
-        ex_ks
+        ex_ks, red_pf
 
 // each build and its stamped twin (NAME_stamp: the same kernel + one pointer, 12 stamps per block; a measuring tool,
 // scripts/cblock_sweep.py --stamps, never planned), NT threads per block: 256 (2 blocks per SM) or, fuse v15's _t512

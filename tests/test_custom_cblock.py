@@ -161,7 +161,7 @@ ODD = [
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v6", "v15", "v16", "v17"], ids=["fuse_v6", "fuse_v15_t512", "fuse_v16", "fuse_v17"])
+@pytest.mark.parametrize("fuse", ["v6", "v15", "v16", "v17", "v18"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
 def test_odd_block_matches_float64_reference(shape, fuse, rng):
     """Every configuration of fuse v6's builds (fuse v15: of v13's builds at 512 threads; fuse v16: v13's builds at
@@ -178,7 +178,7 @@ def test_odd_block_matches_float64_reference(shape, fuse, rng):
             cfgs = [(*c, 512) for c in wide]
         elif fuse == "v16":
             cfgs = [(*c, nt, 1) for c in wide for nt in (256, 512)]
-        else:  # v17: the lane tiles of both phases, every k split CIN allows (CIN 8 / 12 / 16 / 20: 1, 2, 4)
+        else:  # v17 / v18: the lane tiles of both phases, every k split CIN allows (CIN 8 / 12 / 16 / 20: 1, 2, 4)
             cfgs = [(*c, nt, 2, ks) for c in wide for nt in (256, 512) for ks in _ks_for(cin)]
     assert cfgs
     _check_odd(backend_for(f"fuse={fuse}"), (ex, dw, pw, x, res, ref), ex_act, act, cfgs, f"fuse {fuse} {shape}")
@@ -434,3 +434,23 @@ def test_v17_configurations_match_float64_and_v16_bitwise(i, j, k):
         y16 = _run(be16, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=(*cfg[:4], 0))
         y17 = _run(be17, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=(*cfg[:4], 2, 1))
         np.testing.assert_array_equal(y17, y16, err_msg=f"cfg {cfg}: fuse v17 (ex_ks 1, tiles) differs from v16")
+
+
+# -- fuse v18: the cluster reduce's loads requested early (kernel argument red_pf) ----------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_v18_configurations_match_float64_and_v17_bitwise(i, j, k):
+    """fuse v18: every configuration of v13's builds at 256 and 512 threads (clusters of 8 and 16: partials requested
+    in one and two groups of 8; one cluster per tile and several) against float64 and bit-identical to fuse v17's run
+    of the same configuration (the same sums in the same order)."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    args = _block_args(ex.layer, dw.layer, pw.layer)
+    cfgs = [(*c, nt, 2, K.ex_ks_rule(args[2])) for c in exdwpw6_configs(*args, wide=True) for nt in (256, 512)]
+    be18, be17 = backend_for("fuse=v18"), backend_for("fuse=v17")
+    _check_configurations(be18, (i, j, k), cfgs, x, res, ref, "fuse v18")
+    for cfg in cfgs:
+        y17 = _run(be17, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        y18 = _run(be18, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        np.testing.assert_array_equal(y18, y17, err_msg=f"cfg {cfg}: fuse v18 differs from v17")

@@ -381,3 +381,15 @@ def test_e2e_fuse_v17_matches_onnxruntime(net, batch, graph, autotune):
     assert sum(n.startswith("exdwpw6") for n in names) == 13, names
     stages = [k for k in be.tuned if k.startswith("('exdwpw6'") and k.endswith("'ex_ks')")]
     assert len(stages) == (8 if autotune else 0), be.tuned
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v18_matches_onnxruntime(net, batch, graph):
+    """fuse v18: v17's plan with the reduce's loads requested early; untuned, logits bitwise equal to v17's."""
+    be, names = _check_v13_successor(net, "v18", batch, graph, False)
+    assert sum(n.startswith("exdwpw6") for n in names) == 13, names
+    ref = impls.create("custom", kernels="fuse=v17", graph=graph, autotune=False)
+    ref.prepare(net)
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), ref.run(x))

@@ -68,7 +68,15 @@ def parse_signatures() -> dict[str, list[str]]:
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y", "float* ws", "int* cnt"]
             sigs[m.group(1)] += [f"int {v}" for v in ("H", "W", "CIN", "CE", "COUT", "Ho", "Wo", "S", "TR")]
-            sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res", "int proj_cols", "int ex_ks"]
+            sigs[m.group(1)] += [
+                "int act_e",
+                "int act_d",
+                "int act_p",
+                "int has_res",
+                "int proj_cols",
+                "int ex_ks",
+                "int red_pf",
+            ]
         for m in re.finditer(r"^EXDWPW10_KERNEL\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v10
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y", "float* D", "unsigned int* bar"]
@@ -323,7 +331,8 @@ def emulate(name, grid, block, args):
     elif name.startswith("exdwpw6"):  # fuse v6: the same op as exdwpw5, split over clusters (kernels/cblock.cu)
         X, We, be, Wd, bd, Wp, bp, R, Y, _ = map(flat, a[:10])
         cnt = flat(a[10])
-        H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr, proj, ex_ks = map(int, a[11:])
+        H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr, proj, ex_ks, red_pf = map(int, a[11:])
+        assert red_pf in (0, 1), red_pf  # fuse v18's reduce with its loads requested early: the same sums
         assert proj in (0, 1, 2), proj  # fuse v16's projection by output columns, v17's lane tiles: the same sums
         assert ex_ks in (0, 1, 2, 4, 8) and (ex_ks == 0 or cin % (4 * ex_ks) == 0), (ex_ks, cin)  # fuse v17
         # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads)
@@ -1323,8 +1332,8 @@ def test_fuse_v16_times_the_projection_mapping_per_block(fake_cupy, net, monkeyp
         six = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
         cout = [int(la.args[15]) for la in six]  # (X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, ...)
         want = [int(fuse == "v16" and c >= K.PROJ_COLS_MIN_COUT) for c in cout]
-        assert len(six) == 13 and [int(la.args[-2]) for la in six] == want, (fuse, cout)
-        assert all(int(la.args[-1]) == 0 for la in six)  # ex_ks 0: the pixel-lane expansion before v17
+        assert len(six) == 13 and [int(la.args[24]) for la in six] == want, (fuse, cout)
+        assert all(int(la.args[25]) == 0 for la in six)  # ex_ks 0: the pixel-lane expansion before v17
         assert (fuse == "v16") == any(want), cout  # the four 7x7 blocks (COUT 160, 320) and 576 -> 160
         plans[fuse] = [(la.name, la.grid, la.block) for la in be.plan(1).launches]
     assert plans["v16"] == plans["v15"] == plans["v13"]
@@ -1334,7 +1343,7 @@ def test_fuse_v16_times_the_projection_mapping_per_block(fake_cupy, net, monkeyp
     for (key, cands, model), la in zip(second, launches):
         b4 = cands[0][:4]
         assert cands == [(*b4, 0), (*b4, 1)] and model == (*b4, int(key[3] >= K.PROJ_COLS_MIN_COUT)), (key, cands)
-        assert int(la.args[-2]) == 1 and la.block == (b4[3],), la  # the recorder takes the last: proj_cols 1
+        assert int(la.args[24]) == 1 and la.block == (b4[3],), la  # the recorder takes the last: proj_cols 1
 
 
 def test_fuse_v17_times_the_lane_tiles_per_block(fake_cupy, net, monkeypatch):
@@ -1350,7 +1359,7 @@ def test_fuse_v17_times_the_lane_tiles_per_block(fake_cupy, net, monkeypatch):
         six = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
         cin = [int(la.args[13]) for la in six]
         if fuse == "v17":
-            assert [(int(la.args[-2]), int(la.args[-1])) for la in six] == [(2, K.ex_ks_rule(c)) for c in cin], cin
+            assert [(int(la.args[24]), int(la.args[25])) for la in six] == [(2, K.ex_ks_rule(c)) for c in cin], cin
             assert {K.ex_ks_rule(c) for c in cin} == {4}, cin
         plans[fuse] = [(la.name, la.grid, la.block) for la in be.plan(1).launches]
     assert plans["v17"] == plans["v16"]
@@ -1366,11 +1375,25 @@ def test_fuse_v17_times_the_lane_tiles_per_block(fake_cupy, net, monkeypatch):
         kss = [k for k in (0, 1, 2, 4, 8) if k == 0 or cin % (4 * k) == 0]
         assert key3[:-1] == key[:-1] and cands3 == [(*b4, 2, k) for k in kss], (key3, cands3)
         assert model3 == (*b4, 2, K.ex_ks_rule(cin)), model3
-        assert (int(la.args[-2]), int(la.args[-1])) == (2, kss[-1]) and la.block == (b4[3],), la  # the last picks
+        assert (int(la.args[24]), int(la.args[25])) == (2, kss[-1]) and la.block == (b4[3],), la  # the last picks
     xin = random_input(net, 1, seed=17)
     ort = impls.create("ort")
     ort.prepare(net)
     assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what="emulated fuse v17 bs1, tuned")
+
+
+def test_fuse_v18_prefetches_in_the_reduce(fake_cupy, net):
+    """fuse v18: v17's plan (kernels, grids, every other argument) with red_pf (the last exdwpw6 argument) 1; v17 and
+    earlier pass 0."""
+    plans = {}
+    for fuse in ("v16", "v17", "v18"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        be.prepare(net)
+        six = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
+        assert len(six) == 13 and all(len(la.args) == 27 for la in six)
+        assert [int(la.args[26]) for la in six] == [int(fuse == "v18")] * 13, fuse
+        plans[fuse] = [(la.name, la.grid, la.block, [int(a) for a in la.args[11:26]]) for la in six]
+    assert plans["v18"] == plans["v17"]
 
 
 def test_fuse_v7_expand_depthwise_op_with_emulated_kernels(fake_cupy, rng):
