@@ -95,7 +95,12 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                0.2075 -> 0.1903, batch 3 0.2501 -> 0.2265; the default since session 17,
                v18 v17 + exdwpw6's cluster reduce with its epilogue's bias / residual requested before the cluster
                barrier and the peers' partials requested 8 at a time before they are added (kernel argument red_pf;
-               bit-identical to v17)
+               bit-identical to v17); H200, session 17, against v17 (2 interleaved instance pairs): batch 1 0.1449 /
+               0.1449 -> 0.1441 / 0.1453 ms, batch 2 -0.9 us, batch 3 +0.1 us: no measurable change (ptxas likely
+               hoists the loads already),
+               v19 v18 + the projection's lane tiles also at 2 pixels x 4 channels (proj_cols 3: twice the tiles of
+               proj_cols 2, for the blocks whose 4-pixel tiles leave warps idle), among the projection stage's
+               candidates
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -160,7 +165,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 19)),
+    "fuse": tuple(f"v{i}" for i in range(1, 20)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -453,6 +458,20 @@ def red_prefetch(version: str) -> bool:
     """fuse v18 and later: exdwpw6's cluster reduce requests its epilogue's bias / residual before the cluster barrier
     and the peers' partials 8 at a time before adding them (kernel argument red_pf = 1; bit-identical sums)."""
     return fuse_level(version) >= 18
+
+
+def proj_tiles2(version: str) -> bool:
+    """fuse v19 and later: the projection stage of exdwpw6's tuner also times lane tiles of 2 pixels x 4 channels
+    (kernel argument proj_cols 3)."""
+    return fuse_level(version) >= 19
+
+
+def proj_modes(version: str) -> tuple[int, ...]:
+    """The proj_cols values a fuse version runs / times: 0 (pixel lanes), v16 + 1 (columns), v17 + 2 (4-pixel tiles),
+    v19 + 3 (2-pixel tiles)."""
+    return tuple(
+        m for m, ok in ((0, True), (1, proj_cols(version)), (2, ex_tiles(version)), (3, proj_tiles2(version))) if ok
+    )
 
 
 def t512_builds(version: str) -> bool:

@@ -1068,7 +1068,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 # fuse v17: the lane tiles (2) too
                 b4 = (*best, 256) if len(best) == 3 else tuple(best)
                 rule = self._proj_rule(cout)
-                pcs = (0, 1, 2) if K.ex_tiles(fuse) else (0, 1)
+                pcs = K.proj_modes(fuse)  # v17: + the 4-pixel lane tiles (2); v19: + the 2-pixel ones (3)
                 launch = self._tuned((*key, "proj_cols"), [(*b4, p) for p in pcs], build, (*b4, rule))[0]
                 b5 = self._tune_cache.get((*key, "proj_cols"))
                 if K.ex_tiles(fuse) and b5 is not None:
@@ -1089,15 +1089,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
     def _pinned6(self, cfgs: list[tuple[int, int, int]], cin: int) -> tuple[int, ...] | None:
         """``force_block6`` where it names one of ``cfgs`` = (CH, TR, CL), with fuse v15 and later optionally the
-        thread count NT (256 / 512), with fuse v16 then proj_cols (0 / 1; v17: or 2) and with fuse v17 then ex_ks
-        (0, or 1 / 2 / 4 / 8 dividing cin into float4 slices); else None."""
+        thread count NT (256 / 512), with fuse v16 then proj_cols (K.proj_modes: 0 / 1; v17 2; v19 3) and with fuse
+        v17 then ex_ks (0, or 1 / 2 / 4 / 8 dividing cin into float4 slices); else None."""
         c = self.force_block6
         if c is None or tuple(c[:3]) not in cfgs or len(c) > 6:
             return None
         fuse = self.versions["fuse"]
         if len(c) > 3 and c[3] not in ((256, 512) if K.t512_builds(fuse) else ()):
             return None
-        if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in ((0, 1, 2) if K.ex_tiles(fuse) else (0, 1))):
+        if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in K.proj_modes(fuse)):
             return None
         ks_ok = K.ex_tiles(fuse) and c[5:6] and c[5] in K.EX_KS_CANDIDATES and (c[5] == 0 or cin % (4 * c[5]) == 0)
         if len(c) > 5 and not ks_ok:

@@ -143,6 +143,46 @@ __device__ __forceinline__ unsigned long long globaltimer() {
     return t;
 }
 
+// exdwpw6's projection partial in lane tiles of EP pixels x 4 output channels (fuse v17: EP 4, 8 LDS.128 per 64
+// FMAs; proj_cols 1: 2 per 8, 0: 5 per 16; fuse v19: EP 2). Unit (o4, qg) covers pixels qg, qg + QG, .. (QG = ceil(TP
+// / EP); 8 consecutive lanes read 8 consecutive Ds rows, conflict-free). Same products and order over c as proj_cols
+// 0: bit-identical to it.
+template <int EP, int CH, int NT>
+__device__ __forceinline__ void proj_tiles(const float* Ds, const float* Wps, float* Ps, int TP, int COUT, int CS,
+                                           int PS, int tid) {
+    const int O4 = COUT / 4, QG = (TP + EP - 1) / EP, U = QG * O4;
+    for (int u = tid; u < U; u += NT) {
+        const int o4 = u / QG, qg = u - o4 * QG;
+        int pix[EP];
+#pragma unroll
+        for (int i = 0; i < EP; ++i) pix[i] = min(qg + i * QG, TP - 1);
+        const float* wr = Wps + o4 * 4;
+        float4 acc[EP];
+#pragma unroll
+        for (int i = 0; i < EP; ++i) acc[i] = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+        for (int c = 0; c < CH; c += 4) {
+            const float4 w0 = *reinterpret_cast<const float4*>(wr + (c + 0) * COUT);
+            const float4 w1 = *reinterpret_cast<const float4*>(wr + (c + 1) * COUT);
+            const float4 w2 = *reinterpret_cast<const float4*>(wr + (c + 2) * COUT);
+            const float4 w3 = *reinterpret_cast<const float4*>(wr + (c + 3) * COUT);
+#pragma unroll
+            for (int i = 0; i < EP; ++i) {
+                const float4 d = *reinterpret_cast<const float4*>(Ds + pix[i] * CS + c);
+                fma4(acc[i], d.x, w0);
+                fma4(acc[i], d.y, w1);
+                fma4(acc[i], d.z, w2);
+                fma4(acc[i], d.w, w3);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < EP; ++i) {
+            const int q = qg + i * QG;
+            if (q < TP) *reinterpret_cast<float4*>(Ps + q * PS + o4 * 4) = acc[i];
+        }
+    }
+}
+
 template <int CH, int CL = 8, bool STAMP = false, int NTB = 256>
 __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const float* __restrict__ We,
                                              const float* __restrict__ be, const float* __restrict__ Wd,
@@ -358,42 +398,11 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 
     // 4. projection partial over this block's CH channels (Ps aliases the staged input rows: free after step 2)
     float* Ps = Xs;
-    if (proj_cols == 2) {
-        // fuse v17: lane tiles of EP pixels x 4 output channels (8 LDS.128 per 64 FMAs; proj_cols 1: 2 per 8, 0: 5
-        // per 16). Unit (o4, qg) covers pixels qg, qg + QG, .. (QG = ceil(TP / EP); 8 consecutive lanes read 8
-        // consecutive Ds rows, conflict-free). Same products and order over c as proj_cols 0: bit-identical to it.
-        constexpr int EP = 4;
-        const int QG = (TP + EP - 1) / EP, U = QG * O4;
-        for (int u = tid; u < U; u += NT) {
-            const int o4 = u / QG, qg = u - o4 * QG;
-            int pix[EP];
-#pragma unroll
-            for (int i = 0; i < EP; ++i) pix[i] = min(qg + i * QG, TP - 1);
-            const float* wr = Wps + o4 * 4;
-            float4 acc[EP];
-#pragma unroll
-            for (int i = 0; i < EP; ++i) acc[i] = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-            for (int c = 0; c < CH; c += 4) {
-                const float4 w0 = *reinterpret_cast<const float4*>(wr + (c + 0) * COUT);
-                const float4 w1 = *reinterpret_cast<const float4*>(wr + (c + 1) * COUT);
-                const float4 w2 = *reinterpret_cast<const float4*>(wr + (c + 2) * COUT);
-                const float4 w3 = *reinterpret_cast<const float4*>(wr + (c + 3) * COUT);
-#pragma unroll
-                for (int i = 0; i < EP; ++i) {
-                    const float4 d = *reinterpret_cast<const float4*>(Ds + pix[i] * CS + c);
-                    fma4(acc[i], d.x, w0);
-                    fma4(acc[i], d.y, w1);
-                    fma4(acc[i], d.z, w2);
-                    fma4(acc[i], d.w, w3);
-                }
-            }
-#pragma unroll
-            for (int i = 0; i < EP; ++i) {
-                const int q = qg + i * QG;
-                if (q < TP) *reinterpret_cast<float4*>(Ps + q * PS + o4 * 4) = acc[i];
-            }
-        }
+    if (proj_cols >= 2) {
+        // fuse v17 (proj_cols 2): lane tiles of 4 pixels x 4 output channels; fuse v19 (3): of 2 pixels, twice the
+        // tiles (the 4-pixel tiles leave warps idle where TP / 4 x COUT / 4 < NT: ncu barrier stalls at batch 1)
+        if (proj_cols == 2) proj_tiles<4, CH, NT>(Ds, Wps, Ps, TP, COUT, CS, PS, tid);
+        else proj_tiles<2, CH, NT>(Ds, Wps, Ps, TP, COUT, CS, PS, tid);
     } else if (proj_cols) {
         // fuse v16: lane = output channel o of a 32-wide column group g with its CH weights in registers; each warp
         // walks pixels chunk, chunk + P, ... (two at a time: two independent chains), every Ds row a warp-wide

@@ -161,7 +161,7 @@ ODD = [
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v6", "v15", "v16", "v17", "v18"])
+@pytest.mark.parametrize("fuse", ["v6", "v15", "v16", "v17", "v18", "v19"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
 def test_odd_block_matches_float64_reference(shape, fuse, rng):
     """Every configuration of fuse v6's builds (fuse v15: of v13's builds at 512 threads; fuse v16: v13's builds at
@@ -178,8 +178,9 @@ def test_odd_block_matches_float64_reference(shape, fuse, rng):
             cfgs = [(*c, 512) for c in wide]
         elif fuse == "v16":
             cfgs = [(*c, nt, 1) for c in wide for nt in (256, 512)]
-        else:  # v17 / v18: the lane tiles of both phases, every k split CIN allows (CIN 8 / 12 / 16 / 20: 1, 2, 4)
-            cfgs = [(*c, nt, 2, ks) for c in wide for nt in (256, 512) for ks in _ks_for(cin)]
+        else:  # v17 - v19: the lane tiles of both phases, every k split CIN allows (CIN 8 / 12 / 16 / 20: 1, 2, 4)
+            pc = 3 if fuse == "v19" else 2
+            cfgs = [(*c, nt, pc, ks) for c in wide for nt in (256, 512) for ks in _ks_for(cin)]
     assert cfgs
     _check_odd(backend_for(f"fuse={fuse}"), (ex, dw, pw, x, res, ref), ex_act, act, cfgs, f"fuse {fuse} {shape}")
 
@@ -454,3 +455,23 @@ def test_v18_configurations_match_float64_and_v17_bitwise(i, j, k):
         y17 = _run(be17, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
         y18 = _run(be18, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
         np.testing.assert_array_equal(y18, y17, err_msg=f"cfg {cfg}: fuse v18 differs from v17")
+
+
+# -- fuse v19: the projection's lane tiles of 2 pixels (kernel argument proj_cols 3) --------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_v19_configurations_match_float64_and_v17_bitwise(i, j, k):
+    """fuse v19: every configuration of v13's builds at 256 and 512 threads with the 2-pixel projection tiles (proj_cols
+    3) against float64 and bit-identical to fuse v17's 4-pixel tiles of the same configuration (the same sums)."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    args = _block_args(ex.layer, dw.layer, pw.layer)
+    ks = K.ex_ks_rule(args[2])
+    cfgs = [(*c, nt, 3, ks) for c in exdwpw6_configs(*args, wide=True) for nt in (256, 512)]
+    be19, be17 = backend_for("fuse=v19"), backend_for("fuse=v17")
+    _check_configurations(be19, (i, j, k), cfgs, x, res, ref, "fuse v19")
+    for cfg in cfgs:
+        y17 = _run(be17, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=(*cfg[:4], 2, ks))
+        y19 = _run(be19, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        np.testing.assert_array_equal(y19, y17, err_msg=f"cfg {cfg}: fuse v19 (2-pixel tiles) differs from v17")

@@ -333,7 +333,7 @@ def emulate(name, grid, block, args):
         cnt = flat(a[10])
         H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr, proj, ex_ks, red_pf = map(int, a[11:])
         assert red_pf in (0, 1), red_pf  # fuse v18's reduce with its loads requested early: the same sums
-        assert proj in (0, 1, 2), proj  # fuse v16's projection by output columns, v17's lane tiles: the same sums
+        assert proj in (0, 1, 2, 3), proj  # v16's projection by output columns, v17 / v19's lane tiles: the same sums
         assert ex_ks in (0, 1, 2, 4, 8) and (ex_ks == 0 or cin % (4 * ex_ks) == 0), (ex_ks, cin)  # fuse v17
         # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads)
         m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?", name)
@@ -1756,3 +1756,29 @@ def test_fuse_v12_launches_pwpool_c8_with_pdl(fake_cupy, net):
             assert sorted(PDL_LAUNCHES) == pdl, PDL_LAUNCHES
             assert not be.info()["fallbacks"], be.info()["fallbacks"]
         np.testing.assert_array_equal(ys[0], ys[1])
+
+
+def test_fuse_v19_times_the_two_pixel_tiles(fake_cupy, net, monkeypatch):
+    """fuse v19: the projection stage's candidates are proj_cols 0 / 1 / 2 / 3 (v17: 0 / 1 / 2, v16: 0 / 1), the
+    model still 2; untuned, v18's plan."""
+    assert [K.proj_modes(f) for f in ("v15", "v16", "v17", "v18", "v19")] == [
+        (0,),
+        (0, 1),
+        (0, 1, 2),
+        (0, 1, 2),
+        (0, 1, 2, 3),
+    ]
+    plans = {}
+    for fuse in ("v18", "v19"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        be.prepare(net)
+        plans[fuse] = [(la.name, la.grid, la.block, [int(a) for a in la.args[11:]]) for la in be.plan(1).launches
+                       if la.name.startswith("exdwpw6")]  # fmt: skip
+    assert plans["v19"] == plans["v18"]
+    be, six, launches, calls = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v19")
+    second = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "proj_cols"]
+    assert len(second) == 13
+    for key, cands, model in second:
+        b4 = cands[0][:4]
+        assert cands == [(*b4, p) for p in (0, 1, 2, 3)] and model == (*b4, 2), (key, cands)
+    assert all(int(la.args[24]) == 3 for la in launches)  # the recorder takes the last
