@@ -185,11 +185,11 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "pool": "v2",
     "linear": "v5",
     "add": "v2",
-    # v17: exdwpw6 blocks (tuned among the wider builds at 256 and 512 threads, then the projection mapping, then the
-    # expansion's k split; both phases in lane tiles) at batch
+    # v19: exdwpw6 blocks (tuned among the wider builds at 256 and 512 threads, then the projection mapping (lane tiles
+    # of 4 or 2 pixels among them), then the expansion's k split) at batch
     # <= EXDWPW6_V13_MAX_BATCH; above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head kernel at
     # batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1
-    "fuse": "v17",
+    "fuse": "v19",
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",
