@@ -100,7 +100,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                hoists the loads already),
                v19 v18 + the projection's lane tiles also at 2 pixels x 4 channels (proj_cols 3: twice the tiles of
                proj_cols 2, for the blocks whose 4-pixel tiles leave warps idle), among the projection stage's
-               candidates
+               candidates; H200, session 17, against v17 (2 interleaved instance pairs): batch 1 0.1459 -> 0.1437
+               ms, batch 2 0.1929 -> 0.1917, batch 3 0.2295 -> 0.2289; the default since session 17,
+               v20 v19 + exdwpw6's depthwise phase by (channel group, output row, segment of DW_SEG = 4 outputs) with
+               the group's 9 taps in registers, each input row of a segment read once (kernel argument dw_segs;
+               bit-identical sums)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -165,7 +169,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 20)),
+    "fuse": tuple(f"v{i}" for i in range(1, 21)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -464,6 +468,12 @@ def proj_tiles2(version: str) -> bool:
     """fuse v19 and later: the projection stage of exdwpw6's tuner also times lane tiles of 2 pixels x 4 channels
     (kernel argument proj_cols 3)."""
     return fuse_level(version) >= 19
+
+
+def dw_segments(version: str) -> bool:
+    """fuse v20 and later: exdwpw6's depthwise phase by output-row segments with the taps in registers (kernel argument
+    dw_segs = 1; bit-identical sums)."""
+    return fuse_level(version) >= 20
 
 
 def proj_modes(version: str) -> tuple[int, ...]:

@@ -1129,7 +1129,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
         args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
-        args += (_i32(pc), _i32(ks), _i32(int(K.red_prefetch(self.versions["fuse"]))))
+        fuse = self.versions["fuse"]
+        args += (_i32(pc), _i32(ks), _i32(int(K.red_prefetch(fuse))), _i32(int(K.dw_segments(fuse))))
         fn = self._dyn_smem(self._fn(name), smem)
         if cl > 8:
             self._allow_nonportable_cluster(name, fn)

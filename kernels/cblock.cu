@@ -143,6 +143,62 @@ __device__ __forceinline__ unsigned long long globaltimer() {
     return t;
 }
 
+// exdwpw6's depthwise phase, fuse v20 (dw_segs): lane = (4-channel group cg, output row, segment of DW_SEG output
+// columns) with cg's 9 taps in registers; each input row of the segment (DW_SEG - 1) * S + 3 float4s is read once
+// for the DW_SEG outputs (stride 1: 6 loads for 12 taps' worth, the pixel-lane mapping 12 + 12 weight broadcasts).
+// Each output sums bias + taps in the order dy, dx with the out-of-image taps skipped: bit-identical to it.
+constexpr int DW_SEG = 4;
+template <int S, int CH, int NT>
+__device__ __forceinline__ void dw_rows(const float* Es, const float* wds, const float* bds, float* Ds, int H, int W,
+                                        int Wo, int TRt, int oy0, int iy0, int act_d, int tid) {
+    constexpr int NC = (DW_SEG - 1) * S + 3;  // input columns of one segment row
+    constexpr int CG = CH / 4, CS = (CH % 8 == 0) ? CH + 4 : CH;
+    const int NSEG = (Wo + DW_SEG - 1) / DW_SEG, U = CG * TRt * NSEG;
+    for (int u = tid; u < U; u += NT) {
+        const int cg = u % CG, r = u / CG, seg = r % NSEG, ry = r / NSEG;
+        const int oy = oy0 + ry, ox0 = seg * DW_SEG, ix0 = ox0 * S - 1;
+        float4 w[9];
+#pragma unroll
+        for (int t = 0; t < 9; ++t) w[t] = *reinterpret_cast<const float4*>(wds + t * CH + cg * 4);
+        float4 acc[DW_SEG];
+        const float4 b = *reinterpret_cast<const float4*>(bds + cg * 4);
+#pragma unroll
+        for (int i = 0; i < DW_SEG; ++i) acc[i] = b;
+#pragma unroll
+        for (int dy = 0; dy < 3; ++dy) {
+            const int iy = oy * S - 1 + dy;
+            if (iy < 0 || iy >= H) continue;
+            const float* er = Es + (size_t)(iy - iy0) * W * CS + cg * 4;
+            float4 e[NC];
+#pragma unroll
+            for (int c = 0; c < NC; ++c) {
+                const int ix = ix0 + c;
+                e[c] = (ix >= 0 && ix < W) ? *reinterpret_cast<const float4*>(er + ix * CS)
+                                           : make_float4(0.f, 0.f, 0.f, 0.f);
+            }
+#pragma unroll
+            for (int i = 0; i < DW_SEG; ++i) {
+#pragma unroll
+                for (int dx = 0; dx < 3; ++dx) {
+                    const int ix = ix0 + i * S + dx;
+                    if (ix < 0 || ix >= W) continue;
+                    const float4 ev = e[i * S + dx], wv = w[dy * 3 + dx];
+                    acc[i].x = fmaf(ev.x, wv.x, acc[i].x);
+                    acc[i].y = fmaf(ev.y, wv.y, acc[i].y);
+                    acc[i].z = fmaf(ev.z, wv.z, acc[i].z);
+                    acc[i].w = fmaf(ev.w, wv.w, acc[i].w);
+                }
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < DW_SEG; ++i) {
+            const int ox = ox0 + i;
+            float4* d = reinterpret_cast<float4*>(Ds + (size_t)(ry * Wo + ox) * CS + cg * 4);
+            if (ox < Wo) *d = act_d ? relu6(acc[i]) : acc[i];
+        }
+    }
+}
+
 // exdwpw6's projection partial in lane tiles of EP pixels x 4 output channels (fuse v17: EP 4, 8 LDS.128 per 64
 // FMAs; proj_cols 1: 2 per 8, 0: 5 per 16; fuse v19: EP 2). Unit (o4, qg) covers pixels qg, qg + QG, .. (QG = ceil(TP
 // / EP); 8 consecutive lanes read 8 consecutive Ds rows, conflict-free). Same products and order over c as proj_cols
@@ -190,7 +246,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                                              const float* __restrict__ bp, const float* R, float* Y, float* ws,
                                              int* cnt, int H, int W, int CIN, int CE, int COUT, int Ho, int Wo, int S,
                                              int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols,
-                                             int ex_ks, int red_pf, unsigned long long* stamps = nullptr) {
+                                             int ex_ks, int red_pf, int dw_segs, unsigned long long* stamps = nullptr) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
     constexpr int NT = NTB;  // threads per block: 256 (2 blocks per SM), fuse v15's _t512 builds 512 (1 per SM)
     static_assert(CL >= 2 && CL <= 16, "clusters of 2 - 8 (portable) or 9 - 16 blocks (non-portable: the host opts in)");
@@ -364,7 +420,12 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     CBLOCK_STAMP(2);
 
     // 3. depthwise 3x3 (zero padding: taps outside the image skipped) + bias (+ ReLU6)
-    {
+    if (dw_segs) {
+        if (S == 1) dw_rows<1, CH, NT>(Es, wds, bds, Ds, H, W, Wo, TRt, oy0, iy0, act_d, tid);
+        else dw_rows<2, CH, NT>(Es, wds, bds, Ds, H, W, Wo, TRt, oy0, iy0, act_d, tid);
+        __syncthreads();
+    } else {
+        // lane = output pixel, warp-uniform 4-channel group
         const int slabs = (TP + 31) / 32;
         for (int it = warp; it < slabs * CG; it += NT / 32) {
             const int slab = it / CG, cg = it - slab * CG;
@@ -597,10 +658,10 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         const float *__restrict__ Wd, const float *__restrict__ bd, const float *__restrict__ Wp,                   \
         const float *__restrict__ bp, const float *R, float *Y, float *ws, int *cnt, int H, int W, int CIN, int CE, \
         int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols,     \
-        int ex_ks, int red_pf
+        int ex_ks, int red_pf, int dw_segs
 #define EXDWPW6_ARGS \
     X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, act_e, act_d, act_p, has_res, proj_cols, \
-        ex_ks, red_pf
+        ex_ks, red_pf, dw_segs
 
 // each build and its stamped twin (NAME_stamp: the same kernel + one pointer, 12 stamps per block; a measuring tool,
 // scripts/cblock_sweep.py --stamps, never planned), NT threads per block: 256 (2 blocks per SM) or, fuse v15's _t512

@@ -161,7 +161,7 @@ ODD = [
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v6", "v15", "v16", "v17", "v18", "v19"])
+@pytest.mark.parametrize("fuse", ["v6", "v15", "v16", "v17", "v18", "v19", "v20"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
 def test_odd_block_matches_float64_reference(shape, fuse, rng):
     """Every configuration of fuse v6's builds (fuse v15: of v13's builds at 512 threads; fuse v16: v13's builds at
@@ -178,8 +178,8 @@ def test_odd_block_matches_float64_reference(shape, fuse, rng):
             cfgs = [(*c, 512) for c in wide]
         elif fuse == "v16":
             cfgs = [(*c, nt, 1) for c in wide for nt in (256, 512)]
-        else:  # v17 - v19: the lane tiles of both phases, every k split CIN allows (CIN 8 / 12 / 16 / 20: 1, 2, 4)
-            pc = 3 if fuse == "v19" else 2
+        else:  # v17 - v20: the lane tiles of both phases, every k split CIN allows (CIN 8 / 12 / 16 / 20: 1, 2, 4)
+            pc = 3 if fuse in ("v19", "v20") else 2
             cfgs = [(*c, nt, pc, ks) for c in wide for nt in (256, 512) for ks in _ks_for(cin)]
     assert cfgs
     _check_odd(backend_for(f"fuse={fuse}"), (ex, dw, pw, x, res, ref), ex_act, act, cfgs, f"fuse {fuse} {shape}")
@@ -475,3 +475,23 @@ def test_v19_configurations_match_float64_and_v17_bitwise(i, j, k):
         y17 = _run(be17, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=(*cfg[:4], 2, ks))
         y19 = _run(be19, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
         np.testing.assert_array_equal(y19, y17, err_msg=f"cfg {cfg}: fuse v19 (2-pixel tiles) differs from v17")
+
+
+# -- fuse v20: the depthwise phase by output-row segments (kernel argument dw_segs) ---------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_v20_configurations_match_float64_and_v19_bitwise(i, j, k):
+    """fuse v20: every configuration of v13's builds at 256 and 512 threads (row tiles of 1 - 14 rows, the last one
+    partial; segments of 4 on 7 / 14 / 28-wide rows) against float64 and bit-identical to fuse v19's run of the same
+    configuration (the same taps in the same order)."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    args = _block_args(ex.layer, dw.layer, pw.layer)
+    cfgs = [(*c, nt, 2, K.ex_ks_rule(args[2])) for c in exdwpw6_configs(*args, wide=True) for nt in (256, 512)]
+    be20, be19 = backend_for("fuse=v20"), backend_for("fuse=v19")
+    _check_configurations(be20, (i, j, k), cfgs, x, res, ref, "fuse v20")
+    for cfg in cfgs:
+        y19 = _run(be19, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        y20 = _run(be20, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        np.testing.assert_array_equal(y20, y19, err_msg=f"cfg {cfg}: fuse v20 differs from v19")

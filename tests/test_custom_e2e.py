@@ -401,3 +401,15 @@ def test_e2e_fuse_v19_matches_onnxruntime(net, batch, graph):
     """fuse v19 tuned (the projection stage among 4 mappings, the 2-pixel tiles included) against ONNX Runtime."""
     be, names = _check_v13_successor(net, "v19", batch, graph, True)
     assert sum(n.startswith("exdwpw6") for n in names) == 13, names
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v20_matches_onnxruntime(net, batch, graph):
+    """fuse v20: v19's plan with the depthwise by row segments; untuned, logits bitwise equal to v19's."""
+    be, names = _check_v13_successor(net, "v20", batch, graph, False)
+    assert sum(n.startswith("exdwpw6") for n in names) == 13, names
+    ref = impls.create("custom", kernels="fuse=v19", graph=graph, autotune=False)
+    ref.prepare(net)
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), ref.run(x))

@@ -76,6 +76,7 @@ def parse_signatures() -> dict[str, list[str]]:
                 "int proj_cols",
                 "int ex_ks",
                 "int red_pf",
+                "int dw_segs",
             ]
         for m in re.finditer(r"^EXDWPW10_KERNEL\((\w+),", s, re.M):  # kernels/cblock.cu, fuse v10
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
@@ -331,7 +332,8 @@ def emulate(name, grid, block, args):
     elif name.startswith("exdwpw6"):  # fuse v6: the same op as exdwpw5, split over clusters (kernels/cblock.cu)
         X, We, be, Wd, bd, Wp, bp, R, Y, _ = map(flat, a[:10])
         cnt = flat(a[10])
-        H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr, proj, ex_ks, red_pf = map(int, a[11:])
+        H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr, proj, ex_ks, red_pf, dw_segs = map(int, a[11:])
+        assert dw_segs in (0, 1), dw_segs  # fuse v20's depthwise by row segments: the same sums
         assert red_pf in (0, 1), red_pf  # fuse v18's reduce with its loads requested early: the same sums
         assert proj in (0, 1, 2, 3), proj  # v16's projection by output columns, v17 / v19's lane tiles: the same sums
         assert ex_ks in (0, 1, 2, 4, 8) and (ex_ks == 0 or cin % (4 * ex_ks) == 0), (ex_ks, cin)  # fuse v17
@@ -1390,7 +1392,7 @@ def test_fuse_v18_prefetches_in_the_reduce(fake_cupy, net):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
         be.prepare(net)
         six = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
-        assert len(six) == 13 and all(len(la.args) == 27 for la in six)
+        assert len(six) == 13 and all(len(la.args) == 28 for la in six)
         assert [int(la.args[26]) for la in six] == [int(fuse == "v18")] * 13, fuse
         plans[fuse] = [(la.name, la.grid, la.block, [int(a) for a in la.args[11:26]]) for la in six]
     assert plans["v18"] == plans["v17"]
@@ -1782,3 +1784,15 @@ def test_fuse_v19_times_the_two_pixel_tiles(fake_cupy, net, monkeypatch):
         b4 = cands[0][:4]
         assert cands == [(*b4, p) for p in (0, 1, 2, 3)] and model == (*b4, 2), (key, cands)
     assert all(int(la.args[24]) == 3 for la in launches)  # the recorder takes the last
+
+
+def test_fuse_v20_depthwise_by_row_segments(fake_cupy, net):
+    """fuse v20: v19's plan with dw_segs (the last exdwpw6 argument) 1; v19 and earlier pass 0."""
+    plans = {}
+    for fuse in ("v19", "v20"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        be.prepare(net)
+        six = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
+        assert [int(la.args[27]) for la in six] == [int(fuse == "v20")] * 13, fuse
+        plans[fuse] = [(la.name, la.grid, la.block, [int(a) for a in la.args[11:27]]) for la in six]
+    assert plans["v20"] == plans["v19"]
