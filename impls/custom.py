@@ -1028,8 +1028,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     ) -> Launch | None:
         """project(ReLU6(depthwise(ReLU6(expand(x))))) (+ res) as one fuse v6 kernel (kernels/cblock.cu exdwpw6):
         (CH, TR, CL) pinned by ``force_block6``, else with fuse v13 the fastest of the one-wave configurations
-        (autotuned, the wider builds included), else the cost model's; None where the shapes, the alignment or shared
-        memory rule it out."""
+        (autotuned, the wider builds included; v15: at 512 threads too; then v16 / v17 / v19 time the projection
+        mappings and v17 the expansion's k splits for the picked configuration), else the cost model's; None where
+        the shapes, the alignment or shared memory rule it out."""
         nb, h, w, cin = x.shape
         if not (self._block6_shapes(ex, dw, pw) and cin == ex.in_channels and nb <= 65535):
             return None

@@ -11,14 +11,19 @@
 //   [x * CH, x * CH + CH) (CE = 8 * NG * CH); blockIdx.y = output-row tile [y * TR, y * TR + TR); blockIdx.z = image.
 //   1. cp.async: the tile's input rows (halo included, clipped to the image; rows padded to CIN + 4 floats: no bank
 //      conflicts), the block's expansion weight columns, depthwise taps, projection weight rows, biases.
-//   2. expansion of the staged pixels for the CH channels -> Es (lane = pixel, warp-uniform 4-channel group:
-//      weight reads are broadcasts); out-of-image pixels are not stored, the depthwise skips them (zero padding).
-//   3. depthwise 3x3 + bias (+ ReLU6) of the tile's output pixels for the CH channels -> Ds.
+//   2. expansion of the staged pixels for the CH channels -> Es (ex_ks = 0: lane = pixel, warp-uniform 4-channel
+//      group, weight reads are broadcasts; fuse v17, ex_ks = 1 / 2 / 4 / 8: lane tiles of 4 pixels x 4 channels, the
+//      k range split over ex_ks lanes and reduced by an xor butterfly); out-of-image pixels are not stored, the
+//      depthwise skips them (zero padding).
+//   3. depthwise 3x3 + bias (+ ReLU6) of the tile's output pixels for the CH channels -> Ds (dw_segs = 0: lane =
+//      pixel; fuse v20, dw_segs = 1: lane = segment of 4 outputs of a row, taps in registers; the same sums).
 //   4. projection PARTIAL over the block's CH channels for every output channel -> Ps (aliases the input rows):
-//      lane = pixel with warp-uniform 4-output groups (proj_cols = 0), or (fuse v16, proj_cols = 1) lane = output
-//      channel with its CH weights in registers and each pixel's row a broadcast; the same sums in the same order.
+//      lane = pixel with warp-uniform 4-output groups (proj_cols = 0), (fuse v16, proj_cols = 1) lane = output
+//      channel with its CH weights in registers and each pixel's row a broadcast, or (fuse v17 / v19, proj_cols =
+//      2 / 3) lane tiles of 4 / 2 pixels x 4 outputs; the same sums in the same order.
 //   5. cluster barrier; rank r sums slice r of the tile's outputs over the 8 blocks' Ps through distributed shared
-//      memory (ld.shared::cluster, fixed order 0..7).
+//      memory (ld.shared::cluster, fixed order 0..7; fuse v18, red_pf = 1: the peers' partials requested 8 at a time
+//      and the epilogue's bias / residual before the barrier).
 //   6. NG == 1: + bias (+ ReLU6) (+ residual) -> Y. NG > 1: the cluster sum goes to the workspace; the last of the NG
 //      clusters to arrive at (image, tile, rank) (an atomic counter, reset by that block) adds the NG cluster sums in
 //      the fixed order 0..NG-1, then the epilogue. Fixed summation order everywhere: runs are bit-identical.

@@ -437,61 +437,46 @@ def test_v17_configurations_match_float64_and_v16_bitwise(i, j, k):
         np.testing.assert_array_equal(y17, y16, err_msg=f"cfg {cfg}: fuse v17 (ex_ks 1, tiles) differs from v16")
 
 
+def _check_bitwise_against(ijk, fuse, pc, base, base_pc):
+    """Network block ``ijk`` through every configuration of v13's builds at 256 and 512 threads with ex_ks_rule's k
+    split: fuse ``fuse`` with proj_cols ``pc`` against float64 (_check_configurations), and bit-identical to fuse
+    ``base`` with proj_cols ``base_pc`` on each."""
+    net = _net()
+    ex, dw, pw = (net.fused[n] for n in ijk)
+    x, res, ref = _block_case(*ijk, 1)
+    args = _block_args(ex.layer, dw.layer, pw.layer)
+    ks = K.ex_ks_rule(args[2])
+    cfgs = [(*c, nt) for c in exdwpw6_configs(*args, wide=True) for nt in (256, 512)]
+    be, be_base = backend_for(f"fuse={fuse}"), backend_for(f"fuse={base}")
+    _check_configurations(be, ijk, [(*c, pc, ks) for c in cfgs], x, res, ref, f"fuse {fuse}")
+    for c in cfgs:
+        y0 = _run(be_base, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=(*c, base_pc, ks))
+        y1 = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=(*c, pc, ks))
+        np.testing.assert_array_equal(y1, y0, err_msg=f"cfg {c}: fuse {fuse} differs from {base}")
+
+
 # -- fuse v18: the cluster reduce's loads requested early (kernel argument red_pf) ----------------------------------
 @pytest.mark.gpu
 @pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
 def test_v18_configurations_match_float64_and_v17_bitwise(i, j, k):
-    """fuse v18: every configuration of v13's builds at 256 and 512 threads (clusters of 8 and 16: partials requested
-    in one and two groups of 8; one cluster per tile and several) against float64 and bit-identical to fuse v17's run
-    of the same configuration (the same sums in the same order)."""
-    net = _net()
-    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
-    x, res, ref = _block_case(i, j, k, 1)
-    args = _block_args(ex.layer, dw.layer, pw.layer)
-    cfgs = [(*c, nt, 2, K.ex_ks_rule(args[2])) for c in exdwpw6_configs(*args, wide=True) for nt in (256, 512)]
-    be18, be17 = backend_for("fuse=v18"), backend_for("fuse=v17")
-    _check_configurations(be18, (i, j, k), cfgs, x, res, ref, "fuse v18")
-    for cfg in cfgs:
-        y17 = _run(be17, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
-        y18 = _run(be18, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
-        np.testing.assert_array_equal(y18, y17, err_msg=f"cfg {cfg}: fuse v18 differs from v17")
+    """fuse v18 (clusters of 8 and 16: partials requested in one and two groups of 8; one cluster per tile and
+    several) against float64 and bit-identical to fuse v17 (the same sums in the same order)."""
+    _check_bitwise_against((i, j, k), "v18", 2, "v17", 2)
 
 
 # -- fuse v19: the projection's lane tiles of 2 pixels (kernel argument proj_cols 3) --------------------------------
 @pytest.mark.gpu
 @pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
 def test_v19_configurations_match_float64_and_v17_bitwise(i, j, k):
-    """fuse v19: every configuration of v13's builds at 256 and 512 threads with the 2-pixel projection tiles (proj_cols
-    3) against float64 and bit-identical to fuse v17's 4-pixel tiles of the same configuration (the same sums)."""
-    net = _net()
-    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
-    x, res, ref = _block_case(i, j, k, 1)
-    args = _block_args(ex.layer, dw.layer, pw.layer)
-    ks = K.ex_ks_rule(args[2])
-    cfgs = [(*c, nt, 3, ks) for c in exdwpw6_configs(*args, wide=True) for nt in (256, 512)]
-    be19, be17 = backend_for("fuse=v19"), backend_for("fuse=v17")
-    _check_configurations(be19, (i, j, k), cfgs, x, res, ref, "fuse v19")
-    for cfg in cfgs:
-        y17 = _run(be17, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=(*cfg[:4], 2, ks))
-        y19 = _run(be19, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
-        np.testing.assert_array_equal(y19, y17, err_msg=f"cfg {cfg}: fuse v19 (2-pixel tiles) differs from v17")
+    """fuse v19's 2-pixel projection tiles (proj_cols 3) against float64 and bit-identical to fuse v17's 4-pixel tiles
+    (proj_cols 2: the same sums)."""
+    _check_bitwise_against((i, j, k), "v19", 3, "v17", 2)
 
 
 # -- fuse v20: the depthwise phase by output-row segments (kernel argument dw_segs) ---------------------------------
 @pytest.mark.gpu
 @pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
 def test_v20_configurations_match_float64_and_v19_bitwise(i, j, k):
-    """fuse v20: every configuration of v13's builds at 256 and 512 threads (row tiles of 1 - 14 rows, the last one
-    partial; segments of 4 on 7 / 14 / 28-wide rows) against float64 and bit-identical to fuse v19's run of the same
-    configuration (the same taps in the same order)."""
-    net = _net()
-    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
-    x, res, ref = _block_case(i, j, k, 1)
-    args = _block_args(ex.layer, dw.layer, pw.layer)
-    cfgs = [(*c, nt, 2, K.ex_ks_rule(args[2])) for c in exdwpw6_configs(*args, wide=True) for nt in (256, 512)]
-    be20, be19 = backend_for("fuse=v20"), backend_for("fuse=v19")
-    _check_configurations(be20, (i, j, k), cfgs, x, res, ref, "fuse v20")
-    for cfg in cfgs:
-        y19 = _run(be19, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
-        y20 = _run(be20, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
-        np.testing.assert_array_equal(y20, y19, err_msg=f"cfg {cfg}: fuse v20 differs from v19")
+    """fuse v20 (row tiles of 1 - 14 rows, the last one partial; segments of 4 on 7 / 14 / 28-wide rows) against
+    float64 and bit-identical to fuse v19 (the same taps in the same order)."""
+    _check_bitwise_against((i, j, k), "v20", 2, "v19", 2)

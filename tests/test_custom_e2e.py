@@ -383,16 +383,22 @@ def test_e2e_fuse_v17_matches_onnxruntime(net, batch, graph, autotune):
     assert len(stages) == (8 if autotune else 0), be.tuned
 
 
+def _check_untuned_bitwise(net, fuse, base, batch, graph):
+    """fuse ``fuse`` untuned (_check_v13_successor) with 13 exdwpw6 launches and logits bitwise equal to fuse
+    ``base``'s (a change that keeps every sum and its order)."""
+    be, names = _check_v13_successor(net, fuse, batch, graph, False)
+    assert sum(n.startswith("exdwpw6") for n in names) == 13, names
+    ref = impls.create("custom", kernels=f"fuse={base}", graph=graph, autotune=False)
+    ref.prepare(net)
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), ref.run(x))
+
+
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_e2e_fuse_v18_matches_onnxruntime(net, batch, graph):
     """fuse v18: v17's plan with the reduce's loads requested early; untuned, logits bitwise equal to v17's."""
-    be, names = _check_v13_successor(net, "v18", batch, graph, False)
-    assert sum(n.startswith("exdwpw6") for n in names) == 13, names
-    ref = impls.create("custom", kernels="fuse=v17", graph=graph, autotune=False)
-    ref.prepare(net)
-    x, _ = ort_reference(batch)
-    np.testing.assert_array_equal(be.run(x), ref.run(x))
+    _check_untuned_bitwise(net, "v18", "v17", batch, graph)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
@@ -407,9 +413,4 @@ def test_e2e_fuse_v19_matches_onnxruntime(net, batch, graph):
 @pytest.mark.parametrize("batch", [1, 3])
 def test_e2e_fuse_v20_matches_onnxruntime(net, batch, graph):
     """fuse v20: v19's plan with the depthwise by row segments; untuned, logits bitwise equal to v19's."""
-    be, names = _check_v13_successor(net, "v20", batch, graph, False)
-    assert sum(n.startswith("exdwpw6") for n in names) == 13, names
-    ref = impls.create("custom", kernels="fuse=v19", graph=graph, autotune=False)
-    ref.prepare(net)
-    x, _ = ort_reference(batch)
-    np.testing.assert_array_equal(be.run(x), ref.run(x))
+    _check_untuned_bitwise(net, "v20", "v19", batch, graph)
