@@ -104,7 +104,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                ms, batch 2 0.1929 -> 0.1917, batch 3 0.2295 -> 0.2289; the default since session 17,
                v20 v19 + exdwpw6's depthwise phase by (channel group, output row, segment of DW_SEG = 4 outputs) with
                the group's 9 taps in registers, each input row of a segment read once (kernel argument dw_segs;
-               bit-identical sums)
+               bit-identical sums); session 17: compiled (no spills) and its index logic checked in a float64
+               emulation, NOT yet run on a GPU (no device time was left): scripts/fuse_v20_device.sh is the call
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
