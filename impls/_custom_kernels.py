@@ -105,7 +105,7 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v20 v19 + exdwpw6's depthwise phase by (channel group, output row, segment of DW_SEG = 4 outputs) with
                the group's 9 taps in registers, each input row of a segment read once (kernel argument dw_segs;
                bit-identical sums); session 17: compiled (no spills) and its index logic checked in a float64
-               emulation, NOT yet run on a GPU (no device time was left): scripts/fuse_v20_device.sh is the call
+               emulation, NOT yet run on a GPU (no device time was left): scripts/fuse_step_device.sh is the call
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -450,6 +450,12 @@ EX_KS_RULE = 4
 EX_KS_CANDIDATES = (0, 1, 2, 4, 8)
 
 
+def ex_ks_modes(cin: int) -> list[int]:
+    """fuse v17's ex_ks values for an input of cin channels: 0 (the pixel-lane expansion) and each k split of
+    EX_KS_CANDIDATES whose slices are whole float4s (cin % (4 * ks) == 0)."""
+    return [ks for ks in EX_KS_CANDIDATES if ks == 0 or cin % (4 * ks) == 0]
+
+
 def ex_ks_rule(cin: int) -> int:
     """fuse v17's untimed ex_ks for an input of cin channels: EX_KS_RULE or the largest power of two below it whose
     slices are whole float4s (cin % (4 * ks) == 0)."""
@@ -465,12 +471,6 @@ def red_prefetch(version: str) -> bool:
     return fuse_level(version) >= 18
 
 
-def proj_tiles2(version: str) -> bool:
-    """fuse v19 and later: the projection stage of exdwpw6's tuner also times lane tiles of 2 pixels x 4 channels
-    (kernel argument proj_cols 3)."""
-    return fuse_level(version) >= 19
-
-
 def dw_segments(version: str) -> bool:
     """fuse v20 and later: exdwpw6's depthwise phase by output-row segments with the taps in registers (kernel argument
     dw_segs = 1; bit-identical sums)."""
@@ -478,11 +478,9 @@ def dw_segments(version: str) -> bool:
 
 
 def proj_modes(version: str) -> tuple[int, ...]:
-    """The proj_cols values a fuse version runs / times: 0 (pixel lanes), v16 + 1 (columns), v17 + 2 (4-pixel tiles),
-    v19 + 3 (2-pixel tiles)."""
-    return tuple(
-        m for m, ok in ((0, True), (1, proj_cols(version)), (2, ex_tiles(version)), (3, proj_tiles2(version))) if ok
-    )
+    """The proj_cols values a fuse version runs / times: 0 (pixel lanes), v16 + 1 (columns), v17 + 2 (4-pixel lane
+    tiles), v19 + 3 (2-pixel lane tiles)."""
+    return tuple(m for m, level in ((0, 0), (1, 16), (2, 17), (3, 19)) if fuse_level(version) >= level)
 
 
 def t512_builds(version: str) -> bool:

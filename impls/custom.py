@@ -1074,8 +1074,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 b5 = self._tune_cache.get((*key, "proj_cols"))
                 if K.ex_tiles(fuse) and b5 is not None:
                     # fuse v17, third stage: the expansion's mappings for the picked configuration, timed
-                    kss = [k for k in K.EX_KS_CANDIDATES if k == 0 or cin % (4 * k) == 0]
-                    cands = [(*b5, k) for k in kss]
+                    cands = [(*b5, k) for k in K.ex_ks_modes(cin)]
                     launch = self._tuned((*key, "ex_ks"), cands, build, (*b5, K.ex_ks_rule(cin)))[0]
             return launch
         return self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, cfg)
@@ -1100,8 +1099,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in K.proj_modes(fuse)):
             return None
-        ks_ok = K.ex_tiles(fuse) and c[5:6] and c[5] in K.EX_KS_CANDIDATES and (c[5] == 0 or cin % (4 * c[5]) == 0)
-        if len(c) > 5 and not ks_ok:
+        if len(c) > 5 and not (K.ex_tiles(fuse) and c[5] in K.ex_ks_modes(cin)):
             return None
         return c
 

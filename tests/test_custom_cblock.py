@@ -180,7 +180,7 @@ def test_odd_block_matches_float64_reference(shape, fuse, rng):
             cfgs = [(*c, nt, 1) for c in wide for nt in (256, 512)]
         else:  # v17 - v20: the lane tiles of both phases, every k split CIN allows (CIN 8 / 12 / 16 / 20: 1, 2, 4)
             pc = 3 if fuse in ("v19", "v20") else 2
-            cfgs = [(*c, nt, pc, ks) for c in wide for nt in (256, 512) for ks in _ks_for(cin)]
+            cfgs = [(*c, nt, pc, ks) for c in wide for nt in (256, 512) for ks in K.ex_ks_modes(cin)[1:]]
     assert cfgs
     _check_odd(backend_for(f"fuse={fuse}"), (ex, dw, pw, x, res, ref), ex_act, act, cfgs, f"fuse {fuse} {shape}")
 
@@ -406,11 +406,6 @@ def test_v16_configurations_match_float64_and_v15_bitwise(i, j, k):
 
 
 # -- fuse v17: the expansion and projection phases in lane tiles (kernel arguments ex_ks, proj_cols 2) -------------
-def _ks_for(cin):
-    """fuse v17's ex_ks values (k slices of the expansion) valid for cin input channels: whole float4s per slice."""
-    return [ks for ks in K.EX_KS_CANDIDATES if ks > 0 and cin % (4 * ks) == 0]
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
 def test_v17_configurations_match_float64_and_v16_bitwise(i, j, k):
@@ -428,7 +423,7 @@ def test_v17_configurations_match_float64_and_v16_bitwise(i, j, k):
     be17 = backend_for("fuse=v17")
     _check_configurations(be17, (i, j, k), cfgs, x, res, ref, "fuse v17")
     spread = cfgs[:: max(1, len(cfgs) // 4)]
-    more = [(*c[:4], pc, ks) for c in spread for pc in (0, 1, 2) for ks in [0, *_ks_for(cin)]]
+    more = [(*c[:4], pc, ks) for c in spread for pc in (0, 1, 2) for ks in K.ex_ks_modes(cin)]
     _check_configurations(be17, (i, j, k), more, x, res, ref, "fuse v17")
     be16 = backend_for("fuse=v16")
     for cfg in spread:

@@ -1374,7 +1374,7 @@ def test_fuse_v17_times_the_lane_tiles_per_block(fake_cupy, net, monkeypatch):
         b4 = cands[0][:4]
         assert cands == [(*b4, 0), (*b4, 1), (*b4, 2)] and model == (*b4, 2), (key, cands)
         cin = key[1][3]
-        kss = [k for k in (0, 1, 2, 4, 8) if k == 0 or cin % (4 * k) == 0]
+        kss = [k for k in (0, 1, 2, 4, 8) if k == 0 or cin % (4 * k) == 0]  # spelled out: checks K.ex_ks_modes
         assert key3[:-1] == key[:-1] and cands3 == [(*b4, 2, k) for k in kss], (key3, cands3)
         assert model3 == (*b4, 2, K.ex_ks_rule(cin)), model3
         assert (int(la.args[24]), int(la.args[25])) == (2, kss[-1]) and la.block == (b4[3],), la  # the last picks
