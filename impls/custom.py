@@ -337,6 +337,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     # autotune problems of at least this many FLOP: 0 = every problem, batch 1 too (1e8, i.e. batch >= ~8, until
     # session 14: with the launch-latency cover, tuning batch 1 - 4 measured faster; results/NOTES.md)
     TUNE_MIN_FLOP = 0.0
+    # plan_tune (session 18): at batch <= PLAN_TUNE_MAX_BATCH, after the plan is built, each tuned launch's near
+    # alternatives (per tuner stage the candidates within PLAN_TUNE_WITHIN of the best isolated time, at most
+    # PLAN_TUNE_ALTS of them) are timed in place: a CUDA graph of the whole plan each, PLAN_TUNE_ROUNDS interleaved
+    # rounds of PLAN_TUNE_REPLAYS replays, the best round counts (_plan_tune)
+    PLAN_TUNE_MAX_BATCH = 8
+    PLAN_TUNE_WITHIN = 0.10
+    PLAN_TUNE_ALTS = 2
+    PLAN_TUNE_ROUNDS = 5
+    PLAN_TUNE_REPLAYS = 10
 
     def __init__(
         self,
@@ -347,6 +356,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         batch: int | list[int] | None = None,
         autotune: bool | None = None,
         pdl: bool | None = None,
+        plan_tune: bool | None = None,
         **options: Any,
     ) -> None:
         super().__init__(dtype=dtype, **options)
@@ -377,7 +387,18 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 raise InputError(f"MBV2_TUNE_MIN_FLOP={env_flop!r}: expected a number of FLOP, e.g. 0 or 1e8") from None
             if not self.TUNE_MIN_FLOP >= 0:
                 raise InputError(f"MBV2_TUNE_MIN_FLOP={env_flop!r}: expected a number >= 0")
+        # plan_tune: the tuned launches' near alternatives timed inside the whole plan (_plan_tune; MBV2_PLAN_TUNE=0 or
+        # plan_tune=False turns it off; it needs the autotuner)
+        env_pt = os.environ.get("MBV2_PLAN_TUNE", "1").strip() or "1"
+        if env_pt not in ("0", "1"):
+            raise InputError(f"MBV2_PLAN_TUNE={env_pt!r}: expected 0 or 1")
+        self.plan_tune = (env_pt == "1") if plan_tune is None else bool(plan_tune)
         self._tune_cache: dict[tuple, tuple[int, int, int, int]] = {}
+        self._tune_times: dict[tuple, list[tuple[float, Any]]] = {}  # key -> (best round ms, candidate), fastest first
+        # id(first launch) -> (the tuned launches, tuner key, build, their pick, alternatives): what _plan_tune may swap
+        self._alts: dict[int, tuple[tuple[Launch, ...], tuple, Any, Any, list]] = {}
+        self.plan_tuned: dict[int, list[dict[str, Any]]] = {}  # batch -> the launches _plan_tune changed
+        self._planning = False  # inside plan()'s fp32 per-layer path: the tuned launches' alternatives are kept
         self.tuned: dict[str, str] = {}
         self._cp: Any = None
         self.stream: Any = None
@@ -475,6 +496,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             "tune_min_flop": self.TUNE_MIN_FLOP,
             "tune_hide_launch": self.TUNE_HIDE_LAUNCH,
             "pdl": self.pdl,
+            "plan_tune": self.plan_tune,
+            "plan_tuned": {str(b): ch for b, ch in sorted(self.plan_tuned.items())},
         }
 
     # -- weights -------------------------------------------------------------------------------------
@@ -734,8 +757,29 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     best[i] = min(best[i], cp.cuda.get_elapsed_time(e0, e1))
             tile = cands[min(range(len(cands)), key=best.__getitem__)]
             self._tune_cache[key] = tile
+            self._tune_times[key] = sorted(zip(best, cands), key=lambda tc: tc[0])
             self.tuned[repr(key)] = repr(tile)
-        return build(tile)
+        launches = build(tile)
+        self._register_alts(launches, key, build, tile, self._near(key, tile))
+        return launches
+
+    def _near(self, key: tuple, best: Any) -> list:
+        """The tuner's other candidates for ``key`` within PLAN_TUNE_WITHIN of the fastest isolated time (at most
+        PLAN_TUNE_ALTS, fastest first): the alternatives _plan_tune times inside the plan."""
+        times = self._tune_times.get(key, [])
+        if not times:
+            return []
+        limit = times[0][0] * (1.0 + self.PLAN_TUNE_WITHIN)
+        return [c for t, c in times if c != best and t <= limit][: self.PLAN_TUNE_ALTS]
+
+    def _register_alts(self, launches: list[Launch], key: tuple, build: Any, pick: Any, alts: list) -> None:
+        """Remember a tuned launch list (built from ``pick``) and its alternatives for _plan_tune (replacing an earlier
+        entry for the same launch); the entry keeps the launches alive, so their ids stay theirs."""
+        if self._planning and launches and not self._stream_capturing():  # (an op call's launches are not kept)
+            if alts:
+                self._alts[id(launches[0])] = (tuple(launches), key, build, pick, list(alts))
+            else:
+                self._alts.pop(id(launches[0]), None)
 
     @staticmethod
     def _fusable(dw: Conv2d, pw: Conv2d) -> bool:
@@ -1076,6 +1120,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     # fuse v17, third stage: the expansion's mappings for the picked configuration, timed
                     cands = [(*b5, k) for k in K.ex_ks_modes(cin)]
                     launch = self._tuned((*key, "ex_ks"), cands, build, (*b5, K.ex_ks_rule(cin)))[0]
+                    b6 = self._tune_cache.get((*key, "ex_ks"))
+                    if b6 is not None:  # plan_tune: every stage's near alternatives, the later stages' picks kept
+                        alts = [(*(c if len(c) > 3 else (*c, 256)), *b6[4:]) for c in self._near(key, best)]
+                        alts += [(*c, b6[5]) for c in self._near((*key, "proj_cols"), b5)]
+                        alts += self._near((*key, "ex_ks"), b6)
+                        alts = [c for i, c in enumerate(alts) if c != b6 and c not in alts[:i]]
+                        self._register_alts([launch], (*key, "ex_ks"), build, b6, alts)
             return launch
         return self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, cfg)
 
@@ -1968,6 +2019,14 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             raise RuntimeError("backend 'custom': call prepare(net) before plan()/run()")
         if batch in self._plans:
             return self._plans[batch]
+        self._planning = True  # the tuned launches' alternatives are kept for _plan_tune while the plan is built
+        try:
+            return self._plan(batch)
+        finally:
+            self._planning = False
+            self._alts.clear()
+
+    def _plan(self, batch: int) -> Plan:
         self._ensure_device()
         if self.dtype == "fp16":
             self._plans[batch] = self._h_plan(batch)
@@ -2157,6 +2216,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 t = cp.empty((nb_, cc, hh, ww), cp.float32)
                 launches.append(self._transpose_launch(final, t, nb_, hh * ww, cc))
                 final = t
+        if self.plan_tune and self.autotune and batch <= self.PLAN_TUNE_MAX_BATCH:
+            stage_in.fill(0.5)  # defined inputs for the timed replays (the poison / run that follows overwrite it)
+            launches, ranges = self._plan_tune(batch, launches, ranges)
         plan = Plan(
             batch=batch,
             stage_in=stage_in,
@@ -2176,6 +2238,78 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 self._capturing = False
         self._plans[batch] = plan
         return plan
+
+    def _plan_tune(
+        self, batch: int, launches: list[Launch], ranges: list[tuple[str, int, int]]
+    ) -> tuple[list[Launch], list[tuple[str, int, int]]]:
+        """plan_tune: one greedy pass in plan order over the tuned launches with alternatives (_register_alts). At
+        each, the plan as it stands with the current pick and with each alternative in its place is timed as a whole
+        (_time_sequences); the fastest stays, and the tuner's cache and ``tuned`` follow it. Returns the launches and
+        the op ranges (shifted where an alternative has another launch count); ``plan_tuned[batch]`` lists the
+        changes (op, tuner key, old and new pick, the whole plan's ms with each). Ops of one shape share a tuner key;
+        in the plan each keeps its own pick, and the cache holds the last one's."""
+        changes: list[dict[str, Any]] = []
+        tried = 0
+        i = 0
+        while i < len(launches):
+            entry = self._alts.get(id(launches[i]))
+            n = len(entry[0]) if entry is not None else 0
+            if entry is None or any(a is not b for a, b in zip(entry[0], launches[i : i + n])) or i + n > len(launches):
+                i += 1
+                continue
+            cur, key, build, pick, alts = entry
+            options = [list(cur)] + [list(build(a)) for a in alts]
+            times = self._time_sequences([launches[:i] + o + launches[i + n :] for o in options])
+            j = min(range(len(options)), key=times.__getitem__)  # ties keep the current pick
+            tried += 1
+            if j > 0:
+                m = len(options[j])
+                label = next((lb for lb, lo, hi in ranges if lo <= i < hi), "?")
+                launches = launches[:i] + options[j] + launches[i + n :]
+                d = m - n
+                ranges = [(lb, lo + d if lo > i else lo, hi + d if hi > i else hi) for lb, lo, hi in ranges]
+                self._tune_cache[key] = alts[j - 1]
+                self.tuned[repr(key)] = repr(alts[j - 1])
+                changes.append(
+                    {"op": label, "key": repr(key), "isolated_pick": repr(pick), "plan_pick": repr(alts[j - 1]),
+                     "plan_ms": [times[0], times[j]]}
+                )  # fmt: skip
+                n = m
+            i += n
+        self.plan_tuned[batch] = changes
+        return launches, ranges
+
+    def _time_sequences(self, seqs: list[list[Launch]]) -> list[float]:
+        """Device ms of each launch sequence run as one CUDA graph: PLAN_TUNE_ROUNDS interleaved rounds, each a
+        window of PLAN_TUNE_REPLAYS replays behind a spin-kernel cover (as in _tuned); the best round counts."""
+        from mbv2.timing import CudaGraph
+
+        cp = self._cp
+        graphs = []
+        self._capturing = True
+        try:
+            for seq in seqs:
+                graphs.append(CudaGraph(lambda seq=seq: self._enqueue_launches(seq), self.stream))
+        finally:
+            self._capturing = False
+        best = [math.inf] * len(graphs)
+        for _ in range(self.PLAN_TUNE_ROUNDS):
+            for k, g in enumerate(graphs):
+                with self.stream:
+                    e0, e1 = cp.cuda.Event(), cp.cuda.Event()
+                    spin(30.0, self.stream)
+                    e0.record(self.stream)
+                    for _ in range(self.PLAN_TUNE_REPLAYS):
+                        g.replay()
+                    e1.record(self.stream)
+                    e1.synchronize()
+                best[k] = min(best[k], cp.cuda.get_elapsed_time(e0, e1) / self.PLAN_TUNE_REPLAYS)
+        return best
+
+    def _enqueue_launches(self, launches: list[Launch]) -> None:
+        with self.stream:
+            for launch in launches:
+                self._launch(launch)
 
     def _enqueue_eager(self, plan: Plan, ranges: bool = False) -> None:
         with self.stream:

@@ -18,6 +18,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import cupy
@@ -62,21 +63,25 @@ def main() -> None:
             ort.prepare(net)
             ref = ort.run(x)
         bes = []
+        plan_secs: list[float] = []
         for spec in specs:
-            # "pdl=0" / "pdl=1" in a spec is the backend's pdl option, "tuneflop=X" its TUNE_MIN_FLOP (the smallest
-            # problem the autotuner times), "block6max=N" the largest batch it runs exdwpw6 blocks at; not kernel
-            # families
-            opt_keys = ("pdl=", "tuneflop=", "block6max=")
+            # "pdl=0" / "pdl=1" in a spec is the backend's pdl option, "plantune=0" / "plantune=1" its plan_tune,
+            # "tuneflop=X" its TUNE_MIN_FLOP (the smallest problem the autotuner times), "block6max=N" the largest
+            # batch it runs exdwpw6 blocks at; not kernel families
+            opt_keys = ("pdl=", "plantune=", "tuneflop=", "block6max=")
             opts = dict(t.strip().split("=", 1) for t in spec.split(",") if t.strip().startswith(opt_keys))
             kspec = ",".join(t for t in spec.split(",") if not t.strip().startswith(opt_keys))
             pdl = bool(int(opts["pdl"])) if "pdl" in opts else None
-            be = CustomBackend(dtype=args.dtype, graph=True, kernels=kspec, pdl=pdl)
+            pt = bool(int(opts["plantune"])) if "plantune" in opts else None
+            be = CustomBackend(dtype=args.dtype, graph=True, kernels=kspec, pdl=pdl, plan_tune=pt)
             if "tuneflop" in opts:
                 be.TUNE_MIN_FLOP = float(opts["tuneflop"])
             if "block6max" in opts:
                 be.exdwpw6_max_batch = int(opts["block6max"])
             be.prepare(net)
+            t0 = time.perf_counter()
             be.plan(batch)
+            plan_s = time.perf_counter() - t0
             be.run(x)
             if ref is not None:
                 be.poison(batch)
@@ -84,7 +89,13 @@ def main() -> None:
                     be.run(x), ref, args.dtype, "e2e", what=f"e2e_ab {args.dtype} bs{batch} {spec or 'default'}"
                 )
             bes.append(be)
-            print(f"[bs{batch} {spec or 'default'}: planned, {len(be.plan(batch).launches)} launches]", flush=True)
+            changed = len(be.plan_tuned.get(batch, []))
+            print(
+                f"[bs{batch} {spec or 'default'}: planned in {plan_s:.1f} s, {len(be.plan(batch).launches)} launches, "
+                f"plan_tune {'on' if be.plan_tune else 'off'}: {changed} launches changed]",
+                flush=True,
+            )
+            plan_secs.append(plan_s)
         times: list[list[float]] = [[] for _ in specs]
         for _ in range(args.rounds):
             for j, be in enumerate(bes):
@@ -111,6 +122,9 @@ def main() -> None:
                 "launches": len(names),
                 "kernels_not_in_first_spec": [n for n in diff if n in names],
                 "tuned": {str(k): v for k, v in be.tuned.items()},
+                "plan_tune": be.plan_tune,
+                "plan_tuned": be.plan_tuned.get(batch, []),
+                "plan_s": plan_secs[j],
             }
             rows.append(row)
             print(

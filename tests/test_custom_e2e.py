@@ -58,6 +58,24 @@ def test_e2e_matches_onnxruntime(net, batch, graph):
     np.testing.assert_array_equal(be.run(x), be.run(x))
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_plan_tune_matches_onnxruntime(net, batch):
+    """plan_tune (on by default at batch <= PLAN_TUNE_MAX_BATCH): the plan after its in-place timings against ONNX
+    Runtime; each launch it changed timed the whole plan faster with the new pick; plan_tune=False changes none."""
+    be = impls.create("custom", graph=True)
+    assert be.plan_tune and batch <= be.PLAN_TUNE_MAX_BATCH
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom plan_tune bs{batch}")
+    changes = be.plan_tuned[batch]
+    for ch in changes:
+        assert ch["plan_ms"][1] < ch["plan_ms"][0], ch
+    assert be.info()["plan_tuned"][str(batch)] == changes
+    off = impls.create("custom", graph=True, plan_tune=False)
+    off.prepare(net)
+    check_against_ort(off, net, batch, f"custom plan_tune=False bs{batch}")
+    assert batch not in off.plan_tuned
+
+
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 64])
 def test_e2e_fused_dw_pointwise_matches_onnxruntime(net, batch, graph):

@@ -641,6 +641,9 @@ def fake_cupy(monkeypatch):
     # NumPy, and tuning the batch-1 / 2 plans of every test slowed this file ~50x (2 tests done against 113); the
     # tests of the tuner set TUNE_MIN_FLOP themselves, the GPU tests run the default (0)
     monkeypatch.setattr(custom.CustomBackend, "TUNE_MIN_FLOP", 1e8)
+    # plan_tune's whole-plan graph timings: every candidate ties (the current picks stay), no emulated replays; the
+    # tests of plan_tune patch in their own timings
+    monkeypatch.setattr(custom.CustomBackend, "_time_sequences", lambda self, seqs: [0.0] * len(seqs))
     # an sm_90 GPU's driver: cuLaunchKernelEx (programmatic dependent launch, linear v5's GEMV by default) stood in
     # for by the plain emulated launch; PDL_LAUNCHES records which kernels went that way
     monkeypatch.setattr(custom, "_driver_launch_ex", lambda: object())
@@ -728,8 +731,14 @@ def test_fused_plan_skips_the_depthwise_launches(fake_cupy, net, ort_logits):
 
 
 @pytest.mark.parametrize("spec", ["", "fuse=v2"])
-def test_autotuned_plan_matches_onnxruntime(fake_cupy, net, ort_logits, spec):
+def test_autotuned_plan_matches_onnxruntime(fake_cupy, net, ort_logits, spec, monkeypatch):
     x, ref = ort_logits
+    if not spec:  # plan_tune: the last alternative of each tuned launch timed fastest, so each one swaps in
+
+        def last_fastest(self, seqs):
+            return [float(len(seqs) - k) for k in range(len(seqs))]
+
+        monkeypatch.setattr(fake_cupy.CustomBackend, "_time_sequences", last_fastest)
     be = fake_cupy.CustomBackend(kernels=spec, autotune=True, graph=True)
     be.TUNE_MIN_FLOP = 0  # batch 2 problems are below the threshold
     be.prepare(net)
@@ -737,6 +746,16 @@ def test_autotuned_plan_matches_onnxruntime(fake_cupy, net, ort_logits, spec):
     y = be.run(x)
     assert_close(y, ref, "fp32", "e2e", what=f"emulated custom autotune {spec or 'default'}")
     assert be.tuned and be.info()["autotune"]
+    changes = be.plan_tuned[2]
+    if not spec:  # the 13 exdwpw6 blocks (every candidate ties in the stand-in: each has alternatives) and others
+        assert sum("exdwpw6" in ch["key"] for ch in changes) == 13, changes
+        for ch in changes:
+            assert ch["plan_pick"] != ch["isolated_pick"]
+            assert ch["plan_ms"][1] < ch["plan_ms"][0]
+        plan = be.plan(2)
+        assert [lo for _, lo, _ in plan.op_ranges[1:]] == [hi for _, _, hi in plan.op_ranges[:-1]]
+        assert plan.op_ranges[-1][2] == len(plan.launches)
+        assert be.info()["plan_tuned"]["2"] == changes
     n = len(be.tuned)
     be.plan(3)  # another batch: new problems tuned, the cached ones reused
     assert len(be.tuned) >= n
@@ -1796,3 +1815,70 @@ def test_fuse_v20_depthwise_by_row_segments(fake_cupy, net):
         assert [int(la.args[27]) for la in six] == [int(fuse == "v20")] * 13, fuse
         plans[fuse] = [(la.name, la.grid, la.block, [int(a) for a in la.args[11:27]]) for la in six]
     assert plans["v20"] == plans["v19"]
+
+
+def test_plan_tune_swaps_in_the_fastest_alternative_and_shifts_the_op_ranges(monkeypatch):
+    """_plan_tune on stand-in launches: the alternative whose whole plan timed fastest replaces the tuned launch (here
+    one launch by two: the later op ranges shift), the tuner's cache and ``tuned`` follow it, ``plan_tuned`` records
+    it; a tie keeps the current pick; launches without alternatives, or no longer in the plan, are left alone."""
+    import types
+
+    from impls.custom import CustomBackend, Launch
+
+    monkeypatch.delenv("MBV2_PLAN_TUNE", raising=False)
+    be = CustomBackend(autotune=True)
+    assert be.plan_tune and be.info()["plan_tune"]
+
+    def mk(name):
+        return Launch(name, None, (1,), (1,), ())
+
+    a, b, c, d = mk("a"), mk("b"), mk("c"), mk("d")
+    built = {"x": [mk("x0"), mk("x1")], "y": [mk("y")], "z": [mk("z")]}
+    be._register_alts([mk("op call")], ("k0",), lambda cand: built[cand], "o", ["y"])  # outside plan(): not kept
+    assert not be._alts
+    be._planning = True  # (as inside plan())
+    be._tune_cache[("k1",)] = "b"
+    be._tune_cache[("k2",)] = "d"
+    be._register_alts([b], ("k1",), lambda cand: built[cand], "b", ["x", "y"])
+    be._register_alts([d], ("k2",), lambda cand: built[cand], "d", ["z"])
+    be._register_alts([mk("gone")], ("k3",), lambda cand: built[cand], "g", ["y"])  # not in the plan
+    timed = []
+
+    def fake_times(self, seqs):
+        timed.append([[la.name for la in s] for s in seqs])
+        return [0.2 if any(la.name == "x0" for la in s) else 1.0 for s in seqs]  # x fastest; z ties with d
+
+    be._time_sequences = types.MethodType(fake_times, be)
+    ranges = [("op0", 0, 1), ("op1", 1, 2), ("op2", 2, 3), ("op3", 3, 4)]
+    out, rng = be._plan_tune(1, [a, b, c, d], ranges)
+    assert [la.name for la in out] == ["a", "x0", "x1", "c", "d"]
+    assert rng == [("op0", 0, 1), ("op1", 1, 3), ("op2", 3, 4), ("op3", 4, 5)]
+    assert timed == [
+        [["a", "b", "c", "d"], ["a", "x0", "x1", "c", "d"], ["a", "y", "c", "d"]],
+        [["a", "x0", "x1", "c", "d"], ["a", "x0", "x1", "c", "z"]],
+    ]
+    assert be._tune_cache == {("k1",): "x", ("k2",): "d"} and be.tuned == {repr(("k1",)): repr("x")}
+    assert be.plan_tuned[1] == [
+        {"op": "op1", "key": repr(("k1",)), "isolated_pick": repr("b"), "plan_pick": repr("x"), "plan_ms": [1.0, 0.2]}
+    ]
+
+
+def test_plan_tune_option_and_near_alternatives(monkeypatch):
+    """MBV2_PLAN_TUNE / plan_tune= switch plan_tune (a bad value is an InputError); _near keeps the candidates within
+    PLAN_TUNE_WITHIN of the fastest, at most PLAN_TUNE_ALTS, fastest first, never the pick itself."""
+    from impls.custom import CustomBackend
+
+    monkeypatch.setenv("MBV2_PLAN_TUNE", "0")
+    assert not CustomBackend().plan_tune and CustomBackend(plan_tune=True).plan_tune
+    monkeypatch.setenv("MBV2_PLAN_TUNE", "yes")
+    with pytest.raises(InputError, match="MBV2_PLAN_TUNE"):
+        CustomBackend()
+    monkeypatch.setenv("MBV2_PLAN_TUNE", "1")
+    be = CustomBackend()
+    assert be.plan_tune
+    be._tune_times[("k",)] = [(1.0, "a"), (1.05, "b"), (1.08, "c"), (1.09, "d"), (1.2, "e")]
+    assert be._near(("k",), "a") == ["b", "c"]
+    assert be._near(("k",), "b") == ["a", "c"]
+    be.PLAN_TUNE_ALTS = 5
+    assert be._near(("k",), "a") == ["b", "c", "d"]
+    assert be._near(("other",), "a") == []
