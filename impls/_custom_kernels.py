@@ -104,8 +104,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                ms, batch 2 0.1929 -> 0.1917, batch 3 0.2295 -> 0.2289; the default since session 17,
                v20 v19 + exdwpw6's depthwise phase by (channel group, output row, segment of DW_SEG = 4 outputs) with
                the group's 9 taps in registers, each input row of a segment read once (kernel argument dw_segs;
-               bit-identical sums); session 17: compiled (no spills) and its index logic checked in a float64
-               emulation, NOT yet run on a GPU (no device time was left): scripts/fuse_step_device.sh is the call
+               bit-identical sums); H100, session 18, against v19 (2 interleaved instance pairs): batch 1 0.1487 /
+               0.1489 -> 0.1498 / 0.1506 ms, batch 2 +1.6 us, batch 3 0.2343 / 0.2338 -> 0.2306 / 0.2318: slower at
+               batch 1 and 2, faster at 3,
+               v21 v20 with dw_segs 0 / 1 timed per block (a fourth stage of the exdwpw6 tuner, after ex_ks; untimed:
+               v20's 1),
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -170,7 +173,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 21)),
+    "fuse": tuple(f"v{i}" for i in range(1, 22)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -473,8 +476,14 @@ def red_prefetch(version: str) -> bool:
 
 def dw_segments(version: str) -> bool:
     """fuse v20 and later: exdwpw6's depthwise phase by output-row segments with the taps in registers (kernel argument
-    dw_segs = 1; bit-identical sums)."""
+    dw_segs = 1; bit-identical sums); v21 and later time dw_segs 0 / 1 per block (dw_seg_stage), 1 untimed."""
     return fuse_level(version) >= 20
+
+
+def dw_seg_stage(version: str) -> bool:
+    """fuse v21 and later: the exdwpw6 tuner's fourth stage times the picked configuration with dw_segs 0 and 1 (H100,
+    session 18: v20's segments 1.5 us slower than v19 at batch 1, 3 us faster at batch 3, summed over the blocks)."""
+    return fuse_level(version) >= 21
 
 
 def proj_modes(version: str) -> tuple[int, ...]:

@@ -337,10 +337,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     # autotune problems of at least this many FLOP: 0 = every problem, batch 1 too (1e8, i.e. batch >= ~8, until
     # session 14: with the launch-latency cover, tuning batch 1 - 4 measured faster; results/NOTES.md)
     TUNE_MIN_FLOP = 0.0
-    # plan_tune (session 18): at batch <= PLAN_TUNE_MAX_BATCH, after the plan is built, each tuned launch's near
-    # alternatives (per tuner stage the candidates within PLAN_TUNE_WITHIN of the best isolated time, at most
-    # PLAN_TUNE_ALTS of them) are timed in place: a CUDA graph of the whole plan each, PLAN_TUNE_ROUNDS interleaved
-    # rounds of PLAN_TUNE_REPLAYS replays, the best round counts (_plan_tune)
+    # plan_tune (session 18; off by default, plan_tune=True / MBV2_PLAN_TUNE=1): at batch <= PLAN_TUNE_MAX_BATCH, after
+    # the plan is built, each tuned launch's near alternatives (per tuner stage the candidates within PLAN_TUNE_WITHIN
+    # of the best isolated time, at most PLAN_TUNE_ALTS of them) are timed in place: a CUDA graph of the whole plan
+    # each, PLAN_TUNE_ROUNDS interleaved rounds of PLAN_TUNE_REPLAYS replays, the best round counts (_plan_tune).
+    # Measured no gain (H200, session 18: batch 1 0.1451 ms on vs 0.1444 off, 3 instances each): the whole-plan time
+    # moves 0.3-0.7 us between graph instances and buffer sets of one plan (scripts/instance_spread.py, H100), as
+    # much as the gains it looks for (results/NOTES.md "plan_tune measured")
     PLAN_TUNE_MAX_BATCH = 8
     PLAN_TUNE_WITHIN = 0.10
     PLAN_TUNE_ALTS = 2
@@ -387,9 +390,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 raise InputError(f"MBV2_TUNE_MIN_FLOP={env_flop!r}: expected a number of FLOP, e.g. 0 or 1e8") from None
             if not self.TUNE_MIN_FLOP >= 0:
                 raise InputError(f"MBV2_TUNE_MIN_FLOP={env_flop!r}: expected a number >= 0")
-        # plan_tune: the tuned launches' near alternatives timed inside the whole plan (_plan_tune; MBV2_PLAN_TUNE=0 or
-        # plan_tune=False turns it off; it needs the autotuner)
-        env_pt = os.environ.get("MBV2_PLAN_TUNE", "1").strip() or "1"
+        # plan_tune: the tuned launches' near alternatives timed inside the whole plan (_plan_tune; off by default,
+        # MBV2_PLAN_TUNE=1 or plan_tune=True turns it on; it needs the autotuner)
+        env_pt = os.environ.get("MBV2_PLAN_TUNE", "0").strip() or "0"
         if env_pt not in ("0", "1"):
             raise InputError(f"MBV2_PLAN_TUNE={env_pt!r}: expected 0 or 1")
         self.plan_tune = (env_pt == "1") if plan_tune is None else bool(plan_tune)
@@ -1121,12 +1124,20 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     cands = [(*b5, k) for k in K.ex_ks_modes(cin)]
                     launch = self._tuned((*key, "ex_ks"), cands, build, (*b5, K.ex_ks_rule(cin)))[0]
                     b6 = self._tune_cache.get((*key, "ex_ks"))
-                    if b6 is not None:  # plan_tune: every stage's near alternatives, the later stages' picks kept
-                        alts = [(*(c if len(c) > 3 else (*c, 256)), *b6[4:]) for c in self._near(key, best)]
-                        alts += [(*c, b6[5]) for c in self._near((*key, "proj_cols"), b5)]
-                        alts += self._near((*key, "ex_ks"), b6)
-                        alts = [c for i, c in enumerate(alts) if c != b6 and c not in alts[:i]]
-                        self._register_alts([launch], (*key, "ex_ks"), build, b6, alts)
+                    stages = [(key, best, 4), ((*key, "proj_cols"), b5, 5), ((*key, "ex_ks"), b6, 6)]
+                    if K.dw_seg_stage(fuse) and b6 is not None:
+                        # fuse v21, fourth stage: the depthwise by pixel lanes (0) or by row segments (1), timed
+                        launch = self._tuned((*key, "dw_segs"), [(*b6, 0), (*b6, 1)], build, (*b6, 1))[0]
+                        stages.append(((*key, "dw_segs"), self._tune_cache.get((*key, "dw_segs")), 7))
+                    fkey, bf, _ = stages[-1]
+                    if bf is not None and all(b is not None for _, b, _ in stages):
+                        # plan_tune: every stage's near alternatives with the later stages' picks kept
+                        alts = []
+                        for skey, sbest, n in stages:
+                            for c in self._near(skey, sbest):
+                                alts.append((*(c if len(c) > 3 else (*c, 256)), *bf[n:]))
+                        alts = [c for i, c in enumerate(alts) if c != bf and c not in alts[:i]]
+                        self._register_alts([launch], fkey, build, bf, alts)
             return launch
         return self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, cfg)
 
@@ -1141,9 +1152,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     def _pinned6(self, cfgs: list[tuple[int, int, int]], cin: int) -> tuple[int, ...] | None:
         """``force_block6`` where it names one of ``cfgs`` = (CH, TR, CL), with fuse v15 and later optionally the
         thread count NT (256 / 512), with fuse v16 then proj_cols (K.proj_modes: 0 / 1; v17 2; v19 3) and with fuse
-        v17 then ex_ks (0, or 1 / 2 / 4 / 8 dividing cin into float4 slices); else None."""
+        v17 then ex_ks (0, or 1 / 2 / 4 / 8 dividing cin into float4 slices), and with fuse v21 then dw_segs (0 / 1);
+        else None."""
         c = self.force_block6
-        if c is None or tuple(c[:3]) not in cfgs or len(c) > 6:
+        if c is None or tuple(c[:3]) not in cfgs or len(c) > 7:
             return None
         fuse = self.versions["fuse"]
         if len(c) > 3 and c[3] not in ((256, 512) if K.t512_builds(fuse) else ()):
@@ -1151,6 +1163,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in K.proj_modes(fuse)):
             return None
         if len(c) > 5 and not (K.ex_tiles(fuse) and c[5] in K.ex_ks_modes(cin)):
+            return None
+        if len(c) > 6 and not (K.dw_seg_stage(fuse) and c[6] in (0, 1)):
             return None
         return c
 
@@ -1180,7 +1194,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
         fuse = self.versions["fuse"]
-        args += (_i32(pc), _i32(ks), _i32(int(K.red_prefetch(fuse))), _i32(int(K.dw_segments(fuse))))
+        ds = cfg[6] if len(cfg) > 6 else int(K.dw_segments(fuse))  # fuse v21: the tuner's fourth stage where timed
+        args += (_i32(pc), _i32(ks), _i32(int(K.red_prefetch(fuse))), _i32(ds))
         fn = self._dyn_smem(self._fn(name), smem)
         if cl > 8:
             self._allow_nonportable_cluster(name, fn)

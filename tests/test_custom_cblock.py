@@ -161,7 +161,7 @@ ODD = [
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v6", "v15", "v16", "v17", "v18", "v19", "v20"])
+@pytest.mark.parametrize("fuse", ["v6", "v15", "v16", "v17", "v18", "v19", "v20", "v21"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
 def test_odd_block_matches_float64_reference(shape, fuse, rng):
     """Every configuration of fuse v6's builds (fuse v15: of v13's builds at 512 threads; fuse v16: v13's builds at
@@ -178,9 +178,11 @@ def test_odd_block_matches_float64_reference(shape, fuse, rng):
             cfgs = [(*c, 512) for c in wide]
         elif fuse == "v16":
             cfgs = [(*c, nt, 1) for c in wide for nt in (256, 512)]
-        else:  # v17 - v20: the lane tiles of both phases, every k split CIN allows (CIN 8 / 12 / 16 / 20: 1, 2, 4)
-            pc = 3 if fuse in ("v19", "v20") else 2
+        else:  # v17 - v21: the lane tiles of both phases, every k split CIN allows (CIN 8 / 12 / 16 / 20: 1, 2, 4)
+            pc = 3 if fuse in ("v19", "v20", "v21") else 2
             cfgs = [(*c, nt, pc, ks) for c in wide for nt in (256, 512) for ks in K.ex_ks_modes(cin)[1:]]
+            if fuse == "v21":  # pinned with each depthwise mapping (v20 runs the segments untimed)
+                cfgs = [(*c, ds) for c in cfgs for ds in (0, 1)]
     assert cfgs
     _check_odd(backend_for(f"fuse={fuse}"), (ex, dw, pw, x, res, ref), ex_act, act, cfgs, f"fuse {fuse} {shape}")
 

@@ -60,9 +60,9 @@ def test_e2e_matches_onnxruntime(net, batch, graph):
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_e2e_plan_tune_matches_onnxruntime(net, batch):
-    """plan_tune (on by default at batch <= PLAN_TUNE_MAX_BATCH): the plan after its in-place timings against ONNX
-    Runtime; each launch it changed timed the whole plan faster with the new pick; plan_tune=False changes none."""
-    be = impls.create("custom", graph=True)
+    """plan_tune=True (off by default; at batch <= PLAN_TUNE_MAX_BATCH): the plan after its in-place timings against
+    ONNX Runtime; each launch it changed timed the whole plan faster with the new pick; plan_tune=False changes none."""
+    be = impls.create("custom", graph=True, plan_tune=True)
     assert be.plan_tune and batch <= be.PLAN_TUNE_MAX_BATCH
     be.prepare(net)
     check_against_ort(be, net, batch, f"custom plan_tune bs{batch}")
@@ -432,3 +432,15 @@ def test_e2e_fuse_v19_matches_onnxruntime(net, batch, graph):
 def test_e2e_fuse_v20_matches_onnxruntime(net, batch, graph):
     """fuse v20: v19's plan with the depthwise by row segments; untuned, logits bitwise equal to v19's."""
     _check_untuned_bitwise(net, "v20", "v19", batch, graph)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v21_matches_onnxruntime(net, batch, graph):
+    """fuse v21: tuned (the fourth stage times dw_segs 0 / 1 per block) against ONNX Runtime, its 13 exdwpw6 blocks
+    each timed with both depthwise mappings; untuned (v20's segments), logits bitwise equal to v19's."""
+    be, names = _check_v13_successor(net, "v21", batch, graph, True)
+    assert sum(n.startswith("exdwpw6") for n in names) == 13, names
+    stage4 = [k for k in be.tuned if k.startswith("('exdwpw6'") and k.endswith("'dw_segs')")]
+    assert stage4 and all(be.tuned[k].endswith((", 0)", ", 1)")) for k in stage4), be.tuned
+    _check_untuned_bitwise(net, "v21", "v19", batch, graph)

@@ -739,14 +739,15 @@ def test_autotuned_plan_matches_onnxruntime(fake_cupy, net, ort_logits, spec, mo
             return [float(len(seqs) - k) for k in range(len(seqs))]
 
         monkeypatch.setattr(fake_cupy.CustomBackend, "_time_sequences", last_fastest)
-    be = fake_cupy.CustomBackend(kernels=spec, autotune=True, graph=True)
+    be = fake_cupy.CustomBackend(kernels=spec, autotune=True, graph=True, plan_tune=not spec)
     be.TUNE_MIN_FLOP = 0  # batch 2 problems are below the threshold
     be.prepare(net)
     be.poison(2)
     y = be.run(x)
     assert_close(y, ref, "fp32", "e2e", what=f"emulated custom autotune {spec or 'default'}")
     assert be.tuned and be.info()["autotune"]
-    changes = be.plan_tuned[2]
+    changes = be.plan_tuned.get(2)
+    assert (changes is None) == bool(spec)
     if not spec:  # the 13 exdwpw6 blocks (every candidate ties in the stand-in: each has alternatives) and others
         assert sum("exdwpw6" in ch["key"] for ch in changes) == 13, changes
         for ch in changes:
@@ -1194,7 +1195,7 @@ def _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, fuse):
     be.TUNE_MIN_FLOP = 0
     be.prepare(net)
     launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
-    six = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] not in ("proj_cols", "ex_ks")]  # v16 / v17's later
+    six = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] not in ("proj_cols", "ex_ks", "dw_segs")]  # later
     assert len(six) == len(launches) == 13, [c[0] for c in calls]
     return be, six, launches, calls
 
@@ -1817,6 +1818,38 @@ def test_fuse_v20_depthwise_by_row_segments(fake_cupy, net):
     assert plans["v20"] == plans["v19"]
 
 
+def test_fuse_v21_times_the_depthwise_mapping_per_block(fake_cupy, net, monkeypatch):
+    """fuse v21: untuned, v20's plan (dw_segs 1); tuned, each block's fourth tuner problem times the third stage's pick
+    with dw_segs 0 and 1 (the model 1), the launch carries the pick; a force_block6 of 7 values pins dw_segs (v21
+    only); earlier versions have no fourth stage."""
+    plans = {}
+    for fuse in ("v20", "v21"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        be.prepare(net)
+        plans[fuse] = [(la.name, la.grid, la.block, [int(a) for a in la.args[11:]]) for la in be.plan(1).launches
+                       if la.name.startswith("exdwpw6")]  # fmt: skip
+    assert plans["v21"] == plans["v20"] and all(p[3][-1] == 1 for p in plans["v21"])
+    be, six, launches, calls = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v21")
+    third = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "ex_ks"]
+    fourth = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "dw_segs"]
+    assert len(third) == len(fourth) == 13, [c[0] for c in calls]
+    for (key3, cands3, _), (key4, cands4, model4), la in zip(third, fourth, launches):
+        b6 = cands3[-1]  # the recorder's pick of the third stage
+        assert key4[:-1] == key3[:-1] and cands4 == [(*b6, 0), (*b6, 1)] and model4 == (*b6, 1), (key4, cands4)
+        assert [int(a) for a in la.args[24:26]] == list(b6[4:6]) and int(la.args[27]) == 1, la  # the last: 1
+    _, _, _, calls19 = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v19")
+    assert not [c for c in calls19 if c[0][-1] == "dw_segs"]
+    be = fake_cupy.CustomBackend(kernels="fuse=v21", autotune=False)
+    cfgs = [(12, 4, 16)]
+    be.force_block6 = (12, 4, 16, 512, 3, 4, 0)
+    assert be._pinned6(cfgs, 32) == (12, 4, 16, 512, 3, 4, 0)
+    be.force_block6 = (12, 4, 16, 512, 3, 4, 2)
+    assert be._pinned6(cfgs, 32) is None
+    v20 = fake_cupy.CustomBackend(kernels="fuse=v20", autotune=False)
+    v20.force_block6 = (12, 4, 16, 512, 3, 4, 0)
+    assert v20._pinned6(cfgs, 32) is None
+
+
 def test_plan_tune_swaps_in_the_fastest_alternative_and_shifts_the_op_ranges(monkeypatch):
     """_plan_tune on stand-in launches: the alternative whose whole plan timed fastest replaces the tuned launch (here
     one launch by two: the later op ranges shift), the tuner's cache and ``tuned`` follow it, ``plan_tuned`` records
@@ -1826,7 +1859,8 @@ def test_plan_tune_swaps_in_the_fastest_alternative_and_shifts_the_op_ranges(mon
     from impls.custom import CustomBackend, Launch
 
     monkeypatch.delenv("MBV2_PLAN_TUNE", raising=False)
-    be = CustomBackend(autotune=True)
+    assert not CustomBackend().plan_tune  # off by default
+    be = CustomBackend(autotune=True, plan_tune=True)
     assert be.plan_tune and be.info()["plan_tune"]
 
     def mk(name):
