@@ -101,14 +101,16 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v19 v18 + the projection's lane tiles also at 2 pixels x 4 channels (proj_cols 3: twice the tiles of
                proj_cols 2, for the blocks whose 4-pixel tiles leave warps idle), among the projection stage's
                candidates; H200, session 17, against v17 (2 interleaved instance pairs): batch 1 0.1459 -> 0.1437
-               ms, batch 2 0.1929 -> 0.1917, batch 3 0.2295 -> 0.2289; the default since session 17,
+               ms, batch 2 0.1929 -> 0.1917, batch 3 0.2295 -> 0.2289; the default in sessions 17 - 18,
                v20 v19 + exdwpw6's depthwise phase by (channel group, output row, segment of DW_SEG = 4 outputs) with
                the group's 9 taps in registers, each input row of a segment read once (kernel argument dw_segs;
                bit-identical sums); H100, session 18, against v19 (2 interleaved instance pairs): batch 1 0.1487 /
                0.1489 -> 0.1498 / 0.1506 ms, batch 2 +1.6 us, batch 3 0.2343 / 0.2338 -> 0.2306 / 0.2318: slower at
                batch 1 and 2, faster at 3,
                v21 v20 with dw_segs 0 / 1 timed per block (a fourth stage of the exdwpw6 tuner, after ex_ks; untimed:
-               v20's 1),
+               v20's 1); H100, session 18, against v19 (2 interleaved instance pairs): batch 1 0.1496 / 0.1496 ->
+               0.1494 / 0.1497 ms, batch 2 even, batch 3 0.2358 / 0.2363 -> 0.2314 / 0.2327; the default since
+               session 18,
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -197,7 +199,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # of 4 or 2 pixels among them), then the expansion's k split) at batch
     # <= EXDWPW6_V13_MAX_BATCH; above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head kernel at
     # batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1
-    "fuse": "v19",
+    "fuse": "v21",
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",
