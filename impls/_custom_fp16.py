@@ -196,15 +196,24 @@ class HalfMixin:
         if p["kind"] != "stem":
             raise AssertionError("only a stem conv reads the float32 NCHW input")
         k, s, pad = layer.kernel, layer.stride, layer.pad
-        if nchw32 and self.versions["hstem"] in ("v2", "v3", "v4"):
-            fits = 27 * cout * 4 <= STEM_SMEM_MAX
-            if cin == 3 and k == 3 and cout % 8 == 0 and fits and self._aligned(p["bias"], out, rr):
+        fits = 27 * cout * 4 <= STEM_SMEM_MAX
+        stem3 = cin == 3 and k == 3 and cout % 8 == 0 and fits
+        if not nchw32 and self.versions["hstem"] == "v5":  # the op on a half NHWC input: v3's kernel too
+            if stem3 and self._aligned(p["bias"], out, rr):
+                args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, ho, wo, cout, s, pad)), *flags)
+                grid = (math.ceil(nb * ho * wo / 256),)
+                return [
+                    Launch("hstem3x3c3_v3_nhwc16", self._fn("hstem3x3c3_v3_nhwc16"), grid, (256,), args, 27 * cout * 4)
+                ]
+            self._fallbacks.add("hstem v5 -> v1 on a half NHWC input (needs Cin = 3, 3x3, Cout % 8 == 0, aligned)")
+        if nchw32 and self.versions["hstem"] in ("v2", "v3", "v4", "v5"):
+            if stem3 and self._aligned(p["bias"], out, rr):
                 smem4 = 27 * cout * 4 + 256 * cout * 2  # v4: weights + the staged output tile
                 if self.versions["hstem"] == "v4" and smem4 <= STEM_SMEM_MAX:
                     args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, ho, wo, cout, s, pad)), *flags)
                     name = "hstem3x3c3_v4_nchw32"
                     return [Launch(name, self._fn(name), (math.ceil(nb * ho * wo / 256),), (256,), args, smem4)]
-                v3 = self.versions["hstem"] in ("v3", "v4")  # v3: a thread per pixel, v2: per (pixel, 8 channels)
+                v3 = self.versions["hstem"] in ("v3", "v4", "v5")  # v3: a thread per pixel, v2: per (pixel, 8 ch)
                 total = nb * ho * wo * (1 if v3 else cout // 8)
                 args = (x, p["w"], p["bias"], rr, out, *map(_i32, (nb, h, w, ho, wo, cout, s, pad)), *flags)
                 grid = (math.ceil(total / 256),)

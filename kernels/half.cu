@@ -687,8 +687,10 @@ hconv_direct_nchw32(const float* __restrict__ x, const float* __restrict__ w, co
 // weights (27, Cout) fp32 in dynamic shared memory (27 * Cout * 4 bytes).
 // ALL_COUT (v3): one thread per output pixel computes every group of 8 output channels from the same
 // 27 registers (v2: one thread per (pixel, group): the 27 input loads repeated Cout / 8 times).
-template <bool ALL_COUT>
-__device__ __forceinline__ void hstem_body(const float* __restrict__ x, const float* __restrict__ w,
+// NHWC16 (hstem v5, the op on its own: conv2d with a half NHWC input): x is half NHWC (N, H, W, 3); the same 27
+// values in the same order, so the sums are those of the NCHW path on the same (half) input values.
+template <bool ALL_COUT, bool NHWC16 = false, typename TI = float>
+__device__ __forceinline__ void hstem_body(const TI* __restrict__ x, const float* __restrict__ w,
                                            const float* __restrict__ bias, const __half* __restrict__ R,
                                            __half* __restrict__ y, int N, int H, int W, int Ho, int Wo, int Cout,
                                            int s, int pad, int act, int has_res) {
@@ -707,17 +709,32 @@ __device__ __forceinline__ void hstem_body(const float* __restrict__ x, const fl
     const int ho = (int)(t % Ho);
     const int n = (int)(t / Ho);
     float xin[27];
-#pragma unroll
-    for (int ci = 0; ci < 3; ++ci) {
-        const float* plane = x + ((long long)n * 3 + ci) * H * W;
+    if constexpr (NHWC16) {
 #pragma unroll
         for (int ky = 0; ky < 3; ++ky) {
             const int hi = ho * s - pad + ky;
 #pragma unroll
             for (int kx = 0; kx < 3; ++kx) {
                 const int wi = wo * s - pad + kx;
-                xin[(ky * 3 + kx) * 3 + ci] =
-                    (hi >= 0 && hi < H && wi >= 0 && wi < W) ? __ldg(plane + (long long)hi * W + wi) : 0.0f;
+                const bool in = hi >= 0 && hi < H && wi >= 0 && wi < W;
+                const TI* px = x + (((long long)n * H + hi) * W + wi) * 3;
+#pragma unroll
+                for (int ci = 0; ci < 3; ++ci) xin[(ky * 3 + kx) * 3 + ci] = in ? __half2float(px[ci]) : 0.0f;
+            }
+        }
+    } else {
+#pragma unroll
+        for (int ci = 0; ci < 3; ++ci) {
+            const TI* plane = x + ((long long)n * 3 + ci) * H * W;
+#pragma unroll
+            for (int ky = 0; ky < 3; ++ky) {
+                const int hi = ho * s - pad + ky;
+#pragma unroll
+                for (int kx = 0; kx < 3; ++kx) {
+                    const int wi = wo * s - pad + kx;
+                    xin[(ky * 3 + kx) * 3 + ci] =
+                        (hi >= 0 && hi < H && wi >= 0 && wi < W) ? __ldg(plane + (long long)hi * W + wi) : 0.0f;
+                }
             }
         }
     }
@@ -768,6 +785,14 @@ hstem3x3c3_v3_nchw32(const float* __restrict__ x, const float* __restrict__ w, c
                      const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int Ho, int Wo,
                      int Cout, int s, int pad, int act, int has_res) {
     hstem_body<true>(x, w, bias, R, y, N, H, W, Ho, Wo, Cout, s, pad, act, has_res);
+}
+
+// hstem v5: v3's kernel on a half NHWC input (the stem as an op on its own; the network plan's stem reads fp32 NCHW)
+extern "C" __global__ void __launch_bounds__(256)
+hstem3x3c3_v3_nhwc16(const __half* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
+                     const __half* __restrict__ R, __half* __restrict__ y, int N, int H, int W, int Ho, int Wo,
+                     int Cout, int s, int pad, int act, int has_res) {
+    hstem_body<true, true, __half>(x, w, bias, R, y, N, H, W, Ho, Wo, Cout, s, pad, act, has_res);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def emulate_half(name: str, grid: tuple, block: tuple, args: tuple) -> None:
             k, cin, cout, dw, nchw = 3, C, C, True, False
         elif name.startswith("hstem3x3c3"):
             N, H, W, Ho, Wo, cout, s, pad, act, hr = ints
-            k, cin, dw, nchw = 3, 3, False, True
+            k, cin, dw, nchw = 3, 3, False, not name.endswith("nhwc16")
         else:
             N, H, W, cin, Ho, Wo, cout, k, s, pad, act, hr = ints
             dw, nchw = False, name.endswith("nchw32")

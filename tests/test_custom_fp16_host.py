@@ -91,6 +91,7 @@ def test_fp16_stem_reads_nchw_fp32(fake_cupy, rng):  # noqa: F811
 
     for spec, kernel in (
         ("", "hstem3x3c3_v3_nchw32"),
+        ("hstem=v3", "hstem3x3c3_v3_nchw32"),
         ("hstem=v2", "hstem3x3c3_nchw32"),
         ("hstem=v1", "hconv_direct_nchw32"),
         ("hstem=v4", "hstem3x3c3_v4_nchw32"),
@@ -104,6 +105,40 @@ def test_fp16_stem_reads_nchw_fp32(fake_cupy, rng):  # noqa: F811
         assert LAUNCHES[0] == kernel
         ref = NumpyBackend(dtype="fp64").conv2d(x.astype(np.float64), lay, act=True)
         assert_close(y, ref, "fp16", "layer", what=f"stem {spec}")
+
+
+def test_fp16_stem_op_on_half_nhwc_input(fake_cupy, rng):  # noqa: F811
+    """The stem as an op on its own (conv2d on a half NHWC array, the per-layer benchmark): hstem v5 (the default) runs
+    v3's kernel on it (hstem3x3c3_v3_nhwc16), v1 - v4 the direct kernel; each against float64 on the half-rounded
+    input, with the residual path too; an unsupported shape (Cout % 8) falls back to the direct kernel, recorded."""
+    from tests.test_custom_kernels import make_conv
+
+    lay = make_conv(rng, 3, 16, 3, 2, 1, 1, 9, 7)
+    x = rng.standard_normal((2, 3, 9, 7), dtype=np.float32).astype(np.float16).astype(np.float32)  # (to_device: NHWC)
+    ho, wo = lay.out_hw(9, 7)
+    res = rng.standard_normal((2, 16, ho, wo), dtype=np.float32).astype(np.float16).astype(np.float32)
+    for spec, kernel in (("", "hstem3x3c3_v3_nhwc16"), ("hstem=v5", "hstem3x3c3_v3_nhwc16"),
+                         ("hstem=v3", "hconv_direct_nhwc"), ("hstem=v1", "hconv_direct_nhwc")):  # fmt: skip
+        be = fake_cupy.CustomBackend(dtype="fp16", kernels=spec)
+        be._ensure_device()
+        for r in (None, res):
+            LAUNCHES.clear()
+            rd = None if r is None else be.to_device(r)
+            y = be.to_host(be.conv2d(be.to_device(x), lay, act=True, residual=rd))
+            assert [k for k in LAUNCHES if k.startswith(("hstem", "hconv"))] == [kernel], (spec, LAUNCHES)
+            r64 = None if r is None else r.astype(np.float64)
+            ref = NumpyBackend(dtype="fp64").conv2d(x.astype(np.float64), lay, act=True, residual=r64)
+            assert_close(y, ref, "fp16", "layer", what=f"stem op {spec or 'default'} res={r is not None}")
+        assert not be.info()["fallbacks"]
+    odd = make_conv(rng, 3, 12, 3, 1, 1, 1, 9, 7)  # Cout 12: no 8-channel groups
+    be = fake_cupy.CustomBackend(dtype="fp16")
+    be._ensure_device()
+    LAUNCHES.clear()
+    y = be.to_host(be.conv2d(be.to_device(x), odd, act=False))
+    assert [k for k in LAUNCHES if k.startswith(("hstem", "hconv"))] == ["hconv_direct_nhwc"], LAUNCHES
+    assert any("hstem v5 -> v1" in f for f in be.info()["fallbacks"])
+    ref = NumpyBackend(dtype="fp64").conv2d(x.astype(np.float64), odd, act=False)
+    assert_close(y, ref, "fp16", "layer", what="stem op Cout 12")
 
 
 def test_fp16_input_checks(fake_cupy, net, rng):  # noqa: F811
