@@ -253,6 +253,11 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                                              int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols,
                                              int ex_ks, int red_pf, int dw_segs, unsigned long long* stamps = nullptr) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
+#ifdef EXDWPW6_FIX_MODES
+    // a measuring build only (scripts/exdwpw6_specialize.py, session 18): the four mode arguments as compile-time
+    // constants, so each kernel holds one path of each phase (is the generic kernel's code size costing time?)
+    proj_cols = EXDWPW6_PC, ex_ks = EXDWPW6_KS, red_pf = EXDWPW6_RPF, dw_segs = EXDWPW6_DS;
+#endif
     constexpr int NT = NTB;  // threads per block: 256 (2 blocks per SM), fuse v15's _t512 builds 512 (1 per SM)
     static_assert(CL >= 2 && CL <= 16, "clusters of 2 - 8 (portable) or 9 - 16 blocks (non-portable: the host opts in)");
     constexpr int CG = CH / 4;                        // 4-channel groups
