@@ -60,7 +60,7 @@ def main() -> None:
             gen.append(la)
             spec.append(la)
             continue
-        g = dataclasses.replace(la, args=la.args[:23] + modes)
+        g = dataclasses.replace(la, args=la.args[:24] + modes)  # (.., has_res, proj_cols, ex_ks, red_pf, dw_segs)
         fn = be._dyn_smem(mod.get_function(la.name), la.smem)
         be._nonportable.discard(la.name)  # (the generic function of this name is opted in already)
         be._allow_nonportable_cluster(la.name, fn)
