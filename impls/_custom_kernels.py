@@ -111,6 +111,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v20's 1); H100, session 18, against v19 (2 interleaved instance pairs): batch 1 0.1496 / 0.1496 ->
                0.1494 / 0.1497 ms, batch 2 even, batch 3 0.2358 / 0.2363 -> 0.2314 / 0.2327; the default since
                session 18,
+               v22 v21 + each planned exdwpw6 launch on a build of its own with the tuner's modes (proj_cols, ex_ks,
+               red_pf, dw_segs) fixed at compile time (kernels/cblock.cu EXDWPW6_SPEC_ONLY, built on first use,
+               ~1 s each, cached): one path per phase, about half the code; tuned on the generic builds. Session
+               18 measured the effect with fixed modes (H100, batch 1: 152.98 -> 144.32 and 151.15 -> 140.59 us);
+               prepared, NOT yet run on a GPU,
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -177,7 +182,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 22)),
+    "fuse": tuple(f"v{i}" for i in range(1, 23)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -482,6 +487,41 @@ def dw_segments(version: str) -> bool:
     """fuse v20 and later: exdwpw6's depthwise phase by output-row segments with the taps in registers (kernel argument
     dw_segs = 1; bit-identical sums); v21 and later time dw_segs 0 / 1 per block (dw_seg_stage), 1 untimed."""
     return fuse_level(version) >= 20
+
+
+def spec_modes(version: str) -> bool:
+    """fuse v22 and later: each planned exdwpw6 launch runs a build of its own with its modes fixed at compile time
+    (build_exdwpw6_spec; the tuner times the generic builds)."""
+    return fuse_level(version) >= 22
+
+
+_EXDWPW6_NAME = re.compile(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?")
+
+
+def exdwpw6_build_of(name: str) -> tuple[int, int, int]:
+    """(CH, CL, NT) of a generic exdwpw6 build's name (exdwpw6_kernel's inverse)."""
+    m = _EXDWPW6_NAME.fullmatch(name)
+    if m is None:
+        raise ValueError(f"not an exdwpw6 build: {name!r}")
+    return int(m[1]), int(m[2] or 8), int(m[3] or 256)
+
+
+def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int]) -> str:
+    """fuse v22: the name of build ``name`` with modes (proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time:
+    <name>_m<p><k><r><d>."""
+    pc, ks, rpf, ds = modes
+    if not (pc in (0, 1, 2, 3) and ks in EX_KS_CANDIDATES and rpf in (0, 1) and ds in (0, 1)):
+        raise ValueError(f"exdwpw6 modes out of range: {modes}")
+    return f"{name}_m{pc}{ks}{rpf}{ds}"
+
+
+def exdwpw6_spec_defines(name: str, modes: tuple[int, int, int, int]) -> list[str]:
+    """The -D options that make kernels/cblock.cu hold only build ``name`` with ``modes`` fixed."""
+    ch, cl, nt = exdwpw6_build_of(name)
+    pc, ks, rpf, ds = modes
+    return ["-DEXDWPW6_SPEC_ONLY", "-DEXDWPW6_FIX_MODES", f"-DEXDWPW6_PC={pc}", f"-DEXDWPW6_KS={ks}",
+            f"-DEXDWPW6_RPF={rpf}", f"-DEXDWPW6_DS={ds}", f"-DEXDWPW6_SPEC_NAME={exdwpw6_spec_name(name, modes)}",
+            f"-DEXDWPW6_SPEC_CH={ch}", f"-DEXDWPW6_SPEC_CL={cl}", f"-DEXDWPW6_SPEC_NT={nt}"]  # fmt: skip
 
 
 def dw_seg_stage(version: str) -> bool:
@@ -975,6 +1015,31 @@ def build_one(name: str, arch: str, nvcc: str | None) -> Built:
             raise BackendUnavailable(f"nvcc failed on kernels/{name}.cu for sm_{target}:\n{proc.stderr.strip()}")
         os.replace(tmp, out)
     return Built(name, out, source)
+
+
+def build_exdwpw6_spec(name: str, modes: tuple[int, int, int, int], arch: str, nvcc: str | None) -> Built:
+    """fuse v22: kernels/cblock.cu with only exdwpw6 build ``name``, its modes fixed (exdwpw6_spec_defines), compiled
+    for sm_<arch>a (cached on disk by source, options and target; ~1 s). Without nvcc: the source and the options for
+    NVRTC (Built.source holds the defines as #define lines in front of the file)."""
+    src_path = KERNEL_DIR / "cblock.cu"
+    source = src_path.read_text()
+    defines = exdwpw6_spec_defines(name, modes)
+    spec = exdwpw6_spec_name(name, modes)
+    if nvcc is None:
+        head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
+        return Built(spec, None, head + source)
+    key = hashlib.sha256((source + "|".join([*NVCC_FLAGS, *defines]) + arch + nvcc).encode()).hexdigest()[:16]
+    out = cache_dir() / f"{spec}-sm{arch}-{key}.cubin"
+    if not out.exists():
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        cmd = nvcc_command(nvcc, src_path, tmp, arch)
+        cmd[1:1] = defines
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            what = f"{spec} (kernels/cblock.cu {' '.join(defines)})"
+            raise BackendUnavailable(f"nvcc failed on {what}:\n{proc.stderr.strip()}")
+        os.replace(tmp, out)
+    return Built(spec, out, source)
 
 
 def build_all(arch: str) -> dict[str, Built]:

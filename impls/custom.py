@@ -30,7 +30,8 @@ import ctypes
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -2234,6 +2235,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if self.plan_tune and self.autotune and batch <= self.PLAN_TUNE_MAX_BATCH:
             stage_in.fill(0.5)  # defined inputs for the timed replays (the poison / run that follows overwrite it)
             launches, ranges = self._plan_tune(batch, launches, ranges)
+        if K.spec_modes(self.versions["fuse"]):  # fuse v22: each exdwpw6 launch on its own fixed-mode build
+            launches = self._specialise_exdwpw6(launches)
         plan = Plan(
             batch=batch,
             stage_in=stage_in,
@@ -2253,6 +2256,40 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 self._capturing = False
         self._plans[batch] = plan
         return plan
+
+    def _specialise_exdwpw6(self, launches: list[Launch]) -> list[Launch]:
+        """fuse v22: each exdwpw6 launch (the tuner's pick, on a generic build) on the build of the same name with its
+        modes (arguments 24 - 27: proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time; the same arguments, so the
+        same sums. The builds are compiled on first use (K.build_exdwpw6_spec, ~1 s each, in parallel; cached on disk)
+        and kept with this device's kernels."""
+
+        def modes_of(la: Launch) -> tuple[int, int, int, int]:
+            return tuple(int(a) for a in la.args[24:28])  # type: ignore[return-value]
+
+        generic = [la for la in launches if la.name.startswith("exdwpw6") and la.name in self._fns]
+        wanted = {(la.name, modes_of(la)) for la in generic}
+        missing = sorted(k for k in wanted if K.exdwpw6_spec_name(*k) not in self._fns)
+        if missing:
+            nvcc = K.find_nvcc()
+            with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
+                built = list(pool.map(lambda k: K.build_exdwpw6_spec(k[0], k[1], self.arch, nvcc), missing))
+            cp = self._cp
+            for b in built:
+                if b.path is not None:
+                    mod = cp.RawModule(path=str(b.path))
+                else:
+                    mod = cp.RawModule(code=b.source, options=("-std=c++17",))
+                self._fns[b.name] = mod.get_function(b.name)
+        out = []
+        for la in launches:
+            if la.name.startswith("exdwpw6") and la.name in self._fns and not la.name.endswith("_stamp"):
+                spec = K.exdwpw6_spec_name(la.name, modes_of(la))
+                fn = self._dyn_smem(self._fn(spec), la.smem)
+                if K.exdwpw6_build_of(la.name)[1] > 8:
+                    self._allow_nonportable_cluster(spec, fn)
+                la = replace(la, name=spec, kernel=fn)
+            out.append(la)
+        return out
 
     def _plan_tune(
         self, batch: int, launches: list[Launch], ranges: list[tuple[str, int, int]]

@@ -254,8 +254,9 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                                              int ex_ks, int red_pf, int dw_segs, unsigned long long* stamps = nullptr) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
 #ifdef EXDWPW6_FIX_MODES
-    // a measuring build only (scripts/exdwpw6_specialize.py, session 18): the four mode arguments as compile-time
-    // constants, so each kernel holds one path of each phase (is the generic kernel's code size costing time?)
+    // fuse v22's builds (EXDWPW6_SPEC_ONLY, end of file) and scripts/exdwpw6_specialize.py's measuring build: the four
+    // mode arguments as compile-time constants, so each kernel holds one path of each phase (about half the code;
+    // session 18 on the H100: 8.7 - 10.6 us less at batch 1 with the modes fixed). The host passes the same values.
     proj_cols = EXDWPW6_PC, ex_ks = EXDWPW6_KS, red_pf = EXDWPW6_RPF, dw_segs = EXDWPW6_DS;
 #endif
     constexpr int NT = NTB;  // threads per block: 256 (2 blocks per SM), fuse v15's _t512 builds 512 (1 per SM)
@@ -676,14 +677,26 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 // each build and its stamped twin (NAME_stamp: the same kernel + one pointer, 12 stamps per block; a measuring tool,
 // scripts/cblock_sweep.py --stamps, never planned), NT threads per block: 256 (2 blocks per SM) or, fuse v15's _t512
 // builds, 512 (1 per SM: twice the warps over the same items of each phase)
-#define EXDWPW6_KERNEL(NAME, CH, CL, NT)                                                                            \
+#define EXDWPW6_PLAIN(NAME, CH, CL, NT)                                                                             \
     extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(NT, 512 / NT) NAME(EXDWPW6_PARAMS) {   \
         cblock::exdwpw6_body<CH, CL, false, NT>(EXDWPW6_ARGS);                                                      \
-    }                                                                                                               \
+    }
+#define EXDWPW6_KERNEL(NAME, CH, CL, NT)                                                                            \
+    EXDWPW6_PLAIN(NAME, CH, CL, NT)                                                                                 \
     extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(NT, 512 / NT)                          \
         NAME##_stamp(EXDWPW6_PARAMS, unsigned long long* stamps) {                                                  \
         cblock::exdwpw6_body<CH, CL, true, NT>(EXDWPW6_ARGS, stamps);                                               \
     }
+
+// fuse v22: this file compiled with -DEXDWPW6_SPEC_ONLY holds ONE exdwpw6 build, EXDWPW6_SPEC_NAME (EXDWPW6_SPEC_CH /
+// _CL / _NT), with its modes fixed (-DEXDWPW6_FIX_MODES -DEXDWPW6_PC=.. _KS _RPF _DS); the other kernels are left out
+// (impls/_custom_kernels.py build_exdwpw6_spec)
+#ifdef EXDWPW6_SPEC_ONLY
+#ifndef EXDWPW6_FIX_MODES
+#error "EXDWPW6_SPEC_ONLY needs EXDWPW6_FIX_MODES and the modes"
+#endif
+EXDWPW6_PLAIN(EXDWPW6_SPEC_NAME, EXDWPW6_SPEC_CH, EXDWPW6_SPEC_CL, EXDWPW6_SPEC_NT)
+#else
 
 EXDWPW6_KERNEL(exdwpw6_c8, 8, 8, 256)
 EXDWPW6_KERNEL(exdwpw6_c12, 12, 8, 256)
@@ -903,6 +916,7 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(512)
     cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
     cluster_wait();            // and its peers no longer read its own
 }
+#endif  // EXDWPW6_SPEC_ONLY (the generic builds, pwpool_c8, linear_c8)
 
 // ---------------------------------------------------------------------------------------------------------------------
 // fuse v10 (exdwpw10_c<CH>; session 11, prepared and compiled, NOT yet run on a GPU): a whole bottleneck block as ONE
@@ -1129,6 +1143,8 @@ __device__ __forceinline__ void exdwpw10_body(const float* __restrict__ X, const
                                   act_e, act_d, act_p, has_res);                                                    \
     }
 
+#ifndef EXDWPW6_SPEC_ONLY
 EXDWPW10_KERNEL(exdwpw10_c8, 8)
 EXDWPW10_KERNEL(exdwpw10_c12, 12)
 EXDWPW10_KERNEL(exdwpw10_c16, 16)
+#endif

@@ -444,3 +444,27 @@ def test_e2e_fuse_v21_matches_onnxruntime(net, batch, graph):
     stage4 = [k for k in be.tuned if k.startswith("('exdwpw6'") and k.endswith("'dw_segs')")]
     assert stage4 and all(be.tuned[k].endswith((", 0)", ", 1)")) for k in stage4), be.tuned
     _check_untuned_bitwise(net, "v21", "v19", batch, graph)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v22_matches_onnxruntime(net, batch, graph):
+    """fuse v22 tuned against ONNX Runtime: its 13 exdwpw6 launches on fixed-mode builds named with their launch's
+    modes; logits bitwise equal to fuse v21 planned with v22's tuner picks (the same launches on the generic
+    builds: fixing the modes at compile time keeps every sum)."""
+    from impls._custom_kernels import exdwpw6_spec_name
+
+    be, names = _check_v13_successor(net, "v22", batch, graph, True)
+    six = [la for la in be.plan(batch).launches if la.name.startswith("exdwpw6")]
+    assert len(six) == 13, names
+    generic = []
+    for la in six:
+        base, modes = la.name.rsplit("_m", 1)[0], tuple(int(v) for v in la.args[24:28])
+        assert la.name == exdwpw6_spec_name(base, modes), la.name
+        generic.append(base)
+    ref = impls.create("custom", kernels="fuse=v21", graph=graph)
+    ref.prepare(net)
+    ref._tune_cache = dict(be._tune_cache)  # v22's picks
+    assert [la.name for la in ref.plan(batch).launches if la.name.startswith("exdwpw6")] == generic
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), ref.run(x))

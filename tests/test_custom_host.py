@@ -337,9 +337,12 @@ def emulate(name, grid, block, args):
         assert red_pf in (0, 1), red_pf  # fuse v18's reduce with its loads requested early: the same sums
         assert proj in (0, 1, 2, 3), proj  # v16's projection by output columns, v17 / v19's lane tiles: the same sums
         assert ex_ks in (0, 1, 2, 4, 8) and (ex_ks == 0 or cin % (4 * ex_ks) == 0), (ex_ks, cin)  # fuse v17
-        # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads)
-        m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?", name)
+        # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads), fuse v22's _m<modes> (the
+        # build with its modes fixed at compile time: they must be the arguments')
+        m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?(?:_m(\d)(\d)(\d)(\d))?", name)
         ch, cl = int(m[1]), int(m[2] or 8)
+        if m[4] is not None:
+            assert tuple(map(int, m.groups()[3:])) == (proj, ex_ks, red_pf, dw_segs), (name, a[24:])
         n = grid[2]
         assert cnt.dtype == np.int32 and not cnt[: n * grid[1] * cl].any(), "counters must be zero before a launch"
         assert cnt.size >= n * grid[1] * cl, (cnt.size, n, grid, cl)
@@ -480,6 +483,11 @@ class RawKernel:
             name = name2
         if name == "mbv2_spin":
             SIGS[name] = ["unsigned long long ns"]
+        spec = re.fullmatch(
+            r"(exdwpw6_\w+)_m\d{4}", name
+        )  # fuse v22: a fixed-mode build, its generic build's signature
+        if spec and spec[1] in SIGS:
+            SIGS[name] = SIGS[spec[1]]
         if name not in SIGS:
             raise KeyError(f"no kernel {name}")
         self.name, self.sig = name, SIGS[name]
@@ -628,6 +636,9 @@ def make_fake_cupy() -> types.ModuleType:
     return mod
 
 
+SPEC_BUILDS: list = []  # fuse v22: the (build, modes) the backend compiled (the stand-in's build_exdwpw6_spec)
+
+
 @pytest.fixture
 def fake_cupy(monkeypatch):
     import impls.custom as custom
@@ -661,6 +672,13 @@ def fake_cupy(monkeypatch):
     monkeypatch.setattr(
         custom.K, "build_all", lambda arch: {n: custom.K.Built(n, None, "") for n in custom.K.KERNEL_FILES}
     )
+
+    def fake_spec(name, modes, arch, nvcc):  # fuse v22's fixed-mode builds: recorded, loaded by name
+        SPEC_BUILDS.append((name, modes))
+        return custom.K.Built(custom.K.exdwpw6_spec_name(name, modes), None, "")
+
+    monkeypatch.setattr(custom.K, "build_exdwpw6_spec", fake_spec)
+    SPEC_BUILDS.clear()
     LAUNCHES.clear()
     return custom
 
@@ -1848,6 +1866,65 @@ def test_fuse_v21_times_the_depthwise_mapping_per_block(fake_cupy, net, monkeypa
     v20 = fake_cupy.CustomBackend(kernels="fuse=v20", autotune=False)
     v20.force_block6 = (12, 4, 16, 512, 3, 4, 0)
     assert v20._pinned6(cfgs, 32) is None
+
+
+def test_fuse_v22_runs_each_exdwpw6_launch_on_its_fixed_mode_build(fake_cupy, net, ort_logits):
+    """fuse v22: v21's plan with each exdwpw6 launch on <build>_m<proj_cols><ex_ks><red_pf><dw_segs> (the stand-in
+    checks the name's modes are the arguments'), the same grids, blocks and arguments; each (build, modes) compiled
+    once per device, another batch's plan reuses them; the emulated plan against ONNX Runtime; earlier versions
+    compile none."""
+    plans = {}
+    for fuse in ("v21", "v22"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        be.prepare(net)
+        plans[fuse] = be.plan(1).launches
+    assert [la.name for la in plans["v21"] if la.name.startswith("exdwpw6_m")] == []
+    six21 = [la for la in plans["v21"] if la.name.startswith("exdwpw6")]
+    six22 = [la for la in plans["v22"] if la.name.startswith("exdwpw6")]
+    assert len(six21) == len(six22) == 13
+    for a, b in zip(six21, six22):
+        modes = tuple(int(v) for v in a.args[24:28])
+        assert b.name == K.exdwpw6_spec_name(a.name, modes) and b.name != a.name, (a.name, b.name)
+        assert (b.grid, b.block, b.smem, b.pdl) == (a.grid, a.block, a.smem, a.pdl)
+        assert [int(v) for v in b.args[11:]] == [int(v) for v in a.args[11:]]
+    assert [la.name for la in plans["v21"] if not la.name.startswith("exdwpw6")] == [
+        la.name for la in plans["v22"] if not la.name.startswith("exdwpw6")
+    ]
+    wanted = {(a.name, tuple(int(v) for v in a.args[24:28])) for a in six21}
+    assert sorted(SPEC_BUILDS) == sorted(wanted)  # each distinct (build, modes) once (v21 compiled none)
+    be.plan(2)  # batch 2: the same blocks' builds again, compiled no more
+    assert len(SPEC_BUILDS) == len(set(SPEC_BUILDS))
+    x, ref = ort_logits
+    be.poison(2)
+    assert_close(be.run(x), ref, "fp32", "e2e", what="emulated custom fuse=v22")
+    assert not be.info()["fallbacks"]
+
+
+def test_exdwpw6_spec_names_and_defines():
+    """fuse v22's build names and -D options (kernels/cblock.cu EXDWPW6_SPEC_ONLY), and the generic build's (CH, CL,
+    NT) read back from its name."""
+    assert K.exdwpw6_build_of("exdwpw6_c24x16_t512") == (24, 16, 512)
+    assert K.exdwpw6_build_of("exdwpw6_c12") == (12, 8, 256)
+    assert K.exdwpw6_build_of("exdwpw6_c36x4") == (36, 4, 256)
+    for ch, cl, nt in ((8, 8, 256), (24, 16, 512), (12, 12, 256)):
+        assert K.exdwpw6_build_of(K.exdwpw6_kernel(ch, cl, nt)) == (ch, cl, nt)
+    with pytest.raises(ValueError):
+        K.exdwpw6_build_of("exdwpw5_s1_c24_o24_t4x8")
+    assert K.exdwpw6_spec_name("exdwpw6_c24", (3, 4, 1, 0)) == "exdwpw6_c24_m3410"
+    for bad in ((4, 0, 1, 0), (0, 3, 1, 0), (0, 0, 2, 0), (0, 0, 1, 2)):
+        with pytest.raises(ValueError):
+            K.exdwpw6_spec_name("exdwpw6_c24", bad)
+    assert K.exdwpw6_spec_defines("exdwpw6_c12x16_t512", (2, 8, 0, 1)) == [
+        "-DEXDWPW6_SPEC_ONLY", "-DEXDWPW6_FIX_MODES", "-DEXDWPW6_PC=2", "-DEXDWPW6_KS=8", "-DEXDWPW6_RPF=0",
+        "-DEXDWPW6_DS=1", "-DEXDWPW6_SPEC_NAME=exdwpw6_c12x16_t512_m2801", "-DEXDWPW6_SPEC_CH=12",
+        "-DEXDWPW6_SPEC_CL=16", "-DEXDWPW6_SPEC_NT=512",
+    ]  # fmt: skip
+    b = K.build_exdwpw6_spec("exdwpw6_c24", (1, 2, 1, 0), "90", None)  # no nvcc: the defines in front of the source
+    assert b.path is None and b.name == "exdwpw6_c24_m1210"
+    assert b.source.startswith("#define EXDWPW6_SPEC_ONLY\n#define EXDWPW6_FIX_MODES\n#define EXDWPW6_PC 1\n")
+    assert "#define EXDWPW6_SPEC_NAME exdwpw6_c24_m1210\n" in b.source and b.source.endswith(
+        K.KERNEL_DIR.joinpath("cblock.cu").read_text()
+    )
 
 
 def test_plan_tune_swaps_in_the_fastest_alternative_and_shifts_the_op_ranges(monkeypatch):
