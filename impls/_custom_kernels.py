@@ -116,6 +116,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                ~1 s each, cached): one path per phase, about half the code; tuned on the generic builds. Session
                18 measured the effect with fixed modes (H100, batch 1: 152.98 -> 144.32 and 151.15 -> 140.59 us);
                prepared, NOT yet run on a GPU,
+               v23 v22 with the block's shape and flags (H, W, CIN, CE, COUT, Ho, Wo, S, TR, the activations, the
+               residual) fixed at compile time too (one build per block shape and modes); prepared, NOT yet run on
+               a GPU,
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -182,7 +185,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 23)),
+    "fuse": tuple(f"v{i}" for i in range(1, 24)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -489,6 +492,15 @@ def dw_segments(version: str) -> bool:
     return fuse_level(version) >= 20
 
 
+def spec_shapes(version: str) -> bool:
+    """fuse v23 and later: the fixed-mode builds also fix the block's shape and flags (kernel arguments 11 - 23)."""
+    return fuse_level(version) >= 23
+
+
+# fuse v23: the exdwpw6 arguments 11 - 23 a build may fix, in order (kernels/cblock.cu EXDWPW6_FIX_SHAPE)
+EXDWPW6_SHAPE_ARGS = ("H", "W", "CIN", "CE", "COUT", "HO", "WO", "S", "TR", "ACTE", "ACTD", "ACTP", "RES")
+
+
 def spec_modes(version: str) -> bool:
     """fuse v22 and later: each planned exdwpw6 launch runs a build of its own with its modes fixed at compile time
     (build_exdwpw6_spec; the tuner times the generic builds)."""
@@ -506,22 +518,34 @@ def exdwpw6_build_of(name: str) -> tuple[int, int, int]:
     return int(m[1]), int(m[2] or 8), int(m[3] or 256)
 
 
-def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int]) -> str:
+def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[int, ...] | None = None) -> str:
     """fuse v22: the name of build ``name`` with modes (proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time:
-    <name>_m<p><k><r><d>."""
+    <name>_m<p><k><r><d>; fuse v23 with the shape (EXDWPW6_SHAPE_ARGS' values) fixed too:
+    <name>_m<p><k><r><d>_s<H>x<W>_<CIN>_<CE>_<COUT>_<Ho>x<Wo>_<S>_<TR>_<acte><actd><actp><res>."""
     pc, ks, rpf, ds = modes
     if not (pc in (0, 1, 2, 3) and ks in EX_KS_CANDIDATES and rpf in (0, 1) and ds in (0, 1)):
         raise ValueError(f"exdwpw6 modes out of range: {modes}")
-    return f"{name}_m{pc}{ks}{rpf}{ds}"
+    out = f"{name}_m{pc}{ks}{rpf}{ds}"
+    if shape is not None:
+        if len(shape) != len(EXDWPW6_SHAPE_ARGS) or min(shape[:9]) < 1 or not set(shape[9:]) <= {0, 1}:
+            raise ValueError(f"exdwpw6 shape out of range: {shape}")
+        h, w, cin, ce, cout, ho, wo, s, tr, ae, ad, ap, res = shape
+        out += f"_s{h}x{w}_{cin}_{ce}_{cout}_{ho}x{wo}_{s}_{tr}_{ae}{ad}{ap}{res}"
+    return out
 
 
-def exdwpw6_spec_defines(name: str, modes: tuple[int, int, int, int]) -> list[str]:
-    """The -D options that make kernels/cblock.cu hold only build ``name`` with ``modes`` fixed."""
+def exdwpw6_spec_defines(
+    name: str, modes: tuple[int, int, int, int], shape: tuple[int, ...] | None = None
+) -> list[str]:
+    """The -D options that make kernels/cblock.cu hold only build ``name`` with ``modes`` (and ``shape``) fixed."""
     ch, cl, nt = exdwpw6_build_of(name)
     pc, ks, rpf, ds = modes
-    return ["-DEXDWPW6_SPEC_ONLY", "-DEXDWPW6_FIX_MODES", f"-DEXDWPW6_PC={pc}", f"-DEXDWPW6_KS={ks}",
-            f"-DEXDWPW6_RPF={rpf}", f"-DEXDWPW6_DS={ds}", f"-DEXDWPW6_SPEC_NAME={exdwpw6_spec_name(name, modes)}",
-            f"-DEXDWPW6_SPEC_CH={ch}", f"-DEXDWPW6_SPEC_CL={cl}", f"-DEXDWPW6_SPEC_NT={nt}"]  # fmt: skip
+    out = ["-DEXDWPW6_SPEC_ONLY", "-DEXDWPW6_FIX_MODES", f"-DEXDWPW6_PC={pc}", f"-DEXDWPW6_KS={ks}",
+           f"-DEXDWPW6_RPF={rpf}", f"-DEXDWPW6_DS={ds}", f"-DEXDWPW6_SPEC_NAME={exdwpw6_spec_name(name, modes, shape)}",
+           f"-DEXDWPW6_SPEC_CH={ch}", f"-DEXDWPW6_SPEC_CL={cl}", f"-DEXDWPW6_SPEC_NT={nt}"]  # fmt: skip
+    if shape is not None:
+        out += ["-DEXDWPW6_FIX_SHAPE", *(f"-DEXDWPW6_{k}={v}" for k, v in zip(EXDWPW6_SHAPE_ARGS, shape))]
+    return out
 
 
 def dw_seg_stage(version: str) -> bool:
@@ -1017,14 +1041,16 @@ def build_one(name: str, arch: str, nvcc: str | None) -> Built:
     return Built(name, out, source)
 
 
-def build_exdwpw6_spec(name: str, modes: tuple[int, int, int, int], arch: str, nvcc: str | None) -> Built:
-    """fuse v22: kernels/cblock.cu with only exdwpw6 build ``name``, its modes fixed (exdwpw6_spec_defines), compiled
-    for sm_<arch>a (cached on disk by source, options and target; ~1 s). Without nvcc: the source and the options for
-    NVRTC (Built.source holds the defines as #define lines in front of the file)."""
+def build_exdwpw6_spec(
+    name: str, modes: tuple[int, int, int, int], arch: str, nvcc: str | None, shape: tuple[int, ...] | None = None
+) -> Built:
+    """fuse v22: kernels/cblock.cu with only exdwpw6 build ``name``, its modes (fuse v23: and shape) fixed
+    (exdwpw6_spec_defines), compiled for sm_<arch>a (cached on disk by source, options and target; ~1 s). Without nvcc:
+    the source for NVRTC (Built.source holds the defines as #define lines in front of the file)."""
     src_path = KERNEL_DIR / "cblock.cu"
     source = src_path.read_text()
-    defines = exdwpw6_spec_defines(name, modes)
-    spec = exdwpw6_spec_name(name, modes)
+    defines = exdwpw6_spec_defines(name, modes, shape)
+    spec = exdwpw6_spec_name(name, modes, shape)
     if nvcc is None:
         head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
         return Built(spec, None, head + source)

@@ -2259,20 +2259,22 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
     def _specialise_exdwpw6(self, launches: list[Launch]) -> list[Launch]:
         """fuse v22: each exdwpw6 launch (the tuner's pick, on a generic build) on the build of the same name with its
-        modes (arguments 24 - 27: proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time; the same arguments, so the
-        same sums. The builds are compiled on first use (K.build_exdwpw6_spec, ~1 s each, in parallel; cached on disk)
-        and kept with this device's kernels."""
+        modes (arguments 24 - 27: proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time, fuse v23 also its shape and
+        flags (arguments 11 - 23); the same arguments, so the same sums. The builds are compiled on first use
+        (K.build_exdwpw6_spec, ~1 s each, in parallel; cached on disk) and kept with this device's kernels."""
+        shapes = K.spec_shapes(self.versions["fuse"])  # fuse v23: the shape and flags (arguments 11 - 23) too
 
-        def modes_of(la: Launch) -> tuple[int, int, int, int]:
-            return tuple(int(a) for a in la.args[24:28])  # type: ignore[return-value]
+        def key_of(la: Launch) -> tuple:
+            modes = tuple(int(a) for a in la.args[24:28])
+            return (la.name, modes, tuple(int(a) for a in la.args[11:24]) if shapes else None)
 
         generic = [la for la in launches if la.name.startswith("exdwpw6") and la.name in self._fns]
-        wanted = {(la.name, modes_of(la)) for la in generic}
-        missing = sorted(k for k in wanted if K.exdwpw6_spec_name(*k) not in self._fns)
+        wanted = {key_of(la) for la in generic}
+        missing = sorted((k for k in wanted if K.exdwpw6_spec_name(*k) not in self._fns), key=repr)
         if missing:
             nvcc = K.find_nvcc()
             with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
-                built = list(pool.map(lambda k: K.build_exdwpw6_spec(k[0], k[1], self.arch, nvcc), missing))
+                built = list(pool.map(lambda k: K.build_exdwpw6_spec(k[0], k[1], self.arch, nvcc, k[2]), missing))
             cp = self._cp
             for b in built:
                 if b.path is not None:
@@ -2283,7 +2285,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         out = []
         for la in launches:
             if la.name.startswith("exdwpw6") and la.name in self._fns and not la.name.endswith("_stamp"):
-                spec = K.exdwpw6_spec_name(la.name, modes_of(la))
+                spec = K.exdwpw6_spec_name(*key_of(la))
                 fn = self._dyn_smem(self._fn(spec), la.smem)
                 if K.exdwpw6_build_of(la.name)[1] > 8:
                     self._allow_nonportable_cluster(spec, fn)

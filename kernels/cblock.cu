@@ -259,6 +259,13 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     // session 18 on the H100: 8.7 - 10.6 us less at batch 1 with the modes fixed). The host passes the same values.
     proj_cols = EXDWPW6_PC, ex_ks = EXDWPW6_KS, red_pf = EXDWPW6_RPF, dw_segs = EXDWPW6_DS;
 #endif
+#ifdef EXDWPW6_FIX_SHAPE
+    // fuse v23's builds: the block's shape and flags as compile-time constants too (divisions by them become
+    // multiplications and shifts, loops with known trip counts unroll); the host passes the same values
+    H = EXDWPW6_H, W = EXDWPW6_W, CIN = EXDWPW6_CIN, CE = EXDWPW6_CE, COUT = EXDWPW6_COUT, Ho = EXDWPW6_HO;
+    Wo = EXDWPW6_WO, S = EXDWPW6_S, TR = EXDWPW6_TR, act_e = EXDWPW6_ACTE, act_d = EXDWPW6_ACTD;
+    act_p = EXDWPW6_ACTP, has_res = EXDWPW6_RES;
+#endif
     constexpr int NT = NTB;  // threads per block: 256 (2 blocks per SM), fuse v15's _t512 builds 512 (1 per SM)
     static_assert(CL >= 2 && CL <= 16, "clusters of 2 - 8 (portable) or 9 - 16 blocks (non-portable: the host opts in)");
     constexpr int CG = CH / 4;                        // 4-channel groups
@@ -689,8 +696,9 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
 
 // fuse v22: this file compiled with -DEXDWPW6_SPEC_ONLY holds ONE exdwpw6 build, EXDWPW6_SPEC_NAME (EXDWPW6_SPEC_CH /
-// _CL / _NT), with its modes fixed (-DEXDWPW6_FIX_MODES -DEXDWPW6_PC=.. _KS _RPF _DS); the other kernels are left out
-// (impls/_custom_kernels.py build_exdwpw6_spec)
+// _CL / _NT), with its modes fixed (-DEXDWPW6_FIX_MODES -DEXDWPW6_PC=.. _KS _RPF _DS; fuse v23 also the shape,
+// -DEXDWPW6_FIX_SHAPE -DEXDWPW6_H=.. _W _CIN _CE _COUT _HO _WO _S _TR _ACTE _ACTD _ACTP _RES); the other kernels are
+// left out (impls/_custom_kernels.py build_exdwpw6_spec)
 #ifdef EXDWPW6_SPEC_ONLY
 #ifndef EXDWPW6_FIX_MODES
 #error "EXDWPW6_SPEC_ONLY needs EXDWPW6_FIX_MODES and the modes"

@@ -446,21 +446,25 @@ def test_e2e_fuse_v21_matches_onnxruntime(net, batch, graph):
     _check_untuned_bitwise(net, "v21", "v19", batch, graph)
 
 
+@pytest.mark.parametrize("fuse", ["v22", "v23"])
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_e2e_fuse_v22_matches_onnxruntime(net, batch, graph):
-    """fuse v22 tuned against ONNX Runtime: its 13 exdwpw6 launches on fixed-mode builds named with their launch's
-    modes; logits bitwise equal to fuse v21 planned with v22's tuner picks (the same launches on the generic
-    builds: fixing the modes at compile time keeps every sum)."""
+def test_e2e_fuse_v22_matches_onnxruntime(net, batch, graph, fuse):
+    """fuse v22 (v23) tuned against ONNX Runtime: its 13 exdwpw6 launches on fixed-mode (and fixed-shape) builds named
+    with their launch's modes (and shape); logits bitwise equal to fuse v21 planned with the same tuner picks (the
+    same launches on the generic builds: fixing the modes and shapes at compile time keeps every sum)."""
+    import re
+
     from impls._custom_kernels import exdwpw6_spec_name
 
-    be, names = _check_v13_successor(net, "v22", batch, graph, True)
+    be, names = _check_v13_successor(net, fuse, batch, graph, True)
     six = [la for la in be.plan(batch).launches if la.name.startswith("exdwpw6")]
     assert len(six) == 13, names
     generic = []
     for la in six:
-        base, modes = la.name.rsplit("_m", 1)[0], tuple(int(v) for v in la.args[24:28])
-        assert la.name == exdwpw6_spec_name(base, modes), la.name
+        base, modes = re.sub(r"_m\d{4}(_s[\dx_]+)?$", "", la.name), tuple(int(v) for v in la.args[24:28])
+        shape = tuple(int(v) for v in la.args[11:24]) if fuse == "v23" else None
+        assert la.name == exdwpw6_spec_name(base, modes, shape), la.name
         generic.append(base)
     ref = impls.create("custom", kernels="fuse=v21", graph=graph)
     ref.prepare(net)

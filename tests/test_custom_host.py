@@ -338,11 +338,16 @@ def emulate(name, grid, block, args):
         assert proj in (0, 1, 2, 3), proj  # v16's projection by output columns, v17 / v19's lane tiles: the same sums
         assert ex_ks in (0, 1, 2, 4, 8) and (ex_ks == 0 or cin % (4 * ex_ks) == 0), (ex_ks, cin)  # fuse v17
         # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads), fuse v22's _m<modes> (the
-        # build with its modes fixed at compile time: they must be the arguments')
-        m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?(?:_m(\d)(\d)(\d)(\d))?", name)
+        # build with its modes fixed at compile time: they must be the arguments'; fuse v23's _s<shape>: so must it)
+        m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?(?:_m(\d)(\d)(\d)(\d))?(_s[\dx_]+)?", name)
         ch, cl = int(m[1]), int(m[2] or 8)
         if m[4] is not None:
-            assert tuple(map(int, m.groups()[3:])) == (proj, ex_ks, red_pf, dw_segs), (name, a[24:])
+            assert tuple(map(int, m.groups()[3:7])) == (proj, ex_ks, red_pf, dw_segs), (name, a[24:])
+        if m[8] is not None:
+            shape = (H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr)
+            from impls._custom_kernels import exdwpw6_spec_name  # (this function's K is a GEMM dimension)
+
+            assert name.endswith(exdwpw6_spec_name("x", (0, 0, 0, 0), shape)[len("x_m0000") :]), (name, shape)
         n = grid[2]
         assert cnt.dtype == np.int32 and not cnt[: n * grid[1] * cl].any(), "counters must be zero before a launch"
         assert cnt.size >= n * grid[1] * cl, (cnt.size, n, grid, cl)
@@ -483,9 +488,8 @@ class RawKernel:
             name = name2
         if name == "mbv2_spin":
             SIGS[name] = ["unsigned long long ns"]
-        spec = re.fullmatch(
-            r"(exdwpw6_\w+)_m\d{4}", name
-        )  # fuse v22: a fixed-mode build, its generic build's signature
+        # fuse v22 / v23: a fixed build has its generic build's signature
+        spec = re.fullmatch(r"(exdwpw6_\w+?)_m\d{4}(?:_s[\dx_]+)?", name)
         if spec and spec[1] in SIGS:
             SIGS[name] = SIGS[spec[1]]
         if name not in SIGS:
@@ -673,9 +677,9 @@ def fake_cupy(monkeypatch):
         custom.K, "build_all", lambda arch: {n: custom.K.Built(n, None, "") for n in custom.K.KERNEL_FILES}
     )
 
-    def fake_spec(name, modes, arch, nvcc):  # fuse v22's fixed-mode builds: recorded, loaded by name
-        SPEC_BUILDS.append((name, modes))
-        return custom.K.Built(custom.K.exdwpw6_spec_name(name, modes), None, "")
+    def fake_spec(name, modes, arch, nvcc, shape=None):  # fuse v22 / v23's fixed builds: recorded, loaded by name
+        SPEC_BUILDS.append((name, modes, shape))
+        return custom.K.Built(custom.K.exdwpw6_spec_name(name, modes, shape), None, "")
 
     monkeypatch.setattr(custom.K, "build_exdwpw6_spec", fake_spec)
     SPEC_BUILDS.clear()
@@ -1868,35 +1872,41 @@ def test_fuse_v21_times_the_depthwise_mapping_per_block(fake_cupy, net, monkeypa
     assert v20._pinned6(cfgs, 32) is None
 
 
-def test_fuse_v22_runs_each_exdwpw6_launch_on_its_fixed_mode_build(fake_cupy, net, ort_logits):
-    """fuse v22: v21's plan with each exdwpw6 launch on <build>_m<proj_cols><ex_ks><red_pf><dw_segs> (the stand-in
-    checks the name's modes are the arguments'), the same grids, blocks and arguments; each (build, modes) compiled
-    once per device, another batch's plan reuses them; the emulated plan against ONNX Runtime; earlier versions
-    compile none."""
+@pytest.mark.parametrize("fuse", ["v22", "v23"])
+def test_fuse_v22_runs_each_exdwpw6_launch_on_its_fixed_mode_build(fake_cupy, net, ort_logits, fuse):
+    """fuse v22: v21's plan with each exdwpw6 launch on <build>_m<proj_cols><ex_ks><red_pf><dw_segs> (fuse v23:
+    + _s<shape and flags>; the stand-in checks the name's modes and shape are the arguments'), the same grids, blocks
+    and arguments; each distinct build compiled once per device, another batch's plan reuses them; the emulated plan
+    against ONNX Runtime; earlier versions compile none."""
     plans = {}
-    for fuse in ("v21", "v22"):
-        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+    for f in ("v21", fuse):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={f}", autotune=False)
         be.prepare(net)
-        plans[fuse] = be.plan(1).launches
-    assert [la.name for la in plans["v21"] if la.name.startswith("exdwpw6_m")] == []
+        plans[f] = be.plan(1).launches
+        if f == "v21":
+            assert not SPEC_BUILDS
     six21 = [la for la in plans["v21"] if la.name.startswith("exdwpw6")]
-    six22 = [la for la in plans["v22"] if la.name.startswith("exdwpw6")]
-    assert len(six21) == len(six22) == 13
-    for a, b in zip(six21, six22):
+    six = [la for la in plans[fuse] if la.name.startswith("exdwpw6")]
+    assert len(six21) == len(six) == 13
+    wanted = set()
+    for a, b in zip(six21, six):
         modes = tuple(int(v) for v in a.args[24:28])
-        assert b.name == K.exdwpw6_spec_name(a.name, modes) and b.name != a.name, (a.name, b.name)
+        shape = tuple(int(v) for v in a.args[11:24]) if fuse == "v23" else None
+        assert b.name == K.exdwpw6_spec_name(a.name, modes, shape) and b.name != a.name, (a.name, b.name)
         assert (b.grid, b.block, b.smem, b.pdl) == (a.grid, a.block, a.smem, a.pdl)
         assert [int(v) for v in b.args[11:]] == [int(v) for v in a.args[11:]]
+        wanted.add((a.name, modes, shape))
     assert [la.name for la in plans["v21"] if not la.name.startswith("exdwpw6")] == [
-        la.name for la in plans["v22"] if not la.name.startswith("exdwpw6")
+        la.name for la in plans[fuse] if not la.name.startswith("exdwpw6")
     ]
-    wanted = {(a.name, tuple(int(v) for v in a.args[24:28])) for a in six21}
-    assert sorted(SPEC_BUILDS) == sorted(wanted)  # each distinct (build, modes) once (v21 compiled none)
-    be.plan(2)  # batch 2: the same blocks' builds again, compiled no more
+    assert sorted(SPEC_BUILDS, key=repr) == sorted(wanted, key=repr)  # each distinct build once
+    if fuse == "v23":  # the repeated blocks share their shape: fewer builds than launches
+        assert len(wanted) < 13
+    be.plan(2)  # batch 2: new builds only where the shape (v23) or the picks differ, none twice
     assert len(SPEC_BUILDS) == len(set(SPEC_BUILDS))
     x, ref = ort_logits
     be.poison(2)
-    assert_close(be.run(x), ref, "fp32", "e2e", what="emulated custom fuse=v22")
+    assert_close(be.run(x), ref, "fp32", "e2e", what=f"emulated custom fuse={fuse}")
     assert not be.info()["fallbacks"]
 
 
@@ -1919,6 +1929,18 @@ def test_exdwpw6_spec_names_and_defines():
         "-DEXDWPW6_DS=1", "-DEXDWPW6_SPEC_NAME=exdwpw6_c12x16_t512_m2801", "-DEXDWPW6_SPEC_CH=12",
         "-DEXDWPW6_SPEC_CL=16", "-DEXDWPW6_SPEC_NT=512",
     ]  # fmt: skip
+    shape = (14, 14, 64, 384, 64, 14, 14, 1, 2, 1, 1, 0, 1)  # fuse v23: + the shape and flags
+    assert (
+        K.exdwpw6_spec_name("exdwpw6_c24", (3, 4, 1, 0), shape) == "exdwpw6_c24_m3410_s14x14_64_384_64_14x14_1_2_1101"
+    )
+    assert K.exdwpw6_spec_defines("exdwpw6_c24", (3, 4, 1, 0), shape)[-14:] == [
+        "-DEXDWPW6_FIX_SHAPE", "-DEXDWPW6_H=14", "-DEXDWPW6_W=14", "-DEXDWPW6_CIN=64", "-DEXDWPW6_CE=384",
+        "-DEXDWPW6_COUT=64", "-DEXDWPW6_HO=14", "-DEXDWPW6_WO=14", "-DEXDWPW6_S=1", "-DEXDWPW6_TR=2",
+        "-DEXDWPW6_ACTE=1", "-DEXDWPW6_ACTD=1", "-DEXDWPW6_ACTP=0", "-DEXDWPW6_RES=1",
+    ]  # fmt: skip
+    for bad in (shape[:-1], (0, *shape[1:]), (*shape[:-1], 2)):
+        with pytest.raises(ValueError):
+            K.exdwpw6_spec_name("exdwpw6_c24", (3, 4, 1, 0), bad)
     b = K.build_exdwpw6_spec("exdwpw6_c24", (1, 2, 1, 0), "90", None)  # no nvcc: the defines in front of the source
     assert b.path is None and b.name == "exdwpw6_c24_m1210"
     assert b.source.startswith("#define EXDWPW6_SPEC_ONLY\n#define EXDWPW6_FIX_MODES\n#define EXDWPW6_PC 1\n")

@@ -82,31 +82,34 @@ def test_persistent_kernel_does_not_spill_and_fits_two_blocks_per_sm(ptxas_repor
     assert props["registers"] <= 128, props
 
 
-SPEC_CASES = [("exdwpw6_c24x16_t512", (3, 0, 1, 0)), ("exdwpw6_c12x16", (2, 4, 1, 1)), ("exdwpw6_c24", (1, 8, 0, 0)),
-              ("exdwpw6_c36x16_t512", (0, 2, 1, 1))]  # fmt: skip
+SPEC_CASES = [("exdwpw6_c24x16_t512", (3, 0, 1, 0), None), ("exdwpw6_c12x16", (2, 4, 1, 1), None),
+              ("exdwpw6_c24", (1, 8, 0, 0), None), ("exdwpw6_c36x16_t512", (0, 2, 1, 1), None),
+              ("exdwpw6_c24x16_t512", (3, 0, 1, 0), (14, 14, 64, 384, 64, 14, 14, 1, 2, 1, 1, 0, 1)),
+              ("exdwpw6_c24", (2, 4, 1, 1), (7, 7, 160, 960, 160, 7, 7, 1, 3, 1, 1, 0, 1)),
+              ("exdwpw6_c12x16", (3, 2, 1, 0), (28, 28, 32, 192, 64, 14, 14, 2, 1, 1, 1, 0, 0))]  # fmt: skip
 
 
-@pytest.mark.parametrize("build,modes", SPEC_CASES)
-def test_fixed_mode_exdwpw6_build_compiles_alone_without_spills(build, modes, tmp_path, monkeypatch):
-    """fuse v22: kernels/cblock.cu with EXDWPW6_SPEC_ONLY holds exactly the one fixed-mode build, named as the host
-    expects, spill-free and with no more registers than its generic build's bound (512 / NT blocks per SM); the
-    backend's build function caches it (a second call compiles nothing)."""
+@pytest.mark.parametrize("build,modes,shape", SPEC_CASES)
+def test_fixed_mode_exdwpw6_build_compiles_alone_without_spills(build, modes, shape, tmp_path, monkeypatch):
+    """fuse v22 (v23: with a shape): kernels/cblock.cu with EXDWPW6_SPEC_ONLY holds exactly the one fixed build,
+    named as the host expects, spill-free and with no more registers than its generic build's bound (512 / NT blocks
+    per SM); the backend's build function caches it (a second call compiles nothing)."""
     nvcc = K.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile kernels/cblock.cu")
     cmd = K.nvcc_command(nvcc, K.KERNEL_DIR / "cblock.cu", tmp_path / "spec.cubin", ARCH, verbose=True)
-    cmd[1:1] = K.exdwpw6_spec_defines(build, modes)
+    cmd[1:1] = K.exdwpw6_spec_defines(build, modes, shape)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = K.parse_ptxas(proc.stdout + proc.stderr)
-    name = K.exdwpw6_spec_name(build, modes)
+    name = K.exdwpw6_spec_name(build, modes, shape)
     assert list(report) == [name], list(report)
     r = report[name]
     assert r["spill_stores"] == 0 and r["spill_loads"] == 0, r
     nt = K.exdwpw6_build_of(build)[2]
     assert r["registers"] <= 65536 // (nt * (512 // nt)), r
     monkeypatch.setenv("MBV2_CACHE", str(tmp_path / "cache"))
-    b = K.build_exdwpw6_spec(build, modes, ARCH, nvcc)
+    b = K.build_exdwpw6_spec(build, modes, ARCH, nvcc, shape)
     assert b.name == name and b.path is not None and b.path.exists()
     mtime = b.path.stat().st_mtime_ns
-    assert K.build_exdwpw6_spec(build, modes, ARCH, nvcc).path == b.path and b.path.stat().st_mtime_ns == mtime
+    assert K.build_exdwpw6_spec(build, modes, ARCH, nvcc, shape).path == b.path and b.path.stat().st_mtime_ns == mtime
