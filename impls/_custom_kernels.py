@@ -534,6 +534,21 @@ def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[
     return out
 
 
+_SPEC_SUFFIX = re.compile(
+    r"_m(\d)(\d)(\d)(\d)(?:_s(\d+)x(\d+)_(\d+)_(\d+)_(\d+)_(\d+)x(\d+)_(\d+)_(\d+)_([01])([01])([01])([01]))?$"
+)
+
+
+def exdwpw6_spec_parse(name: str) -> tuple[str, tuple[int, ...] | None, tuple[int, ...] | None]:
+    """exdwpw6_spec_name's inverse: (the generic build, its modes, its shape) of a fixed build's name; (name, None,
+    None) for a name without the suffix."""
+    m = _SPEC_SUFFIX.search(name)
+    if m is None:
+        return name, None, None
+    vals = tuple(int(v) for v in m.groups() if v is not None)
+    return name[: m.start()], vals[:4], (vals[4:] if len(vals) > 4 else None)
+
+
 def exdwpw6_spec_defines(
     name: str, modes: tuple[int, int, int, int], shape: tuple[int, ...] | None = None
 ) -> list[str]:
@@ -1024,21 +1039,31 @@ class Built:
     source: str
 
 
+def _compile_cached(
+    src_path: Path, source: str, stem: str, defines: list[str], arch: str, nvcc: str, what: str
+) -> Path:
+    """nvcc on ``src_path`` (+ ``defines``) for sm_<arch> (file_arch), into the disk cache keyed by the source, the
+    options and the target; compiled only where the cubin is missing (a per-process temporary, then a rename)."""
+    key = hashlib.sha256((source + "|".join([*NVCC_FLAGS, *defines]) + arch + nvcc).encode()).hexdigest()[:16]
+    out = cache_dir() / f"{stem}-sm{arch}-{key}.cubin"
+    if not out.exists():
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        cmd = nvcc_command(nvcc, src_path, tmp, arch)
+        cmd[1:1] = defines
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BackendUnavailable(f"nvcc failed on {what}:\n{proc.stderr.strip()}")
+        os.replace(tmp, out)
+    return out
+
+
 def build_one(name: str, arch: str, nvcc: str | None) -> Built:
     src_path = KERNEL_DIR / f"{name}.cu"
     source = src_path.read_text()
     if nvcc is None:
         return Built(name, None, source)
-    key = hashlib.sha256((source + "|".join(NVCC_FLAGS) + arch + nvcc).encode()).hexdigest()[:16]
-    out = cache_dir() / f"{name}-sm{arch}-{key}.cubin"
-    if not out.exists():
-        tmp = out.with_suffix(f".{os.getpid()}.tmp")
-        proc = subprocess.run(nvcc_command(nvcc, src_path, tmp, arch), capture_output=True, text=True)
-        if proc.returncode != 0:
-            target = file_arch(name, arch)
-            raise BackendUnavailable(f"nvcc failed on kernels/{name}.cu for sm_{target}:\n{proc.stderr.strip()}")
-        os.replace(tmp, out)
-    return Built(name, out, source)
+    what = f"kernels/{name}.cu for sm_{file_arch(name, arch)}"
+    return Built(name, _compile_cached(src_path, source, name, [], arch, nvcc, what), source)
 
 
 def build_exdwpw6_spec(
@@ -1054,18 +1079,8 @@ def build_exdwpw6_spec(
     if nvcc is None:
         head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
         return Built(spec, None, head + source)
-    key = hashlib.sha256((source + "|".join([*NVCC_FLAGS, *defines]) + arch + nvcc).encode()).hexdigest()[:16]
-    out = cache_dir() / f"{spec}-sm{arch}-{key}.cubin"
-    if not out.exists():
-        tmp = out.with_suffix(f".{os.getpid()}.tmp")
-        cmd = nvcc_command(nvcc, src_path, tmp, arch)
-        cmd[1:1] = defines
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            what = f"{spec} (kernels/cblock.cu {' '.join(defines)})"
-            raise BackendUnavailable(f"nvcc failed on {what}:\n{proc.stderr.strip()}")
-        os.replace(tmp, out)
-    return Built(spec, out, source)
+    what = f"{spec} (kernels/cblock.cu {' '.join(defines)})"
+    return Built(spec, _compile_cached(src_path, source, spec, defines, arch, nvcc, what), source)
 
 
 def build_all(arch: str) -> dict[str, Built]:

@@ -306,6 +306,13 @@ class Plan:
     host_out: Any = None
 
 
+def _load_module(cupy: Any, b: K.Built) -> Any:
+    """A built kernel file as a CuPy module: its cubin, or without nvcc its source through NVRTC."""
+    if b.path is not None:
+        return cupy.RawModule(path=str(b.path))
+    return cupy.RawModule(code=b.source, options=("-std=c++17",))
+
+
 def _pinned(shape: tuple[int, ...]) -> np.ndarray:
     """A page-locked float32 host array (plain NumPy where CuPy cannot give one)."""
     try:
@@ -449,14 +456,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             fns: dict[str, Any] = {}
             compiler = ""
             for name, b in built.items():
+                mod = _load_module(cupy, b)
                 if b.path is not None:
-                    mod = cupy.RawModule(path=str(b.path))
                     compiler = f"nvcc {' '.join(K.NVCC_FLAGS)} -arch=sm_{self.arch}"
                     specific = [f"{n}.cu: sm_{K.file_arch(n, self.arch)}" for n in K.ARCH_SPECIFIC_FILES]
                     if any(K.file_arch(n, self.arch) != self.arch for n in K.ARCH_SPECIFIC_FILES):
                         compiler += f" ({', '.join(specific)})"
                 else:
-                    mod = cupy.RawModule(code=b.source, options=("-std=c++17",))
                     compiler = "nvrtc (CuPy, nvcc not found)"
                 for fam in KERNEL_VERSIONS:
                     for ver in KERNEL_VERSIONS[fam]:
@@ -2275,13 +2281,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             nvcc = K.find_nvcc()
             with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
                 built = list(pool.map(lambda k: K.build_exdwpw6_spec(k[0], k[1], self.arch, nvcc, k[2]), missing))
-            cp = self._cp
             for b in built:
-                if b.path is not None:
-                    mod = cp.RawModule(path=str(b.path))
-                else:
-                    mod = cp.RawModule(code=b.source, options=("-std=c++17",))
-                self._fns[b.name] = mod.get_function(b.name)
+                self._fns[b.name] = _load_module(self._cp, b).get_function(b.name)
         out = []
         for la in launches:
             if la.name.startswith("exdwpw6") and la.name in self._fns and not la.name.endswith("_stamp"):

@@ -46,11 +46,11 @@ PHASES = ("stage", "expand", "depthwise", "project", "cluster barrier", "cluster
 
 
 def stamp_run(be: CustomBackend, la) -> dict:
-    """One launch of the stamped build of ``la``'s kernel; per-phase median / max over blocks in us. fuse v22's
-    fixed-mode builds (<build>_m<modes>) have no stamped twin: the generic build runs (same modes as arguments)."""
+    """One launch of the stamped build of ``la``'s kernel; per-phase median / max over blocks in us. fuse v22 / v23's
+    fixed builds have no stamped twin: their generic build's runs (the same modes and shape as arguments)."""
     built = K.build_all(be.arch)["cblock"]
     mod = cupy.RawModule(path=str(built.path)) if built.path else cupy.RawModule(code=built.source)
-    name = re.sub(r"_m\d{4}$", "", la.name)
+    name = K.exdwpw6_spec_parse(la.name)[0]
     fn = be._dyn_smem(mod.get_function(name + "_stamp"), la.smem)
     m = re.search(r"_c\d+x(\d+)", name)
     if m and int(m[1]) > 8:  # clusters of 12 / 16 (fuse v13, v14): the non-portable opt-in

@@ -453,16 +453,14 @@ def test_e2e_fuse_v22_matches_onnxruntime(net, batch, graph, fuse):
     """fuse v22 (v23) tuned against ONNX Runtime: its 13 exdwpw6 launches on fixed-mode (and fixed-shape) builds named
     with their launch's modes (and shape); logits bitwise equal to fuse v21 planned with the same tuner picks (the
     same launches on the generic builds: fixing the modes and shapes at compile time keeps every sum)."""
-    import re
-
-    from impls._custom_kernels import exdwpw6_spec_name
+    from impls._custom_kernels import exdwpw6_spec_name, exdwpw6_spec_parse
 
     be, names = _check_v13_successor(net, fuse, batch, graph, True)
     six = [la for la in be.plan(batch).launches if la.name.startswith("exdwpw6")]
     assert len(six) == 13, names
     generic = []
     for la in six:
-        base, modes = re.sub(r"_m\d{4}(_s[\dx_]+)?$", "", la.name), tuple(int(v) for v in la.args[24:28])
+        base, modes = exdwpw6_spec_parse(la.name)[0], tuple(int(v) for v in la.args[24:28])
         shape = tuple(int(v) for v in la.args[11:24]) if fuse == "v23" else None
         assert la.name == exdwpw6_spec_name(base, modes, shape), la.name
         generic.append(base)

@@ -339,15 +339,14 @@ def emulate(name, grid, block, args):
         assert ex_ks in (0, 1, 2, 4, 8) and (ex_ks == 0 or cin % (4 * ex_ks) == 0), (ex_ks, cin)  # fuse v17
         # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads), fuse v22's _m<modes> (the
         # build with its modes fixed at compile time: they must be the arguments'; fuse v23's _s<shape>: so must it)
-        m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?(?:_m(\d)(\d)(\d)(\d))?(_s[\dx_]+)?", name)
-        ch, cl = int(m[1]), int(m[2] or 8)
-        if m[4] is not None:
-            assert tuple(map(int, m.groups()[3:7])) == (proj, ex_ks, red_pf, dw_segs), (name, a[24:])
-        if m[8] is not None:
-            shape = (H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr)
-            from impls._custom_kernels import exdwpw6_spec_name  # (this function's K is a GEMM dimension)
+        from impls._custom_kernels import exdwpw6_spec_parse  # (this function's K is a GEMM dimension)
 
-            assert name.endswith(exdwpw6_spec_name("x", (0, 0, 0, 0), shape)[len("x_m0000") :]), (name, shape)
+        base, modes, shape = exdwpw6_spec_parse(name)
+        assert modes in (None, (proj, ex_ks, red_pf, dw_segs)), (name, a[24:])
+        assert shape in (None, (H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr)), (name, a[11:24])
+        assert shape is None or modes is not None, name
+        m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?", base)
+        ch, cl = int(m[1]), int(m[2] or 8)
         n = grid[2]
         assert cnt.dtype == np.int32 and not cnt[: n * grid[1] * cl].any(), "counters must be zero before a launch"
         assert cnt.size >= n * grid[1] * cl, (cnt.size, n, grid, cl)
@@ -488,10 +487,9 @@ class RawKernel:
             name = name2
         if name == "mbv2_spin":
             SIGS[name] = ["unsigned long long ns"]
-        # fuse v22 / v23: a fixed build has its generic build's signature
-        spec = re.fullmatch(r"(exdwpw6_\w+?)_m\d{4}(?:_s[\dx_]+)?", name)
-        if spec and spec[1] in SIGS:
-            SIGS[name] = SIGS[spec[1]]
+        base = K.exdwpw6_spec_parse(name)[0]  # fuse v22 / v23: a fixed build has its generic build's signature
+        if base != name and base in SIGS:
+            SIGS[name] = SIGS[base]
         if name not in SIGS:
             raise KeyError(f"no kernel {name}")
         self.name, self.sig = name, SIGS[name]
@@ -1938,6 +1936,10 @@ def test_exdwpw6_spec_names_and_defines():
         "-DEXDWPW6_COUT=64", "-DEXDWPW6_HO=14", "-DEXDWPW6_WO=14", "-DEXDWPW6_S=1", "-DEXDWPW6_TR=2",
         "-DEXDWPW6_ACTE=1", "-DEXDWPW6_ACTD=1", "-DEXDWPW6_ACTP=0", "-DEXDWPW6_RES=1",
     ]  # fmt: skip
+    for modes, sh in (((3, 4, 1, 0), shape), ((3, 4, 1, 0), None), ((0, 8, 0, 1), None)):  # the name parsed back
+        assert K.exdwpw6_spec_parse(K.exdwpw6_spec_name("exdwpw6_c12x16_t512", modes, sh)) == (
+            "exdwpw6_c12x16_t512", modes, sh)  # fmt: skip
+    assert K.exdwpw6_spec_parse("exdwpw6_c24") == ("exdwpw6_c24", None, None)
     for bad in (shape[:-1], (0, *shape[1:]), (*shape[:-1], 2)):
         with pytest.raises(ValueError):
             K.exdwpw6_spec_name("exdwpw6_c24", (3, 4, 1, 0), bad)
