@@ -208,8 +208,10 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # v19: exdwpw6 blocks (tuned among the wider builds at 256 and 512 threads, then the projection mapping (lane tiles
     # of 4 or 2 pixels among them), then the expansion's k split) at batch
     # <= EXDWPW6_V13_MAX_BATCH; above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head kernel at
-    # batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1
-    "fuse": "v21",
+    # batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1; v21 times each block's depthwise
+    # mapping; v23 runs each planned exdwpw6 launch on a build with its modes and shape fixed at compile time (H200,
+    # session 19: batch 1 / 2 / 3 -12 / -19 / -19 us against v21)
+    "fuse": "v23",
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",

@@ -729,9 +729,13 @@ def test_default_plan_launches_the_default_kernels(fake_cupy, net, ort_logits):
     be = fake_cupy.CustomBackend()
     be.prepare(net)
     be.run(ort_logits[0])
-    launched = set(LAUNCHES)
+    # fuse v22 and later: each planned exdwpw6 launch runs a fixed build named after the generic one
+    launched = {K.exdwpw6_spec_parse(k)[0] for k in LAUNCHES}
     allowed = {k for _, k in K.default_kernels()}
     assert launched <= allowed, launched - allowed
+    fixed = K.spec_modes(K.DEFAULT_VERSIONS["fuse"])
+    six = [k for k in LAUNCHES if k.startswith("exdwpw6")]
+    assert all((K.exdwpw6_spec_parse(k)[1] is not None) == fixed for k in six), six
     b0 = K.DEFAULT_VERSIONS["block0"]
     stem = K.block0_kernel(32, 16, b0) if b0 in ("v2", "v3") else "conv3x3c3_nhwc"
     # ort_logits' batch 2: fuse v13 runs the <= 28x28 blocks as exdwpw6 kernels there, above it split-K GEMMs
