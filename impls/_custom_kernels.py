@@ -115,10 +115,13 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                red_pf, dw_segs) fixed at compile time (kernels/cblock.cu EXDWPW6_SPEC_ONLY, built on first use,
                ~1 s each, cached): one path per phase, about half the code; tuned on the generic builds. Session
                18 measured the effect with fixed modes (H100, batch 1: 152.98 -> 144.32 and 151.15 -> 140.59 us);
-               prepared, NOT yet run on a GPU,
+               H200, session 19: batch 1 -5.2 us against v21,
                v23 v22 with the block's shape and flags (H, W, CIN, CE, COUT, Ho, Wo, S, TR, the activations, the
-               residual) fixed at compile time too (one build per block shape and modes); prepared, NOT yet run on
-               a GPU,
+               residual) fixed at compile time too (one build per block shape and modes); H200, session 19: batch 1
+               / 2 / 3 -12 / -19 / -19 us against v21; the default since session 19,
+               v24 v23 + the plan's exdwpw5 launches (their shape and flags: H, W, CE, Ho, Wo, pad, the activations,
+               the residual) and its block0 v3 launch (H, W, Ho, Wo) on builds with those fixed at compile time
+               (kernels/conv.cu EXDWPW5_SPEC_ONLY, kernels/block0.cu BLOCK0_SPEC_ONLY; fixed_defines),
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -185,7 +188,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 24)),
+    "fuse": tuple(f"v{i}" for i in range(1, 25)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -563,6 +566,83 @@ def exdwpw6_spec_defines(
     if shape is not None:
         out += ["-DEXDWPW6_FIX_SHAPE", *(f"-DEXDWPW6_{k}={v}" for k, v in zip(EXDWPW6_SHAPE_ARGS, shape))]
     return out
+
+
+# fuse v24: the launches of other kernel families that the plan moves to builds with their shape fixed at compile time:
+# kind -> (kernel file, the macro prefix of its defines, the index of the first fixed kernel argument, the fixed
+# arguments' define names in order, the generic build's configuration's define names in order (exdwpw5_configs /
+# block0_configs)). block0 keeps its activations as arguments: fixed too, ptxas spilled 8 bytes at 80 registers.
+FIXED_KINDS: dict[str, tuple[str, str, int, tuple[str, ...], tuple[str, ...]]] = {
+    "exdwpw5": ("conv", "EXDWPW5", 9, ("H", "W", "CE", "HO", "WO", "PAD", "ACTE", "ACTD", "ACTP", "RES"),
+                ("S", "CIN", "COUT", "TH", "TW", "CC", "DP", "PT", "WS", "MINB")),
+    "block0": ("block0", "BLOCK0", 8, ("H", "W", "HO", "WO"), ("C1", "C3", "CC", "MINB")),
+}  # fmt: skip
+
+
+def fixed_shapes(version: str) -> bool:
+    """fuse v24 and later: the plan's exdwpw5 and block0 v3 launches run on builds with their shape fixed
+    (build_fixed)."""
+    return fuse_level(version) >= 24
+
+
+_BLOCK0_V3_MACRO = re.compile(r"^BLOCK0_V3_KERNEL\((\w+),((?:\s*\d+\s*,?){4})\)", re.M)
+
+
+def block0_configs() -> dict[str, tuple[int, ...]]:
+    """Every compiled block0 v3 build: name -> (C1, C3, CC, MINB), read from kernels/block0.cu's BLOCK0_V3_KERNEL
+    lines."""
+    text = (KERNEL_DIR / "block0.cu").read_text()
+    return {m.group(1): tuple(int(v) for v in m.group(2).split(",")) for m in _BLOCK0_V3_MACRO.finditer(text)}
+
+
+def fixed_kind(name: str) -> str | None:
+    """The FIXED_KINDS kind of a generic build fuse v24 can fix (None for any other kernel)."""
+    if name in exdwpw5_configs():
+        return "exdwpw5"
+    if name in block0_configs():
+        return "block0"
+    return None
+
+
+_FIXED_SUFFIX = re.compile(r"_f(\d+(?:_\d+)*)$")
+
+
+def fixed_name(name: str, shape: tuple[int, ...]) -> str:
+    """fuse v24: the name of build ``name`` with its shape (FIXED_KINDS' arguments, in order) fixed at compile time:
+    <name>_f<v1>_<v2>_..."""
+    kind = fixed_kind(name)
+    if kind is None:
+        raise ValueError(f"not a build fuse v24 fixes: {name!r}")
+    names = FIXED_KINDS[kind][3]
+    if len(shape) != len(names) or min(shape) < 0 or min(shape[: min(5, len(names))]) < 1:
+        raise ValueError(f"{kind} shape out of range: {shape} (wanted {', '.join(names)})")
+    return f"{name}_f" + "_".join(str(int(v)) for v in shape)
+
+
+def fixed_parse(name: str) -> tuple[str, tuple[int, ...] | None]:
+    """fixed_name's inverse: (the generic build, its shape), or (name, None) for a name without the suffix."""
+    m = _FIXED_SUFFIX.search(name)
+    if m is None:
+        return name, None
+    return name[: m.start()], tuple(int(v) for v in m[1].split("_"))
+
+
+def generic_of(name: str) -> str:
+    """The generic build a planned kernel name runs (fuse v22 / v23's exdwpw6 and v24's fixed builds stripped of
+    their suffix; any other name as it is)."""
+    return fixed_parse(exdwpw6_spec_parse(name)[0])[0]
+
+
+def fixed_defines(name: str, shape: tuple[int, ...]) -> list[str]:
+    """The -D options that make the kind's kernel file hold only build ``name`` with ``shape`` fixed."""
+    spec = fixed_name(name, shape)
+    kind = fixed_kind(name)
+    assert kind is not None
+    _, pre, _, names, cfg_names = FIXED_KINDS[kind]
+    cfg = exdwpw5_configs()[name] if kind == "exdwpw5" else block0_configs()[name]
+    out = [f"-D{pre}_SPEC_ONLY", f"-D{pre}_FIX_SHAPE", f"-D{pre}_SPEC_NAME={spec}"]
+    out += [f"-D{pre}_SPEC_CFG_{k}={v}" for k, v in zip(cfg_names, cfg)]
+    return out + [f"-D{pre}_{k}={int(v)}" for k, v in zip(names, shape)]
 
 
 def dw_seg_stage(version: str) -> bool:
@@ -1082,6 +1162,24 @@ def build_exdwpw6_spec(
         head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
         return Built(spec, None, head + source)
     what = f"{spec} (kernels/cblock.cu {' '.join(defines)})"
+    return Built(spec, _compile_cached(src_path, source, spec, defines, arch, nvcc, what), source)
+
+
+def build_fixed(name: str, shape: tuple[int, ...], arch: str, nvcc: str | None) -> Built:
+    """fuse v24: the kind's kernel file with only build ``name``, its shape fixed (fixed_defines), compiled for
+    sm_<arch> (cached on disk by source, options and target; ~1 s). Without nvcc: the source for NVRTC (the defines
+    as #define lines in front of the file)."""
+    kind = fixed_kind(name)
+    if kind is None:
+        raise ValueError(f"not a build fuse v24 fixes: {name!r}")
+    src_path = KERNEL_DIR / f"{FIXED_KINDS[kind][0]}.cu"
+    source = src_path.read_text()
+    defines = fixed_defines(name, shape)
+    spec = fixed_name(name, shape)
+    if nvcc is None:
+        head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
+        return Built(spec, None, head + source)
+    what = f"{spec} (kernels/{src_path.name} {' '.join(defines)})"
     return Built(spec, _compile_cached(src_path, source, spec, defines, arch, nvcc, what), source)
 
 

@@ -2243,6 +2243,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             launches, ranges = self._plan_tune(batch, launches, ranges)
         if K.spec_modes(self.versions["fuse"]):  # fuse v22: each exdwpw6 launch on its own fixed-mode build
             launches = self._specialise_exdwpw6(launches)
+        if K.fixed_shapes(self.versions["fuse"]):  # fuse v24: the exdwpw5 and block0 launches on fixed-shape builds
+            launches = self._specialise_fixed(launches)
         plan = Plan(
             batch=batch,
             stage_in=stage_in,
@@ -2291,6 +2293,33 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 if K.exdwpw6_build_of(la.name)[1] > 8:
                     self._allow_nonportable_cluster(spec, fn)
                 la = replace(la, name=spec, kernel=fn)
+            out.append(la)
+        return out
+
+    def _specialise_fixed(self, launches: list[Launch]) -> list[Launch]:
+        """fuse v24: each exdwpw5 and block0 v3 launch (K.fixed_kind) on the build of the same name with its shape
+        (the kernel arguments K.FIXED_KINDS names) fixed at compile time; the same arguments, so the same sums. The
+        builds are compiled on first use (K.build_fixed, ~1 s each, in parallel; cached on disk) and kept with this
+        device's kernels."""
+
+        def key_of(la: Launch) -> tuple[str, tuple[int, ...]]:
+            _, _, first, names, _ = K.FIXED_KINDS[K.fixed_kind(la.name)]  # type: ignore[index]
+            return la.name, tuple(int(a) for a in la.args[first : first + len(names)])
+
+        todo = [la for la in launches if la.name in self._fns and K.fixed_kind(la.name) is not None]
+        missing = sorted({key_of(la) for la in todo if K.fixed_name(*key_of(la)) not in self._fns})
+        if missing:
+            nvcc = K.find_nvcc()
+            with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
+                built = list(pool.map(lambda k: K.build_fixed(k[0], k[1], self.arch, nvcc), missing))
+            for b in built:
+                self._fns[b.name] = _load_module(self._cp, b).get_function(b.name)
+        fixed = {id(la) for la in todo}
+        out = []
+        for la in launches:
+            if id(la) in fixed:
+                spec = K.fixed_name(*key_of(la))
+                la = replace(la, name=spec, kernel=self._dyn_smem(self._fn(spec), la.smem))
             out.append(la)
         return out
 

@@ -89,6 +89,9 @@ __device__ __forceinline__ void store4(__half* p, float4 v) {
 }
 }  // namespace block0
 
+// fuse v24: this file compiled with -DBLOCK0_SPEC_ONLY holds ONE block0 v3 build with its shape fixed (after the v3
+// kernel macro); v2 and the fp16 kernels are left out
+#ifndef BLOCK0_SPEC_ONLY
 // X: (N, 3, H, W) NCHW; Ws: (>= 27, C1) stem weights, rows (ky, kx, ci); bs: (C1); Wd: (9, C1); bd: (C1);
 // Wp: (C1, C3) = W^T; bp: (C3); Y: (N, Ho, Wo, C3) NHWC with Ho x Wo the stem / depthwise map
 // (Ho = (H - 1) / 2 + 1). grid = (ceil(Ho / 14) * ceil(Wo / 14), N), block = 256.
@@ -312,6 +315,8 @@ BLOCK0_V2_KERNEL(block0_v2_c16_p8, 16, 8, 16)
 BLOCK0_V2_KERNEL(block0_v2_c24_p16, 24, 16, 8)
 BLOCK0_V2_KERNEL(block0_v2_c48_p24, 48, 24, 16)
 
+#endif  // BLOCK0_SPEC_ONLY (v2)
+
 // v3: v2 with separate stem / depthwise tiles (2 barriers per chunk instead of 4; a chunk's projection overlaps
 // the next chunk's stem) and the input patch staged one warp per row (less index arithmetic)
 template <int C1, int C3, int CC, typename TO = float>
@@ -320,6 +325,12 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
                                                const float* __restrict__ bd, const float* __restrict__ Wp,
                                                const float* __restrict__ bp, TO* __restrict__ Y, int H, int W,
                                                int Ho, int Wo, int act_s, int act_d, int act_p) {
+#ifdef BLOCK0_FIX_SHAPE
+    // fuse v24's builds (BLOCK0_SPEC_ONLY): the input / output sizes as compile-time constants (the tile indexing and
+    // the bounds tests become constants); the host passes the same values. The activations stay arguments: fixed
+    // too, ptxas spilled 8 bytes at 80 registers
+    H = BLOCK0_H, W = BLOCK0_W, Ho = BLOCK0_HO, Wo = BLOCK0_WO;
+#endif
     using namespace block0;
     constexpr int CP = CC / 2;          // channel pairs per chunk
     constexpr int NSTEM = CP * ST * 2;  // stem items: (pair, stem row, half row of 8 pixels)
@@ -530,6 +541,16 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
          int act_d, int act_p) {                                                                             \
         block0_v3_body<C1, C3, CC>(X, Ws, bs, Wd, bd, Wp, bp, Y, H, W, Ho, Wo, act_s, act_d, act_p);        \
     }
+
+// fuse v24: with -DBLOCK0_SPEC_ONLY this file holds only BLOCK0_SPEC_NAME, a v3 build's configuration
+// (-DBLOCK0_SPEC_CFG_C1=.. _C3 _CC _MINB) with its sizes fixed (-DBLOCK0_FIX_SHAPE -DBLOCK0_H=.. _W _HO _WO;
+// impls/_custom_kernels.py fixed_defines)
+#ifdef BLOCK0_SPEC_ONLY
+#ifndef BLOCK0_FIX_SHAPE
+#error "BLOCK0_SPEC_ONLY needs BLOCK0_FIX_SHAPE and the shape"
+#endif
+BLOCK0_V3_KERNEL(BLOCK0_SPEC_NAME, BLOCK0_SPEC_CFG_C1, BLOCK0_SPEC_CFG_C3, BLOCK0_SPEC_CFG_CC, BLOCK0_SPEC_CFG_MINB)
+#else
 
 // 3 blocks per SM (<= 80 registers, no spills) where ptxas fits them; the 48-channel one spills at 80 registers.
 // block0_v3_c32_p16_occ2: the same at 2 blocks per SM (95 registers), for the timing comparison.
@@ -987,3 +1008,4 @@ hblock0_v4_c48_p24(const float* __restrict__ X, const uint2* __restrict__ WsF, c
                    int act_s, int act_d, int act_p) {
     hblock0_v4_body<48, 24>(X, WsF, bs, Wd, bd, WpF, bp, Y, N, H, W, Ho, Wo, act_s, act_d, act_p);
 }
+#endif  // BLOCK0_SPEC_ONLY (the generic v3 builds and everything after them)

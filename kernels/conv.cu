@@ -33,6 +33,9 @@ __device__ __forceinline__ float conv_epilogue(float v, int act) {
     return act ? fminf(fmaxf(v, 0.0f), 6.0f) : v;
 }
 
+// fuse v24: this file compiled with -DEXDWPW5_SPEC_ONLY holds ONE exdwpw5 build (end of file), so everything before
+// the exdwpw5 section and after its kernel macro is left out
+#ifndef EXDWPW5_SPEC_ONLY
 // ---------------------------------------------------------------------------------------------
 // stem v1: im2col for NHWC. cols[(n*Ho + ho)*Wo + wo][(ky*k + kx)*Cin + ci], row length Kp >= k*k*Cin
 // (the extra columns are zero).
@@ -613,6 +616,8 @@ EXDW4_KERNEL(exdw4_s2_c16, 2, 16, 4, 8)
 EXDW4_KERNEL(exdw4_s2_c24, 2, 24, 4, 8)
 EXDW4_KERNEL(exdw4_s2_c32, 2, 32, 4, 8)
 
+#endif  // EXDWPW5_SPEC_ONLY (the kernels before exdwpw5)
+
 // Family "fuse" v5: the whole small-CIN bottleneck block in one kernel: expansion 1x1 (+ ReLU6) ->
 // depthwise 3x3 s1/s2 (+ ReLU6) -> projection 1x1 (+ bias, + residual), the expanded AND the depthwise
 // tensors staying in shared memory. fuse v4 (exdw4) still wrote the depthwise output (Ce channels at the
@@ -666,6 +671,12 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
                                              const float* __restrict__ bp, const float* __restrict__ R,
                                              float* __restrict__ Y, int H, int W, int Ce, int Ho, int Wo, int pad,
                                              int act_e, int act_d, int act_p, int has_res) {
+#ifdef EXDWPW5_FIX_SHAPE
+    // fuse v24's builds (EXDWPW5_SPEC_ONLY, end of file): the block's shape and flags as compile-time constants (the
+    // chunk loop's trip count and the tile indexing become constants); the host passes the same values
+    H = EXDWPW5_H, W = EXDWPW5_W, Ce = EXDWPW5_CE, Ho = EXDWPW5_HO, Wo = EXDWPW5_WO, pad = EXDWPW5_PAD;
+    act_e = EXDWPW5_ACTE, act_d = EXDWPW5_ACTD, act_p = EXDWPW5_ACTP, has_res = EXDWPW5_RES;
+#endif
     constexpr int IH = (TH - 1) * S + 3, IW = (TW - 1) * S + 3, NP = IH * IW, P = TH * TW;
     constexpr int CG = CC / 4, NTH = 256, PL = NTH / CG, PP = (NP + PL - 1) / PL;
     constexpr int DSTR = CC + 4;  // padded depthwise rows: the projection's per-pixel float4 reads hit distinct banks
@@ -891,6 +902,18 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         exdwpw5_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho, Wo,  \
                                                        pad, act_e, act_d, act_p, has_res);                    \
     }
+
+// fuse v24: with -DEXDWPW5_SPEC_ONLY this file holds only EXDWPW5_SPEC_NAME, a generic build's configuration
+// (-DEXDWPW5_SPEC_CFG_S=.. _CIN _COUT _TH _TW _CC _DP _PT _WS _MINB) with its shape fixed (-DEXDWPW5_FIX_SHAPE
+// -DEXDWPW5_H=.. _W _CE _HO _WO _PAD _ACTE _ACTD _ACTP _RES; impls/_custom_kernels.py fixed_defines)
+#ifdef EXDWPW5_SPEC_ONLY
+#ifndef EXDWPW5_FIX_SHAPE
+#error "EXDWPW5_SPEC_ONLY needs EXDWPW5_FIX_SHAPE and the shape"
+#endif
+EXDWPW5_KERNEL(EXDWPW5_SPEC_NAME, EXDWPW5_SPEC_CFG_S, EXDWPW5_SPEC_CFG_CIN, EXDWPW5_SPEC_CFG_COUT, EXDWPW5_SPEC_CFG_TH,
+               EXDWPW5_SPEC_CFG_TW, EXDWPW5_SPEC_CFG_CC, EXDWPW5_SPEC_CFG_DP, EXDWPW5_SPEC_CFG_PT, EXDWPW5_SPEC_CFG_WS,
+               EXDWPW5_SPEC_CFG_MINB)
+#else
 
 // the six small-CIN blocks of MobileNetV2-1.0 (impls/_custom_kernels.py: EXDWPW5_INSTANCES; the host reads each
 // build's configuration from these lines for its shared-memory size), each with the fastest configuration measured
@@ -1288,3 +1311,4 @@ EXDWPW8_KERNEL(exdwpw8_s1_c24_o24_f, 1, 24, 24, 8, 28, 24, 4, 8, 4, 2, 7, 4, 1, 
 EXDWPW8_KERNEL(exdwpw8_s1_c32_o32_c, 1, 32, 32, 7, 14, 32, 3, 8, 7, 1, 7, 4, 2, 2)
 EXDWPW8_KERNEL(exdwpw8_s2_c24_o32_c, 2, 24, 32, 7, 7, 48, 4, 16, 7, 1, 7, 4, 4, 2)
 EXDWPW8_KERNEL(exdwpw8_s2_c32_o64_c, 2, 32, 64, 7, 7, 32, 8, 4, 7, 1, 7, 4, 2, 2)
+#endif  // EXDWPW5_SPEC_ONLY (the generic builds and everything after them)

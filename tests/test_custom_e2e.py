@@ -470,3 +470,31 @@ def test_e2e_fuse_v22_matches_onnxruntime(net, batch, graph, fuse):
     assert [la.name for la in ref.plan(batch).launches if la.name.startswith("exdwpw6")] == generic
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), ref.run(x))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v24_matches_onnxruntime(net, batch, graph):
+    """fuse v24 tuned against ONNX Runtime: its exdwpw5 launches and its block0 launch on builds with their shape fixed
+    (named with their launch's shape); logits bitwise equal to fuse v23 planned with the same tuner picks (the same
+    launches on the generic builds)."""
+    from impls._custom_kernels import FIXED_KINDS, fixed_kind, fixed_name, fixed_parse
+
+    be, names = _check_v13_successor(net, "v24", batch, graph, True)
+    launches = be.plan(batch).launches
+    fixed = [la for la in launches if fixed_parse(la.name)[1] is not None]
+    generic = []
+    for la in fixed:
+        base = fixed_parse(la.name)[0]
+        _, _, first, fnames, _ = FIXED_KINDS[fixed_kind(base)]
+        assert la.name == fixed_name(base, tuple(int(v) for v in la.args[first : first + len(fnames)])), la.name
+        generic.append(base)
+    assert sorted(fixed_kind(g) for g in generic) == ["block0"] + ["exdwpw5"] * (len(generic) - 1), names
+    assert batch > 1 or len(generic) == 4, names  # batch 1: the three small-CIN blocks on exdwpw5 (fuse v9)
+    ref = impls.create("custom", kernels="fuse=v23", graph=graph)
+    ref.prepare(net)
+    ref._tune_cache = dict(be._tune_cache)  # v24's picks
+    ref_names = [la.name for la in ref.plan(batch).launches]
+    assert [n for n in ref_names if fixed_kind(n)] == generic, ref_names
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), ref.run(x))

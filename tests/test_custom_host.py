@@ -225,6 +225,13 @@ def emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, shape, flags):
 
 def emulate(name, grid, block, args):
     a = args
+    from impls._custom_kernels import FIXED_KINDS, fixed_kind, fixed_parse  # (this function's K is a GEMM dimension)
+
+    base, fshape = fixed_parse(name)
+    if fshape is not None:  # fuse v24: a build with its shape fixed at compile time: it must be the arguments'
+        _, _, first, fnames, _ = FIXED_KINDS[fixed_kind(base)]
+        assert tuple(int(v) for v in a[first : first + len(fnames)]) == fshape, (name, a[first:])
+        name = base
     if name == "gemm_splitk_reduce":
         ws, C, bias, R = map(flat, a[:4])
         M, N, S, bm, act, hr = map(int, a[4:])
@@ -487,7 +494,7 @@ class RawKernel:
             name = name2
         if name == "mbv2_spin":
             SIGS[name] = ["unsigned long long ns"]
-        base = K.exdwpw6_spec_parse(name)[0]  # fuse v22 / v23: a fixed build has its generic build's signature
+        base = K.generic_of(name)  # fuse v22 - v24: a fixed build has its generic build's signature
         if base != name and base in SIGS:
             SIGS[name] = SIGS[base]
         if name not in SIGS:
@@ -639,6 +646,7 @@ def make_fake_cupy() -> types.ModuleType:
 
 
 SPEC_BUILDS: list = []  # fuse v22: the (build, modes) the backend compiled (the stand-in's build_exdwpw6_spec)
+FIXED_BUILDS: list = []  # fuse v24: the (build, shape) the backend compiled (the stand-in's build_fixed)
 
 
 @pytest.fixture
@@ -681,6 +689,13 @@ def fake_cupy(monkeypatch):
 
     monkeypatch.setattr(custom.K, "build_exdwpw6_spec", fake_spec)
     SPEC_BUILDS.clear()
+
+    def fake_fixed(name, shape, arch, nvcc):  # fuse v24's fixed builds: recorded, loaded by name
+        FIXED_BUILDS.append((name, shape))
+        return custom.K.Built(custom.K.fixed_name(name, shape), None, "")
+
+    monkeypatch.setattr(custom.K, "build_fixed", fake_fixed)
+    FIXED_BUILDS.clear()
     LAUNCHES.clear()
     return custom
 
@@ -712,10 +727,12 @@ def test_host_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
     if spec == "net=v2":  # the whole network is one launch, the input transpose fused into its stem stage
         assert set(LAUNCHES) == {"net_persistent"}, LAUNCHES
     else:
-        # the 3-channel input's layout change, or block0 v2 reading the NCHW input itself
+        # the 3-channel input's layout change, or block0 v2 reading the NCHW input itself (fuse v24: on its fixed
+        # build, named after the generic one)
         b0 = be.versions["block0"] in ("v2", "v3")
         b0_kernel = K.block0_kernel(32, 16, be.versions["block0"])
-        assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and (b0_kernel in LAUNCHES) == b0, LAUNCHES
+        generic = [K.generic_of(k) for k in LAUNCHES]
+        assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and (b0_kernel in generic) == b0, LAUNCHES
     if spec == "fuse=v9":  # the head conv 320 -> 1280 + ReLU6 + pool as one kernel at batch 2 (<= PWPOOL_MAX_BATCH)
         assert "pwpool_c8" in LAUNCHES and not any(n.startswith("pool_") for n in LAUNCHES), LAUNCHES
     if spec == "linear=v3":
@@ -729,8 +746,9 @@ def test_default_plan_launches_the_default_kernels(fake_cupy, net, ort_logits):
     be = fake_cupy.CustomBackend()
     be.prepare(net)
     be.run(ort_logits[0])
-    # fuse v22 and later: each planned exdwpw6 launch runs a fixed build named after the generic one
-    launched = {K.exdwpw6_spec_parse(k)[0] for k in LAUNCHES}
+    # fuse v22 and later: each planned exdwpw6 launch runs a fixed build named after the generic one (v24: exdwpw5 and
+    # block0 too)
+    launched = {K.generic_of(k) for k in LAUNCHES}
     allowed = {k for _, k in K.default_kernels()}
     assert launched <= allowed, launched - allowed
     fixed = K.spec_modes(K.DEFAULT_VERSIONS["fuse"])
@@ -1910,6 +1928,83 @@ def test_fuse_v22_runs_each_exdwpw6_launch_on_its_fixed_mode_build(fake_cupy, ne
     be.poison(2)
     assert_close(be.run(x), ref, "fp32", "e2e", what=f"emulated custom fuse={fuse}")
     assert not be.info()["fallbacks"]
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_fuse_v24_runs_exdwpw5_and_block0_launches_on_fixed_builds(fake_cupy, net, ort_logits, batch):
+    """fuse v24: v23's plan with each exdwpw5 launch and the block0 v3 launch on <build>_f<shape> (the stand-in checks
+    the name's shape is the arguments'), the same grids, blocks, shared memory and arguments; each distinct build
+    compiled once per device, another batch's plan only its own new builds (batch 1 runs v11's larger-chunk exdwpw5
+    builds); the emulated plan against ONNX Runtime; v23 compiles none."""
+    plans = {}
+    for f in ("v23", "v24"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={f}", autotune=False)
+        be.prepare(net)
+        plans[f] = be.plan(batch).launches
+        if f == "v23":
+            assert not FIXED_BUILDS
+    a23, a24 = plans["v23"], plans["v24"]
+    assert len(a23) == len(a24)
+    wanted = set()
+    for a, b in zip(a23, a24):
+        kind = K.fixed_kind(a.name)
+        if kind is None:
+            assert b.name == a.name, (a.name, b.name)
+            continue
+        _, _, first, names, _ = K.FIXED_KINDS[kind]
+        shape = tuple(int(v) for v in a.args[first : first + len(names)])
+        assert b.name == K.fixed_name(a.name, shape) and K.fixed_parse(b.name) == (a.name, shape), b.name
+        assert (b.grid, b.block, b.smem, b.pdl, len(b.args)) == (a.grid, a.block, a.smem, a.pdl, len(a.args))
+        assert [int(v) for v in b.args[first:]] == [int(v) for v in a.args[first:]]
+        wanted.add((a.name, shape))
+    kinds = sorted(K.fixed_kind(n) for n, _ in wanted)
+    assert kinds == ["block0", "exdwpw5", "exdwpw5", "exdwpw5"], wanted
+    assert sorted(FIXED_BUILDS) == sorted(wanted)
+    be.plan(3 - batch)  # the other batch (the batch is no compile-time constant): block0's build again, none twice
+    assert (
+        len(FIXED_BUILDS) == len(set(FIXED_BUILDS)) and sum(K.fixed_kind(n) == "block0" for n, _ in FIXED_BUILDS) == 1
+    )
+    x, ref = ort_logits
+    be.poison(2)
+    assert_close(be.run(x), ref, "fp32", "e2e", what="emulated custom fuse=v24")
+    assert not be.info()["fallbacks"]
+
+
+def test_fixed_build_names_and_defines():
+    """fuse v24's build names, their inverse and -D options (kernels/conv.cu EXDWPW5_SPEC_ONLY, kernels/block0.cu
+    BLOCK0_SPEC_ONLY); the configurations read from the kernel files; bad shapes and other kernels refused."""
+    assert K.block0_configs()["block0_v3_c32_p16"] == (32, 16, 16, 3)
+    assert K.fixed_kind("block0_v3_c32_p16") == "block0" and K.fixed_kind("exdwpw5_s2_c24_o32_t4x4_cc144") == "exdwpw5"
+    for other in ("block0_v2_c32_p16", "exdwpw6_c24", "exdwpw8_s1_c24_o24_e", "gemm_v5"):
+        assert K.fixed_kind(other) is None
+        with pytest.raises(ValueError):
+            K.fixed_name(other, (1, 1, 1, 1))
+    shape5 = (112, 112, 96, 56, 56, 1, 1, 1, 0, 0)
+    name = K.fixed_name("exdwpw5_s2_c16_o24_t4x8_cc48", shape5)
+    assert name == "exdwpw5_s2_c16_o24_t4x8_cc48_f112_112_96_56_56_1_1_1_0_0"
+    assert (
+        K.fixed_parse(name) == ("exdwpw5_s2_c16_o24_t4x8_cc48", shape5)
+        and K.generic_of(name) == name[: -len("_f112_112_96_56_56_1_1_1_0_0")]
+    )
+    assert K.fixed_parse("exdwpw5_s2_c16_o24_t4x8") == ("exdwpw5_s2_c16_o24_t4x8", None)
+    assert K.generic_of("exdwpw6_c24_m3410_s14x14_64_384_64_14x14_1_2_1101") == "exdwpw6_c24"
+    assert K.fixed_defines("exdwpw5_s2_c16_o24_t4x8_cc48", shape5) == [
+        "-DEXDWPW5_SPEC_ONLY", "-DEXDWPW5_FIX_SHAPE", f"-DEXDWPW5_SPEC_NAME={name}", "-DEXDWPW5_SPEC_CFG_S=2",
+        "-DEXDWPW5_SPEC_CFG_CIN=16", "-DEXDWPW5_SPEC_CFG_COUT=24", "-DEXDWPW5_SPEC_CFG_TH=4", "-DEXDWPW5_SPEC_CFG_TW=8",
+        "-DEXDWPW5_SPEC_CFG_CC=48", "-DEXDWPW5_SPEC_CFG_DP=1", "-DEXDWPW5_SPEC_CFG_PT=2", "-DEXDWPW5_SPEC_CFG_WS=1",
+        "-DEXDWPW5_SPEC_CFG_MINB=2", "-DEXDWPW5_H=112", "-DEXDWPW5_W=112", "-DEXDWPW5_CE=96", "-DEXDWPW5_HO=56",
+        "-DEXDWPW5_WO=56", "-DEXDWPW5_PAD=1", "-DEXDWPW5_ACTE=1", "-DEXDWPW5_ACTD=1", "-DEXDWPW5_ACTP=0",
+        "-DEXDWPW5_RES=0",
+    ]  # fmt: skip
+    assert K.fixed_defines("block0_v3_c32_p16", (224, 224, 112, 112))[-4:] == [
+        "-DBLOCK0_H=224", "-DBLOCK0_W=224", "-DBLOCK0_HO=112", "-DBLOCK0_WO=112"]  # fmt: skip
+    for bad in (shape5[:-1], (0, *shape5[1:]), (*shape5[:-1], -1)):
+        with pytest.raises(ValueError):
+            K.fixed_name("exdwpw5_s2_c16_o24_t4x8_cc48", bad)
+    b = K.build_fixed("block0_v3_c32_p16", (224, 224, 112, 112), "90", None)  # no nvcc: the defines, then the file
+    assert b.path is None and b.name == "block0_v3_c32_p16_f224_224_112_112"
+    assert b.source.startswith("#define BLOCK0_SPEC_ONLY\n#define BLOCK0_FIX_SHAPE\n")
+    assert b.source.endswith(K.KERNEL_DIR.joinpath("block0.cu").read_text())
 
 
 def test_exdwpw6_spec_names_and_defines():
