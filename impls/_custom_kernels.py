@@ -120,8 +120,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                residual) fixed at compile time too (one build per block shape and modes); H200, session 19: batch 1
                / 2 / 3 -12 / -19 / -19 us against v21; the default since session 19,
                v24 v23 + the plan's exdwpw5 launches (their shape and flags: H, W, CE, Ho, Wo, pad, the activations,
-               the residual) and its block0 v3 launch (H, W, Ho, Wo) on builds with those fixed at compile time
-               (kernels/conv.cu EXDWPW5_SPEC_ONLY, kernels/block0.cu BLOCK0_SPEC_ONLY; fixed_defines),
+               the residual), its block0 v3 launch (H, W, Ho, Wo) and its pwpool_c8 launch (HW, K, COUT, the
+               activation) on builds with those fixed at compile time (kernels/conv.cu EXDWPW5_SPEC_ONLY,
+               kernels/block0.cu BLOCK0_SPEC_ONLY, kernels/cblock.cu PWPOOL_SPEC_ONLY; fixed_defines),
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -576,11 +577,12 @@ FIXED_KINDS: dict[str, tuple[str, str, int, tuple[str, ...], tuple[str, ...]]] =
     "exdwpw5": ("conv", "EXDWPW5", 9, ("H", "W", "CE", "HO", "WO", "PAD", "ACTE", "ACTD", "ACTP", "RES"),
                 ("S", "CIN", "COUT", "TH", "TW", "CC", "DP", "PT", "WS", "MINB")),
     "block0": ("block0", "BLOCK0", 8, ("H", "W", "HO", "WO"), ("C1", "C3", "CC", "MINB")),
+    "pwpool": ("cblock", "PWPOOL", 4, ("HW", "K", "COUT", "ACT"), ()),
 }  # fmt: skip
 
 
 def fixed_shapes(version: str) -> bool:
-    """fuse v24 and later: the plan's exdwpw5 and block0 v3 launches run on builds with their shape fixed
+    """fuse v24 and later: the plan's exdwpw5, block0 v3 and pwpool_c8 launches run on builds with their shape fixed
     (build_fixed)."""
     return fuse_level(version) >= 24
 
@@ -601,7 +603,21 @@ def fixed_kind(name: str) -> str | None:
         return "exdwpw5"
     if name in block0_configs():
         return "block0"
+    if name == "pwpool_c8":
+        return "pwpool"
     return None
+
+
+def fixed_config(name: str) -> tuple[int, ...]:
+    """The configuration (FIXED_KINDS' last names, in order) of a generic build fuse v24 fixes."""
+    kind = fixed_kind(name)
+    if kind == "exdwpw5":
+        return exdwpw5_configs()[name]
+    if kind == "block0":
+        return block0_configs()[name]
+    if kind == "pwpool":
+        return ()
+    raise ValueError(f"not a build fuse v24 fixes: {name!r}")
 
 
 _FIXED_SUFFIX = re.compile(r"_f(\d+(?:_\d+)*)$")
@@ -639,7 +655,7 @@ def fixed_defines(name: str, shape: tuple[int, ...]) -> list[str]:
     kind = fixed_kind(name)
     assert kind is not None
     _, pre, _, names, cfg_names = FIXED_KINDS[kind]
-    cfg = exdwpw5_configs()[name] if kind == "exdwpw5" else block0_configs()[name]
+    cfg = fixed_config(name)
     out = [f"-D{pre}_SPEC_ONLY", f"-D{pre}_FIX_SHAPE", f"-D{pre}_SPEC_NAME={spec}"]
     out += [f"-D{pre}_SPEC_CFG_{k}={v}" for k, v in zip(cfg_names, cfg)]
     return out + [f"-D{pre}_{k}={int(v)}" for k, v in zip(names, shape)]

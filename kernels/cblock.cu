@@ -695,6 +695,12 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         cblock::exdwpw6_body<CH, CL, true, NT>(EXDWPW6_ARGS, stamps);                                               \
     }
 
+// fuse v22 / v24: with -DEXDWPW6_SPEC_ONLY or -DPWPOOL_SPEC_ONLY this file holds one fixed build (below) and none of
+// the generic kernels
+#if defined(EXDWPW6_SPEC_ONLY) || defined(PWPOOL_SPEC_ONLY)
+#define CBLOCK_SPEC_ONLY
+#endif
+
 // fuse v22: this file compiled with -DEXDWPW6_SPEC_ONLY holds ONE exdwpw6 build, EXDWPW6_SPEC_NAME (EXDWPW6_SPEC_CH /
 // _CL / _NT), with its modes fixed (-DEXDWPW6_FIX_MODES -DEXDWPW6_PC=.. _KS _RPF _DS; fuse v23 also the shape,
 // -DEXDWPW6_FIX_SHAPE -DEXDWPW6_H=.. _W _CIN _CE _COUT _HO _WO _S _TR _ACTE _ACTD _ACTP _RES); the other kernels are
@@ -704,7 +710,8 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 #error "EXDWPW6_SPEC_ONLY needs EXDWPW6_FIX_MODES and the modes"
 #endif
 EXDWPW6_PLAIN(EXDWPW6_SPEC_NAME, EXDWPW6_SPEC_CH, EXDWPW6_SPEC_CL, EXDWPW6_SPEC_NT)
-#else
+#endif
+#ifndef CBLOCK_SPEC_ONLY
 
 EXDWPW6_KERNEL(exdwpw6_c8, 8, 8, 256)
 EXDWPW6_KERNEL(exdwpw6_c12, 12, 8, 256)
@@ -740,6 +747,19 @@ EXDWPW6_KERNEL(exdwpw6_c20x16_t512, 20, 16, 512)
 EXDWPW6_KERNEL(exdwpw6_c24x16_t512, 24, 16, 512)
 EXDWPW6_KERNEL(exdwpw6_c36x16_t512, 36, 16, 512)
 
+#endif  // CBLOCK_SPEC_ONLY (the generic exdwpw6 builds)
+
+// fuse v24: with -DPWPOOL_SPEC_ONLY this file holds only pwpool_c8 as PWPOOL_SPEC_NAME with its shape fixed
+// (-DPWPOOL_FIX_SHAPE -DPWPOOL_HW=.. _K _COUT _ACT; impls/_custom_kernels.py fixed_defines)
+#if !defined(CBLOCK_SPEC_ONLY) || defined(PWPOOL_SPEC_ONLY)
+#ifdef PWPOOL_SPEC_ONLY
+#ifndef PWPOOL_FIX_SHAPE
+#error "PWPOOL_SPEC_ONLY needs PWPOOL_FIX_SHAPE and the shape"
+#endif
+#define PWPOOL_C8_NAME PWPOOL_SPEC_NAME
+#else
+#define PWPOOL_C8_NAME pwpool_c8
+#endif
 // pwpool_c8 (fuse v9, beside kernels/pool.cu pwpool): the head's pointwise conv (+ bias, ReLU6) and the global average
 // pool as one kernel on thread-block clusters of 8 that split K. pwpool (one block per 8 channels, all of K) stages the
 // whole input map in every block: 160 blocks x 62.7 KB per image at 320 -> 1280 on 7x7, 11.7 MB of L2 -> SM traffic
@@ -752,8 +772,13 @@ EXDWPW6_KERNEL(exdwpw6_c36x16_t512, 36, 16, 512)
 // runs. grid (8 * COUT / 64, N), cluster (8, 1, 1), 256 threads. Needs HW <= 64, K % 4 == 0, COUT % 64 == 0, 16-byte
 // aligned X / W. Dynamic shared memory (floats, K.pwpool_c8_smem): HW * (KW + 4) + KW * 64 + 64 * 68.
 extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
-    pwpool_c8(const float* __restrict__ X, const float* __restrict__ Wt, const float* __restrict__ bias,
-              float* __restrict__ Y, int HW, int K, int COUT, int act) {
+    PWPOOL_C8_NAME(const float* __restrict__ X, const float* __restrict__ Wt, const float* __restrict__ bias,
+                   float* __restrict__ Y, int HW, int K, int COUT, int act) {
+#ifdef PWPOOL_FIX_SHAPE
+    // fuse v24's build: the map size, the channel counts and the activation as compile-time constants (the k slice
+    // and its loops' trip counts become constants); the host passes the same values
+    HW = PWPOOL_HW, K = PWPOOL_K, COUT = PWPOOL_COUT, act = PWPOOL_ACT;
+#endif
     using namespace cblock;
     constexpr int PS = 64 + 4;  // partial-map row stride (floats)
     extern __shared__ __align__(16) float sm[];
@@ -831,6 +856,9 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
     cluster_wait();
 }
 
+#endif  // pwpool_c8
+
+#ifndef CBLOCK_SPEC_ONLY
 // linear_c8 (linear v4, beside kernels/linear.cu): the classifier y = x @ W^T + b above the GEMV's batches (N > 8)
 // as ONE kernel: pwpool_c8's scheme with the batch rows in place of the pixels and no pool. Before it the batch-64
 // classifier was a split-K GEMM + its reduce kernel, 2 launches at 64 x 1000 x 1280 (H200, alone: 12.9 + ... = 15.0
@@ -924,7 +952,7 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(512)
     cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
     cluster_wait();            // and its peers no longer read its own
 }
-#endif  // EXDWPW6_SPEC_ONLY (the generic builds, pwpool_c8, linear_c8)
+#endif  // CBLOCK_SPEC_ONLY (linear_c8)
 
 // ---------------------------------------------------------------------------------------------------------------------
 // fuse v10 (exdwpw10_c<CH>; session 11, prepared and compiled, NOT yet run on a GPU): a whole bottleneck block as ONE
@@ -1151,7 +1179,7 @@ __device__ __forceinline__ void exdwpw10_body(const float* __restrict__ X, const
                                   act_e, act_d, act_p, has_res);                                                    \
     }
 
-#ifndef EXDWPW6_SPEC_ONLY
+#ifndef CBLOCK_SPEC_ONLY
 EXDWPW10_KERNEL(exdwpw10_c8, 8)
 EXDWPW10_KERNEL(exdwpw10_c12, 12)
 EXDWPW10_KERNEL(exdwpw10_c16, 16)

@@ -39,8 +39,9 @@ def parse_signatures() -> dict[str, list[str]]:
         s = f.read_text()
         pat = r'extern "C" __global__ void(?:\s+__(?:launch_bounds|cluster_dims)__\([^)]*\))*\s+(\w+)\s*\(([^)]*)\)'
         for m in re.finditer(pat, s):
-            if m.group(1) != "NAME":  # the macro bodies
-                sigs[m.group(1)] = [p.strip() for p in m.group(2).split(",")]
+            name = "pwpool_c8" if m.group(1) == "PWPOOL_C8_NAME" else m.group(1)  # fuse v24 names its fixed build
+            if name != "NAME":  # the macro bodies
+                sigs[name] = [p.strip() for p in m.group(2).split(",")]
         macros = "GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL|GEMM_V8_KERNEL|GEMM_V8K_KERNEL"
         for m in re.finditer(rf"^(?:{macros})\((\w+),", s, re.M):
             sigs[m.group(1)] = "GEMM"
@@ -1931,11 +1932,11 @@ def test_fuse_v22_runs_each_exdwpw6_launch_on_its_fixed_mode_build(fake_cupy, ne
 
 
 @pytest.mark.parametrize("batch", [1, 2])
-def test_fuse_v24_runs_exdwpw5_and_block0_launches_on_fixed_builds(fake_cupy, net, ort_logits, batch):
-    """fuse v24: v23's plan with each exdwpw5 launch and the block0 v3 launch on <build>_f<shape> (the stand-in checks
-    the name's shape is the arguments'), the same grids, blocks, shared memory and arguments; each distinct build
-    compiled once per device, another batch's plan only its own new builds (batch 1 runs v11's larger-chunk exdwpw5
-    builds); the emulated plan against ONNX Runtime; v23 compiles none."""
+def test_fuse_v24_runs_exdwpw5_block0_and_pwpool_launches_on_fixed_builds(fake_cupy, net, ort_logits, batch):
+    """fuse v24: v23's plan with each exdwpw5 launch, the block0 v3 and the pwpool_c8 launch on <build>_f<shape>
+    (the stand-in checks the name's shape is the arguments'), the same grids, blocks, shared memory and arguments;
+    each distinct build compiled once per device, another batch's plan only its own new builds (batch 1 runs v11's
+    larger-chunk exdwpw5 builds); the emulated plan against ONNX Runtime; v23 compiles none."""
     plans = {}
     for f in ("v23", "v24"):
         be = fake_cupy.CustomBackend(kernels=f"fuse={f}", autotune=False)
@@ -1958,7 +1959,7 @@ def test_fuse_v24_runs_exdwpw5_and_block0_launches_on_fixed_builds(fake_cupy, ne
         assert [int(v) for v in b.args[first:]] == [int(v) for v in a.args[first:]]
         wanted.add((a.name, shape))
     kinds = sorted(K.fixed_kind(n) for n, _ in wanted)
-    assert kinds == ["block0", "exdwpw5", "exdwpw5", "exdwpw5"], wanted
+    assert kinds == ["block0", "exdwpw5", "exdwpw5", "exdwpw5", "pwpool"], wanted  # batch <= 2: the head's pwpool_c8
     assert sorted(FIXED_BUILDS) == sorted(wanted)
     be.plan(3 - batch)  # the other batch (the batch is no compile-time constant): block0's build again, none twice
     assert (
@@ -1996,6 +1997,10 @@ def test_fixed_build_names_and_defines():
         "-DEXDWPW5_WO=56", "-DEXDWPW5_PAD=1", "-DEXDWPW5_ACTE=1", "-DEXDWPW5_ACTD=1", "-DEXDWPW5_ACTP=0",
         "-DEXDWPW5_RES=0",
     ]  # fmt: skip
+    assert K.fixed_kind("pwpool_c8") == "pwpool" and K.fixed_config("pwpool_c8") == ()
+    assert K.fixed_defines("pwpool_c8", (49, 320, 1280, 1)) == [
+        "-DPWPOOL_SPEC_ONLY", "-DPWPOOL_FIX_SHAPE", "-DPWPOOL_SPEC_NAME=pwpool_c8_f49_320_1280_1", "-DPWPOOL_HW=49",
+        "-DPWPOOL_K=320", "-DPWPOOL_COUT=1280", "-DPWPOOL_ACT=1"]  # fmt: skip
     assert K.fixed_defines("block0_v3_c32_p16", (224, 224, 112, 112))[-4:] == [
         "-DBLOCK0_H=224", "-DBLOCK0_W=224", "-DBLOCK0_HO=112", "-DBLOCK0_WO=112"]  # fmt: skip
     for bad in (shape5[:-1], (0, *shape5[1:]), (*shape5[:-1], -1)):
