@@ -215,7 +215,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1; v21 times each block's depthwise
     # mapping; v23 runs each planned exdwpw6 launch on a build with its modes and shape fixed at compile time (H200,
     # session 19: batch 1 / 2 / 3 -12 / -19 / -19 us against v21)
-    "fuse": "v23",
+    "fuse": "v24",
     "net": "v1",
     "block0": "v3",
     "hgemm": "v4",
