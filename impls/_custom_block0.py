@@ -4,7 +4,10 @@ The network starts with stem conv 3x3 s2 p1 on the 3-channel input (+ ReLU6) -> 
 -> pointwise projection (no residual). ``block0=v1`` runs them as before (input transpose, stem v3, depthwise
 v3, the GEMM); ``block0=v2`` runs the three as one ``block0_v2_c<C1>_p<C3>`` launch that reads the NCHW input
 straight from the upload buffer (no transpose launch) and writes only the projection's NHWC output; ``block0=v3``
-the same with ``block0_v3_c<C1>_p<C3>`` (2 barriers per channel chunk instead of 4, 3 blocks per SM).
+the same with ``block0_v3_c<C1>_p<C3>`` (2 barriers per channel chunk instead of 4, 3 blocks per SM); ``block0=v4``
+where v3's grid has fewer blocks than the GPU has SMs (batch 1 / 2 at 224) runs v3's tile on a cluster of 2 blocks
+(``block0_v4_c<C1>_p<C3>``): each block the stem / depthwise of half the channel chunks, the projection's partial
+sums added through distributed shared memory; v3's kernel elsewhere.
 
 ``Block0Mixin`` is mixed into CustomBackend: ``stem_block`` (the public op, testable alone), ``_block0_plan``
 (the plan hook) and the launch builder. Where v2 / v3 do not apply (other channel counts, another first block,
@@ -77,14 +80,18 @@ def block0_ops(fused: list) -> tuple[list, str]:
 
 
 class Block0Mixin:
-    """block0 v2 / v3 for CustomBackend (fp32)."""
+    """block0 v2 / v3 / v4 for CustomBackend (fp32)."""
 
     block0_occ2 = False  # v3 at 2 blocks per SM (block0_v3_c32_p16_occ2) for MobileNetV2-1.0's shape: timing only
+    # v4: None = the cluster kernel where v3's grid has fewer blocks than the GPU has SMs, v3's kernel elsewhere;
+    # True / False = always / never (tests, timing)
+    block0_split: bool | None = None
+    block0_k4 = False  # v4 on clusters of 4 (block0_v4_c32_p16_k4) for MobileNetV2-1.0's shape: timing only
 
     def _block0_launch(
         self, x: Any, stem: Conv2d, stem_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, pw_act: bool, out: Any
     ) -> Any:
-        """The one-kernel launch of the pinned version (v2 / v3; x NCHW (N, 3, H, W) -> out NHWC (N, Ho, Wo, C3)),
+        """The one-kernel launch of the pinned version (v2 / v3 / v4; x NCHW (N, 3, H, W) -> out NHWC (N, Ho, Wo, C3)),
         or None where it does not apply (the reason goes to the fallback record)."""
         from .custom import Launch
 
@@ -96,10 +103,18 @@ class Block0Mixin:
         ps, pd, pp = self._layer_params(stem), self._layer_params(dw), self._layer_params(pw)
         ho, wo = stem.out_hw(h, w)
         ver = self.versions["block0"]
-        name = K.block0_kernel(stem.out_channels, pw.out_channels, ver)
+        tiles = math.ceil(ho / TILE) * math.ceil(wo / TILE)
+        ks = 1
+        if ver == "v4":
+            split = tiles * nb < self.sms if self.block0_split is None else self.block0_split
+            if split:
+                ks = 4 if self.block0_k4 and (stem.out_channels, pw.out_channels) == (32, 16) else 2
+            else:
+                ver = "v3"
+        name = K.block0_kernel(stem.out_channels, pw.out_channels, ver) + ("_k4" if ks == 4 else "")
         if ver == "v3" and self.block0_occ2 and (stem.out_channels, pw.out_channels) == (32, 16):
             name += "_occ2"
-        grid = (math.ceil(ho / TILE) * math.ceil(wo / TILE), nb)
+        grid = (ks * tiles, nb)  # v4: clusters of ks blocks along x (__cluster_dims__), one per tile
         args = (x, ps["wt"], ps["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out)
         args += (_i32(h), _i32(w), _i32(ho), _i32(wo), _i32(int(stem_act)), _i32(int(dw_act)), _i32(int(pw_act)))
         return Launch(name, self._fn(name), grid, (256,), args)
@@ -116,7 +131,7 @@ class Block0Mixin:
         pw_act: bool = False,
     ) -> Any:
         """pointwise(ReLU6(depthwise(ReLU6(stem(x))))) on an NCHW device input x (N, 3, H, W) -> NHWC output:
-        one block0 kernel with block0=v2 / v3 (where it applies), else the layout kernel and the three layers'
+        one block0 kernel with block0=v2 / v3 / v4 (where it applies), else the layout kernel and the three layers'
         own kernels through temporaries (block0 v1)."""
         self._ensure_device()
         if self.dtype != "fp32":
@@ -138,7 +153,7 @@ class Block0Mixin:
         else:
             self._check_out(out, oshape, "stem_block out")
         launch = None
-        if self.versions["block0"] in ("v2", "v3"):
+        if self.versions["block0"] in ("v2", "v3", "v4"):
             launch = self._block0_launch(x, stem, stem_act, dw, dw_act, pw, pw_act, out)
         if launch is not None:
             self.launch_all([launch])
@@ -157,10 +172,10 @@ class Block0Mixin:
         return out
 
     def _block0_plan(self, fused: list, stage_in: Any) -> dict[int, Any]:
-        """The plan hook: {op index: builder(y) -> launches} for the network's first three ops when block0=v2/v3
+        """The plan hook: {op index: builder(y) -> launches} for the network's first three ops when block0=v2/v3/v4
         applies (the stem and depthwise ops launch nothing, the projection op launches the one kernel reading
         stage_in, and the plan drops its input transpose); {} otherwise."""
-        if self.versions["block0"] not in ("v2", "v3"):
+        if self.versions["block0"] not in ("v2", "v3", "v4"):
             return {}
         ops, why = block0_ops(fused)
         if why:

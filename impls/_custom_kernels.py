@@ -131,7 +131,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                impls/_custom_block0.py): stem tile + halo and the depthwise tile in shared memory, the
                projection in registers; only the projection's output goes to device memory,
                v3 v2 with separate stem / depthwise tiles (2 barriers per channel chunk instead of 4) and
-               warp-per-row input staging, 3 blocks per SM
+               warp-per-row input staging, 3 blocks per SM, v4 where v3's grid has fewer blocks than the
+               GPU has SMs (batch 1 / 2 at 224): v3's tile on a cluster of 2 blocks that split the stem
+               channels, the projection's partial sums added through distributed shared memory (block0_v4_*);
+               elsewhere v3's kernel
 fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16.py):
     hgemm      v1 SIMT 16x16 tiles (any shape), v2 mma.sync m16n8k16 tensor cores + ldmatrix + cp.async ring,
                v3 v2 + epilogue staged through shared memory (16-byte coalesced stores),
@@ -191,7 +194,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "add": ("v1", "v2"),
     "fuse": tuple(f"v{i}" for i in range(1, 25)),
     "net": ("v1", "v2"),
-    "block0": ("v1", "v2", "v3"),
+    "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
     "hdepthwise": ("v1", "v2", "v3", "v4"),
     "hstem": ("v1", "v2", "v3", "v4", "v5"),
@@ -214,7 +217,8 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # <= EXDWPW6_V13_MAX_BATCH; above: exdwpw8 / v5 blocks + exgdw on the 14x14 / 7x7 blocks; v9's head kernel at
     # batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1; v21 times each block's depthwise
     # mapping; v23 runs each planned exdwpw6 launch on a build with its modes and shape fixed at compile time (H200,
-    # session 19: batch 1 / 2 / 3 -12 / -19 / -19 us against v21)
+    # session 19: batch 1 / 2 / 3 -12 / -19 / -19 us against v21); v24 the exdwpw5, block0 and pwpool_c8 launches too
+    # (H200, session 19: batch 1 -2.3 us, batch 8 -5.2, batch 64 -6 against v23)
     "fuse": "v24",
     "net": "v1",
     "block0": "v3",
@@ -636,9 +640,10 @@ def fixed_name(name: str, shape: tuple[int, ...]) -> str:
 
 
 def fixed_parse(name: str) -> tuple[str, tuple[int, ...] | None]:
-    """fixed_name's inverse: (the generic build, its shape), or (name, None) for a name without the suffix."""
+    """fixed_name's inverse: (the generic build, its shape), or (name, None) for a name without the suffix (or whose
+    "_f<digits>" ending is its own, e.g. hgemm_v2_64x64_f32: the base must be a build fuse v24 fixes)."""
     m = _FIXED_SUFFIX.search(name)
-    if m is None:
+    if m is None or fixed_kind(name[: m.start()]) is None:
         return name, None
     return name[: m.start()], tuple(int(v) for v in m[1].split("_"))
 
@@ -1056,6 +1061,12 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
         if version == "v1":
             return []
         out = [("block0", block0_kernel(a, b, version)) for a, b in BLOCK0_SHAPES]
+        if version == "v4":  # v3's kernels where the v3 grid fills the GPU; the 4-block cluster build of 32 -> 16
+            return (
+                out
+                + [("block0", block0_kernel(a, b, "v3")) for a, b in BLOCK0_SHAPES]
+                + [("block0", block0_kernel(32, 16, "v4") + "_k4")]
+            )
         return out + ([("block0", block0_kernel(32, 16, "v3") + "_occ2")] if version == "v3" else [])
     if family == "hblock0":
         return [] if version == "v1" else [("block0", hblock0_kernel(a, b, version)) for a, b in BLOCK0_SHAPES]

@@ -319,7 +319,7 @@ BLOCK0_V2_KERNEL(block0_v2_c48_p24, 48, 24, 16)
 
 // v3: v2 with separate stem / depthwise tiles (2 barriers per chunk instead of 4; a chunk's projection overlaps
 // the next chunk's stem) and the input patch staged one warp per row (less index arithmetic)
-template <int C1, int C3, int CC, typename TO = float>
+template <int C1, int C3, int CC, typename TO = float, int KS = 1>
 __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, const float* __restrict__ Ws,
                                                const float* __restrict__ bs, const float* __restrict__ Wd,
                                                const float* __restrict__ bd, const float* __restrict__ Wp,
@@ -340,16 +340,24 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
     constexpr int IPW = (NPW + NT - 1) / NT;
     static_assert(C1 % CC == 0 && CC % 4 == 0 && C3 % 4 == 0, "channel chunks");
     static_assert(NSTEM <= NT && NDW <= NT, "one stem / depthwise item per thread");
+    static_assert(KS >= 1 && (C1 / CC) >= KS, "v4: at least one channel chunk per block of the cluster");
+    // block0 v4 (KS > 1): the KS blocks of a cluster take the channel chunks c0 = rank * CC, rank * CC + KS * CC, ..
+    // of one tile; their projection partial sums meet in the stem tile (dead by then), 16 floats per projection
+    // item, up to NT items per round (IPW rounds)
+    constexpr int RN = KS > 1 ? (NPW < NT ? NPW : NT) * 16 : 0;
+    constexpr int SSN = ST * ST * CC > RN ? ST * ST * CC : RN;
     __shared__ __align__(16) float Xe[3][IP][XE];
     __shared__ __align__(16) float Xo[3][IP][XO];
-    __shared__ __align__(16) float Ss[ST * ST * CC];  // stem tile (ST x ST x CC)
-    __shared__ __align__(16) float Ds[T * T * CC];    // depthwise tile (T x T x CC)
+    __shared__ __align__(16) float Ss[SSN];        // stem tile (ST x ST x CC); v4: then the partial sums
+    __shared__ __align__(16) float Ds[T * T * CC];  // depthwise tile (T x T x CC)
     __shared__ __align__(16) float Wst[27 * C1];
     __shared__ __align__(16) float Wps[C1 * C3];
 
     const int tid = threadIdx.x;
     const int tiles_w = (Wo + T - 1) / T;
-    const int th0 = (blockIdx.x / tiles_w) * T, tw0 = (blockIdx.x % tiles_w) * T;
+    const unsigned tile = blockIdx.x / KS;           // v4: a cluster of KS blocks per tile (unsigned as v3's)
+    const int rank = KS > 1 ? blockIdx.x % KS : 0;  // = %cluster_ctarank (clusters of KS along x)
+    const int th0 = (tile / tiles_w) * T, tw0 = (tile % tiles_w) * T;
     const int n = blockIdx.y;
     const int ih0 = 2 * th0 - 3, iw0 = 2 * tw0 - 3;  // input row / col of patch (0, 0)
     const float* Xn = X + (long long)n * 3 * H * W;
@@ -398,7 +406,7 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
             for (int q = 0; q < 4; ++q) acc[k][i][q] = 0.0f;
 
 #pragma unroll 1
-    for (int c0 = 0; c0 < C1; c0 += CC) {
+    for (int c0 = rank * CC; c0 < C1; c0 += KS * CC) {
         // 1. stem: thread = 8 stem pixels (one half row) x 2 channels
         if (tid < NSTEM) {
             const int cp = tid % CP, rest = tid / CP, sr = rest >> 1, x0 = (rest & 1) * 8;
@@ -513,12 +521,61 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
         // overwrites Ds, comes after the next stem barrier, which every thread reaches after this projection
     }
 
+    if constexpr (KS > 1) {
+        // v4: projection item it belongs to rank it * KS / NPW. Round k (items k * NT + tid): each block puts its
+        // partial sums of the other ranks' items into Ss (nobody reads the stem tile any more: the last depthwise
+        // phase was before the last barrier), then after the cluster barrier each owner adds the KS partials in rank
+        // order 0..KS-1 (the same order in every block: the sums do not depend on which block owns the item)
+#pragma unroll
+        for (int k = 0; k < IPW; ++k) {
+            const int it = tid + k * NT;
+            float* const r = Ss + tid * 16;
+            if (it < NPW && it * KS / NPW != rank)
+#pragma unroll
+                for (int i = 0; i < 4; ++i)
+                    *reinterpret_cast<float4*>(r + 4 * i) =
+                        make_float4(acc[k][i][0], acc[k][i][1], acc[k][i][2], acc[k][i][3]);
+            asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+            asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+            if (it < NPW && it * KS / NPW == rank)
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+                    for (int q = 0; q < KS; ++q) {
+                        float4 v;
+                        if (q == rank) {
+                            v = make_float4(acc[k][i][0], acc[k][i][1], acc[k][i][2], acc[k][i][3]);
+                        } else {
+                            unsigned ra;
+                            const unsigned la = static_cast<unsigned>(__cvta_generic_to_shared(r + 4 * i));
+                            asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(la), "r"(q));
+                            asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                                         : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                                         : "r"(ra)
+                                         : "memory");
+                        }
+                        if (q == 0) {
+                            s = v;
+                        } else {
+                            s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
+                        }
+                    }
+                    acc[k][i][0] = s.x, acc[k][i][1] = s.y, acc[k][i][2] = s.z, acc[k][i][3] = s.w;
+                }
+            // done with the peers' partial sums (no data published: relaxed); the matching wait comes before the
+            // next round's writes, or after the epilogue's stores
+            asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+            if (k + 1 < IPW) asm volatile("barrier.cluster.wait.aligned;\n" ::: "memory");
+        }
+    }
+
     // epilogue: + bias, activation, float4 NHWC stores (32-bit offsets inside the image); half: 8-byte stores
     TO* Yn = Y + (long long)n * Ho * Wo * C3;
 #pragma unroll
     for (int k = 0; k < IPW; ++k) {
         const int it = tid + k * NT;
-        if (it >= NPW) continue;
+        if (it >= NPW || (KS > 1 && it * KS / NPW != rank)) continue;
         const int og = it % G3, pq = it / G3;
         const float4 b = __ldg(reinterpret_cast<const float4*>(bp + og * 4));
 #pragma unroll
@@ -531,6 +588,8 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
             store4(Yn + (goh * Wo + gow) * C3 + og * 4, v);
         }
     }
+    // v4: no block leaves while a peer may still read its partial sums
+    if constexpr (KS > 1) asm volatile("barrier.cluster.wait.aligned;\n" ::: "memory");
 }
 
 #define BLOCK0_V3_KERNEL(NAME, C1, C3, CC, MINB)                                                             \
@@ -559,6 +618,26 @@ BLOCK0_V3_KERNEL(block0_v3_c32_p16_occ2, 32, 16, 16, 2)
 BLOCK0_V3_KERNEL(block0_v3_c16_p8, 16, 8, 16, 3)
 BLOCK0_V3_KERNEL(block0_v3_c24_p16, 24, 16, 8, 3)
 BLOCK0_V3_KERNEL(block0_v3_c48_p24, 48, 24, 8, 2)
+
+// block0 v4 (impls/_custom_block0.py: where v3's grid has fewer blocks than the GPU has SMs): v3's tile on a cluster
+// of KS blocks; rank r runs the channel chunks r, r + KS, .. (stem, depthwise, projection partial sums) and the KS
+// partial sums of each projection item are added through distributed shared memory by the block that owns the item,
+// in a fixed rank order (bit-reproducible). Launch: grid (KS x tiles, N), clusters of KS along x. _k4: 4 blocks of
+// one chunk of 8 channels each, for the timing comparison.
+#define BLOCK0_V4_KERNEL(NAME, C1, C3, CC, MINB, KS)                                                         \
+    extern "C" __global__ void __cluster_dims__(KS, 1, 1) __launch_bounds__(256, MINB)                      \
+    NAME(const float* __restrict__ X, const float* __restrict__ Ws, const float* __restrict__ bs,           \
+         const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,           \
+         const float* __restrict__ bp, float* __restrict__ Y, int H, int W, int Ho, int Wo, int act_s,       \
+         int act_d, int act_p) {                                                                             \
+        block0_v3_body<C1, C3, CC, float, KS>(X, Ws, bs, Wd, bd, Wp, bp, Y, H, W, Ho, Wo, act_s, act_d,     \
+                                              act_p);                                                        \
+    }
+BLOCK0_V4_KERNEL(block0_v4_c32_p16, 32, 16, 16, 3, 2)
+BLOCK0_V4_KERNEL(block0_v4_c32_p16_k4, 32, 16, 8, 3, 4)
+BLOCK0_V4_KERNEL(block0_v4_c16_p8, 16, 8, 8, 3, 2)
+BLOCK0_V4_KERNEL(block0_v4_c24_p16, 24, 16, 8, 3, 2)
+BLOCK0_V4_KERNEL(block0_v4_c48_p24, 48, 24, 8, 2, 2)
 
 // hblock0 v2 (fp16 mode, impls/_custom_hblock0.py): block0_v3's body with the C3-channel output stored as half
 // NHWC (fp32 weights and math, nothing rounded to half before the output). Same launch bounds as the fp32 builds.

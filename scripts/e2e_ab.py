@@ -67,8 +67,9 @@ def main() -> None:
         for spec in specs:
             # "pdl=0" / "pdl=1" in a spec is the backend's pdl option, "plantune=0" / "plantune=1" its plan_tune,
             # "tuneflop=X" its TUNE_MIN_FLOP (the smallest problem the autotuner times), "block6max=N" the largest
-            # batch it runs exdwpw6 blocks at; not kernel families
-            opt_keys = ("pdl=", "plantune=", "tuneflop=", "block6max=")
+            # batch it runs exdwpw6 blocks at, "b0split=0/1" / "b0k4=0/1" block0 v4's block0_split / block0_k4;
+            # not kernel families
+            opt_keys = ("pdl=", "plantune=", "tuneflop=", "block6max=", "b0split=", "b0k4=")
             opts = dict(t.strip().split("=", 1) for t in spec.split(",") if t.strip().startswith(opt_keys))
             kspec = ",".join(t for t in spec.split(",") if not t.strip().startswith(opt_keys))
             pdl = bool(int(opts["pdl"])) if "pdl" in opts else None
@@ -78,6 +79,10 @@ def main() -> None:
                 be.TUNE_MIN_FLOP = float(opts["tuneflop"])
             if "block6max" in opts:
                 be.exdwpw6_max_batch = int(opts["block6max"])
+            if "b0split" in opts:
+                be.block0_split = bool(int(opts["b0split"]))
+            if "b0k4" in opts:
+                be.block0_k4 = bool(int(opts["b0k4"]))
             be.prepare(net)
             t0 = time.perf_counter()
             be.plan(batch)

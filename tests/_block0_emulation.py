@@ -31,13 +31,16 @@ def _half(v: np.ndarray) -> np.ndarray:
 
 
 def emulate_block0(name: str, grid: tuple, block: tuple, args: tuple, flat) -> None:
-    """block0_v2_c<C1>_p<C3> / block0_v3_c<C1>_p<C3>[_occ2] / hblock0_v2 / hblock0_v3: stem 3x3 s2 p1 (3 -> C1) on
-    the NCHW input, depthwise 3x3 s1 p1, pointwise C1 -> C3, NHWC output; the grid must cover the output map in
-    14 x 14 tiles, one image per blockIdx.y. hblock0_v3 takes its stem / projection weights as B fragments
+    """block0_v2_c<C1>_p<C3> / block0_v3_c<C1>_p<C3>[_occ2] / block0_v4_c<C1>_p<C3>[_k4] / hblock0_v2 / hblock0_v3:
+    stem 3x3 s2 p1 (3 -> C1) on the NCHW input, depthwise 3x3 s1 p1, pointwise C1 -> C3, NHWC output; the grid must
+    cover the output map in 14 x 14 tiles (block0 v4: clusters of 2 or 4 blocks per tile), one image per blockIdx.y.
+    hblock0_v3 takes its stem / projection weights as B fragments
     (decoded here: their K padding must be 0), the depthwise weights as half, and rounds the input, the stem and
     the depthwise outputs to half as the kernel does."""
     X, Ws, bs, Wd, bd, Wp, bp, Y = map(flat, args[:8])
-    c1, c3 = (int(v) for v in name.split("_c")[1].removesuffix("_occ2").split("_p"))
+    c1, c3 = (int(v) for v in name.split("_c")[1].removesuffix("_occ2").removesuffix("_k4").split("_p"))
+    # block0 v4: a cluster of ks blocks per tile (kernels/block0.cu BLOCK0_V4_KERNEL: 2, the _k4 build 4)
+    ks = (4 if name.endswith("_k4") else 2) if name.startswith("block0_v4") else 1
     if name.startswith("hblock0_v4"):  # persistent: (N, H, W, ...), a 1-D grid of at most N x tiles blocks
         n, H, W, Ho, Wo, act_s, act_d, act_p = map(int, args[8:])
         assert block[0] == 256 and 1 <= grid[0] <= n * math.ceil(Ho / TILE) * math.ceil(Wo / TILE), (grid, n)
@@ -45,7 +48,7 @@ def emulate_block0(name: str, grid: tuple, block: tuple, args: tuple, flat) -> N
     else:
         H, W, Ho, Wo, act_s, act_d, act_p = map(int, args[8:])
         n = grid[1]
-        assert block[0] == 256 and grid[0] == math.ceil(Ho / TILE) * math.ceil(Wo / TILE), (grid, block, Ho, Wo)
+        assert block[0] == 256 and grid[0] == ks * math.ceil(Ho / TILE) * math.ceil(Wo / TILE), (grid, block, Ho, Wo)
     assert (Ho, Wo) == ((H - 1) // 2 + 1, (W - 1) // 2 + 1), (H, W, Ho, Wo)
     x = X[: n * 3 * H * W].reshape(n, 3, H, W).transpose(0, 2, 3, 1).astype(np.float64)
     v3 = name.startswith(("hblock0_v3", "hblock0_v4"))  # v4: v3's tile arithmetic

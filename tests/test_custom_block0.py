@@ -3,10 +3,11 @@
 GPU: ``CustomBackend.stem_block`` (stem 3x3 s2 + ReLU6 -> depthwise 3x3 s1 + ReLU6 -> pointwise, NCHW input,
 NHWC output) against NumPy float64 on fresh random inputs, NaN-poisoned outputs, the fp32 per-layer tolerance
 on the output of the three layers: the real first block of MobileNetV2 widths 1.0 / 0.5 / 0.75 / 1.4 at batch
-1, 3 and 64, resolution 160 and maps that are not a multiple of the 14 x 14 tile, block0 v1, v2 and v3; v2 / v3
-must have run (no fallback) where their shapes are compiled, and fall back (recorded) where not. End to end
-against ONNX Runtime with every block0 version, and v2 / v3 on the width / resolution variants. CPU: the same
-op and the plan on the CuPy stand-in of tests/test_custom_host.py (kernel emulated in tests/_block0_emulation.py).
+1, 3 and 64, resolution 160 and maps that are not a multiple of the 14 x 14 tile, block0 v1 - v4 (v4's cluster
+split also forced on at every batch, and on clusters of 4); v2 - v4 must have run (no fallback) where their shapes
+are compiled, and fall back (recorded) where not. End to end against ONNX Runtime with every block0 version, and
+v2 - v4 on the width / resolution variants. CPU: the same op and the plan on the CuPy stand-in of
+tests/test_custom_host.py (kernel emulated in tests/_block0_emulation.py).
 """
 
 from __future__ import annotations
@@ -127,6 +128,38 @@ def test_stem_block_v3_two_blocks_per_sm_build_matches_float64_reference(batch):
         be.block0_occ2 = False
 
 
+SPLIT = [(1.0, 224, b) for b in (1, 3, 64)] + [(0.5, 224, 3), (0.75, 192, 1), (1.4, 160, 3)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("k4", [False, True], ids=["cluster2", "cluster4"])
+@pytest.mark.parametrize("case", SPLIT + ODD, ids=[str(c) for c in SPLIT + ODD])
+def test_stem_block_v4_split_forced_matches_float64_reference(case, k4):
+    """block0 v4's cluster kernel at every batch (block0_split = True; the plan runs it below one block per SM only),
+    on the real first blocks and the odd shapes; k4: 4 blocks per tile where the shape is 32 -> 16."""
+    rng = _seeded("block0-v4", *case[:3], k4)
+    if len(case) == 3:
+        width, resolution, batch = case
+        layers, acts = _first_block(width, resolution)
+        x = rng.standard_normal((batch, 3, resolution, resolution), dtype=np.float32)
+        fused = True
+    else:
+        c1, c3, h, w, batch, pw_act = case
+        stem = make_conv(rng, 3, c1, 3, 2, 1, 1, h, w)
+        ho, wo = stem.out_hw(h, w)
+        layers = (stem, make_conv(rng, c1, c1, 3, 1, 1, c1, ho, wo), make_conv(rng, c1, c3, 1, 1, 0, 1, ho, wo))
+        acts = (True, True, pw_act)
+        x = rng.standard_normal((batch, 3, h, w), dtype=np.float32)
+        fused = (c1, c3) in K.BLOCK0_SHAPES
+    idx = list(range(batch)) if batch < 64 else list(CHECK_IMAGES)
+    be = backend_for("block0=v4")
+    be.block0_split, be.block0_k4 = True, k4
+    try:
+        _check("v4", x, layers, acts, idx, f"split {case} k4={k4}", fused=fused)
+    finally:
+        be.block0_split, be.block0_k4 = None, False
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("version", K.KERNEL_VERSIONS["block0"])
@@ -138,14 +171,15 @@ def test_e2e_block0_matches_onnxruntime(net, batch, version, graph):
     be = impls.create("custom", kernels=f"block0={version}", graph=graph)
     be.prepare(net)
     check_against_ort(be, net, batch, f"custom block0={version} graph={graph} bs{batch}")
-    names = [launch.name for launch in be.plan(batch).launches]
-    assert (K.block0_kernel(32, 16, version) in names) == (version != "v1"), names
+    names = [K.generic_of(launch.name) for launch in be.plan(batch).launches]  # fuse v24: v3 on a fixed build
+    ran = "v3" if version == "v4" and 64 * batch >= be.sms else version  # v4: the cluster split below 1 block per SM
+    assert (K.block0_kernel(32, 16, ran) in names) == (version != "v1"), names
     assert ("nchw_to_nhwc_smallc" in names) == (version == "v1"), names
     assert not any(f.startswith("block0") for f in be.info()["fallbacks"])
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("version", ["v2", "v3"])
+@pytest.mark.parametrize("version", ["v2", "v3", "v4"])
 @pytest.mark.parametrize("name", ["w0.5-r224", "w0.75-r192", "w1.4-r160", "w1.0-r160-bn-unfolded"])
 def test_e2e_block0_on_model_variants_matches_onnxruntime(name, version):
     import impls
@@ -189,13 +223,39 @@ def test_stem_block_op_with_emulated_kernels(fake_cupy, rng):  # noqa: F811
             assert any(f"block0 {ver} -> v1" in f for f in be.info()["fallbacks"])  # the 40-channel case
 
 
-@pytest.mark.parametrize("version", ["v2", "v3"])
+@pytest.mark.parametrize("version", ["v2", "v3", "v4"])
 @pytest.mark.parametrize("width,resolution", [(0.5, 224), (0.75, 192), (1.4, 160), (1.0, 160)])
 def test_block0_plan_on_width_variants(fake_cupy, width, resolution, version):  # noqa: F811
     net = _net(width, resolution)
     c1, c3 = net.fused[0].layer.out_channels, net.fused[2].layer.out_channels
     be = fake_cupy.CustomBackend(kernels=f"block0={version}")
     be.prepare(net)
-    names = [launch.name for launch in be.plan(2).launches]
-    assert names[0] == K.block0_kernel(c1, c3, version) and "nchw_to_nhwc_smallc" not in names, names[:4]
+    names = [launch.name for launch in be.plan(2).launches]  # v4: batch 2 is below one block per SM at these maps
+    assert K.generic_of(names[0]) == K.block0_kernel(c1, c3, version), names[:4]
+    assert "nchw_to_nhwc_smallc" not in names, names[:4]
     assert not any(f.startswith("block0") for f in be.info()["fallbacks"])
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 64])
+def test_block0_v4_runs_the_cluster_kernel_below_one_block_per_sm(fake_cupy, batch):  # noqa: F811
+    """block0 v4's rule: the cluster kernel (grid 2 x tiles, or 4 x tiles on the _k4 build) where v3's grid has
+    fewer blocks than the GPU has SMs (the stand-in's 132: batch 1 and 2 at 224, 64 tiles per image), v3's kernel
+    elsewhere; block0_split forces either way. The whole network with v4 against ONNX Runtime (batch 2: the cluster
+    kernel): test_custom_host's test_host_plan_matches_onnxruntime_with_emulated_kernels[block0=v4]."""
+    (stem, dw, pw), (a0, a1, a2) = _first_block()
+    be = fake_cupy.CustomBackend(kernels="block0=v4")
+    be._ensure_device()
+    x, out = be._empty((batch, 3, 224, 224)), be._empty((batch, 112, 112, 16))
+
+    def launch() -> tuple[str, tuple]:
+        la = be._block0_launch(x, stem, a0, dw, a1, pw, a2, out)
+        return la.name, la.grid
+
+    split = 64 * batch < be.sms
+    assert launch() == (("block0_v4_c32_p16", (128, batch)) if split else ("block0_v3_c32_p16", (64, batch)))
+    be.block0_split = True
+    assert launch() == ("block0_v4_c32_p16", (128, batch))
+    be.block0_k4 = True
+    assert launch() == ("block0_v4_c32_p16_k4", (256, batch))
+    be.block0_split = False
+    assert launch() == ("block0_v3_c32_p16", (64, batch))

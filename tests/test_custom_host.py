@@ -101,7 +101,7 @@ def parse_signatures() -> dict[str, list[str]]:
                 "int act_e",
                 "int act_d",
             ]
-        for m in re.finditer(r"^H?BLOCK0_V[23]_KERNEL\((\w+),", s, re.M):  # kernels/block0.cu (+ hblock0)
+        for m in re.finditer(r"^H?BLOCK0_V[234]_KERNEL\((\w+),", s, re.M):  # kernels/block0.cu (+ hblock0)
             sigs[m.group(1)] = ["const float* X", "const float* Ws", "const float* bs", "const float* Wd"]
             sigs[m.group(1)] += ["const float* bd", "const float* Wp", "const float* bp", "float* Y", "int H", "int W"]
             sigs[m.group(1)] += ["int Ho", "int Wo", "int act_s", "int act_d", "int act_p"]
@@ -730,10 +730,11 @@ def test_host_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
     else:
         # the 3-channel input's layout change, or block0 v2 reading the NCHW input itself (fuse v24: on its fixed
         # build, named after the generic one)
-        b0 = be.versions["block0"] in ("v2", "v3")
-        b0_kernel = K.block0_kernel(32, 16, be.versions["block0"])
+        ver = be.versions["block0"]
+        b0 = ver in ("v2", "v3", "v4")
+        b0_kernels = {K.block0_kernel(32, 16, v) for v in (("v4", "v3") if ver == "v4" else (ver,))}
         generic = [K.generic_of(k) for k in LAUNCHES]
-        assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and (b0_kernel in generic) == b0, LAUNCHES
+        assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and bool(b0_kernels & set(generic)) == b0, LAUNCHES
     if spec == "fuse=v9":  # the head conv 320 -> 1280 + ReLU6 + pool as one kernel at batch 2 (<= PWPOOL_MAX_BATCH)
         assert "pwpool_c8" in LAUNCHES and not any(n.startswith("pool_") for n in LAUNCHES), LAUNCHES
     if spec == "linear=v3":
@@ -756,7 +757,7 @@ def test_default_plan_launches_the_default_kernels(fake_cupy, net, ort_logits):
     six = [k for k in LAUNCHES if k.startswith("exdwpw6")]
     assert all((K.exdwpw6_spec_parse(k)[1] is not None) == fixed for k in six), six
     b0 = K.DEFAULT_VERSIONS["block0"]
-    stem = K.block0_kernel(32, 16, b0) if b0 in ("v2", "v3") else "conv3x3c3_nhwc"
+    stem = K.block0_kernel(32, 16, b0) if b0 in ("v2", "v3", "v4") else "conv3x3c3_nhwc"
     # ort_logits' batch 2: fuse v13 runs the <= 28x28 blocks as exdwpw6 kernels there, above it split-K GEMMs
     small = len(ort_logits[0]) <= be.exdwpw6_max_batch
     assert stem in launched and (
@@ -1988,6 +1989,8 @@ def test_fixed_build_names_and_defines():
         and K.generic_of(name) == name[: -len("_f112_112_96_56_56_1_1_1_0_0")]
     )
     assert K.fixed_parse("exdwpw5_s2_c16_o24_t4x8") == ("exdwpw5_s2_c16_o24_t4x8", None)
+    for own in ("hgemm_v2_64x64_f32", "h_to_nchw_f32"):  # an "_f<digits>" ending of the kernel's own name
+        assert K.fixed_parse(own) == (own, None) and K.generic_of(own) == own
     assert K.generic_of("exdwpw6_c24_m3410_s14x14_64_384_64_14x14_1_2_1101") == "exdwpw6_c24"
     assert K.fixed_defines("exdwpw5_s2_c16_o24_t4x8_cc48", shape5) == [
         "-DEXDWPW5_SPEC_ONLY", "-DEXDWPW5_FIX_SHAPE", f"-DEXDWPW5_SPEC_NAME={name}", "-DEXDWPW5_SPEC_CFG_S=2",
