@@ -131,8 +131,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                impls/_custom_block0.py): stem tile + halo and the depthwise tile in shared memory, the
                projection in registers; only the projection's output goes to device memory,
                v3 v2 with separate stem / depthwise tiles (2 barriers per channel chunk instead of 4) and
-               warp-per-row input staging, 3 blocks per SM, v4 where v3's grid has fewer blocks than the
-               GPU has SMs (batch 1 / 2 at 224): v3's tile on a cluster of 2 blocks that split the stem
+               warp-per-row input staging, 3 blocks per SM, v4 where its grid fits one block per SM (batch 1
+               at 224 on 132 SMs): v3's tile on a cluster of 2 blocks that split the stem
                channels, the projection's partial sums added through distributed shared memory (block0_v4_*);
                elsewhere v3's kernel
 fp16 mode only (CustomBackend(dtype="fp16"), kernels/half.cu, impls/_custom_fp16.py):
@@ -221,7 +221,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # (H200, session 19: batch 1 -2.3 us, batch 8 -5.2, batch 64 -6 against v23)
     "fuse": "v24",
     "net": "v1",
-    "block0": "v3",
+    "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
     "hgemm": "v4",
     "hdepthwise": "v4",
     "hstem": "v5",

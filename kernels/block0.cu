@@ -619,7 +619,7 @@ BLOCK0_V3_KERNEL(block0_v3_c16_p8, 16, 8, 16, 3)
 BLOCK0_V3_KERNEL(block0_v3_c24_p16, 24, 16, 8, 3)
 BLOCK0_V3_KERNEL(block0_v3_c48_p24, 48, 24, 8, 2)
 
-// block0 v4 (impls/_custom_block0.py: where v3's grid has fewer blocks than the GPU has SMs): v3's tile on a cluster
+// block0 v4 (impls/_custom_block0.py: where its grid fits one block per SM, batch 1 at 224): v3's tile on a cluster
 // of KS blocks; rank r runs the channel chunks r, r + KS, .. (stem, depthwise, projection partial sums) and the KS
 // partial sums of each projection item are added through distributed shared memory by the block that owns the item,
 // in a fixed rank order (bit-reproducible). Launch: grid (KS x tiles, N), clusters of KS along x. _k4: 4 blocks of
