@@ -122,7 +122,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v24 v23 + the plan's exdwpw5 launches (their shape and flags: H, W, CE, Ho, Wo, pad, the activations,
                the residual), its block0 v3 launch (H, W, Ho, Wo) and its pwpool_c8 launch (HW, K, COUT, the
                activation) on builds with those fixed at compile time (kernels/conv.cu EXDWPW5_SPEC_ONLY,
-               kernels/block0.cu BLOCK0_SPEC_ONLY, kernels/cblock.cu PWPOOL_SPEC_ONLY; fixed_defines),
+               kernels/block0.cu BLOCK0_SPEC_ONLY, kernels/cblock.cu PWPOOL_SPEC_ONLY; fixed_defines); H200,
+               session 19: batch 1 -2.3 us against v23; the default,
+               v25 v24 + at batch 1 the 56 -> 28 exdwpw5 block (49 tiles) on clusters of 2 blocks that split its
+               expanded channels, one 72-channel chunk each, the projection's partial sums added through
+               distributed shared memory (EXDWPW5_SPLIT; on its fixed build too)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -192,7 +196,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 25)),
+    "fuse": tuple(f"v{i}" for i in range(1, 26)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -322,6 +326,17 @@ EXDWPW5_BIG_CHUNK = {
 # calls (0.1759 -> 0.1729, 0.1754 -> 0.1724 ms); at batch 2 it was inconclusive (+1 us, within the spread between
 # backend instances that launch the same kernels), although each build alone was faster there too
 EXDWPW5_BIG_CHUNK_MAX_BATCH = 1
+# fuse v25 (session 20): at batch 1, where the tile's grid fits KS blocks per tile on the SMs, the build that splits the
+# expanded channels over a cluster of KS blocks (kernels/conv.cu EXDWPW5_KERNEL_CL; its projection's partial sums are
+# added through distributed shared memory): name -> (suffix, KS). Only the 56 -> 28 block: 49 blocks at batch 1 (block0
+# v4 gained with the same step from 64 blocks, not from 128)
+EXDWPW5_SPLIT = {"exdwpw5_s2_c24_o32_t4x4": ("_cc72_k2", 2)}
+EXDWPW5_SPLIT_MAX_BATCH = 1
+
+
+def exdwpw5_split(version: str) -> bool:
+    """fuse v25 and later: the plan's exdwpw5 launches take EXDWPW5_SPLIT's cluster builds where they fit."""
+    return fuse_level(version) >= 25
 
 
 def exdwpw5_small_tiles(version: str) -> tuple[tuple[int, int, int, int, int], ...]:
@@ -334,19 +349,26 @@ def exdwpw5_kernel(stride: int, cin: int, cout: int, tile: tuple[int, int]) -> s
     return f"exdwpw5_s{stride}_c{cin}_o{cout}_t{tile[0]}x{tile[1]}"
 
 
-_EXDWPW5_MACRO = re.compile(r"^EXDWPW5_KERNEL\((\w+),((?:\s*\d+\s*,?){10})\)", re.M)
+_EXDWPW5_MACRO = re.compile(r"^EXDWPW5_KERNEL(_CL)?\((\w+),((?:\s*\d+\s*,?){10,11})\)", re.M)
 
 
 def exdwpw5_configs() -> dict[str, tuple[int, ...]]:
-    """Every compiled exdwpw5 build: name -> (S, CIN, COUT, TH, TW, CC, DP, PT, WS, MINB), read from the
-    EXDWPW5_KERNEL lines of kernels/conv.cu (the one place they are written)."""
+    """Every compiled exdwpw5 build: name -> (S, CIN, COUT, TH, TW, CC, DP, PT, WS, MINB, KS), read from the
+    EXDWPW5_KERNEL lines of kernels/conv.cu (the one place they are written); KS (blocks per cluster, fuse v25's
+    EXDWPW5_KERNEL_CL builds) is 1 for the plain ones."""
     text = (KERNEL_DIR / "conv.cu").read_text()
-    return {m.group(1): tuple(int(v) for v in m.group(2).split(",")) for m in _EXDWPW5_MACRO.finditer(text)}
+    out = {}
+    for m in _EXDWPW5_MACRO.finditer(text):
+        vals = tuple(int(v) for v in m.group(3).split(","))
+        if len(vals) != (11 if m.group(1) else 10):
+            raise ValueError(f"kernels/conv.cu: {m.group(0)!r} has {len(vals)} configuration values")
+        out[m.group(2)] = vals if m.group(1) else (*vals, 1)
+    return out
 
 
 def exdwpw5_smem(name: str) -> int:
     """Dynamic shared memory (bytes) of an exdwpw5 build (kernels/conv.cu: Xs | Es | Ds | weight buffers)."""
-    s, cin, cout, th, tw, cc, _, _, ws, _ = exdwpw5_configs()[name]
+    s, cin, cout, th, tw, cc, _, _, ws, _, _ = exdwpw5_configs()[name]
     ih, iw = (th - 1) * s + 3, (tw - 1) * s + 3
     xstr = cin + 4 if ws & 2 and cin % 32 in (0, 16) else cin  # WS bit 1: padded input rows (bank conflicts)
     return 4 * (ih * iw * (xstr + cc) + th * tw * (cc + 4) + (ws & 1) * 2 * (cin * cc + cc * cout))
@@ -579,7 +601,7 @@ def exdwpw6_spec_defines(
 # block0_configs)). block0 keeps its activations as arguments: fixed too, ptxas spilled 8 bytes at 80 registers.
 FIXED_KINDS: dict[str, tuple[str, str, int, tuple[str, ...], tuple[str, ...]]] = {
     "exdwpw5": ("conv", "EXDWPW5", 9, ("H", "W", "CE", "HO", "WO", "PAD", "ACTE", "ACTD", "ACTP", "RES"),
-                ("S", "CIN", "COUT", "TH", "TW", "CC", "DP", "PT", "WS", "MINB")),
+                ("S", "CIN", "COUT", "TH", "TW", "CC", "DP", "PT", "WS", "MINB", "KS")),
     "block0": ("block0", "BLOCK0", 8, ("H", "W", "HO", "WO"), ("C1", "C3", "CC", "MINB")),
     "pwpool": ("cblock", "PWPOOL", 4, ("HW", "K", "COUT", "ACT"), ()),
 }  # fmt: skip
@@ -1054,6 +1076,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
                 out += [("cblock", exdwpw10_kernel(ch)) for ch in EXDWPW6_CH]
             if lv >= 11:
                 out += [("conv", name + sfx) for name, (sfx, _) in EXDWPW5_BIG_CHUNK.items()]
+            if exdwpw5_split(version):
+                out += [("conv", name + sfx) for name, (sfx, _) in EXDWPW5_SPLIT.items()]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

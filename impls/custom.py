@@ -1001,7 +1001,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         (fuse v5, kernels/conv.cu exdwpw5), or None where no compiled instance applies. ``min_blocks``: prefer the
         tile whose grid falls least short of it (K.exdwpw5_tile; fuse v9 plans pass the SM count); with fuse v11, at
         batch <= K.EXDWPW5_BIG_CHUNK_MAX_BATCH, the tile's larger-chunk build (K.EXDWPW5_BIG_CHUNK) where its grid
-        fits."""
+        fits; with fuse v25, at batch <= K.EXDWPW5_SPLIT_MAX_BATCH, the tile's cluster build (K.EXDWPW5_SPLIT: KS
+        blocks per tile) where KS x its grid fits one block per SM."""
         nb, h, w, cin = x.shape
         ho, wo = dw.out_hw(h, w)
         small = K.exdwpw5_small_tiles(self.versions["fuse"])
@@ -1017,8 +1018,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         name = K.exdwpw5_kernel(dw.stride, cin, pw.out_channels, tile)
         grid = (math.ceil(ho / th) * math.ceil(wo / tw), nb)
         v11 = min_blocks and K.fuse_level(self.versions["fuse"]) >= 11 and nb <= K.EXDWPW5_BIG_CHUNK_MAX_BATCH
+        v25 = min_blocks and K.exdwpw5_split(self.versions["fuse"]) and nb <= K.EXDWPW5_SPLIT_MAX_BATCH
         big = K.EXDWPW5_BIG_CHUNK.get(name) if v11 else None
-        if big is not None and grid[0] * nb <= big[1] * self.sms:  # fuse v11: larger chunks on a grid that fits
+        split = K.EXDWPW5_SPLIT.get(name) if v25 else None
+        if split is not None and split[1] * grid[0] * nb <= self.sms:  # fuse v25: a cluster of KS blocks per tile
+            name += split[0]
+            grid = (split[1] * grid[0], nb)
+        elif big is not None and grid[0] * nb <= big[1] * self.sms:  # fuse v11: larger chunks on a grid that fits
             name += big[0]
         smem = K.exdwpw5_smem(name)
         return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)

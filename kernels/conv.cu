@@ -664,7 +664,7 @@ __device__ __forceinline__ void exdwpw5_stage_w(float* Wes, float* Wps, const fl
     }
 }
 
-template <int S, int CIN, int COUT, int TH, int TW, int CC, int DP, int PT, int WS>
+template <int S, int CIN, int COUT, int TH, int TW, int CC, int DP, int PT, int WS, int KS = 1>
 __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const float* __restrict__ We,
                                              const float* __restrict__ be, const float* __restrict__ Wd,
                                              const float* __restrict__ bd, const float* __restrict__ Wp,
@@ -707,12 +707,16 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     const int og = tid % NCG, opl = tid / NCG;
     const bool oact = opl < NPL;
     const int tiles_w = (Wo + TW - 1) / TW;
-    const int th0 = (blockIdx.x / tiles_w) * TH, tw0 = (blockIdx.x % tiles_w) * TW;
+    // fuse v25 (KS > 1): a cluster of KS blocks per tile (along x); rank r runs the chunks c0 = r * CC, (r + KS) * CC,
+    // .. and the projection's partial sums meet through distributed shared memory after the chunk loop
+    const unsigned tile = blockIdx.x / KS;           // unsigned, as the KS = 1 builds always divided blockIdx.x
+    const int rank = KS > 1 ? blockIdx.x % KS : 0;  // = %cluster_ctarank
+    const int th0 = (tile / tiles_w) * TH, tw0 = (tile % tiles_w) * TW;
     const int ih0 = th0 * S - pad, iw0 = tw0 * S - pad;
     const int n = blockIdx.y;
     const float* Xn = X + (long long)n * H * W * CIN;
 
-    if (WST) exdwpw5_stage_w<CIN, COUT, CC>(Wes, Wps, We, Wp, Ce, 0, tid);
+    if (WST) exdwpw5_stage_w<CIN, COUT, CC>(Wes, Wps, We, Wp, Ce, rank * CC, tid);
     for (int e = tid; e < NP * (CIN / 4); e += NTH) {
         const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;
         const int ih = ih0 + p / IW, iw = iw0 + p % IW;
@@ -729,7 +733,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     if (WST) exdwpw5_cp_wait();
     __syncthreads();
 
-    for (int c0 = 0, buf = 0; c0 < Ce; c0 += CC, buf ^= 1) {
+    for (int c0 = rank * CC, buf = 0; c0 < Ce; c0 += KS * CC, buf ^= 1) {
         const float* const we_s = Wes + buf * WE_N;
         const float* const wp_s = Wps + buf * WP_N;
         const int cq = c0 + cg * 4;
@@ -785,8 +789,9 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
             }
         }
         __syncthreads();
-        if (WST && c0 + CC < Ce)  // the other buffer's readers (E, P of the last chunk) are done
-            exdwpw5_stage_w<CIN, COUT, CC>(Wes + (buf ^ 1) * WE_N, Wps + (buf ^ 1) * WP_N, We, Wp, Ce, c0 + CC, tid);
+        if (WST && c0 + KS * CC < Ce)  // the other buffer's readers (E, P of the last chunk) are done
+            exdwpw5_stage_w<CIN, COUT, CC>(Wes + (buf ^ 1) * WE_N, Wps + (buf ^ 1) * WP_N, We, Wp, Ce, c0 + KS * CC,
+                                           tid);
         // D: depthwise 3x3 from Es into Ds; an item = DP vertically adjacent outputs of one column x 4 channels
         // (stride 1: (DP + 2) x 3 window loads instead of 9 DP)
         if (ed_act) {
@@ -862,12 +867,62 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
             }
         }
     }
-    if (!oact) return;
+    if constexpr (KS > 1) {
+        // fuse v25: output pixel px belongs to rank px * KS / P. Each block puts its partial sums of the other ranks'
+        // pixels into Es (read last by the last chunk's depthwise phase, before the last barrier; the projection
+        // reads Ds and the weights only), then after the cluster barrier each owner adds the KS partials in rank
+        // order 0..KS-1 (the same order in every block: the sums do not depend on which block owns the pixel)
+        static_assert(NP * CC >= P * COUT, "the partial sums fit in Es");
+        if (oact)
+#pragma unroll
+            for (int i = 0; i < PPX; ++i) {
+                const int px = opl + i * NPL;
+                if (px < P && px * KS / P != rank)
+                    *reinterpret_cast<float4*>(&Es[px * COUT + og * 4]) =
+                        make_float4(pacc[i][0], pacc[i][1], pacc[i][2], pacc[i][3]);
+            }
+        asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+        asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+        if (oact)
+#pragma unroll
+            for (int i = 0; i < PPX; ++i) {
+                const int px = opl + i * NPL;
+                if (px >= P || px * KS / P != rank) continue;
+                float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+                for (int q = 0; q < KS; ++q) {
+                    float4 v;
+                    if (q == rank) {
+                        v = make_float4(pacc[i][0], pacc[i][1], pacc[i][2], pacc[i][3]);
+                    } else {
+                        unsigned ra;
+                        const unsigned la = static_cast<unsigned>(__cvta_generic_to_shared(&Es[px * COUT + og * 4]));
+                        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(la), "r"(q));
+                        asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                                     : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                                     : "r"(ra)
+                                     : "memory");
+                    }
+                    if (q == 0) {
+                        sum = v;
+                    } else {
+                        sum.x += v.x, sum.y += v.y, sum.z += v.z, sum.w += v.w;
+                    }
+                }
+                pacc[i][0] = sum.x, pacc[i][1] = sum.y, pacc[i][2] = sum.z, pacc[i][3] = sum.w;
+            }
+        // done with the peers' partial sums (no data published: relaxed); the matching wait ends the kernel
+        asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+    }
+    if (!oact) {  // fuse v25: the final wait not .aligned (the threads of a warp may reach it on two paths)
+        if constexpr (KS > 1) asm volatile("barrier.cluster.wait;\n" ::: "memory");
+        return;
+    }
     const float4 b4 = __ldg(reinterpret_cast<const float4*>(bp + og * 4));
 #pragma unroll
     for (int i = 0; i < PPX; ++i) {
         const int px = opl + i * NPL;
-        if (px >= P) continue;
+        if (px >= P || (KS > 1 && px * KS / P != rank)) continue;
         const int goh = th0 + px / TW, gow = tw0 + px % TW;
         if (goh >= Ho || gow >= Wo) continue;
         const long long off = (((long long)n * Ho + goh) * Wo + gow) * COUT + og * 4;
@@ -887,6 +942,8 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         }
         *reinterpret_cast<float4*>(Y + off) = r;
     }
+    // fuse v25: no block leaves while a peer may still read its partial sums
+    if constexpr (KS > 1) asm volatile("barrier.cluster.wait;\n" ::: "memory");
 }
 
 // grid = (ceil(Ho / TH) * ceil(Wo / TW), n), block = 256; CC expanded channels per chunk, DP depthwise outputs
@@ -902,6 +959,17 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         exdwpw5_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho, Wo,  \
                                                        pad, act_e, act_d, act_p, has_res);                    \
     }
+// fuse v25: the same on a cluster of KS blocks per tile (grid = KS x tiles along x) that split the chunks of expanded
+// channels; the projection's partial sums are added through distributed shared memory (exdwpw5_body's KS)
+#define EXDWPW5_KERNEL_CL(NAME, S, CIN, COUT, TH, TW, CC, DP, PT, WS, MINB, KS)                               \
+    extern "C" __global__ void __cluster_dims__(KS, 1, 1) __launch_bounds__(256, MINB) NAME(                  \
+        const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
+        const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
+        const float* __restrict__ bp, const float* __restrict__ R, float* __restrict__ Y, int H, int W, int Ce, \
+        int Ho, int Wo, int pad, int act_e, int act_d, int act_p, int has_res) {                              \
+        exdwpw5_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS, KS>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho,  \
+                                                           Wo, pad, act_e, act_d, act_p, has_res);            \
+    }
 
 // fuse v24: with -DEXDWPW5_SPEC_ONLY this file holds only EXDWPW5_SPEC_NAME, a generic build's configuration
 // (-DEXDWPW5_SPEC_CFG_S=.. _CIN _COUT _TH _TW _CC _DP _PT _WS _MINB) with its shape fixed (-DEXDWPW5_FIX_SHAPE
@@ -910,9 +978,15 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 #ifndef EXDWPW5_FIX_SHAPE
 #error "EXDWPW5_SPEC_ONLY needs EXDWPW5_FIX_SHAPE and the shape"
 #endif
+#if EXDWPW5_SPEC_CFG_KS > 1
+EXDWPW5_KERNEL_CL(EXDWPW5_SPEC_NAME, EXDWPW5_SPEC_CFG_S, EXDWPW5_SPEC_CFG_CIN, EXDWPW5_SPEC_CFG_COUT,
+                  EXDWPW5_SPEC_CFG_TH, EXDWPW5_SPEC_CFG_TW, EXDWPW5_SPEC_CFG_CC, EXDWPW5_SPEC_CFG_DP,
+                  EXDWPW5_SPEC_CFG_PT, EXDWPW5_SPEC_CFG_WS, EXDWPW5_SPEC_CFG_MINB, EXDWPW5_SPEC_CFG_KS)
+#else
 EXDWPW5_KERNEL(EXDWPW5_SPEC_NAME, EXDWPW5_SPEC_CFG_S, EXDWPW5_SPEC_CFG_CIN, EXDWPW5_SPEC_CFG_COUT, EXDWPW5_SPEC_CFG_TH,
                EXDWPW5_SPEC_CFG_TW, EXDWPW5_SPEC_CFG_CC, EXDWPW5_SPEC_CFG_DP, EXDWPW5_SPEC_CFG_PT, EXDWPW5_SPEC_CFG_WS,
                EXDWPW5_SPEC_CFG_MINB)
+#endif
 #else
 
 // the six small-CIN blocks of MobileNetV2-1.0 (impls/_custom_kernels.py: EXDWPW5_INSTANCES; the host reads each
@@ -942,6 +1016,9 @@ EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t4x8_cc72, 1, 24, 24, 4, 8, 72, 2, 2, 3, 1)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t4x8_cc144, 1, 24, 24, 4, 8, 144, 2, 2, 2, 1)
 EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x4_cc72, 2, 24, 32, 4, 4, 72, 1, 1, 3, 2)
 EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x4_cc144, 2, 24, 32, 4, 4, 144, 1, 1, 3, 1)
+// fuse v25 (session 20; K.EXDWPW5_SPLIT): the 56 -> 28 block at batch 1 (49 tiles: 49 blocks on 132 SMs) on clusters of
+// 2, one 72-channel chunk per block (98 blocks); the projection's partial sums added through distributed shared memory
+EXDWPW5_KERNEL_CL(exdwpw5_s2_c24_o32_t4x4_cc72_k2, 2, 24, 32, 4, 4, 72, 1, 1, 3, 1, 2)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_r1, 1, 24, 24, 8, 8, 32, 1, 0, 0, 2)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_w0, 1, 24, 24, 8, 8, 48, 2, 4, 0, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_r1, 1, 32, 32, 7, 7, 32, 1, 0, 0, 2)

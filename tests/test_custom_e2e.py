@@ -501,3 +501,26 @@ def test_e2e_fuse_v24_matches_onnxruntime(net, batch, graph):
     assert [n for n in ref_names if fixed_kind(n)] == generic, ref_names
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), ref.run(x))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v25_matches_onnxruntime(net, batch, graph):
+    """fuse v25 tuned against ONNX Runtime: at batch 1 the 56 -> 28 exdwpw5 block on its cluster build
+    (K.EXDWPW5_SPLIT: 2 blocks per tile, grid 98; on its fixed-shape build, named after the generic one); above batch 1
+    v25's plan is v24's, with the same bits for the same tuner picks."""
+    from impls._custom_kernels import EXDWPW5_SPLIT, generic_of
+
+    be, names = _check_v13_successor(net, "v25", batch, graph, True)
+    split = [la for la in be.plan(batch).launches if generic_of(la.name) == "exdwpw5_s2_c24_o32_t4x4_cc72_k2"]
+    assert len(split) == (batch == 1), names
+    if split:
+        assert split[0].grid == (98, 1) and split[0].name != generic_of(split[0].name), (split[0].name, split[0].grid)
+        assert EXDWPW5_SPLIT["exdwpw5_s2_c24_o32_t4x4"] == ("_cc72_k2", 2)
+        return
+    ref = impls.create("custom", kernels="fuse=v24", graph=graph)
+    ref.prepare(net)
+    ref._tune_cache = dict(be._tune_cache)  # v25's picks
+    assert [la.name for la in ref.plan(batch).launches] == names
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), ref.run(x))

@@ -278,6 +278,36 @@ def test_big_chunk_block_matches_float64_reference(shape, rng):
     np.testing.assert_array_equal(ys[0], ys[1], err_msg="not bit-identical on a repeat")
 
 
+# fuse v25: the cluster build of the 56 -> 28 block (K.EXDWPW5_SPLIT) on odd maps and its network map at batch 1, and
+# with fewer expanded channels than 2 chunks (Ce 96: the second block's chunk partly past Ce; Ce 40: no chunk for it);
+# (h, w, ce, projection ReLU6)
+SPLIT_CASES = [(9, 10, 144, False), (1, 1, 144, True), (56, 56, 144, False), (30, 27, 96, False), (15, 15, 40, True)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", SPLIT_CASES, ids=[f"{c[0]}x{c[1]}-ce{c[2]}-act{int(c[3])}" for c in SPLIT_CASES])
+def test_split_block_matches_float64_reference(case, rng):
+    import cupy
+
+    h, w, ce, act = case
+    ex, dw, pw, x, _, ref = _odd_block(rng, 2, 24, ce, 32, h, w, 1, False, True, act)
+    be = CustomBackend(kernels="fuse=v25")
+    be.force_tile5 = (4, 4)
+    xd = be.to_device(x)
+    ho, wo = dw.out_hw(h, w)
+    ys = []
+    for _ in range(2):
+        with be.stream:
+            out = cupy.full((1, ho, wo, 32), np.nan, cupy.float32)
+        launch = be._exdwpw_launch(xd, ex, True, dw, True, pw, act, None, out, be.sms)  # min_blocks: as in a plan
+        assert launch.name == "exdwpw5_s2_c24_o32_t4x4_cc72_k2", launch.name
+        assert launch.grid == (2 * -(-ho // 4) * -(-wo // 4), 1), launch.grid
+        be.launch_all([launch])
+        ys.append(be.to_host(out))
+    assert_close(ys[0], ref, "fp32", "layer", what=f"fuse v25 split {case}")
+    np.testing.assert_array_equal(ys[0], ys[1], err_msg="not bit-identical on a repeat")
+
+
 # -- fuse v7: the expansion GEMM with the depthwise conv in its epilogue (exgdw, kernels/gemm.cu) ---------------
 def _exgdw_network_pairs():
     """The pairs fuse v7 takes above batch 1 (exgdw)."""

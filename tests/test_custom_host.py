@@ -57,7 +57,7 @@ def parse_signatures() -> dict[str, list[str]]:
                 "int act",
                 "int has_res",
             ]
-        for m in re.finditer(r"^EXDWPW[58]_KERNEL\((\w+),", s, re.M):  # fuse v5 / v8: the same arguments
+        for m in re.finditer(r"^EXDWPW[58]_KERNEL(?:_CL)?\((\w+),", s, re.M):  # fuse v5 / v8 (v25): the same arguments
             sigs[m.group(1)] = [f"const float* {v}" for v in ("X", "We", "be", "Wd", "bd", "Wp", "bp", "R")]
             sigs[m.group(1)] += ["float* Y"] + [f"int {v}" for v in ("H", "W", "Ce", "Ho", "Wo", "pad")]
             sigs[m.group(1)] += ["int act_e", "int act_d", "int act_p", "int has_res"]
@@ -323,10 +323,11 @@ def emulate(name, grid, block, args):
     elif name.startswith("exdwpw5"):  # fuse v5: project(depthwise 3x3(expand 1x1(x))) (+ residual)
         X, We, be, Wd, bd, Wp, bp, R, Y = map(flat, a[:9])
         H, W, Ce, Ho, Wo, pad, act_e, act_d, act_p, hr = map(int, a[9:])
-        m = re.fullmatch(r"exdwpw5_s(\d)_c(\d+)_o(\d+)_t(\d+)x(\d+)(?:_cc\d+)?", name)
-        s, cin, cout, th, tw = map(int, m.groups())
+        m = re.fullmatch(r"exdwpw5_s(\d)_c(\d+)_o(\d+)_t(\d+)x(\d+)(?:_cc\d+)?(?:_k(\d))?", name)
+        s, cin, cout, th, tw = map(int, m.groups()[:5])
+        ks = int(m[6] or 1)  # fuse v25: a cluster of ks blocks per tile
         n = grid[1]
-        assert grid[0] == -(-Ho // th) * -(-Wo // tw), (grid, Ho, Wo, th, tw)
+        assert grid[0] == ks * -(-Ho // th) * -(-Wo // tw), (grid, Ho, Wo, th, tw, ks)
         flags = (act_e, act_d, act_p, hr)
         emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, (n, H, W, cin, Ce, cout, Ho, Wo, s, pad), flags)
     elif name.startswith("exdwpw8"):  # fuse v8: the same op and arguments as exdwpw5, the build's own tile
@@ -1997,9 +1998,9 @@ def test_fixed_build_names_and_defines():
         "-DEXDWPW5_SPEC_ONLY", "-DEXDWPW5_FIX_SHAPE", f"-DEXDWPW5_SPEC_NAME={name}", "-DEXDWPW5_SPEC_CFG_S=2",
         "-DEXDWPW5_SPEC_CFG_CIN=16", "-DEXDWPW5_SPEC_CFG_COUT=24", "-DEXDWPW5_SPEC_CFG_TH=4", "-DEXDWPW5_SPEC_CFG_TW=8",
         "-DEXDWPW5_SPEC_CFG_CC=48", "-DEXDWPW5_SPEC_CFG_DP=1", "-DEXDWPW5_SPEC_CFG_PT=2", "-DEXDWPW5_SPEC_CFG_WS=1",
-        "-DEXDWPW5_SPEC_CFG_MINB=2", "-DEXDWPW5_H=112", "-DEXDWPW5_W=112", "-DEXDWPW5_CE=96", "-DEXDWPW5_HO=56",
-        "-DEXDWPW5_WO=56", "-DEXDWPW5_PAD=1", "-DEXDWPW5_ACTE=1", "-DEXDWPW5_ACTD=1", "-DEXDWPW5_ACTP=0",
-        "-DEXDWPW5_RES=0",
+        "-DEXDWPW5_SPEC_CFG_MINB=2", "-DEXDWPW5_SPEC_CFG_KS=1", "-DEXDWPW5_H=112", "-DEXDWPW5_W=112",
+        "-DEXDWPW5_CE=96", "-DEXDWPW5_HO=56", "-DEXDWPW5_WO=56", "-DEXDWPW5_PAD=1", "-DEXDWPW5_ACTE=1",
+        "-DEXDWPW5_ACTD=1", "-DEXDWPW5_ACTP=0", "-DEXDWPW5_RES=0",
     ]  # fmt: skip
     assert K.fixed_kind("pwpool_c8") == "pwpool" and K.fixed_config("pwpool_c8") == ()
     assert K.fixed_defines("pwpool_c8", (49, 320, 1280, 1)) == [
@@ -2125,3 +2126,33 @@ def test_plan_tune_option_and_near_alternatives(monkeypatch):
     be.PLAN_TUNE_ALTS = 5
     assert be._near(("k",), "a") == ["b", "c", "d"]
     assert be._near(("other",), "a") == []
+
+
+def test_fuse_v25_runs_the_56_to_28_block_on_clusters_at_batch1(fake_cupy, net):
+    """fuse v25 = v24 + at batch 1 the 56 -> 28 exdwpw5 block (49 tiles) on its cluster build (K.EXDWPW5_SPLIT: 2
+    blocks per tile, one 72-channel chunk each), on the fixed-shape build of it; the other launches as v24's; the
+    emulated plan against ONNX Runtime; batch 2: v24's plan."""
+    x = random_input(net, 1, seed=25)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    ref = ort.run(x)
+    plans, bes = {}, {}
+    for f in ("v24", "v25"):
+        bes[f] = fake_cupy.CustomBackend(kernels=f"fuse={f}", autotune=False)
+        bes[f].prepare(net)
+        plans[f] = bes[f].plan(1).launches
+    a24, a25 = plans["v24"], plans["v25"]
+    assert len(a24) == len(a25)
+    diff = [(a, b) for a, b in zip(a24, a25) if a.name != b.name]
+    assert len(diff) == 1, [(a.name, b.name) for a, b in diff]
+    a, b = diff[0]
+    assert K.fixed_parse(a.name)[0] == "exdwpw5_s2_c24_o32_t4x4_cc144", a.name
+    assert K.fixed_parse(b.name) == ("exdwpw5_s2_c24_o32_t4x4_cc72_k2", K.fixed_parse(a.name)[1]), b.name
+    assert b.grid == (2 * a.grid[0], 1) == (98, 1) and b.smem == K.exdwpw5_smem("exdwpw5_s2_c24_o32_t4x4_cc72_k2")
+    assert [int(v) for v in b.args[9:]] == [int(v) for v in a.args[9:]]
+    assert K.exdwpw5_configs()["exdwpw5_s2_c24_o32_t4x4_cc72_k2"][-1] == 2  # KS
+    be = bes["v25"]
+    be.poison(1)
+    assert_close(be.run(x), ref, "fp32", "e2e", what="emulated custom fuse=v25 bs1")
+    names2 = [la.name for la in be.plan(2).launches]
+    assert not any("_k2" in n for n in names2), names2

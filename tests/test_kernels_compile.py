@@ -93,6 +93,7 @@ SPEC_CASES = [("exdwpw6_c24x16_t512", (3, 0, 1, 0), None), ("exdwpw6_c12x16", (2
 FIXED_CASES = [("exdwpw5_s2_c16_o24_t4x8_cc48", (112, 112, 96, 56, 56, 1, 1, 1, 0, 0)),
                ("exdwpw5_s1_c24_o24_t4x8_cc72", (56, 56, 144, 56, 56, 1, 1, 1, 0, 1)),
                ("exdwpw5_s2_c24_o32_t4x4_cc144", (56, 56, 144, 28, 28, 1, 1, 1, 0, 0)),
+               ("exdwpw5_s2_c24_o32_t4x4_cc72_k2", (56, 56, 144, 28, 28, 1, 1, 1, 0, 0)),  # fuse v25: clusters of 2
                ("exdwpw5_s1_c24_o24_t8x8", (56, 56, 144, 56, 56, 1, 1, 1, 0, 1)),
                ("block0_v3_c32_p16", (224, 224, 112, 112)), ("block0_v3_c32_p16", (160, 160, 80, 80)),
                ("pwpool_c8", (49, 320, 1280, 1)), ("pwpool_c8", (25, 320, 1280, 1))]  # fmt: skip
@@ -118,7 +119,7 @@ def test_fixed_shape_build_compiles_alone_spilling_no_more(ptxas_reports, build,
     r = report[name]
     g = K.parse_ptxas(ptxas_reports[K.FIXED_KINDS[kind][0]][1])[build]
     assert r["spill_stores"] <= g["spill_stores"] and r["spill_loads"] <= g["spill_loads"], (r, g)
-    minb = K.fixed_config(build)[-1] if kind != "pwpool" else 1  # pwpool_c8: __launch_bounds__(256)
+    minb = dict(zip(K.FIXED_KINDS[kind][4], K.fixed_config(build))).get("MINB", 1)  # pwpool_c8: __launch_bounds__(256)
     assert r["registers"] <= min(255, 65536 // (256 * minb)), r
     monkeypatch.setenv("MBV2_CACHE", str(tmp_path / "cache"))
     b = K.build_fixed(build, shape, ARCH, nvcc)
