@@ -126,7 +126,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                session 19: batch 1 -2.3 us against v23; the default,
                v25 v24 + at batch 1 the 56 -> 28 exdwpw5 block (49 tiles) on clusters of 2 blocks that split its
                expanded channels, one 72-channel chunk each, the projection's partial sums added through
-               distributed shared memory (EXDWPW5_SPLIT; on its fixed build too)
+               distributed shared memory (EXDWPW5_SPLIT; on its fixed build too); H200, session 21: batch 1 -1.1
+               us against v24; the default,
+               v26 v25 + at batch 1 the same split for the two 98-tile exdwpw5 blocks (112 -> 56, 56 -> 56): 196
+               blocks, two per SM on 64 SMs (EXDWPW5_SPLIT_V26)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -196,7 +199,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 26)),
+    "fuse": tuple(f"v{i}" for i in range(1, 27)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -222,8 +225,9 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # batch <= PWPOOL_MAX_BATCH; v11's larger-chunk exdwpw5 builds at batch 1; v21 times each block's depthwise
     # mapping; v23 runs each planned exdwpw6 launch on a build with its modes and shape fixed at compile time (H200,
     # session 19: batch 1 / 2 / 3 -12 / -19 / -19 us against v21); v24 the exdwpw5, block0 and pwpool_c8 launches too
-    # (H200, session 19: batch 1 -2.3 us, batch 8 -5.2, batch 64 -6 against v23)
-    "fuse": "v24",
+    # (H200, session 19: batch 1 -2.3 us, batch 8 -5.2, batch 64 -6 against v23); v25 the batch-1 56 -> 28 exdwpw5
+    # block on 2-block clusters (H200, session 21: batch 1 -1.1 us against v24, that launch 7.0 -> 5.9 us)
+    "fuse": "v25",
     "net": "v1",
     "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
     "hgemm": "v4",
@@ -332,6 +336,17 @@ EXDWPW5_BIG_CHUNK_MAX_BATCH = 1
 # v4 gained with the same step from 64 blocks, not from 128)
 EXDWPW5_SPLIT = {"exdwpw5_s2_c24_o32_t4x4": ("_cc72_k2", 2)}
 EXDWPW5_SPLIT_MAX_BATCH = 1
+# fuse v26 (session 21): the same for the two 98-tile blocks at batch 1, although 2 x 98 blocks do not fit one per SM:
+# their builds take two blocks per SM (MINB 2, ~61 KB of shared memory each), where they fit EXDWPW5_SPLIT_V26_PER_SM
+# per SM. Expected: each block does half the expansion, depthwise and projection of its tile; a block's phases are
+# latency chains, so two blocks on one SM should run nearly as fast as one (block0 at 128 -> 256 blocks did not gain)
+EXDWPW5_SPLIT_V26 = {"exdwpw5_s2_c16_o24_t4x8": ("_cc48_k2", 2), "exdwpw5_s1_c24_o24_t4x8": ("_cc72_k2", 2)}
+EXDWPW5_SPLIT_V26_PER_SM = 2
+
+
+def exdwpw5_split_v26(version: str) -> bool:
+    """fuse v26 and later: EXDWPW5_SPLIT_V26's cluster builds too, at up to EXDWPW5_SPLIT_V26_PER_SM blocks per SM."""
+    return fuse_level(version) >= 26
 
 
 def exdwpw5_split(version: str) -> bool:
@@ -1078,6 +1093,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
                 out += [("conv", name + sfx) for name, (sfx, _) in EXDWPW5_BIG_CHUNK.items()]
             if exdwpw5_split(version):
                 out += [("conv", name + sfx) for name, (sfx, _) in EXDWPW5_SPLIT.items()]
+            if exdwpw5_split_v26(version):
+                out += [("conv", name + sfx) for name, (sfx, _) in EXDWPW5_SPLIT_V26.items()]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

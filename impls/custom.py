@@ -1002,7 +1002,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         tile whose grid falls least short of it (K.exdwpw5_tile; fuse v9 plans pass the SM count); with fuse v11, at
         batch <= K.EXDWPW5_BIG_CHUNK_MAX_BATCH, the tile's larger-chunk build (K.EXDWPW5_BIG_CHUNK) where its grid
         fits; with fuse v25, at batch <= K.EXDWPW5_SPLIT_MAX_BATCH, the tile's cluster build (K.EXDWPW5_SPLIT: KS
-        blocks per tile) where KS x its grid fits one block per SM."""
+        blocks per tile) where KS x its grid fits one block per SM (fuse v26: K.EXDWPW5_SPLIT_V26's too, at up to
+        K.EXDWPW5_SPLIT_V26_PER_SM per SM)."""
         nb, h, w, cin = x.shape
         ho, wo = dw.out_hw(h, w)
         small = K.exdwpw5_small_tiles(self.versions["fuse"])
@@ -1021,7 +1022,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         v25 = min_blocks and K.exdwpw5_split(self.versions["fuse"]) and nb <= K.EXDWPW5_SPLIT_MAX_BATCH
         big = K.EXDWPW5_BIG_CHUNK.get(name) if v11 else None
         split = K.EXDWPW5_SPLIT.get(name) if v25 else None
-        if split is not None and split[1] * grid[0] * nb <= self.sms:  # fuse v25: a cluster of KS blocks per tile
+        per_sm = 1
+        if split is None and v25 and K.exdwpw5_split_v26(self.versions["fuse"]):  # fuse v26: up to 2 blocks per SM
+            split, per_sm = K.EXDWPW5_SPLIT_V26.get(name), K.EXDWPW5_SPLIT_V26_PER_SM
+        if split is not None and split[1] * grid[0] * nb <= per_sm * self.sms:  # fuse v25: KS blocks per tile
             name += split[0]
             grid = (split[1] * grid[0], nb)
         elif big is not None and grid[0] * nb <= big[1] * self.sms:  # fuse v11: larger chunks on a grid that fits

@@ -710,6 +710,14 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 #error "EXDWPW6_SPEC_ONLY needs EXDWPW6_FIX_MODES and the modes"
 #endif
 EXDWPW6_PLAIN(EXDWPW6_SPEC_NAME, EXDWPW6_SPEC_CH, EXDWPW6_SPEC_CL, EXDWPW6_SPEC_NT)
+#ifdef EXDWPW6_STAMP_NAME
+// a measuring build (scripts/cblock_sweep.py --stamps --plan, never planned): the fixed build's stamped twin
+extern "C" __global__ void __cluster_dims__(EXDWPW6_SPEC_CL, 1, 1)
+    __launch_bounds__(EXDWPW6_SPEC_NT, 512 / EXDWPW6_SPEC_NT) EXDWPW6_STAMP_NAME(EXDWPW6_PARAMS,
+                                                                              unsigned long long* stamps) {
+    cblock::exdwpw6_body<EXDWPW6_SPEC_CH, EXDWPW6_SPEC_CL, true, EXDWPW6_SPEC_NT>(EXDWPW6_ARGS, stamps);
+}
+#endif
 #endif
 #ifndef CBLOCK_SPEC_ONLY
 

@@ -1019,6 +1019,10 @@ EXDWPW5_KERNEL(exdwpw5_s2_c24_o32_t4x4_cc144, 2, 24, 32, 4, 4, 144, 1, 1, 3, 1)
 // fuse v25 (session 20; K.EXDWPW5_SPLIT): the 56 -> 28 block at batch 1 (49 tiles: 49 blocks on 132 SMs) on clusters of
 // 2, one 72-channel chunk per block (98 blocks); the projection's partial sums added through distributed shared memory
 EXDWPW5_KERNEL_CL(exdwpw5_s2_c24_o32_t4x4_cc72_k2, 2, 24, 32, 4, 4, 72, 1, 1, 3, 1, 2)
+// fuse v26 (session 21; K.EXDWPW5_SPLIT_V26): the same for the two 98-tile blocks at batch 1 (112 -> 56 and 56 -> 56,
+// one 48- / 72-channel chunk per block): 196 blocks, two per SM where they do not fit one each (MINB 2)
+EXDWPW5_KERNEL_CL(exdwpw5_s2_c16_o24_t4x8_cc48_k2, 2, 16, 24, 4, 8, 48, 1, 2, 1, 2, 2)
+EXDWPW5_KERNEL_CL(exdwpw5_s1_c24_o24_t4x8_cc72_k2, 1, 24, 24, 4, 8, 72, 2, 2, 3, 2, 2)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_r1, 1, 24, 24, 8, 8, 32, 1, 0, 0, 2)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_w0, 1, 24, 24, 8, 8, 48, 2, 4, 0, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_r1, 1, 32, 32, 7, 7, 32, 1, 0, 0, 2)

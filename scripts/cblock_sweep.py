@@ -47,14 +47,24 @@ PHASES = ("stage", "expand", "depthwise", "project", "cluster barrier", "cluster
 
 def stamp_run(be: CustomBackend, la) -> dict:
     """One launch of the stamped build of ``la``'s kernel; per-phase median / max over blocks in us. fuse v22 / v23's
-    fixed builds have no stamped twin: their generic build's runs (the same modes and shape as arguments)."""
-    built = K.build_all(be.arch)["cblock"]
-    mod = cupy.RawModule(path=str(built.path)) if built.path else cupy.RawModule(code=built.source)
-    name = K.exdwpw6_spec_parse(la.name)[0]
-    fn = be._dyn_smem(mod.get_function(name + "_stamp"), la.smem)
+    fixed builds: their stamped twin (kernels/cblock.cu EXDWPW6_STAMP_NAME, the same modes and shape fixed) where
+    nvcc is found, else the generic build's (the same modes and shape as arguments)."""
+    name, modes, shape = K.exdwpw6_spec_parse(la.name)
+    nvcc = K.find_nvcc()
+    if modes is not None and nvcc is not None:
+        src = K.KERNEL_DIR / "cblock.cu"
+        defines = [*K.exdwpw6_spec_defines(name, modes, shape), f"-DEXDWPW6_STAMP_NAME={la.name}_stamp"]
+        path = K._compile_cached(src, src.read_text(), la.name + "_st", defines, be.arch, nvcc, la.name + " (stamped)")
+        mod, fname = cupy.RawModule(path=str(path)), la.name + "_stamp"
+    else:
+        built = K.build_all(be.arch)["cblock"]
+        mod = cupy.RawModule(path=str(built.path)) if built.path else cupy.RawModule(code=built.source)
+        fname = name + "_stamp"
+    print(f"  stamped build: {fname}", flush=True)
+    fn = be._dyn_smem(mod.get_function(fname), la.smem)
     m = re.search(r"_c\d+x(\d+)", name)
     if m and int(m[1]) > 8:  # clusters of 12 / 16 (fuse v13, v14): the non-portable opt-in
-        be._allow_nonportable_cluster(name + "_stamp", fn)
+        be._allow_nonportable_cluster(fname, fn)
     nblk = int(np.prod(la.grid))
     st = cupy.zeros((nblk, 12), cupy.uint64)
     with be.stream:

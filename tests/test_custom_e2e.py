@@ -524,3 +524,27 @@ def test_e2e_fuse_v25_matches_onnxruntime(net, batch, graph):
     assert [la.name for la in ref.plan(batch).launches] == names
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), ref.run(x))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_e2e_fuse_v26_matches_onnxruntime(net, batch, graph):
+    """fuse v26 tuned against ONNX Runtime: at batch 1 the two 98-tile exdwpw5 blocks on their cluster builds
+    (K.EXDWPW5_SPLIT_V26: 2 blocks per tile, grid 196; on fixed-shape builds) besides v25's; above batch 1 v26's plan
+    is v25's, with the same bits for the same tuner picks."""
+    from impls._custom_kernels import EXDWPW5_SPLIT_V26, generic_of
+
+    be, names = _check_v13_successor(net, "v26", batch, graph, True)
+    v26 = {name + sfx for name, (sfx, _) in EXDWPW5_SPLIT_V26.items()}
+    split = [la for la in be.plan(batch).launches if generic_of(la.name) in v26]
+    assert len(split) == (2 if batch == 1 else 0), names
+    if split:
+        assert all(la.grid == (196, 1) and la.name != generic_of(la.name) for la in split), names
+        assert any(generic_of(la.name) == "exdwpw5_s2_c24_o32_t4x4_cc72_k2" for la in be.plan(batch).launches), names
+        return
+    ref = impls.create("custom", kernels="fuse=v25", graph=graph)
+    ref.prepare(net)
+    ref._tune_cache = dict(be._tune_cache)  # v26's picks
+    assert [la.name for la in ref.plan(batch).launches] == names
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), ref.run(x))

@@ -2156,3 +2156,37 @@ def test_fuse_v25_runs_the_56_to_28_block_on_clusters_at_batch1(fake_cupy, net):
     assert_close(be.run(x), ref, "fp32", "e2e", what="emulated custom fuse=v25 bs1")
     names2 = [la.name for la in be.plan(2).launches]
     assert not any("_k2" in n for n in names2), names2
+
+
+def test_fuse_v26_splits_the_98_tile_exdwpw5_blocks_at_batch1(fake_cupy, net):
+    """fuse v26 = v25 + at batch 1 the two 98-tile exdwpw5 blocks (112 -> 56, 56 -> 56) on their cluster builds
+    (K.EXDWPW5_SPLIT_V26: 2 blocks per tile, one chunk each, 196 blocks at up to 2 per SM), on fixed-shape builds of
+    them; the other launches as v25's; the emulated plan against ONNX Runtime; batch 2: v25's plan."""
+    x = random_input(net, 1, seed=26)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    ref = ort.run(x)
+    plans, bes = {}, {}
+    for f in ("v25", "v26"):
+        bes[f] = fake_cupy.CustomBackend(kernels=f"fuse={f}", autotune=False)
+        bes[f].prepare(net)
+        plans[f] = bes[f].plan(1).launches
+    a25, a26 = plans["v25"], plans["v26"]
+    assert len(a25) == len(a26)
+    diff = [(a, b) for a, b in zip(a25, a26) if a.name != b.name]
+    want = {"exdwpw5_s2_c16_o24_t4x8_cc48": "exdwpw5_s2_c16_o24_t4x8_cc48_k2",
+            "exdwpw5_s1_c24_o24_t4x8_cc72": "exdwpw5_s1_c24_o24_t4x8_cc72_k2"}  # fmt: skip
+    pairs = {K.fixed_parse(a.name)[0]: K.fixed_parse(b.name)[0] for a, b in diff}
+    assert pairs == want, [(a.name, b.name) for a, b in diff]
+    for a, b in diff:
+        gen, shape = K.fixed_parse(b.name)
+        assert shape == K.fixed_parse(a.name)[1], (a.name, b.name)
+        assert b.grid == (2 * a.grid[0], 1) == (196, 1) and b.smem == K.exdwpw5_smem(gen), (b.name, b.grid)
+        assert [int(v) for v in b.args[9:]] == [int(v) for v in a.args[9:]]
+        assert K.exdwpw5_configs()[gen][-1] == 2 and K.exdwpw5_configs()[gen][9] == 2  # KS, MINB: 2 blocks per SM
+        assert 2 * b.smem <= 227 * 1024, b.smem
+    be = bes["v26"]
+    be.poison(1)
+    assert_close(be.run(x), ref, "fp32", "e2e", what="emulated custom fuse=v26 bs1")
+    names2 = [la.name for la in be.plan(2).launches]
+    assert not any("_k2" in n for n in names2), names2
