@@ -129,7 +129,14 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                distributed shared memory (EXDWPW5_SPLIT; on its fixed build too); H200, session 21: batch 1 -1.1
                us against v24; the default,
                v26 v25 + at batch 1 the same split for the two 98-tile exdwpw5 blocks (112 -> 56, 56 -> 56): 196
-               blocks, two per SM on 64 SMs (EXDWPW5_SPLIT_V26)
+               blocks, two per SM on 64 SMs (EXDWPW5_SPLIT_V26); H200, session 21: batch 1 -1.0 us against v25,
+               v27 v26 with the exdwpw6 launches by programmatic dependent launch (exdwpw6_pdl; unless the backend's
+               pdl option says otherwise): each requests its weights while the kernel before it finishes (the
+               kernel triggers its dependents after its cluster reduce). Measured slower in session 5 (H100, the
+               generic builds of then); H200, session 21: batch 1 -10 us (v25 0.1271 -> 0.1168 ms with pdl=1),
+               v28 v27 + the plan's exdwpw5 launches by PDL too, at batch <= EXDWPW5_PDL_MAX_BATCH (exdwpw5_pdl):
+               exdwpw5 waits (griddepcontrol.wait) after requesting its weights and triggers its dependents after
+               its chunk loop, block0 after its chunk loop
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -199,7 +206,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 27)),
+    "fuse": tuple(f"v{i}" for i in range(1, 29)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -342,6 +349,23 @@ EXDWPW5_SPLIT_MAX_BATCH = 1
 # latency chains, so two blocks on one SM should run nearly as fast as one (block0 at 128 -> 256 blocks did not gain)
 EXDWPW5_SPLIT_V26 = {"exdwpw5_s2_c16_o24_t4x8": ("_cc48_k2", 2), "exdwpw5_s1_c24_o24_t4x8": ("_cc72_k2", 2)}
 EXDWPW5_SPLIT_V26_PER_SM = 2
+
+
+def exdwpw6_pdl(version: str) -> bool:
+    """fuse v27 and later: the exdwpw6 launches by programmatic dependent launch (where the backend's pdl option is
+    unset; sm_90+ and cuLaunchKernelEx, else a fallback note and plain launches)."""
+    return fuse_level(version) >= 27
+
+
+# fuse v28: the plan's exdwpw5 launches by programmatic dependent launch at batch <= EXDWPW5_PDL_MAX_BATCH (the batches
+# that run exdwpw6 blocks, EXDWPW6_V13_MAX_BATCH, where the grids leave SMs free for early dependents)
+EXDWPW5_PDL_MAX_BATCH = 3
+
+
+def exdwpw5_pdl(version: str) -> bool:
+    """fuse v28 and later: the plan's exdwpw5 launches by programmatic dependent launch at batch <=
+    EXDWPW5_PDL_MAX_BATCH (where the backend's pdl option is unset)."""
+    return fuse_level(version) >= 28
 
 
 def exdwpw5_split_v26(version: str) -> bool:

@@ -422,11 +422,14 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self._ws: Any = None
         self._cnt: Any = None
         self._bar10: Any = None  # fuse v10: the grid barrier counter of exdwpw10 (uint32, any start value)
-        # programmatic dependent launch of the kernels written for it (fuse v6's exdwpw6), with pdl=True / MBV2_PDL=1
-        # where the driver has cuLaunchKernelEx and the GPU is sm_90+. Off by default: measured 13-26 us SLOWER end to
-        # end at batch 1 on H100 (results/NOTES.md, fuse v6)
-        env_pdl = bool(int(os.environ.get("MBV2_PDL", "0") or 0))
-        self.pdl_requested = env_pdl if pdl is None else bool(pdl)
+        # programmatic dependent launch of the kernels written for it (fuse v6's exdwpw6, fuse v28's exdwpw5):
+        # pdl=True / MBV2_PDL=1 on every fuse version, pdl=False / MBV2_PDL=0 never, unset as the fuse version says
+        # (v27: exdwpw6, v28: exdwpw5 too), where the driver has cuLaunchKernelEx and the GPU is sm_90+. Measured
+        # 13-26 us SLOWER at batch 1 on the H100 in session 5 (results/NOTES.md, fuse v6), 10 us faster on the H200
+        # in session 21 (fuse v27)
+        env_pdl = os.environ.get("MBV2_PDL", "").strip()
+        self.pdl_option: bool | None = bool(pdl) if pdl is not None else (bool(int(env_pdl)) if env_pdl else None)
+        self.pdl_requested = bool(self.pdl_option)
         self.pdl = False
         self._launch_ex: Any = None
         self.arch = ""
@@ -505,7 +508,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             "autotune": self.autotune,
             "tune_min_flop": self.TUNE_MIN_FLOP,
             "tune_hide_launch": self.TUNE_HIDE_LAUNCH,
-            "pdl": self.pdl,
+            "pdl": self.pdl_option if self.pdl_option is not None else "by fuse version",
+            "pdl_launches": sorted(
+                {K.generic_of(la.name) for p in self._plans.values() for la in p.launches if la.pdl}
+            ),
             "plan_tune": self.plan_tune,
             "plan_tuned": {str(b): ch for b, ch in sorted(self.plan_tuned.items())},
         }
@@ -1031,7 +1037,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         elif big is not None and grid[0] * nb <= big[1] * self.sms:  # fuse v11: larger chunks on a grid that fits
             name += big[0]
         smem = K.exdwpw5_smem(name)
-        return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem)
+        # fuse v28: the plan's exdwpw5 launches by programmatic dependent launch at small batches
+        v28 = bool(min_blocks) and K.exdwpw5_pdl(self.versions["fuse"]) and nb <= K.EXDWPW5_PDL_MAX_BATCH
+        pdl = bool(min_blocks) and nb <= K.EXDWPW5_PDL_MAX_BATCH and self._pdl_by_version(v28, "fuse v28 -> v27")
+        return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem, pdl=pdl)
 
     def _exdwpw8_launch(
         self,
@@ -1216,7 +1225,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fn = self._dyn_smem(self._fn(name), smem)
         if cl > 8:
             self._allow_nonportable_cluster(name, fn)
-        return Launch(name, fn, (cl * ng, st, nb), (nt,), args, smem=smem, pdl=self.pdl)
+        pdl = self._pdl_by_version(K.exdwpw6_pdl(fuse), "fuse v27 -> v26")
+        return Launch(name, fn, (cl * ng, st, nb), (nt,), args, smem=smem, pdl=pdl)
 
     def _exdwpw10_launch(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
@@ -1762,6 +1772,14 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     name, pdl = "linear_gemv_v5", True
             return [Launch(name, self._fn(name), (math.ceil(fout * 32 / 256),), (256,), args, pdl=pdl)]
         return self._gemm(x, p["wt"], out, p["bias"], None, nb, fout, fin)
+
+    def _pdl_by_version(self, on: bool, fallback: str) -> bool:
+        """Whether a kernel written for programmatic dependent launch goes that way: as the pdl option says where it
+        is set (True: where launchable), else where the fuse version says so (``on``) and it is launchable (else
+        ``fallback`` goes to info()["fallbacks"])."""
+        if self.pdl_option is not None:
+            return self.pdl
+        return on and self._pdl_launchable(fallback)
 
     def _pdl_launchable(self, fallback: str) -> bool:
         """Whether a version that launches by programmatic dependent launch can (sm_90+ and the driver's

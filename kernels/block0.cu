@@ -521,6 +521,11 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
         // overwrites Ds, comes after the next stem barrier, which every thread reaches after this projection
     }
 
+    // fuse v28: the next kernel (an exdwpw5 block launched by PDL) may be scheduled from here on; it waits for this
+    // grid to finish before it reads what this one writes (a no-op where nothing is launched by PDL after it)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
     if constexpr (KS > 1) {
         // v4: projection item it belongs to rank it * KS / NPW. Round k (items k * NT + tid): each block puts its
         // partial sums of the other ranks' items into Ss (nobody reads the stem tile any more: the last depthwise

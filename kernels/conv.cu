@@ -717,12 +717,19 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     const float* Xn = X + (long long)n * H * W * CIN;
 
     if (WST) exdwpw5_stage_w<CIN, COUT, CC>(Wes, Wps, We, Wp, Ce, rank * CC, tid);
+    // fuse v28: the host may launch this kernel by programmatic dependent launch (at batch <= EXDWPW5_PDL_MAX_BATCH),
+    // so it may start before the previous kernel has finished: nothing that kernel writes (X, R) is read, and nothing
+    // is written, before griddepcontrol.wait (a no-op in a plain launch); the weights above are requested first. X and
+    // R are read through L2 (.cg), not the read-only path (.nc assumes the data never changes while the kernel runs)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
     for (int e = tid; e < NP * (CIN / 4); e += NTH) {
         const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;
         const int ih = ih0 + p / IW, iw = iw0 + p % IW;
         float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
         if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-            v = *reinterpret_cast<const float4*>(Xn + ((long long)ih * W + iw) * CIN + k4);
+            v = __ldcg(reinterpret_cast<const float4*>(Xn + ((long long)ih * W + iw) * CIN + k4));
         *reinterpret_cast<float4*>(&Xs[p * XSTR + k4]) = v;
     }
     float pacc[PPX][4];
@@ -867,6 +874,11 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
             }
         }
     }
+    // fuse v28: the next kernel (launched by PDL) may be scheduled from here on; it waits for this grid to finish
+    // before it reads what this one writes
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
     if constexpr (KS > 1) {
         // fuse v25: output pixel px belongs to rank px * KS / P. Each block puts its partial sums of the other ranks'
         // pixels into Es (read last by the last chunk's depthwise phase, before the last barrier; the projection
@@ -934,7 +946,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
             r.w = fminf(fmaxf(r.w, 0.0f), 6.0f);
         }
         if (has_res) {
-            const float4 rv = *reinterpret_cast<const float4*>(R + off);
+            const float4 rv = __ldcg(reinterpret_cast<const float4*>(R + off));  // fuse v28: see the wait above
             r.x += rv.x;
             r.y += rv.y;
             r.z += rv.z;

@@ -274,7 +274,7 @@ def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
     (it requests its weights while pwpool_c8 runs, then waits for it), above it v3's GEMV / GEMM plainly; logits
     against ONNX Runtime, NaN-poisoned buffers, bit-identical to linear v3's plan (same arithmetic, same order) and
     run to run, eager and in a CUDA graph."""
-    be = impls.create("custom", kernels="linear=v5", graph=graph)
+    be = impls.create("custom", kernels="linear=v5,fuse=v26", graph=graph)  # fuse v27 / v28: more PDL launches
     be.prepare(net)
     check_against_ort(be, net, batch, f"custom linear=v5 graph={graph} bs{batch}")
     launches = be.plan(batch).launches
@@ -548,3 +548,34 @@ def test_e2e_fuse_v26_matches_onnxruntime(net, batch, graph):
     assert [la.name for la in ref.plan(batch).launches] == names
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), ref.run(x))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2, 3, 4])
+def test_e2e_fuse_v27_v28_pdl_launches_match_onnxruntime(net, batch, graph):
+    """fuse v27 launches the exdwpw6 blocks by programmatic dependent launch, v28 the plan's exdwpw5 blocks too (at
+    batch <= EXDWPW5_PDL_MAX_BATCH); against ONNX Runtime (NaN-poisoned), no fallback, and bit-identical to the same
+    plan launched plainly (pdl=False; the tuner's picks shared) and run to run."""
+    from impls._custom_kernels import EXDWPW5_PDL_MAX_BATCH, generic_of
+
+    x, _ = ort_reference(batch)
+    for fuse in ("v27", "v28"):
+        be = impls.create("custom", kernels=f"fuse={fuse}", graph=graph)
+        be.prepare(net)
+        check_against_ort(be, net, batch, f"custom fuse={fuse} graph={graph} bs{batch}")
+        launches = be.plan(batch).launches
+        pdl = {generic_of(la.name).split("_")[0] for la in launches if la.pdl}
+        six = any(la.name.startswith("exdwpw6") for la in launches)
+        want = {"linear"} if batch == 1 else set()
+        want |= {"exdwpw6"} if six else set()
+        want |= {"exdwpw5"} if fuse == "v28" and batch <= EXDWPW5_PDL_MAX_BATCH else set()
+        assert pdl == want, [(la.name, la.pdl) for la in launches]
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+        plain = impls.create("custom", kernels=f"fuse={fuse}", graph=graph, pdl=False)
+        plain.prepare(net)
+        plain._tune_cache = dict(be._tune_cache)
+        assert [la.name for la in plain.plan(batch).launches] == [la.name for la in launches]
+        assert not any(la.pdl for la in plain.plan(batch).launches if not la.name.startswith("linear"))
+        y = be.run(x)
+        np.testing.assert_array_equal(y, be.run(x))
+        np.testing.assert_array_equal(y, plain.run(x))

@@ -1784,7 +1784,7 @@ def test_linear_v5_launches_the_gemv_with_pdl(fake_cupy, net, monkeypatch):
     v3's GEMV plainly."""
     assert K.DEFAULT_VERSIONS["linear"] == "v5" and K.LINEAR_PDL_MAX_BATCH >= 1
     for batch in (1, 2):
-        be = fake_cupy.CustomBackend(kernels="linear=v5")
+        be = fake_cupy.CustomBackend(kernels="linear=v5,fuse=v26")  # fuse v27 / v28: more PDL launches
         be.prepare(net)
         x = random_input(net, batch, seed=batch)
         names = [(la.name, la.pdl) for la in be.plan(batch).launches]
@@ -1795,11 +1795,11 @@ def test_linear_v5_launches_the_gemv_with_pdl(fake_cupy, net, monkeypatch):
         y = be.run(x)
         assert PDL_LAUNCHES == (["linear_gemv_v5"] if pdl else []), PDL_LAUNCHES
         assert not be.info()["fallbacks"], be.info()["fallbacks"]
-        be3 = fake_cupy.CustomBackend(kernels="linear=v3")
+        be3 = fake_cupy.CustomBackend(kernels="linear=v3,fuse=v26")
         be3.prepare(net)
         np.testing.assert_array_equal(y, be3.run(x))
     monkeypatch.setattr(fake_cupy, "_driver_launch_ex", lambda: None)
-    be = fake_cupy.CustomBackend(kernels="linear=v5")
+    be = fake_cupy.CustomBackend(kernels="linear=v5,fuse=v26")
     be.prepare(net)
     names = [(la.name, la.pdl) for la in be.plan(1).launches]
     assert names[-1] == ("linear_gemv_v3", False) and not any(p for _, p in names), names
@@ -2190,3 +2190,37 @@ def test_fuse_v26_splits_the_98_tile_exdwpw5_blocks_at_batch1(fake_cupy, net):
     assert_close(be.run(x), ref, "fp32", "e2e", what="emulated custom fuse=v26 bs1")
     names2 = [la.name for la in be.plan(2).launches]
     assert not any("_k2" in n for n in names2), names2
+
+
+def test_fuse_v27_v28_launch_by_pdl(fake_cupy, net, monkeypatch):
+    """fuse v27: the exdwpw6 launches by programmatic dependent launch; v28: the plan's exdwpw5 launches too, at batch
+    <= EXDWPW5_PDL_MAX_BATCH; nothing else besides linear v5's GEMV. pdl=False: none of them; the logits are v26's,
+    bit for bit. Without cuLaunchKernelEx: plain launches and a fallback note per version."""
+    want = {
+        ("v26", 1): {"exdwpw6": 0, "exdwpw5": 0},
+        ("v27", 1): {"exdwpw6": 13, "exdwpw5": 0},
+        ("v28", 1): {"exdwpw6": 13, "exdwpw5": 3},
+        ("v28", 4): {"exdwpw6": 0, "exdwpw5": 0},
+    }
+    for (fuse, batch), counts in want.items():
+        x = random_input(net, batch, seed=batch)
+        ys = []
+        for pdl in (None, False):
+            be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", pdl=pdl)
+            be.prepare(net)
+            launches = be.plan(batch).launches
+            got = {k: sum(la.pdl for la in launches if la.name.startswith(k)) for k in counts}
+            assert got == (counts if pdl is None else dict.fromkeys(counts, 0)), (fuse, batch, pdl, got)
+            others = [la.name for la in launches if la.pdl and not la.name.startswith(("exdwpw", "linear_gemv_v5"))]
+            assert not others, others
+            PDL_LAUNCHES.clear()
+            ys.append(be.run(x))
+            assert len(PDL_LAUNCHES) == sum(la.pdl for la in launches)
+            assert not be.info()["fallbacks"], be.info()["fallbacks"]
+        np.testing.assert_array_equal(ys[0], ys[1])
+    monkeypatch.setattr(fake_cupy, "_driver_launch_ex", lambda: None)
+    be = fake_cupy.CustomBackend(kernels="fuse=v28")
+    be.prepare(net)
+    assert not any(la.pdl for la in be.plan(1).launches)
+    notes = be.info()["fallbacks"]
+    assert any("fuse v27 -> v26" in f for f in notes) and any("fuse v28 -> v27" in f for f in notes), notes
