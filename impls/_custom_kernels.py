@@ -133,10 +133,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v27 v26 with the exdwpw6 launches by programmatic dependent launch (exdwpw6_pdl; unless the backend's
                pdl option says otherwise): each requests its weights while the kernel before it finishes (the
                kernel triggers its dependents after its cluster reduce). Measured slower in session 5 (H100, the
-               generic builds of then); H200, session 21: batch 1 -10 us (v25 0.1271 -> 0.1168 ms with pdl=1),
+               generic builds of then); H200, session 21: batch 1 / 2 / 3 -9.8 / -12.0 / -4.7 us against v26,
                v28 v27 + the plan's exdwpw5 launches by PDL too, at batch <= EXDWPW5_PDL_MAX_BATCH (exdwpw5_pdl):
                exdwpw5 waits (griddepcontrol.wait) after requesting its weights and triggers its dependents after
-               its chunk loop, block0 after its chunk loop
+               its chunk loop, block0 after its chunk loop; H200, session 21: batch 1 -2.9 us against v27 (0.1135
+               ms), batch 2 +3.7 us (hence batch 1 only); the default
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -233,8 +234,10 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # mapping; v23 runs each planned exdwpw6 launch on a build with its modes and shape fixed at compile time (H200,
     # session 19: batch 1 / 2 / 3 -12 / -19 / -19 us against v21); v24 the exdwpw5, block0 and pwpool_c8 launches too
     # (H200, session 19: batch 1 -2.3 us, batch 8 -5.2, batch 64 -6 against v23); v25 the batch-1 56 -> 28 exdwpw5
-    # block on 2-block clusters (H200, session 21: batch 1 -1.1 us against v24, that launch 7.0 -> 5.9 us)
-    "fuse": "v25",
+    # block on 2-block clusters (H200, session 21: batch 1 -1.1 us against v24, that launch 7.0 -> 5.9 us); v26 the
+    # two 98-tile ones too (-1.0 us); v27 the exdwpw6 launches by PDL (batch 1 / 2 / 3 -9.8 / -12 / -4.7 us against
+    # v26); v28 the batch-1 exdwpw5 launches by PDL too (-2.9 us against v27): batch 1 0.1262 -> 0.1135 ms
+    "fuse": "v28",
     "net": "v1",
     "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
     "hgemm": "v4",
@@ -357,9 +360,10 @@ def exdwpw6_pdl(version: str) -> bool:
     return fuse_level(version) >= 27
 
 
-# fuse v28: the plan's exdwpw5 launches by programmatic dependent launch at batch <= EXDWPW5_PDL_MAX_BATCH (the batches
-# that run exdwpw6 blocks, EXDWPW6_V13_MAX_BATCH, where the grids leave SMs free for early dependents)
-EXDWPW5_PDL_MAX_BATCH = 3
+# fuse v28: the plan's exdwpw5 launches by programmatic dependent launch at batch <= EXDWPW5_PDL_MAX_BATCH. H200,
+# session 21 (A/B against v27, exdwpw5 by PDL at batch <= 3): batch 1 -2.9 us, batch 2 +3.7 us, batch 3 -0.9 us; hence
+# batch 1 only
+EXDWPW5_PDL_MAX_BATCH = 1
 
 
 def exdwpw5_pdl(version: str) -> bool:

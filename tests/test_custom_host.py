@@ -2200,6 +2200,7 @@ def test_fuse_v27_v28_launch_by_pdl(fake_cupy, net, monkeypatch):
         ("v26", 1): {"exdwpw6": 0, "exdwpw5": 0},
         ("v27", 1): {"exdwpw6": 13, "exdwpw5": 0},
         ("v28", 1): {"exdwpw6": 13, "exdwpw5": 3},
+        ("v28", 2): {"exdwpw6": 13, "exdwpw5": 0},  # EXDWPW5_PDL_MAX_BATCH 1
         ("v28", 4): {"exdwpw6": 0, "exdwpw5": 0},
     }
     for (fuse, batch), counts in want.items():
