@@ -137,7 +137,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v28 v27 + the plan's exdwpw5 launches by PDL too, at batch <= EXDWPW5_PDL_MAX_BATCH (exdwpw5_pdl):
                exdwpw5 waits (griddepcontrol.wait) after requesting its weights and triggers its dependents after
                its chunk loop, block0 after its chunk loop; H200, session 21: batch 1 -2.9 us against v27 (0.1135
-               ms), batch 2 +3.7 us (hence batch 1 only); the default
+               ms), batch 2 +3.7 us (hence batch 1 only); the default,
+               v29 v28 + fuse v12's pwpool_c8 by PDL at batch <= PWPOOL_PDL_MAX_BATCH (pwpool_pdl)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -207,7 +208,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 29)),
+    "fuse": tuple(f"v{i}" for i in range(1, 30)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -497,9 +498,10 @@ def two_phase(version: str) -> bool:
 
 
 def pwpool_pdl(version: str) -> bool:
-    """fuse v12 only: pwpool_c8 by programmatic dependent launch (measured slower at batch 1 on the H200, session 14:
-    kept selectable, not carried into later versions)."""
-    return version == "v12"
+    """fuse v12 and v29 and later: pwpool_c8 by programmatic dependent launch (v12 measured slower at batch 1 on the
+    H200, session 14, when the block kernels before it were launched plainly: kept selectable, not carried into v13 -
+    v28; v29 re-tries it after v27 / v28's PDL chain of block kernels)."""
+    return version == "v12" or fuse_level(version) >= 29
 
 
 def wide_clusters(version: str) -> bool:

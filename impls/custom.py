@@ -1745,7 +1745,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             name == "pwpool_c8"
             and K.pwpool_pdl(self.versions["fuse"])
             and nb <= K.PWPOOL_PDL_MAX_BATCH
-            and self._pdl_launchable("fuse v12 -> v11")
+            and self._pdl_launchable("fuse v12 -> v11" if self.versions["fuse"] == "v12" else "fuse v29 -> v28")
         )
         return Launch(name, fn, grid, (256,), args, smem=smem, pdl=pdl)
 
