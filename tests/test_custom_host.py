@@ -2225,3 +2225,21 @@ def test_fuse_v27_v28_launch_by_pdl(fake_cupy, net, monkeypatch):
     assert not any(la.pdl for la in be.plan(1).launches)
     notes = be.info()["fallbacks"]
     assert any("fuse v27 -> v26" in f for f in notes) and any("fuse v28 -> v27" in f for f in notes), notes
+
+
+def test_fuse_v29_launches_pwpool_c8_with_pdl(fake_cupy, net):
+    """fuse v29 = v28 + fuse v12's pwpool_c8 by programmatic dependent launch at batch <= PWPOOL_PDL_MAX_BATCH; the
+    rest of the plan is v28's; the logits are v28's, bit for bit."""
+    x = random_input(net, 1, seed=29)
+    ys, plans = [], {}
+    for fuse in ("v28", "v29"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}")
+        be.prepare(net)
+        plans[fuse] = be.plan(1).launches
+        ys.append(be.run(x))
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    a, b = plans["v28"], plans["v29"]
+    assert [la.name for la in a] == [la.name for la in b]
+    diff = [(la.name, lb.pdl) for la, lb in zip(a, b) if la.pdl != lb.pdl]
+    assert len(diff) == 1 and K.generic_of(diff[0][0]) == "pwpool_c8" and diff[0][1], diff
+    np.testing.assert_array_equal(ys[0], ys[1])
