@@ -138,7 +138,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                exdwpw5 waits (griddepcontrol.wait) after requesting its weights and triggers its dependents after
                its chunk loop, block0 after its chunk loop; H200, session 21: batch 1 -2.9 us against v27 (0.1135
                ms), batch 2 +3.7 us (hence batch 1 only); the default,
-               v29 v28 + fuse v12's pwpool_c8 by PDL at batch <= PWPOOL_PDL_MAX_BATCH (pwpool_pdl)
+               v29 v28 + fuse v12's pwpool_c8 by PDL at batch <= PWPOOL_PDL_MAX_BATCH (pwpool_pdl); H200, session
+               21: batch 1 +2.3 us against v28 (as v12 against v11): selectable, not the default, not carried on
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -487,7 +488,8 @@ def exdwpw8_smem(name: str) -> int:
 
 def fuse_level(version: str) -> int:
     """The fuse version's number: v3 and later each add to the one before (v2 is its own branch, below v3; v10's
-    two-phase block kernel and v12's pwpool PDL are meant to stay out of any later version: two_phase, pwpool_pdl)."""
+    two-phase block kernel and v12's / v29's pwpool PDL are meant to stay out of any later version: two_phase,
+    pwpool_pdl)."""
     return int(version[1:])
 
 
@@ -498,10 +500,10 @@ def two_phase(version: str) -> bool:
 
 
 def pwpool_pdl(version: str) -> bool:
-    """fuse v12 and v29 and later: pwpool_c8 by programmatic dependent launch (v12 measured slower at batch 1 on the
-    H200, session 14, when the block kernels before it were launched plainly: kept selectable, not carried into v13 -
-    v28; v29 re-tries it after v27 / v28's PDL chain of block kernels)."""
-    return version == "v12" or fuse_level(version) >= 29
+    """fuse v12 and v29 only: pwpool_c8 by programmatic dependent launch. Both measured slower at batch 1 on the H200:
+    v12 by 2.7 us (session 14, the block kernels before it launched plainly), v29 by 2.3 us against v28 (session 21,
+    after v27 / v28's PDL chain of block kernels). Kept selectable, not carried into later versions."""
+    return version in ("v12", "v29")
 
 
 def wide_clusters(version: str) -> bool:
