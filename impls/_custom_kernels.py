@@ -126,10 +126,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                session 19: batch 1 -2.3 us against v23; the default,
                v25 v24 + at batch 1 the 56 -> 28 exdwpw5 block (49 tiles) on clusters of 2 blocks that split its
                expanded channels, one 72-channel chunk each, the projection's partial sums added through
-               distributed shared memory (EXDWPW5_SPLIT; on its fixed build too); H200, session 21: batch 1 -1.1
-               us against v24; the default,
+               distributed shared memory (EXDWPW5_SPLIT, exdwpw5_splits; on its fixed build too); H200, session
+               21: batch 1 -1.1 us against v24,
                v26 v25 + at batch 1 the same split for the two 98-tile exdwpw5 blocks (112 -> 56, 56 -> 56): 196
-               blocks, two per SM on 64 SMs (EXDWPW5_SPLIT_V26); H200, session 21: batch 1 -1.0 us against v25,
+               blocks, two per SM on 64 SMs (EXDWPW5_SPLIT); H200, session 21: batch 1 -1.0 us against v25,
                v27 v26 with the exdwpw6 launches by programmatic dependent launch (exdwpw6_pdl; unless the backend's
                pdl option says otherwise): each requests its weights while the kernel before it finishes (the
                kernel triggers its dependents after its cluster reduce). Measured slower in session 5 (H100, the
@@ -344,16 +344,24 @@ EXDWPW5_BIG_CHUNK = {
 EXDWPW5_BIG_CHUNK_MAX_BATCH = 1
 # fuse v25 (session 20): at batch 1, where the tile's grid fits KS blocks per tile on the SMs, the build that splits the
 # expanded channels over a cluster of KS blocks (kernels/conv.cu EXDWPW5_KERNEL_CL; its projection's partial sums are
-# added through distributed shared memory): name -> (suffix, KS). Only the 56 -> 28 block: 49 blocks at batch 1 (block0
-# v4 gained with the same step from 64 blocks, not from 128)
-EXDWPW5_SPLIT = {"exdwpw5_s2_c24_o32_t4x4": ("_cc72_k2", 2)}
-EXDWPW5_SPLIT_MAX_BATCH = 1
+# added through distributed shared memory). Only the 56 -> 28 block: 49 blocks at batch 1 (block0 v4 gained with the
+# same step from 64 blocks, not from 128)
 # fuse v26 (session 21): the same for the two 98-tile blocks at batch 1, although 2 x 98 blocks do not fit one per SM:
-# their builds take two blocks per SM (MINB 2, ~61 KB of shared memory each), where they fit EXDWPW5_SPLIT_V26_PER_SM
-# per SM. Expected: each block does half the expansion, depthwise and projection of its tile; a block's phases are
-# latency chains, so two blocks on one SM should run nearly as fast as one (block0 at 128 -> 256 blocks did not gain)
-EXDWPW5_SPLIT_V26 = {"exdwpw5_s2_c16_o24_t4x8": ("_cc48_k2", 2), "exdwpw5_s1_c24_o24_t4x8": ("_cc72_k2", 2)}
-EXDWPW5_SPLIT_V26_PER_SM = 2
+# their builds take two blocks per SM (MINB 2, ~61 KB of shared memory each). name -> (suffix, KS, blocks per SM the
+# split grid may take, the fuse version that adds it)
+EXDWPW5_SPLIT = {
+    "exdwpw5_s2_c24_o32_t4x4": ("_cc72_k2", 2, 1, 25),
+    "exdwpw5_s2_c16_o24_t4x8": ("_cc48_k2", 2, 2, 26),
+    "exdwpw5_s1_c24_o24_t4x8": ("_cc72_k2", 2, 2, 26),
+}
+EXDWPW5_SPLIT_MAX_BATCH = 1
+
+
+def exdwpw5_splits(version: str) -> dict[str, tuple[str, int, int]]:
+    """The EXDWPW5_SPLIT cluster builds a fuse version plans (v25 the first, v26 all): name -> (suffix, KS, blocks per
+    SM)."""
+    lv = fuse_level(version)
+    return {name: (sfx, ks, per_sm) for name, (sfx, ks, per_sm, level) in EXDWPW5_SPLIT.items() if lv >= level}
 
 
 def exdwpw6_pdl(version: str) -> bool:
@@ -372,16 +380,6 @@ def exdwpw5_pdl(version: str) -> bool:
     """fuse v28 and later: the plan's exdwpw5 launches by programmatic dependent launch at batch <=
     EXDWPW5_PDL_MAX_BATCH (where the backend's pdl option is unset)."""
     return fuse_level(version) >= 28
-
-
-def exdwpw5_split_v26(version: str) -> bool:
-    """fuse v26 and later: EXDWPW5_SPLIT_V26's cluster builds too, at up to EXDWPW5_SPLIT_V26_PER_SM blocks per SM."""
-    return fuse_level(version) >= 26
-
-
-def exdwpw5_split(version: str) -> bool:
-    """fuse v25 and later: the plan's exdwpw5 launches take EXDWPW5_SPLIT's cluster builds where they fit."""
-    return fuse_level(version) >= 25
 
 
 def exdwpw5_small_tiles(version: str) -> tuple[tuple[int, int, int, int, int], ...]:
@@ -1123,10 +1121,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
                 out += [("cblock", exdwpw10_kernel(ch)) for ch in EXDWPW6_CH]
             if lv >= 11:
                 out += [("conv", name + sfx) for name, (sfx, _) in EXDWPW5_BIG_CHUNK.items()]
-            if exdwpw5_split(version):
-                out += [("conv", name + sfx) for name, (sfx, _) in EXDWPW5_SPLIT.items()]
-            if exdwpw5_split_v26(version):
-                out += [("conv", name + sfx) for name, (sfx, _) in EXDWPW5_SPLIT_V26.items()]
+            out += [("conv", name + sfx) for name, (sfx, _, _) in exdwpw5_splits(version).items()]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]
@@ -1249,20 +1244,29 @@ def build_one(name: str, arch: str, nvcc: str | None) -> Built:
 
 
 def build_exdwpw6_spec(
-    name: str, modes: tuple[int, int, int, int], arch: str, nvcc: str | None, shape: tuple[int, ...] | None = None
+    name: str,
+    modes: tuple[int, int, int, int],
+    arch: str,
+    nvcc: str | None,
+    shape: tuple[int, ...] | None = None,
+    stamp: bool = False,
 ) -> Built:
     """fuse v22: kernels/cblock.cu with only exdwpw6 build ``name``, its modes (fuse v23: and shape) fixed
     (exdwpw6_spec_defines), compiled for sm_<arch>a (cached on disk by source, options and target; ~1 s). Without nvcc:
-    the source for NVRTC (Built.source holds the defines as #define lines in front of the file)."""
+    the source for NVRTC (Built.source holds the defines as #define lines in front of the file). ``stamp``: the build
+    also holds its clock-stamped twin <spec>_stamp (EXDWPW6_STAMP_NAME; scripts/cblock_sweep.py --stamps --plan)."""
     src_path = KERNEL_DIR / "cblock.cu"
     source = src_path.read_text()
     defines = exdwpw6_spec_defines(name, modes, shape)
     spec = exdwpw6_spec_name(name, modes, shape)
+    if stamp:
+        defines.append(f"-DEXDWPW6_STAMP_NAME={spec}_stamp")
     if nvcc is None:
         head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
         return Built(spec, None, head + source)
     what = f"{spec} (kernels/cblock.cu {' '.join(defines)})"
-    return Built(spec, _compile_cached(src_path, source, spec, defines, arch, nvcc, what), source)
+    stem = spec + "_st" if stamp else spec
+    return Built(spec, _compile_cached(src_path, source, stem, defines, arch, nvcc, what), source)
 
 
 def build_fixed(name: str, shape: tuple[int, ...], arch: str, nvcc: str | None) -> Built:

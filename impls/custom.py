@@ -429,7 +429,6 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # in session 21 (fuse v27)
         env_pdl = os.environ.get("MBV2_PDL", "").strip()
         self.pdl_option: bool | None = bool(pdl) if pdl is not None else (bool(int(env_pdl)) if env_pdl else None)
-        self.pdl_requested = bool(self.pdl_option)
         self.pdl = False
         self._launch_ex: Any = None
         self.arch = ""
@@ -452,7 +451,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.stream = cupy.cuda.Stream(non_blocking=False)
         if int(self.arch) >= 90:  # cuLaunchKernelEx: the pdl option, linear v5's GEMV
             self._launch_ex = _driver_launch_ex()
-        self.pdl = self.pdl_requested and self._launch_ex is not None
+        self.pdl = bool(self.pdl_option) and self._launch_ex is not None
         key = f"{dev.id}:{self.arch}"
         if key not in _MODULE_CACHE:
             built = K.build_all(self.arch)
@@ -1008,8 +1007,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         tile whose grid falls least short of it (K.exdwpw5_tile; fuse v9 plans pass the SM count); with fuse v11, at
         batch <= K.EXDWPW5_BIG_CHUNK_MAX_BATCH, the tile's larger-chunk build (K.EXDWPW5_BIG_CHUNK) where its grid
         fits; with fuse v25, at batch <= K.EXDWPW5_SPLIT_MAX_BATCH, the tile's cluster build (K.EXDWPW5_SPLIT: KS
-        blocks per tile) where KS x its grid fits one block per SM (fuse v26: K.EXDWPW5_SPLIT_V26's too, at up to
-        K.EXDWPW5_SPLIT_V26_PER_SM per SM)."""
+        blocks per tile) where KS x its grid fits the build's blocks per SM (fuse v26: the 98-tile blocks too, at up to
+        2 per SM; K.exdwpw5_splits)."""
         nb, h, w, cin = x.shape
         ho, wo = dw.out_hw(h, w)
         small = K.exdwpw5_small_tiles(self.versions["fuse"])
@@ -1025,21 +1024,18 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         name = K.exdwpw5_kernel(dw.stride, cin, pw.out_channels, tile)
         grid = (math.ceil(ho / th) * math.ceil(wo / tw), nb)
         v11 = min_blocks and K.fuse_level(self.versions["fuse"]) >= 11 and nb <= K.EXDWPW5_BIG_CHUNK_MAX_BATCH
-        v25 = min_blocks and K.exdwpw5_split(self.versions["fuse"]) and nb <= K.EXDWPW5_SPLIT_MAX_BATCH
+        small_nb = bool(min_blocks) and nb <= K.EXDWPW5_SPLIT_MAX_BATCH
         big = K.EXDWPW5_BIG_CHUNK.get(name) if v11 else None
-        split = K.EXDWPW5_SPLIT.get(name) if v25 else None
-        per_sm = 1
-        if split is None and v25 and K.exdwpw5_split_v26(self.versions["fuse"]):  # fuse v26: up to 2 blocks per SM
-            split, per_sm = K.EXDWPW5_SPLIT_V26.get(name), K.EXDWPW5_SPLIT_V26_PER_SM
-        if split is not None and split[1] * grid[0] * nb <= per_sm * self.sms:  # fuse v25: KS blocks per tile
+        split = K.exdwpw5_splits(self.versions["fuse"]).get(name) if small_nb else None
+        if split is not None and split[1] * grid[0] * nb <= split[2] * self.sms:  # fuse v25 / v26: KS blocks per tile
             name += split[0]
             grid = (split[1] * grid[0], nb)
         elif big is not None and grid[0] * nb <= big[1] * self.sms:  # fuse v11: larger chunks on a grid that fits
             name += big[0]
         smem = K.exdwpw5_smem(name)
         # fuse v28: the plan's exdwpw5 launches by programmatic dependent launch at small batches
-        v28 = bool(min_blocks) and K.exdwpw5_pdl(self.versions["fuse"]) and nb <= K.EXDWPW5_PDL_MAX_BATCH
-        pdl = bool(min_blocks) and nb <= K.EXDWPW5_PDL_MAX_BATCH and self._pdl_by_version(v28, "fuse v28 -> v27")
+        planned = bool(min_blocks) and nb <= K.EXDWPW5_PDL_MAX_BATCH
+        pdl = planned and self._pdl_by_version(K.exdwpw5_pdl(self.versions["fuse"]), "fuse v28 -> v27")
         return Launch(name, self._dyn_smem(self._fn(name), smem), grid, (256,), args, smem=smem, pdl=pdl)
 
     def _exdwpw8_launch(

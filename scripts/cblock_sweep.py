@@ -52,14 +52,12 @@ def stamp_run(be: CustomBackend, la) -> dict:
     name, modes, shape = K.exdwpw6_spec_parse(la.name)
     nvcc = K.find_nvcc()
     if modes is not None and nvcc is not None:
-        src = K.KERNEL_DIR / "cblock.cu"
-        defines = [*K.exdwpw6_spec_defines(name, modes, shape), f"-DEXDWPW6_STAMP_NAME={la.name}_stamp"]
-        path = K._compile_cached(src, src.read_text(), la.name + "_st", defines, be.arch, nvcc, la.name + " (stamped)")
-        mod, fname = cupy.RawModule(path=str(path)), la.name + "_stamp"
+        built = K.build_exdwpw6_spec(name, modes, be.arch, nvcc, shape, stamp=True)
+        fname = la.name + "_stamp"
     else:
         built = K.build_all(be.arch)["cblock"]
-        mod = cupy.RawModule(path=str(built.path)) if built.path else cupy.RawModule(code=built.source)
         fname = name + "_stamp"
+    mod = cupy.RawModule(path=str(built.path)) if built.path else cupy.RawModule(code=built.source)
     print(f"  stamped build: {fname}", flush=True)
     fn = be._dyn_smem(mod.get_function(fname), la.smem)
     m = re.search(r"_c\d+x(\d+)", name)

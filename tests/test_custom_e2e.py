@@ -516,7 +516,7 @@ def test_e2e_fuse_v25_matches_onnxruntime(net, batch, graph):
     assert len(split) == (batch == 1), names
     if split:
         assert split[0].grid == (98, 1) and split[0].name != generic_of(split[0].name), (split[0].name, split[0].grid)
-        assert EXDWPW5_SPLIT["exdwpw5_s2_c24_o32_t4x4"] == ("_cc72_k2", 2)
+        assert EXDWPW5_SPLIT["exdwpw5_s2_c24_o32_t4x4"][:2] == ("_cc72_k2", 2)
         return
     ref = impls.create("custom", kernels="fuse=v24", graph=graph)
     ref.prepare(net)
@@ -530,12 +530,12 @@ def test_e2e_fuse_v25_matches_onnxruntime(net, batch, graph):
 @pytest.mark.parametrize("batch", [1, 3])
 def test_e2e_fuse_v26_matches_onnxruntime(net, batch, graph):
     """fuse v26 tuned against ONNX Runtime: at batch 1 the two 98-tile exdwpw5 blocks on their cluster builds
-    (K.EXDWPW5_SPLIT_V26: 2 blocks per tile, grid 196; on fixed-shape builds) besides v25's; above batch 1 v26's plan
-    is v25's, with the same bits for the same tuner picks."""
-    from impls._custom_kernels import EXDWPW5_SPLIT_V26, generic_of
+    (K.EXDWPW5_SPLIT's v26 entries: 2 blocks per tile, grid 196; on fixed-shape builds) besides v25's; above batch 1
+    v26's plan is v25's, with the same bits for the same tuner picks."""
+    from impls._custom_kernels import EXDWPW5_SPLIT, generic_of
 
     be, names = _check_v13_successor(net, "v26", batch, graph, True)
-    v26 = {name + sfx for name, (sfx, _) in EXDWPW5_SPLIT_V26.items()}
+    v26 = {name + sfx for name, (sfx, _, _, level) in EXDWPW5_SPLIT.items() if level == 26}
     split = [la for la in be.plan(batch).launches if generic_of(la.name) in v26]
     assert len(split) == (2 if batch == 1 else 0), names
     if split:

@@ -308,9 +308,9 @@ def test_split_block_matches_float64_reference(case, rng):
     np.testing.assert_array_equal(ys[0], ys[1], err_msg="not bit-identical on a repeat")
 
 
-# fuse v26: the cluster builds of the two 98-tile blocks (K.EXDWPW5_SPLIT_V26) on their network maps at batch 1, odd
-# maps, and expanded widths that leave the second block a partial chunk or none; (stride, cin, cout, h, w, ce,
-# residual, projection ReLU6)
+# fuse v26: the cluster builds of the two 98-tile blocks (K.EXDWPW5_SPLIT's v26 entries) on their network maps at
+# batch 1, odd maps, and expanded widths that leave the second block a partial chunk or none; (stride, cin, cout, h,
+# w, ce, residual, projection ReLU6)
 SPLIT26_CASES = [
     (2, 16, 24, 112, 112, 96, False, False),
     (2, 16, 24, 9, 10, 96, False, True),

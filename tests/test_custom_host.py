@@ -2160,8 +2160,8 @@ def test_fuse_v25_runs_the_56_to_28_block_on_clusters_at_batch1(fake_cupy, net):
 
 def test_fuse_v26_splits_the_98_tile_exdwpw5_blocks_at_batch1(fake_cupy, net):
     """fuse v26 = v25 + at batch 1 the two 98-tile exdwpw5 blocks (112 -> 56, 56 -> 56) on their cluster builds
-    (K.EXDWPW5_SPLIT_V26: 2 blocks per tile, one chunk each, 196 blocks at up to 2 per SM), on fixed-shape builds of
-    them; the other launches as v25's; the emulated plan against ONNX Runtime; batch 2: v25's plan."""
+    (K.EXDWPW5_SPLIT's v26 entries: 2 blocks per tile, one chunk each, 196 blocks at up to 2 per SM), on fixed-shape
+    builds of them; the other launches as v25's; the emulated plan against ONNX Runtime; batch 2: v25's plan."""
     x = random_input(net, 1, seed=26)
     ort = impls.create("ort")
     ort.prepare(net)
