@@ -139,7 +139,13 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                its chunk loop, block0 after its chunk loop; H200, session 21: batch 1 -2.9 us against v27 (0.1135
                ms), batch 2 +3.7 us (hence batch 1 only); the default,
                v29 v28 + fuse v12's pwpool_c8 by PDL at batch <= PWPOOL_PDL_MAX_BATCH (pwpool_pdl); H200, session
-               21: batch 1 +2.3 us against v28 (as v12 against v11): selectable, not the default, not carried on
+               21: batch 1 +2.3 us against v28 (as v12 against v11): selectable, not the default, not carried on,
+               v30 v28 + exdwpw6's expansion also in lane tiles of 4 pixels x 8 / 12 channels (ex_ks = KS + 16 * EC,
+               EC 1 - 3 channel groups per lane: each input float4 feeds 4 * EC channels) with the k slices' weight
+               rows skewed in shared memory (EX_WSK floats per slice: v17's slices of one warp read one bank group,
+               KS wavefronts per broadcast), among the tuner's expansion-stage candidates (ex_ec_modes); that stage
+               and the depthwise one after it time every candidate on its fixed build (modes and shape fixed, as
+               the plan runs it; v30's modes exist only there)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -209,7 +215,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 30)),
+    "fuse": tuple(f"v{i}" for i in range(1, 31)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -557,6 +563,40 @@ def ex_ks_rule(cin: int) -> int:
     return ks
 
 
+def ex_wide(version: str) -> bool:
+    """fuse v30 and later: exdwpw6's expansion stage also times ex_ec_modes' tiles of EC channel groups per lane, and
+    it and the depthwise stage time every candidate on its fixed build (build_exdwpw6_spec)."""
+    return fuse_level(version) >= 30
+
+
+# fuse v30: the channel groups per lane (EC) of ex_ec_modes, and the skew (floats) of each k slice's weight rows in
+# shared memory (kernels/cblock.cu EX_WSK)
+EX_EC_CANDIDATES = (1, 2, 3)
+EX_WSK = 8
+
+
+def ex_pack(ks: int, ec: int) -> int:
+    """fuse v30's ex_ks argument: KS + 16 * EC (EC 0: v17's tiles, or the pixel lanes with KS 0)."""
+    return ks + 16 * ec
+
+
+def ex_unpack(ex_ks: int) -> tuple[int, int]:
+    """(KS, EC) of an ex_ks argument (ex_pack's inverse)."""
+    return ex_ks & 15, ex_ks >> 4
+
+
+def ex_ec_modes(cin: int, ch: int) -> list[int]:
+    """fuse v30's extra expansion modes for an input of cin channels and CH channels per block: ex_pack(KS, EC) for
+    each k split of ex_ks_modes but 0 and each EC of EX_EC_CANDIDATES dividing CH / 4."""
+    return [ex_pack(ks, ec) for ec in EX_EC_CANDIDATES if (ch // 4) % ec == 0 for ks in ex_ks_modes(cin) if ks > 0]
+
+
+def ex_mode_ok(ex_ks: int) -> bool:
+    """Whether ex_ks is a valid expansion mode: one of EX_KS_CANDIDATES, or fuse v30's ex_pack(KS >= 1, EC 1 - 3)."""
+    ks, ec = ex_unpack(ex_ks)
+    return ks in EX_KS_CANDIDATES and (ec == 0 or (ks > 0 and ec in EX_EC_CANDIDATES))
+
+
 def red_prefetch(version: str) -> bool:
     """fuse v18 and later: exdwpw6's cluster reduce requests its epilogue's bias / residual before the cluster barrier
     and the peers' partials 8 at a time before adding them (kernel argument red_pf = 1; bit-identical sums)."""
@@ -597,12 +637,14 @@ def exdwpw6_build_of(name: str) -> tuple[int, int, int]:
 
 def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[int, ...] | None = None) -> str:
     """fuse v22: the name of build ``name`` with modes (proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time:
-    <name>_m<p><k><r><d>; fuse v23 with the shape (EXDWPW6_SHAPE_ARGS' values) fixed too:
+    <name>_m<p><k><r><d> (fuse v30's ex_ks = ex_pack(k, ec) with ec > 0: <name>_m<p><k><r><d>e<ec>); fuse v23 with the
+    shape (EXDWPW6_SHAPE_ARGS' values) fixed too:
     <name>_m<p><k><r><d>_s<H>x<W>_<CIN>_<CE>_<COUT>_<Ho>x<Wo>_<S>_<TR>_<acte><actd><actp><res>."""
     pc, ks, rpf, ds = modes
-    if not (pc in (0, 1, 2, 3) and ks in EX_KS_CANDIDATES and rpf in (0, 1) and ds in (0, 1)):
+    if not (pc in (0, 1, 2, 3) and ex_mode_ok(ks) and rpf in (0, 1) and ds in (0, 1)):
         raise ValueError(f"exdwpw6 modes out of range: {modes}")
-    out = f"{name}_m{pc}{ks}{rpf}{ds}"
+    k, ec = ex_unpack(ks)
+    out = f"{name}_m{pc}{k}{rpf}{ds}" + (f"e{ec}" if ec else "")
     if shape is not None:
         if len(shape) != len(EXDWPW6_SHAPE_ARGS) or min(shape[:9]) < 1 or not set(shape[9:]) <= {0, 1}:
             raise ValueError(f"exdwpw6 shape out of range: {shape}")
@@ -612,7 +654,7 @@ def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[
 
 
 _SPEC_SUFFIX = re.compile(
-    r"_m(\d)(\d)(\d)(\d)(?:_s(\d+)x(\d+)_(\d+)_(\d+)_(\d+)_(\d+)x(\d+)_(\d+)_(\d+)_([01])([01])([01])([01]))?$"
+    r"_m(\d)(\d)(\d)(\d)(?:e(\d))?(?:_s(\d+)x(\d+)_(\d+)_(\d+)_(\d+)_(\d+)x(\d+)_(\d+)_(\d+)_([01])([01])([01])([01]))?$"
 )
 
 
@@ -622,8 +664,11 @@ def exdwpw6_spec_parse(name: str) -> tuple[str, tuple[int, ...] | None, tuple[in
     m = _SPEC_SUFFIX.search(name)
     if m is None:
         return name, None, None
-    vals = tuple(int(v) for v in m.groups() if v is not None)
-    return name[: m.start()], vals[:4], (vals[4:] if len(vals) > 4 else None)
+    g = m.groups()
+    pc, k, rpf, ds = (int(v) for v in g[:4])
+    modes = (pc, ex_pack(k, int(g[4] or 0)), rpf, ds)
+    shape = tuple(int(v) for v in g[5:] if v is not None)
+    return name[: m.start()], modes, (shape or None)
 
 
 def exdwpw6_spec_defines(
@@ -837,12 +882,15 @@ def exdwpw6_kernel(ch: int, cl: int = 8, nt: int = 256) -> str:
     return f"exdwpw6_c{ch}" + ("" if cl == 8 else f"x{cl}") + ("" if nt == 256 else f"_t{nt}")
 
 
-def exdwpw6_smem(h: int, w: int, cin: int, cout: int, wo: int, stride: int, tr: int, ch: int) -> int:
-    """Dynamic shared memory (bytes) of exdwpw6_c<CH> with TR output rows per tile (kernels/cblock.cu header)."""
+def exdwpw6_smem(h: int, w: int, cin: int, cout: int, wo: int, stride: int, tr: int, ch: int, ex_ks: int = 0) -> int:
+    """Dynamic shared memory (bytes) of exdwpw6_c<CH> with TR output rows per tile (kernels/cblock.cu header); fuse
+    v30's expansion modes (ex_ks = ex_pack(KS, EC >= 1)) add the k slices' skew, (KS - 1) * EX_WSK floats."""
     cs = ch + 4 if ch % 8 == 0 else ch
     ipmax = min(h, (tr - 1) * stride + 3) * w
     r0 = max(ipmax * (cin + 4), tr * wo * (cout + 4))
-    return 4 * (r0 + ipmax * cs + tr * wo * cs + cin * ch + ch * cout + 9 * ch + 2 * ch)
+    ks, ec = ex_unpack(ex_ks)
+    skew = (ks - 1) * EX_WSK if ec and ks > 1 else 0
+    return 4 * (r0 + ipmax * cs + tr * wo * cs + cin * ch + skew + ch * cout + 9 * ch + 2 * ch)
 
 
 # gemm v7 (3xTF32 tensor-core) tiles: (BM, BN, WM, WN) with WM x WN the warp tile, 8 warps each

@@ -1129,6 +1129,16 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             def build(c: tuple[int, ...]) -> list[Launch]:
                 return [self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, c)]
 
+            def build_fixed(c: tuple[int, ...]) -> list[Launch]:
+                return self._specialise_exdwpw6([self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, c)])
+
+            def prebuild(skey: tuple, cs: list[tuple[int, ...]]) -> None:
+                # fuse v30: the fixed builds of a stage's candidates compiled together (in parallel) before it is timed
+                if self._tune_cache.get(skey) is None and not self._stream_capturing():
+                    self._specialise_exdwpw6(
+                        [self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, c, generic=True) for c in cs]
+                    )
+
             launch = self._tuned(key, one_wave, build, cfg)[0]
             best = self._tune_cache.get(key)
             fuse = self.versions["fuse"]
@@ -1142,14 +1152,31 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 launch = self._tuned((*key, "proj_cols"), [(*b4, p) for p in pcs], build, (*b4, rule))[0]
                 b5 = self._tune_cache.get((*key, "proj_cols"))
                 if K.ex_tiles(fuse) and b5 is not None:
-                    # fuse v17, third stage: the expansion's mappings for the picked configuration, timed
+                    # fuse v17, third stage: the expansion's mappings for the picked configuration, timed; fuse v30:
+                    # with the tiles of EC channel groups per lane too (ex_ec_modes), every candidate on its fixed
+                    # build (as the plan runs it)
                     cands = [(*b5, k) for k in K.ex_ks_modes(cin)]
-                    launch = self._tuned((*key, "ex_ks"), cands, build, (*b5, K.ex_ks_rule(cin)))[0]
+                    wide_ex = K.ex_wide(fuse)
+                    stage_build = build_fixed if wide_ex else build
+                    if wide_ex:
+                        ch_, tr_ = b5[0], b5[1]
+                        smax = K.EXDWPW6_MAX_SMEM
+                        fits = [
+                            k
+                            for k in K.ex_ec_modes(cin, ch_)
+                            if K.exdwpw6_smem(h, w, cin, cout, wo, s, tr_, ch_, k) <= smax
+                        ]
+                        cands += [(*b5, k) for k in fits]
+                        prebuild((*key, "ex_ks"), cands)
+                    launch = self._tuned((*key, "ex_ks"), cands, stage_build, (*b5, K.ex_ks_rule(cin)))[0]
                     b6 = self._tune_cache.get((*key, "ex_ks"))
                     stages = [(key, best, 4), ((*key, "proj_cols"), b5, 5), ((*key, "ex_ks"), b6, 6)]
                     if K.dw_seg_stage(fuse) and b6 is not None:
                         # fuse v21, fourth stage: the depthwise by pixel lanes (0) or by row segments (1), timed
-                        launch = self._tuned((*key, "dw_segs"), [(*b6, 0), (*b6, 1)], build, (*b6, 1))[0]
+                        dcands = [(*b6, 0), (*b6, 1)]
+                        if wide_ex:
+                            prebuild((*key, "dw_segs"), dcands)
+                        launch = self._tuned((*key, "dw_segs"), dcands, stage_build, (*b6, 1))[0]
                         stages.append(((*key, "dw_segs"), self._tune_cache.get((*key, "dw_segs")), 7))
                     fkey, bf, _ = stages[-1]
                     if bf is not None and all(b is not None for _, b, _ in stages):
@@ -1159,7 +1186,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                             for c in self._near(skey, sbest):
                                 alts.append((*(c if len(c) > 3 else (*c, 256)), *bf[n:]))
                         alts = [c for i, c in enumerate(alts) if c != bf and c not in alts[:i]]
-                        self._register_alts([launch], fkey, build, bf, alts)
+                        self._register_alts([launch], fkey, stage_build, bf, alts)
             return launch
         return self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, cfg)
 
@@ -1184,7 +1211,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in K.proj_modes(fuse)):
             return None
-        if len(c) > 5 and not (K.ex_tiles(fuse) and c[5] in K.ex_ks_modes(cin)):
+        ex_modes = K.ex_ks_modes(cin) + (K.ex_ec_modes(cin, c[0]) if K.ex_wide(fuse) else [])
+        if len(c) > 5 and not (K.ex_tiles(fuse) and c[5] in ex_modes):
             return None
         if len(c) > 6 and not (K.dw_seg_stage(fuse) and c[6] in (0, 1)):
             return None
@@ -1192,7 +1220,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
     def _exdwpw6_build(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any,
-        cfg: tuple[int, int, int],
+        cfg: tuple[int, int, int], generic: bool = False,
     ) -> Launch:  # fmt: skip
         """The exdwpw6 launch of configuration cfg = (CH, TR, CL), (CH, TR, CL, NT) (fuse v15: NT 256 or 512 threads)
         or (CH, TR, CL, NT, proj_cols) (fuse v16: 1 = the projection by output columns) (shapes, alignment and shared
@@ -1211,7 +1239,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         ws = self._workspace(nb * st * ng * tr * wo * cout) if ng > 1 else out  # unused with one cluster per tile
         cnt = self._counters(nb * st * cl)
         name = K.exdwpw6_kernel(ch, cl, nt)
-        smem = K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch)
+        smem = K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch, ks)
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
         args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
@@ -1222,7 +1250,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if cl > 8:
             self._allow_nonportable_cluster(name, fn)
         pdl = self._pdl_by_version(K.exdwpw6_pdl(fuse), "fuse v27 -> v26")
-        return Launch(name, fn, (cl * ng, st, nb), (nt,), args, smem=smem, pdl=pdl)
+        la = Launch(name, fn, (cl * ng, st, nb), (nt,), args, smem=smem, pdl=pdl)
+        if ks >= 16 and not generic:  # fuse v30's expansion modes exist only on fixed builds (``generic``: the caller
+            # specialises)
+            return self._specialise_exdwpw6([la])[0]
+        return la
 
     def _exdwpw10_launch(
         self, x: Any, ex: Conv2d, ex_act: bool, dw: Conv2d, dw_act: bool, pw: Conv2d, act: bool, res: Any, out: Any
@@ -2300,7 +2332,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             modes = tuple(int(a) for a in la.args[24:28])
             return (la.name, modes, tuple(int(a) for a in la.args[11:24]) if shapes else None)
 
-        generic = [la for la in launches if la.name.startswith("exdwpw6") and la.name in self._fns]
+        def generic_build(la: Launch) -> bool:  # (not the stamped twins, nor a launch on a fixed build already: v30)
+            return (
+                la.name.startswith("exdwpw6")
+                and la.name in self._fns
+                and not la.name.endswith("_stamp")
+                and K.exdwpw6_spec_parse(la.name)[1] is None
+            )
+
+        generic = [la for la in launches if generic_build(la)]
         wanted = {key_of(la) for la in generic}
         missing = sorted((k for k in wanted if K.exdwpw6_spec_name(*k) not in self._fns), key=repr)
         if missing:
@@ -2311,7 +2351,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 self._fns[b.name] = _load_module(self._cp, b).get_function(b.name)
         out = []
         for la in launches:
-            if la.name.startswith("exdwpw6") and la.name in self._fns and not la.name.endswith("_stamp"):
+            if generic_build(la):
                 spec = K.exdwpw6_spec_name(*key_of(la))
                 fn = self._dyn_smem(self._fn(spec), la.smem)
                 if K.exdwpw6_build_of(la.name)[1] > 8:

@@ -204,6 +204,90 @@ __device__ __forceinline__ void dw_rows(const float* Es, const float* wds, const
     }
 }
 
+// fuse v30: exdwpw6's expansion in lane tiles of EP = 4 pixels x 4 * EC channels (EC 1 / 2 / 3 channel groups per
+// lane; kernel argument ex_ks = KS + 16 * EC). v17's tiles (ex_ks = KS < 16) load 4 weight float4s and 4 input float4s
+// per 64 FMAs; with EC groups each input float4 feeds 4 * EC channels: 4 + 4 * EC loads per 64 * EC FMAs. And the k
+// slices of the weights are skewed: slice j's rows start WSK = 8 floats further per slice (the host reserves
+// (KS - 1) * WSK floats), so the KS slices' broadcasts of one k step fall in different bank groups (unskewed,
+// KL * CH is a multiple of 32 floats on every planned block: the KS slices' reads of a warp hit one group, KS
+// wavefronts per load). Unit (cgg, pg) covers pixels pg, pg + PG, .. and channel groups cgg * EC .. + EC; the k range
+// split over KS lanes as in v17 (slice 0 from the bias, then k in order, an xor butterfly): each output sums like
+// v17's tiles with the same KS, bit-identical to them. Host: CG % EC == 0, CIN % (4 * KS) == 0.
+constexpr int EX_WSK = 8;
+__device__ __forceinline__ float f4c(const float4& v, int k) {
+    return k == 0 ? v.x : (k == 1 ? v.y : (k == 2 ? v.z : v.w));
+}
+template <int EC, int CH, int NT>
+__device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, const float* bes, float* Es, int IP,
+                                            int XS, int CIN, int ks, int act_e, int tid) {
+    constexpr int EP = 4, NW = NT / 32, CG = CH / 4, CS = (CH % 8 == 0) ? CH + 4 : CH;
+    static_assert(CG % EC == 0, "EC must divide the block's channel groups");
+    constexpr int CGE = CG / EC;
+    const int lane = tid & 31, warp = tid >> 5;
+    const int UW = 32 / ks, KL = CIN / ks;
+    const int PG = (IP + EP - 1) / EP, U = PG * CGE;
+    const int j = lane / UW, v = lane - j * UW;
+    const int wsk = ks > 1 ? EX_WSK : 0;
+    for (int u0 = warp * UW; u0 < U; u0 += NW * UW) {  // warp-uniform: every lane reaches the shuffles
+        const int u = min(u0 + v, U - 1);
+        const int cgg = u / PG, pg = u - cgg * PG;
+        const float* xr = Xs + j * KL;
+        int pix[EP];
+#pragma unroll
+        for (int i = 0; i < EP; ++i) pix[i] = min(pg + i * PG, IP - 1);
+        const float* wr = Wes + (size_t)j * (KL * CH + wsk) + cgg * EC * 4;
+        float4 acc[EP][EC];
+#pragma unroll
+        for (int e = 0; e < EC; ++e) {
+            const float4 b0 = j == 0 ? *reinterpret_cast<const float4*>(bes + (cgg * EC + e) * 4)
+                                     : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+            for (int i = 0; i < EP; ++i) acc[i][e] = b0;
+        }
+#pragma unroll 2
+        for (int k = 0; k < KL; k += 4) {
+            float4 xv[EP];
+#pragma unroll
+            for (int i = 0; i < EP; ++i) xv[i] = *reinterpret_cast<const float4*>(xr + pix[i] * XS + k);
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {
+                float4 w[EC];
+#pragma unroll
+                for (int e = 0; e < EC; ++e) w[e] = *reinterpret_cast<const float4*>(wr + (k + kk) * CH + e * 4);
+#pragma unroll
+                for (int i = 0; i < EP; ++i) {
+                    const float x = f4c(xv[i], kk);
+#pragma unroll
+                    for (int e = 0; e < EC; ++e) fma4(acc[i][e], x, w[e]);
+                }
+            }
+        }
+        for (int m = UW; m < 32; m *= 2) {
+#pragma unroll
+            for (int i = 0; i < EP; ++i)
+#pragma unroll
+                for (int e = 0; e < EC; ++e) {
+                    acc[i][e].x += __shfl_xor_sync(0xffffffffu, acc[i][e].x, m);
+                    acc[i][e].y += __shfl_xor_sync(0xffffffffu, acc[i][e].y, m);
+                    acc[i][e].z += __shfl_xor_sync(0xffffffffu, acc[i][e].z, m);
+                    acc[i][e].w += __shfl_xor_sync(0xffffffffu, acc[i][e].w, m);
+                }
+        }
+        if (j == 0 && u0 + v < U) {
+#pragma unroll
+            for (int i = 0; i < EP; ++i) {
+                const int p = pg + i * PG;
+                if (p < IP) {
+#pragma unroll
+                    for (int e = 0; e < EC; ++e)
+                        *reinterpret_cast<float4*>(Es + p * CS + (cgg * EC + e) * 4) =
+                            act_e ? relu6(acc[i][e]) : acc[i][e];
+                }
+            }
+        }
+    }
+}
+
 // exdwpw6's projection partial in lane tiles of EP pixels x 4 output channels (fuse v17: EP 4, 8 LDS.128 per 64
 // FMAs; proj_cols 1: 2 per 8, 0: 5 per 16; fuse v19: EP 2). Unit (o4, qg) covers pixels qg, qg + QG, .. (QG = ceil(TP
 // / EP); 8 consecutive lanes read 8 consecutive Ds rows, conflict-free). Same products and order over c as proj_cols
@@ -286,8 +370,20 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     float* Xs = sm;  // [IP][XS]; later Ps [TP][PS]
     float* Es = sm + r0;
     float* Ds = Es + IPmax * CS;
-    float* Wes = Ds + TR * Wo * CS;  // [CIN][CH]
-    float* Wps = Wes + CIN * CH;     // [CH][COUT]
+    // fuse v30 (ex_ks >= 16): ex_ks = KS + 16 * EC, the expansion in tiles of EC channel groups per lane with the k
+    // slices' weight rows skewed by EX_WSK floats each (ex_tiles_ec); below 16, v17's tiles (or 0, the pixel lanes)
+    // (fixed-mode builds only: in the generic ones EXE is 0 and this folds away; the host times v30's modes on
+    // fixed builds)
+#ifdef EXDWPW6_FIX_MODES
+    constexpr int EXE = EXDWPW6_KS >> 4, EXK = EXDWPW6_KS & 15;
+    constexpr int wsk = (EXE > 0 && EXK > 1) ? EX_WSK : 0;
+    static_assert(EXE <= 3 && (EXE == 0 || EXK > 0), "ex_ks: KS + 16 * EC with EC 1 - 3");
+#else
+    constexpr int EXE = 0, EXK = 1, wsk = 0;
+#endif
+    const int ekl = EXK > 0 ? CIN / EXK : CIN;
+    float* Wes = Ds + TR * Wo * CS;                // [CIN][CH] (fuse v30: slice j's rows wsk * j floats further)
+    float* Wps = Wes + CIN * CH + (EXK - 1) * wsk;  // [CH][COUT]
     float* wds = Wps + CH * COUT;    // [9][CH]
     float* bes = wds + 9 * CH;
     float* bds = bes + CH;
@@ -319,7 +415,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 #pragma unroll 1
         for (int i = tid; i < CIN * CG; i += NT) {
             const int k = i / CG, q = i - k * CG;
-            cp_async16(Wes + k * CH + q * 4, We + (size_t)k * CE + c0 + q * 4);
+            cp_async16(Wes + k * CH + (k / ekl) * wsk + q * 4, We + (size_t)k * CE + c0 + q * 4);
         }
         const float* wpg = Wp + (size_t)c0 * COUT;
 #pragma unroll 1
@@ -351,7 +447,11 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     CBLOCK_STAMP(1);
 
     // 2. expansion of the staged pixels
-    if (ex_ks > 0) {
+    if constexpr (EXE > 0) {
+        // fuse v30: tiles of EC = EXE channel groups per lane (the host runs only EC dividing CG)
+        ex_tiles_ec<EXE, CH, NT>(Xs, Wes, bes, Es, IP, XS, CIN, EXK, act_e, tid);
+        __syncthreads();
+    } else if (ex_ks > 0) {
         // fuse v17: lane tiles of EP pixels x 4 channels (the same pixel slots and channel group as the pixel-lane
         // mapping below: EP x 4 accumulators per lane, so each loaded input float4 feeds 4 channels and each weight
         // float4 EP pixels: 8 LDS.128 per 64 FMAs instead of 5 per 16; shared-memory returns, not FMAs, bound this

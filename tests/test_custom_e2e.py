@@ -579,3 +579,26 @@ def test_e2e_fuse_v27_v28_pdl_launches_match_onnxruntime(net, batch, graph):
         y = be.run(x)
         np.testing.assert_array_equal(y, be.run(x))
         np.testing.assert_array_equal(y, plain.run(x))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_e2e_fuse_v30_matches_onnxruntime(net, batch, graph):
+    """fuse v30 (the expansion stage tuned among the tiles of 1 - 3 channel groups per lane too, on fixed builds)
+    against ONNX Runtime (NaN-poisoned), no fallback, bit-identical run to run; every exdwpw6 launch on a fixed build
+    whose modes are its arguments. The tuner's v30 picks are reported (the e2e A/B measures them)."""
+    from impls._custom_kernels import ex_unpack, exdwpw6_spec_parse
+
+    x, _ = ort_reference(batch)
+    be = impls.create("custom", kernels="fuse=v30", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v30 graph={graph} bs{batch}")
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    six = [la for la in be.plan(batch).launches if la.name.startswith("exdwpw6")]
+    assert six
+    for la in six:
+        _, modes, shape = exdwpw6_spec_parse(la.name)
+        assert modes == tuple(int(a) for a in la.args[24:28]) and shape is not None, la.name
+    print("v30 expansion modes (KS, EC):", [ex_unpack(int(la.args[25])) for la in six])
+    y = be.run(x)
+    np.testing.assert_array_equal(y, be.run(x))

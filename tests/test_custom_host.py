@@ -345,7 +345,9 @@ def emulate(name, grid, block, args):
         assert dw_segs in (0, 1), dw_segs  # fuse v20's depthwise by row segments: the same sums
         assert red_pf in (0, 1), red_pf  # fuse v18's reduce with its loads requested early: the same sums
         assert proj in (0, 1, 2, 3), proj  # v16's projection by output columns, v17 / v19's lane tiles: the same sums
-        assert ex_ks in (0, 1, 2, 4, 8) and (ex_ks == 0 or cin % (4 * ex_ks) == 0), (ex_ks, cin)  # fuse v17
+        ks, ec = ex_ks & 15, ex_ks >> 4  # fuse v30: ex_ks = KS + 16 * EC (EC channel groups per lane, 1 - 3)
+        assert ks in (0, 1, 2, 4, 8) and (ks == 0 or cin % (4 * ks) == 0), (ex_ks, cin)  # fuse v17
+        assert ec in (0, 1, 2, 3) and (ec == 0 or ks > 0), ex_ks
         # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads), fuse v22's _m<modes> (the
         # build with its modes fixed at compile time: they must be the arguments'; fuse v23's _s<shape>: so must it)
         from impls._custom_kernels import exdwpw6_spec_parse  # (this function's K is a GEMM dimension)
@@ -356,6 +358,7 @@ def emulate(name, grid, block, args):
         assert shape is None or modes is not None, name
         m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?", base)
         ch, cl = int(m[1]), int(m[2] or 8)
+        assert ec == 0 or ((ch // 4) % ec == 0 and shape is not None), (name, ex_ks)  # v30's modes: fixed builds only
         n = grid[2]
         assert cnt.dtype == np.int32 and not cnt[: n * grid[1] * cl].any(), "counters must be zero before a launch"
         assert cnt.size >= n * grid[1] * cl, (cnt.size, n, grid, cl)
@@ -2243,3 +2246,86 @@ def test_fuse_v29_launches_pwpool_c8_with_pdl(fake_cupy, net):
     diff = [(la.name, lb.pdl) for la, lb in zip(a, b) if la.pdl != lb.pdl]
     assert len(diff) == 1 and K.generic_of(diff[0][0]) == "pwpool_c8" and diff[0][1], diff
     np.testing.assert_array_equal(ys[0], ys[1])
+
+
+def test_fuse_v30_expansion_modes_helpers():
+    """fuse v30's expansion modes: ex_ks = KS + 16 * EC (ex_pack / ex_unpack), the extra candidates of a block
+    (ex_ec_modes: every k split but 0 with each EC of 1 - 3 dividing CH / 4), their fixed builds' names
+    (<build>_m<p><k><r><d>e<ec>, parsed back), the shared memory of the skewed k slices, and no mode out of range."""
+    assert K.ex_pack(4, 3) == 52 and K.ex_unpack(52) == (4, 3) and K.ex_unpack(8) == (8, 0)
+    assert K.ex_ec_modes(96, 36) == [K.ex_pack(k, ec) for ec in (1, 3) for k in (1, 2, 4, 8)]  # CG 9: EC 1, 3
+    assert K.ex_ec_modes(160, 24) == [K.ex_pack(k, ec) for ec in (1, 2, 3) for k in (1, 2, 4, 8)]  # CG 6
+    assert K.ex_ec_modes(32, 12) == [K.ex_pack(k, ec) for ec in (1, 3) for k in (1, 2, 4, 8)]
+    assert K.ex_ec_modes(24, 20) == [K.ex_pack(k, 1) for k in (1, 2)]  # CG 5; 24 = 2 x 3 float4s: KS 1 / 2 only
+    for ok in (0, 1, 8, 17, 18, 20, 24, 33, 40, 49, 56):
+        assert K.ex_mode_ok(ok), ok
+    for bad in (3, 16, 32, 48, 64, 65, 19):
+        assert not K.ex_mode_ok(bad), bad
+        with pytest.raises(ValueError):
+            K.exdwpw6_spec_name("exdwpw6_c24", (3, bad, 1, 0))
+    shape = (14, 14, 96, 576, 96, 14, 14, 1, 2, 1, 1, 0, 1)
+    name = K.exdwpw6_spec_name("exdwpw6_c36x16_t512", (3, K.ex_pack(2, 3), 1, 0), shape)
+    assert name == "exdwpw6_c36x16_t512_m3210e3_s14x14_96_576_96_14x14_1_2_1101", name
+    assert K.exdwpw6_spec_parse(name) == ("exdwpw6_c36x16_t512", (3, 50, 1, 0), shape)
+    assert K.exdwpw6_spec_parse("exdwpw6_c36x16_t512_m3210e3") == ("exdwpw6_c36x16_t512", (3, 50, 1, 0), None)
+    assert "-DEXDWPW6_KS=50" in K.exdwpw6_spec_defines("exdwpw6_c36x16_t512", (3, 50, 1, 0), shape)
+    base = K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36)
+    assert K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, 4) == base  # v17's tiles: no skew
+    assert K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, K.ex_pack(1, 3)) == base  # one slice: no skew
+    assert K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, K.ex_pack(4, 1)) == base + 4 * 3 * K.EX_WSK
+    assert K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, K.ex_pack(8, 3)) == base + 4 * 7 * K.EX_WSK
+
+
+def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net, monkeypatch):
+    """fuse v30: untuned, v28's plan. Tuned, each block's expansion stage times v17's candidates and ex_ec_modes'
+    (spelled out here) with the projection stage's pick, every one on its fixed build (modes and shape; compiled
+    before the stage is timed), and so does the depthwise stage after it; the launch is the pick's fixed build, with
+    the skewed slices' shared memory; v28's stage has only v17's candidates; the emulated plan against ONNX Runtime.
+    A force_block6 may pin a v30 mode (v30 only, EC dividing CH / 4)."""
+    plans = {}
+    for fuse in ("v28", "v30"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        be.prepare(net)
+        plans[fuse] = [(la.name, la.grid, la.block, la.smem, [int(a) for a in la.args[11:]] if la.name.startswith(
+            "exdwpw6") else None) for la in be.plan(1).launches]  # fmt: skip
+    assert plans["v30"] == plans["v28"]
+    SPEC_BUILDS.clear()
+    be, six, launches, calls = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v30")
+    third = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "ex_ks"]
+    fourth = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "dw_segs"]
+    assert len(third) == len(fourth) == 13, [c[0] for c in calls]
+    built = set(SPEC_BUILDS)
+    for (key3, cands3, model3), (_, cands4, _), la in zip(third, fourth, launches):
+        b5 = cands3[0][:5]
+        ch, cin = b5[0], key3[1][3]
+        kss = [k for k in (0, 1, 2, 4, 8) if k == 0 or cin % (4 * k) == 0]
+        wide = [k + 16 * ec for ec in (1, 2, 3) if (ch // 4) % ec == 0 for k in kss if k > 0]
+        assert cands3 == [(*b5, k) for k in kss + wide] and model3 == (*b5, K.ex_ks_rule(cin)), (key3, cands3)
+        b6 = cands3[-1]  # the recorder's pick: the widest tiles with the most k slices
+        assert b6[5] == 16 * max(ec for ec in (1, 2, 3) if (ch // 4) % ec == 0) + kss[-1], b6
+        assert cands4 == [(*b6, 0), (*b6, 1)], cands4
+        modes = (b6[4], b6[5], 1, 1)  # red_pf 1, dw_segs: the recorder's last
+        shape = tuple(int(a) for a in la.args[11:24])
+        generic = K.exdwpw6_kernel(ch, b5[2], b5[3])
+        assert la.name == K.exdwpw6_spec_name(generic, modes, shape), la.name
+        assert [int(a) for a in la.args[24:]] == list(modes), la.args[24:]
+        h, w, _, _, cout, _, wo, s, tr = shape[:9]
+        assert la.smem == K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch, b6[5]) > K.exdwpw6_smem(
+            h, w, cin, cout, wo, s, tr, ch)  # fmt: skip
+        for c in cands3:  # every candidate of the stage on its fixed build
+            assert (generic, (c[4], c[5], 1, 1), shape) in built, c
+    assert len(SPEC_BUILDS) == len(built)  # none twice
+    _, _, _, calls28 = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v28")
+    for key, cands, _ in calls28:
+        if key[0] == "exdwpw6" and key[-1] == "ex_ks":
+            assert all(c[5] < 16 for c in cands), cands
+    xin = random_input(net, 1, seed=30)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what="emulated fuse v30 bs1, tuned")
+    cfgs = [(12, 4, 16)]
+    for fuse, pin, ok in (("v30", (12, 4, 16, 512, 3, 50, 0), True), ("v30", (12, 4, 16, 512, 3, 34, 0), False),
+                          ("v28", (12, 4, 16, 512, 3, 50, 0), False)):  # fmt: skip
+        pinned = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        pinned.force_block6 = pin
+        assert (pinned._pinned6(cfgs, 32) == pin) == ok, (fuse, pin)
