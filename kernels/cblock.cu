@@ -380,6 +380,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     static_assert(EXE <= 3 && (EXE == 0 || EXK > 0), "ex_ks: KS + 16 * EC with EC 1 - 3");
 #else
     constexpr int EXE = 0, EXK = 1, wsk = 0;
+    (void)EX_WSK;
 #endif
     const int ekl = EXK > 0 ? CIN / EXK : CIN;
     float* Wes = Ds + TR * Wo * CS;                // [CIN][CH] (fuse v30: slice j's rows wsk * j floats further)
