@@ -245,7 +245,9 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # block on 2-block clusters (H200, session 21: batch 1 -1.1 us against v24, that launch 7.0 -> 5.9 us); v26 the
     # two 98-tile ones too (-1.0 us); v27 the exdwpw6 launches by PDL (batch 1 / 2 / 3 -9.8 / -12 / -4.7 us against
     # v26); v28 the batch-1 exdwpw5 launches by PDL too (-2.9 us against v27): batch 1 0.1262 -> 0.1135 ms
-    "fuse": "v28",
+    # v30 times the expansion's modes (v17's k splits and the wider tiles) on fixed builds (H200, session 22: batch 1
+    # / 2 / 3 -0.8 / -0.6 / -1.1 us against v28)
+    "fuse": "v30",
     "net": "v1",
     "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
     "hgemm": "v4",
@@ -595,6 +597,12 @@ def ex_mode_ok(ex_ks: int) -> bool:
     """Whether ex_ks is a valid expansion mode: one of EX_KS_CANDIDATES, or fuse v30's ex_pack(KS >= 1, EC 1 - 3)."""
     ks, ec = ex_unpack(ex_ks)
     return ks in EX_KS_CANDIDATES and (ec == 0 or (ks > 0 and ec in EX_EC_CANDIDATES))
+
+
+def ex_mode_fits(ex_ks: int, ch: int) -> bool:
+    """Whether expansion mode ex_ks runs on a build of CH channels per block (fuse v30's EC must divide CH / 4)."""
+    ec = ex_unpack(ex_ks)[1]
+    return ec == 0 or (ch // 4) % ec == 0
 
 
 def red_prefetch(version: str) -> bool:

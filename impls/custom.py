@@ -1185,6 +1185,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         for skey, sbest, n in stages:
                             for c in self._near(skey, sbest):
                                 alts.append((*(c if len(c) > 3 else (*c, 256)), *bf[n:]))
+                        # (an earlier stage's alternative build keeps the later picks: fuse v30's EC must divide
+                        # its channel groups too, e.g. CH 20 takes no EC 2)
+                        alts = [c for c in alts if len(c) < 6 or K.ex_mode_fits(c[5], c[0])]
                         alts = [c for i, c in enumerate(alts) if c != bf and c not in alts[:i]]
                         self._register_alts([launch], fkey, stage_build, bf, alts)
             return launch

@@ -2257,6 +2257,7 @@ def test_fuse_v30_expansion_modes_helpers():
     assert K.ex_ec_modes(160, 24) == [K.ex_pack(k, ec) for ec in (1, 2, 3) for k in (1, 2, 4, 8)]  # CG 6
     assert K.ex_ec_modes(32, 12) == [K.ex_pack(k, ec) for ec in (1, 3) for k in (1, 2, 4, 8)]
     assert K.ex_ec_modes(24, 20) == [K.ex_pack(k, 1) for k in (1, 2)]  # CG 5; 24 = 2 x 3 float4s: KS 1 / 2 only
+    assert K.ex_mode_fits(K.ex_pack(4, 3), 36) and not K.ex_mode_fits(K.ex_pack(4, 2), 20) and K.ex_mode_fits(4, 20)
     for ok in (0, 1, 8, 17, 18, 20, 24, 33, 40, 49, 56):
         assert K.ex_mode_ok(ok), ok
     for bad in (3, 16, 32, 48, 64, 65, 19):
