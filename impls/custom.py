@@ -1226,8 +1226,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         cfg: tuple[int, int, int], generic: bool = False,
     ) -> Launch:  # fmt: skip
         """The exdwpw6 launch of configuration cfg = (CH, TR, CL), (CH, TR, CL, NT) (fuse v15: NT 256 or 512 threads)
-        or (CH, TR, CL, NT, proj_cols) (fuse v16: 1 = the projection by output columns) (shapes, alignment and shared
-        memory checked by the caller)."""
+        or (CH, TR, CL, NT, proj_cols) (fuse v16: 1 = the projection by output columns), then ex_ks (fuse v17; v30:
+        K.ex_pack(KS, EC)) and dw_segs (fuse v21) (shapes, alignment and shared memory checked by the caller).
+        fuse v30's expansion modes run only on fixed builds: their launch comes specialised, unless ``generic`` (the
+        caller specialises a list of them at once)."""
         nb, h, w, cin = x.shape
         ho, wo = dw.out_hw(h, w)
         ce, cout, s = ex.out_channels, pw.out_channels, dw.stride

@@ -35,7 +35,8 @@
 // before the first launch (every launch leaves them zero).
 // Shared memory (floats; the host's K.exdwpw6_smem is the same formula):
 //   R0 = max(IPmax * (CIN + 4), TR * Wo * (COUT + 4)) | Es IPmax * CS | Ds TR * Wo * CS | We CIN * CH | Wp CH * COUT |
-//   Wd 9 * CH | be CH | bd CH, with IPmax = min(H, (TR - 1) * S + 3) * W and CS = CH + 4 if CH % 8 == 0 else CH.
+//   Wd 9 * CH | be CH | bd CH, with IPmax = min(H, (TR - 1) * S + 3) * W and CS = CH + 4 if CH % 8 == 0 else CH;
+//   fuse v30's expansion modes (ex_ks = KS + 16 * EC, EC >= 1, KS > 1) add (KS - 1) * EX_WSK floats after We.
 
 #include <cuda_runtime.h>
 
