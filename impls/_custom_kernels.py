@@ -590,7 +590,8 @@ def ex_unpack(ex_ks: int) -> tuple[int, int]:
 def ex_ec_modes(cin: int, ch: int) -> list[int]:
     """fuse v30's extra expansion modes for an input of cin channels and CH channels per block: ex_pack(KS, EC) for
     each k split of ex_ks_modes but 0 and each EC of EX_EC_CANDIDATES dividing CH / 4."""
-    return [ex_pack(ks, ec) for ec in EX_EC_CANDIDATES if (ch // 4) % ec == 0 for ks in ex_ks_modes(cin) if ks > 0]
+    modes = [ex_pack(ks, ec) for ec in EX_EC_CANDIDATES for ks in ex_ks_modes(cin) if ks > 0]
+    return [m for m in modes if ex_mode_fits(m, ch)]
 
 
 def ex_mode_ok(ex_ks: int) -> bool:

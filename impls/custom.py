@@ -1129,15 +1129,17 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             def build(c: tuple[int, ...]) -> list[Launch]:
                 return [self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, c)]
 
+            def fixed(cs: list[tuple[int, ...]]) -> list[Launch]:  # fuse v30: on fixed builds, compiled together
+                gen = [self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, c, generic=True) for c in cs]
+                return self._specialise_exdwpw6(gen)
+
             def build_fixed(c: tuple[int, ...]) -> list[Launch]:
-                return self._specialise_exdwpw6([self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, c)])
+                return fixed([c])
 
             def prebuild(skey: tuple, cs: list[tuple[int, ...]]) -> None:
                 # fuse v30: the fixed builds of a stage's candidates compiled together (in parallel) before it is timed
                 if self._tune_cache.get(skey) is None and not self._stream_capturing():
-                    self._specialise_exdwpw6(
-                        [self._exdwpw6_build(x, ex, ex_act, dw, dw_act, pw, act, res, out, c, generic=True) for c in cs]
-                    )
+                    fixed(cs)
 
             launch = self._tuned(key, one_wave, build, cfg)[0]
             best = self._tune_cache.get(key)
