@@ -145,7 +145,18 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                rows skewed in shared memory (EX_WSK floats per slice: v17's slices of one warp read one bank group,
                KS wavefronts per broadcast), among the tuner's expansion-stage candidates (ex_ec_modes); that stage
                and the depthwise one after it time every candidate on its fixed build (modes and shape fixed, as
-               the plan runs it; v30's modes exist only there)
+               the plan runs it; v30's modes exist only there),
+               v31 v30 + at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier GEMV after it as one
+               kernel (pwpool_fc_c8, kernels/cblock.cu; head_fc): each cluster's 64 pooled channels shared through
+               distributed shared memory, their partial logits per block (1/8 of the columns each) to a workspace,
+               the last of the clusters to arrive (a ticket counter per image and rank) adds them in cluster order
+               + bias; one launch instead of two (where OUT % 4 != 0, shared memory or alignment: v30's two kernels);
+               not yet measured on a GPU (results/NOTES.md "fuse v31"),
+               v32 v30 + the tuner's EC expansion modes (ex_ec_modes) run padded tiles (ex_ks + 64, builds ..e<EC>p):
+               each channel group's pixel slots padded to a multiple of EX_PAD, so 8 consecutive lanes never wrap
+               from one group's pixels to the next's (ncu, session 23: those input loads took 5.6 shared-memory
+               wavefronts instead of 4); not v31's head (head_fc), so each is measured against v30 on its own; not
+               yet measured on a GPU (results/NOTES.md "fuse v32")
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -215,7 +226,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 31)),
+    "fuse": tuple(f"v{i}" for i in range(1, 33)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -577,26 +588,48 @@ EX_EC_CANDIDATES = (1, 2, 3)
 EX_WSK = 8
 
 
-def ex_pack(ks: int, ec: int) -> int:
-    """fuse v30's ex_ks argument: KS + 16 * EC (EC 0: v17's tiles, or the pixel lanes with KS 0)."""
-    return ks + 16 * ec
+# fuse v32: the padded tiles' pixel slots per channel group are a multiple of EX_PAD (kernels/cblock.cu ex_tiles_ec PAD)
+EX_PAD = 8
+
+
+def ex_pack(ks: int, ec: int, pad: bool = False) -> int:
+    """fuse v30's ex_ks argument: KS + 16 * EC (EC 0: v17's tiles, or the pixel lanes with KS 0); fuse v32's padded
+    tiles (EC >= 1) + 64."""
+    return ks + 16 * ec + 64 * int(pad)
 
 
 def ex_unpack(ex_ks: int) -> tuple[int, int]:
-    """(KS, EC) of an ex_ks argument (ex_pack's inverse)."""
-    return ex_ks & 15, ex_ks >> 4
+    """(KS, EC) of an ex_ks argument (ex_pack's inverse; ex_padded tells the pad)."""
+    return ex_ks & 15, (ex_ks >> 4) & 3
 
 
-def ex_ec_modes(cin: int, ch: int) -> list[int]:
-    """fuse v30's extra expansion modes for an input of cin channels and CH channels per block: ex_pack(KS, EC) for
-    each k split of ex_ks_modes but 0 and each EC of EX_EC_CANDIDATES dividing CH / 4."""
-    modes = [ex_pack(ks, ec) for ec in EX_EC_CANDIDATES for ks in ex_ks_modes(cin) if ks > 0]
+def ex_padded(ex_ks: int) -> bool:
+    """Whether ex_ks is fuse v32's padded tiles (ex_pack's pad)."""
+    return bool(ex_ks & 64)
+
+
+def ex_pad(version: str) -> bool:
+    """fuse v32 and later: the tuner's EC modes (ex_ec_modes) run the padded tiles: each channel group's pixel slots
+    padded to a multiple of EX_PAD, so 8 consecutive lanes never wrap from one group's pixels to the next's (ncu,
+    session 23: 5.6 shared-memory wavefronts per input load instead of 4)."""
+    return fuse_level(version) >= 32
+
+
+def ex_ec_modes(cin: int, ch: int, pad: bool = False) -> list[int]:
+    """fuse v30's extra expansion modes for an input of cin channels and CH channels per block: ex_pack(KS, EC, pad)
+    for each k split of ex_ks_modes but 0 and each EC of EX_EC_CANDIDATES dividing CH / 4 (fuse v32: padded)."""
+    modes = [ex_pack(ks, ec, pad) for ec in EX_EC_CANDIDATES for ks in ex_ks_modes(cin) if ks > 0]
     return [m for m in modes if ex_mode_fits(m, ch)]
 
 
 def ex_mode_ok(ex_ks: int) -> bool:
-    """Whether ex_ks is a valid expansion mode: one of EX_KS_CANDIDATES, or fuse v30's ex_pack(KS >= 1, EC 1 - 3)."""
+    """Whether ex_ks is a valid expansion mode: one of EX_KS_CANDIDATES, or fuse v30's ex_pack(KS >= 1, EC 1 - 3), or
+    fuse v32's padded ex_pack(KS >= 1, EC 1 - 3, True)."""
+    if ex_ks < 0 or ex_ks >= 128:
+        return False
     ks, ec = ex_unpack(ex_ks)
+    if ex_padded(ex_ks) and ec == 0:
+        return False
     return ks in EX_KS_CANDIDATES and (ec == 0 or (ks > 0 and ec in EX_EC_CANDIDATES))
 
 
@@ -646,14 +679,15 @@ def exdwpw6_build_of(name: str) -> tuple[int, int, int]:
 
 def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[int, ...] | None = None) -> str:
     """fuse v22: the name of build ``name`` with modes (proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time:
-    <name>_m<p><k><r><d> (fuse v30's ex_ks = ex_pack(k, ec) with ec > 0: <name>_m<p><k><r><d>e<ec>); fuse v23 with the
+    <name>_m<p><k><r><d> (fuse v30's ex_ks = ex_pack(k, ec) with ec > 0: <name>_m<p><k><r><d>e<ec>; fuse v32's padded
+    tiles: ..e<ec>p); fuse v23 with the
     shape (EXDWPW6_SHAPE_ARGS' values) fixed too:
     <name>_m<p><k><r><d>_s<H>x<W>_<CIN>_<CE>_<COUT>_<Ho>x<Wo>_<S>_<TR>_<acte><actd><actp><res>."""
     pc, ks, rpf, ds = modes
     if not (pc in (0, 1, 2, 3) and ex_mode_ok(ks) and rpf in (0, 1) and ds in (0, 1)):
         raise ValueError(f"exdwpw6 modes out of range: {modes}")
     k, ec = ex_unpack(ks)
-    out = f"{name}_m{pc}{k}{rpf}{ds}" + (f"e{ec}" if ec else "")
+    out = f"{name}_m{pc}{k}{rpf}{ds}" + (f"e{ec}" if ec else "") + ("p" if ex_padded(ks) else "")
     if shape is not None:
         if len(shape) != len(EXDWPW6_SHAPE_ARGS) or min(shape[:9]) < 1 or not set(shape[9:]) <= {0, 1}:
             raise ValueError(f"exdwpw6 shape out of range: {shape}")
@@ -663,7 +697,7 @@ def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[
 
 
 _SPEC_SUFFIX = re.compile(
-    r"_m(\d)(\d)(\d)(\d)(?:e(\d))?(?:_s(\d+)x(\d+)_(\d+)_(\d+)_(\d+)_(\d+)x(\d+)_(\d+)_(\d+)_([01])([01])([01])([01]))?$"
+    r"_m(\d)(\d)(\d)(\d)(?:e(\d)(p)?)?(?:_s(\d+)x(\d+)_(\d+)_(\d+)_(\d+)_(\d+)x(\d+)_(\d+)_(\d+)_([01])([01])([01])([01]))?$"
 )
 
 
@@ -675,8 +709,8 @@ def exdwpw6_spec_parse(name: str) -> tuple[str, tuple[int, ...] | None, tuple[in
         return name, None, None
     g = m.groups()
     pc, k, rpf, ds = (int(v) for v in g[:4])
-    modes = (pc, ex_pack(k, int(g[4] or 0)), rpf, ds)
-    shape = tuple(int(v) for v in g[5:] if v is not None)
+    modes = (pc, ex_pack(k, int(g[4] or 0), g[5] is not None), rpf, ds)
+    shape = tuple(int(v) for v in g[6:] if v is not None)
     return name[: m.start()], modes, (shape or None)
 
 
@@ -703,6 +737,7 @@ FIXED_KINDS: dict[str, tuple[str, str, int, tuple[str, ...], tuple[str, ...]]] =
                 ("S", "CIN", "COUT", "TH", "TW", "CC", "DP", "PT", "WS", "MINB", "KS")),
     "block0": ("block0", "BLOCK0", 8, ("H", "W", "HO", "WO"), ("C1", "C3", "CC", "MINB")),
     "pwpool": ("cblock", "PWPOOL", 4, ("HW", "K", "COUT", "ACT"), ()),
+    "pwpool_fc": ("cblock", "PWPOOL", 9, ("HW", "K", "COUT", "OUT", "ACT"), ("FC",)),  # fuse v31: PWPOOL_SPEC_CFG_FC
 }  # fmt: skip
 
 
@@ -730,6 +765,8 @@ def fixed_kind(name: str) -> str | None:
         return "block0"
     if name == "pwpool_c8":
         return "pwpool"
+    if name == "pwpool_fc_c8":
+        return "pwpool_fc"
     return None
 
 
@@ -742,6 +779,8 @@ def fixed_config(name: str) -> tuple[int, ...]:
         return block0_configs()[name]
     if kind == "pwpool":
         return ()
+    if kind == "pwpool_fc":
+        return (1,)  # -DPWPOOL_SPEC_CFG_FC=1: the file's fixed build is pwpool_fc_c8
     raise ValueError(f"not a build fuse v24 fixes: {name!r}")
 
 
@@ -835,6 +874,25 @@ def pwpool_c8_smem(hw: int, k: int) -> int:
     cluster's 64 weight columns, the partial map."""
     kw = 4 * ((k + 31) // 32)
     return 4 * (hw * (kw + 4) + kw * 64 + 64 * 68)
+
+
+def pwpool_fc_oc(out: int) -> int:
+    """fuse v31 (pwpool_fc_c8): the classifier columns per block of a cluster (a multiple of 4; 128 at OUT 1000)."""
+    return 4 * ((out + 31) // 32)
+
+
+def pwpool_fc_c8_smem(hw: int, k: int, out: int) -> int:
+    """Dynamic shared memory (bytes) of pwpool_fc_c8 (kernels/cblock.cu): pwpool_c8's, the block's slice of the
+    classifier's W^T (64 rows x OC columns), the cluster's 64 pooled channels, the 8 warps' partial logits."""
+    oc = pwpool_fc_oc(out)
+    return pwpool_c8_smem(hw, k) + 4 * (64 * oc + 64 + 8 * oc)
+
+
+def head_fc(version: str) -> bool:
+    """fuse v31: at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier after it as one kernel
+    (pwpool_fc_c8), where they apply; else v30's two kernels (a recorded fallback). v31 only, for now: v32 (the padded
+    expansion tiles) builds on v30, so that each is measured against v30 on its own."""
+    return fuse_level(version) == 31
 
 
 # fuse v6 (exdwpw6, kernels/cblock.cu): expanded channels per block of the compiled builds; the largest batch and
@@ -1174,6 +1232,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
             if lv >= 9:
                 out += [("pool", "pwpool"), ("cblock", "pwpool_c8")]
                 out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_V9_INSTANCES]
+            if head_fc(version):
+                out.append(("cblock", "pwpool_fc_c8"))
             if two_phase(version):
                 out += [("cblock", exdwpw10_kernel(ch)) for ch in EXDWPW6_CH]
             if lv >= 11:
@@ -1307,14 +1367,16 @@ def build_exdwpw6_spec(
     nvcc: str | None,
     shape: tuple[int, ...] | None = None,
     stamp: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> Built:
     """fuse v22: kernels/cblock.cu with only exdwpw6 build ``name``, its modes (fuse v23: and shape) fixed
     (exdwpw6_spec_defines), compiled for sm_<arch>a (cached on disk by source, options and target; ~1 s). Without nvcc:
     the source for NVRTC (Built.source holds the defines as #define lines in front of the file). ``stamp``: the build
-    also holds its clock-stamped twin <spec>_stamp (EXDWPW6_STAMP_NAME; scripts/cblock_sweep.py --stamps --plan)."""
+    also holds its clock-stamped twin <spec>_stamp (EXDWPW6_STAMP_NAME; scripts/cblock_sweep.py --stamps --plan).
+    ``extra``: more -D options (measuring builds only, e.g. kernels/cblock.cu EXDWPW6_EX_FULL; never planned)."""
     src_path = KERNEL_DIR / "cblock.cu"
     source = src_path.read_text()
-    defines = exdwpw6_spec_defines(name, modes, shape)
+    defines = exdwpw6_spec_defines(name, modes, shape) + list(extra)
     spec = exdwpw6_spec_name(name, modes, shape)
     if stamp:
         defines.append(f"-DEXDWPW6_STAMP_NAME={spec}_stamp")

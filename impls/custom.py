@@ -1165,7 +1165,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         smax = K.EXDWPW6_MAX_SMEM
                         fits = [
                             k
-                            for k in K.ex_ec_modes(cin, ch_)
+                            for k in K.ex_ec_modes(cin, ch_, K.ex_pad(fuse))  # fuse v32: the padded tiles
                             if K.exdwpw6_smem(h, w, cin, cout, wo, s, tr_, ch_, k) <= smax
                         ]
                         cands += [(*b5, k) for k in fits]
@@ -1216,7 +1216,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in K.proj_modes(fuse)):
             return None
-        ex_modes = K.ex_ks_modes(cin) + (K.ex_ec_modes(cin, c[0]) if K.ex_wide(fuse) else [])
+        ex_modes = K.ex_ks_modes(cin) + (K.ex_ec_modes(cin, c[0], K.ex_pad(fuse)) if K.ex_wide(fuse) else [])
         if len(c) > 5 and not (K.ex_tiles(fuse) and c[5] in ex_modes):
             return None
         if len(c) > 6 and not (K.dw_seg_stage(fuse) and c[6] in (0, 1)):
@@ -1784,6 +1784,37 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         )
         return Launch(name, fn, grid, (256,), args, smem=smem, pdl=pdl)
 
+    def _pwpool_fc_launch(
+        self, x: Any, layer: Conv2d, act: bool, pooled: Any, lin: Linear, out: Any
+    ) -> tuple[Launch | None, str]:
+        """fuse v31: pwpool_c8's head (the pointwise conv ``layer`` (+ ReLU6) of the NHWC ``x`` and the global average
+        pool into ``pooled`` (N, COUT)) and the classifier ``lin`` after it (into ``out`` (N, OUT)) as one
+        pwpool_fc_c8 kernel (kernels/cblock.cu): (the launch, "") or, where it does not apply, (None, why)."""
+        nb, h, w, cin = x.shape
+        hw, cout = h * w, layer.out_channels
+        fin, fout = lin.in_features, lin.out_features
+        if self.force_pwpool not in (None, "pwpool_c8"):
+            return None, f"force_pwpool={self.force_pwpool!r}"
+        if not (layer.is_pointwise and cin == layer.in_channels and 1 <= hw <= K.PWPOOL_MAX_HW and cin % 4 == 0):
+            return None, f"pwpool_c8 needs a pointwise conv on <= {K.PWPOOL_MAX_HW} pixels, CIN % 4 == 0"
+        if cout % 64 or nb > 65535:
+            return None, f"pwpool_c8 needs COUT % 64 == 0 (COUT {cout})"
+        if fin != cout or fout % 4:
+            return None, f"pwpool_fc_c8 needs the classifier's IN == COUT and OUT % 4 == 0 (IN {fin}, OUT {fout})"
+        smem = K.pwpool_fc_c8_smem(hw, cin, fout)
+        if smem > K.PWPOOL_MAX_SMEM:
+            return None, f"pwpool_fc_c8 needs {smem} bytes of shared memory (> {K.PWPOOL_MAX_SMEM})"
+        p, pl = self._layer_params(layer), self._layer_params(lin)
+        ncl = cout // 64
+        ws = self._workspace(nb * ncl * fout)  # the clusters' partial logits
+        cnt = self._counters(nb * 8)  # a ticket per (image, rank)
+        if not self._aligned(x, p["wt"], pl["wt"], ws):
+            return None, "pwpool_fc_c8 needs 16-byte aligned arrays"
+        args = (x, p["wt"], p["bias"], pooled, pl["wt"], pl["bias"], out, ws, cnt)
+        args += (_i32(hw), _i32(cin), _i32(cout), _i32(fout), _i32(int(act)))
+        fn = self._dyn_smem(self._fn("pwpool_fc_c8"), smem)
+        return Launch("pwpool_fc_c8", fn, (8 * ncl, nb), (256,), args, smem=smem), ""
+
     def _linear_launches(self, x: Any, layer: Linear, out: Any) -> list[Launch]:
         p = self._layer_params(layer)
         nb = x.shape[0]
@@ -2202,6 +2233,24 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     if op.input != NETWORK_INPUT:  # read by the pool's kernel: its buffer stays until then
                         last_use[op.input] = max(last_use[op.input], nxt.index)
         fused_pp = {op.index for op in fuse_pp.values()}
+        # fuse v31 at the same batches: a classifier whose only input is such a pool's output runs inside the pool's
+        # kernel too (pwpool_fc_c8, decided at the pool op by _pwpool_fc_launch; where it does not apply, v30's two
+        # kernels and a recorded fallback). The fused kernel's last blocks write the logits while other images' blocks
+        # may still read the conv's input: that buffer stays until the classifier.
+        fuse_fc: dict[int, Any] = {}  # pool op index -> the linear op fused into its pwpool_fc_c8 kernel
+        if K.head_fc(self.versions["fuse"]):
+            for op, nxt in zip(fused, fused[1:]):
+                if (
+                    op.index in fuse_pp
+                    and nxt.kind == "linear"
+                    and nxt.input == op.index
+                    and last_use[op.index] == nxt.index
+                ):
+                    fuse_fc[op.index] = nxt
+                    cin_op = fuse_pp[op.index].input
+                    if cin_op != NETWORK_INPUT:
+                        last_use[cin_op] = max(last_use[cin_op], nxt.index)
+        fused_fc: set[int] = set()  # the linear ops planned inside their pool's pwpool_fc_c8 launch
 
         def out_shape(op) -> tuple[int, ...]:
             s = op.layer.out_shape
@@ -2232,6 +2281,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     launches += blk0[op.index](y)
                 elif op.index in fused_dw or op.index in fused_ex or op.index in blk_dw or op.index in fused_pp:
                     pass  # runs inside the next op's dwpw (fuse v2) / exdw (v3) / block (v5) / pwpool (v9) kernel
+                elif op.index in fused_fc:
+                    pass  # the classifier ran inside the previous op's pwpool_fc_c8 kernel (fuse v31)
                 elif op.kind == "conv" and op.index in fuse_blk:
                     exop, dwop = fuse_blk[op.index]
                     res = outs[op.residual] if op.residual is not None else None
@@ -2280,7 +2331,17 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     launches.append(self._add_launch(a, outs[op.residual], y))  # type: ignore[index]
                 elif op.kind == "pool" and op.index in fuse_pp:
                     cop = fuse_pp[op.index]
-                    launch = self._pwpool_launch(outs[cop.input], cop.layer, cop.act, y)
+                    launch = None
+                    lop = fuse_fc.get(op.index)
+                    if lop is not None:  # fuse v31: the classifier in the same kernel, into the linear op's buffer
+                        ly = slots[slot_of[lop.index]][: sizes[lop.index]].reshape(shapes[lop.index])
+                        launch, why = self._pwpool_fc_launch(outs[cop.input], cop.layer, cop.act, y, lop.layer, ly)
+                        if launch is None:
+                            self._fallbacks.add(f"fuse v31 -> v30 ({why})")
+                        else:
+                            fused_fc.add(lop.index)
+                    if launch is None:
+                        launch = self._pwpool_launch(outs[cop.input], cop.layer, cop.act, y)
                     if launch is None:  # the conv's own kernels into its buffer, then the pool
                         self._fallbacks.add("fuse v9 -> v1 (pwpool needs <= 64 pixels, CIN % 4, COUT % 8, aligned)")
                         launches += self._conv_launches(outs[cop.input], cop.layer, cop.act, None, a, scratch)

@@ -215,23 +215,44 @@ __device__ __forceinline__ void dw_rows(const float* Es, const float* wds, const
 // split over KS lanes as in v17 (slice 0 from the bias, then k in order, an xor butterfly): each output sums like
 // v17's tiles with the same KS, bit-identical to them. Host: CG % EC == 0, CIN % (4 * KS) == 0.
 constexpr int EX_WSK = 8;
+// session 23's measuring builds (scripts/ex_variant_stamps.py; never planned): -DEXDWPW6_EX_FULL unrolls the
+// expansion's k loop fully (fixed-shape builds, where KL is a constant; default: unroll 2), -DEXDWPW6_EX_EP=2 / 8 sets
+// ex_tiles_ec's pixels per lane tile (default 4). Same sums in the same order: bit-identical.
+#ifdef EXDWPW6_EX_FULL
+#define EX_K_UNROLL _Pragma("unroll")
+constexpr bool EX_FULL_DEFAULT = true;
+#else
+#define EX_K_UNROLL _Pragma("unroll 2")
+constexpr bool EX_FULL_DEFAULT = false;
+#endif
+#ifndef EXDWPW6_EX_EP
+#define EXDWPW6_EX_EP 4
+#endif
+// -DEXDWPW6_EX_PAD=8 / 16: ex_tiles_ec's pixel slots per channel group padded to a multiple of PAD (the extra slots
+// repeat the last real one, never stored), so 8 consecutive lanes never wrap from one channel group's slots to the
+// next's (ncu, session 23: pixels pg and pg + 8 of the two groups hit one bank group; 5.6 wavefronts per input LDS.128
+// instead of 4)
+#ifndef EXDWPW6_EX_PAD
+#define EXDWPW6_EX_PAD 1
+#endif
+constexpr int EX_PAD_V32 = 8;  // fuse v32's padded tiles (ex_ks + 64; impls/_custom_kernels.py EX_PAD)
 __device__ __forceinline__ float f4c(const float4& v, int k) {
     return k == 0 ? v.x : (k == 1 ? v.y : (k == 2 ? v.z : v.w));
 }
-template <int EC, int CH, int NT>
+template <int EC, int CH, int NT, int PAD = EXDWPW6_EX_PAD, bool FULL = EX_FULL_DEFAULT>
 __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, const float* bes, float* Es, int IP,
                                             int XS, int CIN, int ks, int act_e, int tid) {
-    constexpr int EP = 4, NW = NT / 32, CG = CH / 4, CS = (CH % 8 == 0) ? CH + 4 : CH;
+    constexpr int EP = EXDWPW6_EX_EP, NW = NT / 32, CG = CH / 4, CS = (CH % 8 == 0) ? CH + 4 : CH;
     static_assert(CG % EC == 0, "EC must divide the block's channel groups");
     constexpr int CGE = CG / EC;
     const int lane = tid & 31, warp = tid >> 5;
     const int UW = 32 / ks, KL = CIN / ks;
-    const int PG = (IP + EP - 1) / EP, U = PG * CGE;
+    const int PG = (IP + EP - 1) / EP, PGP = (PG + PAD - 1) / PAD * PAD, U = PGP * CGE;
     const int j = lane / UW, v = lane - j * UW;
     const int wsk = ks > 1 ? EX_WSK : 0;
     for (int u0 = warp * UW; u0 < U; u0 += NW * UW) {  // warp-uniform: every lane reaches the shuffles
         const int u = min(u0 + v, U - 1);
-        const int cgg = u / PG, pg = u - cgg * PG;
+        const int cgg = u / PGP, pgp = u - cgg * PGP, pg = min(pgp, PG - 1);
         const float* xr = Xs + j * KL;
         int pix[EP];
 #pragma unroll
@@ -245,8 +266,7 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
 #pragma unroll
             for (int i = 0; i < EP; ++i) acc[i][e] = b0;
         }
-#pragma unroll 2
-        for (int k = 0; k < KL; k += 4) {
+        const auto kstep = [&](int k) {  // k .. k + 3, in order
             float4 xv[EP];
 #pragma unroll
             for (int i = 0; i < EP; ++i) xv[i] = *reinterpret_cast<const float4*>(xr + pix[i] * XS + k);
@@ -262,6 +282,13 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
                     for (int e = 0; e < EC; ++e) fma4(acc[i][e], x, w[e]);
                 }
             }
+        };
+        if constexpr (FULL) {  // fixed-shape builds only: KL is a constant there
+#pragma unroll
+            for (int k = 0; k < KL; k += 4) kstep(k);
+        } else {
+#pragma unroll 2
+            for (int k = 0; k < KL; k += 4) kstep(k);
         }
         for (int m = UW; m < 32; m *= 2) {
 #pragma unroll
@@ -274,7 +301,7 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
                     acc[i][e].w += __shfl_xor_sync(0xffffffffu, acc[i][e].w, m);
                 }
         }
-        if (j == 0 && u0 + v < U) {
+        if (j == 0 && u0 + v < U && pgp < PG) {
 #pragma unroll
             for (int i = 0; i < EP; ++i) {
                 const int p = pg + i * PG;
@@ -376,12 +403,15 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     // (fixed-mode builds only: in the generic ones EXE is 0 and this folds away; the host times v30's modes on
     // fixed builds)
 #ifdef EXDWPW6_FIX_MODES
-    constexpr int EXE = EXDWPW6_KS >> 4, EXK = EXDWPW6_KS & 15;
+    // fuse v32: + 64, the padded tiles (each channel group's pixel slots a multiple of EX_PAD_V32)
+    constexpr int EXE = (EXDWPW6_KS >> 4) & 3, EXK = EXDWPW6_KS & 15, EXP = EXDWPW6_KS >> 6;
     constexpr int wsk = (EXE > 0 && EXK > 1) ? EX_WSK : 0;
     static_assert(EXE <= 3 && (EXE == 0 || EXK > 0), "ex_ks: KS + 16 * EC with EC 1 - 3");
+    static_assert(EXP == 0 || (EXP == 1 && EXE > 0), "ex_ks: + 64 (padded) only with EC 1 - 3");
 #else
-    constexpr int EXE = 0, EXK = 1, wsk = 0;
+    constexpr int EXE = 0, EXK = 1, EXP = 0, wsk = 0;
     (void)EX_WSK;
+    (void)EXP;
 #endif
     const int ekl = EXK > 0 ? CIN / EXK : CIN;
     float* Wes = Ds + TR * Wo * CS;                // [CIN][CH] (fuse v30: slice j's rows wsk * j floats further)
@@ -451,7 +481,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     // 2. expansion of the staged pixels
     if constexpr (EXE > 0) {
         // fuse v30: tiles of EC = EXE channel groups per lane (the host runs only EC dividing CG)
-        ex_tiles_ec<EXE, CH, NT>(Xs, Wes, bes, Es, IP, XS, CIN, EXK, act_e, tid);
+        ex_tiles_ec<EXE, CH, NT, EXP ? EX_PAD_V32 : EXDWPW6_EX_PAD>(Xs, Wes, bes, Es, IP, XS, CIN, EXK, act_e, tid);
         __syncthreads();
     } else if (ex_ks > 0) {
         // fuse v17: lane tiles of EP pixels x 4 channels (the same pixel slots and channel group as the pixel-lane
@@ -480,7 +510,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
             const float4 b0 = j == 0 ? *reinterpret_cast<const float4*>(bes + cg * 4) : make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
             for (int i = 0; i < EP; ++i) acc[i] = b0;
-#pragma unroll 2
+            EX_K_UNROLL
             for (int k = 0; k < KL; k += 4) {
                 const float4 w0 = *reinterpret_cast<const float4*>(wr + (k + 0) * CH);
                 const float4 w1 = *reinterpret_cast<const float4*>(wr + (k + 1) * CH);
@@ -860,15 +890,21 @@ EXDWPW6_KERNEL(exdwpw6_c36x16_t512, 36, 16, 512)
 #endif  // CBLOCK_SPEC_ONLY (the generic exdwpw6 builds)
 
 // fuse v24: with -DPWPOOL_SPEC_ONLY this file holds only pwpool_c8 as PWPOOL_SPEC_NAME with its shape fixed
-// (-DPWPOOL_FIX_SHAPE -DPWPOOL_HW=.. _K _COUT _ACT; impls/_custom_kernels.py fixed_defines)
+// (-DPWPOOL_FIX_SHAPE -DPWPOOL_HW=.. _K _COUT _ACT; impls/_custom_kernels.py fixed_defines); fuse v31: with
+// -DPWPOOL_SPEC_CFG_FC=1 too, only pwpool_fc_c8 as PWPOOL_SPEC_NAME (its shape adds -DPWPOOL_OUT=..)
 #if !defined(CBLOCK_SPEC_ONLY) || defined(PWPOOL_SPEC_ONLY)
 #ifdef PWPOOL_SPEC_ONLY
 #ifndef PWPOOL_FIX_SHAPE
 #error "PWPOOL_SPEC_ONLY needs PWPOOL_FIX_SHAPE and the shape"
 #endif
+#ifdef PWPOOL_SPEC_CFG_FC
+#define PWPOOL_FC_C8_NAME PWPOOL_SPEC_NAME
+#else
 #define PWPOOL_C8_NAME PWPOOL_SPEC_NAME
+#endif
 #else
 #define PWPOOL_C8_NAME pwpool_c8
+#define PWPOOL_FC_C8_NAME pwpool_fc_c8
 #endif
 // pwpool_c8 (fuse v9, beside kernels/pool.cu pwpool): the head's pointwise conv (+ bias, ReLU6) and the global average
 // pool as one kernel on thread-block clusters of 8 that split K. pwpool (one block per 8 channels, all of K) stages the
@@ -881,15 +917,44 @@ EXDWPW6_KERNEL(exdwpw6_c36x16_t512, 36, 16, 512)
 // distributed shared memory (fixed order 0..7), + bias, ReLU6, then the pixels in a fixed order / HW: bit-identical
 // runs. grid (8 * COUT / 64, N), cluster (8, 1, 1), 256 threads. Needs HW <= 64, K % 4 == 0, COUT % 64 == 0, 16-byte
 // aligned X / W. Dynamic shared memory (floats, K.pwpool_c8_smem): HW * (KW + 4) + KW * 64 + 64 * 68.
-extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
-    PWPOOL_C8_NAME(const float* __restrict__ X, const float* __restrict__ Wt, const float* __restrict__ bias,
-                   float* __restrict__ Y, int HW, int K, int COUT, int act) {
-#ifdef PWPOOL_FIX_SHAPE
-    // fuse v24's build: the map size, the channel counts and the activation as compile-time constants (the k slice
-    // and its loops' trip counts become constants); the host passes the same values
-    HW = PWPOOL_HW, K = PWPOOL_K, COUT = PWPOOL_COUT, act = PWPOOL_ACT;
-#endif
-    using namespace cblock;
+//
+// pwpool_fc_c8 (fuse v31): pwpool_c8 + the classifier L = pool @ Wl + bl (Wl = W^T, (COUT, OUT)) in the same kernel,
+// instead of linear v5's GEMV as a second launch (2.8 us of the batch-1 graph on the H200, session 21):
+//   A. pwpool_c8 as above; block `rank` ends with the means of the cluster's channels [rank * 8, rank * 8 + 8).
+//   B. each block pushes its 8 means into pv of every block of the cluster (st.shared::cluster; the second cluster
+//      barrier, a release one here, publishes them), then block `rank` computes the cluster's partial logits of the
+//      columns [rank * OC, rank * OC + OC) (OC = 4 * ceil(OUT / 32): 128 at OUT 1000) over its 64 channels: warp w
+//      the channels [w * 8, w * 8 + 8) in order, the 8 warps' partials added in order -> ws[n][cluster][columns].
+//      Its slice of Wl (64 rows x OC, 32 KB) is requested by cp.async right after the input rows, in a cp.async
+//      group of its own that phase A does not wait for: it arrives during phase A.
+//   C. per (image, rank) a ticket counter (exdwpw6's hand-off, section 6): the last of the COUT / 64 clusters to
+//      arrive resets it to 0 (ready for the next launch / graph replay) and adds the clusters' partials in cluster
+//      order 0..COUT/64-1 (FC_MAXG requested at a time), + bl -> L. Fixed order everywhere: bit-identical runs.
+//   It does not trigger its dependents (pwpool_c8 does so at entry, for the GEMV): in a plan nothing follows it but
+//   the next replay's first kernel, launched plainly. It reads nothing the previous kernel writes before its
+//   griddepcontrol.wait (a no-op in a plain launch, as fuse v31 launches it).
+//   Needs pwpool_c8's conditions and OUT % 4 == 0, 16-byte aligned Wl, ws of N * COUT / 64 * OUT floats, cnt of N * 8
+//   ints, zero before the first launch (every launch leaves them zero). Dynamic shared memory (floats,
+//   K.pwpool_fc_c8_smem): pwpool_c8's + 64 * OC (the Wl slice) + 64 (pv) + 8 * OC (the warps' partials).
+namespace cblock {
+
+__device__ __forceinline__ void st_dsmem(float* p, unsigned rank, float v) {
+    unsigned ra;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(smem_u32(p)), "r"(rank));
+    asm volatile("st.shared::cluster.f32 [%0], %1;\n" ::"r"(ra), "f"(v) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_1() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+constexpr int FC_MAXG = 24;  // pwpool_fc_c8's last block: the clusters' partials requested FC_MAXG at a time
+
+// the body of pwpool_c8 (FC false; Wl, bl, L, ws, cnt and OUT unused) and of fuse v31's pwpool_fc_c8 (FC true)
+template <bool FC>
+__device__ __forceinline__ void pwpool_c8_body(const float* __restrict__ X, const float* __restrict__ Wt,
+                                               const float* __restrict__ bias, float* __restrict__ Y,
+                                               const float* __restrict__ Wl, const float* __restrict__ bl,
+                                               float* __restrict__ L, float* __restrict__ ws, int* __restrict__ cnt,
+                                               int HW, int K, int COUT, int OUT, int act) {
     constexpr int PS = 64 + 4;  // partial-map row stride (floats)
     extern __shared__ __align__(16) float sm[];
     __shared__ float q[64][9];
@@ -902,7 +967,7 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
     // PDL: the classifier after this kernel (linear v5's GEMV, launched with programmatic dependent launch) may start
     // now and request its weights while this kernel runs; it reads this kernel's output only after its
     // griddepcontrol.wait (a no-op here where the next kernel is launched plainly)
-    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+    if constexpr (!FC) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
     float* Xs = sm;              // [HW][XS]: the k slice of this image's input rows
     float* Ws = Xs + HW * XS;    // [KW][64]: the k slice of the cluster's 64 weight columns
     float* Ps = Ws + KW * 64;    // [64][PS]: this block's partial map
@@ -912,6 +977,7 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
         const int k = i >> 4, j = i & 15;
         cp_async16(Ws + k * 64 + j * 4, Wt + (size_t)(kb + k) * COUT + cb + j * 4);
     }
+    if constexpr (FC) cp_async_commit();
     // fuse v12 launches this kernel by PDL at batch 1: the weights above are requested while the previous kernel
     // still runs; its output X is read only after this wait (a no-op in a plain launch)
     asm volatile("griddepcontrol.wait;\n" ::: "memory");
@@ -920,7 +986,26 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
         const int p = i / kw4, j = i - p * kw4;
         cp_async16(Xs + p * XS + j * 4, xg + (size_t)p * K + j * 4);
     }
-    cp_async_wait_all();
+    // fuse v31: the classifier's rows of the cluster's 64 channels, columns [ob, ob + 4 * oc4) -> Ls [64][OC], a
+    // cp.async group after the input rows' (phase A waits for all groups but this one)
+    const int OC = 4 * ((OUT + 31) / 32), OC4 = OC / 4;
+    const int ob = min(OUT, (int)rank * OC), oc4 = (min(OUT, ob + OC) - ob) / 4;
+    float* Ls = Ps + 64 * PS;  // [64][OC]
+    float* pv = Ls + 64 * OC;  // [64]: the cluster's pooled channels
+    float* rs = pv + 64;       // [8][OC]: the warps' partial logits
+    if constexpr (FC) {
+        cp_async_commit();
+        const float* lg = Wl + (size_t)cb * OUT + ob;
+#pragma unroll 1
+        for (int i = tid; i < 64 * OC4; i += NT) {
+            const int c = i / OC4, j = i - c * OC4;
+            if (j < oc4) cp_async16(Ls + c * OC + j * 4, lg + (size_t)c * OUT + j * 4);
+        }
+        cp_async_commit();
+        cp_async_wait_1();
+    } else {
+        cp_async_wait_all();
+    }
     __syncthreads();
     float a0[8], a1[8];
 #pragma unroll
@@ -952,7 +1037,7 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
         q[p][h * 4 + 2] = s.z;
         q[p][h * 4 + 3] = s.w;
     }
-    cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
+    if constexpr (!FC) cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
     __syncthreads();
     if (tid < 32) {  // lane = g * 8 + c: channel c, pixels g, g + 4, ...; then the 4 groups in a fixed shuffle tree
         const int c = tid & 7, g = tid >> 3;
@@ -961,12 +1046,107 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
         for (int p = g; p < HW; p += 4) t += q[p][c];
         t += __shfl_xor_sync(0xffffffffu, t, 8);
         t += __shfl_xor_sync(0xffffffffu, t, 16);
-        if (tid < 8) Y[(size_t)n * COUT + cb + rank * 8 + tid] = t / (float)HW;
+        if constexpr (FC) {
+            // every lane of channel c holds the same sum (the xor tree adds the same pairs): lane g * 8 + c pushes
+            // the mean into pv[rank * 8 + c] of blocks g and g + 4
+            const float m = t / (float)HW;
+            st_dsmem(pv + rank * 8 + c, (unsigned)g, m);
+            st_dsmem(pv + rank * 8 + c, (unsigned)g + 4, m);
+            if (tid < 8) Y[(size_t)n * COUT + cb + rank * 8 + tid] = m;
+        } else {
+            if (tid < 8) Y[(size_t)n * COUT + cb + rank * 8 + tid] = t / (float)HW;
+        }
     }
-    cluster_wait();
+    if constexpr (!FC) {
+        cluster_wait();
+    } else {
+        // B. every block's means pushed (release) and its peers' partial maps read; after this wait no block touches
+        // another's shared memory again (no barrier before exit). This thread's Ls copies done before its arrive.
+        cp_async_wait_all();
+        cluster_arrive();
+        cluster_wait();
+        const float4* L4 = reinterpret_cast<const float4*>(Ls);
+        float4* r4 = reinterpret_cast<float4*>(rs);
+        for (int j = lane; j < oc4; j += 32) {  // warp w: channels [w * 8, w * 8 + 8) in order
+            float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+            for (int c = 0; c < 8; ++c) fma4(a, pv[warp * 8 + c], L4[(warp * 8 + c) * OC4 + j]);
+            r4[warp * OC4 + j] = a;
+        }
+        __syncthreads();
+        const int ncl = COUT / 64, cl = blockIdx.x >> 3;
+        float* wsn = ws + (size_t)n * ncl * OUT;  // [ncl][OUT]: this image's cluster partials
+        for (int j = tid; j < oc4; j += NT) {  // the 8 warps' partials in order
+            float4 s = r4[j];
+#pragma unroll
+            for (int w = 1; w < 8; ++w) add4(s, r4[w * OC4 + j]);
+            *reinterpret_cast<float4*>(wsn + (size_t)cl * OUT + ob + j * 4) = s;
+        }
+        // C. the last of the ncl clusters to arrive at (image, rank) adds their partials in order (exdwpw6's hand-off:
+        // the block's stores, a block barrier, ONE thread fences and signals; the last arriver fences before the block
+        // barrier that releases its readers)
+        __shared__ int last_flag;
+        __syncthreads();
+        if (tid == 0) {
+            int* ct = cnt + n * 8 + rank;
+            __threadfence();
+            const int prev = atomicAdd(ct, 1);
+            last_flag = prev == ncl - 1;
+            if (last_flag) {
+                *ct = 0;  // every cluster has arrived: ready for the next launch
+                __threadfence();
+            }
+        }
+        __syncthreads();
+        if (last_flag) {
+            for (int o = ob + tid; o < ob + 4 * oc4; o += NT) {
+                const float b = bl[o];
+                float v = 0.0f;
+                for (int g0 = 0; g0 < ncl; g0 += FC_MAXG) {
+                    float part[FC_MAXG];
+#pragma unroll
+                    for (int gg = 0; gg < FC_MAXG; ++gg)
+                        if (g0 + gg < ncl) part[gg] = __ldcg(wsn + (size_t)(g0 + gg) * OUT + o);
+#pragma unroll
+                    for (int gg = 0; gg < FC_MAXG; ++gg)
+                        if (g0 + gg < ncl) v += part[gg];
+                }
+                L[(size_t)n * OUT + o] = v + b;
+            }
+        }
+    }
 }
 
-#endif  // pwpool_c8
+}  // namespace cblock
+
+#ifdef PWPOOL_C8_NAME
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
+    PWPOOL_C8_NAME(const float* __restrict__ X, const float* __restrict__ Wt, const float* __restrict__ bias,
+                   float* __restrict__ Y, int HW, int K, int COUT, int act) {
+#ifdef PWPOOL_FIX_SHAPE
+    // fuse v24's build: the map size, the channel counts and the activation as compile-time constants (the k slice
+    // and its loops' trip counts become constants); the host passes the same values
+    HW = PWPOOL_HW, K = PWPOOL_K, COUT = PWPOOL_COUT, act = PWPOOL_ACT;
+#endif
+    cblock::pwpool_c8_body<false>(X, Wt, bias, Y, nullptr, nullptr, nullptr, nullptr, nullptr, HW, K, COUT, 0, act);
+}
+#endif  // PWPOOL_C8_NAME
+
+#ifdef PWPOOL_FC_C8_NAME
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
+    PWPOOL_FC_C8_NAME(const float* __restrict__ X, const float* __restrict__ Wt, const float* __restrict__ bias,
+                      float* __restrict__ Y, const float* __restrict__ Wl, const float* __restrict__ bl,
+                      float* __restrict__ L, float* __restrict__ ws, int* __restrict__ cnt, int HW, int K, int COUT,
+                      int OUT, int act) {
+#ifdef PWPOOL_FIX_SHAPE
+    // fuse v31's build: as fuse v24's pwpool_c8 build, and the classifier's width
+    HW = PWPOOL_HW, K = PWPOOL_K, COUT = PWPOOL_COUT, OUT = PWPOOL_OUT, act = PWPOOL_ACT;
+#endif
+    cblock::pwpool_c8_body<true>(X, Wt, bias, Y, Wl, bl, L, ws, cnt, HW, K, COUT, OUT, act);
+}
+#endif  // PWPOOL_FC_C8_NAME
+
+#endif  // pwpool_c8, pwpool_fc_c8
 
 #ifndef CBLOCK_SPEC_ONLY
 // linear_c8 (linear v4, beside kernels/linear.cu): the classifier y = x @ W^T + b above the GEMV's batches (N > 8)

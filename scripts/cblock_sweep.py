@@ -45,13 +45,16 @@ PHASES = ("stage", "expand", "depthwise", "project", "cluster barrier", "cluster
           "exit barrier")  # fmt: skip
 
 
-def stamp_run(be: CustomBackend, la) -> dict:
+def stamp_run(be: CustomBackend, la, built: K.Built | None = None) -> dict:
     """One launch of the stamped build of ``la``'s kernel; per-phase median / max over blocks in us. fuse v22 / v23's
     fixed builds: their stamped twin (kernels/cblock.cu EXDWPW6_STAMP_NAME, the same modes and shape fixed) where
-    nvcc is found, else the generic build's (the same modes and shape as arguments)."""
+    nvcc is found, else the generic build's (the same modes and shape as arguments). ``built``: a stamped twin of
+    ``la.name`` compiled by the caller (scripts/ex_variant_stamps.py: with measuring defines)."""
     name, modes, shape = K.exdwpw6_spec_parse(la.name)
     nvcc = K.find_nvcc()
-    if modes is not None and nvcc is not None:
+    if built is not None:
+        fname = la.name + "_stamp"
+    elif modes is not None and nvcc is not None:
         built = K.build_exdwpw6_spec(name, modes, be.arch, nvcc, shape, stamp=True)
         fname = la.name + "_stamp"
     else:
@@ -62,7 +65,7 @@ def stamp_run(be: CustomBackend, la) -> dict:
     fn = be._dyn_smem(mod.get_function(fname), la.smem)
     m = re.search(r"_c\d+x(\d+)", name)
     if m and int(m[1]) > 8:  # clusters of 12 / 16 (fuse v13, v14): the non-portable opt-in
-        be._allow_nonportable_cluster(fname, fn)
+        be._allow_nonportable_cluster(f"{fname}@{fn.kernel.ptr}", fn)  # per loaded function (a module per call)
     nblk = int(np.prod(la.grid))
     st = cupy.zeros((nblk, 12), cupy.uint64)
     with be.stream:

@@ -11,7 +11,7 @@ t0=$(date +%s)
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader
 ncu --version | tail -1
 mkdir -p /tmp/ncs
-timeout 300 ncu --clock-control none --profile-from-start off -k "regex:${KREGEX:-exdwpw6}" -c "${NK:-13}" \
+timeout ${NCU_T:-300} ncu --clock-control none --profile-from-start off -k "regex:${KREGEX:-exdwpw6}" -c "${NK:-13}" \
   --section SourceCounters --section WarpStateStats --section SchedulerStats --section LaunchStats \
   --section Occupancy --section SpeedOfLight --section MemoryWorkloadAnalysis_Tables --warp-sampling-interval 0 \
   --import-source no -f -o /tmp/ncs/rep python3 scripts/ncu_kernels.py --backend custom --dtype fp32 --batch 1 \

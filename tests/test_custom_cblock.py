@@ -465,19 +465,19 @@ def _prebuild_v30(be, generic, modes, shape):
         list(pool.map(lambda m: K.build_exdwpw6_spec(generic, m, be.arch, nvcc, shape), modes))
 
 
-def _check_v30(case, acts, cfg, tag):
+def _check_v30(case, acts, cfg, tag, fuse="v30"):
     """One block (ex, dw, pw, x, res, ref; the activations ``acts``) with configuration cfg = (CH, TR, CL, NT) and
-    the projection's 2-pixel tiles through every v30 expansion mode (ex_ec_modes; on fixed builds, compiled first):
-    every output written, within the float64 tolerance, the fixed build ran, and bit-identical to fuse v28's run with
-    v17's tiles of the same KS (the same sums in the same order)."""
+    the projection's 2-pixel tiles through every v30 expansion mode (ex_ec_modes; on fixed builds, compiled first;
+    ``fuse`` v32: the padded tiles): every output written, within the float64 tolerance, the fixed build ran, and
+    bit-identical to fuse v28's run with v17's tiles of the same KS (the same sums in the same order)."""
     ex, dw, pw, x, res, ref = case
     ex_act, dw_act, act = acts
     nb, cin, h, w = x.shape
     ho, wo = dw.out_hw(h, w)
     ch = cfg[0]
-    modes = K.ex_ec_modes(cin, ch)
-    assert modes, (cin, ch)
-    be30, be28 = backend_for("fuse=v30"), backend_for("fuse=v28")
+    modes = K.ex_ec_modes(cin, ch, K.ex_pad(fuse))
+    assert modes and all(K.ex_padded(m) == K.ex_pad(fuse) for m in modes), (cin, ch, modes)
+    be30, be28 = backend_for(f"fuse={fuse}"), backend_for("fuse=v28")
     generic = K.exdwpw6_kernel(ch, cfg[2], cfg[3])
     shape = (h, w, cin, ex.out_channels, pw.out_channels, ho, wo, dw.stride, cfg[1], int(ex_act), int(dw_act))
     shape += (int(act), int(res is not None))
@@ -486,17 +486,18 @@ def _check_v30(case, acts, cfg, tag):
         c30 = (*cfg, 3, m)
         y = _run(be30, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=c30)
         assert np.isfinite(y).all(), f"cfg {c30}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
-        assert_close(y, ref, "fp32", "layer", what=f"{tag} fuse v30 cfg {c30}")
+        assert_close(y, ref, "fp32", "layer", what=f"{tag} fuse {fuse} cfg {c30}")
         y28 = _run(be28, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=(*cfg, 3, m & 15))
-        np.testing.assert_array_equal(y, y28, err_msg=f"{tag} cfg {c30}: fuse v30 differs from v28's KS {m & 15}")
+        np.testing.assert_array_equal(y, y28, err_msg=f"{tag} cfg {c30}: fuse {fuse} differs from v28's KS {m & 15}")
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("fuse", ["v30", "v32"])
 @pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
-def test_v30_expansion_modes_match_float64_and_v28_bitwise(i, j, k):
-    """fuse v30's expansion modes on each network block (at 512 threads, a configuration with several clusters per
-    row tile where the block has one, else the first): every mode against float64 and bit-identical to v28's tiles
-    of the same KS."""
+def test_v30_expansion_modes_match_float64_and_v28_bitwise(i, j, k, fuse):
+    """fuse v30's expansion modes (v32: padded) on each network block (at 512 threads, a configuration with several
+    clusters per row tile where the block has one, else the first): every mode against float64 and bit-identical to
+    v28's tiles of the same KS."""
     net = _net()
     ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
     x, res, ref = _block_case(i, j, k, 1)
@@ -505,21 +506,22 @@ def test_v30_expansion_modes_match_float64_and_v28_bitwise(i, j, k):
     multi = [c for c in wide if args[3] // (c[2] * c[0]) > 1]
     cfg = (*(multi or wide)[0], 512)
     case = (ex.layer, dw.layer, pw.layer, x, res, ref)
-    _check_v30(case, (ex.act, dw.act, pw.act), cfg, f"ops {i}+{j}+{k}")
+    _check_v30(case, (ex.act, dw.act, pw.act), cfg, f"ops {i}+{j}+{k}", fuse)
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("fuse", ["v30", "v32"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
-def test_v30_expansion_modes_on_odd_blocks(shape, rng):
-    """fuse v30's expansion modes on the made-up blocks (pixel counts no multiple of 4, 1x1 maps, CIN 8 - 20: KS 1 -
-    4), the first and the last configuration at 512 threads: against float64 and bit-identical to v28."""
+def test_v30_expansion_modes_on_odd_blocks(shape, rng, fuse):
+    """fuse v30's expansion modes (v32: padded) on the made-up blocks (pixel counts no multiple of 4, 1x1 maps, CIN 8
+    - 20: KS 1 - 4), the first and the last configuration at 512 threads: against float64 and bit-identical to v28."""
     s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
     case = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
     ho, wo = case[1].out_hw(h, w)
     wide = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)
     for c in {wide[0], wide[-1]}:
         if K.ex_ec_modes(cin, c[0]):
-            _check_v30(case, (ex_act, True, act), (*c, 512), f"odd {shape}")
+            _check_v30(case, (ex_act, True, act), (*c, 512), f"odd {shape}", fuse)
 
 
 # -- fuse v18: the cluster reduce's loads requested early (kernel argument red_pf) ----------------------------------

@@ -39,7 +39,8 @@ def parse_signatures() -> dict[str, list[str]]:
         s = f.read_text()
         pat = r'extern "C" __global__ void(?:\s+__(?:launch_bounds|cluster_dims)__\([^)]*\))*\s+(\w+)\s*\(([^)]*)\)'
         for m in re.finditer(pat, s):
-            name = "pwpool_c8" if m.group(1) == "PWPOOL_C8_NAME" else m.group(1)  # fuse v24 names its fixed build
+            # fuse v24 / v31 name their fixed builds through a macro
+            name = {"PWPOOL_C8_NAME": "pwpool_c8", "PWPOOL_FC_C8_NAME": "pwpool_fc_c8"}.get(m.group(1), m.group(1))
             if name != "NAME":  # the macro bodies
                 sigs[name] = [p.strip() for p in m.group(2).split(",")]
         macros = "GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL|GEMM_V8_KERNEL|GEMM_V8K_KERNEL"
@@ -345,9 +346,10 @@ def emulate(name, grid, block, args):
         assert dw_segs in (0, 1), dw_segs  # fuse v20's depthwise by row segments: the same sums
         assert red_pf in (0, 1), red_pf  # fuse v18's reduce with its loads requested early: the same sums
         assert proj in (0, 1, 2, 3), proj  # v16's projection by output columns, v17 / v19's lane tiles: the same sums
-        ks, ec = ex_ks & 15, ex_ks >> 4  # fuse v30: ex_ks = KS + 16 * EC (EC channel groups per lane, 1 - 3)
+        ks, ec = ex_ks & 15, (ex_ks >> 4) & 3  # fuse v30: ex_ks = KS + 16 * EC (EC channel groups per lane, 1 - 3)
         assert ks in (0, 1, 2, 4, 8) and (ks == 0 or cin % (4 * ks) == 0), (ex_ks, cin)  # fuse v17
         assert ec in (0, 1, 2, 3) and (ec == 0 or ks > 0), ex_ks
+        assert ex_ks >> 6 in (0, 1) and (ex_ks < 64 or ec > 0), ex_ks  # fuse v32: + 64, the padded tiles (same sums)
         # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads), fuse v22's _m<modes> (the
         # build with its modes fixed at compile time: they must be the arguments'; fuse v23's _s<shape>: so must it)
         from impls._custom_kernels import exdwpw6_spec_parse  # (this function's K is a GEMM dimension)
@@ -453,6 +455,22 @@ def emulate(name, grid, block, args):
         assert grid[0] * (PWPOOL_CO if name == "pwpool" else 8) == COUT
         v = x[: N * HW * Kc].reshape(N, HW, Kc).astype(np.float64) @ Wt[: Kc * COUT].reshape(Kc, COUT) + bias[:COUT]
         y[: N * COUT] = relu6(v, act).mean(1).ravel()
+    elif name == "pwpool_fc_c8":  # fuse v31: pwpool_c8 + the classifier L = pool @ Wl + bl, partials over clusters
+        x, Wt, bias, y, Wl, bl, L, ws = map(flat, a[:8])
+        cnt = flat(a[8])
+        HW, Kc, COUT, OUT, act = map(int, a[9:])
+        N = grid[1]
+        assert HW <= PWPOOL_MAX_HW and Kc % 4 == 0 and COUT % 64 == 0 and OUT % 4 == 0, (HW, Kc, COUT, OUT)
+        assert grid[0] == 8 * (COUT // 64) and block == (256, 1, 1), (grid, block)
+        assert ws.size >= N * (COUT // 64) * OUT, (ws.size, N, COUT, OUT)
+        assert cnt.dtype == np.int32 and cnt.size >= N * 8 and not cnt[: N * 8].any(), "counters must be zero"
+        v = x[: N * HW * Kc].reshape(N, HW, Kc).astype(np.float64) @ Wt[: Kc * COUT].reshape(Kc, COUT) + bias[:COUT]
+        pooled = relu6(v, act).mean(1)
+        y[: N * COUT] = pooled.ravel()
+        # the clusters' partials as the kernel leaves them in the workspace (64 channels each), summed in cluster order
+        part = np.einsum("ngc,gco->ngo", pooled.reshape(N, -1, 64), Wl[: COUT * OUT].reshape(-1, 64, OUT))
+        ws[: part.size] = part.ravel()
+        L[: N * OUT] = (part.sum(1) + bl[:OUT]).ravel()
     elif name == "mbv2_spin":  # mbv2.timing.spin (the autotuner's launch-latency cover): no data
         assert grid == (1, 1, 1) and int(a[0]) > 0, (grid, a)
     elif name == "linear_c8":  # linear v4: y = x @ Wt + b, clusters of 8 over 64-column / 64-row tiles
@@ -2277,21 +2295,24 @@ def test_fuse_v30_expansion_modes_helpers():
     assert K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, K.ex_pack(8, 3)) == base + 4 * 7 * K.EX_WSK
 
 
-def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net, monkeypatch):
+@pytest.mark.parametrize("v", ["v30", "v32"])
+def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net, monkeypatch, v):
     """fuse v30: untuned, v28's plan. Tuned, each block's expansion stage times v17's candidates and ex_ec_modes'
     (spelled out here) with the projection stage's pick, every one on its fixed build (modes and shape; compiled
     before the stage is timed), and so does the depthwise stage after it; the launch is the pick's fixed build, with
     the skewed slices' shared memory; v28's stage has only v17's candidates; the emulated plan against ONNX Runtime.
-    A force_block6 may pin a v30 mode (v30 only, EC dividing CH / 4)."""
+    A force_block6 may pin a v30 mode (v30 only, EC dividing CH / 4). fuse v32: the same with ex_ec_modes' tiles
+    padded (ex_ks + 64, builds named ..e<EC>p), and only those."""
+    pad = 64 if v == "v32" else 0
     plans = {}
-    for fuse in ("v28", "v30"):
+    for fuse in ("v28", v):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
         be.prepare(net)
         plans[fuse] = [(la.name, la.grid, la.block, la.smem, [int(a) for a in la.args[11:]] if la.name.startswith(
             "exdwpw6") else None) for la in be.plan(1).launches]  # fmt: skip
-    assert plans["v30"] == plans["v28"]
+    assert plans[v] == plans["v28"]
     SPEC_BUILDS.clear()
-    be, six, launches, calls = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v30")
+    be, six, launches, calls = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, v)
     third = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "ex_ks"]
     fourth = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "dw_segs"]
     assert len(third) == len(fourth) == 13, [c[0] for c in calls]
@@ -2300,15 +2321,16 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
         b5 = cands3[0][:5]
         ch, cin = b5[0], key3[1][3]
         kss = [k for k in (0, 1, 2, 4, 8) if k == 0 or cin % (4 * k) == 0]
-        wide = [k + 16 * ec for ec in (1, 2, 3) if (ch // 4) % ec == 0 for k in kss if k > 0]
+        wide = [k + 16 * ec + pad for ec in (1, 2, 3) if (ch // 4) % ec == 0 for k in kss if k > 0]
         assert cands3 == [(*b5, k) for k in kss + wide] and model3 == (*b5, K.ex_ks_rule(cin)), (key3, cands3)
         b6 = cands3[-1]  # the recorder's pick: the widest tiles with the most k slices
-        assert b6[5] == 16 * max(ec for ec in (1, 2, 3) if (ch // 4) % ec == 0) + kss[-1], b6
+        assert b6[5] == 16 * max(ec for ec in (1, 2, 3) if (ch // 4) % ec == 0) + kss[-1] + pad, b6
         assert cands4 == [(*b6, 0), (*b6, 1)], cands4
         modes = (b6[4], b6[5], 1, 1)  # red_pf 1, dw_segs: the recorder's last
         shape = tuple(int(a) for a in la.args[11:24])
         generic = K.exdwpw6_kernel(ch, b5[2], b5[3])
         assert la.name == K.exdwpw6_spec_name(generic, modes, shape), la.name
+        assert ("p_s" in la.name) == bool(pad), la.name
         assert [int(a) for a in la.args[24:]] == list(modes), la.args[24:]
         h, w, _, _, cout, _, wo, s, tr = shape[:9]
         assert la.smem == K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch, b6[5]) > K.exdwpw6_smem(
@@ -2323,10 +2345,141 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     xin = random_input(net, 1, seed=30)
     ort = impls.create("ort")
     ort.prepare(net)
-    assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what="emulated fuse v30 bs1, tuned")
+    assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what=f"emulated fuse {v} bs1, tuned")
     cfgs = [(12, 4, 16)]
-    for fuse, pin, ok in (("v30", (12, 4, 16, 512, 3, 50, 0), True), ("v30", (12, 4, 16, 512, 3, 34, 0), False),
+    for fuse, pin, ok in ((v, (12, 4, 16, 512, 3, 50 + pad, 0), True), (v, (12, 4, 16, 512, 3, 34 + pad, 0), False),
+                          (v, (12, 4, 16, 512, 3, 50 + 64 - pad, 0), False),
                           ("v28", (12, 4, 16, 512, 3, 50, 0), False)):  # fmt: skip
         pinned = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
         pinned.force_block6 = pin
         assert (pinned._pinned6(cfgs, 32) == pin) == ok, (fuse, pin)
+
+
+def _head_launches(launches) -> list[tuple[str, bool]]:
+    """The plan's launches after its last block kernel (exdwpw6): the head, as (generic build, pdl)."""
+    last = max(i for i, la in enumerate(launches) if la.name.startswith("exdwpw6"))
+    return [(K.generic_of(la.name), la.pdl) for la in launches[last + 1 :]]
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_fuse_v31_runs_the_head_and_classifier_as_one_kernel(fake_cupy, net, ort_logits, batch, graph):
+    """fuse v31 at batch <= PWPOOL_MAX_BATCH: v30's plan with the head's pwpool_c8 and the classifier GEMV after it
+    replaced by ONE pwpool_fc_c8 launch, plain (no PDL), on its fixed build <build>_f<HW>_<K>_<COUT>_<OUT>_<ACT>: grid
+    (8 * COUT / 64, N), 256 threads, K.pwpool_fc_c8_smem, the classifier's W^T and bias, the logits into the linear
+    op's buffer, a workspace of N * 20 * 1000 floats and N * 8 zero counters; the linear op's range is empty; v30's
+    plan keeps its two kernels; the emulated logits against ONNX Runtime, bit-identical replay to replay; no
+    fallback."""
+    x, ref = ort_logits
+    x, ref = x[:batch], ref[:batch]
+    plans = {}
+    for fuse in ("v30", "v31"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False, graph=graph)
+        be.prepare(net)
+        plans[fuse] = be.plan(batch)
+    a, b = plans["v30"].launches, plans["v31"].launches
+    gemv = "linear_gemv_v5" if batch <= K.LINEAR_PDL_MAX_BATCH else "linear_gemv_v3"
+    assert _head_launches(a) == [("pwpool_c8", False), (gemv, batch <= K.LINEAR_PDL_MAX_BATCH)], _head_launches(a)
+    assert _head_launches(b) == [("pwpool_fc_c8", False)], _head_launches(b)
+    assert [(la.name, la.grid, la.smem, la.pdl) for la in a[:-2]] == [
+        (la.name, la.grid, la.smem, la.pdl) for la in b[:-1]
+    ]
+    fc, pw = b[-1], a[-2]
+    shape = (49, 320, 1280, 1000, 1)
+    assert fc.name == K.fixed_name("pwpool_fc_c8", shape) == "pwpool_fc_c8_f49_320_1280_1000_1", fc.name
+    assert ("pwpool_fc_c8", shape) in FIXED_BUILDS
+    assert (fc.grid, fc.block, fc.smem) == ((160, batch), (256,), K.pwpool_fc_c8_smem(49, 320, 1000)), fc
+    assert fc.smem == K.pwpool_c8_smem(49, 320) + 4 * (72 * 128 + 64) and fc.smem - pw.smem == 37120
+    assert (
+        [v.shape for v in fc.args[:4]]
+        == [v.shape for v in pw.args[:4]]
+        == [(batch, 7, 7, 320), (320, 1280), (1280,), (batch, 1280)]
+    )
+    assert [int(v) for v in fc.args[9:]] == [49, 320, 1280, 1000, 1]
+    p = be._layer_params(net.fused[-1].layer)
+    assert fc.args[4] is p["wt"] and fc.args[5] is p["bias"] and p["wt"].shape == (1280, 1000)
+    assert fc.args[6].data.ptr == plans["v31"].out.data.ptr and fc.args[6].shape == (batch, 1000)
+    assert fc.args[7].size >= batch * 20 * 1000 and fc.args[8].dtype == np.int32 and not fc.args[8][: batch * 8].any()
+    labels = {lb.split(":", 1)[1]: (lo, hi) for lb, lo, hi in plans["v31"].op_ranges}
+    (lo, hi), (plo, phi) = labels[net.fused[-1].label], labels[net.fused[-2].label]
+    assert lo == hi == len(b) and (plo, phi) == (len(b) - 1, len(b)), plans["v31"].op_ranges
+    be.poison(batch)
+    LAUNCHES.clear()
+    y = be.run(x)
+    assert [K.generic_of(n) for n in LAUNCHES[-1:]] == ["pwpool_fc_c8"] and not any(
+        n.startswith(("linear", "pool_")) for n in LAUNCHES
+    ), LAUNCHES
+    assert_close(y, ref, "fp32", "e2e", what=f"emulated custom fuse=v31 bs{batch} graph={graph}")
+    assert top1_agreement(y, ref) >= TOP1_AGREEMENT["fp32"]
+    np.testing.assert_array_equal(y, be.run(x))
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+
+
+def test_fuse_v31_above_pwpool_max_batch_is_v30s_plan(fake_cupy, net):
+    """fuse v31 above PWPOOL_MAX_BATCH: no pwpool_c8 in v30's plan there, so v31's is the same launches, with no
+    fallback recorded."""
+    names = {}
+    for fuse in ("v30", "v31"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        be.prepare(net)
+        names[fuse] = [(la.name, la.grid, la.pdl) for la in be.plan(K.PWPOOL_MAX_BATCH + 1).launches]
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    assert names["v31"] == names["v30"] and not any("pwpool" in n for n, _, _ in names["v31"]), names["v31"]
+
+
+@pytest.mark.parametrize(
+    "num_classes,force,fused",
+    [(12, None, True), (10, None, False), (1000, "pwpool", False)],
+    ids=["out12", "out10", "force_pwpool"],
+)
+def test_fuse_v31_fuses_where_it_applies_else_plans_v30s_kernels(fake_cupy, num_classes, force, fused):
+    """fuse v31 on other heads at batch 2: 12 classes (OC 4: blocks of rank 3 - 7 own no column) fused; 10 classes
+    (OUT % 4 != 0) and a pinned pwpool head are v30's kernels with the reason in info()["fallbacks"]; the emulated
+    logits against NumPy float64 either way."""
+    from mbv2.model import default_network
+
+    small = default_network(num_classes=num_classes, resolution=96)  # a 3x3 head map
+    x = random_input(small, 2, seed=31)
+    ref = NumpyBackend(dtype="fp64")
+    ref.prepare(small)
+    be = fake_cupy.CustomBackend(kernels="fuse=v31", autotune=False)
+    be.force_pwpool = force
+    be.prepare(small)
+    be.poison(2)
+    LAUNCHES.clear()
+    y = be.run(x)
+    assert_close(y, ref.run(x), "fp32", "e2e", what=f"emulated fuse v31 {num_classes} classes")
+    generic = [K.generic_of(n) for n in LAUNCHES]
+    assert ("pwpool_fc_c8" in generic) == fused and any(n.startswith("linear_gemv") for n in generic) != fused, generic
+    notes = [f for f in be.info()["fallbacks"] if f.startswith("fuse v31 -> v30")]
+    if fused:
+        assert not notes and generic[-1] == "pwpool_fc_c8", (notes, generic)
+        fc = be.plan(2).launches[-1]
+        assert fc.smem == K.pwpool_fc_c8_smem(9, 320, num_classes) and int(fc.args[12]) == num_classes
+    else:
+        want = "OUT % 4 == 0" if force is None else "force_pwpool='pwpool'"
+        assert len(notes) == 1 and want in notes[0], be.info()["fallbacks"]
+
+
+def test_fuse_v31_fixed_build_name_and_defines():
+    """fuse v31's fixed build: kind pwpool_fc (kernels/cblock.cu PWPOOL_SPEC_ONLY + PWPOOL_SPEC_CFG_FC: the file
+    holds only pwpool_fc_c8), its name, inverse and -D options; its shared memory as the kernel lays it out (OC columns
+    per block); the version's kernel list holds the generic build; earlier versions do not."""
+    shape = (49, 320, 1280, 1000, 1)
+    name = K.fixed_name("pwpool_fc_c8", shape)
+    assert K.fixed_kind("pwpool_fc_c8") == "pwpool_fc" and K.fixed_config("pwpool_fc_c8") == (1,)
+    assert name == "pwpool_fc_c8_f49_320_1280_1000_1" and K.fixed_parse(name) == ("pwpool_fc_c8", shape)
+    assert K.generic_of(name) == "pwpool_fc_c8" and K.fixed_kind(K.fixed_name("pwpool_c8", shape[:3] + (1,))) is None
+    assert K.fixed_defines("pwpool_fc_c8", shape) == [
+        "-DPWPOOL_SPEC_ONLY", "-DPWPOOL_FIX_SHAPE", f"-DPWPOOL_SPEC_NAME={name}", "-DPWPOOL_SPEC_CFG_FC=1",
+        "-DPWPOOL_HW=49", "-DPWPOOL_K=320", "-DPWPOOL_COUT=1280", "-DPWPOOL_OUT=1000", "-DPWPOOL_ACT=1",
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        K.fixed_name("pwpool_fc_c8", (49, 320, 1280, 1))
+    src = (KDIR / "cblock.cu").read_text()
+    assert "const int OC = 4 * ((OUT + 31) / 32), OC4 = OC / 4;" in src and "#ifdef PWPOOL_SPEC_CFG_FC" in src
+    assert [K.pwpool_fc_oc(o) for o in (1000, 12, 32, 36, 1024)] == [128, 4, 4, 8, 128]
+    assert K.pwpool_fc_c8_smem(49, 320, 1000) == 4 * (49 * 44 + 40 * 64 + 64 * 68 + 64 * 128 + 64 + 8 * 128)
+    assert ("cblock", "pwpool_fc_c8") in K.kernels_of("fuse", "v31")
+    assert ("cblock", "pwpool_fc_c8") not in K.kernels_of("fuse", "v30")
+    assert K.head_fc("v31") and not K.head_fc("v30") and K.DEFAULT_VERSIONS["fuse"] == "v30"

@@ -1,0 +1,145 @@
+"""Session 23: exdwpw6's expansion phase under code-generation variants, per launch of the batch-1 plan, in isolation.
+
+    python3 scripts/ex_variant_stamps.py --batch 1 --fuse v30 --rounds 3 --json out.json
+
+For each exdwpw6 launch of the --fuse plan (the tuner's picks), the stamped twin of its fixed build
+(scripts/cblock_sweep.py stamp_run: thread 0 of every block writes clock64 at the phase boundaries) is compiled and
+launched with:
+  plan      the plan's own modes;
+  e         v17's tiles (EC 0) moved to ex_tiles_ec with EC 1 (the same KS; skewed k slices);
+  full      ex_tiles_ec with its k loop fully unrolled (-DEXDWPW6_EX_FULL; default unroll 2);
+  ep2 / ep8 ex_tiles_ec with 2 / 8 pixels per lane tile (-DEXDWPW6_EX_EP; default 4), each also with full;
+  pad8 / pad16  ex_tiles_ec's pixel slots per channel group padded to a multiple of 8 / 16 (-DEXDWPW6_EX_PAD), each
+            also with full;
+  ks<K>     the other k splits of the block (EC as the plan's, at least 1), with and without full, and pad8full;
+  ec<E>     the other channel groups per lane (the plan's KS), plain and pad8full;
+  v32p      fuse v32's padded mode (ex_ks + 64, K.ex_pack(.., pad=True)): pad8 through the kernel argument, also full.
+Every variant sums the same products in the same order as the plan's launch: its output must be bitwise equal
+(checked; a mismatch is an error). Printed per launch: the expansion phase (median over blocks, then the median over
+--rounds interleaved rounds) and the kernel's span, per variant. kernels/cblock.cu "session 23's measuring builds".
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cupy
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from impls import _custom_kernels as K  # noqa: E402
+from impls.custom import CustomBackend  # noqa: E402
+from mbv2.model import default_network  # noqa: E402
+from scripts.cblock_sweep import stamp_run  # noqa: E402
+
+FULL = ("-DEXDWPW6_EX_FULL",)
+PAD8, PAD16 = ("-DEXDWPW6_EX_PAD=8",), ("-DEXDWPW6_EX_PAD=16",)
+
+
+def skew_bytes(ex_ks: int) -> int:
+    """Shared memory that v30's skewed k slices add (K.exdwpw6_smem)."""
+    ks, ec = K.ex_unpack(ex_ks)
+    return (ks - 1) * K.EX_WSK * 4 if ec > 0 and ks > 1 else 0
+
+
+def variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
+    """(label, modes, extra defines) of one launch (module docstring)."""
+    ch = K.exdwpw6_build_of(base)[0]
+    pc, ex_ks, rpf, ds = modes
+    ks, ec = K.ex_unpack(ex_ks)
+    out = [("plan", modes, ())]
+    if ks == 0:
+        return out  # the pixel-lane expansion: no tiles to vary
+    e = max(ec, 1)
+    me = (pc, K.ex_pack(ks, e), rpf, ds)
+    if ec == 0:
+        out.append(("e", me, ()))
+    out += [("full", me, FULL), ("ep2", me, ("-DEXDWPW6_EX_EP=2",)), ("ep2full", me, ("-DEXDWPW6_EX_EP=2", *FULL))]
+    if e == 1:  # EP 8 with EC >= 2 spills (ptxas)
+        out += [("ep8", me, ("-DEXDWPW6_EX_EP=8",)), ("ep8full", me, ("-DEXDWPW6_EX_EP=8", *FULL))]
+    out += [("pad8", me, PAD8), ("pad8full", me, (*PAD8, *FULL))]
+    out += [("pad16", me, PAD16), ("pad16full", me, (*PAD16, *FULL))]
+    mp = (pc, K.ex_pack(ks, e, True), rpf, ds)  # fuse v32's padded mode (ex_ks + 64): pad8's code through the mode
+    out += [("v32p", mp, ()), ("v32pfull", mp, FULL)]
+    for k2 in K.ex_ks_modes(cin):
+        m2 = (pc, K.ex_pack(k2, e), rpf, ds)
+        if k2 > 0 and k2 != ks and K.ex_mode_fits(m2[1], ch):
+            out += [(f"ks{k2}", m2, ()), (f"ks{k2}full", m2, FULL), (f"ks{k2}pad8full", m2, (*PAD8, *FULL))]
+    for e2 in K.EX_EC_CANDIDATES:
+        m2 = (pc, K.ex_pack(ks, e2), rpf, ds)
+        if e2 != e and K.ex_mode_fits(m2[1], ch):
+            out += [(f"ec{e2}", m2, ()), (f"ec{e2}pad8full", m2, (*PAD8, *FULL))]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--fuse", default="v30")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    be = CustomBackend(kernels=f"fuse={args.fuse}")
+    be.prepare(default_network())
+    plan = be.plan(args.batch)
+    labels = {lo: label for label, lo, _ in plan.op_ranges}
+    nvcc = K.find_nvcc()
+    if nvcc is None:
+        raise SystemExit("nvcc not found: the variants are fixed builds compiled here")
+    todo = []  # (plan index, launch, label, modes, extra, spec name)
+    for i, la in enumerate(plan.launches):
+        base, modes, shape = K.exdwpw6_spec_parse(la.name)
+        if not la.name.startswith("exdwpw6") or modes is None or shape is None:
+            continue
+        for label, m, extra in variants(base, modes, shape[2]):
+            todo.append((i, la, label, m, extra, base, shape))
+
+    def build(t):
+        i, la, label, m, extra, base, shape = t
+        return K.build_exdwpw6_spec(base, m, be.arch, nvcc, shape, stamp=True, extra=extra)
+
+    print(f"{gpu}: {len(todo)} stamped builds over {len({t[0] for t in todo})} launches, compiling", flush=True)
+    with ThreadPoolExecutor(16) as ex:
+        builts = list(ex.map(build, todo))
+    res: dict[tuple[int, str], list[dict]] = {}
+    ref: dict[int, np.ndarray] = {}
+    for r in range(args.rounds):
+        for (i, la, label, m, _extra, base, shape), built in zip(todo, builts):
+            spec = K.exdwpw6_spec_name(base, m, shape)
+            lv = dataclasses.replace(la, name=spec, smem=la.smem - skew_bytes(K.exdwpw6_spec_parse(la.name)[1][1])
+                                     + skew_bytes(m[1]))  # fmt: skip
+            y = la.args[8]
+            y.fill(np.nan)
+            out = stamp_run(be, lv, built=built)
+            got = y.get()
+            if label == "plan":
+                ref[i] = got
+            elif not np.array_equal(got, ref[i], equal_nan=False):
+                raise SystemExit(f"launch {i} ({la.name}) variant {label}: output differs from the plan's launch")
+            res.setdefault((i, label), []).append(out)
+        print(f"[round {r + 1} done]", flush=True)
+    rows = []
+    for i in sorted({t[0] for t in todo}):
+        la = plan.launches[i]
+        print(f"launch {i} {labels.get(i, '?')} {la.name} grid {la.grid}")
+        for (j, label), outs in res.items():
+            if j != i:
+                continue
+            ex_us = float(np.median([o["expand"][0] for o in outs]))
+            span = float(np.median([o["span_us"] for o in outs]))
+            print(f"    {label:10s} expand {ex_us:.3f} us   span {span:.2f} us", flush=True)
+            rows.append({"gpu": gpu, "batch": args.batch, "launch": i, "name": la.name, "variant": label,
+                         "expand_us": ex_us, "span_us": span, "rounds": outs})  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
