@@ -156,7 +156,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                each channel group's pixel slots padded to a multiple of EX_PAD, so 8 consecutive lanes never wrap
                from one group's pixels to the next's (ncu, session 23: those input loads took 5.6 shared-memory
                wavefronts instead of 4); not v31's head (head_fc), so each is measured against v30 on its own; not
-               yet measured on a GPU (results/NOTES.md "fuse v32")
+               yet measured on a GPU (results/NOTES.md "fuse v32"),
+               v33 v32 + the padded tiles' k loop fully unrolled (ex_ks + 128, builds ..e<EC>pf; ex_unroll)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -226,7 +227,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 33)),
+    "fuse": tuple(f"v{i}" for i in range(1, 34)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -592,10 +593,10 @@ EX_WSK = 8
 EX_PAD = 8
 
 
-def ex_pack(ks: int, ec: int, pad: bool = False) -> int:
+def ex_pack(ks: int, ec: int, pad: bool = False, full: bool = False) -> int:
     """fuse v30's ex_ks argument: KS + 16 * EC (EC 0: v17's tiles, or the pixel lanes with KS 0); fuse v32's padded
-    tiles (EC >= 1) + 64."""
-    return ks + 16 * ec + 64 * int(pad)
+    tiles (EC >= 1) + 64; fuse v33's k loop fully unrolled (EC >= 1) + 128."""
+    return ks + 16 * ec + 64 * int(pad) + 128 * int(full)
 
 
 def ex_unpack(ex_ks: int) -> tuple[int, int]:
@@ -608,6 +609,18 @@ def ex_padded(ex_ks: int) -> bool:
     return bool(ex_ks & 64)
 
 
+def ex_full(ex_ks: int) -> bool:
+    """Whether ex_ks has fuse v33's fully unrolled k loop (ex_pack's full)."""
+    return bool(ex_ks & 128)
+
+
+def ex_unroll(version: str) -> bool:
+    """fuse v33 and later: the tuner's EC modes run the padded tiles with their k loop fully unrolled (fixed-shape
+    builds: KL is a constant). Session 23's stamps (scripts/ex_variant_stamps.py, batch-1 plan, H200): the 14x14
+    64-wide blocks' expansion 1.34 -> 1.22 us, the 7x7 blocks' 1.59 -> 1.46 us; padded alone 1.32 / 1.58."""
+    return fuse_level(version) >= 33
+
+
 def ex_pad(version: str) -> bool:
     """fuse v32 and later: the tuner's EC modes (ex_ec_modes) run the padded tiles: each channel group's pixel slots
     padded to a multiple of EX_PAD, so 8 consecutive lanes never wrap from one group's pixels to the next's (ncu,
@@ -615,20 +628,21 @@ def ex_pad(version: str) -> bool:
     return fuse_level(version) >= 32
 
 
-def ex_ec_modes(cin: int, ch: int, pad: bool = False) -> list[int]:
-    """fuse v30's extra expansion modes for an input of cin channels and CH channels per block: ex_pack(KS, EC, pad)
-    for each k split of ex_ks_modes but 0 and each EC of EX_EC_CANDIDATES dividing CH / 4 (fuse v32: padded)."""
-    modes = [ex_pack(ks, ec, pad) for ec in EX_EC_CANDIDATES for ks in ex_ks_modes(cin) if ks > 0]
+def ex_ec_modes(cin: int, ch: int, pad: bool = False, full: bool = False) -> list[int]:
+    """fuse v30's extra expansion modes for an input of cin channels and CH channels per block: ex_pack(KS, EC, pad,
+    full) for each k split of ex_ks_modes but 0 and each EC of EX_EC_CANDIDATES dividing CH / 4 (fuse v32: padded;
+    v33: and unrolled)."""
+    modes = [ex_pack(ks, ec, pad, full) for ec in EX_EC_CANDIDATES for ks in ex_ks_modes(cin) if ks > 0]
     return [m for m in modes if ex_mode_fits(m, ch)]
 
 
 def ex_mode_ok(ex_ks: int) -> bool:
     """Whether ex_ks is a valid expansion mode: one of EX_KS_CANDIDATES, or fuse v30's ex_pack(KS >= 1, EC 1 - 3), or
-    fuse v32's padded ex_pack(KS >= 1, EC 1 - 3, True)."""
-    if ex_ks < 0 or ex_ks >= 128:
+    fuse v32's padded ex_pack(KS >= 1, EC 1 - 3, True) (v33: also with full)."""
+    if ex_ks < 0 or ex_ks >= 256:
         return False
     ks, ec = ex_unpack(ex_ks)
-    if ex_padded(ex_ks) and ec == 0:
+    if (ex_padded(ex_ks) or ex_full(ex_ks)) and ec == 0:
         return False
     return ks in EX_KS_CANDIDATES and (ec == 0 or (ks > 0 and ec in EX_EC_CANDIDATES))
 
@@ -680,7 +694,7 @@ def exdwpw6_build_of(name: str) -> tuple[int, int, int]:
 def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[int, ...] | None = None) -> str:
     """fuse v22: the name of build ``name`` with modes (proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time:
     <name>_m<p><k><r><d> (fuse v30's ex_ks = ex_pack(k, ec) with ec > 0: <name>_m<p><k><r><d>e<ec>; fuse v32's padded
-    tiles: ..e<ec>p); fuse v23 with the
+    tiles: ..e<ec>p; v33's unrolled: ..e<ec>pf); fuse v23 with the
     shape (EXDWPW6_SHAPE_ARGS' values) fixed too:
     <name>_m<p><k><r><d>_s<H>x<W>_<CIN>_<CE>_<COUT>_<Ho>x<Wo>_<S>_<TR>_<acte><actd><actp><res>."""
     pc, ks, rpf, ds = modes
@@ -688,6 +702,7 @@ def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[
         raise ValueError(f"exdwpw6 modes out of range: {modes}")
     k, ec = ex_unpack(ks)
     out = f"{name}_m{pc}{k}{rpf}{ds}" + (f"e{ec}" if ec else "") + ("p" if ex_padded(ks) else "")
+    out += "f" if ex_full(ks) else ""
     if shape is not None:
         if len(shape) != len(EXDWPW6_SHAPE_ARGS) or min(shape[:9]) < 1 or not set(shape[9:]) <= {0, 1}:
             raise ValueError(f"exdwpw6 shape out of range: {shape}")
@@ -697,7 +712,7 @@ def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[
 
 
 _SPEC_SUFFIX = re.compile(
-    r"_m(\d)(\d)(\d)(\d)(?:e(\d)(p)?)?(?:_s(\d+)x(\d+)_(\d+)_(\d+)_(\d+)_(\d+)x(\d+)_(\d+)_(\d+)_([01])([01])([01])([01]))?$"
+    r"_m(\d)(\d)(\d)(\d)(?:e(\d)(p)?(f)?)?(?:_s(\d+)x(\d+)_(\d+)_(\d+)_(\d+)_(\d+)x(\d+)_(\d+)_(\d+)_([01])([01])([01])([01]))?$"
 )
 
 
@@ -709,8 +724,8 @@ def exdwpw6_spec_parse(name: str) -> tuple[str, tuple[int, ...] | None, tuple[in
         return name, None, None
     g = m.groups()
     pc, k, rpf, ds = (int(v) for v in g[:4])
-    modes = (pc, ex_pack(k, int(g[4] or 0), g[5] is not None), rpf, ds)
-    shape = tuple(int(v) for v in g[6:] if v is not None)
+    modes = (pc, ex_pack(k, int(g[4] or 0), g[5] is not None, g[6] is not None), rpf, ds)
+    shape = tuple(int(v) for v in g[7:] if v is not None)
     return name[: m.start()], modes, (shape or None)
 
 

@@ -1165,7 +1165,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         smax = K.EXDWPW6_MAX_SMEM
                         fits = [
                             k
-                            for k in K.ex_ec_modes(cin, ch_, K.ex_pad(fuse))  # fuse v32: the padded tiles
+                            # fuse v32: the padded tiles; v33: unrolled
+                            for k in K.ex_ec_modes(cin, ch_, K.ex_pad(fuse), K.ex_unroll(fuse))
                             if K.exdwpw6_smem(h, w, cin, cout, wo, s, tr_, ch_, k) <= smax
                         ]
                         cands += [(*b5, k) for k in fits]
@@ -1216,7 +1217,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in K.proj_modes(fuse)):
             return None
-        ex_modes = K.ex_ks_modes(cin) + (K.ex_ec_modes(cin, c[0], K.ex_pad(fuse)) if K.ex_wide(fuse) else [])
+        ec_modes = K.ex_ec_modes(cin, c[0], K.ex_pad(fuse), K.ex_unroll(fuse)) if K.ex_wide(fuse) else []
+        ex_modes = K.ex_ks_modes(cin) + ec_modes
         if len(c) > 5 and not (K.ex_tiles(fuse) and c[5] in ex_modes):
             return None
         if len(c) > 6 and not (K.dw_seg_stage(fuse) and c[6] in (0, 1)):

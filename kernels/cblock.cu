@@ -404,14 +404,18 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     // fixed builds)
 #ifdef EXDWPW6_FIX_MODES
     // fuse v32: + 64, the padded tiles (each channel group's pixel slots a multiple of EX_PAD_V32)
-    constexpr int EXE = (EXDWPW6_KS >> 4) & 3, EXK = EXDWPW6_KS & 15, EXP = EXDWPW6_KS >> 6;
+    // fuse v33: + 128, the k loop fully unrolled (the shape is fixed too: KL is a constant)
+    constexpr int EXE = (EXDWPW6_KS >> 4) & 3, EXK = EXDWPW6_KS & 15, EXP = (EXDWPW6_KS >> 6) & 1;
+    constexpr bool EXF = (EXDWPW6_KS >> 7) & 1;
     constexpr int wsk = (EXE > 0 && EXK > 1) ? EX_WSK : 0;
     static_assert(EXE <= 3 && (EXE == 0 || EXK > 0), "ex_ks: KS + 16 * EC with EC 1 - 3");
-    static_assert(EXP == 0 || (EXP == 1 && EXE > 0), "ex_ks: + 64 (padded) only with EC 1 - 3");
+    static_assert(EXDWPW6_KS < 256 && ((EXP == 0 && !EXF) || EXE > 0), "ex_ks: + 64 / + 128 only with EC 1 - 3");
 #else
     constexpr int EXE = 0, EXK = 1, EXP = 0, wsk = 0;
+    constexpr bool EXF = false;
     (void)EX_WSK;
     (void)EXP;
+    (void)EXF;
 #endif
     const int ekl = EXK > 0 ? CIN / EXK : CIN;
     float* Wes = Ds + TR * Wo * CS;                // [CIN][CH] (fuse v30: slice j's rows wsk * j floats further)
@@ -481,7 +485,8 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     // 2. expansion of the staged pixels
     if constexpr (EXE > 0) {
         // fuse v30: tiles of EC = EXE channel groups per lane (the host runs only EC dividing CG)
-        ex_tiles_ec<EXE, CH, NT, EXP ? EX_PAD_V32 : EXDWPW6_EX_PAD>(Xs, Wes, bes, Es, IP, XS, CIN, EXK, act_e, tid);
+        ex_tiles_ec<EXE, CH, NT, EXP ? EX_PAD_V32 : EXDWPW6_EX_PAD, EXF || EX_FULL_DEFAULT>(Xs, Wes, bes, Es, IP, XS,
+                                                                                           CIN, EXK, act_e, tid);
         __syncthreads();
     } else if (ex_ks > 0) {
         // fuse v17: lane tiles of EP pixels x 4 channels (the same pixel slots and channel group as the pixel-lane

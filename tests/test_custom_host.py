@@ -349,7 +349,8 @@ def emulate(name, grid, block, args):
         ks, ec = ex_ks & 15, (ex_ks >> 4) & 3  # fuse v30: ex_ks = KS + 16 * EC (EC channel groups per lane, 1 - 3)
         assert ks in (0, 1, 2, 4, 8) and (ks == 0 or cin % (4 * ks) == 0), (ex_ks, cin)  # fuse v17
         assert ec in (0, 1, 2, 3) and (ec == 0 or ks > 0), ex_ks
-        assert ex_ks >> 6 in (0, 1) and (ex_ks < 64 or ec > 0), ex_ks  # fuse v32: + 64, the padded tiles (same sums)
+        # fuse v32: + 64, the padded tiles; v33: + 128, their k loop unrolled (the same sums)
+        assert 0 <= ex_ks < 256 and (ex_ks < 64 or ec > 0), ex_ks
         # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads), fuse v22's _m<modes> (the
         # build with its modes fixed at compile time: they must be the arguments'; fuse v23's _s<shape>: so must it)
         from impls._custom_kernels import exdwpw6_spec_parse  # (this function's K is a GEMM dimension)
@@ -2295,15 +2296,15 @@ def test_fuse_v30_expansion_modes_helpers():
     assert K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, K.ex_pack(8, 3)) == base + 4 * 7 * K.EX_WSK
 
 
-@pytest.mark.parametrize("v", ["v30", "v32"])
+@pytest.mark.parametrize("v", ["v30", "v32", "v33"])
 def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net, monkeypatch, v):
     """fuse v30: untuned, v28's plan. Tuned, each block's expansion stage times v17's candidates and ex_ec_modes'
     (spelled out here) with the projection stage's pick, every one on its fixed build (modes and shape; compiled
     before the stage is timed), and so does the depthwise stage after it; the launch is the pick's fixed build, with
     the skewed slices' shared memory; v28's stage has only v17's candidates; the emulated plan against ONNX Runtime.
     A force_block6 may pin a v30 mode (v30 only, EC dividing CH / 4). fuse v32: the same with ex_ec_modes' tiles
-    padded (ex_ks + 64, builds named ..e<EC>p), and only those."""
-    pad = 64 if v == "v32" else 0
+    padded (ex_ks + 64, builds named ..e<EC>p), and only those; v33 padded and unrolled (+ 192, ..e<EC>pf)."""
+    pad = {"v30": 0, "v32": 64, "v33": 192}[v]
     plans = {}
     for fuse in ("v28", v):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
@@ -2330,7 +2331,7 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
         shape = tuple(int(a) for a in la.args[11:24])
         generic = K.exdwpw6_kernel(ch, b5[2], b5[3])
         assert la.name == K.exdwpw6_spec_name(generic, modes, shape), la.name
-        assert ("p_s" in la.name) == bool(pad), la.name
+        assert (f"p{'f' if pad > 64 else ''}_s" in la.name) == bool(pad), la.name
         assert [int(a) for a in la.args[24:]] == list(modes), la.args[24:]
         h, w, _, _, cout, _, wo, s, tr = shape[:9]
         assert la.smem == K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch, b6[5]) > K.exdwpw6_smem(
@@ -2348,7 +2349,7 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what=f"emulated fuse {v} bs1, tuned")
     cfgs = [(12, 4, 16)]
     for fuse, pin, ok in ((v, (12, 4, 16, 512, 3, 50 + pad, 0), True), (v, (12, 4, 16, 512, 3, 34 + pad, 0), False),
-                          (v, (12, 4, 16, 512, 3, 50 + 64 - pad, 0), False),
+                          (v, (12, 4, 16, 512, 3, 50 + (64 if pad == 0 else 0), 0), False),
                           ("v28", (12, 4, 16, 512, 3, 50, 0), False)):  # fmt: skip
         pinned = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
         pinned.force_block6 = pin
