@@ -151,13 +151,16 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                distributed shared memory, their partial logits per block (1/8 of the columns each) to a workspace,
                the last of the clusters to arrive (a ticket counter per image and rank) adds them in cluster order
                + bias; one launch instead of two (where OUT % 4 != 0, shared memory or alignment: v30's two kernels);
-               not yet measured on a GPU (results/NOTES.md "fuse v31"),
+               H200, session 23: GPU tests pass; its launch adds 9.15 us to the batch-1 graph against 9.68 for the
+               two kernels (-0.5 us), no gain an e2e A/B could resolve: selectable, not the default,
                v32 v30 + the tuner's EC expansion modes (ex_ec_modes) run padded tiles (ex_ks + 64, builds ..e<EC>p):
                each channel group's pixel slots padded to a multiple of EX_PAD, so 8 consecutive lanes never wrap
                from one group's pixels to the next's (ncu, session 23: those input loads took 5.6 shared-memory
-               wavefronts instead of 4); not v31's head (head_fc), so each is measured against v30 on its own; not
-               yet measured on a GPU (results/NOTES.md "fuse v32"),
-               v33 v32 + the padded tiles' k loop fully unrolled (ex_ks + 128, builds ..e<EC>pf; ex_unroll)
+               wavefronts instead of 4); not v31's head (head_fc), so each is measured against v30 on its own; H200,
+               session 23: GPU tests pass, no gain (the padding adds a warp on the c36 blocks: one scheduler runs 3),
+               v33 v32 + the padded tiles' k loop fully unrolled (ex_ks + 128, builds ..e<EC>pf; ex_unroll; session
+               23's stamps: the c24 blocks' expansion -0.1 us each); not yet run on a GPU (results/NOTES.md "fuse
+               v33")
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
