@@ -1791,31 +1791,30 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     ) -> tuple[Launch | None, str]:
         """fuse v31: pwpool_c8's head (the pointwise conv ``layer`` (+ ReLU6) of the NHWC ``x`` and the global average
         pool into ``pooled`` (N, COUT)) and the classifier ``lin`` after it (into ``out`` (N, OUT)) as one
-        pwpool_fc_c8 kernel (kernels/cblock.cu): (the launch, "") or, where it does not apply, (None, why)."""
+        pwpool_fc_c8 kernel (kernels/cblock.cu): (the launch, "") or, where it does not apply, (None, why). The head's
+        conditions are _pwpool_launch's: the fused launch extends its pwpool_c8 launch."""
+        if self.force_pwpool not in (None, "pwpool_c8"):
+            return None, f"force_pwpool={self.force_pwpool!r}"
+        head = self._pwpool_launch(x, layer, act, pooled)
+        if head is None or head.name != "pwpool_c8":
+            return None, "pwpool_c8 does not apply to the head (pixels, CIN % 4, COUT % 64, shared memory, alignment)"
         nb, h, w, cin = x.shape
         hw, cout = h * w, layer.out_channels
         fin, fout = lin.in_features, lin.out_features
-        if self.force_pwpool not in (None, "pwpool_c8"):
-            return None, f"force_pwpool={self.force_pwpool!r}"
-        if not (layer.is_pointwise and cin == layer.in_channels and 1 <= hw <= K.PWPOOL_MAX_HW and cin % 4 == 0):
-            return None, f"pwpool_c8 needs a pointwise conv on <= {K.PWPOOL_MAX_HW} pixels, CIN % 4 == 0"
-        if cout % 64 or nb > 65535:
-            return None, f"pwpool_c8 needs COUT % 64 == 0 (COUT {cout})"
         if fin != cout or fout % 4:
             return None, f"pwpool_fc_c8 needs the classifier's IN == COUT and OUT % 4 == 0 (IN {fin}, OUT {fout})"
         smem = K.pwpool_fc_c8_smem(hw, cin, fout)
         if smem > K.PWPOOL_MAX_SMEM:
             return None, f"pwpool_fc_c8 needs {smem} bytes of shared memory (> {K.PWPOOL_MAX_SMEM})"
-        p, pl = self._layer_params(layer), self._layer_params(lin)
-        ncl = cout // 64
-        ws = self._workspace(nb * ncl * fout)  # the clusters' partial logits
+        pl = self._layer_params(lin)
+        ws = self._workspace(nb * (cout // 64) * fout)  # the clusters' partial logits
         cnt = self._counters(nb * 8)  # a ticket per (image, rank)
-        if not self._aligned(x, p["wt"], pl["wt"], ws):
+        if not self._aligned(pl["wt"], ws):
             return None, "pwpool_fc_c8 needs 16-byte aligned arrays"
-        args = (x, p["wt"], p["bias"], pooled, pl["wt"], pl["bias"], out, ws, cnt)
-        args += (_i32(hw), _i32(cin), _i32(cout), _i32(fout), _i32(int(act)))
+        # pwpool_c8's (X, Wt, bias, Y, HW, K, COUT, act) with the classifier's in between and OUT before act
+        args = (*head.args[:4], pl["wt"], pl["bias"], out, ws, cnt, *head.args[4:7], _i32(fout), head.args[7])
         fn = self._dyn_smem(self._fn("pwpool_fc_c8"), smem)
-        return Launch("pwpool_fc_c8", fn, (8 * ncl, nb), (256,), args, smem=smem), ""
+        return Launch("pwpool_fc_c8", fn, head.grid, head.block, args, smem=smem), ""
 
     def _linear_launches(self, x: Any, layer: Linear, out: Any) -> list[Launch]:
         p = self._layer_params(layer)

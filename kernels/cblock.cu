@@ -141,6 +141,26 @@ __device__ __forceinline__ void rows2x8_dot(const float* x0, const float* x1, co
 
 constexpr int MAXG = 8;  // cluster sums loaded at once by the last-arriving block
 
+// exdwpw6's hand-off across clusters (section 6) and pwpool_fc_c8's (phase C): after this block's stores, whether it
+// is the last of `arrivals` blocks to arrive at counter *ct (the same answer in every thread). Cooperative groups'
+// grid-sync pattern: the block's stores, a block barrier, then ONE thread fences and signals; the last arriver resets
+// the counter (ready for the next launch / graph replay) and fences before the block barrier that releases its readers.
+__device__ __forceinline__ bool last_to_arrive(int* ct, int arrivals) {
+    __shared__ int last_flag;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        const int prev = atomicAdd(ct, 1);
+        last_flag = prev == arrivals - 1;
+        if (last_flag) {
+            *ct = 0;  // every block has arrived: ready for the next launch
+            __threadfence();
+        }
+    }
+    __syncthreads();
+    return last_flag;
+}
+
 // STAMP builds (exdwpw6_c<CH>_stamp, scripts/cblock_sweep.py --stamps): thread 0 of every block writes clock64() at
 // the phase boundaries and %globaltimer at entry / exit to stamps[block * 12 + k] (a measuring tool, never planned).
 __device__ __forceinline__ unsigned long long globaltimer() {
@@ -383,7 +403,6 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     constexpr int CG = CH / 4;                        // 4-channel groups
     constexpr int CS = (CH % 8 == 0) ? CH + 4 : CH;   // Es / Ds row stride (bank conflicts)
     extern __shared__ __align__(16) float sm[];
-    __shared__ int last_flag;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const unsigned rank = cluster_rank();
     const int NG = gridDim.x / CL, g = blockIdx.x / CL;
@@ -754,23 +773,10 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 
     // 6. across the NG clusters of this (image, tile): the last to arrive at slice `rank` adds them in order
-    // (cooperative groups' grid-sync pattern: the block's stores, a block barrier, then ONE thread fences and signals;
-    // the last arriver's thread 0 fences before the block barrier that releases its readers)
     if (NG > 1) {
-        __syncthreads();
-        if (tid == 0) {
-            int* c = cnt + ((size_t)n * ST + s) * CL + rank;
-            __threadfence();
-            const int prev = atomicAdd(c, 1);
-            last_flag = prev == NG - 1;
-            if (last_flag) {
-                *c = 0;  // every cluster has arrived: ready for the next launch
-                __threadfence();
-            }
-        }
-        __syncthreads();
+        const bool last = last_to_arrive(cnt + ((size_t)n * ST + s) * CL + rank, NG);
         CBLOCK_STAMP(7);
-        if (last_flag) {
+        if (last) {
             for (int j = lo + tid; j < hi; j += NT) {
                 const int o4 = j % O4;
                 // the cluster sums requested MAXG at a time (one L2 latency per MAXG, not per cluster), added in order
@@ -1087,23 +1093,8 @@ __device__ __forceinline__ void pwpool_c8_body(const float* __restrict__ X, cons
             for (int w = 1; w < 8; ++w) add4(s, r4[w * OC4 + j]);
             *reinterpret_cast<float4*>(wsn + (size_t)cl * OUT + ob + j * 4) = s;
         }
-        // C. the last of the ncl clusters to arrive at (image, rank) adds their partials in order (exdwpw6's hand-off:
-        // the block's stores, a block barrier, ONE thread fences and signals; the last arriver fences before the block
-        // barrier that releases its readers)
-        __shared__ int last_flag;
-        __syncthreads();
-        if (tid == 0) {
-            int* ct = cnt + n * 8 + rank;
-            __threadfence();
-            const int prev = atomicAdd(ct, 1);
-            last_flag = prev == ncl - 1;
-            if (last_flag) {
-                *ct = 0;  // every cluster has arrived: ready for the next launch
-                __threadfence();
-            }
-        }
-        __syncthreads();
-        if (last_flag) {
+        // C. the last of the ncl clusters to arrive at (image, rank) adds their partials in order (exdwpw6's hand-off)
+        if (last_to_arrive(cnt + n * 8 + rank, ncl)) {
             for (int o = ob + tid; o < ob + 4 * oc4; o += NT) {
                 const float b = bl[o];
                 float v = 0.0f;
