@@ -256,6 +256,30 @@ constexpr bool EX_FULL_DEFAULT = false;
 #define EXDWPW6_EX_PAD 1
 #endif
 constexpr int EX_PAD_V32 = 8;  // fuse v32's padded tiles (ex_ks + 64; impls/_custom_kernels.py EX_PAD)
+// session 24: -DEXDWPW6_EX_SNAKE=G orders the expansion tiles' units (both v17's and ex_tiles_ec's) in groups of G
+// channel groups, pixel slot major inside a group, every odd group's slots in reverse (a boustrophedon). Unit order
+// u -> (cgg, pg) with G = 0 (the default): cgg = u / PG, pg = u % PG, so a quarter warp that wraps from one group's
+// last slots to the next's first reads pixels like {12, 13, 0, .., 5}, p and p + 8 in one bank group (ncu, session 23:
+// 5.6 wavefronts per input LDS.128 instead of 4). Reversed, any run of consecutive units reads a contiguous range of
+// slots: 8 lanes read at most 8 consecutive pixels (distinct bank groups when XS / 4 is odd) or the same one
+// (a broadcast). G = 2 puts 2 channel groups on each pixel slot in consecutive lanes (a half warp reads 8 pixels x 2
+// weight columns). The same units, the same sums: bit-identical; the number of units and warps is unchanged.
+#ifndef EXDWPW6_EX_SNAKE
+#define EXDWPW6_EX_SNAKE 0
+#endif
+template <int G>
+__device__ __forceinline__ void ex_unit(int u, int PG, int NG, int& cg, int& pg) {
+    if constexpr (G == 0) {
+        cg = u / PG;
+        pg = u - cg * PG;
+    } else {
+        const int g = u / (G * PG), r = u - g * (G * PG);
+        const int gs = min(G, NG - g * G);  // the last group may hold fewer channel groups
+        const int q = r / gs;
+        cg = g * G + (r - q * gs);
+        pg = (g & 1) ? PG - 1 - q : q;
+    }
+}
 __device__ __forceinline__ float f4c(const float4& v, int k) {
     return k == 0 ? v.x : (k == 1 ? v.y : (k == 2 ? v.z : v.w));
 }
@@ -272,7 +296,9 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
     const int wsk = ks > 1 ? EX_WSK : 0;
     for (int u0 = warp * UW; u0 < U; u0 += NW * UW) {  // warp-uniform: every lane reaches the shuffles
         const int u = min(u0 + v, U - 1);
-        const int cgg = u / PGP, pgp = u - cgg * PGP, pg = min(pgp, PG - 1);
+        int cgg, pgp;
+        ex_unit<EXDWPW6_EX_SNAKE>(u, PGP, CGE, cgg, pgp);
+        const int pg = min(pgp, PG - 1);
         const float* xr = Xs + j * KL;
         int pix[EP];
 #pragma unroll
@@ -524,7 +550,8 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         const int j = lane / UW, v = lane - j * UW;
         for (int u0 = warp * UW; u0 < U; u0 += NW * UW) {  // warp-uniform: every lane reaches the shuffles
             const int u = min(u0 + v, U - 1);
-            const int cg = u / PG, pg = u - cg * PG;
+            int cg, pg;
+            ex_unit<EXDWPW6_EX_SNAKE>(u, PG, CG, cg, pg);
             const float* xr = Xs + j * KL;
             int pix[EP];
 #pragma unroll

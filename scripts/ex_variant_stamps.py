@@ -14,6 +14,9 @@ launched with:
   ks<K>     the other k splits of the block (EC as the plan's, at least 1), with and without full, and pad8full;
   ec<E>     the other channel groups per lane (the plan's KS), plain and pad8full;
   v32p      fuse v32's padded mode (ex_ks + 64, K.ex_pack(.., pad=True)): pad8 through the kernel argument, also full.
+With --set snake (session 24), instead: the plan, snake<G> (the units in boustrophedon order, -DEXDWPW6_EX_SNAKE=G
+with G = 1 / 2 / 4 channel groups per run; kernels/cblock.cu ex_unit), e / esnake<G> (ex_tiles_ec with EC 1 where the
+plan runs v17's tiles), full / snake<G>full, and the other k splits (EC 0 and the plan's), plain and snake1.
 Every variant but the other k splits sums the same products in the same order as the plan's launch: its output
 must be bitwise equal (checked; a mismatch is an error); the other k splits within rel L2 1e-5 of it. Printed per
 launch: the expansion phase (median over blocks, then the median over --rounds interleaved rounds) and the kernel's
@@ -79,6 +82,30 @@ def variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str, tup
     return out
 
 
+def snake_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
+    """Session 24's set (--set snake): the units in boustrophedon order (-DEXDWPW6_EX_SNAKE=G, G channel groups per
+    slot run), on the plan's modes and on ex_tiles_ec's, with and without full unroll, and on the other k splits."""
+    ch = K.exdwpw6_build_of(base)[0]
+    pc, ex_ks, rpf, ds = modes
+    ks, ec = K.ex_unpack(ex_ks)
+    out = [("plan", modes, ())]
+    if ks == 0:
+        return out
+    e = max(ec, 1)
+    me = (pc, K.ex_pack(ks, e), rpf, ds)
+    out += [(f"snake{g}", modes, (f"-DEXDWPW6_EX_SNAKE={g}",)) for g in (1, 2, 4)]
+    if ec == 0:
+        out += [("e", me, ())] + [(f"esnake{g}", me, (f"-DEXDWPW6_EX_SNAKE={g}",)) for g in (1, 2)]
+    out += [("full", me, FULL)] + [(f"snake{g}full", me, (f"-DEXDWPW6_EX_SNAKE={g}", *FULL)) for g in (1, 2)]
+    for k2 in K.ex_ks_modes(cin):
+        for e2 in (0, e):
+            m2 = (pc, K.ex_pack(k2, e2), rpf, ds)
+            if k2 > 0 and k2 != ks and K.ex_mode_fits(m2[1], ch):
+                tag = f"ks{k2}" + (f"e{e2}" if e2 else "")
+                out += [(tag, m2, ()), (f"{tag}snake1", m2, ("-DEXDWPW6_EX_SNAKE=1",))]
+    return out
+
+
 def ks_of(la) -> int:
     """The k split (KS) of a planned exdwpw6 launch's fixed build."""
     return K.exdwpw6_spec_parse(la.name)[1][1] & 15
@@ -90,7 +117,9 @@ def main() -> None:
     ap.add_argument("--fuse", default="v30")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default="")
+    ap.add_argument("--set", default="s23", choices=("s23", "snake"), help="session 23's variants, or session 24's")
     args = ap.parse_args()
+    vary = snake_variants if args.set == "snake" else variants
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     be = CustomBackend(kernels=f"fuse={args.fuse}")
     be.prepare(default_network())
@@ -104,7 +133,7 @@ def main() -> None:
         base, modes, shape = K.exdwpw6_spec_parse(la.name)
         if not la.name.startswith("exdwpw6") or modes is None or shape is None:
             continue
-        for label, m, extra in variants(base, modes, shape[2]):
+        for label, m, extra in vary(base, modes, shape[2]):
             todo.append((i, la, label, m, extra, base, shape))
 
     def build(t):
@@ -127,7 +156,7 @@ def main() -> None:
             got = y.get()
             if label == "plan":
                 ref[i] = got
-            elif label.startswith("ks") or (label.startswith("ec") and m[1] & 15 != ks_of(la)):
+            elif m[1] & 15 != ks_of(la):
                 # another k split sums in another order: within fp32 rounding of the plan's output
                 err = float(np.linalg.norm(got - ref[i]) / np.linalg.norm(ref[i]))
                 if not err < 1e-5:
