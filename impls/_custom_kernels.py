@@ -230,7 +230,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 34)),
+    "fuse": tuple(f"v{i}" for i in range(1, 35)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -596,10 +596,16 @@ EX_WSK = 8
 EX_PAD = 8
 
 
-def ex_pack(ks: int, ec: int, pad: bool = False, full: bool = False) -> int:
+# fuse v34: the tiled expansion's units in boustrophedon order, EX_SNAKE channel groups per run (kernels/cblock.cu
+# ex_unit, EX_SNAKE_V34)
+EX_SNAKE = 2
+
+
+def ex_pack(ks: int, ec: int, pad: bool = False, full: bool = False, snake: bool = False) -> int:
     """fuse v30's ex_ks argument: KS + 16 * EC (EC 0: v17's tiles, or the pixel lanes with KS 0); fuse v32's padded
-    tiles (EC >= 1) + 64; fuse v33's k loop fully unrolled (EC >= 1) + 128."""
-    return ks + 16 * ec + 64 * int(pad) + 128 * int(full)
+    tiles (EC >= 1) + 64; fuse v33's k loop fully unrolled (EC >= 1) + 128; fuse v34's units in boustrophedon order
+    (KS >= 1: v17's tiles or EC's) + 256."""
+    return ks + 16 * ec + 64 * int(pad) + 128 * int(full) + 256 * int(snake)
 
 
 def ex_unpack(ex_ks: int) -> tuple[int, int]:
@@ -617,35 +623,68 @@ def ex_full(ex_ks: int) -> bool:
     return bool(ex_ks & 128)
 
 
+def ex_snaked(ex_ks: int) -> bool:
+    """Whether ex_ks runs fuse v34's units in boustrophedon order (ex_pack's snake)."""
+    return bool(ex_ks & 256)
+
+
 def ex_unroll(version: str) -> bool:
-    """fuse v33 and later: the tuner's EC modes run the padded tiles with their k loop fully unrolled (fixed-shape
-    builds: KL is a constant). Session 23's stamps (scripts/ex_variant_stamps.py, batch-1 plan, H200): the 14x14
-    64-wide blocks' expansion 1.34 -> 1.22 us, the 7x7 blocks' 1.59 -> 1.46 us; padded alone 1.32 / 1.58."""
-    return fuse_level(version) >= 33
+    """fuse v33 only (v34 builds on v30): the tuner's EC modes run the padded tiles with their k loop fully unrolled
+    (fixed-shape builds: KL is a constant). Session 23's stamps (scripts/ex_variant_stamps.py, batch-1 plan, H200):
+    the 14x14 64-wide blocks' expansion 1.34 -> 1.22 us, the 7x7 blocks' 1.59 -> 1.46 us; padded alone 1.32 / 1.58."""
+    return fuse_level(version) == 33
 
 
 def ex_pad(version: str) -> bool:
-    """fuse v32 and later: the tuner's EC modes (ex_ec_modes) run the padded tiles: each channel group's pixel slots
-    padded to a multiple of EX_PAD, so 8 consecutive lanes never wrap from one group's pixels to the next's (ncu,
-    session 23: 5.6 shared-memory wavefronts per input load instead of 4)."""
-    return fuse_level(version) >= 32
+    """fuse v32 and v33 (v34 builds on v30): the tuner's EC modes (ex_ec_modes) run the padded tiles: each channel
+    group's pixel slots padded to a multiple of EX_PAD, so 8 consecutive lanes never wrap from one group's pixels to
+    the next's (ncu, session 23: 5.6 shared-memory wavefronts per input load instead of 4)."""
+    return 32 <= fuse_level(version) <= 33
 
 
-def ex_ec_modes(cin: int, ch: int, pad: bool = False, full: bool = False) -> list[int]:
+def ex_snake(version: str) -> bool:
+    """fuse v34 and later: every tiled expansion candidate of the tuner (v17's tiles, KS >= 1, and ex_ec_modes') runs
+    its units in boustrophedon order (ex_pack's snake; fixed builds only): EX_SNAKE channel groups per run, pixel-slot
+    major inside a run, every odd run's slots reversed, so 8 consecutive lanes read a contiguous range of at most 8
+    pixel rows (distinct bank groups) instead of wrapping from one channel group's last slots to the next's first
+    (ncu, session 23: 5.6 wavefronts per input load instead of 4). The same units and sums as v30's: bit-identical;
+    unlike v32's padding, no more units or warps."""
+    return fuse_level(version) >= 34
+
+
+def ex_v17_modes(cin: int, version: str) -> list[int]:
+    """The tuner's expansion candidates of v17's tiles (ex_ks_modes; fuse v34: those with KS >= 1 in boustrophedon
+    order, ex_snake)."""
+    snake = ex_snake(version)
+    return [ex_pack(ks, 0, snake=snake and ks > 0) for ks in ex_ks_modes(cin)]
+
+
+def ex_ec_modes(cin: int, ch: int, pad: bool = False, full: bool = False, snake: bool = False) -> list[int]:
     """fuse v30's extra expansion modes for an input of cin channels and CH channels per block: ex_pack(KS, EC, pad,
-    full) for each k split of ex_ks_modes but 0 and each EC of EX_EC_CANDIDATES dividing CH / 4 (fuse v32: padded;
-    v33: and unrolled)."""
-    modes = [ex_pack(ks, ec, pad, full) for ec in EX_EC_CANDIDATES for ks in ex_ks_modes(cin) if ks > 0]
+    full, snake) for each k split of ex_ks_modes but 0 and each EC of EX_EC_CANDIDATES dividing CH / 4 (fuse v32:
+    padded; v33: and unrolled; v34: in boustrophedon order)."""
+    modes = [ex_pack(ks, ec, pad, full, snake) for ec in EX_EC_CANDIDATES for ks in ex_ks_modes(cin) if ks > 0]
     return [m for m in modes if ex_mode_fits(m, ch)]
+
+
+def ex_version_ec_modes(cin: int, ch: int, version: str) -> list[int]:
+    """ex_ec_modes as fuse ``version``'s tuner runs them (v32 / v33 padded, v33 unrolled, v34 in boustrophedon
+    order; none before v30)."""
+    if not ex_wide(version):
+        return []
+    return ex_ec_modes(cin, ch, ex_pad(version), ex_unroll(version), ex_snake(version))
 
 
 def ex_mode_ok(ex_ks: int) -> bool:
     """Whether ex_ks is a valid expansion mode: one of EX_KS_CANDIDATES, or fuse v30's ex_pack(KS >= 1, EC 1 - 3), or
-    fuse v32's padded ex_pack(KS >= 1, EC 1 - 3, True) (v33: also with full)."""
-    if ex_ks < 0 or ex_ks >= 256:
+    fuse v32's padded ex_pack(KS >= 1, EC 1 - 3, True) (v33: also with full), or fuse v34's snake of any of those
+    with KS >= 1."""
+    if ex_ks < 0 or ex_ks >= 512:
         return False
     ks, ec = ex_unpack(ex_ks)
     if (ex_padded(ex_ks) or ex_full(ex_ks)) and ec == 0:
+        return False
+    if ex_snaked(ex_ks) and ks == 0:
         return False
     return ks in EX_KS_CANDIDATES and (ec == 0 or (ks > 0 and ec in EX_EC_CANDIDATES))
 
@@ -697,7 +736,7 @@ def exdwpw6_build_of(name: str) -> tuple[int, int, int]:
 def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[int, ...] | None = None) -> str:
     """fuse v22: the name of build ``name`` with modes (proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time:
     <name>_m<p><k><r><d> (fuse v30's ex_ks = ex_pack(k, ec) with ec > 0: <name>_m<p><k><r><d>e<ec>; fuse v32's padded
-    tiles: ..e<ec>p; v33's unrolled: ..e<ec>pf); fuse v23 with the
+    tiles: ..e<ec>p; v33's unrolled: ..e<ec>pf; v34's boustrophedon order: ..z); fuse v23 with the
     shape (EXDWPW6_SHAPE_ARGS' values) fixed too:
     <name>_m<p><k><r><d>_s<H>x<W>_<CIN>_<CE>_<COUT>_<Ho>x<Wo>_<S>_<TR>_<acte><actd><actp><res>."""
     pc, ks, rpf, ds = modes
@@ -705,7 +744,7 @@ def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[
         raise ValueError(f"exdwpw6 modes out of range: {modes}")
     k, ec = ex_unpack(ks)
     out = f"{name}_m{pc}{k}{rpf}{ds}" + (f"e{ec}" if ec else "") + ("p" if ex_padded(ks) else "")
-    out += "f" if ex_full(ks) else ""
+    out += ("f" if ex_full(ks) else "") + ("z" if ex_snaked(ks) else "")
     if shape is not None:
         if len(shape) != len(EXDWPW6_SHAPE_ARGS) or min(shape[:9]) < 1 or not set(shape[9:]) <= {0, 1}:
             raise ValueError(f"exdwpw6 shape out of range: {shape}")
@@ -715,7 +754,7 @@ def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[
 
 
 _SPEC_SUFFIX = re.compile(
-    r"_m(\d)(\d)(\d)(\d)(?:e(\d)(p)?(f)?)?(?:_s(\d+)x(\d+)_(\d+)_(\d+)_(\d+)_(\d+)x(\d+)_(\d+)_(\d+)_([01])([01])([01])([01]))?$"
+    r"_m(\d)(\d)(\d)(\d)(?:e(\d)(p)?(f)?)?(z)?(?:_s(\d+)x(\d+)_(\d+)_(\d+)_(\d+)_(\d+)x(\d+)_(\d+)_(\d+)_([01])([01])([01])([01]))?$"
 )
 
 
@@ -727,8 +766,8 @@ def exdwpw6_spec_parse(name: str) -> tuple[str, tuple[int, ...] | None, tuple[in
         return name, None, None
     g = m.groups()
     pc, k, rpf, ds = (int(v) for v in g[:4])
-    modes = (pc, ex_pack(k, int(g[4] or 0), g[5] is not None, g[6] is not None), rpf, ds)
-    shape = tuple(int(v) for v in g[7:] if v is not None)
+    modes = (pc, ex_pack(k, int(g[4] or 0), g[5] is not None, g[6] is not None, g[7] is not None), rpf, ds)
+    shape = tuple(int(v) for v in g[8:] if v is not None)
     return name[: m.start()], modes, (shape or None)
 
 

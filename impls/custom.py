@@ -1157,7 +1157,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     # fuse v17, third stage: the expansion's mappings for the picked configuration, timed; fuse v30:
                     # with the tiles of EC channel groups per lane too (ex_ec_modes), every candidate on its fixed
                     # build (as the plan runs it)
-                    cands = [(*b5, k) for k in K.ex_ks_modes(cin)]
+                    cands = [(*b5, k) for k in K.ex_v17_modes(cin, fuse)]  # fuse v34: in boustrophedon order
                     wide_ex = K.ex_wide(fuse)
                     stage_build = build_fixed if wide_ex else build
                     if wide_ex:
@@ -1165,8 +1165,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         smax = K.EXDWPW6_MAX_SMEM
                         fits = [
                             k
-                            # fuse v32: the padded tiles; v33: unrolled
-                            for k in K.ex_ec_modes(cin, ch_, K.ex_pad(fuse), K.ex_unroll(fuse))
+                            # fuse v32: the padded tiles; v33: unrolled; v34: in boustrophedon order
+                            for k in K.ex_version_ec_modes(cin, ch_, fuse)
                             if K.exdwpw6_smem(h, w, cin, cout, wo, s, tr_, ch_, k) <= smax
                         ]
                         cands += [(*b5, k) for k in fits]
@@ -1217,8 +1217,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in K.proj_modes(fuse)):
             return None
-        ec_modes = K.ex_ec_modes(cin, c[0], K.ex_pad(fuse), K.ex_unroll(fuse)) if K.ex_wide(fuse) else []
-        ex_modes = K.ex_ks_modes(cin) + ec_modes
+        ex_modes = K.ex_v17_modes(cin, fuse) + K.ex_version_ec_modes(cin, c[0], fuse)
         if len(c) > 5 and not (K.ex_tiles(fuse) and c[5] in ex_modes):
             return None
         if len(c) > 6 and not (K.dw_seg_stage(fuse) and c[6] in (0, 1)):

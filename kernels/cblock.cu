@@ -264,9 +264,11 @@ constexpr int EX_PAD_V32 = 8;  // fuse v32's padded tiles (ex_ks + 64; impls/_cu
 // slots: 8 lanes read at most 8 consecutive pixels (distinct bank groups when XS / 4 is odd) or the same one
 // (a broadcast). G = 2 puts 2 channel groups on each pixel slot in consecutive lanes (a half warp reads 8 pixels x 2
 // weight columns). The same units, the same sums: bit-identical; the number of units and warps is unchanged.
+// fuse v34 (ex_ks + 256, fixed builds): the order with G = EX_SNAKE_V34 (impls/_custom_kernels.py EX_SNAKE).
 #ifndef EXDWPW6_EX_SNAKE
 #define EXDWPW6_EX_SNAKE 0
 #endif
+constexpr int EX_SNAKE_V34 = 2;
 template <int G>
 __device__ __forceinline__ void ex_unit(int u, int PG, int NG, int& cg, int& pg) {
     if constexpr (G == 0) {
@@ -283,7 +285,7 @@ __device__ __forceinline__ void ex_unit(int u, int PG, int NG, int& cg, int& pg)
 __device__ __forceinline__ float f4c(const float4& v, int k) {
     return k == 0 ? v.x : (k == 1 ? v.y : (k == 2 ? v.z : v.w));
 }
-template <int EC, int CH, int NT, int PAD = EXDWPW6_EX_PAD, bool FULL = EX_FULL_DEFAULT>
+template <int EC, int CH, int NT, int PAD = EXDWPW6_EX_PAD, bool FULL = EX_FULL_DEFAULT, int SNAKE = EXDWPW6_EX_SNAKE>
 __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, const float* bes, float* Es, int IP,
                                             int XS, int CIN, int ks, int act_e, int tid) {
     constexpr int EP = EXDWPW6_EX_EP, NW = NT / 32, CG = CH / 4, CS = (CH % 8 == 0) ? CH + 4 : CH;
@@ -297,7 +299,7 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
     for (int u0 = warp * UW; u0 < U; u0 += NW * UW) {  // warp-uniform: every lane reaches the shuffles
         const int u = min(u0 + v, U - 1);
         int cgg, pgp;
-        ex_unit<EXDWPW6_EX_SNAKE>(u, PGP, CGE, cgg, pgp);
+        ex_unit<SNAKE>(u, PGP, CGE, cgg, pgp);
         const int pg = min(pgp, PG - 1);
         const float* xr = Xs + j * KL;
         int pix[EP];
@@ -451,16 +453,20 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     // fuse v32: + 64, the padded tiles (each channel group's pixel slots a multiple of EX_PAD_V32)
     // fuse v33: + 128, the k loop fully unrolled (the shape is fixed too: KL is a constant)
     constexpr int EXE = (EXDWPW6_KS >> 4) & 3, EXK = EXDWPW6_KS & 15, EXP = (EXDWPW6_KS >> 6) & 1;
+    // fuse v34: + 256, the units in boustrophedon order (ex_unit; v17's tiles too)
     constexpr bool EXF = (EXDWPW6_KS >> 7) & 1;
+    constexpr int EXZ = (EXDWPW6_KS >> 8) & 1 ? EX_SNAKE_V34 : EXDWPW6_EX_SNAKE;
     constexpr int wsk = (EXE > 0 && EXK > 1) ? EX_WSK : 0;
     static_assert(EXE <= 3 && (EXE == 0 || EXK > 0), "ex_ks: KS + 16 * EC with EC 1 - 3");
-    static_assert(EXDWPW6_KS < 256 && ((EXP == 0 && !EXF) || EXE > 0), "ex_ks: + 64 / + 128 only with EC 1 - 3");
+    static_assert(EXDWPW6_KS < 512 && ((EXP == 0 && !EXF) || EXE > 0), "ex_ks: + 64 / + 128 only with EC 1 - 3");
+    static_assert(EXDWPW6_KS < 256 || EXK > 0, "ex_ks: + 256 only with KS >= 1");
 #else
-    constexpr int EXE = 0, EXK = 1, EXP = 0, wsk = 0;
+    constexpr int EXE = 0, EXK = 1, EXP = 0, wsk = 0, EXZ = EXDWPW6_EX_SNAKE;
     constexpr bool EXF = false;
     (void)EX_WSK;
     (void)EXP;
     (void)EXF;
+    (void)EX_SNAKE_V34;
 #endif
     const int ekl = EXK > 0 ? CIN / EXK : CIN;
     float* Wes = Ds + TR * Wo * CS;                // [CIN][CH] (fuse v30: slice j's rows wsk * j floats further)
@@ -530,8 +536,8 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     // 2. expansion of the staged pixels
     if constexpr (EXE > 0) {
         // fuse v30: tiles of EC = EXE channel groups per lane (the host runs only EC dividing CG)
-        ex_tiles_ec<EXE, CH, NT, EXP ? EX_PAD_V32 : EXDWPW6_EX_PAD, EXF || EX_FULL_DEFAULT>(Xs, Wes, bes, Es, IP, XS,
-                                                                                           CIN, EXK, act_e, tid);
+        ex_tiles_ec<EXE, CH, NT, EXP ? EX_PAD_V32 : EXDWPW6_EX_PAD, EXF || EX_FULL_DEFAULT, EXZ>(
+            Xs, Wes, bes, Es, IP, XS, CIN, EXK, act_e, tid);
         __syncthreads();
     } else if (ex_ks > 0) {
         // fuse v17: lane tiles of EP pixels x 4 channels (the same pixel slots and channel group as the pixel-lane
@@ -545,13 +551,14 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         // then k in order): bit-identical to it. Host: CIN % (4 * ex_ks) == 0.
         constexpr int EP = 4;
         constexpr int NW = NT / 32;
-        const int UW = 32 / ex_ks, KL = CIN / ex_ks;
+        const int eks = ex_ks & 15;  // (fuse v34's fixed builds: + 256, the order; EXZ)
+        const int UW = 32 / eks, KL = CIN / eks;
         const int PG = (IP + EP - 1) / EP, U = PG * CG;
         const int j = lane / UW, v = lane - j * UW;
         for (int u0 = warp * UW; u0 < U; u0 += NW * UW) {  // warp-uniform: every lane reaches the shuffles
             const int u = min(u0 + v, U - 1);
             int cg, pg;
-            ex_unit<EXDWPW6_EX_SNAKE>(u, PG, CG, cg, pg);
+            ex_unit<EXZ>(u, PG, CG, cg, pg);
             const float* xr = Xs + j * KL;
             int pix[EP];
 #pragma unroll

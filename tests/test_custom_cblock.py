@@ -468,15 +468,19 @@ def _prebuild_v30(be, generic, modes, shape):
 def _check_v30(case, acts, cfg, tag, fuse="v30"):
     """One block (ex, dw, pw, x, res, ref; the activations ``acts``) with configuration cfg = (CH, TR, CL, NT) and
     the projection's 2-pixel tiles through every v30 expansion mode (ex_ec_modes; on fixed builds, compiled first;
-    ``fuse`` v32: the padded tiles, v33: unrolled too): every output written, within the float64 tolerance, the fixed
-    build ran, and bit-identical to fuse v28's run with v17's tiles of the same KS (the same sums in the same order)."""
+    ``fuse`` v32: the padded tiles, v33: unrolled too; v34: v17's tiles and the EC modes in boustrophedon order): every
+    output written, within the float64 tolerance, the fixed build ran, and bit-identical to fuse v28's run with v17's
+    tiles of the same KS (the same sums in the same order)."""
     ex, dw, pw, x, res, ref = case
     ex_act, dw_act, act = acts
     nb, cin, h, w = x.shape
     ho, wo = dw.out_hw(h, w)
     ch = cfg[0]
-    modes = K.ex_ec_modes(cin, ch, K.ex_pad(fuse), K.ex_unroll(fuse))
+    modes = K.ex_version_ec_modes(cin, ch, fuse)
     assert modes and all(K.ex_padded(m) == K.ex_pad(fuse) and K.ex_full(m) == K.ex_unroll(fuse) for m in modes)
+    if K.ex_snake(fuse):  # v17's tiles in that order: fixed builds too
+        modes = [m for m in K.ex_v17_modes(cin, fuse) if m] + modes
+        assert all(K.ex_snaked(m) for m in modes), modes
     be30, be28 = backend_for(f"fuse={fuse}"), backend_for("fuse=v28")
     generic = K.exdwpw6_kernel(ch, cfg[2], cfg[3])
     shape = (h, w, cin, ex.out_channels, pw.out_channels, ho, wo, dw.stride, cfg[1], int(ex_act), int(dw_act))
@@ -492,7 +496,7 @@ def _check_v30(case, acts, cfg, tag, fuse="v30"):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v30", "v32", "v33"])
+@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34"])
 @pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
 def test_v30_expansion_modes_match_float64_and_v28_bitwise(i, j, k, fuse):
     """fuse v30's expansion modes (v32: padded) on each network block (at 512 threads, a configuration with several
@@ -510,7 +514,7 @@ def test_v30_expansion_modes_match_float64_and_v28_bitwise(i, j, k, fuse):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v30", "v32", "v33"])
+@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
 def test_v30_expansion_modes_on_odd_blocks(shape, rng, fuse):
     """fuse v30's expansion modes (v32: padded) on the made-up blocks (pixel counts no multiple of 4, 1x1 maps, CIN 8

@@ -349,8 +349,9 @@ def emulate(name, grid, block, args):
         ks, ec = ex_ks & 15, (ex_ks >> 4) & 3  # fuse v30: ex_ks = KS + 16 * EC (EC channel groups per lane, 1 - 3)
         assert ks in (0, 1, 2, 4, 8) and (ks == 0 or cin % (4 * ks) == 0), (ex_ks, cin)  # fuse v17
         assert ec in (0, 1, 2, 3) and (ec == 0 or ks > 0), ex_ks
-        # fuse v32: + 64, the padded tiles; v33: + 128, their k loop unrolled (the same sums)
-        assert 0 <= ex_ks < 256 and (ex_ks < 64 or ec > 0), ex_ks
+        # fuse v32: + 64, the padded tiles; v33: + 128, their k loop unrolled; v34: + 256, the units in boustrophedon
+        # order (the same sums)
+        assert 0 <= ex_ks < 512 and (ex_ks & 192 == 0 or ec > 0) and (ex_ks < 256 or ks > 0), ex_ks
         # exdwpw6_c<CH>, fuse v13's exdwpw6_c<CH>x<CL>, fuse v15's _t512 (512 threads), fuse v22's _m<modes> (the
         # build with its modes fixed at compile time: they must be the arguments'; fuse v23's _s<shape>: so must it)
         from impls._custom_kernels import exdwpw6_spec_parse  # (this function's K is a GEMM dimension)
@@ -2296,15 +2297,46 @@ def test_fuse_v30_expansion_modes_helpers():
     assert K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, K.ex_pack(8, 3)) == base + 4 * 7 * K.EX_WSK
 
 
-@pytest.mark.parametrize("v", ["v30", "v32", "v33"])
+def test_fuse_v34_boustrophedon_modes_helpers():
+    """fuse v34: ex_pack's snake (+ 256) on v17's tiles (KS >= 1) and on the EC modes, never on the pixel lanes or
+    with v32 / v33's pad / unroll in v34's candidates; the builds named ..z (parsed back); the tuner's candidates per
+    version (ex_v17_modes, ex_version_ec_modes); no extra shared memory (v17's tiles: none, EC: the skew only)."""
+    assert K.ex_pack(2, 0, snake=True) == 258 and K.ex_unpack(258) == (2, 0) and K.ex_snaked(258)
+    assert K.ex_pack(2, 1, snake=True) == 274 and K.ex_unpack(274) == (2, 1) and not K.ex_padded(274)
+    for ok in (257, 258, 260, 264, 273, 274, 306):
+        assert K.ex_mode_ok(ok), ok
+    for bad in (256, 512, 259, 320, 384, 1 + 64 + 256):
+        assert not K.ex_mode_ok(bad), bad
+        with pytest.raises(ValueError):
+            K.exdwpw6_spec_name("exdwpw6_c24", (3, bad, 1, 0))
+    assert K.ex_v17_modes(96, "v33") == [0, 1, 2, 4, 8]
+    assert K.ex_v17_modes(96, "v34") == [0, 257, 258, 260, 264]
+    assert K.ex_version_ec_modes(96, 36, "v28") == []
+    assert K.ex_version_ec_modes(96, 36, "v30") == K.ex_ec_modes(96, 36)
+    assert K.ex_version_ec_modes(96, 36, "v33") == [m + 192 for m in K.ex_ec_modes(96, 36)]
+    assert K.ex_version_ec_modes(96, 36, "v34") == [m + 256 for m in K.ex_ec_modes(96, 36)]
+    assert not K.ex_pad("v34") and not K.ex_unroll("v34") and K.ex_snake("v34") and not K.ex_snake("v33")
+    shape = (14, 14, 96, 576, 96, 14, 14, 1, 2, 1, 1, 0, 1)
+    for ks, tag in ((258, "m3210z"), (274, "m3210e1z")):
+        name = K.exdwpw6_spec_name("exdwpw6_c36x16_t512", (3, ks, 1, 0), shape)
+        assert name == f"exdwpw6_c36x16_t512_{tag}_s14x14_96_576_96_14x14_1_2_1101", name
+        assert K.exdwpw6_spec_parse(name) == ("exdwpw6_c36x16_t512", (3, ks, 1, 0), shape)
+        assert f"-DEXDWPW6_KS={ks}" in K.exdwpw6_spec_defines("exdwpw6_c36x16_t512", (3, ks, 1, 0), shape)
+        smem = K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, ks)
+        assert smem == K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, ks - 256)
+
+
+@pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34"])
 def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net, monkeypatch, v):
     """fuse v30: untuned, v28's plan. Tuned, each block's expansion stage times v17's candidates and ex_ec_modes'
     (spelled out here) with the projection stage's pick, every one on its fixed build (modes and shape; compiled
     before the stage is timed), and so does the depthwise stage after it; the launch is the pick's fixed build, with
     the skewed slices' shared memory; v28's stage has only v17's candidates; the emulated plan against ONNX Runtime.
     A force_block6 may pin a v30 mode (v30 only, EC dividing CH / 4). fuse v32: the same with ex_ec_modes' tiles
-    padded (ex_ks + 64, builds named ..e<EC>p), and only those; v33 padded and unrolled (+ 192, ..e<EC>pf)."""
-    pad = {"v30": 0, "v32": 64, "v33": 192}[v]
+    padded (ex_ks + 64, builds named ..e<EC>p), and only those; v33 padded and unrolled (+ 192, ..e<EC>pf); v34 v17's
+    tiles and the EC modes in boustrophedon order (+ 256, builds named ..z)."""
+    pad = {"v30": 0, "v32": 64, "v33": 192, "v34": 256}[v]
+    z = 256 if v == "v34" else 0
     plans = {}
     for fuse in ("v28", v):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
@@ -2323,7 +2355,8 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
         ch, cin = b5[0], key3[1][3]
         kss = [k for k in (0, 1, 2, 4, 8) if k == 0 or cin % (4 * k) == 0]
         wide = [k + 16 * ec + pad for ec in (1, 2, 3) if (ch // 4) % ec == 0 for k in kss if k > 0]
-        assert cands3 == [(*b5, k) for k in kss + wide] and model3 == (*b5, K.ex_ks_rule(cin)), (key3, cands3)
+        v17 = [k + z if k else 0 for k in kss]
+        assert cands3 == [(*b5, k) for k in v17 + wide] and model3 == (*b5, K.ex_ks_rule(cin)), (key3, cands3)
         b6 = cands3[-1]  # the recorder's pick: the widest tiles with the most k slices
         assert b6[5] == 16 * max(ec for ec in (1, 2, 3) if (ch // 4) % ec == 0) + kss[-1] + pad, b6
         assert cands4 == [(*b6, 0), (*b6, 1)], cands4
@@ -2331,7 +2364,8 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
         shape = tuple(int(a) for a in la.args[11:24])
         generic = K.exdwpw6_kernel(ch, b5[2], b5[3])
         assert la.name == K.exdwpw6_spec_name(generic, modes, shape), la.name
-        assert (f"p{'f' if pad > 64 else ''}_s" in la.name) == bool(pad), la.name
+        assert (f"p{'f' if pad > 64 else ''}_s" in la.name) == bool(pad and not z), la.name
+        assert ("z_s" in la.name) == bool(z), la.name
         assert [int(a) for a in la.args[24:]] == list(modes), la.args[24:]
         h, w, _, _, cout, _, wo, s, tr = shape[:9]
         assert la.smem == K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch, b6[5]) > K.exdwpw6_smem(
