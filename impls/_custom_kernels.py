@@ -159,8 +159,14 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                wavefronts instead of 4); not v31's head (head_fc), so each is measured against v30 on its own; H200,
                session 23: GPU tests pass, no gain (the padding adds a warp on the c36 blocks: one scheduler runs 3),
                v33 v32 + the padded tiles' k loop fully unrolled (ex_ks + 128, builds ..e<EC>pf; ex_unroll; session
-               23's stamps: the c24 blocks' expansion -0.1 us each); not yet run on a GPU (results/NOTES.md "fuse
-               v33")
+               23's stamps: the c24 blocks' expansion -0.1 us each); H200, session 24: GPU tests pass, batch-1
+               prefix times -0.66 us on those blocks, no gain an e2e A/B resolves: selectable, not the default,
+               v34 v30 + every tiled expansion candidate of the tuner (v17's tiles, KS >= 1, and ex_ec_modes') with
+               its units in boustrophedon order (ex_ks + 256, builds ..z; ex_snake; fixed builds only): EX_SNAKE
+               channel groups per run, pixel-slot major inside a run, every odd run's slots reversed, so 8
+               consecutive lanes read at most 8 consecutive pixel rows (distinct bank groups) or one (a broadcast)
+               instead of wrapping from one channel group's last slots to the next's first; the same units and
+               sums (bit-identical), unlike v32 no extra units or warps; not v31 / v32 / v33's changes
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)

@@ -13,8 +13,9 @@
 //      conflicts), the block's expansion weight columns, depthwise taps, projection weight rows, biases.
 //   2. expansion of the staged pixels for the CH channels -> Es (ex_ks = 0: lane = pixel, warp-uniform 4-channel
 //      group, weight reads are broadcasts; fuse v17, ex_ks = 1 / 2 / 4 / 8: lane tiles of 4 pixels x 4 channels, the
-//      k range split over ex_ks lanes and reduced by an xor butterfly); out-of-image pixels are not stored, the
-//      depthwise skips them (zero padding).
+//      k range split over ex_ks lanes and reduced by an xor butterfly; fuse v30 / v32 / v33 / v34's fixed builds:
+//      tiles of 1 - 3 channel groups per lane, padded, unrolled, the units in boustrophedon order: ex_tiles_ec,
+//      ex_unit); out-of-image pixels are not stored, the depthwise skips them (zero padding).
 //   3. depthwise 3x3 + bias (+ ReLU6) of the tile's output pixels for the CH channels -> Ds (dw_segs = 0: lane =
 //      pixel; fuse v20, dw_segs = 1: lane = segment of 4 outputs of a row, taps in registers; the same sums).
 //   4. projection PARTIAL over the block's CH channels for every output channel -> Ps (aliases the input rows):
