@@ -15,8 +15,8 @@ launched with:
   ec<E>     the other channel groups per lane (the plan's KS), plain and pad8full;
   v32p      fuse v32's padded mode (ex_ks + 64, K.ex_pack(.., pad=True)): pad8 through the kernel argument, also full.
 With --set snake (session 24), instead: the plan, snake<G> (the units in boustrophedon order, -DEXDWPW6_EX_SNAKE=G
-with G = 1 / 2 / 4 channel groups per run; kernels/cblock.cu ex_unit), e / esnake<G> (ex_tiles_ec with EC 1 where the
-plan runs v17's tiles), full / snake<G>full, and the other k splits (EC 0 and the plan's), plain and snake1.
+with G = 1 / 2 / 4 channel groups per run; kernels/cblock.cu ex_unit), e (ex_tiles_ec with EC 1 where the
+plan runs v17's tiles; esnake2), snake2full, and the other k splits (EC 0 and the plan's) with snake2.
 Every variant but the other k splits sums the same products in the same order as the plan's launch: its output
 must be bitwise equal (checked; a mismatch is an error); the other k splits within rel L2 1e-5 of it. Printed per
 launch: the expansion phase (median over blocks, then the median over --rounds interleaved rounds) and the kernel's
@@ -95,14 +95,13 @@ def snake_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[st
     me = (pc, K.ex_pack(ks, e), rpf, ds)
     out += [(f"snake{g}", modes, (f"-DEXDWPW6_EX_SNAKE={g}",)) for g in (1, 2, 4)]
     if ec == 0:
-        out += [("e", me, ())] + [(f"esnake{g}", me, (f"-DEXDWPW6_EX_SNAKE={g}",)) for g in (1, 2)]
-    out += [("full", me, FULL)] + [(f"snake{g}full", me, (f"-DEXDWPW6_EX_SNAKE={g}", *FULL)) for g in (1, 2)]
+        out += [("e", me, ()), ("esnake2", me, ("-DEXDWPW6_EX_SNAKE=2",))]
+    out += [("snake2full", me, ("-DEXDWPW6_EX_SNAKE=2", *FULL))]
     for k2 in K.ex_ks_modes(cin):
         for e2 in (0, e):
             m2 = (pc, K.ex_pack(k2, e2), rpf, ds)
             if k2 > 0 and k2 != ks and K.ex_mode_fits(m2[1], ch):
-                tag = f"ks{k2}" + (f"e{e2}" if e2 else "")
-                out += [(tag, m2, ()), (f"{tag}snake1", m2, ("-DEXDWPW6_EX_SNAKE=1",))]
+                out.append((f"ks{k2}" + (f"e{e2}" if e2 else "") + "snake2", m2, ("-DEXDWPW6_EX_SNAKE=2",)))
     return out
 
 
