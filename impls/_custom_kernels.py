@@ -166,7 +166,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                channel groups per run, pixel-slot major inside a run, every odd run's slots reversed, so 8
                consecutive lanes read at most 8 consecutive pixel rows (distinct bank groups) or one (a broadcast)
                instead of wrapping from one channel group's last slots to the next's first; the same units and
-               sums (bit-identical), unlike v32 no extra units or warps; not v31 / v32 / v33's changes
+               sums (bit-identical), unlike v32 no extra units or warps; not v31 / v32 / v33's changes; H200,
+               session 24: GPU tests pass, batch 1 / 2 -1.4 / -1.8 us against v30 (A/B, 8 instances),
+               v35 v34 + the EC modes' k loop fully unrolled (ex_ks + 128 + 256, builds ..e<EC>fz; ex_unroll; session
+               24's stamps: the c36 blocks' expansion 1.80 -> 1.69 us against v34's order alone)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -236,7 +239,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 35)),
+    "fuse": tuple(f"v{i}" for i in range(1, 36)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -635,10 +638,13 @@ def ex_snaked(ex_ks: int) -> bool:
 
 
 def ex_unroll(version: str) -> bool:
-    """fuse v33 only (v34 builds on v30): the tuner's EC modes run the padded tiles with their k loop fully unrolled
-    (fixed-shape builds: KL is a constant). Session 23's stamps (scripts/ex_variant_stamps.py, batch-1 plan, H200):
-    the 14x14 64-wide blocks' expansion 1.34 -> 1.22 us, the 7x7 blocks' 1.59 -> 1.46 us; padded alone 1.32 / 1.58."""
-    return fuse_level(version) == 33
+    """fuse v33 and v35 (v34 builds on v30): the tuner's EC modes run with their k loop fully unrolled (fixed-shape
+    builds: KL is a constant; v33's padded, v35's in boustrophedon order). Session 23's stamps
+    (scripts/ex_variant_stamps.py, batch-1 plan, H200): the 14x14 64-wide blocks' expansion 1.34 -> 1.22 us, the 7x7
+    blocks' 1.59 -> 1.46 us; padded alone 1.32 / 1.58. Session 24's, in boustrophedon order (G 2) and unrolled
+    against v30's picks: the c36 blocks 2.03 -> 1.69 us (1.80 not unrolled), the 14x14 64-wide 1.32 -> 1.25, the 7x7
+    1.59 -> 1.53."""
+    return fuse_level(version) in (33, 35)
 
 
 def ex_pad(version: str) -> bool:
@@ -674,8 +680,8 @@ def ex_ec_modes(cin: int, ch: int, pad: bool = False, full: bool = False, snake:
 
 
 def ex_version_ec_modes(cin: int, ch: int, version: str) -> list[int]:
-    """ex_ec_modes as fuse ``version``'s tuner runs them (v32 / v33 padded, v33 unrolled, v34 in boustrophedon
-    order; none before v30)."""
+    """ex_ec_modes as fuse ``version``'s tuner runs them (v32 / v33 padded, v33 / v35 unrolled, v34 / v35 in
+    boustrophedon order; none before v30)."""
     if not ex_wide(version):
         return []
     return ex_ec_modes(cin, ch, ex_pad(version), ex_unroll(version), ex_snake(version))

@@ -468,7 +468,8 @@ def _prebuild_v30(be, generic, modes, shape):
 def _check_v30(case, acts, cfg, tag, fuse="v30"):
     """One block (ex, dw, pw, x, res, ref; the activations ``acts``) with configuration cfg = (CH, TR, CL, NT) and
     the projection's 2-pixel tiles through every v30 expansion mode (ex_ec_modes; on fixed builds, compiled first;
-    ``fuse`` v32: the padded tiles, v33: unrolled too; v34: v17's tiles and the EC modes in boustrophedon order): every
+    ``fuse`` v32: the padded tiles, v33: unrolled too; v34: v17's tiles and the EC modes in boustrophedon order; v35:
+    and the EC modes unrolled): every
     output written, within the float64 tolerance, the fixed build ran, and bit-identical to fuse v28's run with v17's
     tiles of the same KS (the same sums in the same order)."""
     ex, dw, pw, x, res, ref = case
@@ -496,7 +497,7 @@ def _check_v30(case, acts, cfg, tag, fuse="v30"):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34"])
+@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34", "v35"])
 @pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
 def test_v30_expansion_modes_match_float64_and_v28_bitwise(i, j, k, fuse):
     """fuse v30's expansion modes (v32: padded) on each network block (at 512 threads, a configuration with several
@@ -514,7 +515,7 @@ def test_v30_expansion_modes_match_float64_and_v28_bitwise(i, j, k, fuse):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34"])
+@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34", "v35"])
 @pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
 def test_v30_expansion_modes_on_odd_blocks(shape, rng, fuse):
     """fuse v30's expansion modes (v32: padded) on the made-up blocks (pixel counts no multiple of 4, 1x1 maps, CIN 8

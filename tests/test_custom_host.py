@@ -2316,6 +2316,10 @@ def test_fuse_v34_boustrophedon_modes_helpers():
     assert K.ex_version_ec_modes(96, 36, "v33") == [m + 192 for m in K.ex_ec_modes(96, 36)]
     assert K.ex_version_ec_modes(96, 36, "v34") == [m + 256 for m in K.ex_ec_modes(96, 36)]
     assert not K.ex_pad("v34") and not K.ex_unroll("v34") and K.ex_snake("v34") and not K.ex_snake("v33")
+    assert K.ex_version_ec_modes(96, 36, "v35") == [m + 384 for m in K.ex_ec_modes(96, 36)]
+    assert K.ex_v17_modes(96, "v35") == [0, 257, 258, 260, 264] and not K.ex_pad("v35")
+    name = K.exdwpw6_spec_name("exdwpw6_c36x16_t512", (3, 2 + 16 + 384, 1, 0))
+    assert name == "exdwpw6_c36x16_t512_m3210e1fz" and K.exdwpw6_spec_parse(name)[1] == (3, 402, 1, 0), name
     shape = (14, 14, 96, 576, 96, 14, 14, 1, 2, 1, 1, 0, 1)
     for ks, tag in ((258, "m3210z"), (274, "m3210e1z")):
         name = K.exdwpw6_spec_name("exdwpw6_c36x16_t512", (3, ks, 1, 0), shape)
@@ -2326,7 +2330,7 @@ def test_fuse_v34_boustrophedon_modes_helpers():
         assert smem == K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, ks - 256)
 
 
-@pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34"])
+@pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34", "v35"])
 def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net, monkeypatch, v):
     """fuse v30: untuned, v28's plan. Tuned, each block's expansion stage times v17's candidates and ex_ec_modes'
     (spelled out here) with the projection stage's pick, every one on its fixed build (modes and shape; compiled
@@ -2334,9 +2338,10 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     the skewed slices' shared memory; v28's stage has only v17's candidates; the emulated plan against ONNX Runtime.
     A force_block6 may pin a v30 mode (v30 only, EC dividing CH / 4). fuse v32: the same with ex_ec_modes' tiles
     padded (ex_ks + 64, builds named ..e<EC>p), and only those; v33 padded and unrolled (+ 192, ..e<EC>pf); v34 v17's
-    tiles and the EC modes in boustrophedon order (+ 256, builds named ..z)."""
-    pad = {"v30": 0, "v32": 64, "v33": 192, "v34": 256}[v]
-    z = 256 if v == "v34" else 0
+    tiles and the EC modes in boustrophedon order (+ 256, builds named ..z); v35 those EC modes unrolled too (+ 384,
+    ..e<EC>fz)."""
+    pad = {"v30": 0, "v32": 64, "v33": 192, "v34": 256, "v35": 384}[v]
+    z = 256 if v in ("v34", "v35") else 0
     plans = {}
     for fuse in ("v28", v):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
@@ -2365,7 +2370,7 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
         generic = K.exdwpw6_kernel(ch, b5[2], b5[3])
         assert la.name == K.exdwpw6_spec_name(generic, modes, shape), la.name
         assert (f"p{'f' if pad > 64 else ''}_s" in la.name) == bool(pad and not z), la.name
-        assert ("z_s" in la.name) == bool(z), la.name
+        assert ("z_s" in la.name) == bool(z) and ("fz_s" in la.name) == (v == "v35"), la.name
         assert [int(a) for a in la.args[24:]] == list(modes), la.args[24:]
         h, w, _, _, cout, _, wo, s, tr = shape[:9]
         assert la.smem == K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch, b6[5]) > K.exdwpw6_smem(
