@@ -169,7 +169,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                sums (bit-identical), unlike v32 no extra units or warps; not v31 / v32 / v33's changes; H200,
                session 24: GPU tests pass, batch 1 / 2 -1.4 / -1.8 us against v30 (A/B, 8 instances),
                v35 v34 + the EC modes' k loop fully unrolled (ex_ks + 128 + 256, builds ..e<EC>fz; ex_unroll; session
-               24's stamps: the c36 blocks' expansion 1.80 -> 1.69 us against v34's order alone)
+               24's stamps: the c36 blocks' expansion 1.80 -> 1.69 us against v34's order alone); H200, session 24:
+               GPU tests pass, batch 1 0.1122 / 0.1107 / 0.1097 ms for v30 / v34 / v35 (A/B, 3 instances each),
+               batch 64 unchanged; the default
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -270,8 +272,10 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # two 98-tile ones too (-1.0 us); v27 the exdwpw6 launches by PDL (batch 1 / 2 / 3 -9.8 / -12 / -4.7 us against
     # v26); v28 the batch-1 exdwpw5 launches by PDL too (-2.9 us against v27): batch 1 0.1262 -> 0.1135 ms
     # v30 times the expansion's modes (v17's k splits and the wider tiles) on fixed builds (H200, session 22: batch 1
-    # / 2 / 3 -0.8 / -0.6 / -1.1 us against v28)
-    "fuse": "v30",
+    # / 2 / 3 -0.8 / -0.6 / -1.1 us against v28); v34 the expansion's units in boustrophedon order (session 24: batch
+    # 1 / 2 -1.4 / -1.8 us against v30), v35 with the EC modes unrolled (batch 1 -2.4 us against v30, -0.9 against
+    # v34; batch 64 unchanged)
+    "fuse": "v35",
     "net": "v1",
     "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
     "hgemm": "v4",

@@ -2522,4 +2522,5 @@ def test_fuse_v31_fixed_build_name_and_defines():
     assert K.pwpool_fc_c8_smem(49, 320, 1000) == 4 * (49 * 44 + 40 * 64 + 64 * 68 + 64 * 128 + 64 + 8 * 128)
     assert ("cblock", "pwpool_fc_c8") in K.kernels_of("fuse", "v31")
     assert ("cblock", "pwpool_fc_c8") not in K.kernels_of("fuse", "v30")
-    assert K.head_fc("v31") and not K.head_fc("v30") and K.DEFAULT_VERSIONS["fuse"] == "v30"
+    assert K.head_fc("v31") and not K.head_fc("v30") and not K.head_fc(K.DEFAULT_VERSIONS["fuse"])
+    assert K.DEFAULT_VERSIONS["fuse"] == "v35" and not K.head_fc("v34")
