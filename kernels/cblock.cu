@@ -369,12 +369,19 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
 // FMAs; proj_cols 1: 2 per 8, 0: 5 per 16; fuse v19: EP 2). Unit (o4, qg) covers pixels qg, qg + QG, .. (QG = ceil(TP
 // / EP); 8 consecutive lanes read 8 consecutive Ds rows, conflict-free). Same products and order over c as proj_cols
 // 0: bit-identical to it.
+// session 24's measuring build (never planned): -DEXDWPW6_PJ_SNAKE=G orders proj_tiles' units (o4, qg) as ex_unit
+// orders the expansion's (G output groups per pixel-slot run, odd runs reversed): with G = 2, lanes n and n ^ 1 read one
+// Ds row (an LDS.128 pair-uniform: 2 wavefronts instead of 4) and lanes n and n ^ 2 one weight column. Bit-identical.
+#ifndef EXDWPW6_PJ_SNAKE
+#define EXDWPW6_PJ_SNAKE 0
+#endif
 template <int EP, int CH, int NT>
 __device__ __forceinline__ void proj_tiles(const float* Ds, const float* Wps, float* Ps, int TP, int COUT, int CS,
                                            int PS, int tid) {
     const int O4 = COUT / 4, QG = (TP + EP - 1) / EP, U = QG * O4;
     for (int u = tid; u < U; u += NT) {
-        const int o4 = u / QG, qg = u - o4 * QG;
+        int o4, qg;
+        ex_unit<EXDWPW6_PJ_SNAKE>(u, QG, O4, o4, qg);
         int pix[EP];
 #pragma unroll
         for (int i = 0; i < EP; ++i) pix[i] = min(qg + i * QG, TP - 1);

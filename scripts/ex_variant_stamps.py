@@ -16,11 +16,13 @@ launched with:
   v32p      fuse v32's padded mode (ex_ks + 64, K.ex_pack(.., pad=True)): pad8 through the kernel argument, also full.
 With --set snake (session 24), instead: the plan, snake<G> (the units in boustrophedon order, -DEXDWPW6_EX_SNAKE=G
 with G = 1 / 2 / 4 channel groups per run; kernels/cblock.cu ex_unit), e (ex_tiles_ec with EC 1 where the
-plan runs v17's tiles; esnake2), snake2full, and the other k splits (EC 0 and the plan's) with snake2.
+plan runs v17's tiles; esnake2), snake2full, and the other k splits (EC 0 and the plan's) with snake2. With --set
+proj: the plan, pj1 / pj2 (proj_tiles' units in that order, -DEXDWPW6_PJ_SNAKE=G), and the other projection tile
+height (proj_cols 2 <-> 3, the same sums) plain and with pj2. Printed: the expansion and the projection phase.
 Every variant but the other k splits sums the same products in the same order as the plan's launch: its output
 must be bitwise equal (checked; a mismatch is an error); the other k splits within rel L2 1e-5 of it. Printed per
-launch: the expansion phase (median over blocks, then the median over --rounds interleaved rounds) and the kernel's
-span, per variant. kernels/cblock.cu "session 23's measuring builds".
+launch: the expansion and projection phases (median over blocks, then the median over --rounds interleaved rounds)
+and the kernel's span, per variant. kernels/cblock.cu "session 23's measuring builds".
 """
 
 from __future__ import annotations
@@ -105,6 +107,20 @@ def snake_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[st
     return out
 
 
+def proj_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
+    """Session 24's projection set (--set proj): proj_tiles' units in the lane-pair order (-DEXDWPW6_PJ_SNAKE=G, G 1 /
+    2), on the plan's projection mapping and on the other tile height (proj_cols 2 <-> 3: 4 / 2 pixels per tile, the
+    same sums)."""
+    pc, ex_ks, rpf, ds = modes
+    out = [("plan", modes, ())]
+    if pc < 2:
+        return out  # the pixel-lane or column projection: no tiles to order
+    out += [(f"pj{g}", modes, (f"-DEXDWPW6_PJ_SNAKE={g}",)) for g in (1, 2)]
+    mo = (5 - pc, ex_ks, rpf, ds)
+    out += [(f"pc{5 - pc}", mo, ()), (f"pc{5 - pc}pj2", mo, ("-DEXDWPW6_PJ_SNAKE=2",))]
+    return out
+
+
 def ks_of(la) -> int:
     """The k split (KS) of a planned exdwpw6 launch's fixed build."""
     return K.exdwpw6_spec_parse(la.name)[1][1] & 15
@@ -116,9 +132,9 @@ def main() -> None:
     ap.add_argument("--fuse", default="v30")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default="")
-    ap.add_argument("--set", default="s23", choices=("s23", "snake"), help="session 23's variants, or session 24's")
+    ap.add_argument("--set", default="s23", choices=("s23", "snake", "proj"), help="session 23's variants, or 24's")
     args = ap.parse_args()
-    vary = snake_variants if args.set == "snake" else variants
+    vary = {"s23": variants, "snake": snake_variants, "proj": proj_variants}[args.set]
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     be = CustomBackend(kernels=f"fuse={args.fuse}")
     be.prepare(default_network())
@@ -182,11 +198,13 @@ def summary(res: dict, plan, gpu: str, batch: int, labels: dict, show: bool) -> 
             if j != i:
                 continue
             ex_us = float(np.median([o["expand"][0] for o in outs]))
+            pj_us = float(np.median([o["project"][0] for o in outs]))
             span = float(np.median([o["span_us"] for o in outs]))
             if show:
-                print(f"    {label:12s} expand {ex_us:.3f} us   span {span:.2f} us", flush=True)
+                print(f"    {label:12s} expand {ex_us:.3f} us   project {pj_us:.3f} us   span {span:.2f} us",
+                      flush=True)  # fmt: skip
             rows.append({"gpu": gpu, "batch": batch, "launch": i, "name": la.name, "variant": label,
-                         "expand_us": ex_us, "span_us": span, "rounds": outs})  # fmt: skip
+                         "expand_us": ex_us, "project_us": pj_us, "span_us": span, "rounds": outs})  # fmt: skip
     return rows
 
 
