@@ -2316,6 +2316,8 @@ def test_fuse_v34_boustrophedon_modes_helpers():
     assert K.ex_version_ec_modes(96, 36, "v33") == [m + 192 for m in K.ex_ec_modes(96, 36)]
     assert K.ex_version_ec_modes(96, 36, "v34") == [m + 256 for m in K.ex_ec_modes(96, 36)]
     assert not K.ex_pad("v34") and not K.ex_unroll("v34") and K.ex_snake("v34") and not K.ex_snake("v33")
+    src = (KDIR / "cblock.cu").read_text()  # the host's mirrors of the kernel's mode constants
+    assert f"constexpr int EX_SNAKE_V34 = {K.EX_SNAKE};" in src and f"constexpr int EX_PAD_V32 = {K.EX_PAD};" in src
     assert K.ex_version_ec_modes(96, 36, "v35") == [m + 384 for m in K.ex_ec_modes(96, 36)]
     assert K.ex_v17_modes(96, "v35") == [0, 257, 258, 260, 264] and not K.ex_pad("v35")
     name = K.exdwpw6_spec_name("exdwpw6_c36x16_t512", (3, 2 + 16 + 384, 1, 0))
