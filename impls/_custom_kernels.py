@@ -171,7 +171,13 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v35 v34 + the EC modes' k loop fully unrolled (ex_ks + 128 + 256, builds ..e<EC>fz; ex_unroll; session
                24's stamps: the c36 blocks' expansion 1.80 -> 1.69 us against v34's order alone); H200, session 24:
                GPU tests pass, batch 1 0.1122 / 0.1107 / 0.1097 ms for v30 / v34 / v35 (A/B, 3 instances each),
-               batch 64 unchanged; the default
+               batch 64 unchanged; the default,
+               v36 v35 + the projection's lane tiles also with their units in the lane-pair order of v34's expansion
+               (proj_cols 4 / 5 = 2 / 3's tiles with ex_unit's order, G = EX_SNAKE: lanes n and n ^ 1 read one Ds
+               row, lanes n and n ^ 2 one weight column; fixed builds only, bit-identical): a last tuner stage times
+               the final pick with proj_cols 2 / 3 / 4 / 5 on fixed builds (H200, session 25's stamps on v35's batch-1
+               plan: the c36 14x14 blocks' projection 1.32 -> 1.20 us ordered, the 28x28 / stride-2 ones slower;
+               the other tile height faster on the c24 14x14 blocks' final builds)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -241,7 +247,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 36)),
+    "fuse": tuple(f"v{i}" for i in range(1, 37)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -274,7 +280,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # v30 times the expansion's modes (v17's k splits and the wider tiles) on fixed builds (H200, session 22: batch 1
     # / 2 / 3 -0.8 / -0.6 / -1.1 us against v28); v34 the expansion's units in boustrophedon order (session 24: batch
     # 1 / 2 -1.4 / -1.8 us against v30), v35 with the EC modes unrolled (batch 1 -2.4 us against v30, -0.9 against
-    # v34; batch 64 unchanged)
+    # v34; batch 64 unchanged); v36 (the projection tiles' order timed per block) measured against it
     "fuse": "v35",
     "net": "v1",
     "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
@@ -642,13 +648,13 @@ def ex_snaked(ex_ks: int) -> bool:
 
 
 def ex_unroll(version: str) -> bool:
-    """fuse v33 and v35 (v34 builds on v30): the tuner's EC modes run with their k loop fully unrolled (fixed-shape
-    builds: KL is a constant; v33's padded, v35's in boustrophedon order). Session 23's stamps
+    """fuse v33, v35 and later (v34 builds on v30): the tuner's EC modes run with their k loop fully unrolled
+    (fixed-shape builds: KL is a constant; v33's padded, v35's in boustrophedon order). Session 23's stamps
     (scripts/ex_variant_stamps.py, batch-1 plan, H200): the 14x14 64-wide blocks' expansion 1.34 -> 1.22 us, the 7x7
     blocks' 1.59 -> 1.46 us; padded alone 1.32 / 1.58. Session 24's, in boustrophedon order (G 2) and unrolled
     against v30's picks: the c36 blocks 2.03 -> 1.69 us (1.80 not unrolled), the 14x14 64-wide 1.32 -> 1.25, the 7x7
     1.59 -> 1.53."""
-    return fuse_level(version) in (33, 35)
+    return fuse_level(version) == 33 or fuse_level(version) >= 35
 
 
 def ex_pad(version: str) -> bool:
@@ -751,12 +757,12 @@ def exdwpw6_build_of(name: str) -> tuple[int, int, int]:
 
 def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[int, ...] | None = None) -> str:
     """fuse v22: the name of build ``name`` with modes (proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time:
-    <name>_m<p><k><r><d> (fuse v30's ex_ks = ex_pack(k, ec) with ec > 0: <name>_m<p><k><r><d>e<ec>; fuse v32's padded
-    tiles: ..e<ec>p; v33's unrolled: ..e<ec>pf; v34's boustrophedon order: ..z); fuse v23 with the
-    shape (EXDWPW6_SHAPE_ARGS' values) fixed too:
+    <name>_m<p><k><r><d> (fuse v36's p 4 / 5: the ordered projection tiles; fuse v30's ex_ks = ex_pack(k, ec) with
+    ec > 0: <name>_m<p><k><r><d>e<ec>; fuse v32's padded tiles: ..e<ec>p; v33's unrolled: ..e<ec>pf; v34's
+    boustrophedon order: ..z); fuse v23 with the shape (EXDWPW6_SHAPE_ARGS' values) fixed too:
     <name>_m<p><k><r><d>_s<H>x<W>_<CIN>_<CE>_<COUT>_<Ho>x<Wo>_<S>_<TR>_<acte><actd><actp><res>."""
     pc, ks, rpf, ds = modes
-    if not (pc in (0, 1, 2, 3) and ex_mode_ok(ks) and rpf in (0, 1) and ds in (0, 1)):
+    if not (pc in (0, 1, 2, 3, *PROJ_FIXED_ONLY) and ex_mode_ok(ks) and rpf in (0, 1) and ds in (0, 1)):
         raise ValueError(f"exdwpw6 modes out of range: {modes}")
     k, ec = ex_unpack(ks)
     out = f"{name}_m{pc}{k}{rpf}{ds}" + (f"e{ec}" if ec else "") + ("p" if ex_padded(ks) else "")
@@ -903,6 +909,19 @@ def dw_seg_stage(version: str) -> bool:
     """fuse v21 and later: the exdwpw6 tuner's fourth stage times the picked configuration with dw_segs 0 and 1 (H100,
     session 18: v20's segments 1.5 us slower than v19 at batch 1, 3 us faster at batch 3, summed over the blocks)."""
     return fuse_level(version) >= 21
+
+
+def proj_order(version: str) -> bool:
+    """fuse v36 and later: after the depthwise stage the exdwpw6 tuner times the final pick (if it runs the lane tiles,
+    proj_cols 2 / 3) with proj_cols 2, 3, 4 and 5 on fixed builds (PROJ_ORDER_MODES: 4 / 5 are 2 / 3's tiles with
+    their units in the lane-pair order, fixed builds only)."""
+    return fuse_level(version) >= 36
+
+
+# fuse v36: the projection modes of the last tuner stage (2 / 3: v17 / v19's lane tiles; 4 / 5: the same in the
+# lane-pair order, kernels/cblock.cu proj_tiles<.., EX_SNAKE_V34>) and those only fixed builds run
+PROJ_ORDER_MODES = (2, 3, 4, 5)
+PROJ_FIXED_ONLY = (4, 5)
 
 
 def proj_modes(version: str) -> tuple[int, ...]:

@@ -1181,6 +1181,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                             prebuild((*key, "dw_segs"), dcands)
                         launch = self._tuned((*key, "dw_segs"), dcands, stage_build, (*b6, 1))[0]
                         stages.append(((*key, "dw_segs"), self._tune_cache.get((*key, "dw_segs")), 7))
+                    b7 = stages[-1][1]
+                    if wide_ex and K.proj_order(fuse) and b7 is not None and len(b7) == 7 and b7[4] in (2, 3):
+                        # fuse v36, last stage: the final pick with each lane-tile projection, plain (2 / 3) and in
+                        # the lane-pair order (4 / 5), on fixed builds (session 25's stamps: the order and the tile
+                        # height that win differ per block, and the projection stage picked on generic builds)
+                        ocands = [(*b7[:4], p, *b7[5:]) for p in K.PROJ_ORDER_MODES]
+                        prebuild((*key, "proj_order"), ocands)
+                        launch = self._tuned((*key, "proj_order"), ocands, stage_build, b7)[0]
+                        stages.append(((*key, "proj_order"), self._tune_cache.get((*key, "proj_order")), 7))
                     fkey, bf, _ = stages[-1]
                     if bf is not None and all(b is not None for _, b, _ in stages):
                         # plan_tune: every stage's near alternatives with the later stages' picks kept
@@ -1215,7 +1224,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fuse = self.versions["fuse"]
         if len(c) > 3 and c[3] not in ((256, 512) if K.t512_builds(fuse) else ()):
             return None
-        if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in K.proj_modes(fuse)):
+        pcs = K.proj_modes(fuse) + (K.PROJ_FIXED_ONLY if K.proj_order(fuse) else ())  # fuse v36: 4 / 5 too
+        if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in pcs):
             return None
         ex_modes = K.ex_v17_modes(cin, fuse) + K.ex_version_ec_modes(cin, c[0], fuse)
         if len(c) > 5 and not (K.ex_tiles(fuse) and c[5] in ex_modes):
@@ -1259,8 +1269,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             self._allow_nonportable_cluster(name, fn)
         pdl = self._pdl_by_version(K.exdwpw6_pdl(fuse), "fuse v27 -> v26")
         la = Launch(name, fn, (cl * ng, st, nb), (nt,), args, smem=smem, pdl=pdl)
-        if ks >= 16 and not generic:  # fuse v30's expansion modes exist only on fixed builds (``generic``: the caller
-            # specialises)
+        if (ks >= 16 or pc in K.PROJ_FIXED_ONLY) and not generic:  # fuse v30's expansion modes and v36's ordered
+            # projection tiles exist only on fixed builds (``generic``: the caller specialises)
             return self._specialise_exdwpw6([la])[0]
         return la
 

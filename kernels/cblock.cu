@@ -375,13 +375,14 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
 #ifndef EXDWPW6_PJ_SNAKE
 #define EXDWPW6_PJ_SNAKE 0
 #endif
-template <int EP, int CH, int NT>
+// fuse v36 (proj_cols 4 / 5, fixed builds only): 2 / 3's tiles in that order with G = EX_SNAKE_V34, timed per block.
+template <int EP, int CH, int NT, int PJG = EXDWPW6_PJ_SNAKE>
 __device__ __forceinline__ void proj_tiles(const float* Ds, const float* Wps, float* Ps, int TP, int COUT, int CS,
                                            int PS, int tid) {
     const int O4 = COUT / 4, QG = (TP + EP - 1) / EP, U = QG * O4;
     for (int u = tid; u < U; u += NT) {
         int o4, qg;
-        ex_unit<EXDWPW6_PJ_SNAKE>(u, QG, O4, o4, qg);
+        ex_unit<PJG>(u, QG, O4, o4, qg);
         int pix[EP];
 #pragma unroll
         for (int i = 0; i < EP; ++i) pix[i] = min(qg + i * QG, TP - 1);
@@ -468,6 +469,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     static_assert(EXE <= 3 && (EXE == 0 || EXK > 0), "ex_ks: KS + 16 * EC with EC 1 - 3");
     static_assert(EXDWPW6_KS < 512 && ((EXP == 0 && !EXF) || EXE > 0), "ex_ks: + 64 / + 128 only with EC 1 - 3");
     static_assert(EXDWPW6_KS < 256 || EXK > 0, "ex_ks: + 256 only with KS >= 1");
+    static_assert(EXDWPW6_PC >= 0 && EXDWPW6_PC <= 5, "proj_cols: 0 - 3, fuse v36's 4 / 5");
 #else
     constexpr int EXE = 0, EXK = 1, EXP = 0, wsk = 0, EXZ = EXDWPW6_EX_SNAKE;
     constexpr bool EXF = false;
@@ -678,6 +680,12 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     if (proj_cols >= 2) {
         // fuse v17 (proj_cols 2): lane tiles of 4 pixels x 4 output channels; fuse v19 (3): of 2 pixels, twice the
         // tiles (the 4-pixel tiles leave warps idle where TP / 4 x COUT / 4 < NT: ncu barrier stalls at batch 1)
+#ifdef EXDWPW6_FIX_MODES
+        // fuse v36 (fixed builds only; proj_cols is a constant here): 4 / 5 = 2 / 3's tiles in the lane-pair order
+        if (proj_cols == 4) proj_tiles<4, CH, NT, EX_SNAKE_V34>(Ds, Wps, Ps, TP, COUT, CS, PS, tid);
+        else if (proj_cols == 5) proj_tiles<2, CH, NT, EX_SNAKE_V34>(Ds, Wps, Ps, TP, COUT, CS, PS, tid);
+        else
+#endif
         if (proj_cols == 2) proj_tiles<4, CH, NT>(Ds, Wps, Ps, TP, COUT, CS, PS, tid);
         else proj_tiles<2, CH, NT>(Ds, Wps, Ps, TP, COUT, CS, PS, tid);
     } else if (proj_cols) {

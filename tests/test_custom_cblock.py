@@ -106,7 +106,10 @@ def _run(be, ex, dw, pw, x, res, ex_act=True, dw_act=True, act=False, cfg=None):
     if cfg is not None:  # (fuse v30's expansion modes: on the fixed build of the generic one, the modes the pinned)
         base, modes, _ = K.exdwpw6_spec_parse(ran[0]) if len(ran) == 1 else (None, None, None)
         assert [base] == [K.exdwpw6_kernel(cfg[0], cfg[2], cfg[3] if len(cfg) > 3 else 256)], (cfg, names)
-        assert modes is None if len(cfg) < 6 or cfg[5] < 16 else modes[1] == cfg[5], (cfg, names)
+        if len(cfg) > 4 and cfg[4] in K.PROJ_FIXED_ONLY:  # fuse v36's ordered projection tiles: a fixed build
+            assert modes is not None and modes[0] == cfg[4] and (len(cfg) < 6 or modes[1] == cfg[5]), (cfg, names)
+        else:
+            assert modes is None if len(cfg) < 6 or cfg[5] < 16 else modes[1] == cfg[5], (cfg, names)
     assert not be._cnt.get().any(), "arrival counters not reset"
     return host
 
@@ -527,6 +530,59 @@ def test_v30_expansion_modes_on_odd_blocks(shape, rng, fuse):
     for c in {wide[0], wide[-1]}:
         if K.ex_ec_modes(cin, c[0]):
             _check_v30(case, (ex_act, True, act), (*c, 512), f"odd {shape}", fuse)
+
+
+# -- fuse v36: the projection's lane tiles in the lane-pair order (proj_cols 4 / 5, fixed builds) ------------------
+def _check_v36(case, acts, cfg, tag):
+    """One block with configuration cfg = (CH, TR, CL, NT) and v34's ordered tiles of ex_ks_rule's KS (a fixed build)
+    through proj_cols 4 and 5 (fuse v36, compiled first): every output written, within the float64 tolerance, the
+    fixed build with that proj_cols ran, and bit-identical to fuse v35's run with proj_cols 2 / 3 (the same units)."""
+    ex, dw, pw, x, res, ref = case
+    ex_act, dw_act, act = acts
+    nb, cin, h, w = x.shape
+    ho, wo = dw.out_hw(h, w)
+    ks = K.ex_pack(K.ex_ks_rule(cin), 0, snake=True)
+    be36, be35 = backend_for("fuse=v36"), backend_for("fuse=v35")
+    generic = K.exdwpw6_kernel(cfg[0], cfg[2], cfg[3])
+    shape = (h, w, cin, ex.out_channels, pw.out_channels, ho, wo, dw.stride, cfg[1], int(ex_act), int(dw_act))
+    shape += (int(act), int(res is not None))
+    _prebuild_v30(be36, generic, [(pc, ks, 1, 1) for pc in K.PROJ_ORDER_MODES], shape)
+    for pc in K.PROJ_FIXED_ONLY:
+        c36 = (*cfg, pc, ks)
+        y = _run(be36, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=c36)
+        assert np.isfinite(y).all(), f"cfg {c36}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
+        assert_close(y, ref, "fp32", "layer", what=f"{tag} fuse v36 cfg {c36}")
+        y35 = _run(be35, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=(*cfg, pc - 2, ks))
+        np.testing.assert_array_equal(y, y35, err_msg=f"{tag} cfg {c36}: v36 differs from v35 proj_cols {pc - 2}")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_v36_ordered_projection_matches_float64_and_v35_bitwise(i, j, k):
+    """fuse v36's ordered projection tiles on each network block (the configuration of the v30 test above): against
+    float64 and bit-identical to v35's unordered tiles."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    args = _block_args(ex.layer, dw.layer, pw.layer)
+    wide = exdwpw6_configs(*args, wide=True)
+    multi = [c for c in wide if args[3] // (c[2] * c[0]) > 1]
+    cfg = (*(multi or wide)[0], 512)
+    _check_v36((ex.layer, dw.layer, pw.layer, x, res, ref), (ex.act, dw.act, pw.act), cfg, f"ops {i}+{j}+{k}")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
+def test_v36_ordered_projection_on_odd_blocks(shape, rng):
+    """fuse v36's ordered projection tiles on the made-up blocks (pixel counts no multiple of 4 or 2, output groups
+    COUT / 4 odd, 1x1 maps), the first and the last configuration at 512 threads: against float64 and bit-identical
+    to v35."""
+    s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
+    case = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
+    ho, wo = case[1].out_hw(h, w)
+    wide = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)
+    for c in {wide[0], wide[-1]}:
+        _check_v36(case, (ex_act, True, act), (*c, 512), f"odd {shape}")
 
 
 # -- fuse v18: the cluster reduce's loads requested early (kernel argument red_pf) ----------------------------------

@@ -345,7 +345,8 @@ def emulate(name, grid, block, args):
         H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr, proj, ex_ks, red_pf, dw_segs = map(int, a[11:])
         assert dw_segs in (0, 1), dw_segs  # fuse v20's depthwise by row segments: the same sums
         assert red_pf in (0, 1), red_pf  # fuse v18's reduce with its loads requested early: the same sums
-        assert proj in (0, 1, 2, 3), proj  # v16's projection by output columns, v17 / v19's lane tiles: the same sums
+        # v16's projection by output columns, v17 / v19's lane tiles, v36's in the lane-pair order: the same sums
+        assert proj in (0, 1, 2, 3, 4, 5), proj
         ks, ec = ex_ks & 15, (ex_ks >> 4) & 3  # fuse v30: ex_ks = KS + 16 * EC (EC channel groups per lane, 1 - 3)
         assert ks in (0, 1, 2, 4, 8) and (ks == 0 or cin % (4 * ks) == 0), (ex_ks, cin)  # fuse v17
         assert ec in (0, 1, 2, 3) and (ec == 0 or ks > 0), ex_ks
@@ -363,6 +364,7 @@ def emulate(name, grid, block, args):
         m = re.fullmatch(r"exdwpw6_c(\d+)(?:x(\d+))?(?:_t(\d+))?", base)
         ch, cl = int(m[1]), int(m[2] or 8)
         assert ec == 0 or ((ch // 4) % ec == 0 and shape is not None), (name, ex_ks)  # v30's modes: fixed builds only
+        assert proj < 4 or shape is not None, (name, proj)  # v36's ordered projection tiles: fixed builds only
         n = grid[2]
         assert cnt.dtype == np.int32 and not cnt[: n * grid[1] * cl].any(), "counters must be zero before a launch"
         assert cnt.size >= n * grid[1] * cl, (cnt.size, n, grid, cl)
@@ -1264,7 +1266,8 @@ def _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, fuse):
     be.TUNE_MIN_FLOP = 0
     be.prepare(net)
     launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
-    six = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] not in ("proj_cols", "ex_ks", "dw_segs")]  # later
+    later = ("proj_cols", "ex_ks", "dw_segs", "proj_order")  # the later stages' keys
+    six = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] not in later]
     assert len(six) == len(launches) == 13, [c[0] for c in calls]
     return be, six, launches, calls
 
@@ -2332,7 +2335,29 @@ def test_fuse_v34_boustrophedon_modes_helpers():
         assert smem == K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, ks - 256)
 
 
-@pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34", "v35"])
+def test_fuse_v36_ordered_projection_helpers():
+    """fuse v36: proj_cols 4 / 5 (the lane tiles in the lane-pair order) only on v36 and later, in the fixed builds'
+    names (..m4.. / ..m5.., parsed back) and defines, never above 5; v36 keeps v35's expansion modes; the kernel runs
+    4 / 5 through proj_tiles with EX_SNAKE_V34's order in fixed builds only."""
+    assert K.proj_order("v36") and not K.proj_order("v35") and K.PROJ_ORDER_MODES == (2, 3, 4, 5)
+    assert K.ex_unroll("v36") and K.ex_snake("v36") and not K.ex_pad("v36") and not K.head_fc("v36")
+    assert K.ex_version_ec_modes(96, 36, "v36") == K.ex_version_ec_modes(96, 36, "v35")
+    assert K.proj_modes("v36") == (0, 1, 2, 3)  # the generic-build projection stage is v35's
+    shape = (14, 14, 96, 576, 96, 14, 14, 1, 2, 1, 1, 0, 1)
+    for pc in (4, 5):
+        name = K.exdwpw6_spec_name("exdwpw6_c36x16_t512", (pc, 402, 1, 0), shape)
+        assert name == f"exdwpw6_c36x16_t512_m{pc}210e1fz_s14x14_96_576_96_14x14_1_2_1101", name
+        assert K.exdwpw6_spec_parse(name) == ("exdwpw6_c36x16_t512", (pc, 402, 1, 0), shape)
+        assert f"-DEXDWPW6_PC={pc}" in K.exdwpw6_spec_defines("exdwpw6_c36x16_t512", (pc, 402, 1, 0), shape)
+    with pytest.raises(ValueError):
+        K.exdwpw6_spec_name("exdwpw6_c36x16_t512", (6, 402, 1, 0), shape)
+    src = (KDIR / "cblock.cu").read_text()
+    fixed = src[src.index("#ifdef EXDWPW6_FIX_MODES\n        // fuse v36") :]
+    assert fixed.index("proj_cols == 4) proj_tiles<4, CH, NT, EX_SNAKE_V34>") < fixed.index("#endif")
+    assert fixed.index("proj_cols == 5) proj_tiles<2, CH, NT, EX_SNAKE_V34>") < fixed.index("#endif")
+
+
+@pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34", "v35", "v36"])
 def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net, monkeypatch, v):
     """fuse v30: untuned, v28's plan. Tuned, each block's expansion stage times v17's candidates and ex_ec_modes'
     (spelled out here) with the projection stage's pick, every one on its fixed build (modes and shape; compiled
@@ -2341,9 +2366,10 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     A force_block6 may pin a v30 mode (v30 only, EC dividing CH / 4). fuse v32: the same with ex_ec_modes' tiles
     padded (ex_ks + 64, builds named ..e<EC>p), and only those; v33 padded and unrolled (+ 192, ..e<EC>pf); v34 v17's
     tiles and the EC modes in boustrophedon order (+ 256, builds named ..z); v35 those EC modes unrolled too (+ 384,
-    ..e<EC>fz)."""
-    pad = {"v30": 0, "v32": 64, "v33": 192, "v34": 256, "v35": 384}[v]
-    z = 256 if v in ("v34", "v35") else 0
+    ..e<EC>fz); v36 v35 + a last stage after the depthwise one: the final pick with proj_cols 2 / 3 / 4 / 5 (4 / 5:
+    the ordered projection tiles), on fixed builds, the launch its pick's build."""
+    pad = {"v30": 0, "v32": 64, "v33": 192, "v34": 256, "v35": 384, "v36": 384}[v]
+    z = 256 if v in ("v34", "v35", "v36") else 0
     plans = {}
     for fuse in ("v28", v):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
@@ -2355,9 +2381,10 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     be, six, launches, calls = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, v)
     third = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "ex_ks"]
     fourth = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "dw_segs"]
-    assert len(third) == len(fourth) == 13, [c[0] for c in calls]
+    fifth = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "proj_order"]
+    assert len(third) == len(fourth) == 13 and len(fifth) == (13 if v == "v36" else 0), [c[0] for c in calls]
     built = set(SPEC_BUILDS)
-    for (key3, cands3, model3), (_, cands4, _), la in zip(third, fourth, launches):
+    for i, ((key3, cands3, model3), (_, cands4, _), la) in enumerate(zip(third, fourth, launches)):
         b5 = cands3[0][:5]
         ch, cin = b5[0], key3[1][3]
         kss = [k for k in (0, 1, 2, 4, 8) if k == 0 or cin % (4 * k) == 0]
@@ -2368,11 +2395,20 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
         assert b6[5] == 16 * max(ec for ec in (1, 2, 3) if (ch // 4) % ec == 0) + kss[-1] + pad, b6
         assert cands4 == [(*b6, 0), (*b6, 1)], cands4
         modes = (b6[4], b6[5], 1, 1)  # red_pf 1, dw_segs: the recorder's last
+        if v == "v36":  # the proj_cols stage's last pick (3: the 2-pixel tiles), then the ordered ones timed
+            _, cands5, model5 = fifth[i]
+            b7 = cands4[-1]
+            assert b7[4] == 3 and model5 == b7 and cands5 == [(*b7[:4], p, *b7[5:]) for p in (2, 3, 4, 5)], cands5
+            modes = (5, b6[5], 1, 1)
+            for c in cands5:
+                assert (K.exdwpw6_kernel(ch, b5[2], b5[3]), (c[4], c[5], 1, c[6]), tuple(
+                    int(a) for a in la.args[11:24])) in built, c  # fmt: skip
         shape = tuple(int(a) for a in la.args[11:24])
         generic = K.exdwpw6_kernel(ch, b5[2], b5[3])
         assert la.name == K.exdwpw6_spec_name(generic, modes, shape), la.name
         assert (f"p{'f' if pad > 64 else ''}_s" in la.name) == bool(pad and not z), la.name
-        assert ("z_s" in la.name) == bool(z) and ("fz_s" in la.name) == (v == "v35"), la.name
+        assert ("z_s" in la.name) == bool(z) and ("fz_s" in la.name) == (v in ("v35", "v36")), la.name
+        assert la.name.startswith(f"{generic}_m{modes[0]}"), la.name
         assert [int(a) for a in la.args[24:]] == list(modes), la.args[24:]
         h, w, _, _, cout, _, wo, s, tr = shape[:9]
         assert la.smem == K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch, b6[5]) > K.exdwpw6_smem(
@@ -2391,7 +2427,8 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     cfgs = [(12, 4, 16)]
     for fuse, pin, ok in ((v, (12, 4, 16, 512, 3, 50 + pad, 0), True), (v, (12, 4, 16, 512, 3, 34 + pad, 0), False),
                           (v, (12, 4, 16, 512, 3, 50 + (64 if pad == 0 else 0), 0), False),
-                          ("v28", (12, 4, 16, 512, 3, 50, 0), False)):  # fmt: skip
+                          ("v28", (12, 4, 16, 512, 3, 50, 0), False),
+                          (v, (12, 4, 16, 512, 5, 50 + pad, 0), v == "v36")):  # fmt: skip
         pinned = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
         pinned.force_block6 = pin
         assert (pinned._pinned6(cfgs, 32) == pin) == ok, (fuse, pin)
