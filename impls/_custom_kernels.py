@@ -171,13 +171,15 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v35 v34 + the EC modes' k loop fully unrolled (ex_ks + 128 + 256, builds ..e<EC>fz; ex_unroll; session
                24's stamps: the c36 blocks' expansion 1.80 -> 1.69 us against v34's order alone); H200, session 24:
                GPU tests pass, batch 1 0.1122 / 0.1107 / 0.1097 ms for v30 / v34 / v35 (A/B, 3 instances each),
-               batch 64 unchanged; the default,
+               batch 64 unchanged; the default in session 24,
                v36 v35 + the projection's lane tiles also with their units in the lane-pair order of v34's expansion
                (proj_cols 4 / 5 = 2 / 3's tiles with ex_unit's order, G = EX_SNAKE: lanes n and n ^ 1 read one Ds
                row, lanes n and n ^ 2 one weight column; fixed builds only, bit-identical): a last tuner stage times
                the final pick with proj_cols 2 / 3 / 4 / 5 on fixed builds (H200, session 25's stamps on v35's batch-1
                plan: the c36 14x14 blocks' projection 1.32 -> 1.20 us ordered, the 28x28 / stride-2 ones slower;
-               the other tile height faster on the c24 14x14 blocks' final builds)
+               the other tile height faster on the c24 14x14 blocks' final builds); H200, session 25: GPU tests
+               pass, batch 1 0.1100 -> 0.1092 ms (medians of 8 interleaved instances each, v35 -> v36), batch 2
+               -0.7 us (4 each, overlapping); the default
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -280,8 +282,9 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # v30 times the expansion's modes (v17's k splits and the wider tiles) on fixed builds (H200, session 22: batch 1
     # / 2 / 3 -0.8 / -0.6 / -1.1 us against v28); v34 the expansion's units in boustrophedon order (session 24: batch
     # 1 / 2 -1.4 / -1.8 us against v30), v35 with the EC modes unrolled (batch 1 -2.4 us against v30, -0.9 against
-    # v34; batch 64 unchanged); v36 (the projection tiles' order timed per block) measured against it
-    "fuse": "v35",
+    # v34; batch 64 unchanged); v36 the projection tiles' order timed per block (session 25: batch 1 -0.8 us against
+    # v35, medians of 8 instances)
+    "fuse": "v36",
     "net": "v1",
     "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
     "hgemm": "v4",

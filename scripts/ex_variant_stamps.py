@@ -110,11 +110,13 @@ def snake_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[st
 def proj_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
     """Session 24's projection set (--set proj): proj_tiles' units in the lane-pair order (-DEXDWPW6_PJ_SNAKE=G, G 1 /
     2), on the plan's projection mapping and on the other tile height (proj_cols 2 <-> 3: 4 / 2 pixels per tile, the
-    same sums)."""
+    same sums); on fuse v36's ordered tiles (proj_cols 4 / 5) the other three of K.PROJ_ORDER_MODES."""
     pc, ex_ks, rpf, ds = modes
     out = [("plan", modes, ())]
     if pc < 2:
         return out  # the pixel-lane or column projection: no tiles to order
+    if pc in K.PROJ_FIXED_ONLY:  # fuse v36's plan, ordered already: the other lane-tile modes (plain / ordered)
+        return out + [(f"pc{p}", (p, ex_ks, rpf, ds), ()) for p in K.PROJ_ORDER_MODES if p != pc]
     out += [(f"pj{g}", modes, (f"-DEXDWPW6_PJ_SNAKE={g}",)) for g in (1, 2)]
     mo = (5 - pc, ex_ks, rpf, ds)
     out += [(f"pc{5 - pc}", mo, ()), (f"pc{5 - pc}pj2", mo, ("-DEXDWPW6_PJ_SNAKE=2",))]

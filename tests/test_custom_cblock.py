@@ -499,13 +499,9 @@ def _check_v30(case, acts, cfg, tag, fuse="v30"):
         np.testing.assert_array_equal(y, y28, err_msg=f"{tag} cfg {c30}: fuse {fuse} differs from v28's KS {m & 15}")
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34", "v35"])
-@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
-def test_v30_expansion_modes_match_float64_and_v28_bitwise(i, j, k, fuse):
-    """fuse v30's expansion modes (v32: padded) on each network block (at 512 threads, a configuration with several
-    clusters per row tile where the block has one, else the first): every mode against float64 and bit-identical to
-    v28's tiles of the same KS."""
+def _wide_block(i, j, k):
+    """Network block (i, j, k) at batch 1 as (case, activations, configuration, tag) for _check_v30 / _check_v36: at
+    512 threads, a configuration with several clusters per row tile where the block has one, else the first."""
     net = _net()
     ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
     x, res, ref = _block_case(i, j, k, 1)
@@ -513,8 +509,17 @@ def test_v30_expansion_modes_match_float64_and_v28_bitwise(i, j, k, fuse):
     wide = exdwpw6_configs(*args, wide=True)
     multi = [c for c in wide if args[3] // (c[2] * c[0]) > 1]
     cfg = (*(multi or wide)[0], 512)
-    case = (ex.layer, dw.layer, pw.layer, x, res, ref)
-    _check_v30(case, (ex.act, dw.act, pw.act), cfg, f"ops {i}+{j}+{k}", fuse)
+    return (ex.layer, dw.layer, pw.layer, x, res, ref), (ex.act, dw.act, pw.act), cfg, f"ops {i}+{j}+{k}"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34", "v35"])
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_v30_expansion_modes_match_float64_and_v28_bitwise(i, j, k, fuse):
+    """fuse v30's expansion modes (v32: padded) on each network block (at 512 threads, a configuration with several
+    clusters per row tile where the block has one, else the first): every mode against float64 and bit-identical to
+    v28's tiles of the same KS."""
+    _check_v30(*_wide_block(i, j, k), fuse)
 
 
 @pytest.mark.gpu
@@ -561,14 +566,7 @@ def _check_v36(case, acts, cfg, tag):
 def test_v36_ordered_projection_matches_float64_and_v35_bitwise(i, j, k):
     """fuse v36's ordered projection tiles on each network block (the configuration of the v30 test above): against
     float64 and bit-identical to v35's unordered tiles."""
-    net = _net()
-    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
-    x, res, ref = _block_case(i, j, k, 1)
-    args = _block_args(ex.layer, dw.layer, pw.layer)
-    wide = exdwpw6_configs(*args, wide=True)
-    multi = [c for c in wide if args[3] // (c[2] * c[0]) > 1]
-    cfg = (*(multi or wide)[0], 512)
-    _check_v36((ex.layer, dw.layer, pw.layer, x, res, ref), (ex.act, dw.act, pw.act), cfg, f"ops {i}+{j}+{k}")
+    _check_v36(*_wide_block(i, j, k))
 
 
 @pytest.mark.gpu

@@ -2054,7 +2054,7 @@ def test_exdwpw6_spec_names_and_defines():
     with pytest.raises(ValueError):
         K.exdwpw6_build_of("exdwpw5_s1_c24_o24_t4x8")
     assert K.exdwpw6_spec_name("exdwpw6_c24", (3, 4, 1, 0)) == "exdwpw6_c24_m3410"
-    for bad in ((4, 0, 1, 0), (0, 3, 1, 0), (0, 0, 2, 0), (0, 0, 1, 2)):
+    for bad in ((6, 0, 1, 0), (0, 3, 1, 0), (0, 0, 2, 0), (0, 0, 1, 2)):  # (proj_cols 4 / 5: fuse v36's)
         with pytest.raises(ValueError):
             K.exdwpw6_spec_name("exdwpw6_c24", bad)
     assert K.exdwpw6_spec_defines("exdwpw6_c12x16_t512", (2, 8, 0, 1)) == [
@@ -2562,4 +2562,4 @@ def test_fuse_v31_fixed_build_name_and_defines():
     assert ("cblock", "pwpool_fc_c8") in K.kernels_of("fuse", "v31")
     assert ("cblock", "pwpool_fc_c8") not in K.kernels_of("fuse", "v30")
     assert K.head_fc("v31") and not K.head_fc("v30") and not K.head_fc(K.DEFAULT_VERSIONS["fuse"])
-    assert K.DEFAULT_VERSIONS["fuse"] == "v35" and not K.head_fc("v34")
+    assert K.DEFAULT_VERSIONS["fuse"] == "v36" and not K.head_fc("v34") and not K.head_fc("v35")
