@@ -1055,6 +1055,12 @@ def exdwpw6_smem(h: int, w: int, cin: int, cout: int, wo: int, stride: int, tr: 
     return 4 * (r0 + ipmax * cs + tr * wo * cs + cin * ch + skew + ch * cout + 9 * ch + 2 * ch)
 
 
+def exdwpw6_push_bytes(tr: int, wo: int, cout: int, cl: int) -> int:
+    """Shared memory (bytes) that session 25's measuring build -DEXDWPW6_PUSH=1 adds to exdwpw6_smem: the receive
+    buffer of CL senders x ceil(TR * Wo * COUT / 4 / CL) float4 units (kernels/cblock.cu exdwpw6_body, step 4)."""
+    return 16 * cl * -(-(tr * wo * (cout // 4)) // cl)
+
+
 # gemm v7 (3xTF32 tensor-core) tiles: (BM, BN, WM, WN) with WM x WN the warp tile, 8 warps each
 GEMM_TILES_TC = ((128, 128, 64, 32), (128, 64, 32, 32), (128, 32, 32, 16), (64, 64, 32, 16), (64, 32, 16, 16))
 # gemm v8 SIMT tiles (BM, BN, TM, TN), (BM / TM) * (BN / TN) threads; kernels/gemm.cu GEMM_V8_KERNEL lines

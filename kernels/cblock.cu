@@ -72,6 +72,14 @@ __device__ __forceinline__ float4 ld_dsmem4(const float* p, unsigned rank) {
                  : "memory");
     return v;
 }
+// a float4 into block `rank`'s shared memory at this block's offset of p (session 25's EXDWPW6_PUSH)
+__device__ __forceinline__ void st_dsmem4(float* p, unsigned rank, float4 v) {
+    unsigned ra;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(smem_u32(p)), "r"(rank));
+    asm volatile("st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"r"(ra), "f"(v.x), "f"(v.y), "f"(v.z),
+                 "f"(v.w)
+                 : "memory");
+}
 // the input rows reach every block of the cluster by ONE bulk copy per pixel row (multicast), completing on an
 // mbarrier at the same shared-memory offset in each block (sm_90a: the host builds this file for the arch-specific
 // target, impls/_custom_kernels.py ARCH_SPECIFIC_FILES)
@@ -375,10 +383,14 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
 #ifndef EXDWPW6_PJ_SNAKE
 #define EXDWPW6_PJ_SNAKE 0
 #endif
+#ifndef EXDWPW6_PUSH  // session 25's measuring build (exdwpw6_body, step 4): the projection pushed to its summing block
+#define EXDWPW6_PUSH 0
+#endif
 // fuse v36 (proj_cols 4 / 5, fixed builds only): 2 / 3's tiles in that order with G = EX_SNAKE_V34, timed per block.
-template <int EP, int CH, int NT, int PJG = EXDWPW6_PJ_SNAKE>
-__device__ __forceinline__ void proj_tiles(const float* Ds, const float* Wps, float* Ps, int TP, int COUT, int CS,
-                                           int PS, int tid) {
+// ``store(q, o4, v)`` writes a tile's result (the partial of pixel q, outputs 4 o4 .. 4 o4 + 3).
+template <int EP, int CH, int NT, int PJG = EXDWPW6_PJ_SNAKE, class Store>
+__device__ __forceinline__ void proj_tiles(const float* Ds, const float* Wps, int TP, int COUT, int CS, int tid,
+                                           Store store) {
     const int O4 = COUT / 4, QG = (TP + EP - 1) / EP, U = QG * O4;
     for (int u = tid; u < U; u += NT) {
         int o4, qg;
@@ -408,7 +420,7 @@ __device__ __forceinline__ void proj_tiles(const float* Ds, const float* Wps, fl
 #pragma unroll
         for (int i = 0; i < EP; ++i) {
             const int q = qg + i * QG;
-            if (q < TP) *reinterpret_cast<float4*>(Ps + q * PS + o4 * 4) = acc[i];
+            if (q < TP) store(q, o4, acc[i]);
         }
     }
 }
@@ -677,17 +689,32 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 
     // 4. projection partial over this block's CH channels (Ps aliases the staged input rows: free after step 2)
     float* Ps = Xs;
+#if EXDWPW6_PUSH
+    // session 25's measuring build (-DEXDWPW6_PUSH=1, lane tiles only; never planned): each tile result goes straight
+    // to the block that sums its unit (j = q * O4 + o4: block j / chunk), into that block's receive buffer Rv (after
+    // the layout: [CL senders][chunk] float4, the host adds K.exdwpw6_push_bytes), so step 5 reads CL local float4s
+    // per unit instead of CL remote ones (one DSMEM round trip each); the same sums in the same order (bit-identical)
+    static_assert(EXDWPW6_PC >= 2, "EXDWPW6_PUSH: the lane-tile projections only");
+    float* Rv = bds + CH;
+    const int chunk = (TP * O4 + CL - 1) / CL;
+    auto pstore = [&](int q, int o4, float4 v) {
+        const int j = q * O4 + o4, ow = j / chunk;
+        st_dsmem4(Rv + ((int)rank * chunk + j - ow * chunk) * 4, (unsigned)ow, v);
+    };
+#else
+    auto pstore = [&](int q, int o4, float4 v) { *reinterpret_cast<float4*>(Ps + q * PS + o4 * 4) = v; };
+#endif
     if (proj_cols >= 2) {
         // fuse v17 (proj_cols 2): lane tiles of 4 pixels x 4 output channels; fuse v19 (3): of 2 pixels, twice the
         // tiles (the 4-pixel tiles leave warps idle where TP / 4 x COUT / 4 < NT: ncu barrier stalls at batch 1)
 #ifdef EXDWPW6_FIX_MODES
         // fuse v36 (fixed builds only; proj_cols is a constant here): 4 / 5 = 2 / 3's tiles in the lane-pair order
-        if (proj_cols == 4) proj_tiles<4, CH, NT, EX_SNAKE_V34>(Ds, Wps, Ps, TP, COUT, CS, PS, tid);
-        else if (proj_cols == 5) proj_tiles<2, CH, NT, EX_SNAKE_V34>(Ds, Wps, Ps, TP, COUT, CS, PS, tid);
+        if (proj_cols == 4) proj_tiles<4, CH, NT, EX_SNAKE_V34>(Ds, Wps, TP, COUT, CS, tid, pstore);
+        else if (proj_cols == 5) proj_tiles<2, CH, NT, EX_SNAKE_V34>(Ds, Wps, TP, COUT, CS, tid, pstore);
         else
 #endif
-        if (proj_cols == 2) proj_tiles<4, CH, NT>(Ds, Wps, Ps, TP, COUT, CS, PS, tid);
-        else proj_tiles<2, CH, NT>(Ds, Wps, Ps, TP, COUT, CS, PS, tid);
+        if (proj_cols == 2) proj_tiles<4, CH, NT>(Ds, Wps, TP, COUT, CS, tid, pstore);
+        else proj_tiles<2, CH, NT>(Ds, Wps, TP, COUT, CS, tid, pstore);
     } else if (proj_cols) {
         // fuse v16: lane = output channel o of a 32-wide column group g with its CH weights in registers; each warp
         // walks pixels chunk, chunk + P, ... (two at a time: two independent chains), every Ds row a warp-wide
@@ -763,7 +790,11 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 
     // 5. the cluster's sum of slice `rank` (float4 units j = q * O4 + o4 of the tile) through distributed smem
     const int E4 = TP * O4;
+#if EXDWPW6_PUSH
+    const int lo = min(E4, (int)rank * chunk), hi = min(E4, lo + chunk);  // the units pushed here
+#else
     const int lo = (int)(((long long)rank * E4) / CL), hi = (int)(((long long)(rank + 1) * E4) / CL);
+#endif
     const size_t obase = ((size_t)n * Ho + oy0) * Wo * COUT;  // the tile's output rows are contiguous
     const size_t wstile = (size_t)TR * Wo * COUT;             // workspace floats per (image, tile, cluster)
     float* wsb = ws + ((size_t)n * ST + s) * NG * wstile;
@@ -784,8 +815,16 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     CBLOCK_STAMP(5);
     for (int j = lo + tid; j < hi; j += NT) {
         const int q = j / O4, o4 = j - q * O4;
-        const float* src = Ps + q * PS + o4 * 4;
         float4 v;
+#if EXDWPW6_PUSH
+        {  // the CL partials pushed here in step 4, local, added in the same order as the pulls below
+            const float* src = Rv + (j - lo) * 4;
+            v = *reinterpret_cast<const float4*>(src);
+#pragma unroll
+            for (int b = 1; b < CL; ++b) add4(v, *reinterpret_cast<const float4*>(src + b * chunk * 4));
+        }
+#else
+        const float* src = Ps + q * PS + o4 * 4;
         if (red_pf) {
             constexpr int GB = CL < 8 ? CL : 8;
 #pragma unroll
@@ -805,6 +844,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 #pragma unroll
             for (unsigned b = 1; b < CL; ++b) add4(v, ld_dsmem4(src, b));
         }
+#endif
         if (NG == 1) {
             const bool first = red_pf && j == lo + tid;  // the prefetched unit
             add4(v, first ? bpf : *reinterpret_cast<const float4*>(bp + o4 * 4));

@@ -18,7 +18,9 @@ With --set snake (session 24), instead: the plan, snake<G> (the units in boustro
 with G = 1 / 2 / 4 channel groups per run; kernels/cblock.cu ex_unit), e (ex_tiles_ec with EC 1 where the
 plan runs v17's tiles; esnake2), snake2full, and the other k splits (EC 0 and the plan's) with snake2. With --set
 proj: the plan, pj1 / pj2 (proj_tiles' units in that order, -DEXDWPW6_PJ_SNAKE=G), and the other projection tile
-height (proj_cols 2 <-> 3, the same sums) plain and with pj2. Printed: the expansion and the projection phase.
+height (proj_cols 2 <-> 3, the same sums) plain and with pj2. With --set push (session 25): the plan, and push
+(-DEXDWPW6_PUSH=1: each projection tile result stored into the shared memory of the block that sums it, so the cluster
+reduce reads local partials). Printed: the expansion, projection, cluster barrier and cluster reduce phases.
 Every variant but the other k splits sums the same products in the same order as the plan's launch: its output
 must be bitwise equal (checked; a mismatch is an error); the other k splits within rel L2 1e-5 of it. Printed per
 launch: the expansion and projection phases (median over blocks, then the median over --rounds interleaved rounds)
@@ -123,6 +125,18 @@ def proj_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str
     return out
 
 
+def push_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
+    """Session 25's reduction set (--set push): the plan, and the plan with each lane-tile result pushed to the block
+    that sums it (-DEXDWPW6_PUSH=1: the cluster reduce reads local shared memory; the same sums, bit-identical)."""
+    out = [("plan", modes, ())]
+    if modes[0] >= 2:  # the lane-tile projections only
+        out.append(("push", modes, (PUSH,)))
+    return out
+
+
+PUSH = "-DEXDWPW6_PUSH=1"
+
+
 def ks_of(la) -> int:
     """The k split (KS) of a planned exdwpw6 launch's fixed build."""
     return K.exdwpw6_spec_parse(la.name)[1][1] & 15
@@ -134,9 +148,11 @@ def main() -> None:
     ap.add_argument("--fuse", default="v30")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default="")
-    ap.add_argument("--set", default="s23", choices=("s23", "snake", "proj"), help="session 23's variants, or 24's")
+    ap.add_argument(
+        "--set", default="s23", choices=("s23", "snake", "proj", "push"), help="session 23's variants, or 24 / 25's"
+    )
     args = ap.parse_args()
-    vary = {"s23": variants, "snake": snake_variants, "proj": proj_variants}[args.set]
+    vary = {"s23": variants, "snake": snake_variants, "proj": proj_variants, "push": push_variants}[args.set]
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     be = CustomBackend(kernels=f"fuse={args.fuse}")
     be.prepare(default_network())
@@ -165,8 +181,10 @@ def main() -> None:
     for r in range(args.rounds):
         for (i, la, label, m, _extra, base, shape), built in zip(todo, builts):
             spec = K.exdwpw6_spec_name(base, m, shape)
-            lv = dataclasses.replace(la, name=spec, smem=la.smem - skew_bytes(K.exdwpw6_spec_parse(la.name)[1][1])
-                                     + skew_bytes(m[1]))  # fmt: skip
+            smem = la.smem - skew_bytes(K.exdwpw6_spec_parse(la.name)[1][1]) + skew_bytes(m[1])
+            if PUSH in _extra:  # the receive buffer after the layout
+                smem += K.exdwpw6_push_bytes(shape[8], shape[6], shape[4], K.exdwpw6_build_of(base)[1])
+            lv = dataclasses.replace(la, name=spec, smem=smem)
             y = la.args[8]
             y.fill(np.nan)
             out = stamp_run(be, lv, built=built)
@@ -202,9 +220,10 @@ def summary(res: dict, plan, gpu: str, batch: int, labels: dict, show: bool) -> 
             ex_us = float(np.median([o["expand"][0] for o in outs]))
             pj_us = float(np.median([o["project"][0] for o in outs]))
             span = float(np.median([o["span_us"] for o in outs]))
+            bar, red = (float(np.median([o[k][0] for o in outs])) for k in ("cluster barrier", "cluster reduce"))
             if show:
-                print(f"    {label:12s} expand {ex_us:.3f} us   project {pj_us:.3f} us   span {span:.2f} us",
-                      flush=True)  # fmt: skip
+                print(f"    {label:12s} expand {ex_us:.3f} us   project {pj_us:.3f} us   barrier {bar:.3f} us   "
+                      f"reduce {red:.3f} us   span {span:.2f} us", flush=True)  # fmt: skip
             rows.append({"gpu": gpu, "batch": batch, "launch": i, "name": la.name, "variant": label,
                          "expand_us": ex_us, "project_us": pj_us, "span_us": span, "rounds": outs})  # fmt: skip
     return rows

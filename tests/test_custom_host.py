@@ -2357,6 +2357,35 @@ def test_fuse_v36_ordered_projection_helpers():
     assert fixed.index("proj_cols == 5) proj_tiles<2, CH, NT, EX_SNAKE_V34>") < fixed.index("#endif")
 
 
+def test_push_measuring_build_indexing():
+    """Session 25's -DEXDWPW6_PUSH=1 (kernels/cblock.cu exdwpw6_body, steps 4 / 5), mirrored: every float4 unit j of a
+    tile is pushed by each of the CL blocks to block j // chunk at slot (sender * chunk + j - owner * chunk); the
+    owners' ranges [lo, hi) partition the units, no two (sender, unit) pairs share a slot, every slot lies inside the
+    receive buffer K.exdwpw6_push_bytes reserves, and the owner reads sender b's partial of unit j at (j - lo) + b *
+    chunk, where it was pushed."""
+    for tr, wo, cout, cl in ((2, 14, 96, 16), (3, 7, 320, 8), (1, 14, 64, 16), (4, 28, 32, 16), (1, 1, 12, 8)):
+        o4 = cout // 4
+        cap = K.exdwpw6_push_bytes(tr, wo, cout, cl) // 16
+        for trt in range(1, tr + 1):  # the last tile may have fewer rows
+            e4 = trt * wo * o4
+            chunk = (e4 + cl - 1) // cl
+            slots = {}
+            for sender in range(cl):
+                for j in range(e4):
+                    ow = j // chunk
+                    slot = sender * chunk + j - ow * chunk
+                    assert 0 <= ow < cl and 0 <= slot < cap and (ow, slot) not in slots, (tr, wo, cout, cl, j)
+                    slots[(ow, slot)] = (sender, j)
+            covered = []
+            for rank in range(cl):
+                lo = min(e4, rank * chunk)
+                hi = min(e4, lo + chunk)
+                for j in range(lo, hi):
+                    assert [slots[(rank, (j - lo) + b * chunk)] for b in range(cl)] == [(b, j) for b in range(cl)]
+                covered += range(lo, hi)
+            assert covered == list(range(e4)), (tr, wo, cout, cl, trt)
+
+
 @pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34", "v35", "v36"])
 def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net, monkeypatch, v):
     """fuse v30: untuned, v28's plan. Tuned, each block's expansion stage times v17's candidates and ex_ec_modes'

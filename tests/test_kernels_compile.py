@@ -86,7 +86,10 @@ SPEC_CASES = [("exdwpw6_c24x16_t512", (3, 0, 1, 0), None), ("exdwpw6_c12x16", (2
               ("exdwpw6_c24", (1, 8, 0, 0), None), ("exdwpw6_c36x16_t512", (0, 2, 1, 1), None),
               ("exdwpw6_c24x16_t512", (3, 0, 1, 0), (14, 14, 64, 384, 64, 14, 14, 1, 2, 1, 1, 0, 1)),
               ("exdwpw6_c24", (2, 4, 1, 1), (7, 7, 160, 960, 160, 7, 7, 1, 3, 1, 1, 0, 1)),
-              ("exdwpw6_c12x16", (3, 2, 1, 0), (28, 28, 32, 192, 64, 14, 14, 2, 1, 1, 1, 0, 0))]  # fmt: skip
+              ("exdwpw6_c12x16", (3, 2, 1, 0), (28, 28, 32, 192, 64, 14, 14, 2, 1, 1, 1, 0, 0)),
+              # fuse v36's ordered projection tiles (proj_cols 5 / 4) on v35's unrolled boustrophedon expansion
+              ("exdwpw6_c36x16_t512", (5, 402, 1, 0), (14, 14, 96, 576, 96, 14, 14, 1, 2, 1, 1, 0, 1)),
+              ("exdwpw6_c24_t512", (4, 404, 1, 0), (7, 7, 160, 960, 320, 7, 7, 1, 3, 1, 1, 0, 0))]  # fmt: skip
 
 
 # fuse v24: MobileNetV2-1.0's batch-1 exdwpw5 builds, block0 and the head's pwpool_c8 at 224 and 160, shapes fixed;
@@ -154,3 +157,20 @@ def test_fixed_mode_exdwpw6_build_compiles_alone_without_spills(build, modes, sh
     assert b.name == name and b.path is not None and b.path.exists()
     mtime = b.path.stat().st_mtime_ns
     assert K.build_exdwpw6_spec(build, modes, ARCH, nvcc, shape).path == b.path and b.path.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("build,modes,shape", SPEC_CASES[-2:])
+def test_push_measuring_build_compiles_without_spills(build, modes, shape, tmp_path):
+    """Session 25's measuring define -DEXDWPW6_PUSH=1 (scripts/ex_variant_stamps.py --set push: the projection's tile
+    results stored into the summing block's shared memory) compiles on the fixed builds it is measured on, spill-free
+    and within the build's register bound."""
+    nvcc = K.find_nvcc()
+    if nvcc is None:
+        pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile kernels/cblock.cu")
+    cmd = K.nvcc_command(nvcc, K.KERNEL_DIR / "cblock.cu", tmp_path / "push.cubin", ARCH, verbose=True)
+    cmd[1:1] = [*K.exdwpw6_spec_defines(build, modes, shape), "-DEXDWPW6_PUSH=1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = K.parse_ptxas(proc.stdout + proc.stderr)[K.exdwpw6_spec_name(build, modes, shape)]
+    nt = K.exdwpw6_build_of(build)[2]
+    assert r["spill_stores"] == 0 and r["spill_loads"] == 0 and r["registers"] <= 65536 // nt, r
