@@ -1061,6 +1061,12 @@ def exdwpw6_push_bytes(tr: int, wo: int, cout: int, cl: int) -> int:
     return 16 * cl * -(-(tr * wo * (cout // 4)) // cl)
 
 
+def exdwpw6_bulkred_bytes(tr: int, wo: int, cout: int, cl: int) -> int:
+    """Shared memory (bytes) that session 25's measuring build -DEXDWPW6_BULKRED=1 adds to exdwpw6_smem: the receive
+    buffer of CL senders x ceil(TR * Wo / CL) pixel rows of COUT + 4 floats (kernels/cblock.cu exdwpw6_body)."""
+    return 4 * cl * -(-(tr * wo) // cl) * (cout + 4)
+
+
 # gemm v7 (3xTF32 tensor-core) tiles: (BM, BN, WM, WN) with WM x WN the warp tile, 8 warps each
 GEMM_TILES_TC = ((128, 128, 64, 32), (128, 64, 32, 32), (128, 32, 32, 16), (64, 64, 32, 16), (64, 32, 16, 16))
 # gemm v8 SIMT tiles (BM, BN, TM, TN), (BM / TM) * (BN / TN) threads; kernels/gemm.cu GEMM_V8_KERNEL lines

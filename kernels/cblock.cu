@@ -107,6 +107,20 @@ __device__ __forceinline__ void bulk_multicast(void* dst, const void* src, unsig
         "l"(src), "r"(bytes), "r"(mbar), "h"(mask)
         : "memory");
 }
+// session 25's EXDWPW6_BULKRED: ``bytes`` of this block's shared memory at src to block `rank`'s at dst's offset (one
+// bulk copy), completing on that block's mbarrier at the offset of ``mbar`` (this block's address of its own)
+__device__ __forceinline__ void bulk_to_peer(const void* dst, const void* src, unsigned bytes, unsigned mbar,
+                                             unsigned rank) {
+    unsigned rd, rb;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(rd) : "r"(smem_u32(dst)), "r"(rank));
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(rb) : "r"(mbar), "r"(rank));
+    asm volatile("cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                     rd),
+                 "r"(smem_u32(src)), "r"(bytes), "r"(rb)
+                 : "memory");
+}
+// this thread's generic-proxy shared-memory writes, visible to later bulk copies (the async proxy)
+__device__ __forceinline__ void fence_proxy_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ float relu6(float v) { return fminf(fmaxf(v, 0.f), 6.f); }
 __device__ __forceinline__ float4 relu6(float4 v) { return make_float4(relu6(v.x), relu6(v.y), relu6(v.z), relu6(v.w)); }
 __device__ __forceinline__ void fma4(float4& a, float s, const float4& w) {
@@ -386,6 +400,10 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
 #ifndef EXDWPW6_PUSH  // session 25's measuring build (exdwpw6_body, step 4): the projection pushed to its summing block
 #define EXDWPW6_PUSH 0
 #endif
+#ifndef EXDWPW6_BULKRED  // session 25's measuring build (exdwpw6_body, steps 4 / 5): the slices moved by bulk copies
+#define EXDWPW6_BULKRED 0
+#endif
+static_assert(!(EXDWPW6_PUSH && EXDWPW6_BULKRED), "EXDWPW6_PUSH and EXDWPW6_BULKRED: one or the other");
 // fuse v36 (proj_cols 4 / 5, fixed builds only): 2 / 3's tiles in that order with G = EX_SNAKE_V34, timed per block.
 // ``store(q, o4, v)`` writes a tile's result (the partial of pixel q, outputs 4 o4 .. 4 o4 + 3).
 template <int EP, int CH, int NT, int PJG = EXDWPW6_PJ_SNAKE, class Store>
@@ -510,8 +528,20 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
     CBLOCK_STAMP(0);
     __shared__ __align__(8) unsigned long long xbar;
+#if EXDWPW6_BULKRED
+    // the slice this block sums: output pixels [q0, q1) of the tile (ceil(TP / CL) each), from each of the CL blocks
+    // by one bulk copy of those Ps rows, into Rv [CL senders][cpp][PS] after the layout (K.exdwpw6_bulkred_bytes),
+    // counted on rbar (its expected bytes set at once: a copy may land before or after)
+    __shared__ __align__(8) unsigned long long rbar;
+    const int cpp = (TP + CL - 1) / CL;
+    const int q0 = min(TP, (int)rank * cpp), q1 = min(TP, q0 + cpp);
+#endif
     if (tid == 0) {
         mbar_init(smem_u32(&xbar), 1);
+#if EXDWPW6_BULKRED
+        mbar_init(smem_u32(&rbar), 1);
+        if (q1 > q0) mbar_expect_tx(smem_u32(&rbar), (unsigned)(CL * (q1 - q0) * PS * 4));
+#endif
         fence_mbar_init();
     }
     cluster_arrive_relaxed();  // waited for before the first multicast (step 1)
@@ -689,13 +719,15 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 
     // 4. projection partial over this block's CH channels (Ps aliases the staged input rows: free after step 2)
     float* Ps = Xs;
+#if EXDWPW6_PUSH || EXDWPW6_BULKRED
+    float* Rv = bds + CH;  // the receive buffer after the layout (session 25's measuring builds)
+#endif
 #if EXDWPW6_PUSH
     // session 25's measuring build (-DEXDWPW6_PUSH=1, lane tiles only; never planned): each tile result goes straight
     // to the block that sums its unit (j = q * O4 + o4: block j / chunk), into that block's receive buffer Rv (after
     // the layout: [CL senders][chunk] float4, the host adds K.exdwpw6_push_bytes), so step 5 reads CL local float4s
     // per unit instead of CL remote ones (one DSMEM round trip each); the same sums in the same order (bit-identical)
     static_assert(EXDWPW6_PC >= 2, "EXDWPW6_PUSH: the lane-tile projections only");
-    float* Rv = bds + CH;
     const int chunk = (TP * O4 + CL - 1) / CL;
     auto pstore = [&](int q, int o4, float4 v) {
         const int j = q * O4 + o4, ow = j / chunk;
@@ -792,6 +824,8 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     const int E4 = TP * O4;
 #if EXDWPW6_PUSH
     const int lo = min(E4, (int)rank * chunk), hi = min(E4, lo + chunk);  // the units pushed here
+#elif EXDWPW6_BULKRED
+    const int lo = q0 * O4, hi = q1 * O4;  // the units of pixels [q0, q1)
 #else
     const int lo = (int)(((long long)rank * E4) / CL), hi = (int)(((long long)(rank + 1) * E4) / CL);
 #endif
@@ -808,15 +842,38 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         bpf = *reinterpret_cast<const float4*>(bp + (j % O4) * 4);
         if (has_res) rpf = *reinterpret_cast<const float4*>(R + obase + (size_t)j * 4);
     }
+#if EXDWPW6_BULKRED
+    // every thread's Ps stores visible to the async proxy, then thread r < CL sends block r its slice's rows
+    fence_proxy_async_smem();
+    __syncthreads();
+    if (tid < CL) {
+        const int a = min(TP, tid * cpp), b = min(TP, a + cpp);
+        if (b > a) bulk_to_peer(Rv + (int)rank * cpp * PS, Ps + a * PS, (unsigned)((b - a) * PS * 4), smem_u32(&rbar), tid);
+    }
+#endif
     if constexpr (STAMP) __syncthreads();
     CBLOCK_STAMP(4);
+#if EXDWPW6_BULKRED
+    if (q1 > q0) {  // the CL copies of this block's slice have landed (no cluster barrier: nothing else is shared)
+        while (!mbar_try_wait(smem_u32(&rbar), 0)) {
+        }
+    }
+#else
     cluster_arrive();
     cluster_wait();
+#endif
     CBLOCK_STAMP(5);
     for (int j = lo + tid; j < hi; j += NT) {
         const int q = j / O4, o4 = j - q * O4;
         float4 v;
-#if EXDWPW6_PUSH
+#if EXDWPW6_BULKRED
+        {  // the CL senders' rows of pixel q, local, added in the same order as the pulls below
+            const float* src = Rv + (q - q0) * PS + o4 * 4;
+            v = *reinterpret_cast<const float4*>(src);
+#pragma unroll
+            for (int b = 1; b < CL; ++b) add4(v, *reinterpret_cast<const float4*>(src + b * cpp * PS));
+        }
+#elif EXDWPW6_PUSH
         {  // the CL partials pushed here in step 4, local, added in the same order as the pulls below
             const float* src = Rv + (j - lo) * 4;
             v = *reinterpret_cast<const float4*>(src);

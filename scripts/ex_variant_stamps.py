@@ -20,7 +20,9 @@ plan runs v17's tiles; esnake2), snake2full, and the other k splits (EC 0 and th
 proj: the plan, pj1 / pj2 (proj_tiles' units in that order, -DEXDWPW6_PJ_SNAKE=G), and the other projection tile
 height (proj_cols 2 <-> 3, the same sums) plain and with pj2. With --set push (session 25): the plan, and push
 (-DEXDWPW6_PUSH=1: each projection tile result stored into the shared memory of the block that sums it, so the cluster
-reduce reads local partials). Printed: the expansion, projection, cluster barrier and cluster reduce phases.
+reduce reads local partials) and bulk (-DEXDWPW6_BULKRED=1: each block's slice moved by one bulk copy per pair of
+blocks, on the receiver's mbarrier instead of the cluster barrier). Printed: the expansion, projection, cluster
+barrier and cluster reduce phases.
 Every variant but the other k splits sums the same products in the same order as the plan's launch: its output
 must be bitwise equal (checked; a mismatch is an error); the other k splits within rel L2 1e-5 of it. Printed per
 launch: the expansion and projection phases (median over blocks, then the median over --rounds interleaved rounds)
@@ -126,15 +128,18 @@ def proj_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str
 
 
 def push_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
-    """Session 25's reduction set (--set push): the plan, and the plan with each lane-tile result pushed to the block
-    that sums it (-DEXDWPW6_PUSH=1: the cluster reduce reads local shared memory; the same sums, bit-identical)."""
+    """Session 25's reduction set (--set push): the plan; push, each lane-tile result stored into the block that sums
+    it (-DEXDWPW6_PUSH=1); bulk, each block's slice of the partials moved to its summing block by one bulk copy per
+    (sender, receiver) on the receiver's mbarrier, no cluster barrier before the reduce (-DEXDWPW6_BULKRED=1). Both
+    reduce from local shared memory in the plan's order (bit-identical)."""
     out = [("plan", modes, ())]
     if modes[0] >= 2:  # the lane-tile projections only
         out.append(("push", modes, (PUSH,)))
-    return out
+    return out + [("bulk", modes, (BULK,))]
 
 
 PUSH = "-DEXDWPW6_PUSH=1"
+BULK = "-DEXDWPW6_BULKRED=1"
 
 
 def ks_of(la) -> int:
@@ -182,8 +187,9 @@ def main() -> None:
         for (i, la, label, m, _extra, base, shape), built in zip(todo, builts):
             spec = K.exdwpw6_spec_name(base, m, shape)
             smem = la.smem - skew_bytes(K.exdwpw6_spec_parse(la.name)[1][1]) + skew_bytes(m[1])
-            if PUSH in _extra:  # the receive buffer after the layout
-                smem += K.exdwpw6_push_bytes(shape[8], shape[6], shape[4], K.exdwpw6_build_of(base)[1])
+            if PUSH in _extra or BULK in _extra:  # the receive buffer after the layout
+                f = K.exdwpw6_push_bytes if PUSH in _extra else K.exdwpw6_bulkred_bytes
+                smem += f(shape[8], shape[6], shape[4], K.exdwpw6_build_of(base)[1])
             lv = dataclasses.replace(la, name=spec, smem=smem)
             y = la.args[8]
             y.fill(np.nan)

@@ -2358,11 +2358,11 @@ def test_fuse_v36_ordered_projection_helpers():
 
 
 def test_push_measuring_build_indexing():
-    """Session 25's -DEXDWPW6_PUSH=1 (kernels/cblock.cu exdwpw6_body, steps 4 / 5), mirrored: every float4 unit j of a
-    tile is pushed by each of the CL blocks to block j // chunk at slot (sender * chunk + j - owner * chunk); the
-    owners' ranges [lo, hi) partition the units, no two (sender, unit) pairs share a slot, every slot lies inside the
-    receive buffer K.exdwpw6_push_bytes reserves, and the owner reads sender b's partial of unit j at (j - lo) + b *
-    chunk, where it was pushed."""
+    """Session 25's -DEXDWPW6_PUSH=1 and -DEXDWPW6_BULKRED=1 (below) (kernels/cblock.cu exdwpw6_body, steps 4 / 5),
+    mirrored: every float4 unit j of a tile is pushed by each of the CL blocks to block j // chunk at slot (sender *
+    chunk + j - owner * chunk); the owners' ranges [lo, hi) partition the units, no two (sender, unit) pairs share a
+    slot, every slot lies inside the receive buffer K.exdwpw6_push_bytes reserves, and the owner reads sender b's
+    partial of unit j at (j - lo) + b * chunk, where it was pushed."""
     for tr, wo, cout, cl in ((2, 14, 96, 16), (3, 7, 320, 8), (1, 14, 64, 16), (4, 28, 32, 16), (1, 1, 12, 8)):
         o4 = cout // 4
         cap = K.exdwpw6_push_bytes(tr, wo, cout, cl) // 16
@@ -2384,6 +2384,25 @@ def test_push_measuring_build_indexing():
                     assert [slots[(rank, (j - lo) + b * chunk)] for b in range(cl)] == [(b, j) for b in range(cl)]
                 covered += range(lo, hi)
             assert covered == list(range(e4)), (tr, wo, cout, cl, trt)
+            # -DEXDWPW6_BULKRED=1: pixel slices [q0, q1) of cpp rows; sender s's rows land at s * cpp rows in the
+            # receiver's buffer; the receiver reads sender b's row of pixel q at (q - q0) + b * cpp rows
+            tp, ps = trt * wo, cout + 4
+            cpp = (tp + cl - 1) // cl
+            rows = K.exdwpw6_bulkred_bytes(tr, wo, cout, cl) // (4 * ps)
+            got = []
+            for rank in range(cl):
+                q0 = min(tp, rank * cpp)
+                q1 = min(tp, q0 + cpp)
+                landed = {}
+                for sender in range(cl):
+                    for q in range(q0, q1):  # the copy: rows [q0, q1) of sender's Ps, to rows sender * cpp + ...
+                        row = sender * cpp + (q - q0)
+                        assert 0 <= row < rows and row not in landed, (tr, wo, cout, cl, trt, rank, q)
+                        landed[row] = (sender, q)
+                for q in range(q0, q1):
+                    assert [landed[(q - q0) + b * cpp] for b in range(cl)] == [(b, q) for b in range(cl)]
+                got += range(q0 * o4, q1 * o4)
+            assert got == list(range(e4)), (tr, wo, cout, cl, trt)
 
 
 @pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34", "v35", "v36"])
