@@ -179,7 +179,13 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                plan: the c36 14x14 blocks' projection 1.32 -> 1.20 us ordered, the 28x28 / stride-2 ones slower;
                the other tile height faster on the c24 14x14 blocks' final builds); H200, session 25: GPU tests
                pass, batch 1 0.1100 -> 0.1092 ms (medians of 8 interleaved instances each, v35 -> v36), batch 2
-               -0.7 us (4 each, overlapping); the default
+               -0.7 us (4 each, overlapping); the default,
+               v37 v36 + the cluster reduce by bulk copies (red_pf 2, fixed builds only; kernels/cblock.cu
+               EXDWPW6_BULK_ON): each block's Ps rows of the pixels block r sums go to r in ONE cp.async.bulk
+               (shared::cta -> shared::cluster) on r's mbarrier, which r waits on instead of the release cluster
+               barrier, then r adds the CL local rows in the same order (bit-identical); a last tuner stage times
+               red_pf 1 / 2 per block; PREPARED in session 25, NOT yet run on a GPU (its measuring twin
+               -DEXDWPW6_BULKRED=1 neither): selectable, not the default
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -249,7 +255,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 37)),
+    "fuse": tuple(f"v{i}" for i in range(1, 38)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -760,12 +766,13 @@ def exdwpw6_build_of(name: str) -> tuple[int, int, int]:
 
 def exdwpw6_spec_name(name: str, modes: tuple[int, int, int, int], shape: tuple[int, ...] | None = None) -> str:
     """fuse v22: the name of build ``name`` with modes (proj_cols, ex_ks, red_pf, dw_segs) fixed at compile time:
-    <name>_m<p><k><r><d> (fuse v36's p 4 / 5: the ordered projection tiles; fuse v30's ex_ks = ex_pack(k, ec) with
-    ec > 0: <name>_m<p><k><r><d>e<ec>; fuse v32's padded tiles: ..e<ec>p; v33's unrolled: ..e<ec>pf; v34's
-    boustrophedon order: ..z); fuse v23 with the shape (EXDWPW6_SHAPE_ARGS' values) fixed too:
+    <name>_m<p><k><r><d> (fuse v36's p 4 / 5: the ordered projection tiles; v37's r 2: the bulk-copy reduce; fuse
+    v30's ex_ks = ex_pack(k, ec) with ec > 0: <name>_m<p><k><r><d>e<ec>; fuse v32's padded tiles: ..e<ec>p; v33's
+    unrolled: ..e<ec>pf; v34's boustrophedon order: ..z); fuse v23 with the shape (EXDWPW6_SHAPE_ARGS' values)
+    fixed too:
     <name>_m<p><k><r><d>_s<H>x<W>_<CIN>_<CE>_<COUT>_<Ho>x<Wo>_<S>_<TR>_<acte><actd><actp><res>."""
     pc, ks, rpf, ds = modes
-    if not (pc in (0, 1, 2, 3, *PROJ_FIXED_ONLY) and ex_mode_ok(ks) and rpf in (0, 1) and ds in (0, 1)):
+    if not (pc in (0, 1, 2, 3, *PROJ_FIXED_ONLY) and ex_mode_ok(ks) and rpf in (0, 1, 2) and ds in (0, 1)):
         raise ValueError(f"exdwpw6 modes out of range: {modes}")
     k, ec = ex_unpack(ks)
     out = f"{name}_m{pc}{k}{rpf}{ds}" + (f"e{ec}" if ec else "") + ("p" if ex_padded(ks) else "")
@@ -912,6 +919,13 @@ def dw_seg_stage(version: str) -> bool:
     """fuse v21 and later: the exdwpw6 tuner's fourth stage times the picked configuration with dw_segs 0 and 1 (H100,
     session 18: v20's segments 1.5 us slower than v19 at batch 1, 3 us faster at batch 3, summed over the blocks)."""
     return fuse_level(version) >= 21
+
+
+def bulk_reduce(version: str) -> bool:
+    """fuse v37 and later: after the projection-order stage the exdwpw6 tuner times the final pick with red_pf 1 and 2
+    (2: the cluster reduce by bulk copies on mbarriers, fixed builds only, its receive buffer exdwpw6_bulkred_bytes
+    after the layout)."""
+    return fuse_level(version) >= 37
 
 
 def proj_order(version: str) -> bool:
@@ -1062,9 +1076,17 @@ def exdwpw6_push_bytes(tr: int, wo: int, cout: int, cl: int) -> int:
 
 
 def exdwpw6_bulkred_bytes(tr: int, wo: int, cout: int, cl: int) -> int:
-    """Shared memory (bytes) that session 25's measuring build -DEXDWPW6_BULKRED=1 adds to exdwpw6_smem: the receive
-    buffer of CL senders x ceil(TR * Wo / CL) pixel rows of COUT + 4 floats (kernels/cblock.cu exdwpw6_body)."""
+    """Shared memory (bytes) that the bulk-copy reduce (fuse v37's red_pf 2; session 25's measuring build
+    -DEXDWPW6_BULKRED=1) adds to exdwpw6_smem: the receive buffer of CL senders x ceil(TR * Wo / CL) pixel rows of
+    COUT + 4 floats (kernels/cblock.cu exdwpw6_body)."""
     return 4 * cl * -(-(tr * wo) // cl) * (cout + 4)
+
+
+def exdwpw6_launch_smem(h: int, w: int, cin: int, cout: int, wo: int, stride: int, tr: int, ch: int, ex_ks: int,
+                        cl: int, red_pf: int) -> int:  # fmt: skip
+    """exdwpw6_smem, plus fuse v37's receive buffer where red_pf is 2 (exdwpw6_bulkred_bytes)."""
+    extra = exdwpw6_bulkred_bytes(tr, wo, cout, cl) if red_pf == 2 else 0
+    return exdwpw6_smem(h, w, cin, cout, wo, stride, tr, ch, ex_ks) + extra
 
 
 # gemm v7 (3xTF32 tensor-core) tiles: (BM, BN, WM, WN) with WM x WN the warp tile, 8 warps each

@@ -1190,6 +1190,18 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         prebuild((*key, "proj_order"), ocands)
                         launch = self._tuned((*key, "proj_order"), ocands, stage_build, b7)[0]
                         stages.append(((*key, "proj_order"), self._tune_cache.get((*key, "proj_order")), 7))
+                    b8 = stages[-1][1]
+                    if wide_ex and K.bulk_reduce(fuse) and b8 is not None and len(b8) == 7:
+                        # fuse v37, last stage: the final pick with red_pf 1 (the pulls after the cluster barrier) and
+                        # 2 (the bulk copies on mbarriers, where its receive buffer fits), on fixed builds
+                        def fits8(c: tuple[int, ...]) -> bool:
+                            return K.exdwpw6_launch_smem(h, w, cin, cout, wo, s, c[1], c[0], c[5], c[2], c[7]) <= (
+                                K.EXDWPW6_MAX_SMEM)  # fmt: skip
+
+                        rcands = [c for c in ((*b8, 1), (*b8, 2)) if fits8(c)]
+                        prebuild((*key, "reduce"), rcands)
+                        launch = self._tuned((*key, "reduce"), rcands, stage_build, (*b8, 1))[0]
+                        stages.append(((*key, "reduce"), self._tune_cache.get((*key, "reduce")), 8))
                     fkey, bf, _ = stages[-1]
                     if bf is not None and all(b is not None for _, b, _ in stages):
                         # plan_tune: every stage's near alternatives with the later stages' picks kept
@@ -1200,6 +1212,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         # (an earlier stage's alternative build keeps the later picks: fuse v30's EC must divide
                         # its channel groups too, e.g. CH 20 takes no EC 2)
                         alts = [c for c in alts if len(c) < 6 or K.ex_mode_fits(c[5], c[0])]
+                        if K.bulk_reduce(fuse) and len(bf) > 7:  # (fuse v37: the receive buffer must fit too)
+                            alts = [c for c in alts if len(c) < 8 or c[7] != 2 or fits8(c)]
                         alts = [c for i, c in enumerate(alts) if c != bf and c not in alts[:i]]
                         self._register_alts([launch], fkey, stage_build, bf, alts)
             return launch
@@ -1216,10 +1230,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     def _pinned6(self, cfgs: list[tuple[int, int, int]], cin: int) -> tuple[int, ...] | None:
         """``force_block6`` where it names one of ``cfgs`` = (CH, TR, CL), with fuse v15 and later optionally the
         thread count NT (256 / 512), with fuse v16 then proj_cols (K.proj_modes: 0 / 1; v17 2; v19 3) and with fuse
-        v17 then ex_ks (0, or 1 / 2 / 4 / 8 dividing cin into float4 slices), and with fuse v21 then dw_segs (0 / 1);
-        else None."""
+        v17 then ex_ks (0, or 1 / 2 / 4 / 8 dividing cin into float4 slices), and with fuse v21 then dw_segs (0 / 1),
+        with fuse v37 then red_pf (1 / 2); else None."""
         c = self.force_block6
-        if c is None or tuple(c[:3]) not in cfgs or len(c) > 7:
+        if c is None or tuple(c[:3]) not in cfgs or len(c) > 8:
             return None
         fuse = self.versions["fuse"]
         if len(c) > 3 and c[3] not in ((256, 512) if K.t512_builds(fuse) else ()):
@@ -1232,6 +1246,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         if len(c) > 6 and not (K.dw_seg_stage(fuse) and c[6] in (0, 1)):
             return None
+        if len(c) > 7 and not (K.bulk_reduce(fuse) and c[7] in (1, 2)):  # fuse v37: red_pf 1 or the bulk copies
+            return None
         return c
 
     def _exdwpw6_build(
@@ -1240,7 +1256,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     ) -> Launch:  # fmt: skip
         """The exdwpw6 launch of configuration cfg = (CH, TR, CL), (CH, TR, CL, NT) (fuse v15: NT 256 or 512 threads)
         or (CH, TR, CL, NT, proj_cols) (fuse v16: 1 = the projection by output columns), then ex_ks (fuse v17; v30:
-        K.ex_pack(KS, EC)) and dw_segs (fuse v21) (shapes, alignment and shared memory checked by the caller).
+        K.ex_pack(KS, EC)), dw_segs (fuse v21) and red_pf (fuse v37: 2 = the bulk-copy reduce, its receive buffer added
+        to the shared memory) (shapes, alignment and shared memory checked by the caller).
         fuse v30's expansion modes run only on fixed builds: their launch comes specialised, unless ``generic`` (the
         caller specialises a list of them at once)."""
         nb, h, w, cin = x.shape
@@ -1257,20 +1274,22 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         ws = self._workspace(nb * st * ng * tr * wo * cout) if ng > 1 else out  # unused with one cluster per tile
         cnt = self._counters(nb * st * cl)
         name = K.exdwpw6_kernel(ch, cl, nt)
-        smem = K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch, ks)
+        fuse = self.versions["fuse"]
+        rpf = cfg[7] if len(cfg) > 7 else int(K.red_prefetch(fuse))  # fuse v37: the tuner's last stage (2: bulk)
+        smem = K.exdwpw6_launch_smem(h, w, cin, cout, wo, s, tr, ch, ks, cl, rpf)
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
         args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
-        fuse = self.versions["fuse"]
         ds = cfg[6] if len(cfg) > 6 else int(K.dw_segments(fuse))  # fuse v21: the tuner's fourth stage where timed
-        args += (_i32(pc), _i32(ks), _i32(int(K.red_prefetch(fuse))), _i32(ds))
+        args += (_i32(pc), _i32(ks), _i32(rpf), _i32(ds))
         fn = self._dyn_smem(self._fn(name), smem)
         if cl > 8:
             self._allow_nonportable_cluster(name, fn)
         pdl = self._pdl_by_version(K.exdwpw6_pdl(fuse), "fuse v27 -> v26")
         la = Launch(name, fn, (cl * ng, st, nb), (nt,), args, smem=smem, pdl=pdl)
-        if (ks >= 16 or pc in K.PROJ_FIXED_ONLY) and not generic:  # fuse v30's expansion modes and v36's ordered
-            # projection tiles exist only on fixed builds (``generic``: the caller specialises)
+        if (ks >= 16 or pc in K.PROJ_FIXED_ONLY or rpf == 2) and not generic:  # fuse v30's expansion modes, v36's
+            # ordered projection tiles and v37's bulk-copy reduce exist only on fixed builds (``generic``: the caller
+            # specialises)
             return self._specialise_exdwpw6([la])[0]
         return la
 

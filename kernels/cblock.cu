@@ -403,7 +403,13 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
 #ifndef EXDWPW6_BULKRED  // session 25's measuring build (exdwpw6_body, steps 4 / 5): the slices moved by bulk copies
 #define EXDWPW6_BULKRED 0
 #endif
-static_assert(!(EXDWPW6_PUSH && EXDWPW6_BULKRED), "EXDWPW6_PUSH and EXDWPW6_BULKRED: one or the other");
+// fuse v37 (fixed builds only): red_pf 2 = the bulk-copy reduce of EXDWPW6_BULKRED (with red_pf 1's prefetch)
+#if EXDWPW6_BULKRED || (defined(EXDWPW6_FIX_MODES) && EXDWPW6_RPF == 2)
+#define EXDWPW6_BULK_ON 1
+#else
+#define EXDWPW6_BULK_ON 0
+#endif
+static_assert(!(EXDWPW6_PUSH && EXDWPW6_BULK_ON), "EXDWPW6_PUSH and the bulk-copy reduce: one or the other");
 // fuse v36 (proj_cols 4 / 5, fixed builds only): 2 / 3's tiles in that order with G = EX_SNAKE_V34, timed per block.
 // ``store(q, o4, v)`` writes a tile's result (the partial of pixel q, outputs 4 o4 .. 4 o4 + 3).
 template <int EP, int CH, int NT, int PJG = EXDWPW6_PJ_SNAKE, class Store>
@@ -500,6 +506,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     static_assert(EXDWPW6_KS < 512 && ((EXP == 0 && !EXF) || EXE > 0), "ex_ks: + 64 / + 128 only with EC 1 - 3");
     static_assert(EXDWPW6_KS < 256 || EXK > 0, "ex_ks: + 256 only with KS >= 1");
     static_assert(EXDWPW6_PC >= 0 && EXDWPW6_PC <= 5, "proj_cols: 0 - 3, fuse v36's 4 / 5");
+    static_assert(EXDWPW6_RPF >= 0 && EXDWPW6_RPF <= 2, "red_pf: 0 / 1, fuse v37's 2 (the bulk-copy reduce)");
 #else
     constexpr int EXE = 0, EXK = 1, EXP = 0, wsk = 0, EXZ = EXDWPW6_EX_SNAKE;
     constexpr bool EXF = false;
@@ -528,7 +535,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     }
     CBLOCK_STAMP(0);
     __shared__ __align__(8) unsigned long long xbar;
-#if EXDWPW6_BULKRED
+#if EXDWPW6_BULK_ON
     // the slice this block sums: output pixels [q0, q1) of the tile (ceil(TP / CL) each), from each of the CL blocks
     // by one bulk copy of those Ps rows, into Rv [CL senders][cpp][PS] after the layout (K.exdwpw6_bulkred_bytes),
     // counted on rbar (its expected bytes set at once: a copy may land before or after)
@@ -538,7 +545,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 #endif
     if (tid == 0) {
         mbar_init(smem_u32(&xbar), 1);
-#if EXDWPW6_BULKRED
+#if EXDWPW6_BULK_ON
         mbar_init(smem_u32(&rbar), 1);
         if (q1 > q0) mbar_expect_tx(smem_u32(&rbar), (unsigned)(CL * (q1 - q0) * PS * 4));
 #endif
@@ -719,7 +726,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 
     // 4. projection partial over this block's CH channels (Ps aliases the staged input rows: free after step 2)
     float* Ps = Xs;
-#if EXDWPW6_PUSH || EXDWPW6_BULKRED
+#if EXDWPW6_PUSH || EXDWPW6_BULK_ON
     float* Rv = bds + CH;  // the receive buffer after the layout (session 25's measuring builds)
 #endif
 #if EXDWPW6_PUSH
@@ -824,7 +831,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     const int E4 = TP * O4;
 #if EXDWPW6_PUSH
     const int lo = min(E4, (int)rank * chunk), hi = min(E4, lo + chunk);  // the units pushed here
-#elif EXDWPW6_BULKRED
+#elif EXDWPW6_BULK_ON
     const int lo = q0 * O4, hi = q1 * O4;  // the units of pixels [q0, q1)
 #else
     const int lo = (int)(((long long)rank * E4) / CL), hi = (int)(((long long)(rank + 1) * E4) / CL);
@@ -842,7 +849,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         bpf = *reinterpret_cast<const float4*>(bp + (j % O4) * 4);
         if (has_res) rpf = *reinterpret_cast<const float4*>(R + obase + (size_t)j * 4);
     }
-#if EXDWPW6_BULKRED
+#if EXDWPW6_BULK_ON
     // every thread's Ps stores visible to the async proxy, then thread r < CL sends block r its slice's rows
     fence_proxy_async_smem();
     __syncthreads();
@@ -853,7 +860,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 #endif
     if constexpr (STAMP) __syncthreads();
     CBLOCK_STAMP(4);
-#if EXDWPW6_BULKRED
+#if EXDWPW6_BULK_ON
     if (q1 > q0) {  // the CL copies of this block's slice have landed (no cluster barrier: nothing else is shared)
         while (!mbar_try_wait(smem_u32(&rbar), 0)) {
         }
@@ -866,7 +873,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     for (int j = lo + tid; j < hi; j += NT) {
         const int q = j / O4, o4 = j - q * O4;
         float4 v;
-#if EXDWPW6_BULKRED
+#if EXDWPW6_BULK_ON
         {  // the CL senders' rows of pixel q, local, added in the same order as the pulls below
             const float* src = Rv + (q - q0) * PS + o4 * 4;
             v = *reinterpret_cast<const float4*>(src);

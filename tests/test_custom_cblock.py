@@ -106,7 +106,9 @@ def _run(be, ex, dw, pw, x, res, ex_act=True, dw_act=True, act=False, cfg=None):
     if cfg is not None:  # (fuse v30's expansion modes: on the fixed build of the generic one, the modes the pinned)
         base, modes, _ = K.exdwpw6_spec_parse(ran[0]) if len(ran) == 1 else (None, None, None)
         assert [base] == [K.exdwpw6_kernel(cfg[0], cfg[2], cfg[3] if len(cfg) > 3 else 256)], (cfg, names)
-        if len(cfg) > 4 and cfg[4] in K.PROJ_FIXED_ONLY:  # fuse v36's ordered projection tiles: a fixed build
+        if len(cfg) > 7:  # fuse v37's red_pf (2: the bulk-copy reduce): a fixed build with it
+            assert modes is not None and modes[2] == cfg[7] and modes[0] == cfg[4], (cfg, names)
+        elif len(cfg) > 4 and cfg[4] in K.PROJ_FIXED_ONLY:  # fuse v36's ordered projection tiles: a fixed build
             assert modes is not None and modes[0] == cfg[4] and (len(cfg) < 6 or modes[1] == cfg[5]), (cfg, names)
         else:
             assert modes is None if len(cfg) < 6 or cfg[5] < 16 else modes[1] == cfg[5], (cfg, names)
@@ -581,6 +583,55 @@ def test_v36_ordered_projection_on_odd_blocks(shape, rng):
     wide = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)
     for c in {wide[0], wide[-1]}:
         _check_v36(case, (ex_act, True, act), (*c, 512), f"odd {shape}")
+
+
+# -- fuse v37: the cluster reduce by bulk copies on mbarriers (red_pf 2, fixed builds) ----------------------------
+def _check_v37(case, acts, cfg, tag):
+    """One block with configuration cfg = (CH, TR, CL, NT), v34's ordered tiles of ex_ks_rule's KS and proj_cols 3 / 5
+    through red_pf 2 (fuse v37's bulk-copy reduce, its receive buffer in the launch's shared memory; compiled first):
+    every output written, within the float64 tolerance, the fixed build with red_pf 2 ran, and bit-identical to
+    fuse v36's red_pf 1 (the same partials added in the same order)."""
+    ex, dw, pw, x, res, ref = case
+    ex_act, dw_act, act = acts
+    nb, cin, h, w = x.shape
+    ho, wo = dw.out_hw(h, w)
+    ks = K.ex_pack(K.ex_ks_rule(cin), 0, snake=True)
+    be37, be36 = backend_for("fuse=v37"), backend_for("fuse=v36")
+    generic = K.exdwpw6_kernel(cfg[0], cfg[2], cfg[3])
+    shape = (h, w, cin, ex.out_channels, pw.out_channels, ho, wo, dw.stride, cfg[1], int(ex_act), int(dw_act))
+    shape += (int(act), int(res is not None))
+    _prebuild_v30(be37, generic, [(pc, ks, r, 1) for pc in (3, 5) for r in (1, 2)], shape)
+    for pc in (3, 5):
+        c37 = (*cfg, pc, ks, 1, 2)
+        y = _run(be37, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=c37)
+        assert np.isfinite(y).all(), f"cfg {c37}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
+        assert_close(y, ref, "fp32", "layer", what=f"{tag} fuse v37 cfg {c37}")
+        y36 = _run(be36, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=(*cfg, pc, ks, 1))
+        np.testing.assert_array_equal(y, y36, err_msg=f"{tag} cfg {c37}: v37 differs from v36 (red_pf 1)")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
+def test_v37_bulk_reduce_matches_float64_and_v36_bitwise(i, j, k):
+    """fuse v37's bulk-copy reduce on each network block (the configuration of the v30 test above): against float64
+    and bit-identical to v36's pulls after the cluster barrier."""
+    _check_v37(*_wide_block(i, j, k))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", ODD, ids=[f"s{s[0]}-c{s[1]}-e{s[2]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD])
+def test_v37_bulk_reduce_on_odd_blocks(shape, rng):
+    """fuse v37's bulk-copy reduce on the made-up blocks (fewer pixels than blocks per cluster: empty slices; several
+    clusters per tile; 1x1 maps), the first and the last configuration at 512 threads: against float64 and
+    bit-identical to v36."""
+    s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
+    case = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
+    ho, wo = case[1].out_hw(h, w)
+    wide = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)
+    for c in {wide[0], wide[-1]}:
+        cl, tr = c[2], c[1]
+        if K.exdwpw6_launch_smem(h, w, cin, cout, wo, s, tr, c[0], 0, cl, 2) <= K.EXDWPW6_MAX_SMEM:
+            _check_v37(case, (ex_act, True, act), (*c, 512), f"odd {shape}")
 
 
 # -- fuse v18: the cluster reduce's loads requested early (kernel argument red_pf) ----------------------------------

@@ -344,7 +344,8 @@ def emulate(name, grid, block, args):
         cnt = flat(a[10])
         H, W, cin, Ce, cout, Ho, Wo, s, tr, act_e, act_d, act_p, hr, proj, ex_ks, red_pf, dw_segs = map(int, a[11:])
         assert dw_segs in (0, 1), dw_segs  # fuse v20's depthwise by row segments: the same sums
-        assert red_pf in (0, 1), red_pf  # fuse v18's reduce with its loads requested early: the same sums
+        # fuse v18's reduce with its loads requested early, v37's bulk-copy reduce (2, fixed builds): the same sums
+        assert red_pf in (0, 1, 2), red_pf
         # v16's projection by output columns, v17 / v19's lane tiles, v36's in the lane-pair order: the same sums
         assert proj in (0, 1, 2, 3, 4, 5), proj
         ks, ec = ex_ks & 15, (ex_ks >> 4) & 3  # fuse v30: ex_ks = KS + 16 * EC (EC channel groups per lane, 1 - 3)
@@ -365,6 +366,7 @@ def emulate(name, grid, block, args):
         ch, cl = int(m[1]), int(m[2] or 8)
         assert ec == 0 or ((ch // 4) % ec == 0 and shape is not None), (name, ex_ks)  # v30's modes: fixed builds only
         assert proj < 4 or shape is not None, (name, proj)  # v36's ordered projection tiles: fixed builds only
+        assert red_pf < 2 or shape is not None, (name, red_pf)  # v37's bulk-copy reduce: fixed builds only
         n = grid[2]
         assert cnt.dtype == np.int32 and not cnt[: n * grid[1] * cl].any(), "counters must be zero before a launch"
         assert cnt.size >= n * grid[1] * cl, (cnt.size, n, grid, cl)
@@ -1266,7 +1268,7 @@ def _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, fuse):
     be.TUNE_MIN_FLOP = 0
     be.prepare(net)
     launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
-    later = ("proj_cols", "ex_ks", "dw_segs", "proj_order")  # the later stages' keys
+    later = ("proj_cols", "ex_ks", "dw_segs", "proj_order", "reduce")  # the later stages' keys
     six = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] not in later]
     assert len(six) == len(launches) == 13, [c[0] for c in calls]
     return be, six, launches, calls
@@ -2054,7 +2056,7 @@ def test_exdwpw6_spec_names_and_defines():
     with pytest.raises(ValueError):
         K.exdwpw6_build_of("exdwpw5_s1_c24_o24_t4x8")
     assert K.exdwpw6_spec_name("exdwpw6_c24", (3, 4, 1, 0)) == "exdwpw6_c24_m3410"
-    for bad in ((6, 0, 1, 0), (0, 3, 1, 0), (0, 0, 2, 0), (0, 0, 1, 2)):  # (proj_cols 4 / 5: fuse v36's)
+    for bad in ((6, 0, 1, 0), (0, 3, 1, 0), (0, 0, 3, 0), (0, 0, 1, 2)):  # (proj_cols 4 / 5: v36's; red_pf 2: v37's)
         with pytest.raises(ValueError):
             K.exdwpw6_spec_name("exdwpw6_c24", bad)
     assert K.exdwpw6_spec_defines("exdwpw6_c12x16_t512", (2, 8, 0, 1)) == [
@@ -2357,6 +2359,25 @@ def test_fuse_v36_ordered_projection_helpers():
     assert fixed.index("proj_cols == 5) proj_tiles<2, CH, NT, EX_SNAKE_V34>") < fixed.index("#endif")
 
 
+def test_fuse_v37_bulk_reduce_helpers():
+    """fuse v37: red_pf 2 (the bulk-copy reduce) only on v37 and later, in the fixed builds' names (..m<p><k>2<d>,
+    parsed back) and defines (-DEXDWPW6_RPF=2, which the kernel turns into EXDWPW6_BULK_ON), never above 2; the
+    launch's shared memory adds the receive buffer; v37 keeps v36's modes."""
+    assert K.bulk_reduce("v37") and not K.bulk_reduce("v36") and K.proj_order("v37") and K.ex_unroll("v37")
+    shape = (14, 14, 96, 576, 96, 14, 14, 1, 2, 1, 1, 0, 1)
+    name = K.exdwpw6_spec_name("exdwpw6_c36x16_t512", (5, 402, 2, 1), shape)
+    assert name == "exdwpw6_c36x16_t512_m5221e1fz_s14x14_96_576_96_14x14_1_2_1101", name
+    assert K.exdwpw6_spec_parse(name) == ("exdwpw6_c36x16_t512", (5, 402, 2, 1), shape)
+    assert "-DEXDWPW6_RPF=2" in K.exdwpw6_spec_defines("exdwpw6_c36x16_t512", (5, 402, 2, 1), shape)
+    with pytest.raises(ValueError):
+        K.exdwpw6_spec_name("exdwpw6_c36x16_t512", (5, 402, 3, 1), shape)
+    base = K.exdwpw6_smem(14, 14, 96, 96, 14, 1, 2, 36, 402)
+    assert K.exdwpw6_launch_smem(14, 14, 96, 96, 14, 1, 2, 36, 402, 16, 1) == base
+    assert K.exdwpw6_launch_smem(14, 14, 96, 96, 14, 1, 2, 36, 402, 16, 2) == base + 4 * 16 * 2 * 100
+    src = (KDIR / "cblock.cu").read_text()
+    assert "#if EXDWPW6_BULKRED || (defined(EXDWPW6_FIX_MODES) && EXDWPW6_RPF == 2)" in src
+
+
 def test_push_measuring_build_indexing():
     """Session 25's -DEXDWPW6_PUSH=1 and -DEXDWPW6_BULKRED=1 (below) (kernels/cblock.cu exdwpw6_body, steps 4 / 5),
     mirrored: every float4 unit j of a tile is pushed by each of the CL blocks to block j // chunk at slot (sender *
@@ -2405,7 +2426,7 @@ def test_push_measuring_build_indexing():
             assert got == list(range(e4)), (tr, wo, cout, cl, trt)
 
 
-@pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34", "v35", "v36"])
+@pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34", "v35", "v36", "v37"])
 def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net, monkeypatch, v):
     """fuse v30: untuned, v28's plan. Tuned, each block's expansion stage times v17's candidates and ex_ec_modes'
     (spelled out here) with the projection stage's pick, every one on its fixed build (modes and shape; compiled
@@ -2415,9 +2436,11 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     padded (ex_ks + 64, builds named ..e<EC>p), and only those; v33 padded and unrolled (+ 192, ..e<EC>pf); v34 v17's
     tiles and the EC modes in boustrophedon order (+ 256, builds named ..z); v35 those EC modes unrolled too (+ 384,
     ..e<EC>fz); v36 v35 + a last stage after the depthwise one: the final pick with proj_cols 2 / 3 / 4 / 5 (4 / 5:
-    the ordered projection tiles), on fixed builds, the launch its pick's build."""
-    pad = {"v30": 0, "v32": 64, "v33": 192, "v34": 256, "v35": 384, "v36": 384}[v]
-    z = 256 if v in ("v34", "v35", "v36") else 0
+    the ordered projection tiles), on fixed builds, the launch its pick's build; v37 v36 + a last stage with red_pf 1
+    / 2 (2: the bulk-copy reduce, its receive buffer in the launch's shared memory)."""
+    pad = {"v30": 0, "v32": 64, "v33": 192, "v34": 256, "v35": 384, "v36": 384, "v37": 384}[v]
+    z = 256 if v in ("v34", "v35", "v36", "v37") else 0
+    ordered = v in ("v36", "v37")
     plans = {}
     for fuse in ("v28", v):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
@@ -2430,7 +2453,9 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     third = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "ex_ks"]
     fourth = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "dw_segs"]
     fifth = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "proj_order"]
-    assert len(third) == len(fourth) == 13 and len(fifth) == (13 if v == "v36" else 0), [c[0] for c in calls]
+    sixth = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "reduce"]
+    assert len(third) == len(fourth) == 13 and len(fifth) == (13 if ordered else 0), [c[0] for c in calls]
+    assert len(sixth) == (13 if v == "v37" else 0), [c[0] for c in calls]
     built = set(SPEC_BUILDS)
     for i, ((key3, cands3, model3), (_, cands4, _), la) in enumerate(zip(third, fourth, launches)):
         b5 = cands3[0][:5]
@@ -2443,7 +2468,7 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
         assert b6[5] == 16 * max(ec for ec in (1, 2, 3) if (ch // 4) % ec == 0) + kss[-1] + pad, b6
         assert cands4 == [(*b6, 0), (*b6, 1)], cands4
         modes = (b6[4], b6[5], 1, 1)  # red_pf 1, dw_segs: the recorder's last
-        if v == "v36":  # the proj_cols stage's last pick (3: the 2-pixel tiles), then the ordered ones timed
+        if ordered:  # the proj_cols stage's last pick (3: the 2-pixel tiles), then the ordered ones timed
             _, cands5, model5 = fifth[i]
             b7 = cands4[-1]
             assert b7[4] == 3 and model5 == b7 and cands5 == [(*b7[:4], p, *b7[5:]) for p in (2, 3, 4, 5)], cands5
@@ -2451,15 +2476,21 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
             for c in cands5:
                 assert (K.exdwpw6_kernel(ch, b5[2], b5[3]), (c[4], c[5], 1, c[6]), tuple(
                     int(a) for a in la.args[11:24])) in built, c  # fmt: skip
+        if v == "v37":  # then red_pf 1 / 2 on the final pick (the receive buffer fits every network block)
+            _, cands6, model6 = sixth[i]
+            b8 = fifth[i][1][-1]
+            assert cands6 == [(*b8, 1), (*b8, 2)] and model6 == (*b8, 1), cands6
+            modes = (5, b6[5], 2, 1)
         shape = tuple(int(a) for a in la.args[11:24])
         generic = K.exdwpw6_kernel(ch, b5[2], b5[3])
         assert la.name == K.exdwpw6_spec_name(generic, modes, shape), la.name
         assert (f"p{'f' if pad > 64 else ''}_s" in la.name) == bool(pad and not z), la.name
-        assert ("z_s" in la.name) == bool(z) and ("fz_s" in la.name) == (v in ("v35", "v36")), la.name
+        assert ("z_s" in la.name) == bool(z) and ("fz_s" in la.name) == (v in ("v35", "v36", "v37")), la.name
         assert la.name.startswith(f"{generic}_m{modes[0]}"), la.name
         assert [int(a) for a in la.args[24:]] == list(modes), la.args[24:]
         h, w, _, _, cout, _, wo, s, tr = shape[:9]
-        assert la.smem == K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch, b6[5]) > K.exdwpw6_smem(
+        bulk = K.exdwpw6_bulkred_bytes(tr, wo, cout, b5[2]) if modes[2] == 2 else 0  # v37's receive buffer
+        assert la.smem - bulk == K.exdwpw6_smem(h, w, cin, cout, wo, s, tr, ch, b6[5]) > K.exdwpw6_smem(
             h, w, cin, cout, wo, s, tr, ch)  # fmt: skip
         for c in cands3:  # every candidate of the stage on its fixed build
             assert (generic, (c[4], c[5], 1, 1), shape) in built, c
@@ -2476,7 +2507,9 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     for fuse, pin, ok in ((v, (12, 4, 16, 512, 3, 50 + pad, 0), True), (v, (12, 4, 16, 512, 3, 34 + pad, 0), False),
                           (v, (12, 4, 16, 512, 3, 50 + (64 if pad == 0 else 0), 0), False),
                           ("v28", (12, 4, 16, 512, 3, 50, 0), False),
-                          (v, (12, 4, 16, 512, 5, 50 + pad, 0), v == "v36")):  # fmt: skip
+                          (v, (12, 4, 16, 512, 5, 50 + pad, 0), v in ("v36", "v37")),
+                          (v, (12, 4, 16, 512, 5, 50 + pad, 0, 2), v == "v37"),
+                          (v, (12, 4, 16, 512, 5, 50 + pad, 0, 3), False)):  # fmt: skip
         pinned = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
         pinned.force_block6 = pin
         assert (pinned._pinned6(cfgs, 32) == pin) == ok, (fuse, pin)

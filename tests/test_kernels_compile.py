@@ -87,6 +87,9 @@ SPEC_CASES = [("exdwpw6_c24x16_t512", (3, 0, 1, 0), None), ("exdwpw6_c12x16", (2
               ("exdwpw6_c24x16_t512", (3, 0, 1, 0), (14, 14, 64, 384, 64, 14, 14, 1, 2, 1, 1, 0, 1)),
               ("exdwpw6_c24", (2, 4, 1, 1), (7, 7, 160, 960, 160, 7, 7, 1, 3, 1, 1, 0, 1)),
               ("exdwpw6_c12x16", (3, 2, 1, 0), (28, 28, 32, 192, 64, 14, 14, 2, 1, 1, 1, 0, 0)),
+              # fuse v37's bulk-copy reduce (red_pf 2) on one tile per cluster and on several (the 7x7 blocks)
+              ("exdwpw6_c36x16_t512", (5, 402, 2, 1), (14, 14, 96, 576, 96, 14, 14, 1, 2, 1, 1, 0, 1)),
+              ("exdwpw6_c24_t512", (4, 404, 2, 0), (7, 7, 160, 960, 320, 7, 7, 1, 3, 1, 1, 0, 0)),
               # fuse v36's ordered projection tiles (proj_cols 5 / 4) on v35's unrolled boustrophedon expansion
               ("exdwpw6_c36x16_t512", (5, 402, 1, 0), (14, 14, 96, 576, 96, 14, 14, 1, 2, 1, 1, 0, 1)),
               ("exdwpw6_c24_t512", (4, 404, 1, 0), (7, 7, 160, 960, 320, 7, 7, 1, 3, 1, 1, 0, 0))]  # fmt: skip
