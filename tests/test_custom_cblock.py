@@ -540,27 +540,35 @@ def test_v30_expansion_modes_on_odd_blocks(shape, rng, fuse):
 
 
 # -- fuse v36: the projection's lane tiles in the lane-pair order (proj_cols 4 / 5, fixed builds) ------------------
-def _check_v36(case, acts, cfg, tag):
-    """One block with configuration cfg = (CH, TR, CL, NT) and v34's ordered tiles of ex_ks_rule's KS (a fixed build)
-    through proj_cols 4 and 5 (fuse v36, compiled first): every output written, within the float64 tolerance, the
-    fixed build with that proj_cols ran, and bit-identical to fuse v35's run with proj_cols 2 / 3 (the same units)."""
+def _check_fixed_modes(case, acts, cfg, tag, new, old, runs, builds):
+    """One block with configuration cfg = (CH, TR, CL, NT) and v34's ordered tiles of ex_ks_rule's KS (fixed builds,
+    ``builds(ks)``' modes compiled first): each pair of ``runs(ks)`` = (the rest of fuse ``new``'s pinned
+    configuration, the rest of fuse ``old``'s) gives every output written, within the float64 tolerance, the fixed
+    build of those modes ran, and bit-identical runs (the same sums in the same order)."""
     ex, dw, pw, x, res, ref = case
     ex_act, dw_act, act = acts
     nb, cin, h, w = x.shape
     ho, wo = dw.out_hw(h, w)
     ks = K.ex_pack(K.ex_ks_rule(cin), 0, snake=True)
-    be36, be35 = backend_for("fuse=v36"), backend_for("fuse=v35")
+    be_new, be_old = backend_for(f"fuse={new}"), backend_for(f"fuse={old}")
     generic = K.exdwpw6_kernel(cfg[0], cfg[2], cfg[3])
     shape = (h, w, cin, ex.out_channels, pw.out_channels, ho, wo, dw.stride, cfg[1], int(ex_act), int(dw_act))
     shape += (int(act), int(res is not None))
-    _prebuild_v30(be36, generic, [(pc, ks, 1, 1) for pc in K.PROJ_ORDER_MODES], shape)
-    for pc in K.PROJ_FIXED_ONLY:
-        c36 = (*cfg, pc, ks)
-        y = _run(be36, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=c36)
-        assert np.isfinite(y).all(), f"cfg {c36}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
-        assert_close(y, ref, "fp32", "layer", what=f"{tag} fuse v36 cfg {c36}")
-        y35 = _run(be35, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=(*cfg, pc - 2, ks))
-        np.testing.assert_array_equal(y, y35, err_msg=f"{tag} cfg {c36}: v36 differs from v35 proj_cols {pc - 2}")
+    _prebuild_v30(be_new, generic, builds(ks), shape)
+    for rest_new, rest_old in runs(ks):
+        cn = (*cfg, *rest_new)
+        y = _run(be_new, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=cn)
+        assert np.isfinite(y).all(), f"cfg {cn}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
+        assert_close(y, ref, "fp32", "layer", what=f"{tag} fuse {new} cfg {cn}")
+        y_old = _run(be_old, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=(*cfg, *rest_old))
+        np.testing.assert_array_equal(y, y_old, err_msg=f"{tag} cfg {cn}: {new} differs from {old} {rest_old}")
+
+
+def _check_v36(case, acts, cfg, tag):
+    """fuse v36's proj_cols 4 and 5 (the lane tiles in the lane-pair order) against float64 and bit-identical to fuse
+    v35's proj_cols 2 / 3 (the same units), on v34's ordered expansion tiles (_check_fixed_modes)."""
+    _check_fixed_modes(case, acts, cfg, tag, "v36", "v35", lambda ks: [((pc, ks), (pc - 2, ks)) for pc in
+                       K.PROJ_FIXED_ONLY], lambda ks: [(pc, ks, 1, 1) for pc in K.PROJ_ORDER_MODES])  # fmt: skip
 
 
 @pytest.mark.gpu
@@ -587,27 +595,11 @@ def test_v36_ordered_projection_on_odd_blocks(shape, rng):
 
 # -- fuse v37: the cluster reduce by bulk copies on mbarriers (red_pf 2, fixed builds) ----------------------------
 def _check_v37(case, acts, cfg, tag):
-    """One block with configuration cfg = (CH, TR, CL, NT), v34's ordered tiles of ex_ks_rule's KS and proj_cols 3 / 5
-    through red_pf 2 (fuse v37's bulk-copy reduce, its receive buffer in the launch's shared memory; compiled first):
-    every output written, within the float64 tolerance, the fixed build with red_pf 2 ran, and bit-identical to
-    fuse v36's red_pf 1 (the same partials added in the same order)."""
-    ex, dw, pw, x, res, ref = case
-    ex_act, dw_act, act = acts
-    nb, cin, h, w = x.shape
-    ho, wo = dw.out_hw(h, w)
-    ks = K.ex_pack(K.ex_ks_rule(cin), 0, snake=True)
-    be37, be36 = backend_for("fuse=v37"), backend_for("fuse=v36")
-    generic = K.exdwpw6_kernel(cfg[0], cfg[2], cfg[3])
-    shape = (h, w, cin, ex.out_channels, pw.out_channels, ho, wo, dw.stride, cfg[1], int(ex_act), int(dw_act))
-    shape += (int(act), int(res is not None))
-    _prebuild_v30(be37, generic, [(pc, ks, r, 1) for pc in (3, 5) for r in (1, 2)], shape)
-    for pc in (3, 5):
-        c37 = (*cfg, pc, ks, 1, 2)
-        y = _run(be37, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=c37)
-        assert np.isfinite(y).all(), f"cfg {c37}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
-        assert_close(y, ref, "fp32", "layer", what=f"{tag} fuse v37 cfg {c37}")
-        y36 = _run(be36, ex, dw, pw, x, res, ex_act, dw_act, act, cfg=(*cfg, pc, ks, 1))
-        np.testing.assert_array_equal(y, y36, err_msg=f"{tag} cfg {c37}: v37 differs from v36 (red_pf 1)")
+    """fuse v37's red_pf 2 (the bulk-copy reduce, its receive buffer in the launch's shared memory) with proj_cols 3
+    and 5 against float64 and bit-identical to fuse v36's red_pf 1 (the same partials added in the same order), on
+    v34's ordered expansion tiles (_check_fixed_modes)."""
+    _check_fixed_modes(case, acts, cfg, tag, "v37", "v36", lambda ks: [((pc, ks, 1, 2), (pc, ks, 1)) for pc in (3, 5)],
+                       lambda ks: [(pc, ks, r, 1) for pc in (3, 5) for r in (1, 2)])  # fmt: skip
 
 
 @pytest.mark.gpu
