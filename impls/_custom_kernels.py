@@ -184,8 +184,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                EXDWPW6_BULK_ON): each block's Ps rows of the pixels block r sums go to r in ONE cp.async.bulk
                (shared::cta -> shared::cluster) on r's mbarrier, which r waits on instead of the release cluster
                barrier, then r adds the CL local rows in the same order (bit-identical); a last tuner stage times
-               red_pf 1 / 2 per block; PREPARED in session 25, NOT yet run on a GPU (its measuring twin
-               -DEXDWPW6_BULKRED=1 neither): selectable, not the default
+               red_pf 1 / 2 per block; PREPARED in session 25, NOT yet run on a GPU: selectable, not the
+               default
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -1076,9 +1076,8 @@ def exdwpw6_push_bytes(tr: int, wo: int, cout: int, cl: int) -> int:
 
 
 def exdwpw6_bulkred_bytes(tr: int, wo: int, cout: int, cl: int) -> int:
-    """Shared memory (bytes) that the bulk-copy reduce (fuse v37's red_pf 2; session 25's measuring build
-    -DEXDWPW6_BULKRED=1) adds to exdwpw6_smem: the receive buffer of CL senders x ceil(TR * Wo / CL) pixel rows of
-    COUT + 4 floats (kernels/cblock.cu exdwpw6_body)."""
+    """Shared memory (bytes) that the bulk-copy reduce (fuse v37's red_pf 2) adds to exdwpw6_smem: the receive buffer
+    of CL senders x ceil(TR * Wo / CL) pixel rows of COUT + 4 floats (kernels/cblock.cu exdwpw6_body)."""
     return 4 * cl * -(-(tr * wo) // cl) * (cout + 4)
 
 

@@ -1191,13 +1191,14 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         launch = self._tuned((*key, "proj_order"), ocands, stage_build, b7)[0]
                         stages.append(((*key, "proj_order"), self._tune_cache.get((*key, "proj_order")), 7))
                     b8 = stages[-1][1]
+
+                    def fits8(c: tuple[int, ...]) -> bool:  # fuse v37: (CH, TR, CL, NT, pc, ks, ds, red_pf) fits
+                        return K.exdwpw6_launch_smem(h, w, cin, cout, wo, s, c[1], c[0], c[5], c[2], c[7]) <= (
+                            K.EXDWPW6_MAX_SMEM)  # fmt: skip
+
                     if wide_ex and K.bulk_reduce(fuse) and b8 is not None and len(b8) == 7:
                         # fuse v37, last stage: the final pick with red_pf 1 (the pulls after the cluster barrier) and
                         # 2 (the bulk copies on mbarriers, where its receive buffer fits), on fixed builds
-                        def fits8(c: tuple[int, ...]) -> bool:
-                            return K.exdwpw6_launch_smem(h, w, cin, cout, wo, s, c[1], c[0], c[5], c[2], c[7]) <= (
-                                K.EXDWPW6_MAX_SMEM)  # fmt: skip
-
                         rcands = [c for c in ((*b8, 1), (*b8, 2)) if fits8(c)]
                         prebuild((*key, "reduce"), rcands)
                         launch = self._tuned((*key, "reduce"), rcands, stage_build, (*b8, 1))[0]

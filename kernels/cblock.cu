@@ -107,7 +107,7 @@ __device__ __forceinline__ void bulk_multicast(void* dst, const void* src, unsig
         "l"(src), "r"(bytes), "r"(mbar), "h"(mask)
         : "memory");
 }
-// session 25's EXDWPW6_BULKRED: ``bytes`` of this block's shared memory at src to block `rank`'s at dst's offset (one
+// fuse v37's bulk-copy reduce: ``bytes`` of this block's shared memory at src to block `rank`'s at dst's offset (one
 // bulk copy), completing on that block's mbarrier at the offset of ``mbar`` (this block's address of its own)
 __device__ __forceinline__ void bulk_to_peer(const void* dst, const void* src, unsigned bytes, unsigned mbar,
                                              unsigned rank) {
@@ -400,11 +400,9 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
 #ifndef EXDWPW6_PUSH  // session 25's measuring build (exdwpw6_body, step 4): the projection pushed to its summing block
 #define EXDWPW6_PUSH 0
 #endif
-#ifndef EXDWPW6_BULKRED  // session 25's measuring build (exdwpw6_body, steps 4 / 5): the slices moved by bulk copies
-#define EXDWPW6_BULKRED 0
-#endif
-// fuse v37 (fixed builds only): red_pf 2 = the bulk-copy reduce of EXDWPW6_BULKRED (with red_pf 1's prefetch)
-#if EXDWPW6_BULKRED || (defined(EXDWPW6_FIX_MODES) && EXDWPW6_RPF == 2)
+// fuse v37 (fixed builds only): red_pf 2 = the cluster reduce by bulk copies on mbarriers (exdwpw6_body, steps 4 /
+// 5; with red_pf 1's prefetch)
+#if defined(EXDWPW6_FIX_MODES) && EXDWPW6_RPF == 2
 #define EXDWPW6_BULK_ON 1
 #else
 #define EXDWPW6_BULK_ON 0

@@ -20,8 +20,8 @@ plan runs v17's tiles; esnake2), snake2full, and the other k splits (EC 0 and th
 proj: the plan, pj1 / pj2 (proj_tiles' units in that order, -DEXDWPW6_PJ_SNAKE=G), and the other projection tile
 height (proj_cols 2 <-> 3, the same sums) plain and with pj2. With --set push (session 25): the plan, and push
 (-DEXDWPW6_PUSH=1: each projection tile result stored into the shared memory of the block that sums it, so the cluster
-reduce reads local partials) and bulk (-DEXDWPW6_BULKRED=1: each block's slice moved by one bulk copy per pair of
-blocks, on the receiver's mbarrier instead of the cluster barrier). Printed: the expansion, projection, cluster
+reduce reads local partials) and bulk (red_pf 2, fuse v37's mode: each block's slice moved by one bulk copy per pair
+of blocks, on the receiver's mbarrier instead of the cluster barrier). Printed: the expansion, projection, cluster
 barrier and cluster reduce phases.
 Every variant but the other k splits sums the same products in the same order as the plan's launch: its output
 must be bitwise equal (checked; a mismatch is an error); the other k splits within rel L2 1e-5 of it. Printed per
@@ -50,12 +50,6 @@ from scripts.cblock_sweep import stamp_run  # noqa: E402
 
 FULL = ("-DEXDWPW6_EX_FULL",)
 PAD8, PAD16 = ("-DEXDWPW6_EX_PAD=8",), ("-DEXDWPW6_EX_PAD=16",)
-
-
-def skew_bytes(ex_ks: int) -> int:
-    """Shared memory that v30's skewed k slices add (K.exdwpw6_smem)."""
-    ks, ec = K.ex_unpack(ex_ks)
-    return (ks - 1) * K.EX_WSK * 4 if ec > 0 and ks > 1 else 0
 
 
 def variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
@@ -130,16 +124,16 @@ def proj_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str
 def push_variants(base: str, modes: tuple[int, ...], cin: int) -> list[tuple[str, tuple[int, ...], tuple[str, ...]]]:
     """Session 25's reduction set (--set push): the plan; push, each lane-tile result stored into the block that sums
     it (-DEXDWPW6_PUSH=1); bulk, each block's slice of the partials moved to its summing block by one bulk copy per
-    (sender, receiver) on the receiver's mbarrier, no cluster barrier before the reduce (-DEXDWPW6_BULKRED=1). Both
+    (sender, receiver) on the receiver's mbarrier, no cluster barrier before the reduce (fuse v37's red_pf 2). Both
     reduce from local shared memory in the plan's order (bit-identical)."""
+    pc, ex_ks, rpf, ds = modes
     out = [("plan", modes, ())]
-    if modes[0] >= 2:  # the lane-tile projections only
+    if pc >= 2 and rpf != 2:  # the lane-tile projections only, on the pulls' reduce
         out.append(("push", modes, (PUSH,)))
-    return out + [("bulk", modes, (BULK,))]
+    return out + [(f"red_pf{r}" if r < 2 else "bulk", (pc, ex_ks, r, ds), ()) for r in (1, 2) if r != rpf]
 
 
 PUSH = "-DEXDWPW6_PUSH=1"
-BULK = "-DEXDWPW6_BULKRED=1"
 
 
 def ks_of(la) -> int:
@@ -186,10 +180,11 @@ def main() -> None:
     for r in range(args.rounds):
         for (i, la, label, m, _extra, base, shape), built in zip(todo, builts):
             spec = K.exdwpw6_spec_name(base, m, shape)
-            smem = la.smem - skew_bytes(K.exdwpw6_spec_parse(la.name)[1][1]) + skew_bytes(m[1])
-            if PUSH in _extra or BULK in _extra:  # the receive buffer after the layout
-                f = K.exdwpw6_push_bytes if PUSH in _extra else K.exdwpw6_bulkred_bytes
-                smem += f(shape[8], shape[6], shape[4], K.exdwpw6_build_of(base)[1])
+            h, w, cin, _, cout, _, wo, s, tr = shape[:9]
+            ch, cl, _ = K.exdwpw6_build_of(base)
+            smem = K.exdwpw6_launch_smem(h, w, cin, cout, wo, s, tr, ch, m[1], cl, m[2])  # the variant's modes
+            if PUSH in _extra:  # the push's receive buffer after the layout
+                smem += K.exdwpw6_push_bytes(tr, wo, cout, cl)
             lv = dataclasses.replace(la, name=spec, smem=smem)
             y = la.args[8]
             y.fill(np.nan)

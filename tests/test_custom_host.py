@@ -2375,11 +2375,11 @@ def test_fuse_v37_bulk_reduce_helpers():
     assert K.exdwpw6_launch_smem(14, 14, 96, 96, 14, 1, 2, 36, 402, 16, 1) == base
     assert K.exdwpw6_launch_smem(14, 14, 96, 96, 14, 1, 2, 36, 402, 16, 2) == base + 4 * 16 * 2 * 100
     src = (KDIR / "cblock.cu").read_text()
-    assert "#if EXDWPW6_BULKRED || (defined(EXDWPW6_FIX_MODES) && EXDWPW6_RPF == 2)" in src
+    assert "#if defined(EXDWPW6_FIX_MODES) && EXDWPW6_RPF == 2" in src
 
 
 def test_push_measuring_build_indexing():
-    """Session 25's -DEXDWPW6_PUSH=1 and -DEXDWPW6_BULKRED=1 (below) (kernels/cblock.cu exdwpw6_body, steps 4 / 5),
+    """Session 25's -DEXDWPW6_PUSH=1 and fuse v37's red_pf 2 (below) (kernels/cblock.cu exdwpw6_body, steps 4 / 5),
     mirrored: every float4 unit j of a tile is pushed by each of the CL blocks to block j // chunk at slot (sender *
     chunk + j - owner * chunk); the owners' ranges [lo, hi) partition the units, no two (sender, unit) pairs share a
     slot, every slot lies inside the receive buffer K.exdwpw6_push_bytes reserves, and the owner reads sender b's
@@ -2405,7 +2405,7 @@ def test_push_measuring_build_indexing():
                     assert [slots[(rank, (j - lo) + b * chunk)] for b in range(cl)] == [(b, j) for b in range(cl)]
                 covered += range(lo, hi)
             assert covered == list(range(e4)), (tr, wo, cout, cl, trt)
-            # -DEXDWPW6_BULKRED=1: pixel slices [q0, q1) of cpp rows; sender s's rows land at s * cpp rows in the
+            # red_pf 2: pixel slices [q0, q1) of cpp rows; sender s's rows land at s * cpp rows in the
             # receiver's buffer; the receiver reads sender b's row of pixel q at (q - q0) + b * cpp rows
             tp, ps = trt * wo, cout + 4
             cpp = (tp + cl - 1) // cl

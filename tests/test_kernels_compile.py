@@ -162,17 +162,16 @@ def test_fixed_mode_exdwpw6_build_compiles_alone_without_spills(build, modes, sh
     assert K.build_exdwpw6_spec(build, modes, ARCH, nvcc, shape).path == b.path and b.path.stat().st_mtime_ns == mtime
 
 
-@pytest.mark.parametrize("define", ["-DEXDWPW6_PUSH=1", "-DEXDWPW6_BULKRED=1"])
 @pytest.mark.parametrize("build,modes,shape", SPEC_CASES[-2:])
-def test_push_measuring_build_compiles_without_spills(build, modes, shape, tmp_path, define):
-    """Session 25's measuring defines -DEXDWPW6_PUSH=1 / -DEXDWPW6_BULKRED=1 (scripts/ex_variant_stamps.py --set push:
-    the projection's tile results stored into the summing block's shared memory; each block's slice moved by one bulk
-    copy) compile on the fixed builds they are measured on, spill-free and within the build's register bound."""
+def test_push_measuring_build_compiles_without_spills(build, modes, shape, tmp_path):
+    """Session 25's measuring define -DEXDWPW6_PUSH=1 (scripts/ex_variant_stamps.py --set push: the projection's tile
+    results stored into the summing block's shared memory) compiles on the fixed builds it is measured on, spill-free
+    and within the build's register bound (fuse v37's bulk-copy reduce: SPEC_CASES' red_pf 2 builds above)."""
     nvcc = K.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile kernels/cblock.cu")
     cmd = K.nvcc_command(nvcc, K.KERNEL_DIR / "cblock.cu", tmp_path / "push.cubin", ARCH, verbose=True)
-    cmd[1:1] = [*K.exdwpw6_spec_defines(build, modes, shape), define]
+    cmd[1:1] = [*K.exdwpw6_spec_defines(build, modes, shape), "-DEXDWPW6_PUSH=1"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     r = K.parse_ptxas(proc.stdout + proc.stderr)[K.exdwpw6_spec_name(build, modes, shape)]
