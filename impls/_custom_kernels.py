@@ -184,8 +184,12 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                EXDWPW6_BULK_ON): each block's Ps rows of the pixels block r sums go to r in ONE cp.async.bulk
                (shared::cta -> shared::cluster) on r's mbarrier, which r waits on instead of the release cluster
                barrier, then r adds the CL local rows in the same order (bit-identical); a last tuner stage times
-               red_pf 1 / 2 per block; PREPARED in session 25, NOT yet run on a GPU: selectable, not the
-               default
+               red_pf 1 / 2 per block; H200, session 26: GPU tests pass; the stamps' spans -0.4 to -0.6 us on the
+               14x14 blocks (slower on the 7x7 ones), yet batch 1 / 2 0.1084 / 0.1560 ms (v36) against 0.1083 /
+               0.1567 (medians of 4 interleaved instances each): no e2e gain; selectable, not the default, not
+               carried on (bulk_reduce),
+               v38 v36 + v31's head (head_fc: pwpool_c8 and the classifier as one kernel at batch <=
+               PWPOOL_MAX_BATCH); not v37's bulk-copy reduce
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -255,7 +259,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 38)),
+    "fuse": tuple(f"v{i}" for i in range(1, 39)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -922,10 +926,11 @@ def dw_seg_stage(version: str) -> bool:
 
 
 def bulk_reduce(version: str) -> bool:
-    """fuse v37 and later: after the projection-order stage the exdwpw6 tuner times the final pick with red_pf 1 and 2
+    """fuse v37 only: after the projection-order stage the exdwpw6 tuner times the final pick with red_pf 1 and 2
     (2: the cluster reduce by bulk copies on mbarriers, fixed builds only, its receive buffer exdwpw6_bulkred_bytes
-    after the layout)."""
-    return fuse_level(version) >= 37
+    after the layout). H200, session 26: no e2e gain at batch 1 / 2 against v36, so not carried into later
+    versions."""
+    return fuse_level(version) == 37
 
 
 def proj_order(version: str) -> bool:
@@ -998,10 +1003,15 @@ def pwpool_fc_c8_smem(hw: int, k: int, out: int) -> int:
 
 
 def head_fc(version: str) -> bool:
-    """fuse v31: at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier after it as one kernel
-    (pwpool_fc_c8), where they apply; else v30's two kernels (a recorded fallback). v31 only, for now: v32 (the padded
-    expansion tiles) builds on v30, so that each is measured against v30 on its own."""
-    return fuse_level(version) == 31
+    """fuse v31 and v38: at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier after it as one kernel
+    (pwpool_fc_c8), where they apply; else the base version's two kernels (a recorded fallback; head_fc_base). v32 -
+    v37 build on v30 without it, so that each is measured on its own; v38 puts it on top of v36."""
+    return fuse_level(version) == 31 or fuse_level(version) >= 38
+
+
+def head_fc_base(version: str) -> str:
+    """The fuse version whose plan head_fc's version runs where pwpool_fc_c8 does not apply: v30 for v31, else v36."""
+    return "v30" if fuse_level(version) == 31 else "v36"
 
 
 # fuse v6 (exdwpw6, kernels/cblock.cu): expanded channels per block of the compiled builds; the largest batch and

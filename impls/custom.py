@@ -1278,6 +1278,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fuse = self.versions["fuse"]
         rpf = cfg[7] if len(cfg) > 7 else int(K.red_prefetch(fuse))  # fuse v37: the tuner's last stage (2: bulk)
         smem = K.exdwpw6_launch_smem(h, w, cin, cout, wo, s, tr, ch, ks, cl, rpf)
+        if smem > K.EXDWPW6_MAX_SMEM:  # a pinned configuration the tuner would not pick (fuse v37: red_pf 2's buffer)
+            extra = K.exdwpw6_bulkred_bytes(tr, wo, cout, cl) if rpf == 2 else 0
+            raise ValueError(
+                f"exdwpw6 configuration {tuple(cfg)} of block {cin}->{ce}->{cout} at {h}x{w} stride {s} needs {smem} "
+                f"bytes of shared memory ({extra} of them red_pf 2's receive buffer); the limit is "
+                f"{K.EXDWPW6_MAX_SMEM}"
+            )
         args = (x, pe["wt"], pe["bias"], pd["w"], pd["bias"], pp["wt"], pp["bias"], out if res is None else res, out)
         args += (ws, cnt, _i32(h), _i32(w), _i32(cin), _i32(ce), _i32(cout), _i32(ho), _i32(wo), _i32(s), _i32(tr))
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
@@ -2363,11 +2370,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                     cop = fuse_pp[op.index]
                     launch = None
                     lop = fuse_fc.get(op.index)
-                    if lop is not None:  # fuse v31: the classifier in the same kernel, into the linear op's buffer
+                    if lop is not None:  # fuse v31 / v38: the classifier in the same kernel, into the linear op buffer
                         ly = slots[slot_of[lop.index]][: sizes[lop.index]].reshape(shapes[lop.index])
                         launch, why = self._pwpool_fc_launch(outs[cop.input], cop.layer, cop.act, y, lop.layer, ly)
                         if launch is None:
-                            self._fallbacks.add(f"fuse v31 -> v30 ({why})")
+                            fuse = self.versions["fuse"]
+                            self._fallbacks.add(f"fuse {fuse} -> {K.head_fc_base(fuse)} ({why})")
                         else:
                             fused_fc.add(lop.index)
                     if launch is None:

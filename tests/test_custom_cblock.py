@@ -602,12 +602,31 @@ def _check_v37(case, acts, cfg, tag):
                        lambda ks: [(pc, ks, r, 1) for pc in (3, 5) for r in (1, 2)])  # fmt: skip
 
 
+def _bulk_fits(args, c):
+    """Whether configuration c = (CH, TR, CL, ...) of a block (_block_args ``args``) fits red_pf 2's shared memory."""
+    h, w, cin, _, cout, _, wo, s = args
+    return K.exdwpw6_launch_smem(h, w, cin, cout, wo, s, c[1], c[0], 0, c[2], 2) <= K.EXDWPW6_MAX_SMEM
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)
 def test_v37_bulk_reduce_matches_float64_and_v36_bitwise(i, j, k):
-    """fuse v37's bulk-copy reduce on each network block (the configuration of the v30 test above): against float64
-    and bit-identical to v36's pulls after the cluster barrier."""
-    _check_v37(*_wide_block(i, j, k))
+    """fuse v37's bulk-copy reduce on each network block, in the configuration of the v30 test above where its
+    receive buffer fits, else the first that fits (preferring several clusters per row tile): against float64 and
+    bit-identical to v36's pulls after the cluster barrier. A configuration that does not fit is refused with a
+    clear error before any launch."""
+    case, acts, cfg, tag = _wide_block(i, j, k)
+    args = _block_args(*case[:3])
+    if not _bulk_fits(args, cfg):
+        ex, dw, pw, x, res, _ = case
+        with pytest.raises(ValueError, match="red_pf 2's receive buffer"):
+            ks = K.ex_pack(K.ex_ks_rule(args[2]), 0, snake=True)
+            _run(backend_for("fuse=v37"), ex, dw, pw, x, res, *acts, cfg=(*cfg, 3, ks, 1, 2))
+        wide = [c for c in exdwpw6_configs(*args, wide=True) if _bulk_fits(args, c)]
+        assert wide, f"{tag}: no configuration fits red_pf 2"
+        multi = [c for c in wide if args[3] // (c[2] * c[0]) > 1]
+        cfg = (*(multi or wide)[0], 512)
+    _check_v37(case, acts, cfg, tag)
 
 
 @pytest.mark.gpu

@@ -618,18 +618,19 @@ def test_e2e_fuse_v30_matches_onnxruntime(net, batch, graph, fuse):
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3])
-def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph):
-    """fuse v31: at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier GEMV as ONE pwpool_fc_c8 launch
-    on its fixed build (no linear_gemv, no pwpool_c8 in the plan; above it v30's kernels); against ONNX Runtime
-    (NaN-poisoned), no fallback. Runs bit-identical: three in a row (each launch's last clusters reset the ticket
-    counters for the next graph replay), and again after the other batch's plan has run on the same counters and
-    workspace; the counters are zero after each run."""
+@pytest.mark.parametrize("fuse", ["v31", "v38"])
+def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):
+    """fuse v31 (v38: on v36's plan): at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier GEMV as
+    ONE pwpool_fc_c8 launch on its fixed build (no linear_gemv, no pwpool_c8 in the plan; above it the base's
+    kernels); against ONNX Runtime (NaN-poisoned), no fallback. Runs bit-identical: three in a row (each launch's last
+    clusters reset the ticket counters for the next graph replay), and again after the other batch's plan has run on
+    the same counters and workspace; the counters are zero after each run."""
     from impls._custom_kernels import fixed_name, generic_of
 
     x, _ = ort_reference(batch)
-    be = impls.create("custom", kernels="fuse=v31", graph=graph)
+    be = impls.create("custom", kernels=f"fuse={fuse}", graph=graph)
     be.prepare(net)
-    check_against_ort(be, net, batch, f"custom fuse=v31 graph={graph} bs{batch}")
+    check_against_ort(be, net, batch, f"custom fuse={fuse} graph={graph} bs{batch}")
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     launches = be.plan(batch).launches
     names = [generic_of(la.name) for la in launches]
@@ -658,8 +659,9 @@ def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph):
 @pytest.mark.parametrize(
     "opts", [dict(num_classes=12), dict(width_mult=0.5, resolution=160)], ids=["out12", "w0.5_r160"]
 )
-def test_e2e_fuse_v31_other_heads_match_onnxruntime(opts, graph):
-    """fuse v31's pwpool_fc_c8 on other heads, batch 1 and 2: 12 classes (OC 4: the blocks of rank 3 - 7 own no
+@pytest.mark.parametrize("fuse", ["v31", "v38"])
+def test_e2e_fuse_v31_other_heads_match_onnxruntime(opts, graph, fuse):
+    """fuse v31's (v38's) pwpool_fc_c8 on other heads, batch 1 and 2: 12 classes (OC 4: the blocks of rank 3 - 7 own no
     column), MobileNetV2-0.5 at 160 (K 160: a k slice of 20 per block; 5x5 map); against ONNX Runtime on the same file
     (NaN-poisoned), no fallback of v31, runs bit-identical; each on its own fixed build."""
     from impls._custom_kernels import generic_of
@@ -669,16 +671,16 @@ def test_e2e_fuse_v31_other_heads_match_onnxruntime(opts, graph):
     small = import_bytes(model_bytes(**opts), source=str(opts))
     ort = impls.create("ort")
     ort.prepare(small)
-    be = impls.create("custom", kernels="fuse=v31", graph=graph)
+    be = impls.create("custom", kernels=f"fuse={fuse}", graph=graph)
     be.prepare(small)
     for batch in (1, 2):
         x = random_input(small, batch, seed=3100 + batch)
         ref = ort.run(x)
         be.poison(batch)
         y = be.run(x)
-        assert_close(y, ref, "fp32", "e2e", what=f"custom fuse=v31 {opts} graph={graph} bs{batch}")
+        assert_close(y, ref, "fp32", "e2e", what=f"custom fuse={fuse} {opts} graph={graph} bs{batch}")
         assert top1_agreement(y, ref) >= TOP1_AGREEMENT["fp32"]
         assert generic_of(be.plan(batch).launches[-1].name) == "pwpool_fc_c8", be.plan(batch).launches[-1].name
         np.testing.assert_array_equal(y, be.run(x))
     # (MobileNetV2-0.5's small-CIN blocks have no exdwpw5 instance: fallbacks of fuse v5 / v8, not of v31)
-    assert not any("v31" in f for f in be.info()["fallbacks"]), be.info()["fallbacks"]
+    assert not any(fuse in f for f in be.info()["fallbacks"]), be.info()["fallbacks"]

@@ -10,6 +10,7 @@ nothing about the CUDA code itself (tests/test_custom_kernels.py does, on a GPU)
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import sys
@@ -2521,23 +2522,27 @@ def _head_launches(launches) -> list[tuple[str, bool]]:
     return [(K.generic_of(la.name), la.pdl) for la in launches[last + 1 :]]
 
 
+HEAD_FC_PAIRS = [("v30", "v31"), ("v36", "v38")]  # (base, the base + head_fc)
+
+
+@pytest.mark.parametrize("base,fc_v", HEAD_FC_PAIRS, ids=["v31", "v38"])
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2])
-def test_fuse_v31_runs_the_head_and_classifier_as_one_kernel(fake_cupy, net, ort_logits, batch, graph):
-    """fuse v31 at batch <= PWPOOL_MAX_BATCH: v30's plan with the head's pwpool_c8 and the classifier GEMV after it
-    replaced by ONE pwpool_fc_c8 launch, plain (no PDL), on its fixed build <build>_f<HW>_<K>_<COUT>_<OUT>_<ACT>: grid
-    (8 * COUT / 64, N), 256 threads, K.pwpool_fc_c8_smem, the classifier's W^T and bias, the logits into the linear
-    op's buffer, a workspace of N * 20 * 1000 floats and N * 8 zero counters; the linear op's range is empty; v30's
-    plan keeps its two kernels; the emulated logits against ONNX Runtime, bit-identical replay to replay; no
-    fallback."""
+def test_fuse_v31_runs_the_head_and_classifier_as_one_kernel(fake_cupy, net, ort_logits, batch, graph, base, fc_v):
+    """fuse v31 (v38) at batch <= PWPOOL_MAX_BATCH: v30's (v36's) plan with the head's pwpool_c8 and the classifier
+    GEMV after it replaced by ONE pwpool_fc_c8 launch, plain (no PDL), on its fixed build
+    <build>_f<HW>_<K>_<COUT>_<OUT>_<ACT>: grid (8 * COUT / 64, N), 256 threads, K.pwpool_fc_c8_smem, the classifier's
+    W^T and bias, the logits into the linear op's buffer, a workspace of N * 20 * 1000 floats and N * 8 zero counters;
+    the linear op's range is empty; the base's plan keeps its two kernels; the emulated logits against ONNX Runtime,
+    bit-identical replay to replay; no fallback."""
     x, ref = ort_logits
     x, ref = x[:batch], ref[:batch]
     plans = {}
-    for fuse in ("v30", "v31"):
+    for fuse in (base, fc_v):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False, graph=graph)
         be.prepare(net)
         plans[fuse] = be.plan(batch)
-    a, b = plans["v30"].launches, plans["v31"].launches
+    a, b = plans[base].launches, plans[fc_v].launches
     gemv = "linear_gemv_v5" if batch <= K.LINEAR_PDL_MAX_BATCH else "linear_gemv_v3"
     assert _head_launches(a) == [("pwpool_c8", False), (gemv, batch <= K.LINEAR_PDL_MAX_BATCH)], _head_launches(a)
     assert _head_launches(b) == [("pwpool_fc_c8", False)], _head_launches(b)
@@ -2558,33 +2563,34 @@ def test_fuse_v31_runs_the_head_and_classifier_as_one_kernel(fake_cupy, net, ort
     assert [int(v) for v in fc.args[9:]] == [49, 320, 1280, 1000, 1]
     p = be._layer_params(net.fused[-1].layer)
     assert fc.args[4] is p["wt"] and fc.args[5] is p["bias"] and p["wt"].shape == (1280, 1000)
-    assert fc.args[6].data.ptr == plans["v31"].out.data.ptr and fc.args[6].shape == (batch, 1000)
+    assert fc.args[6].data.ptr == plans[fc_v].out.data.ptr and fc.args[6].shape == (batch, 1000)
     assert fc.args[7].size >= batch * 20 * 1000 and fc.args[8].dtype == np.int32 and not fc.args[8][: batch * 8].any()
-    labels = {lb.split(":", 1)[1]: (lo, hi) for lb, lo, hi in plans["v31"].op_ranges}
+    labels = {lb.split(":", 1)[1]: (lo, hi) for lb, lo, hi in plans[fc_v].op_ranges}
     (lo, hi), (plo, phi) = labels[net.fused[-1].label], labels[net.fused[-2].label]
-    assert lo == hi == len(b) and (plo, phi) == (len(b) - 1, len(b)), plans["v31"].op_ranges
+    assert lo == hi == len(b) and (plo, phi) == (len(b) - 1, len(b)), plans[fc_v].op_ranges
     be.poison(batch)
     LAUNCHES.clear()
     y = be.run(x)
     assert [K.generic_of(n) for n in LAUNCHES[-1:]] == ["pwpool_fc_c8"] and not any(
         n.startswith(("linear", "pool_")) for n in LAUNCHES
     ), LAUNCHES
-    assert_close(y, ref, "fp32", "e2e", what=f"emulated custom fuse=v31 bs{batch} graph={graph}")
+    assert_close(y, ref, "fp32", "e2e", what=f"emulated custom fuse={fc_v} bs{batch} graph={graph}")
     assert top1_agreement(y, ref) >= TOP1_AGREEMENT["fp32"]
     np.testing.assert_array_equal(y, be.run(x))
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
 
 
-def test_fuse_v31_above_pwpool_max_batch_is_v30s_plan(fake_cupy, net):
-    """fuse v31 above PWPOOL_MAX_BATCH: no pwpool_c8 in v30's plan there, so v31's is the same launches, with no
-    fallback recorded."""
+@pytest.mark.parametrize("base,fc_v", HEAD_FC_PAIRS, ids=["v31", "v38"])
+def test_fuse_v31_above_pwpool_max_batch_is_v30s_plan(fake_cupy, net, base, fc_v):
+    """fuse v31 (v38) above PWPOOL_MAX_BATCH: no pwpool_c8 in v30's (v36's) plan there, so its plan is the same
+    launches, with no fallback recorded."""
     names = {}
-    for fuse in ("v30", "v31"):
+    for fuse in (base, fc_v):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
         be.prepare(net)
         names[fuse] = [(la.name, la.grid, la.pdl) for la in be.plan(K.PWPOOL_MAX_BATCH + 1).launches]
         assert not be.info()["fallbacks"], be.info()["fallbacks"]
-    assert names["v31"] == names["v30"] and not any("pwpool" in n for n, _, _ in names["v31"]), names["v31"]
+    assert names[fc_v] == names[base] and not any("pwpool" in n for n, _, _ in names[fc_v]), names[fc_v]
 
 
 @pytest.mark.parametrize(
@@ -2592,26 +2598,27 @@ def test_fuse_v31_above_pwpool_max_batch_is_v30s_plan(fake_cupy, net):
     [(12, None, True), (10, None, False), (1000, "pwpool", False)],
     ids=["out12", "out10", "force_pwpool"],
 )
-def test_fuse_v31_fuses_where_it_applies_else_plans_v30s_kernels(fake_cupy, num_classes, force, fused):
-    """fuse v31 on other heads at batch 2: 12 classes (OC 4: blocks of rank 3 - 7 own no column) fused; 10 classes
-    (OUT % 4 != 0) and a pinned pwpool head are v30's kernels with the reason in info()["fallbacks"]; the emulated
-    logits against NumPy float64 either way."""
+@pytest.mark.parametrize("base,fc_v", HEAD_FC_PAIRS, ids=["v31", "v38"])
+def test_fuse_v31_fuses_where_it_applies_else_plans_v30s_kernels(fake_cupy, num_classes, force, fused, base, fc_v):
+    """fuse v31 (v38) on other heads at batch 2: 12 classes (OC 4: blocks of rank 3 - 7 own no column) fused; 10
+    classes (OUT % 4 != 0) and a pinned pwpool head are v30's (v36's) kernels with the reason in info()["fallbacks"];
+    the emulated logits against NumPy float64 either way."""
     from mbv2.model import default_network
 
     small = default_network(num_classes=num_classes, resolution=96)  # a 3x3 head map
     x = random_input(small, 2, seed=31)
     ref = NumpyBackend(dtype="fp64")
     ref.prepare(small)
-    be = fake_cupy.CustomBackend(kernels="fuse=v31", autotune=False)
+    be = fake_cupy.CustomBackend(kernels=f"fuse={fc_v}", autotune=False)
     be.force_pwpool = force
     be.prepare(small)
     be.poison(2)
     LAUNCHES.clear()
     y = be.run(x)
-    assert_close(y, ref.run(x), "fp32", "e2e", what=f"emulated fuse v31 {num_classes} classes")
+    assert_close(y, ref.run(x), "fp32", "e2e", what=f"emulated fuse {fc_v} {num_classes} classes")
     generic = [K.generic_of(n) for n in LAUNCHES]
     assert ("pwpool_fc_c8" in generic) == fused and any(n.startswith("linear_gemv") for n in generic) != fused, generic
-    notes = [f for f in be.info()["fallbacks"] if f.startswith("fuse v31 -> v30")]
+    notes = [f for f in be.info()["fallbacks"] if f.startswith(f"fuse {fc_v} -> {base}")]
     if fused:
         assert not notes and generic[-1] == "pwpool_fc_c8", (notes, generic)
         fc = be.plan(2).launches[-1]
@@ -2644,3 +2651,12 @@ def test_fuse_v31_fixed_build_name_and_defines():
     assert ("cblock", "pwpool_fc_c8") not in K.kernels_of("fuse", "v30")
     assert K.head_fc("v31") and not K.head_fc("v30") and not K.head_fc(K.DEFAULT_VERSIONS["fuse"])
     assert K.DEFAULT_VERSIONS["fuse"] == "v36" and not K.head_fc("v34") and not K.head_fc("v35")
+    # fuse v38: v36 + this head; not v37's bulk-copy reduce
+    assert K.head_fc("v38") and not K.head_fc("v37") and not K.bulk_reduce("v38") and K.proj_order("v38")
+    assert ("cblock", "pwpool_fc_c8") in K.kernels_of("fuse", "v38")
+    assert [K.head_fc_base(v) for v in ("v31", "v38")] == ["v30", "v36"]
+    # every other version predicate of the module (one argument, ``version``) reads v38 as v36
+    preds = [f for f in vars(K).values() if inspect.isfunction(f) and list(inspect.signature(f).parameters) == [
+        "version"] and f not in (K.fuse_level, K.head_fc, K.head_fc_base)]  # fmt: skip
+    assert len(preds) > 20 and [f.__name__ for f in preds if f("v38") != f("v36")] == []
+    assert set(K.kernels_of("fuse", "v38")) - set(K.kernels_of("fuse", "v36")) == {("cblock", "pwpool_fc_c8")}
