@@ -186,10 +186,13 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                barrier, then r adds the CL local rows in the same order (bit-identical); a last tuner stage times
                red_pf 1 / 2 per block; H200, session 26: GPU tests pass; the stamps' spans -0.4 to -0.6 us on the
                14x14 blocks (slower on the 7x7 ones), yet batch 1 / 2 0.1084 / 0.1560 ms (v36) against 0.1083 /
-               0.1567 (medians of 4 interleaved instances each): no e2e gain; selectable, not the default, not
-               carried on (bulk_reduce),
+               0.1567 (medians of 4 interleaved instances each), and 0.1090 / 0.1090 in a second A/B (6 each),
+               though one instance's prefix times read -1.4 us: no e2e gain; selectable, not the default, not carried
+               on (bulk_reduce),
                v38 v36 + v31's head (head_fc: pwpool_c8 and the classifier as one kernel at batch <=
-               PWPOOL_MAX_BATCH); not v37's bulk-copy reduce
+               PWPOOL_MAX_BATCH); not v37's bulk-copy reduce; H200, session 26: GPU tests pass, batch 1 0.1088 ->
+               0.1086 ms (medians of 4 interleaved instances each, overlapping), batch 2 unchanged: selectable,
+               not the default
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
