@@ -334,6 +334,36 @@ def _i64(v: int) -> np.int64:
 _MODULE_CACHE: dict[str, tuple[dict[str, Any], str]] = {}
 
 
+def load_tune_picks(src: str | dict[str, str]) -> dict[str, str]:
+    """An autotuner picks mapping (repr(key) -> repr(pick), as ``CustomBackend.tuned`` and run.json's ``tuned``) from
+    a mapping, or a JSON file holding one (or {"tuned": mapping}). A pytest-benchmark run.json holds one per benchmark:
+    `python -m mbv2 picks run.json --bench NAME` writes the one wanted. Anything else: an InputError."""
+    import json
+    from pathlib import Path
+
+    what = "tune_picks"
+    if isinstance(src, str):
+        what = f"tune_picks file {src}"
+        try:
+            data: Any = json.loads(Path(src).read_text())
+        except FileNotFoundError:
+            raise InputError(f"{what}: no such file") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{what}: not readable JSON ({exc})") from None
+    else:
+        data = src
+    if isinstance(data, dict) and "benchmarks" in data:
+        raise InputError(
+            f"{what} is a pytest-benchmark run with one set of picks per benchmark: write the one wanted with "
+            "`python -m mbv2 picks RUN_JSON --bench NAME --out picks.json` and pass that"
+        )
+    if isinstance(data, dict) and isinstance(data.get("tuned"), dict):
+        data = data["tuned"]
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise InputError(f"{what}: expected a JSON object of repr(key) -> repr(pick) strings (CustomBackend.tuned)")
+    return dict(data)
+
+
 class CustomBackend(Block0Mixin, HalfMixin, Backend):
     name = "custom"
     dtypes = ("fp32", "fp16")  # fp16: kernels/half.cu through impls/_custom_fp16.py (tensor cores)
@@ -368,6 +398,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         autotune: bool | None = None,
         pdl: bool | None = None,
         plan_tune: bool | None = None,
+        tune_picks: str | dict[str, str] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(dtype=dtype, **options)
@@ -404,6 +435,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if env_pt not in ("0", "1"):
             raise InputError(f"MBV2_PLAN_TUNE={env_pt!r}: expected 0 or 1")
         self.plan_tune = (env_pt == "1") if plan_tune is None else bool(plan_tune)
+        # tune_picks / MBV2_TUNE_PICKS: an earlier run's autotuner picks (``tuned``: repr(key) -> repr(pick); a JSON
+        # file of them, e.g. from `python -m mbv2 picks run.json`), replayed instead of timed where a key matches
+        picks = tune_picks if tune_picks is not None else (os.environ.get("MBV2_TUNE_PICKS", "").strip() or None)
+        self.tune_picks_source = picks if isinstance(picks, str) else ("mapping" if picks is not None else "")
+        self._picks: dict[str, str] = load_tune_picks(picks) if picks is not None else {}
+        self.tune_replayed: list[str] = []  # the keys whose pick came from tune_picks
+        self.tune_timed: list[str] = []  # the keys the autotuner timed (no recorded pick)
         self._tune_cache: dict[tuple, tuple[int, int, int, int]] = {}
         self._tune_times: dict[tuple, list[tuple[float, Any]]] = {}  # key -> (best round ms, candidate), fastest first
         # id(first launch) -> (the tuned launches, tuner key, build, their pick, alternatives): what _plan_tune may swap
@@ -513,6 +551,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             ),
             "plan_tune": self.plan_tune,
             "plan_tuned": {str(b): ch for b, ch in sorted(self.plan_tuned.items())},
+            "tune_picks": {
+                "source": self.tune_picks_source,
+                "recorded": len(self._picks),
+                "replayed": len(self.tune_replayed),
+                "timed": len(self.tune_timed),
+            },
         }
 
     # -- weights -------------------------------------------------------------------------------------
@@ -736,7 +780,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         tile = self._tune_cache.get(key)
         if tile is None and self._stream_capturing():  # no timing inside a capture: the cost model's pick
             return build(model)
+        if tile is None and repr(key) in self._picks:  # tune_picks: the recorded pick, untimed
+            tile = self._recorded_pick(key, list(tiles))
+            self._tune_cache[key] = tile
+            self.tuned[repr(key)] = repr(tile)
+            self.tune_replayed.append(repr(key))
         if tile is None:
+            self.tune_timed.append(repr(key))
             cp = self._cp
             cands = list(tiles)
             builds = [build(cand) for cand in cands]  # (nested tuning, e.g. a pair's GEMM, happens here)
@@ -777,6 +827,19 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         launches = build(tile)
         self._register_alts(launches, key, build, tile, self._near(key, tile))
         return launches
+
+    def _recorded_pick(self, key: tuple, cands: list) -> Any:
+        """tune_picks' pick for ``key``: the candidate whose repr it is. A recorded pick that is not among this
+        build's candidates means the picks came from other code or options: an InputError, not a silent retune."""
+        want = self._picks[repr(key)]
+        for c in cands:
+            if repr(c) == want:
+                return c
+        raise InputError(
+            f"tune_picks ({self.tune_picks_source}): the recorded pick {want} for {key!r} is not among this "
+            f"backend's {len(cands)} candidates (first {[repr(c) for c in cands[:4]]}); the picks come from other "
+            "code, kernel versions or options. Record them again, or drop tune_picks / MBV2_TUNE_PICKS."
+        )
 
     def _near(self, key: tuple, best: Any) -> list:
         """The tuner's other candidates for ``key`` within PLAN_TUNE_WITHIN of the fastest isolated time (at most
@@ -1138,7 +1201,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
             def prebuild(skey: tuple, cs: list[tuple[int, ...]]) -> None:
                 # fuse v30: the fixed builds of a stage's candidates compiled together (in parallel) before it is timed
-                if self._tune_cache.get(skey) is None and not self._stream_capturing():
+                # (not where tune_picks recorded the stage's pick: only that one is built)
+                untimed = self._tune_cache.get(skey) is None and repr(skey) not in self._picks
+                if untimed and not self._stream_capturing():
                     fixed(cs)
 
             launch = self._tuned(key, one_wave, build, cfg)[0]

@@ -1,4 +1,4 @@
-"""python -m mbv2 <command> ...  (export, topology, backends, run, weights, report, compare, profile)
+"""python -m mbv2 <command> ...  (export, topology, backends, run, weights, picks, report, compare, profile)
 
 Errors a user can act on print one line and exit 2 (verification failures exit 1); --debug shows
 the traceback instead.
@@ -193,6 +193,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# -- picks -------------------------------------------------------------------------------------
+def cmd_picks(args: argparse.Namespace) -> int:
+    """One benchmark's autotuner picks from a pytest-benchmark run.json (extra_info.tuned), as the JSON mapping the
+    custom backend replays (tune_picks=, MBV2_TUNE_PICKS): the same plan without timing anything again."""
+    try:
+        with open(args.run_json) as f:
+            run = json.load(f)
+    except FileNotFoundError:
+        raise InputError(f"{args.run_json}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{args.run_json}: not readable JSON ({exc})") from None
+    if not isinstance(run, dict) or not isinstance(run.get("benchmarks"), list):
+        raise InputError(f"{args.run_json}: not a pytest-benchmark run (no 'benchmarks' list)")
+    found = {
+        b.get("name", "?"): b
+        for b in run["benchmarks"]
+        if isinstance(b, dict) and isinstance((b.get("extra_info") or {}).get("tuned"), dict)
+    }
+    if not found:
+        raise InputError(f"{args.run_json}: no benchmark recorded autotuner picks (extra_info.tuned)")
+    if args.bench is None:
+        for name, b in found.items():
+            print(f"{name}  ({len(b['extra_info']['tuned'])} picks)")
+        print(f"pick one with --bench NAME ({len(found)} benchmarks with picks)", file=sys.stderr)
+        return 0
+    hits = [b for name, b in found.items() if args.bench in (name, b.get("fullname"))]
+    if not hits:
+        near = [n for n in found if args.bench in n][:5]
+        raise InputError(f"no benchmark named {args.bench!r} with picks in {args.run_json}" + (
+            f"; names containing it: {near}" if near else "; run without --bench to list them"))  # fmt: skip
+    tuned = hits[0]["extra_info"]["tuned"]
+    text = json.dumps(tuned, indent=1, sort_keys=True) + "\n"
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+        mi = run.get("machine_info")
+        git = ((mi.get("mbv2") or {}).get("git") or {}) if isinstance(mi, dict) else {}
+        commit = git.get("commit") if isinstance(git, dict) else None
+        print(f"wrote {len(tuned)} picks of {hits[0].get('name')} to {args.out}" + (f" (commit {commit})" if commit
+              else ""))  # fmt: skip
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 # -- weights -----------------------------------------------------------------------------------
 def cmd_weights(args: argparse.Namespace) -> int:
     from .weights import compare_weights, initializers, read_weights, write_weights
@@ -258,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", help="directory to write")
     g.add_argument("--load", help="directory to read back and compare bit for bit with the model")
     w.set_defaults(func=cmd_weights)
+
+    k = sub.add_parser("picks", help="one benchmark's autotuner picks from a run.json, for MBV2_TUNE_PICKS")
+    k.add_argument("run_json", help="a pytest-benchmark JSON written by `make bench`")
+    k.add_argument("--bench", help="benchmark name or fullname, e.g. 'test_e2e[custom-fp32-graph-bs1]' (omit: list)")
+    k.add_argument("--out", help="file to write (default: stdout)")
+    k.set_defaults(func=cmd_picks)
 
     try:
         from .report import register_cli

@@ -67,14 +67,17 @@ def main() -> None:
         for spec in specs:
             # "pdl=0" / "pdl=1" in a spec is the backend's pdl option, "plantune=0" / "plantune=1" its plan_tune,
             # "tuneflop=X" its TUNE_MIN_FLOP (the smallest problem the autotuner times), "block6max=N" the largest
-            # batch it runs exdwpw6 blocks at, "b0split=0/1" / "b0k4=0/1" block0 v4's block0_split / block0_k4;
-            # not kernel families
-            opt_keys = ("pdl=", "plantune=", "tuneflop=", "block6max=", "b0split=", "b0k4=")
+            # batch it runs exdwpw6 blocks at, "b0split=0/1" / "b0k4=0/1" block0 v4's block0_split / block0_k4,
+            # "picks=FILE" its tune_picks (an earlier run's autotuner picks replayed: `python -m mbv2 picks`); not
+            # kernel families
+            opt_keys = ("pdl=", "plantune=", "tuneflop=", "block6max=", "b0split=", "b0k4=", "picks=")
             opts = dict(t.strip().split("=", 1) for t in spec.split(",") if t.strip().startswith(opt_keys))
             kspec = ",".join(t for t in spec.split(",") if not t.strip().startswith(opt_keys))
             pdl = bool(int(opts["pdl"])) if "pdl" in opts else None
             pt = bool(int(opts["plantune"])) if "plantune" in opts else None
-            be = CustomBackend(dtype=args.dtype, graph=True, kernels=kspec, pdl=pdl, plan_tune=pt)
+            be = CustomBackend(
+                dtype=args.dtype, graph=True, kernels=kspec, pdl=pdl, plan_tune=pt, tune_picks=opts.get("picks")
+            )
             if "tuneflop" in opts:
                 be.TUNE_MIN_FLOP = float(opts["tuneflop"])
             if "block6max" in opts:

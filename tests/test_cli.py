@@ -165,3 +165,42 @@ def test_debug_shows_the_traceback(tmp_path) -> None:
         [sys.executable, "-m", "mbv2", "topology", "--model", str(tmp_path / "no.onnx")], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_picks_lists_writes_and_refuses(tmp_path, capsys) -> None:
+    """`python -m mbv2 picks RUN_JSON`: lists the benchmarks with autotuner picks; --bench NAME (or its fullname)
+    --out writes that one's mapping, which the custom backend loads back unchanged (impls.custom.load_tune_picks); an
+    unknown name, a file without picks and a file that is no run are refused in one line (exit 2)."""
+    from impls.custom import load_tune_picks
+
+    a = {"('gemm', 'v11', True, 3136, 24, 96, 1, 1, False, False)": "((32, 64, 4, 4), 'v8')"}
+    b = {"('exdwpw6', (1, 14, 14, 64), 384, 64, 1, True, True, True, False)": "(24, 2, 16, 512)"}
+    run = {
+        "machine_info": {"mbv2": {"git": {"commit": "abc1234"}}},
+        "benchmarks": [
+            {"name": "test_e2e[custom-fp32-graph-bs1]", "fullname": "b.py::x1", "extra_info": {"tuned": a}},
+            {"name": "test_e2e[custom-fp32-graph-bs8]", "fullname": "b.py::x8", "extra_info": {"tuned": b}},
+            {"name": "test_e2e[cudnn-fp32-graph-bs1]", "fullname": "b.py::c1", "extra_info": {}},
+        ],
+    }
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run))
+    assert main(["picks", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "test_e2e[custom-fp32-graph-bs1]  (1 picks)" in out and "bs8" in out and "cudnn" not in out, out
+    dest = tmp_path / "picks.json"
+    assert main(["picks", str(path), "--bench", "b.py::x8", "--out", str(dest)]) == 0
+    assert "wrote 1 picks of test_e2e[custom-fp32-graph-bs8]" in capsys.readouterr().out
+    assert load_tune_picks(str(dest)) == b
+    assert main(["picks", str(path), "--bench", "test_e2e[custom-fp32-graph-bs1]"]) == 0
+    assert json.loads(capsys.readouterr().out) == a
+    assert main(["picks", str(path), "--bench", "graph-bs1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no benchmark named 'graph-bs1'" in err and "custom-fp32-graph-bs1" in err, err
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"benchmarks": [run["benchmarks"][2]]}))
+    assert main(["picks", str(empty)]) == 2 and "no benchmark recorded" in capsys.readouterr().err
+    notrun = tmp_path / "notrun.json"
+    notrun.write_text("[1, 2]")
+    assert main(["picks", str(notrun)]) == 2 and "not a pytest-benchmark run" in capsys.readouterr().err
+    assert main(["picks", str(tmp_path / "missing.json")]) == 2 and "no such file" in capsys.readouterr().err

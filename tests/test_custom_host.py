@@ -2660,3 +2660,68 @@ def test_fuse_v31_fixed_build_name_and_defines():
         "version"] and f not in (K.fuse_level, K.head_fc, K.head_fc_base)]  # fmt: skip
     assert len(preds) > 20 and [f.__name__ for f in preds if f("v38") != f("v36")] == []
     assert set(K.kernels_of("fuse", "v38")) - set(K.kernels_of("fuse", "v36")) == {("cblock", "pwpool_fc_c8")}
+
+
+def test_tune_picks_replay_a_recorded_plan_untimed(fake_cupy, net, monkeypatch, tmp_path):
+    """tune_picks: a backend given another's autotuner picks (``tuned``: as a mapping, a JSON file of it or of
+    {"tuned": it}, or MBV2_TUNE_PICKS) plans the same batch-1 launches without timing anything, and info() counts the
+    replayed picks; a tuner whose timings differ plans other launches (so the equality is the replay's doing). A pick
+    that is not among the candidates, a pytest-benchmark run, a malformed or missing file: InputErrors."""
+    import itertools
+    import json
+
+    from impls.custom import load_tune_picks
+    from mbv2.errors import InputError
+
+    ticks = itertools.count()
+    calls = []
+
+    def elapsed(a, b):  # deterministic "times" that vary from candidate to candidate and from backend to backend
+        calls.append(1)
+        return 1.0 + (next(ticks) * 7919 % 101) / 100.0
+
+    monkeypatch.setattr(cuda, "get_elapsed_time", elapsed)
+    monkeypatch.setattr(fake_cupy.CustomBackend, "_launch", lambda self, la: None)  # plans only, nothing emulated
+
+    def planned(**opts):
+        be = fake_cupy.CustomBackend(autotune=True, **opts)
+        be.TUNE_MIN_FLOP = 0
+        be.prepare(net)
+        n = len(calls)
+        launches = [(la.name, la.grid, la.block, la.smem, [int(a) for a in la.args if isinstance(a, (int, np.integer))])
+                    for la in be.plan(1).launches]  # fmt: skip
+        return be, launches, len(calls) - n
+
+    a, plan_a, timed_a = planned()
+    assert timed_a > 0 and len(a.tuned) == len(a.tune_timed) > 20 and not a.tune_replayed
+    assert sum(k.startswith("('exdwpw6'") for k in a.tuned) >= 13 * 2, sorted(a.tuned)[:3]  # every block, later stages
+    _, plan_c, _ = planned()  # the tuner again, with other timings: another plan
+    assert plan_c != plan_a
+    f1, f2 = tmp_path / "picks.json", tmp_path / "wrapped.json"
+    f1.write_text(json.dumps(a.tuned))
+    f2.write_text(json.dumps({"tuned": a.tuned, "launches": 19}))
+    for src in (dict(a.tuned), str(f1), str(f2), "env"):
+        if src == "env":
+            monkeypatch.setenv("MBV2_TUNE_PICKS", str(f1))
+            b, plan_b, timed_b = planned()
+        else:
+            b, plan_b, timed_b = planned(tune_picks=src)
+        assert plan_b == plan_a and timed_b == 0 and not b.tune_timed, (src, b.tune_timed[:3])
+        # (a's nested problems, e.g. the GEMMs inside an exdwpw5 candidate that lost, are not needed again)
+        assert b.tuned == {k: a.tuned[k] for k in b.tuned} and sorted(b.tune_replayed) == sorted(b.tuned)
+        assert len(b.tuned) >= len(a.tuned) - 5
+        info = b.info()["tune_picks"]
+        assert (info["replayed"], info["recorded"], info["timed"]) == (len(b.tuned), len(a.tuned), 0), info
+        assert info["source"] == ("mapping" if isinstance(src, dict) else str(f1) if src == "env" else src), info
+    monkeypatch.delenv("MBV2_TUNE_PICKS")
+    key = next(k for k in a.tuned if k.startswith("('exdwpw6'") and k.endswith("False)"))
+    with pytest.raises(InputError, match="is not among this backend's"):
+        planned(tune_picks={**a.tuned, key: "(1, 2, 3)"})
+    bad = tmp_path / "bad.json"
+    for text, msg in ((json.dumps({"benchmarks": []}), "mbv2 picks"), ("[1, 2]", "expected a JSON object"),
+                      (json.dumps({"k": 3}), "expected a JSON object"), ("{", "not readable JSON")):  # fmt: skip
+        bad.write_text(text)
+        with pytest.raises(InputError, match=msg):
+            load_tune_picks(str(bad))
+    with pytest.raises(InputError, match="no such file"):
+        fake_cupy.CustomBackend(tune_picks=str(tmp_path / "missing.json"))
