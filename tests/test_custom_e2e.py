@@ -684,3 +684,27 @@ def test_e2e_fuse_v31_other_heads_match_onnxruntime(opts, graph, fuse):
         np.testing.assert_array_equal(y, be.run(x))
     # (MobileNetV2-0.5's small-CIN blocks have no exdwpw5 instance: fallbacks of fuse v5 / v8, not of v31)
     assert not any(fuse in f for f in be.info()["fallbacks"]), be.info()["fallbacks"]
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_e2e_tune_picks_replay_the_same_plan_untimed(net, batch, tmp_path):
+    """tune_picks: a fresh backend given another's autotuner picks (through a file, as `python -m mbv2 picks` writes
+    it) plans the same launches with nothing timed, against ONNX Runtime (NaN-poisoned), and its logits are
+    bit-identical to the first backend's (the same kernels on the same input)."""
+    import json
+
+    a = impls.create("custom", graph=True)
+    a.prepare(net)
+    check_against_ort(a, net, batch, f"custom graph bs{batch} (recording picks)")
+    assert a.tune_timed and not a.tune_replayed
+    picks = tmp_path / "picks.json"
+    picks.write_text(json.dumps(a.tuned))
+    b = impls.create("custom", graph=True, tune_picks=str(picks))
+    b.prepare(net)
+    check_against_ort(b, net, batch, f"custom graph bs{batch} (picks replayed)")
+    la, lb = a.plan(batch).launches, b.plan(batch).launches
+    assert [(x.name, x.grid, x.block, x.smem) for x in lb] == [(x.name, x.grid, x.block, x.smem) for x in la]
+    info = b.info()["tune_picks"]
+    assert info["timed"] == 0 and info["replayed"] > 0 and not b.tune_timed, info
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(b.run(x), a.run(x))
