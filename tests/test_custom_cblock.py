@@ -640,8 +640,7 @@ def test_v37_bulk_reduce_on_odd_blocks(shape, rng):
     ho, wo = case[1].out_hw(h, w)
     wide = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide=True)
     for c in {wide[0], wide[-1]}:
-        cl, tr = c[2], c[1]
-        if K.exdwpw6_launch_smem(h, w, cin, cout, wo, s, tr, c[0], 0, cl, 2) <= K.EXDWPW6_MAX_SMEM:
+        if _bulk_fits((h, w, cin, ce, cout, ho, wo, s), c):
             _check_v37(case, (ex_act, True, act), (*c, 512), f"odd {shape}")
 
 
