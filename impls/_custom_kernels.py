@@ -193,6 +193,13 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                PWPOOL_MAX_BATCH); not v37's bulk-copy reduce; H200, session 26: GPU tests pass, batch 1 0.1088 ->
                0.1086 ms (medians of 4 interleaved instances each, overlapping), batch 2 unchanged: selectable,
                not the default
+               v39 v36 + exdwpw6 builds that give CE 960 (the three 7x7 blocks) one cluster per row tile
+               (EXDWPW6_V39: 60 channels per block in clusters of 16, 512 threads) as tuner candidates; not v38's
+               head (session 27: the batch-1 instance that planned the 14 -> 7 block on c36x16 (one cluster per
+               tile) ran 1.0 us faster than the committed plan's c12 (six clusters), so the hand-off may cost more
+               in the graph than the tuner's isolated timing shows),
+               v40 v39 + at batch <= NG1_MAX_BATCH each exdwpw6 block's first tuner stage among the configurations
+               with one cluster per row tile (no global hand-off, no last cluster's sum) where one fits in a wave
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -262,7 +269,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 39)),
+    "fuse": tuple(f"v{i}" for i in range(1, 41)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -955,6 +962,18 @@ def proj_modes(version: str) -> tuple[int, ...]:
     return tuple(m for m, level in ((0, 0), (1, 16), (2, 17), (3, 19)) if fuse_level(version) >= level)
 
 
+def ng1_builds(version: str) -> bool:
+    """fuse v39 and later: the exdwpw6 tuner's candidates include the EXDWPW6_V39 builds (512 threads only), which
+    give CE 960 one cluster per row tile."""
+    return fuse_level(version) >= 39
+
+
+def ng1_first(version: str) -> bool:
+    """fuse v40 and later: at batch <= NG1_MAX_BATCH the exdwpw6 tuner's first stage times only the configurations
+    with one cluster per row tile (NG 1), where any runs in one wave."""
+    return fuse_level(version) >= 40
+
+
 def t512_builds(version: str) -> bool:
     """fuse v15 and later: each exdwpw6 block's tuner candidates include v13's builds at 512 threads per block."""
     return fuse_level(version) >= 15
@@ -1008,8 +1027,9 @@ def pwpool_fc_c8_smem(hw: int, k: int, out: int) -> int:
 def head_fc(version: str) -> bool:
     """fuse v31 and v38: at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier after it as one kernel
     (pwpool_fc_c8), where they apply; else the base version's two kernels (a recorded fallback; head_fc_base). v32 -
-    v37 build on v30 without it, so that each is measured on its own; v38 puts it on top of v36."""
-    return fuse_level(version) == 31 or fuse_level(version) >= 38
+    v37 build on v30 without it, so that each is measured on its own; v38 puts it on top of v36. Neither is carried
+    into later versions (no resolved gain: v39 builds on v36)."""
+    return fuse_level(version) in (31, 38)
 
 
 def head_fc_base(version: str) -> str:
@@ -1029,6 +1049,10 @@ EXDWPW6_WIDE = ((24, 8), (40, 8), (12, 16), (20, 16), (24, 16), (36, 16))
 EXDWPW6_V14 = ((12, 12), (24, 6), (36, 4), (24, 4), (16, 6), (8, 12))
 # fuse v15: v13's builds also at 512 threads per block (exdwpw6_c<CH>[x<CL>]_t512; one block per SM)
 EXDWPW6_T512 = tuple((ch, 8) for ch in EXDWPW6_CH) + EXDWPW6_WIDE
+# fuse v39: CE 960 (the 7x7 blocks) in one cluster of 16 per row tile: 60 channels per block (their expansion and
+# projection weights 77 / 115 KB of shared memory: one block per SM), compiled at 512 threads only
+EXDWPW6_V39 = ((60, 16),)
+NG1_MAX_BATCH = 1  # fuse v40's rule (the in-graph evidence is batch 1's)
 EXDWPW6_MAX_BATCH = 1
 # fuse v13 (its configurations autotuned, the wider builds): the largest batch it runs the blocks as exdwpw6 at (H200,
 # session 15, all 13 blocks exdwpw6 against v11's plan, 2 interleaved instance pairs each: batch 2 0.2344 -> 0.2123
@@ -1366,6 +1390,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
                 out += [("cblock", exdwpw6_kernel(ch, cl)) for ch, cl in EXDWPW6_V14]
             if t512_builds(version):
                 out += [("cblock", exdwpw6_kernel(ch, cl, 512)) for ch, cl in EXDWPW6_T512]
+            if ng1_builds(version):
+                out += [("cblock", exdwpw6_kernel(ch, cl, 512)) for ch, cl in EXDWPW6_V39]
             if lv >= 7:
                 out += [("gemm", exgdw_kernel(s, v)) for s in (1, 2) for v in EXGDW_VARIANTS]
             if lv >= 8:

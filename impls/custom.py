@@ -112,14 +112,17 @@ def choose_dwpw_tile(m: int, n: int, k: int, tiles: tuple, sms: int) -> tuple[in
 
 
 def exdwpw6_configs(
-    h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int, wide: bool = False, v14: bool = False
-) -> list[tuple[int, int, int]]:
+    h: int, w: int, cin: int, ce: int, cout: int, ho: int, wo: int, stride: int, wide: bool = False, v14: bool = False,
+    v39: bool = False,
+) -> list[tuple[int, int, int]]:  # fmt: skip
     """Every (CH, TR, CL) the fuse v6 block kernel (kernels/cblock.cu) can run a block with: CH expanded channels per
     block and clusters of CL blocks, a compiled build (K.EXDWPW6_CH with CL = 8; with ``wide``, fuse v13, also
-    K.EXDWPW6_WIDE; with ``v14`` also K.EXDWPW6_V14) dividing CE into whole clusters, TR = ceil(Ho / tiles) for each
-    tile count (balanced row tiles), shared memory within the per-block limit."""
+    K.EXDWPW6_WIDE; with ``v14`` also K.EXDWPW6_V14; with ``v39`` also K.EXDWPW6_V39, whose builds run at 512 threads
+    only) dividing CE into whole clusters, TR = ceil(Ho / tiles) for each tile count (balanced row tiles), shared
+    memory within the per-block limit."""
     builds = [(ch, 8) for ch in K.EXDWPW6_CH] + (list(K.EXDWPW6_WIDE) if wide else [])
     builds += list(K.EXDWPW6_V14) if v14 else []
+    builds += list(K.EXDWPW6_V39) if v39 else []
     out = []
     for ch, cl in builds:
         if ce % (cl * ch):
@@ -1170,7 +1173,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         ce, cout, s = ex.out_channels, pw.out_channels, dw.stride
         wide = K.wide_clusters(self.versions["fuse"])  # fuse v13: the wider builds too, and the tuner picks
         v14 = K.v14_clusters(self.versions["fuse"])  # fuse v14: clusters of 4 / 6 / 12 too (tuner candidates)
-        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide, v14)
+        v39 = K.ng1_builds(self.versions["fuse"])  # fuse v39: CE 960 with one cluster per row tile (512 threads)
+        cfgs = exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, wide, v14, v39)
         per_sm = K.exdwpw6_per_sm(self.versions["fuse"])
         t512 = K.t512_builds(self.versions["fuse"])  # fuse v15: each configuration at 512 threads too
         cfg = pinned = self._pinned6(cfgs, cin)
@@ -1184,9 +1188,13 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if wide and pinned is None and self.autotune and _exdwpw6_flop(x.shape, ce, cout, ho, wo) >= self.TUNE_MIN_FLOP:
             # fuse v13: every configuration of one wave timed on this GPU (session 15's sweep on the H200: the cost
             # model's picks were ~1 us per block slower than the fastest, 12.6 us over the 13 blocks at batch 1)
-            one_wave = exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, per_sm)
+            only512 = set(K.EXDWPW6_V39)  # (fuse v39's builds: 512 threads only)
+            one_wave = exdwpw6_one_wave([c for c in cfgs if (c[0], c[2]) not in only512], nb, ce, ho, self.sms, per_sm)
             if t512:  # v15: one block of 512 threads per SM
                 one_wave += [(*c, 512) for c in exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, 1)]
+            if K.ng1_first(self.versions["fuse"]) and nb <= K.NG1_MAX_BATCH:
+                # fuse v40: only the configurations with one cluster per row tile, where any runs in one wave
+                one_wave = [c for c in one_wave if ce == c[0] * c[2]] or one_wave
             key = ("exdwpw6", tuple(x.shape), ce, cout, s, res is not None, ex_act, dw_act, act)
 
             def build(c: tuple[int, ...]) -> list[Launch]:
@@ -1303,6 +1311,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         fuse = self.versions["fuse"]
         if len(c) > 3 and c[3] not in ((256, 512) if K.t512_builds(fuse) else ()):
+            return None
+        if (c[0], c[2]) in K.EXDWPW6_V39 and (len(c) < 4 or c[3] != 512):  # fuse v39's builds: 512 threads only
             return None
         pcs = K.proj_modes(fuse) + (K.PROJ_FIXED_ONLY if K.proj_order(fuse) else ())  # fuse v36: 4 / 5 too
         if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in pcs):

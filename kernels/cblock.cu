@@ -1049,6 +1049,8 @@ EXDWPW6_KERNEL(exdwpw6_c12x16_t512, 12, 16, 512)
 EXDWPW6_KERNEL(exdwpw6_c20x16_t512, 20, 16, 512)
 EXDWPW6_KERNEL(exdwpw6_c24x16_t512, 24, 16, 512)
 EXDWPW6_KERNEL(exdwpw6_c36x16_t512, 36, 16, 512)
+// fuse v39 (K.EXDWPW6_V39): CE 960 with one cluster of 16 per row tile, 60 channels per block, 512 threads only
+EXDWPW6_KERNEL(exdwpw6_c60x16_t512, 60, 16, 512)
 
 #endif  // CBLOCK_SPEC_ONLY (the generic exdwpw6 builds)
 

@@ -644,6 +644,78 @@ def test_v37_bulk_reduce_on_odd_blocks(shape, rng):
             _check_v37(case, (ex_act, True, act), (*c, 512), f"odd {shape}")
 
 
+# -- fuse v39: CE 960 in one cluster of 16 per row tile (exdwpw6_c60x16_t512) -------------------------------------
+BLOCKS_960 = [b for b in BLOCKS if _net().fused[b[0]].layer.out_channels == 960]
+
+
+def _v39_modes(cin):
+    """The fixed-build modes the v39 tests pin on c60x16: each projection mode of the last tuner stage (2 - 5) with
+    v34's ordered tiles of ex_ks_rule's KS, then each EC the 15 channel groups allow (1, 3: v35's unrolled tiles),
+    each depthwise mapping; red_pf 1."""
+    ks = K.ex_ks_rule(cin)
+    exs = [K.ex_pack(ks, 0, snake=True)] + [m for m in K.ex_version_ec_modes(cin, 60, "v39") if m & 15 == ks]
+    assert len(exs) == 3, exs  # EC 1 and 3 (15 channel groups: no EC 2)
+    return [(pc, ex, 1, ds) for pc in K.PROJ_ORDER_MODES for ex in exs for ds in (0, 1)]
+
+
+def test_network_blocks_for_exdwpw6_v39():
+    # 160->960->160 (+res) and 160->960->320 at 7x7: one cluster of 16 blocks of 60 channels per row tile
+    assert len(BLOCKS_960) == 2
+    net = _net()
+    for i, j, k in BLOCKS_960:
+        args = _block_args(net.fused[i].layer, net.fused[j].layer, net.fused[k].layer)
+        c60 = [c for c in exdwpw6_configs(*args, v39=True) if c[0] == 60]
+        assert [c[1] for c in c60] == [7, 4, 3, 2, 1] and all(c[2] == 16 for c in c60), c60
+        assert not [c for c in exdwpw6_configs(*args, wide=True) if c[0] * c[2] == 960]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("i,j,k", BLOCKS_960, ids=_block_ids(BLOCKS_960))
+def test_v39_configurations_match_float64_reference(i, j, k):
+    """fuse v39's c60x16 build on the 7x7 blocks: every row tiling on the generic build, then the one-row tiles (the
+    one wave of most blocks) on fixed builds with every mode the tuner's later stages time (_v39_modes): every output
+    written, within the float64 tolerance; a repeat bit-identical; the counters zero after each launch."""
+    net = _net()
+    ex, dw, pw = net.fused[i], net.fused[j], net.fused[k]
+    x, res, ref = _block_case(i, j, k, 1)
+    args = _block_args(ex.layer, dw.layer, pw.layer)
+    be = backend_for("fuse=v39")
+    cfgs = [(*c, 512) for c in exdwpw6_configs(*args, v39=True) if c[0] == 60]
+    _check_configurations(be, (i, j, k), cfgs, x, res, ref, "fuse v39")
+    modes = _v39_modes(args[2])
+    generic = K.exdwpw6_kernel(60, 16, 512)
+    shape = (*args[:7], args[7], 1, int(ex.act), int(dw.act), int(pw.act), int(pw.residual is not None))
+    _prebuild_v30(be, generic, modes, shape)
+    first = None
+    for pc, ex_ks, _, ds in modes:
+        cfg = (60, 1, 16, 512, pc, ex_ks, ds)
+        y = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=cfg)
+        assert np.isfinite(y).all(), f"cfg {cfg}: {np.size(y) - np.isfinite(y).sum()} unwritten outputs"
+        assert_close(y, ref, "fp32", "layer", what=f"fuse v39 ops {i}+{j}+{k} cfg {cfg}")
+        first = first or (cfg, y)
+    y2 = _run(be, ex.layer, dw.layer, pw.layer, x, res, ex.act, dw.act, pw.act, cfg=first[0])
+    np.testing.assert_array_equal(first[1], y2, err_msg=f"cfg {first[0]} not bit-identical on a repeat")
+
+
+ODD_960 = [
+    (1, 16, 960, 40, 5, 7, 2, True, True, False),  # 5x7 map, 2 images, residual: COUT 40 (10 groups over 16 blocks)
+    (2, 8, 960, 12, 3, 3, 1, False, False, True),  # 3x3 -> 2x2, no ReLU6 on the expansion, ReLU6 after
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", ODD_960, ids=[f"s{s[0]}-c{s[1]}-o{s[3]}-{s[4]}x{s[5]}-bs{s[6]}" for s in ODD_960])
+def test_v39_odd_blocks(shape, rng):
+    """fuse v39's c60x16 build on made-up CE 960 blocks (fewer output slices than blocks per cluster, odd maps,
+    several images), every row tiling on the generic build: against float64."""
+    s, cin, ce, cout, h, w, batch, has_res, ex_act, act = shape
+    case = _odd_block(rng, s, cin, ce, cout, h, w, batch, has_res, ex_act, act)
+    ho, wo = case[1].out_hw(h, w)
+    cfgs = [(*c, 512) for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, v39=True) if c[0] == 60]
+    assert cfgs
+    _check_odd(backend_for("fuse=v39"), case, ex_act, act, cfgs, f"fuse v39 {shape}")
+
+
 # -- fuse v18: the cluster reduce's loads requested early (kernel argument red_pf) ----------------------------------
 @pytest.mark.gpu
 @pytest.mark.parametrize("i,j,k", BLOCKS, ids=BLOCK_IDS)

@@ -583,14 +583,22 @@ def test_e2e_fuse_v27_v28_pdl_launches_match_onnxruntime(net, batch, graph):
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3])
-@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34", "v35", "v36", "v37"])
+@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34", "v35", "v36", "v37", "v39", "v40"])
 def test_e2e_fuse_v30_matches_onnxruntime(net, batch, graph, fuse):
     """fuse v30 (the expansion stage tuned among the tiles of 1 - 3 channel groups per lane too, on fixed builds; v32:
     those tiles padded; v33: and unrolled; v34: every tiled candidate in boustrophedon order; v35: and unrolled; v36:
-    and the projection's tile order timed last; v37: then the bulk-copy reduce)
+    and the projection's tile order timed last; v37: then the bulk-copy reduce; v39: v36 with the c60x16 build among
+    the candidates; v40: and at batch 1 one cluster per row tile on every block)
     against ONNX Runtime (NaN-poisoned), no fallback, bit-identical run to run; every exdwpw6 launch on a fixed build
     whose modes are its arguments. The tuner's picks are reported (the e2e A/B measures them)."""
-    from impls._custom_kernels import ex_padded, ex_snaked, ex_unpack, exdwpw6_spec_parse
+    from impls._custom_kernels import (
+        NG1_MAX_BATCH,
+        ex_padded,
+        ex_snaked,
+        ex_unpack,
+        exdwpw6_build_of,
+        exdwpw6_spec_parse,
+    )
 
     x, _ = ort_reference(batch)
     be = impls.create("custom", kernels=f"fuse={fuse}", graph=graph)
@@ -604,10 +612,16 @@ def test_e2e_fuse_v30_matches_onnxruntime(net, batch, graph, fuse):
         assert modes == tuple(int(a) for a in la.args[24:28]) and shape is not None, la.name
     ks = [int(la.args[25]) for la in six]
     assert fuse in ("v32", "v33") or not any(ex_padded(k) for k in ks), ks
-    assert all(ex_snaked(k) == (fuse in ("v34", "v35", "v36", "v37") and ex_unpack(k)[0] > 0) for k in ks), ks
+    ordered = ("v34", "v35", "v36", "v37", "v39", "v40")
+    assert all(ex_snaked(k) == (fuse in ordered and ex_unpack(k)[0] > 0) for k in ks), ks
     print(f"{fuse} expansion modes (KS, EC, padded):", [(*ex_unpack(k), ex_padded(k)) for k in ks])
+    builds = [exdwpw6_build_of(exdwpw6_spec_parse(la.name)[0]) for la in six]
+    print(f"{fuse} builds (CH, CL, NT) and grids:", [(b, tuple(la.grid)) for b, la in zip(builds, six)])
+    assert fuse in ("v39", "v40") or all(b[0] != 60 for b in builds), builds
+    if fuse == "v40" and batch <= NG1_MAX_BATCH:  # one cluster per row tile on every block
+        assert all(la.grid[0] == b[1] for b, la in zip(builds, six)), builds
     pcs = [int(la.args[24]) for la in six]
-    assert fuse in ("v36", "v37") or max(pcs) <= 3, pcs
+    assert fuse in ("v36", "v37", "v39", "v40") or max(pcs) <= 3, pcs
     print(f"{fuse} projection modes:", pcs)
     rpfs = [int(la.args[26]) for la in six]
     assert fuse == "v37" or max(rpfs) <= 1, rpfs

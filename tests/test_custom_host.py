@@ -2662,6 +2662,98 @@ def test_fuse_v31_fixed_build_name_and_defines():
     assert set(K.kernels_of("fuse", "v38")) - set(K.kernels_of("fuse", "v36")) == {("cblock", "pwpool_fc_c8")}
 
 
+def test_fuse_v39_v40_version_predicates():
+    """fuse v39 = v36 + the EXDWPW6_V39 builds (CE 960 in one cluster of 16 per row tile, 512 threads) as tuner
+    candidates, not v38's head; v40 = v39 + the first stage among one-cluster configurations at batch <=
+    NG1_MAX_BATCH. Every other version predicate reads v39 and v40 as v36; the only added kernel is the c60x16 build,
+    and cblock.cu compiles it."""
+    assert K.ng1_builds("v39") and K.ng1_builds("v40") and not K.ng1_builds("v38") and not K.ng1_builds("v36")
+    assert K.ng1_first("v40") and not K.ng1_first("v39")
+    assert not K.head_fc("v39") and not K.head_fc("v40") and K.head_fc("v38") and K.head_fc("v31")
+    assert not K.bulk_reduce("v39") and K.proj_order("v40") and K.DEFAULT_VERSIONS["fuse"] in K.KERNEL_VERSIONS["fuse"]
+    assert {"v39", "v40"} <= set(K.KERNEL_VERSIONS["fuse"])
+    preds = [f for f in vars(K).values() if inspect.isfunction(f) and list(inspect.signature(f).parameters) == [
+        "version"] and f not in (K.fuse_level, K.head_fc_base, K.ng1_builds, K.ng1_first)]  # fmt: skip
+    assert len(preds) > 20
+    assert [f.__name__ for f in preds if f("v39") != f("v36") or f("v40") != f("v36")] == []
+    added = {("cblock", K.exdwpw6_kernel(60, 16, 512))}
+    assert set(K.kernels_of("fuse", "v39")) - set(K.kernels_of("fuse", "v36")) == added
+    assert set(K.kernels_of("fuse", "v40")) == set(K.kernels_of("fuse", "v39"))
+    assert "EXDWPW6_KERNEL(exdwpw6_c60x16_t512, 60, 16, 512)" in (KDIR / "cblock.cu").read_text()
+
+
+@pytest.mark.parametrize("v", ["v39", "v40"])
+def test_fuse_v39_v40_first_stage_candidates(fake_cupy, net, monkeypatch, v):
+    """The first exdwpw6 tuner stage at batch 1. v39: v36's candidates plus the c60x16 ones at 512 threads (every row
+    tiling whose shared memory fits) on the CE 960 blocks, none at 256 threads, no change on the others. v40: of
+    those, only the one-cluster configurations (CE = CH x CL), on every block (each has some). The recorder takes the
+    last candidate: the 7x7 blocks then run c60x16 (v40: and every block one cluster per tile); the emulated plan
+    against ONNX Runtime. force_block6 pins a c60x16 configuration only at 512 threads and only on v39 and later."""
+    from impls.custom import exdwpw6_configs
+
+    _, six36, _, _ = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v36")
+    be, six, launches, _ = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, v)
+    n960 = 0
+    for (key, cands, _), (key36, cands36, _), la in zip(six, six36, launches):
+        assert key == key36
+        _, (nb, h, w, cin), ce, cout, s, *_ = key
+        ho = wo = (h - 1) // s + 1
+        c60 = [(*c, 512) for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, v39=True) if c[0] == 60]
+        assert all(c[2] == 16 and c[0] * c[2] == ce for c in c60)
+        want = cands36 + c60
+        if ce == 960:
+            n960 += 1
+            assert c60 and {c[1] for c in c60} == {math.ceil(ho / t) for t in range(1, ho + 1)}, c60
+        else:
+            assert not c60
+        if v == "v40":
+            want = [c for c in want if c[0] * c[2] == ce]
+            assert want, key
+        assert cands == want, (key, cands)
+        assert not any(c[0] == 60 and (len(c) < 4 or c[3] != 512) for c in cands), cands
+        ch, tr, cl, nt = cands[-1][:4]
+        assert K.generic_of(la.name) == K.exdwpw6_kernel(ch, cl, nt), la.name
+        assert la.grid == (ce // ch, math.ceil(ho / tr), nb) and la.block[0] == nt, (la.name, la.grid, la.block)
+        if ce == 960:
+            assert K.generic_of(la.name) == "exdwpw6_c60x16_t512", la.name
+    assert n960 == 3
+    xin = random_input(net, 1, seed=39)
+    ort = impls.create("ort")
+    ort.prepare(net)
+    assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what=f"emulated fuse {v} bs1, tuned")
+    cfgs = exdwpw6_configs(7, 7, 160, 960, 160, 7, 7, 1, wide=True, v39=True)
+    assert (60, 1, 16) in cfgs and (60, 1, 16) not in exdwpw6_configs(7, 7, 160, 960, 160, 7, 7, 1, wide=True)
+    for fuse, pin, ok in ((v, (60, 1, 16, 512), True), (v, (60, 1, 16), False), (v, (60, 1, 16, 256), False),
+                          ("v36", (60, 1, 16, 512), False), (v, (24, 3, 8, 512), True)):  # fmt: skip
+        pinned = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
+        pinned.force_block6 = pin
+        got = pinned._pinned6(exdwpw6_configs(7, 7, 160, 960, 160, 7, 7, 1, True, False, K.ng1_builds(fuse)), 160)
+        assert (got == pin) == ok, (fuse, pin)
+
+
+def test_fuse_v40_rule_only_at_batch_1(fake_cupy, net, monkeypatch):
+    """fuse v40's one-cluster rule applies at batch <= NG1_MAX_BATCH only: at batch 2 its first stage times v39's
+    candidates."""
+    assert K.NG1_MAX_BATCH == 1
+    seen = {}
+
+    def fake_tuned(self, key, cands, build, model):
+        if key[0] == "exdwpw6" and len(key) == 9:
+            seen.setdefault(self.versions["fuse"], []).append((key, list(cands)))
+        pick = cands[-1] if key[0] == "exdwpw6" else model
+        self._tune_cache[key] = pick
+        return build(pick)
+
+    monkeypatch.setattr(fake_cupy.CustomBackend, "_tuned", fake_tuned)
+    for fuse in ("v39", "v40"):
+        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=True)
+        be.TUNE_MIN_FLOP = 0
+        be.prepare(net)
+        be.plan(2)
+    assert seen["v39"] and seen["v39"] == seen["v40"]
+    assert any(ce != c[0] * c[2] for (_, _, ce, *_), cands in seen["v40"] for c in cands)
+
+
 def test_tune_picks_replay_a_recorded_plan_untimed(fake_cupy, net, monkeypatch, tmp_path):
     """tune_picks: a backend given another's autotuner picks (``tuned``: as a mapping, a JSON file of it or of
     {"tuned": it}, or MBV2_TUNE_PICKS) plans the same batch-1 launches without timing anything, and info() counts the
