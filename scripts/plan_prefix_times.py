@@ -3,9 +3,9 @@ results/NOTES.md cites its output.
 
     python3 scripts/plan_prefix_times.py --batch 1 --kernels "" --rounds 5 --json out.json
 
-The plan (default kernels, or --kernels, tuned as usual) is built once and run on a random input; then the first k
-launches for k = 1 .. all are each captured as a CUDA graph and timed (CUDA-event median of `repeats` replays after
-warm-up, mbv2.timing; `rounds` interleaved rounds, the median of the round medians). A launch's marginal time is
+The plan (default kernels, or --kernels; tuned as usual, or with --picks an earlier run's picks replayed) is built
+once and run on a random input; then the first k launches for k = 1 .. all are each captured as a CUDA graph and
+timed (CUDA-event median of `repeats` replays after warm-up, mbv2.timing; `rounds` interleaved rounds, the median of the round medians). A launch's marginal time is
 t(k) - t(k-1): what it adds to the graph as it runs, after programmatic dependent launch overlaps it with the kernel
 before (plan_launch_times.py times each launch alone instead).
 """
@@ -35,9 +35,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--json", default="")
+    ap.add_argument("--picks", default=None, help="tune_picks: an earlier run's autotuner picks to replay (a file)")
     args = ap.parse_args()
     net = default_network()
-    be = CustomBackend(graph=True, kernels=args.kernels)
+    be = CustomBackend(graph=True, kernels=args.kernels, tune_picks=args.picks)
     be.prepare(net)
     plan = be.plan(args.batch)
     be.run(random_input(net, args.batch, seed=args.batch))
@@ -58,7 +59,8 @@ def main() -> None:
     gpu = gpu.decode() if isinstance(gpu, bytes) else str(gpu)
     rows = []
     prev = 0.0
-    print(f"prefix {gpu} batch {args.batch} kernels {args.kernels or 'default'}: {len(launches)} launches")
+    picks = f" picks {args.picks}" if args.picks else ""
+    print(f"prefix {gpu} batch {args.batch} kernels {args.kernels or 'default'}{picks}: {len(launches)} launches")
     for k, la in enumerate(launches):
         row = {"gpu": gpu, "batch": args.batch, "kernels": args.kernels or "default", "launch": k, "name": la.name,
                "op": op_of.get(k, ""), "grid": list(la.grid), "block": list(la.block), "prefix_us": med[k],
