@@ -3,11 +3,11 @@ results/NOTES.md cites its output.
 
     python3 scripts/plan_prefix_times.py --batch 1 --kernels "" --rounds 5 --json out.json
 
-The plan (default kernels, or --kernels; tuned as usual, or with --picks an earlier run's picks replayed) is built
-once and run on a random input; then the first k launches for k = 1 .. all are each captured as a CUDA graph and
-timed (CUDA-event median of `repeats` replays after warm-up, mbv2.timing; `rounds` interleaved rounds, the median of the round medians). A launch's marginal time is
-t(k) - t(k-1): what it adds to the graph as it runs, after programmatic dependent launch overlaps it with the kernel
-before (plan_launch_times.py times each launch alone instead).
+The plan (default kernels, or --kernels; tuned as usual, or with --picks an earlier run's picks replayed) is built once
+and run on a random input; then the first k launches for k = 1 .. all are each captured as a CUDA graph and timed (CUDA-
+event median of `repeats` replays after warm-up, mbv2.timing; `rounds` interleaved rounds, the median of the round
+medians). A launch's marginal time is t(k) - t(k-1): what it adds to the graph as it runs, after programmatic dependent
+launch overlaps it with the kernel before (plan_launch_times.py times each launch alone instead).
 """
 
 from __future__ import annotations
