@@ -199,7 +199,18 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                tile) ran 1.0 us faster than the committed plan's c12 (six clusters), so the hand-off may cost more
                in the graph than the tuner's isolated timing shows),
                v40 v39 + at batch <= NG1_MAX_BATCH each exdwpw6 block's first tuner stage among the configurations
-               with one cluster per row tile (no global hand-off, no last cluster's sum) where one fits in a wave
+               with one cluster per row tile (no global hand-off, no last cluster's sum) where one fits in a wave;
+               H200, session 27: GPU tests pass; batch 1 0.1090 (v36 replaying the committed picks) against 0.1094
+               (v39) and 0.1110 ms (v40; medians of 3 interleaved instances each): c60x16 on the 7x7 blocks is
+               slower (one-row tiles expand 3 input rows per output row), and v39's tuner never picks it;
+               selectable, not carried on (ng1_builds),
+               v41 v36 + v40's rule (one cluster per row tile first at batch <= NG1_MAX_BATCH) without v39's builds:
+               the 7x7 blocks keep every candidate (none has one cluster per tile), the 14 -> 7 block (96 -> 576 ->
+               160, stride 2) runs c36x16 (its blocks expand as many input rows as c12's four-row tiles, without the
+               hand-off); H200, session 27: the fastest tuned v36 instance's picks, replayed, 0.1081 against the
+               committed picks' 0.1089 ms, and the same picks with the committed 14 -> 7 block 0.1089,
+               v42 v41 + v37's bulk-copy reduce stage (red_pf 1 / 2 timed per block; session 27: -0.3 / -0.4 us on
+               replayed picks)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -269,7 +280,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 41)),
+    "fuse": tuple(f"v{i}" for i in range(1, 43)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -303,8 +314,9 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # / 2 / 3 -0.8 / -0.6 / -1.1 us against v28); v34 the expansion's units in boustrophedon order (session 24: batch
     # 1 / 2 -1.4 / -1.8 us against v30), v35 with the EC modes unrolled (batch 1 -2.4 us against v30, -0.9 against
     # v34; batch 64 unchanged); v36 the projection tiles' order timed per block (session 25: batch 1 -0.8 us against
-    # v35, medians of 8 instances)
-    "fuse": "v36",
+    # v35, medians of 8 instances); v42 = v36 + one cluster per row tile first at batch 1 (the 14 -> 7 block's hand-off
+    # gone) + v37's bulk-copy reduce stage (session 27, replayed picks: -0.8 and -0.3 / -0.4 us)
+    "fuse": "v42",
     "net": "v1",
     "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
     "hgemm": "v4",
@@ -936,11 +948,11 @@ def dw_seg_stage(version: str) -> bool:
 
 
 def bulk_reduce(version: str) -> bool:
-    """fuse v37 only: after the projection-order stage the exdwpw6 tuner times the final pick with red_pf 1 and 2
+    """fuse v37 and v42 on: after the projection-order stage the exdwpw6 tuner times the final pick with red_pf 1 and 2
     (2: the cluster reduce by bulk copies on mbarriers, fixed builds only, its receive buffer exdwpw6_bulkred_bytes
-    after the layout). H200, session 26: no e2e gain at batch 1 / 2 against v36, so not carried into later
-    versions."""
-    return fuse_level(version) == 37
+    after the layout). H200, session 26: no e2e gain at batch 1 / 2 against v36, so not carried into v38 - v41;
+    session 27, on replayed picks: -0.3 / -0.4 us at batch 1, so v42 carries it."""
+    return fuse_level(version) == 37 or fuse_level(version) >= 42
 
 
 def proj_order(version: str) -> bool:
@@ -963,9 +975,9 @@ def proj_modes(version: str) -> tuple[int, ...]:
 
 
 def ng1_builds(version: str) -> bool:
-    """fuse v39 and later: the exdwpw6 tuner's candidates include the EXDWPW6_V39 builds (512 threads only), which
-    give CE 960 one cluster per row tile."""
-    return fuse_level(version) >= 39
+    """fuse v39 and v40: the exdwpw6 tuner's candidates include the EXDWPW6_V39 builds (512 threads only), which
+    give CE 960 one cluster per row tile (H200, session 27: slower on the 7x7 blocks, not carried into v41)."""
+    return fuse_level(version) in (39, 40)
 
 
 def ng1_first(version: str) -> bool:

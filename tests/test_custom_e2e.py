@@ -583,12 +583,13 @@ def test_e2e_fuse_v27_v28_pdl_launches_match_onnxruntime(net, batch, graph):
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3])
-@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34", "v35", "v36", "v37", "v39", "v40"])
+@pytest.mark.parametrize("fuse", ["v30", "v32", "v33", "v34", "v35", "v36", "v37", "v39", "v40", "v41", "v42"])
 def test_e2e_fuse_v30_matches_onnxruntime(net, batch, graph, fuse):
     """fuse v30 (the expansion stage tuned among the tiles of 1 - 3 channel groups per lane too, on fixed builds; v32:
     those tiles padded; v33: and unrolled; v34: every tiled candidate in boustrophedon order; v35: and unrolled; v36:
     and the projection's tile order timed last; v37: then the bulk-copy reduce; v39: v36 with the c60x16 build among
-    the candidates; v40: and at batch 1 one cluster per row tile on every block)
+    the candidates; v40: and at batch 1 one cluster per row tile on every block; v41: v36 with that rule where a block
+    has such configurations; v42: v41 + v37's reduce stage, the default)
     against ONNX Runtime (NaN-poisoned), no fallback, bit-identical run to run; every exdwpw6 launch on a fixed build
     whose modes are its arguments. The tuner's picks are reported (the e2e A/B measures them)."""
     from impls._custom_kernels import (
@@ -612,7 +613,7 @@ def test_e2e_fuse_v30_matches_onnxruntime(net, batch, graph, fuse):
         assert modes == tuple(int(a) for a in la.args[24:28]) and shape is not None, la.name
     ks = [int(la.args[25]) for la in six]
     assert fuse in ("v32", "v33") or not any(ex_padded(k) for k in ks), ks
-    ordered = ("v34", "v35", "v36", "v37", "v39", "v40")
+    ordered = ("v34", "v35", "v36", "v37", "v39", "v40", "v41", "v42")
     assert all(ex_snaked(k) == (fuse in ordered and ex_unpack(k)[0] > 0) for k in ks), ks
     print(f"{fuse} expansion modes (KS, EC, padded):", [(*ex_unpack(k), ex_padded(k)) for k in ks])
     builds = [exdwpw6_build_of(exdwpw6_spec_parse(la.name)[0]) for la in six]
@@ -620,11 +621,13 @@ def test_e2e_fuse_v30_matches_onnxruntime(net, batch, graph, fuse):
     assert fuse in ("v39", "v40") or all(b[0] != 60 for b in builds), builds
     if fuse == "v40" and batch <= NG1_MAX_BATCH:  # one cluster per row tile on every block
         assert all(la.grid[0] == b[1] for b, la in zip(builds, six)), builds
+    if fuse in ("v41", "v42") and batch <= NG1_MAX_BATCH:  # one cluster per row tile but on the 7x7 blocks
+        assert all(la.grid[0] == b[1] for b, la in zip(builds, six) if int(la.args[14]) != 960), builds
     pcs = [int(la.args[24]) for la in six]
-    assert fuse in ("v36", "v37", "v39", "v40") or max(pcs) <= 3, pcs
+    assert fuse in ("v36", "v37", "v39", "v40", "v41", "v42") or max(pcs) <= 3, pcs
     print(f"{fuse} projection modes:", pcs)
     rpfs = [int(la.args[26]) for la in six]
-    assert fuse == "v37" or max(rpfs) <= 1, rpfs
+    assert fuse in ("v37", "v42") or max(rpfs) <= 1, rpfs
     print(f"{fuse} reduce modes (2: bulk copies):", rpfs)
     y = be.run(x)
     np.testing.assert_array_equal(y, be.run(x))

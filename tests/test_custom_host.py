@@ -2427,7 +2427,7 @@ def test_push_measuring_build_indexing():
             assert got == list(range(e4)), (tr, wo, cout, cl, trt)
 
 
-@pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34", "v35", "v36", "v37"])
+@pytest.mark.parametrize("v", ["v30", "v32", "v33", "v34", "v35", "v36", "v37", "v42"])
 def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net, monkeypatch, v):
     """fuse v30: untuned, v28's plan. Tuned, each block's expansion stage times v17's candidates and ex_ec_modes'
     (spelled out here) with the projection stage's pick, every one on its fixed build (modes and shape; compiled
@@ -2438,10 +2438,12 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     tiles and the EC modes in boustrophedon order (+ 256, builds named ..z); v35 those EC modes unrolled too (+ 384,
     ..e<EC>fz); v36 v35 + a last stage after the depthwise one: the final pick with proj_cols 2 / 3 / 4 / 5 (4 / 5:
     the ordered projection tiles), on fixed builds, the launch its pick's build; v37 v36 + a last stage with red_pf 1
-    / 2 (2: the bulk-copy reduce, its receive buffer in the launch's shared memory)."""
-    pad = {"v30": 0, "v32": 64, "v33": 192, "v34": 256, "v35": 384, "v36": 384, "v37": 384}[v]
-    z = 256 if v in ("v34", "v35", "v36", "v37") else 0
-    ordered = v in ("v36", "v37")
+    / 2 (2: the bulk-copy reduce, its receive buffer in the launch's shared memory); v42 as v37 (its first stage:
+    one cluster per tile where the block has any)."""
+    pad = {"v30": 0, "v32": 64, "v33": 192, "v34": 256, "v35": 384, "v36": 384, "v37": 384, "v42": 384}[v]
+    z = 256 if v in ("v34", "v35", "v36", "v37", "v42") else 0
+    ordered = v in ("v36", "v37", "v42")
+    bulk_v = v in ("v37", "v42")
     plans = {}
     for fuse in ("v28", v):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
@@ -2456,7 +2458,7 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     fifth = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "proj_order"]
     sixth = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] == "reduce"]
     assert len(third) == len(fourth) == 13 and len(fifth) == (13 if ordered else 0), [c[0] for c in calls]
-    assert len(sixth) == (13 if v == "v37" else 0), [c[0] for c in calls]
+    assert len(sixth) == (13 if bulk_v else 0), [c[0] for c in calls]
     built = set(SPEC_BUILDS)
     for i, ((key3, cands3, model3), (_, cands4, _), la) in enumerate(zip(third, fourth, launches)):
         b5 = cands3[0][:5]
@@ -2477,7 +2479,7 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
             for c in cands5:
                 assert (K.exdwpw6_kernel(ch, b5[2], b5[3]), (c[4], c[5], 1, c[6]), tuple(
                     int(a) for a in la.args[11:24])) in built, c  # fmt: skip
-        if v == "v37":  # then red_pf 1 / 2 on the final pick (the receive buffer fits every network block)
+        if bulk_v:  # then red_pf 1 / 2 on the final pick (the receive buffer fits every network block)
             _, cands6, model6 = sixth[i]
             b8 = fifth[i][1][-1]
             assert cands6 == [(*b8, 1), (*b8, 2)] and model6 == (*b8, 1), cands6
@@ -2486,7 +2488,7 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
         generic = K.exdwpw6_kernel(ch, b5[2], b5[3])
         assert la.name == K.exdwpw6_spec_name(generic, modes, shape), la.name
         assert (f"p{'f' if pad > 64 else ''}_s" in la.name) == bool(pad and not z), la.name
-        assert ("z_s" in la.name) == bool(z) and ("fz_s" in la.name) == (v in ("v35", "v36", "v37")), la.name
+        assert ("z_s" in la.name) == bool(z) and ("fz_s" in la.name) == (v in ("v35", "v36", "v37", "v42")), la.name
         assert la.name.startswith(f"{generic}_m{modes[0]}"), la.name
         assert [int(a) for a in la.args[24:]] == list(modes), la.args[24:]
         h, w, _, _, cout, _, wo, s, tr = shape[:9]
@@ -2508,8 +2510,8 @@ def test_fuse_v30_times_the_wide_expansion_tiles_on_fixed_builds(fake_cupy, net,
     for fuse, pin, ok in ((v, (12, 4, 16, 512, 3, 50 + pad, 0), True), (v, (12, 4, 16, 512, 3, 34 + pad, 0), False),
                           (v, (12, 4, 16, 512, 3, 50 + (64 if pad == 0 else 0), 0), False),
                           ("v28", (12, 4, 16, 512, 3, 50, 0), False),
-                          (v, (12, 4, 16, 512, 5, 50 + pad, 0), v in ("v36", "v37")),
-                          (v, (12, 4, 16, 512, 5, 50 + pad, 0, 2), v == "v37"),
+                          (v, (12, 4, 16, 512, 5, 50 + pad, 0), v in ("v36", "v37", "v42")),
+                          (v, (12, 4, 16, 512, 5, 50 + pad, 0, 2), bulk_v),
                           (v, (12, 4, 16, 512, 5, 50 + pad, 0, 3), False)):  # fmt: skip
         pinned = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
         pinned.force_block6 = pin
@@ -2650,7 +2652,7 @@ def test_fuse_v31_fixed_build_name_and_defines():
     assert ("cblock", "pwpool_fc_c8") in K.kernels_of("fuse", "v31")
     assert ("cblock", "pwpool_fc_c8") not in K.kernels_of("fuse", "v30")
     assert K.head_fc("v31") and not K.head_fc("v30") and not K.head_fc(K.DEFAULT_VERSIONS["fuse"])
-    assert K.DEFAULT_VERSIONS["fuse"] == "v36" and not K.head_fc("v34") and not K.head_fc("v35")
+    assert K.DEFAULT_VERSIONS["fuse"] == "v42" and not K.head_fc("v34") and not K.head_fc("v35")
     # fuse v38: v36 + this head; not v37's bulk-copy reduce
     assert K.head_fc("v38") and not K.head_fc("v37") and not K.bulk_reduce("v38") and K.proj_order("v38")
     assert ("cblock", "pwpool_fc_c8") in K.kernels_of("fuse", "v38")
@@ -2662,33 +2664,38 @@ def test_fuse_v31_fixed_build_name_and_defines():
     assert set(K.kernels_of("fuse", "v38")) - set(K.kernels_of("fuse", "v36")) == {("cblock", "pwpool_fc_c8")}
 
 
-def test_fuse_v39_v40_version_predicates():
+def test_fuse_v39_to_v42_version_predicates():
     """fuse v39 = v36 + the EXDWPW6_V39 builds (CE 960 in one cluster of 16 per row tile, 512 threads) as tuner
     candidates, not v38's head; v40 = v39 + the first stage among one-cluster configurations at batch <=
-    NG1_MAX_BATCH. Every other version predicate reads v39 and v40 as v36; the only added kernel is the c60x16 build,
-    and cblock.cu compiles it."""
-    assert K.ng1_builds("v39") and K.ng1_builds("v40") and not K.ng1_builds("v38") and not K.ng1_builds("v36")
-    assert K.ng1_first("v40") and not K.ng1_first("v39")
-    assert not K.head_fc("v39") and not K.head_fc("v40") and K.head_fc("v38") and K.head_fc("v31")
-    assert not K.bulk_reduce("v39") and K.proj_order("v40") and K.DEFAULT_VERSIONS["fuse"] in K.KERNEL_VERSIONS["fuse"]
-    assert {"v39", "v40"} <= set(K.KERNEL_VERSIONS["fuse"])
+    NG1_MAX_BATCH; v41 = v36 + v40's rule without v39's builds; v42 = v41 + v37's bulk-copy reduce stage (the
+    default). Every other version predicate reads v39 - v42 as v36; the only kernel added is v39 / v40's c60x16
+    build, and cblock.cu compiles it."""
+    assert [K.ng1_builds(v) for v in ("v36", "v38", "v39", "v40", "v41", "v42")] == [0, 0, 1, 1, 0, 0]
+    assert [K.ng1_first(v) for v in ("v36", "v39", "v40", "v41", "v42")] == [0, 0, 1, 1, 1]
+    assert [K.bulk_reduce(v) for v in ("v36", "v37", "v38", "v39", "v40", "v41", "v42")] == [0, 1, 0, 0, 0, 0, 1]
+    assert not any(K.head_fc(v) for v in ("v39", "v40", "v41", "v42")) and K.head_fc("v38") and K.head_fc("v31")
+    assert K.DEFAULT_VERSIONS["fuse"] == "v42" and {"v39", "v40", "v41", "v42"} <= set(K.KERNEL_VERSIONS["fuse"])
+    own = (K.fuse_level, K.head_fc_base, K.ng1_builds, K.ng1_first, K.bulk_reduce)
     preds = [f for f in vars(K).values() if inspect.isfunction(f) and list(inspect.signature(f).parameters) == [
-        "version"] and f not in (K.fuse_level, K.head_fc_base, K.ng1_builds, K.ng1_first)]  # fmt: skip
+        "version"] and f not in own]  # fmt: skip
     assert len(preds) > 20
-    assert [f.__name__ for f in preds if f("v39") != f("v36") or f("v40") != f("v36")] == []
+    assert [f.__name__ for f in preds for v in ("v39", "v40", "v41", "v42") if f(v) != f("v36")] == []
     added = {("cblock", K.exdwpw6_kernel(60, 16, 512))}
-    assert set(K.kernels_of("fuse", "v39")) - set(K.kernels_of("fuse", "v36")) == added
-    assert set(K.kernels_of("fuse", "v40")) == set(K.kernels_of("fuse", "v39"))
+    for v in ("v39", "v40"):
+        assert set(K.kernels_of("fuse", v)) - set(K.kernels_of("fuse", "v36")) == added
+    for v in ("v41", "v42"):
+        assert set(K.kernels_of("fuse", v)) == set(K.kernels_of("fuse", "v36"))
     assert "EXDWPW6_KERNEL(exdwpw6_c60x16_t512, 60, 16, 512)" in (KDIR / "cblock.cu").read_text()
 
 
-@pytest.mark.parametrize("v", ["v39", "v40"])
+@pytest.mark.parametrize("v", ["v39", "v40", "v41", "v42"])
 def test_fuse_v39_v40_first_stage_candidates(fake_cupy, net, monkeypatch, v):
     """The first exdwpw6 tuner stage at batch 1. v39: v36's candidates plus the c60x16 ones at 512 threads (every row
     tiling whose shared memory fits) on the CE 960 blocks, none at 256 threads, no change on the others. v40: of
-    those, only the one-cluster configurations (CE = CH x CL), on every block (each has some). The recorder takes the
-    last candidate: the 7x7 blocks then run c60x16 (v40: and every block one cluster per tile); the emulated plan
-    against ONNX Runtime. force_block6 pins a c60x16 configuration only at 512 threads and only on v39 and later."""
+    those, only the one-cluster configurations (CE = CH x CL), on every block (each has some). v41 / v42: v36's
+    candidates, only the one-cluster ones where the block has any (all but the 7x7 blocks). The recorder takes the
+    last candidate: the 7x7 blocks then run c60x16 on v39 / v40; the emulated plan against ONNX Runtime. force_block6
+    pins a c60x16 configuration only at 512 threads and only on v39 / v40."""
     from impls.custom import exdwpw6_configs
 
     _, six36, _, _ = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, "v36")
@@ -2700,22 +2707,23 @@ def test_fuse_v39_v40_first_stage_candidates(fake_cupy, net, monkeypatch, v):
         ho = wo = (h - 1) // s + 1
         c60 = [(*c, 512) for c in exdwpw6_configs(h, w, cin, ce, cout, ho, wo, s, v39=True) if c[0] == 60]
         assert all(c[2] == 16 and c[0] * c[2] == ce for c in c60)
-        want = cands36 + c60
+        want = cands36 + (c60 if v in ("v39", "v40") else [])
         if ce == 960:
             n960 += 1
             assert c60 and {c[1] for c in c60} == {math.ceil(ho / t) for t in range(1, ho + 1)}, c60
         else:
             assert not c60
-        if v == "v40":
-            want = [c for c in want if c[0] * c[2] == ce]
-            assert want, key
+        if v != "v39":
+            ng1 = [c for c in want if c[0] * c[2] == ce]
+            assert ng1 or (ce == 960 and v in ("v41", "v42")), key
+            want = ng1 or want
         assert cands == want, (key, cands)
         assert not any(c[0] == 60 and (len(c) < 4 or c[3] != 512) for c in cands), cands
         ch, tr, cl, nt = cands[-1][:4]
         assert K.generic_of(la.name) == K.exdwpw6_kernel(ch, cl, nt), la.name
         assert la.grid == (ce // ch, math.ceil(ho / tr), nb) and la.block[0] == nt, (la.name, la.grid, la.block)
         if ce == 960:
-            assert K.generic_of(la.name) == "exdwpw6_c60x16_t512", la.name
+            assert (K.generic_of(la.name) == "exdwpw6_c60x16_t512") == (v in ("v39", "v40")), la.name
     assert n960 == 3
     xin = random_input(net, 1, seed=39)
     ort = impls.create("ort")
@@ -2723,7 +2731,8 @@ def test_fuse_v39_v40_first_stage_candidates(fake_cupy, net, monkeypatch, v):
     assert_close(be.run(xin), ort.run(xin), "fp32", "e2e", what=f"emulated fuse {v} bs1, tuned")
     cfgs = exdwpw6_configs(7, 7, 160, 960, 160, 7, 7, 1, wide=True, v39=True)
     assert (60, 1, 16) in cfgs and (60, 1, 16) not in exdwpw6_configs(7, 7, 160, 960, 160, 7, 7, 1, wide=True)
-    for fuse, pin, ok in ((v, (60, 1, 16, 512), True), (v, (60, 1, 16), False), (v, (60, 1, 16, 256), False),
+    c60ok = v in ("v39", "v40")
+    for fuse, pin, ok in ((v, (60, 1, 16, 512), c60ok), (v, (60, 1, 16), False), (v, (60, 1, 16, 256), False),
                           ("v36", (60, 1, 16, 512), False), (v, (24, 3, 8, 512), True)):  # fmt: skip
         pinned = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=False)
         pinned.force_block6 = pin
@@ -2732,8 +2741,8 @@ def test_fuse_v39_v40_first_stage_candidates(fake_cupy, net, monkeypatch, v):
 
 
 def test_fuse_v40_rule_only_at_batch_1(fake_cupy, net, monkeypatch):
-    """fuse v40's one-cluster rule applies at batch <= NG1_MAX_BATCH only: at batch 2 its first stage times v39's
-    candidates."""
+    """fuse v40's (v41 / v42's) one-cluster rule applies at batch <= NG1_MAX_BATCH only: at batch 2 its first stage
+    times v39's (v36's) candidates."""
     assert K.NG1_MAX_BATCH == 1
     seen = {}
 
@@ -2745,12 +2754,12 @@ def test_fuse_v40_rule_only_at_batch_1(fake_cupy, net, monkeypatch):
         return build(pick)
 
     monkeypatch.setattr(fake_cupy.CustomBackend, "_tuned", fake_tuned)
-    for fuse in ("v39", "v40"):
+    for fuse in ("v36", "v39", "v40", "v41", "v42"):
         be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=True)
         be.TUNE_MIN_FLOP = 0
         be.prepare(net)
         be.plan(2)
-    assert seen["v39"] and seen["v39"] == seen["v40"]
+    assert seen["v39"] and seen["v39"] == seen["v40"] and seen["v36"] == seen["v41"] == seen["v42"]
     assert any(ce != c[0] * c[2] for (_, _, ce, *_), cands in seen["v40"] for c in cands)
 
 

@@ -1,0 +1,30 @@
+#!/bin/bash
+# Session 27, call 4 (results/NOTES.md "Session 27"): fuse v42 (v36 + one cluster per row tile first at batch 1 +
+# v37's bulk-copy reduce stage; the new default) and v41 (without the reduce stage) against v36 replaying the
+# committed picks, an interleaved A/B at batch 1; then the full bench with the default (run.json, bench.log); then
+# v41 / v42's tuned plans end to end against ONNX Runtime. KCACHE: a build cache tarball (scripts/cache_prefill.py)
+# unpacked into $MBV2_CACHE first. Steps stop at END seconds after the start.
+# Usage: scripts/v42_device.sh OUT   env: KCACHE, AB_T / BENCH_T / TEST_T (timeouts, s), END (default 585)
+OUT=${1:?usage: $0 OUT}
+export PYTHONUNBUFFERED=1
+t0=$(date +%s)
+left() { local l=$(( ${END:-585} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$OUT/smi.txt"
+if [ -n "$KCACHE" ]; then
+  mkdir -p "${MBV2_CACHE:?set MBV2_CACHE}" && tar -xf "$KCACHE" -C "$MBV2_CACHE" && echo "[cache: $(ls "$MBV2_CACHE/kernels" | wc -l) builds]"
+fi
+P0="$OUT/picks_bs1.json"
+python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$P0" || exit 1
+S="fuse=v36,picks=$P0;fuse=v42;fuse=v41;fuse=v42;fuse=v36,picks=$P0;fuse=v41;fuse=v42;fuse=v36,picks=$P0"
+timeout $(left ${AB_T:-100}) python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 --json "$OUT/ab.json" \
+  --specs "$S" > "$OUT/ab.log" 2>&1
+echo "[ab rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^ab |Error|error" "$OUT/ab.log" | sed -E 's/ new kernels.*//' | tail -10
+set -o pipefail
+timeout $(left ${BENCH_T:-470}) make bench NOVENV=1 RUN_JSON=$OUT/run.json \
+  BENCH_ARGS="--backends custom,cudnn,torch --compile --dtypes fp32,fp16" 2>&1 | tee "$OUT/bench.log" | grep -E \
+  "passed|failed|error" | tail -4
+echo "[bench rc=$? $(( $(date +%s) - t0 ))s]"
+timeout $(left ${TEST_T:-120}) python3 -m pytest -q -m gpu -p no:cacheprovider -rfE -s tests/test_custom_e2e.py \
+  -k "test_e2e_fuse_v30_matches_onnxruntime and graph and (v41 or v42)" > "$OUT/tests.log" 2>&1
+echo "[tests rc=$? $(( $(date +%s) - t0 ))s]"
+grep -E "^(FAILED|ERROR)|passed|failed|builds \(CH" "$OUT/tests.log" | cut -c1-300 | tail -10
