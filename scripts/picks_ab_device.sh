@@ -10,8 +10,9 @@ export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$OUT/smi.txt"
-P="$OUT/picks_bs1.json"
-python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$P" || exit 1
+# (results/h200/run.json is session 27's v42 run since 9e585bc: session 26's picks, as this script extracted them in
+# session 27's call 1, are committed)
+P=results/h200/session27/call1_picks/picks_bs1.json
 timeout $(left ${TEST_T:-240}) python3 -m pytest -q -m gpu -p no:cacheprovider -rfE tests/test_custom_e2e.py \
   -k "tune_picks" > "$OUT/tests.log" 2>&1
 echo "[tests rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/tests.log" | tail -6

@@ -6,18 +6,14 @@
 # plan_tune (the near alternatives timed inside the plan); then prefix times of P0 and P3 (what each launch adds);
 # then the default's e2e GPU tests. KCACHE: a build cache tarball (scripts/cache_prefill.py) unpacked into
 # $MBV2_CACHE first. Steps stop at END seconds after the start.
+# (The committed picks: session 26's run.json at 4cb8eb0, fuse v36, as extracted in call 1.)
 # Usage: scripts/picks_inst3_device.sh OUT   env: KCACHE, AB_T / PF_T / TEST_T (timeouts, s), END (default 560)
 OUT=${1:?usage: $0 OUT}
-export PYTHONUNBUFFERED=1
-t0=$(date +%s)
-left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$OUT/smi.txt"
-if [ -n "$KCACHE" ]; then
-  mkdir -p "${MBV2_CACHE:?set MBV2_CACHE}" && tar -xf "$KCACHE" -C "$MBV2_CACHE" && echo "[cache: $(ls "$MBV2_CACHE/kernels" | wc -l) builds]"
-fi
+END=${END:-560}
+. "$(dirname "$0")/device_lib.sh"
+device_start "$OUT"
 D=results/h200/session27
-P0="$OUT/picks_bs1.json" P3=$D/picks_bs1_inst3.json P3b=$D/picks_bs1_inst3_b13committed.json
-python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$P0" || exit 1
+P0=results/h200/session27/call1_picks/picks_bs1.json P3=$D/picks_bs1_inst3.json P3b=$D/picks_bs1_inst3_b13committed.json
 S="fuse=v36,picks=$P0;fuse=v36,picks=$P3;fuse=v36,picks=$P3b;fuse=v37,picks=$P3;fuse=v36,plantune=1"
 S="$S;fuse=v36,picks=$P3;fuse=v36,picks=$P0;fuse=v36,plantune=1;fuse=v37,picks=$P3;fuse=v36,picks=$P3b"
 S="$S;fuse=v36,picks=$P0;fuse=v36,picks=$P3"

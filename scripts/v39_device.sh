@@ -6,17 +6,13 @@
 # (every configuration and fixed mode on the two 7x7 blocks and two made-up CE 960 blocks, against float64) and v39 /
 # v40's tuned plans end to end against ONNX Runtime (graph, batch 1 - 3). KCACHE: a tarball of a build cache filled
 # here (scripts/cache_prefill.py), unpacked into $MBV2_CACHE first. Steps stop at END seconds after the start.
+# (The committed picks: session 26's run.json at 4cb8eb0, fuse v36, as extracted in call 1.)
 # Usage: scripts/v39_device.sh OUT   env: KCACHE, AB_T / TEST_T (timeouts, s), END (default 560)
 OUT=${1:?usage: $0 OUT}
-export PYTHONUNBUFFERED=1
-t0=$(date +%s)
-left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$OUT/smi.txt"
-if [ -n "$KCACHE" ]; then
-  mkdir -p "${MBV2_CACHE:?set MBV2_CACHE}" && tar -xf "$KCACHE" -C "$MBV2_CACHE" && echo "[cache: $(ls "$MBV2_CACHE/kernels" | wc -l) builds]"
-fi
-P="$OUT/picks_bs1.json"
-python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$P" || exit 1
+END=${END:-560}
+. "$(dirname "$0")/device_lib.sh"
+device_start "$OUT"
+P=results/h200/session27/call1_picks/picks_bs1.json
 S="fuse=v36,picks=$P;fuse=v40;fuse=v39;fuse=v36;fuse=v40;fuse=v36,picks=$P;fuse=v39;fuse=v40;fuse=v36,picks=$P"
 S="$S;fuse=v39;fuse=v36"
 timeout $(left ${AB_T:-280}) python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 --json "$OUT/ab.json" \

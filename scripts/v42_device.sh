@@ -4,17 +4,13 @@
 # committed picks, an interleaved A/B at batch 1; then the full bench with the default (run.json, bench.log); then
 # v41 / v42's tuned plans end to end against ONNX Runtime. KCACHE: a build cache tarball (scripts/cache_prefill.py)
 # unpacked into $MBV2_CACHE first. Steps stop at END seconds after the start.
+# (The committed picks: session 26's run.json at 4cb8eb0, fuse v36, as extracted in call 1.)
 # Usage: scripts/v42_device.sh OUT   env: KCACHE, AB_T / BENCH_T / TEST_T (timeouts, s), END (default 585)
 OUT=${1:?usage: $0 OUT}
-export PYTHONUNBUFFERED=1
-t0=$(date +%s)
-left() { local l=$(( ${END:-585} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$OUT/smi.txt"
-if [ -n "$KCACHE" ]; then
-  mkdir -p "${MBV2_CACHE:?set MBV2_CACHE}" && tar -xf "$KCACHE" -C "$MBV2_CACHE" && echo "[cache: $(ls "$MBV2_CACHE/kernels" | wc -l) builds]"
-fi
-P0="$OUT/picks_bs1.json"
-python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$P0" || exit 1
+END=${END:-585}
+. "$(dirname "$0")/device_lib.sh"
+device_start "$OUT"
+P0=results/h200/session27/call1_picks/picks_bs1.json
 S="fuse=v36,picks=$P0;fuse=v42;fuse=v41;fuse=v42;fuse=v36,picks=$P0;fuse=v41;fuse=v42;fuse=v36,picks=$P0"
 timeout $(left ${AB_T:-100}) python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 --json "$OUT/ab.json" \
   --specs "$S" > "$OUT/ab.log" 2>&1
