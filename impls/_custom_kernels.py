@@ -1064,6 +1064,14 @@ EXDWPW6_T512 = tuple((ch, 8) for ch in EXDWPW6_CH) + EXDWPW6_WIDE
 # fuse v39: CE 960 (the 7x7 blocks) in one cluster of 16 per row tile: 60 channels per block (their expansion and
 # projection weights 77 / 115 KB of shared memory: one block per SM), compiled at 512 threads only
 EXDWPW6_V39 = ((60, 16),)
+
+
+def exdwpw6_threads_ok(ch: int, cl: int, nt: int) -> bool:
+    """Whether build (CH, CL) is compiled at NT threads per block: every build at 256 and (fuse v15) 512, but fuse
+    v39's EXDWPW6_V39 at 512 only."""
+    return nt == 512 or (ch, cl) not in EXDWPW6_V39
+
+
 NG1_MAX_BATCH = 1  # fuse v40's rule (the in-graph evidence is batch 1's)
 EXDWPW6_MAX_BATCH = 1
 # fuse v13 (its configurations autotuned, the wider builds): the largest batch it runs the blocks as exdwpw6 at (H200,

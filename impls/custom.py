@@ -1188,8 +1188,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if wide and pinned is None and self.autotune and _exdwpw6_flop(x.shape, ce, cout, ho, wo) >= self.TUNE_MIN_FLOP:
             # fuse v13: every configuration of one wave timed on this GPU (session 15's sweep on the H200: the cost
             # model's picks were ~1 us per block slower than the fastest, 12.6 us over the 13 blocks at batch 1)
-            only512 = set(K.EXDWPW6_V39)  # (fuse v39's builds: 512 threads only)
-            one_wave = exdwpw6_one_wave([c for c in cfgs if (c[0], c[2]) not in only512], nb, ce, ho, self.sms, per_sm)
+            at256 = [c for c in cfgs if K.exdwpw6_threads_ok(c[0], c[2], 256)]  # (fuse v39's builds: 512 only)
+            one_wave = exdwpw6_one_wave(at256, nb, ce, ho, self.sms, per_sm)
             if t512:  # v15: one block of 512 threads per SM
                 one_wave += [(*c, 512) for c in exdwpw6_one_wave(cfgs, nb, ce, ho, self.sms, 1)]
             if K.ng1_first(self.versions["fuse"]) and nb <= K.NG1_MAX_BATCH:
@@ -1312,7 +1312,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         fuse = self.versions["fuse"]
         if len(c) > 3 and c[3] not in ((256, 512) if K.t512_builds(fuse) else ()):
             return None
-        if (c[0], c[2]) in K.EXDWPW6_V39 and (len(c) < 4 or c[3] != 512):  # fuse v39's builds: 512 threads only
+        if not K.exdwpw6_threads_ok(c[0], c[2], c[3] if len(c) > 3 else 256):  # fuse v39's builds: 512 only
             return None
         pcs = K.proj_modes(fuse) + (K.PROJ_FIXED_ONLY if K.proj_order(fuse) else ())  # fuse v36: 4 / 5 too
         if len(c) > 4 and not (K.proj_cols(fuse) and c[4] in pcs):

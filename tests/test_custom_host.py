@@ -1251,11 +1251,11 @@ def test_fuse_v13_plan_at_batch1(fake_cupy, net):
     assert_close(ys["v13"], ys["v11"], "fp32", "e2e", what="emulated fuse v13 vs v11 bs1")
 
 
-def _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, fuse):
-    """fuse ``fuse``'s batch-1 plan with the autotuner on (TUNE_MIN_FLOP 0) and ``_tuned`` replaced by a recorder that
-    takes each exdwpw6 problem's LAST candidate (not the model's: the launch must be what the tuner returns) and the
-    model elsewhere. Returns the backend, the 13 exdwpw6 calls (key, candidates, model), the plan's exdwpw6 launches
-    in order, and every call (the recorder stays on for the caller)."""
+def _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, fuse, batch=1):
+    """fuse ``fuse``'s plan at ``batch`` (1 unless given) with the autotuner on (TUNE_MIN_FLOP 0) and ``_tuned``
+    replaced by a recorder that takes each exdwpw6 problem's LAST candidate (not the model's: the launch must be
+    what the tuner returns) and the model elsewhere. Returns the backend, the 13 exdwpw6 calls (key, candidates,
+    model), the plan's exdwpw6 launches in order, and every call (the recorder stays on for the caller)."""
     calls = []
 
     def fake_tuned(self, key, cands, build, model):
@@ -1268,7 +1268,7 @@ def _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, fuse):
     be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=True)
     be.TUNE_MIN_FLOP = 0
     be.prepare(net)
-    launches = [la for la in be.plan(1).launches if la.name.startswith("exdwpw6")]
+    launches = [la for la in be.plan(batch).launches if la.name.startswith("exdwpw6")]
     later = ("proj_cols", "ex_ks", "dw_segs", "proj_order", "reduce")  # the later stages' keys
     six = [c for c in calls if c[0][0] == "exdwpw6" and c[0][-1] not in later]
     assert len(six) == len(launches) == 13, [c[0] for c in calls]
@@ -2745,21 +2745,11 @@ def test_fuse_v40_rule_only_at_batch_1(fake_cupy, net, monkeypatch):
     times v39's (v36's) candidates."""
     assert K.NG1_MAX_BATCH == 1
     seen = {}
-
-    def fake_tuned(self, key, cands, build, model):
-        if key[0] == "exdwpw6" and len(key) == 9:
-            seen.setdefault(self.versions["fuse"], []).append((key, list(cands)))
-        pick = cands[-1] if key[0] == "exdwpw6" else model
-        self._tune_cache[key] = pick
-        return build(pick)
-
-    monkeypatch.setattr(fake_cupy.CustomBackend, "_tuned", fake_tuned)
     for fuse in ("v36", "v39", "v40", "v41", "v42"):
-        be = fake_cupy.CustomBackend(kernels=f"fuse={fuse}", autotune=True)
-        be.TUNE_MIN_FLOP = 0
-        be.prepare(net)
-        be.plan(2)
-    assert seen["v39"] and seen["v39"] == seen["v40"] and seen["v36"] == seen["v41"] == seen["v42"]
+        _, six, _, _ = _tuned_exdwpw6_plan(fake_cupy, monkeypatch, net, fuse, batch=2)
+        seen[fuse] = [(key, cands) for key, cands, _ in six]
+    assert all(key[1][0] == 2 for key, _ in seen["v36"])
+    assert seen["v39"] == seen["v40"] and seen["v36"] == seen["v41"] == seen["v42"]
     assert any(ce != c[0] * c[2] for (_, _, ce, *_), cands in seen["v40"] for c in cands)
 
 
