@@ -17,16 +17,57 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--all-versions", action="store_true", help="benchmarks: time every custom kernel version")
     group.addoption("--compile", action="store_true", help="benchmarks: include torch.compile (slow to compile)")
     group.addoption("--no-nvtx", action="store_true", help="turn NVTX ranges off (to measure their cost)")
+    group.addoption(
+        "--shard",
+        default="",
+        metavar="I/N",
+        help="run only shard I of N (1-based): every N-th collected test, starting at the I-th; the N shards of one "
+        "collection partition it (scripts/test_gpu_shards.sh runs them in parallel, one GPU each)",
+    )
+
+
+def parse_shard(text: str) -> tuple[int, int] | None:
+    """'I/N' -> (I, N) with 1 <= I <= N; '' -> None. A malformed value is a usage error, not an empty run."""
+    if not text:
+        return None
+    i, sep, n = text.partition("/")
+    if not sep or not i.strip().isdigit() or not n.strip().isdigit():
+        raise pytest.UsageError(f"--shard wants I/N with whole numbers, e.g. 2/4; got {text!r}")
+    i_, n_ = int(i), int(n)
+    if n_ < 1 or not 1 <= i_ <= n_:
+        raise pytest.UsageError(f"--shard {text}: need 1 <= I <= N")
+    return i_, n_
+
+
+def shard_items(items: list, index: int, count: int) -> tuple[list, list]:
+    """(kept, deselected): the items at positions index - 1, index - 1 + count, ... of the collection order. Round
+    robin spreads each file's expensive cases over the shards; the shards of one collection are disjoint and cover
+    it."""
+    kept = [it for k, it in enumerate(items) if k % count == index - 1]
+    dropped = [it for k, it in enumerate(items) if k % count != index - 1]
+    return kept, dropped
+
+
+SHARD = pytest.StashKey[tuple]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # checked here, before collection: a malformed --shard stops the run before any test is listed
+    config.stash[SHARD] = parse_shard(config.getoption("--shard", default=""))
     if config.getoption("--no-nvtx", default=False):
         from mbv2 import nvtx
 
         nvtx.set_enabled(False)
 
 
+@pytest.hookimpl(trylast=True)  # after -m / -k deselection, so the shards split what would run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = config.stash.get(SHARD, None)
+    if shard is not None:
+        kept, dropped = shard_items(items, *shard)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
     ok, reason = gpu_status()
     if ok:
         return
@@ -34,6 +75,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    shard = config.stash.get(SHARD, None)
+    return f"mbv2: shard {shard[0]}/{shard[1]} of the collected tests" if shard else None
 
 
 @pytest.fixture(scope="session")
