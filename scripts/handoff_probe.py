@@ -18,6 +18,9 @@ launch = CUDA-event median of the graph / L. Hand-off variants:
                 (red.release.gpu); a block of the next launch spins (ld.acquire.gpu) until the counters of the tiles it
                 reads reach CPT x the replay count. Trigger at the end, as wait_end.
     flag_start  flag_end triggered at the start: the next launch's blocks take free SMs as early as they can
+    persist     no launches between the steps: ONE cooperative launch whose blocks run the L steps in turn, handing
+                off through flag_end's counters (a persistent network with per-tile hand-offs instead of net v2's
+                grid barriers); its figure is per step
 
 Each variant's chain output is checked bit for bit against the host (integer sums): a hand-off that lets a block
 read before its producers' stores are visible fails the check.
@@ -30,13 +33,15 @@ import ctypes
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SRC = r"""
-// MODE 0 plain, 1 wait_end, 2 flag_end, 3 flag_start. x: T tiles x E uint32 of the previous launch; y: this launch's.
+// MODE 0 plain, 1 wait_end, 2 flag_end, 3 flag_start, 4 persist (a step inside the persistent kernel).
+// x: T tiles x E uint32 of the previous launch; y: this launch's.
 template <int MODE>
 __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const float* __restrict__ wts, int pf4,
                                           const unsigned* cnt_in, unsigned* cnt_out, const unsigned* epoch, int T,
@@ -52,13 +57,18 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
     asm volatile("cp.async.commit_group;\n" ::: "memory");
     // 2. the hand-off
     if (MODE == 1) asm volatile("griddepcontrol.wait;\n" ::: "memory");
-    if ((MODE == 2 || MODE == 3) && cnt_in != nullptr) {
+    if (MODE >= 2 && cnt_in != nullptr) {
         if (tid < 3) {
             const int tt = min(T - 1, max(0, t - 1 + tid));
             const unsigned want = (unsigned)CPT * __ldcg(epoch);
-            unsigned v;
+            unsigned* err = const_cast<unsigned*>(epoch) + 1;  // set once a wait gave up: later waits skip theirs
+            unsigned v, polls = 0;
             do {
                 asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(cnt_in + tt) : "memory");
+                if (++polls > (1u << 20) || __ldcg(err) != 0u) {  // ~1 s: a broken hand-off, not a slow one
+                    atomicExch(err, 1u);
+                    break;
+                }
             } while ((int)(v - want) < 0);
         }
         __syncthreads();
@@ -79,7 +89,7 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
         y[(size_t)t * E + e] = s + 1u + (f == 1234.5f ? 1u : 0u) + (pf4 > 0 && wv == 1234.5f ? 1u : 0u);
     }
     // 4. the tile's counter, then the trigger
-    if (MODE == 2 || MODE == 3) {
+    if (MODE >= 2) {
         __syncthreads();
         if (tid == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(cnt_out + t) : "memory");
     }
@@ -97,10 +107,23 @@ STEP(step_wait_end, 1)
 STEP(step_flag_end, 2)
 STEP(step_flag_start, 3)
 
+// persist: the L steps in one launch (cooperative: every block resident); step k reads X[k], writes X[k + 1], counts
+// on cnt[k] and stages weight slice k % 4, as the k-th launch of the other variants does
+extern "C" __global__ void __launch_bounds__(512, 1)
+step_persist(unsigned* X, const float* wts, int pf4, unsigned* cnt, const unsigned* epoch, int T, int CPT, int E,
+             int iters, float a, float b, int L) {
+    for (int k = 0; k < L; ++k) {
+        tile_step<4>(X + (size_t)k * T * E, X + (size_t)(k + 1) * T * E, wts + (size_t)(k % 4) * pf4 * 4, pf4,
+                     k > 0 ? cnt + (size_t)(k - 1) * T : nullptr, cnt + (size_t)k * T, epoch, T, CPT, E, iters, a, b);
+        __syncthreads();  // the next step's weights land where this step's were read
+    }
+}
+
 extern "C" __global__ void epoch_next(unsigned* epoch) { *epoch += 1u; }
 """
 
-VARIANTS = ("plain", "wait_end", "flag_end", "flag_start")
+VARIANTS = ("plain", "wait_end", "flag_end", "flag_start", "persist")
+COOPERATIVE = 2  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_COOPERATIVE (cuda.h)
 
 
 def reference(x0: np.ndarray, chain: int) -> np.ndarray:
@@ -111,6 +134,85 @@ def reference(x0: np.ndarray, chain: int) -> np.ndarray:
         right = x[np.minimum(np.arange(T) + 1, T - 1)]
         x = left + x + right + np.uint32(1)
     return x
+
+
+class Probe:
+    """The compiled kernels, a stream, the weight slices and the replay count; `run` times one variant's chain."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        import cupy  # here, so that the host tests can import this file without CuPy
+
+        from impls.custom import PROGRAMMATIC_STREAM_SERIALIZATION, LaunchAttr, LaunchConfig
+        from mbv2.timing import cuda_event_timing
+
+        self.cupy, self.args, self.timing = cupy, args, cuda_event_timing
+        self.pdl_attr, self.LaunchAttr, self.LaunchConfig = PROGRAMMATIC_STREAM_SERIALIZATION, LaunchAttr, LaunchConfig
+        self.libcuda = ctypes.CDLL("libcuda.so.1")
+        mod = cupy.RawModule(code=SRC, options=("-std=c++17",))
+        self.fns = {v: mod.get_function(f"step_{v}") for v in VARIANTS}
+        for f in self.fns.values():
+            f.max_dynamic_shared_size_bytes = args.smem
+        self.f_epoch = mod.get_function("epoch_next")
+        self.stream = cupy.cuda.Stream(non_blocking=True)
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        self.gpu = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+        self.sms = int(props["multiProcessorCount"])
+        self.wts = cupy.asarray(np.random.default_rng(0).random(args.pf, dtype=np.float32))  # 4 slices of PF bytes
+        self.epoch = cupy.zeros(2, cupy.uint32)  # the replay count, and a flag set by a wait that gave up
+        self.pf4 = args.pf // 16
+
+    @staticmethod
+    def _ptr(a: Any, off: int = 0) -> ctypes.c_uint64:
+        return ctypes.c_uint64(a.data.ptr + off * a.itemsize)
+
+    def _launch(self, var: str, grid: int, vals: list, attr_id: int | None, keep: list) -> None:
+        attr = self.LaunchAttr(id=attr_id or 0)
+        attr.value.i = 1
+        cfg = self.LaunchConfig(grid, 1, 1, 512, 1, 1, self.args.smem, self.stream.ptr, ctypes.pointer(attr),
+                                int(attr_id is not None))  # fmt: skip
+        keep.append((attr, cfg, vals))
+        params = (ctypes.c_void_p * len(vals))(*[ctypes.addressof(v) for v in vals])
+        err = self.libcuda.cuLaunchKernelEx(ctypes.byref(cfg), ctypes.c_void_p(self.fns[var].kernel.ptr), params, None)
+        if err != 0:
+            raise RuntimeError(f"cuLaunchKernelEx ({var}): CUresult {err}")
+
+    def _chain(self, var: str, X: Any, C: Any, T: int, CPT: int, iters: int, keep: list) -> None:
+        L, E, G, p = self.args.chain, self.args.elems, T * CPT, self._ptr
+        tail = [ctypes.c_int(T), ctypes.c_int(CPT), ctypes.c_int(E), ctypes.c_int(iters), ctypes.c_float(0.999),
+                ctypes.c_float(1e-3)]  # fmt: skip
+        if var == "persist":
+            vals = [p(X), p(self.wts), ctypes.c_int(self.pf4), p(C), p(self.epoch), *tail, ctypes.c_int(L)]
+            self._launch(var, G, vals, COOPERATIVE, keep)
+            return
+        for k in range(L):
+            # the first launch follows the plain epoch node; the others by PDL, but in `plain`
+            pdl = self.pdl_attr if var != "plain" and k > 0 else None
+            vals = [p(X, k * T * E), p(X, (k + 1) * T * E), p(self.wts, (k % 4) * self.pf4 * 4),
+                    ctypes.c_int(self.pf4), ctypes.c_uint64(0) if k == 0 else p(C, (k - 1) * T), p(C, k * T),
+                    p(self.epoch), *tail]  # fmt: skip
+            self._launch(var, G, vals, pdl, keep)
+
+    def run(self, var: str, x0: np.ndarray, ref: np.ndarray, CPT: int, iters: int) -> tuple[float, bool]:
+        """(device us per launch or step, the chain's output equal to the host's and no wait gave up)."""
+        cupy, L, T = self.cupy, self.args.chain, x0.shape[0]
+        X = cupy.zeros((L + 1, *x0.shape), cupy.uint32)  # X[k]: launch k's input, X[k + 1] its output
+        X[0] = cupy.asarray(x0)
+        C = cupy.zeros((L, T), cupy.uint32)  # C[k]: launch k's tile counters
+        keep: list = []
+        with self.stream:
+            self.epoch.fill(0)  # the flag variants count CPT per tile per replay against the replay count
+            self.stream.begin_capture()
+            self.f_epoch((1,), (1,), (self.epoch,))
+            self._chain(var, X, C, T, CPT, iters, keep)
+            g = self.stream.end_capture()
+            t = self.timing(lambda i: g.launch(self.stream), warmup=5, repeats=self.args.repeats, stream=self.stream)
+            X[1:].fill(0)  # poisoned: a step that reads before its producers' stores land reads zeros
+            g.launch(self.stream)
+        self.stream.synchronize()
+        gave_up = int(self.epoch[1].get()) != 0
+        if gave_up:
+            print(f"{var}: a block's wait gave up after 2^20 polls (a counter never reached its target)", flush=True)
+        return t.median_ms * 1e3 / L, bool(np.array_equal(cupy.asnumpy(X[L]), ref)) and not gave_up
 
 
 def main() -> None:
@@ -126,83 +228,29 @@ def main() -> None:
     args = ap.parse_args()
     if args.pf > args.smem:
         raise SystemExit(f"--pf {args.pf} exceeds --smem {args.smem}")
-    import cupy  # here, so that the host tests can import this file without CuPy
-
-    from impls.custom import PROGRAMMATIC_STREAM_SERIALIZATION, LaunchAttr, LaunchConfig
-    from mbv2.timing import cuda_event_timing
-
-    libcuda = ctypes.CDLL("libcuda.so.1")
-    mod = cupy.RawModule(code=SRC, options=("-std=c++17",))
-    fns = {v: mod.get_function(f"step_{v}") for v in VARIANTS}
-    for f in fns.values():
-        f.max_dynamic_shared_size_bytes = args.smem
-    f_epoch = mod.get_function("epoch_next")
-    stream = cupy.cuda.Stream(non_blocking=True)
-    props = cupy.cuda.runtime.getDeviceProperties(0)
-    gpu = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
-    wts = cupy.asarray(np.random.default_rng(0).random(args.smem // 4, dtype=np.float32))
-    epoch = cupy.zeros(1, cupy.uint32)
+    pr = Probe(args)
+    print(f"handoff probe on {pr.gpu} ({pr.sms} SMs): chain {args.chain}, PF {args.pf} B, smem {args.smem} B, "
+          f"E {args.elems}", flush=True)  # fmt: skip
     rows = []
-    print(f"handoff probe on {gpu} ({props['multiProcessorCount']} SMs): chain {args.chain}, PF {args.pf} B, smem "
-          f"{args.smem} B, E {args.elems}", flush=True)  # fmt: skip
     for shape in args.shapes.split(","):
         T, CPT = (int(v) for v in shape.lower().split("x"))
         if args.elems % CPT:
             raise SystemExit(f"--elems {args.elems} is not a multiple of CPT {CPT}")
+        G = T * CPT
         x0 = np.random.default_rng(T * 100 + CPT).integers(0, 1 << 20, (T, args.elems), dtype=np.uint32)
-        bufs = [cupy.asarray(x0)] + [cupy.zeros((T, args.elems), cupy.uint32) for _ in range(args.chain)]
-        cnts = [cupy.zeros(T, cupy.uint32) for _ in range(args.chain)]
         ref = reference(x0, args.chain)
         for iters in [int(v) for v in args.iters.split(",")]:
             for var in VARIANTS:
-                fn = fns[var]
-                keep = []
-
-                def launch(k: int, var=var, fn=fn, T=T, CPT=CPT, bufs=bufs, cnts=cnts, iters=iters, keep=keep) -> None:
-                    pdl = var != "plain" and k > 0  # the first launch follows the plain epoch node
-                    attr = LaunchAttr(id=PROGRAMMATIC_STREAM_SERIALIZATION)
-                    attr.value.i = 1
-                    cfg = LaunchConfig(T * CPT, 1, 1, 512, 1, 1, args.smem, stream.ptr, ctypes.pointer(attr), int(pdl))
-                    vals = [
-                        ctypes.c_uint64(bufs[k].data.ptr), ctypes.c_uint64(bufs[k + 1].data.ptr),
-                        ctypes.c_uint64(wts.data.ptr), ctypes.c_int(args.pf // 16),
-                        ctypes.c_uint64(cnts[k - 1].data.ptr if k > 0 else 0), ctypes.c_uint64(cnts[k].data.ptr),
-                        ctypes.c_uint64(epoch.data.ptr), ctypes.c_int(T), ctypes.c_int(CPT),
-                        ctypes.c_int(args.elems), ctypes.c_int(iters), ctypes.c_float(0.999), ctypes.c_float(1e-3),
-                    ]  # fmt: skip
-                    keep.append((attr, cfg, vals))
-                    params = (ctypes.c_void_p * len(vals))(*[ctypes.addressof(v) for v in vals])
-                    err = libcuda.cuLaunchKernelEx(ctypes.byref(cfg), ctypes.c_void_p(fn.kernel.ptr), params, None)
-                    if err != 0:
-                        raise RuntimeError(f"cuLaunchKernelEx ({var}, launch {k}): CUresult {err}")
-
-                with stream:
-                    # the flag variants count CPT per tile per replay against the replay count: both start at 0
-                    epoch.fill(0)
-                    for c in cnts:
-                        c.fill(0)
-                    for b in bufs[1:]:
-                        b.fill(0)
-                    stream.begin_capture()
-                    f_epoch((1,), (1,), (epoch,))
-                    for k in range(args.chain):
-                        launch(k)
-                    g = stream.end_capture()
-                    t = cuda_event_timing(
-                        lambda i, g=g: g.launch(stream), warmup=5, repeats=args.repeats, stream=stream
-                    )
-                    for b in bufs[1:]:
-                        b.fill(0)
-                    g.launch(stream)
-                stream.synchronize()
-                ok = bool(np.array_equal(cupy.asnumpy(bufs[-1]), ref))
-                per = t.median_ms * 1e3 / args.chain
-                row = {"gpu": gpu, "tiles": T, "blocks_per_tile": CPT, "grid": T * CPT, "iters": iters, "variant": var,
-                       "us_per_launch": per, "graph_us": t.median_ms * 1e3, "chain": args.chain, "pf_bytes": args.pf,
-                       "smem": args.smem, "elems": args.elems, "correct": ok}  # fmt: skip
-                rows.append(row)
-                print(f"{T:3d}x{CPT:<3d} grid {T * CPT:4d} iters {iters:5d} {var:11s} {per:7.3f} us per launch "
-                      f"correct={ok}", flush=True)  # fmt: skip
+                if var == "persist" and G > pr.sms:
+                    print(f"{T:3d}x{CPT:<3d} grid {G:4d} persist skipped: {G} blocks > {pr.sms} SMs", flush=True)
+                    continue
+                per, ok = pr.run(var, x0, ref, CPT, iters)
+                rows.append({"gpu": pr.gpu, "tiles": T, "blocks_per_tile": CPT, "grid": G, "iters": iters,
+                             "variant": var, "us_per_launch": per, "chain": args.chain, "pf_bytes": args.pf,
+                             "smem": args.smem, "elems": args.elems, "correct": ok})  # fmt: skip
+                unit = "step" if var == "persist" else "launch"
+                print(f"{T:3d}x{CPT:<3d} grid {G:4d} iters {iters:5d} {var:11s} {per:7.3f} us per {unit} correct={ok}",
+                      flush=True)  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     if not all(r["correct"] for r in rows):

@@ -10,7 +10,7 @@ OUT=${1:?usage: $0 OUT}
 . "$(dirname "$0")/device_lib.sh"
 device_start "$OUT"
 timeout $(left ${PROBE_T:-90}) python3 scripts/handoff_probe.py --json "$OUT/handoff.json" > "$OUT/handoff.log" 2>&1
-echo "[probe rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "per launch|Error|error" "$OUT/handoff.log" | tail -40
+echo "[probe rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "per (launch|step)|skipped|Error|error" "$OUT/handoff.log" | tail -40
 P="$OUT/picks_v42_bs1.json"
 python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$P" || exit 1
 S="fuse=v42,picks=$P;fuse=v42,plantune=1;fuse=v42;fuse=v42,plantune=1;fuse=v42,picks=$P;fuse=v42"

@@ -46,9 +46,43 @@ def test_probe_kernels_compile(tmp_path: Path) -> None:
     ptx = subprocess.run([nvcc, "-std=c++17", "-arch=sm_90", "-ptx", "-o", "-", str(src)], capture_output=True,
                          text=True, timeout=300).stdout  # fmt: skip
     bodies = dict(re.findall(r"\.entry (step_\w+)\((.*?)\n}\n", ptx, re.S))
-    assert set(bodies) == {"step_plain", "step_wait_end", "step_flag_end", "step_flag_start"}
+    assert set(bodies) == {f"step_{v}" for v in _probe().VARIANTS}
     for name, body in bodies.items():
-        flag = "flag" in name
+        flag = "flag" in name or name == "step_persist"
         assert ("ld.acquire.gpu" in body) == flag and ("red.release.gpu" in body) == flag, name
         assert ("griddepcontrol.wait" in body) == (name == "step_wait_end"), name
-        assert ("griddepcontrol.launch_dependents" in body) == (name != "step_plain"), name
+        assert ("griddepcontrol.launch_dependents" in body) == (name not in ("step_plain", "step_persist")), name
+
+
+class _Arr:
+    def __init__(self, ptr: int) -> None:
+        self.data = type("D", (), {"ptr": ptr})()
+        self.itemsize = 4
+
+
+@pytest.mark.parametrize("var", ["plain", "wait_end", "flag_end", "flag_start", "persist"])
+def test_chain_launch_arguments(var: str) -> None:
+    """Launch k reads X[k] and writes X[k + 1], stages weight slice k % 4, waits on C[k - 1] (none for the first) and
+    counts on C[k]; PDL from the second launch on, except in `plain`; `persist` is one cooperative launch."""
+    hp = _probe()
+    L, T, CPT, E, pf = 6, 3, 4, 32, 1024
+    calls = []
+    fake = type("F", (), {})()
+    fake.args = type("A", (), {"chain": L, "elems": E})()
+    fake._ptr = hp.Probe._ptr
+    fake.wts, fake.epoch, fake.pf4, fake.pdl_attr = _Arr(50_000), _Arr(90_000), pf // 16, 6
+    fake._launch = lambda var, grid, vals, attr, keep: calls.append((grid, [v.value for v in vals], attr))
+    X, C = _Arr(1_000_000), _Arr(2_000_000)
+    hp.Probe._chain(fake, var, X, C, T, CPT, 0, [])
+    if var == "persist":
+        assert calls == [(T * CPT, [X.data.ptr, 50_000, pf // 16, C.data.ptr, 90_000, T, CPT, E, 0, calls[0][1][9],
+                                    calls[0][1][10], L], hp.COOPERATIVE)]  # fmt: skip
+        return
+    assert len(calls) == L
+    for k, (grid, vals, attr) in enumerate(calls):
+        assert grid == T * CPT
+        assert vals[0] == X.data.ptr + 4 * k * T * E and vals[1] == X.data.ptr + 4 * (k + 1) * T * E
+        assert vals[2] == 50_000 + (k % 4) * pf and vals[3] == pf // 16
+        assert vals[4] == (0 if k == 0 else C.data.ptr + 4 * (k - 1) * T) and vals[5] == C.data.ptr + 4 * k * T
+        assert vals[6] == 90_000 and vals[7:10] == [T, CPT, E]
+        assert attr == (None if var == "plain" or k == 0 else 6)
