@@ -8,13 +8,13 @@
 #   seconds this call may take, default 560; every shard stops there), TESTS (default "tests"), PYTEST_EXTRA (more
 #   pytest arguments). More shards than GPUs share them round robin.
 OUT=${1:?usage: $0 OUT}
+export MBV2_CACHE=${MBV2_CACHE:-$PWD/.cache}  # shared: builds land by rename, so concurrent shards are safe
 . "$(dirname "$0")/device_lib.sh"
 device_start "$OUT"
 NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
 [ "$NGPU" -ge 1 ] || { echo "test_gpu_shards: no GPU (nvidia-smi -L lists none)"; exit 2; }
 N=${SHARDS:-$NGPU}
 ONLY=${ONLY:-$(seq 1 "$N")}
-export MBV2_CACHE=${MBV2_CACHE:-$PWD/.cache}  # shared: builds land by rename, so concurrent shards are safe
 L="$OUT/shards"; mkdir -p "$L"
 echo "[shards: $N over $NGPU GPU(s), running: $(echo $ONLY); mark: ${MARK:-gpu and not slow}]"
 pids=()
