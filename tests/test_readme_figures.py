@@ -1,5 +1,6 @@
 """The README's result tables quote the committed runs: every figure in them equals results/<gpu>/run.json's
-end-to-end device time (test_e2e) rounded as printed. Only figures from real runs go into the README."""
+end-to-end device time (test_e2e) rounded as printed, and each committed report is what `mbv2 report` renders from its
+run. Only figures from real runs go into the README."""
 
 from __future__ import annotations
 
@@ -83,3 +84,17 @@ def test_readme_tables_quote_the_committed_run(marker: str, run_path: str, dtype
         if abs(float(per_s) - 256 / ms[(*key, 256)]) > _half_unit(per_s):
             wrong.append(f"{row[0]}: README {row[5]} img/s at 256, {run_path} {256 / ms[(*key, 256)]:.2f}k")
     assert not wrong, "README figures that differ from the committed run:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("gpu", ["h100", "h200"])
+def test_committed_report_is_rendered_from_the_committed_run(gpu: str) -> None:
+    """results/<gpu>/report/report.md is what `python -m mbv2 report results/<gpu>/run.json` writes today (the text;
+    the plots section follows it)."""
+    from mbv2 import report
+
+    md, _ = report.build_report(report.load_run(str(ROOT / f"results/{gpu}/run.json")))
+    committed = (ROOT / f"results/{gpu}/report/report.md").read_text()
+    assert committed.startswith(md), (
+        f"results/{gpu}/report/report.md is stale: re-render it with "
+        f"python -m mbv2 report results/{gpu}/run.json --out results/{gpu}/report"
+    )
