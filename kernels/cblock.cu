@@ -408,6 +408,57 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
 #define EXDWPW6_BULK_ON 0
 #endif
 static_assert(!(EXDWPW6_PUSH && EXDWPW6_BULK_ON), "EXDWPW6_PUSH and the bulk-copy reduce: one or the other");
+// session 28's measuring build (scripts/flag_handoff_ab.py; never planned): -DEXDWPW6_FLAGS=1 on a fixed build. The
+// kernel takes five more arguments (fin, fout, fep, ptr_, pcl) and hands off through per-tile flags instead of the
+// grid-wide griddepcontrol.wait: fin == nullptr waits as before; otherwise the block polls (ld.acquire.gpu) the flags
+// of the producer's row tiles that its input rows lie in (producer tiles of ptr_ rows, pcl flags each) until each
+// holds this forward's number (*fep). Every block that stores a slice of Y then stores that number into its
+// (image, tile, rank) flag of fout (st.release.gpu, after a block barrier): CL flags per tile either way (NG == 1:
+// each block of the cluster; NG > 1: the last to arrive at each rank). The residual is the input tensor, so the
+// same flags cover it.
+#ifndef EXDWPW6_FLAGS
+#define EXDWPW6_FLAGS 0
+#endif
+#if EXDWPW6_FLAGS && !defined(EXDWPW6_SPEC_ONLY)
+#error "EXDWPW6_FLAGS: fixed builds only (EXDWPW6_SPEC_ONLY)"
+#endif
+#if EXDWPW6_FLAGS && defined(EXDWPW6_STAMP_NAME)
+#error "EXDWPW6_FLAGS: no stamped twin"
+#endif
+#if EXDWPW6_FLAGS
+#define EXDWPW6_BODY_FLAG_PARAMS \
+    , const unsigned *fin = nullptr, unsigned *fout = nullptr, const unsigned *fep = nullptr, int ptr_ = 1, int pcl = 1
+#else
+#define EXDWPW6_BODY_FLAG_PARAMS  // (the other builds keep exdwpw6_body's signature, and so their code)
+#endif
+#if EXDWPW6_FLAGS
+// the flags of producer tiles [iy0 / ptr_, (iy1 - 1) / ptr_] of image n hold this forward's number; then a block
+// barrier, and the async proxy (the input rows' bulk copies) ordered after the acquires
+__device__ __forceinline__ void flags_wait(const unsigned* fin, const unsigned* fep, int n, int H, int iy0, int iy1,
+                                           int ptr_, int pcl, int tid, int nt) {
+    const int sp0 = iy0 / ptr_, sp1 = (iy1 - 1) / ptr_, stp = (H + ptr_ - 1) / ptr_;
+    const int count = (sp1 - sp0 + 1) * pcl;
+    for (int i = tid; i < count; i += nt) {
+        const unsigned* f = fin + ((size_t)n * stp + sp0 + i / pcl) * pcl + i % pcl;
+        const unsigned e = __ldcg(fep);
+        unsigned v, polls = 0;
+        do {
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(f) : "memory");
+            if (++polls == (1u << 24)) __trap();  // seconds: a broken hand-off, not a slow one
+        } while (v != e);
+    }
+    __syncthreads();
+    asm volatile("fence.proxy.async.global;\n" ::: "memory");
+}
+// every thread's Y stores before it, then thread 0 publishes this forward's number in flag f
+__device__ __forceinline__ void flag_set(unsigned* f, const unsigned* fep) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const unsigned e = __ldcg(fep);
+        asm volatile("st.release.gpu.global.u32 [%0], %1;\n" ::"l"(f), "r"(e) : "memory");
+    }
+}
+#endif
 // fuse v36 (proj_cols 4 / 5, fixed builds only): 2 / 3's tiles in that order with G = EX_SNAKE_V34, timed per block.
 // ``store(q, o4, v)`` writes a tile's result (the partial of pixel q, outputs 4 o4 .. 4 o4 + 3).
 template <int EP, int CH, int NT, int PJG = EXDWPW6_PJ_SNAKE, class Store>
@@ -454,7 +505,8 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                                              const float* __restrict__ bp, const float* R, float* Y, float* ws,
                                              int* cnt, int H, int W, int CIN, int CE, int COUT, int Ho, int Wo, int S,
                                              int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols,
-                                             int ex_ks, int red_pf, int dw_segs, unsigned long long* stamps = nullptr) {
+                                             int ex_ks, int red_pf, int dw_segs,
+                                             unsigned long long* stamps = nullptr EXDWPW6_BODY_FLAG_PARAMS) {
     static_assert(CH % 4 == 0, "CH must be a multiple of 4");
 #ifdef EXDWPW6_FIX_MODES
     // fuse v22's builds (EXDWPW6_SPEC_ONLY, end of file) and scripts/exdwpw6_specialize.py's measuring build: the four
@@ -571,7 +623,12 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         }
         if (tid < CG) cp_async16(bes + tid * 4, be + c0 + tid * 4);
         else if (tid < 2 * CG) cp_async16(bds + (tid - CG) * 4, bd + c0 + (tid - CG) * 4);
+#if EXDWPW6_FLAGS
+        if (fin == nullptr) asm volatile("griddepcontrol.wait;\n" ::: "memory");
+        else flags_wait(fin, fep, n, H, iy0, iy1, ptr_, pcl, tid, NT);
+#else
         asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
         const float* xg = X + ((size_t)n * H + iy0) * W * CIN;
         // the input rows: block `rank` fetches pixel rows rank, rank + CL, ... once for the whole cluster (the CL
         // blocks of a tile need the same rows); every block's mbarrier counts the bytes landing in its own shared
@@ -917,6 +974,9 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
             *reinterpret_cast<float4*>(wsb + g * wstile + (size_t)j * 4) = v;
         }
     }
+#if EXDWPW6_FLAGS
+    if (NG == 1 && fout != nullptr) flag_set(fout + ((size_t)n * ST + s) * CL + rank, fep);
+#endif
     if constexpr (STAMP) __syncthreads();
     CBLOCK_STAMP(6);
     cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
@@ -951,6 +1011,9 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
                 if (has_res) add4(v, *reinterpret_cast<const float4*>(R + obase + (size_t)j * 4));
                 *reinterpret_cast<float4*>(Y + obase + (size_t)j * 4) = v;
             }
+#if EXDWPW6_FLAGS
+            if (fout != nullptr) flag_set(fout + ((size_t)n * ST + s) * CL + rank, fep);  // (`last` is block-uniform)
+#endif
         }
     }
     if constexpr (STAMP) __syncthreads();
@@ -972,6 +1035,14 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         const float *__restrict__ bp, const float *R, float *Y, float *ws, int *cnt, int H, int W, int CIN, int CE, \
         int COUT, int Ho, int Wo, int S, int TR, int act_e, int act_d, int act_p, int has_res, int proj_cols,     \
         int ex_ks, int red_pf, int dw_segs
+// the flag hand-off's five more (EXDWPW6_FLAGS measuring builds only)
+#if EXDWPW6_FLAGS
+#define EXDWPW6_FLAG_PARAMS , const unsigned *fin, unsigned *fout, const unsigned *fep, int ptr_, int pcl
+#define EXDWPW6_FLAG_ARGS , nullptr, fin, fout, fep, ptr_, pcl
+#else
+#define EXDWPW6_FLAG_PARAMS
+#define EXDWPW6_FLAG_ARGS
+#endif
 #define EXDWPW6_ARGS \
     X, We, be, Wd, bd, Wp, bp, R, Y, ws, cnt, H, W, CIN, CE, COUT, Ho, Wo, S, TR, act_e, act_d, act_p, has_res, proj_cols, \
         ex_ks, red_pf, dw_segs
@@ -980,8 +1051,9 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
 // scripts/cblock_sweep.py --stamps, never planned), NT threads per block: 256 (2 blocks per SM) or, fuse v15's _t512
 // builds, 512 (1 per SM: twice the warps over the same items of each phase)
 #define EXDWPW6_PLAIN(NAME, CH, CL, NT)                                                                             \
-    extern "C" __global__ void __cluster_dims__(CL, 1, 1) __launch_bounds__(NT, 512 / NT) NAME(EXDWPW6_PARAMS) {   \
-        cblock::exdwpw6_body<CH, CL, false, NT>(EXDWPW6_ARGS);                                                      \
+    extern "C" __global__ void __cluster_dims__(CL, 1, 1)                                                          \
+        __launch_bounds__(NT, 512 / NT) NAME(EXDWPW6_PARAMS EXDWPW6_FLAG_PARAMS) {                                  \
+        cblock::exdwpw6_body<CH, CL, false, NT>(EXDWPW6_ARGS EXDWPW6_FLAG_ARGS);                                    \
     }
 #define EXDWPW6_KERNEL(NAME, CH, CL, NT)                                                                            \
     EXDWPW6_PLAIN(NAME, CH, CL, NT)                                                                                 \

@@ -3,14 +3,12 @@
 # default (fuse v42). An interleaved A/B of v42 replaying the committed run's batch-1 picks (the reference), v42
 # tuned, and v42 with plan_tune (each tuned launch's near alternatives timed inside the whole plan's graph, one launch
 # at a time); then the v42 GPU tests session 27 did not finish (batch 3 end to end) and the v37 / v42 bulk-reduce
-# block tests. Session 28 put the hand-off probe first (scripts/handoff_probe.py, ~30 s). KCACHE: a build cache
-# tarball (scripts/cache_prefill.py) unpacked into $MBV2_CACHE first.
-# Usage: scripts/plantune_v42_device.sh OUT   env: KCACHE, PROBE_T / AB_T / TEST_T (timeouts, s), END (default 560)
+# block tests. KCACHE: a build cache tarball (scripts/cache_prefill.py) unpacked into $MBV2_CACHE first. (Session 28's
+# hand-off probe and flag A/B are scripts/flags_device.sh.)
+# Usage: scripts/plantune_v42_device.sh OUT   env: KCACHE, AB_T / TEST_T (timeouts, s), END (default 560)
 OUT=${1:?usage: $0 OUT}
 . "$(dirname "$0")/device_lib.sh"
 device_start "$OUT"
-timeout $(left ${PROBE_T:-90}) python3 scripts/handoff_probe.py --json "$OUT/handoff.json" > "$OUT/handoff.log" 2>&1
-echo "[probe rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "per (launch|step)|skipped|Error|error" "$OUT/handoff.log" | tail -40
 P="$OUT/picks_v42_bs1.json"
 python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$P" || exit 1
 S="fuse=v42,picks=$P;fuse=v42,plantune=1;fuse=v42;fuse=v42,plantune=1;fuse=v42,picks=$P;fuse=v42"
