@@ -829,6 +829,11 @@ def exdwpw6_spec_parse(name: str) -> tuple[str, tuple[int, ...] | None, tuple[in
     return name[: m.start()], modes, (shape or None)
 
 
+# session 28's flag hand-off measuring builds (kernels/cblock.cu EXDWPW6_FLAGS; scripts/flag_handoff_ab.py, never
+# planned): the extra -D options of build_exdwpw6_spec
+EXDWPW6_FLAG_DEFINES = ("-DEXDWPW6_FLAGS=1",)
+
+
 def exdwpw6_spec_defines(
     name: str, modes: tuple[int, int, int, int], shape: tuple[int, ...] | None = None
 ) -> list[str]:

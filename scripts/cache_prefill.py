@@ -1,7 +1,7 @@
 """Fill the kernel build cache here, with no GPU, for a device call (session 27): a cold device machine spends ~250 s
 of its time compiling the tuner's fixed builds; this compiles the same builds on this machine instead.
 
-    python3 scripts/cache_prefill.py LISTING --cache DIR [--nvcc /usr/local/cuda/bin/nvcc] [--jobs 2]
+    python3 scripts/cache_prefill.py [LISTING] [--run RUN_JSON [--flags]] --cache DIR [--nvcc PATH] [--jobs 2]
 
 LISTING names earlier builds: a directory of cubins (an earlier cache, e.g. a device call's `.cache/kernels` brought
 back as a tarball and unpacked) or a text file of cubin names, one per line. Each cubin's name starts with its build's
@@ -11,11 +11,16 @@ string, so --nvcc must be the path the device's backend finds (find_nvcc: /usr/l
 seen in session 27) and the same nvcc version (13.0 here and there). Carry DIR to the device (a tarball under an
 ignored folder) and point MBV2_CACHE at it there: builds found are loaded, any other is compiled there as usual.
 Prints one line per 25 builds and a summary; exits 1 if any build fails.
+
+--run adds the fixed builds that a benchmark run's plans name (each figure's `kernels`: the launches in order, arch
+--arch), so a run's own builds are there even where the listing came from other picks; --flags adds, for each exdwpw6
+fixed build among them, its flag hand-off twin (K.EXDWPW6_FLAG_DEFINES: scripts/flag_handoff_ab.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -42,18 +47,40 @@ def builds_of(listing: Path) -> list[tuple[str, str]]:
     return sorted(set(out))
 
 
-def build(name: str, arch: str, nvcc: str) -> str:
-    """Compile one build (a kernel file, an exdwpw6 fixed build or a fuse v24 fixed build) into the cache."""
+def builds_of_run(path: Path, arch: str, flags: bool) -> list[tuple[str, str] | tuple[str, str, bool]]:
+    """The exdwpw6 and fuse v24 fixed builds that a benchmark run's plans name (``flags``: each exdwpw6 one's flag
+    twin too, as (name, arch, True)); the launches of whole kernel files (gemm, linear, ...) are left out."""
+    run = json.loads(path.read_text())
+    names = {n for b in run.get("benchmarks", []) for n in ((b.get("extra_info") or {}).get("kernels") or [])
+             if isinstance(n, str)}  # fmt: skip
+    out: list = []
+    for n in sorted(names):
+        six = K.exdwpw6_spec_parse(n)[1] is not None
+        if six or K.fixed_parse(n)[1] is not None:
+            out.append((n, arch))
+            if six and flags:
+                out.append((n, arch, True))
+    return out
+
+
+def build(name: str, arch: str, nvcc: str, flags: bool = False) -> str:
+    """Compile one build (a kernel file, an exdwpw6 fixed build or a fuse v24 fixed build) into the cache; ``flags``:
+    an exdwpw6 fixed build's flag hand-off twin."""
     arch = arch.rstrip("a")  # (the backend passes the plain arch; cblock.cu's own -arch adds the a)
     if name.endswith("_st"):  # a stamps script's measuring twin: not planned, not needed
         return "skipped"
-    if name in K.KERNEL_FILES:
+    if name in K.KERNEL_FILES and not flags:
         K.build_one(name, arch, nvcc)
         return "file"
     base, modes, shape = K.exdwpw6_spec_parse(name)
     if modes is not None:
+        if flags:
+            K.build_exdwpw6_spec(base, modes, arch, nvcc, shape, extra=K.EXDWPW6_FLAG_DEFINES)
+            return "exdwpw6_flags"
         K.build_exdwpw6_spec(base, modes, arch, nvcc, shape)
         return "exdwpw6"
+    if flags:
+        raise SystemExit(f"--flags: {name!r} is not an exdwpw6 fixed build")
     generic, fshape = K.fixed_parse(name)
     if fshape is not None:
         K.build_fixed(generic, fshape, arch, nvcc)
@@ -63,21 +90,31 @@ def build(name: str, arch: str, nvcc: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("listing", type=Path)
+    ap.add_argument("listing", type=Path, nargs="?", help="an earlier cache (a directory of cubins, or their names)")
+    ap.add_argument("--run", type=Path, help="a benchmark run (run.json): the fixed builds its plans name")
+    ap.add_argument("--arch", default="90", help="--run's builds' target (the device's compute capability)")
+    ap.add_argument("--flags", action="store_true", help="--run's exdwpw6 builds' flag hand-off twins too")
     ap.add_argument("--cache", type=Path, required=True, help="the cache to fill (MBV2_CACHE on the device)")
     ap.add_argument("--nvcc", default="/usr/local/cuda/bin/nvcc", help="the device's nvcc path (part of the key)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args()
     if not Path(args.nvcc).exists():
         raise SystemExit(f"no nvcc at {args.nvcc}: the key needs the device's path to an nvcc of the same version here")
+    if args.listing is None and args.run is None:
+        raise SystemExit("nothing to build: give a LISTING, --run RUN_JSON or both")
+    if args.flags and args.run is None:
+        raise SystemExit("--flags needs --run (the flag twins of the run's exdwpw6 builds)")
     os.environ["MBV2_CACHE"] = str(args.cache)
-    todo = builds_of(args.listing)
-    print(f"prefill: {len(todo)} builds from {args.listing} into {args.cache}/kernels ({args.jobs} jobs)", flush=True)
+    todo = builds_of(args.listing) if args.listing is not None else []
+    if args.run is not None:
+        todo = sorted(set(todo) | set(builds_of_run(args.run, args.arch, args.flags)), key=repr)
+    src = " + ".join(str(p) for p in (args.listing, args.run) if p is not None)
+    print(f"prefill: {len(todo)} builds from {src} into {args.cache}/kernels ({args.jobs} jobs)", flush=True)
     t0, done, kinds, failed = time.time(), 0, {}, []
 
-    def one(item: tuple[str, str]) -> tuple[str, str]:
+    def one(item: tuple) -> tuple[str, str]:
         try:
-            return item[0], build(*item, args.nvcc)
+            return item[0], build(item[0], item[1], args.nvcc, *item[2:])
         except K.BackendUnavailable as e:
             return item[0], f"FAILED: {str(e)[:400]}"
 

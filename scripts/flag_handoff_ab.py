@@ -80,7 +80,7 @@ def flag_launches(be: Any, launches: list, epoch: Any, cp: Any) -> tuple[list, l
             if modes is None or shape is None or len(la.args) != N_ARGS:
                 raise SystemExit(f"launch {i} {la.name}: not a fixed exdwpw6 build (fuse v23 or later plans them)")
             if la.name not in fns:
-                built = K.build_exdwpw6_spec(base, modes, be.arch, nvcc, shape, extra=("-DEXDWPW6_FLAGS=1",))
+                built = K.build_exdwpw6_spec(base, modes, be.arch, nvcc, shape, extra=K.EXDWPW6_FLAG_DEFINES)
                 fn = be._dyn_smem(_load(be, built).get_function(built.name), la.smem)
                 if K.exdwpw6_build_of(base)[1] > 8:
                     be._allow_nonportable_cluster(la.name + "+flags", fn)

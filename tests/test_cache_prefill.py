@@ -75,3 +75,25 @@ def test_the_key_follows_the_nvcc_path(tmp_path, monkeypatch):
     assert a != b and a.name.startswith("add-sm90-") and b.name.startswith("add-sm90-")
     assert seen == ["/usr/local/cuda/bin/nvcc", "/usr/local/bin/nvcc"]
     assert K.build_one("add", "90", "/usr/local/cuda/bin/nvcc").path == a and len(seen) == 2  # cached: not rebuilt
+
+
+def test_builds_of_a_run_and_their_flag_twins(tmp_path, monkeypatch):
+    import json
+
+    run = {"benchmarks": [
+        {"extra_info": {"kernels": ["block0_v4_c32_p16", SIX, FIXED, "linear_gemv_v5"]}},
+        {"extra_info": {"kernels": [SIX, "gemm_v11_x"]}},
+        {"extra_info": {}},
+    ]}  # fmt: skip
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run))
+    assert cache_prefill.builds_of_run(path, "90", False) == [(SIX, "90"), (FIXED, "90")]
+    assert cache_prefill.builds_of_run(path, "90", True) == [(SIX, "90"), (SIX, "90", True), (FIXED, "90")]
+    calls = []
+    monkeypatch.setattr(K, "build_exdwpw6_spec", lambda *a, **kw: calls.append((a, kw)))
+    nvcc = "/usr/local/cuda/bin/nvcc"
+    assert cache_prefill.build(SIX, "90", nvcc, True) == "exdwpw6_flags"
+    base, modes, shape = K.exdwpw6_spec_parse(SIX)
+    assert calls == [((base, modes, "90", nvcc, shape), {"extra": K.EXDWPW6_FLAG_DEFINES})]
+    with pytest.raises(SystemExit, match="not an exdwpw6 fixed build"):
+        cache_prefill.build(FIXED, "90", nvcc, True)
