@@ -162,6 +162,7 @@ def main() -> None:
                 for buf in [plan.out, *fresh]:
                     buf.fill(np.nan)
                 graphs[name].replay()
+            be.stream.synchronize()
             got = cp.asnumpy(plan.out)
             ok = ok and bool(np.array_equal(got.view(np.uint32), np.asarray(ref, np.float32).view(np.uint32)))
         return ok
