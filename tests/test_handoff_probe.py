@@ -86,3 +86,35 @@ def test_chain_launch_arguments(var: str) -> None:
         assert vals[4] == (0 if k == 0 else C.data.ptr + 4 * (k - 1) * T) and vals[5] == C.data.ptr + 4 * k * T
         assert vals[6] == 90_000 and vals[7:10] == [T, CPT, E]
         assert attr == (None if var == "plain" or k == 0 else 6)
+
+
+def test_main_runs_the_launch_variants_first_and_keeps_its_rows(tmp_path: Path, monkeypatch) -> None:
+    """Every variant of every shape and work size once, the persistent kernel last (and not where the grid outgrows
+    the SMs), the JSON rewritten after each row; a wrong chain fails the run."""
+    import json
+    import sys
+
+    hp = _probe()
+    ran = []
+
+    class FakeProbe:
+        gpu, sms = "stand-in", 132
+
+        def __init__(self, args) -> None:
+            pass
+
+        def run(self, var, x0, ref, cpt, iters):
+            ran.append((x0.shape[0], cpt, iters, var))
+            return 1.0, not (var == "flag_start" and iters == 7)
+
+    monkeypatch.setattr(hp, "Probe", FakeProbe)
+    out = tmp_path / "p.json"
+    argv = ["handoff_probe", "--shapes", "2x4,20x8", "--iters", "0,7", "--chain", "3", "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit, match="differs from the host"):
+        hp.main()
+    launches = [r for r in ran if r[3] != "persist"]
+    assert ran[: len(launches)] == launches and len(launches) == 2 * 2 * 4
+    assert ran[len(launches) :] == [(2, 4, 0, "persist"), (2, 4, 7, "persist")]  # 20 x 8 = 160 blocks > 132 SMs
+    rows = json.loads(out.read_text())
+    assert len(rows) == len(ran) and sum(not r["correct"] for r in rows) == 2
