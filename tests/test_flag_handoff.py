@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from impls import _custom_kernels as K
+from tests.test_custom_host import fake_cupy  # noqa: F401 (the fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_RES = "exdwpw6_c24x16_t512_m5210e1fz_s14x14_64_384_64_14x14_1_2_1101"  # NG 1, residual
@@ -124,3 +125,65 @@ def test_flag_launches_rewire_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     assert got[1].kernel == f"fn:exdwpw6_c24x16_t512{('-DEXDWPW6_FLAGS=1',)}" and got[1].pdl
     assert nonportable == [SPEC_RES + "+flags"]  # clusters of 16 opt in (the c24 build has clusters of 8)
     assert n1[8] in fresh and n2[8] in fresh and n2[9] in fresh
+
+
+def test_flag_plan_with_emulated_kernels_gives_the_plans_logits(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+    """The batch-1 plan (NumPy stand-ins for the kernels) rewired by flag_launches: every flag launch finds its
+    producer's flags set to this forward's number before it runs (on the GPU it would wait for them) and sets its
+    own; over two forwards with the outputs poisoned, the logits equal the plan's bit for bit."""
+    import cupy as cp  # the stand-in module the fixture installed
+
+    import tests.test_custom_host as host
+    from mbv2.network import random_input
+
+    fh = _script()
+
+    checked = []
+
+    class FlagKernel:
+        def __init__(self, spec: str) -> None:
+            self.spec, self.base = spec, host.RawKernel(spec)
+
+        def __call__(self, grid, block, args, shared_mem=0):
+            assert len(args) == 33, (self.spec, len(args))
+            fin, fout, fep, ptr_, pcl = args[28:]
+            assert type(ptr_) is np.int32 and type(pcl) is np.int32 and fout.dtype == np.uint32
+            e = int(fep[0])
+            h, ho, s, tr = int(args[11]), int(args[16]), int(args[18]), int(args[19])
+            cl = K.exdwpw6_build_of(K.exdwpw6_spec_parse(self.spec)[0])[1]
+            if not (type(fin) is np.int64 and int(fin) == 0):
+                stp = -(-h // int(ptr_))
+                for n in range(grid[2]):
+                    for t in range(grid[1]):
+                        iy0, iy1 = fh.input_rows(t * tr, min(tr, ho - t * tr), s, h)
+                        for sp in fh.producer_tiles(iy0, iy1, int(ptr_)):
+                            polled = fin[(n * stp + sp) * int(pcl) : (n * stp + sp + 1) * int(pcl)]
+                            assert (polled == e).all(), f"{self.spec}: would wait forever on tile {sp}: {polled}, {e}"
+                checked.append(self.spec)
+            self.base.max_dynamic_shared_size_bytes = getattr(self, "max_dynamic_shared_size_bytes", 0)
+            self.base(grid, block, args[:28], shared_mem=shared_mem)
+            assert fout.size == grid[2] * grid[1] * cl
+            fout[:] = e  # every (image, tile, rank) stored its slice
+
+    be = fake_cupy.CustomBackend(graph=False)
+    be.prepare(net)
+    plan = be.plan(1)
+    x = random_input(net, 1, seed=3)
+    ref = be.run(x)
+    # the flag twins (after planning: K is the backend's module too): loaded as FlagKernel stand-ins
+    monkeypatch.setattr(fh.K, "build_exdwpw6_spec", lambda b, m, a, n, s, extra: K.Built(K.exdwpw6_spec_name(b, m, s),
+                                                                                         None, ""))  # fmt: skip
+    monkeypatch.setattr(fh, "_load", lambda be, built: SimpleNamespace(get_function=FlagKernel))
+    shim = SimpleNamespace(empty_like=lambda a: cp.empty(a.shape, a.dtype), zeros_like=lambda a: cp.zeros(a.shape,
+                           a.dtype), zeros=cp.zeros, uint32=np.uint32)  # fmt: skip
+    epoch = cp.zeros(1, np.uint32)
+    flagged, fresh, rows = fh.flag_launches(be, list(plan.launches), epoch, shim)
+    assert len(rows) == 13 and sum(r["waits_on"] == "grid" for r in rows) == 1
+    for forward in range(2):
+        epoch[0] += 1
+        for buf in [*plan.buffers, plan.out, *fresh]:  # a launch that read a stale buffer would read NaN
+            buf.fill(np.nan)
+        be._enqueue_launches(flagged)
+        got = np.asarray(plan.out).copy()
+        assert np.array_equal(got.view(np.uint32), np.asarray(ref, np.float32).view(np.uint32)), forward
+    assert len(checked) == 2 * 12
