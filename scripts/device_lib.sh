@@ -1,7 +1,10 @@
 # Shared steps of the device-call scripts (session 27; sourced, not run): the start time, the seconds left before END,
 # the GPU's clocks at the start, and the build cache tarball (scripts/cache_prefill.py) unpacked into $MBV2_CACHE.
 # Usage (in a script): OUT=...; . "$(dirname "$0")/device_lib.sh"; device_start "$OUT"
-# then `timeout $(left 300) cmd` caps a step at 300 s or the time left before END (default 560) s after the start.
+# then `timeout $(left 300) cmd` caps a step at 300 s or the time left before END (default 560) s after the start,
+# and `ab_step SPECS T N [PATTERN]` runs the interleaved batch-1 fp32 A/B of SPECS (scripts/e2e_ab.py, 5 rounds) into
+# $OUT/ab.json / ab.log, capped at ${AB_T:-T} s, and prints the last N log lines matching PATTERN (default: the
+# per-round and summary lines and errors).
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -11,4 +14,10 @@ device_start() {
     mkdir -p "${MBV2_CACHE:?set MBV2_CACHE}" && tar -xf "$KCACHE" -C "$MBV2_CACHE" &&
       echo "[cache: $(ls "$MBV2_CACHE/kernels" | wc -l) builds from $KCACHE]"
   fi
+}
+ab_step() {
+  timeout $(left ${AB_T:-$2}) python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 --json "$OUT/ab.json" \
+    --specs "$1" > "$OUT/ab.log" 2>&1
+  echo "[ab rc=$? $(( $(date +%s) - t0 ))s]"
+  grep -E "${4:-^\[bs|^ab |Error|error}" "$OUT/ab.log" | sed -E 's/ new kernels.*//' | tail -"$3"
 }

@@ -18,6 +18,4 @@ timeout $(left ${TEST_T:-240}) python3 -m pytest -q -m gpu -p no:cacheprovider -
 echo "[tests rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/tests.log" | tail -6
 S="fuse=v36,picks=$P;fuse=v37,picks=$P;fuse=v38,picks=$P;fuse=v36;fuse=v38,picks=$P;fuse=v37,picks=$P"
 S="$S;fuse=v36,picks=$P;fuse=v36,picks=$P;fuse=v37,picks=$P;fuse=v38,picks=$P;fuse=v36"
-timeout $(left ${AB_T:-300}) python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 --json "$OUT/ab.json" \
-  --specs "$S" > "$OUT/ab.log" 2>&1
-echo "[ab rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^\[bs|^ab |Error|error" "$OUT/ab.log" | sed -E 's/ new kernels.*//' | tail -26
+ab_step "$S" 300 26

@@ -17,9 +17,7 @@ P0=results/h200/session27/call1_picks/picks_bs1.json P3=$D/picks_bs1_inst3.json 
 S="fuse=v36,picks=$P0;fuse=v36,picks=$P3;fuse=v36,picks=$P3b;fuse=v37,picks=$P3;fuse=v36,plantune=1"
 S="$S;fuse=v36,picks=$P3;fuse=v36,picks=$P0;fuse=v36,plantune=1;fuse=v37,picks=$P3;fuse=v36,picks=$P3b"
 S="$S;fuse=v36,picks=$P0;fuse=v36,picks=$P3"
-timeout $(left ${AB_T:-200}) python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 --json "$OUT/ab.json" \
-  --specs "$S" > "$OUT/ab.log" 2>&1
-echo "[ab rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^ab |Error|error" "$OUT/ab.log" | sed -E 's/ new kernels.*//' | tail -14
+ab_step "$S" 200 14 "^ab |Error|error"
 for p in P0 P3; do
   timeout $(left ${PF_T:-60}) python3 scripts/plan_prefix_times.py --batch 1 --kernels fuse=v36 --rounds 3 \
     --picks "${!p}" --json "$OUT/prefix_$p.json" > "$OUT/prefix_$p.log" 2>&1

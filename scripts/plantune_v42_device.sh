@@ -13,9 +13,7 @@ P="$OUT/picks_v42_bs1.json"
 python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$P" || exit 1
 S="fuse=v42,picks=$P;fuse=v42,plantune=1;fuse=v42;fuse=v42,plantune=1;fuse=v42,picks=$P;fuse=v42"
 S="$S;fuse=v42,plantune=1;fuse=v42,picks=$P;fuse=v42;fuse=v42,plantune=1"
-timeout $(left ${AB_T:-240}) python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 --json "$OUT/ab.json" \
-  --specs "$S" > "$OUT/ab.log" 2>&1
-echo "[ab rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^\[bs|^ab |Error|error" "$OUT/ab.log" | sed -E 's/ new kernels.*//' | tail -22
+ab_step "$S" 240 22
 timeout $(left ${TEST_T:-300}) python3 -m pytest -q -m gpu -p no:cacheprovider -rfE tests/test_custom_e2e.py \
   tests/test_custom_cblock.py -k "(test_e2e_fuse_v30_matches_onnxruntime and v42) or v37_bulk_reduce" \
   > "$OUT/tests.log" 2>&1

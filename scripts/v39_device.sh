@@ -15,9 +15,7 @@ device_start "$OUT"
 P=results/h200/session27/call1_picks/picks_bs1.json
 S="fuse=v36,picks=$P;fuse=v40;fuse=v39;fuse=v36;fuse=v40;fuse=v36,picks=$P;fuse=v39;fuse=v40;fuse=v36,picks=$P"
 S="$S;fuse=v39;fuse=v36"
-timeout $(left ${AB_T:-280}) python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 --json "$OUT/ab.json" \
-  --specs "$S" > "$OUT/ab.log" 2>&1
-echo "[ab rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^\[bs|^ab |Error|error" "$OUT/ab.log" | sed -E 's/ new kernels.*//' | tail -26
+ab_step "$S" 280 26
 timeout $(left ${TEST_T:-300}) python3 -m pytest -q -m gpu -p no:cacheprovider -rfE -s tests/test_custom_cblock.py \
   tests/test_custom_e2e.py -k "v39 or (test_e2e_fuse_v30_matches_onnxruntime and graph and (v39 or v40))" \
   > "$OUT/tests.log" 2>&1

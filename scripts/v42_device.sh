@@ -12,9 +12,7 @@ END=${END:-585}
 device_start "$OUT"
 P0=results/h200/session27/call1_picks/picks_bs1.json
 S="fuse=v36,picks=$P0;fuse=v42;fuse=v41;fuse=v42;fuse=v36,picks=$P0;fuse=v41;fuse=v42;fuse=v36,picks=$P0"
-timeout $(left ${AB_T:-100}) python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 --json "$OUT/ab.json" \
-  --specs "$S" > "$OUT/ab.log" 2>&1
-echo "[ab rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^ab |Error|error" "$OUT/ab.log" | sed -E 's/ new kernels.*//' | tail -10
+ab_step "$S" 100 10 "^ab |Error|error"
 set -o pipefail
 timeout $(left ${BENCH_T:-470}) make bench NOVENV=1 RUN_JSON=$OUT/run.json \
   BENCH_ARGS="--backends custom,cudnn,torch --compile --dtypes fp32,fp16" 2>&1 | tee "$OUT/bench.log" | grep -E \
