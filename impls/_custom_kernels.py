@@ -210,7 +210,15 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                hand-off); H200, session 27: the fastest tuned v36 instance's picks, replayed, 0.1081 against the
                committed picks' 0.1089 ms, and the same picks with the committed 14 -> 7 block 0.1089,
                v42 v41 + v37's bulk-copy reduce stage (red_pf 1 / 2 timed per block; session 27: -0.3 / -0.4 us on
-               replayed picks)
+               replayed picks),
+               v43 v42 + the flag hand-off between consecutive exdwpw6 launches (flag_handoff; impls/_custom_flags.py,
+               kernels/cblock.cu EXDWPW6_FLAGS): at batch <= exdwpw6_max_batch each exdwpw6 launch after the first of
+               a run polls the flags of its producer's row tiles that its input rows lie in (this forward's number,
+               advanced by the last exdwpw5 launch before the run on its epoch twin: kernels/conv.cu EXDWPW5_EPOCH)
+               instead of waiting for the whole previous grid (griddepcontrol.wait), and publishes its own tiles'
+               flags after its stores; every flag launch writes its own output and workspace; the same builds' code
+               otherwise, so the same sums (bit-identical logits); tuned as v42 (the tuner times the builds alone,
+               without flags); NOT measured yet (results/NOTES.md "Session 29")
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -280,7 +288,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 43)),
+    "fuse": tuple(f"v{i}" for i in range(1, 44)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -829,9 +837,25 @@ def exdwpw6_spec_parse(name: str) -> tuple[str, tuple[int, ...] | None, tuple[in
     return name[: m.start()], modes, (shape or None)
 
 
-# session 28's flag hand-off measuring builds (kernels/cblock.cu EXDWPW6_FLAGS; scripts/flag_handoff_ab.py, never
-# planned): the extra -D options of build_exdwpw6_spec
+# the flag hand-off (session 28's measuring builds, fuse v43's plan): the extra -D options of an exdwpw6 fixed build's
+# flag twin (kernels/cblock.cu EXDWPW6_FLAGS; build_exdwpw6_spec(flags=True): five more arguments) and of an exdwpw5
+# fixed build's epoch twin (kernels/conv.cu EXDWPW5_EPOCH; build_fixed(epoch=True): one more), and the suffixes of
+# their kernel names (the twins keep the build's name + the suffix, so both live side by side in one plan)
 EXDWPW6_FLAG_DEFINES = ("-DEXDWPW6_FLAGS=1",)
+EXDWPW5_EPOCH_DEFINES = ("-DEXDWPW5_EPOCH=1",)
+FLAG_SUFFIX = "_hf"
+EPOCH_SUFFIX = "_ep"
+
+
+def twin_parse(name: str) -> tuple[str, str | None]:
+    """(the build a hand-off twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX), or (name, None) for any other name."""
+    for suffix in (FLAG_SUFFIX, EPOCH_SUFFIX):
+        if name.endswith(suffix):
+            base = name[: -len(suffix)]
+            fixed = exdwpw6_spec_parse(base)[2] if suffix == FLAG_SUFFIX else fixed_parse(base)[1]
+            if fixed is not None and (suffix == FLAG_SUFFIX or fixed_kind(fixed_parse(base)[0]) == "exdwpw5"):
+                return base, suffix
+    return name, None
 
 
 def exdwpw6_spec_defines(
@@ -931,7 +955,7 @@ def fixed_parse(name: str) -> tuple[str, tuple[int, ...] | None]:
 def generic_of(name: str) -> str:
     """The generic build a planned kernel name runs (fuse v22 / v23's exdwpw6 and v24's fixed builds stripped of
     their suffix; any other name as it is)."""
-    return fixed_parse(exdwpw6_spec_parse(name)[0])[0]
+    return fixed_parse(exdwpw6_spec_parse(twin_parse(name)[0])[0])[0]
 
 
 def fixed_defines(name: str, shape: tuple[int, ...]) -> list[str]:
@@ -989,6 +1013,12 @@ def ng1_first(version: str) -> bool:
     """fuse v40 and later: at batch <= NG1_MAX_BATCH the exdwpw6 tuner's first stage times only the configurations
     with one cluster per row tile (NG 1), where any runs in one wave."""
     return fuse_level(version) >= 40
+
+
+def flag_handoff(version: str) -> bool:
+    """fuse v43 and later: the plan's runs of consecutive exdwpw6 launches hand off through per-tile flags
+    (impls/_custom_flags.py plan_flags) instead of the grid-wide griddepcontrol.wait, at batch <= exdwpw6_max_batch."""
+    return fuse_level(version) >= 43
 
 
 def t512_builds(version: str) -> bool:
@@ -1560,16 +1590,24 @@ def build_exdwpw6_spec(
     shape: tuple[int, ...] | None = None,
     stamp: bool = False,
     extra: tuple[str, ...] = (),
+    flags: bool = False,
 ) -> Built:
     """fuse v22: kernels/cblock.cu with only exdwpw6 build ``name``, its modes (fuse v23: and shape) fixed
     (exdwpw6_spec_defines), compiled for sm_<arch>a (cached on disk by source, options and target; ~1 s). Without nvcc:
     the source for NVRTC (Built.source holds the defines as #define lines in front of the file). ``stamp``: the build
     also holds its clock-stamped twin <spec>_stamp (EXDWPW6_STAMP_NAME; scripts/cblock_sweep.py --stamps --plan).
-    ``extra``: more -D options (measuring builds only, e.g. kernels/cblock.cu EXDWPW6_EX_FULL; never planned)."""
+    ``extra``: more -D options (measuring builds only, e.g. kernels/cblock.cu EXDWPW6_EX_FULL; never planned).
+    ``flags``: the flag hand-off twin (fuse v43; EXDWPW6_FLAG_DEFINES, shape fixed), named <spec>FLAG_SUFFIX."""
     src_path = KERNEL_DIR / "cblock.cu"
     source = src_path.read_text()
     defines = exdwpw6_spec_defines(name, modes, shape) + list(extra)
     spec = exdwpw6_spec_name(name, modes, shape)
+    if flags:
+        if shape is None or stamp:
+            raise ValueError(f"{spec}: a flag twin needs a fixed shape and no stamps")
+        defines = [d for d in defines if not d.startswith("-DEXDWPW6_SPEC_NAME=")] + list(EXDWPW6_FLAG_DEFINES)
+        spec += FLAG_SUFFIX
+        defines.append(f"-DEXDWPW6_SPEC_NAME={spec}")
     if stamp:
         defines.append(f"-DEXDWPW6_STAMP_NAME={spec}_stamp")
     if nvcc is None:
@@ -1580,10 +1618,11 @@ def build_exdwpw6_spec(
     return Built(spec, _compile_cached(src_path, source, stem, defines, arch, nvcc, what), source)
 
 
-def build_fixed(name: str, shape: tuple[int, ...], arch: str, nvcc: str | None) -> Built:
+def build_fixed(name: str, shape: tuple[int, ...], arch: str, nvcc: str | None, epoch: bool = False) -> Built:
     """fuse v24: the kind's kernel file with only build ``name``, its shape fixed (fixed_defines), compiled for
     sm_<arch> (cached on disk by source, options and target; ~1 s). Without nvcc: the source for NVRTC (the defines
-    as #define lines in front of the file)."""
+    as #define lines in front of the file). ``epoch`` (exdwpw5 only): the epoch twin of fuse v43's flag hand-off
+    (EXDWPW5_EPOCH_DEFINES: one more argument), named <spec>EPOCH_SUFFIX."""
     kind = fixed_kind(name)
     if kind is None:
         raise ValueError(f"not a build fuse v24 fixes: {name!r}")
@@ -1591,6 +1630,12 @@ def build_fixed(name: str, shape: tuple[int, ...], arch: str, nvcc: str | None) 
     source = src_path.read_text()
     defines = fixed_defines(name, shape)
     spec = fixed_name(name, shape)
+    if epoch:
+        if kind != "exdwpw5":
+            raise ValueError(f"{spec}: only exdwpw5 builds have an epoch twin")
+        spec += EPOCH_SUFFIX
+        defines = [d for d in defines if not d.startswith("-DEXDWPW5_SPEC_NAME=")] + list(EXDWPW5_EPOCH_DEFINES)
+        defines.append(f"-DEXDWPW5_SPEC_NAME={spec}")
     if nvcc is None:
         head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
         return Built(spec, None, head + source)

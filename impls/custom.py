@@ -304,6 +304,7 @@ class Plan:
     launches: list[Launch]
     op_ranges: list[tuple[str, int, int]]  # (label, first launch, end) for NVTX ranges
     buffers: list[Any] = field(default_factory=list)
+    sync: list[Any] = field(default_factory=list)  # fuse v43: flags, counters, the forward's number (never poisoned)
     graph: Any = None
     host_in: Any = None  # page-locked host staging (async H2D / D2H in run())
     host_out: Any = None
@@ -2482,13 +2483,18 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             launches = self._specialise_exdwpw6(launches)
         if K.fixed_shapes(self.versions["fuse"]):  # fuse v24: the exdwpw5 and block0 launches on fixed-shape builds
             launches = self._specialise_fixed(launches)
+        fresh: list[Any] = []
+        sync: list[Any] = []
+        if K.flag_handoff(self.versions["fuse"]) and batch <= self.exdwpw6_max_batch:
+            launches, fresh, sync = self._flag_handoff(launches, batch)
         plan = Plan(
             batch=batch,
             stage_in=stage_in,
             out=final,
             launches=launches,
             op_ranges=ranges,
-            buffers=[x0, scratch, *slots],
+            buffers=[x0, scratch, *slots, *fresh],
+            sync=sync,
         )
         plan.host_in, plan.host_out = _pinned(stage_in.shape), _pinned(final.shape)
         if self.graph:
@@ -2540,6 +2546,56 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 la = replace(la, name=spec, kernel=fn)
             out.append(la)
         return out
+
+    def _flag_handoff(self, launches: list[Launch], batch: int) -> tuple[list[Launch], list[Any], list[Any]]:
+        """fuse v43: the runs of consecutive exdwpw6 launches hand off through per-tile flags (impls/_custom_flags.py
+        plan_flags): each launch of a run on its fixed build's flag twin, the last exdwpw5 launch before the first run
+        on its epoch twin (both compiled on first use, in parallel; cached on disk). (launches, the fresh buffers to
+        poison with the plan's, the flag arrays / counters / forward-number word); where it does not apply, the
+        launches as they are and a recorded fallback."""
+        from . import _custom_flags as F
+
+        fuse = self.versions["fuse"]
+        at = F.epoch_launch(launches)
+        if isinstance(at, str):
+            self._fallbacks.add(f"fuse {fuse} -> v42 at batch {batch} (no flag hand-off: {at})")
+            return launches, [], []
+        names = [la.name for la in launches]
+        six = sorted({names[i] for lo, hi in F.exdwpw6_runs(names) for i in range(lo, hi)})
+        todo = [(n, True) for n in six if n + K.FLAG_SUFFIX not in self._fns]
+        todo += [] if names[at] + K.EPOCH_SUFFIX in self._fns else [(names[at], False)]
+        nvcc = K.find_nvcc()
+
+        def build(item: tuple[str, bool]) -> K.Built:
+            name, flags = item
+            if flags:
+                base, modes, shape = K.exdwpw6_spec_parse(name)
+                return K.build_exdwpw6_spec(base, modes, self.arch, nvcc, shape, flags=True)  # type: ignore[arg-type]
+            gen, shape = K.fixed_parse(name)
+            return K.build_fixed(gen, shape, self.arch, nvcc, epoch=True)  # type: ignore[arg-type]
+
+        if todo:
+            with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+                built = list(pool.map(build, todo))
+            for b in built:
+                self._fns[b.name] = _load_module(self._cp, b).get_function(b.name)
+
+        def flag_fn(la: Launch) -> Any:
+            name = la.name + K.FLAG_SUFFIX
+            fn = self._dyn_smem(self._fn(name), la.smem)
+            if K.exdwpw6_build_of(K.exdwpw6_spec_parse(la.name)[0])[1] > 8:
+                self._allow_nonportable_cluster(name, fn)
+            return fn
+
+        def epoch_fn(la: Launch) -> Any:
+            return self._dyn_smem(self._fn(la.name + K.EPOCH_SUFFIX), la.smem)
+
+        with self.stream:
+            got = F.plan_flags(launches, self._cp, flag_fn, epoch_fn)
+        if isinstance(got, str):
+            self._fallbacks.add(f"fuse {fuse} -> v42 at batch {batch} (no flag hand-off: {got})")
+            return launches, [], []
+        return got.launches, got.fresh, got.sync
 
     def _specialise_fixed(self, launches: list[Launch]) -> list[Launch]:
         """fuse v24: each exdwpw5 and block0 v3 launch (K.fixed_kind) on the build of the same name with its shape

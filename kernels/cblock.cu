@@ -408,14 +408,14 @@ __device__ __forceinline__ void ex_tiles_ec(const float* Xs, const float* Wes, c
 #define EXDWPW6_BULK_ON 0
 #endif
 static_assert(!(EXDWPW6_PUSH && EXDWPW6_BULK_ON), "EXDWPW6_PUSH and the bulk-copy reduce: one or the other");
-// session 28's measuring build (scripts/flag_handoff_ab.py; never planned): -DEXDWPW6_FLAGS=1 on a fixed build. The
-// kernel takes five more arguments (fin, fout, fep, ptr_, pcl) and hands off through per-tile flags instead of the
-// grid-wide griddepcontrol.wait: fin == nullptr waits as before; otherwise the block polls (ld.acquire.gpu) the flags
-// of the producer's row tiles that its input rows lie in (producer tiles of ptr_ rows, pcl flags each) until each
-// holds this forward's number (*fep). Every block that stores a slice of Y then stores that number into its
-// (image, tile, rank) flag of fout (st.release.gpu, after a block barrier): CL flags per tile either way (NG == 1:
-// each block of the cluster; NG > 1: the last to arrive at each rank). The residual is the input tensor, so the
-// same flags cover it.
+// fuse v43's flag twins (session 28's measuring build; impls/_custom_flags.py, K.build_exdwpw6_spec(flags=True), the
+// fixed build's name + "_hf"): -DEXDWPW6_FLAGS=1 on a fixed build. The kernel takes five more arguments (fin, fout,
+// fep, ptr_, pcl) and hands off through per-tile flags instead of the grid-wide griddepcontrol.wait: fin == nullptr
+// waits as before; otherwise the block polls (ld.acquire.gpu) the flags of the producer's row tiles that its input rows
+// lie in (producer tiles of ptr_ rows, pcl flags each) until each holds this forward's number (*fep). Every block that
+// stores a slice of Y then stores that number into its (image, tile, rank) flag of fout (st.release.gpu, after a block
+// barrier): CL flags per tile either way (NG == 1: each block of the cluster; NG > 1: the last to arrive at each rank).
+// The residual is the input tensor, so the same flags cover it.
 #ifndef EXDWPW6_FLAGS
 #define EXDWPW6_FLAGS 0
 #endif

@@ -958,6 +958,23 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     if constexpr (KS > 1) asm volatile("barrier.cluster.wait;\n" ::: "memory");
 }
 
+// fuse v43 (fixed builds only: -DEXDWPW5_EPOCH=1 on a fixed build, K.build_fixed(epoch=True), the name + "_ep"): the
+// kernel takes one more argument, ep, the word holding the forward's number of the flag hand-off between the exdwpw6
+// launches that follow (kernels/cblock.cu EXDWPW6_FLAGS). Block (0, 0)'s thread 0 advances it on entry. Its readers
+// are later kernels of the same forward only, the first of which waits for this grid to finish
+// (griddepcontrol.wait), so the store may come before this kernel's own wait; the kernel before this one never
+// touches the word. Every other build keeps its signature and code.
+#if defined(EXDWPW5_EPOCH) && EXDWPW5_EPOCH
+#ifndef EXDWPW5_SPEC_ONLY
+#error "EXDWPW5_EPOCH: fixed builds only (EXDWPW5_SPEC_ONLY)"
+#endif
+#define EXDWPW5_EPOCH_PARAM , unsigned* __restrict__ ep
+#define EXDWPW5_EPOCH_STEP \
+    if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) *ep += 1u;
+#else
+#define EXDWPW5_EPOCH_PARAM
+#define EXDWPW5_EPOCH_STEP
+#endif
 // grid = (ceil(Ho / TH) * ceil(Wo / TW), n), block = 256; CC expanded channels per chunk, DP depthwise outputs
 // per item, PT projection pixels per thread (0: all threads), WS weights staged in shared memory, MINB blocks per
 // SM (__launch_bounds__); dynamic shared memory: 4 * (NP*XSTR + NP*CC + TH*TW*(CC+4) + (WS&1)*2*(CIN*CC + CC*COUT))
@@ -967,7 +984,8 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
         const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
         const float* __restrict__ bp, const float* __restrict__ R, float* __restrict__ Y, int H, int W, int Ce, \
-        int Ho, int Wo, int pad, int act_e, int act_d, int act_p, int has_res) {                              \
+        int Ho, int Wo, int pad, int act_e, int act_d, int act_p, int has_res EXDWPW5_EPOCH_PARAM) {          \
+        EXDWPW5_EPOCH_STEP                                                                                    \
         exdwpw5_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho, Wo,  \
                                                        pad, act_e, act_d, act_p, has_res);                    \
     }
@@ -978,7 +996,8 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
         const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
         const float* __restrict__ bp, const float* __restrict__ R, float* __restrict__ Y, int H, int W, int Ce, \
-        int Ho, int Wo, int pad, int act_e, int act_d, int act_p, int has_res) {                              \
+        int Ho, int Wo, int pad, int act_e, int act_d, int act_p, int has_res EXDWPW5_EPOCH_PARAM) {          \
+        EXDWPW5_EPOCH_STEP                                                                                    \
         exdwpw5_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS, KS>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho,  \
                                                            Wo, pad, act_e, act_d, act_p, has_res);            \
     }

@@ -13,8 +13,9 @@ ignored folder) and point MBV2_CACHE at it there: builds found are loaded, any o
 Prints one line per 25 builds and a summary; exits 1 if any build fails.
 
 --run adds the fixed builds that a benchmark run's plans name (each figure's `kernels`: the launches in order, arch
---arch), so a run's own builds are there even where the listing came from other picks; --flags adds, for each exdwpw6
-fixed build among them, its flag hand-off twin (K.EXDWPW6_FLAG_DEFINES: scripts/flag_handoff_ab.py).
+--arch), so a run's own builds are there even where the listing came from other picks; --flags adds their fuse v43
+hand-off twins: each exdwpw6 fixed build's flag twin (<build>_hf, K.build_exdwpw6_spec(flags=True)) and each exdwpw5
+fixed build's epoch twin (<build>_ep, K.build_fixed(epoch=True)). A listing's twins (those names) are built as twins.
 """
 
 from __future__ import annotations
@@ -47,44 +48,45 @@ def builds_of(listing: Path) -> list[tuple[str, str]]:
     return sorted(set(out))
 
 
-def builds_of_run(path: Path, arch: str, flags: bool) -> list[tuple[str, str] | tuple[str, str, bool]]:
-    """The exdwpw6 and fuse v24 fixed builds that a benchmark run's plans name (``flags``: each exdwpw6 one's flag
-    twin too, as (name, arch, True)); the launches of whole kernel files (gemm, linear, ...) are left out."""
+def builds_of_run(path: Path, arch: str, flags: bool) -> list[tuple[str, str]]:
+    """The exdwpw6 and fuse v24 fixed builds that a benchmark run's plans name (``flags``: the exdwpw6 ones' flag twins
+    and the exdwpw5 ones' epoch twins too, fuse v43); the launches of whole kernel files (gemm, linear, ...) are left
+    out."""
     run = json.loads(path.read_text())
     names = {n for b in run.get("benchmarks", []) for n in ((b.get("extra_info") or {}).get("kernels") or [])
              if isinstance(n, str)}  # fmt: skip
     out: list = []
     for n in sorted(names):
+        n = K.twin_parse(n)[0]  # (a v43 run names the twins: their builds too)
         six = K.exdwpw6_spec_parse(n)[1] is not None
-        if six or K.fixed_parse(n)[1] is not None:
+        gen, fshape = K.fixed_parse(n)
+        if six or fshape is not None:
             out.append((n, arch))
-            if six and flags:
-                out.append((n, arch, True))
-    return out
+            if flags and six:
+                out.append((n + K.FLAG_SUFFIX, arch))
+            if flags and fshape is not None and K.fixed_kind(gen) == "exdwpw5":
+                out.append((n + K.EPOCH_SUFFIX, arch))
+    return sorted(set(out))
 
 
-def build(name: str, arch: str, nvcc: str, flags: bool = False) -> str:
-    """Compile one build (a kernel file, an exdwpw6 fixed build or a fuse v24 fixed build) into the cache; ``flags``:
-    an exdwpw6 fixed build's flag hand-off twin."""
+def build(name: str, arch: str, nvcc: str) -> str:
+    """Compile one build (a kernel file, an exdwpw6 fixed build, a fuse v24 fixed build or a fuse v43 hand-off twin
+    of one: <build>_hf / <build>_ep) into the cache."""
     arch = arch.rstrip("a")  # (the backend passes the plain arch; cblock.cu's own -arch adds the a)
     if name.endswith("_st"):  # a stamps script's measuring twin: not planned, not needed
         return "skipped"
-    if name in K.KERNEL_FILES and not flags:
+    if name in K.KERNEL_FILES:
         K.build_one(name, arch, nvcc)
         return "file"
+    name, twin = K.twin_parse(name)
     base, modes, shape = K.exdwpw6_spec_parse(name)
     if modes is not None:
-        if flags:
-            K.build_exdwpw6_spec(base, modes, arch, nvcc, shape, extra=K.EXDWPW6_FLAG_DEFINES)
-            return "exdwpw6_flags"
-        K.build_exdwpw6_spec(base, modes, arch, nvcc, shape)
-        return "exdwpw6"
-    if flags:
-        raise SystemExit(f"--flags: {name!r} is not an exdwpw6 fixed build")
+        K.build_exdwpw6_spec(base, modes, arch, nvcc, shape, **({"flags": True} if twin == K.FLAG_SUFFIX else {}))
+        return "exdwpw6" + ("_flags" if twin else "")
     generic, fshape = K.fixed_parse(name)
     if fshape is not None:
-        K.build_fixed(generic, fshape, arch, nvcc)
-        return "fixed"
+        K.build_fixed(generic, fshape, arch, nvcc, **({"epoch": True} if twin == K.EPOCH_SUFFIX else {}))
+        return "fixed" + ("_epoch" if twin else "")
     raise SystemExit(f"unknown build {name!r}: not a kernel file, an exdwpw6 fixed build or a fuse v24 fixed build")
 
 
@@ -93,7 +95,7 @@ def main() -> None:
     ap.add_argument("listing", type=Path, nargs="?", help="an earlier cache (a directory of cubins, or their names)")
     ap.add_argument("--run", type=Path, help="a benchmark run (run.json): the fixed builds its plans name")
     ap.add_argument("--arch", default="90", help="--run's builds' target (the device's compute capability)")
-    ap.add_argument("--flags", action="store_true", help="--run's exdwpw6 builds' flag hand-off twins too")
+    ap.add_argument("--flags", action="store_true", help="--run's builds' fuse v43 hand-off twins too")
     ap.add_argument("--cache", type=Path, required=True, help="the cache to fill (MBV2_CACHE on the device)")
     ap.add_argument("--nvcc", default="/usr/local/cuda/bin/nvcc", help="the device's nvcc path (part of the key)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
@@ -103,7 +105,7 @@ def main() -> None:
     if args.listing is None and args.run is None:
         raise SystemExit("nothing to build: give a LISTING, --run RUN_JSON or both")
     if args.flags and args.run is None:
-        raise SystemExit("--flags needs --run (the flag twins of the run's exdwpw6 builds)")
+        raise SystemExit("--flags needs --run (the hand-off twins of the run's fixed builds)")
     os.environ["MBV2_CACHE"] = str(args.cache)
     todo = builds_of(args.listing) if args.listing is not None else []
     if args.run is not None:
@@ -112,9 +114,9 @@ def main() -> None:
     print(f"prefill: {len(todo)} builds from {src} into {args.cache}/kernels ({args.jobs} jobs)", flush=True)
     t0, done, kinds, failed = time.time(), 0, {}, []
 
-    def one(item: tuple) -> tuple[str, str]:
+    def one(item: tuple[str, str]) -> tuple[str, str]:
         try:
-            return item[0], build(item[0], item[1], args.nvcc, *item[2:])
+            return item[0], build(item[0], item[1], args.nvcc)
         except K.BackendUnavailable as e:
             return item[0], f"FAILED: {str(e)[:400]}"
 

@@ -122,6 +122,8 @@ def main() -> None:
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     rows = []
     batches = [int(b) for b in args.batches.split(",")]
+    if args.stamps and args.plan and K.flag_handoff(args.fuse):  # fuse v43: the plan's exdwpw6 launches are flag twins
+        raise SystemExit(f"fuse {args.fuse}: stamp the plan of v42 (the same builds, without the flag hand-off)")
     if args.stamps and args.plan:  # the plan's own exdwpw6 launches (the tuner's picks)
         for batch in batches:
             be = CustomBackend(kernels=f"fuse={args.fuse}")

@@ -153,6 +153,8 @@ def main() -> None:
     args = ap.parse_args()
     vary = {"s23": variants, "snake": snake_variants, "proj": proj_variants, "push": push_variants}[args.set]
     gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    if K.flag_handoff(args.fuse):  # fuse v43: its plan's exdwpw6 launches are flag twins (no stamped builds)
+        raise SystemExit(f"fuse {args.fuse}: stamp the plan of v42 (the same builds, without the flag hand-off)")
     be = CustomBackend(kernels=f"fuse={args.fuse}")
     be.prepare(default_network())
     plan = be.plan(args.batch)

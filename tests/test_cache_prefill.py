@@ -16,6 +16,7 @@ from impls import _custom_kernels as K  # noqa: E402
 
 SIX = "exdwpw6_c36x16_t512_m3210z_s14x14_96_576_160_7x7_2_1_1100"
 FIXED = "pwpool_c8_f49_320_1280_1"
+FIVE = "exdwpw5_s2_c24_o32_t4x4_cc72_k2_f56_56_144_28_28_1_1_1_0_0"  # (fuse v43: its epoch twin)
 
 
 def test_builds_of_a_listing(tmp_path):
@@ -77,23 +78,31 @@ def test_the_key_follows_the_nvcc_path(tmp_path, monkeypatch):
     assert K.build_one("add", "90", "/usr/local/cuda/bin/nvcc").path == a and len(seen) == 2  # cached: not rebuilt
 
 
-def test_builds_of_a_run_and_their_flag_twins(tmp_path, monkeypatch):
+def test_builds_of_a_run_and_their_hand_off_twins(tmp_path, monkeypatch):
     import json
 
     run = {"benchmarks": [
         {"extra_info": {"kernels": ["block0_v4_c32_p16", SIX, FIXED, "linear_gemv_v5"]}},
-        {"extra_info": {"kernels": [SIX, "gemm_v11_x"]}},
+        {"extra_info": {"kernels": [SIX + K.FLAG_SUFFIX, "gemm_v11_x"]}},  # (a v43 plan names the twin)
         {"extra_info": {}},
     ]}  # fmt: skip
     path = tmp_path / "run.json"
     path.write_text(json.dumps(run))
     assert cache_prefill.builds_of_run(path, "90", False) == [(SIX, "90"), (FIXED, "90")]
-    assert cache_prefill.builds_of_run(path, "90", True) == [(SIX, "90"), (SIX, "90", True), (FIXED, "90")]
+    assert cache_prefill.builds_of_run(path, "90", True) == [(SIX, "90"), (SIX + K.FLAG_SUFFIX, "90"), (FIXED, "90")]
+    run["benchmarks"][2]["extra_info"]["kernels"] = [FIVE + K.EPOCH_SUFFIX]
+    path.write_text(json.dumps(run))
+    assert (FIVE, "90") in cache_prefill.builds_of_run(path, "90", False)
+    assert {(FIVE, "90"), (FIVE + K.EPOCH_SUFFIX, "90")} <= set(cache_prefill.builds_of_run(path, "90", True))
     calls = []
     monkeypatch.setattr(K, "build_exdwpw6_spec", lambda *a, **kw: calls.append((a, kw)))
+    monkeypatch.setattr(K, "build_fixed", lambda *a, **kw: calls.append((a, kw)))
     nvcc = "/usr/local/cuda/bin/nvcc"
-    assert cache_prefill.build(SIX, "90", nvcc, True) == "exdwpw6_flags"
+    assert cache_prefill.build(SIX + K.FLAG_SUFFIX, "90", nvcc) == "exdwpw6_flags"
+    assert cache_prefill.build(SIX, "90", nvcc) == "exdwpw6"
+    assert cache_prefill.build(FIVE + K.EPOCH_SUFFIX, "90", nvcc) == "fixed_epoch"
     base, modes, shape = K.exdwpw6_spec_parse(SIX)
-    assert calls == [((base, modes, "90", nvcc, shape), {"extra": K.EXDWPW6_FLAG_DEFINES})]
-    with pytest.raises(SystemExit, match="not an exdwpw6 fixed build"):
-        cache_prefill.build(FIXED, "90", nvcc, True)
+    assert calls[:2] == [((base, modes, "90", nvcc, shape), {"flags": True}), ((base, modes, "90", nvcc, shape), {})]
+    assert calls[2] == ((*K.fixed_parse(FIVE), "90", nvcc), {"epoch": True})
+    with pytest.raises(SystemExit, match="unknown build"):
+        cache_prefill.build("pwpool_c8_hf", "90", nvcc)

@@ -189,6 +189,14 @@ def empty(shape, dtype=np.float32):
     return np.full(shape, np.nan, dtype).view(ndarray)  # poison: catches unwritten output
 
 
+def empty_like(a):
+    return empty(a.shape, a.dtype)
+
+
+def zeros_like(a):
+    return zeros(a.shape, a.dtype)
+
+
 def asarray(x):
     return np.array(x.view(np.ndarray) if isinstance(x, np.ndarray) else x, copy=True).view(ndarray)
 
@@ -228,6 +236,15 @@ def emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, shape, flags):
 
 def emulate(name, grid, block, args):
     a = args
+    from impls._custom_kernels import EPOCH_SUFFIX, FLAG_SUFFIX, twin_parse  # (this function's K is a GEMM dimension)
+
+    twin_base, twin = twin_parse(name)
+    if twin == FLAG_SUFFIX:  # fuse v43
+        return emulate_flag_twin(twin_base, grid, block, args)
+    if twin == EPOCH_SUFFIX:  # fuse v43: the exdwpw5 build, then block (0, 0)'s thread 0 advances the number
+        emulate(twin_base, grid, block, args[:-1])
+        args[-1][0] += 1
+        return
     from impls._custom_kernels import FIXED_KINDS, fixed_kind, fixed_parse  # (this function's K is a GEMM dimension)
 
     base, fshape = fixed_parse(name)
@@ -516,6 +533,40 @@ def emulate(name, grid, block, args):
         raise AssertionError(name)
 
 
+# fuse v43: the flag twin's five more arguments (kernels/cblock.cu EXDWPW6_FLAG_PARAMS)
+FLAG_SIG = ["const unsigned* fin", "unsigned* fout", "const unsigned* fep", "int ptr_", "int pcl"]
+FLAG_CHECKS: list[str] = []  # the flag twins launched whose producer flags were checked (emulate_flag_twin)
+
+
+def emulate_flag_twin(name, grid, block, args):
+    """fuse v43's flag twin of an exdwpw6 fixed build: with producer flags (fin), every producer tile that an output
+    tile's input rows lie in must already hold this forward's number (on the GPU the block would wait for it; here
+    launches run in order, so a flag not set means the producer never ran in this forward: a hang on the device);
+    then the build's own arithmetic, then every (image, tile, rank) flag of its own is set."""
+    from impls._custom_flags import input_rows, producer_tiles
+
+    assert len(args) == 33, (name, len(args))
+    fin, fout, fep, ptr_, pcl = args[28:]
+    assert type(ptr_) is np.int32 and type(pcl) is np.int32 and fout.dtype == np.uint32 and fep.dtype == np.uint32
+    e = int(fep[0])
+    assert e > 0, f"{name}: the forward's number was never advanced"
+    h, ho, s, tr = int(args[11]), int(args[16]), int(args[18]), int(args[19])
+    cl = K.exdwpw6_build_of(K.exdwpw6_spec_parse(name)[0])[1]
+    if isinstance(fin, ndarray):
+        stp = -(-h // int(ptr_))
+        assert fin.dtype == np.uint32 and fin.size == grid[2] * stp * int(pcl), (name, fin.size)
+        for n in range(grid[2]):
+            for t in range(grid[1]):
+                iy0, iy1 = input_rows(t * tr, min(tr, ho - t * tr), s, h)
+                for sp in producer_tiles(iy0, iy1, int(ptr_)):
+                    polled = fin[(n * stp + sp) * int(pcl) : (n * stp + sp + 1) * int(pcl)]
+                    assert (polled == e).all(), f"{name}: would wait forever on producer tile {sp}: {polled}, {e}"
+        FLAG_CHECKS.append(name)
+    emulate(name, grid, block, args[:28])
+    assert fout.size == grid[2] * grid[1] * cl, (name, fout.size, grid, cl)
+    fout[:] = e  # every (image, tile, rank) stored its slice
+
+
 class RawKernel:
     ptr = 0  # no CUfunction; the stand-in driver's occupancy query ignores it
 
@@ -527,6 +578,9 @@ class RawKernel:
         base = K.generic_of(name)  # fuse v22 - v24: a fixed build has its generic build's signature
         if base != name and base in SIGS:
             SIGS[name] = SIGS[base]
+        twin = K.twin_parse(name)[1]  # fuse v43: the flag / epoch twins take more arguments
+        if twin is not None and base in SIGS:
+            SIGS[name] = SIGS[base] + (FLAG_SIG if twin == K.FLAG_SUFFIX else ["unsigned* ep"])
         if name not in SIGS:
             raise KeyError(f"no kernel {name}")
         self.name, self.sig = name, SIGS[name]
@@ -534,7 +588,9 @@ class RawKernel:
     def __call__(self, grid, block, args, shared_mem=0, enable_cooperative_groups=False):
         assert len(args) == len(self.sig), (self.name, len(args), len(self.sig), self.sig)
         for p, v in zip(self.sig, args):
-            if "*" in p:
+            if p == FLAG_SIG[0] and type(v) is np.int64:  # a flag twin's fin may be a null pointer
+                assert int(v) == 0, (self.name, p, v)
+            elif "*" in p:
                 assert isinstance(v, ndarray), (self.name, p, type(v))
             elif p.startswith("unsigned"):
                 pass
@@ -661,6 +717,8 @@ def make_fake_cupy() -> types.ModuleType:
         "float64",
         "zeros",
         "empty",
+        "empty_like",
+        "zeros_like",
         "asarray",
         "full",
         "RawModule",
@@ -713,19 +771,21 @@ def fake_cupy(monkeypatch):
         custom.K, "build_all", lambda arch: {n: custom.K.Built(n, None, "") for n in custom.K.KERNEL_FILES}
     )
 
-    def fake_spec(name, modes, arch, nvcc, shape=None):  # fuse v22 / v23's fixed builds: recorded, loaded by name
-        SPEC_BUILDS.append((name, modes, shape))
-        return custom.K.Built(custom.K.exdwpw6_spec_name(name, modes, shape), None, "")
+    def fake_spec(name, modes, arch, nvcc, shape=None, flags=False):  # fuse v22 / v23's fixed builds: recorded,
+        SPEC_BUILDS.append((name, modes, shape) + (("flags",) if flags else ()))  # loaded by name (v43: the twins)
+        return custom.K.Built(custom.K.exdwpw6_spec_name(name, modes, shape) + (K.FLAG_SUFFIX if flags else ""), None,
+                              "")  # fmt: skip
 
     monkeypatch.setattr(custom.K, "build_exdwpw6_spec", fake_spec)
     SPEC_BUILDS.clear()
 
-    def fake_fixed(name, shape, arch, nvcc):  # fuse v24's fixed builds: recorded, loaded by name
-        FIXED_BUILDS.append((name, shape))
-        return custom.K.Built(custom.K.fixed_name(name, shape), None, "")
+    def fake_fixed(name, shape, arch, nvcc, epoch=False):  # fuse v24's fixed builds: recorded, loaded by name
+        FIXED_BUILDS.append((name, shape) + (("epoch",) if epoch else ()))
+        return custom.K.Built(custom.K.fixed_name(name, shape) + (K.EPOCH_SUFFIX if epoch else ""), None, "")
 
     monkeypatch.setattr(custom.K, "build_fixed", fake_fixed)
     FIXED_BUILDS.clear()
+    FLAG_CHECKS.clear()
     LAUNCHES.clear()
     return custom
 

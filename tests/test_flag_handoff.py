@@ -1,74 +1,142 @@
-"""The flag hand-off measuring build (kernels/cblock.cu -DEXDWPW6_FLAGS=1) and scripts/flag_handoff_ab.py on the host:
-the build compiles without spills and holds the acquire / release pair, the plan's own builds hold neither, the tiles
-a consumer polls are the ones its input rows lie in, and the launch list is rewired as the script says."""
+"""fuse v43's flag hand-off on the host (impls/_custom_flags.py; kernels/cblock.cu EXDWPW6_FLAGS, kernels/conv.cu
+EXDWPW5_EPOCH): the twins compile without spills and hold the acquire / release pair and the epoch store where the
+plan's builds hold none, the tiles a consumer polls are the ones its input rows lie in, the launch list is rewired as
+the module says, and the batch-1 / 2 plans on the host's NumPy stand-ins for the kernels give v42's logits bit for
+bit while every flag launch finds its producer's flags at this forward's number before it runs."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from impls import _custom_flags as F
 from impls import _custom_kernels as K
 from tests.test_custom_host import fake_cupy  # noqa: F401 (the fixture)
 
-ROOT = Path(__file__).resolve().parent.parent
 SPEC_RES = "exdwpw6_c24x16_t512_m5210e1fz_s14x14_64_384_64_14x14_1_2_1101"  # NG 1, residual
 SPEC_NG5 = "exdwpw6_c24_t512_m4410e1fz_s7x7_160_960_160_7x7_1_3_1101"  # NG 5 (the last cluster stores)
+FIX5 = "exdwpw5_s2_c24_o32_t4x4_cc72_k2_f56_56_144_28_28_1_1_1_0_0"  # batch 1's last exdwpw5 launch (run.json)
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("flag_handoff_ab", ROOT / "scripts/flag_handoff_ab.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def _compile(nvcc: str, src: str, defines: list[str], tmp: Path) -> tuple[str, str]:
+    """(ptxas -v's report, the PTX) of kernels/<src> with ``defines`` for sm_90a."""
+    common = [nvcc, *K.NVCC_FLAGS, *defines, "-arch=sm_90a", str(K.KERNEL_DIR / src)]
+    r = subprocess.run([*common, "-cubin", "-Xptxas", "-v", "-o", str(tmp / "f.cubin")], capture_output=True,
+                       text=True, timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert re.search(r"\b0 bytes spill stores", r.stderr) and not re.search(r"[1-9]\d* bytes spill", r.stderr)
+    return r.stderr, subprocess.run([*common, "-ptx", "-o", "-"], capture_output=True, text=True, timeout=600).stdout
+
+
+def _nvcc() -> str:
+    nvcc = K.find_nvcc()
+    if nvcc is None:
+        pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the hand-off twins")
+    return nvcc
+
+
+def _defines(built_fn, *a, **kw) -> list[str]:
+    """The -D options build_exdwpw6_spec / build_fixed pass to nvcc (their compile call recorded, not run)."""
+    seen = []
+
+    def record(src_path, source, stem, defines, arch, nvcc, what):
+        seen.append(defines)
+        return Path("/nonexistent")
+
+    orig = K._compile_cached
+    K._compile_cached = record
+    try:
+        built_fn(*a, **kw)
+    finally:
+        K._compile_cached = orig
+    return seen[0]
 
 
 @pytest.mark.parametrize("spec", [SPEC_RES, SPEC_NG5])
-def test_flag_build_compiles_and_publishes_its_tiles(spec: str, tmp_path: Path) -> None:
-    nvcc = K.find_nvcc()
-    if nvcc is None:
-        pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the flag builds")
+def test_flag_twin_compiles_and_publishes_its_tiles(spec: str, tmp_path: Path) -> None:
+    nvcc = _nvcc()
     base, modes, shape = K.exdwpw6_spec_parse(spec)
     ptx = {}
     for flags in (False, True):
-        d = K.exdwpw6_spec_defines(base, modes, shape) + (["-DEXDWPW6_FLAGS=1"] if flags else [])
-        common = [nvcc, *K.NVCC_FLAGS, *d, "-arch=sm_90a", str(K.KERNEL_DIR / "cblock.cu")]
-        r = subprocess.run([*common, "-cubin", "-Xptxas", "-v", "-o", str(tmp_path / "f.cubin")], capture_output=True,
-                           text=True, timeout=600)  # fmt: skip
-        assert r.returncode == 0, r.stderr[-2000:]
-        assert re.search(r"\b0 bytes spill stores", r.stderr) and not re.search(r"[1-9]\d* bytes spill", r.stderr)
-        ptx[flags] = subprocess.run([*common, "-ptx", "-o", "-"], capture_output=True, text=True, timeout=600).stdout
+        d = _defines(K.build_exdwpw6_spec, base, modes, "90", nvcc, shape, flags=flags)
+        ptx[flags] = _compile(nvcc, "cblock.cu", d, tmp_path)[1]
+    assert f".entry {spec}{K.FLAG_SUFFIX}(" in ptx[True] and f".entry {spec}(" in ptx[False]
+    assert (
+        ptx[True].count(f".param .u64 {spec}{K.FLAG_SUFFIX}_param_")
+        == ptx[False].count(f".param .u64 {spec}_param_") + 3
+    )
     for op in ("ld.acquire.gpu", "st.release.gpu", "fence.proxy.async.global", "trap"):
         assert op in ptx[True] and op not in ptx[False], op
     assert "griddepcontrol.wait" in ptx[True] and "griddepcontrol.wait" in ptx[False]  # (fin == nullptr: the grid)
     assert ptx[True].count("st.release.gpu") == 2  # NG == 1 and NG > 1's stores
 
 
+def test_epoch_twin_compiles_and_advances_the_number(tmp_path: Path) -> None:
+    """The exdwpw5 epoch twin: one more pointer, one load / add / store more (block (0, 0)'s thread 0), the same
+    registers and no spills; the plan's fixed build holds no such store of its own parameters."""
+    nvcc = _nvcc()
+    gen, shape = K.fixed_parse(FIX5)
+    out = {}
+    for epoch in (False, True):
+        d = _defines(K.build_fixed, gen, shape, "90", nvcc, epoch=epoch)
+        assert ("-DEXDWPW5_EPOCH=1" in d) == epoch
+        out[epoch] = _compile(nvcc, "conv.cu", d, tmp_path)
+    name = FIX5 + K.EPOCH_SUFFIX
+    assert (
+        f".entry {name}(" in out[True][1]
+        and f"{name}_param_19" in out[True][1]
+        and f"{FIX5}_param_19" not in out[False][1]
+    )
+    regs = [re.search(r"Used (\d+) registers", out[e][0])[1] for e in (False, True)]
+    assert regs[0] == regs[1], regs
+    body = out[True][1].split(f"{name}_param_19];", 1)[1]
+    assert re.search(r"ld\.global\.u32\s+%r\d+, \[%rd\d+\];\s+add\.s32\s+%r\d+, %r\d+, 1;\s+st\.global\.u32", body)
+
+
+def test_twin_names_parse_and_build_rules() -> None:
+    assert K.twin_parse(SPEC_RES + K.FLAG_SUFFIX) == (SPEC_RES, K.FLAG_SUFFIX)
+    assert K.twin_parse(FIX5 + K.EPOCH_SUFFIX) == (FIX5, K.EPOCH_SUFFIX)
+    assert K.generic_of(SPEC_RES + K.FLAG_SUFFIX) == "exdwpw6_c24x16_t512"
+    assert K.generic_of(FIX5 + K.EPOCH_SUFFIX) == "exdwpw5_s2_c24_o32_t4x4_cc72_k2"
+    for other in ("exdwpw6_c24x16_t512_hf", "block0_v4_c32_p16_ep", SPEC_RES + K.EPOCH_SUFFIX, FIX5 + K.FLAG_SUFFIX,
+                  "pwpool_c8_f49_320_1280_1_ep", SPEC_RES, "linear_gemv_v5"):  # fmt: skip
+        assert K.twin_parse(other) == (other, None), other
+    base, modes, _ = K.exdwpw6_spec_parse(SPEC_RES)
+    with pytest.raises(ValueError, match="fixed shape"):
+        K.build_exdwpw6_spec(base, modes, "90", None, None, flags=True)
+    with pytest.raises(ValueError, match="only exdwpw5"):
+        K.build_fixed("pwpool_c8", (49, 320, 1280, 1), "90", None, epoch=True)
+    src = K.build_fixed(*K.fixed_parse(FIX5), "90", None, epoch=True)  # NVRTC: the defines in front of the file
+    assert src.name == FIX5 + K.EPOCH_SUFFIX and "#define EXDWPW5_EPOCH 1\n" in src.source
+    assert f"#define EXDWPW5_SPEC_NAME {FIX5}{K.EPOCH_SUFFIX}\n" in src.source
+    assert [K.flag_handoff(v) for v in ("v36", "v42", "v43")] == [False, False, True]
+    assert K.DEFAULT_VERSIONS["fuse"] == "v42" and K.KERNEL_VERSIONS["fuse"][-1] == "v43"  # not measured: not default
+
+
 def test_polled_tiles_are_those_the_input_rows_lie_in() -> None:
-    fh = _script()
     for h, tr_p, tr_c, stride in itertools.product((7, 14, 28), (1, 2, 3, 4, 7), (1, 2, 3, 4), (1, 2)):
         ho = (h - 1) // stride + 1
         stp = -(-h // tr_p)
         for oy0 in range(0, ho, tr_c):
             rows = min(tr_c, ho - oy0)
-            iy0, iy1 = fh.input_rows(oy0, rows, stride, h)
+            iy0, iy1 = F.input_rows(oy0, rows, stride, h)
             need = {y // tr_p for y in range(max(0, oy0 * stride - 1), min(h, (oy0 + rows - 1) * stride + 2))}
-            got = fh.producer_tiles(iy0, iy1, tr_p)
+            got = F.producer_tiles(iy0, iy1, tr_p)
             assert set(got) == need and got.stop <= stp, (h, tr_p, tr_c, stride, oy0)
 
 
 def test_exdwpw6_runs() -> None:
-    fh = _script()
     names = ["block0", "exdwpw5_a", "exdwpw6_a", "exdwpw6_b", "exdwpw6_c", "pwpool", "exdwpw6_d", "gemv"]
-    assert fh.exdwpw6_runs(names) == [(2, 5)]
-    assert fh.exdwpw6_runs(["exdwpw6_a", "exdwpw6_b"]) == [(0, 2)]
-    assert fh.exdwpw6_runs(["exdwpw6_a", "x", "exdwpw6_b"]) == []
+    assert F.exdwpw6_runs(names) == [(2, 5)]
+    assert F.exdwpw6_runs(["exdwpw6_a", "exdwpw6_b"]) == [(0, 2)]
+    assert F.exdwpw6_runs(["exdwpw6_a", "x", "exdwpw6_b"]) == []
 
 
 class _Arr:
@@ -94,96 +162,142 @@ def _exdwpw6_launch(spec: str, x, y, res: bool, tr: int, ng: int, grid: tuple):
     return Launch(spec, "generic", grid, (512,), args, smem=1000, pdl=True)
 
 
-def test_flag_launches_rewire_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def _five(before_name: str = FIX5):
     from impls.custom import Launch
 
-    fh = _script()
-    monkeypatch.setattr(fh.K, "build_exdwpw6_spec", lambda b, m, a, n, s, extra: SimpleNamespace(name=f"{b}{extra}"))
-    monkeypatch.setattr(fh, "_load", lambda be, built: SimpleNamespace(get_function=lambda name: f"fn:{name}"))
-    nonportable = []
-    be = SimpleNamespace(arch="90", _dyn_smem=lambda fn, smem: fn,
-                         _allow_nonportable_cluster=lambda name, fn: nonportable.append(name))  # fmt: skip
-    a0, a1, a2, a3, out = _Arr(), _Arr(), _Arr(), _Arr(), _Arr()
-    before = Launch("exdwpw5_x", "k5", (196,), (256,), (_Arr(), a0), pdl=True)
+    a0, a1, a2, out = _Arr(), _Arr(), _Arr(), _Arr()
+    before = Launch(before_name, "k5", (196,), (256,), (_Arr(),) * 8 + (a0,) + (np.int32(1),) * 10, pdl=True)
     l1 = _exdwpw6_launch(SPEC_RES, a0, a1, True, 2, 1, (16, 7, 1))
     l2 = _exdwpw6_launch(SPEC_NG5, a1, a2, False, 3, 5, (40, 3, 1))
     after = Launch("pwpool_c8", "kp", (160,), (256,), (a2, _Arr(), _Arr(), out), pdl=True)
-    gemv = Launch("linear_gemv_v5", "kg", (125,), (256,), (out, a3), pdl=True)
-    epoch = _Arr()
-    got, fresh, rows = fh.flag_launches(be, [before, l1, l2, after, gemv], epoch, _fake_cp())
-    assert got[0] is before and got[4] is gemv
-    n1, n2 = got[1].args, got[2].args
-    assert len(n1) == len(n2) == 33
+    gemv = Launch("linear_gemv_v5", "kg", (125,), (256,), (out, _Arr()), pdl=True)
+    return [before, l1, l2, after, gemv]
+
+
+def test_plan_flags_rewires_the_run() -> None:
+    launches = _five()
+    before, l1, l2, after, gemv = launches
+    got = F.plan_flags(launches, _fake_cp(), lambda la: f"fn:{la.name}{K.FLAG_SUFFIX}",
+                       lambda la: f"fn:{la.name}{K.EPOCH_SUFFIX}")  # fmt: skip
+    assert isinstance(got, F.Rewired)
+    new = got.launches
+    assert new[4] is gemv and launches == [before, l1, l2, after, gemv]  # (the input list is left alone)
+    # the epoch launch: its twin, the forward-number word as one more argument
+    epoch = got.sync[-1]
+    assert (
+        new[0].name == FIX5 + K.EPOCH_SUFFIX and new[0].args == (*before.args, epoch) and new[0].kernel.endswith("_ep")
+    )
+    n1, n2 = new[1].args, new[2].args
+    assert len(n1) == len(n2) == F.N_FLAG_ARGS
     # the first waits for the grid before it (null flags), reads the plan's buffer, writes a fresh one
-    assert n1[0] is a0 and n1[28] == 0 and (n1[31], n1[32]) == (1, 1) and n1[30] is epoch
-    assert n1[8] is not a1 and n1[7] is n1[0]  # residual = its input
+    assert n1[0] is l1.args[0] and n1[28] == 0 and (n1[31], n1[32]) == (1, 1) and n1[30] is epoch
+    assert n1[8] is not l1.args[8] and n1[7] is n1[0]  # residual = its input
     # the second polls the first's flags with its tiling (TR 2, clusters of 16), reads its fresh output
-    assert n2[0] is n1[8] and n2[28] is n1[29] and (int(n2[31]), int(n2[32])) == (2, 16)
-    assert n2[7] is n2[8] and n2[8] is not a2 and n2[9] is not l2.args[9] and n2[10] is not l2.args[10]
-    assert got[3].args[0] is n2[8] and got[3].args[3] is out
-    assert [r["launch"] for r in rows] == [1, 2] and rows[1]["waits_on"] == "flags of 1"
-    assert got[1].kernel == f"fn:exdwpw6_c24x16_t512{('-DEXDWPW6_FLAGS=1',)}" and got[1].pdl
-    assert nonportable == [SPEC_RES + "+flags"]  # clusters of 16 opt in (the c24 build has clusters of 8)
-    assert n1[8] in fresh and n2[8] in fresh and n2[9] in fresh
+    assert n2[0] is n1[8] and n2[28] is n1[29] and (int(n2[31]), int(n2[32])) == (2, 16) and n2[30] is epoch
+    assert n2[7] is n2[8] and n2[8] is not l2.args[8] and n2[9] is not l2.args[9] and n2[10] is not l2.args[10]
+    assert new[3].args[0] is n2[8] and new[3].args[3] is after.args[3] and new[3].name == "pwpool_c8"
+    assert [r["launch"] for r in got.rows] == [1, 2] and got.rows[1]["waits_on"] == "flags of 1"
+    assert new[1].name == SPEC_RES + K.FLAG_SUFFIX and new[1].kernel == f"fn:{SPEC_RES}_hf" and new[1].pdl
+    assert n1[8] in got.fresh and n2[8] in got.fresh and n2[9] in got.fresh and n1[10] not in got.fresh
+    assert {id(a) for a in (n1[29], n2[29], n1[10], n2[10], epoch)} <= {id(a) for a in got.sync}
+    lone = F.lone(new[2])
+    assert (
+        lone.args[28] == 0
+        and type(lone.args[28]) is np.int64
+        and lone.args[29:] == n2[29:]
+        and lone.args[:28] == n2[:28]
+    )
+    assert F.lone(new[0]) is new[0] and F.lone(l2) is l2
 
 
-def test_flag_plan_with_emulated_kernels_gives_the_plans_logits(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
-    """The batch-1 plan (NumPy stand-ins for the kernels) rewired by flag_launches: every flag launch finds its
-    producer's flags set to this forward's number before it runs (on the GPU it would wait for them) and sets its
-    own; over two forwards with the outputs poisoned, the logits equal the plan's bit for bit."""
-    import cupy as cp  # the stand-in module the fixture installed
+def test_plan_flags_says_why_it_does_not_apply() -> None:
+    fns = (lambda la: "f", lambda la: "e")
+    launches = _five("exdwpw5_s2_c24_o32_t4x4_cc72_k2")  # a generic build: no epoch twin
+    assert F.plan_flags(launches, _fake_cp(), *fns) == (
+        "no exdwpw5 launch on a fixed build before the first run of exdwpw6 launches"
+    )
+    launches = _five()
+    assert F.plan_flags([launches[0], launches[1], launches[3]], _fake_cp(), *fns) == (
+        "no run of two or more exdwpw6 launches"
+    )
+    bad = [*launches]
+    bad[2] = replace(bad[2], args=(_Arr(), *bad[2].args[1:]))  # reads something else than the run's output: allowed
+    assert isinstance(F.plan_flags(bad, _fake_cp(), *fns), F.Rewired)
+    bad[3] = replace(bad[3], args=(_Arr(), *bad[3].args[1:]))  # the launch after the run does not read its output
+    assert "is not the run's last output" in F.plan_flags(bad, _fake_cp(), *fns)
+    bad = [*launches]
+    bad[1] = replace(bad[1], args=(*bad[1].args[:7], _Arr(), *bad[1].args[8:]))  # a residual that is not the input
+    assert "the residual is not the input tensor" in F.plan_flags(bad, _fake_cp(), *fns)
+    bad = [*launches]
+    bad[1] = replace(bad[1], name="exdwpw6_c24x16_t512")  # not a fixed build
+    assert "not a fixed exdwpw6 build" in F.plan_flags(bad, _fake_cp(), *fns)
 
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+def test_v43_plan_with_emulated_kernels_gives_v42s_logits(fake_cupy, net, batch, graph) -> None:  # noqa: F811
+    """The v43 plan on the host's NumPy stand-ins (tests/test_custom_host.py emulate_flag_twin): every flag launch
+    finds its producer's flags at this forward's number before it runs (on the GPU it would wait for them) and sets
+    its own; over three forwards with every buffer poisoned (a launch that read a stale buffer would read NaN), the
+    logits equal v42's bit for bit; a cut-off forward (the launches up to the middle of the run) leaves flags that
+    the next forward does not take for its own."""
     import tests.test_custom_host as host
     from mbv2.network import random_input
 
-    fh = _script()
+    x = random_input(net, batch, seed=3)
+    v42 = fake_cupy.CustomBackend(graph=False, kernels="fuse=v42")
+    v42.prepare(net)
+    ref = v42.run(x)
+    be = fake_cupy.CustomBackend(graph=graph, kernels="fuse=v43")
+    be.prepare(net)
+    plan = be.plan(batch)
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    names = [la.name for la in plan.launches]
+    assert [K.twin_parse(n)[0] for n in names] == [la.name for la in v42.plan(batch).launches]
+    six = [n for n in names if n.startswith("exdwpw6")]
+    assert len(six) >= 2 and all(n.endswith(K.FLAG_SUFFIX) for n in six), names
+    assert [n for n in names if n.endswith(K.EPOCH_SUFFIX)] == [names[names.index(six[0]) - 1]], names
+    assert plan.sync and all(s.dtype in (np.uint32, np.int32) for s in plan.sync)
+    assert {("flags",) == b[3:] for b in host.SPEC_BUILDS} == {False, True}
+    assert sum(b[2:] == ("epoch",) for b in host.FIXED_BUILDS) == 1
+    for forward in range(3):
+        be.poison(batch)
+        host.FLAG_CHECKS.clear()
+        y = be.run(x)
+        assert len(host.FLAG_CHECKS) == len(six) - 1, forward
+        assert np.array_equal(y.view(np.uint32), ref.view(np.uint32)), forward
+    epoch = plan.sync[-1]
+    e = int(epoch[0])
+    assert e == 3 + int(graph)  # one per forward (+ CudaGraph's eager run before its capture)
+    be.poison(batch)
+    be._enqueue_launches(plan.launches[: names.index(six[len(six) // 2])])  # a partial forward
+    assert int(epoch[0]) == e + 1
+    assert np.array_equal(be.run(x).view(np.uint32), ref.view(np.uint32))
 
-    checked = []
 
-    class FlagKernel:
-        def __init__(self, spec: str) -> None:
-            self.spec, self.base = spec, host.RawKernel(spec)
+def test_v43_emulation_catches_a_stale_producer(fake_cupy, net) -> None:  # noqa: F811
+    """The stand-ins' check can fail: with the forward's number advanced and the run's first launch run alone, the
+    third launch polls the second's flags, still a forward behind (on the GPU it would wait until its trap)."""
+    from mbv2.network import random_input
 
-        def __call__(self, grid, block, args, shared_mem=0):
-            assert len(args) == 33, (self.spec, len(args))
-            fin, fout, fep, ptr_, pcl = args[28:]
-            assert type(ptr_) is np.int32 and type(pcl) is np.int32 and fout.dtype == np.uint32
-            e = int(fep[0])
-            h, ho, s, tr = int(args[11]), int(args[16]), int(args[18]), int(args[19])
-            cl = K.exdwpw6_build_of(K.exdwpw6_spec_parse(self.spec)[0])[1]
-            if not (type(fin) is np.int64 and int(fin) == 0):
-                stp = -(-h // int(ptr_))
-                for n in range(grid[2]):
-                    for t in range(grid[1]):
-                        iy0, iy1 = fh.input_rows(t * tr, min(tr, ho - t * tr), s, h)
-                        for sp in fh.producer_tiles(iy0, iy1, int(ptr_)):
-                            polled = fin[(n * stp + sp) * int(pcl) : (n * stp + sp + 1) * int(pcl)]
-                            assert (polled == e).all(), f"{self.spec}: would wait forever on tile {sp}: {polled}, {e}"
-                checked.append(self.spec)
-            self.base.max_dynamic_shared_size_bytes = getattr(self, "max_dynamic_shared_size_bytes", 0)
-            self.base(grid, block, args[:28], shared_mem=shared_mem)
-            assert fout.size == grid[2] * grid[1] * cl
-            fout[:] = e  # every (image, tile, rank) stored its slice
-
-    be = fake_cupy.CustomBackend(graph=False)
+    be = fake_cupy.CustomBackend(graph=False, kernels="fuse=v43")
     be.prepare(net)
     plan = be.plan(1)
-    x = random_input(net, 1, seed=3)
-    ref = be.run(x)
-    # the flag twins (after planning: K is the backend's module too): loaded as FlagKernel stand-ins
-    monkeypatch.setattr(fh.K, "build_exdwpw6_spec", lambda b, m, a, n, s, extra: K.Built(K.exdwpw6_spec_name(b, m, s),
-                                                                                         None, ""))  # fmt: skip
-    monkeypatch.setattr(fh, "_load", lambda be, built: SimpleNamespace(get_function=FlagKernel))
-    shim = SimpleNamespace(empty_like=lambda a: cp.empty(a.shape, a.dtype), zeros_like=lambda a: cp.zeros(a.shape,
-                           a.dtype), zeros=cp.zeros, uint32=np.uint32)  # fmt: skip
-    epoch = cp.zeros(1, np.uint32)
-    flagged, fresh, rows = fh.flag_launches(be, list(plan.launches), epoch, shim)
-    assert len(rows) == 13 and sum(r["waits_on"] == "grid" for r in rows) == 1
-    for forward in range(2):
-        epoch[0] += 1
-        for buf in [*plan.buffers, plan.out, *fresh]:  # a launch that read a stale buffer would read NaN
-            buf.fill(np.nan)
-        be._enqueue_launches(flagged)
-        got = np.asarray(plan.out).copy()
-        assert np.array_equal(got.view(np.uint32), np.asarray(ref, np.float32).view(np.uint32)), forward
-    assert len(checked) == 2 * 12
+    be.run(random_input(net, 1, seed=3))
+    at = next(i for i, la in enumerate(plan.launches) if la.name.endswith(K.EPOCH_SUFFIX))
+    be._enqueue_launches([plan.launches[at]])  # the number advances; nothing after it runs
+    be._enqueue_launches([plan.launches[at + 1]])  # the first of the run: waits for the grid, publishes its flags
+    with pytest.raises(AssertionError, match="would wait forever"):
+        be._enqueue_launches([plan.launches[at + 3]])
+
+
+def test_v43_is_v42_but_for_the_hand_off() -> None:
+    """Every version predicate but flag_handoff reads v43 as v42 (the same tuner, candidates and builds), and v43
+    compiles no other kernel file build: its twins are fixed builds compiled on first use."""
+    import inspect
+
+    preds = [f for f in vars(K).values() if inspect.isfunction(f) and list(inspect.signature(f).parameters) == [
+        "version"] and f not in (K.fuse_level, K.flag_handoff)]  # fmt: skip
+    assert len(preds) > 20
+    assert [f.__name__ for f in preds if f("v43") != f("v42")] == []
+    assert set(K.kernels_of("fuse", "v43")) == set(K.kernels_of("fuse", "v42"))

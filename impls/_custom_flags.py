@@ -1,0 +1,166 @@
+"""The flag hand-off between consecutive exdwpw6 launches (fuse v43; session 28's measuring builds,
+kernels/cblock.cu EXDWPW6_FLAGS and kernels/conv.cu EXDWPW5_EPOCH; results/NOTES.md "Session 28" / "Session 29").
+
+Every exdwpw6 launch of the plan waits in griddepcontrol.wait for the whole previous grid to finish and its memory to
+be flushed. A block needs only the producer's row tiles that its input rows (with the 3x3 halo) lie in. So in a run of
+two or more consecutive exdwpw6 launches, every launch after the first polls (ld.acquire.gpu) the flags of those
+producer tiles until they hold this forward's number, and every launch of the run publishes its own (image, tile,
+rank) flags after its stores (st.release.gpu). The first of a run still waits for the grid before it.
+
+- The forward's number: one word that the last exdwpw5 launch before the first run advances (its epoch twin, one more
+  argument). That launch has finished before the run's first launch passes its griddepcontrol.wait, and every later
+  launch of the run starts only after the first has passed it. Flags left by an earlier or partial run of the plan
+  (prefix graphs, a cut-off replay) never hold the current number, so nothing is reset between forwards.
+- Without a grid-wide wait a launch may run while its producer still reads its own input and sums its partials: so
+  every flag launch writes its own output buffer (and split-K workspace and arrival counters), where the plan reused
+  ping-pong buffers, and the launch after the run reads the run's last output.
+- The builds are the plan's fixed builds compiled with the flags (K.build_exdwpw6_spec(flags=True)): the same
+  arithmetic, so the same logits, bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from . import _custom_kernels as K
+
+# exdwpw6 kernel arguments (kernels/cblock.cu EXDWPW6_PARAMS): input, residual, output, workspace, counters, the
+# producer's tile rows (TR), has_res; the flag twins take five more (fin, fout, fep, ptr_, pcl)
+A_X, A_R, A_Y, A_WS, A_CNT, A_TR, A_RES = 0, 7, 8, 9, 10, 19, 23
+N_ARGS = 28
+N_FLAG_ARGS = N_ARGS + 5
+# exdwpw5 kernel arguments (kernels/conv.cu EXDWPW5_KERNEL): its epoch twin takes one more (ep)
+N_EXDWPW5_ARGS = 19
+
+
+def exdwpw6_runs(names: list[str]) -> list[tuple[int, int]]:
+    """[lo, hi) index ranges of two or more consecutive exdwpw6 launches."""
+    runs, lo = [], None
+    for i, name in enumerate([*names, ""]):
+        if name.startswith("exdwpw6"):
+            lo = i if lo is None else lo
+        else:
+            if lo is not None and i - lo >= 2:
+                runs.append((lo, i))
+            lo = None
+    return runs
+
+
+def producer_tiles(iy0: int, iy1: int, tr: int) -> range:
+    """The producer's row tiles (of ``tr`` rows) that input rows [iy0, iy1) lie in (kernels/cblock.cu flags_wait)."""
+    return range(iy0 // tr, (iy1 - 1) // tr + 1)
+
+
+def input_rows(oy0: int, tr_rows: int, stride: int, h: int) -> tuple[int, int]:
+    """Input rows [iy0, iy1) of an output tile of ``tr_rows`` rows from row oy0 (3x3, pad 1; exdwpw6_body step 1)."""
+    return max(0, oy0 * stride - 1), min(h, (oy0 + tr_rows - 1) * stride + 2)
+
+
+def _ptr(a: Any) -> int | None:
+    return a.data.ptr if hasattr(a, "data") and hasattr(a.data, "ptr") else None
+
+
+@dataclass
+class Rewired:
+    """flag_rewire's result: the launch list, the fresh float buffers (poisoned with the plan's), the flag arrays,
+    counters and forward-number word (kept alive with the plan, never poisoned), and a row per flag launch."""
+
+    launches: list
+    fresh: list = field(default_factory=list)
+    sync: list = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def flag_rewire(launches: list, epoch: Any, cp: Any, flag_fn: Callable[[Any], Any]) -> Rewired:
+    """The launch list with every run of consecutive exdwpw6 launches (fixed builds, K.exdwpw6_spec_parse) on their
+    flag twins: ``flag_fn(launch)`` gives the twin's kernel; ``epoch`` is the forward-number word (a uint32 device
+    array of one); ``cp`` allocates (empty_like, zeros_like, zeros, uint32). Raises ValueError where a run is not
+    what the rewiring assumes (not fixed builds, a residual that is not the input, a launch after the run that does
+    not read the run's output as its first argument)."""
+    out = Rewired(list(launches))
+    remap: dict[int | None, Any] = {}
+    for lo, hi in exdwpw6_runs([la.name for la in launches]):
+        prev = None  # (flags, TR, CL) of the launch before in the run
+        for i in range(lo, hi):
+            la = launches[i]
+            base, modes, shape = K.exdwpw6_spec_parse(la.name)
+            if modes is None or shape is None or len(la.args) != N_ARGS:
+                raise ValueError(f"launch {i} {la.name}: not a fixed exdwpw6 build (fuse v23 or later plans them)")
+            a = list(la.args)
+            x, r, y, ws = a[A_X], a[A_R], a[A_Y], a[A_WS]
+            has_res = int(a[A_RES]) == 1
+            if has_res and _ptr(r) != _ptr(x):
+                raise ValueError(f"launch {i} {la.name}: the residual is not the input tensor")
+            y_new = cp.empty_like(y)
+            a[A_X] = remap.get(_ptr(x), x)
+            a[A_R] = a[A_X] if has_res else y_new
+            a[A_Y] = y_new
+            a[A_WS] = y_new if _ptr(ws) == _ptr(y) else cp.empty_like(ws)  # NG > 1: its own workspace
+            a[A_CNT] = cp.zeros_like(a[A_CNT])  # its own arrival counters (every launch leaves them zero)
+            cl = K.exdwpw6_build_of(base)[1]
+            st, nb = la.grid[1], la.grid[2]
+            flags = cp.zeros(nb * st * cl, cp.uint32)
+            fin, ptr_, pcl = (np.int64(0), 1, 1) if prev is None else prev
+            a += [fin, flags, epoch, np.int32(ptr_), np.int32(pcl)]
+            remap[_ptr(y)] = y_new
+            out.fresh += [y_new] + ([a[A_WS]] if a[A_WS] is not y_new else [])
+            out.sync += [flags, a[A_CNT]]
+            out.launches[i] = replace(la, name=la.name + K.FLAG_SUFFIX, kernel=flag_fn(la), args=tuple(a))
+            out.rows.append({"launch": i, "name": la.name, "waits_on": "grid" if prev is None else f"flags of {i - 1}",
+                             "tiles": st, "cluster": cl})  # fmt: skip
+            prev = (flags, int(a[A_TR]), cl)
+        if hi < len(launches):  # the launch after the run reads the run's last output: its fresh buffer
+            nxt = launches[hi]
+            old = _ptr(launches[hi - 1].args[A_Y])
+            if _ptr(nxt.args[0]) != old:
+                raise ValueError(f"launch {hi} {nxt.name}: its input (argument 0) is not the run's last output")
+            out.launches[hi] = replace(
+                nxt, args=(remap[old], *nxt.args[1:])
+            )  # (an output there stays: nothing reads it)
+    out.sync.append(epoch)
+    return out
+
+
+def epoch_launch(launches: list) -> int | str:
+    """The index of the launch that advances the forward's number: the last exdwpw5 launch on a fixed build before the
+    first run of exdwpw6 launches; or why there is none (a string)."""
+    runs = exdwpw6_runs([la.name for la in launches])
+    if not runs:
+        return "no run of two or more exdwpw6 launches"
+    for i in range(runs[0][0] - 1, -1, -1):
+        gen, shape = K.fixed_parse(launches[i].name)
+        if shape is not None and K.fixed_kind(gen) == "exdwpw5":
+            if len(launches[i].args) != N_EXDWPW5_ARGS:
+                return f"launch {i} {launches[i].name}: {len(launches[i].args)} arguments, not exdwpw5's"
+            return i
+    return "no exdwpw5 launch on a fixed build before the first run of exdwpw6 launches"
+
+
+def plan_flags(launches: list, cp: Any, flag_fn: Callable[[Any], Any], epoch_fn: Callable[[Any], Any]) -> Rewired | str:
+    """fuse v43: the plan's launches with the flag hand-off (flag_rewire) and the epoch launch (epoch_launch) on its
+    epoch twin (``epoch_fn(launch)``: the twin's kernel) with the forward-number word as its last argument; or why
+    it does not apply (a string: the plan then runs as v42's)."""
+    at = epoch_launch(launches)
+    if isinstance(at, str):
+        return at
+    epoch = cp.zeros(1, cp.uint32)
+    try:
+        out = flag_rewire(launches, epoch, cp, flag_fn)
+    except ValueError as e:
+        return str(e)
+    la = out.launches[at]
+    out.launches[at] = replace(la, name=la.name + K.EPOCH_SUFFIX, kernel=epoch_fn(la), args=(*la.args, epoch))
+    return out
+
+
+def lone(launch: Any) -> Any:
+    """A plan launch to be timed on its own (scripts/plan_launch_times.py): a flag twin with no producer flags, so that
+    it waits for the grid before it (griddepcontrol.wait, a no-op in a plain launch) instead of polling flags that no
+    producer may set in a lone run (a wait that never ends traps); any other launch as it is."""
+    if not launch.name.endswith(K.FLAG_SUFFIX) or len(launch.args) != N_FLAG_ARGS:
+        return launch
+    return replace(launch, args=(*launch.args[:N_ARGS], np.int64(0), *launch.args[N_ARGS + 1 :]))
