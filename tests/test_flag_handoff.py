@@ -301,3 +301,33 @@ def test_v43_is_v42_but_for_the_hand_off() -> None:
     assert len(preds) > 20
     assert [f.__name__ for f in preds if f("v43") != f("v42")] == []
     assert set(K.kernels_of("fuse", "v43")) == set(K.kernels_of("fuse", "v42"))
+
+
+def test_v43_replays_the_committed_batch1_picks_with_flags(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+    """scripts/flags_device.sh's A/B on the host: the committed H200 run's batch-1 picks (results/h200/run.json, v42)
+    replay in v43 (the same tuner keys and candidates), the plan is the committed one with its 13 exdwpw6 launches on
+    flag twins and its last exdwpw5 launch on the epoch twin, and the emulated logits equal v42's bit for bit."""
+    import json
+
+    import tests.test_custom_host as host
+    from mbv2.network import random_input
+
+    run = json.loads((Path(__file__).resolve().parent.parent / "results/h200/run.json").read_text())
+    bench = next(b for b in run["benchmarks"] if b["name"] == "test_e2e[custom-fp32-graph-bs1]")
+    picks, committed = bench["extra_info"]["tuned"], bench["extra_info"]["kernels"]
+    monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)  # (batch 1 is tuned: the picks are replayed)
+    x = random_input(net, 1, seed=5)
+    got = {}
+    for v in ("v42", "v43"):
+        be = fake_cupy.CustomBackend(graph=True, kernels=f"fuse={v}", tune_picks=picks)
+        be.prepare(net)
+        names = [la.name for la in be.plan(1).launches]
+        assert [K.twin_parse(n)[0] for n in names] == committed, (v, names)
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+        be.poison(1)
+        host.FLAG_CHECKS.clear()
+        got[v] = be.run(x)
+        if v == "v43":
+            assert sum(n.endswith(K.FLAG_SUFFIX) for n in names) == 13 and len(host.FLAG_CHECKS) == 12
+            assert names[3] == committed[3] + K.EPOCH_SUFFIX
+    assert np.array_equal(got["v42"].view(np.uint32), got["v43"].view(np.uint32))
