@@ -848,14 +848,22 @@ EPOCH_SUFFIX = "_ep"
 
 
 def twin_parse(name: str) -> tuple[str, str | None]:
-    """(the build a hand-off twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX), or (name, None) for any other name."""
-    for suffix in (FLAG_SUFFIX, EPOCH_SUFFIX):
-        if name.endswith(suffix):
-            base = name[: -len(suffix)]
-            fixed = exdwpw6_spec_parse(base)[2] if suffix == FLAG_SUFFIX else fixed_parse(base)[1]
-            if fixed is not None and (suffix == FLAG_SUFFIX or fixed_kind(fixed_parse(base)[0]) == "exdwpw5"):
-                return base, suffix
+    """(the build a hand-off twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX), or (name, None) for any other name: an
+    exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX."""
+    base = name[: -len(FLAG_SUFFIX)]
+    if name.endswith(FLAG_SUFFIX) and exdwpw6_spec_parse(base)[2] is not None:
+        return base, FLAG_SUFFIX
+    base = name[: -len(EPOCH_SUFFIX)]
+    generic, shape = fixed_parse(base)
+    if name.endswith(EPOCH_SUFFIX) and shape is not None and fixed_kind(generic) == "exdwpw5":
+        return base, EPOCH_SUFFIX
     return name, None
+
+
+def _renamed(defines: list[str], prefix: str, name: str, extra: tuple[str, ...]) -> list[str]:
+    """A fixed build's -D options for its twin ``name``: its <prefix>_SPEC_NAME replaced, ``extra`` added."""
+    keep = [d for d in defines if not d.startswith(f"-D{prefix}_SPEC_NAME=")]
+    return keep + list(extra) + [f"-D{prefix}_SPEC_NAME={name}"]
 
 
 def exdwpw6_spec_defines(
@@ -1605,9 +1613,8 @@ def build_exdwpw6_spec(
     if flags:
         if shape is None or stamp:
             raise ValueError(f"{spec}: a flag twin needs a fixed shape and no stamps")
-        defines = [d for d in defines if not d.startswith("-DEXDWPW6_SPEC_NAME=")] + list(EXDWPW6_FLAG_DEFINES)
         spec += FLAG_SUFFIX
-        defines.append(f"-DEXDWPW6_SPEC_NAME={spec}")
+        defines = _renamed(defines, "EXDWPW6", spec, EXDWPW6_FLAG_DEFINES)
     if stamp:
         defines.append(f"-DEXDWPW6_STAMP_NAME={spec}_stamp")
     if nvcc is None:
@@ -1634,8 +1641,7 @@ def build_fixed(name: str, shape: tuple[int, ...], arch: str, nvcc: str | None, 
         if kind != "exdwpw5":
             raise ValueError(f"{spec}: only exdwpw5 builds have an epoch twin")
         spec += EPOCH_SUFFIX
-        defines = [d for d in defines if not d.startswith("-DEXDWPW5_SPEC_NAME=")] + list(EXDWPW5_EPOCH_DEFINES)
-        defines.append(f"-DEXDWPW5_SPEC_NAME={spec}")
+        defines = _renamed(defines, "EXDWPW5", spec, EXDWPW5_EPOCH_DEFINES)
     if nvcc is None:
         head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
         return Built(spec, None, head + source)

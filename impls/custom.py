@@ -1366,9 +1366,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
         ds = cfg[6] if len(cfg) > 6 else int(K.dw_segments(fuse))  # fuse v21: the tuner's fourth stage where timed
         args += (_i32(pc), _i32(ks), _i32(rpf), _i32(ds))
-        fn = self._dyn_smem(self._fn(name), smem)
-        if cl > 8:
-            self._allow_nonportable_cluster(name, fn)
+        fn = self._exdwpw6_fn(name, cl, smem)
         pdl = self._pdl_by_version(K.exdwpw6_pdl(fuse), "fuse v27 -> v26")
         la = Launch(name, fn, (cl * ng, st, nb), (nt,), args, smem=smem, pdl=pdl)
         if (ks >= 16 or pc in K.PROJ_FIXED_ONLY or rpf == 2) and not generic:  # fuse v30's expansion modes, v36's
@@ -1432,6 +1430,25 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if err != 0:
             raise CudaError(f"{name}: cuFuncSetAttribute(NON_PORTABLE_CLUSTER_SIZE_ALLOWED): CUresult {err}")
         self._nonportable.add(name)
+
+    def _exdwpw6_fn(self, name: str, cl: int, smem: int) -> Any:
+        """A loaded exdwpw6 build (any twin) ready to launch: opted in to ``smem`` bytes of dynamic shared memory and,
+        for clusters of ``cl`` > 8 blocks, to the non-portable cluster size."""
+        fn = self._dyn_smem(self._fn(name), smem)
+        if cl > 8:
+            self._allow_nonportable_cluster(name, fn)
+        return fn
+
+    def _build_and_load(self, items: list, build: Any) -> None:
+        """Compile ``build(item, nvcc)`` for every item at once (fixed builds and their twins: ~1 s each, cached on
+        disk; 8 in parallel) and keep each built kernel with this device's functions, by its name."""
+        if not items:
+            return
+        nvcc = K.find_nvcc()
+        with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+            built = list(pool.map(lambda item: build(item, nvcc), items))
+        for b in built:
+            self._fns[b.name] = _load_module(self._cp, b).get_function(b.name)
 
     @staticmethod
     def _dyn_smem(fn: Any, smem: int) -> Any:
@@ -2530,20 +2547,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         generic = [la for la in launches if generic_build(la)]
         wanted = {key_of(la) for la in generic}
         missing = sorted((k for k in wanted if K.exdwpw6_spec_name(*k) not in self._fns), key=repr)
-        if missing:
-            nvcc = K.find_nvcc()
-            with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
-                built = list(pool.map(lambda k: K.build_exdwpw6_spec(k[0], k[1], self.arch, nvcc, k[2]), missing))
-            for b in built:
-                self._fns[b.name] = _load_module(self._cp, b).get_function(b.name)
+        self._build_and_load(missing, lambda k, nvcc: K.build_exdwpw6_spec(k[0], k[1], self.arch, nvcc, k[2]))
         out = []
         for la in launches:
             if generic_build(la):
                 spec = K.exdwpw6_spec_name(*key_of(la))
-                fn = self._dyn_smem(self._fn(spec), la.smem)
-                if K.exdwpw6_build_of(la.name)[1] > 8:
-                    self._allow_nonportable_cluster(spec, fn)
-                la = replace(la, name=spec, kernel=fn)
+                la = replace(la, name=spec, kernel=self._exdwpw6_fn(spec, K.exdwpw6_build_of(la.name)[1], la.smem))
             out.append(la)
         return out
 
@@ -2564,9 +2573,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         six = sorted({names[i] for lo, hi in F.exdwpw6_runs(names) for i in range(lo, hi)})
         todo = [(n, True) for n in six if n + K.FLAG_SUFFIX not in self._fns]
         todo += [] if names[at] + K.EPOCH_SUFFIX in self._fns else [(names[at], False)]
-        nvcc = K.find_nvcc()
 
-        def build(item: tuple[str, bool]) -> K.Built:
+        def build(item: tuple[str, bool], nvcc: str | None) -> K.Built:
             name, flags = item
             if flags:
                 base, modes, shape = K.exdwpw6_spec_parse(name)
@@ -2574,18 +2582,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             gen, shape = K.fixed_parse(name)
             return K.build_fixed(gen, shape, self.arch, nvcc, epoch=True)  # type: ignore[arg-type]
 
-        if todo:
-            with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
-                built = list(pool.map(build, todo))
-            for b in built:
-                self._fns[b.name] = _load_module(self._cp, b).get_function(b.name)
+        self._build_and_load(todo, build)
 
         def flag_fn(la: Launch) -> Any:
-            name = la.name + K.FLAG_SUFFIX
-            fn = self._dyn_smem(self._fn(name), la.smem)
-            if K.exdwpw6_build_of(K.exdwpw6_spec_parse(la.name)[0])[1] > 8:
-                self._allow_nonportable_cluster(name, fn)
-            return fn
+            cl = K.exdwpw6_build_of(K.exdwpw6_spec_parse(la.name)[0])[1]
+            return self._exdwpw6_fn(la.name + K.FLAG_SUFFIX, cl, la.smem)
 
         def epoch_fn(la: Launch) -> Any:
             return self._dyn_smem(self._fn(la.name + K.EPOCH_SUFFIX), la.smem)
@@ -2609,12 +2610,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
         todo = [la for la in launches if la.name in self._fns and K.fixed_kind(la.name) is not None]
         missing = sorted({key_of(la) for la in todo if K.fixed_name(*key_of(la)) not in self._fns})
-        if missing:
-            nvcc = K.find_nvcc()
-            with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
-                built = list(pool.map(lambda k: K.build_fixed(k[0], k[1], self.arch, nvcc), missing))
-            for b in built:
-                self._fns[b.name] = _load_module(self._cp, b).get_function(b.name)
+        self._build_and_load(missing, lambda k, nvcc: K.build_fixed(k[0], k[1], self.arch, nvcc))
         fixed = {id(la) for la in todo}
         out = []
         for la in launches:
