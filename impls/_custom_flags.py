@@ -16,6 +16,13 @@ rank) flags after its stores (st.release.gpu). The first of a run still waits fo
   ping-pong buffers, and the launch after the run reads the run's last output.
 - The builds are the plan's fixed builds compiled with the flags (K.build_exdwpw6_spec(flags=True)): the same
   arithmetic, so the same logits, bit for bit.
+
+fuse v44 (``upstream``) hands off the same way between the exdwpw5 launches before the exdwpw6 ones too: a run is then
+two or more consecutive exdwpw5 / exdwpw6 launches, and the first run's first launch, where it is an exdwpw5 one, is
+left out of it and advances the forward's number instead (an epoch twin cannot publish flags under the number it is
+advancing: its other blocks may read the word before or after). The exdwpw5 flag twins (kernels/conv.cu
+EXDWPW5_FLAGS, K.build_fixed(flags=True)) publish one flag per block; a band of TH output rows holds ceil(Wo / TW) x
+KS flags in order, so a consumer of either kind polls it as one row tile of TH rows with that many flags.
 """
 
 from __future__ import annotations
@@ -33,20 +40,29 @@ from . import _custom_kernels as K
 A_X, A_R, A_Y, A_WS, A_CNT, A_TR, A_RES = 0, 7, 8, 9, 10, 19, 23
 N_ARGS = 28
 N_FLAG_ARGS = N_ARGS + 5
-# exdwpw5 kernel arguments (kernels/conv.cu EXDWPW5_KERNEL): its epoch twin takes one more (ep)
+# exdwpw5 kernel arguments (kernels/conv.cu EXDWPW5_KERNEL: input, residual and output at the same places, has_res
+# last): its epoch twin takes one more (ep), its flag twin (fuse v44) five more
+A5_RES = 18
 N_EXDWPW5_ARGS = 19
+N_EXDWPW5_FLAG_ARGS = N_EXDWPW5_ARGS + 5
 
 
-def exdwpw6_runs(names: list[str]) -> list[tuple[int, int]]:
-    """[lo, hi) index ranges of two or more consecutive exdwpw6 launches."""
-    runs, lo = [], None
+def handoff_runs(names: list[str], upstream: bool = False) -> list[tuple[int, int]]:
+    """[lo, hi) index ranges of two or more consecutive exdwpw6 launches; ``upstream`` (fuse v44): of exdwpw5 /
+    exdwpw6 launches, the first run's first launch left out where it is an exdwpw5 one (it advances the number)."""
+    kinds = ("exdwpw6", "exdwpw5") if upstream else ("exdwpw6",)
+    runs: list[tuple[int, int]] = []
+    lo = None
     for i, name in enumerate([*names, ""]):
-        if name.startswith("exdwpw6"):
+        if name.startswith(kinds):
             lo = i if lo is None else lo
-        else:
-            if lo is not None and i - lo >= 2:
+            continue
+        if lo is not None:
+            if upstream and not runs and names[lo].startswith("exdwpw5"):
+                lo += 1
+            if i - lo >= 2:
                 runs.append((lo, i))
-            lo = None
+        lo = None
     return runs
 
 
@@ -56,8 +72,23 @@ def producer_tiles(iy0: int, iy1: int, tr: int) -> range:
 
 
 def input_rows(oy0: int, tr_rows: int, stride: int, h: int) -> tuple[int, int]:
-    """Input rows [iy0, iy1) of an output tile of ``tr_rows`` rows from row oy0 (3x3, pad 1; exdwpw6_body step 1)."""
+    """Input rows [iy0, iy1) of an output tile of ``tr_rows`` rows from row oy0 (3x3, pad 1; exdwpw6_body step 1;
+    exdwpw5_body's patch, whose rows are TH's even in a last, partial band)."""
     return max(0, oy0 * stride - 1), min(h, (oy0 + tr_rows - 1) * stride + 2)
+
+
+def exdwpw5_tiling(la: Any) -> tuple[int, int, int]:
+    """(TH, flags per band of TH output rows = ceil(Wo / TW) x KS, bands) of an exdwpw5 launch on a fixed build."""
+    gen, shape = K.fixed_parse(la.name)
+    if shape is None or K.fixed_kind(gen) != "exdwpw5":
+        raise ValueError(f"{la.name}: not a fixed exdwpw5 build (fuse v24 or later plans them)")
+    cfg = K.exdwpw5_configs()[gen]
+    th, tw, ks = cfg[3], cfg[4], cfg[10]
+    ho, wo = shape[3], shape[4]
+    per_band, bands = -(-wo // tw) * ks, -(-ho // th)
+    if la.grid[0] != bands * per_band:
+        raise ValueError(f"{la.name}: grid {la.grid} is not {bands} bands x {per_band} blocks")
+    return th, per_band, bands
 
 
 def _ptr(a: Any) -> int | None:
@@ -75,44 +106,61 @@ class Rewired:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def flag_rewire(launches: list, epoch: Any, cp: Any, flag_fn: Callable[[Any], Any]) -> Rewired:
-    """The launch list with every run of consecutive exdwpw6 launches (fixed builds, K.exdwpw6_spec_parse) on their
-    flag twins: ``flag_fn(launch)`` gives the twin's kernel; ``epoch`` is the forward-number word (a uint32 device
-    array of one); ``cp`` allocates (empty_like, zeros_like, zeros, uint32). Raises ValueError where a run is not
-    what the rewiring assumes (not fixed builds, a residual that is not the input, a launch after the run that does
-    not read the run's output as its first argument)."""
+def flag_rewire(launches: list, epoch: Any, cp: Any, flag_fn: Callable[[Any], Any], upstream: bool = False) -> Rewired:
+    """The launch list with every run (handoff_runs) on its flag twins: ``flag_fn(launch)`` gives the twin's kernel;
+    ``epoch`` is the forward-number word (a uint32 device array of one); ``cp`` allocates (empty_like, zeros_like,
+    zeros, uint32). Raises ValueError where a run is not what the rewiring assumes (not fixed builds, a residual that
+    is not the input, a launch after the run that does not read the run's output as its first argument)."""
     out = Rewired(list(launches))
     remap: dict[int | None, Any] = {}
-    for lo, hi in exdwpw6_runs([la.name for la in launches]):
-        prev = None  # (flags, TR, CL) of the launch before in the run
+    for lo, hi in handoff_runs([la.name for la in launches], upstream):
+        prev = None  # (flags, rows per tile, flags per tile) of the launch before in the run
         for i in range(lo, hi):
             la = launches[i]
-            base, modes, shape = K.exdwpw6_spec_parse(la.name)
-            if modes is None or shape is None or len(la.args) != N_ARGS:
-                raise ValueError(f"launch {i} {la.name}: not a fixed exdwpw6 build (fuse v23 or later plans them)")
+            six = la.name.startswith("exdwpw6")
+            n_args, a_res = (N_ARGS, A_RES) if six else (N_EXDWPW5_ARGS, A5_RES)
+            if six:
+                base, modes, shape = K.exdwpw6_spec_parse(la.name)
+                if modes is None or shape is None:
+                    raise ValueError(f"launch {i} {la.name}: not a fixed exdwpw6 build (fuse v23 or later plans them)")
+            else:
+                try:
+                    th, per_band, _ = exdwpw5_tiling(la)
+                except ValueError as e:
+                    raise ValueError(f"launch {i} {e}") from None
+            if len(la.args) != n_args:
+                raise ValueError(f"launch {i} {la.name}: {len(la.args)} arguments, not {n_args}")
             a = list(la.args)
-            x, r, y, ws = a[A_X], a[A_R], a[A_Y], a[A_WS]
-            has_res = int(a[A_RES]) == 1
+            x, r, y = a[A_X], a[A_R], a[A_Y]
+            has_res = int(a[a_res]) == 1
             if has_res and _ptr(r) != _ptr(x):
                 raise ValueError(f"launch {i} {la.name}: the residual is not the input tensor")
             y_new = cp.empty_like(y)
             a[A_X] = remap.get(_ptr(x), x)
             a[A_R] = a[A_X] if has_res else y_new
             a[A_Y] = y_new
-            a[A_WS] = y_new if _ptr(ws) == _ptr(y) else cp.empty_like(ws)  # NG > 1: its own workspace
-            a[A_CNT] = cp.zeros_like(a[A_CNT])  # its own arrival counters (every launch leaves them zero)
-            cl = K.exdwpw6_build_of(base)[1]
-            st, nb = la.grid[1], la.grid[2]
-            flags = cp.zeros(nb * st * cl, cp.uint32)
+            out.fresh.append(y_new)
+            if six:
+                ws = a[A_WS]
+                a[A_WS] = y_new if _ptr(ws) == _ptr(y) else cp.empty_like(ws)  # NG > 1: its own workspace
+                a[A_CNT] = cp.zeros_like(a[A_CNT])  # its own arrival counters (every launch leaves them zero)
+                out.fresh += [] if a[A_WS] is y_new else [a[A_WS]]
+                out.sync.append(a[A_CNT])
+                cl = K.exdwpw6_build_of(base)[1]
+                st, nb = la.grid[1], la.grid[2]
+                flags = cp.zeros(nb * st * cl, cp.uint32)
+                mine, tiles = (int(a[A_TR]), cl), st
+            else:
+                flags = cp.zeros(la.grid[0] * la.grid[1], cp.uint32)  # one per block: fout[n * gridDim.x + block]
+                mine, tiles, cl = (th, per_band), la.grid[0], per_band
             fin, ptr_, pcl = (np.int64(0), 1, 1) if prev is None else prev
             a += [fin, flags, epoch, np.int32(ptr_), np.int32(pcl)]
             remap[_ptr(y)] = y_new
-            out.fresh += [y_new] + ([a[A_WS]] if a[A_WS] is not y_new else [])
-            out.sync += [flags, a[A_CNT]]
+            out.sync.append(flags)
             out.launches[i] = replace(la, name=la.name + K.FLAG_SUFFIX, kernel=flag_fn(la), args=tuple(a))
             out.rows.append({"launch": i, "name": la.name, "waits_on": "grid" if prev is None else f"flags of {i - 1}",
-                             "tiles": st, "cluster": cl})  # fmt: skip
-            prev = (flags, int(a[A_TR]), cl)
+                             "tiles": tiles, "cluster": cl})  # fmt: skip
+            prev = (flags, *mine)
         if hi < len(launches):  # the launch after the run reads the run's last output: its fresh buffer
             nxt = launches[hi]
             old = _ptr(launches[hi - 1].args[A_Y])
@@ -125,12 +173,12 @@ def flag_rewire(launches: list, epoch: Any, cp: Any, flag_fn: Callable[[Any], An
     return out
 
 
-def epoch_launch(launches: list) -> int | str:
+def epoch_launch(launches: list, upstream: bool = False) -> int | str:
     """The index of the launch that advances the forward's number: the last exdwpw5 launch on a fixed build before the
-    first run of exdwpw6 launches; or why there is none (a string)."""
-    runs = exdwpw6_runs([la.name for la in launches])
+    first run (handoff_runs); or why there is none (a string)."""
+    runs = handoff_runs([la.name for la in launches], upstream)
     if not runs:
-        return "no run of two or more exdwpw6 launches"
+        return "no run of two or more exdwpw6 launches" + (" (or exdwpw5 / exdwpw6 ones)" if upstream else "")
     for i in range(runs[0][0] - 1, -1, -1):
         gen, shape = K.fixed_parse(launches[i].name)
         if shape is not None and K.fixed_kind(gen) == "exdwpw5":
@@ -140,16 +188,22 @@ def epoch_launch(launches: list) -> int | str:
     return "no exdwpw5 launch on a fixed build before the first run of exdwpw6 launches"
 
 
-def plan_flags(launches: list, cp: Any, flag_fn: Callable[[Any], Any], epoch_fn: Callable[[Any], Any]) -> Rewired | str:
+def plan_flags(
+    launches: list,
+    cp: Any,
+    flag_fn: Callable[[Any], Any],
+    epoch_fn: Callable[[Any], Any],
+    upstream: bool = False,
+) -> Rewired | str:
     """fuse v43: the plan's launches with the flag hand-off (flag_rewire) and the epoch launch (epoch_launch) on its
     epoch twin (``epoch_fn(launch)``: the twin's kernel) with the forward-number word as its last argument; or why
-    it does not apply (a string: the plan then runs as v42's)."""
-    at = epoch_launch(launches)
+    it does not apply (a string: the plan then runs as v42's). ``upstream``: fuse v44's runs (handoff_runs)."""
+    at = epoch_launch(launches, upstream)
     if isinstance(at, str):
         return at
     epoch = cp.zeros(1, cp.uint32)
     try:
-        out = flag_rewire(launches, epoch, cp, flag_fn)
+        out = flag_rewire(launches, epoch, cp, flag_fn, upstream)
     except ValueError as e:
         return str(e)
     la = out.launches[at]
@@ -161,6 +215,7 @@ def lone(launch: Any) -> Any:
     """A plan launch to be timed on its own (scripts/plan_launch_times.py): a flag twin with no producer flags, so that
     it waits for the grid before it (griddepcontrol.wait, a no-op in a plain launch) instead of polling flags that no
     producer may set in a lone run (a wait that never ends traps); any other launch as it is."""
-    if not launch.name.endswith(K.FLAG_SUFFIX) or len(launch.args) != N_FLAG_ARGS:
+    n = {N_FLAG_ARGS: N_ARGS, N_EXDWPW5_FLAG_ARGS: N_EXDWPW5_ARGS}.get(len(launch.args))
+    if not launch.name.endswith(K.FLAG_SUFFIX) or n is None:
         return launch
-    return replace(launch, args=(*launch.args[:N_ARGS], np.int64(0), *launch.args[N_ARGS + 1 :]))
+    return replace(launch, args=(*launch.args[:n], np.int64(0), *launch.args[n + 1 :]))

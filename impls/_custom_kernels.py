@@ -218,7 +218,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                instead of waiting for the whole previous grid (griddepcontrol.wait), and publishes its own tiles'
                flags after its stores; every flag launch writes its own output and workspace; the same builds' code
                otherwise, so the same sums (bit-identical logits); tuned as v42 (the tuner times the builds alone,
-               without flags); NOT measured yet (results/NOTES.md "Session 29")
+               without flags); NOT measured yet (results/NOTES.md "Session 29"),
+               v44 v43 + the exdwpw5 launches after the first one in the flag hand-off (flag_upstream;
+               kernels/conv.cu EXDWPW5_FLAGS): the first exdwpw5 launch advances the forward's number, the others
+               and the first exdwpw6 launch poll their producer's flags (a band of TH output rows of an exdwpw5
+               launch is a row tile of ceil(Wo / TW) x KS flags); NOT measured yet (results/NOTES.md "Session 30")
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -288,7 +292,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 44)),
+    "fuse": tuple(f"v{i}" for i in range(1, 45)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -843,21 +847,27 @@ def exdwpw6_spec_parse(name: str) -> tuple[str, tuple[int, ...] | None, tuple[in
 # their kernel names (the twins keep the build's name + the suffix, so both live side by side in one plan)
 EXDWPW6_FLAG_DEFINES = ("-DEXDWPW6_FLAGS=1",)
 EXDWPW5_EPOCH_DEFINES = ("-DEXDWPW5_EPOCH=1",)
+EXDWPW5_FLAG_DEFINES = ("-DEXDWPW5_FLAGS=1",)  # fuse v44: an exdwpw5 fixed build's flag twin (kernels/conv.cu)
 FLAG_SUFFIX = "_hf"
 EPOCH_SUFFIX = "_ep"
 
 
 def twin_parse(name: str) -> tuple[str, str | None]:
     """(the build a hand-off twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX), or (name, None) for any other name: an
-    exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX."""
+    exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX or (fuse v44)
+    FLAG_SUFFIX."""
     base = name[: -len(FLAG_SUFFIX)]
-    if name.endswith(FLAG_SUFFIX) and exdwpw6_spec_parse(base)[2] is not None:
+    if name.endswith(FLAG_SUFFIX) and (exdwpw6_spec_parse(base)[2] is not None or _exdwpw5_fixed(base)):
         return base, FLAG_SUFFIX
     base = name[: -len(EPOCH_SUFFIX)]
-    generic, shape = fixed_parse(base)
-    if name.endswith(EPOCH_SUFFIX) and shape is not None and fixed_kind(generic) == "exdwpw5":
+    if name.endswith(EPOCH_SUFFIX) and _exdwpw5_fixed(base):
         return base, EPOCH_SUFFIX
     return name, None
+
+
+def _exdwpw5_fixed(name: str) -> bool:
+    generic, shape = fixed_parse(name)
+    return shape is not None and fixed_kind(generic) == "exdwpw5"
 
 
 def _renamed(defines: list[str], prefix: str, name: str, extra: tuple[str, ...]) -> list[str]:
@@ -1027,6 +1037,12 @@ def flag_handoff(version: str) -> bool:
     """fuse v43 and later: the plan's runs of consecutive exdwpw6 launches hand off through per-tile flags
     (impls/_custom_flags.py plan_flags) instead of the grid-wide griddepcontrol.wait, at batch <= exdwpw6_max_batch."""
     return fuse_level(version) >= 43
+
+
+def flag_upstream(version: str) -> bool:
+    """fuse v44 and later: the flag hand-off's first run starts at the second exdwpw5 launch of the plan (the first
+    advances the forward's number), so the exdwpw5 -> exdwpw5 and exdwpw5 -> exdwpw6 hand-offs go by flags too."""
+    return fuse_level(version) >= 44
 
 
 def t512_builds(version: str) -> bool:
@@ -1625,11 +1641,14 @@ def build_exdwpw6_spec(
     return Built(spec, _compile_cached(src_path, source, stem, defines, arch, nvcc, what), source)
 
 
-def build_fixed(name: str, shape: tuple[int, ...], arch: str, nvcc: str | None, epoch: bool = False) -> Built:
+def build_fixed(
+    name: str, shape: tuple[int, ...], arch: str, nvcc: str | None, epoch: bool = False, flags: bool = False
+) -> Built:
     """fuse v24: the kind's kernel file with only build ``name``, its shape fixed (fixed_defines), compiled for
     sm_<arch> (cached on disk by source, options and target; ~1 s). Without nvcc: the source for NVRTC (the defines
     as #define lines in front of the file). ``epoch`` (exdwpw5 only): the epoch twin of fuse v43's flag hand-off
-    (EXDWPW5_EPOCH_DEFINES: one more argument), named <spec>EPOCH_SUFFIX."""
+    (EXDWPW5_EPOCH_DEFINES: one more argument), named <spec>EPOCH_SUFFIX; ``flags`` (exdwpw5 only): fuse v44's flag
+    twin (EXDWPW5_FLAG_DEFINES: five more), named <spec>FLAG_SUFFIX."""
     kind = fixed_kind(name)
     if kind is None:
         raise ValueError(f"not a build fuse v24 fixes: {name!r}")
@@ -1637,11 +1656,11 @@ def build_fixed(name: str, shape: tuple[int, ...], arch: str, nvcc: str | None, 
     source = src_path.read_text()
     defines = fixed_defines(name, shape)
     spec = fixed_name(name, shape)
-    if epoch:
-        if kind != "exdwpw5":
-            raise ValueError(f"{spec}: only exdwpw5 builds have an epoch twin")
-        spec += EPOCH_SUFFIX
-        defines = _renamed(defines, "EXDWPW5", spec, EXDWPW5_EPOCH_DEFINES)
+    if epoch or flags:
+        if kind != "exdwpw5" or (epoch and flags):
+            raise ValueError(f"{spec}: only exdwpw5 builds have an epoch or a flag twin (one of them)")
+        spec += EPOCH_SUFFIX if epoch else FLAG_SUFFIX
+        defines = _renamed(defines, "EXDWPW5", spec, EXDWPW5_EPOCH_DEFINES if epoch else EXDWPW5_FLAG_DEFINES)
     if nvcc is None:
         head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
         return Built(spec, None, head + source)

@@ -2559,32 +2559,39 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     def _flag_handoff(self, launches: list[Launch], batch: int) -> tuple[list[Launch], list[Any], list[Any]]:
         """fuse v43: the runs of consecutive exdwpw6 launches hand off through per-tile flags (impls/_custom_flags.py
         plan_flags): each launch of a run on its fixed build's flag twin, the last exdwpw5 launch before the first run
-        on its epoch twin (both compiled on first use, in parallel; cached on disk). (launches, the fresh buffers to
-        poison with the plan's, the flag arrays / counters / forward-number word); where it does not apply, the
-        launches as they are and a recorded fallback."""
+        on its epoch twin (both compiled on first use, in parallel; cached on disk). fuse v44: the exdwpw5 launches
+        after the first one join the run (K.flag_upstream), on their fixed builds' flag twins. (launches, the fresh
+        buffers to poison with the plan's, the flag arrays / counters / forward-number word); where it does not apply,
+        the launches as they are and a recorded fallback."""
         from . import _custom_flags as F
 
         fuse = self.versions["fuse"]
-        at = F.epoch_launch(launches)
+        upstream = K.flag_upstream(fuse)
+        at = F.epoch_launch(launches, upstream)
         if isinstance(at, str):
             self._fallbacks.add(f"fuse {fuse} -> v42 at batch {batch} (no flag hand-off: {at})")
             return launches, [], []
         names = [la.name for la in launches]
-        six = sorted({names[i] for lo, hi in F.exdwpw6_runs(names) for i in range(lo, hi)})
-        todo = [(n, True) for n in six if n + K.FLAG_SUFFIX not in self._fns]
+        runs = sorted({names[i] for lo, hi in F.handoff_runs(names, upstream) for i in range(lo, hi)})
+        # (a launch in a run without a twin, e.g. on a generic build: plan_flags says why, before it asks for its twin)
+        runs = [n for n in runs if K.twin_parse(n + K.FLAG_SUFFIX)[1] is not None]
+        todo = [(n, True) for n in runs if n + K.FLAG_SUFFIX not in self._fns]
         todo += [] if names[at] + K.EPOCH_SUFFIX in self._fns else [(names[at], False)]
 
         def build(item: tuple[str, bool], nvcc: str | None) -> K.Built:
             name, flags = item
-            if flags:
+            if flags and name.startswith("exdwpw6"):
                 base, modes, shape = K.exdwpw6_spec_parse(name)
                 return K.build_exdwpw6_spec(base, modes, self.arch, nvcc, shape, flags=True)  # type: ignore[arg-type]
             gen, shape = K.fixed_parse(name)
-            return K.build_fixed(gen, shape, self.arch, nvcc, epoch=True)  # type: ignore[arg-type]
+            twin = {"flags": True} if flags else {"epoch": True}
+            return K.build_fixed(gen, shape, self.arch, nvcc, **twin)  # type: ignore[arg-type]
 
         self._build_and_load(todo, build)
 
         def flag_fn(la: Launch) -> Any:
+            if la.name.startswith("exdwpw5"):
+                return self._dyn_smem(self._fn(la.name + K.FLAG_SUFFIX), la.smem)
             cl = K.exdwpw6_build_of(K.exdwpw6_spec_parse(la.name)[0])[1]
             return self._exdwpw6_fn(la.name + K.FLAG_SUFFIX, cl, la.smem)
 
@@ -2592,7 +2599,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return self._dyn_smem(self._fn(la.name + K.EPOCH_SUFFIX), la.smem)
 
         with self.stream:
-            got = F.plan_flags(launches, self._cp, flag_fn, epoch_fn)
+            got = F.plan_flags(launches, self._cp, flag_fn, epoch_fn, upstream)
         if isinstance(got, str):
             self._fallbacks.add(f"fuse {fuse} -> v42 at batch {batch} (no flag hand-off: {got})")
             return launches, [], []

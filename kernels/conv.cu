@@ -664,13 +664,57 @@ __device__ __forceinline__ void exdwpw5_stage_w(float* Wes, float* Wps, const fl
     }
 }
 
+// fuse v44's flag twins (impls/_custom_flags.py, K.build_fixed(flags=True), the fixed build's name + "_hf"):
+// -DEXDWPW5_FLAGS=1 on a fixed build. As kernels/cblock.cu EXDWPW6_FLAGS (fuse v43), the kernel takes five more
+// arguments (fin, fout, fep, ptr_, pcl) and hands off through per-tile flags instead of the grid-wide
+// griddepcontrol.wait: fin == nullptr waits as before; otherwise the block polls (ld.acquire.gpu) the flags of the
+// producer's row tiles that its input patch's rows lie in (producer tiles of ptr_ rows, pcl flags each) until each
+// holds this forward's number (*fep). Every block then stores that number into its own flag, fout[n * gridDim.x +
+// blockIdx.x], after its Y stores (st.release.gpu, after a block barrier): a band of TH output rows holds
+// ceil(Wo / TW) * KS flags in order, so a consumer sees it as one row tile of ptr_ = TH rows and pcl = that many
+// flags. The residual is the input tensor, read from the rows the patch covers, so the same flags cover it. X and R
+// are read through L2 (ld.cg, the generic proxy): the block barrier after the acquires orders them.
+#ifndef EXDWPW5_FLAGS
+#define EXDWPW5_FLAGS 0
+#endif
+#if EXDWPW5_FLAGS && !defined(EXDWPW5_SPEC_ONLY)
+#error "EXDWPW5_FLAGS: fixed builds only (EXDWPW5_SPEC_ONLY)"
+#endif
+#if EXDWPW5_FLAGS && defined(EXDWPW5_EPOCH) && EXDWPW5_EPOCH
+#error "EXDWPW5_FLAGS and EXDWPW5_EPOCH: one twin or the other"
+#endif
+#if EXDWPW5_FLAGS
+#define EXDWPW5_BODY_FLAG_PARAMS \
+    , const unsigned *fin = nullptr, unsigned *fout = nullptr, const unsigned *fep = nullptr, int ptr_ = 1, int pcl = 1
+// the flags of producer tiles [iy0 / ptr_, (iy1 - 1) / ptr_] of image n hold this forward's number (the same poll as
+// kernels/cblock.cu flags_wait, without its async-proxy fence: this kernel reads its input by ld.cg), then a barrier
+__device__ __forceinline__ void exdwpw5_flags_wait(const unsigned* fin, const unsigned* fep, int n, int H, int iy0,
+                                                   int iy1, int ptr_, int pcl, int tid) {
+    const int sp0 = iy0 / ptr_, sp1 = (iy1 - 1) / ptr_, stp = (H + ptr_ - 1) / ptr_;
+    const int count = (sp1 - sp0 + 1) * pcl;
+    for (int i = tid; i < count; i += 256) {
+        const unsigned* f = fin + ((size_t)n * stp + sp0 + i / pcl) * pcl + i % pcl;
+        const unsigned e = __ldcg(fep);
+        unsigned v, polls = 0;
+        do {
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(f) : "memory");
+            if (++polls == (1u << 24)) __trap();  // seconds: a broken hand-off, not a slow one
+        } while (v != e);
+    }
+    __syncthreads();
+}
+#else
+#define EXDWPW5_BODY_FLAG_PARAMS  // (the other builds keep exdwpw5_body's signature, and so their code)
+#endif
+
 template <int S, int CIN, int COUT, int TH, int TW, int CC, int DP, int PT, int WS, int KS = 1>
 __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const float* __restrict__ We,
                                              const float* __restrict__ be, const float* __restrict__ Wd,
                                              const float* __restrict__ bd, const float* __restrict__ Wp,
                                              const float* __restrict__ bp, const float* __restrict__ R,
                                              float* __restrict__ Y, int H, int W, int Ce, int Ho, int Wo, int pad,
-                                             int act_e, int act_d, int act_p, int has_res) {
+                                             int act_e, int act_d, int act_p,
+                                             int has_res EXDWPW5_BODY_FLAG_PARAMS) {
 #ifdef EXDWPW5_FIX_SHAPE
     // fuse v24's builds (EXDWPW5_SPEC_ONLY, end of file): the block's shape and flags as compile-time constants (the
     // chunk loop's trip count and the tile indexing become constants); the host passes the same values
@@ -721,7 +765,10 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     // so it may start before the previous kernel has finished: nothing that kernel writes (X, R) is read, and nothing
     // is written, before griddepcontrol.wait (a no-op in a plain launch); the weights above are requested first. X and
     // R are read through L2 (.cg), not the read-only path (.nc assumes the data never changes while the kernel runs)
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#if EXDWPW5_FLAGS
+    if (fin == nullptr) asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    else exdwpw5_flags_wait(fin, fep, n, H, max(ih0, 0), min(ih0 + IH, H), ptr_, pcl, tid);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;\n" ::: "memory");
 #endif
     for (int e = tid; e < NP * (CIN / 4); e += NTH) {
@@ -926,7 +973,9 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         // done with the peers' partial sums (no data published: relaxed); the matching wait ends the kernel
         asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
     }
-    if (!oact) {  // fuse v25: the final wait not .aligned (the threads of a warp may reach it on two paths)
+    // fuse v44's flag twins: every thread goes on to the block barrier before the flag (its stores skipped)
+    constexpr bool FLAGGED = EXDWPW5_FLAGS != 0;
+    if (!FLAGGED && !oact) {  // fuse v25: the final wait not .aligned (the threads of a warp may reach it on two paths)
         if constexpr (KS > 1) asm volatile("barrier.cluster.wait;\n" ::: "memory");
         return;
     }
@@ -934,7 +983,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 #pragma unroll
     for (int i = 0; i < PPX; ++i) {
         const int px = opl + i * NPL;
-        if (px >= P || (KS > 1 && px * KS / P != rank)) continue;
+        if ((FLAGGED && !oact) || px >= P || (KS > 1 && px * KS / P != rank)) continue;
         const int goh = th0 + px / TW, gow = tw0 + px % TW;
         if (goh >= Ho || gow >= Wo) continue;
         const long long off = (((long long)n * Ho + goh) * Wo + gow) * COUT + og * 4;
@@ -954,6 +1003,14 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         }
         *reinterpret_cast<float4*>(Y + off) = r;
     }
+#if EXDWPW5_FLAGS
+    __syncthreads();  // every thread's Y stores, then thread 0 publishes this forward's number in the block's flag
+    if (fout != nullptr && tid == 0) {
+        const unsigned e = __ldcg(fep);
+        asm volatile("st.release.gpu.global.u32 [%0], %1;\n" ::"l"(fout + (size_t)n * gridDim.x + blockIdx.x), "r"(e)
+                     : "memory");
+    }
+#endif
     // fuse v25: no block leaves while a peer may still read its partial sums
     if constexpr (KS > 1) asm volatile("barrier.cluster.wait;\n" ::: "memory");
 }
@@ -975,6 +1032,14 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 #define EXDWPW5_EPOCH_PARAM
 #define EXDWPW5_EPOCH_STEP
 #endif
+// fuse v44: the flag twin's five more arguments (above)
+#if EXDWPW5_FLAGS
+#define EXDWPW5_FLAG_PARAMS , const unsigned *fin, unsigned *fout, const unsigned *fep, int ptr_, int pcl
+#define EXDWPW5_FLAG_ARGS , fin, fout, fep, ptr_, pcl
+#else
+#define EXDWPW5_FLAG_PARAMS
+#define EXDWPW5_FLAG_ARGS
+#endif
 // grid = (ceil(Ho / TH) * ceil(Wo / TW), n), block = 256; CC expanded channels per chunk, DP depthwise outputs
 // per item, PT projection pixels per thread (0: all threads), WS weights staged in shared memory, MINB blocks per
 // SM (__launch_bounds__); dynamic shared memory: 4 * (NP*XSTR + NP*CC + TH*TW*(CC+4) + (WS&1)*2*(CIN*CC + CC*COUT))
@@ -984,10 +1049,11 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
         const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
         const float* __restrict__ bp, const float* __restrict__ R, float* __restrict__ Y, int H, int W, int Ce, \
-        int Ho, int Wo, int pad, int act_e, int act_d, int act_p, int has_res EXDWPW5_EPOCH_PARAM) {          \
+        int Ho, int Wo, int pad, int act_e, int act_d, int act_p,                                        \
+        int has_res EXDWPW5_EPOCH_PARAM EXDWPW5_FLAG_PARAMS) {                                                \
         EXDWPW5_EPOCH_STEP                                                                                    \
         exdwpw5_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho, Wo,  \
-                                                       pad, act_e, act_d, act_p, has_res);                    \
+                                                       pad, act_e, act_d, act_p, has_res EXDWPW5_FLAG_ARGS);  \
     }
 // fuse v25: the same on a cluster of KS blocks per tile (grid = KS x tiles along x) that split the chunks of expanded
 // channels; the projection's partial sums are added through distributed shared memory (exdwpw5_body's KS)
@@ -996,10 +1062,11 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         const float* __restrict__ X, const float* __restrict__ We, const float* __restrict__ be,               \
         const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
         const float* __restrict__ bp, const float* __restrict__ R, float* __restrict__ Y, int H, int W, int Ce, \
-        int Ho, int Wo, int pad, int act_e, int act_d, int act_p, int has_res EXDWPW5_EPOCH_PARAM) {          \
+        int Ho, int Wo, int pad, int act_e, int act_d, int act_p,                                        \
+        int has_res EXDWPW5_EPOCH_PARAM EXDWPW5_FLAG_PARAMS) {                                                \
         EXDWPW5_EPOCH_STEP                                                                                    \
         exdwpw5_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS, KS>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho,  \
-                                                           Wo, pad, act_e, act_d, act_p, has_res);            \
+                                                           Wo, pad, act_e, act_d, act_p, has_res EXDWPW5_FLAG_ARGS); \
     }
 
 // fuse v24: with -DEXDWPW5_SPEC_ONLY this file holds only EXDWPW5_SPEC_NAME, a generic build's configuration

@@ -50,8 +50,8 @@ def builds_of(listing: Path) -> list[tuple[str, str]]:
 
 def builds_of_run(path: Path, arch: str, flags: bool) -> list[tuple[str, str]]:
     """The exdwpw6 and fuse v24 fixed builds that a benchmark run's plans name (``flags``: the exdwpw6 ones' flag twins
-    and the exdwpw5 ones' epoch twins too, fuse v43); the launches of whole kernel files (gemm, linear, ...) are left
-    out."""
+    and the exdwpw5 ones' epoch twins too, fuse v43, and the exdwpw5 ones' flag twins, fuse v44); the launches of whole
+    kernel files (gemm, linear, ...) are left out."""
     run = json.loads(path.read_text())
     names = {n for b in run.get("benchmarks", []) for n in ((b.get("extra_info") or {}).get("kernels") or [])
              if isinstance(n, str)}  # fmt: skip
@@ -65,13 +65,13 @@ def builds_of_run(path: Path, arch: str, flags: bool) -> list[tuple[str, str]]:
             if flags and six:
                 out.append((n + K.FLAG_SUFFIX, arch))
             if flags and fshape is not None and K.fixed_kind(gen) == "exdwpw5":
-                out.append((n + K.EPOCH_SUFFIX, arch))
+                out += [(n + K.EPOCH_SUFFIX, arch), (n + K.FLAG_SUFFIX, arch)]
     return sorted(set(out))
 
 
 def build(name: str, arch: str, nvcc: str) -> str:
-    """Compile one build (a kernel file, an exdwpw6 fixed build, a fuse v24 fixed build or a fuse v43 hand-off twin
-    of one: <build>_hf / <build>_ep) into the cache."""
+    """Compile one build (a kernel file, an exdwpw6 fixed build, a fuse v24 fixed build or a fuse v43 / v44 hand-off
+    twin of one: <build>_hf / <build>_ep) into the cache."""
     arch = arch.rstrip("a")  # (the backend passes the plain arch; cblock.cu's own -arch adds the a)
     if name.endswith("_st"):  # a stamps script's measuring twin: not planned, not needed
         return "skipped"
@@ -85,8 +85,10 @@ def build(name: str, arch: str, nvcc: str) -> str:
         return "exdwpw6" + ("_flags" if twin else "")
     generic, fshape = K.fixed_parse(name)
     if fshape is not None:
-        K.build_fixed(generic, fshape, arch, nvcc, **({"epoch": True} if twin == K.EPOCH_SUFFIX else {}))
-        return "fixed" + ("_epoch" if twin else "")
+        twins = {K.EPOCH_SUFFIX: ("epoch", "_epoch"), K.FLAG_SUFFIX: ("flags", "_flags"), None: (None, "")}
+        kw, tag = twins[twin]
+        K.build_fixed(generic, fshape, arch, nvcc, **({kw: True} if kw else {}))
+        return "fixed" + tag
     raise SystemExit(f"unknown build {name!r}: not a kernel file, an exdwpw6 fixed build or a fuse v24 fixed build")
 
 
@@ -95,7 +97,7 @@ def main() -> None:
     ap.add_argument("listing", type=Path, nargs="?", help="an earlier cache (a directory of cubins, or their names)")
     ap.add_argument("--run", type=Path, help="a benchmark run (run.json): the fixed builds its plans name")
     ap.add_argument("--arch", default="90", help="--run's builds' target (the device's compute capability)")
-    ap.add_argument("--flags", action="store_true", help="--run's builds' fuse v43 hand-off twins too")
+    ap.add_argument("--flags", action="store_true", help="--run's builds' fuse v43 / v44 hand-off twins too")
     ap.add_argument("--cache", type=Path, required=True, help="the cache to fill (MBV2_CACHE on the device)")
     ap.add_argument("--nvcc", default="/usr/local/cuda/bin/nvcc", help="the device's nvcc path (part of the key)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)

@@ -93,7 +93,8 @@ def test_builds_of_a_run_and_their_hand_off_twins(tmp_path, monkeypatch):
     run["benchmarks"][2]["extra_info"]["kernels"] = [FIVE + K.EPOCH_SUFFIX]
     path.write_text(json.dumps(run))
     assert (FIVE, "90") in cache_prefill.builds_of_run(path, "90", False)
-    assert {(FIVE, "90"), (FIVE + K.EPOCH_SUFFIX, "90")} <= set(cache_prefill.builds_of_run(path, "90", True))
+    assert {(FIVE, "90"), (FIVE + K.EPOCH_SUFFIX, "90"), (FIVE + K.FLAG_SUFFIX, "90")} <= set(
+        cache_prefill.builds_of_run(path, "90", True))  # fmt: skip
     calls = []
     monkeypatch.setattr(K, "build_exdwpw6_spec", lambda *a, **kw: calls.append((a, kw)))
     monkeypatch.setattr(K, "build_fixed", lambda *a, **kw: calls.append((a, kw)))
@@ -101,8 +102,10 @@ def test_builds_of_a_run_and_their_hand_off_twins(tmp_path, monkeypatch):
     assert cache_prefill.build(SIX + K.FLAG_SUFFIX, "90", nvcc) == "exdwpw6_flags"
     assert cache_prefill.build(SIX, "90", nvcc) == "exdwpw6"
     assert cache_prefill.build(FIVE + K.EPOCH_SUFFIX, "90", nvcc) == "fixed_epoch"
+    assert cache_prefill.build(FIVE + K.FLAG_SUFFIX, "90", nvcc) == "fixed_flags"  # fuse v44
+    assert cache_prefill.build(FIVE, "90", nvcc) == "fixed"
     base, modes, shape = K.exdwpw6_spec_parse(SIX)
     assert calls[:2] == [((base, modes, "90", nvcc, shape), {"flags": True}), ((base, modes, "90", nvcc, shape), {})]
-    assert calls[2] == ((*K.fixed_parse(FIVE), "90", nvcc), {"epoch": True})
+    assert calls[2:] == [((*K.fixed_parse(FIVE), "90", nvcc), kw) for kw in ({"epoch": True}, {"flags": True}, {})]
     with pytest.raises(SystemExit, match="unknown build"):
         cache_prefill.build("pwpool_c8_hf", "90", nvcc)

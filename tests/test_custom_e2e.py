@@ -635,28 +635,33 @@ def test_e2e_fuse_v30_matches_onnxruntime(net, batch, graph, fuse):
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3])
-def test_e2e_fuse_v43_flag_handoff_matches_onnxruntime(net, batch, graph):
+@pytest.mark.parametrize("fuse", ["v43", "v44"])
+def test_e2e_fuse_v43_flag_handoff_matches_onnxruntime(net, batch, graph, fuse):
     """fuse v43: every run of consecutive exdwpw6 launches hands off through per-tile flags (impls/_custom_flags.py),
-    the last exdwpw5 launch before it advances the forward's number. Against ONNX Runtime (NaN-poisoned), no fallback;
-    bit-identical to v42's plan with the same tuner picks, over 20 replays each with the buffers poisoned first (a
-    block that read its input before the producer's flag would see NaN, or a stale tile, in some replay); and after a
-    cut-off forward (the plan's launches up to the middle of the run: flags of that partial forward left behind) the
-    next full forward is still bit-identical (the flags hold the forward's number, not a count)."""
+    the last exdwpw5 launch before it advances the forward's number; fuse v44: the run starts at the second exdwpw5
+    launch (kernels/conv.cu EXDWPW5_FLAGS), the first advances the number. Against ONNX Runtime (NaN-poisoned), no
+    fallback; bit-identical to v42's plan with the same tuner picks, over 20 replays each with the buffers poisoned
+    first (a block that read its input before the producer's flag would see NaN, or a stale tile, in some replay); and
+    after a cut-off forward (the plan's launches up to the middle of the run: flags of that partial forward left
+    behind) the next full forward is still bit-identical (the flags hold the forward's number, not a count)."""
     from impls._custom_kernels import EPOCH_SUFFIX, FLAG_SUFFIX
 
     x, _ = ort_reference(batch)
-    be = impls.create("custom", kernels="fuse=v43", graph=graph)
+    be = impls.create("custom", kernels=f"fuse={fuse}", graph=graph)
     be.prepare(net)
-    check_against_ort(be, net, batch, f"custom fuse=v43 graph={graph} bs{batch}")
+    check_against_ort(be, net, batch, f"custom fuse={fuse} graph={graph} bs{batch}")
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     plan = be.plan(batch)
     names = [la.name for la in plan.launches]
     six = [n for n in names if n.startswith("exdwpw6")]
+    five = [n for n in names if n.startswith("exdwpw5")]
     assert len(six) >= 2 and all(n.endswith(FLAG_SUFFIX) for n in six), names
     assert sum(n.endswith(EPOCH_SUFFIX) for n in names) == 1, names
+    assert five[0 if fuse == "v44" else -1].endswith(EPOCH_SUFFIX), names
+    assert sum(n.endswith(FLAG_SUFFIX) for n in five) == (len(five) - 1 if fuse == "v44" else 0), names
     ref = impls.create("custom", kernels="fuse=v42", graph=graph)
     ref.prepare(net)
-    ref._tune_cache = dict(be._tune_cache)  # v43's picks
+    ref._tune_cache = dict(be._tune_cache)  # v43's / v44's picks
     assert [n.removesuffix(FLAG_SUFFIX).removesuffix(EPOCH_SUFFIX) for n in names] == [
         la.name for la in ref.plan(batch).launches
     ]

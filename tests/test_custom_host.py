@@ -542,9 +542,12 @@ def emulate_flag_twin(name, grid, block, args):
     """fuse v43's flag twin of an exdwpw6 fixed build: with producer flags (fin), every producer tile that an output
     tile's input rows lie in must already hold this forward's number (on the GPU the block would wait for it; here
     launches run in order, so a flag not set means the producer never ran in this forward: a hang on the device);
-    then the build's own arithmetic, then every (image, tile, rank) flag of its own is set."""
+    then the build's own arithmetic, then every (image, tile, rank) flag of its own is set. fuse v44's exdwpw5 flag
+    twins: emulate_flag_twin5."""
     from impls._custom_flags import input_rows, producer_tiles
 
+    if name.startswith("exdwpw5"):
+        return emulate_flag_twin5(name, grid, block, args)
     assert len(args) == 33, (name, len(args))
     fin, fout, fep, ptr_, pcl = args[28:]
     assert type(ptr_) is np.int32 and type(pcl) is np.int32 and fout.dtype == np.uint32 and fep.dtype == np.uint32
@@ -565,6 +568,36 @@ def emulate_flag_twin(name, grid, block, args):
     emulate(name, grid, block, args[:28])
     assert fout.size == grid[2] * grid[1] * cl, (name, fout.size, grid, cl)
     fout[:] = e  # every (image, tile, rank) stored its slice
+
+
+def emulate_flag_twin5(name, grid, block, args):
+    """fuse v44's flag twin of an exdwpw5 fixed build (kernels/conv.cu EXDWPW5_FLAGS): as emulate_flag_twin, with the
+    rows each band of TH output rows stages (exdwpw5_body's patch: IH = (TH - 1) S + 3 rows from th0 S - pad, clipped
+    to the image), and one flag per block."""
+    from impls._custom_flags import producer_tiles
+
+    assert len(args) == 24, (name, len(args))
+    fin, fout, fep, ptr_, pcl = args[19:]
+    assert type(ptr_) is np.int32 and type(pcl) is np.int32 and fout.dtype == np.uint32 and fep.dtype == np.uint32
+    e = int(fep[0])
+    assert e > 0, f"{name}: the forward's number was never advanced"
+    gen, shape = K.fixed_parse(name)
+    cfg = K.exdwpw5_configs()[gen]
+    s, th = cfg[0], cfg[3]
+    h, ho, pad = shape[0], shape[3], shape[5]
+    if isinstance(fin, ndarray):
+        stp = -(-h // int(ptr_))
+        assert fin.dtype == np.uint32 and fin.size == grid[1] * stp * int(pcl), (name, fin.size)
+        for n in range(grid[1]):
+            for band in range(-(-ho // th)):
+                ih0 = band * th * s - pad
+                for sp in producer_tiles(max(ih0, 0), min(ih0 + (th - 1) * s + 3, h), int(ptr_)):
+                    polled = fin[(n * stp + sp) * int(pcl) : (n * stp + sp + 1) * int(pcl)]
+                    assert (polled == e).all(), f"{name}: would wait forever on producer tile {sp}: {polled}, {e}"
+        FLAG_CHECKS.append(name)
+    emulate(name, grid, block, args[:19])
+    assert fout.size == grid[0] * grid[1], (name, fout.size, grid)
+    fout[:] = e  # every block stored its slice
 
 
 class RawKernel:
@@ -779,9 +812,10 @@ def fake_cupy(monkeypatch):
     monkeypatch.setattr(custom.K, "build_exdwpw6_spec", fake_spec)
     SPEC_BUILDS.clear()
 
-    def fake_fixed(name, shape, arch, nvcc, epoch=False):  # fuse v24's fixed builds: recorded, loaded by name
-        FIXED_BUILDS.append((name, shape) + (("epoch",) if epoch else ()))
-        return custom.K.Built(custom.K.fixed_name(name, shape) + (K.EPOCH_SUFFIX if epoch else ""), None, "")
+    def fake_fixed(name, shape, arch, nvcc, epoch=False, flags=False):  # fuse v24's fixed builds: recorded, loaded
+        FIXED_BUILDS.append((name, shape) + (("epoch",) if epoch else ()) + (("flags",) if flags else ()))  # by name
+        twin = K.EPOCH_SUFFIX if epoch else K.FLAG_SUFFIX if flags else ""
+        return custom.K.Built(custom.K.fixed_name(name, shape) + twin, None, "")
 
     monkeypatch.setattr(custom.K, "build_fixed", fake_fixed)
     FIXED_BUILDS.clear()

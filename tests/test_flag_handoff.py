@@ -1,8 +1,8 @@
-"""fuse v43's flag hand-off on the host (impls/_custom_flags.py; kernels/cblock.cu EXDWPW6_FLAGS, kernels/conv.cu
-EXDWPW5_EPOCH): the twins compile without spills and hold the acquire / release pair and the epoch store where the
-plan's builds hold none, the tiles a consumer polls are the ones its input rows lie in, the launch list is rewired as
-the module says, and the batch-1 / 2 plans on the host's NumPy stand-ins for the kernels give v42's logits bit for
-bit while every flag launch finds its producer's flags at this forward's number before it runs."""
+"""fuse v43 / v44's flag hand-off on the host (impls/_custom_flags.py; kernels/cblock.cu EXDWPW6_FLAGS, kernels/conv.cu
+EXDWPW5_EPOCH and EXDWPW5_FLAGS): the twins compile without spills and hold the acquire / release pair and the epoch
+store where the plan's builds hold none, the tiles a consumer polls are the ones its input rows lie in, the launch list
+is rewired as the module says, and the batch-1 / 2 plans on the host's NumPy stand-ins for the kernels give v42's
+logits bit for bit while every flag launch finds its producer's flags at this forward's number before it runs."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from tests.test_custom_host import fake_cupy  # noqa: F401 (the fixture)
 SPEC_RES = "exdwpw6_c24x16_t512_m5210e1fz_s14x14_64_384_64_14x14_1_2_1101"  # NG 1, residual
 SPEC_NG5 = "exdwpw6_c24_t512_m4410e1fz_s7x7_160_960_160_7x7_1_3_1101"  # NG 5 (the last cluster stores)
 FIX5 = "exdwpw5_s2_c24_o32_t4x4_cc72_k2_f56_56_144_28_28_1_1_1_0_0"  # batch 1's last exdwpw5 launch (run.json)
+FIX5_1 = "exdwpw5_s2_c16_o24_t4x8_cc48_k2_f112_112_96_56_56_1_1_1_0_0"  # its first (196 blocks)
+FIX5_2 = "exdwpw5_s1_c24_o24_t4x8_cc72_k2_f56_56_144_56_56_1_1_1_0_1"  # its second (196 blocks, residual)
 
 
 def _compile(nvcc: str, src: str, defines: list[str], tmp: Path) -> tuple[str, str]:
@@ -100,24 +102,57 @@ def test_epoch_twin_compiles_and_advances_the_number(tmp_path: Path) -> None:
     assert re.search(r"ld\.global\.u32\s+%r\d+, \[%rd\d+\];\s+add\.s32\s+%r\d+, %r\d+, 1;\s+st\.global\.u32", body)
 
 
+@pytest.mark.parametrize("fix", [FIX5, FIX5_2])
+def test_exdwpw5_flag_twin_compiles_and_publishes_its_block(fix: str, tmp_path: Path) -> None:
+    """fuse v44's exdwpw5 flag twin: three more pointers and two ints, the acquire poll (with its trap) and one release
+    store, the grid-wide wait kept for fin == nullptr, no async-proxy fence (it reads its input by ld.cg), the same
+    registers as the plan's build and no spills; the plan's build holds none of these."""
+    nvcc = _nvcc()
+    gen, shape = K.fixed_parse(fix)
+    out = {}
+    for flags in (False, True):
+        d = _defines(K.build_fixed, gen, shape, "90", nvcc, flags=flags)
+        assert ("-DEXDWPW5_FLAGS=1" in d) == flags
+        out[flags] = _compile(nvcc, "conv.cu", d, tmp_path)
+    name = fix + K.FLAG_SUFFIX
+    ptx = {f: out[f][1] for f in out}
+    assert f".entry {name}(" in ptx[True] and f".entry {fix}(" in ptx[False]
+    assert ptx[True].count(f".param .u64 {name}_param_") == ptx[False].count(f".param .u64 {fix}_param_") + 3
+    assert ptx[True].count(f".param .u32 {name}_param_") == ptx[False].count(f".param .u32 {fix}_param_") + 2
+    for op in ("ld.acquire.gpu", "st.release.gpu", "trap"):
+        assert op in ptx[True] and op not in ptx[False], op
+    assert ptx[True].count("st.release.gpu") == 1 and "fence.proxy.async" not in ptx[True]
+    assert "griddepcontrol.wait" in ptx[True] and "griddepcontrol.wait" in ptx[False]
+    regs = [re.search(r"Used (\d+) registers", out[f][0])[1] for f in (False, True)]
+    assert regs[0] == regs[1], regs
+
+
 def test_twin_names_parse_and_build_rules() -> None:
     assert K.twin_parse(SPEC_RES + K.FLAG_SUFFIX) == (SPEC_RES, K.FLAG_SUFFIX)
     assert K.twin_parse(FIX5 + K.EPOCH_SUFFIX) == (FIX5, K.EPOCH_SUFFIX)
+    assert K.twin_parse(FIX5 + K.FLAG_SUFFIX) == (FIX5, K.FLAG_SUFFIX)  # fuse v44
     assert K.generic_of(SPEC_RES + K.FLAG_SUFFIX) == "exdwpw6_c24x16_t512"
-    assert K.generic_of(FIX5 + K.EPOCH_SUFFIX) == "exdwpw5_s2_c24_o32_t4x4_cc72_k2"
-    for other in ("exdwpw6_c24x16_t512_hf", "block0_v4_c32_p16_ep", SPEC_RES + K.EPOCH_SUFFIX, FIX5 + K.FLAG_SUFFIX,
-                  "pwpool_c8_f49_320_1280_1_ep", SPEC_RES, "linear_gemv_v5"):  # fmt: skip
+    for twin in (K.EPOCH_SUFFIX, K.FLAG_SUFFIX):
+        assert K.generic_of(FIX5 + twin) == "exdwpw5_s2_c24_o32_t4x4_cc72_k2"
+    for other in ("exdwpw6_c24x16_t512_hf", "block0_v4_c32_p16_ep", SPEC_RES + K.EPOCH_SUFFIX,
+                  "exdwpw5_s1_c24_o24_t4x8_hf", "pwpool_c8_f49_320_1280_1_ep", "pwpool_c8_f49_320_1280_1_hf", SPEC_RES,
+                  "linear_gemv_v5", FIX5 + K.EPOCH_SUFFIX + K.FLAG_SUFFIX):  # fmt: skip
         assert K.twin_parse(other) == (other, None), other
     base, modes, _ = K.exdwpw6_spec_parse(SPEC_RES)
     with pytest.raises(ValueError, match="fixed shape"):
         K.build_exdwpw6_spec(base, modes, "90", None, None, flags=True)
-    with pytest.raises(ValueError, match="only exdwpw5"):
-        K.build_fixed("pwpool_c8", (49, 320, 1280, 1), "90", None, epoch=True)
-    src = K.build_fixed(*K.fixed_parse(FIX5), "90", None, epoch=True)  # NVRTC: the defines in front of the file
-    assert src.name == FIX5 + K.EPOCH_SUFFIX and "#define EXDWPW5_EPOCH 1\n" in src.source
-    assert f"#define EXDWPW5_SPEC_NAME {FIX5}{K.EPOCH_SUFFIX}\n" in src.source
-    assert [K.flag_handoff(v) for v in ("v36", "v42", "v43")] == [False, False, True]
-    assert K.DEFAULT_VERSIONS["fuse"] == "v42" and K.KERNEL_VERSIONS["fuse"][-1] == "v43"  # not measured: not default
+    for twin in ({"epoch": True}, {"flags": True}):
+        with pytest.raises(ValueError, match="only exdwpw5"):
+            K.build_fixed("pwpool_c8", (49, 320, 1280, 1), "90", None, **twin)
+    with pytest.raises(ValueError, match="one of them"):
+        K.build_fixed(*K.fixed_parse(FIX5), "90", None, epoch=True, flags=True)
+    for twin, define, suffix in (("epoch", "EXDWPW5_EPOCH", K.EPOCH_SUFFIX), ("flags", "EXDWPW5_FLAGS", K.FLAG_SUFFIX)):
+        src = K.build_fixed(*K.fixed_parse(FIX5), "90", None, **{twin: True})  # NVRTC: the defines in front of the file
+        assert src.name == FIX5 + suffix and f"#define {define} 1\n" in src.source
+        assert f"#define EXDWPW5_SPEC_NAME {FIX5}{suffix}\n" in src.source
+    assert [K.flag_handoff(v) for v in ("v36", "v42", "v43", "v44")] == [False, False, True, True]
+    assert [K.flag_upstream(v) for v in ("v42", "v43", "v44")] == [False, False, True]
+    assert K.DEFAULT_VERSIONS["fuse"] == "v42" and K.KERNEL_VERSIONS["fuse"][-1] == "v44"  # not measured: not default
 
 
 def test_polled_tiles_are_those_the_input_rows_lie_in() -> None:
@@ -132,11 +167,16 @@ def test_polled_tiles_are_those_the_input_rows_lie_in() -> None:
             assert set(got) == need and got.stop <= stp, (h, tr_p, tr_c, stride, oy0)
 
 
-def test_exdwpw6_runs() -> None:
-    names = ["block0", "exdwpw5_a", "exdwpw6_a", "exdwpw6_b", "exdwpw6_c", "pwpool", "exdwpw6_d", "gemv"]
-    assert F.exdwpw6_runs(names) == [(2, 5)]
-    assert F.exdwpw6_runs(["exdwpw6_a", "exdwpw6_b"]) == [(0, 2)]
-    assert F.exdwpw6_runs(["exdwpw6_a", "x", "exdwpw6_b"]) == []
+def test_handoff_runs() -> None:
+    names = ["block0", "exdwpw5_a", "exdwpw5_b", "exdwpw6_a", "exdwpw6_b", "pwpool", "exdwpw6_d", "gemv"]
+    assert F.handoff_runs(names) == [(3, 5)]
+    assert F.handoff_runs(names, upstream=True) == [(2, 5)]  # fuse v44: the first exdwpw5 launch advances the number
+    assert F.handoff_runs(["exdwpw6_a", "exdwpw6_b"]) == [(0, 2)]
+    assert F.handoff_runs(["exdwpw6_a", "x", "exdwpw6_b"]) == []
+    assert F.handoff_runs(["b", "exdwpw5_a", "exdwpw6_a", "p"], upstream=True) == []  # one launch left
+    assert F.handoff_runs(["exdwpw6_a", "exdwpw5_b", "exdwpw6_c"], upstream=True) == [(0, 3)]
+    assert F.handoff_runs(["exdwpw5_a", "exdwpw6_a", "exdwpw6_b", "x", "exdwpw5_b", "exdwpw6_c"], upstream=True) == [
+        (1, 3), (4, 6)]  # fmt: skip
 
 
 class _Arr:
@@ -210,6 +250,65 @@ def test_plan_flags_rewires_the_run() -> None:
     assert F.lone(new[0]) is new[0] and F.lone(l2) is l2
 
 
+def _exdwpw5_launch(name: str, x, y, res: bool, grid: tuple):
+    from impls.custom import Launch
+
+    ints = (np.int32(1),) * 10 + (np.int32(int(res)),)
+    return Launch(name, "k5", grid, (256,), (x, *(_Arr() for _ in range(6)), x if res else y, y, *ints[1:]), pdl=True)
+
+
+def _seven():
+    """block0, batch 1's three exdwpw5 launches (their fixed builds and grids), two exdwpw6 launches, the head."""
+    from impls.custom import Launch
+
+    a = [_Arr() for _ in range(6)]
+    b0 = Launch("block0_v4_c32_p16", "kb", (128,), (256,), (_Arr(), a[0]), pdl=False)
+    e1 = _exdwpw5_launch(FIX5_1, a[0], a[1], False, (196, 1))
+    e2 = _exdwpw5_launch(FIX5_2, a[1], a[2], True, (196, 1))
+    e3 = _exdwpw5_launch(FIX5, a[2], a[3], False, (98, 1))
+    l1 = _exdwpw6_launch(SPEC_RES, a[3], a[4], False, 2, 1, (16, 7, 1))
+    l2 = _exdwpw6_launch(SPEC_NG5, a[4], a[5], False, 3, 5, (40, 3, 1))
+    after = Launch("pwpool_c8", "kp", (160,), (256,), (a[5], _Arr(), _Arr(), _Arr()), pdl=True)
+    return [b0, e1, e2, e3, l1, l2, after]
+
+
+def test_plan_flags_upstream_rewires_the_exdwpw5_launches() -> None:
+    """fuse v44: the first exdwpw5 launch advances the number; the second waits for the grid and publishes one flag
+    per block; the third polls the second's bands (4 rows, 7 tiles x 2 ranks each) and reads its fresh output; the
+    first exdwpw6 launch polls the third's bands the same way (4 rows, 14 flags)."""
+    launches = _seven()
+    b0, e1, e2, e3, l1, l2, after = launches
+    got = F.plan_flags(launches, _fake_cp(), lambda la: f"fn:{la.name}{K.FLAG_SUFFIX}",
+                       lambda la: f"fn:{la.name}{K.EPOCH_SUFFIX}", upstream=True)  # fmt: skip
+    assert isinstance(got, F.Rewired)
+    new, epoch = got.launches, got.sync[-1]
+    assert new[0] is b0 and new[1].name == FIX5_1 + K.EPOCH_SUFFIX and new[1].args == (*e1.args, epoch)
+    assert [la.name for la in new[2:6]] == [la.name + K.FLAG_SUFFIX for la in (e2, e3, l1, l2)]
+    n2, n3, n4, n5 = (la.args for la in new[2:6])
+    assert len(n2) == len(n3) == F.N_EXDWPW5_FLAG_ARGS and len(n4) == len(n5) == F.N_FLAG_ARGS
+    assert n2[0] is e2.args[0] and n2[7] is n2[0] and n2[8] is not e2.args[8] and n2[19] == 0 and n2[21] is epoch
+    assert n3[0] is n2[8] and n3[19] is n2[20] and (int(n3[22]), int(n3[23])) == (4, 14) and n3[7] is n3[8]
+    assert n4[0] is n3[8] and n4[28] is n3[20] and (int(n4[31]), int(n4[32])) == (4, 14)
+    assert n5[0] is n4[8] and n5[28] is n4[29] and (int(n5[31]), int(n5[32])) == (2, 16)
+    assert new[6].args[0] is n5[8]
+    assert [r["waits_on"] for r in got.rows] == ["grid", "flags of 2", "flags of 3", "flags of 4"]
+    assert [r["tiles"] for r in got.rows[:2]] == [196, 98] and [r["cluster"] for r in got.rows[:2]] == [14, 14]
+    assert {id(a) for a in (n2[20], n3[20], n4[29], n5[29], epoch)} <= {id(a) for a in got.sync}
+    assert n2[8] in got.fresh and n3[8] in got.fresh
+    lone = F.lone(new[3])
+    assert lone.args[19] == 0 and type(lone.args[19]) is np.int64 and lone.args[20:] == n3[20:]
+    # v43 on the same list: the exdwpw5 launches as they are, the last one advances the number
+    v43 = F.plan_flags(launches, _fake_cp(), lambda la: "f", lambda la: "e")
+    assert [la.name for la in v43.launches[1:4]] == [FIX5_1, FIX5_2, FIX5 + K.EPOCH_SUFFIX]
+    # what v44 refuses: a generic exdwpw5 build in the run, a grid that is not the build's tiling
+    bad = [*launches]
+    bad[3] = replace(e3, name="exdwpw5_s2_c24_o32_t4x4_cc72_k2")
+    assert "launch 3 exdwpw5_s2_c24_o32_t4x4_cc72_k2: not a fixed exdwpw5 build" in F.plan_flags(
+        bad, _fake_cp(), lambda la: "f", lambda la: "e", upstream=True)  # fmt: skip
+    bad[3] = replace(e3, grid=(49, 1))
+    assert "is not 7 bands x 14 blocks" in F.plan_flags(bad, _fake_cp(), lambda la: "f", lambda la: "e", upstream=True)
+
+
 def test_plan_flags_says_why_it_does_not_apply() -> None:
     fns = (lambda la: "f", lambda la: "e")
     launches = _five("exdwpw5_s2_c24_o32_t4x4_cc72_k2")  # a generic build: no epoch twin
@@ -233,14 +332,16 @@ def test_plan_flags_says_why_it_does_not_apply() -> None:
     assert "not a fixed exdwpw6 build" in F.plan_flags(bad, _fake_cp(), *fns)
 
 
+@pytest.mark.parametrize("fuse", ["v43", "v44"])
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
-def test_v43_plan_with_emulated_kernels_gives_v42s_logits(fake_cupy, net, batch, graph) -> None:  # noqa: F811
-    """The v43 plan on the host's NumPy stand-ins (tests/test_custom_host.py emulate_flag_twin): every flag launch
-    finds its producer's flags at this forward's number before it runs (on the GPU it would wait for them) and sets
-    its own; over three forwards with every buffer poisoned (a launch that read a stale buffer would read NaN), the
-    logits equal v42's bit for bit; a cut-off forward (the launches up to the middle of the run) leaves flags that
-    the next forward does not take for its own."""
+def test_flag_plan_with_emulated_kernels_gives_v42s_logits(fake_cupy, net, fuse, batch, graph) -> None:  # noqa: F811
+    """The v43 / v44 plan on the host's NumPy stand-ins (tests/test_custom_host.py emulate_flag_twin): every flag
+    launch finds its producer's flags at this forward's number before it runs (on the GPU it would wait for them) and
+    sets its own; over three forwards with every buffer poisoned (a launch that read a stale buffer would read NaN),
+    the logits equal v42's bit for bit; a cut-off forward (the launches up to the middle of the run) leaves flags
+    that the next forward does not take for its own. v44: the exdwpw5 launches after the first are flag twins too,
+    and the first advances the number."""
     import tests.test_custom_host as host
     from mbv2.network import random_input
 
@@ -248,23 +349,31 @@ def test_v43_plan_with_emulated_kernels_gives_v42s_logits(fake_cupy, net, batch,
     v42 = fake_cupy.CustomBackend(graph=False, kernels="fuse=v42")
     v42.prepare(net)
     ref = v42.run(x)
-    be = fake_cupy.CustomBackend(graph=graph, kernels="fuse=v43")
+    be = fake_cupy.CustomBackend(graph=graph, kernels=f"fuse={fuse}")
     be.prepare(net)
     plan = be.plan(batch)
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     names = [la.name for la in plan.launches]
     assert [K.twin_parse(n)[0] for n in names] == [la.name for la in v42.plan(batch).launches]
     six = [n for n in names if n.startswith("exdwpw6")]
+    five = [n for n in names if n.startswith("exdwpw5")]
     assert len(six) >= 2 and all(n.endswith(K.FLAG_SUFFIX) for n in six), names
-    assert [n for n in names if n.endswith(K.EPOCH_SUFFIX)] == [names[names.index(six[0]) - 1]], names
+    assert len(five) == 3 and names.index(five[-1]) + 1 == names.index(six[0]), names
+    if fuse == "v43":
+        assert five[-1].endswith(K.EPOCH_SUFFIX) and not any(n.endswith(K.FLAG_SUFFIX) for n in five), names
+    else:
+        assert five[0].endswith(K.EPOCH_SUFFIX) and all(n.endswith(K.FLAG_SUFFIX) for n in five[1:]), names
+    flagged = [n for n in names if n.endswith(K.FLAG_SUFFIX)]
+    assert sum(n.endswith(K.EPOCH_SUFFIX) for n in names) == 1
     assert plan.sync and all(s.dtype in (np.uint32, np.int32) for s in plan.sync)
     assert {("flags",) == b[3:] for b in host.SPEC_BUILDS} == {False, True}
     assert sum(b[2:] == ("epoch",) for b in host.FIXED_BUILDS) == 1
+    assert sum(b[2:] == ("flags",) for b in host.FIXED_BUILDS) == (2 if fuse == "v44" else 0)
     for forward in range(3):
         be.poison(batch)
         host.FLAG_CHECKS.clear()
         y = be.run(x)
-        assert len(host.FLAG_CHECKS) == len(six) - 1, forward
+        assert host.FLAG_CHECKS == [K.twin_parse(n)[0] for n in flagged[1:]], forward
         assert np.array_equal(y.view(np.uint32), ref.view(np.uint32)), forward
     epoch = plan.sync[-1]
     e = int(epoch[0])
@@ -275,12 +384,13 @@ def test_v43_plan_with_emulated_kernels_gives_v42s_logits(fake_cupy, net, batch,
     assert np.array_equal(be.run(x).view(np.uint32), ref.view(np.uint32))
 
 
-def test_v43_emulation_catches_a_stale_producer(fake_cupy, net) -> None:  # noqa: F811
+@pytest.mark.parametrize("fuse", ["v43", "v44"])
+def test_flag_emulation_catches_a_stale_producer(fake_cupy, net, fuse) -> None:  # noqa: F811
     """The stand-ins' check can fail: with the forward's number advanced and the run's first launch run alone, the
     third launch polls the second's flags, still a forward behind (on the GPU it would wait until its trap)."""
     from mbv2.network import random_input
 
-    be = fake_cupy.CustomBackend(graph=False, kernels="fuse=v43")
+    be = fake_cupy.CustomBackend(graph=False, kernels=f"fuse={fuse}")
     be.prepare(net)
     plan = be.plan(1)
     be.run(random_input(net, 1, seed=3))
@@ -289,24 +399,31 @@ def test_v43_emulation_catches_a_stale_producer(fake_cupy, net) -> None:  # noqa
     be._enqueue_launches([plan.launches[at + 1]])  # the first of the run: waits for the grid, publishes its flags
     with pytest.raises(AssertionError, match="would wait forever"):
         be._enqueue_launches([plan.launches[at + 3]])
+    if fuse == "v44":  # an exdwpw5 flag twin whose producer has not run in this forward
+        be._enqueue_launches([plan.launches[at]])
+        assert plan.launches[at + 2].name.startswith("exdwpw5")
+        with pytest.raises(AssertionError, match="exdwpw5.* would wait forever"):
+            be._enqueue_launches([plan.launches[at + 2]])
 
 
-def test_v43_is_v42_but_for_the_hand_off() -> None:
-    """Every version predicate but flag_handoff reads v43 as v42 (the same tuner, candidates and builds), and v43
-    compiles no other kernel file build: its twins are fixed builds compiled on first use."""
+def test_v43_and_v44_are_v42_but_for_the_hand_off() -> None:
+    """Every version predicate but flag_handoff / flag_upstream reads v43 and v44 as v42 (the same tuner, candidates
+    and builds), and they compile no other kernel file build: their twins are fixed builds compiled on first use."""
     import inspect
 
     preds = [f for f in vars(K).values() if inspect.isfunction(f) and list(inspect.signature(f).parameters) == [
-        "version"] and f not in (K.fuse_level, K.flag_handoff)]  # fmt: skip
+        "version"] and f not in (K.fuse_level, K.flag_handoff, K.flag_upstream)]  # fmt: skip
     assert len(preds) > 20
-    assert [f.__name__ for f in preds if f("v43") != f("v42")] == []
-    assert set(K.kernels_of("fuse", "v43")) == set(K.kernels_of("fuse", "v42"))
+    for v in ("v43", "v44"):
+        assert [f.__name__ for f in preds if f(v) != f("v42")] == [], v
+        assert set(K.kernels_of("fuse", v)) == set(K.kernels_of("fuse", "v42")), v
 
 
-def test_v43_replays_the_committed_batch1_picks_with_flags(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+def test_flag_versions_replay_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
     """scripts/flags_device.sh's A/B on the host: the committed H200 run's batch-1 picks (results/h200/run.json, v42)
-    replay in v43 (the same tuner keys and candidates), the plan is the committed one with its 13 exdwpw6 launches on
-    flag twins and its last exdwpw5 launch on the epoch twin, and the emulated logits equal v42's bit for bit."""
+    replay in v43 and v44 (the same tuner keys and candidates), the plan is the committed one with its 13 exdwpw6
+    launches on flag twins and its last exdwpw5 launch on the epoch twin (v44: the first exdwpw5 launch on the epoch
+    twin, the other two on flag twins), and the emulated logits equal v42's bit for bit."""
     import json
 
     import tests.test_custom_host as host
@@ -318,7 +435,7 @@ def test_v43_replays_the_committed_batch1_picks_with_flags(fake_cupy, net, monke
     monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)  # (batch 1 is tuned: the picks are replayed)
     x = random_input(net, 1, seed=5)
     got = {}
-    for v in ("v42", "v43"):
+    for v in ("v42", "v43", "v44"):
         be = fake_cupy.CustomBackend(graph=True, kernels=f"fuse={v}", tune_picks=picks)
         be.prepare(net)
         names = [la.name for la in be.plan(1).launches]
@@ -330,4 +447,8 @@ def test_v43_replays_the_committed_batch1_picks_with_flags(fake_cupy, net, monke
         if v == "v43":
             assert sum(n.endswith(K.FLAG_SUFFIX) for n in names) == 13 and len(host.FLAG_CHECKS) == 12
             assert names[3] == committed[3] + K.EPOCH_SUFFIX
-    assert np.array_equal(got["v42"].view(np.uint32), got["v43"].view(np.uint32))
+        if v == "v44":
+            assert sum(n.endswith(K.FLAG_SUFFIX) for n in names) == 15 and len(host.FLAG_CHECKS) == 14
+            assert names[1] == committed[1] + K.EPOCH_SUFFIX and names[2] == committed[2] + K.FLAG_SUFFIX
+    for v in ("v43", "v44"):
+        assert np.array_equal(got["v42"].view(np.uint32), got[v].view(np.uint32)), v
