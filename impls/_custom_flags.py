@@ -18,9 +18,10 @@ rank) flags after its stores (st.release.gpu). The first of a run still waits fo
   arithmetic, so the same logits, bit for bit.
 
 fuse v44 (``upstream``) hands off the same way between the exdwpw5 launches before the exdwpw6 ones too: a run is then
-two or more consecutive exdwpw5 / exdwpw6 launches, and the first run's first launch, where it is an exdwpw5 one, is
-left out of it and advances the forward's number instead (an epoch twin cannot publish flags under the number it is
-advancing: its other blocks may read the word before or after). The exdwpw5 flag twins (kernels/conv.cu
+two or more consecutive exdwpw5 / exdwpw6 launches. The launch before the first run advances the forward's number
+where it is a block0 v4 launch (its epoch twin, kernels/block0.cu: batch 1); otherwise the first run's first launch,
+where it is an exdwpw5 one, is left out of the run and advances it (an epoch twin cannot publish flags under the
+number it is advancing: its other blocks may read the word before or after). The exdwpw5 flag twins (kernels/conv.cu
 EXDWPW5_FLAGS, K.build_fixed(flags=True)) publish one flag per block; a band of TH output rows holds ceil(Wo / TW) x
 KS flags in order, so a consumer of either kind polls it as one row tile of TH rows with that many flags.
 """
@@ -45,11 +46,13 @@ N_FLAG_ARGS = N_ARGS + 5
 A5_RES = 18
 N_EXDWPW5_ARGS = 19
 N_EXDWPW5_FLAG_ARGS = N_EXDWPW5_ARGS + 5
+N_BLOCK0_ARGS = 15  # block0 v4 (kernels/block0.cu BLOCK0_V4_KERNEL); its epoch twin (fuse v44) takes one more (ep)
 
 
 def handoff_runs(names: list[str], upstream: bool = False) -> list[tuple[int, int]]:
     """[lo, hi) index ranges of two or more consecutive exdwpw6 launches; ``upstream`` (fuse v44): of exdwpw5 /
-    exdwpw6 launches, the first run's first launch left out where it is an exdwpw5 one (it advances the number)."""
+    exdwpw6 launches, the first run's first launch left out where it is an exdwpw5 one and the launch before it is
+    not a block0 v4 one (it then advances the number)."""
     kinds = ("exdwpw6", "exdwpw5") if upstream else ("exdwpw6",)
     runs: list[tuple[int, int]] = []
     lo = None
@@ -58,7 +61,8 @@ def handoff_runs(names: list[str], upstream: bool = False) -> list[tuple[int, in
             lo = i if lo is None else lo
             continue
         if lo is not None:
-            if upstream and not runs and names[lo].startswith("exdwpw5"):
+            block0 = lo > 0 and names[lo - 1] in K.BLOCK0_V4_BUILDS
+            if upstream and not runs and names[lo].startswith("exdwpw5") and not block0:
                 lo += 1
             if i - lo >= 2:
                 runs.append((lo, i))
@@ -175,10 +179,16 @@ def flag_rewire(launches: list, epoch: Any, cp: Any, flag_fn: Callable[[Any], An
 
 def epoch_launch(launches: list, upstream: bool = False) -> int | str:
     """The index of the launch that advances the forward's number: the last exdwpw5 launch on a fixed build before the
-    first run (handoff_runs); or why there is none (a string)."""
+    first run (handoff_runs), or with ``upstream`` a block0 v4 launch right before it; or why there is none (a
+    string)."""
     runs = handoff_runs([la.name for la in launches], upstream)
     if not runs:
         return "no run of two or more exdwpw6 launches" + (" (or exdwpw5 / exdwpw6 ones)" if upstream else "")
+    if upstream and runs[0][0] > 0 and launches[runs[0][0] - 1].name in K.BLOCK0_V4_BUILDS:
+        la = launches[runs[0][0] - 1]
+        if len(la.args) != N_BLOCK0_ARGS:
+            return f"launch {runs[0][0] - 1} {la.name}: {len(la.args)} arguments, not block0's"
+        return runs[0][0] - 1
     for i in range(runs[0][0] - 1, -1, -1):
         gen, shape = K.fixed_parse(launches[i].name)
         if shape is not None and K.fixed_kind(gen) == "exdwpw5":

@@ -376,6 +376,10 @@ def block0_kernel(c1: int, c3: int, version: str = "v2") -> str:
     return f"block0_{version}_c{c1}_p{c3}"
 
 
+# block0 v4's builds (kernels/block0.cu BLOCK0_V4_KERNEL lines); fuse v44: each has its epoch twin <build>EPOCH_SUFFIX
+BLOCK0_V4_BUILDS = tuple(f"block0_v4_c{a}_p{b}" for a, b in BLOCK0_SHAPES) + ("block0_v4_c32_p16_k4",)
+
+
 def hblock0_kernel(c1: int, c3: int, version: str = "v2") -> str:
     """hblock0 v2 (fp16 mode): block0 v3 with half NHWC output; v3: on tensor cores; compiled for BLOCK0_SHAPES."""
     return f"hblock0_{version}_c{c1}_p{c3}"
@@ -855,12 +859,12 @@ EPOCH_SUFFIX = "_ep"
 def twin_parse(name: str) -> tuple[str, str | None]:
     """(the build a hand-off twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX), or (name, None) for any other name: an
     exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX or (fuse v44)
-    FLAG_SUFFIX."""
+    FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX (kernels/block0.cu: in the file's own build)."""
     base = name[: -len(FLAG_SUFFIX)]
     if name.endswith(FLAG_SUFFIX) and (exdwpw6_spec_parse(base)[2] is not None or _exdwpw5_fixed(base)):
         return base, FLAG_SUFFIX
     base = name[: -len(EPOCH_SUFFIX)]
-    if name.endswith(EPOCH_SUFFIX) and _exdwpw5_fixed(base):
+    if name.endswith(EPOCH_SUFFIX) and (_exdwpw5_fixed(base) or base in BLOCK0_V4_BUILDS):
         return base, EPOCH_SUFFIX
     return name, None
 
@@ -1492,11 +1496,12 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
         if version == "v1":
             return []
         out = [("block0", block0_kernel(a, b, version)) for a, b in BLOCK0_SHAPES]
-        if version == "v4":  # v3's kernels where the v3 grid fills the GPU; the 4-block cluster build of 32 -> 16
-            return (
+        if version == "v4":  # v3's kernels where the v3 grid fills the GPU; the 4-block cluster build of 32 -> 16;
+            return (  # fuse v44: the epoch twins
                 out
                 + [("block0", block0_kernel(a, b, "v3")) for a, b in BLOCK0_SHAPES]
                 + [("block0", block0_kernel(32, 16, "v4") + "_k4")]
+                + [("block0", n + EPOCH_SUFFIX) for n in BLOCK0_V4_BUILDS]
             )
         return out + ([("block0", block0_kernel(32, 16, "v3") + "_occ2")] if version == "v3" else [])
     if family == "hblock0":

@@ -629,12 +629,27 @@ BLOCK0_V3_KERNEL(block0_v3_c48_p24, 48, 24, 8, 2)
 // partial sums of each projection item are added through distributed shared memory by the block that owns the item,
 // in a fixed rank order (bit-reproducible). Launch: grid (KS x tiles, N), clusters of KS along x. _k4: 4 blocks of
 // one chunk of 8 channels each, for the timing comparison.
+//
+// fuse v44: each v4 build also has its epoch twin NAME_ep, one more argument ep: the word holding the forward's number
+// of the flag hand-off that starts at the next launch (impls/_custom_flags.py; kernels/conv.cu EXDWPW5_EPOCH is the
+// same for an exdwpw5 launch). Block (0, 0)'s thread 0 advances it on entry. Its readers are later kernels of the same
+// forward only, the first of which waits for this grid to finish (griddepcontrol.wait); nothing before this kernel in
+// a forward touches the word.
 #define BLOCK0_V4_KERNEL(NAME, C1, C3, CC, MINB, KS)                                                         \
     extern "C" __global__ void __cluster_dims__(KS, 1, 1) __launch_bounds__(256, MINB)                      \
     NAME(const float* __restrict__ X, const float* __restrict__ Ws, const float* __restrict__ bs,           \
          const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,           \
          const float* __restrict__ bp, float* __restrict__ Y, int H, int W, int Ho, int Wo, int act_s,       \
          int act_d, int act_p) {                                                                             \
+        block0_v3_body<C1, C3, CC, float, KS>(X, Ws, bs, Wd, bd, Wp, bp, Y, H, W, Ho, Wo, act_s, act_d,     \
+                                              act_p);                                                        \
+    }                                                                                                        \
+    extern "C" __global__ void __cluster_dims__(KS, 1, 1) __launch_bounds__(256, MINB)                      \
+    NAME##_ep(const float* __restrict__ X, const float* __restrict__ Ws, const float* __restrict__ bs,      \
+              const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,      \
+              const float* __restrict__ bp, float* __restrict__ Y, int H, int W, int Ho, int Wo, int act_s,  \
+              int act_d, int act_p, unsigned* __restrict__ ep) {                                             \
+        if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *ep += 1u;                              \
         block0_v3_body<C1, C3, CC, float, KS>(X, Ws, bs, Wd, bd, Wp, bp, Y, H, W, Ho, Wo, act_s, act_d,     \
                                               act_p);                                                        \
     }

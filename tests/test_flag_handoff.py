@@ -127,6 +127,26 @@ def test_exdwpw5_flag_twin_compiles_and_publishes_its_block(fix: str, tmp_path: 
     assert regs[0] == regs[1], regs
 
 
+def test_block0_v4_epoch_twins_in_the_file(tmp_path: Path) -> None:
+    """fuse v44: every block0 v4 build (K.BLOCK0_V4_BUILDS = the file's BLOCK0_V4_KERNEL lines) has its epoch twin in
+    kernels/block0.cu's own build: one more pointer, the load / add / store of block (0, 0)'s thread 0, the same
+    registers and shared memory; the plan's builds keep their code (compared on the PTX: their instructions are the
+    same; only the body's static shared arrays move to module scope, now that two entries share the body)."""
+    nvcc = _nvcc()
+    text = (K.KERNEL_DIR / "block0.cu").read_text()
+    assert set(re.findall(r"^BLOCK0_V4_KERNEL\((\w+),", text, re.M)) == set(K.BLOCK0_V4_BUILDS)
+    assert {n + K.EPOCH_SUFFIX for n in K.BLOCK0_V4_BUILDS} <= {n for _, n in K.kernels_of("block0", "v4")}
+    report, ptx = _compile(nvcc, "block0.cu", [], tmp_path)
+    for n in K.BLOCK0_V4_BUILDS:
+        ep = n + K.EPOCH_SUFFIX
+        assert f".entry {ep}(" in ptx and f"{ep}_param_15" in ptx and not re.search(rf"\b{n}_param_15", ptx), n
+        body = ptx.split(f"{ep}_param_15];", 1)[1]
+        assert re.search(r"ld\.global\.u32\s+%r\d+, \[%rd\d+\];\s+add\.s32\s+%r\d+, %r\d+, 1;\s+st\.global\.u32", body)
+        chunks = report.split("entry function")[1:]
+        use = {c.split("'")[1]: re.search(r"Used \d+ registers[^\n]*", c)[0] for c in chunks}
+        assert use[n] == use[ep], (n, use[n], use[ep])
+
+
 def test_twin_names_parse_and_build_rules() -> None:
     assert K.twin_parse(SPEC_RES + K.FLAG_SUFFIX) == (SPEC_RES, K.FLAG_SUFFIX)
     assert K.twin_parse(FIX5 + K.EPOCH_SUFFIX) == (FIX5, K.EPOCH_SUFFIX)
@@ -134,7 +154,8 @@ def test_twin_names_parse_and_build_rules() -> None:
     assert K.generic_of(SPEC_RES + K.FLAG_SUFFIX) == "exdwpw6_c24x16_t512"
     for twin in (K.EPOCH_SUFFIX, K.FLAG_SUFFIX):
         assert K.generic_of(FIX5 + twin) == "exdwpw5_s2_c24_o32_t4x4_cc72_k2"
-    for other in ("exdwpw6_c24x16_t512_hf", "block0_v4_c32_p16_ep", SPEC_RES + K.EPOCH_SUFFIX,
+    assert K.twin_parse("block0_v4_c32_p16_ep") == ("block0_v4_c32_p16", K.EPOCH_SUFFIX)  # fuse v44
+    for other in ("exdwpw6_c24x16_t512_hf", "block0_v3_c32_p16_ep", "block0_v4_c32_p16_hf", SPEC_RES + K.EPOCH_SUFFIX,
                   "exdwpw5_s1_c24_o24_t4x8_hf", "pwpool_c8_f49_320_1280_1_ep", "pwpool_c8_f49_320_1280_1_hf", SPEC_RES,
                   "linear_gemv_v5", FIX5 + K.EPOCH_SUFFIX + K.FLAG_SUFFIX):  # fmt: skip
         assert K.twin_parse(other) == (other, None), other
@@ -171,6 +192,8 @@ def test_handoff_runs() -> None:
     names = ["block0", "exdwpw5_a", "exdwpw5_b", "exdwpw6_a", "exdwpw6_b", "pwpool", "exdwpw6_d", "gemv"]
     assert F.handoff_runs(names) == [(3, 5)]
     assert F.handoff_runs(names, upstream=True) == [(2, 5)]  # fuse v44: the first exdwpw5 launch advances the number
+    v4 = ["block0_v4_c32_p16", *names[1:]]
+    assert F.handoff_runs(v4, upstream=True) == [(1, 5)] and F.handoff_runs(v4) == [(3, 5)]  # block0 v4 advances it
     assert F.handoff_runs(["exdwpw6_a", "exdwpw6_b"]) == [(0, 2)]
     assert F.handoff_runs(["exdwpw6_a", "x", "exdwpw6_b"]) == []
     assert F.handoff_runs(["b", "exdwpw5_a", "exdwpw6_a", "p"], upstream=True) == []  # one launch left
@@ -257,12 +280,12 @@ def _exdwpw5_launch(name: str, x, y, res: bool, grid: tuple):
     return Launch(name, "k5", grid, (256,), (x, *(_Arr() for _ in range(6)), x if res else y, y, *ints[1:]), pdl=True)
 
 
-def _seven():
+def _seven(block0: str = "block0_v4_c32_p16"):
     """block0, batch 1's three exdwpw5 launches (their fixed builds and grids), two exdwpw6 launches, the head."""
     from impls.custom import Launch
 
     a = [_Arr() for _ in range(6)]
-    b0 = Launch("block0_v4_c32_p16", "kb", (128,), (256,), (_Arr(), a[0]), pdl=False)
+    b0 = Launch(block0, "kb", (128,), (256,), (_Arr(),) * 7 + (a[0],) + (np.int32(1),) * 7, pdl=False)
     e1 = _exdwpw5_launch(FIX5_1, a[0], a[1], False, (196, 1))
     e2 = _exdwpw5_launch(FIX5_2, a[1], a[2], True, (196, 1))
     e3 = _exdwpw5_launch(FIX5, a[2], a[3], False, (98, 1))
@@ -272,41 +295,59 @@ def _seven():
     return [b0, e1, e2, e3, l1, l2, after]
 
 
-def test_plan_flags_upstream_rewires_the_exdwpw5_launches() -> None:
-    """fuse v44: the first exdwpw5 launch advances the number; the second waits for the grid and publishes one flag
-    per block; the third polls the second's bands (4 rows, 7 tiles x 2 ranks each) and reads its fresh output; the
-    first exdwpw6 launch polls the third's bands the same way (4 rows, 14 flags)."""
-    launches = _seven()
+@pytest.mark.parametrize("block0", ["block0_v4_c32_p16", "block0_v3_c32_p16_f224_224_112_112"])
+def test_plan_flags_upstream_rewires_the_exdwpw5_launches(block0: str) -> None:
+    """fuse v44: block0 v4 advances the number on its epoch twin (batch 1; a block0 v3 fixed build has none: the first
+    exdwpw5 launch does it instead and stays out of the run); the run's first launch waits for the grid and publishes
+    one flag per block; each later exdwpw5 launch polls its producer's bands (4 rows, 7 tiles x 2 ranks each) and
+    reads its fresh output; the first exdwpw6 launch polls the last exdwpw5 launch's bands the same way."""
+    launches = _seven(block0)
     b0, e1, e2, e3, l1, l2, after = launches
     got = F.plan_flags(launches, _fake_cp(), lambda la: f"fn:{la.name}{K.FLAG_SUFFIX}",
                        lambda la: f"fn:{la.name}{K.EPOCH_SUFFIX}", upstream=True)  # fmt: skip
     assert isinstance(got, F.Rewired)
     new, epoch = got.launches, got.sync[-1]
-    assert new[0] is b0 and new[1].name == FIX5_1 + K.EPOCH_SUFFIX and new[1].args == (*e1.args, epoch)
-    assert [la.name for la in new[2:6]] == [la.name + K.FLAG_SUFFIX for la in (e2, e3, l1, l2)]
-    n2, n3, n4, n5 = (la.args for la in new[2:6])
-    assert len(n2) == len(n3) == F.N_EXDWPW5_FLAG_ARGS and len(n4) == len(n5) == F.N_FLAG_ARGS
-    assert n2[0] is e2.args[0] and n2[7] is n2[0] and n2[8] is not e2.args[8] and n2[19] == 0 and n2[21] is epoch
-    assert n3[0] is n2[8] and n3[19] is n2[20] and (int(n3[22]), int(n3[23])) == (4, 14) and n3[7] is n3[8]
-    assert n4[0] is n3[8] and n4[28] is n3[20] and (int(n4[31]), int(n4[32])) == (4, 14)
+    v4 = block0.startswith("block0_v4")
+    at = 0 if v4 else 1
+    assert new[at].name == launches[at].name + K.EPOCH_SUFFIX and new[at].args == (*launches[at].args, epoch)
+    assert new[at].kernel == f"fn:{launches[at].name}_ep" and (v4 or new[0] is b0)
+    flagged = [e1, e2, e3, l1, l2][at:]
+    assert [la.name for la in new[at + 1 : 6]] == [la.name + K.FLAG_SUFFIX for la in flagged]
+    fives = [la.args for la in new[at + 1 : 4]]
+    n4, n5 = new[4].args, new[5].args
+    assert all(len(a) == F.N_EXDWPW5_FLAG_ARGS for a in fives) and len(n4) == len(n5) == F.N_FLAG_ARGS
+    first = fives[0]
+    assert first[0] is launches[at + 1].args[0] and first[19] == 0 and first[21] is epoch  # the grid; the plan's input
+    assert first[8] is not launches[at + 1].args[8]
+    for prev, cur in zip(fives, fives[1:]):  # exdwpw5 -> exdwpw5: bands of 4 rows, 14 flags
+        assert cur[0] is prev[8] and cur[19] is prev[20] and cur[21] is epoch
+        assert (int(cur[22]), int(cur[23])) == (4, 14)
+    n2 = new[2].args
+    assert n2[7] is n2[0]  # exdwpw5 #2's residual: its (possibly fresh) input
+    assert n4[0] is fives[-1][8] and n4[28] is fives[-1][20] and (int(n4[31]), int(n4[32])) == (4, 14)
     assert n5[0] is n4[8] and n5[28] is n4[29] and (int(n5[31]), int(n5[32])) == (2, 16)
     assert new[6].args[0] is n5[8]
-    assert [r["waits_on"] for r in got.rows] == ["grid", "flags of 2", "flags of 3", "flags of 4"]
-    assert [r["tiles"] for r in got.rows[:2]] == [196, 98] and [r["cluster"] for r in got.rows[:2]] == [14, 14]
-    assert {id(a) for a in (n2[20], n3[20], n4[29], n5[29], epoch)} <= {id(a) for a in got.sync}
-    assert n2[8] in got.fresh and n3[8] in got.fresh
+    assert [r["waits_on"] for r in got.rows] == ["grid"] + [f"flags of {i}" for i in range(at + 1, 5)]
+    assert [r["tiles"] for r in got.rows[: len(fives)]] == [196, 196, 98][at:]
+    assert {id(a) for a in (*(f[20] for f in fives), n4[29], n5[29], epoch)} <= {id(a) for a in got.sync}
+    assert all(f[8] in got.fresh for f in fives)
     lone = F.lone(new[3])
-    assert lone.args[19] == 0 and type(lone.args[19]) is np.int64 and lone.args[20:] == n3[20:]
+    assert lone.args[19] == 0 and type(lone.args[19]) is np.int64 and lone.args[20:] == new[3].args[20:]
     # v43 on the same list: the exdwpw5 launches as they are, the last one advances the number
     v43 = F.plan_flags(launches, _fake_cp(), lambda la: "f", lambda la: "e")
-    assert [la.name for la in v43.launches[1:4]] == [FIX5_1, FIX5_2, FIX5 + K.EPOCH_SUFFIX]
-    # what v44 refuses: a generic exdwpw5 build in the run, a grid that is not the build's tiling
+    assert [la.name for la in v43.launches[:4]] == [block0, FIX5_1, FIX5_2, FIX5 + K.EPOCH_SUFFIX]
+    # what v44 refuses: a generic exdwpw5 build in the run, a grid that is not the build's tiling, a block0 launch
+    # with other arguments
     bad = [*launches]
     bad[3] = replace(e3, name="exdwpw5_s2_c24_o32_t4x4_cc72_k2")
     assert "launch 3 exdwpw5_s2_c24_o32_t4x4_cc72_k2: not a fixed exdwpw5 build" in F.plan_flags(
         bad, _fake_cp(), lambda la: "f", lambda la: "e", upstream=True)  # fmt: skip
     bad[3] = replace(e3, grid=(49, 1))
     assert "is not 7 bands x 14 blocks" in F.plan_flags(bad, _fake_cp(), lambda la: "f", lambda la: "e", upstream=True)
+    if v4:
+        bad = [replace(b0, args=b0.args[:8]), *launches[1:]]
+        why = F.plan_flags(bad, _fake_cp(), lambda la: "f", lambda la: "e", upstream=True)
+        assert "8 arguments, not block0's" in why
 
 
 def test_plan_flags_says_why_it_does_not_apply() -> None:
@@ -340,8 +381,8 @@ def test_flag_plan_with_emulated_kernels_gives_v42s_logits(fake_cupy, net, fuse,
     launch finds its producer's flags at this forward's number before it runs (on the GPU it would wait for them) and
     sets its own; over three forwards with every buffer poisoned (a launch that read a stale buffer would read NaN),
     the logits equal v42's bit for bit; a cut-off forward (the launches up to the middle of the run) leaves flags
-    that the next forward does not take for its own. v44: the exdwpw5 launches after the first are flag twins too,
-    and the first advances the number."""
+    that the next forward does not take for its own. v44: the exdwpw5 launches are flag twins too, and block0 v4
+    advances the number (batch 1; at batch 2 block0 v3 has no epoch twin: the first exdwpw5 launch does it)."""
     import tests.test_custom_host as host
     from mbv2.network import random_input
 
@@ -361,14 +402,16 @@ def test_flag_plan_with_emulated_kernels_gives_v42s_logits(fake_cupy, net, fuse,
     assert len(five) == 3 and names.index(five[-1]) + 1 == names.index(six[0]), names
     if fuse == "v43":
         assert five[-1].endswith(K.EPOCH_SUFFIX) and not any(n.endswith(K.FLAG_SUFFIX) for n in five), names
-    else:
+    elif batch == 1:  # v44, block0 v4: it advances the number, every exdwpw5 launch is in the run
+        assert names[0] == "block0_v4_c32_p16" + K.EPOCH_SUFFIX and all(n.endswith(K.FLAG_SUFFIX) for n in five), names
+    else:  # v44, block0 v3 (no epoch twin): the first exdwpw5 launch advances it
         assert five[0].endswith(K.EPOCH_SUFFIX) and all(n.endswith(K.FLAG_SUFFIX) for n in five[1:]), names
     flagged = [n for n in names if n.endswith(K.FLAG_SUFFIX)]
     assert sum(n.endswith(K.EPOCH_SUFFIX) for n in names) == 1
     assert plan.sync and all(s.dtype in (np.uint32, np.int32) for s in plan.sync)
     assert {("flags",) == b[3:] for b in host.SPEC_BUILDS} == {False, True}
-    assert sum(b[2:] == ("epoch",) for b in host.FIXED_BUILDS) == 1
-    assert sum(b[2:] == ("flags",) for b in host.FIXED_BUILDS) == (2 if fuse == "v44" else 0)
+    assert sum(b[2:] == ("epoch",) for b in host.FIXED_BUILDS) == (0 if fuse == "v44" and batch == 1 else 1)
+    assert sum(b[2:] == ("flags",) for b in host.FIXED_BUILDS) == (0 if fuse == "v43" else 3 if batch == 1 else 2)
     for forward in range(3):
         be.poison(batch)
         host.FLAG_CHECKS.clear()
@@ -422,8 +465,8 @@ def test_v43_and_v44_are_v42_but_for_the_hand_off() -> None:
 def test_flag_versions_replay_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
     """scripts/flags_device.sh's A/B on the host: the committed H200 run's batch-1 picks (results/h200/run.json, v42)
     replay in v43 and v44 (the same tuner keys and candidates), the plan is the committed one with its 13 exdwpw6
-    launches on flag twins and its last exdwpw5 launch on the epoch twin (v44: the first exdwpw5 launch on the epoch
-    twin, the other two on flag twins), and the emulated logits equal v42's bit for bit."""
+    launches on flag twins and its last exdwpw5 launch on the epoch twin (v44: block0 v4 on the epoch twin, the three
+    exdwpw5 launches on flag twins too), and the emulated logits equal v42's bit for bit."""
     import json
 
     import tests.test_custom_host as host
@@ -448,7 +491,7 @@ def test_flag_versions_replay_the_committed_batch1_picks(fake_cupy, net, monkeyp
             assert sum(n.endswith(K.FLAG_SUFFIX) for n in names) == 13 and len(host.FLAG_CHECKS) == 12
             assert names[3] == committed[3] + K.EPOCH_SUFFIX
         if v == "v44":
-            assert sum(n.endswith(K.FLAG_SUFFIX) for n in names) == 15 and len(host.FLAG_CHECKS) == 14
-            assert names[1] == committed[1] + K.EPOCH_SUFFIX and names[2] == committed[2] + K.FLAG_SUFFIX
+            assert sum(n.endswith(K.FLAG_SUFFIX) for n in names) == 16 and len(host.FLAG_CHECKS) == 15
+            assert names[0] == committed[0] + K.EPOCH_SUFFIX and names[1] == committed[1] + K.FLAG_SUFFIX
     for v in ("v43", "v44"):
         assert np.array_equal(got["v42"].view(np.uint32), got[v].view(np.uint32)), v
