@@ -80,26 +80,32 @@ def test_flag_twin_compiles_and_publishes_its_tiles(spec: str, tmp_path: Path) -
     assert ptx[True].count("st.release.gpu") == 2  # NG == 1 and NG > 1's stores
 
 
+# the epoch twins' one step: block (0, 0)'s thread 0 loads the word, adds one and stores it (PTX)
+EPOCH_STEP = re.compile(r"ld\.global\.u32\s+%r\d+, \[%rd\d+\];\s+add\.s32\s+%r\d+, %r\d+, 1;\s+st\.global\.u32")
+
+
+def _exdwpw5_twin_ptx(fix: str, twin: str, tmp_path: Path) -> dict[bool, str]:
+    """The PTX of exdwpw5 fixed build ``fix`` (False) and of its twin (True: build_fixed(**{twin: True})); both
+    without spills, with the same registers."""
+    nvcc = _nvcc()
+    gen, shape = K.fixed_parse(fix)
+    out = {}
+    for on in (False, True):
+        d = _defines(K.build_fixed, gen, shape, "90", nvcc, **{twin: on})
+        assert any(x.startswith(("-DEXDWPW5_EPOCH=1", "-DEXDWPW5_FLAGS=1")) for x in d) == on
+        out[on] = _compile(nvcc, "conv.cu", d, tmp_path)
+    regs = [re.search(r"Used (\d+) registers", out[on][0])[1] for on in (False, True)]
+    assert regs[0] == regs[1], regs
+    return {on: out[on][1] for on in out}
+
+
 def test_epoch_twin_compiles_and_advances_the_number(tmp_path: Path) -> None:
     """The exdwpw5 epoch twin: one more pointer, one load / add / store more (block (0, 0)'s thread 0), the same
     registers and no spills; the plan's fixed build holds no such store of its own parameters."""
-    nvcc = _nvcc()
-    gen, shape = K.fixed_parse(FIX5)
-    out = {}
-    for epoch in (False, True):
-        d = _defines(K.build_fixed, gen, shape, "90", nvcc, epoch=epoch)
-        assert ("-DEXDWPW5_EPOCH=1" in d) == epoch
-        out[epoch] = _compile(nvcc, "conv.cu", d, tmp_path)
+    ptx = _exdwpw5_twin_ptx(FIX5, "epoch", tmp_path)
     name = FIX5 + K.EPOCH_SUFFIX
-    assert (
-        f".entry {name}(" in out[True][1]
-        and f"{name}_param_19" in out[True][1]
-        and f"{FIX5}_param_19" not in out[False][1]
-    )
-    regs = [re.search(r"Used (\d+) registers", out[e][0])[1] for e in (False, True)]
-    assert regs[0] == regs[1], regs
-    body = out[True][1].split(f"{name}_param_19];", 1)[1]
-    assert re.search(r"ld\.global\.u32\s+%r\d+, \[%rd\d+\];\s+add\.s32\s+%r\d+, %r\d+, 1;\s+st\.global\.u32", body)
+    assert f".entry {name}(" in ptx[True] and f"{name}_param_19" in ptx[True] and f"{FIX5}_param_19" not in ptx[False]
+    assert EPOCH_STEP.search(ptx[True].split(f"{name}_param_19];", 1)[1])
 
 
 @pytest.mark.parametrize("fix", [FIX5, FIX5_2])
@@ -107,15 +113,8 @@ def test_exdwpw5_flag_twin_compiles_and_publishes_its_block(fix: str, tmp_path: 
     """fuse v44's exdwpw5 flag twin: three more pointers and two ints, the acquire poll (with its trap) and one release
     store, the grid-wide wait kept for fin == nullptr, no async-proxy fence (it reads its input by ld.cg), the same
     registers as the plan's build and no spills; the plan's build holds none of these."""
-    nvcc = _nvcc()
-    gen, shape = K.fixed_parse(fix)
-    out = {}
-    for flags in (False, True):
-        d = _defines(K.build_fixed, gen, shape, "90", nvcc, flags=flags)
-        assert ("-DEXDWPW5_FLAGS=1" in d) == flags
-        out[flags] = _compile(nvcc, "conv.cu", d, tmp_path)
+    ptx = _exdwpw5_twin_ptx(fix, "flags", tmp_path)
     name = fix + K.FLAG_SUFFIX
-    ptx = {f: out[f][1] for f in out}
     assert f".entry {name}(" in ptx[True] and f".entry {fix}(" in ptx[False]
     assert ptx[True].count(f".param .u64 {name}_param_") == ptx[False].count(f".param .u64 {fix}_param_") + 3
     assert ptx[True].count(f".param .u32 {name}_param_") == ptx[False].count(f".param .u32 {fix}_param_") + 2
@@ -123,8 +122,6 @@ def test_exdwpw5_flag_twin_compiles_and_publishes_its_block(fix: str, tmp_path: 
         assert op in ptx[True] and op not in ptx[False], op
     assert ptx[True].count("st.release.gpu") == 1 and "fence.proxy.async" not in ptx[True]
     assert "griddepcontrol.wait" in ptx[True] and "griddepcontrol.wait" in ptx[False]
-    regs = [re.search(r"Used (\d+) registers", out[f][0])[1] for f in (False, True)]
-    assert regs[0] == regs[1], regs
 
 
 def test_block0_v4_epoch_twins_in_the_file(tmp_path: Path) -> None:
@@ -140,8 +137,7 @@ def test_block0_v4_epoch_twins_in_the_file(tmp_path: Path) -> None:
     for n in K.BLOCK0_V4_BUILDS:
         ep = n + K.EPOCH_SUFFIX
         assert f".entry {ep}(" in ptx and f"{ep}_param_15" in ptx and not re.search(rf"\b{n}_param_15", ptx), n
-        body = ptx.split(f"{ep}_param_15];", 1)[1]
-        assert re.search(r"ld\.global\.u32\s+%r\d+, \[%rd\d+\];\s+add\.s32\s+%r\d+, %r\d+, 1;\s+st\.global\.u32", body)
+        assert EPOCH_STEP.search(ptx.split(f"{ep}_param_15];", 1)[1])
         chunks = report.split("entry function")[1:]
         use = {c.split("'")[1]: re.search(r"Used \d+ registers[^\n]*", c)[0] for c in chunks}
         assert use[n] == use[ep], (n, use[n], use[ep])
