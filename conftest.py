@@ -70,10 +70,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
     ok, reason = gpu_status()
     if ok:
+        skip_custom(items)
         return
     skip = pytest.mark.skip(reason=f"needs a CUDA GPU: {reason}")
     for item in items:
         if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def runs_custom(item: pytest.Item) -> bool:
+    """A gpu test that runs the custom backend: every gpu test of tests/test_custom_*.py, and the gpu tests
+    parametrized with the backend name "custom" (the soak, NVTX and model-variant tests)."""
+    if "gpu" not in item.keywords:
+        return False
+    if item.path.name.startswith("test_custom_"):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(isinstance(v, str) and v == "custom" for v in callspec.params.values())
+
+
+def skip_custom(items: list) -> None:
+    """On a GPU the custom backend cannot run on (impls/custom.py available(): compute capability below 9.0), its gpu
+    tests skip with that reason; the other backends' gpu tests run."""
+    if not any(runs_custom(it) for it in items):
+        return
+    from impls.custom import available
+
+    ok, reason = available()
+    if ok:
+        return
+    skip = pytest.mark.skip(reason=f"the custom backend is unavailable: {reason}")
+    for item in items:
+        if runs_custom(item):
             item.add_marker(skip)
 
 

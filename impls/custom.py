@@ -55,10 +55,38 @@ GEMV_MAX_BATCH = 8  # linear.cu GEMV_MAX_BATCH
 STEM_DIRECT_MAX_SMEM = 48 * 1024
 
 
+# The kernels need sm_90: thread-block clusters (kernels/conv.cu, block0.cu, cblock.cu), programmatic dependent launch
+# and bulk copies (cblock.cu, built for sm_90a). They compile for sm_90, sm_100 and sm_120 (checked with nvcc 13.0) and
+# were measured on the H100 and H200 only; below 9.0 kernels/conv.cu, block0.cu and cblock.cu do not compile.
+MIN_COMPUTE_CAPABILITY = (9, 0)
+
+
+def compute_capability_issue(name: str, major: int, minor: int) -> str:
+    """Why the custom backend cannot run on a GPU of compute capability major.minor ("" where it can)."""
+    if (major, minor) >= MIN_COMPUTE_CAPABILITY:
+        return ""
+    want = ".".join(map(str, MIN_COMPUTE_CAPABILITY))
+    return (
+        f"needs compute capability {want} or later (Hopper: H100, H200, GH200; kernels/conv.cu, block0.cu and "
+        f"cblock.cu use thread-block clusters, programmatic dependent launch and bulk copies), and GPU 0 ({name}) is "
+        f"{major}.{minor}; the cudnn, torch, ort and numpy backends run on it"
+    )
+
+
 def available() -> tuple[bool, str]:
     ok, reason = gpu_status()
     if not ok:
         return False, reason
+    try:
+        import cupy
+
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        major, minor = int(props["major"]), int(props["minor"])
+    except Exception as exc:
+        return False, f"cannot query GPU 0's compute capability ({exc.__class__.__name__}: {exc})"
+    why = compute_capability_issue(reason, major, minor)
+    if why:
+        return False, why
     if K.find_nvcc() is None:
         try:
             from cupy.cuda import nvrtc  # noqa: F401
