@@ -856,6 +856,22 @@ FLAG_SUFFIX = "_hf"
 EPOCH_SUFFIX = "_ep"
 
 
+# session 30's measuring variants of the exdwpw6 flag twins (kernels/cblock.cu EXDWPW6_FLAG_POLL / _TRIGGER /
+# _GRIDWAIT): -D options from the environment, added to every flag twin compiled in this process; never set by a plan
+# (the backend's info() shows them: the twins keep their names)
+FLAG_EXTRA_ENV = "MBV2_FLAG_EXTRA"
+_FLAG_EXTRA = re.compile(r"-DEXDWPW6_FLAG_(POLL|TRIGGER|GRIDWAIT)=\d")
+
+
+def flag_extra_defines() -> tuple[str, ...]:
+    """The measuring -D options in MBV2_FLAG_EXTRA (space-separated), checked: only the flag twins' variants."""
+    opts = tuple(os.environ.get(FLAG_EXTRA_ENV, "").split())
+    bad = [o for o in opts if not _FLAG_EXTRA.fullmatch(o)]
+    if bad:
+        raise ValueError(f"{FLAG_EXTRA_ENV}: {bad} (wanted -DEXDWPW6_FLAG_POLL=<n>, _TRIGGER=<n> or _GRIDWAIT=<n>)")
+    return opts
+
+
 def twin_parse(name: str) -> tuple[str, str | None]:
     """(the build a hand-off twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX), or (name, None) for any other name: an
     exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX or (fuse v44)
@@ -1635,7 +1651,7 @@ def build_exdwpw6_spec(
         if shape is None or stamp:
             raise ValueError(f"{spec}: a flag twin needs a fixed shape and no stamps")
         spec += FLAG_SUFFIX
-        defines = _renamed(defines, "EXDWPW6", spec, EXDWPW6_FLAG_DEFINES)
+        defines = _renamed(defines, "EXDWPW6", spec, EXDWPW6_FLAG_DEFINES + flag_extra_defines())
     if stamp:
         defines.append(f"-DEXDWPW6_STAMP_NAME={spec}_stamp")
     if nvcc is None:

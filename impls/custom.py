@@ -582,6 +582,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 {K.generic_of(la.name) for p in self._plans.values() for la in p.launches if la.pdl}
             ),
             "plan_tune": self.plan_tune,
+            **({"flag_extra": list(K.flag_extra_defines())} if K.flag_extra_defines() else {}),
             "plan_tuned": {str(b): ch for b, ch in sorted(self.plan_tuned.items())},
             "tune_picks": {
                 "source": self.tune_picks_source,

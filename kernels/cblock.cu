@@ -432,20 +432,43 @@ static_assert(!(EXDWPW6_PUSH && EXDWPW6_BULK_ON), "EXDWPW6_PUSH and the bulk-cop
 #define EXDWPW6_BODY_FLAG_PARAMS  // (the other builds keep exdwpw6_body's signature, and so their code)
 #endif
 #if EXDWPW6_FLAGS
+// Session 30's measuring variants of the flag twins (H200: v43 measured 13 us SLOWER than v42 at batch 1; which part
+// costs it?), set by K.flag_extra_defines (MBV2_FLAG_EXTRA), never by a plan: EXDWPW6_FLAG_POLL 0 = every flag polled
+// by its own thread with ld.acquire.gpu (v43), 1 = the same with ld.relaxed.gpu and one fence.acq_rel.gpu after, 2 =
+// thread 0 polls them all in turn (relaxed, __nanosleep on a miss) and then fences; EXDWPW6_FLAG_TRIGGER 1 = the
+// trigger (griddepcontrol.launch_dependents) before the flag store (NG == 1; NG > 1 triggers before it already);
+// EXDWPW6_FLAG_GRIDWAIT 1 = every launch waits for the grid before it (griddepcontrol.wait) and still publishes its
+// flags: the cost of the publication and the fresh buffers without any poll
+#ifndef EXDWPW6_FLAG_POLL
+#define EXDWPW6_FLAG_POLL 0
+#endif
+#ifndef EXDWPW6_FLAG_TRIGGER
+#define EXDWPW6_FLAG_TRIGGER 0
+#endif
+#ifndef EXDWPW6_FLAG_GRIDWAIT
+#define EXDWPW6_FLAG_GRIDWAIT 0
+#endif
 // the flags of producer tiles [iy0 / ptr_, (iy1 - 1) / ptr_] of image n hold this forward's number; then a block
 // barrier, and the async proxy (the input rows' bulk copies) ordered after the acquires
 __device__ __forceinline__ void flags_wait(const unsigned* fin, const unsigned* fep, int n, int H, int iy0, int iy1,
                                            int ptr_, int pcl, int tid, int nt) {
     const int sp0 = iy0 / ptr_, sp1 = (iy1 - 1) / ptr_, stp = (H + ptr_ - 1) / ptr_;
     const int count = (sp1 - sp0 + 1) * pcl;
-    for (int i = tid; i < count; i += nt) {
+    const int first = EXDWPW6_FLAG_POLL == 2 ? (tid == 0 ? 0 : count) : tid;  // (2: thread 0 alone, in turn)
+    const int step = EXDWPW6_FLAG_POLL == 2 ? 1 : nt;
+    for (int i = first; i < count; i += step) {
         const unsigned* f = fin + ((size_t)n * stp + sp0 + i / pcl) * pcl + i % pcl;
         const unsigned e = __ldcg(fep);
         unsigned v, polls = 0;
         do {
-            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(f) : "memory");
+            if (EXDWPW6_FLAG_POLL == 0)
+                asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(f) : "memory");
+            else
+                asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(f) : "memory");
             if (++polls == (1u << 24)) __trap();  // seconds: a broken hand-off, not a slow one
+            if (EXDWPW6_FLAG_POLL == 2 && v != e) __nanosleep(64);
         } while (v != e);
+        if (EXDWPW6_FLAG_POLL != 0) asm volatile("fence.acq_rel.gpu;\n" ::: "memory");
     }
     __syncthreads();
     asm volatile("fence.proxy.async.global;\n" ::: "memory");
@@ -624,7 +647,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         if (tid < CG) cp_async16(bes + tid * 4, be + c0 + tid * 4);
         else if (tid < 2 * CG) cp_async16(bds + (tid - CG) * 4, bd + c0 + (tid - CG) * 4);
 #if EXDWPW6_FLAGS
-        if (fin == nullptr) asm volatile("griddepcontrol.wait;\n" ::: "memory");
+        if (fin == nullptr || EXDWPW6_FLAG_GRIDWAIT) asm volatile("griddepcontrol.wait;\n" ::: "memory");
         else flags_wait(fin, fep, n, H, iy0, iy1, ptr_, pcl, tid, NT);
 #else
         asm volatile("griddepcontrol.wait;\n" ::: "memory");
@@ -975,6 +998,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         }
     }
 #if EXDWPW6_FLAGS
+    if (EXDWPW6_FLAG_TRIGGER) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
     if (NG == 1 && fout != nullptr) flag_set(fout + ((size_t)n * ST + s) * CL + rank, fep);
 #endif
     if constexpr (STAMP) __syncthreads();

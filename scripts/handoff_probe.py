@@ -215,17 +215,21 @@ class Probe:
         return t.median_ms * 1e3 / L, bool(np.array_equal(cupy.asnumpy(X[L]), ref)) and not gave_up
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("--chain", type=int, default=32, help="launches per graph (L)")
     ap.add_argument("--shapes", default="7x16,3x40,14x8", help="T x CPT, comma-separated (batch 1: 7 tiles x 16)")
     ap.add_argument("--iters", default="0,400,1600", help="FMA chain lengths per thread (the kernel's own work)")
     ap.add_argument("--pf", type=int, default=24 * 1024, help="weight bytes each block stages (PF)")
     ap.add_argument("--smem", type=int, default=120 * 1024, help="dynamic shared memory per block (1 block per SM)")
-    ap.add_argument("--elems", type=int, default=8192, help="uint32 per tile (E)")
+    ap.add_argument("--elems", type=int, default=8000, help="uint32 per tile (E; a multiple of every CPT)")
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--json", default="")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     if args.pf > args.smem:
         raise SystemExit(f"--pf {args.pf} exceeds --smem {args.smem}")
     pr = Probe(args)

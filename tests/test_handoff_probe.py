@@ -118,3 +118,11 @@ def test_main_runs_the_launch_variants_first_and_keeps_its_rows(tmp_path: Path, 
     assert ran[len(launches) :] == [(2, 4, 0, "persist"), (2, 4, 7, "persist")]  # 20 x 8 = 160 blocks > 132 SMs
     rows = json.loads(out.read_text())
     assert len(rows) == len(ran) and sum(not r["correct"] for r in rows) == 2
+
+
+def test_default_shapes_divide_the_default_tile() -> None:
+    """Session 30's first device call stopped at the probe's own check: the default --elems (8192 then) was not a
+    multiple of the 3x40 shape's CPT. Every default shape must run."""
+    args = _probe().parser().parse_args([])
+    cpts = [int(s.split("x")[1]) for s in args.shapes.split(",")]
+    assert cpts and all(args.elems % c == 0 for c in cpts), (args.elems, cpts)
