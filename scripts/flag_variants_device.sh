@@ -27,7 +27,19 @@ for x in "" "-DEXDWPW6_FLAG_POLL=1" "-DEXDWPW6_FLAG_POLL=2" "-DEXDWPW6_FLAG_TRIG
   echo "[variant '${x:-v43}' rc=$? $(( $(date +%s) - t0 ))s]"
   grep -E "^ab " "$OUT/variants.log" | tail -4 | sed -E 's/,picks=[^ ]*//; s/ +launches.*//'
 done
+# the SASS of one v43 flag twin and its plain build: what the acquire polls and the release store compile to
+CUOBJ=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
+SPEC=exdwpw6_c24x16_t512_m5210e1fz_s14x14_64_384_64_14x14_1_2_1101
+for fl in False True; do
+  c=$(python3 -c "import sys; sys.path.insert(0, '.'); from impls import _custom_kernels as K
+b, m, s = K.exdwpw6_spec_parse('$SPEC'); print(K.build_exdwpw6_spec(b, m, '90', K.find_nvcc(), s, flags=$fl).path)")
+  echo "== $(basename "$c"): $("$CUOBJ" -sass "$c" | grep -cE '^ +/\*[0-9a-f]{4}\*/') instructions"
+  "$CUOBJ" -sass "$c" | grep -E "MEMBAR|CCTL|FENCE|ERRBAR|STRONG|NANOSLEEP|ACQ|REL|UCGABAR|SYNCS|DEPBAR|CCTL" |
+    sed -E 's#/\*[^*]*\*/##g; s/ +/ /g; s/;//' | sort | uniq -c | sort -rn | head -25
+done > "$OUT/sass.txt" 2>&1
+head -60 "$OUT/sass.txt"
 T=tests/test_custom_e2e.py::test_e2e_fuse_v43_flag_handoff_matches_onnxruntime
 timeout $(left 120) python3 -m pytest -q -m gpu -p no:cacheprovider -rfE "$T[3-v44-eager]" "$T[3-v44-graph]" \
   > "$OUT/tests.log" 2>&1
 echo "[tests rc=$? $(( $(date +%s) - t0 ))s]"; grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/tests.log" | cut -c1-300 | tail -5
+rm -f "$OUT/prefix.log" "$OUT/smi.txt" "$OUT/picks_bs1.json"
