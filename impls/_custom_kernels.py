@@ -218,11 +218,13 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                instead of waiting for the whole previous grid (griddepcontrol.wait), and publishes its own tiles'
                flags after its stores; every flag launch writes its own output and workspace; the same builds' code
                otherwise, so the same sums (bit-identical logits); tuned as v42 (the tuner times the builds alone,
-               without flags); NOT measured yet (results/NOTES.md "Session 29"),
-               v44 v43 + the exdwpw5 launches after the first one in the flag hand-off (flag_upstream;
-               kernels/conv.cu EXDWPW5_FLAGS): the first exdwpw5 launch advances the forward's number, the others
-               and the first exdwpw6 launch poll their producer's flags (a band of TH output rows of an exdwpw5
-               launch is a row tile of ceil(Wo / TW) x KS flags); NOT measured yet (results/NOTES.md "Session 30")
+               without flags); H200, session 30: 13 us SLOWER than v42 at batch 1 (0.1211 against 0.1080 ms on the
+               same picks): the release stores and the acquire polls cost more than PDL's grid wait (results/NOTES.md
+               "Session 30"); selectable, not carried on,
+               v44 v43 + the exdwpw5 launches in the flag hand-off (flag_upstream; kernels/conv.cu EXDWPW5_FLAGS;
+               block0 v4 advances the forward's number on its epoch twin, kernels/block0.cu; a band of TH output rows
+               of an exdwpw5 launch is a row tile of ceil(Wo / TW) x KS flags); H200, session 30: 15 us slower than
+               v42 at batch 1 (0.1231 ms); selectable, not carried on
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -1055,7 +1057,8 @@ def ng1_first(version: str) -> bool:
 
 def flag_handoff(version: str) -> bool:
     """fuse v43 and later: the plan's runs of consecutive exdwpw6 launches hand off through per-tile flags
-    (impls/_custom_flags.py plan_flags) instead of the grid-wide griddepcontrol.wait, at batch <= exdwpw6_max_batch."""
+    (impls/_custom_flags.py plan_flags) instead of the grid-wide griddepcontrol.wait, at batch <= exdwpw6_max_batch.
+    H200, session 30: 13 us slower at batch 1 than v42's grid waits; a later version should not build on it."""
     return fuse_level(version) >= 43
 
 
