@@ -81,8 +81,8 @@ def input_rows(oy0: int, tr_rows: int, stride: int, h: int) -> tuple[int, int]:
     return max(0, oy0 * stride - 1), min(h, (oy0 + tr_rows - 1) * stride + 2)
 
 
-def exdwpw5_tiling(la: Any) -> tuple[int, int, int]:
-    """(TH, flags per band of TH output rows = ceil(Wo / TW) x KS, bands) of an exdwpw5 launch on a fixed build."""
+def exdwpw5_tiling(la: Any) -> tuple[int, int]:
+    """(TH, flags per band of TH output rows = ceil(Wo / TW) x KS) of an exdwpw5 launch on a fixed build."""
     gen, shape = K.fixed_parse(la.name)
     if shape is None or K.fixed_kind(gen) != "exdwpw5":
         raise ValueError(f"{la.name}: not a fixed exdwpw5 build (fuse v24 or later plans them)")
@@ -92,7 +92,7 @@ def exdwpw5_tiling(la: Any) -> tuple[int, int, int]:
     per_band, bands = -(-wo // tw) * ks, -(-ho // th)
     if la.grid[0] != bands * per_band:
         raise ValueError(f"{la.name}: grid {la.grid} is not {bands} bands x {per_band} blocks")
-    return th, per_band, bands
+    return th, per_band
 
 
 def _ptr(a: Any) -> int | None:
@@ -129,7 +129,7 @@ def flag_rewire(launches: list, epoch: Any, cp: Any, flag_fn: Callable[[Any], An
                     raise ValueError(f"launch {i} {la.name}: not a fixed exdwpw6 build (fuse v23 or later plans them)")
             else:
                 try:
-                    th, per_band, _ = exdwpw5_tiling(la)
+                    th, per_band = exdwpw5_tiling(la)
                 except ValueError as e:
                     raise ValueError(f"launch {i} {e}") from None
             if len(la.args) != n_args:

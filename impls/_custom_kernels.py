@@ -859,8 +859,8 @@ EPOCH_SUFFIX = "_ep"
 
 
 # session 30's measuring variants of the exdwpw6 flag twins (kernels/cblock.cu EXDWPW6_FLAG_POLL / _TRIGGER /
-# _GRIDWAIT): -D options from the environment, added to every flag twin compiled in this process; never set by a plan
-# (the backend's info() shows them: the twins keep their names)
+# _GRIDWAIT): -D options from the environment, read by the backend when it is made and passed as build_exdwpw6_spec's
+# ``extra`` to the flag twins it compiles; never set by a plan (info() shows them: the twins keep their names)
 FLAG_EXTRA_ENV = "MBV2_FLAG_EXTRA"
 _FLAG_EXTRA = re.compile(r"-DEXDWPW6_FLAG_(POLL|TRIGGER|GRIDWAIT)=\d")
 
@@ -1063,8 +1063,9 @@ def flag_handoff(version: str) -> bool:
 
 
 def flag_upstream(version: str) -> bool:
-    """fuse v44 and later: the flag hand-off's first run starts at the second exdwpw5 launch of the plan (the first
-    advances the forward's number), so the exdwpw5 -> exdwpw5 and exdwpw5 -> exdwpw6 hand-offs go by flags too."""
+    """fuse v44 and later: the exdwpw5 launches join the flag hand-off's runs (the exdwpw5 -> exdwpw5 and exdwpw5 ->
+    exdwpw6 hand-offs go by flags too); block0 v4 advances the forward's number (batch 1), elsewhere the first exdwpw5
+    launch does and stays out of the run (impls/_custom_flags.py handoff_runs)."""
     return fuse_level(version) >= 44
 
 
@@ -1654,7 +1655,7 @@ def build_exdwpw6_spec(
         if shape is None or stamp:
             raise ValueError(f"{spec}: a flag twin needs a fixed shape and no stamps")
         spec += FLAG_SUFFIX
-        defines = _renamed(defines, "EXDWPW6", spec, EXDWPW6_FLAG_DEFINES + flag_extra_defines())
+        defines = _renamed(defines, "EXDWPW6", spec, EXDWPW6_FLAG_DEFINES)
     if stamp:
         defines.append(f"-DEXDWPW6_STAMP_NAME={spec}_stamp")
     if nvcc is None:

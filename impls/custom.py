@@ -467,6 +467,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if env_pt not in ("0", "1"):
             raise InputError(f"MBV2_PLAN_TUNE={env_pt!r}: expected 0 or 1")
         self.plan_tune = (env_pt == "1") if plan_tune is None else bool(plan_tune)
+        self.flag_extra = K.flag_extra_defines()  # session 30's measuring variants of the flag twins (MBV2_FLAG_EXTRA)
         # tune_picks / MBV2_TUNE_PICKS: an earlier run's autotuner picks (``tuned``: repr(key) -> repr(pick); a JSON
         # file of them, e.g. from `python -m mbv2 picks run.json`), replayed instead of timed where a key matches
         picks = tune_picks if tune_picks is not None else (os.environ.get("MBV2_TUNE_PICKS", "").strip() or None)
@@ -582,7 +583,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 {K.generic_of(la.name) for p in self._plans.values() for la in p.launches if la.pdl}
             ),
             "plan_tune": self.plan_tune,
-            **({"flag_extra": list(K.flag_extra_defines())} if K.flag_extra_defines() else {}),
+            **({"flag_extra": list(self.flag_extra)} if self.flag_extra else {}),
             "plan_tuned": {str(b): ch for b, ch in sorted(self.plan_tuned.items())},
             "tune_picks": {
                 "source": self.tune_picks_source,
@@ -2589,9 +2590,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         """fuse v43: the runs of consecutive exdwpw6 launches hand off through per-tile flags (impls/_custom_flags.py
         plan_flags): each launch of a run on its fixed build's flag twin, the last exdwpw5 launch before the first run
         on its epoch twin (both compiled on first use, in parallel; cached on disk). fuse v44: the exdwpw5 launches
-        after the first one join the run (K.flag_upstream), on their fixed builds' flag twins. (launches, the fresh
-        buffers to poison with the plan's, the flag arrays / counters / forward-number word); where it does not apply,
-        the launches as they are and a recorded fallback."""
+        join the runs (K.flag_upstream), on their fixed builds' flag twins, and block0 v4 advances the number where it
+        runs (its epoch twins are in kernels/block0.cu's own build). (launches, the fresh buffers to poison with the
+        plan's, the flag arrays / counters / forward-number word); where it does not apply, the launches as they are
+        and a recorded fallback."""
         from . import _custom_flags as F
 
         fuse = self.versions["fuse"]
@@ -2611,7 +2613,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             name, flags = item
             if flags and name.startswith("exdwpw6"):
                 base, modes, shape = K.exdwpw6_spec_parse(name)
-                return K.build_exdwpw6_spec(base, modes, self.arch, nvcc, shape, flags=True)  # type: ignore[arg-type]
+                twin6 = {"extra": self.flag_extra, "flags": True}
+                return K.build_exdwpw6_spec(base, modes, self.arch, nvcc, shape, **twin6)  # type: ignore[arg-type]
             gen, shape = K.fixed_parse(name)
             twin = {"flags": True} if flags else {"epoch": True}
             return K.build_fixed(gen, shape, self.arch, nvcc, **twin)  # type: ignore[arg-type]

@@ -635,24 +635,21 @@ BLOCK0_V3_KERNEL(block0_v3_c48_p24, 48, 24, 8, 2)
 // same for an exdwpw5 launch). Block (0, 0)'s thread 0 advances it on entry. Its readers are later kernels of the same
 // forward only, the first of which waits for this grid to finish (griddepcontrol.wait); nothing before this kernel in
 // a forward touches the word.
-#define BLOCK0_V4_KERNEL(NAME, C1, C3, CC, MINB, KS)                                                         \
+#define BLOCK0_V4_ENTRY(NAME, C1, C3, CC, MINB, KS, EP_PARAM, EP_STEP)                                      \
     extern "C" __global__ void __cluster_dims__(KS, 1, 1) __launch_bounds__(256, MINB)                      \
     NAME(const float* __restrict__ X, const float* __restrict__ Ws, const float* __restrict__ bs,           \
          const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,           \
          const float* __restrict__ bp, float* __restrict__ Y, int H, int W, int Ho, int Wo, int act_s,       \
-         int act_d, int act_p) {                                                                             \
-        block0_v3_body<C1, C3, CC, float, KS>(X, Ws, bs, Wd, bd, Wp, bp, Y, H, W, Ho, Wo, act_s, act_d,     \
-                                              act_p);                                                        \
-    }                                                                                                        \
-    extern "C" __global__ void __cluster_dims__(KS, 1, 1) __launch_bounds__(256, MINB)                      \
-    NAME##_ep(const float* __restrict__ X, const float* __restrict__ Ws, const float* __restrict__ bs,      \
-              const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,      \
-              const float* __restrict__ bp, float* __restrict__ Y, int H, int W, int Ho, int Wo, int act_s,  \
-              int act_d, int act_p, unsigned* __restrict__ ep) {                                             \
-        if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *ep += 1u;                              \
+         int act_d, int act_p EP_PARAM) {                                                                    \
+        EP_STEP                                                                                              \
         block0_v3_body<C1, C3, CC, float, KS>(X, Ws, bs, Wd, bd, Wp, bp, Y, H, W, Ho, Wo, act_s, act_d,     \
                                               act_p);                                                        \
     }
+#define BLOCK0_EP_PARAM , unsigned* __restrict__ ep
+#define BLOCK0_EP_STEP if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *ep += 1u;
+#define BLOCK0_V4_KERNEL(NAME, C1, C3, CC, MINB, KS)                                                         \
+    BLOCK0_V4_ENTRY(NAME, C1, C3, CC, MINB, KS, , )                                                          \
+    BLOCK0_V4_ENTRY(NAME##_ep, C1, C3, CC, MINB, KS, BLOCK0_EP_PARAM, BLOCK0_EP_STEP)
 BLOCK0_V4_KERNEL(block0_v4_c32_p16, 32, 16, 16, 3, 2)
 BLOCK0_V4_KERNEL(block0_v4_c32_p16_k4, 32, 16, 8, 3, 4)
 BLOCK0_V4_KERNEL(block0_v4_c16_p8, 16, 8, 8, 3, 2)

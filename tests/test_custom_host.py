@@ -539,65 +539,44 @@ FLAG_CHECKS: list[str] = []  # the flag twins launched whose producer flags were
 
 
 def emulate_flag_twin(name, grid, block, args):
-    """fuse v43's flag twin of an exdwpw6 fixed build: with producer flags (fin), every producer tile that an output
-    tile's input rows lie in must already hold this forward's number (on the GPU the block would wait for it; here
-    launches run in order, so a flag not set means the producer never ran in this forward: a hang on the device);
-    then the build's own arithmetic, then every (image, tile, rank) flag of its own is set. fuse v44's exdwpw5 flag
-    twins: emulate_flag_twin5."""
+    """fuse v43's flag twin of an exdwpw6 fixed build, fuse v44's of an exdwpw5 one (kernels/conv.cu EXDWPW5_FLAGS):
+    with producer flags (fin), every producer tile that an output tile's input rows lie in must already hold this
+    forward's number (on the GPU the block would wait for it; here launches run in order, so a flag not set means the
+    producer never ran in this forward: a hang on the device); then the build's own arithmetic, then every flag of
+    its own is set. exdwpw6: (image, tile, rank) flags, the input rows of each row tile; exdwpw5: one flag per block,
+    the rows each band of TH output rows stages (exdwpw5_body's patch: IH = (TH - 1) S + 3 rows from th0 S - pad,
+    clipped to the image)."""
     from impls._custom_flags import input_rows, producer_tiles
 
     if name.startswith("exdwpw5"):
-        return emulate_flag_twin5(name, grid, block, args)
-    assert len(args) == 33, (name, len(args))
-    fin, fout, fep, ptr_, pcl = args[28:]
+        gen, shape = K.fixed_parse(name)
+        cfg = K.exdwpw5_configs()[gen]
+        s, th, h, ho, pad = cfg[0], cfg[3], shape[0], shape[3], shape[5]
+        n_args, images, own = 19, grid[1], grid[0] * grid[1]
+        starts = [band * th * s - pad for band in range(-(-ho // th))]
+        rows = [(max(y, 0), min(y + (th - 1) * s + 3, h)) for y in starts]
+    else:
+        h, ho, s, tr = int(args[11]), int(args[16]), int(args[18]), int(args[19])
+        cl = K.exdwpw6_build_of(K.exdwpw6_spec_parse(name)[0])[1]
+        n_args, images, own = 28, grid[2], grid[2] * grid[1] * cl
+        rows = [input_rows(t * tr, min(tr, ho - t * tr), s, h) for t in range(grid[1])]
+    assert len(args) == n_args + 5, (name, len(args))
+    fin, fout, fep, ptr_, pcl = args[n_args:]
     assert type(ptr_) is np.int32 and type(pcl) is np.int32 and fout.dtype == np.uint32 and fep.dtype == np.uint32
     e = int(fep[0])
     assert e > 0, f"{name}: the forward's number was never advanced"
-    h, ho, s, tr = int(args[11]), int(args[16]), int(args[18]), int(args[19])
-    cl = K.exdwpw6_build_of(K.exdwpw6_spec_parse(name)[0])[1]
     if isinstance(fin, ndarray):
         stp = -(-h // int(ptr_))
-        assert fin.dtype == np.uint32 and fin.size == grid[2] * stp * int(pcl), (name, fin.size)
-        for n in range(grid[2]):
-            for t in range(grid[1]):
-                iy0, iy1 = input_rows(t * tr, min(tr, ho - t * tr), s, h)
+        assert fin.dtype == np.uint32 and fin.size == images * stp * int(pcl), (name, fin.size)
+        for n in range(images):
+            for iy0, iy1 in rows:
                 for sp in producer_tiles(iy0, iy1, int(ptr_)):
                     polled = fin[(n * stp + sp) * int(pcl) : (n * stp + sp + 1) * int(pcl)]
                     assert (polled == e).all(), f"{name}: would wait forever on producer tile {sp}: {polled}, {e}"
         FLAG_CHECKS.append(name)
-    emulate(name, grid, block, args[:28])
-    assert fout.size == grid[2] * grid[1] * cl, (name, fout.size, grid, cl)
-    fout[:] = e  # every (image, tile, rank) stored its slice
-
-
-def emulate_flag_twin5(name, grid, block, args):
-    """fuse v44's flag twin of an exdwpw5 fixed build (kernels/conv.cu EXDWPW5_FLAGS): as emulate_flag_twin, with the
-    rows each band of TH output rows stages (exdwpw5_body's patch: IH = (TH - 1) S + 3 rows from th0 S - pad, clipped
-    to the image), and one flag per block."""
-    from impls._custom_flags import producer_tiles
-
-    assert len(args) == 24, (name, len(args))
-    fin, fout, fep, ptr_, pcl = args[19:]
-    assert type(ptr_) is np.int32 and type(pcl) is np.int32 and fout.dtype == np.uint32 and fep.dtype == np.uint32
-    e = int(fep[0])
-    assert e > 0, f"{name}: the forward's number was never advanced"
-    gen, shape = K.fixed_parse(name)
-    cfg = K.exdwpw5_configs()[gen]
-    s, th = cfg[0], cfg[3]
-    h, ho, pad = shape[0], shape[3], shape[5]
-    if isinstance(fin, ndarray):
-        stp = -(-h // int(ptr_))
-        assert fin.dtype == np.uint32 and fin.size == grid[1] * stp * int(pcl), (name, fin.size)
-        for n in range(grid[1]):
-            for band in range(-(-ho // th)):
-                ih0 = band * th * s - pad
-                for sp in producer_tiles(max(ih0, 0), min(ih0 + (th - 1) * s + 3, h), int(ptr_)):
-                    polled = fin[(n * stp + sp) * int(pcl) : (n * stp + sp + 1) * int(pcl)]
-                    assert (polled == e).all(), f"{name}: would wait forever on producer tile {sp}: {polled}, {e}"
-        FLAG_CHECKS.append(name)
-    emulate(name, grid, block, args[:19])
-    assert fout.size == grid[0] * grid[1], (name, fout.size, grid)
-    fout[:] = e  # every block stored its slice
+    emulate(name, grid, block, args[:n_args])
+    assert fout.size == own, (name, fout.size, grid)
+    fout[:] = e  # every block that stores stored its slice
 
 
 class RawKernel:
@@ -767,6 +746,7 @@ def make_fake_cupy() -> types.ModuleType:
 
 
 SPEC_BUILDS: list = []  # fuse v22: the (build, modes) the backend compiled (the stand-in's build_exdwpw6_spec)
+SPEC_EXTRAS: list = []  # each of those builds' extra -D options (the flag twins' MBV2_FLAG_EXTRA variants)
 FIXED_BUILDS: list = []  # fuse v24: the (build, shape) the backend compiled (the stand-in's build_fixed)
 
 
@@ -804,13 +784,15 @@ def fake_cupy(monkeypatch):
         custom.K, "build_all", lambda arch: {n: custom.K.Built(n, None, "") for n in custom.K.KERNEL_FILES}
     )
 
-    def fake_spec(name, modes, arch, nvcc, shape=None, flags=False):  # fuse v22 / v23's fixed builds: recorded,
-        SPEC_BUILDS.append((name, modes, shape) + (("flags",) if flags else ()))  # loaded by name (v43: the twins)
+    def fake_spec(name, modes, arch, nvcc, shape=None, flags=False, extra=()):  # fuse v22 / v23's fixed builds:
+        SPEC_BUILDS.append((name, modes, shape) + (("flags",) if flags else ()))  # recorded, loaded by name (v43:
+        SPEC_EXTRAS.append(tuple(extra))  # the twins; session 30: a flag twin's measuring variants)
         return custom.K.Built(custom.K.exdwpw6_spec_name(name, modes, shape) + (K.FLAG_SUFFIX if flags else ""), None,
                               "")  # fmt: skip
 
     monkeypatch.setattr(custom.K, "build_exdwpw6_spec", fake_spec)
     SPEC_BUILDS.clear()
+    SPEC_EXTRAS.clear()
 
     def fake_fixed(name, shape, arch, nvcc, epoch=False, flags=False):  # fuse v24's fixed builds: recorded, loaded
         FIXED_BUILDS.append((name, shape) + (("epoch",) if epoch else ()) + (("flags",) if flags else ()))  # by name

@@ -491,3 +491,23 @@ def test_flag_versions_replay_the_committed_batch1_picks(fake_cupy, net, monkeyp
             assert names[0] == committed[0] + K.EPOCH_SUFFIX and names[1] == committed[1] + K.FLAG_SUFFIX
     for v in ("v43", "v44"):
         assert np.array_equal(got["v42"].view(np.uint32), got[v].view(np.uint32)), v
+
+
+def test_flag_extra_reaches_only_the_flag_twins_and_info(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+    """MBV2_FLAG_EXTRA (session 30's measuring variants, kernels/cblock.cu EXDWPW6_FLAG_*): read when the backend is
+    made, passed to the flag twins' builds only, shown in info(); anything else in it is refused."""
+    import tests.test_custom_host as host
+
+    monkeypatch.setenv(K.FLAG_EXTRA_ENV, "-DEXDWPW6_FLAG_POLL=1 -DEXDWPW6_FLAG_TRIGGER=1")
+    be = fake_cupy.CustomBackend(graph=False, kernels="fuse=v43")
+    be.prepare(net)
+    be.plan(1)
+    want = ("-DEXDWPW6_FLAG_POLL=1", "-DEXDWPW6_FLAG_TRIGGER=1")
+    got = {b[3:] == ("flags",): x for b, x in zip(host.SPEC_BUILDS, host.SPEC_EXTRAS)}
+    assert got == {True: want, False: ()}
+    assert be.info()["flag_extra"] == list(want)
+    monkeypatch.setenv(K.FLAG_EXTRA_ENV, "-DEXDWPW6_FLAGS=0")
+    with pytest.raises(ValueError, match="MBV2_FLAG_EXTRA"):
+        fake_cupy.CustomBackend(graph=False, kernels="fuse=v43")
+    monkeypatch.delenv(K.FLAG_EXTRA_ENV)
+    assert "flag_extra" not in fake_cupy.CustomBackend(graph=False).info()
