@@ -865,6 +865,23 @@ FLAG_EXTRA_ENV = "MBV2_FLAG_EXTRA"
 _FLAG_EXTRA = re.compile(r"-DEXDWPW6_FLAG_(POLL|TRIGGER|GRIDWAIT)=\d")
 
 
+CARVEOUT_ENV = "MBV2_CARVEOUT"
+
+
+def carveout_option() -> int | None:
+    """MBV2_CARVEOUT (session 31): the shared-memory carveout every kernel of the backend is given
+    (CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, percent of the SM's unified L1 / shared memory given to
+    shared memory; 100 = the most shared memory, 0 = the most L1), or None (unset or empty: the driver's default, no
+    preference). A hint: the driver still gives a kernel the shared memory it needs. A function attribute, so it holds
+    for the whole process (CustomBackend refuses a second value in one process)."""
+    raw = os.environ.get(CARVEOUT_ENV, "").strip()
+    if not raw:
+        return None
+    if not re.fullmatch(r"\d{1,3}", raw) or int(raw) > 100:
+        raise InputError(f"{CARVEOUT_ENV}={raw!r}: expected a percentage 0 - 100 (100: most shared memory), or unset")
+    return int(raw)
+
+
 def flag_extra_defines() -> tuple[str, ...]:
     """The measuring -D options in MBV2_FLAG_EXTRA (space-separated), checked: only the flag twins' variants."""
     opts = tuple(os.environ.get(FLAG_EXTRA_ENV, "").split())

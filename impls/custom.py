@@ -364,6 +364,10 @@ def _i64(v: int) -> np.int64:
 
 
 _MODULE_CACHE: dict[str, tuple[dict[str, Any], str]] = {}
+# MBV2_CARVEOUT (K.carveout_option) per device key of _MODULE_CACHE: the value the first backend of this process ran
+# with (None: the driver's default). The carveout is an attribute of the loaded functions, which every backend of the
+# process shares, so a backend with another value would change the first one's kernels too: it is refused.
+_CARVEOUT: dict[str, int | None] = {}
 
 
 def load_tune_picks(src: str | dict[str, str]) -> dict[str, str]:
@@ -468,6 +472,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             raise InputError(f"MBV2_PLAN_TUNE={env_pt!r}: expected 0 or 1")
         self.plan_tune = (env_pt == "1") if plan_tune is None else bool(plan_tune)
         self.flag_extra = K.flag_extra_defines()  # session 30's measuring variants of the flag twins (MBV2_FLAG_EXTRA)
+        # MBV2_CARVEOUT (session 31): the shared-memory carveout of every kernel this backend fetches (_fn); None: the
+        # driver's default. One value per process (_CARVEOUT)
+        self.carveout = K.carveout_option()
+        self._carved: set[str] = set()
         # tune_picks / MBV2_TUNE_PICKS: an earlier run's autotuner picks (``tuned``: repr(key) -> repr(pick); a JSON
         # file of them, e.g. from `python -m mbv2 picks run.json`), replayed instead of timed where a key matches
         picks = tune_picks if tune_picks is not None else (os.environ.get("MBV2_TUNE_PICKS", "").strip() or None)
@@ -550,6 +558,14 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         fns[kname] = mod.get_function(kname)
             _MODULE_CACHE[key] = (fns, compiler)
         self._fns, self.compiler = _MODULE_CACHE[key]
+        first = _CARVEOUT.setdefault(key, self.carveout)
+        if first != self.carveout:
+            now, before = ("unset" if v is None else v for v in (self.carveout, first))
+            raise InputError(
+                f"{K.CARVEOUT_ENV}={now}: this process already runs the custom kernels with {K.CARVEOUT_ENV}={before};"
+                " the carveout is an attribute of the loaded kernels, which every backend of a process shares. Use one"
+                " process per value"
+            )
 
     def prepare(self, net: Network) -> None:
         super().prepare(net)
@@ -583,6 +599,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 {K.generic_of(la.name) for p in self._plans.values() for la in p.launches if la.pdl}
             ),
             "plan_tune": self.plan_tune,
+            "carveout": self.carveout if self.carveout is not None else "driver default",
             **({"flag_extra": list(self.flag_extra)} if self.flag_extra else {}),
             "plan_tuned": {str(b): ch for b, ch in sorted(self.plan_tuned.items())},
             "tune_picks": {
@@ -692,7 +709,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
     # -- launch builders (no launch, no allocation) ---------------------------------------------------
     def _fn(self, name: str) -> Any:
-        return self._fns[name]
+        """A loaded kernel by name; with MBV2_CARVEOUT set, given that shared-memory carveout first (once per name)."""
+        fn = self._fns[name]
+        if self.carveout is not None and name not in self._carved:
+            try:
+                fn.preferred_shared_memory_carveout = self.carveout
+            except Exception as exc:  # CuPy raises the driver's error (CUDADriverError)
+                raise CudaError(f"{name}: setting the shared-memory carveout to {self.carveout}%: {exc}") from exc
+            self._carved.add(name)
+        return fn
 
     def _workspace(self, n: int) -> Any:
         """Split-K partial sums: one buffer shared by every GEMM (they run in order on one stream).

@@ -131,6 +131,7 @@ def main() -> None:
                 "kernels_not_in_first_spec": [n for n in diff if n in names],
                 "tuned": {str(k): v for k, v in be.tuned.items()},
                 "plan_tune": be.plan_tune,
+                "carveout": be.carveout,  # MBV2_CARVEOUT (one value per process; None: the driver's default)
                 "plan_tuned": be.plan_tuned.get(batch, []),
                 "plan_s": plan_secs[j],
             }
