@@ -24,6 +24,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only shard I of N (1-based): every N-th collected test, starting at the I-th; the N shards of one "
         "collection partition it (scripts/test_gpu_shards.sh runs them in parallel, one GPU each)",
     )
+    group.addoption(
+        "--exclusive",
+        default="all",
+        choices=EXCLUSIVE_MODES,
+        help="the tests marked exclusive_gpu (they read device-wide state, e.g. cudaMemGetInfo, and fail when another "
+        "process shares the GPU): 'all' runs them with the rest, 'defer' leaves them out, 'only' runs just them. "
+        "Applied after --shard, so a shard's defer and only runs together are that shard "
+        "(scripts/test_gpu_shards.sh: the shards in parallel with defer, then each shard's only run alone)",
+    )
 
 
 def parse_shard(text: str) -> tuple[int, int] | None:
@@ -48,6 +57,21 @@ def shard_items(items: list, index: int, count: int) -> tuple[list, list]:
     return kept, dropped
 
 
+EXCLUSIVE_MODES = ("all", "defer", "only")
+
+
+def exclusive_items(items: list, mode: str) -> tuple[list, list]:
+    """(kept, deselected) for --exclusive: 'all' keeps every item, 'defer' the ones not marked exclusive_gpu, 'only'
+    the marked ones. defer and only partition the items."""
+    if mode not in EXCLUSIVE_MODES:
+        raise pytest.UsageError(f"--exclusive wants one of {', '.join(EXCLUSIVE_MODES)}; got {mode!r}")
+    if mode == "all":
+        return list(items), []
+    marked = [it.get_closest_marker("exclusive_gpu") is not None for it in items]
+    want = mode == "only"
+    return [it for it, m in zip(items, marked) if m == want], [it for it, m in zip(items, marked) if m != want]
+
+
 SHARD = pytest.StashKey[tuple]()
 
 
@@ -68,6 +92,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+    kept, dropped = exclusive_items(items, config.getoption("--exclusive", default="all"))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = kept
     ok, reason = gpu_status()
     if ok:
         skip_custom(items)

@@ -7,8 +7,13 @@ import functools
 
 @functools.lru_cache(maxsize=1)
 def gpu_status() -> tuple[bool, str]:
-    """(True, "<device name>") or (False, why not). Never raises."""
+    """(True, "<device name>") or (False, why not). Never raises. MBV2_HIDE_GPU=1: no GPU, whatever the machine has
+    (the host tests alone on a GPU machine; the shard script's host test)."""
     import ctypes
+    import os
+
+    if os.environ.get("MBV2_HIDE_GPU", "").strip() not in ("", "0"):
+        return False, "MBV2_HIDE_GPU is set"
 
     try:
         ctypes.CDLL("libcuda.so.1")

@@ -61,7 +61,8 @@ def main() -> None:
     prev = 0.0
     picks = f" picks {args.picks}" if args.picks else ""
     carve = f" MBV2_CARVEOUT={be.carveout}" if be.carveout is not None else ""
-    print(f"prefix {gpu} batch {args.batch} kernels {args.kernels or 'default'}{picks}{carve}: {len(launches)} launches")
+    kern = args.kernels or "default"
+    print(f"prefix {gpu} batch {args.batch} kernels {kern}{picks}{carve}: {len(launches)} launches")
     for k, la in enumerate(launches):
         row = {"gpu": gpu, "batch": args.batch, "kernels": args.kernels or "default", "launch": k, "name": la.name,
                "op": op_of.get(k, ""), "grid": list(la.grid), "block": list(la.block), "prefix_us": med[k],

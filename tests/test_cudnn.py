@@ -252,6 +252,7 @@ def _device_memory():
     return used, free
 
 
+@pytest.mark.exclusive_gpu  # cudaMemGetInfo is device-wide: another process on the GPU moves it (session 31)
 def test_prepare_close_cycles_leak_no_device_memory(net, rng) -> None:
     x = rng.standard_normal((4, *net.input_shape)).astype(np.float32)
 

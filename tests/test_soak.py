@@ -9,7 +9,7 @@ import impls
 from mbv2.network import random_input
 from mbv2.tolerances import assert_close
 
-pytestmark = [pytest.mark.gpu, pytest.mark.slow]
+pytestmark = [pytest.mark.gpu, pytest.mark.slow, pytest.mark.exclusive_gpu]  # memGetInfo: device-wide
 RUNS = 10_000
 FLAT_BYTES = 16 << 20  # allowed drift of device memory in use, after warm-up
 
