@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = "tests/test_layers.py"
 
 
-def _collect(*args: str) -> tuple[int, list[str], str]:
+def _collect(*args: str, target: str = TARGET) -> tuple[int, list[str], str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", TARGET, "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", target, "--collect-only", "-q", "-p", "no:cacheprovider", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -56,9 +56,8 @@ def test_bad_shard_is_a_usage_error(bad: str) -> None:
     assert "--shard" in out
 
 
-def test_gpu_shard_script_runs_every_shard(tmp_path: Path) -> None:
-    """scripts/test_gpu_shards.sh with a stand-in nvidia-smi (2 GPUs) on a CPU test file: every shard runs, the
-    shards' passes add up to the whole file, and the logs come back as a tarball."""
+def _run_shard_script(tmp_path: Path, **env_extra: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """scripts/test_gpu_shards.sh in 3 shards with a stand-in nvidia-smi (2 GPUs): (its OUT, the finished process)."""
     fake = tmp_path / "bin"
     fake.mkdir()
     smi = fake / "nvidia-smi"
@@ -71,14 +70,20 @@ def test_gpu_shard_script_runs_every_shard(tmp_path: Path) -> None:
     env = {
         "PATH": f"{fake}:{Path(sys.executable).parent}:/usr/bin:/bin",
         "HOME": str(tmp_path),
-        "MARK": "not gpu",
-        "TESTS": TARGET,
         "SHARDS": "3",
         "MBV2_CACHE": str(tmp_path / "cache"),
+        **env_extra,
     }
     proc = subprocess.run(
         ["bash", "scripts/test_gpu_shards.sh", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
+    return out, proc
+
+
+def test_gpu_shard_script_runs_every_shard(tmp_path: Path) -> None:
+    """scripts/test_gpu_shards.sh with a stand-in nvidia-smi (2 GPUs) on a CPU test file: every shard runs, the
+    shards' passes add up to the whole file, and the logs come back as a tarball."""
+    out, proc = _run_shard_script(tmp_path, MARK="not gpu", TESTS=TARGET)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rc, everything, _ = _collect("-m", "not gpu")
     passed = 0
@@ -96,14 +101,7 @@ EXCL_TEST = "test_prepare_close_cycles_leak_no_device_memory"
 
 
 def _collect_in(target: str, *args: str) -> tuple[int, list[str], str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", target, "--collect-only", "-q", "-p", "no:cacheprovider", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return proc.returncode, [line for line in proc.stdout.splitlines() if "::" in line], proc.stdout + proc.stderr
+    return _collect(*args, target=target)
 
 
 def test_exclusive_items_defer_and_only_partition() -> None:
@@ -148,27 +146,7 @@ def test_bad_exclusive_is_a_usage_error() -> None:
 def test_gpu_shard_script_runs_exclusive_tests_alone_after(tmp_path: Path) -> None:
     """The shard script on a file with an exclusive_gpu test (the GPU hidden: MBV2_HIDE_GPU, so every gpu test
     skips): the parallel shards leave it out, one shard runs it alone afterwards, and the counts add up."""
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    smi = fake / "nvidia-smi"
-    smi.write_text(
-        '#!/bin/sh\n[ "$1" = -L ] && { echo "GPU 0: stand-in"; echo "GPU 1: stand-in"; exit 0; }\necho stand-in\n'
-    )
-    smi.chmod(0o755)
-    out = tmp_path / "out"
-    out.mkdir()
-    env = {
-        "PATH": f"{fake}:{Path(sys.executable).parent}:/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "MARK": "gpu",
-        "TESTS": EXCL_TARGET,
-        "SHARDS": "3",
-        "MBV2_CACHE": str(tmp_path / "cache"),
-        "MBV2_HIDE_GPU": "1",
-    }
-    proc = subprocess.run(
-        ["bash", "scripts/test_gpu_shards.sh", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    out, proc = _run_shard_script(tmp_path, MARK="gpu", TESTS=EXCL_TARGET, MBV2_HIDE_GPU="1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count(" exclusive rc=0 ") == 1, proc.stdout
     _, gpu_tests, _ = _collect_in(EXCL_TARGET, "-m", "gpu")
