@@ -882,6 +882,26 @@ def carveout_option() -> int | None:
     return int(raw)
 
 
+PDL_TRIGGER_ENV = "MBV2_PDL_TRIGGER"
+PDL_TRIGGER_FILES = ("block0", "conv", "cblock")  # the files whose PDL kernels take PDL_TRIGGER_EARLY
+
+
+def pdl_trigger_option() -> str:
+    """MBV2_PDL_TRIGGER (session 31, a measuring option): "end" (unset or empty: as planned since fuse v28, each PDL
+    kernel of PDL_TRIGGER_FILES triggers its dependents after its last stores) or "early" (once its input is staged:
+    -DPDL_TRIGGER_EARLY=1, builds cached under other keys). It changes how every build of those files is compiled, so
+    it holds for the whole process (CustomBackend refuses a second value)."""
+    raw = os.environ.get(PDL_TRIGGER_ENV, "").strip()
+    if raw in ("", "end", "early"):
+        return raw or "end"
+    raise InputError(f"{PDL_TRIGGER_ENV}={raw!r}: expected end (the default) or early")
+
+
+def pdl_trigger_defines(file: str) -> list[str]:
+    """The -D options MBV2_PDL_TRIGGER adds to every build of kernel file ``file`` (its stem)."""
+    return ["-DPDL_TRIGGER_EARLY=1"] if file in PDL_TRIGGER_FILES and pdl_trigger_option() == "early" else []
+
+
 def flag_extra_defines() -> tuple[str, ...]:
     """The measuring -D options in MBV2_FLAG_EXTRA (space-separated), checked: only the flag twins' variants."""
     opts = tuple(os.environ.get(FLAG_EXTRA_ENV, "").split())
@@ -1642,10 +1662,16 @@ def _compile_cached(
 def build_one(name: str, arch: str, nvcc: str | None) -> Built:
     src_path = KERNEL_DIR / f"{name}.cu"
     source = src_path.read_text()
+    defines = pdl_trigger_defines(name)
     if nvcc is None:
-        return Built(name, None, source)
-    what = f"kernels/{name}.cu for sm_{file_arch(name, arch)}"
-    return Built(name, _compile_cached(src_path, source, name, [], arch, nvcc, what), source)
+        return Built(name, None, _defines_head(defines) + source)
+    what = f"kernels/{name}.cu for sm_{file_arch(name, arch)}" + (f" ({' '.join(defines)})" if defines else "")
+    return Built(name, _compile_cached(src_path, source, name, defines, arch, nvcc, what), source)
+
+
+def _defines_head(defines: list[str]) -> str:
+    """-D options as #define lines, for NVRTC (the source compiled without nvcc)."""
+    return "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
 
 
 def build_exdwpw6_spec(
@@ -1666,7 +1692,7 @@ def build_exdwpw6_spec(
     ``flags``: the flag hand-off twin (fuse v43; EXDWPW6_FLAG_DEFINES, shape fixed), named <spec>FLAG_SUFFIX."""
     src_path = KERNEL_DIR / "cblock.cu"
     source = src_path.read_text()
-    defines = exdwpw6_spec_defines(name, modes, shape) + list(extra)
+    defines = exdwpw6_spec_defines(name, modes, shape) + list(extra) + pdl_trigger_defines("cblock")
     spec = exdwpw6_spec_name(name, modes, shape)
     if flags:
         if shape is None or stamp:
@@ -1676,8 +1702,7 @@ def build_exdwpw6_spec(
     if stamp:
         defines.append(f"-DEXDWPW6_STAMP_NAME={spec}_stamp")
     if nvcc is None:
-        head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
-        return Built(spec, None, head + source)
+        return Built(spec, None, _defines_head(defines) + source)
     what = f"{spec} (kernels/cblock.cu {' '.join(defines)})"
     stem = spec + "_st" if stamp else spec
     return Built(spec, _compile_cached(src_path, source, stem, defines, arch, nvcc, what), source)
@@ -1696,7 +1721,7 @@ def build_fixed(
         raise ValueError(f"not a build fuse v24 fixes: {name!r}")
     src_path = KERNEL_DIR / f"{FIXED_KINDS[kind][0]}.cu"
     source = src_path.read_text()
-    defines = fixed_defines(name, shape)
+    defines = fixed_defines(name, shape) + pdl_trigger_defines(FIXED_KINDS[kind][0])
     spec = fixed_name(name, shape)
     if epoch or flags:
         if kind != "exdwpw5" or (epoch and flags):
@@ -1704,8 +1729,7 @@ def build_fixed(
         spec += EPOCH_SUFFIX if epoch else FLAG_SUFFIX
         defines = _renamed(defines, "EXDWPW5", spec, EXDWPW5_EPOCH_DEFINES if epoch else EXDWPW5_FLAG_DEFINES)
     if nvcc is None:
-        head = "".join("#define " + d[2:].replace("=", " ", 1) + "\n" for d in defines)
-        return Built(spec, None, head + source)
+        return Built(spec, None, _defines_head(defines) + source)
     what = f"{spec} (kernels/{src_path.name} {' '.join(defines)})"
     return Built(spec, _compile_cached(src_path, source, spec, defines, arch, nvcc, what), source)
 

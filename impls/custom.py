@@ -364,10 +364,12 @@ def _i64(v: int) -> np.int64:
 
 
 _MODULE_CACHE: dict[str, tuple[dict[str, Any], str]] = {}
-# MBV2_CARVEOUT (K.carveout_option) per device key of _MODULE_CACHE: the value the first backend of this process ran
-# with (None: the driver's default). The carveout is an attribute of the loaded functions, which every backend of the
-# process shares, so a backend with another value would change the first one's kernels too: it is refused.
-_CARVEOUT: dict[str, int | None] = {}
+# The process-wide measuring options per device key of _MODULE_CACHE, as the first backend of this process ran with
+# them: MBV2_CARVEOUT (K.carveout_option; None: the driver's default) is an attribute of the loaded functions, and
+# MBV2_PDL_TRIGGER (K.pdl_trigger_option) how their files were compiled. Every backend of the process shares those
+# functions (_MODULE_CACHE, and the fixed builds loaded by name into it), so a backend with another value would
+# change the first one's kernels too: it is refused.
+_PROCESS_OPTIONS: dict[str, dict[str, Any]] = {}
 
 
 def load_tune_picks(src: str | dict[str, str]) -> dict[str, str]:
@@ -475,6 +477,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # MBV2_CARVEOUT (session 31): the shared-memory carveout of every kernel this backend fetches (_fn); None: the
         # driver's default. One value per process (_CARVEOUT)
         self.carveout = K.carveout_option()
+        self.pdl_trigger = K.pdl_trigger_option()  # MBV2_PDL_TRIGGER (session 31): "end" or "early"; one per process
         self._carved: set[str] = set()
         # tune_picks / MBV2_TUNE_PICKS: an earlier run's autotuner picks (``tuned``: repr(key) -> repr(pick); a JSON
         # file of them, e.g. from `python -m mbv2 picks run.json`), replayed instead of timed where a key matches
@@ -558,14 +561,15 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         fns[kname] = mod.get_function(kname)
             _MODULE_CACHE[key] = (fns, compiler)
         self._fns, self.compiler = _MODULE_CACHE[key]
-        first = _CARVEOUT.setdefault(key, self.carveout)
-        if first != self.carveout:
-            now, before = ("unset" if v is None else v for v in (self.carveout, first))
-            raise InputError(
-                f"{K.CARVEOUT_ENV}={now}: this process already runs the custom kernels with {K.CARVEOUT_ENV}={before};"
-                " the carveout is an attribute of the loaded kernels, which every backend of a process shares. Use one"
-                " process per value"
-            )
+        mine = {K.CARVEOUT_ENV: self.carveout, K.PDL_TRIGGER_ENV: self.pdl_trigger}
+        first = _PROCESS_OPTIONS.setdefault(key, mine)
+        for env, value in mine.items():
+            if first[env] != value:
+                now, before = ("unset" if v is None else v for v in (value, first[env]))
+                raise InputError(
+                    f"{env}={now}: this process already runs the custom kernels with {env}={before}; the option"
+                    " changes the loaded kernels, which every backend of a process shares. Use one process per value"
+                )
 
     def prepare(self, net: Network) -> None:
         super().prepare(net)
@@ -600,6 +604,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             ),
             "plan_tune": self.plan_tune,
             "carveout": self.carveout if self.carveout is not None else "driver default",
+            "pdl_trigger": self.pdl_trigger,
             **({"flag_extra": list(self.flag_extra)} if self.flag_extra else {}),
             "plan_tuned": {str(b): ch for b, ch in sorted(self.plan_tuned.items())},
             "tune_picks": {

@@ -67,6 +67,14 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#ifndef PDL_TRIGGER_EARLY
+// session 31's measuring option (MBV2_PDL_TRIGGER=early, impls/_custom_kernels.py pdl_trigger_defines): 1 = this
+// file's PDL kernels trigger their dependents (griddepcontrol.launch_dependents) once their input is staged, not
+// after their last stores, so that the next launch is scheduled while this one computes. It still waits for this
+// grid to finish (griddepcontrol.wait) before it reads anything this grid writes.
+#define PDL_TRIGGER_EARLY 0
+#endif
+
 namespace block0 {
 constexpr int T = 14;            // output tile (rows = cols)
 constexpr int ST = T + 2;        // stem tile incl. the depthwise halo
@@ -396,6 +404,9 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
         if (tid < 3 * IP) Xe[ci32][ir32][16] = v32;
     }
     __syncthreads();
+#if PDL_TRIGGER_EARLY && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");  // (PDL_TRIGGER_EARLY: after the staging)
+#endif
 
     float acc[IPW][4][4];  // projection partial sums: (item, pixel, output channel)
 #pragma unroll
@@ -523,7 +534,7 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
 
     // fuse v28: the next kernel (an exdwpw5 block launched by PDL) may be scheduled from here on; it waits for this
     // grid to finish before it reads what this one writes (a no-op where nothing is launched by PDL after it)
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#if !PDL_TRIGGER_EARLY && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
     if constexpr (KS > 1) {

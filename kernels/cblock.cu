@@ -41,6 +41,14 @@
 
 #include <cuda_runtime.h>
 
+#ifndef PDL_TRIGGER_EARLY
+// session 31's measuring option (MBV2_PDL_TRIGGER=early, impls/_custom_kernels.py pdl_trigger_defines): 1 = this
+// file's PDL kernels trigger their dependents (griddepcontrol.launch_dependents) once their input is staged, not
+// after their last stores, so that the next launch is scheduled while this one computes. It still waits for this
+// grid to finish (griddepcontrol.wait) before it reads anything this grid writes.
+#define PDL_TRIGGER_EARLY 0
+#endif
+
 namespace cblock {
 
 __device__ __forceinline__ unsigned smem_u32(const void* p) {
@@ -668,6 +676,9 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
         }
         __syncthreads();
     }
+#if PDL_TRIGGER_EARLY && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");  // (PDL_TRIGGER_EARLY: after the staging)
+#endif
     CBLOCK_STAMP(1);
 
     // 2. expansion of the staged pixels
@@ -1006,7 +1017,9 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
     // PDL: the next kernel may be scheduled from here on (triggered at the start, it measured 26 us slower e2e at
     // batch 1: its early blocks took SM slots and L2 bandwidth from this kernel's staging)
+#if !PDL_TRIGGER_EARLY
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
 
     // 6. across the NG clusters of this (image, tile): the last to arrive at slice `rank` adds them in order
     if (NG > 1) {

@@ -29,6 +29,14 @@
 
 #include <cuda_runtime.h>
 
+#ifndef PDL_TRIGGER_EARLY
+// session 31's measuring option (MBV2_PDL_TRIGGER=early, impls/_custom_kernels.py pdl_trigger_defines): 1 = this
+// file's PDL kernels trigger their dependents (griddepcontrol.launch_dependents) once their input is staged, not
+// after their last stores, so that the next launch is scheduled while this one computes. It still waits for this
+// grid to finish (griddepcontrol.wait) before it reads anything this grid writes.
+#define PDL_TRIGGER_EARLY 0
+#endif
+
 __device__ __forceinline__ float conv_epilogue(float v, int act) {
     return act ? fminf(fmaxf(v, 0.0f), 6.0f) : v;
 }
@@ -786,6 +794,9 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         for (int q = 0; q < 4; ++q) pacc[i][q] = 0.0f;
     if (WST) exdwpw5_cp_wait();
     __syncthreads();
+#if PDL_TRIGGER_EARLY && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");  // (PDL_TRIGGER_EARLY: after the staging)
+#endif
 
     for (int c0 = rank * CC, buf = 0; c0 < Ce; c0 += KS * CC, buf ^= 1) {
         const float* const we_s = Wes + buf * WE_N;
@@ -923,7 +934,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     }
     // fuse v28: the next kernel (launched by PDL) may be scheduled from here on; it waits for this grid to finish
     // before it reads what this one writes
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#if !PDL_TRIGGER_EARLY && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
     if constexpr (KS > 1) {

@@ -132,6 +132,7 @@ def main() -> None:
                 "tuned": {str(k): v for k, v in be.tuned.items()},
                 "plan_tune": be.plan_tune,
                 "carveout": be.carveout,  # MBV2_CARVEOUT (one value per process; None: the driver's default)
+                "pdl_trigger": be.pdl_trigger,  # MBV2_PDL_TRIGGER (one value per process)
                 "plan_tuned": be.plan_tuned.get(batch, []),
                 "plan_s": plan_secs[j],
             }

@@ -14,6 +14,8 @@ launch = CUDA-event median of the graph / L. Hand-off variants:
     plain       plain launches (no programmatic dependent launch)
     wait_end    PDL: weights, griddepcontrol.wait, work, stores, then griddepcontrol.launch_dependents (the plan's
                 scheme today: exdwpw6 triggers after its cluster reduce)
+    wait_early  wait_end with the trigger right after the wait (session 31): the next launch is scheduled while
+                this one works, as kernels/*.cu's PDL_TRIGGER_EARLY does in the plan
     flag_end    PDL without griddepcontrol.wait: after its stores each block adds 1 to its tile's counter
                 (red.release.gpu); a block of the next launch spins (ld.acquire.gpu) until the counters of the tiles it
                 reads reach CPT x the replay count. Trigger at the end, as wait_end.
@@ -40,7 +42,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SRC = r"""
-// MODE 0 plain, 1 wait_end, 2 flag_end, 3 flag_start, 4 persist (a step inside the persistent kernel).
+// MODE 0 plain, 1 wait_end, 2 flag_end, 3 flag_start, 4 persist (a step inside the persistent kernel), 5 wait_early
+// (session 31: the grid-wide wait, the trigger right after it instead of at the end).
 // x: T tiles x E uint32 of the previous launch; y: this launch's.
 template <int MODE>
 __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const float* __restrict__ wts, int pf4,
@@ -48,6 +51,7 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
                                           int CPT, int E, int iters, float a, float b) {
     extern __shared__ float4 ws[];
     const int tid = threadIdx.x, t = blockIdx.x / CPT, c = blockIdx.x % CPT;
+    constexpr bool GRID_WAIT = MODE == 1 || MODE == 5, FLAGS = MODE >= 2 && MODE <= 4;
     if (MODE == 3) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
     // 1. the weights: nothing a previous launch writes
     for (int i = tid; i < pf4; i += blockDim.x) {
@@ -56,8 +60,8 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
     }
     asm volatile("cp.async.commit_group;\n" ::: "memory");
     // 2. the hand-off
-    if (MODE == 1) asm volatile("griddepcontrol.wait;\n" ::: "memory");
-    if (MODE >= 2 && cnt_in != nullptr) {
+    if (GRID_WAIT) asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    if (FLAGS && cnt_in != nullptr) {
         if (tid < 3) {
             const int tt = min(T - 1, max(0, t - 1 + tid));
             const unsigned want = (unsigned)CPT * __ldcg(epoch);
@@ -75,6 +79,7 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
     }
     asm volatile("cp.async.wait_all;\n" ::: "memory");
     __syncthreads();
+    if (MODE == 5) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
     // 3. the work: the inputs, a dependent FMA chain, the outputs (exact integer sums; the chain's value and the
     // weights enter through comparisons the compiler cannot decide)
     const int per = E / CPT;
@@ -89,7 +94,7 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
         y[(size_t)t * E + e] = s + 1u + (f == 1234.5f ? 1u : 0u) + (pf4 > 0 && wv == 1234.5f ? 1u : 0u);
     }
     // 4. the tile's counter, then the trigger
-    if (MODE >= 2) {
+    if (FLAGS) {
         __syncthreads();
         if (tid == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(cnt_out + t) : "memory");
     }
@@ -106,6 +111,7 @@ STEP(step_plain, 0)
 STEP(step_wait_end, 1)
 STEP(step_flag_end, 2)
 STEP(step_flag_start, 3)
+STEP(step_wait_early, 5)
 
 // persist: the L steps in one launch (cooperative: every block resident); step k reads X[k], writes X[k + 1], counts
 // on cnt[k] and stages weight slice k % 4, as the k-th launch of the other variants does
@@ -122,7 +128,7 @@ step_persist(unsigned* X, const float* wts, int pf4, unsigned* cnt, const unsign
 extern "C" __global__ void epoch_next(unsigned* epoch) { *epoch += 1u; }
 """
 
-VARIANTS = ("plain", "wait_end", "flag_end", "flag_start", "persist")
+VARIANTS = ("plain", "wait_end", "wait_early", "flag_end", "flag_start", "persist")
 COOPERATIVE = 2  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_COOPERATIVE (cuda.h)
 
 
@@ -223,6 +229,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--pf", type=int, default=24 * 1024, help="weight bytes each block stages (PF)")
     ap.add_argument("--smem", type=int, default=120 * 1024, help="dynamic shared memory per block (1 block per SM)")
     ap.add_argument("--elems", type=int, default=8000, help="uint32 per tile (E; a multiple of every CPT)")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, a subset of the default")
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--json", default="")
     return ap
@@ -245,7 +252,11 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     # the launch variants first, the persistent kernel last (a cooperative launch the driver refuses in a capture
     # then costs only its own rows); the JSON is rewritten after every row, so a cut-off call keeps what ran
-    order = [v for v in VARIANTS if v != "persist"], ["persist"]
+    chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown or not chosen:
+        raise SystemExit(f"--variants {args.variants!r}: unknown {unknown}; choose from {', '.join(VARIANTS)}")
+    order = [v for v in VARIANTS if v != "persist" and v in chosen], [v for v in ("persist",) if v in chosen]
     for variants in order:
         for T, CPT, x0, ref in shapes:
             G = T * CPT

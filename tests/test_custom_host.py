@@ -758,7 +758,7 @@ def fake_cupy(monkeypatch):
     monkeypatch.delitem(sys.modules, "cupyx", raising=False)
     monkeypatch.setattr(custom, "gpu_status", lambda: (True, "fake"))
     monkeypatch.setattr(custom, "_MODULE_CACHE", {})
-    monkeypatch.setattr(custom, "_CARVEOUT", {})  # (the loaded functions are the stand-in's: each test its own)
+    monkeypatch.setattr(custom, "_PROCESS_OPTIONS", {})  # (the loaded functions are the stand-in's: each test its own)
     monkeypatch.setattr(custom, "available", lambda: (True, ""))
     # the autotuner's threshold as before session 14 (1e8: batch >= ~8): here every timed candidate is emulated in
     # NumPy, and tuning the batch-1 / 2 plans of every test slowed this file ~50x (2 tests done against 113); the

@@ -50,8 +50,12 @@ def test_probe_kernels_compile(tmp_path: Path) -> None:
     for name, body in bodies.items():
         flag = "flag" in name or name == "step_persist"
         assert ("ld.acquire.gpu" in body) == flag and ("red.release.gpu" in body) == flag, name
-        assert ("griddepcontrol.wait" in body) == (name == "step_wait_end"), name
+        assert ("griddepcontrol.wait" in body) == (name in ("step_wait_end", "step_wait_early")), name
         assert ("griddepcontrol.launch_dependents" in body) == (name not in ("step_plain", "step_persist")), name
+        if name in ("step_wait_end", "step_wait_early"):  # the trigger after the wait: before the work or after it
+            at, wait = body.index("griddepcontrol.launch_dependents"), body.index("griddepcontrol.wait")
+            first_store = body.index("st.global")
+            assert wait < at and (at < first_store) == (name == "step_wait_early"), name
 
 
 class _Arr:
@@ -60,7 +64,7 @@ class _Arr:
         self.itemsize = 4
 
 
-@pytest.mark.parametrize("var", ["plain", "wait_end", "flag_end", "flag_start", "persist"])
+@pytest.mark.parametrize("var", ["plain", "wait_end", "wait_early", "flag_end", "flag_start", "persist"])
 def test_chain_launch_arguments(var: str) -> None:
     """Launch k reads X[k] and writes X[k + 1], stages weight slice k % 4, waits on C[k - 1] (none for the first) and
     counts on C[k]; PDL from the second launch on, except in `plain`; `persist` is one cooperative launch."""
@@ -114,7 +118,7 @@ def test_main_runs_the_launch_variants_first_and_keeps_its_rows(tmp_path: Path, 
     with pytest.raises(SystemExit, match="differs from the host"):
         hp.main()
     launches = [r for r in ran if r[3] != "persist"]
-    assert ran[: len(launches)] == launches and len(launches) == 2 * 2 * 4
+    assert ran[: len(launches)] == launches and len(launches) == 2 * 2 * 5
     assert ran[len(launches) :] == [(2, 4, 0, "persist"), (2, 4, 7, "persist")]  # 20 x 8 = 160 blocks > 132 SMs
     rows = json.loads(out.read_text())
     assert len(rows) == len(ran) and sum(not r["correct"] for r in rows) == 2
@@ -126,3 +130,29 @@ def test_default_shapes_divide_the_default_tile() -> None:
     args = _probe().parser().parse_args([])
     cpts = [int(s.split("x")[1]) for s in args.shapes.split(",")]
     assert cpts and all(args.elems % c == 0 for c in cpts), (args.elems, cpts)
+
+
+def test_variants_option_runs_only_those(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    hp = _probe()
+    ran = []
+
+    class FakeProbe:
+        gpu, sms = "stand-in", 132
+
+        def __init__(self, args) -> None:
+            pass
+
+        def run(self, var, x0, ref, cpt, iters):
+            ran.append(var)
+            return 1.0, True
+
+    monkeypatch.setattr(hp, "Probe", FakeProbe)
+    argv = ["handoff_probe", "--shapes", "2x4", "--iters", "0", "--chain", "2", "--variants", "wait_early,wait_end"]
+    monkeypatch.setattr(sys, "argv", argv)
+    hp.main()
+    assert ran == ["wait_end", "wait_early"]  # in VARIANTS' order
+    monkeypatch.setattr(sys, "argv", [*argv[:-1], "wait_end,wait_late"])
+    with pytest.raises(SystemExit, match="unknown \\['wait_late'\\]"):
+        hp.main()
