@@ -8,6 +8,7 @@
 # "shared memory configuration size" of every launch in both (what the driver picked; MBV2_PDL=0, as under ncu in
 # session 23). KCACHE: a build cache tarball (scripts/cache_prefill.py).
 # Usage: scripts/carveout_device.sh OUT   env: KCACHE, ARMS (default "- 100 0 - 100 0 - 100 0"; "-" = unset), END
+# (Session 31 ran it with its own copy of the per-arm loop; it runs device_lib.sh ab_arms since, the same processes.)
 OUT=${1:?usage: $0 OUT}
 . "$(dirname "$0")/device_lib.sh"
 device_start "$OUT"
@@ -16,30 +17,7 @@ python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-
   { cat /tmp/picks.log; exit 1; }
 S="fuse=v42,picks=$P;fuse=v42,picks=$P;fuse=v42,picks=$P"
 val() { [ "$1" = "-" ] && echo "" || echo "$1"; }
-i=0
-: > "$OUT/ab.log"
-for c in ${ARMS:-- 100 0 - 100 0 - 100 0}; do
-  i=$((i + 1))
-  echo "== process $i MBV2_CARVEOUT=$c" >> "$OUT/ab.log"
-  MBV2_CARVEOUT=$(val "$c") timeout "$(left 120)" python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 \
-    --json "/tmp/ab_$i.json" --specs "$S" >> "$OUT/ab.log" 2>&1
-  echo "[ab $i carveout=$c rc=$? $(( $(date +%s) - t0 ))s] $(grep '^ab ' "$OUT/ab.log" | tail -3 | awk '{print $7}' | xargs)"
-done
-python3 - "$OUT/ab.json" /tmp/ab_*.json <<'PY'
-import json, sys
-rows = []
-for k, f in enumerate(sorted(sys.argv[2:], key=lambda f: int(f.rsplit("_", 1)[1].split(".")[0]))):
-    for r in json.load(open(f)):
-        r["process"] = k + 1
-        rows.append(r)
-json.dump(rows, open(sys.argv[1], "w"), indent=1)
-by = {}
-for r in rows:
-    by.setdefault(str(r["carveout"]), []).append(r["device_ms"])
-for c, v in by.items():
-    v = sorted(v)
-    print(f"carveout {c:>5}: {len(v)} instances, median {v[len(v) // 2]:.4f} ms, range {v[0]:.4f}-{v[-1]:.4f}")
-PY
+ab_arms MBV2_CARVEOUT "${ARMS:-- 100 0 - 100 0 - 100 0}" "$S"
 for c in - 100; do
   n=$([ "$c" = "-" ] && echo default || echo "$c")
   MBV2_CARVEOUT=$(val "$c") timeout "$(left 120)" python3 scripts/plan_prefix_times.py --batch 1 --kernels fuse=v42 \

@@ -4,7 +4,9 @@
 # then `timeout $(left 300) cmd` caps a step at 300 s or the time left before END (default 560) s after the start,
 # and `ab_step SPECS T N [PATTERN]` runs the interleaved batch-1 fp32 A/B of SPECS (scripts/e2e_ab.py, 5 rounds) into
 # $OUT/ab.json / ab.log, capped at ${AB_T:-T} s, and prints the last N log lines matching PATTERN (default: the
-# per-round and summary lines and errors).
+# per-round and summary lines and errors). `ab_arms VAR "ARMS" SPECS` runs that A/B once per arm, each in its own
+# process with VAR=arm ("-": unset; for the process-wide options MBV2_CARVEOUT, MBV2_PDL_TRIGGER), into $OUT/ab.log
+# and $OUT/ab.json (scripts/ab_merge.py), and prints each process's instances and each arm's median.
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -20,4 +22,18 @@ ab_step() {
     --specs "$1" > "$OUT/ab.log" 2>&1
   echo "[ab rc=$? $(( $(date +%s) - t0 ))s]"
   grep -E "${4:-^\[bs|^ab |Error|error}" "$OUT/ab.log" | sed -E 's/ new kernels.*//' | tail -"$3"
+}
+ab_arms() {
+  local var=$1 arms=$2 specs=$3 i=0 arm pairs=()
+  : > "$OUT/ab.log"
+  for arm in $arms; do
+    i=$((i + 1))
+    echo "== process $i $var=$arm" >> "$OUT/ab.log"
+    rm -f "/tmp/ab_$i.json"
+    env "$var=$([ "$arm" = "-" ] || echo "$arm")" timeout "$(left 120)" python3 scripts/e2e_ab.py --dtype fp32 \
+      --batches 1 --rounds 5 --json "/tmp/ab_$i.json" --specs "$specs" >> "$OUT/ab.log" 2>&1
+    echo "[ab $i $var=$arm rc=$? $(( $(date +%s) - t0 ))s] $(grep '^ab ' "$OUT/ab.log" | tail -3 | awk '{print $7}' | xargs)"
+    pairs+=("$arm=/tmp/ab_$i.json")
+  done
+  python3 scripts/ab_merge.py "$OUT/ab.json" "${pairs[@]}"
 }

@@ -23,30 +23,7 @@ P=/tmp/picks_v42_bs1.json
 python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$P" > /tmp/picks.log 2>&1 ||
   { cat /tmp/picks.log; exit 1; }
 S="fuse=v42,picks=$P;fuse=v42,picks=$P;fuse=v42,picks=$P"
-i=0
-: > "$OUT/ab.log"
-for arm in ${ARMS:-end early end early end early end early}; do
-  i=$((i + 1))
-  echo "== process $i MBV2_PDL_TRIGGER=$arm" >> "$OUT/ab.log"
-  MBV2_PDL_TRIGGER=$arm timeout "$(left 120)" python3 scripts/e2e_ab.py --dtype fp32 --batches 1 --rounds 5 \
-    --json "/tmp/ab_$i.json" --specs "$S" >> "$OUT/ab.log" 2>&1
-  echo "[ab $i $arm rc=$? $(( $(date +%s) - t0 ))s] $(grep '^ab ' "$OUT/ab.log" | tail -3 | awk '{print $7}' | xargs)"
-done
-python3 - "$OUT/ab.json" /tmp/ab_*.json <<'PY'
-import json, sys
-rows = []
-for k, f in enumerate(sorted(sys.argv[2:], key=lambda f: int(f.rsplit("_", 1)[1].split(".")[0]))):
-    for r in json.load(open(f)):
-        r["process"] = k + 1
-        rows.append(r)
-json.dump(rows, open(sys.argv[1], "w"), indent=1)
-by = {}
-for r in rows:
-    by.setdefault(r["pdl_trigger"], []).append(r["device_ms"])
-for arm, v in by.items():
-    v = sorted(v)
-    print(f"trigger {arm:>5}: {len(v)} instances, median {v[len(v) // 2]:.4f} ms, range {v[0]:.4f}-{v[-1]:.4f}")
-PY
+ab_arms MBV2_PDL_TRIGGER "${ARMS:-end early end early end early end early}" "$S"
 for arm in end early; do
   MBV2_PDL_TRIGGER=$arm timeout "$(left 90)" python3 scripts/plan_prefix_times.py --batch 1 --kernels fuse=v42 \
     --picks "$P" --rounds 3 --json "$OUT/prefix_$arm.json" > "/tmp/prefix_$arm.log" 2>&1

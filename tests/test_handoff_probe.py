@@ -92,14 +92,9 @@ def test_chain_launch_arguments(var: str) -> None:
         assert attr == (None if var == "plain" or k == 0 else 6)
 
 
-def test_main_runs_the_launch_variants_first_and_keeps_its_rows(tmp_path: Path, monkeypatch) -> None:
-    """Every variant of every shape and work size once, the persistent kernel last (and not where the grid outgrows
-    the SMs), the JSON rewritten after each row; a wrong chain fails the run."""
-    import json
-    import sys
-
-    hp = _probe()
-    ran = []
+def _fake_probe(hp, monkeypatch, ran: list, wrong=lambda var, iters: False) -> None:
+    """The probe's GPU side stood in for: each run is recorded in ``ran`` as (T, CPT, iters, variant), 1 us, and
+    correct unless ``wrong(variant, iters)``."""
 
     class FakeProbe:
         gpu, sms = "stand-in", 132
@@ -109,9 +104,20 @@ def test_main_runs_the_launch_variants_first_and_keeps_its_rows(tmp_path: Path, 
 
         def run(self, var, x0, ref, cpt, iters):
             ran.append((x0.shape[0], cpt, iters, var))
-            return 1.0, not (var == "flag_start" and iters == 7)
+            return 1.0, not wrong(var, iters)
 
     monkeypatch.setattr(hp, "Probe", FakeProbe)
+
+
+def test_main_runs_the_launch_variants_first_and_keeps_its_rows(tmp_path: Path, monkeypatch) -> None:
+    """Every variant of every shape and work size once, the persistent kernel last (and not where the grid outgrows
+    the SMs), the JSON rewritten after each row; a wrong chain fails the run."""
+    import json
+    import sys
+
+    hp = _probe()
+    ran: list = []
+    _fake_probe(hp, monkeypatch, ran, wrong=lambda var, iters: var == "flag_start" and iters == 7)
     out = tmp_path / "p.json"
     argv = ["handoff_probe", "--shapes", "2x4,20x8", "--iters", "0,7", "--chain", "3", "--json", str(out)]
     monkeypatch.setattr(sys, "argv", argv)
@@ -136,23 +142,12 @@ def test_variants_option_runs_only_those(tmp_path: Path, monkeypatch) -> None:
     import sys
 
     hp = _probe()
-    ran = []
-
-    class FakeProbe:
-        gpu, sms = "stand-in", 132
-
-        def __init__(self, args) -> None:
-            pass
-
-        def run(self, var, x0, ref, cpt, iters):
-            ran.append(var)
-            return 1.0, True
-
-    monkeypatch.setattr(hp, "Probe", FakeProbe)
+    ran: list = []
+    _fake_probe(hp, monkeypatch, ran)
     argv = ["handoff_probe", "--shapes", "2x4", "--iters", "0", "--chain", "2", "--variants", "wait_early,wait_end"]
     monkeypatch.setattr(sys, "argv", argv)
     hp.main()
-    assert ran == ["wait_end", "wait_early"]  # in VARIANTS' order
+    assert [r[3] for r in ran] == ["wait_end", "wait_early"]  # in VARIANTS' order
     monkeypatch.setattr(sys, "argv", [*argv[:-1], "wait_end,wait_late"])
     with pytest.raises(SystemExit, match="unknown \\['wait_late'\\]"):
         hp.main()

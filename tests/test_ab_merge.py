@@ -1,0 +1,54 @@
+"""scripts/ab_merge.py (session 31): an A/B whose arms ran in separate processes, merged and summarised; and every
+device script parses (bash -n)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import ab_merge  # noqa: E402
+
+
+def _rows(path: Path, times: list[float]) -> str:
+    path.write_text(json.dumps([{"device_ms": t, "instance": i} for i, t in enumerate(times)]))
+    return str(path)
+
+
+def test_merge_tags_and_summarises(tmp_path: Path, capsys) -> None:
+    pairs = [f"end={_rows(tmp_path / 'a.json', [0.11, 0.13, 0.12])}",
+             f"early={_rows(tmp_path / 'b.json', [0.10, 0.105])}",
+             f"end={_rows(tmp_path / 'c.json', [0.14])}"]  # fmt: skip
+    out = tmp_path / "ab.json"
+    ab_merge.main(["ab_merge", str(out), *pairs])
+    rows = json.loads(out.read_text())
+    assert [(r["process"], r["arm"]) for r in rows] == [(1, "end")] * 3 + [(2, "early")] * 2 + [(3, "end")]
+    text = capsys.readouterr().out
+    assert "arm      end: 4 instances, median 0.1250 ms, range 0.1100-0.1400" in text
+    assert "arm    early: 2 instances, median 0.1025 ms, range 0.1000-0.1050" in text
+
+
+def test_a_missing_process_is_named_and_fails(tmp_path: Path, capsys) -> None:
+    pairs = [f"-={_rows(tmp_path / 'a.json', [0.11])}", f"100={tmp_path / 'never.json'}"]
+    with pytest.raises(SystemExit) as exc:
+        ab_merge.main(["ab_merge", str(tmp_path / "ab.json"), *pairs])
+    assert exc.value.code == 1
+    assert "process 2 (100) wrote no" in capsys.readouterr().out
+    assert len(json.loads((tmp_path / "ab.json").read_text())) == 1  # what did run is kept
+
+
+def test_bad_pair_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="is not ARM=FILE"):
+        ab_merge.main(["ab_merge", str(tmp_path / "ab.json"), "end"])
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "scripts").glob("*.sh")))
+def test_device_scripts_parse(script: str) -> None:
+    proc = subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
