@@ -475,7 +475,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.plan_tune = (env_pt == "1") if plan_tune is None else bool(plan_tune)
         self.flag_extra = K.flag_extra_defines()  # session 30's measuring variants of the flag twins (MBV2_FLAG_EXTRA)
         # MBV2_CARVEOUT (session 31): the shared-memory carveout of every kernel this backend fetches (_fn); None: the
-        # driver's default. One value per process (_CARVEOUT)
+        # driver's default. One value per process (_PROCESS_OPTIONS), as MBV2_PDL_TRIGGER's
         self.carveout = K.carveout_option()
         self.pdl_trigger = K.pdl_trigger_option()  # MBV2_PDL_TRIGGER (session 31): "end" or "early"; one per process
         self._carved: set[str] = set()

@@ -60,14 +60,14 @@ def main() -> None:
     rows = []
     prev = 0.0
     picks = f" picks {args.picks}" if args.picks else ""
-    carve = f" MBV2_CARVEOUT={be.carveout}" if be.carveout is not None else ""
+    opts = {"carveout": be.carveout, "pdl_trigger": be.pdl_trigger}  # the process-wide measuring options
+    shown = "".join(f" {k} {v}" for k, v in opts.items() if v not in (None, "end"))
     kern = args.kernels or "default"
-    print(f"prefix {gpu} batch {args.batch} kernels {kern}{picks}{carve}: {len(launches)} launches")
+    print(f"prefix {gpu} batch {args.batch} kernels {kern}{picks}{shown}: {len(launches)} launches")
     for k, la in enumerate(launches):
         row = {"gpu": gpu, "batch": args.batch, "kernels": args.kernels or "default", "launch": k, "name": la.name,
                "op": op_of.get(k, ""), "grid": list(la.grid), "block": list(la.block), "prefix_us": med[k],
-               "marginal_us": med[k] - prev, "rounds_us": times[k], "smem": la.smem,
-               "carveout": be.carveout}  # fmt: skip
+               "marginal_us": med[k] - prev, "rounds_us": times[k], "smem": la.smem, **opts}  # fmt: skip
         rows.append(row)
         print(f"prefix {k:3d} {la.name:34s} grid {str(tuple(la.grid)):14s} +{med[k] - prev:6.2f} us  "
               f"(through it {med[k]:7.2f})  {op_of.get(k, '')[:48]}")  # fmt: skip
