@@ -1,7 +1,8 @@
 #!/bin/bash
 # Every `gpu`-marked test (not the slow soak) in one device call: the suite split into SHARDS parts with pytest's
 # --shard I/N (conftest.py), each part on its own GPU, all at once. Logs go to OUT/shards/ and OUT/shards.tgz; the
-# summary prints each shard's last line and every FAILED / ERROR line. Exit 0 only if every shard ran and passed.
+# summary prints each shard's last line and every FAILED / ERROR / SKIPPED line (a skip with its reason). Exit 0
+# only if every shard ran and passed.
 # The tests marked exclusive_gpu (device-wide state: cudaMemGetInfo) are left out of the parallel runs
 # (--exclusive defer) and run after them, each shard's alone on GPU 0 (--exclusive only): with shards sharing a GPU,
 # session 31's leak test read another shard's allocations.
@@ -25,7 +26,7 @@ k=0
 for i in $ONLY; do
   g=$(( k % NGPU )); k=$(( k + 1 ))
   CUDA_VISIBLE_DEVICES=$g timeout "$(left 10000)" python3 -m pytest ${TESTS:-tests} -q -m "${MARK:-gpu and not slow}" \
-    -p no:cacheprovider -rfE --durations=15 --shard "$i/$N" --exclusive defer $PYTEST_EXTRA > "$L/shard$i.log" 2>&1 &
+    -p no:cacheprovider -rfEs --durations=15 --shard "$i/$N" --exclusive defer $PYTEST_EXTRA > "$L/shard$i.log" 2>&1 &
   pids+=("$!:$i")
 done
 rc_all=0
@@ -36,12 +37,12 @@ for pi in "${pids[@]}"; do
 done
 for i in $ONLY; do  # each shard's exclusive_gpu tests, alone on the GPU (pytest's 5: the shard has none)
   CUDA_VISIBLE_DEVICES=0 timeout "$(left 10000)" python3 -m pytest ${TESTS:-tests} -q -m "${MARK:-gpu and not slow}" \
-    -p no:cacheprovider -rfE --shard "$i/$N" --exclusive only $PYTEST_EXTRA > "$L/shard${i}x.log" 2>&1
+    -p no:cacheprovider -rfEs --shard "$i/$N" --exclusive only $PYTEST_EXTRA > "$L/shard${i}x.log" 2>&1
   rc=$?
   [ "$rc" -eq 5 ] && continue
   echo "[shard $i/$N exclusive rc=$rc $(( $(date +%s) - t0 ))s] $(tail -1 "$L/shard${i}x.log" | cut -c1-200)"
   [ "$rc" -eq 0 ] || rc_all=1
 done
-grep -hE "^(FAILED|ERROR)" "$L"/shard*.log | cut -c1-300 | head -40
+grep -hE "^(FAILED|ERROR|SKIPPED)" "$L"/shard*.log | cut -c1-300 | head -40
 tar -czf "$OUT/shards.tgz" -C "$OUT" shards
 exit $rc_all
