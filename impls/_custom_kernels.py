@@ -294,7 +294,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 45)),
+    "fuse": tuple(f"v{i}" for i in range(1, 46)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -884,6 +884,7 @@ def carveout_option() -> int | None:
 
 PDL_TRIGGER_ENV = "MBV2_PDL_TRIGGER"
 PDL_TRIGGER_FILES = ("block0", "conv", "cblock")  # the files whose PDL kernels take PDL_TRIGGER_EARLY
+PDL_TRIGGER_EARLY_DEFINES = ("-DPDL_TRIGGER_EARLY=1",)
 
 
 def pdl_trigger_option() -> str:
@@ -899,7 +900,13 @@ def pdl_trigger_option() -> str:
 
 def pdl_trigger_defines(file: str) -> list[str]:
     """The -D options MBV2_PDL_TRIGGER adds to every build of kernel file ``file`` (its stem)."""
-    return ["-DPDL_TRIGGER_EARLY=1"] if file in PDL_TRIGGER_FILES and pdl_trigger_option() == "early" else []
+    return list(PDL_TRIGGER_EARLY_DEFINES) if file in PDL_TRIGGER_FILES and pdl_trigger_option() == "early" else []
+
+
+def _with_defines(defines: list[str], extra: tuple[str, ...] | list[str]) -> list[str]:
+    """``defines`` without those of ``extra``, then ``extra``: an early-trigger twin built in a process that runs
+    MBV2_PDL_TRIGGER=early has the define once and last, so the same options and cache key as in any other process."""
+    return [d for d in defines if d not in extra] + list(extra)
 
 
 def flag_extra_defines() -> tuple[str, ...]:
@@ -912,15 +919,19 @@ def flag_extra_defines() -> tuple[str, ...]:
 
 
 def twin_parse(name: str) -> tuple[str, str | None]:
-    """(the build a hand-off twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX), or (name, None) for any other name: an
-    exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX or (fuse v44)
-    FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX (kernels/block0.cu: in the file's own build)."""
+    """(the build a twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX / TRIGGER_SUFFIX), or (name, None) for any other
+    name: an exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX or (fuse v44)
+    FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX (kernels/block0.cu: in the file's own build), or
+    (fuse v45) any of trigger_twin_kind's builds + TRIGGER_SUFFIX."""
     base = name[: -len(FLAG_SUFFIX)]
     if name.endswith(FLAG_SUFFIX) and (exdwpw6_spec_parse(base)[2] is not None or _exdwpw5_fixed(base)):
         return base, FLAG_SUFFIX
     base = name[: -len(EPOCH_SUFFIX)]
     if name.endswith(EPOCH_SUFFIX) and (_exdwpw5_fixed(base) or base in BLOCK0_V4_BUILDS):
         return base, EPOCH_SUFFIX
+    base = name[: -len(TRIGGER_SUFFIX)]
+    if name.endswith(TRIGGER_SUFFIX) and trigger_twin_kind(base) is not None:  # fuse v45
+        return base, TRIGGER_SUFFIX
     return name, None
 
 
@@ -1093,17 +1104,46 @@ def ng1_first(version: str) -> bool:
 
 
 def flag_handoff(version: str) -> bool:
-    """fuse v43 and later: the plan's runs of consecutive exdwpw6 launches hand off through per-tile flags
+    """fuse v43 and v44 only: the plan's runs of consecutive exdwpw6 launches hand off through per-tile flags
     (impls/_custom_flags.py plan_flags) instead of the grid-wide griddepcontrol.wait, at batch <= exdwpw6_max_batch.
-    H200, session 30: 13 us slower at batch 1 than v42's grid waits; a later version should not build on it."""
-    return fuse_level(version) >= 43
+    H200, session 30: 13 us slower at batch 1 than v42's grid waits, so no later version carries it (v45 is v42's)."""
+    return fuse_level(version) in (43, 44)
 
 
 def flag_upstream(version: str) -> bool:
-    """fuse v44 and later: the exdwpw5 launches join the flag hand-off's runs (the exdwpw5 -> exdwpw5 and exdwpw5 ->
+    """fuse v44 only: the exdwpw5 launches join the flag hand-off's runs (the exdwpw5 -> exdwpw5 and exdwpw5 ->
     exdwpw6 hand-offs go by flags too); block0 v4 advances the forward's number (batch 1), elsewhere the first exdwpw5
     launch does and stays out of the run (impls/_custom_flags.py handoff_runs)."""
-    return fuse_level(version) >= 44
+    return fuse_level(version) == 44
+
+
+# fuse v45 (session 32): at batch <= TRIGGER_MAX_BATCH every block0 v4, exdwpw5 and exdwpw6 launch of the plan runs on
+# its early-trigger twin: the same build compiled with PDL_TRIGGER_EARLY (kernels/block0.cu, conv.cu, cblock.cu:
+# griddepcontrol.launch_dependents right after the input staging instead of after the last stores), named <build> +
+# TRIGGER_SUFFIX. Session 31's MBV2_PDL_TRIGGER=early does the same to every build of the process; v45 makes it a plan
+# that sits beside v42 in one process. Batch 1 only: there every launch of the plan is one wave (an early dependent
+# can only take an SM the running grid does not use); at larger batches the grids run several waves, where session 8
+# measured a trigger at entry 19.5 us slower.
+TRIGGER_SUFFIX = "_te"
+TRIGGER_MAX_BATCH = 1
+
+
+def trigger_early(version: str) -> bool:
+    """fuse v45 and later: the plan's block0 v4, exdwpw5 and exdwpw6 launches at batch <= TRIGGER_MAX_BATCH on their
+    early-trigger twins (TRIGGER_SUFFIX: built with PDL_TRIGGER_EARLY_DEFINES). v42's plan and tuner otherwise."""
+    return fuse_level(version) >= 45
+
+
+def trigger_twin_kind(name: str) -> str | None:
+    """Which early-trigger twin (fuse v45) a planned launch name has: "exdwpw6" (an exdwpw6 build with its modes and
+    shape fixed: build_exdwpw6_spec(early=True)), "fixed" (an exdwpw5 fixed build: build_fixed(early=True)),
+    "block0" (a block0 v4 build: in kernels/block0.cu's own early build, build_file_twin), or None (no twin: the
+    other kernels, among them pwpool_c8, which triggers the GEMV at its entry already)."""
+    if exdwpw6_spec_parse(name)[2] is not None:
+        return "exdwpw6"
+    if _exdwpw5_fixed(name):
+        return "fixed"
+    return "block0" if name in BLOCK0_V4_BUILDS else None
 
 
 def t512_builds(version: str) -> bool:
@@ -1659,14 +1699,25 @@ def _compile_cached(
     return out
 
 
-def build_one(name: str, arch: str, nvcc: str | None) -> Built:
+def build_one(name: str, arch: str, nvcc: str | None, extra: tuple[str, ...] = (), stem: str | None = None) -> Built:
+    """Kernel file ``name`` compiled for sm_<arch> (file_arch; cached on disk by source, options and target), with
+    MBV2_PDL_TRIGGER's defines and ``extra``; the Built (and the cubin) named ``stem`` (default: the file's stem)."""
     src_path = KERNEL_DIR / f"{name}.cu"
     source = src_path.read_text()
-    defines = pdl_trigger_defines(name)
+    defines = _with_defines(pdl_trigger_defines(name), extra)
+    stem = stem or name
     if nvcc is None:
-        return Built(name, None, _defines_head(defines) + source)
+        return Built(stem, None, _defines_head(defines) + source)
     what = f"kernels/{name}.cu for sm_{file_arch(name, arch)}" + (f" ({' '.join(defines)})" if defines else "")
-    return Built(name, _compile_cached(src_path, source, name, defines, arch, nvcc, what), source)
+    return Built(stem, _compile_cached(src_path, source, stem, defines, arch, nvcc, what), source)
+
+
+def build_file_twin(name: str, arch: str, nvcc: str | None) -> Built:
+    """fuse v45: kernel file ``name`` (block0) with PDL_TRIGGER_EARLY_DEFINES, as Built <name>TRIGGER_SUFFIX (its
+    kernels keep their names: the backend keeps each as <kernel>TRIGGER_SUFFIX)."""
+    if name not in PDL_TRIGGER_FILES:
+        raise ValueError(f"kernels/{name}.cu has no PDL_TRIGGER_EARLY")
+    return build_one(name, arch, nvcc, PDL_TRIGGER_EARLY_DEFINES, name + TRIGGER_SUFFIX)
 
 
 def _defines_head(defines: list[str]) -> str:
@@ -1683,13 +1734,15 @@ def build_exdwpw6_spec(
     stamp: bool = False,
     extra: tuple[str, ...] = (),
     flags: bool = False,
+    early: bool = False,
 ) -> Built:
     """fuse v22: kernels/cblock.cu with only exdwpw6 build ``name``, its modes (fuse v23: and shape) fixed
     (exdwpw6_spec_defines), compiled for sm_<arch>a (cached on disk by source, options and target; ~1 s). Without nvcc:
     the source for NVRTC (Built.source holds the defines as #define lines in front of the file). ``stamp``: the build
     also holds its clock-stamped twin <spec>_stamp (EXDWPW6_STAMP_NAME; scripts/cblock_sweep.py --stamps --plan).
     ``extra``: more -D options (measuring builds only, e.g. kernels/cblock.cu EXDWPW6_EX_FULL; never planned).
-    ``flags``: the flag hand-off twin (fuse v43; EXDWPW6_FLAG_DEFINES, shape fixed), named <spec>FLAG_SUFFIX."""
+    ``flags``: the flag hand-off twin (fuse v43; EXDWPW6_FLAG_DEFINES, shape fixed), named <spec>FLAG_SUFFIX.
+    ``early``: the early-trigger twin (fuse v45; PDL_TRIGGER_EARLY_DEFINES, shape fixed), named <spec>TRIGGER_SUFFIX."""
     src_path = KERNEL_DIR / "cblock.cu"
     source = src_path.read_text()
     defines = exdwpw6_spec_defines(name, modes, shape) + list(extra) + pdl_trigger_defines("cblock")
@@ -1699,6 +1752,12 @@ def build_exdwpw6_spec(
             raise ValueError(f"{spec}: a flag twin needs a fixed shape and no stamps")
         spec += FLAG_SUFFIX
         defines = _renamed(defines, "EXDWPW6", spec, EXDWPW6_FLAG_DEFINES)
+    if early:
+        if shape is None or stamp or flags:
+            raise ValueError(f"{spec}: an early-trigger twin needs a fixed shape, no stamps and no flags")
+        spec += TRIGGER_SUFFIX
+        defines = _renamed(defines, "EXDWPW6", spec, ())
+        defines = _with_defines(defines, PDL_TRIGGER_EARLY_DEFINES)
     if stamp:
         defines.append(f"-DEXDWPW6_STAMP_NAME={spec}_stamp")
     if nvcc is None:
@@ -1709,13 +1768,20 @@ def build_exdwpw6_spec(
 
 
 def build_fixed(
-    name: str, shape: tuple[int, ...], arch: str, nvcc: str | None, epoch: bool = False, flags: bool = False
+    name: str,
+    shape: tuple[int, ...],
+    arch: str,
+    nvcc: str | None,
+    epoch: bool = False,
+    flags: bool = False,
+    early: bool = False,
 ) -> Built:
     """fuse v24: the kind's kernel file with only build ``name``, its shape fixed (fixed_defines), compiled for
     sm_<arch> (cached on disk by source, options and target; ~1 s). Without nvcc: the source for NVRTC (the defines
     as #define lines in front of the file). ``epoch`` (exdwpw5 only): the epoch twin of fuse v43's flag hand-off
     (EXDWPW5_EPOCH_DEFINES: one more argument), named <spec>EPOCH_SUFFIX; ``flags`` (exdwpw5 only): fuse v44's flag
-    twin (EXDWPW5_FLAG_DEFINES: five more), named <spec>FLAG_SUFFIX."""
+    twin (EXDWPW5_FLAG_DEFINES: five more), named <spec>FLAG_SUFFIX; ``early`` (exdwpw5 only): fuse v45's early-trigger
+    twin (PDL_TRIGGER_EARLY_DEFINES, the same arguments), named <spec>TRIGGER_SUFFIX."""
     kind = fixed_kind(name)
     if kind is None:
         raise ValueError(f"not a build fuse v24 fixes: {name!r}")
@@ -1723,11 +1789,17 @@ def build_fixed(
     source = src_path.read_text()
     defines = fixed_defines(name, shape) + pdl_trigger_defines(FIXED_KINDS[kind][0])
     spec = fixed_name(name, shape)
-    if epoch or flags:
-        if kind != "exdwpw5" or (epoch and flags):
-            raise ValueError(f"{spec}: only exdwpw5 builds have an epoch or a flag twin (one of them)")
-        spec += EPOCH_SUFFIX if epoch else FLAG_SUFFIX
-        defines = _renamed(defines, "EXDWPW5", spec, EXDWPW5_EPOCH_DEFINES if epoch else EXDWPW5_FLAG_DEFINES)
+    if epoch or flags or early:
+        if kind != "exdwpw5" or epoch + flags + early > 1:
+            raise ValueError(
+                f"{spec}: only exdwpw5 builds have an epoch, a flag or an early-trigger twin (one of them)"
+            )
+        if early:
+            spec += TRIGGER_SUFFIX
+            defines = _with_defines(_renamed(defines, "EXDWPW5", spec, ()), PDL_TRIGGER_EARLY_DEFINES)
+        else:
+            spec += EPOCH_SUFFIX if epoch else FLAG_SUFFIX
+            defines = _renamed(defines, "EXDWPW5", spec, EXDWPW5_EPOCH_DEFINES if epoch else EXDWPW5_FLAG_DEFINES)
     if nvcc is None:
         return Built(spec, None, _defines_head(defines) + source)
     what = f"{spec} (kernels/{src_path.name} {' '.join(defines)})"

@@ -2560,6 +2560,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             launches = self._specialise_exdwpw6(launches)
         if K.fixed_shapes(self.versions["fuse"]):  # fuse v24: the exdwpw5 and block0 launches on fixed-shape builds
             launches = self._specialise_fixed(launches)
+        if K.trigger_early(self.versions["fuse"]) and batch <= K.TRIGGER_MAX_BATCH:  # fuse v45: early-trigger twins
+            launches = self._trigger_twins(launches)
         fresh: list[Any] = []
         sync: list[Any] = []
         if K.flag_handoff(self.versions["fuse"]) and batch <= self.exdwpw6_max_batch:
@@ -2666,6 +2668,43 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             self._fallbacks.add(f"fuse {fuse} -> v42 at batch {batch} (no flag hand-off: {got})")
             return launches, [], []
         return got.launches, got.fresh, got.sync
+
+    def _trigger_twins(self, launches: list[Launch]) -> list[Launch]:
+        """fuse v45: each block0 v4, exdwpw5 (fixed build) and exdwpw6 (fixed modes and shape) launch on its
+        early-trigger twin (K.trigger_twin_kind): the same build compiled with PDL_TRIGGER_EARLY, so that it triggers
+        its dependents right after its input staging; the same arguments and sums. The exdwpw5 / exdwpw6 twins are
+        fixed builds compiled on first use (~1 s each, in parallel; cached on disk); block0's are kernels/block0.cu's
+        own early build (K.build_file_twin), each of its kernels kept as <name>TRIGGER_SUFFIX."""
+        kinds = {la.name: K.trigger_twin_kind(la.name) for la in launches}
+        todo = sorted(
+            n for n, k in kinds.items() if k in ("exdwpw6", "fixed") and n + K.TRIGGER_SUFFIX not in self._fns
+        )
+
+        def build(name: str, nvcc: str | None) -> K.Built:
+            if kinds[name] == "exdwpw6":
+                base, modes, shape = K.exdwpw6_spec_parse(name)
+                return K.build_exdwpw6_spec(base, modes, self.arch, nvcc, shape, early=True)  # type: ignore[arg-type]
+            gen, shape = K.fixed_parse(name)
+            return K.build_fixed(gen, shape, self.arch, nvcc, early=True)  # type: ignore[arg-type]
+
+        self._build_and_load(todo, build)
+        zero = sorted(n for n, k in kinds.items() if k == "block0" and n + K.TRIGGER_SUFFIX not in self._fns)
+        if zero:
+            module = _load_module(self._cp, K.build_file_twin("block0", self.arch, K.find_nvcc()))
+            for n in zero:
+                self._fns[n + K.TRIGGER_SUFFIX] = module.get_function(n)
+        out = []
+        for la in launches:
+            kind = kinds[la.name]
+            if kind is not None:
+                twin = la.name + K.TRIGGER_SUFFIX
+                if kind == "exdwpw6":
+                    fn = self._exdwpw6_fn(twin, K.exdwpw6_build_of(K.exdwpw6_spec_parse(la.name)[0])[1], la.smem)
+                else:
+                    fn = self._dyn_smem(self._fn(twin), la.smem)
+                la = replace(la, name=twin, kernel=fn)
+            out.append(la)
+        return out
 
     def _specialise_fixed(self, launches: list[Launch]) -> list[Launch]:
         """fuse v24: each exdwpw5 and block0 v3 launch (K.fixed_kind) on the build of the same name with its shape

@@ -1,7 +1,7 @@
 """Fill the kernel build cache here, with no GPU, for a device call (session 27): a cold device machine spends ~250 s
 of its time compiling the tuner's fixed builds; this compiles the same builds on this machine instead.
 
-    python3 scripts/cache_prefill.py [LISTING] [--run RUN_JSON [--flags]] --cache DIR [--nvcc PATH] [--jobs 2]
+    python3 scripts/cache_prefill.py [LISTING] [--run RUN_JSON [--flags] [--trigger]] --cache DIR [--nvcc PATH]
 
 LISTING names earlier builds: a directory of cubins (an earlier cache, e.g. a device call's `.cache/kernels` brought
 back as a tarball and unpacked) or a text file of cubin names, one per line. Each cubin's name starts with its build's
@@ -15,7 +15,10 @@ Prints one line per 25 builds and a summary; exits 1 if any build fails.
 --run adds the fixed builds that a benchmark run's plans name (each figure's `kernels`: the launches in order, arch
 --arch), so a run's own builds are there even where the listing came from other picks; --flags adds their fuse v43
 hand-off twins: each exdwpw6 fixed build's flag twin (<build>_hf, K.build_exdwpw6_spec(flags=True)) and each exdwpw5
-fixed build's epoch twin (<build>_ep, K.build_fixed(epoch=True)). A listing's twins (those names) are built as twins.
+fixed build's epoch twin (<build>_ep, K.build_fixed(epoch=True)). --trigger adds their fuse v45 early-trigger twins:
+each exdwpw6 and exdwpw5 fixed build's <build>_te (build_exdwpw6_spec / build_fixed with early=True), and where the
+run names a block0 v4 build, kernels/block0.cu's early build (block0_te, K.build_file_twin). A listing's twins (those
+names) are built as twins.
 """
 
 from __future__ import annotations
@@ -48,10 +51,11 @@ def builds_of(listing: Path) -> list[tuple[str, str]]:
     return sorted(set(out))
 
 
-def builds_of_run(path: Path, arch: str, flags: bool) -> list[tuple[str, str]]:
+def builds_of_run(path: Path, arch: str, flags: bool, trigger: bool = False) -> list[tuple[str, str]]:
     """The exdwpw6 and fuse v24 fixed builds that a benchmark run's plans name (``flags``: the exdwpw6 ones' flag twins
-    and the exdwpw5 ones' epoch twins too, fuse v43, and the exdwpw5 ones' flag twins, fuse v44); the launches of whole
-    kernel files (gemm, linear, ...) are left out."""
+    and the exdwpw5 ones' epoch twins too, fuse v43, and the exdwpw5 ones' flag twins, fuse v44; ``trigger``: fuse v45's
+    early-trigger twins of the exdwpw6 and exdwpw5 ones, and block0.cu's early build where a block0 v4 build is named);
+    the launches of whole kernel files (gemm, linear, ...) are left out."""
     run = json.loads(path.read_text())
     names = {n for b in run.get("benchmarks", []) for n in ((b.get("extra_info") or {}).get("kernels") or [])
              if isinstance(n, str)}  # fmt: skip
@@ -66,6 +70,10 @@ def builds_of_run(path: Path, arch: str, flags: bool) -> list[tuple[str, str]]:
                 out.append((n + K.FLAG_SUFFIX, arch))
             if flags and fshape is not None and K.fixed_kind(gen) == "exdwpw5":
                 out += [(n + K.EPOCH_SUFFIX, arch), (n + K.FLAG_SUFFIX, arch)]
+        if trigger and K.trigger_twin_kind(n) is not None:
+            out.append(
+                ("block0" + K.TRIGGER_SUFFIX if K.trigger_twin_kind(n) == "block0" else n + K.TRIGGER_SUFFIX, arch)
+            )
     return sorted(set(out))
 
 
@@ -78,14 +86,19 @@ def build(name: str, arch: str, nvcc: str) -> str:
     if name in K.KERNEL_FILES:
         K.build_one(name, arch, nvcc)
         return "file"
+    if name.endswith(K.TRIGGER_SUFFIX) and name[: -len(K.TRIGGER_SUFFIX)] in K.PDL_TRIGGER_FILES:  # fuse v45
+        K.build_file_twin(name[: -len(K.TRIGGER_SUFFIX)], arch, nvcc)
+        return "file_early"
     name, twin = K.twin_parse(name)
     base, modes, shape = K.exdwpw6_spec_parse(name)
     if modes is not None:
-        K.build_exdwpw6_spec(base, modes, arch, nvcc, shape, **({"flags": True} if twin == K.FLAG_SUFFIX else {}))
-        return "exdwpw6" + ("_flags" if twin else "")
+        kw = {K.FLAG_SUFFIX: {"flags": True}, K.TRIGGER_SUFFIX: {"early": True}}.get(twin, {})  # type: ignore[arg-type]
+        K.build_exdwpw6_spec(base, modes, arch, nvcc, shape, **kw)
+        return "exdwpw6" + ("_" + next(iter(kw)) if kw else "")
     generic, fshape = K.fixed_parse(name)
     if fshape is not None:
-        twins = {K.EPOCH_SUFFIX: ("epoch", "_epoch"), K.FLAG_SUFFIX: ("flags", "_flags"), None: (None, "")}
+        twins = {K.EPOCH_SUFFIX: ("epoch", "_epoch"), K.FLAG_SUFFIX: ("flags", "_flags"), None: (None, ""),
+                 K.TRIGGER_SUFFIX: ("early", "_early")}  # fmt: skip
         kw, tag = twins[twin]
         K.build_fixed(generic, fshape, arch, nvcc, **({kw: True} if kw else {}))
         return "fixed" + tag
@@ -98,6 +111,7 @@ def main() -> None:
     ap.add_argument("--run", type=Path, help="a benchmark run (run.json): the fixed builds its plans name")
     ap.add_argument("--arch", default="90", help="--run's builds' target (the device's compute capability)")
     ap.add_argument("--flags", action="store_true", help="--run's builds' fuse v43 / v44 hand-off twins too")
+    ap.add_argument("--trigger", action="store_true", help="--run's builds' fuse v45 early-trigger twins too")
     ap.add_argument("--cache", type=Path, required=True, help="the cache to fill (MBV2_CACHE on the device)")
     ap.add_argument("--nvcc", default="/usr/local/cuda/bin/nvcc", help="the device's nvcc path (part of the key)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
@@ -106,12 +120,12 @@ def main() -> None:
         raise SystemExit(f"no nvcc at {args.nvcc}: the key needs the device's path to an nvcc of the same version here")
     if args.listing is None and args.run is None:
         raise SystemExit("nothing to build: give a LISTING, --run RUN_JSON or both")
-    if args.flags and args.run is None:
-        raise SystemExit("--flags needs --run (the hand-off twins of the run's fixed builds)")
+    if (args.flags or args.trigger) and args.run is None:
+        raise SystemExit("--flags / --trigger need --run (the twins of the run's fixed builds)")
     os.environ["MBV2_CACHE"] = str(args.cache)
     todo = builds_of(args.listing) if args.listing is not None else []
     if args.run is not None:
-        todo = sorted(set(todo) | set(builds_of_run(args.run, args.arch, args.flags)), key=repr)
+        todo = sorted(set(todo) | set(builds_of_run(args.run, args.arch, args.flags, args.trigger)), key=repr)
     src = " + ".join(str(p) for p in (args.listing, args.run) if p is not None)
     print(f"prefill: {len(todo)} builds from {src} into {args.cache}/kernels ({args.jobs} jobs)", flush=True)
     t0, done, kinds, failed = time.time(), 0, {}, []

@@ -683,6 +683,38 @@ def test_e2e_fuse_v43_flag_handoff_matches_onnxruntime(net, batch, graph, fuse):
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_e2e_fuse_v45_trigger_twins_match_onnxruntime(net, batch, graph):
+    """fuse v45 (session 32): at batch 1 every block0 v4, exdwpw5 and exdwpw6 launch on its early-trigger twin
+    (PDL_TRIGGER_EARLY: each triggers its dependents right after its input staging, so two launches overlap), above it
+    v42's plan. Against ONNX Runtime (NaN-poisoned), no fallback; bit-identical to v42's plan with the same tuner picks
+    over 20 replays, each with the buffers poisoned first (a dependent that read before its producer's grid finished
+    would see NaN or a stale tile in some replay)."""
+    from impls._custom_kernels import TRIGGER_MAX_BATCH, TRIGGER_SUFFIX, trigger_twin_kind, twin_parse
+
+    x, _ = ort_reference(batch)
+    be = impls.create("custom", kernels="fuse=v45", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v45 graph={graph} bs{batch}")
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    names = [la.name for la in be.plan(batch).launches]
+    base = [twin_parse(n)[0] for n in names]
+    twins = [n for n in names if n.endswith(TRIGGER_SUFFIX)]
+    if batch <= TRIGGER_MAX_BATCH:
+        assert twins == [n + TRIGGER_SUFFIX for n in base if trigger_twin_kind(n)] and len(twins) >= 15, names
+    else:
+        assert not twins, names
+    ref = impls.create("custom", kernels="fuse=v42", graph=graph)
+    ref.prepare(net)
+    ref._tune_cache = dict(be._tune_cache)  # v45's picks
+    assert base == [la.name for la in ref.plan(batch).launches]
+    want = ref.run(x)
+    for i in range(20):
+        be.poison(batch)
+        np.testing.assert_array_equal(be.run(x), want, err_msg=f"replay {i}")
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3])
 @pytest.mark.parametrize("fuse", ["v31", "v38"])
 def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):

@@ -236,9 +236,16 @@ def emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, shape, flags):
 
 def emulate(name, grid, block, args):
     a = args
-    from impls._custom_kernels import EPOCH_SUFFIX, FLAG_SUFFIX, twin_parse  # (this function's K is a GEMM dimension)
+    from impls._custom_kernels import (  # (this function's K is a GEMM dimension)
+        EPOCH_SUFFIX,
+        FLAG_SUFFIX,
+        TRIGGER_SUFFIX,
+        twin_parse,
+    )
 
     twin_base, twin = twin_parse(name)
+    if twin == TRIGGER_SUFFIX:  # fuse v45: the same build, its trigger elsewhere: the same arguments and sums
+        return emulate(twin_base, grid, block, args)
     if twin == FLAG_SUFFIX:  # fuse v43
         return emulate_flag_twin(twin_base, grid, block, args)
     if twin == EPOCH_SUFFIX:  # fuse v43: the exdwpw5 build, then block (0, 0)'s thread 0 advances the number
@@ -591,8 +598,9 @@ class RawKernel:
         if base != name and base in SIGS:
             SIGS[name] = SIGS[base]
         twin = K.twin_parse(name)[1]  # fuse v43: the flag / epoch twins take more arguments
-        if twin is not None and base in SIGS:
-            SIGS[name] = SIGS[base] + (FLAG_SIG if twin == K.FLAG_SUFFIX else ["unsigned* ep"])
+        if twin is not None and base in SIGS:  # (fuse v45's early-trigger twins: the build's own arguments)
+            more = {K.FLAG_SUFFIX: FLAG_SIG, K.EPOCH_SUFFIX: ["unsigned* ep"], K.TRIGGER_SUFFIX: []}[twin]
+            SIGS[name] = SIGS[base] + more
         if name not in SIGS:
             raise KeyError(f"no kernel {name}")
         self.name, self.sig = name, SIGS[name]
@@ -748,6 +756,7 @@ def make_fake_cupy() -> types.ModuleType:
 SPEC_BUILDS: list = []  # fuse v22: the (build, modes) the backend compiled (the stand-in's build_exdwpw6_spec)
 SPEC_EXTRAS: list = []  # each of those builds' extra -D options (the flag twins' MBV2_FLAG_EXTRA variants)
 FIXED_BUILDS: list = []  # fuse v24: the (build, shape) the backend compiled (the stand-in's build_fixed)
+FILE_TWINS: list = []  # fuse v45: the kernel files whose early-trigger build the backend asked for
 
 
 @pytest.fixture
@@ -785,23 +794,31 @@ def fake_cupy(monkeypatch):
         custom.K, "build_all", lambda arch: {n: custom.K.Built(n, None, "") for n in custom.K.KERNEL_FILES}
     )
 
-    def fake_spec(name, modes, arch, nvcc, shape=None, flags=False, extra=()):  # fuse v22 / v23's fixed builds:
-        SPEC_BUILDS.append((name, modes, shape) + (("flags",) if flags else ()))  # recorded, loaded by name (v43:
-        SPEC_EXTRAS.append(tuple(extra))  # the twins; session 30: a flag twin's measuring variants)
-        return custom.K.Built(custom.K.exdwpw6_spec_name(name, modes, shape) + (K.FLAG_SUFFIX if flags else ""), None,
-                              "")  # fmt: skip
+    def fake_spec(name, modes, arch, nvcc, shape=None, flags=False, extra=(), early=False):  # fuse v22 / v23's fixed
+        SPEC_BUILDS.append((name, modes, shape) + (("flags",) if flags else ()) + (("early",) if early else ()))
+        SPEC_EXTRAS.append(tuple(extra))  # builds: recorded, loaded by name (v43 / v45: the twins; session 30: a flag
+        twin = K.FLAG_SUFFIX if flags else K.TRIGGER_SUFFIX if early else ""  # twin's measuring variants)
+        return custom.K.Built(custom.K.exdwpw6_spec_name(name, modes, shape) + twin, None, "")
 
     monkeypatch.setattr(custom.K, "build_exdwpw6_spec", fake_spec)
     SPEC_BUILDS.clear()
     SPEC_EXTRAS.clear()
 
-    def fake_fixed(name, shape, arch, nvcc, epoch=False, flags=False):  # fuse v24's fixed builds: recorded, loaded
-        FIXED_BUILDS.append((name, shape) + (("epoch",) if epoch else ()) + (("flags",) if flags else ()))  # by name
-        twin = K.EPOCH_SUFFIX if epoch else K.FLAG_SUFFIX if flags else ""
+    def fake_fixed(name, shape, arch, nvcc, epoch=False, flags=False, early=False):  # fuse v24's fixed builds:
+        tags = (("epoch",) if epoch else ()) + (("flags",) if flags else ()) + (("early",) if early else ())
+        FIXED_BUILDS.append((name, shape) + tags)  # recorded, loaded by name
+        twin = K.EPOCH_SUFFIX if epoch else K.FLAG_SUFFIX if flags else K.TRIGGER_SUFFIX if early else ""
         return custom.K.Built(custom.K.fixed_name(name, shape) + twin, None, "")
 
     monkeypatch.setattr(custom.K, "build_fixed", fake_fixed)
     FIXED_BUILDS.clear()
+
+    def fake_file_twin(name, arch, nvcc):  # fuse v45: block0.cu's early build (its kernels keep their names)
+        FILE_TWINS.append(name)
+        return custom.K.Built(name + K.TRIGGER_SUFFIX, None, "")
+
+    monkeypatch.setattr(custom.K, "build_file_twin", fake_file_twin)
+    FILE_TWINS.clear()
     FLAG_CHECKS.clear()
     LAUNCHES.clear()
     return custom

@@ -169,7 +169,7 @@ def test_twin_names_parse_and_build_rules() -> None:
         assert f"#define EXDWPW5_SPEC_NAME {FIX5}{suffix}\n" in src.source
     assert [K.flag_handoff(v) for v in ("v36", "v42", "v43", "v44")] == [False, False, True, True]
     assert [K.flag_upstream(v) for v in ("v42", "v43", "v44")] == [False, False, True]
-    assert K.DEFAULT_VERSIONS["fuse"] == "v42" and K.KERNEL_VERSIONS["fuse"][-1] == "v44"  # not measured: not default
+    assert K.DEFAULT_VERSIONS["fuse"] not in ("v43", "v44") and "v44" in K.KERNEL_VERSIONS["fuse"]  # measured slower
 
 
 def test_polled_tiles_are_those_the_input_rows_lie_in() -> None:
