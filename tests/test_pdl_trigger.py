@@ -34,9 +34,8 @@ def test_option_refuses(monkeypatch, raw) -> None:
         K.pdl_trigger_option()
 
 
-@pytest.mark.parametrize("mode", ["end", "early"])
-def test_every_build_of_the_three_files_gets_the_define(monkeypatch, mode) -> None:
-    monkeypatch.setenv(K.PDL_TRIGGER_ENV, mode)
+def record_compiles(monkeypatch) -> dict[str, list[str]]:
+    """The -D options each build would pass to nvcc, by cubin stem (K._compile_cached recorded, not run)."""
     seen: dict[str, list[str]] = {}
 
     def fake_compile(src_path, source, stem, defines, arch, nvcc, what):
@@ -44,6 +43,13 @@ def test_every_build_of_the_three_files_gets_the_define(monkeypatch, mode) -> No
         return src_path
 
     monkeypatch.setattr(K, "_compile_cached", fake_compile)
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["end", "early"])
+def test_every_build_of_the_three_files_gets_the_define(monkeypatch, mode) -> None:
+    monkeypatch.setenv(K.PDL_TRIGGER_ENV, mode)
+    seen = record_compiles(monkeypatch)
     for name in K.KERNEL_FILES:
         K.build_one(name, "90", "nvcc")
     fixed = [c for c in FIXED_CASES if c[0].startswith(("exdwpw5", "block0", "pwpool_c8"))]

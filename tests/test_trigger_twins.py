@@ -19,6 +19,7 @@ import pytest
 from impls import _custom_kernels as K
 from tests.test_custom_host import fake_cupy  # noqa: F401  (the CuPy stand-in fixture)
 from tests.test_kernels_compile import FIXED_CASES, SPEC_CASES
+from tests.test_pdl_trigger import record_compiles
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
@@ -68,13 +69,7 @@ def test_twin_build_options(monkeypatch, process) -> None:
     process of either MBV2_PDL_TRIGGER value (the same options, so the same cache key); block0's is the whole file's
     early build under its own stem."""
     monkeypatch.setenv(K.PDL_TRIGGER_ENV, process)
-    seen: dict[str, list[str]] = {}
-
-    def record(src_path, source, stem, defines, arch, nvcc, what):
-        seen[stem] = list(defines)
-        return src_path
-
-    monkeypatch.setattr(K, "_compile_cached", record)
+    seen = record_compiles(monkeypatch)
     b5, s5 = FIVE
     spec5 = K.fixed_name(b5, s5)
     assert K.build_fixed(b5, s5, "90", "nvcc", early=True).name == spec5 + K.TRIGGER_SUFFIX
