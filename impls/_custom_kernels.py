@@ -905,7 +905,8 @@ def pdl_trigger_defines(file: str) -> list[str]:
 
 def _with_defines(defines: list[str], extra: tuple[str, ...] | list[str]) -> list[str]:
     """``defines`` without those of ``extra``, then ``extra``: an early-trigger twin built in a process that runs
-    MBV2_PDL_TRIGGER=early has the define once and last, so the same options and cache key as in any other process."""
+    MBV2_PDL_TRIGGER=early has the define once and in the same place, so the same options and cache key as in any
+    other process."""
     return [d for d in defines if d not in extra] + list(extra)
 
 
@@ -941,9 +942,10 @@ def _exdwpw5_fixed(name: str) -> bool:
 
 
 def _renamed(defines: list[str], prefix: str, name: str, extra: tuple[str, ...]) -> list[str]:
-    """A fixed build's -D options for its twin ``name``: its <prefix>_SPEC_NAME replaced, ``extra`` added."""
+    """A fixed build's -D options for its twin ``name``: its <prefix>_SPEC_NAME replaced, ``extra`` added once
+    (_with_defines: fuse v45's early define is already there in a process that runs MBV2_PDL_TRIGGER=early)."""
     keep = [d for d in defines if not d.startswith(f"-D{prefix}_SPEC_NAME=")]
-    return keep + list(extra) + [f"-D{prefix}_SPEC_NAME={name}"]
+    return _with_defines(keep, extra) + [f"-D{prefix}_SPEC_NAME={name}"]
 
 
 def exdwpw6_spec_defines(
@@ -1756,8 +1758,7 @@ def build_exdwpw6_spec(
         if shape is None or stamp or flags:
             raise ValueError(f"{spec}: an early-trigger twin needs a fixed shape, no stamps and no flags")
         spec += TRIGGER_SUFFIX
-        defines = _renamed(defines, "EXDWPW6", spec, ())
-        defines = _with_defines(defines, PDL_TRIGGER_EARLY_DEFINES)
+        defines = _renamed(defines, "EXDWPW6", spec, PDL_TRIGGER_EARLY_DEFINES)
     if stamp:
         defines.append(f"-DEXDWPW6_STAMP_NAME={spec}_stamp")
     if nvcc is None:
@@ -1794,12 +1795,9 @@ def build_fixed(
             raise ValueError(
                 f"{spec}: only exdwpw5 builds have an epoch, a flag or an early-trigger twin (one of them)"
             )
-        if early:
-            spec += TRIGGER_SUFFIX
-            defines = _with_defines(_renamed(defines, "EXDWPW5", spec, ()), PDL_TRIGGER_EARLY_DEFINES)
-        else:
-            spec += EPOCH_SUFFIX if epoch else FLAG_SUFFIX
-            defines = _renamed(defines, "EXDWPW5", spec, EXDWPW5_EPOCH_DEFINES if epoch else EXDWPW5_FLAG_DEFINES)
+        spec += TRIGGER_SUFFIX if early else EPOCH_SUFFIX if epoch else FLAG_SUFFIX
+        twin = PDL_TRIGGER_EARLY_DEFINES if early else EXDWPW5_EPOCH_DEFINES if epoch else EXDWPW5_FLAG_DEFINES
+        defines = _renamed(defines, "EXDWPW5", spec, twin)
     if nvcc is None:
         return Built(spec, None, _defines_head(defines) + source)
     what = f"{spec} (kernels/{src_path.name} {' '.join(defines)})"

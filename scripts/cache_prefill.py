@@ -70,10 +70,9 @@ def builds_of_run(path: Path, arch: str, flags: bool, trigger: bool = False) -> 
                 out.append((n + K.FLAG_SUFFIX, arch))
             if flags and fshape is not None and K.fixed_kind(gen) == "exdwpw5":
                 out += [(n + K.EPOCH_SUFFIX, arch), (n + K.FLAG_SUFFIX, arch)]
-        if trigger and K.trigger_twin_kind(n) is not None:
-            out.append(
-                ("block0" + K.TRIGGER_SUFFIX if K.trigger_twin_kind(n) == "block0" else n + K.TRIGGER_SUFFIX, arch)
-            )
+        kind = K.trigger_twin_kind(n) if trigger else None
+        if kind is not None:
+            out.append((("block0" if kind == "block0" else n) + K.TRIGGER_SUFFIX, arch))
     return sorted(set(out))
 
 

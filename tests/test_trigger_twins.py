@@ -65,7 +65,7 @@ def test_twin_names_parse() -> None:
 
 @pytest.mark.parametrize("process", ["", "early"])
 def test_twin_build_options(monkeypatch, process) -> None:
-    """A twin is its build's options with the kernel renamed <spec>TRIGGER_SUFFIX and PDL_TRIGGER_EARLY last, in a
+    """A twin is its build's options with PDL_TRIGGER_EARLY once and the kernel renamed <spec>TRIGGER_SUFFIX, in a
     process of either MBV2_PDL_TRIGGER value (the same options, so the same cache key); block0's is the whole file's
     early build under its own stem."""
     monkeypatch.setenv(K.PDL_TRIGGER_ENV, process)
@@ -74,12 +74,12 @@ def test_twin_build_options(monkeypatch, process) -> None:
     spec5 = K.fixed_name(b5, s5)
     assert K.build_fixed(b5, s5, "90", "nvcc", early=True).name == spec5 + K.TRIGGER_SUFFIX
     plain5 = [d for d in K.fixed_defines(b5, s5) if not d.startswith("-DEXDWPW5_SPEC_NAME=")]
-    assert seen[spec5 + K.TRIGGER_SUFFIX] == plain5 + [f"-DEXDWPW5_SPEC_NAME={spec5}{K.TRIGGER_SUFFIX}", EARLY]
+    assert seen[spec5 + K.TRIGGER_SUFFIX] == plain5 + [EARLY, f"-DEXDWPW5_SPEC_NAME={spec5}{K.TRIGGER_SUFFIX}"]
     b6, m6, s6 = SIX
     spec6 = K.exdwpw6_spec_name(b6, m6, s6)
     assert K.build_exdwpw6_spec(b6, m6, "90", "nvcc", s6, early=True).name == spec6 + K.TRIGGER_SUFFIX
     plain6 = [d for d in K.exdwpw6_spec_defines(b6, m6, s6) if not d.startswith("-DEXDWPW6_SPEC_NAME=")]
-    assert seen[spec6 + K.TRIGGER_SUFFIX] == plain6 + [f"-DEXDWPW6_SPEC_NAME={spec6}{K.TRIGGER_SUFFIX}", EARLY]
+    assert seen[spec6 + K.TRIGGER_SUFFIX] == plain6 + [EARLY, f"-DEXDWPW6_SPEC_NAME={spec6}{K.TRIGGER_SUFFIX}"]
     assert K.build_file_twin("block0", "90", "nvcc").name == "block0" + K.TRIGGER_SUFFIX
     assert seen["block0" + K.TRIGGER_SUFFIX] == [EARLY]
     K.build_one("block0", "90", "nvcc")
