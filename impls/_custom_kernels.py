@@ -1136,6 +1136,29 @@ def trigger_early(version: str) -> bool:
     return fuse_level(version) >= 45
 
 
+def trigger_set_parse(text: str) -> frozenset[int]:
+    """A set of plan positions (fuse v45's CustomBackend.trigger_launches) from '1+2+5-9' (positions and inclusive
+    ranges joined by '+': a kernel spec already uses ',' and ';'); '' is the empty set. Anything else -> InputError."""
+    out: set[int] = set()
+    for part in text.split("+") if text.strip() else []:
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if m is None or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise InputError(f"trigger launches {text!r}: expected plan positions and ranges joined by '+', e.g. 1+4-9")
+        out.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    return frozenset(out)
+
+
+def trigger_set_format(positions: set[int] | frozenset[int]) -> str:
+    """trigger_set_parse's inverse: sorted positions, runs of three or more as ranges ('0+1+4-9')."""
+    runs: list[list[int]] = []
+    for p in sorted(positions):
+        if runs and p == runs[-1][-1] + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return "+".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else "+".join(map(str, r)) for r in runs)
+
+
 def trigger_twin_kind(name: str) -> str | None:
     """Which early-trigger twin (fuse v45) a planned launch name has: "exdwpw6" (an exdwpw6 build with its modes and
     shape fixed: build_exdwpw6_spec(early=True)), "fixed" (an exdwpw5 fixed build: build_fixed(early=True)),

@@ -478,6 +478,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # driver's default. One value per process (_PROCESS_OPTIONS), as MBV2_PDL_TRIGGER's
         self.carveout = K.carveout_option()
         self.pdl_trigger = K.pdl_trigger_option()  # MBV2_PDL_TRIGGER (session 31): "end" or "early"; one per process
+        # fuse v45: the plan positions whose launches run on their early-trigger twins (_trigger_twins; None: every
+        # launch that has one). Session 33: so that the hand-offs that gain can be kept alone (scripts/trigger_mask.py
+        # picks them from prefix times; scripts/e2e_ab.py trig=)
+        self.trigger_launches: frozenset[int] | None = None
         self._carved: set[str] = set()
         # tune_picks / MBV2_TUNE_PICKS: an earlier run's autotuner picks (``tuned``: repr(key) -> repr(pick); a JSON
         # file of them, e.g. from `python -m mbv2 picks run.json`), replayed instead of timed where a key matches
@@ -605,6 +609,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             "plan_tune": self.plan_tune,
             "carveout": self.carveout if self.carveout is not None else "driver default",
             "pdl_trigger": self.pdl_trigger,
+            **({"trigger_launches": sorted(self.trigger_launches)} if self.trigger_launches is not None else {}),
             **({"flag_extra": list(self.flag_extra)} if self.flag_extra else {}),
             "plan_tuned": {str(b): ch for b, ch in sorted(self.plan_tuned.items())},
             "tune_picks": {
@@ -2674,8 +2679,19 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         early-trigger twin (K.trigger_twin_kind): the same build compiled with PDL_TRIGGER_EARLY, so that it triggers
         its dependents right after its input staging; the same arguments and sums. The exdwpw5 / exdwpw6 twins are
         fixed builds compiled on first use (~1 s each, in parallel; cached on disk); block0's are kernels/block0.cu's
-        own early build (K.build_file_twin), each of its kernels kept as <name>TRIGGER_SUFFIX."""
-        kinds = {la.name: K.trigger_twin_kind(la.name) for la in launches}
+        own early build (K.build_file_twin), each of its kernels kept as <name>TRIGGER_SUFFIX. With trigger_launches
+        only the launches at those positions (each must have a twin: InputError otherwise)."""
+        picked = range(len(launches)) if self.trigger_launches is None else sorted(self.trigger_launches)
+        if self.trigger_launches is not None:
+            bad = [
+                f"{i} ({launches[i].name if i < len(launches) else f'the plan has {len(launches)} launches'})"
+                for i in picked
+                if i >= len(launches) or K.trigger_twin_kind(launches[i].name) is None
+            ]
+            if bad:
+                raise InputError(f"trigger_launches: no early-trigger twin at position {', '.join(bad)}")
+        at = {i: K.trigger_twin_kind(launches[i].name) for i in picked}
+        kinds = {launches[i].name: k for i, k in at.items()}
         todo = sorted(
             n for n, k in kinds.items() if k in ("exdwpw6", "fixed") and n + K.TRIGGER_SUFFIX not in self._fns
         )
@@ -2694,8 +2710,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             for n in zero:
                 self._fns[n + K.TRIGGER_SUFFIX] = module.get_function(n)
         out = []
-        for la in launches:
-            kind = kinds[la.name]
+        for i, la in enumerate(launches):
+            kind = at.get(i)
             if kind is not None:
                 twin = la.name + K.TRIGGER_SUFFIX
                 if kind == "exdwpw6":

@@ -1,6 +1,7 @@
 """One A/B whose arms ran in separate processes (a process-wide option: MBV2_CARVEOUT, MBV2_PDL_TRIGGER), merged:
 the rows of each process's scripts/e2e_ab.py JSON, tagged with the process's number and arm, into one JSON, and each
-arm's median and range printed (session 31; scripts/device_lib.sh ab_arms).
+arm's median and range printed, per kernel spec where the rows name one (session 31; scripts/device_lib.sh ab_arms;
+session 33: scripts/trigger_device.sh's two A/B steps, arms "all" and "mask").
 
     python3 scripts/ab_merge.py OUT.json ARM=FILE [ARM=FILE ...]     (in the order the processes ran)
 """
@@ -29,12 +30,14 @@ def merge(pairs: list[str]) -> tuple[list[dict], list[str]]:
 
 
 def summary(rows: list[dict]) -> list[str]:
-    by: dict[str, list[float]] = {}
+    """Per arm and kernel spec (a process may time several specs: e2e_ab.py's "kernels"), in the order first seen."""
+    by: dict[tuple[str, str], list[float]] = {}
     for r in rows:
-        by.setdefault(r["arm"], []).append(r["device_ms"])
+        by.setdefault((r["arm"], r.get("kernels", "")), []).append(r["device_ms"])
     return [
-        f"arm {arm:>8}: {len(v)} instances, median {statistics.median(v):.4f} ms, range {min(v):.4f}-{max(v):.4f}"
-        for arm, v in by.items()
+        f"arm {arm:>8}{' ' + spec if spec else ''}: {len(v)} instances, median {statistics.median(v):.4f} ms, "
+        f"range {min(v):.4f}-{max(v):.4f}"
+        for (arm, spec), v in by.items()
     ]
 
 

@@ -26,6 +26,7 @@ import cupy
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import impls  # noqa: E402
+from impls import _custom_kernels as K  # noqa: E402
 from impls.custom import CustomBackend  # noqa: E402
 from mbv2.model import default_network  # noqa: E402
 from mbv2.network import random_input  # noqa: E402
@@ -69,8 +70,8 @@ def main() -> None:
             # "tuneflop=X" its TUNE_MIN_FLOP (the smallest problem the autotuner times), "block6max=N" the largest
             # batch it runs exdwpw6 blocks at, "b0split=0/1" / "b0k4=0/1" block0 v4's block0_split / block0_k4,
             # "picks=FILE" its tune_picks (an earlier run's autotuner picks replayed: `python -m mbv2 picks`); not
-            # kernel families
-            opt_keys = ("pdl=", "plantune=", "tuneflop=", "block6max=", "b0split=", "b0k4=", "picks=")
+            # kernel families; "trig=1+4-9" fuse v45's trigger_launches (the plan positions on early-trigger twins)
+            opt_keys = ("pdl=", "plantune=", "tuneflop=", "block6max=", "b0split=", "b0k4=", "picks=", "trig=")
             opts = dict(t.strip().split("=", 1) for t in spec.split(",") if t.strip().startswith(opt_keys))
             kspec = ",".join(t for t in spec.split(",") if not t.strip().startswith(opt_keys))
             pdl = bool(int(opts["pdl"])) if "pdl" in opts else None
@@ -86,6 +87,8 @@ def main() -> None:
                 be.block0_split = bool(int(opts["b0split"]))
             if "b0k4" in opts:
                 be.block0_k4 = bool(int(opts["b0k4"]))
+            if "trig" in opts:
+                be.trigger_launches = K.trigger_set_parse(opts["trig"])
             be.prepare(net)
             t0 = time.perf_counter()
             be.plan(batch)
@@ -133,6 +136,7 @@ def main() -> None:
                 "plan_tune": be.plan_tune,
                 "carveout": be.carveout,  # MBV2_CARVEOUT (one value per process; None: the driver's default)
                 "pdl_trigger": be.pdl_trigger,  # MBV2_PDL_TRIGGER (one value per process)
+                "trigger_launches": None if be.trigger_launches is None else sorted(be.trigger_launches),
                 "plan_tuned": be.plan_tuned.get(batch, []),
                 "plan_s": plan_secs[j],
             }

@@ -22,6 +22,7 @@ import cupy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from impls import _custom_kernels as K  # noqa: E402
 from impls.custom import CustomBackend  # noqa: E402
 from mbv2.model import default_network  # noqa: E402
 from mbv2.network import random_input  # noqa: E402
@@ -36,9 +37,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--json", default="")
     ap.add_argument("--picks", default=None, help="tune_picks: an earlier run's autotuner picks to replay (a file)")
+    ap.add_argument("--trig", default=None, help="fuse v45's trigger_launches, e.g. 1+4-9 (default: every twin)")
     args = ap.parse_args()
     net = default_network()
     be = CustomBackend(graph=True, kernels=args.kernels, tune_picks=args.picks)
+    if args.trig is not None:
+        be.trigger_launches = K.trigger_set_parse(args.trig)
     be.prepare(net)
     plan = be.plan(args.batch)
     be.run(random_input(net, args.batch, seed=args.batch))
@@ -61,6 +65,8 @@ def main() -> None:
     prev = 0.0
     picks = f" picks {args.picks}" if args.picks else ""
     opts = {"carveout": be.carveout, "pdl_trigger": be.pdl_trigger}  # the process-wide measuring options
+    if args.trig is not None:
+        opts["trig"] = args.trig
     shown = "".join(f" {k} {v}" for k, v in opts.items() if v not in (None, "end"))
     kern = args.kernels or "default"
     print(f"prefix {gpu} batch {args.batch} kernels {kern}{picks}{shown}: {len(launches)} launches")

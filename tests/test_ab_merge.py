@@ -34,6 +34,21 @@ def test_merge_tags_and_summarises(tmp_path: Path, capsys) -> None:
     assert "arm    early: 2 instances, median 0.1025 ms, range 0.1000-0.1050" in text
 
 
+def test_summary_per_spec_where_rows_name_one(tmp_path: Path, capsys) -> None:
+    """Session 33: a process that times several specs (scripts/trigger_device.sh's steps 2 and 5) is summarised per
+    arm and spec."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps([{"device_ms": t, "kernels": k} for t, k in ((0.108, "v42"), (0.106, "v45"),
+                                                                           (0.110, "v42"))]))  # fmt: skip
+    b.write_text(json.dumps([{"device_ms": 0.105, "kernels": "v45,trig=1+2"}]))
+    ab_merge.main(["ab_merge", str(tmp_path / "ab.json"), f"all={a}", f"mask={b}"])
+    assert capsys.readouterr().out.splitlines() == [
+        "arm      all v42: 2 instances, median 0.1090 ms, range 0.1080-0.1100",
+        "arm      all v45: 1 instances, median 0.1060 ms, range 0.1060-0.1060",
+        "arm     mask v45,trig=1+2: 1 instances, median 0.1050 ms, range 0.1050-0.1050",
+    ]
+
+
 def test_a_missing_process_is_named_and_fails(tmp_path: Path, capsys) -> None:
     pairs = [f"-={_rows(tmp_path / 'a.json', [0.11])}", f"100={tmp_path / 'never.json'}"]
     with pytest.raises(SystemExit) as exc:

@@ -206,3 +206,99 @@ def test_block0_twin_holds_the_v4_kernels(tmp_path, monkeypatch) -> None:
     assert b.path is not None and b.path.name.startswith("block0" + K.TRIGGER_SUFFIX + "-sm90")
     data = b.path.read_bytes()
     assert all(n.encode() in data for n in K.BLOCK0_V4_BUILDS)
+
+
+# -- session 33: the twins kept alone (CustomBackend.trigger_launches, scripts/trigger_mask.py) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "positions", "again"),
+    [("", set(), ""), ("3", {3}, "3"), ("1+4-9", {1, *range(4, 10)}, "1+4-9"), (" 2 + 3 ", {2, 3}, "2+3"),
+     ("5-5+0+1+2", {0, 1, 2, 5}, "0-2+5"), ("7-9+1-2", {1, 2, 7, 8, 9}, "1+2+7-9")],
+)  # fmt: skip
+def test_trigger_set_parse_and_format(text, positions, again) -> None:
+    assert K.trigger_set_parse(text) == positions
+    assert K.trigger_set_format(positions) == again
+    assert K.trigger_set_parse(again) == positions
+
+
+@pytest.mark.parametrize("text", ["1,2", "a", "3-1", "-2", "1++2", "1-2-3"])
+def test_trigger_set_parse_refuses(text) -> None:
+    from mbv2.errors import InputError
+
+    with pytest.raises(InputError, match="expected plan positions and ranges joined by"):
+        K.trigger_set_parse(text)
+
+
+def test_v45_twins_only_where_asked(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+    """trigger_launches: the committed batch-1 picks in v45 with twins at the given positions only (one of the two
+    identical 28x28 launches among them), the rest as v42's; the logits bit-identical to v42; info() names the
+    positions. A position without a twin (pwpool_c8, or past the plan) is refused, naming it."""
+    from mbv2.errors import InputError
+    from mbv2.network import random_input
+
+    picks, committed = _committed_bs1()
+    monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)
+    assert committed[4] == committed[5]  # (the two 28x28 32 -> 192 -> 32 blocks: one build)
+    x = random_input(net, 1, seed=12)
+    got = {}
+    for v, mask in (("v42", None), ("v45", frozenset({0, 2, 5, 16}))):
+        be = fake_cupy.CustomBackend(graph=True, kernels=f"fuse={v}", tune_picks=picks)
+        be.trigger_launches = mask
+        be.prepare(net)
+        names = [la.name for la in be.plan(1).launches]
+        be.poison(1)
+        got[v] = be.run(x)
+    want = [n + K.TRIGGER_SUFFIX if i in (0, 2, 5, 16) else n for i, n in enumerate(committed)]
+    assert names == want
+    assert be.info()["trigger_launches"] == [0, 2, 5, 16]
+    assert np.array_equal(got["v42"].view(np.uint32), got["v45"].view(np.uint32))
+    for bad, what in (({3, 17}, r"position 17 \(pwpool_c8"), ({19}, r"position 19 \(the plan has 19 launches\)")):
+        be = fake_cupy.CustomBackend(graph=False, kernels="fuse=v45", tune_picks=picks)
+        be.trigger_launches = frozenset(bad)
+        be.prepare(net)
+        with pytest.raises(InputError, match=what):
+            be.plan(1)
+
+
+def _prefix(path: Path, names: list[str], rounds: list[list[float]]) -> str:
+    """A plan_prefix_times.py JSON: each launch's per-round marginal times -> prefix times per round and medians."""
+    rows, tot, prev = [], [0.0] * len(rounds[0]), 0.0
+    for k, (n, m) in enumerate(zip(names, rounds)):
+        tot = [a + b for a, b in zip(tot, m)]
+        med = float(np.median(tot))
+        rows.append({"launch": k, "name": n, "rounds_us": tot, "prefix_us": med, "marginal_us": med - prev})
+        prev = med
+    path.write_text(json.dumps({"rows": rows, "plan_graph_us": prev}))
+    return str(path)
+
+
+def test_trigger_mask_reads_each_twin_off_the_next_launch(tmp_path, capsys) -> None:
+    """A twin's effect is the next launch's marginal time, v45 minus v42: here twin 0 gains 0.3 us, twin 1 loses
+    0.2, twin 3 (a launch without a twin follows) gains 0.1, twin 4 is last (no launch after it: 0, not kept);
+    --keep-below moves the line; --proper empties the line where all or none are kept."""
+    import trigger_mask
+
+    names = ["a", "b", "c", "d", "e"]
+    base = [[5.0, 5.2, 5.1], [4.0, 4.1, 4.0], [3.0, 3.0, 3.1], [6.0, 6.0, 6.0], [2.0, 2.1, 2.0]]
+    twin = [[5.0, 5.2, 5.1], [3.7, 3.8, 3.7], [3.2, 3.2, 3.3], [6.0, 6.0, 6.0], [1.9, 2.0, 1.9]]
+    tn = [n + K.TRIGGER_SUFFIX if k in (0, 1, 3, 4) else n for k, n in enumerate(names)]
+    pb, pt = _prefix(tmp_path / "b.json", names, base), _prefix(tmp_path / "t.json", tn, twin)
+    rows = trigger_mask.effects(json.loads(Path(pb).read_text()), json.loads(Path(pt).read_text()))
+    assert [(r["launch"], round(r["effect_us"], 6)) for r in rows] == [(0, -0.3), (1, 0.2), (3, -0.1), (4, 0.0)]
+    assert [(round(r["lo_us"], 6), round(r["hi_us"], 6)) for r in rows] == [(-0.3, -0.3), (0.2, 0.2), (-0.1, -0.1),
+                                                                             (0.0, 0.0)]  # fmt: skip
+    assert trigger_mask.main([pb, pt]) == "0+3"
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "0+3" and "sum of effects -0.20 us over all twins, -0.40 us over the 2 kept" in out[-2]
+    assert trigger_mask.main([pb, pt, "--keep-below", "0.25", "--quiet"]) == "0+1+3+4"
+    assert trigger_mask.main([pb, pt, "--keep-below", "0.25", "--proper"]) == ""
+    assert trigger_mask.main([pb, pt, "--keep-below", "-1", "--proper"]) == ""
+    assert trigger_mask.main([pb, pt, "--proper"]) == "0+3"
+    base_rows = json.loads(Path(pb).read_text())
+    other = json.loads(Path(_prefix(tmp_path / "x.json", [*tn[:2], "x", *tn[3:]], twin)).read_text())
+    with pytest.raises(SystemExit, match="launch 2 is c against x"):
+        trigger_mask.effects(base_rows, other)
+    short = json.loads(Path(_prefix(tmp_path / "y.json", tn[:4], twin[:4])).read_text())
+    with pytest.raises(SystemExit, match="5 launches against 4"):
+        trigger_mask.effects(base_rows, short)
