@@ -224,7 +224,16 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v44 v43 + the exdwpw5 launches in the flag hand-off (flag_upstream; kernels/conv.cu EXDWPW5_FLAGS;
                block0 v4 advances the forward's number on its epoch twin, kernels/block0.cu; a band of TH output rows
                of an exdwpw5 launch is a row tile of ceil(Wo / TW) x KS flags); H200, session 30: 15 us slower than
-               v42 at batch 1 (0.1231 ms); selectable, not carried on
+               v42 at batch 1 (0.1231 ms); selectable, not carried on,
+               v45 v42 + at batch <= TRIGGER_MAX_BATCH each block0 v4, exdwpw5 and exdwpw6 launch on its early-trigger
+               twin (trigger_early; TRIGGER_SUFFIX, PDL_TRIGGER_EARLY_DEFINES): the same build with
+               griddepcontrol.launch_dependents right after its input staging instead of after its last stores, so
+               that the next launch is scheduled while this one computes; session 33: CustomBackend.trigger_launches
+               keeps the twins at chosen plan positions only (NOT measured yet),
+               v46 v45 + at batch <= PWPOOL_PDL_MAX_BATCH pwpool_c8 by PDL after the launch before it runs on its
+               exit twin (pwpool_exit; EXIT_SUFFIX, PDL_TRIGGER_EXIT_DEFINES): an exdwpw6 build with no explicit
+               trigger, so pwpool_c8 is scheduled as that grid's blocks exit, after its last sums (v29's pwpool_c8 by
+               PDL came while they still ran: +2.3 us); session 33, NOT measured yet
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -294,7 +303,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 46)),
+    "fuse": tuple(f"v{i}" for i in range(1, 47)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -885,6 +894,7 @@ def carveout_option() -> int | None:
 PDL_TRIGGER_ENV = "MBV2_PDL_TRIGGER"
 PDL_TRIGGER_FILES = ("block0", "conv", "cblock")  # the files whose PDL kernels take PDL_TRIGGER_EARLY
 PDL_TRIGGER_EARLY_DEFINES = ("-DPDL_TRIGGER_EARLY=1",)
+PDL_TRIGGER_EXIT_DEFINES = ("-DPDL_TRIGGER_AT_EXIT=1",)  # fuse v46's exit twins (kernels/cblock.cu exdwpw6 only)
 
 
 def pdl_trigger_option() -> str:
@@ -920,10 +930,11 @@ def flag_extra_defines() -> tuple[str, ...]:
 
 
 def twin_parse(name: str) -> tuple[str, str | None]:
-    """(the build a twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX / TRIGGER_SUFFIX), or (name, None) for any other
-    name: an exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX or (fuse v44)
-    FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX (kernels/block0.cu: in the file's own build), or
-    (fuse v45) any of trigger_twin_kind's builds + TRIGGER_SUFFIX."""
+    """(the build a twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX / TRIGGER_SUFFIX / EXIT_SUFFIX), or (name, None)
+    for any other name: an exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX
+    or (fuse v44) FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX (kernels/block0.cu: in the file's own
+    build), or (fuse v45) any of trigger_twin_kind's builds + TRIGGER_SUFFIX, or (fuse v46) an exdwpw6 build with its
+    shape fixed + EXIT_SUFFIX."""
     base = name[: -len(FLAG_SUFFIX)]
     if name.endswith(FLAG_SUFFIX) and (exdwpw6_spec_parse(base)[2] is not None or _exdwpw5_fixed(base)):
         return base, FLAG_SUFFIX
@@ -933,6 +944,9 @@ def twin_parse(name: str) -> tuple[str, str | None]:
     base = name[: -len(TRIGGER_SUFFIX)]
     if name.endswith(TRIGGER_SUFFIX) and trigger_twin_kind(base) is not None:  # fuse v45
         return base, TRIGGER_SUFFIX
+    base = name[: -len(EXIT_SUFFIX)]
+    if name.endswith(EXIT_SUFFIX) and exdwpw6_spec_parse(base)[2] is not None:  # fuse v46
+        return base, EXIT_SUFFIX
     return name, None
 
 
@@ -1128,12 +1142,20 @@ def flag_upstream(version: str) -> bool:
 # measured a trigger at entry 19.5 us slower.
 TRIGGER_SUFFIX = "_te"
 TRIGGER_MAX_BATCH = 1
+# fuse v46 (session 33): the exit twin of the exdwpw6 launch before pwpool_c8 (no explicit trigger: PDL_TRIGGER_AT_EXIT)
+EXIT_SUFFIX = "_tx"
 
 
 def trigger_early(version: str) -> bool:
     """fuse v45 and later: the plan's block0 v4, exdwpw5 and exdwpw6 launches at batch <= TRIGGER_MAX_BATCH on their
     early-trigger twins (TRIGGER_SUFFIX: built with PDL_TRIGGER_EARLY_DEFINES). v42's plan and tuner otherwise."""
     return fuse_level(version) >= 45
+
+
+def pwpool_exit(version: str) -> bool:
+    """fuse v46 and later: at batch <= PWPOOL_PDL_MAX_BATCH pwpool_c8 by PDL, the exdwpw6 launch before it on its exit
+    twin (EXIT_SUFFIX: built with PDL_TRIGGER_EXIT_DEFINES, so its dependents start as its blocks exit)."""
+    return fuse_level(version) >= 46
 
 
 def trigger_set_parse(text: str) -> frozenset[int]:
@@ -1760,6 +1782,7 @@ def build_exdwpw6_spec(
     extra: tuple[str, ...] = (),
     flags: bool = False,
     early: bool = False,
+    at_exit: bool = False,
 ) -> Built:
     """fuse v22: kernels/cblock.cu with only exdwpw6 build ``name``, its modes (fuse v23: and shape) fixed
     (exdwpw6_spec_defines), compiled for sm_<arch>a (cached on disk by source, options and target; ~1 s). Without nvcc:
@@ -1767,7 +1790,9 @@ def build_exdwpw6_spec(
     also holds its clock-stamped twin <spec>_stamp (EXDWPW6_STAMP_NAME; scripts/cblock_sweep.py --stamps --plan).
     ``extra``: more -D options (measuring builds only, e.g. kernels/cblock.cu EXDWPW6_EX_FULL; never planned).
     ``flags``: the flag hand-off twin (fuse v43; EXDWPW6_FLAG_DEFINES, shape fixed), named <spec>FLAG_SUFFIX.
-    ``early``: the early-trigger twin (fuse v45; PDL_TRIGGER_EARLY_DEFINES, shape fixed), named <spec>TRIGGER_SUFFIX."""
+    ``early``: the early-trigger twin (fuse v45; PDL_TRIGGER_EARLY_DEFINES, shape fixed), named <spec>TRIGGER_SUFFIX.
+    ``at_exit``: the exit twin (fuse v46; PDL_TRIGGER_EXIT_DEFINES, shape fixed, never MBV2_PDL_TRIGGER's define),
+    named <spec>EXIT_SUFFIX."""
     src_path = KERNEL_DIR / "cblock.cu"
     source = src_path.read_text()
     defines = exdwpw6_spec_defines(name, modes, shape) + list(extra) + pdl_trigger_defines("cblock")
@@ -1782,6 +1807,12 @@ def build_exdwpw6_spec(
             raise ValueError(f"{spec}: an early-trigger twin needs a fixed shape, no stamps and no flags")
         spec += TRIGGER_SUFFIX
         defines = _renamed(defines, "EXDWPW6", spec, PDL_TRIGGER_EARLY_DEFINES)
+    if at_exit:
+        if shape is None or stamp or flags or early:
+            raise ValueError(f"{spec}: an exit twin needs a fixed shape, no stamps, no flags and no early trigger")
+        spec += EXIT_SUFFIX
+        no_early = [d for d in defines if d not in PDL_TRIGGER_EARLY_DEFINES]  # (the twin's one trigger place)
+        defines = _renamed(no_early, "EXDWPW6", spec, PDL_TRIGGER_EXIT_DEFINES)
     if stamp:
         defines.append(f"-DEXDWPW6_STAMP_NAME={spec}_stamp")
     if nvcc is None:

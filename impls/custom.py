@@ -2565,8 +2565,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             launches = self._specialise_exdwpw6(launches)
         if K.fixed_shapes(self.versions["fuse"]):  # fuse v24: the exdwpw5 and block0 launches on fixed-shape builds
             launches = self._specialise_fixed(launches)
+        if K.pwpool_exit(self.versions["fuse"]) and batch <= K.PWPOOL_PDL_MAX_BATCH:  # fuse v46: the head by PDL
+            launches = self._pwpool_exit(launches)
         if K.trigger_early(self.versions["fuse"]) and batch <= K.TRIGGER_MAX_BATCH:  # fuse v45: early-trigger twins
-            launches = self._trigger_twins(launches)
+            launches = self._trigger_twins(launches)  # (not on v46's exit twin: it has none)
         fresh: list[Any] = []
         sync: list[Any] = []
         if K.flag_handoff(self.versions["fuse"]) and batch <= self.exdwpw6_max_batch:
@@ -2721,6 +2723,33 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 la = replace(la, name=twin, kernel=fn)
             out.append(la)
         return out
+
+    def _pwpool_exit(self, launches: list[Launch]) -> list[Launch]:
+        """fuse v46: pwpool_c8 by programmatic dependent launch, the exdwpw6 launch before it on its exit twin (the same
+        build with no explicit trigger, K.EXIT_SUFFIX: pwpool_c8 is scheduled as that grid's blocks exit, after their
+        last sums, where v29's came while they ran; the same arguments and sums). That position may not be among
+        trigger_launches (InputError). Where the head is not pwpool_c8 after an exdwpw6 fixed build, or PDL cannot
+        launch, the plan stays v45's and info()["fallbacks"] says why."""
+        fuse = self.versions["fuse"]
+        at = next((i for i, la in enumerate(launches) if K.generic_of(la.name) == "pwpool_c8"), 0)
+        base = K.twin_parse(launches[at - 1].name)[0] if at else ""
+        build, modes, shape = K.exdwpw6_spec_parse(base) if at else ("", None, None)
+        if shape is None:
+            self._fallbacks.add(f"fuse {fuse} -> v45 (the head is not pwpool_c8 after an exdwpw6 fixed build)")
+            return launches
+        if self.trigger_launches is not None and at - 1 in self.trigger_launches:
+            raise InputError(f"trigger_launches: position {at - 1} runs on fuse {fuse}'s exit twin ({base})")
+        if not self._pdl_launchable(f"fuse {fuse} -> v45"):
+            return launches
+        twin = base + K.EXIT_SUFFIX
+        if twin not in self._fns:
+            self._build_and_load(
+                [twin], lambda _, nvcc: K.build_exdwpw6_spec(build, modes, self.arch, nvcc, shape, at_exit=True)
+            )
+        prev = launches[at - 1]
+        fn = self._exdwpw6_fn(twin, K.exdwpw6_build_of(build)[1], prev.smem)
+        return [*launches[: at - 1], replace(prev, name=twin, kernel=fn), replace(launches[at], pdl=True),
+                *launches[at + 1 :]]  # fmt: skip
 
     def _specialise_fixed(self, launches: list[Launch]) -> list[Launch]:
         """fuse v24: each exdwpw5 and block0 v3 launch (K.fixed_kind) on the build of the same name with its shape

@@ -48,6 +48,16 @@
 // grid to finish (griddepcontrol.wait) before it reads anything this grid writes.
 #define PDL_TRIGGER_EARLY 0
 #endif
+#ifndef PDL_TRIGGER_AT_EXIT
+// fuse v46's exit twin of an exdwpw6 build (impls/_custom_kernels.py PDL_TRIGGER_EXIT_DEFINES; session 33): 1 = no
+// griddepcontrol.launch_dependents at all, so the dependents are triggered as this grid's blocks exit (after the NG > 1
+// last sums), not after the last partial stores. For the launch before pwpool_c8 by PDL: pwpool_c8's clusters then
+// find the SMs this grid leaves, instead of taking them while its last sums still run (fuse v29's loss).
+#define PDL_TRIGGER_AT_EXIT 0
+#endif
+#if PDL_TRIGGER_EARLY && PDL_TRIGGER_AT_EXIT
+#error "PDL_TRIGGER_EARLY and PDL_TRIGGER_AT_EXIT: one trigger place at most"
+#endif
 
 namespace cblock {
 
@@ -1017,7 +1027,7 @@ __device__ __forceinline__ void exdwpw6_body(const float* __restrict__ X, const 
     cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
     // PDL: the next kernel may be scheduled from here on (triggered at the start, it measured 26 us slower e2e at
     // batch 1: its early blocks took SM slots and L2 bandwidth from this kernel's staging)
-#if !PDL_TRIGGER_EARLY
+#if !PDL_TRIGGER_EARLY && !PDL_TRIGGER_AT_EXIT
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
 

@@ -17,8 +17,9 @@ Prints one line per 25 builds and a summary; exits 1 if any build fails.
 hand-off twins: each exdwpw6 fixed build's flag twin (<build>_hf, K.build_exdwpw6_spec(flags=True)) and each exdwpw5
 fixed build's epoch twin (<build>_ep, K.build_fixed(epoch=True)). --trigger adds their fuse v45 early-trigger twins:
 each exdwpw6 and exdwpw5 fixed build's <build>_te (build_exdwpw6_spec / build_fixed with early=True), and where the
-run names a block0 v4 build, kernels/block0.cu's early build (block0_te, K.build_file_twin). A listing's twins (those
-names) are built as twins.
+run names a block0 v4 build, kernels/block0.cu's early build (block0_te, K.build_file_twin); and fuse v46's exit twin
+(<build>_tx, build_exdwpw6_spec(at_exit=True)) of each exdwpw6 fixed build that a plan runs right before pwpool_c8. A
+listing's twins (those names) are built as twins.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from impls import _custom_kernels as K  # noqa: E402
 
+_SPEC_TWINS = {K.FLAG_SUFFIX: "flags", K.TRIGGER_SUFFIX: "early", K.EXIT_SUFFIX: "at_exit"}  # build_exdwpw6_spec's
 _NAME = re.compile(r"^(?P<build>.+)-sm(?P<arch>[0-9]+a?)-[0-9a-f]{16}\.cubin$")
 
 
@@ -54,12 +56,19 @@ def builds_of(listing: Path) -> list[tuple[str, str]]:
 def builds_of_run(path: Path, arch: str, flags: bool, trigger: bool = False) -> list[tuple[str, str]]:
     """The exdwpw6 and fuse v24 fixed builds that a benchmark run's plans name (``flags``: the exdwpw6 ones' flag twins
     and the exdwpw5 ones' epoch twins too, fuse v43, and the exdwpw5 ones' flag twins, fuse v44; ``trigger``: fuse v45's
-    early-trigger twins of the exdwpw6 and exdwpw5 ones, and block0.cu's early build where a block0 v4 build is named);
-    the launches of whole kernel files (gemm, linear, ...) are left out."""
+    early-trigger twins of the exdwpw6 and exdwpw5 ones, and block0.cu's early build where a block0 v4 build is named,
+    and fuse v46's exit twin of each exdwpw6 one that a plan runs right before pwpool_c8); the launches of whole kernel
+    files (gemm, linear, ...) are left out."""
     run = json.loads(path.read_text())
-    names = {n for b in run.get("benchmarks", []) for n in ((b.get("extra_info") or {}).get("kernels") or [])
-             if isinstance(n, str)}  # fmt: skip
+    plans = [[n for n in ((b.get("extra_info") or {}).get("kernels") or []) if isinstance(n, str)]
+             for b in run.get("benchmarks", [])]  # fmt: skip
+    names = {n for p in plans for n in p}
     out: list = []
+    for p in plans if trigger else []:  # fuse v46: the exit twin of an exdwpw6 fixed build right before pwpool_c8
+        for prev, n in zip(p, p[1:]):
+            base = K.twin_parse(prev)[0]
+            if K.generic_of(n) == "pwpool_c8" and K.exdwpw6_spec_parse(base)[2] is not None:
+                out.append((base + K.EXIT_SUFFIX, arch))
     for n in sorted(names):
         n = K.twin_parse(n)[0]  # (a v43 run names the twins: their builds too)
         six = K.exdwpw6_spec_parse(n)[1] is not None
@@ -91,7 +100,7 @@ def build(name: str, arch: str, nvcc: str) -> str:
     name, twin = K.twin_parse(name)
     base, modes, shape = K.exdwpw6_spec_parse(name)
     if modes is not None:
-        kw = {K.FLAG_SUFFIX: {"flags": True}, K.TRIGGER_SUFFIX: {"early": True}}.get(twin, {})  # type: ignore[arg-type]
+        kw = {_SPEC_TWINS[twin]: True} if twin in _SPEC_TWINS else {}
         K.build_exdwpw6_spec(base, modes, arch, nvcc, shape, **kw)
         return "exdwpw6" + ("_" + next(iter(kw)) if kw else "")
     generic, fshape = K.fixed_parse(name)

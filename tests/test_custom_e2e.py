@@ -715,6 +715,40 @@ def test_e2e_fuse_v45_trigger_twins_match_onnxruntime(net, batch, graph):
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("trig", [None, ""], ids=["twins", "no_twins"])
+def test_e2e_fuse_v46_pwpool_exit_matches_onnxruntime(net, batch, graph, trig):
+    """fuse v46 (session 33): at batch 1 the head's pwpool_c8 by PDL, the exdwpw6 launch before it on its exit twin
+    (PDL_TRIGGER_AT_EXIT: no explicit trigger, so pwpool_c8 starts as its blocks exit), with v45's twins elsewhere or
+    none (trigger_launches empty); above it v42's plan. Against ONNX Runtime (NaN-poisoned), no fallback;
+    bit-identical to v42's plan with the same tuner picks over 20 replays, each with the buffers poisoned first."""
+    from impls._custom_kernels import EXIT_SUFFIX, PWPOOL_PDL_MAX_BATCH, generic_of, trigger_set_parse, twin_parse
+
+    x, _ = ort_reference(batch)
+    be = impls.create("custom", kernels="fuse=v46", graph=graph)
+    if trig is not None:
+        be.trigger_launches = trigger_set_parse(trig)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v46 trig={trig} graph={graph} bs{batch}")
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    launches = be.plan(batch).launches
+    heads = [i for i, la in enumerate(launches) if generic_of(la.name) == "pwpool_c8"]
+    exits = [i for i, la in enumerate(launches) if la.name.endswith(EXIT_SUFFIX)]
+    if batch <= PWPOOL_PDL_MAX_BATCH:
+        assert len(heads) == 1 and exits == [heads[0] - 1] and launches[heads[0]].pdl, [la.name for la in launches]
+    else:
+        assert not exits and not any(launches[i].pdl for i in heads), [la.name for la in launches]
+    ref = impls.create("custom", kernels="fuse=v42", graph=graph)
+    ref.prepare(net)
+    ref._tune_cache = dict(be._tune_cache)  # v46's picks
+    assert [twin_parse(la.name)[0] for la in launches] == [la.name for la in ref.plan(batch).launches]
+    want = ref.run(x)
+    for i in range(20):
+        be.poison(batch)
+        np.testing.assert_array_equal(be.run(x), want, err_msg=f"replay {i}")
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3])
 @pytest.mark.parametrize("fuse", ["v31", "v38"])
 def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):

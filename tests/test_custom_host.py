@@ -238,13 +238,14 @@ def emulate(name, grid, block, args):
     a = args
     from impls._custom_kernels import (  # (this function's K is a GEMM dimension)
         EPOCH_SUFFIX,
+        EXIT_SUFFIX,
         FLAG_SUFFIX,
         TRIGGER_SUFFIX,
         twin_parse,
     )
 
     twin_base, twin = twin_parse(name)
-    if twin == TRIGGER_SUFFIX:  # fuse v45: the same build, its trigger elsewhere: the same arguments and sums
+    if twin in (TRIGGER_SUFFIX, EXIT_SUFFIX):  # fuse v45 / v46: the same build, its trigger elsewhere (the same sums)
         return emulate(twin_base, grid, block, args)
     if twin == FLAG_SUFFIX:  # fuse v43
         return emulate_flag_twin(twin_base, grid, block, args)
@@ -598,8 +599,8 @@ class RawKernel:
         if base != name and base in SIGS:
             SIGS[name] = SIGS[base]
         twin = K.twin_parse(name)[1]  # fuse v43: the flag / epoch twins take more arguments
-        if twin is not None and base in SIGS:  # (fuse v45's early-trigger twins: the build's own arguments)
-            more = {K.FLAG_SUFFIX: FLAG_SIG, K.EPOCH_SUFFIX: ["unsigned* ep"], K.TRIGGER_SUFFIX: []}[twin]
+        if twin is not None and base in SIGS:  # (fuse v45 / v46's trigger twins: the build's own arguments)
+            more = {K.FLAG_SUFFIX: FLAG_SIG, K.EPOCH_SUFFIX: ["unsigned* ep"]}.get(twin, [])
             SIGS[name] = SIGS[base] + more
         if name not in SIGS:
             raise KeyError(f"no kernel {name}")
@@ -794,10 +795,11 @@ def fake_cupy(monkeypatch):
         custom.K, "build_all", lambda arch: {n: custom.K.Built(n, None, "") for n in custom.K.KERNEL_FILES}
     )
 
-    def fake_spec(name, modes, arch, nvcc, shape=None, flags=False, extra=(), early=False):  # fuse v22 / v23's fixed
-        SPEC_BUILDS.append((name, modes, shape) + (("flags",) if flags else ()) + (("early",) if early else ()))
-        SPEC_EXTRAS.append(tuple(extra))  # builds: recorded, loaded by name (v43 / v45: the twins; session 30: a flag
-        twin = K.FLAG_SUFFIX if flags else K.TRIGGER_SUFFIX if early else ""  # twin's measuring variants)
+    def fake_spec(name, modes, arch, nvcc, shape=None, flags=False, extra=(), early=False, at_exit=False):
+        tags = (("flags",) if flags else ()) + (("early",) if early else ()) + (("exit",) if at_exit else ())
+        SPEC_BUILDS.append((name, modes, shape) + tags)  # fuse v22 / v23's fixed builds: recorded, loaded by name
+        SPEC_EXTRAS.append(tuple(extra))  # (v43 / v45 / v46: the twins; session 30: a flag twin's measuring variants)
+        twin = K.FLAG_SUFFIX if flags else K.TRIGGER_SUFFIX if early else K.EXIT_SUFFIX if at_exit else ""
         return custom.K.Built(custom.K.exdwpw6_spec_name(name, modes, shape) + twin, None, "")
 
     monkeypatch.setattr(custom.K, "build_exdwpw6_spec", fake_spec)
