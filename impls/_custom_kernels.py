@@ -514,11 +514,13 @@ def exdwpw5_configs() -> dict[str, tuple[int, ...]]:
 
 
 def exdwpw5_smem(name: str) -> int:
-    """Dynamic shared memory (bytes) of an exdwpw5 build (kernels/conv.cu: Xs | Es | Ds | weight buffers)."""
+    """Dynamic shared memory (bytes) of an exdwpw5 build (kernels/conv.cu: Xs | Es | Ds | weight buffers; with
+    MBV2_STAGE=async and staged weights also Wos [2][11 * CC] and Bps [COUT], exdwpw5_body's SA)."""
     s, cin, cout, th, tw, cc, _, _, ws, _, _ = exdwpw5_configs()[name]
     ih, iw = (th - 1) * s + 3, (tw - 1) * s + 3
     xstr = cin + 4 if ws & 2 and cin % 32 in (0, 16) else cin  # WS bit 1: padded input rows (bank conflicts)
-    return 4 * (ih * iw * (xstr + cc) + th * tw * (cc + 4) + (ws & 1) * 2 * (cin * cc + cc * cout))
+    sa = (ws & 1) * (stage_option() == "async") * (2 * 11 * cc + cout)
+    return 4 * (ih * iw * (xstr + cc) + th * tw * (cc + 4) + (ws & 1) * 2 * (cin * cc + cc * cout) + sa)
 
 
 def exdwpw5_tile(
@@ -911,6 +913,29 @@ def pdl_trigger_option() -> str:
 def pdl_trigger_defines(file: str) -> list[str]:
     """The -D options MBV2_PDL_TRIGGER adds to every build of kernel file ``file`` (its stem)."""
     return list(PDL_TRIGGER_EARLY_DEFINES) if file in PDL_TRIGGER_FILES and pdl_trigger_option() == "early" else []
+
+
+STAGE_ENV = "MBV2_STAGE"
+STAGE_FILES = ("block0", "conv")  # the files whose staging loops take STAGE_ASYNC
+STAGE_ASYNC_DEFINES = ("-DSTAGE_ASYNC=1",)
+
+
+def stage_option() -> str:
+    """MBV2_STAGE (session 33, a measuring option): "sync" (unset or empty: as before) or "async" (-DSTAGE_ASYNC=1 on
+    every build of STAGE_FILES: exdwpw5 stages its input patch, block0 v3 / v4 its weights, by cp.async, all requested
+    at once, instead of loops whose loads wait for each other, 2 - 4 L2 round trips in a row per thread at batch 1;
+    the same values, so the same sums). Like MBV2_PDL_TRIGGER it holds for the whole process."""
+    raw = os.environ.get(STAGE_ENV, "").strip()
+    if raw in ("", "sync", "async"):
+        return raw or "sync"
+    raise InputError(f"{STAGE_ENV}={raw!r}: expected sync (the default) or async")
+
+
+def process_defines(file: str) -> list[str]:
+    """The -D options the process-wide measuring options add to every build of kernel file ``file``: MBV2_PDL_TRIGGER's
+    (pdl_trigger_defines), then MBV2_STAGE's."""
+    stage = list(STAGE_ASYNC_DEFINES) if file in STAGE_FILES and stage_option() == "async" else []
+    return pdl_trigger_defines(file) + stage
 
 
 def _with_defines(defines: list[str], extra: tuple[str, ...] | list[str]) -> list[str]:
@@ -1751,7 +1776,7 @@ def build_one(name: str, arch: str, nvcc: str | None, extra: tuple[str, ...] = (
     MBV2_PDL_TRIGGER's defines and ``extra``; the Built (and the cubin) named ``stem`` (default: the file's stem)."""
     src_path = KERNEL_DIR / f"{name}.cu"
     source = src_path.read_text()
-    defines = _with_defines(pdl_trigger_defines(name), extra)
+    defines = _with_defines(process_defines(name), extra)
     stem = stem or name
     if nvcc is None:
         return Built(stem, None, _defines_head(defines) + source)
@@ -1795,7 +1820,7 @@ def build_exdwpw6_spec(
     named <spec>EXIT_SUFFIX."""
     src_path = KERNEL_DIR / "cblock.cu"
     source = src_path.read_text()
-    defines = exdwpw6_spec_defines(name, modes, shape) + list(extra) + pdl_trigger_defines("cblock")
+    defines = exdwpw6_spec_defines(name, modes, shape) + list(extra) + process_defines("cblock")
     spec = exdwpw6_spec_name(name, modes, shape)
     if flags:
         if shape is None or stamp:
@@ -1842,7 +1867,7 @@ def build_fixed(
         raise ValueError(f"not a build fuse v24 fixes: {name!r}")
     src_path = KERNEL_DIR / f"{FIXED_KINDS[kind][0]}.cu"
     source = src_path.read_text()
-    defines = fixed_defines(name, shape) + pdl_trigger_defines(FIXED_KINDS[kind][0])
+    defines = fixed_defines(name, shape) + process_defines(FIXED_KINDS[kind][0])
     spec = fixed_name(name, shape)
     if epoch or flags or early:
         if kind != "exdwpw5" or epoch + flags + early > 1:

@@ -366,9 +366,9 @@ def _i64(v: int) -> np.int64:
 _MODULE_CACHE: dict[str, tuple[dict[str, Any], str]] = {}
 # The process-wide measuring options per device key of _MODULE_CACHE, as the first backend of this process ran with
 # them: MBV2_CARVEOUT (K.carveout_option; None: the driver's default) is an attribute of the loaded functions, and
-# MBV2_PDL_TRIGGER (K.pdl_trigger_option) how their files were compiled. Every backend of the process shares those
-# functions (_MODULE_CACHE, and the fixed builds loaded by name into it), so a backend with another value would
-# change the first one's kernels too: it is refused.
+# MBV2_PDL_TRIGGER (K.pdl_trigger_option) and MBV2_STAGE (K.stage_option) say how their files were compiled. Every
+# backend of the process shares those functions (_MODULE_CACHE, and the fixed builds loaded by name into it), so a
+# backend with another value would change the first one's kernels too: it is refused.
 _PROCESS_OPTIONS: dict[str, dict[str, Any]] = {}
 
 
@@ -478,6 +478,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # driver's default. One value per process (_PROCESS_OPTIONS), as MBV2_PDL_TRIGGER's
         self.carveout = K.carveout_option()
         self.pdl_trigger = K.pdl_trigger_option()  # MBV2_PDL_TRIGGER (session 31): "end" or "early"; one per process
+        self.stage = K.stage_option()  # MBV2_STAGE (session 33): "sync" or "async"; one per process
         # fuse v45: the plan positions whose launches run on their early-trigger twins (_trigger_twins; None: every
         # launch that has one). Session 33: so that the hand-offs that gain can be kept alone (scripts/trigger_mask.py
         # picks them from prefix times; scripts/e2e_ab.py trig=)
@@ -565,7 +566,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                         fns[kname] = mod.get_function(kname)
             _MODULE_CACHE[key] = (fns, compiler)
         self._fns, self.compiler = _MODULE_CACHE[key]
-        mine = {K.CARVEOUT_ENV: self.carveout, K.PDL_TRIGGER_ENV: self.pdl_trigger}
+        mine = {K.CARVEOUT_ENV: self.carveout, K.PDL_TRIGGER_ENV: self.pdl_trigger, K.STAGE_ENV: self.stage}
         first = _PROCESS_OPTIONS.setdefault(key, mine)
         for env, value in mine.items():
             if first[env] != value:
@@ -609,6 +610,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             "plan_tune": self.plan_tune,
             "carveout": self.carveout if self.carveout is not None else "driver default",
             "pdl_trigger": self.pdl_trigger,
+            "stage": self.stage,
             **({"trigger_launches": sorted(self.trigger_launches)} if self.trigger_launches is not None else {}),
             **({"flag_extra": list(self.flag_extra)} if self.flag_extra else {}),
             "plan_tuned": {str(b): ch for b, ch in sorted(self.plan_tuned.items())},

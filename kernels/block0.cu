@@ -75,6 +75,14 @@
 #define PDL_TRIGGER_EARLY 0
 #endif
 
+#ifndef STAGE_ASYNC
+// session 33's measuring option (MBV2_STAGE=async, impls/_custom_kernels.py stage_option): 1 = block0 v3 / v4 stage
+// their stem and projection weights by cp.async (16 bytes each, all requested at once) instead of loops whose
+// __ldg each waits for the store before it (at C1 = 32 up to 4 + 2 L2 round trips in a row per thread). The same
+// values, so the same sums.
+#define STAGE_ASYNC 0
+#endif
+
 namespace block0 {
 constexpr int T = 14;            // output tile (rows = cols)
 constexpr int ST = T + 2;        // stem tile incl. the depthwise halo
@@ -85,6 +93,13 @@ constexpr int NT = 256;          // threads per block
 constexpr int NPQ = T * T / 4;   // pixel quads of the projection phase
 
 __device__ __forceinline__ float relu6(float v, int act) { return act ? fminf(fmaxf(v, 0.0f), 6.0f) : v; }
+#if STAGE_ASYNC
+// cp.async of 16 bytes (global -> shared, through L2), waited for with cp.async.wait_all (MBV2_STAGE=async)
+__device__ __forceinline__ void stage_cp16(float* s, const float* g) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(static_cast<unsigned>(__cvta_generic_to_shared(s))),
+                 "l"(g));
+}
+#endif
 
 // the epilogue's 4-channel store: float4 (fp32 builds, as before) or 4 halves as one 8-byte store (hblock0)
 __device__ __forceinline__ void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
@@ -390,8 +405,14 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
         const int ci32 = tid / IP, ir32 = tid - ci32 * IP, gh32 = ih0 + ir32, gw32 = iw0 + 32;
         if (tid < 3 * IP && (unsigned)gh32 < (unsigned)H && (unsigned)gw32 < (unsigned)W)
             v32 = __ldg(Xn + (ci32 * H + gh32) * W + gw32);
+#if STAGE_ASYNC
+        static_assert(27 * C1 % 4 == 0 && C1 * C3 % 4 == 0, "16-byte pieces");
+        for (int e = tid; e < 27 * C1 / 4; e += NT) stage_cp16(&Wst[4 * e], Ws + 4 * e);
+        for (int e = tid; e < C1 * C3 / 4; e += NT) stage_cp16(&Wps[4 * e], Wp + 4 * e);
+#else
         for (int e = tid; e < 27 * C1; e += NT) Wst[e] = __ldg(Ws + e);
         for (int e = tid; e < C1 * C3; e += NT) Wps[e] = __ldg(Wp + e);
+#endif
         float* srow = (lane & 1) ? &Xo[0][0][lane >> 1] : &Xe[0][0][lane >> 1];
         const int sstride = (lane & 1) ? XO : XE;
 #pragma unroll
@@ -403,6 +424,9 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
             }
         if (tid < 3 * IP) Xe[ci32][ir32][16] = v32;
     }
+#if STAGE_ASYNC
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+#endif
     __syncthreads();
 #if PDL_TRIGGER_EARLY && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");  // (PDL_TRIGGER_EARLY: after the staging)

@@ -646,6 +646,22 @@ EXDW4_KERNEL(exdw4_s2_c32, 2, 32, 4, 8)
 // MEASURED (H100, the 6 blocks, batch 1 / 64 / 256): v4 pair + GEMM 0.087 / 1.059 / 3.961 ms, first build (CC 32,
 // DP 1, 2 blocks/SM) 0.148 / 1.048 / 4.021, tuned builds below 1.020 / 3.742; e2e batch 256 8.22 -> 7.94 ms with
 // the per-block autotune (default). Bound by the L1/shared-memory pipe (ncu: L1/TEX 79-89%, issue 53%, DRAM 6%).
+#ifndef STAGE_ASYNC
+// session 33's measuring option (MBV2_STAGE=async, impls/_custom_kernels.py stage_option): 1 = exdwpw5 takes no L2
+// round trip in a row that it can avoid (exdwpw5_body, EXDWPW5_ASYNC):
+//   - its input patch by cp.async (every 16-byte piece requested at once, zero-filled outside the map) instead of a
+//     loop whose __ldcg each waits for the store before it (at batch 1 a thread runs 2 - 3 of them, right after
+//     griddepcontrol.wait);
+//   - in the builds that stage their weights (WS bit 0): each chunk's expansion and depthwise biases and depthwise
+//     weights staged with its 1x1 weights (by cp.async into the same double buffer, exdwpw5_stage_o) and the
+//     projection's bias once, before the wait, instead of __ldg at the start of the expansion, the depthwise phase
+//     and the epilogue (one L2 round trip each, after a barrier);
+//   - the residual, where it is this kernel's input (R == X, stride 1), from the staged patch.
+// The same values, so the same sums. Not in the flag twins (fuse v44: X after the polls). Shared memory:
+// K.exdwpw5_smem adds the buffers in a process with MBV2_STAGE=async.
+#define STAGE_ASYNC 0
+#endif
+
 // cp.async (sm_80+) of 16 bytes, zero-filled when !valid (gmem is then not read)
 __device__ __forceinline__ void exdwpw5_cp16(float* smem, const float* gmem, bool valid) {
     const unsigned sa = static_cast<unsigned>(__cvta_generic_to_shared(smem));
@@ -691,6 +707,25 @@ __device__ __forceinline__ void exdwpw5_stage_w(float* Wes, float* Wps, const fl
 #if EXDWPW5_FLAGS && defined(EXDWPW5_EPOCH) && EXDWPW5_EPOCH
 #error "EXDWPW5_FLAGS and EXDWPW5_EPOCH: one twin or the other"
 #endif
+#if STAGE_ASYNC && !EXDWPW5_FLAGS
+constexpr bool EXDWPW5_ASYNC = true;  // (STAGE_ASYNC above)
+#else
+constexpr bool EXDWPW5_ASYNC = false;
+#endif
+
+// EXDWPW5_ASYNC with staged weights: chunk c0's expansion bias, depthwise weights (9 rows) and depthwise bias into
+// Wos [11][CC] (row 0 be, rows 1 - 9 Wd, row 10 bd) by cp.async, zero beyond Ce
+template <int CC>
+__device__ __forceinline__ void exdwpw5_stage_o(float* Wos, const float* __restrict__ be, const float* __restrict__ Wd,
+                                                const float* __restrict__ bd, int Ce, int c0, int tid) {
+    constexpr int G = CC / 4;
+    for (int e = tid; e < 11 * G; e += 256) {
+        const int r = e / G, j = (e % G) * 4;
+        const bool ok = c0 + j < Ce;
+        const float* src = r == 0 ? be + c0 + j : r == 10 ? bd + c0 + j : Wd + (long long)(r - 1) * Ce + c0 + j;
+        exdwpw5_cp16(&Wos[r * CC + j], ok ? src : be, ok);
+    }
+}
 #if EXDWPW5_FLAGS
 #define EXDWPW5_BODY_FLAG_PARAMS \
     , const unsigned *fin = nullptr, unsigned *fout = nullptr, const unsigned *fep = nullptr, int ptr_ = 1, int pcl = 1
@@ -754,6 +789,12 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     float* const Ds = Es + NP * CC;
     float* const Wes = Ds + P * DSTR;
     float* const Wps = Wes + 2 * WE_N;
+    // EXDWPW5_ASYNC with staged weights (SA): Wos [2][11 * CC] (exdwpw5_stage_o, double-buffered as the weights), then
+    // Bps [COUT], the projection's bias
+    constexpr bool SA = EXDWPW5_ASYNC && WST;
+    constexpr int WO_N = 11 * CC;
+    float* const Wos = Wps + 2 * WP_N;
+    float* const Bps = Wos + 2 * WO_N;
     const int tid = threadIdx.x, cg = tid % CG, pl = tid / CG;
     const bool ed_act = pl < PL;  // CG * PL <= 256 threads take part in the expansion and depthwise phases
     const int og = tid % NCG, opl = tid / NCG;
@@ -769,6 +810,10 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     const float* Xn = X + (long long)n * H * W * CIN;
 
     if (WST) exdwpw5_stage_w<CIN, COUT, CC>(Wes, Wps, We, Wp, Ce, rank * CC, tid);
+    if constexpr (SA) {
+        exdwpw5_stage_o<CC>(Wos, be, Wd, bd, Ce, rank * CC, tid);
+        for (int e = tid; e < COUT / 4; e += NTH) exdwpw5_cp16(&Bps[4 * e], bp + 4 * e, true);
+    }
     // fuse v28: the host may launch this kernel by programmatic dependent launch (at batch <= EXDWPW5_PDL_MAX_BATCH),
     // so it may start before the previous kernel has finished: nothing that kernel writes (X, R) is read, and nothing
     // is written, before griddepcontrol.wait (a no-op in a plain launch); the weights above are requested first. X and
@@ -782,6 +827,11 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     for (int e = tid; e < NP * (CIN / 4); e += NTH) {
         const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;
         const int ih = ih0 + p / IW, iw = iw0 + p % IW;
+        if constexpr (EXDWPW5_ASYNC) {  // (cp.async, waited for below)
+            const bool in = ih >= 0 && ih < H && iw >= 0 && iw < W;
+            exdwpw5_cp16(&Xs[p * XSTR + k4], in ? Xn + ((long long)ih * W + iw) * CIN + k4 : Xn, in);
+            continue;
+        }
         float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
         if (ih >= 0 && ih < H && iw >= 0 && iw < W)
             v = __ldcg(reinterpret_cast<const float4*>(Xn + ((long long)ih * W + iw) * CIN + k4));
@@ -792,7 +842,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     for (int i = 0; i < PPX; ++i)
 #pragma unroll
         for (int q = 0; q < 4; ++q) pacc[i][q] = 0.0f;
-    if (WST) exdwpw5_cp_wait();
+    if (WST || EXDWPW5_ASYNC) exdwpw5_cp_wait();
     __syncthreads();
 #if PDL_TRIGGER_EARLY && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");  // (PDL_TRIGGER_EARLY: after the staging)
@@ -801,13 +851,16 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     for (int c0 = rank * CC, buf = 0; c0 < Ce; c0 += KS * CC, buf ^= 1) {
         const float* const we_s = Wes + buf * WE_N;
         const float* const wp_s = Wps + buf * WP_N;
+        const float* const wo_s = Wos + buf * WO_N;  // (SA)
         const int cq = c0 + cg * 4;
         const bool cok = ed_act && cq < Ce;  // Ce % 4 == 0: the whole float4 group is in range
         const float4 z = make_float4(0.f, 0.f, 0.f, 0.f);
         // E: expansion of the patch (halo included) into Es
         if (ed_act) {
             float acc[PP][4];
-            const float4 b4 = cok ? __ldg(reinterpret_cast<const float4*>(be + cq)) : z;
+            const float4 b4 = SA    ? *reinterpret_cast<const float4*>(&wo_s[cg * 4])
+                              : cok ? __ldg(reinterpret_cast<const float4*>(be + cq))
+                                    : z;
 #pragma unroll
             for (int i = 0; i < PP; ++i) {
                 acc[i][0] = b4.x;
@@ -854,16 +907,23 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
             }
         }
         __syncthreads();
-        if (WST && c0 + KS * CC < Ce)  // the other buffer's readers (E, P of the last chunk) are done
+        if (WST && c0 + KS * CC < Ce) {  // the other buffer's readers (E, D, P of the last chunk) are done
             exdwpw5_stage_w<CIN, COUT, CC>(Wes + (buf ^ 1) * WE_N, Wps + (buf ^ 1) * WP_N, We, Wp, Ce, c0 + KS * CC,
                                            tid);
+            if constexpr (SA) exdwpw5_stage_o<CC>(Wos + (buf ^ 1) * WO_N, be, Wd, bd, Ce, c0 + KS * CC, tid);
+        }
         // D: depthwise 3x3 from Es into Ds; an item = DP vertically adjacent outputs of one column x 4 channels
         // (stride 1: (DP + 2) x 3 window loads instead of 9 DP)
         if (ed_act) {
             float4 wd[9];
 #pragma unroll
-            for (int t = 0; t < 9; ++t) wd[t] = cok ? __ldg(reinterpret_cast<const float4*>(Wd + (long long)t * Ce + cq)) : z;
-            const float4 b4 = cok ? __ldg(reinterpret_cast<const float4*>(bd + cq)) : z;
+            for (int t = 0; t < 9; ++t)
+                wd[t] = SA    ? *reinterpret_cast<const float4*>(&wo_s[(1 + t) * CC + cg * 4])
+                        : cok ? __ldg(reinterpret_cast<const float4*>(Wd + (long long)t * Ce + cq))
+                              : z;
+            const float4 b4 = SA    ? *reinterpret_cast<const float4*>(&wo_s[10 * CC + cg * 4])
+                              : cok ? __ldg(reinterpret_cast<const float4*>(bd + cq))
+                                    : z;
             for (int it = pl; it < NSTRIP * TW; it += PL) {
                 const int oh = (it / TW) * DP, ow = it % TW;
                 float4 r[DP];
@@ -990,7 +1050,11 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         if constexpr (KS > 1) asm volatile("barrier.cluster.wait;\n" ::: "memory");
         return;
     }
-    const float4 b4 = __ldg(reinterpret_cast<const float4*>(bp + og * 4));
+    const float4 b4 =
+        SA ? *reinterpret_cast<const float4*>(&Bps[og * 4]) : __ldg(reinterpret_cast<const float4*>(bp + og * 4));
+    // EXDWPW5_ASYNC: the residual from the staged patch where it is this kernel's input at the same pixel (stride 1,
+    // COUT == CIN): the patch holds output pixel (row, column) of the tile at patch pixel (row + pad, column + pad)
+    const bool res_s = EXDWPW5_ASYNC && S == 1 && CIN == COUT && R == X;
 #pragma unroll
     for (int i = 0; i < PPX; ++i) {
         const int px = opl + i * NPL;
@@ -1006,7 +1070,9 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
             r.w = fminf(fmaxf(r.w, 0.0f), 6.0f);
         }
         if (has_res) {
-            const float4 rv = __ldcg(reinterpret_cast<const float4*>(R + off));  // fuse v28: see the wait above
+            const float4 rv =  // fuse v28: R through L2 (see the wait above)
+                res_s ? *reinterpret_cast<const float4*>(&Xs[((px / TW + pad) * IW + px % TW + pad) * XSTR + og * 4])
+                      : __ldcg(reinterpret_cast<const float4*>(R + off));
             r.x += rv.x;
             r.y += rv.y;
             r.z += rv.z;

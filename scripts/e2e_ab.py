@@ -136,6 +136,7 @@ def main() -> None:
                 "plan_tune": be.plan_tune,
                 "carveout": be.carveout,  # MBV2_CARVEOUT (one value per process; None: the driver's default)
                 "pdl_trigger": be.pdl_trigger,  # MBV2_PDL_TRIGGER (one value per process)
+                "stage": be.stage,  # MBV2_STAGE (one value per process)
                 "trigger_launches": None if be.trigger_launches is None else sorted(be.trigger_launches),
                 "plan_tuned": be.plan_tuned.get(batch, []),
                 "plan_s": plan_secs[j],

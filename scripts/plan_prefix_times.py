@@ -64,10 +64,10 @@ def main() -> None:
     rows = []
     prev = 0.0
     picks = f" picks {args.picks}" if args.picks else ""
-    opts = {"carveout": be.carveout, "pdl_trigger": be.pdl_trigger}  # the process-wide measuring options
+    opts = {"carveout": be.carveout, "pdl_trigger": be.pdl_trigger, "stage": be.stage}  # the process-wide options
     if args.trig is not None:
         opts["trig"] = args.trig
-    shown = "".join(f" {k} {v}" for k, v in opts.items() if v not in (None, "end"))
+    shown = "".join(f" {k} {v}" for k, v in opts.items() if v not in (None, "end", "sync"))
     kern = args.kernels or "default"
     print(f"prefix {gpu} batch {args.batch} kernels {kern}{picks}{shown}: {len(launches)} launches")
     for k, la in enumerate(launches):
