@@ -7,6 +7,8 @@
 # per-round and summary lines and errors). `ab_arms VAR "ARMS" SPECS` runs that A/B once per arm, each in its own
 # process with VAR=arm ("-": unset; for the process-wide options MBV2_CARVEOUT, MBV2_PDL_TRIGGER), into $OUT/ab.log
 # and $OUT/ab.json (scripts/ab_merge.py), and prints each process's instances and each arm's median.
+# `bs1_picks FILE` writes the committed H200 run's batch-1 autotuner picks (`python -m mbv2 picks`) to FILE, or prints
+# why not and fails.
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -36,4 +38,8 @@ ab_arms() {
     pairs+=("$arm=/tmp/ab_$i.json")
   done
   python3 scripts/ab_merge.py "$OUT/ab.json" "${pairs[@]}"
+}
+bs1_picks() {
+  python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$1" > /tmp/picks.log 2>&1 ||
+    { cat /tmp/picks.log; return 1; }
 }

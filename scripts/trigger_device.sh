@@ -22,8 +22,7 @@ OUT=${1:?usage: $0 OUT}
 . "$(dirname "$0")/device_lib.sh"
 device_start "$OUT"
 P=/tmp/picks_v42_bs1.json
-python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$P" > /tmp/picks.log 2>&1 ||
-  { cat /tmp/picks.log; exit 1; }
+bs1_picks "$P" || exit 1
 A="fuse=v42,picks=$P;fuse=v45,picks=$P;fuse=v46,picks=$P;fuse=v46,picks=$P,trig="
 ab_step "$A;$A;$A;$A" 170 18
 MBV2_TUNE_PICKS="$P" timeout "$(left 150)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
