@@ -78,8 +78,9 @@
 #ifndef STAGE_ASYNC
 // session 33's measuring option (MBV2_STAGE=async, impls/_custom_kernels.py stage_option): 1 = block0 v3 / v4 stage
 // their stem and projection weights by cp.async (16 bytes each, all requested at once) instead of loops whose
-// __ldg each waits for the store before it (at C1 = 32 up to 4 + 2 L2 round trips in a row per thread). The same
-// values, so the same sums.
+// __ldg each waits for the store before it (at C1 = 32 up to 4 + 2 L2 round trips in a row per thread), and with
+// them the biases that the stem and epilogue phases otherwise load by __ldg after a barrier (one L2 round trip each;
+// the depthwise phase's bias comes with its weights, which stay __ldg). The same values, so the same sums.
 #define STAGE_ASYNC 0
 #endif
 
@@ -375,6 +376,13 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
     __shared__ __align__(16) float Ds[T * T * CC];  // depthwise tile (T x T x CC)
     __shared__ __align__(16) float Wst[27 * C1];
     __shared__ __align__(16) float Wps[C1 * C3];
+#if STAGE_ASYNC
+    // MBV2_STAGE=async: the three biases staged with the weights, instead of __ldg after barriers (fp32 builds:
+    // hblock0 v2's half build would go past 48 KB of static shared memory; the depthwise weights would take the fp32
+    // C1 = 32 builds past it too, so they stay __ldg)
+    constexpr bool SB = sizeof(TO) == 4;
+    __shared__ __align__(16) float Bss[SB ? C1 : 4], Bds[SB ? C1 : 4], Bps[SB ? C3 : 4];
+#endif
 
     const int tid = threadIdx.x;
     const int tiles_w = (Wo + T - 1) / T;
@@ -409,6 +417,12 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
         static_assert(27 * C1 % 4 == 0 && C1 * C3 % 4 == 0, "16-byte pieces");
         for (int e = tid; e < 27 * C1 / 4; e += NT) stage_cp16(&Wst[4 * e], Ws + 4 * e);
         for (int e = tid; e < C1 * C3 / 4; e += NT) stage_cp16(&Wps[4 * e], Wp + 4 * e);
+        static_assert(C1 % 4 == 0 && C3 % 4 == 0, "16-byte pieces");
+        if constexpr (SB) {
+            if (tid < C1 / 4) stage_cp16(&Bss[4 * tid], bs + 4 * tid);
+            else if (tid < C1 / 2) stage_cp16(&Bds[4 * tid - C1], bd + 4 * tid - C1);
+            else if (tid < C1 / 2 + C3 / 4) stage_cp16(&Bps[4 * tid - 2 * C1], bp + 4 * tid - 2 * C1);
+        }
 #else
         for (int e = tid; e < 27 * C1; e += NT) Wst[e] = __ldg(Ws + e);
         for (int e = tid; e < C1 * C3; e += NT) Wps[e] = __ldg(Wp + e);
@@ -446,7 +460,12 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
         if (tid < NSTEM) {
             const int cp = tid % CP, rest = tid / CP, sr = rest >> 1, x0 = (rest & 1) * 8;
             const int c = c0 + 2 * cp;
+#if STAGE_ASYNC
+            const float2 b =
+                SB ? *reinterpret_cast<const float2*>(&Bss[c]) : __ldg(reinterpret_cast<const float2*>(bs + c));
+#else
             const float2 b = __ldg(reinterpret_cast<const float2*>(bs + c));
+#endif
             float a0[8], a1[8];
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
@@ -498,7 +517,12 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
             float2 wv[9];
 #pragma unroll
             for (int t = 0; t < 9; ++t) wv[t] = __ldg(reinterpret_cast<const float2*>(Wd + t * C1 + c));
+#if STAGE_ASYNC
+            const float2 b =
+                SB ? *reinterpret_cast<const float2*>(&Bds[c]) : __ldg(reinterpret_cast<const float2*>(bd + c));
+#else
             const float2 b = __ldg(reinterpret_cast<const float2*>(bd + c));
+#endif
             float d0[7], d1[7];
 #pragma unroll
             for (int j = 0; j < 7; ++j) {
@@ -617,7 +641,12 @@ __device__ __forceinline__ void block0_v3_body(const float* __restrict__ X, cons
         const int it = tid + k * NT;
         if (it >= NPW || (KS > 1 && it * KS / NPW != rank)) continue;
         const int og = it % G3, pq = it / G3;
+#if STAGE_ASYNC
+        const float4 b =
+            SB ? *reinterpret_cast<const float4*>(&Bps[og * 4]) : __ldg(reinterpret_cast<const float4*>(bp + og * 4));
+#else
         const float4 b = __ldg(reinterpret_cast<const float4*>(bp + og * 4));
+#endif
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
             const int p = pq + NPQ * i;

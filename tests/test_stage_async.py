@@ -25,30 +25,23 @@ from tests.test_pdl_trigger import _device_source, record_compiles
 ROOT = Path(__file__).resolve().parent.parent
 ASYNC = K.STAGE_ASYNC_DEFINES[0]
 
-# what the define swaps in the preprocessed device code (stripped lines): removed, added. conv.cu's exdwpw5 branches on
-# one constant (if constexpr); block0.cu swaps the statements themselves
+# what the define swaps in the preprocessed device code (stripped lines): removed exactly, and what every added line
+# is made of. conv.cu's exdwpw5 branches on one constant (if constexpr); block0.cu swaps the staging and weight loads
+# themselves (cp.async into shared memory, then reads from there: SB, the fp32 builds)
 SWAPPED = {
-    "conv": ({"constexpr bool EXDWPW5_ASYNC = false;"}, {"constexpr bool EXDWPW5_ASYNC = true;"}),  # (if constexpr)
+    "conv": ({"constexpr bool EXDWPW5_ASYNC = false;"}, ("constexpr bool EXDWPW5_ASYNC = true;",)),
     "block0": (
         {
             "for (int e = tid; e < 27 * C1; e += NT) Wst[e] = __ldg(Ws + e);",
             "for (int e = tid; e < C1 * C3; e += NT) Wps[e] = __ldg(Wp + e);",
+            "const float2 b = __ldg(reinterpret_cast<const float2*>(bs + c));",
+            "const float2 b = __ldg(reinterpret_cast<const float2*>(bd + c));",
+            "const float4 b = __ldg(reinterpret_cast<const float4*>(bp + og * 4));",
         },
-        {
-            'static_assert(27 * C1 % 4 == 0 && C1 * C3 % 4 == 0, "16-byte pieces");',
-            "for (int e = tid; e < 27 * C1 / 4; e += NT) stage_cp16(&Wst[4 * e], Ws + 4 * e);",
-            "for (int e = tid; e < C1 * C3 / 4; e += NT) stage_cp16(&Wps[4 * e], Wp + 4 * e);",
-            'asm volatile("cp.async.wait_all;\\n" ::: "memory");',
-            # the helper, defined only with the define
-            "__attribute__((device)) __inline__ __attribute__((always_inline)) void stage_cp16(float* s, const float* "
-            "g) {",
-            'asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\\n" ::"r"(static_cast<unsigned>('
-            "__cvta_generic_to_shared(s))),",
-            '"l"(g));',
-            "}",
-        },
+        ("stage_cp16", "cp.async", "SB", "static_assert", ": __ldg(", '"l"(g));', "}", "const float2 b =",
+         "const float4 b ="),
     ),
-}
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("raw, value", [("", "sync"), ("sync", "sync"), (" async ", "async")])
@@ -94,9 +87,11 @@ def test_async_swaps_exactly_the_staging(name) -> None:
         pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot preprocess the kernel files")
     default, staged = _device_source(nvcc, name, []), _device_source(nvcc, name, [ASYNC])
     diff = [d for d in difflib.ndiff(default, staged) if d[:1] in "+-"]
-    removed, added = SWAPPED[name]
+    removed, parts = SWAPPED[name]
     assert {d[2:] for d in diff if d[0] == "-"} == removed, diff
-    assert {d[2:] for d in diff if d[0] == "+"} == added, diff
+    added = [d[2:] for d in diff if d[0] == "+"]
+    assert added and all(any(p in line for p in parts) for line in added), added
+    assert not any("__ldg(" in line and ": __ldg(" not in line for line in added), added  # (only as SB's fallback)
 
 
 def _committed_bs1_kernels() -> list[str]:
@@ -108,7 +103,7 @@ def _committed_bs1_kernels() -> list[str]:
 @pytest.mark.parametrize("which", [1, 2, 3, "block0"])
 def test_async_builds_compile_as_the_default(which, tmp_path) -> None:
     """The committed batch-1 plan's exdwpw5 fixed builds and block0.cu (its v4 builds): the async build compiles without
-    spills, within its launch bounds (block0: the default's registers)."""
+    spills, within its launch bounds (block0: at most the default's registers)."""
     nvcc = K.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the kernel files")
@@ -128,7 +123,7 @@ def test_async_builds_compile_as_the_default(which, tmp_path) -> None:
     for n in names:
         assert got[1][n]["spill_stores"] == got[1][n]["spill_loads"] == 0, (n, got[1][n])
         if which == "block0":
-            assert got[1][n]["registers"] == got[0][n]["registers"], (n, got)
+            assert got[1][n]["registers"] <= got[0][n]["registers"], (n, got)
         else:  # (within the launch bounds' registers: 256 threads x MINB blocks per SM)
             minb = dict(zip(K.FIXED_KINDS["exdwpw5"][4], K.fixed_config(K.fixed_parse(n)[0])))["MINB"]
             assert got[1][n]["registers"] <= min(255, 65536 // (256 * minb)), (n, got)
