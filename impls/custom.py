@@ -1433,7 +1433,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         args += (_i32(int(ex_act)), _i32(int(dw_act)), _i32(int(act)), _i32(int(res is not None)))
         ds = cfg[6] if len(cfg) > 6 else int(K.dw_segments(fuse))  # fuse v21: the tuner's fourth stage where timed
         args += (_i32(pc), _i32(ks), _i32(rpf), _i32(ds))
-        fn = self._exdwpw6_fn(name, cl, smem)
+        fn = self._exdwpw6_fn(name, smem)
         pdl = self._pdl_by_version(K.exdwpw6_pdl(fuse), "fuse v27 -> v26")
         la = Launch(name, fn, (cl * ng, st, nb), (nt,), args, smem=smem, pdl=pdl)
         if (ks >= 16 or pc in K.PROJ_FIXED_ONLY or rpf == 2) and not generic:  # fuse v30's expansion modes, v36's
@@ -1498,11 +1498,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             raise CudaError(f"{name}: cuFuncSetAttribute(NON_PORTABLE_CLUSTER_SIZE_ALLOWED): CUresult {err}")
         self._nonportable.add(name)
 
-    def _exdwpw6_fn(self, name: str, cl: int, smem: int) -> Any:
-        """A loaded exdwpw6 build (any twin) ready to launch: opted in to ``smem`` bytes of dynamic shared memory and,
-        for clusters of ``cl`` > 8 blocks, to the non-portable cluster size."""
+    def _exdwpw6_fn(self, name: str, smem: int) -> Any:
+        """A loaded exdwpw6 build (generic, fixed or any twin of one) ready to launch: opted in to ``smem`` bytes of
+        dynamic shared memory and, where its generic build's clusters have more than 8 blocks, to the non-portable
+        cluster size."""
         fn = self._dyn_smem(self._fn(name), smem)
-        if cl > 8:
+        if K.exdwpw6_build_of(K.generic_of(name))[1] > 8:
             self._allow_nonportable_cluster(name, fn)
         return fn
 
@@ -2623,7 +2624,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         for la in launches:
             if generic_build(la):
                 spec = K.exdwpw6_spec_name(*key_of(la))
-                la = replace(la, name=spec, kernel=self._exdwpw6_fn(spec, K.exdwpw6_build_of(la.name)[1], la.smem))
+                la = replace(la, name=spec, kernel=self._exdwpw6_fn(spec, la.smem))
             out.append(la)
         return out
 
@@ -2665,8 +2666,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         def flag_fn(la: Launch) -> Any:
             if la.name.startswith("exdwpw5"):
                 return self._dyn_smem(self._fn(la.name + K.FLAG_SUFFIX), la.smem)
-            cl = K.exdwpw6_build_of(K.exdwpw6_spec_parse(la.name)[0])[1]
-            return self._exdwpw6_fn(la.name + K.FLAG_SUFFIX, cl, la.smem)
+            return self._exdwpw6_fn(la.name + K.FLAG_SUFFIX, la.smem)
 
         def epoch_fn(la: Launch) -> Any:
             return self._dyn_smem(self._fn(la.name + K.EPOCH_SUFFIX), la.smem)
@@ -2718,10 +2718,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             kind = at.get(i)
             if kind is not None:
                 twin = la.name + K.TRIGGER_SUFFIX
-                if kind == "exdwpw6":
-                    fn = self._exdwpw6_fn(twin, K.exdwpw6_build_of(K.exdwpw6_spec_parse(la.name)[0])[1], la.smem)
-                else:
-                    fn = self._dyn_smem(self._fn(twin), la.smem)
+                fn = self._exdwpw6_fn(twin, la.smem) if kind == "exdwpw6" else self._dyn_smem(self._fn(twin), la.smem)
                 la = replace(la, name=twin, kernel=fn)
             out.append(la)
         return out
@@ -2749,7 +2746,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 [twin], lambda _, nvcc: K.build_exdwpw6_spec(build, modes, self.arch, nvcc, shape, at_exit=True)
             )
         prev = launches[at - 1]
-        fn = self._exdwpw6_fn(twin, K.exdwpw6_build_of(build)[1], prev.smem)
+        fn = self._exdwpw6_fn(twin, prev.smem)
         return [*launches[: at - 1], replace(prev, name=twin, kernel=fn), replace(launches[at], pdl=True),
                 *launches[at + 1 :]]  # fmt: skip
 
