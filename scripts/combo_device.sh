@@ -4,13 +4,14 @@
 # the PDL hand-offs of fuse v45 / v46 (scripts/trigger_device.sh), as a 2 x 4 design:
 #   1. A/B at batch 1 on the committed picks, 6 processes alternating MBV2_STAGE unset / async, each timing v42, v45,
 #      v46 and v46 trig= (v42 + the head's hand-off alone), 2 interleaved instances each (ab.log, ab.json: per arm and
-#      spec, scripts/ab_merge.py);
+#      spec, scripts/ab_merge.py), kept as $MBV2_CACHE/combo_ab.json for scripts/bench_decided.sh (the next call, on
+#      the same warm machine); scripts/decide_bs1.py prints what the rules choose;
 #   2. GPU tests under MBV2_STAGE=async: the exdwpw5 blocks and block0 against float64, end to end against ONNX
 #      Runtime (tests.log);
 #   3. GPU tests of v45 and v46 (unset), appended to tests.log;
 #   4. the prefix times of v42 unset / async and of v45 / v46 unset (prefix.tgz), as long as time is left.
 # The two scripts' remaining steps (the twin mask A/B, the probe) wait for a later call.
-# KCACHE: the build cache tarball (NOTES "Prepared for the next device calls (session 34)": the async twins too).
+# KCACHE: the build cache tarball (the session-34 tarball: the async twins too).
 # Writes smi.txt ab.log ab.json tests.log prefix.tgz under OUT.
 # Usage: scripts/combo_device.sh OUT   env: KCACHE, END (default 560)
 OUT=${1:?usage: $0 OUT}
@@ -20,6 +21,7 @@ P=/tmp/picks_v42_bs1.json
 bs1_picks "$P" || exit 1
 A="fuse=v42,picks=$P;fuse=v45,picks=$P;fuse=v46,picks=$P;fuse=v46,picks=$P,trig="
 ab_arms MBV2_STAGE "- async - async - async" "$A;$A"
+cp "$OUT/ab.json" "$MBV2_CACHE/combo_ab.json" && python3 scripts/decide_bs1.py "$OUT/ab.json"  # for bench_decided.sh
 MBV2_STAGE=async MBV2_TUNE_PICKS="$P" timeout "$(left 200)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
   tests/test_custom_exdw.py tests/test_custom_block0.py tests/test_custom_e2e.py \
   -k "fused_block or big_chunk or split or stem_block or test_e2e_matches_onnxruntime or fuse_v26" \

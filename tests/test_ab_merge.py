@@ -67,3 +67,46 @@ def test_bad_pair_is_refused(tmp_path: Path) -> None:
 def test_device_scripts_parse(script: str) -> None:
     proc = subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def _cell(spec: str, stage: str, times: list[float]) -> list[dict]:
+    return [{"kernels": f"{spec},picks=/tmp/p" if "," not in spec else spec.replace(",", ",picks=/tmp/p,", 1),
+             "stage": stage, "device_ms": t} for t in times]  # fmt: skip
+
+
+def test_decide_bs1_picks_the_fastest_whole_version_then_async() -> None:
+    """Session 34: scripts/decide_bs1.py applies session 33's rules: a version >= 0.5 us below v42 with ranges apart,
+    then async >= 1 us below sync on that version; a spec with trig= is reported, never chosen."""
+    import decide_bs1
+
+    rows = (_cell("fuse=v42", "sync", [0.1080, 0.1078]) + _cell("fuse=v45", "sync", [0.1076, 0.1074])
+            + _cell("fuse=v46", "sync", [0.1070, 0.1071]) + _cell("fuse=v46,trig=", "sync", [0.1050, 0.1051])
+            + _cell("fuse=v46", "async", [0.1040, 0.1042]) + _cell("fuse=v42", "async", [0.1050]))  # fmt: skip
+    lines, env = decide_bs1.decide(rows)
+    assert env == "MBV2_STAGE=async MBV2_KERNELS=fuse=v46"
+    assert lines[-1] == "chosen: fuse v46, staging async"
+    assert " sync fuse=v46,trig=           2 instances, median 0.1051 ms, range 0.1050-0.1051" in lines
+
+
+@pytest.mark.parametrize(
+    ("v46", "async46", "env"),
+    [
+        ([0.1076, 0.1074], [0.1070], "none"),  # v46 0.4 us below v42, async 0.9 us below sync: both too little
+        ([0.1074, 0.1079], [0.1075], "none"),  # v46 0.55 us below v42's median, the ranges overlap
+        ([0.1080, 0.1079], [0.1068, 0.1069], "MBV2_STAGE=async"),  # no version wins; async 1.1 us below v42's sync
+        ([0.1070, 0.1071], [0.1063, 0.1062], "MBV2_KERNELS=fuse=v46"),  # async only 0.8 us below v46's sync
+    ],
+)
+def test_decide_bs1_thresholds(v46: list[float], async46: list[float], env: str) -> None:
+    import decide_bs1
+
+    rows = (_cell("fuse=v42", "sync", [0.1080, 0.1078]) + _cell("fuse=v46", "sync", v46)
+            + _cell("fuse=v46", "async", async46) + _cell("fuse=v42", "async", async46))  # fmt: skip
+    assert decide_bs1.decide(rows)[1] == env
+
+
+def test_decide_bs1_needs_the_baseline() -> None:
+    import decide_bs1
+
+    with pytest.raises(SystemExit, match="no instances of fuse=v42"):
+        decide_bs1.decide(_cell("fuse=v46", "sync", [0.1]))
