@@ -16,11 +16,8 @@
 # Usage: scripts/combo_device.sh OUT   env: KCACHE, END (default 560)
 OUT=${1:?usage: $0 OUT}
 . "$(dirname "$0")/device_lib.sh"
-device_start "$OUT"
-P=/tmp/picks_v42_bs1.json
-bs1_picks "$P" || exit 1
-A="fuse=v42,picks=$P;fuse=v45,picks=$P;fuse=v46,picks=$P;fuse=v46,picks=$P,trig="
-ab_arms MBV2_STAGE "- async - async - async" "$A;$A"
+bs1_start "$OUT" || exit 1
+ab_arms MBV2_STAGE "- async - async - async" "$SPECS4;$SPECS4"
 cp "$OUT/ab.json" "$MBV2_CACHE/combo_ab.json" && python3 scripts/decide_bs1.py "$OUT/ab.json"  # for bench_decided.sh
 MBV2_STAGE=async MBV2_TUNE_PICKS="$P" timeout "$(left 200)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
   tests/test_custom_exdw.py tests/test_custom_block0.py tests/test_custom_e2e.py \

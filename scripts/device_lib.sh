@@ -8,7 +8,8 @@
 # process with VAR=arm ("-": unset; for the process-wide options MBV2_CARVEOUT, MBV2_PDL_TRIGGER), into $OUT/ab.log
 # and $OUT/ab.json (scripts/ab_merge.py), and prints each process's instances and each arm's median.
 # `bs1_picks FILE` writes the committed H200 run's batch-1 autotuner picks (`python -m mbv2 picks`) to FILE, or prints
-# why not and fails.
+# why not and fails. `bs1_start OUT` is device_start, then those picks into $P and session 33's four batch-1 specs on
+# them into $SPECS4 (v42, v45, v46, v46 trig=: scripts/trigger_device.sh, combo_device.sh).
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -42,4 +43,10 @@ ab_arms() {
 bs1_picks() {
   python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$1" > /tmp/picks.log 2>&1 ||
     { cat /tmp/picks.log; return 1; }
+}
+bs1_start() {
+  device_start "$1"
+  P=/tmp/picks_v42_bs1.json
+  bs1_picks "$P" || return 1
+  SPECS4="fuse=v42,picks=$P;fuse=v45,picks=$P;fuse=v46,picks=$P;fuse=v46,picks=$P,trig="
 }

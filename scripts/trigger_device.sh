@@ -20,11 +20,8 @@
 # build of the plans early; leave it unset)
 OUT=${1:?usage: $0 OUT}
 . "$(dirname "$0")/device_lib.sh"
-device_start "$OUT"
-P=/tmp/picks_v42_bs1.json
-bs1_picks "$P" || exit 1
-A="fuse=v42,picks=$P;fuse=v45,picks=$P;fuse=v46,picks=$P;fuse=v46,picks=$P,trig="
-ab_step "$A;$A;$A;$A" 170 18
+bs1_start "$OUT" || exit 1
+ab_step "$SPECS4;$SPECS4;$SPECS4;$SPECS4" 170 18
 MBV2_TUNE_PICKS="$P" timeout "$(left 150)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
   tests/test_custom_e2e.py -k "fuse_v45_trigger_twins or fuse_v46_pwpool_exit" > "$OUT/tests.log" 2>&1
 echo "[tests v45 v46 rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
