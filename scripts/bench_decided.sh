@@ -9,7 +9,9 @@
 OUT=${1:?usage: $0 OUT}
 D="${MBV2_CACHE:?set MBV2_CACHE}/combo_ab.json"
 [ -f "$D" ] || { echo "bench_decided: no $D (run scripts/combo_device.sh on this machine first)"; exit 1; }
+set -o pipefail
 python3 scripts/decide_bs1.py "$D" | tee "$OUT/decide.txt" || exit 1
+set +o pipefail
 E=$(tail -1 "$OUT/decide.txt")
 [ "$E" = none ] && { echo "[bench_decided: v42 with sync staging stays; no bench]"; exit 0; }
 echo "[bench_decided: $E]"
