@@ -904,10 +904,16 @@ def pdl_trigger_option() -> str:
     kernel of PDL_TRIGGER_FILES triggers its dependents after its last stores) or "early" (once its input is staged:
     -DPDL_TRIGGER_EARLY=1, builds cached under other keys). It changes how every build of those files is compiled, so
     it holds for the whole process (CustomBackend refuses a second value)."""
-    raw = os.environ.get(PDL_TRIGGER_ENV, "").strip()
-    if raw in ("", "end", "early"):
-        return raw or "end"
-    raise InputError(f"{PDL_TRIGGER_ENV}={raw!r}: expected end (the default) or early")
+    return two_value_option(PDL_TRIGGER_ENV, "end", "early")
+
+
+def two_value_option(env: str, default: str, other: str) -> str:
+    """A process-wide measuring option of two values (MBV2_PDL_TRIGGER, MBV2_STAGE): environment variable ``env``
+    stripped, ``default`` where unset or empty; anything but the two values is an InputError that names them."""
+    raw = os.environ.get(env, "").strip()
+    if raw in ("", default, other):
+        return raw or default
+    raise InputError(f"{env}={raw!r}: expected {default} (the default) or {other}")
 
 
 def pdl_trigger_defines(file: str) -> list[str]:
@@ -925,10 +931,7 @@ def stage_option() -> str:
     every build of STAGE_FILES: exdwpw5 stages its input patch, block0 v3 / v4 its weights, by cp.async, all requested
     at once, instead of loops whose loads wait for each other, 2 - 4 L2 round trips in a row per thread at batch 1;
     the same values, so the same sums). Like MBV2_PDL_TRIGGER it holds for the whole process."""
-    raw = os.environ.get(STAGE_ENV, "").strip()
-    if raw in ("", "sync", "async"):
-        return raw or "sync"
-    raise InputError(f"{STAGE_ENV}={raw!r}: expected sync (the default) or async")
+    return two_value_option(STAGE_ENV, "sync", "async")
 
 
 def process_defines(file: str) -> list[str]:

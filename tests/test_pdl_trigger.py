@@ -4,7 +4,7 @@ block0.cu, conv.cu and cblock.cu with -DPDL_TRIGGER_EARLY=1, which moves each PD
 checks, that every build of those files (and no other) gets the define, that the preprocessed device code differs
 by exactly that one moved trigger per file (so the default build is the code as before), that the early builds of
 the batch-1 plan's kinds compile within their register bounds without spills, and that a backend refuses a second
-value in one process."""
+value in one process. The option checks cover MBV2_STAGE too (the two share K.two_value_option)."""
 
 from __future__ import annotations
 
@@ -21,17 +21,29 @@ EARLY = "-DPDL_TRIGGER_EARLY=1"
 TRIGGER = 'asm volatile("griddepcontrol.launch_dependents;\\n" ::: "memory");'
 
 
-@pytest.mark.parametrize("raw, value", [("", "end"), ("end", "end"), (" early ", "early")])
-def test_option_values(monkeypatch, raw, value) -> None:
-    monkeypatch.setenv(K.PDL_TRIGGER_ENV, raw)
-    assert K.pdl_trigger_option() == value
+# the two process-wide options of two values (K.two_value_option): (option, its variable, its default, the other)
+OPTIONS = {"trigger": (K.pdl_trigger_option, K.PDL_TRIGGER_ENV, "end", "early"),
+           "stage": (K.stage_option, K.STAGE_ENV, "sync", "async")}  # fmt: skip
 
 
-@pytest.mark.parametrize("raw", ["start", "1", "EARLY", "early,end"])
-def test_option_refuses(monkeypatch, raw) -> None:
-    monkeypatch.setenv(K.PDL_TRIGGER_ENV, raw)
-    with pytest.raises(InputError, match="MBV2_PDL_TRIGGER=.*expected end .the default. or early"):
-        K.pdl_trigger_option()
+@pytest.mark.parametrize("which", OPTIONS)
+@pytest.mark.parametrize("raw, value", [("", 0), ("{default}", 0), (" {other} ", 1)])
+def test_option_values(monkeypatch, which, raw, value) -> None:
+    fn, env, default, other = OPTIONS[which]
+    monkeypatch.setenv(env, raw.format(default=default, other=other))
+    assert fn() == (default, other)[value]
+
+
+@pytest.mark.parametrize(
+    "which, raw",
+    [("trigger", r) for r in ("start", "1", "EARLY", "early,end")]
+    + [("stage", r) for r in ("1", "ASYNC", "cp.async", "sync,async")],
+)
+def test_option_refuses(monkeypatch, which, raw) -> None:
+    fn, env, default, other = OPTIONS[which]
+    monkeypatch.setenv(env, raw)
+    with pytest.raises(InputError, match=f"{env}=.*expected {default} .the default. or {other}"):
+        fn()
 
 
 def record_compiles(monkeypatch) -> dict[str, list[str]]:

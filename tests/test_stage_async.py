@@ -1,11 +1,11 @@
 """MBV2_STAGE (session 33, a measuring option; results/NOTES.md "Session 33"): "async" compiles kernels/conv.cu and
 block0.cu with -DSTAGE_ASYNC=1, which stages exdwpw5's input patch and block0 v3 / v4's weights by cp.async (all
 requested at once) instead of loops whose loads wait for each other (2 - 4 L2 round trips in a row per thread at
-batch 1). Host tests: the option's checks, that every build of those two files (and no other) gets the define, that
-the preprocessed device code differs by exactly the constant or statements that switch it, that exdwpw5's shared memory
-grows by its buffers where it stages its weights,
-that the batch-1 plan's async builds compile without spills, and that a backend refuses a
-second value in one process."""
+batch 1). Host tests (the option's values and refusals are tests/test_pdl_trigger.py's, beside MBV2_PDL_TRIGGER's):
+that every build of those two files (and no other) gets the define, that the preprocessed device code differs by
+exactly the constant or statements that switch it, that exdwpw5's shared memory grows by its buffers where it stages
+its weights, that the batch-1 plan's async builds compile without spills, and that a backend refuses a second value
+in one process."""
 
 from __future__ import annotations
 
@@ -42,19 +42,6 @@ SWAPPED = {
          "const float4 b ="),
     ),
 }  # fmt: skip
-
-
-@pytest.mark.parametrize("raw, value", [("", "sync"), ("sync", "sync"), (" async ", "async")])
-def test_option_values(monkeypatch, raw, value) -> None:
-    monkeypatch.setenv(K.STAGE_ENV, raw)
-    assert K.stage_option() == value
-
-
-@pytest.mark.parametrize("raw", ["1", "ASYNC", "cp.async", "sync,async"])
-def test_option_refuses(monkeypatch, raw) -> None:
-    monkeypatch.setenv(K.STAGE_ENV, raw)
-    with pytest.raises(InputError, match="MBV2_STAGE=.*expected sync .the default. or async"):
-        K.stage_option()
 
 
 @pytest.mark.parametrize("trigger", ["", "early"])
