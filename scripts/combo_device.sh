@@ -1,7 +1,8 @@
 #!/bin/bash
 # Session 34 (results/NOTES.md "Session 34"): session 33's two batch-1 leads in ONE device call, for sessions where
 # machines are scarce (each refused start costs ~90 s of the budget): MBV2_STAGE=async (it replaces session 33's
-# stage_device.sh, whose A/B, tests and prefix times it holds) and the PDL hand-offs of fuse v45 / v46 (scripts/trigger_device.sh), as a 2 x 4 design:
+# stage_device.sh, whose A/B, tests and prefix times it holds) and the PDL hand-offs of fuse v45 / v46
+# (scripts/trigger_device.sh), as a 2 x 4 design:
 #   1. A/B at batch 1 on the committed picks, 6 processes alternating MBV2_STAGE unset / async, each timing v42, v45,
 #      v46 and v46 trig= (v42 + the head's hand-off alone), 2 interleaved instances each (ab.log, ab.json: per arm and
 #      spec, scripts/ab_merge.py), kept as $MBV2_CACHE/combo_ab.json for scripts/bench_decided.sh (the next call, on
