@@ -7,8 +7,8 @@
 # per-round and summary lines and errors). `ab_arms VAR "ARMS" SPECS` runs that A/B once per arm, each in its own
 # process with VAR=arm ("-": unset; for the process-wide options MBV2_CARVEOUT, MBV2_PDL_TRIGGER), into $OUT/ab.log
 # and $OUT/ab.json (scripts/ab_merge.py), and prints each process's instances and each arm's median.
-# `bs1_picks FILE` writes the committed H200 run's batch-1 autotuner picks (`python -m mbv2 picks`) to FILE, or prints
-# why not and fails. `bs1_start OUT` is device_start, then those picks into $P and session 33's four batch-1 specs on
+# `bs1_picks FILE` writes the committed run's batch-1 autotuner picks (`python -m mbv2 picks`; the H100's run on an
+# H100, else the H200's) to FILE, or prints why not and fails. `bs1_start OUT` is device_start, then those picks into $P and session 33's four batch-1 specs on
 # them into $SPECS4 (v42, v45, v46, v46 trig=: scripts/trigger_device.sh, combo_device.sh).
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
@@ -41,7 +41,10 @@ ab_arms() {
   python3 scripts/ab_merge.py "$OUT/ab.json" "${pairs[@]}"
 }
 bs1_picks() {
-  python3 -m mbv2 picks results/h200/run.json --bench "test_e2e[custom-fp32-graph-bs1]" --out "$1" > /tmp/picks.log 2>&1 ||
+  local run=results/h200/run.json  # this GPU's committed run where it is an H100 (results/h100/run.json: v42 since 36)
+  nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H100 && run=results/h100/run.json
+  echo "[picks from $run]"
+  python3 -m mbv2 picks "$run" --bench "test_e2e[custom-fp32-graph-bs1]" --out "$1" > /tmp/picks.log 2>&1 ||
     { cat /tmp/picks.log; return 1; }
 }
 bs1_start() {
