@@ -338,8 +338,10 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # 1 / 2 -1.4 / -1.8 us against v30), v35 with the EC modes unrolled (batch 1 -2.4 us against v30, -0.9 against
     # v34; batch 64 unchanged); v36 the projection tiles' order timed per block (session 25: batch 1 -0.8 us against
     # v35, medians of 8 instances); v42 = v36 + one cluster per row tile first at batch 1 (the 14 -> 7 block's hand-off
-    # gone) + v37's bulk-copy reduce stage (session 27, replayed picks: -0.8 and -0.3 / -0.4 us)
-    "fuse": "v42",
+    # gone) + v37's bulk-copy reduce stage (session 27, replayed picks: -0.8 and -0.3 / -0.4 us); v46 = v42 + v45's
+    # early PDL triggers + the head's pwpool_c8 by PDL after an exit twin (H100, session 36, H100 picks, 6 instances
+    # each: batch 1 0.1131 -> 0.1115 ms, ranges apart; v45 0.1120)
+    "fuse": "v46",
     "net": "v1",
     "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
     "hgemm": "v4",

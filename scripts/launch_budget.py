@@ -4,7 +4,8 @@ copy GB/s), and prints per launch: the network ops it runs, its useful FLOPs and
 weights, its input and output activations, a residual), the rates these give at the measured time, and the time the
 same work would take at the ceilings. results/NOTES.md cites its output.
 
-    python3 scripts/launch_budget.py results/h200/session27/call3_inst3/prefix_P3.json --run results/h200/run.json
+    python3 scripts/launch_budget.py results/h200/session27/call3_inst3/prefix_P3.json \
+        --run results/h200/session27/run.json
 
 The bytes are a floor (every tensor moved once); in a CUDA-graph replay the weights come from L2, so the copy
 bandwidth (DRAM) is the conservative ceiling. --json writes the rows.

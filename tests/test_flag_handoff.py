@@ -459,7 +459,7 @@ def test_v43_and_v44_are_v42_but_for_the_hand_off() -> None:
 
 
 def test_flag_versions_replay_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
-    """scripts/flags_device.sh's A/B on the host: the committed H200 run's batch-1 picks (results/h200/run.json, v42)
+    """scripts/flags_device.sh's A/B on the host: session 27's H200 run's batch-1 picks (session27/run.json, v42)
     replay in v43 and v44 (the same tuner keys and candidates), the plan is the committed one with its 13 exdwpw6
     launches on flag twins and its last exdwpw5 launch on the epoch twin (v44: block0 v4 on the epoch twin, the three
     exdwpw5 launches on flag twins too), and the emulated logits equal v42's bit for bit."""
@@ -468,7 +468,7 @@ def test_flag_versions_replay_the_committed_batch1_picks(fake_cupy, net, monkeyp
     import tests.test_custom_host as host
     from mbv2.network import random_input
 
-    run = json.loads((Path(__file__).resolve().parent.parent / "results/h200/run.json").read_text())
+    run = json.loads((Path(__file__).resolve().parent.parent / "results/h200/session27/run.json").read_text())
     bench = next(b for b in run["benchmarks"] if b["name"] == "test_e2e[custom-fp32-graph-bs1]")
     picks, committed = bench["extra_info"]["tuned"], bench["extra_info"]["kernels"]
     monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)  # (batch 1 is tuned: the picks are replayed)

@@ -30,7 +30,7 @@ SIX = SPEC_CASES[5]  # (build, modes, shape): a 7x7 exdwpw6 fixed build
 def test_v46_is_v45_but_for_the_head() -> None:
     assert [K.pwpool_exit(v) for v in ("v29", "v42", "v45", "v46")] == [False, False, False, True]
     assert [K.trigger_early(v) for v in ("v45", "v46")] == [True, True]
-    assert not K.pwpool_pdl("v46") and "v46" in K.KERNEL_VERSIONS["fuse"] and K.DEFAULT_VERSIONS["fuse"] == "v42"
+    assert not K.pwpool_pdl("v46") and "v46" in K.KERNEL_VERSIONS["fuse"] and K.DEFAULT_VERSIONS["fuse"] == "v46"
     spec = K.exdwpw6_spec_name(*SIX)
     assert K.twin_parse(spec + K.EXIT_SUFFIX) == (spec, K.EXIT_SUFFIX)
     assert K.generic_of(spec + K.EXIT_SUFFIX) == SIX[0]
@@ -151,7 +151,7 @@ def test_prefill_adds_the_exit_twin(monkeypatch) -> None:
     import cache_prefill
 
     _, committed = _committed_bs1()
-    more = set(cache_prefill.builds_of_run(ROOT / "results/h200/run.json", "90", False, True))
+    more = set(cache_prefill.builds_of_run(ROOT / "results/h200/session27/run.json", "90", False, True))
     assert [n for n, _ in more if n.endswith(K.EXIT_SUFFIX)] == [committed[16] + K.EXIT_SUFFIX]
     calls = []
     monkeypatch.setattr(K, "build_exdwpw6_spec", lambda *a, **k: calls.append(k))

@@ -82,7 +82,7 @@ def test_async_swaps_exactly_the_staging(name) -> None:
 
 
 def _committed_bs1_kernels() -> list[str]:
-    run = json.loads((ROOT / "results/h200/run.json").read_text())
+    run = json.loads((ROOT / "results/h200/session27/run.json").read_text())
     bench = next(b for b in run["benchmarks"] if b["name"] == "test_e2e[custom-fp32-graph-bs1]")
     return bench["extra_info"]["kernels"]
 

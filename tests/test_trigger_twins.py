@@ -32,7 +32,7 @@ SIX = SPEC_CASES[5]  # (build, modes, shape): a 7x7 exdwpw6 fixed build
 
 
 def _committed_bs1() -> tuple[dict, list[str]]:
-    run = json.loads((ROOT / "results/h200/run.json").read_text())
+    run = json.loads((ROOT / "results/h200/session27/run.json").read_text())
     bench = next(b for b in run["benchmarks"] if b["name"] == "test_e2e[custom-fp32-graph-bs1]")
     return bench["extra_info"]["tuned"], bench["extra_info"]["kernels"]
 
@@ -104,7 +104,7 @@ def test_twin_builds_refuse() -> None:
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 def test_v45_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch, graph) -> None:  # noqa: F811
-    """The committed H200 run's batch-1 picks (results/h200/run.json, v42) replayed in v45: the committed launches in
+    """Session 27's H200 run's batch-1 picks (results/h200/session27/run.json, v42) in v45: the committed launches in
     order with block0, the three exdwpw5 and the 13 exdwpw6 launches on their twins (the same grids, blocks, shared
     memory, arguments and PDL flags), pwpool_c8 and the GEMV as they are; each twin built once; the emulated logits
     equal v42's bit for bit over poisoned runs. At batch 2 v45's plan is v42's."""
@@ -151,7 +151,7 @@ def test_prefill_adds_the_twins(monkeypatch) -> None:
     """cache_prefill --trigger: the committed run's exdwpw5 / exdwpw6 fixed builds' twins and block0.cu's early build,
     each dispatched to its builder with early=True (and, since session 33, fuse v46's one exit twin)."""
     _, committed = _committed_bs1()
-    run = ROOT / "results/h200/run.json"
+    run = ROOT / "results/h200/session27/run.json"
     plain = set(cache_prefill.builds_of_run(run, "90", False))
     more = set(cache_prefill.builds_of_run(run, "90", False, True)) - plain
     assert ("block0" + K.TRIGGER_SUFFIX, "90") in more
