@@ -8,8 +8,9 @@
 # process with VAR=arm ("-": unset; for the process-wide options MBV2_CARVEOUT, MBV2_PDL_TRIGGER), into $OUT/ab.log
 # and $OUT/ab.json (scripts/ab_merge.py), and prints each process's instances and each arm's median.
 # `bs1_picks FILE` writes the committed run's batch-1 autotuner picks (`python -m mbv2 picks`; the H100's run on an
-# H100, else the H200's) to FILE, or prints why not and fails. `bs1_start OUT` is device_start, then those picks into $P and session 33's four batch-1 specs on
-# them into $SPECS4 (v42, v45, v46, v46 trig=: scripts/trigger_device.sh, combo_device.sh).
+# H100, else the H200's) to FILE, or prints why not and fails. `bs1_start OUT` is device_start, then those picks into
+# $P and session 33's four batch-1 specs on them into $SPECS4 (v42, v45, v46, v46 trig=: scripts/trigger_device.sh,
+# combo_device.sh).
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -41,7 +42,7 @@ ab_arms() {
   python3 scripts/ab_merge.py "$OUT/ab.json" "${pairs[@]}"
 }
 bs1_picks() {
-  local run=results/h200/run.json  # this GPU's committed run where it is an H100 (results/h100/run.json: v42 since 36)
+  local run=results/h200/run.json  # on an H100 its own committed run (results/h100/run.json)
   nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H100 && run=results/h100/run.json
   echo "[picks from $run]"
   python3 -m mbv2 picks "$run" --bench "test_e2e[custom-fp32-graph-bs1]" --out "$1" > /tmp/picks.log 2>&1 ||
