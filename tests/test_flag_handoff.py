@@ -463,14 +463,11 @@ def test_flag_versions_replay_the_committed_batch1_picks(fake_cupy, net, monkeyp
     replay in v43 and v44 (the same tuner keys and candidates), the plan is the committed one with its 13 exdwpw6
     launches on flag twins and its last exdwpw5 launch on the epoch twin (v44: block0 v4 on the epoch twin, the three
     exdwpw5 launches on flag twins too), and the emulated logits equal v42's bit for bit."""
-    import json
-
     import tests.test_custom_host as host
     from mbv2.network import random_input
+    from tests.test_trigger_twins import _committed_bs1
 
-    run = json.loads((Path(__file__).resolve().parent.parent / "results/h200/session27/run.json").read_text())
-    bench = next(b for b in run["benchmarks"] if b["name"] == "test_e2e[custom-fp32-graph-bs1]")
-    picks, committed = bench["extra_info"]["tuned"], bench["extra_info"]["kernels"]
+    picks, committed = _committed_bs1()
     monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)  # (batch 1 is tuned: the picks are replayed)
     x = random_input(net, 1, seed=5)
     got = {}

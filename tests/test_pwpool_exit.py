@@ -20,7 +20,7 @@ from mbv2.errors import InputError
 from tests.test_custom_host import fake_cupy  # noqa: F401  (the CuPy stand-in fixture)
 from tests.test_kernels_compile import SPEC_CASES
 from tests.test_pdl_trigger import EARLY, TRIGGER, _device_source, record_compiles
-from tests.test_trigger_twins import _committed_bs1
+from tests.test_trigger_twins import V42_RUN, _committed_bs1
 
 ROOT = Path(__file__).resolve().parent.parent
 EXIT = K.PDL_TRIGGER_EXIT_DEFINES[0]
@@ -151,7 +151,7 @@ def test_prefill_adds_the_exit_twin(monkeypatch) -> None:
     import cache_prefill
 
     _, committed = _committed_bs1()
-    more = set(cache_prefill.builds_of_run(ROOT / "results/h200/session27/run.json", "90", False, True))
+    more = set(cache_prefill.builds_of_run(V42_RUN, "90", False, True))
     assert [n for n, _ in more if n.endswith(K.EXIT_SUFFIX)] == [committed[16] + K.EXIT_SUFFIX]
     calls = []
     monkeypatch.setattr(K, "build_exdwpw6_spec", lambda *a, **k: calls.append(k))

@@ -10,7 +10,6 @@ in one process."""
 from __future__ import annotations
 
 import difflib
-import json
 import subprocess
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from mbv2.errors import InputError
 from tests.test_custom_host import fake_cupy  # noqa: F401  (the CuPy stand-in fixture)
 from tests.test_kernels_compile import FIXED_CASES, SPEC_CASES
 from tests.test_pdl_trigger import _device_source, record_compiles
+from tests.test_trigger_twins import _committed_bs1
 
 ROOT = Path(__file__).resolve().parent.parent
 ASYNC = K.STAGE_ASYNC_DEFINES[0]
@@ -81,12 +81,6 @@ def test_async_swaps_exactly_the_staging(name) -> None:
     assert not any("__ldg(" in line and ": __ldg(" not in line for line in added), added  # (only as SB's fallback)
 
 
-def _committed_bs1_kernels() -> list[str]:
-    run = json.loads((ROOT / "results/h200/session27/run.json").read_text())
-    bench = next(b for b in run["benchmarks"] if b["name"] == "test_e2e[custom-fp32-graph-bs1]")
-    return bench["extra_info"]["kernels"]
-
-
 @pytest.mark.parametrize("which", [1, 2, 3, "block0"])
 def test_async_builds_compile_as_the_default(which, tmp_path) -> None:
     """The committed batch-1 plan's exdwpw5 fixed builds and block0.cu (its v4 builds): the async build compiles without
@@ -97,7 +91,7 @@ def test_async_builds_compile_as_the_default(which, tmp_path) -> None:
     if which == "block0":
         src, defines, names = "block0", [], list(K.BLOCK0_V4_BUILDS)
     else:
-        spec = _committed_bs1_kernels()[which]
+        spec = _committed_bs1()[1][which]
         src, defines, names = "conv", K.fixed_defines(*K.fixed_parse(spec)), [spec]  # type: ignore[arg-type]
     got = []
     for extra in ([], [ASYNC]):

@@ -29,10 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 EARLY = K.PDL_TRIGGER_EARLY_DEFINES[0]
 FIVE = FIXED_CASES[0]  # (build, shape): batch 1's first exdwpw5 launch
 SIX = SPEC_CASES[5]  # (build, modes, shape): a 7x7 exdwpw6 fixed build
+V42_RUN = ROOT / "results/h200/session27/run.json"  # session 27's H200 run (fuse v42): the picks these tests replay
 
 
 def _committed_bs1() -> tuple[dict, list[str]]:
-    run = json.loads((ROOT / "results/h200/session27/run.json").read_text())
+    """(the autotuner's picks, the launches in order) of V42_RUN's fp32 batch-1 CUDA-graph figure."""
+    run = json.loads(V42_RUN.read_text())
     bench = next(b for b in run["benchmarks"] if b["name"] == "test_e2e[custom-fp32-graph-bs1]")
     return bench["extra_info"]["tuned"], bench["extra_info"]["kernels"]
 
@@ -151,9 +153,8 @@ def test_prefill_adds_the_twins(monkeypatch) -> None:
     """cache_prefill --trigger: the committed run's exdwpw5 / exdwpw6 fixed builds' twins and block0.cu's early build,
     each dispatched to its builder with early=True (and, since session 33, fuse v46's one exit twin)."""
     _, committed = _committed_bs1()
-    run = ROOT / "results/h200/session27/run.json"
-    plain = set(cache_prefill.builds_of_run(run, "90", False))
-    more = set(cache_prefill.builds_of_run(run, "90", False, True)) - plain
+    plain = set(cache_prefill.builds_of_run(V42_RUN, "90", False))
+    more = set(cache_prefill.builds_of_run(V42_RUN, "90", False, True)) - plain
     assert ("block0" + K.TRIGGER_SUFFIX, "90") in more
     assert {(n + K.TRIGGER_SUFFIX, "90") for n in committed[1:17]} <= more
     assert all(n == "block0_te" or K.twin_parse(n)[1] in (K.TRIGGER_SUFFIX, K.EXIT_SUFFIX) for n, _ in more), more
