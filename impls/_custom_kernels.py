@@ -233,7 +233,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v46 v45 + at batch <= PWPOOL_PDL_MAX_BATCH pwpool_c8 by PDL after the launch before it runs on its
                exit twin (pwpool_exit; EXIT_SUFFIX, PDL_TRIGGER_EXIT_DEFINES): an exdwpw6 build with no explicit
                trigger, so pwpool_c8 is scheduled as that grid's blocks exit, after its last sums (v29's pwpool_c8 by
-               PDL came while they still ran: +2.3 us); session 33, NOT measured yet
+               PDL came while they still ran: +2.3 us); session 33, NOT measured yet,
+               v47 v46 + at batch <= TRIGGER_MAX_BATCH the exdwpw5 launches of EXDWPW5_ASYNC_BUILDS on their staged
+               twins (stage_twins; STAGE_SUFFIX: the early-trigger twin with STAGE_ASYNC_DEFINES, so MBV2_STAGE=async's
+               cp.async staging per build instead of for the whole process); session 37: H100 prefix times of session
+               36 had async at -1.0 / -0.6 us on the first two exdwpw5 launches and +1.4 us on the third
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -303,7 +307,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 47)),
+    "fuse": tuple(f"v{i}" for i in range(1, 48)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -515,13 +519,14 @@ def exdwpw5_configs() -> dict[str, tuple[int, ...]]:
     return out
 
 
-def exdwpw5_smem(name: str) -> int:
+def exdwpw5_smem(name: str, staged: bool = False) -> int:
     """Dynamic shared memory (bytes) of an exdwpw5 build (kernels/conv.cu: Xs | Es | Ds | weight buffers; with
-    MBV2_STAGE=async and staged weights also Wos [2][11 * CC] and Bps [COUT], exdwpw5_body's SA)."""
+    MBV2_STAGE=async, or as fuse v47's staged twin (``staged``), and staged weights also Wos [2][11 * CC] and Bps
+    [COUT], exdwpw5_body's SA)."""
     s, cin, cout, th, tw, cc, _, _, ws, _, _ = exdwpw5_configs()[name]
     ih, iw = (th - 1) * s + 3, (tw - 1) * s + 3
     xstr = cin + 4 if ws & 2 and cin % 32 in (0, 16) else cin  # WS bit 1: padded input rows (bank conflicts)
-    sa = (ws & 1) * (stage_option() == "async") * (2 * 11 * cc + cout)
+    sa = (ws & 1) * (staged or stage_option() == "async") * (2 * 11 * cc + cout)
     return 4 * (ih * iw * (xstr + cc) + th * tw * (cc + 4) + (ws & 1) * 2 * (cin * cc + cc * cout) + sa)
 
 
@@ -960,11 +965,12 @@ def flag_extra_defines() -> tuple[str, ...]:
 
 
 def twin_parse(name: str) -> tuple[str, str | None]:
-    """(the build a twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX / TRIGGER_SUFFIX / EXIT_SUFFIX), or (name, None)
+    """(the build a twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX / TRIGGER_SUFFIX / EXIT_SUFFIX / STAGE_SUFFIX), or
+    (name, None)
     for any other name: an exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX
     or (fuse v44) FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX (kernels/block0.cu: in the file's own
     build), or (fuse v45) any of trigger_twin_kind's builds + TRIGGER_SUFFIX, or (fuse v46) an exdwpw6 build with its
-    shape fixed + EXIT_SUFFIX."""
+    shape fixed + EXIT_SUFFIX, or (fuse v47) an exdwpw5 fixed build + STAGE_SUFFIX."""
     base = name[: -len(FLAG_SUFFIX)]
     if name.endswith(FLAG_SUFFIX) and (exdwpw6_spec_parse(base)[2] is not None or _exdwpw5_fixed(base)):
         return base, FLAG_SUFFIX
@@ -977,6 +983,9 @@ def twin_parse(name: str) -> tuple[str, str | None]:
     base = name[: -len(EXIT_SUFFIX)]
     if name.endswith(EXIT_SUFFIX) and exdwpw6_spec_parse(base)[2] is not None:  # fuse v46
         return base, EXIT_SUFFIX
+    base = name[: -len(STAGE_SUFFIX)]
+    if name.endswith(STAGE_SUFFIX) and _exdwpw5_fixed(base):  # fuse v47
+        return base, STAGE_SUFFIX
     return name, None
 
 
@@ -1174,6 +1183,24 @@ TRIGGER_SUFFIX = "_te"
 TRIGGER_MAX_BATCH = 1
 # fuse v46 (session 33): the exit twin of the exdwpw6 launch before pwpool_c8 (no explicit trigger: PDL_TRIGGER_AT_EXIT)
 EXIT_SUFFIX = "_tx"
+
+
+# fuse v47 (session 37): an exdwpw5 fixed build's staged twin, its early-trigger twin with STAGE_ASYNC_DEFINES too
+# (kernels/conv.cu EXDWPW5_ASYNC: the input patch, and with staged weights the biases and depthwise weights, by
+# cp.async, all requested at once; the same values, so the same sums), for the exdwpw5 builds of EXDWPW5_ASYNC_BUILDS.
+# MBV2_STAGE=async does it to every build of the process; on the H100 (session 36, results/h100/session36/
+# prefix_compare.md: each launch's time in the batch-1 graph, async - sync) the first two exdwpw5 launches of the
+# committed picks gained (-1.02 / -0.64 us) and the third lost (+1.42 us: exdwpw5_s2_c24_o32_t4x4_cc72_k2, whose
+# async build ptxas gives 90 registers against 152), so v47 stages these two builds only (the H200's picks name the
+# same three builds).
+STAGE_SUFFIX = "_ta"
+EXDWPW5_ASYNC_BUILDS = frozenset({"exdwpw5_s2_c16_o24_t4x8_cc48_k2", "exdwpw5_s1_c24_o24_t4x8_cc72_k2"})
+
+
+def stage_twins(version: str) -> bool:
+    """fuse v47 and later: at batch <= TRIGGER_MAX_BATCH the exdwpw5 launches of EXDWPW5_ASYNC_BUILDS on their staged
+    twins (STAGE_SUFFIX) in place of their early-trigger twins; v46 otherwise."""
+    return fuse_level(version) >= 47
 
 
 def trigger_early(version: str) -> bool:
@@ -1860,13 +1887,16 @@ def build_fixed(
     epoch: bool = False,
     flags: bool = False,
     early: bool = False,
+    staged: bool = False,
 ) -> Built:
     """fuse v24: the kind's kernel file with only build ``name``, its shape fixed (fixed_defines), compiled for
     sm_<arch> (cached on disk by source, options and target; ~1 s). Without nvcc: the source for NVRTC (the defines
     as #define lines in front of the file). ``epoch`` (exdwpw5 only): the epoch twin of fuse v43's flag hand-off
     (EXDWPW5_EPOCH_DEFINES: one more argument), named <spec>EPOCH_SUFFIX; ``flags`` (exdwpw5 only): fuse v44's flag
     twin (EXDWPW5_FLAG_DEFINES: five more), named <spec>FLAG_SUFFIX; ``early`` (exdwpw5 only): fuse v45's early-trigger
-    twin (PDL_TRIGGER_EARLY_DEFINES, the same arguments), named <spec>TRIGGER_SUFFIX."""
+    twin (PDL_TRIGGER_EARLY_DEFINES, the same arguments), named <spec>TRIGGER_SUFFIX; ``staged`` (exdwpw5 only): fuse
+    v47's staged twin (the early-trigger twin with STAGE_ASYNC_DEFINES too: more shared memory, exdwpw5_smem(staged=
+    True); the same arguments), named <spec>STAGE_SUFFIX."""
     kind = fixed_kind(name)
     if kind is None:
         raise ValueError(f"not a build fuse v24 fixes: {name!r}")
@@ -1874,13 +1904,18 @@ def build_fixed(
     source = src_path.read_text()
     defines = fixed_defines(name, shape) + process_defines(FIXED_KINDS[kind][0])
     spec = fixed_name(name, shape)
-    if epoch or flags or early:
-        if kind != "exdwpw5" or epoch + flags + early > 1:
+    if epoch or flags or early or staged:
+        if kind != "exdwpw5" or epoch + flags + early + staged > 1:
             raise ValueError(
-                f"{spec}: only exdwpw5 builds have an epoch, a flag or an early-trigger twin (one of them)"
+                f"{spec}: only exdwpw5 builds have an epoch, a flag, an early-trigger or a staged twin (one of them)"
             )
-        spec += TRIGGER_SUFFIX if early else EPOCH_SUFFIX if epoch else FLAG_SUFFIX
-        twin = PDL_TRIGGER_EARLY_DEFINES if early else EXDWPW5_EPOCH_DEFINES if epoch else EXDWPW5_FLAG_DEFINES
+        spec += STAGE_SUFFIX if staged else TRIGGER_SUFFIX if early else EPOCH_SUFFIX if epoch else FLAG_SUFFIX
+        twin = (
+            PDL_TRIGGER_EARLY_DEFINES + STAGE_ASYNC_DEFINES if staged
+            else PDL_TRIGGER_EARLY_DEFINES if early
+            else EXDWPW5_EPOCH_DEFINES if epoch
+            else EXDWPW5_FLAG_DEFINES
+        )  # fmt: skip
         defines = _renamed(defines, "EXDWPW5", spec, twin)
     if nvcc is None:
         return Built(spec, None, _defines_head(defines) + source)

@@ -483,6 +483,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         # launch that has one). Session 33: so that the hand-offs that gain can be kept alone (scripts/trigger_mask.py
         # picks them from prefix times; scripts/e2e_ab.py trig=)
         self.trigger_launches: frozenset[int] | None = None
+        # fuse v47: the plan positions whose exdwpw5 launches run on their staged twins (_trigger_twins; None: those of
+        # K.EXDWPW5_ASYNC_BUILDS). Session 37: to time each launch's staging alone (scripts/e2e_ab.py stage=)
+        self.stage_launches: frozenset[int] | None = None
         self._carved: set[str] = set()
         # tune_picks / MBV2_TUNE_PICKS: an earlier run's autotuner picks (``tuned``: repr(key) -> repr(pick); a JSON
         # file of them, e.g. from `python -m mbv2 picks run.json`), replayed instead of timed where a key matches
@@ -612,6 +615,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             "pdl_trigger": self.pdl_trigger,
             "stage": self.stage,
             **({"trigger_launches": sorted(self.trigger_launches)} if self.trigger_launches is not None else {}),
+            **({"stage_launches": sorted(self.stage_launches)} if self.stage_launches is not None else {}),
             **({"flag_extra": list(self.flag_extra)} if self.flag_extra else {}),
             "plan_tuned": {str(b): ch for b, ch in sorted(self.plan_tuned.items())},
             "tune_picks": {
@@ -2684,7 +2688,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         its dependents right after its input staging; the same arguments and sums. The exdwpw5 / exdwpw6 twins are
         fixed builds compiled on first use (~1 s each, in parallel; cached on disk); block0's are kernels/block0.cu's
         own early build (K.build_file_twin), each of its kernels kept as <name>TRIGGER_SUFFIX. With trigger_launches
-        only the launches at those positions (each must have a twin: InputError otherwise)."""
+        only the launches at those positions (each must have a twin: InputError otherwise).
+        fuse v47: the exdwpw5 launches of K.EXDWPW5_ASYNC_BUILDS (with stage_launches: those at its positions, each an
+        exdwpw5 fixed launch among the picked ones) on their staged twins instead (K.STAGE_SUFFIX: the early-trigger
+        twin with cp.async staging; more shared memory, the same arguments and sums)."""
         picked = range(len(launches)) if self.trigger_launches is None else sorted(self.trigger_launches)
         if self.trigger_launches is not None:
             bad = [
@@ -2695,7 +2702,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             if bad:
                 raise InputError(f"trigger_launches: no early-trigger twin at position {', '.join(bad)}")
         at = {i: K.trigger_twin_kind(launches[i].name) for i in picked}
-        kinds = {launches[i].name: k for i, k in at.items()}
+        staged = self._staged_positions(launches, at)
+        at.update({i: "staged" for i in staged})
+        kinds = {launches[i].name: k for i, k in at.items() if k != "staged"}
+        todo_staged = sorted({launches[i].name for i in staged if launches[i].name + K.STAGE_SUFFIX not in self._fns})
         todo = sorted(
             n for n, k in kinds.items() if k in ("exdwpw6", "fixed") and n + K.TRIGGER_SUFFIX not in self._fns
         )
@@ -2708,6 +2718,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return K.build_fixed(gen, shape, self.arch, nvcc, early=True)  # type: ignore[arg-type]
 
         self._build_and_load(todo, build)
+        self._build_and_load(
+            todo_staged,
+            lambda n, nvcc: K.build_fixed(*K.fixed_parse(n), self.arch, nvcc, staged=True),  # type: ignore[arg-type]
+        )
         zero = sorted(n for n, k in kinds.items() if k == "block0" and n + K.TRIGGER_SUFFIX not in self._fns)
         if zero:
             module = _load_module(self._cp, K.build_file_twin("block0", self.arch, K.find_nvcc()))
@@ -2716,12 +2730,40 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         out = []
         for i, la in enumerate(launches):
             kind = at.get(i)
-            if kind is not None:
+            if kind == "staged":
+                twin, smem = la.name + K.STAGE_SUFFIX, K.exdwpw5_smem(K.fixed_parse(la.name)[0], staged=True)
+                la = replace(la, name=twin, kernel=self._dyn_smem(self._fn(twin), smem), smem=smem)
+            elif kind is not None:
                 twin = la.name + K.TRIGGER_SUFFIX
                 fn = self._exdwpw6_fn(twin, la.smem) if kind == "exdwpw6" else self._dyn_smem(self._fn(twin), la.smem)
                 la = replace(la, name=twin, kernel=fn)
             out.append(la)
         return out
+
+    def _staged_positions(self, launches: list[Launch], at: dict[int, str | None]) -> list[int]:
+        """fuse v47: the positions among ``at`` (the early-trigger twins' positions and kinds) whose exdwpw5 launches
+        run on their staged twins: stage_launches, each an exdwpw5 fixed launch among ``at`` (InputError otherwise), or
+        those of K.EXDWPW5_ASYNC_BUILDS; none before v47 (stage_launches set there: InputError)."""
+        fuse = self.versions["fuse"]
+        if not K.stage_twins(fuse):
+            if self.stage_launches:
+                raise InputError(f"stage_launches: fuse {fuse} has no staged twins (fuse v47 and later)")
+            return []
+        if self.stage_launches is None:
+            return [
+                i for i, k in at.items() if k == "fixed" and K.generic_of(launches[i].name) in K.EXDWPW5_ASYNC_BUILDS
+            ]
+        bad = [
+            f"{i} ({launches[i].name if i < len(launches) else f'the plan has {len(launches)} launches'})"
+            for i in sorted(self.stage_launches)
+            if at.get(i) != "fixed" or not launches[i].name.startswith("exdwpw5")
+        ]
+        if bad:
+            raise InputError(
+                f"stage_launches: no staged twin at position {', '.join(bad)} (wanted an exdwpw5 fixed launch on an"
+                " early-trigger twin)"
+            )
+        return sorted(self.stage_launches)
 
     def _pwpool_exit(self, launches: list[Launch]) -> list[Launch]:
         """fuse v46: pwpool_c8 by programmatic dependent launch, the exdwpw6 launch before it on its exit twin (the same

@@ -18,8 +18,9 @@ hand-off twins: each exdwpw6 fixed build's flag twin (<build>_hf, K.build_exdwpw
 fixed build's epoch twin (<build>_ep, K.build_fixed(epoch=True)). --trigger adds their fuse v45 early-trigger twins:
 each exdwpw6 and exdwpw5 fixed build's <build>_te (build_exdwpw6_spec / build_fixed with early=True), and where the
 run names a block0 v4 build, kernels/block0.cu's early build (block0_te, K.build_file_twin); and fuse v46's exit twin
-(<build>_tx, build_exdwpw6_spec(at_exit=True)) of each exdwpw6 fixed build that a plan runs right before pwpool_c8. A
-listing's twins (those names) are built as twins.
+(<build>_tx, build_exdwpw6_spec(at_exit=True)) of each exdwpw6 fixed build that a plan runs right before pwpool_c8;
+and fuse v47's staged twin (<build>_ta, build_fixed(staged=True)) of each exdwpw5 fixed build of
+K.EXDWPW5_ASYNC_BUILDS. A listing's twins (those names) are built as twins.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def builds_of_run(path: Path, arch: str, flags: bool, trigger: bool = False) -> 
     """The exdwpw6 and fuse v24 fixed builds that a benchmark run's plans name (``flags``: the exdwpw6 ones' flag twins
     and the exdwpw5 ones' epoch twins too, fuse v43, and the exdwpw5 ones' flag twins, fuse v44; ``trigger``: fuse v45's
     early-trigger twins of the exdwpw6 and exdwpw5 ones, and block0.cu's early build where a block0 v4 build is named,
-    and fuse v46's exit twin of each exdwpw6 one that a plan runs right before pwpool_c8); the launches of whole kernel
+    and fuse v46's exit twin of each exdwpw6 one that a plan runs right before pwpool_c8, and fuse v47's staged twin of
+    each exdwpw5 one of K.EXDWPW5_ASYNC_BUILDS); the launches of whole kernel
     files (gemm, linear, ...) are left out."""
     run = json.loads(path.read_text())
     plans = [[n for n in ((b.get("extra_info") or {}).get("kernels") or []) if isinstance(n, str)]
@@ -82,6 +84,8 @@ def builds_of_run(path: Path, arch: str, flags: bool, trigger: bool = False) -> 
         kind = K.trigger_twin_kind(n) if trigger else None
         if kind is not None:
             out.append((("block0" if kind == "block0" else n) + K.TRIGGER_SUFFIX, arch))
+        if kind == "fixed" and gen in K.EXDWPW5_ASYNC_BUILDS:  # fuse v47: the staged twin
+            out.append((n + K.STAGE_SUFFIX, arch))
     return sorted(set(out))
 
 
@@ -106,7 +110,7 @@ def build(name: str, arch: str, nvcc: str) -> str:
     generic, fshape = K.fixed_parse(name)
     if fshape is not None:
         twins = {K.EPOCH_SUFFIX: ("epoch", "_epoch"), K.FLAG_SUFFIX: ("flags", "_flags"), None: (None, ""),
-                 K.TRIGGER_SUFFIX: ("early", "_early")}  # fmt: skip
+                 K.TRIGGER_SUFFIX: ("early", "_early"), K.STAGE_SUFFIX: ("staged", "_staged")}  # fmt: skip
         kw, tag = twins[twin]
         K.build_fixed(generic, fshape, arch, nvcc, **({kw: True} if kw else {}))
         return "fixed" + tag

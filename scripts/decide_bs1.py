@@ -9,9 +9,10 @@ the measurement (results/NOTES.md "Session 33"):
 
 Only a whole version can be benched: a spec with options other than picks= (e.g. ``trig=``, a subset of the twins)
 is reported but never chosen. Prints the table, then last one line of environment assignments for the bench (e.g.
-``MBV2_STAGE=async MBV2_KERNELS=fuse=v46``), or ``none`` when v42 with sync staging stays.
+``MBV2_STAGE=async MBV2_KERNELS=fuse=v46``), or ``none`` when the base (v42) with sync staging stays. Session 37: BASE
+names another base version (scripts/staged_device.sh: v46, against v47), under the same rules.
 
-    python3 scripts/decide_bs1.py AB.json
+    python3 scripts/decide_bs1.py AB.json [BASE]
 """
 
 from __future__ import annotations
@@ -48,24 +49,24 @@ def beats(a: list[float], b: list[float], min_us: float) -> bool:
     return statistics.median(b) - statistics.median(a) >= min_us / 1e3 and max(a) < min(b)
 
 
-def decide(rows: list[dict]) -> tuple[list[str], str]:
-    """(the table's lines, the bench's environment line or 'none')."""
+def decide(rows: list[dict], base_version: str = BASE) -> tuple[list[str], str]:
+    """(the table's lines, the bench's environment line or 'none'), against ``base_version`` (default v42)."""
     c = cells(rows)
     lines = [
         f"{stage:>5} {spec:24s} {len(v)} instances, median {statistics.median(v):.4f} ms, "
         f"range {min(v):.4f}-{max(v):.4f}"
         for (stage, spec), v in sorted(c.items())
     ]
-    base = c.get(("sync", f"fuse={BASE}"))
+    base = c.get(("sync", f"fuse={base_version}"))
     if not base:
-        raise SystemExit(f"decide_bs1: no instances of fuse={BASE} with sync staging")
-    best = BASE
+        raise SystemExit(f"decide_bs1: no instances of fuse={base_version} with sync staging")
+    best = base_version
     for (stage, spec), v in sorted(c.items(), key=lambda kv: statistics.median(kv[1])):
         ver = version(spec)
-        if stage == "sync" and ver and ver != BASE and beats(v, base, MIN_SPEC_US):
+        if stage == "sync" and ver and ver != base_version and beats(v, base, MIN_SPEC_US):
             best = ver
             break
-    env = [] if best == BASE else [f"MBV2_KERNELS=fuse={best}"]
+    env = [] if best == base_version else [f"MBV2_KERNELS=fuse={best}"]
     sync_v, async_v = c.get(("sync", f"fuse={best}")), c.get(("async", f"fuse={best}"))
     if sync_v and async_v and beats(async_v, sync_v, MIN_STAGE_US):
         env.insert(0, "MBV2_STAGE=async")
@@ -74,9 +75,9 @@ def decide(rows: list[dict]) -> tuple[list[str], str]:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 2:
+    if len(argv) not in (2, 3) or (len(argv) == 3 and version(f"fuse={argv[2]}") is None):
         raise SystemExit(__doc__)
-    lines, env = decide(json.loads(Path(argv[1]).read_text()))
+    lines, env = decide(json.loads(Path(argv[1]).read_text()), *argv[2:])
     print("\n".join(lines + [env]))
 
 

@@ -70,8 +70,19 @@ def main() -> None:
             # "tuneflop=X" its TUNE_MIN_FLOP (the smallest problem the autotuner times), "block6max=N" the largest
             # batch it runs exdwpw6 blocks at, "b0split=0/1" / "b0k4=0/1" block0 v4's block0_split / block0_k4,
             # "picks=FILE" its tune_picks (an earlier run's autotuner picks replayed: `python -m mbv2 picks`); not
-            # kernel families; "trig=1+4-9" fuse v45's trigger_launches (the plan positions on early-trigger twins)
-            opt_keys = ("pdl=", "plantune=", "tuneflop=", "block6max=", "b0split=", "b0k4=", "picks=", "trig=")
+            # kernel families; "trig=1+4-9" fuse v45's trigger_launches (the plan positions on early-trigger twins),
+            # "stage=1+2" fuse v47's stage_launches (the exdwpw5 positions on staged twins)
+            opt_keys = (
+                "pdl=",
+                "plantune=",
+                "tuneflop=",
+                "block6max=",
+                "b0split=",
+                "b0k4=",
+                "picks=",
+                "trig=",
+                "stage=",
+            )
             opts = dict(t.strip().split("=", 1) for t in spec.split(",") if t.strip().startswith(opt_keys))
             kspec = ",".join(t for t in spec.split(",") if not t.strip().startswith(opt_keys))
             pdl = bool(int(opts["pdl"])) if "pdl" in opts else None
@@ -89,6 +100,8 @@ def main() -> None:
                 be.block0_k4 = bool(int(opts["b0k4"]))
             if "trig" in opts:
                 be.trigger_launches = K.trigger_set_parse(opts["trig"])
+            if "stage" in opts:
+                be.stage_launches = K.trigger_set_parse(opts["stage"])
             be.prepare(net)
             t0 = time.perf_counter()
             be.plan(batch)
@@ -138,6 +151,7 @@ def main() -> None:
                 "pdl_trigger": be.pdl_trigger,  # MBV2_PDL_TRIGGER (one value per process)
                 "stage": be.stage,  # MBV2_STAGE (one value per process)
                 "trigger_launches": None if be.trigger_launches is None else sorted(be.trigger_launches),
+                "stage_launches": None if be.stage_launches is None else sorted(be.stage_launches),
                 "plan_tuned": be.plan_tuned.get(batch, []),
                 "plan_s": plan_secs[j],
             }

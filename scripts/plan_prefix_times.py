@@ -38,11 +38,14 @@ def main() -> None:
     ap.add_argument("--json", default="")
     ap.add_argument("--picks", default=None, help="tune_picks: an earlier run's autotuner picks to replay (a file)")
     ap.add_argument("--trig", default=None, help="fuse v45's trigger_launches, e.g. 1+4-9 (default: every twin)")
+    ap.add_argument("--stage", default=None, help="fuse v47's stage_launches, e.g. 1+2 (default: the version's)")
     args = ap.parse_args()
     net = default_network()
     be = CustomBackend(graph=True, kernels=args.kernels, tune_picks=args.picks)
     if args.trig is not None:
         be.trigger_launches = K.trigger_set_parse(args.trig)
+    if args.stage is not None:
+        be.stage_launches = K.trigger_set_parse(args.stage)
     be.prepare(net)
     plan = be.plan(args.batch)
     be.run(random_input(net, args.batch, seed=args.batch))
@@ -67,6 +70,8 @@ def main() -> None:
     opts = {"carveout": be.carveout, "pdl_trigger": be.pdl_trigger, "stage": be.stage}  # the process-wide options
     if args.trig is not None:
         opts["trig"] = args.trig
+    if args.stage is not None:
+        opts["stage_launches"] = args.stage
     shown = "".join(f" {k} {v}" for k, v in opts.items() if v not in (None, "end", "sync"))
     kern = args.kernels or "default"
     print(f"prefix {gpu} batch {args.batch} kernels {kern}{picks}{shown}: {len(launches)} launches")

@@ -110,3 +110,21 @@ def test_decide_bs1_needs_the_baseline() -> None:
 
     with pytest.raises(SystemExit, match="no instances of fuse=v42"):
         decide_bs1.decide(_cell("fuse=v46", "sync", [0.1]))
+
+
+def test_decide_bs1_against_another_base(tmp_path: Path, capsys) -> None:
+    """Session 37: BASE v46 against v47 (scripts/staged_device.sh), the same rules; a stage= spec never chosen."""
+    import decide_bs1
+
+    rows = (_cell("fuse=v46", "sync", [0.1115, 0.1116]) + _cell("fuse=v47", "sync", [0.1101, 0.1103])
+            + _cell("fuse=v47,stage=1+2+3", "sync", [0.1090, 0.1091]))  # fmt: skip
+    assert decide_bs1.decide(rows, "v46")[1] == "MBV2_KERNELS=fuse=v47"
+    close = rows[:2] + _cell("fuse=v47", "sync", [0.1112, 0.1111])  # 0.35 us: too little
+    assert decide_bs1.decide(close, "v46")[1] == "none"
+    with pytest.raises(SystemExit, match="no instances of fuse=v42"):
+        decide_bs1.decide(rows)
+    (tmp_path / "ab.json").write_text(json.dumps(rows))
+    decide_bs1.main(["decide_bs1", str(tmp_path / "ab.json"), "v46"])
+    assert capsys.readouterr().out.splitlines()[-2:] == ["chosen: fuse v47, staging sync", "MBV2_KERNELS=fuse=v47"]
+    with pytest.raises(SystemExit):
+        decide_bs1.main(["decide_bs1", str(tmp_path / "ab.json"), "46"])
