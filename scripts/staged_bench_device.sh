@@ -5,8 +5,8 @@
 #      instances (ab.log, ab.json); scripts/decide_bs1.py with base v46 (decide.txt);
 #   2. scripts/bench_device.sh (run.json, bench.log) with decide.txt's environment ("none": the code's default, v46),
 #      in the time left before END.
-# The GPU tests of v47 (scripts/staged_device.sh step 2) wait for a later call; the bench checks every backend's
-# logits against ONNX Runtime at every batch before timing.
+#   3. where 40 s or more are left, v47's GPU tests (tests.log; else they wait for scripts/staged_device.sh). The bench
+#      checks every backend's logits against ONNX Runtime at every batch before timing.
 # Usage: scripts/staged_bench_device.sh OUT   env: KCACHE, END (default 590)
 OUT=${1:?usage: $0 OUT}
 export END=${END:-590}
@@ -20,3 +20,10 @@ case "$E" in none) E= ;; MBV2_KERNELS=fuse=v*) ;; *) echo "[decide: unexpected '
 echo "[bench with '${E:-the default}', $(left 590) s left]"
 cp "$OUT/smi.txt" "$OUT/smi_ab.txt"
 END=$(left 590) env $E "$(dirname "$0")/bench_device.sh" "$OUT"
+rc=$?
+if [ "$(left 60)" -ge 40 ]; then  # (the H100's bench took 389 s in session 35: time for v47's tests may be left)
+  MBV2_TUNE_PICKS="$P" timeout "$(left 120)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
+    tests/test_custom_e2e.py -k "fuse_v47" > "$OUT/tests.log" 2>&1
+  echo "[tests rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
+fi
+exit $rc
