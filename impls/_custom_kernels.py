@@ -237,7 +237,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v47 v46 + at batch <= TRIGGER_MAX_BATCH the exdwpw5 launches of EXDWPW5_ASYNC_BUILDS on their staged
                twins (stage_twins; STAGE_SUFFIX: the early-trigger twin with STAGE_ASYNC_DEFINES, so MBV2_STAGE=async's
                cp.async staging per build instead of for the whole process); session 37: H100 prefix times of session
-               36 had async at -1.0 / -0.6 us on the first two exdwpw5 launches and +1.4 us on the third
+               36 had async at -1.0 / -0.6 us on the first two exdwpw5 launches and +1.4 us on the third; H100,
+               session 37 (its picks, 6 instances each): batch 1 0.1116 (v46) -> 0.1102 ms, ranges apart; with the
+               third staged too 0.1109
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -344,8 +346,9 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # v35, medians of 8 instances); v42 = v36 + one cluster per row tile first at batch 1 (the 14 -> 7 block's hand-off
     # gone) + v37's bulk-copy reduce stage (session 27, replayed picks: -0.8 and -0.3 / -0.4 us); v46 = v42 + v45's
     # early PDL triggers + the head's pwpool_c8 by PDL after an exit twin (H100, session 36, H100 picks, 6 instances
-    # each: batch 1 0.1131 -> 0.1115 ms, ranges apart; v45 0.1120)
-    "fuse": "v46",
+    # each: batch 1 0.1131 -> 0.1115 ms, ranges apart; v45 0.1120); v47 = v46 + the first two exdwpw5 launches'
+    # staging by cp.async (H100, session 37, H100 picks, 6 instances each: batch 1 0.1116 -> 0.1102 ms, ranges apart)
+    "fuse": "v47",
     "net": "v1",
     "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
     "hgemm": "v4",
