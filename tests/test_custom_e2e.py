@@ -682,6 +682,22 @@ def test_e2e_fuse_v43_flag_handoff_matches_onnxruntime(net, batch, graph, fuse):
     np.testing.assert_array_equal(be.run(x), want, err_msg="after a cut-off forward")
 
 
+def assert_bit_identical_to_v42(be, net, batch: int, graph: bool, x, launches) -> None:
+    """``be``'s plan (``launches``) is fuse v42's with the same tuner picks but for twins (each launch's build:
+    twin_parse), and its logits are v42's bit for bit over 20 replays, each with the buffers poisoned first (a
+    dependent that read before its producer's grid finished would see NaN or a stale tile in some replay)."""
+    from impls._custom_kernels import twin_parse
+
+    ref = impls.create("custom", kernels="fuse=v42", graph=graph)
+    ref.prepare(net)
+    ref._tune_cache = dict(be._tune_cache)  # be's picks
+    assert [twin_parse(la.name)[0] for la in launches] == [la.name for la in ref.plan(batch).launches]
+    want = ref.run(x)
+    for i in range(20):
+        be.poison(batch)
+        np.testing.assert_array_equal(be.run(x), want, err_msg=f"replay {i}")
+
+
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2])
 def test_e2e_fuse_v45_trigger_twins_match_onnxruntime(net, batch, graph):
@@ -697,21 +713,15 @@ def test_e2e_fuse_v45_trigger_twins_match_onnxruntime(net, batch, graph):
     be.prepare(net)
     check_against_ort(be, net, batch, f"custom fuse=v45 graph={graph} bs{batch}")
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
-    names = [la.name for la in be.plan(batch).launches]
+    launches = be.plan(batch).launches
+    names = [la.name for la in launches]
     base = [twin_parse(n)[0] for n in names]
     twins = [n for n in names if n.endswith(TRIGGER_SUFFIX)]
     if batch <= TRIGGER_MAX_BATCH:
         assert twins == [n + TRIGGER_SUFFIX for n in base if trigger_twin_kind(n)] and len(twins) >= 15, names
     else:
         assert not twins, names
-    ref = impls.create("custom", kernels="fuse=v42", graph=graph)
-    ref.prepare(net)
-    ref._tune_cache = dict(be._tune_cache)  # v45's picks
-    assert base == [la.name for la in ref.plan(batch).launches]
-    want = ref.run(x)
-    for i in range(20):
-        be.poison(batch)
-        np.testing.assert_array_equal(be.run(x), want, err_msg=f"replay {i}")
+    assert_bit_identical_to_v42(be, net, batch, graph, x, launches)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
@@ -722,7 +732,7 @@ def test_e2e_fuse_v46_pwpool_exit_matches_onnxruntime(net, batch, graph, trig):
     (PDL_TRIGGER_AT_EXIT: no explicit trigger, so pwpool_c8 starts as its blocks exit), with v45's twins elsewhere or
     none (trigger_launches empty); above it v42's plan. Against ONNX Runtime (NaN-poisoned), no fallback;
     bit-identical to v42's plan with the same tuner picks over 20 replays, each with the buffers poisoned first."""
-    from impls._custom_kernels import EXIT_SUFFIX, PWPOOL_PDL_MAX_BATCH, generic_of, trigger_set_parse, twin_parse
+    from impls._custom_kernels import EXIT_SUFFIX, PWPOOL_PDL_MAX_BATCH, generic_of, trigger_set_parse
 
     x, _ = ort_reference(batch)
     be = impls.create("custom", kernels="fuse=v46", graph=graph)
@@ -738,14 +748,7 @@ def test_e2e_fuse_v46_pwpool_exit_matches_onnxruntime(net, batch, graph, trig):
         assert len(heads) == 1 and exits == [heads[0] - 1] and launches[heads[0]].pdl, [la.name for la in launches]
     else:
         assert not exits and not any(launches[i].pdl for i in heads), [la.name for la in launches]
-    ref = impls.create("custom", kernels="fuse=v42", graph=graph)
-    ref.prepare(net)
-    ref._tune_cache = dict(be._tune_cache)  # v46's picks
-    assert [twin_parse(la.name)[0] for la in launches] == [la.name for la in ref.plan(batch).launches]
-    want = ref.run(x)
-    for i in range(20):
-        be.poison(batch)
-        np.testing.assert_array_equal(be.run(x), want, err_msg=f"replay {i}")
+    assert_bit_identical_to_v42(be, net, batch, graph, x, launches)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
@@ -762,7 +765,6 @@ def test_e2e_fuse_v47_staged_twins_match_onnxruntime(net, batch, graph, stage):
         TRIGGER_MAX_BATCH,
         generic_of,
         trigger_set_parse,
-        twin_parse,
     )
 
     x, _ = ort_reference(batch)
@@ -788,14 +790,7 @@ def test_e2e_fuse_v47_staged_twins_match_onnxruntime(net, batch, graph, stage):
         assert staged == want and staged, [la.name for la in launches]
     else:
         assert staged == [1, 2, 3], [la.name for la in launches]
-    ref = impls.create("custom", kernels="fuse=v42", graph=graph)
-    ref.prepare(net)
-    ref._tune_cache = dict(be._tune_cache)  # v47's picks
-    assert [twin_parse(la.name)[0] for la in launches] == [la.name for la in ref.plan(batch).launches]
-    want_y = ref.run(x)
-    for i in range(20):
-        be.poison(batch)
-        np.testing.assert_array_equal(be.run(x), want_y, err_msg=f"replay {i}")
+    assert_bit_identical_to_v42(be, net, batch, graph, x, launches)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
