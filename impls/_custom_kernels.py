@@ -233,7 +233,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v46 v45 + at batch <= PWPOOL_PDL_MAX_BATCH pwpool_c8 by PDL after the launch before it runs on its
                exit twin (pwpool_exit; EXIT_SUFFIX, PDL_TRIGGER_EXIT_DEFINES): an exdwpw6 build with no explicit
                trigger, so pwpool_c8 is scheduled as that grid's blocks exit, after its last sums (v29's pwpool_c8 by
-               PDL came while they still ran: +2.3 us); session 33, NOT measured yet,
+               PDL came while they still ran: +2.3 us); session 33; H100, session 36: batch 1 0.1131 (v42) ->
+               0.1115 ms,
                v47 v46 + at batch <= TRIGGER_MAX_BATCH the exdwpw5 launches of EXDWPW5_ASYNC_BUILDS on their staged
                twins (stage_twins; STAGE_SUFFIX: the early-trigger twin with STAGE_ASYNC_DEFINES, so MBV2_STAGE=async's
                cp.async staging per build instead of for the whole process); session 37: H100 prefix times of session
@@ -969,11 +970,10 @@ def flag_extra_defines() -> tuple[str, ...]:
 
 def twin_parse(name: str) -> tuple[str, str | None]:
     """(the build a twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX / TRIGGER_SUFFIX / EXIT_SUFFIX / STAGE_SUFFIX), or
-    (name, None)
-    for any other name: an exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX
-    or (fuse v44) FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX (kernels/block0.cu: in the file's own
-    build), or (fuse v45) any of trigger_twin_kind's builds + TRIGGER_SUFFIX, or (fuse v46) an exdwpw6 build with its
-    shape fixed + EXIT_SUFFIX, or (fuse v47) an exdwpw5 fixed build + STAGE_SUFFIX."""
+    (name, None) for any other name: an exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build +
+    EPOCH_SUFFIX or (fuse v44) FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX (kernels/block0.cu: in the
+    file's own build), or (fuse v45) any of trigger_twin_kind's builds + TRIGGER_SUFFIX, or (fuse v46) an exdwpw6 build
+    with its shape fixed + EXIT_SUFFIX, or (fuse v47) an exdwpw5 fixed build + STAGE_SUFFIX."""
     base = name[: -len(FLAG_SUFFIX)]
     if name.endswith(FLAG_SUFFIX) and (exdwpw6_spec_parse(base)[2] is not None or _exdwpw5_fixed(base)):
         return base, FLAG_SUFFIX

@@ -8,6 +8,7 @@ build-cache prefill, and that the twin compiles (nvcc here)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -42,6 +43,15 @@ def test_v47_is_v46_but_for_the_staged_twins() -> None:
     six = next(x for x in committed if x.startswith("exdwpw6"))
     for x in (six + K.STAGE_SUFFIX, "block0_v4_c32_p16" + K.STAGE_SUFFIX, K.fixed_parse(five[0])[0] + K.STAGE_SUFFIX):
         assert K.twin_parse(x) == (x, None), x
+
+
+def test_v47_predicates_are_v46s_but_stage_twins() -> None:
+    """Every version predicate but stage_twins reads v47 as v46 (the same tuner, candidates, hand-offs and builds)."""
+    preds = [f for f in vars(K).values() if inspect.isfunction(f) and list(inspect.signature(f).parameters) == [
+        "version"] and f is not K.fuse_level]  # fmt: skip
+    assert len(preds) > 20
+    assert [f.__name__ for f in preds if f("v47") != f("v46")] == ["stage_twins"]
+    assert set(K.kernels_of("fuse", "v47")) == set(K.kernels_of("fuse", "v46"))
 
 
 @pytest.mark.parametrize("stage", ["", "async"])
