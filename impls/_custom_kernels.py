@@ -240,7 +240,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                cp.async staging per build instead of for the whole process); session 37: H100 prefix times of session
                36 had async at -1.0 / -0.6 us on the first two exdwpw5 launches and +1.4 us on the third; H100,
                session 37 (its picks, 6 instances each): batch 1 0.1116 (v46) -> 0.1102 ms, ranges apart; with the
-               third staged too 0.1109
+               third staged too 0.1109,
+               v48 v47 + at batch <= TRIGGER_MAX_BATCH the exdwpw5 launches of EXDWPW5_PATCH_BUILDS on their patch twins
+               (patch_twins; PATCH_SUFFIX: the early-trigger twin with STAGE_PATCH_DEFINES: the input patch by
+               cp.async, the biases and depthwise weights by __ldg as in sync, so ptxas keeps the third exdwpw5
+               launch's 152 registers); session 37, NOT measured yet
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -310,7 +314,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 48)),
+    "fuse": tuple(f"v{i}" for i in range(1, 49)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -523,14 +527,14 @@ def exdwpw5_configs() -> dict[str, tuple[int, ...]]:
     return out
 
 
-def exdwpw5_smem(name: str, staged: bool = False) -> int:
+def exdwpw5_smem(name: str, staged: bool | None = None) -> int:
     """Dynamic shared memory (bytes) of an exdwpw5 build (kernels/conv.cu: Xs | Es | Ds | weight buffers; with
-    MBV2_STAGE=async, or as fuse v47's staged twin (``staged``), and staged weights also Wos [2][11 * CC] and Bps
-    [COUT], exdwpw5_body's SA)."""
+    MBV2_STAGE=async (``staged`` None: the process's option), or as fuse v47's staged twin (True; fuse v48's patch twin:
+    False), and staged weights also Wos [2][11 * CC] and Bps [COUT], exdwpw5_body's SA)."""
     s, cin, cout, th, tw, cc, _, _, ws, _, _ = exdwpw5_configs()[name]
     ih, iw = (th - 1) * s + 3, (tw - 1) * s + 3
     xstr = cin + 4 if ws & 2 and cin % 32 in (0, 16) else cin  # WS bit 1: padded input rows (bank conflicts)
-    sa = (ws & 1) * (staged or stage_option() == "async") * (2 * 11 * cc + cout)
+    sa = (ws & 1) * (stage_option() == "async" if staged is None else staged) * (2 * 11 * cc + cout)
     return 4 * (ih * iw * (xstr + cc) + th * tw * (cc + 4) + (ws & 1) * 2 * (cin * cc + cc * cout) + sa)
 
 
@@ -969,11 +973,12 @@ def flag_extra_defines() -> tuple[str, ...]:
 
 
 def twin_parse(name: str) -> tuple[str, str | None]:
-    """(the build a twin's name is of, FLAG_SUFFIX / EPOCH_SUFFIX / TRIGGER_SUFFIX / EXIT_SUFFIX / STAGE_SUFFIX), or
-    (name, None) for any other name: an exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an exdwpw5 fixed build +
-    EPOCH_SUFFIX or (fuse v44) FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX (kernels/block0.cu: in the
-    file's own build), or (fuse v45) any of trigger_twin_kind's builds + TRIGGER_SUFFIX, or (fuse v46) an exdwpw6 build
-    with its shape fixed + EXIT_SUFFIX, or (fuse v47) an exdwpw5 fixed build + STAGE_SUFFIX."""
+    """(the build a twin's name is of: FLAG_SUFFIX / EPOCH_SUFFIX / TRIGGER_SUFFIX / EXIT_SUFFIX / STAGE_SUFFIX /
+    PATCH_SUFFIX), or (name, None) for any other name: an exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an
+    exdwpw5 fixed build + EPOCH_SUFFIX or (fuse v44) FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX
+    (kernels/block0.cu: in the file's own build), or (fuse v45) any of trigger_twin_kind's builds + TRIGGER_SUFFIX, or
+    (fuse v46) an exdwpw6 build with its shape fixed + EXIT_SUFFIX, or (fuse v47 / v48) an exdwpw5 fixed build +
+    STAGE_SUFFIX / PATCH_SUFFIX."""
     base = name[: -len(FLAG_SUFFIX)]
     if name.endswith(FLAG_SUFFIX) and (exdwpw6_spec_parse(base)[2] is not None or _exdwpw5_fixed(base)):
         return base, FLAG_SUFFIX
@@ -986,9 +991,10 @@ def twin_parse(name: str) -> tuple[str, str | None]:
     base = name[: -len(EXIT_SUFFIX)]
     if name.endswith(EXIT_SUFFIX) and exdwpw6_spec_parse(base)[2] is not None:  # fuse v46
         return base, EXIT_SUFFIX
-    base = name[: -len(STAGE_SUFFIX)]
-    if name.endswith(STAGE_SUFFIX) and _exdwpw5_fixed(base):  # fuse v47
-        return base, STAGE_SUFFIX
+    for suffix in (STAGE_SUFFIX, PATCH_SUFFIX):  # fuse v47 / v48
+        base = name[: -len(suffix)]
+        if name.endswith(suffix) and _exdwpw5_fixed(base):
+            return base, suffix
     return name, None
 
 
@@ -1198,6 +1204,21 @@ EXIT_SUFFIX = "_tx"
 # same three builds).
 STAGE_SUFFIX = "_ta"
 EXDWPW5_ASYNC_BUILDS = frozenset({"exdwpw5_s2_c16_o24_t4x8_cc48_k2", "exdwpw5_s1_c24_o24_t4x8_cc72_k2"})
+
+
+# fuse v48 (session 37): an exdwpw5 fixed build's patch twin, its early-trigger twin with STAGE_PATCH_DEFINES (the
+# input patch by cp.async only; kernels/conv.cu STAGE_ASYNC 2), for the builds of EXDWPW5_PATCH_BUILDS: the third
+# exdwpw5 launch of the committed batch-1 picks, which lost 0.7 us staged whole in session 37's A/B (v47 stage=1+2+3)
+# and whose staged build ptxas gives 90 registers against 152 (its patch twin: 152)
+PATCH_SUFFIX = "_tp"
+STAGE_PATCH_DEFINES = ("-DSTAGE_ASYNC=2",)
+EXDWPW5_PATCH_BUILDS = frozenset({"exdwpw5_s2_c24_o32_t4x4_cc72_k2"})
+
+
+def patch_twins(version: str) -> bool:
+    """fuse v48 and later: at batch <= TRIGGER_MAX_BATCH the exdwpw5 launches of EXDWPW5_PATCH_BUILDS on their patch
+    twins (PATCH_SUFFIX) in place of their early-trigger twins; v47 otherwise."""
+    return fuse_level(version) >= 48
 
 
 def stage_twins(version: str) -> bool:
@@ -1891,6 +1912,7 @@ def build_fixed(
     flags: bool = False,
     early: bool = False,
     staged: bool = False,
+    patch: bool = False,
 ) -> Built:
     """fuse v24: the kind's kernel file with only build ``name``, its shape fixed (fixed_defines), compiled for
     sm_<arch> (cached on disk by source, options and target; ~1 s). Without nvcc: the source for NVRTC (the defines
@@ -1899,7 +1921,9 @@ def build_fixed(
     twin (EXDWPW5_FLAG_DEFINES: five more), named <spec>FLAG_SUFFIX; ``early`` (exdwpw5 only): fuse v45's early-trigger
     twin (PDL_TRIGGER_EARLY_DEFINES, the same arguments), named <spec>TRIGGER_SUFFIX; ``staged`` (exdwpw5 only): fuse
     v47's staged twin (the early-trigger twin with STAGE_ASYNC_DEFINES too: more shared memory, exdwpw5_smem(staged=
-    True); the same arguments), named <spec>STAGE_SUFFIX."""
+    True); the same arguments), named <spec>STAGE_SUFFIX; ``patch`` (exdwpw5 only): fuse v48's patch twin (the
+    early-trigger twin with STAGE_PATCH_DEFINES in place of any STAGE_ASYNC of the process; exdwpw5_smem(staged=False)),
+    named <spec>PATCH_SUFFIX."""
     kind = fixed_kind(name)
     if kind is None:
         raise ValueError(f"not a build fuse v24 fixes: {name!r}")
@@ -1907,14 +1931,24 @@ def build_fixed(
     source = src_path.read_text()
     defines = fixed_defines(name, shape) + process_defines(FIXED_KINDS[kind][0])
     spec = fixed_name(name, shape)
-    if epoch or flags or early or staged:
-        if kind != "exdwpw5" or epoch + flags + early + staged > 1:
+    if epoch or flags or early or staged or patch:
+        if kind != "exdwpw5" or epoch + flags + early + staged + patch > 1:
             raise ValueError(
-                f"{spec}: only exdwpw5 builds have an epoch, a flag, an early-trigger or a staged twin (one of them)"
+                f"{spec}: only exdwpw5 builds have an epoch, a flag, an early-trigger, a staged or a patch twin (one of"
+                " them)"
             )
-        spec += STAGE_SUFFIX if staged else TRIGGER_SUFFIX if early else EPOCH_SUFFIX if epoch else FLAG_SUFFIX
+        spec += (
+            PATCH_SUFFIX if patch
+            else STAGE_SUFFIX if staged
+            else TRIGGER_SUFFIX if early
+            else EPOCH_SUFFIX if epoch
+            else FLAG_SUFFIX
+        )  # fmt: skip
+        if patch:  # (one STAGE_ASYNC value: the twin's, whatever the process runs)
+            defines = [d for d in defines if d not in STAGE_ASYNC_DEFINES]
         twin = (
-            PDL_TRIGGER_EARLY_DEFINES + STAGE_ASYNC_DEFINES if staged
+            PDL_TRIGGER_EARLY_DEFINES + STAGE_PATCH_DEFINES if patch
+            else PDL_TRIGGER_EARLY_DEFINES + STAGE_ASYNC_DEFINES if staged
             else PDL_TRIGGER_EARLY_DEFINES if early
             else EXDWPW5_EPOCH_DEFINES if epoch
             else EXDWPW5_FLAG_DEFINES

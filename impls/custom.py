@@ -2691,7 +2691,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         only the launches at those positions (each must have a twin: InputError otherwise).
         fuse v47: the exdwpw5 launches of K.EXDWPW5_ASYNC_BUILDS (with stage_launches: those at its positions, each an
         exdwpw5 fixed launch among the picked ones) on their staged twins instead (K.STAGE_SUFFIX: the early-trigger
-        twin with cp.async staging; more shared memory, the same arguments and sums)."""
+        twin with cp.async staging; more shared memory, the same arguments and sums). fuse v48: the other exdwpw5
+        launches of K.EXDWPW5_PATCH_BUILDS on their patch twins (K.PATCH_SUFFIX: the input patch by cp.async only)."""
         picked = range(len(launches)) if self.trigger_launches is None else sorted(self.trigger_launches)
         if self.trigger_launches is not None:
             bad = [
@@ -2704,8 +2705,18 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         at = {i: K.trigger_twin_kind(launches[i].name) for i in picked}
         staged = self._staged_positions(launches, at)
         at.update({i: "staged" for i in staged})
-        kinds = {launches[i].name: k for i, k in at.items() if k != "staged"}
-        todo_staged = sorted({launches[i].name for i in staged if launches[i].name + K.STAGE_SUFFIX not in self._fns})
+        if K.patch_twins(self.versions["fuse"]):  # fuse v48
+            gens = K.EXDWPW5_PATCH_BUILDS
+            at.update({i: "patch" for i, k in at.items() if k == "fixed" and K.generic_of(launches[i].name) in gens})
+        kinds = {launches[i].name: k for i, k in at.items() if k not in ("staged", "patch")}
+        suffix = {"staged": K.STAGE_SUFFIX, "patch": K.PATCH_SUFFIX}
+        todo_twin = sorted(
+            {
+                (launches[i].name, k)
+                for i, k in at.items()
+                if k in suffix and launches[i].name + suffix[k] not in self._fns
+            }
+        )
         todo = sorted(
             n for n, k in kinds.items() if k in ("exdwpw6", "fixed") and n + K.TRIGGER_SUFFIX not in self._fns
         )
@@ -2719,8 +2730,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
 
         self._build_and_load(todo, build)
         self._build_and_load(
-            todo_staged,
-            lambda n, nvcc: K.build_fixed(*K.fixed_parse(n), self.arch, nvcc, staged=True),  # type: ignore[arg-type]
+            todo_twin,
+            lambda nk, nvcc: K.build_fixed(*K.fixed_parse(nk[0]), self.arch, nvcc, **{nk[1]: True}),  # type: ignore[arg-type]
         )
         zero = sorted(n for n, k in kinds.items() if k == "block0" and n + K.TRIGGER_SUFFIX not in self._fns)
         if zero:
@@ -2730,8 +2741,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         out = []
         for i, la in enumerate(launches):
             kind = at.get(i)
-            if kind == "staged":
-                twin, smem = la.name + K.STAGE_SUFFIX, K.exdwpw5_smem(K.fixed_parse(la.name)[0], staged=True)
+            if kind in suffix:  # fuse v47 / v48
+                twin, smem = la.name + suffix[kind], K.exdwpw5_smem(K.fixed_parse(la.name)[0], staged=kind == "staged")
                 la = replace(la, name=twin, kernel=self._dyn_smem(self._fn(twin), smem), smem=smem)
             elif kind is not None:
                 twin = la.name + K.TRIGGER_SUFFIX

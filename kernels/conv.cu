@@ -658,7 +658,9 @@ EXDW4_KERNEL(exdw4_s2_c32, 2, 32, 4, 8)
 //     and the epilogue (one L2 round trip each, after a barrier);
 //   - the residual, where it is this kernel's input (R == X, stride 1), from the staged patch.
 // The same values, so the same sums. Not in the flag twins (fuse v44: X after the polls). Shared memory:
-// K.exdwpw5_smem adds the buffers in a process with MBV2_STAGE=async.
+// K.exdwpw5_smem adds the buffers in a process with MBV2_STAGE=async. 2 (fuse v48's patch twin, session 37) = the
+// patch (and the residual from it) by cp.async only, the biases and depthwise weights by __ldg as with 0: nvcc 13.0
+// gives exdwpw5_s2_c24_o32_t4x4_cc72_k2 (fixed, batch 1) 152 registers with 0 and 2, 90 with 1.
 #define STAGE_ASYNC 0
 #endif
 
@@ -711,6 +713,11 @@ __device__ __forceinline__ void exdwpw5_stage_w(float* Wes, float* Wps, const fl
 constexpr bool EXDWPW5_ASYNC = true;  // (STAGE_ASYNC above)
 #else
 constexpr bool EXDWPW5_ASYNC = false;
+#endif
+#if STAGE_ASYNC == 2
+#define EXDWPW5_ASYNC_WEIGHTS 0  // (fuse v48's patch twin: the patch only)
+#else
+#define EXDWPW5_ASYNC_WEIGHTS 1
 #endif
 
 // EXDWPW5_ASYNC with staged weights: chunk c0's expansion bias, depthwise weights (9 rows) and depthwise bias into
@@ -791,7 +798,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
     float* const Wps = Wes + 2 * WE_N;
     // EXDWPW5_ASYNC with staged weights (SA): Wos [2][11 * CC] (exdwpw5_stage_o, double-buffered as the weights), then
     // Bps [COUT], the projection's bias
-    constexpr bool SA = EXDWPW5_ASYNC && WST;
+    constexpr bool SA = EXDWPW5_ASYNC && WST && EXDWPW5_ASYNC_WEIGHTS;
     constexpr int WO_N = 11 * CC;
     float* const Wos = Wps + 2 * WP_N;
     float* const Bps = Wos + 2 * WO_N;

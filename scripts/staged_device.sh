@@ -1,26 +1,26 @@
 #!/bin/bash
-# Session 37 (results/NOTES.md "Session 37"): fuse v47 (v46 + the staged twins of the first two exdwpw5 launches at
-# batch 1) against v46, in one device call, before the bench:
+# Session 37 (results/NOTES.md "Session 37"): the batch-1 staging versions against the default, in one device call,
+# before the bench (session 37 timed v46, v47 and v47 stage=1+2+3 with base v46 at 0ac4ab8; since then):
 #   1. A/B at batch 1 on the committed picks (bs1_start: the H100's own on an H100), 3 processes, each timing v46, v47
-#      and v47 stage=1+2+3 (the third exdwpw5 launch staged too, session 36's loss, measured again) in 2 interleaved
-#      instances: 6 instances a spec (ab.log, ab.json); scripts/decide_bs1.py with base v46 prints what the rules
-#      choose (decide.txt: its last line, "MBV2_KERNELS=fuse=v47" or "none", is the bench's environment);
-#   2. GPU tests: fuse v47 (both stage arms) and v46 end to end against ONNX Runtime and bit-identical to v42's plan
-#      over poisoned replays, and the default's e2e test at batch 1 (tests.log);
-#   3. the prefix times of v46, v47 and v47 stage=1+2+3 (prefix.tgz), as long as time is left.
+#      (the default) and v48 (v47 + the third exdwpw5 launch's patch twin) in 2 interleaved instances: 6 instances a
+#      spec (ab.log, ab.json); scripts/decide_bs1.py with base v47 prints what the rules choose (decide.txt: its last
+#      line, "MBV2_KERNELS=fuse=v48" or "none", is the bench's environment);
+#   2. GPU tests: fuse v47 / v48 (both stage arms) and v46 end to end against ONNX Runtime and bit-identical to v42's
+#      plan over poisoned replays, and the default's e2e test at batch 1 (tests.log);
+#   3. the prefix times of v46, v47 and v48 (prefix.tgz), as long as time is left.
 # Usage: scripts/staged_device.sh OUT   env: KCACHE, END (default 560)
 OUT=${1:?usage: $0 OUT}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
-S="fuse=v46,picks=$P;fuse=v47,picks=$P;fuse=v47,picks=$P,stage=1+2+3"
+S="fuse=v46,picks=$P;fuse=v47,picks=$P;fuse=v48,picks=$P"
 ab_arms MBV2_STAGE "- - -" "$S;$S"
-python3 scripts/decide_bs1.py "$OUT/ab.json" v46 | tee "$OUT/decide.txt"
+python3 scripts/decide_bs1.py "$OUT/ab.json" v47 | tee "$OUT/decide.txt"
 MBV2_TUNE_PICKS="$P" timeout "$(left 150)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
   tests/test_custom_e2e.py -k "fuse_v47 or fuse_v46 or test_e2e_matches_onnxruntime[1-" > "$OUT/tests.log" 2>&1
 echo "[tests rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
 grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | cut -c1-300 | head -10
 mkdir -p /tmp/prefix
-for arm in v46: v47: v47:1+2+3; do
+for arm in v46: v47: v48:; do
   v=${arm%%:*} st=${arm#*:} tag=${arm/:/_}
   [ "$(left 60)" -lt 30 ] && { echo "[prefix $arm skipped: no time left]"; continue; }
   timeout "$(left 60)" python3 scripts/plan_prefix_times.py --batch 1 --kernels fuse=$v --picks "$P" --rounds 3 \

@@ -754,13 +754,17 @@ def test_e2e_fuse_v46_pwpool_exit_matches_onnxruntime(net, batch, graph, trig):
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("stage", [None, "1+2+3"], ids=["default", "all_three"])
-def test_e2e_fuse_v47_staged_twins_match_onnxruntime(net, batch, graph, stage):
+@pytest.mark.parametrize("fuse", ["v47", "v48"])
+def test_e2e_fuse_v47_staged_twins_match_onnxruntime(net, batch, graph, stage, fuse):
     """fuse v47 (session 37): at batch 1 the exdwpw5 launches of EXDWPW5_ASYNC_BUILDS (stage=1+2+3: the three of the
     committed picks' plan, where those are its positions) on their staged twins (cp.async staging, early trigger), v46
-    elsewhere; above it v42's plan. Against ONNX Runtime (NaN-poisoned), no fallback; bit-identical to v42's plan with
-    the same tuner picks over 20 replays, each with the buffers poisoned first."""
+    elsewhere; above it v42's plan. fuse v48: those of EXDWPW5_PATCH_BUILDS on their patch twins too (unless staged).
+    Against ONNX Runtime (NaN-poisoned), no fallback; bit-identical to v42's plan with the same tuner picks over 20
+    replays, each with the buffers poisoned first."""
     from impls._custom_kernels import (
         EXDWPW5_ASYNC_BUILDS,
+        EXDWPW5_PATCH_BUILDS,
+        PATCH_SUFFIX,
         STAGE_SUFFIX,
         TRIGGER_MAX_BATCH,
         generic_of,
@@ -768,7 +772,7 @@ def test_e2e_fuse_v47_staged_twins_match_onnxruntime(net, batch, graph, stage):
     )
 
     x, _ = ort_reference(batch)
-    be = impls.create("custom", kernels="fuse=v47", graph=graph)
+    be = impls.create("custom", kernels=f"fuse={fuse}", graph=graph)
     be.prepare(net)
     if stage is not None:
         if batch > TRIGGER_MAX_BATCH:
@@ -776,20 +780,23 @@ def test_e2e_fuse_v47_staged_twins_match_onnxruntime(net, batch, graph, stage):
         fives = [i for i, la in enumerate(be.plan(batch).launches) if la.name.startswith("exdwpw5")]
         if fives != [1, 2, 3]:
             pytest.skip(f"stage=1+2+3 is for the batch-1 plan whose exdwpw5 launches are 1 - 3 (here {fives})")
-        be = impls.create("custom", kernels="fuse=v47", graph=graph)
+        be = impls.create("custom", kernels=f"fuse={fuse}", graph=graph)
         be.stage_launches = trigger_set_parse(stage)
         be.prepare(net)
-    check_against_ort(be, net, batch, f"custom fuse=v47 stage={stage} graph={graph} bs{batch}")
+    check_against_ort(be, net, batch, f"custom fuse={fuse} stage={stage} graph={graph} bs{batch}")
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     launches = be.plan(batch).launches
     staged = [i for i, la in enumerate(launches) if la.name.endswith(STAGE_SUFFIX)]
+    patched = [i for i, la in enumerate(launches) if la.name.endswith(PATCH_SUFFIX)]
     if batch > TRIGGER_MAX_BATCH:
-        assert not staged, [la.name for la in launches]
+        assert not staged and not patched, [la.name for la in launches]
     elif stage is None:
         want = [i for i, la in enumerate(launches) if generic_of(la.name) in EXDWPW5_ASYNC_BUILDS]
         assert staged == want and staged, [la.name for la in launches]
+        want = [i for i, la in enumerate(launches) if fuse == "v48" and generic_of(la.name) in EXDWPW5_PATCH_BUILDS]
+        assert patched == want, [la.name for la in launches]
     else:
-        assert staged == [1, 2, 3], [la.name for la in launches]
+        assert staged == [1, 2, 3] and not patched, [la.name for la in launches]
     assert_bit_identical_to_v42(be, net, batch, graph, x, launches)
 
 

@@ -240,14 +240,15 @@ def emulate(name, grid, block, args):
         EPOCH_SUFFIX,
         EXIT_SUFFIX,
         FLAG_SUFFIX,
+        PATCH_SUFFIX,
         STAGE_SUFFIX,
         TRIGGER_SUFFIX,
         twin_parse,
     )
 
     twin_base, twin = twin_parse(name)
-    if twin in (TRIGGER_SUFFIX, EXIT_SUFFIX, STAGE_SUFFIX):  # fuse v45 / v46 / v47: the same build, its trigger
-        # elsewhere (v47: its staging by cp.async): the same sums
+    if twin in (TRIGGER_SUFFIX, EXIT_SUFFIX, STAGE_SUFFIX, PATCH_SUFFIX):  # fuse v45 - v48: the same build, its
+        # trigger elsewhere (v47 / v48: its staging by cp.async): the same sums
         return emulate(twin_base, grid, block, args)
     if twin == FLAG_SUFFIX:  # fuse v43
         return emulate_flag_twin(twin_base, grid, block, args)
@@ -808,11 +809,12 @@ def fake_cupy(monkeypatch):
     SPEC_BUILDS.clear()
     SPEC_EXTRAS.clear()
 
-    def fake_fixed(name, shape, arch, nvcc, epoch=False, flags=False, early=False, staged=False):  # fuse v24's
+    def fake_fixed(name, shape, arch, nvcc, epoch=False, flags=False, early=False, staged=False, patch=False):
         tags = (("epoch",) if epoch else ()) + (("flags",) if flags else ()) + (("early",) if early else ())
-        FIXED_BUILDS.append((name, shape) + tags + (("staged",) if staged else ()))  # fixed builds: recorded, loaded
+        tags += (("staged",) if staged else ()) + (("patch",) if patch else ())
+        FIXED_BUILDS.append((name, shape) + tags)  # fuse v24's fixed builds: recorded, loaded by name
         twin = K.EPOCH_SUFFIX if epoch else K.FLAG_SUFFIX if flags else K.TRIGGER_SUFFIX if early else ""
-        twin = K.STAGE_SUFFIX if staged else twin  # (by name)
+        twin = K.STAGE_SUFFIX if staged else K.PATCH_SUFFIX if patch else twin
         return custom.K.Built(custom.K.fixed_name(name, shape) + twin, None, "")
 
     monkeypatch.setattr(custom.K, "build_fixed", fake_fixed)

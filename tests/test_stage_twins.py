@@ -51,7 +51,8 @@ def test_v47_predicates_are_v46s_but_stage_twins() -> None:
         "version"] and f is not K.fuse_level]  # fmt: skip
     assert len(preds) > 20
     assert [f.__name__ for f in preds if f("v47") != f("v46")] == ["stage_twins"]
-    assert set(K.kernels_of("fuse", "v47")) == set(K.kernels_of("fuse", "v46"))
+    assert [f.__name__ for f in preds if f("v48") != f("v47")] == ["patch_twins"]
+    assert set(K.kernels_of("fuse", "v47")) == set(K.kernels_of("fuse", "v46")) == set(K.kernels_of("fuse", "v48"))
 
 
 @pytest.mark.parametrize("stage", ["", "async"])
@@ -69,7 +70,7 @@ def test_staged_twin_build_options(monkeypatch, stage, trigger) -> None:
     plain = [d for d in K.fixed_defines(gen, shape) if not d.startswith("-DEXDWPW5_SPEC_NAME=")]
     assert seen[spec + K.STAGE_SUFFIX] == plain + [EARLY, ASYNC, f"-DEXDWPW5_SPEC_NAME={spec}{K.STAGE_SUFFIX}"]
     for kw in ({"early": True}, {"epoch": True}, {"flags": True}):
-        with pytest.raises(ValueError, match="an early-trigger or a staged twin \\(one of them\\)"):
+        with pytest.raises(ValueError, match="an early-trigger, a staged or a patch twin \\(one of"):
             K.build_fixed(gen, shape, "90", None, staged=True, **kw)
     with pytest.raises(ValueError, match="only exdwpw5 builds"):
         K.build_fixed("block0_v3_c32_p16", (224, 224, 112, 112), "90", None, staged=True)
@@ -187,3 +188,105 @@ def test_staged_twin_compiles_under_its_name(tmp_path, monkeypatch) -> None:
     assert K.build_fixed(gen, shape, "90", nvcc, early=True).path not in (b.path, early.path)
     cubins = json.dumps(sorted(p.name for p in (tmp_path / "kernels").iterdir()))
     assert cubins.count(K.STAGE_SUFFIX + "-") == 1
+
+
+# fuse v48 (session 37): the third exdwpw5 launch (EXDWPW5_PATCH_BUILDS) on its patch twin (STAGE_ASYNC 2: the patch by
+# cp.async only, the weights' biases by __ldg as in sync, so the same registers as sync)
+PATCH = K.STAGE_PATCH_DEFINES[0]
+
+
+def test_patch_twin_names_and_builds() -> None:
+    _, committed = _committed_bs1()
+    assert [K.fixed_parse(committed[i])[0] in K.EXDWPW5_PATCH_BUILDS for i in (1, 2, 3)] == [False, False, True]
+    assert not K.EXDWPW5_PATCH_BUILDS & K.EXDWPW5_ASYNC_BUILDS and K.EXDWPW5_PATCH_BUILDS <= set(K.exdwpw5_configs())
+    n = committed[3] + K.PATCH_SUFFIX
+    assert K.twin_parse(n) == (committed[3], K.PATCH_SUFFIX) and K.generic_of(n) == K.fixed_parse(committed[3])[0]
+    assert [K.patch_twins(v) for v in ("v46", "v47", "v48")] == [False, False, True] and "v48" in K.KERNEL_VERSIONS[
+        "fuse"
+    ]
+
+
+@pytest.mark.parametrize("stage", ["", "async"])
+def test_patch_twin_build_options(monkeypatch, stage) -> None:
+    """The patch twin's options: the fixed build's, the early define, STAGE_ASYNC 2 once (never the process's
+    STAGE_ASYNC 1), then its name: the same cache key in a process of either MBV2_STAGE value. No staged buffers in
+    its shared memory."""
+    monkeypatch.setenv(K.STAGE_ENV, stage)
+    monkeypatch.delenv(K.PDL_TRIGGER_ENV, raising=False)
+    seen = record_compiles(monkeypatch)
+    _, committed = _committed_bs1()
+    gen, shape = K.fixed_parse(committed[3])
+    spec = K.fixed_name(gen, shape)
+    assert K.build_fixed(gen, shape, "90", "nvcc", patch=True).name == spec + K.PATCH_SUFFIX
+    plain = [d for d in K.fixed_defines(gen, shape) if not d.startswith("-DEXDWPW5_SPEC_NAME=")]
+    assert seen[spec + K.PATCH_SUFFIX] == plain + [EARLY, PATCH, f"-DEXDWPW5_SPEC_NAME={spec}{K.PATCH_SUFFIX}"]
+    with pytest.raises(ValueError, match="a staged or a patch twin \\(one of"):
+        K.build_fixed(gen, shape, "90", None, staged=True, patch=True)
+    assert K.exdwpw5_smem(gen, staged=False) < K.exdwpw5_smem(gen, staged=True)
+    assert K.exdwpw5_smem(gen) == K.exdwpw5_smem(gen, staged=stage == "async")
+
+
+def test_v48_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+    """v48: v47's plan but position 3 on its patch twin (shared memory as sync: exdwpw5_smem(staged=False)); with
+    stage=1+2+3 position 3 is staged instead; the emulated logits bit-identical to v47's."""
+    from mbv2.network import random_input
+
+    picks, committed = _committed_bs1()
+    monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)
+    x = random_input(net, 1, seed=19)
+    got, plans = {}, {}
+    for key, version, stage in (("v47", "v47", None), ("v48", "v48", None), ("v48+3", "v48", frozenset({1, 2, 3}))):
+        be, plans[key] = _plan(fake_cupy, net, picks, version, stage)
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+        be.poison(1)
+        got[key] = be.run(x)
+    v47 = [la.name for la in plans["v47"]]
+    assert [la.name for la in plans["v48"]] == [*v47[:3], committed[3] + K.PATCH_SUFFIX, *v47[4:]]
+    assert [la.name for la in plans["v48+3"]] == [*v47[:3], committed[3] + K.STAGE_SUFFIX, *v47[4:]]
+    assert plans["v48"][3].smem == plans["v47"][3].smem == K.exdwpw5_smem(K.fixed_parse(committed[3])[0], False)
+    for key in ("v48", "v48+3"):
+        assert np.array_equal(got["v47"].view(np.uint32), got[key].view(np.uint32)), key
+
+
+def test_prefill_adds_the_patch_twin(monkeypatch) -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import cache_prefill
+
+    _, committed = _committed_bs1()
+    more = set(cache_prefill.builds_of_run(V42_RUN, "90", False, True))
+    assert [n for n, _ in more if n.endswith(K.PATCH_SUFFIX)] == [committed[3] + K.PATCH_SUFFIX]
+    calls = []
+    monkeypatch.setattr(K, "build_fixed", lambda *a, **k: calls.append(k))
+    assert cache_prefill.build(committed[3] + K.PATCH_SUFFIX, "90", "nvcc") == "fixed_patch"
+    assert calls == [{"patch": True}]
+
+
+def test_patch_twin_compiles_with_the_sync_registers(tmp_path, monkeypatch) -> None:
+    """nvcc here: the patch twin compiles under its name, with as many registers as the early-trigger (sync) twin
+    (ptxas -v; the staged twin of this build has fewer: the loss session 37 measured)."""
+    import subprocess
+
+    nvcc = K.find_nvcc()
+    if nvcc is None:
+        pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the twin")
+    monkeypatch.setenv("MBV2_CACHE", str(tmp_path))
+    monkeypatch.delenv(K.STAGE_ENV, raising=False)
+    monkeypatch.delenv(K.PDL_TRIGGER_ENV, raising=False)
+    _, committed = _committed_bs1()
+    gen, shape = K.fixed_parse(committed[3])
+    b = K.build_fixed(gen, shape, "90", nvcc, patch=True)
+    assert b.path is not None and b.path.exists() and b.name.encode() in b.path.read_bytes()
+    seen = record_compiles(monkeypatch)
+    regs = {}
+    for kw in ("early", "patch", "staged"):
+        K.build_fixed(gen, shape, "90", nvcc, **{kw: True})
+        src, defines = K.KERNEL_DIR / "conv.cu", seen[K.fixed_name(gen, shape) + {"early": K.TRIGGER_SUFFIX,
+                                                  "patch": K.PATCH_SUFFIX, "staged": K.STAGE_SUFFIX}[kw]]  # fmt: skip
+        cmd = K.nvcc_command(nvcc, src, tmp_path / f"{kw}.cubin", "90", verbose=True)
+        cmd[1:1] = defines
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        (report,) = K.parse_ptxas(proc.stdout + proc.stderr).values()
+        assert report["spill_stores"] == 0, (kw, report)
+        regs[kw] = report["registers"]
+    assert regs["patch"] == regs["early"] > regs["staged"], regs

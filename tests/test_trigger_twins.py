@@ -158,7 +158,7 @@ def test_prefill_adds_the_twins(monkeypatch) -> None:
     more = set(cache_prefill.builds_of_run(V42_RUN, "90", False, True)) - plain
     assert ("block0" + K.TRIGGER_SUFFIX, "90") in more
     assert {(n + K.TRIGGER_SUFFIX, "90") for n in committed[1:17]} <= more
-    twins = (K.TRIGGER_SUFFIX, K.EXIT_SUFFIX, K.STAGE_SUFFIX)  # (v46 / v47: test_pwpool_exit, test_stage_twins)
+    twins = (K.TRIGGER_SUFFIX, K.EXIT_SUFFIX, K.STAGE_SUFFIX, K.PATCH_SUFFIX)  # (v46 - v48: test_pwpool_exit, ..)
     assert all(n == "block0_te" or K.twin_parse(n)[1] in twins for n, _ in more), more
     assert sum(K.twin_parse(n)[1] == K.EXIT_SUFFIX for n, _ in more) == 1  # (fuse v46's: tests/test_pwpool_exit.py)
     calls = []
