@@ -23,7 +23,7 @@ from tests.test_pdl_trigger import record_compiles
 from tests.test_trigger_twins import V42_RUN, _committed_bs1
 
 ROOT = Path(__file__).resolve().parent.parent
-EARLY, ASYNC = K.PDL_TRIGGER_EARLY_DEFINES[0], K.STAGE_ASYNC_DEFINES[0]
+EARLY, ASYNC, PATCH = K.PDL_TRIGGER_EARLY_DEFINES[0], K.STAGE_ASYNC_DEFINES[0], K.STAGE_PATCH_DEFINES[0]
 # the committed batch-1 picks' three exdwpw5 launches (plan positions 1 - 3): the first two are staged in v47
 STAGED = (1, 2)
 
@@ -55,6 +55,20 @@ def test_v47_predicates_are_v46s_but_stage_twins() -> None:
     assert set(K.kernels_of("fuse", "v47")) == set(K.kernels_of("fuse", "v46")) == set(K.kernels_of("fuse", "v48"))
 
 
+def _assert_twin_options(monkeypatch, position: int, kind: str, suffix: str, define: str) -> tuple:
+    """The committed batch-1 plan's exdwpw5 launch at ``position``: its twin (build_fixed(kind=True)) is named
+    <spec><suffix> and compiled with the fixed build's options, the early define, ``define``, then its name (the
+    compile recorded, not run). Returns (the generic build, the shape)."""
+    seen = record_compiles(monkeypatch)
+    _, committed = _committed_bs1()
+    gen, shape = K.fixed_parse(committed[position])
+    spec = K.fixed_name(gen, shape)
+    assert K.build_fixed(gen, shape, "90", "nvcc", **{kind: True}).name == spec + suffix
+    plain = [d for d in K.fixed_defines(gen, shape) if not d.startswith("-DEXDWPW5_SPEC_NAME=")]
+    assert seen[spec + suffix] == plain + [EARLY, define, f"-DEXDWPW5_SPEC_NAME={spec}{suffix}"]
+    return gen, shape
+
+
 @pytest.mark.parametrize("stage", ["", "async"])
 @pytest.mark.parametrize("trigger", ["", "early"])
 def test_staged_twin_build_options(monkeypatch, stage, trigger) -> None:
@@ -62,13 +76,7 @@ def test_staged_twin_build_options(monkeypatch, stage, trigger) -> None:
     options (so the same cache key) in a process of either MBV2_STAGE or MBV2_PDL_TRIGGER value."""
     monkeypatch.setenv(K.STAGE_ENV, stage)
     monkeypatch.setenv(K.PDL_TRIGGER_ENV, trigger)
-    seen = record_compiles(monkeypatch)
-    _, committed = _committed_bs1()
-    gen, shape = K.fixed_parse(committed[1])
-    spec = K.fixed_name(gen, shape)
-    assert K.build_fixed(gen, shape, "90", "nvcc", staged=True).name == spec + K.STAGE_SUFFIX
-    plain = [d for d in K.fixed_defines(gen, shape) if not d.startswith("-DEXDWPW5_SPEC_NAME=")]
-    assert seen[spec + K.STAGE_SUFFIX] == plain + [EARLY, ASYNC, f"-DEXDWPW5_SPEC_NAME={spec}{K.STAGE_SUFFIX}"]
+    gen, shape = _assert_twin_options(monkeypatch, 1, "staged", K.STAGE_SUFFIX, ASYNC)
     for kw in ({"early": True}, {"epoch": True}, {"flags": True}):
         with pytest.raises(ValueError, match="an early-trigger, a staged or a patch twin \\(one of"):
             K.build_fixed(gen, shape, "90", None, staged=True, **kw)
@@ -167,14 +175,20 @@ def test_prefill_adds_the_staged_twins(monkeypatch) -> None:
     assert calls == [{"staged": True}]
 
 
-def test_staged_twin_compiles_under_its_name(tmp_path, monkeypatch) -> None:
-    """The twin compiles (nvcc here) under its own name, to one cubin for a process of either MBV2_STAGE value."""
+def _nvcc_in(tmp_path, monkeypatch) -> str:
+    """nvcc here (else skip), the build cache in tmp_path, no process-wide option set."""
     nvcc = K.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the twin")
     monkeypatch.setenv("MBV2_CACHE", str(tmp_path))
     monkeypatch.delenv(K.STAGE_ENV, raising=False)
     monkeypatch.delenv(K.PDL_TRIGGER_ENV, raising=False)
+    return nvcc
+
+
+def test_staged_twin_compiles_under_its_name(tmp_path, monkeypatch) -> None:
+    """The twin compiles (nvcc here) under its own name, to one cubin for a process of either MBV2_STAGE value."""
+    nvcc = _nvcc_in(tmp_path, monkeypatch)
     _, committed = _committed_bs1()
     gen, shape = K.fixed_parse(committed[1])
     b = K.build_fixed(gen, shape, "90", nvcc, staged=True)
@@ -192,7 +206,6 @@ def test_staged_twin_compiles_under_its_name(tmp_path, monkeypatch) -> None:
 
 # fuse v48 (session 37): the third exdwpw5 launch (EXDWPW5_PATCH_BUILDS) on its patch twin (STAGE_ASYNC 2: the patch by
 # cp.async only, the weights' biases by __ldg as in sync, so the same registers as sync)
-PATCH = K.STAGE_PATCH_DEFINES[0]
 
 
 def test_patch_twin_names_and_builds() -> None:
@@ -213,13 +226,7 @@ def test_patch_twin_build_options(monkeypatch, stage) -> None:
     its shared memory."""
     monkeypatch.setenv(K.STAGE_ENV, stage)
     monkeypatch.delenv(K.PDL_TRIGGER_ENV, raising=False)
-    seen = record_compiles(monkeypatch)
-    _, committed = _committed_bs1()
-    gen, shape = K.fixed_parse(committed[3])
-    spec = K.fixed_name(gen, shape)
-    assert K.build_fixed(gen, shape, "90", "nvcc", patch=True).name == spec + K.PATCH_SUFFIX
-    plain = [d for d in K.fixed_defines(gen, shape) if not d.startswith("-DEXDWPW5_SPEC_NAME=")]
-    assert seen[spec + K.PATCH_SUFFIX] == plain + [EARLY, PATCH, f"-DEXDWPW5_SPEC_NAME={spec}{K.PATCH_SUFFIX}"]
+    gen, shape = _assert_twin_options(monkeypatch, 3, "patch", K.PATCH_SUFFIX, PATCH)
     with pytest.raises(ValueError, match="a staged or a patch twin \\(one of"):
         K.build_fixed(gen, shape, "90", None, staged=True, patch=True)
     assert K.exdwpw5_smem(gen, staged=False) < K.exdwpw5_smem(gen, staged=True)
@@ -266,12 +273,7 @@ def test_patch_twin_compiles_with_the_sync_registers(tmp_path, monkeypatch) -> N
     (ptxas -v; the staged twin of this build has fewer: the loss session 37 measured)."""
     import subprocess
 
-    nvcc = K.find_nvcc()
-    if nvcc is None:
-        pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the twin")
-    monkeypatch.setenv("MBV2_CACHE", str(tmp_path))
-    monkeypatch.delenv(K.STAGE_ENV, raising=False)
-    monkeypatch.delenv(K.PDL_TRIGGER_ENV, raising=False)
+    nvcc = _nvcc_in(tmp_path, monkeypatch)
     _, committed = _committed_bs1()
     gen, shape = K.fixed_parse(committed[3])
     b = K.build_fixed(gen, shape, "90", nvcc, patch=True)
