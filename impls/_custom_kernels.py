@@ -1227,6 +1227,15 @@ def stage_twins(version: str) -> bool:
     return fuse_level(version) >= 47
 
 
+def stage_twin_kind(version: str, generic: str) -> str | None:
+    """The staging twin an exdwpw5 fixed build of ``generic`` runs at batch <= TRIGGER_MAX_BATCH in fuse ``version``:
+    "staged" (EXDWPW5_ASYNC_BUILDS, v47 and later), "patch" (EXDWPW5_PATCH_BUILDS, v48 and later) or None (its
+    early-trigger twin)."""
+    if stage_twins(version) and generic in EXDWPW5_ASYNC_BUILDS:
+        return "staged"
+    return "patch" if patch_twins(version) and generic in EXDWPW5_PATCH_BUILDS else None
+
+
 def trigger_early(version: str) -> bool:
     """fuse v45 and later: the plan's block0 v4, exdwpw5 and exdwpw6 launches at batch <= TRIGGER_MAX_BATCH on their
     early-trigger twins (TRIGGER_SUFFIX: built with PDL_TRIGGER_EARLY_DEFINES). v42's plan and tuner otherwise."""

@@ -2703,13 +2703,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             if bad:
                 raise InputError(f"trigger_launches: no early-trigger twin at position {', '.join(bad)}")
         at = {i: K.trigger_twin_kind(launches[i].name) for i in picked}
-        staged = self._staged_positions(launches, at)
-        at.update({i: "staged" for i in staged})
-        if K.patch_twins(self.versions["fuse"]):  # fuse v48
-            gens = K.EXDWPW5_PATCH_BUILDS
-            at.update({i: "patch" for i, k in at.items() if k == "fixed" and K.generic_of(launches[i].name) in gens})
-        kinds = {launches[i].name: k for i, k in at.items() if k not in ("staged", "patch")}
+        at.update(self._stage_kinds(launches, at))  # fuse v47 / v48
         suffix = {"staged": K.STAGE_SUFFIX, "patch": K.PATCH_SUFFIX}
+        kinds = {launches[i].name: k for i, k in at.items() if k not in suffix}
         todo_twin = sorted(
             {
                 (launches[i].name, k)
@@ -2751,19 +2747,23 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             out.append(la)
         return out
 
-    def _staged_positions(self, launches: list[Launch], at: dict[int, str | None]) -> list[int]:
-        """fuse v47: the positions among ``at`` (the early-trigger twins' positions and kinds) whose exdwpw5 launches
-        run on their staged twins: stage_launches, each an exdwpw5 fixed launch among ``at`` (InputError otherwise), or
-        those of K.EXDWPW5_ASYNC_BUILDS; none before v47 (stage_launches set there: InputError)."""
+    def _stage_kinds(self, launches: list[Launch], at: dict[int, str | None]) -> dict[int, str]:
+        """fuse v47 / v48: among ``at`` (the early-trigger twins' positions and kinds), the exdwpw5 fixed launches that
+        run on a staging twin instead, and which ("staged" or "patch": K.stage_twin_kind of their build); with
+        stage_launches, "staged" at exactly those positions (each an exdwpw5 fixed launch among ``at``: InputError
+        otherwise). Before v47 none (stage_launches set there: InputError)."""
         fuse = self.versions["fuse"]
         if not K.stage_twins(fuse):
             if self.stage_launches:
                 raise InputError(f"stage_launches: fuse {fuse} has no staged twins (fuse v47 and later)")
-            return []
+            return {}
+        out = {}
+        for i, k in at.items():
+            twin = K.stage_twin_kind(fuse, K.generic_of(launches[i].name)) if k == "fixed" else None
+            if twin is not None and (self.stage_launches is None or twin != "staged"):
+                out[i] = twin
         if self.stage_launches is None:
-            return [
-                i for i, k in at.items() if k == "fixed" and K.generic_of(launches[i].name) in K.EXDWPW5_ASYNC_BUILDS
-            ]
+            return out
         bad = [
             f"{i} ({launches[i].name if i < len(launches) else f'the plan has {len(launches)} launches'})"
             for i in sorted(self.stage_launches)
@@ -2774,7 +2774,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 f"stage_launches: no staged twin at position {', '.join(bad)} (wanted an exdwpw5 fixed launch on an"
                 " early-trigger twin)"
             )
-        return sorted(self.stage_launches)
+        return out | {i: "staged" for i in self.stage_launches}
 
     def _pwpool_exit(self, launches: list[Launch]) -> list[Launch]:
         """fuse v46: pwpool_c8 by programmatic dependent launch, the exdwpw6 launch before it on its exit twin (the same

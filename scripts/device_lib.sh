@@ -10,7 +10,8 @@
 # `bs1_picks FILE` writes the committed run's batch-1 autotuner picks (`python -m mbv2 picks`; the H100's run on an
 # H100, else the H200's) to FILE, or prints why not and fails. `bs1_start OUT` is device_start, then those picks into
 # $P and session 33's four batch-1 specs on them into $SPECS4 (v42, v45, v46, v46 trig=: scripts/trigger_device.sh,
-# combo_device.sh).
+# combo_device.sh). `staged_ab` (after bs1_start): scripts/staged_device.sh / staged_bench_device.sh's A/B and
+# decision.
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -47,6 +48,12 @@ bs1_picks() {
   echo "[picks from $run]"
   python3 -m mbv2 picks "$run" --bench "test_e2e[custom-fp32-graph-bs1]" --out "$1" > /tmp/picks.log 2>&1 ||
     { cat /tmp/picks.log; return 1; }
+}
+staged_ab() {  # session 37: v46 / v47 (the default) / v48 on the committed picks, 3 processes x 2 instances each;
+  # scripts/decide_bs1.py with base v47 into $OUT/decide.txt (its last line: the bench's environment or "none")
+  local s="fuse=v46,picks=$P;fuse=v47,picks=$P;fuse=v48,picks=$P"
+  ab_arms MBV2_STAGE "- - -" "$s;$s"
+  python3 scripts/decide_bs1.py "$OUT/ab.json" v47 | tee "$OUT/decide.txt"
 }
 bs1_start() {
   device_start "$1"

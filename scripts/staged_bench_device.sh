@@ -13,9 +13,7 @@ OUT=${1:?usage: $0 OUT}
 export END=${END:-590}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
-S="fuse=v46,picks=$P;fuse=v47,picks=$P;fuse=v48,picks=$P"
-ab_arms MBV2_STAGE "- - -" "$S;$S"
-python3 scripts/decide_bs1.py "$OUT/ab.json" v47 | tee "$OUT/decide.txt"
+staged_ab
 E=$(tail -1 "$OUT/decide.txt")
 case "$E" in none) E= ;; MBV2_KERNELS=fuse=v*) ;; *) echo "[decide: unexpected '$E': the default]"; E= ;; esac
 echo "[bench with '${E:-the default}', $(left 590) s left]"

@@ -12,19 +12,16 @@
 OUT=${1:?usage: $0 OUT}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
-S="fuse=v46,picks=$P;fuse=v47,picks=$P;fuse=v48,picks=$P"
-ab_arms MBV2_STAGE "- - -" "$S;$S"
-python3 scripts/decide_bs1.py "$OUT/ab.json" v47 | tee "$OUT/decide.txt"
+staged_ab
 MBV2_TUNE_PICKS="$P" timeout "$(left 150)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
   tests/test_custom_e2e.py -k "fuse_v47 or fuse_v46 or test_e2e_matches_onnxruntime[1-" > "$OUT/tests.log" 2>&1
 echo "[tests rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
 grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | cut -c1-300 | head -10
 mkdir -p /tmp/prefix
-for arm in v46: v47: v48:; do
-  v=${arm%%:*} st=${arm#*:} tag=${arm/:/_}
-  [ "$(left 60)" -lt 30 ] && { echo "[prefix $arm skipped: no time left]"; continue; }
+for v in v46 v47 v48; do
+  [ "$(left 60)" -lt 30 ] && { echo "[prefix $v skipped: no time left]"; continue; }
   timeout "$(left 60)" python3 scripts/plan_prefix_times.py --batch 1 --kernels fuse=$v --picks "$P" --rounds 3 \
-    ${st:+--stage "$st"} --json "/tmp/prefix/prefix_${tag%_}.json" > "/tmp/prefix/prefix_${tag%_}.log" 2>&1
-  echo "[prefix $arm rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "/tmp/prefix/prefix_${tag%_}.log")"
+    --json "/tmp/prefix/prefix_$v.json" > "/tmp/prefix/prefix_$v.log" 2>&1
+  echo "[prefix $v rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "/tmp/prefix/prefix_$v.log")"
   tar -czf "$OUT/prefix.tgz" -C /tmp prefix
 done
