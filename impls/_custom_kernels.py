@@ -244,7 +244,12 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v48 v47 + at batch <= TRIGGER_MAX_BATCH the exdwpw5 launches of EXDWPW5_PATCH_BUILDS on their patch twins
                (patch_twins; PATCH_SUFFIX: the early-trigger twin with STAGE_PATCH_DEFINES: the input patch by
                cp.async, the biases and depthwise weights by __ldg as in sync, so ptxas keeps the third exdwpw5
-               launch's 152 registers); session 37, NOT measured yet
+               launch's 152 registers); session 37; H200, session 38 (its picks, 6 instances each): batch 1
+               0.1059 (v47) -> 0.1056 ms, ranges apart (under decide_bs1's 0.5 us rule: not the default),
+               v49 v48 + at batch <= TRIGGER_MAX_BATCH block0 computed inside the first exdwpw5 launch (block0_fuse;
+               B0FUSE_SUFFIX: the staged twin with B0FUSE_DEFINES, kernels/conv.cu EXDWPW5_B0FUSE: each block
+               computes block0 v4's output on its input patch, the same sums term by term, so one launch fewer and
+               no 16 x 112 x 112 tensor between them); session 38, NOT measured yet
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -314,7 +319,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 49)),
+    "fuse": tuple(f"v{i}" for i in range(1, 50)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -974,11 +979,11 @@ def flag_extra_defines() -> tuple[str, ...]:
 
 def twin_parse(name: str) -> tuple[str, str | None]:
     """(the build a twin's name is of: FLAG_SUFFIX / EPOCH_SUFFIX / TRIGGER_SUFFIX / EXIT_SUFFIX / STAGE_SUFFIX /
-    PATCH_SUFFIX), or (name, None) for any other name: an exdwpw6 build with its shape fixed + FLAG_SUFFIX, or an
-    exdwpw5 fixed build + EPOCH_SUFFIX or (fuse v44) FLAG_SUFFIX, or (fuse v44) a block0 v4 build + EPOCH_SUFFIX
-    (kernels/block0.cu: in the file's own build), or (fuse v45) any of trigger_twin_kind's builds + TRIGGER_SUFFIX, or
-    (fuse v46) an exdwpw6 build with its shape fixed + EXIT_SUFFIX, or (fuse v47 / v48) an exdwpw5 fixed build +
-    STAGE_SUFFIX / PATCH_SUFFIX."""
+    PATCH_SUFFIX / B0FUSE_SUFFIX), or (name, None) for any other name: an exdwpw6 build with its shape fixed +
+    FLAG_SUFFIX, or an exdwpw5 fixed build + EPOCH_SUFFIX or (fuse v44) FLAG_SUFFIX, or (fuse v44) a block0 v4 build +
+    EPOCH_SUFFIX (kernels/block0.cu: in the file's own build), or (fuse v45) any of trigger_twin_kind's builds +
+    TRIGGER_SUFFIX, or (fuse v46) an exdwpw6 build with its shape fixed + EXIT_SUFFIX, or (fuse v47 / v48 / v49) an
+    exdwpw5 fixed build + STAGE_SUFFIX / PATCH_SUFFIX / B0FUSE_SUFFIX."""
     base = name[: -len(FLAG_SUFFIX)]
     if name.endswith(FLAG_SUFFIX) and (exdwpw6_spec_parse(base)[2] is not None or _exdwpw5_fixed(base)):
         return base, FLAG_SUFFIX
@@ -991,7 +996,7 @@ def twin_parse(name: str) -> tuple[str, str | None]:
     base = name[: -len(EXIT_SUFFIX)]
     if name.endswith(EXIT_SUFFIX) and exdwpw6_spec_parse(base)[2] is not None:  # fuse v46
         return base, EXIT_SUFFIX
-    for suffix in (STAGE_SUFFIX, PATCH_SUFFIX):  # fuse v47 / v48
+    for suffix in (STAGE_SUFFIX, PATCH_SUFFIX, B0FUSE_SUFFIX):  # fuse v47 / v48 / v49
         base = name[: -len(suffix)]
         if name.endswith(suffix) and _exdwpw5_fixed(base):
             return base, suffix
@@ -1213,6 +1218,34 @@ EXDWPW5_ASYNC_BUILDS = frozenset({"exdwpw5_s2_c16_o24_t4x8_cc48_k2", "exdwpw5_s1
 PATCH_SUFFIX = "_tp"
 STAGE_PATCH_DEFINES = ("-DSTAGE_ASYNC=2",)
 EXDWPW5_PATCH_BUILDS = frozenset({"exdwpw5_s2_c24_o32_t4x4_cc72_k2"})
+
+
+# fuse v49 (session 38): block0 inside the first exdwpw5 launch. The exdwpw5 fixed builds of B0FUSE_BUILDS have a
+# b0fuse twin (B0FUSE_SUFFIX): the staged twin with B0FUSE_DEFINES (kernels/conv.cu EXDWPW5_B0FUSE), which takes
+# block0 v4's arguments too and computes its output on each block's input patch instead of reading it
+# (exdwpw5_b0_smem: more shared memory). At batch <= TRIGGER_MAX_BATCH, where the plan starts with a launch of
+# B0FUSE_BLOCK0 (or its early-trigger twin) and then one of these builds, the two become that one launch.
+B0FUSE_SUFFIX = "_tb"
+B0FUSE_DEFINES = ("-DEXDWPW5_B0FUSE=1",)
+B0FUSE_BUILDS = frozenset({"exdwpw5_s2_c16_o24_t4x8_cc48_k2"})
+B0FUSE_BLOCK0 = "block0_v4_c32_p16"
+
+
+def block0_fuse(version: str) -> bool:
+    """fuse v49 and later: at batch <= TRIGGER_MAX_BATCH block0 inside the first exdwpw5 launch (B0FUSE_SUFFIX)."""
+    return fuse_level(version) >= 49
+
+
+def exdwpw5_b0_smem(name: str) -> int:
+    """Dynamic shared memory (bytes) of an exdwpw5 build's b0fuse twin (fuse v49): its staged twin's, 16-byte
+    aligned, + kernels/conv.cu exdwpw5_b0's R1 (the image patch or the depthwise tile of block0's 32 channels on the
+    input patch, whichever is larger) and block0's weights (27 x 32 + 32 + 9 x 32 + 32 + 32 x 16 + 16 floats)."""
+    s, cin, cout, th, tw, *_ = exdwpw5_configs()[name]
+    ih, iw = (th - 1) * s + 3, (tw - 1) * s + 3
+    r1 = max(3 * (2 * ih + 5) * (2 * iw + 5), ih * iw * 32)
+    base = exdwpw5_smem(name, staged=True)
+    pad = -(cout % 4) % 4  # Bps [COUT] rounded up to 4 floats
+    return base + 4 * (pad + r1 + 27 * 32 + 32 + 9 * 32 + 32 + 32 * 16 + 16)
 
 
 def patch_twins(version: str) -> bool:
@@ -1922,6 +1955,7 @@ def build_fixed(
     early: bool = False,
     staged: bool = False,
     patch: bool = False,
+    b0fuse: bool = False,
 ) -> Built:
     """fuse v24: the kind's kernel file with only build ``name``, its shape fixed (fixed_defines), compiled for
     sm_<arch> (cached on disk by source, options and target; ~1 s). Without nvcc: the source for NVRTC (the defines
@@ -1932,7 +1966,8 @@ def build_fixed(
     v47's staged twin (the early-trigger twin with STAGE_ASYNC_DEFINES too: more shared memory, exdwpw5_smem(staged=
     True); the same arguments), named <spec>STAGE_SUFFIX; ``patch`` (exdwpw5 only): fuse v48's patch twin (the
     early-trigger twin with STAGE_PATCH_DEFINES in place of any STAGE_ASYNC of the process; exdwpw5_smem(staged=False)),
-    named <spec>PATCH_SUFFIX."""
+    named <spec>PATCH_SUFFIX; ``b0fuse`` (exdwpw5 only): fuse v49's b0fuse twin (the staged twin with B0FUSE_DEFINES:
+    12 more arguments, exdwpw5_b0_smem), named <spec>B0FUSE_SUFFIX."""
     kind = fixed_kind(name)
     if kind is None:
         raise ValueError(f"not a build fuse v24 fixes: {name!r}")
@@ -1940,14 +1975,15 @@ def build_fixed(
     source = src_path.read_text()
     defines = fixed_defines(name, shape) + process_defines(FIXED_KINDS[kind][0])
     spec = fixed_name(name, shape)
-    if epoch or flags or early or staged or patch:
-        if kind != "exdwpw5" or epoch + flags + early + staged + patch > 1:
+    if epoch or flags or early or staged or patch or b0fuse:
+        if kind != "exdwpw5" or epoch + flags + early + staged + patch + b0fuse > 1:
             raise ValueError(
-                f"{spec}: only exdwpw5 builds have an epoch, a flag, an early-trigger, a staged or a patch twin (one of"
-                " them)"
+                f"{spec}: only exdwpw5 builds have an epoch, a flag, an early-trigger, a staged, a patch or a b0fuse"
+                " twin (one of them)"
             )
         spec += (
-            PATCH_SUFFIX if patch
+            B0FUSE_SUFFIX if b0fuse
+            else PATCH_SUFFIX if patch
             else STAGE_SUFFIX if staged
             else TRIGGER_SUFFIX if early
             else EPOCH_SUFFIX if epoch
@@ -1956,7 +1992,8 @@ def build_fixed(
         if patch:  # (one STAGE_ASYNC value: the twin's, whatever the process runs)
             defines = [d for d in defines if d not in STAGE_ASYNC_DEFINES]
         twin = (
-            PDL_TRIGGER_EARLY_DEFINES + STAGE_PATCH_DEFINES if patch
+            PDL_TRIGGER_EARLY_DEFINES + STAGE_ASYNC_DEFINES + B0FUSE_DEFINES if b0fuse
+            else PDL_TRIGGER_EARLY_DEFINES + STAGE_PATCH_DEFINES if patch
             else PDL_TRIGGER_EARLY_DEFINES + STAGE_ASYNC_DEFINES if staged
             else PDL_TRIGGER_EARLY_DEFINES if early
             else EXDWPW5_EPOCH_DEFINES if epoch

@@ -2576,6 +2576,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             launches = self._pwpool_exit(launches)
         if K.trigger_early(self.versions["fuse"]) and batch <= K.TRIGGER_MAX_BATCH:  # fuse v45: early-trigger twins
             launches = self._trigger_twins(launches)  # (not on v46's exit twin: it has none)
+        if K.block0_fuse(self.versions["fuse"]) and batch <= K.TRIGGER_MAX_BATCH:  # fuse v49: block0 in exdwpw5 #1
+            launches, ranges = self._block0_fuse(launches, ranges)
         fresh: list[Any] = []
         sync: list[Any] = []
         if K.flag_handoff(self.versions["fuse"]) and batch <= self.exdwpw6_max_batch:
@@ -2775,6 +2777,43 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
                 " early-trigger twin)"
             )
         return out | {i: "staged" for i in self.stage_launches}
+
+    def _block0_fuse(
+        self, launches: list[Launch], ranges: list[tuple[str, int, int]]
+    ) -> tuple[list[Launch], list[tuple[str, int, int]]]:
+        """fuse v49: where the plan starts with block0 v4 (K.B0FUSE_BLOCK0, or its early-trigger twin) and then an
+        exdwpw5 fixed launch of K.B0FUSE_BUILDS that reads what it writes, the two become one launch on that build's
+        b0fuse twin (K.B0FUSE_SUFFIX: the staged twin that computes block0's output on each block's input patch, the
+        same sums term by term; its arguments are the exdwpw5 launch's, then block0's inputs, weights, image size and
+        activations). block0's op range becomes empty and the later ones move down by one; block0's output buffer
+        is no longer written (nothing else reads it). Where the plan does not start that way, it stays v48's and
+        info()["fallbacks"] says why."""
+        fuse = self.versions["fuse"]
+        why = None
+        if len(launches) < 2 or K.twin_parse(launches[0].name)[0] != K.B0FUSE_BLOCK0:
+            why = f"the plan does not start with {K.B0FUSE_BLOCK0}"
+        else:
+            b0, ex = launches[0], launches[1]
+            base, suffix = K.twin_parse(ex.name)
+            generic, shape = K.fixed_parse(base)
+            if shape is None or generic not in K.B0FUSE_BUILDS or suffix != K.STAGE_SUFFIX:
+                why = f"the launch after block0 is {ex.name}, not the staged twin of one of {sorted(K.B0FUSE_BUILDS)}"
+            elif ex.args[0].data.ptr != b0.args[7].data.ptr or tuple(ex.args[9:11]) != tuple(b0.args[10:12]):
+                why = f"{ex.name} does not read block0's output"
+        if why is not None:
+            self._fallbacks.add(f"fuse {fuse} -> v48 ({why})")
+            return launches, ranges
+        twin = base + K.B0FUSE_SUFFIX
+        if twin not in self._fns:
+            self._build_and_load(
+                [twin],
+                lambda _, nvcc: K.build_fixed(generic, shape, self.arch, nvcc, b0fuse=True),  # type: ignore[arg-type]
+            )
+        smem = K.exdwpw5_b0_smem(generic)
+        args = (*ex.args, *b0.args[:7], b0.args[8], b0.args[9], *b0.args[12:15])
+        fused = replace(ex, name=twin, kernel=self._dyn_smem(self._fn(twin), smem), args=args, smem=smem, pdl=b0.pdl)
+        shifted = [(label, lo - (lo >= 1), hi - (hi >= 1)) for label, lo, hi in ranges]
+        return [fused, *launches[2:]], shifted
 
     def _pwpool_exit(self, launches: list[Launch]) -> list[Launch]:
         """fuse v46: pwpool_c8 by programmatic dependent launch, the exdwpw6 launch before it on its exit twin (the same

@@ -757,6 +757,183 @@ __device__ __forceinline__ void exdwpw5_flags_wait(const unsigned* fin, const un
 #define EXDWPW5_BODY_FLAG_PARAMS  // (the other builds keep exdwpw5_body's signature, and so their code)
 #endif
 
+// fuse v49 (session 38; fixed builds only: -DEXDWPW5_B0FUSE=1 on the staged twin, K.build_fixed(b0fuse=True), the name
+// + "_tb"): the network's first block (block0 v4: stem conv 3x3 s2 3 -> 32 + ReLU6, depthwise 3x3 32 + ReLU6,
+// projection 32 -> 16) computed inside the first exdwpw5 launch, into the input patch Xs, instead of read from the
+// tensor block0 wrote: one launch fewer at batch 1 and no 16 x 112 x 112 round trip through L2. Each block computes
+// block0's output on its own IH x IW patch (halo recomputed; the stem on its (IH + 2) x (IW + 2) tile), the two blocks
+// of a cluster the same patch. The sums are block0 v4's, term by term (stem: bias, then for ky, ci, kx ascending;
+// depthwise: bias, then dy, dx ascending; projection: the partial sums of channels 0 - 15 and 16 - 31 as block0 v4's
+// two cluster ranks form them, added rank 0 + rank 1, then the bias), so Xs holds exactly what block0 stores. The
+// kernel takes 12 more arguments: block0's X0 (N, 3, H0, W0) NCHW, Ws0 (27, 32) rows (ky, kx, ci), bs0, Wd0 (9, 32),
+// bd0, Wp0 (32, 16), bp0, H0, W0, act_s0, act_d0, act_p0 (block0 v4's, impls/_custom_block0.py). Shared memory:
+// exdwpw5_smem(staged) + 4 * EXDWPW5_B0_FLOATS (K.exdwpw5_b0_smem): R1 (the image patch, then the depthwise tile) and
+// the block0 weights; the stem tile goes in Es (unused until the chunk loop).
+#ifndef EXDWPW5_B0FUSE
+#define EXDWPW5_B0FUSE 0
+#endif
+#if EXDWPW5_B0FUSE && (!defined(EXDWPW5_SPEC_ONLY) || EXDWPW5_FLAGS || STAGE_ASYNC != 1)
+#error "EXDWPW5_B0FUSE: the staged twin of a fixed build only (EXDWPW5_SPEC_ONLY, STAGE_ASYNC 1, no flags)"
+#endif
+#if EXDWPW5_B0FUSE
+#define EXDWPW5_B0_PARAMS                                                                                          \
+    , const float *__restrict__ X0, const float *__restrict__ Ws0, const float *__restrict__ bs0,                 \
+        const float *__restrict__ Wd0, const float *__restrict__ bd0, const float *__restrict__ Wp0,              \
+        const float *__restrict__ bp0, int H0, int W0, int act_s0, int act_d0, int act_p0
+#define EXDWPW5_B0_ARGS , X0, Ws0, bs0, Wd0, bd0, Wp0, bp0, H0, W0, act_s0, act_d0, act_p0
+#else
+#define EXDWPW5_B0_PARAMS
+#define EXDWPW5_B0_ARGS
+#endif
+namespace exdwpw5_b0 {
+constexpr int C1 = 32, C3 = 16;                                                // block0 v4 c32_p16
+constexpr int WS_O = 0, BS_O = 27 * C1, WD_O = BS_O + C1, BD_O = WD_O + 9 * C1;  // the weights' offsets in Wb
+constexpr int WP_O = BD_O + C1, BP_O = WP_O + C1 * C3, WB_N = BP_O + C3;
+__device__ __forceinline__ float relu6(float v, int act) { return act ? fminf(fmaxf(v, 0.0f), 6.0f) : v; }
+// R1's floats for an IH x IW patch: the image patch (3 x (2 IH + 5) x (2 IW + 5)) or the depthwise tile (IH IW x 32)
+template <int IH, int IW>
+__host__ __device__ constexpr int r1_floats() {
+    return 3 * (2 * IH + 5) * (2 * IW + 5) > IH * IW * C1 ? 3 * (2 * IH + 5) * (2 * IW + 5) : IH * IW * C1;
+}
+// block0's weights into Wb (before griddepcontrol.wait: they are constants)
+__device__ __forceinline__ void stage_weights(float* Wb, const float* __restrict__ Ws0, const float* __restrict__ bs0,
+                                              const float* __restrict__ Wd0, const float* __restrict__ bd0,
+                                              const float* __restrict__ Wp0, const float* __restrict__ bp0, int tid) {
+    for (int e = tid; e < WB_N; e += 256) {
+        const float v = e < BS_O   ? __ldg(Ws0 + e)
+                        : e < WD_O ? __ldg(bs0 + e - BS_O)
+                        : e < BD_O ? __ldg(Wd0 + e - WD_O)
+                        : e < WP_O ? __ldg(bd0 + e - BD_O)
+                        : e < BP_O ? __ldg(Wp0 + e - WP_O)
+                                   : __ldg(bp0 + e - BP_O);
+        Wb[e] = v;
+    }
+}
+// block0's output on the patch rows ih0 .. ih0 + IH - 1, columns iw0 .. iw0 + IW - 1 of the H x W map (0 outside it, as
+// the staging loop's zero fill) into Xs (row stride XSTR); St: the stem tile ((IH + 2) (IW + 2) x 32, in Es), R1: the
+// image patch then the depthwise tile. Ends with a barrier after its last shared-memory reads and writes but Xs's.
+template <int IH, int IW, int XSTR>
+__device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const float* Wb, const float* __restrict__ X0n,
+                                      int ih0, int iw0, int H, int W, int H0, int W0, int act_s, int act_d,
+                                      int act_p, int tid) {
+    constexpr int SH = IH + 2, SW = IW + 2, IR = 2 * SH + 1, IC = 2 * SW + 1, NI = 3 * IR * IC, NP = IH * IW;
+    constexpr int NIT = (NI + 255) / 256;
+    // 1. the image patch (rows 2 ih0 - 3 .., columns 2 iw0 - 3 ..; 0 outside the image): all loads, then the stores
+    {
+        const int gy0 = 2 * ih0 - 3, gx0 = 2 * iw0 - 3;
+        float v[NIT];
+#pragma unroll
+        for (int k = 0; k < NIT; ++k) {
+            const int e = tid + 256 * k;
+            const int ci = e / (IR * IC), r = (e / IC) % IR, c = e % IC;
+            const int gy = gy0 + r, gx = gx0 + c;
+            v[k] = e < NI && gy >= 0 && gy < H0 && gx >= 0 && gx < W0 ? __ldg(X0n + ((long long)ci * H0 + gy) * W0 + gx)
+                                                                      : 0.0f;
+        }
+#pragma unroll
+        for (int k = 0; k < NIT; ++k)
+            if (tid + 256 * k < NI) R1[tid + 256 * k] = v[k];
+    }
+    __syncthreads();
+    // 2. stem: item = (stem pixel, 8 channels); the stem map's pixels outside it are 0 (the depthwise zero padding)
+    for (int it = tid; it < SH * SW * 4; it += 256) {
+        const int g = it % 4, sp = it / 4, sr = sp / SW, sc = sp % SW, c0 = 8 * g;
+        float a[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) a[j] = Wb[BS_O + c0 + j];
+#pragma unroll
+        for (int ky = 0; ky < 3; ++ky)
+#pragma unroll
+            for (int ci = 0; ci < 3; ++ci) {
+                const float* xr = R1 + (ci * IR + 2 * sr + ky) * IC + 2 * sc;
+#pragma unroll
+                for (int kx = 0; kx < 3; ++kx) {
+                    const float xv = xr[kx];
+                    const float4 w0 = *reinterpret_cast<const float4*>(&Wb[WS_O + ((ky * 3 + kx) * 3 + ci) * C1 + c0]);
+                    const float4 w1 =
+                        *reinterpret_cast<const float4*>(&Wb[WS_O + ((ky * 3 + kx) * 3 + ci) * C1 + c0 + 4]);
+                    a[0] = fmaf(xv, w0.x, a[0]);
+                    a[1] = fmaf(xv, w0.y, a[1]);
+                    a[2] = fmaf(xv, w0.z, a[2]);
+                    a[3] = fmaf(xv, w0.w, a[3]);
+                    a[4] = fmaf(xv, w1.x, a[4]);
+                    a[5] = fmaf(xv, w1.y, a[5]);
+                    a[6] = fmaf(xv, w1.z, a[6]);
+                    a[7] = fmaf(xv, w1.w, a[7]);
+                }
+            }
+        const int gy = ih0 - 1 + sr, gx = iw0 - 1 + sc;
+        const bool inside = gy >= 0 && gy < H && gx >= 0 && gx < W;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) a[j] = inside ? relu6(a[j], act_s) : 0.0f;
+        *reinterpret_cast<float4*>(&St[sp * C1 + c0]) = make_float4(a[0], a[1], a[2], a[3]);
+        *reinterpret_cast<float4*>(&St[sp * C1 + c0 + 4]) = make_float4(a[4], a[5], a[6], a[7]);
+    }
+    __syncthreads();
+    // 3. depthwise 3x3 s1: item = (patch pixel, 8 channels), into R1 (the image patch is dead)
+    for (int it = tid; it < NP * 4; it += 256) {
+        const int g = it % 4, p = it / 4, pr = p / IW, pc = p % IW, c0 = 8 * g;
+        float d[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) d[j] = Wb[BD_O + c0 + j];
+#pragma unroll
+        for (int dy = 0; dy < 3; ++dy)
+#pragma unroll
+            for (int dx = 0; dx < 3; ++dx) {
+                const float* sv = St + ((pr + dy) * SW + pc + dx) * C1 + c0;
+                const float4 s0 = *reinterpret_cast<const float4*>(sv), s1 = *reinterpret_cast<const float4*>(sv + 4);
+                const float4 w0 = *reinterpret_cast<const float4*>(&Wb[WD_O + (dy * 3 + dx) * C1 + c0]);
+                const float4 w1 = *reinterpret_cast<const float4*>(&Wb[WD_O + (dy * 3 + dx) * C1 + c0 + 4]);
+                d[0] = fmaf(s0.x, w0.x, d[0]);
+                d[1] = fmaf(s0.y, w0.y, d[1]);
+                d[2] = fmaf(s0.z, w0.z, d[2]);
+                d[3] = fmaf(s0.w, w0.w, d[3]);
+                d[4] = fmaf(s1.x, w1.x, d[4]);
+                d[5] = fmaf(s1.y, w1.y, d[5]);
+                d[6] = fmaf(s1.z, w1.z, d[6]);
+                d[7] = fmaf(s1.w, w1.w, d[7]);
+            }
+        *reinterpret_cast<float4*>(&R1[p * C1 + c0]) =
+            make_float4(relu6(d[0], act_d), relu6(d[1], act_d), relu6(d[2], act_d), relu6(d[3], act_d));
+        *reinterpret_cast<float4*>(&R1[p * C1 + c0 + 4]) =
+            make_float4(relu6(d[4], act_d), relu6(d[5], act_d), relu6(d[6], act_d), relu6(d[7], act_d));
+    }
+    __syncthreads();
+    // 4. projection: item = (patch pixel, 4 outputs); block0 v4's two partial sums (channels 0 - 15, 16 - 31), each
+    // in its fma order, added as its cluster reduce adds them, then the bias
+    for (int it = tid; it < NP * (C3 / 4); it += 256) {
+        const int og = it % (C3 / 4), p = it / (C3 / 4);
+        float part[2][4];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            float* a = part[r];
+            a[0] = a[1] = a[2] = a[3] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < 16; kk += 4) {
+                const int k = 16 * r + kk;
+                const float4 w0 = *reinterpret_cast<const float4*>(&Wb[WP_O + (k + 0) * C3 + og * 4]);
+                const float4 w1 = *reinterpret_cast<const float4*>(&Wb[WP_O + (k + 1) * C3 + og * 4]);
+                const float4 w2 = *reinterpret_cast<const float4*>(&Wb[WP_O + (k + 2) * C3 + og * 4]);
+                const float4 w3 = *reinterpret_cast<const float4*>(&Wb[WP_O + (k + 3) * C3 + og * 4]);
+                const float4 dv = *reinterpret_cast<const float4*>(&R1[p * C1 + k]);
+                a[0] = fmaf(dv.x, w0.x, fmaf(dv.y, w1.x, fmaf(dv.z, w2.x, fmaf(dv.w, w3.x, a[0]))));
+                a[1] = fmaf(dv.x, w0.y, fmaf(dv.y, w1.y, fmaf(dv.z, w2.y, fmaf(dv.w, w3.y, a[1]))));
+                a[2] = fmaf(dv.x, w0.z, fmaf(dv.y, w1.z, fmaf(dv.z, w2.z, fmaf(dv.w, w3.z, a[2]))));
+                a[3] = fmaf(dv.x, w0.w, fmaf(dv.y, w1.w, fmaf(dv.z, w2.w, fmaf(dv.w, w3.w, a[3]))));
+            }
+        }
+        const int gy = ih0 + p / IW, gx = iw0 + p % IW;
+        const bool inside = gy >= 0 && gy < H && gx >= 0 && gx < W;
+        const float4 b = *reinterpret_cast<const float4*>(&Wb[BP_O + og * 4]);
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (inside)
+            v = make_float4(relu6((part[0][0] + part[1][0]) + b.x, act_p), relu6((part[0][1] + part[1][1]) + b.y, act_p),
+                            relu6((part[0][2] + part[1][2]) + b.z, act_p), relu6((part[0][3] + part[1][3]) + b.w, act_p));
+        *reinterpret_cast<float4*>(&Xs[p * XSTR + og * 4]) = v;
+    }
+}
+}  // namespace exdwpw5_b0
+
 template <int S, int CIN, int COUT, int TH, int TW, int CC, int DP, int PT, int WS, int KS = 1>
 __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const float* __restrict__ We,
                                              const float* __restrict__ be, const float* __restrict__ Wd,
@@ -764,7 +941,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
                                              const float* __restrict__ bp, const float* __restrict__ R,
                                              float* __restrict__ Y, int H, int W, int Ce, int Ho, int Wo, int pad,
                                              int act_e, int act_d, int act_p,
-                                             int has_res EXDWPW5_BODY_FLAG_PARAMS) {
+                                             int has_res EXDWPW5_BODY_FLAG_PARAMS EXDWPW5_B0_PARAMS) {
 #ifdef EXDWPW5_FIX_SHAPE
     // fuse v24's builds (EXDWPW5_SPEC_ONLY, end of file): the block's shape and flags as compile-time constants (the
     // chunk loop's trip count and the tile indexing become constants); the host passes the same values
@@ -821,6 +998,13 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         exdwpw5_stage_o<CC>(Wos, be, Wd, bd, Ce, rank * CC, tid);
         for (int e = tid; e < COUT / 4; e += NTH) exdwpw5_cp16(&Bps[4 * e], bp + 4 * e, true);
     }
+#if EXDWPW5_B0FUSE
+    static_assert(S == 2 && CIN == exdwpw5_b0::C3 && SA, "fuse v49: the staged twin of a stride-2 block after block0");
+    static_assert(NP * CC >= (IH + 2) * (IW + 2) * exdwpw5_b0::C1, "fuse v49: the stem tile fits in Es");
+    float* const R1 = Bps + (COUT + 3) / 4 * 4;  // (16-byte aligned)
+    float* const Wb = R1 + exdwpw5_b0::r1_floats<IH, IW>();
+    exdwpw5_b0::stage_weights(Wb, Ws0, bs0, Wd0, bd0, Wp0, bp0, tid);
+#endif
     // fuse v28: the host may launch this kernel by programmatic dependent launch (at batch <= EXDWPW5_PDL_MAX_BATCH),
     // so it may start before the previous kernel has finished: nothing that kernel writes (X, R) is read, and nothing
     // is written, before griddepcontrol.wait (a no-op in a plain launch); the weights above are requested first. X and
@@ -831,6 +1015,12 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;\n" ::: "memory");
 #endif
+#if EXDWPW5_B0FUSE
+    (void)Xn;         // (X: block0's output, not read)
+    __syncthreads();  // (Wb)
+    exdwpw5_b0::patch<IH, IW, XSTR>(Xs, Es, R1, Wb, X0 + (long long)n * 3 * H0 * W0, ih0, iw0, H, W, H0, W0, act_s0,
+                                    act_d0, act_p0, tid);
+#else
     for (int e = tid; e < NP * (CIN / 4); e += NTH) {
         const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;
         const int ih = ih0 + p / IW, iw = iw0 + p % IW;
@@ -844,6 +1034,7 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
             v = __ldcg(reinterpret_cast<const float4*>(Xn + ((long long)ih * W + iw) * CIN + k4));
         *reinterpret_cast<float4*>(&Xs[p * XSTR + k4]) = v;
     }
+#endif
     float pacc[PPX][4];
 #pragma unroll
     for (int i = 0; i < PPX; ++i)
@@ -1134,10 +1325,10 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
         const float* __restrict__ bp, const float* __restrict__ R, float* __restrict__ Y, int H, int W, int Ce, \
         int Ho, int Wo, int pad, int act_e, int act_d, int act_p,                                        \
-        int has_res EXDWPW5_EPOCH_PARAM EXDWPW5_FLAG_PARAMS) {                                                \
+        int has_res EXDWPW5_EPOCH_PARAM EXDWPW5_FLAG_PARAMS EXDWPW5_B0_PARAMS) {                                                \
         EXDWPW5_EPOCH_STEP                                                                                    \
         exdwpw5_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho, Wo,  \
-                                                       pad, act_e, act_d, act_p, has_res EXDWPW5_FLAG_ARGS);  \
+                                                       pad, act_e, act_d, act_p, has_res EXDWPW5_FLAG_ARGS EXDWPW5_B0_ARGS);  \
     }
 // fuse v25: the same on a cluster of KS blocks per tile (grid = KS x tiles along x) that split the chunks of expanded
 // channels; the projection's partial sums are added through distributed shared memory (exdwpw5_body's KS)
@@ -1147,10 +1338,10 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
         const float* __restrict__ Wd, const float* __restrict__ bd, const float* __restrict__ Wp,              \
         const float* __restrict__ bp, const float* __restrict__ R, float* __restrict__ Y, int H, int W, int Ce, \
         int Ho, int Wo, int pad, int act_e, int act_d, int act_p,                                        \
-        int has_res EXDWPW5_EPOCH_PARAM EXDWPW5_FLAG_PARAMS) {                                                \
+        int has_res EXDWPW5_EPOCH_PARAM EXDWPW5_FLAG_PARAMS EXDWPW5_B0_PARAMS) {                                                \
         EXDWPW5_EPOCH_STEP                                                                                    \
         exdwpw5_body<S, CIN, COUT, TH, TW, CC, DP, PT, WS, KS>(X, We, be, Wd, bd, Wp, bp, R, Y, H, W, Ce, Ho,  \
-                                                           Wo, pad, act_e, act_d, act_p, has_res EXDWPW5_FLAG_ARGS); \
+                                                           Wo, pad, act_e, act_d, act_p, has_res EXDWPW5_FLAG_ARGS EXDWPW5_B0_ARGS); \
     }
 
 // fuse v24: with -DEXDWPW5_SPEC_ONLY this file holds only EXDWPW5_SPEC_NAME, a generic build's configuration

@@ -20,7 +20,8 @@ each exdwpw6 and exdwpw5 fixed build's <build>_te (build_exdwpw6_spec / build_fi
 run names a block0 v4 build, kernels/block0.cu's early build (block0_te, K.build_file_twin); and fuse v46's exit twin
 (<build>_tx, build_exdwpw6_spec(at_exit=True)) of each exdwpw6 fixed build that a plan runs right before pwpool_c8;
 and fuse v47's staged twin (<build>_ta, build_fixed(staged=True)) of each exdwpw5 fixed build of
-K.EXDWPW5_ASYNC_BUILDS, fuse v48's patch twin (<build>_tp, build_fixed(patch=True)) of each of K.EXDWPW5_PATCH_BUILDS.
+K.EXDWPW5_ASYNC_BUILDS, fuse v48's patch twin (<build>_tp, build_fixed(patch=True)) of each of K.EXDWPW5_PATCH_BUILDS,
+fuse v49's b0fuse twin (<build>_tb, build_fixed(b0fuse=True)) of each of K.B0FUSE_BUILDS.
 A listing's twins (those names) are built as twins.
 """
 
@@ -60,8 +61,9 @@ def builds_of_run(path: Path, arch: str, flags: bool, trigger: bool = False) -> 
     and the exdwpw5 ones' epoch twins too, fuse v43, and the exdwpw5 ones' flag twins, fuse v44; ``trigger``: fuse v45's
     early-trigger twins of the exdwpw6 and exdwpw5 ones, and block0.cu's early build where a block0 v4 build is named,
     and fuse v46's exit twin of each exdwpw6 one that a plan runs right before pwpool_c8, and fuse v47's staged twin of
-    each exdwpw5 one of K.EXDWPW5_ASYNC_BUILDS, and fuse v48's patch twin of each of K.EXDWPW5_PATCH_BUILDS); the
-    launches of whole kernel files (gemm, linear, ...) are left out."""
+    each exdwpw5 one of K.EXDWPW5_ASYNC_BUILDS, and fuse v48's patch twin of each of K.EXDWPW5_PATCH_BUILDS, and fuse
+    v49's b0fuse twin of each of K.B0FUSE_BUILDS); the launches of whole kernel files (gemm, linear, ...) are left
+    out."""
     run = json.loads(path.read_text())
     plans = [[n for n in ((b.get("extra_info") or {}).get("kernels") or []) if isinstance(n, str)]
              for b in run.get("benchmarks", [])]  # fmt: skip
@@ -89,6 +91,8 @@ def builds_of_run(path: Path, arch: str, flags: bool, trigger: bool = False) -> 
             out.append((n + K.STAGE_SUFFIX, arch))
         if kind == "fixed" and gen in K.EXDWPW5_PATCH_BUILDS:  # fuse v48: the patch twin
             out.append((n + K.PATCH_SUFFIX, arch))
+        if kind == "fixed" and gen in K.B0FUSE_BUILDS:  # fuse v49: the b0fuse twin
+            out.append((n + K.B0FUSE_SUFFIX, arch))
     return sorted(set(out))
 
 
@@ -114,7 +118,7 @@ def build(name: str, arch: str, nvcc: str) -> str:
     if fshape is not None:
         twins = {K.EPOCH_SUFFIX: ("epoch", "_epoch"), K.FLAG_SUFFIX: ("flags", "_flags"), None: (None, ""),
                  K.TRIGGER_SUFFIX: ("early", "_early"), K.STAGE_SUFFIX: ("staged", "_staged"),
-                 K.PATCH_SUFFIX: ("patch", "_patch")}  # fmt: skip
+                 K.PATCH_SUFFIX: ("patch", "_patch"), K.B0FUSE_SUFFIX: ("b0fuse", "_b0fuse")}  # fmt: skip
         kw, tag = twins[twin]
         K.build_fixed(generic, fshape, arch, nvcc, **({kw: True} if kw else {}))
         return "fixed" + tag

@@ -11,7 +11,7 @@
 # H100, else the H200's) to FILE, or prints why not and fails. `bs1_start OUT` is device_start, then those picks into
 # $P and session 33's four batch-1 specs on them into $SPECS4 (v42, v45, v46, v46 trig=: scripts/trigger_device.sh,
 # combo_device.sh). `staged_ab` (after bs1_start): scripts/staged_device.sh / staged_bench_device.sh's A/B and
-# decision.
+# decision (AB_VERSIONS: the fuse versions it times, default v46 v47 v48).
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -50,8 +50,10 @@ bs1_picks() {
     { cat /tmp/picks.log; return 1; }
 }
 staged_ab() {  # session 37: v46 / v47 (the default) / v48 on the committed picks, 3 processes x 2 instances each;
-  # scripts/decide_bs1.py with base v47 into $OUT/decide.txt (its last line: the bench's environment or "none")
-  local s="fuse=v46,picks=$P;fuse=v47,picks=$P;fuse=v48,picks=$P"
+  # scripts/decide_bs1.py with base v47 into $OUT/decide.txt (its last line: the bench's environment or "none").
+  # Session 38: AB_VERSIONS (default "v46 v47 v48") names the versions timed
+  local s="" v
+  for v in ${AB_VERSIONS:-v46 v47 v48}; do s="$s${s:+;}fuse=$v,picks=$P"; done
   ab_arms MBV2_STAGE "- - -" "$s;$s"
   python3 scripts/decide_bs1.py "$OUT/ab.json" v47 | tee "$OUT/decide.txt"
 }

@@ -682,16 +682,21 @@ def test_e2e_fuse_v43_flag_handoff_matches_onnxruntime(net, batch, graph, fuse):
     np.testing.assert_array_equal(be.run(x), want, err_msg="after a cut-off forward")
 
 
-def assert_bit_identical_to_v42(be, net, batch: int, graph: bool, x, launches) -> None:
+def assert_bit_identical_to_v42(be, net, batch: int, graph: bool, x, launches, block0_fused: bool = False) -> None:
     """``be``'s plan (``launches``) is fuse v42's with the same tuner picks but for twins (each launch's build:
-    twin_parse), and its logits are v42's bit for bit over 20 replays, each with the buffers poisoned first (a
-    dependent that read before its producer's grid finished would see NaN or a stale tile in some replay)."""
-    from impls._custom_kernels import twin_parse
+    twin_parse; ``block0_fused``, fuse v49: without v42's first launch, block0), and its logits are v42's bit for bit
+    over 20 replays, each with the buffers poisoned first (a dependent that read before its producer's grid finished
+    would see NaN or a stale tile in some replay)."""
+    from impls._custom_kernels import B0FUSE_BLOCK0, twin_parse
 
     ref = impls.create("custom", kernels="fuse=v42", graph=graph)
     ref.prepare(net)
     ref._tune_cache = dict(be._tune_cache)  # be's picks
-    assert [twin_parse(la.name)[0] for la in launches] == [la.name for la in ref.plan(batch).launches]
+    ref_names = [la.name for la in ref.plan(batch).launches]
+    if block0_fused:
+        assert ref_names[0] == B0FUSE_BLOCK0, ref_names
+        ref_names = ref_names[1:]
+    assert [twin_parse(la.name)[0] for la in launches] == ref_names
     want = ref.run(x)
     for i in range(20):
         be.poison(batch)
@@ -798,6 +803,26 @@ def test_e2e_fuse_v47_staged_twins_match_onnxruntime(net, batch, graph, stage, f
     else:
         assert staged == [1, 2, 3] and not patched, [la.name for la in launches]
     assert_bit_identical_to_v42(be, net, batch, graph, x, launches)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_e2e_fuse_v49_block0_fused_matches_onnxruntime(net, batch, graph):
+    """fuse v49 (session 38): at batch 1 block0 computed inside the first exdwpw5 launch (its b0fuse twin: one launch
+    fewer), v48 elsewhere; above it v42's plan. Against ONNX Runtime (NaN-poisoned: block0's own output buffer is no
+    longer written, nothing may read it), no fallback; bit-identical to v42's plan with the same tuner picks over 20
+    replays, each with the buffers poisoned first."""
+    from impls._custom_kernels import B0FUSE_SUFFIX, TRIGGER_MAX_BATCH
+
+    x, _ = ort_reference(batch)
+    be = impls.create("custom", kernels="fuse=v49", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v49 graph={graph} bs{batch}")
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    launches = be.plan(batch).launches
+    fused = [i for i, la in enumerate(launches) if la.name.endswith(B0FUSE_SUFFIX)]
+    assert fused == ([0] if batch <= TRIGGER_MAX_BATCH else []), [la.name for la in launches]
+    assert_bit_identical_to_v42(be, net, batch, graph, x, launches, block0_fused=bool(fused))
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])

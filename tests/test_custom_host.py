@@ -237,6 +237,8 @@ def emulate_block(X, We, be, Wd, bd, Wp, bp, R, Y, shape, flags):
 def emulate(name, grid, block, args):
     a = args
     from impls._custom_kernels import (  # (this function's K is a GEMM dimension)
+        B0FUSE_BLOCK0,
+        B0FUSE_SUFFIX,
         EPOCH_SUFFIX,
         EXIT_SUFFIX,
         FLAG_SUFFIX,
@@ -247,6 +249,13 @@ def emulate(name, grid, block, args):
     )
 
     twin_base, twin = twin_parse(name)
+    if twin == B0FUSE_SUFFIX:  # fuse v49: block0 v4 (c32_p16, 2-block clusters) on the image, then the exdwpw5 build
+        ex, b0 = args[: -len(B0FUSE_SIG)], args[-len(B0FUSE_SIG) :]
+        h, w = int(ex[9]), int(ex[10])
+        y0 = empty((grid[1] * h * w * 16,))
+        b0_grid = (2 * math.ceil(h / 14) * math.ceil(w / 14), grid[1], 1)
+        emulate(B0FUSE_BLOCK0, b0_grid, block, (*b0[:7], y0, b0[7], b0[8], np.int32(h), np.int32(w), *b0[9:]))
+        return emulate(twin_base, grid, block, (y0, *ex[1:]))
     if twin in (TRIGGER_SUFFIX, EXIT_SUFFIX, STAGE_SUFFIX, PATCH_SUFFIX):  # fuse v45 - v48: the same build, its
         # trigger elsewhere (v47 / v48: its staging by cp.async): the same sums
         return emulate(twin_base, grid, block, args)
@@ -546,6 +555,9 @@ def emulate(name, grid, block, args):
 
 # fuse v43: the flag twin's five more arguments (kernels/cblock.cu EXDWPW6_FLAG_PARAMS)
 FLAG_SIG = ["const unsigned* fin", "unsigned* fout", "const unsigned* fep", "int ptr_", "int pcl"]
+# fuse v49: the b0fuse twin's arguments after its exdwpw5 build's (kernels/conv.cu EXDWPW5_B0_PARAMS: block0 v4's)
+B0FUSE_SIG = ["const float* X0", "const float* Ws0", "const float* bs0", "const float* Wd0", "const float* bd0"]
+B0FUSE_SIG += ["const float* Wp0", "const float* bp0", "int H0", "int W0", "int act_s0", "int act_d0", "int act_p0"]
 FLAG_CHECKS: list[str] = []  # the flag twins launched whose producer flags were checked (emulate_flag_twin)
 
 
@@ -603,7 +615,8 @@ class RawKernel:
             SIGS[name] = SIGS[base]
         twin = K.twin_parse(name)[1]  # fuse v43: the flag / epoch twins take more arguments
         if twin is not None and base in SIGS:  # (fuse v45 / v46's trigger twins: the build's own arguments)
-            more = {K.FLAG_SUFFIX: FLAG_SIG, K.EPOCH_SUFFIX: ["unsigned* ep"]}.get(twin, [])
+            more = {K.FLAG_SUFFIX: FLAG_SIG, K.EPOCH_SUFFIX: ["unsigned* ep"], K.B0FUSE_SUFFIX: B0FUSE_SIG}
+            more = more.get(twin, [])
             SIGS[name] = SIGS[base] + more
         if name not in SIGS:
             raise KeyError(f"no kernel {name}")
@@ -809,12 +822,14 @@ def fake_cupy(monkeypatch):
     SPEC_BUILDS.clear()
     SPEC_EXTRAS.clear()
 
-    def fake_fixed(name, shape, arch, nvcc, epoch=False, flags=False, early=False, staged=False, patch=False):
+    def fake_fixed(
+        name, shape, arch, nvcc, epoch=False, flags=False, early=False, staged=False, patch=False, b0fuse=False
+    ):
         tags = (("epoch",) if epoch else ()) + (("flags",) if flags else ()) + (("early",) if early else ())
-        tags += (("staged",) if staged else ()) + (("patch",) if patch else ())
+        tags += (("staged",) if staged else ()) + (("patch",) if patch else ()) + (("b0fuse",) if b0fuse else ())
         FIXED_BUILDS.append((name, shape) + tags)  # fuse v24's fixed builds: recorded, loaded by name
         twin = K.EPOCH_SUFFIX if epoch else K.FLAG_SUFFIX if flags else K.TRIGGER_SUFFIX if early else ""
-        twin = K.STAGE_SUFFIX if staged else K.PATCH_SUFFIX if patch else twin
+        twin = K.STAGE_SUFFIX if staged else K.PATCH_SUFFIX if patch else K.B0FUSE_SUFFIX if b0fuse else twin
         return custom.K.Built(custom.K.fixed_name(name, shape) + twin, None, "")
 
     monkeypatch.setattr(custom.K, "build_fixed", fake_fixed)

@@ -78,7 +78,7 @@ def test_staged_twin_build_options(monkeypatch, stage, trigger) -> None:
     monkeypatch.setenv(K.PDL_TRIGGER_ENV, trigger)
     gen, shape = _assert_twin_options(monkeypatch, 1, "staged", K.STAGE_SUFFIX, ASYNC)
     for kw in ({"early": True}, {"epoch": True}, {"flags": True}):
-        with pytest.raises(ValueError, match="an early-trigger, a staged or a patch twin \\(one of"):
+        with pytest.raises(ValueError, match="an early-trigger, a staged, a patch or a b0fuse twin \\(one of"):
             K.build_fixed(gen, shape, "90", None, staged=True, **kw)
     with pytest.raises(ValueError, match="only exdwpw5 builds"):
         K.build_fixed("block0_v3_c32_p16", (224, 224, 112, 112), "90", None, staged=True)
@@ -227,7 +227,7 @@ def test_patch_twin_build_options(monkeypatch, stage) -> None:
     monkeypatch.setenv(K.STAGE_ENV, stage)
     monkeypatch.delenv(K.PDL_TRIGGER_ENV, raising=False)
     gen, shape = _assert_twin_options(monkeypatch, 3, "patch", K.PATCH_SUFFIX, PATCH)
-    with pytest.raises(ValueError, match="a staged or a patch twin \\(one of"):
+    with pytest.raises(ValueError, match="a staged, a patch or a b0fuse twin \\(one of"):
         K.build_fixed(gen, shape, "90", None, staged=True, patch=True)
     assert K.exdwpw5_smem(gen, staged=False) < K.exdwpw5_smem(gen, staged=True)
     assert K.exdwpw5_smem(gen) == K.exdwpw5_smem(gen, staged=stage == "async")

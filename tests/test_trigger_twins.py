@@ -152,13 +152,13 @@ def test_v45_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch, gra
 def test_prefill_adds_the_twins(monkeypatch) -> None:
     """cache_prefill --trigger: the committed run's exdwpw5 / exdwpw6 fixed builds' twins and block0.cu's early build,
     each dispatched to its builder with early=True (and, since session 33, fuse v46's one exit twin; since session 37,
-    fuse v47's staged twins)."""
+    fuse v47's staged twins; since session 38, fuse v49's b0fuse twin)."""
     _, committed = _committed_bs1()
     plain = set(cache_prefill.builds_of_run(V42_RUN, "90", False))
     more = set(cache_prefill.builds_of_run(V42_RUN, "90", False, True)) - plain
     assert ("block0" + K.TRIGGER_SUFFIX, "90") in more
     assert {(n + K.TRIGGER_SUFFIX, "90") for n in committed[1:17]} <= more
-    twins = (K.TRIGGER_SUFFIX, K.EXIT_SUFFIX, K.STAGE_SUFFIX, K.PATCH_SUFFIX)  # (v46 - v48: test_pwpool_exit, ..)
+    twins = (K.TRIGGER_SUFFIX, K.EXIT_SUFFIX, K.STAGE_SUFFIX, K.PATCH_SUFFIX, K.B0FUSE_SUFFIX)  # (v46 - v49: ..)
     assert all(n == "block0_te" or K.twin_parse(n)[1] in twins for n, _ in more), more
     assert sum(K.twin_parse(n)[1] == K.EXIT_SUFFIX for n, _ in more) == 1  # (fuse v46's: tests/test_pwpool_exit.py)
     calls = []

@@ -1,0 +1,37 @@
+#!/bin/bash
+# Session 38 (results/NOTES.md "Session 38"): fuse v49 (block0 inside the first exdwpw5 launch at batch 1) in ONE
+# device call:
+#   1. its GPU tests first (tests.log): v49 end to end at batch 1 / 2, eager and graph, against ONNX Runtime and
+#      bit-identical to v42's plan over 20 poisoned replays; then v47 / v48's;
+#   2. the A/B at batch 1 on the committed picks: v47 (the default), v48, v49, 3 processes x 2 interleaved instances
+#      (ab.log, ab.json) and scripts/decide_bs1.py with base v47 (decide.txt);
+#   3. where a version won by decide_bs1's rules: the bench with it (run.json, bench.log); else the prefix times of
+#      v48 and v49 (prefix.tgz), as long as time is left.
+# Usage: scripts/b0fuse_device.sh OUT   env: KCACHE, END (default 560)
+OUT=${1:?usage: $0 OUT}
+export END=${END:-560}
+. "$(dirname "$0")/device_lib.sh"
+bs1_start "$OUT" || exit 1
+MBV2_TUNE_PICKS="$P" timeout "$(left 150)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
+  tests/test_custom_e2e.py -k "fuse_v49 or fuse_v47" > "$OUT/tests.log" 2>&1
+echo "[tests rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
+grep -E "^(FAILED|ERROR)|Error" "$OUT/tests.log" | cut -c1-300 | head -10
+AB_VERSIONS="v47 v48 v49" staged_ab
+E=$(tail -1 "$OUT/decide.txt")
+case "$E" in
+  MBV2_KERNELS=fuse=v*)
+    echo "[bench with '$E', $(left 590) s left]"
+    cp "$OUT/smi.txt" "$OUT/smi_ab.txt"
+    END=$(left 590) env $E "$(dirname "$0")/bench_device.sh" "$OUT"
+    ;;
+  *)
+    mkdir -p /tmp/prefix
+    for v in v48 v49; do
+      [ "$(left 60)" -lt 30 ] && { echo "[prefix $v skipped: no time left]"; continue; }
+      timeout "$(left 60)" python3 scripts/plan_prefix_times.py --batch 1 --kernels fuse=$v --picks "$P" --rounds 3 \
+        --json "/tmp/prefix/prefix_$v.json" > "/tmp/prefix/prefix_$v.log" 2>&1
+      echo "[prefix $v rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "/tmp/prefix/prefix_$v.log")"
+      tar -czf "$OUT/prefix.tgz" -C /tmp prefix
+    done
+    ;;
+esac
