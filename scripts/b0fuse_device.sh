@@ -5,8 +5,8 @@
 #      bit-identical to v42's plan over 20 poisoned replays; then v47 / v48's;
 #   2. the A/B at batch 1 on the committed picks: v47 (the default), v48, v49, 3 processes x 2 interleaved instances
 #      (ab.log, ab.json) and scripts/decide_bs1.py with base v47 (decide.txt);
-#   3. where a version won by decide_bs1's rules: the bench with it (run.json, bench.log); else the prefix times of
-#      v48 and v49 (prefix.tgz), as long as time is left.
+#   3. where a version won by decide_bs1's rules and 430 s are left: the bench with it (run.json, bench.log); else
+#      the prefix times of v48 and v49 (prefix.tgz), as long as time is left.
 # Usage: scripts/b0fuse_device.sh OUT   env: KCACHE, END (default 560)
 OUT=${1:?usage: $0 OUT}
 export END=${END:-560}
@@ -18,6 +18,7 @@ echo "[tests rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
 grep -E "^(FAILED|ERROR)|Error" "$OUT/tests.log" | cut -c1-300 | head -10
 AB_VERSIONS="v47 v48 v49" staged_ab
 E=$(tail -1 "$OUT/decide.txt")
+[ "$(left 590)" -lt 430 ] && [ "${E#MBV2_KERNELS=}" != "$E" ] && { echo "[no time for the bench with '$E']"; E=none; }
 case "$E" in
   MBV2_KERNELS=fuse=v*)
     echo "[bench with '$E', $(left 590) s left]"
