@@ -954,11 +954,24 @@ def stage_option() -> str:
     return two_value_option(STAGE_ENV, "sync", "async")
 
 
+B0SPLIT_ENV = "MBV2_B0SPLIT"
+B0SPLIT_DEFINES = ("-DEXDWPW5_B0SPLIT=1",)
+
+
+def b0split_option() -> str:
+    """MBV2_B0SPLIT (session 38, a measuring option): "0" (unset or empty: as built) or "1" (-DEXDWPW5_B0SPLIT=1 on
+    every kernels/conv.cu build: fuse v49's b0fuse twin splits block0's patch between the two blocks of its cluster,
+    each computing half its rows and storing them into both blocks' input patch through distributed shared memory,
+    instead of both computing all of it; the same sums). Holds for the whole process, like MBV2_STAGE."""
+    return two_value_option(B0SPLIT_ENV, "0", "1")
+
+
 def process_defines(file: str) -> list[str]:
     """The -D options the process-wide measuring options add to every build of kernel file ``file``: MBV2_PDL_TRIGGER's
-    (pdl_trigger_defines), then MBV2_STAGE's."""
+    (pdl_trigger_defines), then MBV2_STAGE's, then MBV2_B0SPLIT's."""
     stage = list(STAGE_ASYNC_DEFINES) if file in STAGE_FILES and stage_option() == "async" else []
-    return pdl_trigger_defines(file) + stage
+    split = list(B0SPLIT_DEFINES) if file == "conv" and b0split_option() == "1" else []
+    return pdl_trigger_defines(file) + stage + split
 
 
 def _with_defines(defines: list[str], extra: tuple[str, ...] | list[str]) -> list[str]:

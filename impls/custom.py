@@ -479,6 +479,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.carveout = K.carveout_option()
         self.pdl_trigger = K.pdl_trigger_option()  # MBV2_PDL_TRIGGER (session 31): "end" or "early"; one per process
         self.stage = K.stage_option()  # MBV2_STAGE (session 33): "sync" or "async"; one per process
+        self.b0split = K.b0split_option()  # MBV2_B0SPLIT (session 38): "0" or "1"; one per process
         # fuse v45: the plan positions whose launches run on their early-trigger twins (_trigger_twins; None: every
         # launch that has one). Session 33: so that the hand-offs that gain can be kept alone (scripts/trigger_mask.py
         # picks them from prefix times; scripts/e2e_ab.py trig=)
@@ -614,6 +615,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             "carveout": self.carveout if self.carveout is not None else "driver default",
             "pdl_trigger": self.pdl_trigger,
             "stage": self.stage,
+            **({"b0split": self.b0split} if self.b0split != "0" else {}),
             **({"trigger_launches": sorted(self.trigger_launches)} if self.trigger_launches is not None else {}),
             **({"stage_launches": sorted(self.stage_launches)} if self.stage_launches is not None else {}),
             **({"flag_extra": list(self.flag_extra)} if self.flag_extra else {}),

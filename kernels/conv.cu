@@ -772,6 +772,13 @@ __device__ __forceinline__ void exdwpw5_flags_wait(const unsigned* fin, const un
 #ifndef EXDWPW5_B0FUSE
 #define EXDWPW5_B0FUSE 0
 #endif
+// session 38's measuring option (MBV2_B0SPLIT=1, impls/_custom_kernels.py b0split_option): the two blocks of a
+// cluster split the patch instead of both computing all of it: rank 0 its first (IH + 1) / 2 rows, rank 1 the rest
+// (each with the stem rows and image rows those need), and each stores its rows into both blocks' Xs (distributed
+// shared memory, then a cluster barrier). The same sums per element. Only the b0fuse twin reads it.
+#ifndef EXDWPW5_B0SPLIT
+#define EXDWPW5_B0SPLIT 0
+#endif
 #if EXDWPW5_B0FUSE && (!defined(EXDWPW5_SPEC_ONLY) || EXDWPW5_FLAGS || STAGE_ASYNC != 1)
 #error "EXDWPW5_B0FUSE: the staged twin of a fixed build only (EXDWPW5_SPEC_ONLY, STAGE_ASYNC 1, no flags)"
 #endif
@@ -812,12 +819,19 @@ __device__ __forceinline__ void stage_weights(float* Wb, const float* __restrict
 // block0's output on the patch rows ih0 .. ih0 + IH - 1, columns iw0 .. iw0 + IW - 1 of the H x W map (0 outside it, as
 // the staging loop's zero fill) into Xs (row stride XSTR); St: the stem tile ((IH + 2) (IW + 2) x 32, in Es), R1: the
 // image patch then the depthwise tile. Ends with a barrier after its last shared-memory reads and writes but Xs's.
-template <int IH, int IW, int XSTR>
+template <int IH, int IW, int XSTR, bool SPLIT>
 __device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const float* Wb, const float* __restrict__ X0n,
                                       int ih0, int iw0, int H, int W, int H0, int W0, int act_s, int act_d,
-                                      int act_p, int tid) {
-    constexpr int SH = IH + 2, SW = IW + 2, IR = 2 * SH + 1, IC = 2 * SW + 1, NI = 3 * IR * IC, NP = IH * IW;
-    constexpr int NIT = (NI + 255) / 256;
+                                      int act_p, int tid, int rank) {
+    constexpr int SH = IH + 2, SW = IW + 2, IR = 2 * SH + 1, IC = 2 * SW + 1, NP = IH * IW;
+    // this block's patch rows [pr0, pr1): all of them, or (SPLIT) its rank's half; then its stem rows [pr0, pr1 + 2)
+    // and image rows [2 pr0, 2 pr1 + 5) (of the tile's 0 .. SH - 1 and 0 .. IR - 1)
+    constexpr int R0 = (IH + 1) / 2, RMAX = SPLIT ? (R0 > IH - R0 ? R0 : IH - R0) : IH;
+    constexpr int NIT = (3 * (2 * RMAX + 5) * IC + 255) / 256;
+    const int pr0 = SPLIT && rank ? R0 : 0, pr1 = SPLIT && !rank ? R0 : IH;
+    const int ir0 = 2 * pr0, nir = 2 * (pr1 - pr0) + 5, ni = 3 * nir * IC;
+    if constexpr (SPLIT)  // (matched by the wait before the first store into the peer's Xs: the peer has started)
+        asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
     // 1. the image patch (rows 2 ih0 - 3 .., columns 2 iw0 - 3 ..; 0 outside the image): all loads, then the stores
     {
         const int gy0 = 2 * ih0 - 3, gx0 = 2 * iw0 - 3;
@@ -825,19 +839,21 @@ __device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const flo
 #pragma unroll
         for (int k = 0; k < NIT; ++k) {
             const int e = tid + 256 * k;
-            const int ci = e / (IR * IC), r = (e / IC) % IR, c = e % IC;
+            const int ci = e / (nir * IC), r = ir0 + (e / IC) % nir, c = e % IC;
             const int gy = gy0 + r, gx = gx0 + c;
-            v[k] = e < NI && gy >= 0 && gy < H0 && gx >= 0 && gx < W0 ? __ldg(X0n + ((long long)ci * H0 + gy) * W0 + gx)
+            v[k] = e < ni && gy >= 0 && gy < H0 && gx >= 0 && gx < W0 ? __ldg(X0n + ((long long)ci * H0 + gy) * W0 + gx)
                                                                       : 0.0f;
         }
 #pragma unroll
-        for (int k = 0; k < NIT; ++k)
-            if (tid + 256 * k < NI) R1[tid + 256 * k] = v[k];
+        for (int k = 0; k < NIT; ++k) {
+            const int e = tid + 256 * k;
+            if (e < ni) R1[((e / (nir * IC)) * IR + ir0 + (e / IC) % nir) * IC + e % IC] = v[k];
+        }
     }
     __syncthreads();
     // 2. stem: item = (stem pixel, 8 channels); the stem map's pixels outside it are 0 (the depthwise zero padding)
-    for (int it = tid; it < SH * SW * 4; it += 256) {
-        const int g = it % 4, sp = it / 4, sr = sp / SW, sc = sp % SW, c0 = 8 * g;
+    for (int it = tid; it < (pr1 - pr0 + 2) * SW * 4; it += 256) {
+        const int g = it % 4, sp = pr0 * SW + it / 4, sr = sp / SW, sc = sp % SW, c0 = 8 * g;
         float a[8];
 #pragma unroll
         for (int j = 0; j < 8; ++j) a[j] = Wb[BS_O + c0 + j];
@@ -871,8 +887,8 @@ __device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const flo
     }
     __syncthreads();
     // 3. depthwise 3x3 s1: item = (patch pixel, 8 channels), into R1 (the image patch is dead)
-    for (int it = tid; it < NP * 4; it += 256) {
-        const int g = it % 4, p = it / 4, pr = p / IW, pc = p % IW, c0 = 8 * g;
+    for (int it = tid; it < (pr1 - pr0) * IW * 4; it += 256) {
+        const int g = it % 4, p = pr0 * IW + it / 4, pr = p / IW, pc = p % IW, c0 = 8 * g;
         float d[8];
 #pragma unroll
         for (int j = 0; j < 8; ++j) d[j] = Wb[BD_O + c0 + j];
@@ -899,10 +915,11 @@ __device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const flo
             make_float4(relu6(d[4], act_d), relu6(d[5], act_d), relu6(d[6], act_d), relu6(d[7], act_d));
     }
     __syncthreads();
+    if constexpr (SPLIT) asm volatile("barrier.cluster.wait.aligned;\n" ::: "memory");
     // 4. projection: item = (patch pixel, 4 outputs); block0 v4's two partial sums (channels 0 - 15, 16 - 31), each
-    // in its fma order, added as its cluster reduce adds them, then the bias
-    for (int it = tid; it < NP * (C3 / 4); it += 256) {
-        const int og = it % (C3 / 4), p = it / (C3 / 4);
+    // in its fma order, added as its cluster reduce adds them, then the bias (SPLIT: into both blocks' Xs)
+    for (int it = tid; it < (pr1 - pr0) * IW * (C3 / 4); it += 256) {
+        const int og = it % (C3 / 4), p = pr0 * IW + it / (C3 / 4);
         float part[2][4];
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
@@ -929,7 +946,20 @@ __device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const flo
         if (inside)
             v = make_float4(relu6((part[0][0] + part[1][0]) + b.x, act_p), relu6((part[0][1] + part[1][1]) + b.y, act_p),
                             relu6((part[0][2] + part[1][2]) + b.z, act_p), relu6((part[0][3] + part[1][3]) + b.w, act_p));
-        *reinterpret_cast<float4*>(&Xs[p * XSTR + og * 4]) = v;
+        float* const dst = &Xs[p * XSTR + og * 4];
+        *reinterpret_cast<float4*>(dst) = v;
+        if constexpr (SPLIT) {
+            unsigned ra;
+            const unsigned la = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+            asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(la), "r"(rank ^ 1));
+            asm volatile("st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"r"(ra), "f"(v.x), "f"(v.y), "f"(v.z),
+                         "f"(v.w)
+                         : "memory");
+        }
+    }
+    if constexpr (SPLIT) {  // both halves in both blocks' Xs (the body's barrier after the staging follows)
+        asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+        asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
     }
 }
 }  // namespace exdwpw5_b0
@@ -1018,8 +1048,9 @@ __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const 
 #if EXDWPW5_B0FUSE
     (void)Xn;         // (X: block0's output, not read)
     __syncthreads();  // (Wb)
-    exdwpw5_b0::patch<IH, IW, XSTR>(Xs, Es, R1, Wb, X0 + (long long)n * 3 * H0 * W0, ih0, iw0, H, W, H0, W0, act_s0,
-                                    act_d0, act_p0, tid);
+    static_assert(!EXDWPW5_B0SPLIT || KS == 2, "MBV2_B0SPLIT: the two blocks of a cluster split the patch");
+    exdwpw5_b0::patch<IH, IW, XSTR, EXDWPW5_B0SPLIT != 0>(Xs, Es, R1, Wb, X0 + (long long)n * 3 * H0 * W0, ih0, iw0,
+                                                          H, W, H0, W0, act_s0, act_d0, act_p0, tid, rank);
 #else
     for (int e = tid; e < NP * (CIN / 4); e += NTH) {
         const int p = e / (CIN / 4), k4 = (e % (CIN / 4)) * 4;

@@ -150,6 +150,7 @@ def main() -> None:
                 "carveout": be.carveout,  # MBV2_CARVEOUT (one value per process; None: the driver's default)
                 "pdl_trigger": be.pdl_trigger,  # MBV2_PDL_TRIGGER (one value per process)
                 "stage": be.stage,  # MBV2_STAGE (one value per process)
+                "b0split": be.b0split,  # MBV2_B0SPLIT (one value per process)
                 "trigger_launches": None if be.trigger_launches is None else sorted(be.trigger_launches),
                 "stage_launches": None if be.stage_launches is None else sorted(be.stage_launches),
                 "plan_tuned": be.plan_tuned.get(batch, []),

@@ -8,6 +8,7 @@ that the twin compiles here without spills at the build's register budget."""
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -138,7 +139,10 @@ def test_prefill_adds_the_b0fuse_twin(monkeypatch) -> None:
 def test_b0fuse_twin_compiles_without_spills(tmp_path, monkeypatch) -> None:
     """nvcc here: the twin compiles under its name with no spills and within the build's budget of 2 blocks of 256
     threads per SM (128 registers: ptxas -v)."""
+    split = os.environ.get(K.B0SPLIT_ENV)
     nvcc = _nvcc_in(tmp_path, monkeypatch)
+    if split is not None:
+        monkeypatch.setenv(K.B0SPLIT_ENV, split)
     _, committed = _committed_bs1()
     gen, shape = K.fixed_parse(committed[1])
     b = K.build_fixed(gen, shape, "90", nvcc, b0fuse=True)
@@ -152,3 +156,37 @@ def test_b0fuse_twin_compiles_without_spills(tmp_path, monkeypatch) -> None:
     (report,) = K.parse_ptxas(proc.stdout + proc.stderr).values()
     assert report["spill_stores"] == 0 and report["stack"] == 0 and report["registers"] <= 128, report
     assert K.exdwpw5_configs()[gen][9] == 2  # (MINB: 2 blocks per SM, so <= 128 registers)
+
+
+def test_b0split_option_defines_and_info(monkeypatch, fake_cupy) -> None:  # noqa: F811
+    """MBV2_B0SPLIT (a measuring option): "1" adds -DEXDWPW5_B0SPLIT=1 to kernels/conv.cu's builds only (so to the
+    b0fuse twin's options), the backend's info() names it; anything but 0 / 1 is an InputError."""
+    from mbv2.errors import InputError
+
+    monkeypatch.delenv(K.B0SPLIT_ENV, raising=False)
+    assert K.b0split_option() == "0" and K.B0SPLIT_DEFINES[0] not in K.process_defines("conv")
+    be = fake_cupy.CustomBackend(kernels="fuse=v49")
+    assert be.b0split == "0" and "b0split" not in be.info()
+    monkeypatch.setenv(K.B0SPLIT_ENV, "1")
+    assert K.process_defines("conv")[-1] == K.B0SPLIT_DEFINES[0]
+    assert all(K.B0SPLIT_DEFINES[0] not in K.process_defines(f) for f in K.KERNEL_FILES if f != "conv")
+    assert fake_cupy.CustomBackend(kernels="fuse=v49").info()["b0split"] == "1"
+    monkeypatch.setenv(K.B0SPLIT_ENV, "2")
+    with pytest.raises(InputError, match="MBV2_B0SPLIT='2'"):
+        K.b0split_option()
+
+
+def test_b0split_reaches_the_twins_options(monkeypatch) -> None:
+    monkeypatch.setenv(K.B0SPLIT_ENV, "1")
+    seen = record_compiles(monkeypatch)
+    _, committed = _committed_bs1()
+    gen, shape = K.fixed_parse(committed[1])
+    name = K.build_fixed(gen, shape, "90", "nvcc", b0fuse=True).name
+    assert seen[name].count(K.B0SPLIT_DEFINES[0]) == 1 and seen[name][-1] == f"-DEXDWPW5_SPEC_NAME={name}"
+
+
+def test_b0split_twin_compiles_without_spills(tmp_path, monkeypatch) -> None:
+    """nvcc here: with MBV2_B0SPLIT=1 the twin (distributed shared memory stores, two more cluster barriers) compiles
+    with no spills within 128 registers."""
+    monkeypatch.setenv(K.B0SPLIT_ENV, "1")
+    test_b0fuse_twin_compiles_without_spills(tmp_path, monkeypatch)
