@@ -792,6 +792,7 @@ __device__ __forceinline__ void exdwpw5_flags_wait(const unsigned* fin, const un
 #define EXDWPW5_B0_PARAMS
 #define EXDWPW5_B0_ARGS
 #endif
+#if EXDWPW5_B0FUSE  // (the other builds: nothing unused)
 namespace exdwpw5_b0 {
 constexpr int C1 = 32, C3 = 16;                                                // block0 v4 c32_p16
 constexpr int WS_O = 0, BS_O = 27 * C1, WD_O = BS_O + C1, BD_O = WD_O + 9 * C1;  // the weights' offsets in Wb
@@ -963,6 +964,7 @@ __device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const flo
     }
 }
 }  // namespace exdwpw5_b0
+#endif
 
 template <int S, int CIN, int COUT, int TH, int TW, int CC, int DP, int PT, int WS, int KS = 1>
 __device__ __forceinline__ void exdwpw5_body(const float* __restrict__ X, const float* __restrict__ We,
