@@ -34,14 +34,5 @@ case "$E" in
     cp "$OUT/smi.txt" "$OUT/smi_ab.txt"
     END=$(left 590) env $E "$(dirname "$0")/bench_device.sh" "$OUT"
     ;;
-  *)
-    mkdir -p /tmp/prefix
-    for v in v48 v49; do
-      [ "$(left 60)" -lt 30 ] && { echo "[prefix $v skipped: no time left]"; continue; }
-      timeout "$(left 60)" python3 scripts/plan_prefix_times.py --batch 1 --kernels fuse=$v --picks "$P" --rounds 3 \
-        --json "/tmp/prefix/prefix_$v.json" > "/tmp/prefix/prefix_$v.log" 2>&1
-      echo "[prefix $v rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "/tmp/prefix/prefix_$v.log")"
-      tar -czf "$OUT/prefix.tgz" -C /tmp prefix
-    done
-    ;;
+  *) prefix_times v48 v49 ;;
 esac

@@ -11,7 +11,8 @@
 # H100, else the H200's) to FILE, or prints why not and fails. `bs1_start OUT` is device_start, then those picks into
 # $P and session 33's four batch-1 specs on them into $SPECS4 (v42, v45, v46, v46 trig=: scripts/trigger_device.sh,
 # combo_device.sh). `staged_ab` (after bs1_start): scripts/staged_device.sh / staged_bench_device.sh's A/B and
-# decision (AB_VERSIONS: the fuse versions it times, default v46 v47 v48).
+# decision (AB_VERSIONS: the fuse versions it times, default v46 v47 v48). `prefix_times VERSION..` (after bs1_start):
+# each version's batch-1 prefix times on those picks into $OUT/prefix.tgz while time is left.
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -62,4 +63,16 @@ bs1_start() {
   P=/tmp/picks_v42_bs1.json
   bs1_picks "$P" || return 1
   SPECS4="fuse=v42,picks=$P;fuse=v45,picks=$P;fuse=v46,picks=$P;fuse=v46,picks=$P,trig="
+}
+prefix_times() {  # session 38: the batch-1 prefix times of each fuse version named (on $P) into $OUT/prefix.tgz, while
+  # 30 s or more are left (scripts/plan_prefix_times.py, 3 rounds, at most 60 s each)
+  local v
+  mkdir -p /tmp/prefix
+  for v in "$@"; do
+    [ "$(left 60)" -lt 30 ] && { echo "[prefix $v skipped: no time left]"; continue; }
+    timeout "$(left 60)" python3 scripts/plan_prefix_times.py --batch 1 --kernels fuse=$v --picks "$P" --rounds 3 \
+      --json "/tmp/prefix/prefix_$v.json" > "/tmp/prefix/prefix_$v.log" 2>&1
+    echo "[prefix $v rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "/tmp/prefix/prefix_$v.log")"
+    tar -czf "$OUT/prefix.tgz" -C /tmp prefix
+  done
 }

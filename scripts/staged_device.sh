@@ -17,11 +17,4 @@ MBV2_TUNE_PICKS="$P" timeout "$(left 150)" python3 -m pytest -q -m gpu -p no:cac
   tests/test_custom_e2e.py -k "fuse_v47 or fuse_v46 or test_e2e_matches_onnxruntime[1-" > "$OUT/tests.log" 2>&1
 echo "[tests rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
 grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | cut -c1-300 | head -10
-mkdir -p /tmp/prefix
-for v in v46 v47 v48; do
-  [ "$(left 60)" -lt 30 ] && { echo "[prefix $v skipped: no time left]"; continue; }
-  timeout "$(left 60)" python3 scripts/plan_prefix_times.py --batch 1 --kernels fuse=$v --picks "$P" --rounds 3 \
-    --json "/tmp/prefix/prefix_$v.json" > "/tmp/prefix/prefix_$v.log" 2>&1
-  echo "[prefix $v rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "/tmp/prefix/prefix_$v.log")"
-  tar -czf "$OUT/prefix.tgz" -C /tmp prefix
-done
+prefix_times v46 v47 v48
