@@ -767,8 +767,8 @@ __device__ __forceinline__ void exdwpw5_flags_wait(const unsigned* fin, const un
 // two cluster ranks form them, added rank 0 + rank 1, then the bias), so Xs holds exactly what block0 stores. The
 // kernel takes 12 more arguments: block0's X0 (N, 3, H0, W0) NCHW, Ws0 (27, 32) rows (ky, kx, ci), bs0, Wd0 (9, 32),
 // bd0, Wp0 (32, 16), bp0, H0, W0, act_s0, act_d0, act_p0 (block0 v4's, impls/_custom_block0.py). Shared memory:
-// exdwpw5_smem(staged) + 4 * EXDWPW5_B0_FLOATS (K.exdwpw5_b0_smem): R1 (the image patch, then the depthwise tile) and
-// the block0 weights; the stem tile goes in Es (unused until the chunk loop).
+// exdwpw5_smem(staged), 16-byte aligned, + 4 * (r1_floats + WB_N) (K.exdwpw5_b0_smem): R1 (the image patch, then the
+// depthwise tile) and the block0 weights; the stem tile goes in Es (unused until the chunk loop).
 #ifndef EXDWPW5_B0FUSE
 #define EXDWPW5_B0FUSE 0
 #endif
@@ -824,7 +824,7 @@ template <int IH, int IW, int XSTR, bool SPLIT>
 __device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const float* Wb, const float* __restrict__ X0n,
                                       int ih0, int iw0, int H, int W, int H0, int W0, int act_s, int act_d,
                                       int act_p, int tid, int rank) {
-    constexpr int SH = IH + 2, SW = IW + 2, IR = 2 * SH + 1, IC = 2 * SW + 1, NP = IH * IW;
+    constexpr int SH = IH + 2, SW = IW + 2, IR = 2 * SH + 1, IC = 2 * SW + 1;
     // this block's patch rows [pr0, pr1): all of them, or (SPLIT) its rank's half; then its stem rows [pr0, pr1 + 2)
     // and image rows [2 pr0, 2 pr1 + 5) (of the tile's 0 .. SH - 1 and 0 .. IR - 1)
     constexpr int R0 = (IH + 1) / 2, RMAX = SPLIT ? (R0 > IH - R0 ? R0 : IH - R0) : IH;
