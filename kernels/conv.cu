@@ -817,9 +817,21 @@ __device__ __forceinline__ void stage_weights(float* Wb, const float* __restrict
         Wb[e] = v;
     }
 }
+// a[j] = fma(x[j], w[j], a[j]) for the 8 channels c0 .. c0 + 7 (x in two float4, w 16-byte aligned in shared memory)
+__device__ __forceinline__ void fma8(float* a, float4 x0, float4 x1, const float* w) {
+    const float4 w0 = *reinterpret_cast<const float4*>(w), w1 = *reinterpret_cast<const float4*>(w + 4);
+    a[0] = fmaf(x0.x, w0.x, a[0]);
+    a[1] = fmaf(x0.y, w0.y, a[1]);
+    a[2] = fmaf(x0.z, w0.z, a[2]);
+    a[3] = fmaf(x0.w, w0.w, a[3]);
+    a[4] = fmaf(x1.x, w1.x, a[4]);
+    a[5] = fmaf(x1.y, w1.y, a[5]);
+    a[6] = fmaf(x1.z, w1.z, a[6]);
+    a[7] = fmaf(x1.w, w1.w, a[7]);
+}
 // block0's output on the patch rows ih0 .. ih0 + IH - 1, columns iw0 .. iw0 + IW - 1 of the H x W map (0 outside it, as
 // the staging loop's zero fill) into Xs (row stride XSTR); St: the stem tile ((IH + 2) (IW + 2) x 32, in Es), R1: the
-// image patch then the depthwise tile. Ends with a barrier after its last shared-memory reads and writes but Xs's.
+// image patch then the depthwise tile. The caller's barrier after it makes Xs whole (SPLIT: after its cluster barrier).
 template <int IH, int IW, int XSTR, bool SPLIT>
 __device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const float* Wb, const float* __restrict__ X0n,
                                       int ih0, int iw0, int H, int W, int H0, int W0, int act_s, int act_d,
@@ -865,18 +877,8 @@ __device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const flo
                 const float* xr = R1 + (ci * IR + 2 * sr + ky) * IC + 2 * sc;
 #pragma unroll
                 for (int kx = 0; kx < 3; ++kx) {
-                    const float xv = xr[kx];
-                    const float4 w0 = *reinterpret_cast<const float4*>(&Wb[WS_O + ((ky * 3 + kx) * 3 + ci) * C1 + c0]);
-                    const float4 w1 =
-                        *reinterpret_cast<const float4*>(&Wb[WS_O + ((ky * 3 + kx) * 3 + ci) * C1 + c0 + 4]);
-                    a[0] = fmaf(xv, w0.x, a[0]);
-                    a[1] = fmaf(xv, w0.y, a[1]);
-                    a[2] = fmaf(xv, w0.z, a[2]);
-                    a[3] = fmaf(xv, w0.w, a[3]);
-                    a[4] = fmaf(xv, w1.x, a[4]);
-                    a[5] = fmaf(xv, w1.y, a[5]);
-                    a[6] = fmaf(xv, w1.z, a[6]);
-                    a[7] = fmaf(xv, w1.w, a[7]);
+                    const float4 xv = make_float4(xr[kx], xr[kx], xr[kx], xr[kx]);
+                    fma8(a, xv, xv, &Wb[WS_O + ((ky * 3 + kx) * 3 + ci) * C1 + c0]);
                 }
             }
         const int gy = ih0 - 1 + sr, gx = iw0 - 1 + sc;
@@ -898,17 +900,8 @@ __device__ __forceinline__ void patch(float* Xs, float* St, float* R1, const flo
 #pragma unroll
             for (int dx = 0; dx < 3; ++dx) {
                 const float* sv = St + ((pr + dy) * SW + pc + dx) * C1 + c0;
-                const float4 s0 = *reinterpret_cast<const float4*>(sv), s1 = *reinterpret_cast<const float4*>(sv + 4);
-                const float4 w0 = *reinterpret_cast<const float4*>(&Wb[WD_O + (dy * 3 + dx) * C1 + c0]);
-                const float4 w1 = *reinterpret_cast<const float4*>(&Wb[WD_O + (dy * 3 + dx) * C1 + c0 + 4]);
-                d[0] = fmaf(s0.x, w0.x, d[0]);
-                d[1] = fmaf(s0.y, w0.y, d[1]);
-                d[2] = fmaf(s0.z, w0.z, d[2]);
-                d[3] = fmaf(s0.w, w0.w, d[3]);
-                d[4] = fmaf(s1.x, w1.x, d[4]);
-                d[5] = fmaf(s1.y, w1.y, d[5]);
-                d[6] = fmaf(s1.z, w1.z, d[6]);
-                d[7] = fmaf(s1.w, w1.w, d[7]);
+                fma8(d, *reinterpret_cast<const float4*>(sv), *reinterpret_cast<const float4*>(sv + 4),
+                     &Wb[WD_O + (dy * 3 + dx) * C1 + c0]);
             }
         *reinterpret_cast<float4*>(&R1[p * C1 + c0]) =
             make_float4(relu6(d[0], act_d), relu6(d[1], act_d), relu6(d[2], act_d), relu6(d[3], act_d));

@@ -8,7 +8,6 @@ that the twin compiles here without spills at the build's register budget."""
 from __future__ import annotations
 
 import inspect
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -136,13 +135,13 @@ def test_prefill_adds_the_b0fuse_twin(monkeypatch) -> None:
     assert calls == [{"b0fuse": True}]
 
 
-def test_b0fuse_twin_compiles_without_spills(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("split", ["0", "1"])
+def test_b0fuse_twin_compiles_without_spills(tmp_path, monkeypatch, split) -> None:
     """nvcc here: the twin compiles under its name with no warning, no spills and within the build's budget of 2
-    blocks of 256 threads per SM (128 registers: ptxas -v)."""
-    split = os.environ.get(K.B0SPLIT_ENV)
+    blocks of 256 threads per SM (128 registers: ptxas -v); so does it with MBV2_B0SPLIT=1 (distributed shared memory
+    stores, two more cluster barriers)."""
     nvcc = _nvcc_in(tmp_path, monkeypatch)
-    if split is not None:
-        monkeypatch.setenv(K.B0SPLIT_ENV, split)
+    monkeypatch.setenv(K.B0SPLIT_ENV, split)
     _, committed = _committed_bs1()
     gen, shape = K.fixed_parse(committed[1])
     b = K.build_fixed(gen, shape, "90", nvcc, b0fuse=True)
@@ -183,10 +182,3 @@ def test_b0split_reaches_the_twins_options(monkeypatch) -> None:
     gen, shape = K.fixed_parse(committed[1])
     name = K.build_fixed(gen, shape, "90", "nvcc", b0fuse=True).name
     assert seen[name].count(K.B0SPLIT_DEFINES[0]) == 1 and seen[name][-1] == f"-DEXDWPW5_SPEC_NAME={name}"
-
-
-def test_b0split_twin_compiles_without_spills(tmp_path, monkeypatch) -> None:
-    """nvcc here: with MBV2_B0SPLIT=1 the twin (distributed shared memory stores, two more cluster barriers) compiles
-    with no spills within 128 registers."""
-    monkeypatch.setenv(K.B0SPLIT_ENV, "1")
-    test_b0fuse_twin_compiles_without_spills(tmp_path, monkeypatch)

@@ -822,15 +822,16 @@ def fake_cupy(monkeypatch):
     SPEC_BUILDS.clear()
     SPEC_EXTRAS.clear()
 
-    def fake_fixed(
-        name, shape, arch, nvcc, epoch=False, flags=False, early=False, staged=False, patch=False, b0fuse=False
-    ):
-        tags = (("epoch",) if epoch else ()) + (("flags",) if flags else ()) + (("early",) if early else ())
-        tags += (("staged",) if staged else ()) + (("patch",) if patch else ()) + (("b0fuse",) if b0fuse else ())
+    # build_fixed's twin keywords, in the order of their tags, and the suffix each names its build with
+    twin_suffix = {"epoch": K.EPOCH_SUFFIX, "flags": K.FLAG_SUFFIX, "early": K.TRIGGER_SUFFIX,
+                   "staged": K.STAGE_SUFFIX, "patch": K.PATCH_SUFFIX, "b0fuse": K.B0FUSE_SUFFIX}  # fmt: skip
+
+    def fake_fixed(name, shape, arch, nvcc, **twins):
+        assert set(twins) <= set(twin_suffix), twins
+        tags = tuple(k for k in twin_suffix if twins.get(k))
         FIXED_BUILDS.append((name, shape) + tags)  # fuse v24's fixed builds: recorded, loaded by name
-        twin = K.EPOCH_SUFFIX if epoch else K.FLAG_SUFFIX if flags else K.TRIGGER_SUFFIX if early else ""
-        twin = K.STAGE_SUFFIX if staged else K.PATCH_SUFFIX if patch else K.B0FUSE_SUFFIX if b0fuse else twin
-        return custom.K.Built(custom.K.fixed_name(name, shape) + twin, None, "")
+        suffix = twin_suffix[tags[-1]] if tags else ""  # (one twin at most: K.build_fixed refuses more)
+        return custom.K.Built(custom.K.fixed_name(name, shape) + suffix, None, "")
 
     monkeypatch.setattr(custom.K, "build_fixed", fake_fixed)
     FIXED_BUILDS.clear()
