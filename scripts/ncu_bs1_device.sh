@@ -2,13 +2,15 @@
 # Session 39 (results/NOTES.md "Session 39"): Nsight Compute at batch 1 fp32 (one eager run of the planned network,
 # scripts/ncu_kernels.py; clocks left alone) on the committed picks, per kernel: time, DRAM / SM throughput,
 # occupancy, L2 GB/s, GFLOP/s, issue-slot use and the warp stall reasons. One pass per case in $NCU_CASES (default
-# "v47 v48 v49 v49s": the default, v48, v49 and v49 with MBV2_B0SPLIT=1) into $OUT/ncu_<case>.md (+ .csv.gz, .err).
+# "v47 v48 v49 v49s": the default, v48, v49 and v49 with MBV2_B0SPLIT=1) as ncu_<case>.md (+ .csv.gz, .err), all in
+# $OUT/ncu.tgz (the device tool returns at most 8 files a call).
 # Usage: scripts/ncu_bs1_device.sh OUT   env: KCACHE, END (default 560), NCU_CASES
 OUT=${1:?usage: $0 OUT}
 export END=${END:-560}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
 NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+D=/tmp/ncu_out; mkdir -p "$D"
 [ -n "$NCU" ] || { echo "ncu not found"; exit 1; }
 "$NCU" --version | tail -1
 M="gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed"
@@ -21,9 +23,10 @@ for c in ${NCU_CASES:-v47 v48 v49 v49s}; do
   v=${c%s}; split=$([ "$v" != "$c" ] && echo 1 || echo 0)
   MBV2_B0SPLIT=$split MBV2_TUNE_PICKS="$P" timeout "$(left 120)" "$NCU" --clock-control none --profile-from-start off \
     --csv --page raw --metrics "$M" python3 scripts/ncu_kernels.py --backend custom --dtype fp32 --batch 1 \
-    --kernels "fuse=$v" > "/tmp/ncu_$c.csv" 2> "$OUT/ncu_$c.err"
+    --kernels "fuse=$v" > "/tmp/ncu_$c.csv" 2> "$D/ncu_$c.err"
   echo "[ncu $c rc=$? $(( $(date +%s) - t0 ))s]"
-  python3 scripts/ncu_kernels.py --summarize "/tmp/ncu_$c.csv" > "$OUT/ncu_$c.md" 2>&1 || tail -5 "$OUT/ncu_$c.err"
-  gzip -c "/tmp/ncu_$c.csv" > "$OUT/ncu_$c.csv.gz"
-  head -6 "$OUT/ncu_$c.md" | cut -c1-200
+  python3 scripts/ncu_kernels.py --summarize "/tmp/ncu_$c.csv" > "$D/ncu_$c.md" 2>&1 || tail -5 "$D/ncu_$c.err"
+  gzip -c "/tmp/ncu_$c.csv" > "$D/ncu_$c.csv.gz"
+  head -6 "$D/ncu_$c.md" | cut -c1-200
 done
+tar -czf "$OUT/ncu.tgz" -C /tmp ncu_out
