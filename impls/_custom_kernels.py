@@ -612,8 +612,8 @@ def exdwpw8_smem(name: str) -> int:
 
 def fuse_level(version: str) -> int:
     """The fuse version's number: v3 and later each add to the one before (v2 is its own branch, below v3; v10's
-    two-phase block kernel and v12's / v29's pwpool PDL are meant to stay out of any later version: two_phase,
-    pwpool_pdl)."""
+    two-phase block kernel, v12's / v29's pwpool PDL and v49's block0 fusion are meant to stay out of any later
+    version: two_phase, pwpool_pdl, block0_fuse)."""
     return int(version[1:])
 
 
@@ -1233,11 +1233,12 @@ STAGE_PATCH_DEFINES = ("-DSTAGE_ASYNC=2",)
 EXDWPW5_PATCH_BUILDS = frozenset({"exdwpw5_s2_c24_o32_t4x4_cc72_k2"})
 
 
-# fuse v49 (session 38): block0 inside the first exdwpw5 launch. The exdwpw5 fixed builds of B0FUSE_BUILDS have a
-# b0fuse twin (B0FUSE_SUFFIX): the staged twin with B0FUSE_DEFINES (kernels/conv.cu EXDWPW5_B0FUSE), which takes
-# block0 v4's arguments too and computes its output on each block's input patch instead of reading it
-# (exdwpw5_b0_smem: more shared memory). At batch <= TRIGGER_MAX_BATCH, where the plan starts with a launch of
-# B0FUSE_BLOCK0 (or its early-trigger twin) and then one of these builds, the two become that one launch.
+# fuse v49 (session 38; measured slower in session 39, results/NOTES.md): block0 inside the first exdwpw5 launch. The
+# exdwpw5 fixed builds of B0FUSE_BUILDS have a b0fuse twin (B0FUSE_SUFFIX): the staged twin with B0FUSE_DEFINES
+# (kernels/conv.cu EXDWPW5_B0FUSE), which takes block0 v4's arguments too and computes its output on each block's
+# input patch instead of reading it (exdwpw5_b0_smem: more shared memory). At batch <= TRIGGER_MAX_BATCH, where the
+# plan starts with a launch of B0FUSE_BLOCK0 (or its early-trigger twin) and then one of these builds, the two become
+# that one launch.
 B0FUSE_SUFFIX = "_tb"
 B0FUSE_DEFINES = ("-DEXDWPW5_B0FUSE=1",)
 B0FUSE_BUILDS = frozenset({"exdwpw5_s2_c16_o24_t4x8_cc48_k2"})
@@ -1245,8 +1246,9 @@ B0FUSE_BLOCK0 = "block0_v4_c32_p16"
 
 
 def block0_fuse(version: str) -> bool:
-    """fuse v49 and later: at batch <= TRIGGER_MAX_BATCH block0 inside the first exdwpw5 launch (B0FUSE_SUFFIX)."""
-    return fuse_level(version) >= 49
+    """fuse v49 alone: at batch <= TRIGGER_MAX_BATCH block0 inside the first exdwpw5 launch (B0FUSE_SUFFIX). Measured
+    13.7 us slower than v48 at batch 1 on the H100 (session 39), so a later version builds on v48, not on this."""
+    return fuse_level(version) == 49
 
 
 def exdwpw5_b0_smem(name: str) -> int:
