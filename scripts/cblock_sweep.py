@@ -49,14 +49,19 @@ def stamp_run(be: CustomBackend, la, built: K.Built | None = None) -> dict:
     """One launch of the stamped build of ``la``'s kernel; per-phase median / max over blocks in us. fuse v22 / v23's
     fixed builds: their stamped twin (kernels/cblock.cu EXDWPW6_STAMP_NAME, the same modes and shape fixed) where
     nvcc is found, else the generic build's (the same modes and shape as arguments). ``built``: a stamped twin of
-    ``la.name`` compiled by the caller (scripts/ex_variant_stamps.py: with measuring defines)."""
-    name, modes, shape = K.exdwpw6_spec_parse(la.name)
+    ``la.name`` compiled by the caller (scripts/ex_variant_stamps.py: with measuring defines). Session 39: a launch
+    of an early-trigger or exit twin (fuse v45 / v46: the same arguments, only the PDL trigger's place differs) is
+    stamped on the build it is a twin of; one launch alone has no dependents to trigger."""
+    base, twin = K.twin_parse(la.name)
+    if twin not in (K.TRIGGER_SUFFIX, K.EXIT_SUFFIX):
+        base = la.name
+    name, modes, shape = K.exdwpw6_spec_parse(base)
     nvcc = K.find_nvcc()
     if built is not None:
         fname = la.name + "_stamp"
     elif modes is not None and nvcc is not None:
         built = K.build_exdwpw6_spec(name, modes, be.arch, nvcc, shape, stamp=True)
-        fname = la.name + "_stamp"
+        fname = base + "_stamp"
     else:
         built = K.build_all(be.arch)["cblock"]
         fname = name + "_stamp"

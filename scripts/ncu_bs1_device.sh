@@ -13,8 +13,9 @@ NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
 D=/tmp/ncu_out; mkdir -p "$D"
 [ -n "$NCU" ] || { echo "ncu not found"; exit 1; }
 "$NCU" --version | tail -1
-M="gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed"
-M="$M,sm__warps_active.avg.pct_of_peak_sustained_active,dram__bytes.sum,lts__t_bytes.sum"
+M="gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed"
+M="$M,sm__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active"
+M="$M,dram__bytes.sum,lts__t_bytes.sum"
 M="$M,sm__sass_thread_inst_executed_op_ffma_pred_on.sum,sm__sass_thread_inst_executed_op_fadd_pred_on.sum"
 M="$M,sm__sass_thread_inst_executed_op_fmul_pred_on.sum,smsp__issue_active.avg.pct_of_peak_sustained_active"
 M="$M,$(python3 scripts/ncu_kernels.py --stall-metrics)"
