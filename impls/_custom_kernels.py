@@ -249,7 +249,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v49 v48 + at batch <= TRIGGER_MAX_BATCH block0 computed inside the first exdwpw5 launch (block0_fuse;
                B0FUSE_SUFFIX: the staged twin with B0FUSE_DEFINES, kernels/conv.cu EXDWPW5_B0FUSE: each block
                computes block0 v4's output on its input patch, the same sums term by term, so one launch fewer and
-               no 16 x 112 x 112 tensor between them); session 38, NOT measured yet
+               no 16 x 112 x 112 tensor between them); session 38; H100, session 39 (its picks, 6 instances
+               each): batch 1 0.1102 (v48) -> 0.1239 ms, 13.7 us SLOWER (the fused launch 28.8 us against 15.0
+               for the two it replaces: each block recomputes block0 on its patch), so block0_fuse is v49 alone
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)

@@ -10,8 +10,8 @@ export END=${END:-560}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
 NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
-D=/tmp/ncu_out; mkdir -p "$D"
 [ -n "$NCU" ] || { echo "ncu not found"; exit 1; }
+D=/tmp/ncu_out; mkdir -p "$D"
 "$NCU" --version | tail -1
 M="gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed"
 M="$M,sm__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active"
