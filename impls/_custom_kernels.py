@@ -27,7 +27,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v5 v3 with the GEMV at batch <= LINEAR_PDL_MAX_BATCH (1) launched by programmatic dependent launch
                (sm_90+, cuLaunchKernelEx): it requests its weight rows while the previous kernel runs (pwpool_c8
                triggers its dependents at entry), then griddepcontrol.wait, then reads x (linear_gemv_v5,
-               kernels/linear.cu); H200: batch 1 -0.7 us (8 interleaved pairs), the default since session 14
+               kernels/linear.cu); H200: batch 1 -0.7 us (8 interleaved pairs), the default since session 14,
+               v6 v5 with x staged once per block in shared memory after the wait (linear_gemv_v6: v5's warps each
+               read the whole x from L2, 1000 x 5 KB of requests for the same lines); the same sums (bit-identical
+               logits); needs N * IN * 4 <= LINEAR_V6_MAX_SMEM, else v5's kernel (a fallback record)
     add        v1 grid-stride scalar, v2 grid-stride float4
     fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
                staging of the following pointwise GEMM (+ residual): one launch per dw + project pair
@@ -319,7 +322,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "stem": ("v1", "v2", "v3"),
     "depthwise": ("v1", "v2", "v3"),
     "pool": ("v1", "v2", "v3"),
-    "linear": ("v1", "v2", "v3", "v4", "v5"),
+    "linear": ("v1", "v2", "v3", "v4", "v5", "v6"),
     "add": ("v1", "v2"),
     "fuse": tuple(f"v{i}" for i in range(1, 50)),
     "net": ("v1", "v2"),
@@ -1349,6 +1352,8 @@ LINEAR_C8_MAX_BATCH = 256
 # linear v5: the GEMV by programmatic dependent launch up to this batch (H200, session 14, interleaved A/B, graph:
 # batch 1 -0.7 us over 8 pairs; batch 2 and 8 +0.5 to +1.5 us, within the instances' spread: v3's plain launch there)
 LINEAR_PDL_MAX_BATCH = 1
+# linear v6 (session 40): x staged in dynamic shared memory, N * IN * 4 bytes, at most this (no opt-in needed)
+LINEAR_V6_MAX_SMEM = 48 * 1024
 PWPOOL_PDL_MAX_BATCH = 1  # fuse v12
 
 
@@ -1684,10 +1689,12 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
     if family == "pool":
         return [("pool", f"pool_{version}")]
     if family == "linear":
-        if version in ("v3", "v4", "v5"):  # v2's kernel where IN % 4 != 0
+        if version in ("v3", "v4", "v5", "v6"):  # v2's kernel where IN % 4 != 0
             out = [("linear", "linear_gemv"), ("linear", "linear_gemv_v3")]
-            if version == "v5":  # v3's kernel where no programmatic dependent launch is available
+            if version in ("v5", "v6"):  # v3's kernel where no programmatic dependent launch is available
                 out.append(("linear", "linear_gemv_v5"))
+            if version == "v6":  # v5's where x does not fit LINEAR_V6_MAX_SMEM
+                out.append(("linear", "linear_gemv_v6"))
             return out + ([("cblock", "linear_c8")] if version == "v4" else [])
         return [("linear", "linear_gemv")] if version == "v2" else []
     if family == "add":

@@ -2029,18 +2029,24 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             if launch is not None:
                 return [launch]
             self._fallbacks.add("linear v4 -> GEMM (linear_c8 needs IN % 4, OUT % 8, aligned arrays, shared memory)")
-        if ver in ("v2", "v3", "v4", "v5") and nb <= GEMV_MAX_BATCH and self._aligned(x, p["w"]):
+        if ver in ("v2", "v3", "v4", "v5", "v6") and nb <= GEMV_MAX_BATCH and self._aligned(x, p["w"]):
             args = (x, p["w"], p["bias"], out, _i32(nb), _i32(fin), _i32(fout))
-            name, pdl = "linear_gemv", False
-            if ver in ("v3", "v4", "v5"):  # v3 reads float4 rows: IN % 4 == 0
+            name, pdl, smem = "linear_gemv", False, 0
+            if ver in ("v3", "v4", "v5", "v6"):  # v3 reads float4 rows: IN % 4 == 0
                 if fin % 4 == 0:
                     name = "linear_gemv_v3"
                 else:
                     self._fallbacks.add(f"linear {ver} -> v2 (IN % 4 != 0)")
-            if ver == "v5" and name == "linear_gemv_v3" and nb <= K.LINEAR_PDL_MAX_BATCH:  # the same GEMV, by PDL
-                if self._pdl_launchable("linear v5 -> v3"):
+            if ver in ("v5", "v6") and name == "linear_gemv_v3" and nb <= K.LINEAR_PDL_MAX_BATCH:  # by PDL
+                if self._pdl_launchable(f"linear {ver} -> v3"):
                     name, pdl = "linear_gemv_v5", True
-            return [Launch(name, self._fn(name), (math.ceil(fout * 32 / 256),), (256,), args, pdl=pdl)]
+                    if ver == "v6":  # v5 + x staged once per block (dynamic shared memory)
+                        if nb * fin * 4 <= K.LINEAR_V6_MAX_SMEM:
+                            name, smem = "linear_gemv_v6", nb * fin * 4
+                        else:
+                            self._fallbacks.add(f"linear v6 -> v5 (x needs {nb * fin * 4} bytes of shared memory)")
+            grid = (math.ceil(fout * 32 / 256),)
+            return [Launch(name, self._fn(name), grid, (256,), args, pdl=pdl, smem=smem)]
         return self._gemm(x, p["wt"], out, p["bias"], None, nb, fout, fin)
 
     def _pdl_by_version(self, on: bool, fallback: str) -> bool:

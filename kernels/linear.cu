@@ -12,8 +12,14 @@
 //       may start while the previous one (pwpool_c8, which triggers its dependents at entry) still runs; each lane
 //       requests its first pass of W rows, THEN waits (griddepcontrol.wait) for the previous grid, then reads x.
 //       linear_gemv_v5 = v3's code with that wait. H200: batch 1 -0.7 us e2e (predicted -2 to -3).
+//   v6  v5 with x staged once per block (session 40): after griddepcontrol.wait the block's threads copy the N x IN
+//       inputs (16-byte L2 loads, .cg) into shared memory, one block barrier, then each warp reads x there. In v5
+//       every one of the OUT warps reads the whole of x from L2 itself (1000 x 5 KB = 5 MB of requests for the same
+//       40 lines at IN 1280, after the wait: the hand-off's critical path); here 125 blocks x 5 KB. The same
+//       products in the same order as v3 / v5: bit-identical logits. Dynamic shared memory N * IN * 4 bytes (the
+//       host uses it at batch <= LINEAR_PDL_MAX_BATCH, where it fits 48 KB).
 //   Measured on H100 (1280 -> 1000): batch 1 v1 12.0 us, v2 6.7 us; batch 64 (GEMM, split-K) 19.4 us.
-//   v3: results/NOTES.md "Session 11"; v5: "Session 14".
+//   v3: results/NOTES.md "Session 11"; v5: "Session 14"; v6: "Session 40".
 
 #include <cuda_runtime.h>
 
@@ -68,15 +74,19 @@ constexpr int GEMV3_U = 12;
 
 // PDL (v5): nothing the previous kernel writes (x) is read, and nothing is written, before griddepcontrol.wait; the
 // wait is a no-op in a plain launch and after the first pass. sm_90+ only (the file is also built for older GPUs).
-template <bool PDL>
+// XS (v6, with PDL): x staged in shared memory xs4 ([N][IN / 4] float4) by the whole block right after the wait; the
+// warps past OUT stay until that barrier (no loads of W), then leave.
+template <bool PDL, bool XS = false>
 __device__ __forceinline__ void gemv_v3_body(const float* __restrict__ x, const float* __restrict__ W,
                                              const float* __restrict__ bias, float* __restrict__ y, int N, int IN,
-                                             int OUT) {
+                                             int OUT, float4* xs4 = nullptr) {
+    static_assert(PDL || !XS, "v6: the staged x comes with the PDL wait");
     const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
     const int lane = threadIdx.x % 32;
-    if (warp >= OUT) return;
+    const bool on = warp < OUT;  // (XS: block-uniform control flow up to the staging barrier)
+    if (!XS && !on) return;
     const int n4 = IN / 4;
-    const float4* w4 = reinterpret_cast<const float4*>(W + (long long)warp * IN);
+    const float4* w4 = reinterpret_cast<const float4*>(W + (long long)(on ? warp : 0) * IN);
     float acc[GEMV_MAX_BATCH];
 #pragma unroll
     for (int b = 0; b < GEMV_MAX_BATCH; ++b) acc[b] = 0.0f;
@@ -86,12 +96,21 @@ __device__ __forceinline__ void gemv_v3_body(const float* __restrict__ x, const 
 #pragma unroll
         for (int u = 0; u < GEMV3_U; ++u) {
             const int k4 = base + u * 32 + lane;
-            wv[u] = k4 < n4 ? __ldg(w4 + k4) : zero;
+            wv[u] = (XS ? on && k4 < n4 : k4 < n4) ? __ldg(w4 + k4) : zero;
         }
         if constexpr (PDL) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
             asm volatile("griddepcontrol.wait;\n" ::: "memory");
 #endif
+        }
+        if constexpr (XS) {
+            if (base == 0) {  // (base is block-uniform: every thread reaches the barrier)
+                const float4* xg = reinterpret_cast<const float4*>(x);
+#pragma unroll 4
+                for (int i = threadIdx.x; i < N * n4; i += blockDim.x) xs4[i] = __ldcg(xg + i);
+                __syncthreads();
+            }
+            if (!on) return;
         }
 #pragma unroll
         for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
@@ -102,8 +121,9 @@ __device__ __forceinline__ void gemv_v3_body(const float* __restrict__ x, const 
                 for (int u = 0; u < GEMV3_U; ++u) {
                     const int k4 = base + u * 32 + lane;
                     // PDL: x was written while this grid ran (before the wait): an L2 load (.cg), not the
-                    // read-only path (.nc assumes the data never changes during the kernel)
-                    xv[u] = k4 < n4 ? (PDL ? __ldcg(x4 + k4) : __ldg(x4 + k4)) : zero;
+                    // read-only path (.nc assumes the data never changes during the kernel); XS: from shared memory
+                    if constexpr (XS) xv[u] = k4 < n4 ? xs4[b * n4 + k4] : zero;
+                    else xv[u] = k4 < n4 ? (PDL ? __ldcg(x4 + k4) : __ldg(x4 + k4)) : zero;
                 }
                 float a = acc[b];
 #pragma unroll
@@ -126,4 +146,11 @@ extern "C" __global__ void __launch_bounds__(256)
 linear_gemv_v5(const float* __restrict__ x, const float* __restrict__ W, const float* __restrict__ bias,
                float* __restrict__ y, int N, int IN, int OUT) {
     gemv_v3_body<true>(x, W, bias, y, N, IN, OUT);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+linear_gemv_v6(const float* __restrict__ x, const float* __restrict__ W, const float* __restrict__ bias,
+               float* __restrict__ y, int N, int IN, int OUT) {
+    extern __shared__ __align__(16) float4 gemv_xs4[];  // [N][IN / 4]
+    gemv_v3_body<true, true>(x, W, bias, y, N, IN, OUT, gemv_xs4);
 }

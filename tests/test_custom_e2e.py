@@ -293,6 +293,26 @@ def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2])
+def test_e2e_linear_v6_staged_gemv_matches_onnxruntime(net, batch, graph):
+    """linear v6 (session 40): at batch <= LINEAR_PDL_MAX_BATCH the classifier GEMV stages x once per block in shared
+    memory after its PDL wait; with the default fuse plan, logits against ONNX Runtime (NaN-poisoned buffers),
+    bit-identical to linear v5's plan (the same products in the same order) and run to run, eager and in a CUDA
+    graph."""
+    be = impls.create("custom", kernels="linear=v6", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom linear=v6 graph={graph} bs{batch}")
+    gemv = [(la.name, la.pdl, la.smem) for la in be.plan(batch).launches if la.name.startswith("linear_gemv")]
+    fin = net.layers[-1].in_features
+    want = ("linear_gemv_v6", True, batch * fin * 4) if batch <= LINEAR_PDL_MAX_BATCH else ("linear_gemv_v3", False, 0)
+    assert gemv == [want], gemv
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    x, _ = ort_reference(batch)
+    np.testing.assert_array_equal(be.run(x), be.run(x))
+    assert_same_cost_model_logits(net, x, "linear=v6", "linear=v5", graph)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2])
 def test_e2e_fuse_v12_pdl_pwpool_matches_onnxruntime(net, batch, graph):
     """fuse v12: at batch 1 pwpool_c8 is launched by programmatic dependent launch (its weight slice requested while
     the last block kernel finishes); logits against ONNX Runtime (NaN-poisoned), bit-identical to fuse v11's plan and

@@ -523,7 +523,7 @@ def emulate(name, grid, block, args):
         assert IN % 4 == 0 and OUT % 8 == 0 and grid[:2] == (8 * -(-OUT // 64), -(-N // 64)), (grid, N, OUT)
         v = x[: N * IN].reshape(N, IN).astype(np.float64) @ Wt[: IN * OUT].reshape(IN, OUT) + bias[:OUT]
         y[: N * OUT] = v.ravel()
-    elif name in ("linear_gemv", "linear_gemv_v3", "linear_gemv_v5"):
+    elif name in ("linear_gemv", "linear_gemv_v3", "linear_gemv_v5", "linear_gemv_v6"):
         x, W, bias, y = map(flat, a[:4])
         N, IN, OUT = map(int, a[4:])
         y[: N * OUT] = (
@@ -645,6 +645,9 @@ class RawKernel:
         # the H100's 227 KB per block
         limit = max(48 * 1024, getattr(self, "max_dynamic_shared_size_bytes", 0))
         assert np.prod(b) <= 1024 and shared_mem <= limit <= 227 * 1024, (self.name, shared_mem, limit)
+        if self.name == "linear_gemv_v6":  # linear v6: x staged in dynamic shared memory, N * IN floats, all of it
+            n, fin = int(args[4]), int(args[5])
+            assert shared_mem == n * fin * 4 <= K.LINEAR_V6_MAX_SMEM and fin % 4 == 0, (shared_mem, n, fin)
         if CAPTURE is not None:
             CAPTURE.append((self.name, g, b, args))
             return
@@ -1950,6 +1953,40 @@ def test_linear_v5_launches_the_gemv_with_pdl(fake_cupy, net, monkeypatch):
     names = [(la.name, la.pdl) for la in be.plan(1).launches]
     assert names[-1] == ("linear_gemv_v3", False) and not any(p for _, p in names), names
     assert any("linear v5 -> v3" in f for f in be.info()["fallbacks"]), be.info()["fallbacks"]
+
+
+def test_linear_v6_stages_x_in_shared_memory(fake_cupy, net, monkeypatch):
+    """linear v6 (session 40): at batch <= LINEAR_PDL_MAX_BATCH the classifier is linear_gemv_v6 by programmatic
+    dependent launch with N * IN * 4 bytes of dynamic shared memory (x staged once per block; the fake kernel checks
+    the size), above it v3's GEMV plainly as in v5; the logits are v5's, bit for bit, in the default fuse plan too.
+    Where x does not fit LINEAR_V6_MAX_SMEM: v5's kernel and a fallback record; without cuLaunchKernelEx: v3's."""
+    for batch in (1, 2):
+        x = random_input(net, batch, seed=batch)
+        ys = []
+        for ver in ("v6", "v5"):
+            be = fake_cupy.CustomBackend(kernels=f"linear={ver}")
+            be.prepare(net)
+            gemv = [la for la in be.plan(batch).launches if la.name.startswith("linear_gemv")]
+            pdl = batch <= K.LINEAR_PDL_MAX_BATCH
+            want = f"linear_gemv_{ver}" if pdl else "linear_gemv_v3"
+            assert [(la.name, la.pdl) for la in gemv] == [(want, pdl)], gemv
+            fin = net.layers[-1].in_features
+            assert gemv[0].smem == (batch * fin * 4 if pdl and ver == "v6" else 0), gemv[0].smem
+            ys.append(be.run(x))
+            assert not be.info()["fallbacks"], be.info()["fallbacks"]
+        np.testing.assert_array_equal(ys[0], ys[1])
+    monkeypatch.setattr(K, "LINEAR_V6_MAX_SMEM", 1024)
+    be = fake_cupy.CustomBackend(kernels="linear=v6")
+    be.prepare(net)
+    names = [(la.name, la.pdl, la.smem) for la in be.plan(1).launches if la.name.startswith("linear_gemv")]
+    assert names == [("linear_gemv_v5", True, 0)], names
+    assert any("linear v6 -> v5" in f for f in be.info()["fallbacks"]), be.info()["fallbacks"]
+    monkeypatch.setattr(fake_cupy, "_driver_launch_ex", lambda: None)
+    be = fake_cupy.CustomBackend(kernels="linear=v6,fuse=v26")
+    be.prepare(net)
+    names = [(la.name, la.pdl) for la in be.plan(1).launches if la.name.startswith("linear_gemv")]
+    assert names == [("linear_gemv_v3", False)], names
+    assert any("linear v6 -> v3" in f for f in be.info()["fallbacks"]), be.info()["fallbacks"]
 
 
 def test_fuse_v12_launches_pwpool_c8_with_pdl(fake_cupy, net):
