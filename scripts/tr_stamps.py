@@ -91,7 +91,7 @@ def main() -> None:
         h, w = lx.in_shape[1:]
         ho, wo = ld.out_hw(h, w)
         rng = np.random.default_rng(ex.index)
-        x = be.to_device(rng.standard_normal((1, h, w, lx.in_channels), dtype=np.float32))
+        x = be.to_device(rng.standard_normal((1, *lx.in_shape), dtype=np.float32))  # (NCHW in, NHWC on the device)
         for extra in [0] + [int(e) for e in args.extra.split(",") if e]:
             tr = cfg[1] + extra
             if tr > ho:
