@@ -254,8 +254,18 @@ def slot_sizes(slot_of: list[int], sizes: list[int]) -> list[int]:
 # -- launches ------------------------------------------------------------------------------------------
 # the driver API's cuLaunchKernelEx structures (CUDA 12+ ABI): programmatic dependent launch (Launch.pdl) and
 # scripts/pdl_probe.py
+class AccessPolicyWindow(ctypes.Structure):  # CUaccessPolicyWindow
+    _fields_ = [
+        ("base_ptr", ctypes.c_void_p),
+        ("num_bytes", ctypes.c_size_t),
+        ("hitRatio", ctypes.c_float),
+        ("hitProp", ctypes.c_int),
+        ("missProp", ctypes.c_int),
+    ]
+
+
 class LaunchAttrValue(ctypes.Union):
-    _fields_ = [("pad", ctypes.c_char * 64), ("i", ctypes.c_int)]
+    _fields_ = [("pad", ctypes.c_char * 64), ("i", ctypes.c_int), ("window", AccessPolicyWindow)]
 
 
 class LaunchAttr(ctypes.Structure):
@@ -278,7 +288,25 @@ class LaunchConfig(ctypes.Structure):
 
 
 PROGRAMMATIC_STREAM_SERIALIZATION = 6  # CUlaunchAttributeID
+ACCESS_POLICY_WINDOW = 1  # CUlaunchAttributeID (session 40: MBV2_L2_PERSIST)
+ACCESS_PROPERTY_STREAMING, ACCESS_PROPERTY_PERSISTING = 1, 2  # CUaccessProperty
+LIMIT_PERSISTING_L2_CACHE_SIZE = 0x06  # cudaLimit
 NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14  # CUfunction_attribute (cuda.h)
+
+
+def launch_attrs(window: tuple[int, int, float] | None) -> tuple[Any, int]:
+    """cuLaunchKernelEx's attribute array for a programmatic dependent launch, and its length: the PDL attribute, then
+    (MBV2_L2_PERSIST) an access-policy window (base pointer, bytes, hit ratio; hits persisting, misses streaming)."""
+    attrs = (LaunchAttr * 2)()
+    attrs[0].id = PROGRAMMATIC_STREAM_SERIALIZATION
+    attrs[0].value.i = 1
+    if window is None:
+        return attrs, 1
+    ptr, nbytes, ratio = window
+    attrs[1].id = ACCESS_POLICY_WINDOW
+    props = (ACCESS_PROPERTY_PERSISTING, ACCESS_PROPERTY_STREAMING)  # hits, misses
+    attrs[1].value.window = AccessPolicyWindow(ptr, nbytes, ratio, *props)
+    return attrs, 2
 
 
 def _driver_fn(name: str, argtypes: list | None = None) -> Any:
@@ -479,6 +507,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.carveout = K.carveout_option()
         self.pdl_trigger = K.pdl_trigger_option()  # MBV2_PDL_TRIGGER (session 31): "end" or "early"; one per process
         self.stage = K.stage_option()  # MBV2_STAGE (session 33): "sync" or "async"; one per process
+        self.l2_persist = K.l2_persist_option()  # MBV2_L2_PERSIST (session 40): "off" or "head"; one per process
+        self.l2_set_aside = 0  # bytes of the L2 set aside for persisting lines (MBV2_L2_PERSIST=head)
         self.b0split = K.b0split_option()  # MBV2_B0SPLIT (session 38): "0" or "1"; one per process
         # fuse v45: the plan positions whose launches run on their early-trigger twins (_trigger_twins; None: every
         # launch that has one). Session 33: so that the hand-offs that gain can be kept alone (scripts/trigger_mask.py
@@ -543,6 +573,12 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if int(self.arch) >= 90:  # cuLaunchKernelEx: the pdl option, linear v5's GEMV
             self._launch_ex = _driver_launch_ex()
         self.pdl = bool(self.pdl_option) and self._launch_ex is not None
+        if self.l2_persist == "head":  # a limit of the process's context: set once, before any capture
+            most = int(cupy.cuda.runtime.getDeviceProperties(dev.id).get("persistingL2CacheMaxSize", 0))
+            if most <= 0:
+                raise InputError(f"{K.L2_PERSIST_ENV}=head: this GPU sets aside no L2 for persisting accesses")
+            self.l2_set_aside = min(most, K.L2_PERSIST_BYTES)
+            cupy.cuda.runtime.deviceSetLimit(LIMIT_PERSISTING_L2_CACHE_SIZE, self.l2_set_aside)
         key = f"{dev.id}:{self.arch}"
         if key not in _MODULE_CACHE:
             built = K.build_all(self.arch)
@@ -571,6 +607,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             _MODULE_CACHE[key] = (fns, compiler)
         self._fns, self.compiler = _MODULE_CACHE[key]
         mine = {K.CARVEOUT_ENV: self.carveout, K.PDL_TRIGGER_ENV: self.pdl_trigger, K.STAGE_ENV: self.stage}
+        mine[K.L2_PERSIST_ENV] = self.l2_persist
         first = _PROCESS_OPTIONS.setdefault(key, mine)
         for env, value in mine.items():
             if first[env] != value:
@@ -615,6 +652,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             "carveout": self.carveout if self.carveout is not None else "driver default",
             "pdl_trigger": self.pdl_trigger,
             "stage": self.stage,
+            **({"l2_persist": self.l2_persist, "l2_set_aside": self.l2_set_aside} if self.l2_persist != "off" else {}),
             **({"b0split": self.b0split} if self.b0split != "0" else {}),
             **({"trigger_launches": sorted(self.trigger_launches)} if self.trigger_launches is not None else {}),
             **({"stage_launches": sorted(self.stage_launches)} if self.stage_launches is not None else {}),
@@ -2120,17 +2158,25 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
     def _launch_pdl(self, launch: Launch) -> None:
         """cuLaunchKernelEx with PROGRAMMATIC_STREAM_SERIALIZATION on the backend's stream (captured into CUDA graphs
         like any launch): the kernel may begin while the previous one finishes; it waits in griddepcontrol.wait."""
-        attr = LaunchAttr(id=PROGRAMMATIC_STREAM_SERIALIZATION)
-        attr.value.i = 1
+        attrs, n = launch_attrs(self._persist_window(launch))
         g = tuple(launch.grid) + (1,) * (3 - len(launch.grid))
         b = tuple(launch.block) + (1,) * (3 - len(launch.block))
-        cfg = LaunchConfig(*g, *b, launch.smem, self.stream.ptr, ctypes.pointer(attr), 1)
+        cfg = LaunchConfig(*g, *b, launch.smem, self.stream.ptr, attrs, n)
         vals = [_ctype_arg(a) for a in launch.args]
         params = (ctypes.c_void_p * len(vals))(*[ctypes.addressof(v) for v in vals])
         err = self._launch_ex(ctypes.byref(cfg), ctypes.c_void_p(launch.kernel.kernel.ptr), params, None)
         if err != 0:
             where = f"{launch.name} grid={launch.grid} block={launch.block}"
             raise CudaError(f"cuLaunchKernelEx of {where}: CUresult {err}")
+
+    def _persist_window(self, launch: Launch) -> tuple[int, int, float] | None:
+        """MBV2_L2_PERSIST=head (session 40): the access-policy window of a launch of K.L2_PERSIST_HEAD, over its
+        weight array (argument 1), the hit ratio what the set-aside holds of it; None otherwise."""
+        if self.l2_persist != "head" or K.generic_of(launch.name) not in K.L2_PERSIST_HEAD:
+            return None
+        w = launch.args[1]
+        ratio = min(1.0, self.l2_set_aside / w.nbytes) if w.nbytes else 1.0
+        return int(w.data.ptr), int(w.nbytes), ratio
 
     def launch_all(self, launches: list[Launch]) -> None:
         with self.stream:
