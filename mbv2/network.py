@@ -134,6 +134,18 @@ class Network:
     def param_count(self) -> int:
         return sum(layer.param_count() for layer in self.layers)
 
+    def bottleneck_blocks(self) -> list[tuple[FusedOp, FusedOp, FusedOp]]:
+        """The (expansion, depthwise, projection) fused-op triples of the inverted-residual blocks, in order: a 1x1
+        conv, the depthwise conv that reads it, the 1x1 conv that reads that (scripts/cblock_sweep.py and
+        tr_stamps.py time and stamp the custom backend's block kernels on them)."""
+        out = []
+        for ex, dw, pw in zip(self.fused, self.fused[1:], self.fused[2:]):
+            if not (ex.kind == dw.kind == pw.kind == "conv" and dw.input == ex.index and pw.input == dw.index):
+                continue
+            if ex.layer.is_pointwise and dw.layer.is_depthwise and pw.layer.is_pointwise:
+                out.append((ex, dw, pw))
+        return out
+
     def distinct_ops(self) -> list[dict[str, Any]]:
         """Every distinct operator configuration of the fused list, with the ops that share it.
 

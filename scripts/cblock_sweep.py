@@ -146,13 +146,8 @@ def main() -> None:
         be6 = CustomBackend(kernels=f"fuse={args.fuse}")
         be6.prepare(net)
         by_label = {label: (lo, hi) for label, lo, hi in plan5.op_ranges}
-        fused = net.fused
-        for ex, dw, pw in zip(fused, fused[1:], fused[2:]):
-            if not (ex.kind == dw.kind == pw.kind == "conv" and dw.input == ex.index and pw.input == dw.index):
-                continue
+        for ex, dw, pw in net.bottleneck_blocks():
             lx, ld, lp = ex.layer, dw.layer, pw.layer
-            if not (lx.is_pointwise and ld.is_depthwise and lp.is_pointwise):
-                continue
             h, w = lx.in_shape[1:]
             if args.maps and f"{h}x{w}" not in args.maps.split(","):
                 continue

@@ -13,6 +13,7 @@
 # combo_device.sh). `staged_ab` (after bs1_start): scripts/staged_device.sh / staged_bench_device.sh's A/B and
 # decision (AB_VERSIONS: the fuse versions it times, default v46 v47 v48). `prefix_times VERSION..` (after bs1_start):
 # each version's batch-1 prefix times on those picks into $OUT/prefix.tgz while time is left.
+# `find_ncu` (session 40): Nsight Compute's path into $NCU, its version printed, or a failure.
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -75,4 +76,9 @@ prefix_times() {  # session 38: the batch-1 prefix times of each fuse version na
     echo "[prefix $v rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "/tmp/prefix/prefix_$v.log")"
     tar -czf "$OUT/prefix.tgz" -C /tmp prefix
   done
+}
+find_ncu() {  # session 40: the ncu on PATH or under /usr/local/cuda*, into $NCU (its version printed), or fail
+  NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+  [ -n "$NCU" ] || { echo "ncu not found"; return 1; }
+  "$NCU" --version | tail -1
 }

@@ -15,7 +15,7 @@ python3 -c "import cupy; cupy.cuda.runtime.deviceSetLimit; print('persistingL2Ca
   cupy.cuda.runtime.getDeviceProperties(0)['persistingL2CacheMaxSize'])" || exit 1
 s="fuse=v47,picks=$P"
 ab_arms MBV2_L2_PERSIST "- head - head - head" "$s;$s"
-NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+find_ncu || exit 1
 M="gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sector_hit_rate.pct,lts__t_bytes.sum"
 for mode in graph node; do
   [ "$(left 60)" -lt 30 ] && { echo "[ncu $mode skipped: no time left]"; continue; }

@@ -9,10 +9,8 @@ OUT=${1:?usage: $0 OUT}
 export END=${END:-560}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
-NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
-[ -n "$NCU" ] || { echo "ncu not found"; exit 1; }
+find_ncu || exit 1
 D=/tmp/ncu_out; mkdir -p "$D"
-"$NCU" --version | tail -1
 M="gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed"
 M="$M,sm__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active"
 M="$M,dram__bytes.sum,lts__t_bytes.sum"

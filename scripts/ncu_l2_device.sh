@@ -4,15 +4,13 @@
 # compulsory ones) on one replay of the default plan's CUDA graph after 5 warm replays (scripts/ncu_kernels.py
 # --graph), on the committed picks:
 #   1. the whole graph as one result (--graph-profiling graph): DRAM bytes read / written, L2 hit rate (graph.csv);
-#   2. each kernel node (--graph-profiling node): the same per kernel (nodes.csv, nodes.md).
+#   2. each kernel node (--graph-profiling node): the same per kernel (node.csv), each node printed.
 # Usage: scripts/ncu_l2_device.sh OUT   env: KCACHE, END (default 240)
 OUT=${1:?usage: $0 OUT}
 export END=${END:-240}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
-NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
-[ -n "$NCU" ] || { echo "ncu not found"; exit 1; }
-"$NCU" --version | tail -1
+find_ncu || exit 1
 M="gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sector_hit_rate.pct,lts__t_bytes.sum"
 for mode in graph node; do
   MBV2_TUNE_PICKS="$P" timeout "$(left 100)" "$NCU" --clock-control none --cache-control none --graph-profiling $mode \

@@ -54,13 +54,8 @@ def configs_of(names: list[str]) -> list[tuple[str, tuple, tuple]]:
 def block_layers(net, shape: tuple) -> tuple:
     """The first (expansion, depthwise, projection) fused-op triple of ``net`` with ``shape`` (H, W, CIN, CE, COUT, HO,
     WO, S, ...)."""
-    fused = net.fused
-    for ex, dw, pw in zip(fused, fused[1:], fused[2:]):
-        if not (ex.kind == dw.kind == pw.kind == "conv" and dw.input == ex.index and pw.input == dw.index):
-            continue
+    for ex, dw, pw in net.bottleneck_blocks():
         lx, ld, lp = ex.layer, dw.layer, pw.layer
-        if not (lx.is_pointwise and ld.is_depthwise and lp.is_pointwise):
-            continue
         h, w = lx.in_shape[1:]
         ho, wo = ld.out_hw(h, w)
         if (h, w, lx.in_channels, lx.out_channels, lp.out_channels, ho, wo, ld.stride) == tuple(shape[:8]):

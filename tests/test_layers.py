@@ -123,3 +123,17 @@ def test_fused_run_equals_unfused_walk(net, rng) -> None:
             cur = b.linear(cur, layer)
         outs.append(cur)
     assert_close(b.run(x), cur, "fp32", "e2e")
+
+
+def test_bottleneck_blocks(net) -> None:
+    """Network.bottleneck_blocks: MobileNetV2-1.0's 16 expansion -> depthwise -> projection blocks (block 0 has no
+    expansion), each a chain of fused ops, in order, with the widths of the architecture."""
+    blocks = net.bottleneck_blocks()
+    assert len(blocks) == 16
+    widths = [(ex.layer.in_channels, ex.layer.out_channels, pw.layer.out_channels) for ex, _, pw in blocks]
+    assert widths[0] == (16, 96, 24) and widths[-1] == (160, 960, 320)
+    assert [dw.layer.stride for _, dw, _ in blocks].count(2) == 4
+    for ex, dw, pw in blocks:
+        assert dw.input == ex.index and pw.input == dw.index and dw.layer.groups == dw.layer.in_channels
+        assert ex.layer.kernel == pw.layer.kernel == 1
+    assert [ex.index for ex, _, _ in blocks] == sorted(ex.index for ex, _, _ in blocks)
