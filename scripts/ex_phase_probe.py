@@ -183,8 +183,8 @@ def main() -> None:
     nvcc = K.find_nvcc()
     if nvcc is None:
         raise SystemExit("nvcc not found")
-    with tempfile.TemporaryDirectory() as d:
-        mod = cupy.RawModule(path=str(build(nvcc, Path(d))))
+    keep = tempfile.TemporaryDirectory()  # (CuPy loads the module at its first get_function: the cubin stays)
+    mod = cupy.RawModule(path=str(build(nvcc, Path(keep.name))))
     props = cupy.cuda.runtime.getDeviceProperties(0)
     sms, ghz = int(props["multiProcessorCount"]), int(props["clockRate"]) / 1e6
     rng = np.random.default_rng(40)
@@ -215,6 +215,7 @@ def main() -> None:
             raise SystemExit(f"{v}: the phase's output is off (rel L2 {err:.2e} against float64)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+    keep.cleanup()
 
 
 if __name__ == "__main__":
