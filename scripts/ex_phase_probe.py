@@ -13,11 +13,13 @@ Variants:
     plan       cblock::ex_tiles_ec itself (kernels/cblock.cu included, the plan build's spec defines): the phase as
                planned; its output is checked against NumPy float64 (rel L2)
     plan_ks4   the same with the k range split over 4 lanes (twice the lanes, half the chain each)
+    plan_ks1   the same with no k split (half the lanes, no butterfly)
     copy       the probe's copy of that loop, unchanged (the control: it must read as plan)
     x_reg      the copy with each lane's input float4s loaded once, before the k loop (no input loads in the loop)
     w_reg      the copy with the weight float4s loaded once (no weight loads in the loop)
     regs       both: the loop's FFMAs, shuffles and stores alone
     loads      the loop's loads with one FADD per loaded value in place of the 64 FFMAs per k step
+    regs_noshfl, copy_noshfl   regs / copy without the butterfly over the k slices (timing only)
 
 What each variant takes off the plan's time is what its loads (or its FFMA issue) cost on the critical path.
 """
@@ -51,7 +53,7 @@ constexpr int IP = %(IP)d, CIN = %(CIN)d, CH = %(CH)d, XS = %(XS)d, CS = %(CS)d,
 
 // the probe's copy of ex_tiles_ec<1, CH, NT, 1, true, 2> (k range over KS lanes), with V's changes: V & 1 the input
 // float4s loaded once before the k loop, V & 2 the weight float4s loaded once, V == 4 one FADD per loaded value in
-// place of the FFMAs
+// place of the FFMAs, V & 8 no butterfly over the k slices (the sums are then wrong: timing only)
 template <int V, int KS>
 __device__ __forceinline__ void ex_copy(const float* Xs, const float* Wes, const float* bes, float* Es, int tid) {
     constexpr int NW = NT / 32, UW = 32 / KS, KL = CIN / KS, PG = (IP + EP - 1) / EP, U = PG * CG;
@@ -96,7 +98,7 @@ __device__ __forceinline__ void ex_copy(const float* Xs, const float* Wes, const
                 }
             }
         }
-        for (int m = UW; m < 32; m *= 2) {
+        for (int m = UW; m < ((V & 8) ? UW : 32); m *= 2) {  // (V & 8: no butterfly)
 #pragma unroll
             for (int i = 0; i < EP; ++i) {
                 acc[i].x += __shfl_xor_sync(0xffffffffu, acc[i].x, m);
@@ -154,8 +156,12 @@ PROBE_KERNEL(x_reg, 1, 2)
 PROBE_KERNEL(w_reg, 2, 2)
 PROBE_KERNEL(regs, 3, 2)
 PROBE_KERNEL(loads, 4, 2)
+PROBE_KERNEL(plan_ks1, -1, 1)
+PROBE_KERNEL(regs_noshfl, 11, 2)
+PROBE_KERNEL(copy_noshfl, 8, 2)
 """
-VARIANTS = ("plan", "plan_ks4", "copy", "x_reg", "w_reg", "regs", "loads")
+CHECKED = ("plan", "plan_ks4", "plan_ks1", "copy")
+VARIANTS = ("plan", "plan_ks4", "plan_ks1", "copy", "x_reg", "w_reg", "regs", "loads", "regs_noshfl", "copy_noshfl")
 
 
 def build(nvcc: str, out: Path) -> Path:
@@ -208,10 +214,10 @@ def main() -> None:
         err = float(np.linalg.norm(e.get() - ref) / np.linalg.norm(ref))
         row = {"variant": v, "cycles_first": first, "cycles": second, "us": second / ghz / 1e3, "rel_l2": err}
         rows.append(row)
-        check = f"rel L2 {err:.1e}" if v in ("plan", "plan_ks4", "copy") else "(timing only)"
+        check = f"rel L2 {err:.1e}" if v in CHECKED else "(timing only)"
         print(f"{v:9s} {second:7.0f} cycles = {row['us']:.2f} us at {ghz:.2f} GHz (first pass {first:.0f}); {check}",
               flush=True)  # fmt: skip
-        if v in ("plan", "plan_ks4", "copy") and not err < 1e-5:
+        if v in CHECKED and not err < 1e-5:
             raise SystemExit(f"{v}: the phase's output is off (rel L2 {err:.2e} against float64)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
