@@ -20,6 +20,8 @@ Variants:
     regs       both: the loop's FFMAs, shuffles and stores alone
     loads      the loop's loads with one FADD per loaded value in place of the 64 FFMAs per k step
     regs_noshfl, copy_noshfl   regs / copy without the butterfly over the k slices (timing only)
+    plan_e<EC>ks<KS>   ex_tiles_ec with lane tiles of 4 pixels x 4 * EC channels, the k range over KS lanes (wider
+               tiles issue FFMAs faster: scripts/ffma_rate_probe.py)
 
 What each variant takes off the plan's time is what its loads (or its FFMA issue) cost on the critical path.
 """
@@ -119,7 +121,7 @@ __device__ __forceinline__ void ex_copy(const float* Xs, const float* Wes, const
 
 // V: -1 the plan's ex_tiles_ec, 0 - 4 ex_copy<V>; KS the k split. X [IP][CIN], W [CIN][CH], b [CH] in global memory;
 // block 0 writes its Es to E [IP][CH]; cyc[2 * block + pass] the pass's cycles
-template <int V, int KS>
+template <int V, int KS, int EC = 1>
 __device__ void probe(const float* X, const float* W, const float* b, float* E, long long* cyc) {
     extern __shared__ __align__(16) float sm[];
     constexpr int wsk = KS > 1 ? EX_WSK : 0, KL = CIN / KS;
@@ -134,7 +136,7 @@ __device__ void probe(const float* X, const float* W, const float* b, float* E, 
     for (int pass = 0; pass < 2; ++pass) {
         __syncthreads();
         const long long t0 = clock64();
-        if constexpr (V < 0) ex_tiles_ec<1, CH, NT, 1, true, 2>(Xs, Wes, bes, Es, IP, XS, CIN, KS, 1, tid);
+        if constexpr (V < 0) ex_tiles_ec<EC, CH, NT, 1, true, 2>(Xs, Wes, bes, Es, IP, XS, CIN, KS, 1, tid);
         else ex_copy<V, KS>(Xs, Wes, bes, Es, tid);
         __syncthreads();
         const long long t1 = clock64();
@@ -144,11 +146,12 @@ __device__ void probe(const float* X, const float* W, const float* b, float* E, 
         for (int i = tid; i < IP * CH; i += NT) E[i] = Es[(i / CH) * CS + i %% CH];
 }
 }  // namespace probe_ns
-#define PROBE_KERNEL(NAME, V, KS)                                                                 \
+#define PROBE_KERNEL_EC(NAME, V, KS, EC)                                                          \
     extern "C" __global__ void __launch_bounds__(512, 1)                                          \
     NAME(const float* X, const float* W, const float* b, float* E, long long* cyc) {              \
-        probe_ns::probe<V, KS>(X, W, b, E, cyc);                                                  \
+        probe_ns::probe<V, KS, EC>(X, W, b, E, cyc);                                              \
     }
+#define PROBE_KERNEL(NAME, V, KS) PROBE_KERNEL_EC(NAME, V, KS, 1)
 PROBE_KERNEL(plan, -1, 2)
 PROBE_KERNEL(plan_ks4, -1, 4)
 PROBE_KERNEL(copy, 0, 2)
@@ -159,9 +162,14 @@ PROBE_KERNEL(loads, 4, 2)
 PROBE_KERNEL(plan_ks1, -1, 1)
 PROBE_KERNEL(regs_noshfl, 11, 2)
 PROBE_KERNEL(copy_noshfl, 8, 2)
+PROBE_KERNEL_EC(plan_e2ks2, -1, 2, 2)
+PROBE_KERNEL_EC(plan_e2ks4, -1, 4, 2)
+PROBE_KERNEL_EC(plan_e3ks4, -1, 4, 3)
+PROBE_KERNEL_EC(plan_e3ks8, -1, 8, 3)
 """
-CHECKED = ("plan", "plan_ks4", "plan_ks1", "copy")
+CHECKED = ("plan", "plan_ks4", "plan_ks1", "copy", "plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8")
 VARIANTS = ("plan", "plan_ks4", "plan_ks1", "copy", "x_reg", "w_reg", "regs", "loads", "regs_noshfl", "copy_noshfl")
+VARIANTS += ("plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8")
 
 
 def build(nvcc: str, out: Path) -> Path:
