@@ -22,6 +22,8 @@ Variants:
     regs_noshfl, copy_noshfl   regs / copy without the butterfly over the k slices (timing only)
     plan_e<EC>ks<KS>   ex_tiles_ec with lane tiles of 4 pixels x 4 * EC channels, the k range over KS lanes (wider
                tiles issue FFMAs faster: scripts/ffma_rate_probe.py)
+    wide_ks<KS>  the sized lead: lane tiles of 8 pixels x 8 channels, the k range over KS lanes, the partial sums
+               through shared memory instead of a butterfly (a new order of the sums: checked against float64)
 
 What each variant takes off the plan's time is what its loads (or its FFMA issue) cost on the critical path.
 """
@@ -119,16 +121,74 @@ __device__ __forceinline__ void ex_copy(const float* Xs, const float* Wes, const
     }
 }
 
+// the sized lead (session 40): lane tiles of 8 pixels x 8 channels, the k range over KS lanes, the KS partial sums
+// through shared memory Pt [KS][IP][CH] (no butterfly), then summed in slice order after the bias by one thread per
+// output float4, + ReLU6. The weights here without the k slices' skew (Wes [CIN][CH])
+template <int KS>
+__device__ __forceinline__ void ex_wide(const float* Xs, const float* Wes, const float* bes, float* Es, float* Pt,
+                                        int tid) {
+    constexpr int TP = 8, TC = 8, PG = (IP + TP - 1) / TP, U = PG * (CH / TC), KL = CIN / KS;
+    static_assert(CH %% TC == 0 && CIN %% (4 * KS) == 0 && U * KS <= NT, "wide tiles");
+    if (tid < U * KS) {
+        const int u = tid %% U, j = tid / U, pg = u %% PG, cg = u / PG;
+        int pix[TP];
+#pragma unroll
+        for (int i = 0; i < TP; ++i) pix[i] = min(pg + i * PG, IP - 1);
+        float acc[TP][TC];
+#pragma unroll
+        for (int i = 0; i < TP; ++i)
+#pragma unroll
+            for (int c = 0; c < TC; ++c) acc[i][c] = 0.0f;
+#pragma unroll
+        for (int k = j * KL; k < j * KL + KL; k += 4) {
+            float4 xv[TP];
+#pragma unroll
+            for (int i = 0; i < TP; ++i) xv[i] = *reinterpret_cast<const float4*>(Xs + pix[i] * XS + k);
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {
+                const float4 w0 = *reinterpret_cast<const float4*>(Wes + (k + kk) * CH + cg * TC);
+                const float4 w1 = *reinterpret_cast<const float4*>(Wes + (k + kk) * CH + cg * TC + 4);
+                const float w[TC] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+#pragma unroll
+                for (int i = 0; i < TP; ++i) {
+                    const float x = f4c(xv[i], kk);
+#pragma unroll
+                    for (int c = 0; c < TC; ++c) acc[i][c] = fmaf(x, w[c], acc[i][c]);
+                }
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < TP; ++i) {
+            const int p = pg + i * PG;
+            if (p < IP) {
+                float* d = Pt + (j * IP + p) * CH + cg * TC;
+                *reinterpret_cast<float4*>(d) = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+                *reinterpret_cast<float4*>(d + 4) = make_float4(acc[i][4], acc[i][5], acc[i][6], acc[i][7]);
+            }
+        }
+    }
+    __syncthreads();
+    for (int o = tid; o < IP * CH / 4; o += NT) {  // output float4 o: pixel o / (CH / 4), channels 4 (o %% (CH / 4))
+        const int p = o / (CH / 4), c4 = o - p * (CH / 4);
+        float4 s = *reinterpret_cast<const float4*>(bes + c4 * 4);
+#pragma unroll
+        for (int j = 0; j < KS; ++j) add4(s, *reinterpret_cast<const float4*>(Pt + (j * IP + p) * CH + c4 * 4));
+        *reinterpret_cast<float4*>(Es + p * CS + c4 * 4) = relu6(s);
+    }
+}
+
 // V: -1 the plan's ex_tiles_ec, 0 - 4 ex_copy<V>; KS the k split. X [IP][CIN], W [CIN][CH], b [CH] in global memory;
 // block 0 writes its Es to E [IP][CH]; cyc[2 * block + pass] the pass's cycles
 template <int V, int KS, int EC = 1>
 __device__ void probe(const float* X, const float* W, const float* b, float* E, long long* cyc) {
     extern __shared__ __align__(16) float sm[];
-    constexpr int wsk = KS > 1 ? EX_WSK : 0, KL = CIN / KS;
+    constexpr bool WIDE = V == 16;  // ex_wide<KS>: weights unskewed, the partials after Es
+    constexpr int wsk = (KS > 1 && !WIDE) ? EX_WSK : 0, KL = CIN / KS;
     float* Xs = sm;
     float* Wes = Xs + IP * XS;
     float* bes = Wes + CIN * CH + (KS - 1) * wsk;
     float* Es = bes + CH;
+    float* Pt = Es + IP * CS;  // (ex_wide only: [KS][IP][CH])
     const int tid = threadIdx.x;
     for (int i = tid; i < IP * CIN; i += NT) Xs[(i / CIN) * XS + i %% CIN] = X[i];
     for (int i = tid; i < CIN * CH; i += NT) Wes[i + (i / CH / KL) * wsk] = W[i];
@@ -137,6 +197,7 @@ __device__ void probe(const float* X, const float* W, const float* b, float* E, 
         __syncthreads();
         const long long t0 = clock64();
         if constexpr (V < 0) ex_tiles_ec<EC, CH, NT, 1, true, 2>(Xs, Wes, bes, Es, IP, XS, CIN, KS, 1, tid);
+        else if constexpr (WIDE) ex_wide<KS>(Xs, Wes, bes, Es, Pt, tid);
         else ex_copy<V, KS>(Xs, Wes, bes, Es, tid);
         __syncthreads();
         const long long t1 = clock64();
@@ -166,10 +227,13 @@ PROBE_KERNEL_EC(plan_e2ks2, -1, 2, 2)
 PROBE_KERNEL_EC(plan_e2ks4, -1, 4, 2)
 PROBE_KERNEL_EC(plan_e3ks4, -1, 4, 3)
 PROBE_KERNEL_EC(plan_e3ks8, -1, 8, 3)
+PROBE_KERNEL(wide_ks8, 16, 8)
+PROBE_KERNEL(wide_ks16, 16, 16)
 """
-CHECKED = ("plan", "plan_ks4", "plan_ks1", "copy", "plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8")
+CHECKED = ("plan", "plan_ks4", "plan_ks1", "copy", "plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8", "wide_ks8")
+CHECKED += ("wide_ks16",)
 VARIANTS = ("plan", "plan_ks4", "plan_ks1", "copy", "x_reg", "w_reg", "regs", "loads", "regs_noshfl", "copy_noshfl")
-VARIANTS += ("plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8")
+VARIANTS += ("plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8", "wide_ks8", "wide_ks16")
 
 
 def build(nvcc: str, out: Path) -> Path:
