@@ -23,7 +23,8 @@ Variants:
     plan_e<EC>ks<KS>   ex_tiles_ec with lane tiles of 4 pixels x 4 * EC channels, the k range over KS lanes (wider
                tiles issue FFMAs faster: scripts/ffma_rate_probe.py)
     wide_ks<KS>  the sized lead: lane tiles of 8 pixels x 8 channels, the k range over KS lanes, the partial sums
-               through shared memory instead of a butterfly (a new order of the sums: checked against float64)
+               through shared memory instead of a butterfly (a new order of the sums: checked against float64);
+               _pad: the partials' rows CH + 4 floats apart (Es's stride) instead of CH
 
 What each variant takes off the plan's time is what its loads (or its FFMA issue) cost on the critical path.
 """
@@ -124,10 +125,10 @@ __device__ __forceinline__ void ex_copy(const float* Xs, const float* Wes, const
 // the sized lead (session 40): lane tiles of 8 pixels x 8 channels, the k range over KS lanes, the KS partial sums
 // through shared memory Pt [KS][IP][CH] (no butterfly), then summed in slice order after the bias by one thread per
 // output float4, + ReLU6. The weights here without the k slices' skew (Wes [CIN][CH])
-template <int KS>
+template <int KS, int PSTR = CH>
 __device__ __forceinline__ void ex_wide(const float* Xs, const float* Wes, const float* bes, float* Es, float* Pt,
                                         int tid) {
-    constexpr int TP = 8, TC = 8, PG = (IP + TP - 1) / TP, U = PG * (CH / TC), KL = CIN / KS;
+    constexpr int TP = 8, TC = 8, PG = (IP + TP - 1) / TP, U = PG * (CH / TC), KL = CIN / KS;  // (PSTR: Pt's row)
     static_assert(CH %% TC == 0 && CIN %% (4 * KS) == 0 && U * KS <= NT, "wide tiles");
     if (tid < U * KS) {
         const int u = tid %% U, j = tid / U, pg = u %% PG, cg = u / PG;
@@ -161,7 +162,7 @@ __device__ __forceinline__ void ex_wide(const float* Xs, const float* Wes, const
         for (int i = 0; i < TP; ++i) {
             const int p = pg + i * PG;
             if (p < IP) {
-                float* d = Pt + (j * IP + p) * CH + cg * TC;
+                float* d = Pt + (j * IP + p) * PSTR + cg * TC;
                 *reinterpret_cast<float4*>(d) = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
                 *reinterpret_cast<float4*>(d + 4) = make_float4(acc[i][4], acc[i][5], acc[i][6], acc[i][7]);
             }
@@ -172,7 +173,7 @@ __device__ __forceinline__ void ex_wide(const float* Xs, const float* Wes, const
         const int p = o / (CH / 4), c4 = o - p * (CH / 4);
         float4 s = *reinterpret_cast<const float4*>(bes + c4 * 4);
 #pragma unroll
-        for (int j = 0; j < KS; ++j) add4(s, *reinterpret_cast<const float4*>(Pt + (j * IP + p) * CH + c4 * 4));
+        for (int j = 0; j < KS; ++j) add4(s, *reinterpret_cast<const float4*>(Pt + (j * IP + p) * PSTR + c4 * 4));
         *reinterpret_cast<float4*>(Es + p * CS + c4 * 4) = relu6(s);
     }
 }
@@ -182,7 +183,7 @@ __device__ __forceinline__ void ex_wide(const float* Xs, const float* Wes, const
 template <int V, int KS, int EC = 1>
 __device__ void probe(const float* X, const float* W, const float* b, float* E, long long* cyc) {
     extern __shared__ __align__(16) float sm[];
-    constexpr bool WIDE = V == 16;  // ex_wide<KS>: weights unskewed, the partials after Es
+    constexpr bool WIDE = V == 16 || V == 17;  // ex_wide<KS>: weights unskewed, the partials after Es (17: padded)
     constexpr int wsk = (KS > 1 && !WIDE) ? EX_WSK : 0, KL = CIN / KS;
     float* Xs = sm;
     float* Wes = Xs + IP * XS;
@@ -197,7 +198,8 @@ __device__ void probe(const float* X, const float* W, const float* b, float* E, 
         __syncthreads();
         const long long t0 = clock64();
         if constexpr (V < 0) ex_tiles_ec<EC, CH, NT, 1, true, 2>(Xs, Wes, bes, Es, IP, XS, CIN, KS, 1, tid);
-        else if constexpr (WIDE) ex_wide<KS>(Xs, Wes, bes, Es, Pt, tid);
+        else if constexpr (V == 16) ex_wide<KS>(Xs, Wes, bes, Es, Pt, tid);
+        else if constexpr (V == 17) ex_wide<KS, CS>(Xs, Wes, bes, Es, Pt, tid);
         else ex_copy<V, KS>(Xs, Wes, bes, Es, tid);
         __syncthreads();
         const long long t1 = clock64();
@@ -229,11 +231,14 @@ PROBE_KERNEL_EC(plan_e3ks4, -1, 4, 3)
 PROBE_KERNEL_EC(plan_e3ks8, -1, 8, 3)
 PROBE_KERNEL(wide_ks8, 16, 8)
 PROBE_KERNEL(wide_ks16, 16, 16)
+PROBE_KERNEL(wide_ks8_pad, 17, 8)
+PROBE_KERNEL(wide_ks4_pad, 17, 4)
 """
 CHECKED = ("plan", "plan_ks4", "plan_ks1", "copy", "plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8", "wide_ks8")
-CHECKED += ("wide_ks16",)
+CHECKED += ("wide_ks16", "wide_ks8_pad", "wide_ks4_pad")
 VARIANTS = ("plan", "plan_ks4", "plan_ks1", "copy", "x_reg", "w_reg", "regs", "loads", "regs_noshfl", "copy_noshfl")
-VARIANTS += ("plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8", "wide_ks8", "wide_ks16")
+VARIANTS += ("plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8", "wide_ks8", "wide_ks16", "wide_ks8_pad")
+VARIANTS += ("wide_ks4_pad",)
 
 
 def build(nvcc: str, out: Path) -> Path:
