@@ -252,7 +252,7 @@ def build(nvcc: str, out: Path) -> Path:
     if proc.returncode != 0:
         raise SystemExit(f"nvcc failed:\n{proc.stderr}")
     for line in proc.stderr.splitlines():  # registers and spills of the probe kernels
-        if any(f"'{v}'" in line for v in VARIANTS) or ("Used" in line and "registers" in line):
+        if any(f"'{v}'" in line for v in VARIANTS) or ("Used" in line and "registers" in line) or "spill" in line:
             print("  ptxas:", line.strip())
     return cubin
 
