@@ -19,7 +19,7 @@ Variants:
     w_reg      the copy with the weight float4s loaded once (no weight loads in the loop)
     regs       both: the loop's FFMAs, shuffles and stores alone
     loads      the loop's loads with one FADD per loaded value in place of the 64 FFMAs per k step
-    regs_noshfl, copy_noshfl   regs / copy without the butterfly over the k slices (timing only)
+    regs_noshfl  regs without the butterfly over the k slices (timing only; session 40's copy without it spilled)
     plan_e<EC>ks<KS>   ex_tiles_ec with lane tiles of 4 pixels x 4 * EC channels, the k range over KS lanes (wider
                tiles issue FFMAs faster: scripts/ffma_rate_probe.py)
     wide_ks<KS>  the sized lead: lane tiles of 8 pixels x 8 channels, the k range over KS lanes, the partial sums
@@ -224,7 +224,6 @@ PROBE_KERNEL(regs, 3, 2)
 PROBE_KERNEL(loads, 4, 2)
 PROBE_KERNEL(plan_ks1, -1, 1)
 PROBE_KERNEL(regs_noshfl, 11, 2)
-PROBE_KERNEL(copy_noshfl, 8, 2)
 PROBE_KERNEL_EC(plan_e2ks2, -1, 2, 2)
 PROBE_KERNEL_EC(plan_e2ks4, -1, 4, 2)
 PROBE_KERNEL_EC(plan_e3ks4, -1, 4, 3)
@@ -236,7 +235,7 @@ PROBE_KERNEL(wide_ks4_pad, 17, 4)
 """
 CHECKED = ("plan", "plan_ks4", "plan_ks1", "copy", "plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8", "wide_ks8")
 CHECKED += ("wide_ks16", "wide_ks8_pad", "wide_ks4_pad")
-VARIANTS = ("plan", "plan_ks4", "plan_ks1", "copy", "x_reg", "w_reg", "regs", "loads", "regs_noshfl", "copy_noshfl")
+VARIANTS = ("plan", "plan_ks4", "plan_ks1", "copy", "x_reg", "w_reg", "regs", "loads", "regs_noshfl")
 VARIANTS += ("plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8", "wide_ks8", "wide_ks16", "wide_ks8_pad")
 VARIANTS += ("wide_ks4_pad",)
 
