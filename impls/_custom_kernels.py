@@ -30,7 +30,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                kernels/linear.cu); H200: batch 1 -0.7 us (8 interleaved pairs), the default since session 14,
                v6 v5 with x staged once per block in shared memory after the wait (linear_gemv_v6: v5's warps each
                read the whole x from L2, 1000 x 5 KB of requests for the same lines); the same sums (bit-identical
-               logits); needs N * IN * 4 <= LINEAR_V6_MAX_SMEM, else v5's kernel (a fallback record)
+               logits); needs N * IN * 4 <= LINEAR_V6_MAX_SMEM, else v5's kernel (a fallback record); H100,
+               session 40: batch 1 0.1104 ms against v5's 0.1102 (6 instances each): no gain, not the default
     add        v1 grid-stride scalar, v2 grid-stride float4
     fuse       v1 none (one kernel per layer), v2 depthwise 3x3 + ReLU6 computed inside the A-tile
                staging of the following pointwise GEMM (+ residual): one launch per dw + project pair
