@@ -6,6 +6,9 @@ sm__warps_active.avg.pct_of_peak_sustained_active,dram__bytes.sum \
         python3 scripts/ncu_kernels.py --backend custom --dtype fp32 --batch 64 > ncu.csv
     python3 scripts/ncu_kernels.py --summarize ncu.csv        # markdown table, one row per kernel launch
 
+`--graph` (session 40): the profiled run is one replay of the plan's CUDA graph after 5 warm ones (with
+`--graph-profiling graph` the graph is one result; with `--cache-control none` the L2 is as the timed replays find it).
+
 `--clock-control none`: the GPU's clocks are left alone (ncu's default locks them to base clock while
 profiling; durations then read longer than CUDA-event figures). The profiled region is one eager run
 of the planned network (plan, autotuning and a warm-up run happen before cudaProfilerStart), so every
