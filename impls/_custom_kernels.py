@@ -1146,6 +1146,14 @@ def fixed_parse(name: str) -> tuple[str, tuple[int, ...] | None]:
     return name[: m.start()], tuple(int(v) for v in m[1].split("_"))
 
 
+def trigger_base(name: str) -> str:
+    """The build that an early-trigger or exit twin's name is of (fuse v45 / v46: the same arguments and sums, only the
+    place of the PDL trigger differs; scripts/cblock_sweep.py and tr_stamps.py stamp a twin's launch on it); any other
+    name as it is."""
+    base, twin = twin_parse(name)
+    return base if twin in (TRIGGER_SUFFIX, EXIT_SUFFIX) else name
+
+
 def generic_of(name: str) -> str:
     """The generic build a planned kernel name runs (fuse v22 / v23's exdwpw6 and v24's fixed builds stripped of
     their suffix; any other name as it is)."""
@@ -1712,7 +1720,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
             out = [("linear", "linear_gemv"), ("linear", "linear_gemv_v3")]
             if version in ("v5", "v6"):  # v3's kernel where no programmatic dependent launch is available
                 out.append(("linear", "linear_gemv_v5"))
-            if version == "v6":  # v5's where x does not fit LINEAR_V6_MAX_SMEM
+            if version == "v6":  # its own kernel (v5's above where x does not fit LINEAR_V6_MAX_SMEM)
                 out.append(("linear", "linear_gemv_v6"))
             return out + ([("cblock", "linear_c8")] if version == "v4" else [])
         return [("linear", "linear_gemv")] if version == "v2" else []

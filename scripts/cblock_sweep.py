@@ -52,9 +52,7 @@ def stamp_run(be: CustomBackend, la, built: K.Built | None = None) -> dict:
     ``la.name`` compiled by the caller (scripts/ex_variant_stamps.py: with measuring defines). Session 39: a launch
     of an early-trigger or exit twin (fuse v45 / v46: the same arguments, only the PDL trigger's place differs) is
     stamped on the build it is a twin of; one launch alone has no dependents to trigger."""
-    base, twin = K.twin_parse(la.name)
-    if twin not in (K.TRIGGER_SUFFIX, K.EXIT_SUFFIX):
-        base = la.name
+    base = K.trigger_base(la.name)
     name, modes, shape = K.exdwpw6_spec_parse(base)
     nvcc = K.find_nvcc()
     if built is not None:

@@ -13,7 +13,11 @@
 # combo_device.sh). `staged_ab` (after bs1_start): scripts/staged_device.sh / staged_bench_device.sh's A/B and
 # decision (AB_VERSIONS: the fuse versions it times, default v46 v47 v48). `prefix_times VERSION..` (after bs1_start):
 # each version's batch-1 prefix times on those picks into $OUT/prefix.tgz while time is left.
-# `find_ncu` (session 40): Nsight Compute's path into $NCU, its version printed, or a failure.
+# `find_ncu` (session 40): Nsight Compute's path into $NCU, its version printed, or a failure. `ncu_l2 [SUFFIX]`
+# (session 40, after bs1_start and find_ncu): ncu without cache flushes on one warm replay of the default plan's graph
+# on $P (scripts/ncu_kernels.py --graph), the graph as one result and per node, into $OUT/graph$SUFFIX.csv and
+# $OUT/node$SUFFIX.csv (DRAM bytes, L2 hit rate), each capped at 100 s or the time left; the caller's environment
+# (e.g. MBV2_L2_PERSIST) reaches the profiled process.
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -81,4 +85,16 @@ find_ncu() {  # session 40: the ncu on PATH or under /usr/local/cuda*, into $NCU
   NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
   [ -n "$NCU" ] || { echo "ncu not found"; return 1; }
   "$NCU" --version | tail -1
+}
+ncu_l2() {
+  local mode m="gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sector_hit_rate.pct"
+  for mode in graph node; do
+    [ "$(left 100)" -lt 30 ] && { echo "[ncu $mode skipped: no time left]"; continue; }
+    MBV2_TUNE_PICKS="$P" timeout "$(left 100)" "$NCU" --clock-control none --cache-control none \
+      --graph-profiling $mode --profile-from-start off --csv --page raw --metrics "$m,lts__t_bytes.sum" \
+      python3 scripts/ncu_kernels.py --backend custom --dtype fp32 --batch 1 --graph > "$OUT/$mode${1:-}.csv" \
+      2> "/tmp/ncu_$mode.err"
+    echo "[ncu $mode rc=$? $(( $(date +%s) - t0 ))s]"
+    grep -v "^==PROF==" "/tmp/ncu_$mode.err" | tail -3
+  done
 }

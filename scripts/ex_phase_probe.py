@@ -238,7 +238,8 @@ VARIANTS += ("plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8", "wide_ks8",
 VARIANTS += ("wide_ks4_pad",)
 
 
-def build(nvcc: str, out: Path) -> Path:
+def build(nvcc: str, out: Path) -> tuple[Path, str]:
+    """The probe compiled into ``out``: the cubin and ptxas's report (-v: registers and spills per kernel)."""
     src = out / "ex_phase_probe.cu"
     src.write_text(PROBE % {"IP": IP, "CIN": CIN, "CH": CH, "XS": XS, "CS": CS})
     cubin = out / "ex_phase_probe.cubin"
@@ -251,7 +252,7 @@ def build(nvcc: str, out: Path) -> Path:
     for line in proc.stderr.splitlines():  # registers and spills of the probe kernels
         if any(f"'{v}'" in line for v in VARIANTS) or ("Used" in line and "registers" in line) or "spill" in line:
             print("  ptxas:", line.strip())
-    return cubin
+    return cubin, proc.stderr
 
 
 def main() -> None:
@@ -264,7 +265,7 @@ def main() -> None:
     if nvcc is None:
         raise SystemExit("nvcc not found")
     keep = tempfile.TemporaryDirectory()  # (CuPy loads the module at its first get_function: the cubin stays)
-    mod = cupy.RawModule(path=str(build(nvcc, Path(keep.name))))
+    mod = cupy.RawModule(path=str(build(nvcc, Path(keep.name))[0]))
     props = cupy.cuda.runtime.getDeviceProperties(0)
     sms, ghz = int(props["multiProcessorCount"]), int(props["clockRate"]) / 1e6
     rng = np.random.default_rng(40)

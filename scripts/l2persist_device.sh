@@ -16,15 +16,7 @@ python3 -c "import cupy; cupy.cuda.runtime.deviceSetLimit; print('persistingL2Ca
 s="fuse=v47,picks=$P"
 ab_arms MBV2_L2_PERSIST "- head - head - head" "$s;$s"
 find_ncu || exit 1
-M="gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sector_hit_rate.pct,lts__t_bytes.sum"
-for mode in graph node; do
-  [ "$(left 60)" -lt 30 ] && { echo "[ncu $mode skipped: no time left]"; continue; }
-  MBV2_L2_PERSIST=head MBV2_TUNE_PICKS="$P" timeout "$(left 60)" "$NCU" --clock-control none --cache-control none \
-    --graph-profiling $mode --profile-from-start off --csv --page raw --metrics "$M" python3 scripts/ncu_kernels.py \
-    --backend custom --dtype fp32 --batch 1 --graph > "$OUT/${mode}_head.csv" 2> "/tmp/ncu_$mode.err"
-  echo "[ncu $mode rc=$? $(( $(date +%s) - t0 ))s]"
-  grep -v "^==PROF==" "/tmp/ncu_$mode.err" | tail -3
-done
+MBV2_L2_PERSIST=head ncu_l2 _head
 mkdir -p /tmp/prefix
 [ "$(left 60)" -ge 30 ] && MBV2_L2_PERSIST=head timeout "$(left 60)" python3 scripts/plan_prefix_times.py --batch 1 \
   --kernels fuse=v47 --picks "$P" --rounds 3 --json /tmp/prefix/prefix_head.json > /tmp/prefix/prefix_head.log 2>&1 &&

@@ -11,14 +11,7 @@ export END=${END:-240}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
 find_ncu || exit 1
-M="gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sector_hit_rate.pct,lts__t_bytes.sum"
-for mode in graph node; do
-  MBV2_TUNE_PICKS="$P" timeout "$(left 100)" "$NCU" --clock-control none --cache-control none --graph-profiling $mode \
-    --profile-from-start off --csv --page raw --metrics "$M" python3 scripts/ncu_kernels.py --backend custom \
-    --dtype fp32 --batch 1 --graph > "$OUT/$mode.csv" 2> "/tmp/ncu_$mode.err"
-  echo "[ncu $mode rc=$? $(( $(date +%s) - t0 ))s]"
-  grep -v "^==PROF==" "/tmp/ncu_$mode.err" | tail -3
-done
+ncu_l2
 python3 - "$OUT" <<'PY'
 import csv, sys
 out = sys.argv[1]

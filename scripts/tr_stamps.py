@@ -34,9 +34,7 @@ def configs_of(names: list[str]) -> list[tuple[str, tuple, tuple]]:
     proj_cols, ex_ks, dw_segs, red_pf) as CustomBackend._exdwpw6_build takes it, shape the build's fixed shape."""
     out, seen = [], set()
     for n in names:
-        base, twin = K.twin_parse(n)
-        if twin not in (K.TRIGGER_SUFFIX, K.EXIT_SUFFIX):
-            base = n
+        base = K.trigger_base(n)
         if not base.startswith("exdwpw6"):
             continue
         name, modes, shape = K.exdwpw6_spec_parse(base)

@@ -47,3 +47,18 @@ def test_block_layers_finds_each_shape() -> None:
         assert dw.layer.stride == shape[7]
     with pytest.raises(SystemExit, match="no block"):
         tr_stamps.block_layers(net, (5, 5, 1, 2, 3, 5, 5, 1))
+
+
+def test_trigger_base() -> None:
+    """K.trigger_base: an early-trigger or exit twin's name -> its base build; any other name (a flag or staged twin, a
+    plain build) as it is."""
+    from impls import _custom_kernels as K
+
+    names = _committed_bs1_names()
+    twins = [n for n in names if K.twin_parse(n)[1] in (K.TRIGGER_SUFFIX, K.EXIT_SUFFIX)]
+    assert twins, names
+    for n in twins:
+        base = K.trigger_base(n)
+        assert base != n and n.startswith(base) and K.twin_parse(base)[1] is None
+    others = [n for n in names if K.twin_parse(n)[1] not in (K.TRIGGER_SUFFIX, K.EXIT_SUFFIX)]
+    assert all(K.trigger_base(n) == n for n in others) and others
