@@ -1,0 +1,344 @@
+"""Session 41: can the FP64 tensor cores (DMMA, sm_90) run exdwpw6's expansion phase faster than its FFMAs? Any sm_90
+GPU with nvcc; results/NOTES.md "Session 41" cites its output.
+
+    python3 scripts/dmma_probe.py [--json out.json]
+
+Why: session 40 found the batch-1 plan's expansion phase (14x14 64 -> 384 block, 24 channels per block: 56 staged
+pixels x 64 inputs x 24 channels = 86k FMA) bound by FFMA issue on the 2 busiest of 4 schedulers (~2040 cycles, the
+work spread evenly at the FFMA peak would take ~670). One DMMA.16x8x16 does 2048 FMAs in one instruction, in float64:
+fp32 inputs and weights are exact in float64 and so are their products, the sums are float64, and the result is
+rounded to fp32 once (at least as accurate as an fp32 FFMA chain; no TF32 anywhere). Two parts:
+
+  rate     DMMA throughput: float64 FMAs per cycle per SM by shape (8x8x4, 16x8x4, 16x8x8, 16x8x16), warps per
+           scheduler W and independent accumulators per warp A (registers only), one block per SM
+  phase    the expansion phase as DMMA tiles (M = pixels, padded 56 -> 64; N = 24 channels; K = 64), one 512-thread
+           block per SM, timed as scripts/ex_phase_probe.py times the plan's (clock64 between block barriers, second
+           pass, median over blocks), its output checked against NumPy float64:
+             d16_w12      12 warps, one 16 x 8 output tile each, 4 chained 16x8x16 DMMAs; inputs already float64 in
+                          shared memory ([pixel][k], rows 68 doubles apart: conflict-free fragment loads)
+             d16_w12_cvt  the same, plus the float32 -> float64 pass over the staged inputs inside the timed phase
+             d16_w4       4 warps, one 16-pixel row of tiles each (3 tiles, 12 DMMAs)
+             d8_w12       12 warps, 8 chained 16x8x8 DMMAs
+             d4_w12       12 warps, 16 chained 16x8x4 DMMAs
+             d16_w12_f32a 12 warps, the A fragments converted from the float32 staged rows at each k step (no pass)
+           Weights float64 in fragment order (a host-side layout, as the block kernel's weights are uploaded once).
+           Epilogue as the plan's: + bias, ReLU6, rounded to fp32 into Es (rows CH + 4 floats apart).
+
+Compare the phase's cycles with scripts/ex_phase_probe.py's "plan" (the FFMA phase, 2037 cycles on the H100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from impls import _custom_kernels as K  # noqa: E402
+
+IP, CIN, CH = 56, 64, 24  # the plan's 14x14 c24x16 expansion: staged pixels, inputs, channels per block
+XS, CS = CIN + 4, CH + 4  # fp32 staged row stride and Es row stride, as exdwpw6_body's
+XDS = CIN + 4  # float64 row stride: rows 8 words apart mod 32, so a half warp's 16 fragment loads hit 32 banks
+MP = 64  # pixels padded to 4 tiles of 16
+
+SRC = r"""
+#define MMA_F64_16816(d, a, b) asm volatile( \
+    "mma.sync.aligned.m16n8k16.row.col.f64.f64.f64.f64 {%%0,%%1,%%2,%%3}, {%%4,%%5,%%6,%%7,%%8,%%9,%%10,%%11}, " \
+    "{%%12,%%13,%%14,%%15}, {%%0,%%1,%%2,%%3};\n" \
+    : "+d"(d[0]), "+d"(d[1]), "+d"(d[2]), "+d"(d[3]) \
+    : "d"(a[0]), "d"(a[1]), "d"(a[2]), "d"(a[3]), "d"(a[4]), "d"(a[5]), "d"(a[6]), "d"(a[7]), \
+      "d"(b[0]), "d"(b[1]), "d"(b[2]), "d"(b[3]))
+#define MMA_F64_1688(d, a, b) asm volatile( \
+    "mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 {%%0,%%1,%%2,%%3}, {%%4,%%5,%%6,%%7}, {%%8,%%9}, " \
+    "{%%0,%%1,%%2,%%3};\n" \
+    : "+d"(d[0]), "+d"(d[1]), "+d"(d[2]), "+d"(d[3]) : "d"(a[0]), "d"(a[1]), "d"(a[2]), "d"(a[3]), "d"(b[0]), "d"(b[1]))
+#define MMA_F64_1684(d, a, b) asm volatile( \
+    "mma.sync.aligned.m16n8k4.row.col.f64.f64.f64.f64 {%%0,%%1,%%2,%%3}, {%%4,%%5}, {%%6}, {%%0,%%1,%%2,%%3};\n" \
+    : "+d"(d[0]), "+d"(d[1]), "+d"(d[2]), "+d"(d[3]) : "d"(a[0]), "d"(a[1]), "d"(b[0]))
+#define MMA_F64_884(d, a, b) asm volatile( \
+    "mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 {%%0,%%1}, {%%2}, {%%3}, {%%0,%%1};\n" \
+    : "+d"(d[0]), "+d"(d[1]) : "d"(a[0]), "d"(b[0]))
+
+// ---- rate: SHAPE 0 8x8x4, 1 16x8x4, 2 16x8x8, 3 16x8x16; NA independent accumulators per warp ----
+template <int SHAPE, int NA>
+__device__ void rate(double* out, long long* cyc, int K) {
+    constexpr int NAV = SHAPE == 3 ? 8 : (SHAPE == 2 ? 4 : (SHAPE == 1 ? 2 : 1));
+    constexpr int NBV = SHAPE == 3 ? 4 : (SHAPE == 2 ? 2 : 1);
+    double a[NAV], b[NBV], d[NA][4];
+#pragma unroll
+    for (int i = 0; i < NAV; ++i) a[i] = 1.0 + 1e-3 * (threadIdx.x + i);
+#pragma unroll
+    for (int i = 0; i < NBV; ++i) b[i] = 1.0 - 1e-3 * (threadIdx.x + i);
+#pragma unroll
+    for (int n = 0; n < NA; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) d[n][i] = 0.0;
+    __syncthreads();
+    const long long t0 = clock64();
+#pragma unroll 1
+    for (int k = 0; k < K; ++k) {
+#pragma unroll
+        for (int n = 0; n < NA; ++n) {
+            if constexpr (SHAPE == 3) MMA_F64_16816(d[n], a, b);
+            else if constexpr (SHAPE == 2) MMA_F64_1688(d[n], a, b);
+            else if constexpr (SHAPE == 1) MMA_F64_1684(d[n], a, b);
+            else MMA_F64_884(d[n], a, b);
+        }
+    }
+    __syncthreads();
+    const long long t1 = clock64();
+    double s = 0.0;
+#pragma unroll
+    for (int n = 0; n < NA; ++n) s += d[n][0] + d[n][1] + d[n][2] + d[n][3];
+    out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+}
+#define RATE(SHAPE, NA) \
+    extern "C" __global__ void __launch_bounds__(512, 1) rate_s##SHAPE##_a##NA(double* out, long long* cyc, int K) { \
+        rate<SHAPE, NA>(out, cyc, K); \
+    }
+RATE(0, 1) RATE(0, 2) RATE(0, 4)
+RATE(1, 1) RATE(1, 2) RATE(1, 4)
+RATE(2, 1) RATE(2, 2) RATE(2, 4)
+RATE(3, 1) RATE(3, 2) RATE(3, 4)
+
+// ---- phase ----
+constexpr int IP = %(IP)d, CIN = %(CIN)d, CH = %(CH)d, XS = %(XS)d, CS = %(CS)d, XDS = %(XDS)d, MP = %(MP)d;
+constexpr int NT = 512, MT = MP / 16, NTL = CH / 8;
+
+__device__ __forceinline__ float relu6f(float v) { return fminf(fmaxf(v, 0.f), 6.f); }
+
+// the float32 staged rows -> float64 rows (padding pixels zero); all threads
+__device__ __forceinline__ void to_f64(const float* Xs, double* Xd, int tid) {
+    for (int i = tid; i < MP * CIN; i += NT) {
+        const int p = i / CIN, k = i - p * CIN;
+        Xd[p * XDS + k] = p < IP ? (double)Xs[p * XS + k] : 0.0;
+    }
+}
+
+// one 16 x 8 output tile (pixels m0.., channels n0..) over k in [0, CIN) with DMMA of depth KD (16, 8 or 4);
+// Wf: the weights in fragment order [n-tile][k-step][lane][KD / 4] doubles. F32A: A from the float32 rows
+template <int KD, bool F32A>
+__device__ __forceinline__ void tile(const float* Xs, const double* Xd, const double* Wf, int mt, int nt,
+                                     double (&d)[4], int lane) {
+    constexpr int NV = KD / 2, NB = KD / 4, KSTEPS = CIN / KD;
+    const int g = lane >> 2, t = lane & 3;
+    const int r0 = min(mt * 16 + g, MP - 1), r1 = r0 + 8;
+#pragma unroll
+    for (int s = 0; s < KSTEPS; ++s) {
+        double a[NV], b[NB];
+#pragma unroll
+        for (int i = 0; i < NV; ++i) {
+            const int r = (i & 1) ? r1 : r0, k = s * KD + t + 4 * (i >> 1);
+            if constexpr (F32A) a[i] = r < IP ? (double)Xs[r * XS + k] : 0.0;
+            else a[i] = Xd[r * XDS + k];
+        }
+        const double* wb = Wf + ((size_t)(nt * KSTEPS + s) * 32 + lane) * NB;
+#pragma unroll
+        for (int i = 0; i < NB; ++i) b[i] = wb[i];
+        if constexpr (KD == 16) MMA_F64_16816(d, a, b);
+        else if constexpr (KD == 8) MMA_F64_1688(d, a, b);
+        else MMA_F64_1684(d, a, b);
+    }
+}
+
+// d (fragment of tile (mt, nt)) + bias, ReLU6, to fp32 into Es
+__device__ __forceinline__ void store_tile(const double (&d)[4], const double* bd, float* Es, int mt, int nt,
+                                           int lane) {
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int r = mt * 16 + g + 8 * (i >> 1), c = nt * 8 + 2 * t + (i & 1);
+        if (r < IP) Es[r * CS + c] = relu6f((float)(d[i] + bd[c]));
+    }
+}
+
+// V: 0 d16_w12, 1 d16_w12_cvt, 2 d16_w4, 3 d8_w12, 4 d4_w12, 5 d16_w12_f32a. KD the DMMA depth (Wf's order)
+template <int V, int KD>
+__device__ void phase(const float* X, const double* Wfg, const double* b, float* E, long long* cyc) {
+    extern __shared__ __align__(16) double smd[];
+    double* Xd = smd;                          // [MP][XDS]
+    double* Wf = Xd + MP * XDS;                // [NTL][CIN / KD][32][KD / 4]
+    double* bd = Wf + CIN * CH;                // [CH]
+    float* Xs = reinterpret_cast<float*>(bd + CH);  // [IP][XS]
+    float* Es = Xs + IP * XS;                  // [IP][CS]
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    for (int i = tid; i < IP * CIN; i += NT) Xs[(i / CIN) * XS + i %% CIN] = X[i];
+    for (int i = tid; i < CIN * CH; i += NT) Wf[i] = Wfg[i];
+    if (tid < CH) bd[tid] = b[tid];
+    __syncthreads();
+    if constexpr (V != 1) to_f64(Xs, Xd, tid);  // (V 1 converts inside the timed phase)
+    for (int pass = 0; pass < 2; ++pass) {
+        __syncthreads();
+        const long long t0 = clock64();
+        if constexpr (V == 1) {
+            to_f64(Xs, Xd, tid);
+            __syncthreads();
+        }
+        if constexpr (V == 2) {
+            if (warp < MT) {
+                double d[NTL][4];
+#pragma unroll
+                for (int n = 0; n < NTL; ++n)
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) d[n][i] = 0.0;
+                // k-step major: the 3 tiles' DMMAs of one k step are independent
+                const int g = lane >> 2, t = lane & 3, r0 = warp * 16 + g, r1 = r0 + 8;
+#pragma unroll
+                for (int s = 0; s < CIN / 16; ++s) {
+                    double a[8];
+#pragma unroll
+                    for (int i = 0; i < 8; ++i) a[i] = Xd[((i & 1) ? r1 : r0) * XDS + s * 16 + t + 4 * (i >> 1)];
+#pragma unroll
+                    for (int n = 0; n < NTL; ++n) {
+                        double bb[4];
+                        const double* wb = Wf + ((size_t)(n * (CIN / 16) + s) * 32 + lane) * 4;
+#pragma unroll
+                        for (int i = 0; i < 4; ++i) bb[i] = wb[i];
+                        MMA_F64_16816(d[n], a, bb);
+                    }
+                }
+#pragma unroll
+                for (int n = 0; n < NTL; ++n) store_tile(d[n], bd, Es, warp, n, lane);
+            }
+        } else {
+            if (warp < MT * NTL) {
+                const int mt = warp / NTL, nt = warp - mt * NTL;
+                double d[4] = {0.0, 0.0, 0.0, 0.0};
+                tile<KD, V == 5>(Xs, Xd, Wf, mt, nt, d, lane);
+                store_tile(d, bd, Es, mt, nt, lane);
+            }
+        }
+        __syncthreads();
+        const long long t1 = clock64();
+        if (tid == 0) cyc[2 * blockIdx.x + pass] = t1 - t0;
+    }
+    if (blockIdx.x == 0)
+        for (int i = tid; i < IP * CH; i += NT) E[i] = Es[(i / CH) * CS + i %% CH];
+}
+#define PHASE(NAME, V, KD) \
+    extern "C" __global__ void __launch_bounds__(512, 1) \
+    NAME(const float* X, const double* Wf, const double* b, float* E, long long* cyc) { phase<V, KD>(X, Wf, b, E, cyc); }
+PHASE(d16_w12, 0, 16)
+PHASE(d16_w12_cvt, 1, 16)
+PHASE(d16_w4, 2, 16)
+PHASE(d8_w12, 3, 8)
+PHASE(d4_w12, 4, 4)
+PHASE(d16_w12_f32a, 5, 16)
+"""
+SHAPES = {0: ("8x8x4", 256), 1: ("16x8x4", 512), 2: ("16x8x8", 1024), 3: ("16x8x16", 2048)}
+ACCS = (1, 2, 4)
+WARPS_PER_SCHEDULER = (1, 2, 4)
+PHASES = {"d16_w12": 16, "d16_w12_cvt": 16, "d16_w4": 16, "d8_w12": 8, "d4_w12": 4, "d16_w12_f32a": 16}
+RATE_FMA_PER_LANE = 1 << 16  # float64 FMAs per lane per rate kernel (K = this / (FMA per DMMA / 32 * A))
+
+
+def fragment_weights(w: np.ndarray, kd: int) -> np.ndarray:
+    """W [CIN][CH] in the B-fragment order of DMMA 16x8x<kd> (CuTe's SM90 / SM80 F64 layouts: lane = 4 * n + t holds
+    W[k0 + t + 4 i][n0 + n], i < kd / 4): [n-tile][k-step][lane][kd / 4] float64."""
+    cin, ch = w.shape
+    nb, ks = kd // 4, cin // kd
+    out = np.empty((ch // 8, ks, 32, nb), np.float64)
+    for nt in range(ch // 8):
+        for s in range(ks):
+            for lane in range(32):
+                g, t = lane >> 2, lane & 3
+                for i in range(nb):
+                    out[nt, s, lane, i] = w[s * kd + t + 4 * i, nt * 8 + g]
+    return out.reshape(-1)
+
+
+def phase_smem() -> int:
+    return 8 * (MP * XDS + CIN * CH + CH) + 4 * (IP * XS + IP * CS)
+
+
+def build(nvcc: str, out: Path) -> tuple[Path, str]:
+    """The probe compiled into ``out``: the cubin and ptxas's report (-v: registers and spills per kernel)."""
+    src = out / "dmma_probe.cu"
+    src.write_text(SRC % {"IP": IP, "CIN": CIN, "CH": CH, "XS": XS, "CS": CS, "XDS": XDS, "MP": MP})
+    cubin = out / "dmma_probe.cubin"
+    cmd = [nvcc, *K.NVCC_FLAGS, "-arch=sm_90", "-cubin", "-Xptxas", "-v", "-o", str(cubin), str(src)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"nvcc failed:\n{proc.stderr}")
+    return cubin, proc.stderr
+
+
+def main() -> None:
+    import cupy
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    nvcc = K.find_nvcc()
+    if nvcc is None:
+        raise SystemExit("nvcc not found")
+    keep = tempfile.TemporaryDirectory()  # (CuPy loads the module at its first get_function: the cubin stays)
+    cubin, report = build(nvcc, Path(keep.name))
+    for line in report.splitlines():
+        if "registers" in line or "spill" in line and "0 bytes spill" not in line:
+            print("  ptxas:", line.strip())
+    mod = cupy.RawModule(path=str(cubin))
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    sms, ghz = int(props["multiProcessorCount"]), int(props["clockRate"]) / 1e6
+    result: dict = {"gpu": props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"]),
+                    "sms": sms, "ghz": ghz, "rate": [], "phase": []}  # fmt: skip
+    print(f"{result['gpu']}, {sms} SMs, {ghz:.2f} GHz", flush=True)
+    # rate
+    for s, (shape, fma) in SHAPES.items():
+        for a in ACCS:
+            fn = mod.get_function(f"rate_s{s}_a{a}")
+            k = RATE_FMA_PER_LANE * 32 // (fma * a)
+            line = []
+            for w in WARPS_PER_SCHEDULER:
+                threads = 128 * w
+                out = cupy.zeros(sms * threads, cupy.float64)
+                cyc = cupy.zeros(sms, cupy.int64)
+                for _ in range(3):
+                    fn((sms,), (threads,), (out, cyc, np.int32(k)))
+                cupy.cuda.runtime.deviceSynchronize()
+                c = float(np.median(cyc.get()))
+                per_sm = 4 * w * k * a * fma / c  # float64 FMAs per cycle per SM
+                result["rate"].append({"shape": shape, "acc": a, "warps_per_scheduler": w, "cycles": c,
+                                       "dfma_per_cycle_sm": per_sm})  # fmt: skip
+                line.append(f"W{w} {per_sm:6.1f}")
+            print(f"rate {shape:8s} A{a}: float64 FMA per cycle per SM " + ", ".join(line), flush=True)
+    # phase
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((IP, CIN), dtype=np.float32)
+    w = (rng.standard_normal((CIN, CH), dtype=np.float32) / 8).astype(np.float32)
+    b = rng.standard_normal(CH, dtype=np.float32)
+    ref = np.clip(x.astype(np.float64) @ w.astype(np.float64) + b, 0.0, 6.0)
+    xd, bd = cupy.asarray(x), cupy.asarray(b.astype(np.float64))
+    smem = max(phase_smem(), 120 * 1024)  # one block per SM, as the block kernel's shared memory gives
+    for name, kd in PHASES.items():
+        fn = mod.get_function(name)
+        fn.max_dynamic_shared_size_bytes = smem
+        wf = cupy.asarray(fragment_weights(w.astype(np.float64), kd))
+        e = cupy.full((IP, CH), np.nan, cupy.float32)
+        cyc = cupy.zeros((sms, 2), cupy.int64)
+        for _ in range(3):
+            fn((sms,), (512,), (xd, wf, bd, e, cyc), shared_mem=smem)
+        cupy.cuda.runtime.deviceSynchronize()
+        c = cyc.get()
+        first, second = float(np.median(c[:, 0])), float(np.median(c[:, 1]))
+        err = float(np.linalg.norm(e.get().astype(np.float64) - ref) / np.linalg.norm(ref))
+        row = {"variant": name, "cycles_first": first, "cycles": second, "us": second / ghz / 1e3, "rel_l2": err}
+        result["phase"].append(row)
+        print(f"phase {name:13s} {second:6.0f} cycles = {row['us']:.2f} us (first pass {first:.0f}); rel L2 {err:.1e}",
+              flush=True)  # fmt: skip
+        if not err < 1e-5:
+            raise SystemExit(f"{name}: the phase's output is off (rel L2 {err:.2e} against float64)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    keep.cleanup()
+
+
+if __name__ == "__main__":
+    main()
