@@ -48,6 +48,7 @@ XDS = CIN + 4  # float64 row stride: rows 8 words apart mod 32, so a half warp's
 MP = 64  # pixels padded to 4 tiles of 16
 
 SRC = r"""
+#include "cblock.cu"
 #define MMA_F64_16816(d, a, b) asm volatile( \
     "mma.sync.aligned.m16n8k16.row.col.f64.f64.f64.f64 {%%0,%%1,%%2,%%3}, {%%4,%%5,%%6,%%7,%%8,%%9,%%10,%%11}, " \
     "{%%12,%%13,%%14,%%15}, {%%0,%%1,%%2,%%3};\n" \
@@ -440,6 +441,103 @@ GPHASE(g111_d8_f32a, 1, 1, 1, 8, true, false)
 GPHASE(g132_d8_f32a, 1, 3, 2, 8, true, false)
 GPHASE(g134_d16, 1, 3, 4, 16, false, false)
 GPHASE(g234_d16, 2, 3, 4, 16, false, false)
+
+// call 3, the hybrid: the FFMA tiles of the plan (4 pixels x 4 channels per lane, the k range over 2 lanes, snake
+// order 2, as ex_tiles_ec) on channels [0, 4 FCG) by warps 0.. (one per scheduler for FCG 4: 56 units, 3.5 warps),
+// beside DMMA.16x8x8 tiles (A converted from the float32 rows) on channels [4 FCG, CH) by the last 4 warps, one per
+// scheduler (m-tile = warp - 12): the two pipes at once, each scheduler one warp of each. FF / DM: run that part
+// (a part alone is timing only)
+constexpr int HKS = 2, HWSK = 8;
+template <int FCG, bool FF, bool DM>
+__device__ void hphase(const float* X, const float* Wg, const double* Wfg, const double* b, float* E, long long* cyc,
+                       int passes) {
+    constexpr int KL = CIN / HKS, UW = 32 / HKS, PG = (IP + 3) / 4, U = PG * FCG;
+    extern __shared__ __align__(16) double smd[];
+    double* Wf = smd;                                        // [NTL][CIN / 8][32][2]
+    double* bd = Wf + CIN * CH;                              // [CH]
+    float* Xs = reinterpret_cast<float*>(bd + CH);           // [IP][XS]
+    float* Wes = Xs + IP * XS;                               // [CIN][CH], slice 1's rows HWSK floats further
+    float* bes = Wes + CIN * CH + HWSK;                      // [CH]
+    float* Es = bes + CH;                                    // [IP][CS]
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    for (int i = tid; i < IP * CIN; i += NT) Xs[(i / CIN) * XS + i %% CIN] = X[i];
+    for (int i = tid; i < CIN * CH; i += NT) {
+        Wes[i + (i / CH / KL) * HWSK] = Wg[i];
+        Wf[i] = Wfg[i];
+    }
+    if (tid < CH) {
+        bd[tid] = b[tid];
+        bes[tid] = (float)b[tid];
+    }
+    for (int pass = 0; pass < passes; ++pass) {
+        __syncthreads();
+        const long long t0 = clock64();
+        if (FF && warp * UW < U) {
+            const int u0 = warp * UW, j = lane / UW, v = lane - j * UW;
+            const int u = min(u0 + v, U - 1);
+            int cgg, pg;
+            cblock::ex_unit<2>(u, PG, FCG, cgg, pg);
+            const float* xr = Xs + j * KL;
+            int pix[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) pix[i] = min(pg + i * PG, IP - 1);
+            const float* wr = Wes + j * (KL * CH + HWSK) + cgg * 4;
+            float4 acc[4];
+            const float4 b0 = j == 0 ? *reinterpret_cast<const float4*>(bes + cgg * 4) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) acc[i] = b0;
+#pragma unroll
+            for (int k = 0; k < KL; k += 4) {
+                float4 xv[4];
+#pragma unroll
+                for (int i = 0; i < 4; ++i) xv[i] = *reinterpret_cast<const float4*>(xr + pix[i] * XS + k);
+#pragma unroll
+                for (int kk = 0; kk < 4; ++kk) {
+                    const float4 w = *reinterpret_cast<const float4*>(wr + (k + kk) * CH);
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) cblock::fma4(acc[i], cblock::f4c(xv[i], kk), w);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                acc[i].x += __shfl_xor_sync(0xffffffffu, acc[i].x, 16);
+                acc[i].y += __shfl_xor_sync(0xffffffffu, acc[i].y, 16);
+                acc[i].z += __shfl_xor_sync(0xffffffffu, acc[i].z, 16);
+                acc[i].w += __shfl_xor_sync(0xffffffffu, acc[i].w, 16);
+            }
+            if (j == 0 && u0 + v < U) {
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const int q = pg + i * PG;
+                    if (q < IP) *reinterpret_cast<float4*>(Es + q * CS + cgg * 4) = cblock::relu6(acc[i]);
+                }
+            }
+        }
+        if (DM && warp >= NT / 32 - MT) {
+            const int mt = warp - (NT / 32 - MT);
+#pragma unroll
+            for (int nt = FCG / 2; nt < NTL; ++nt) {
+                double d[4] = {0.0, 0.0, 0.0, 0.0};
+                tile<8, true>(Xs, nullptr, Wf, mt, nt, d, lane);
+                store_tile(d, bd, Es, mt, nt, lane);
+            }
+        }
+        __syncthreads();
+        const long long t1 = clock64();
+        if (tid == 0) cyc[2 * blockIdx.x + min(pass, 1)] = t1 - t0;
+    }
+    if (blockIdx.x == 0)
+        for (int i = tid; i < IP * CH; i += NT) E[i] = Es[(i / CH) * CS + i %% CH];
+}
+#define HPHASE(NAME, FCG, FF, DM) \
+    extern "C" __global__ void __launch_bounds__(512, 1) \
+    NAME(const float* X, const float* W, const double* Wf, const double* b, float* E, long long* cyc, int passes) { \
+        hphase<FCG, FF, DM>(X, W, Wf, b, E, cyc, passes); \
+    }
+HPHASE(hyb_f16_d8, 4, true, true)
+HPHASE(hyb_f16, 4, true, false)
+HPHASE(hyb_d8, 4, false, true)
+HPHASE(hyb_f8_d16, 2, true, true)
 """
 SHAPES = {0: ("8x8x4", 256), 1: ("16x8x4", 512), 2: ("16x8x8", 1024), 3: ("16x8x16", 2048)}
 ACCS = (1, 2, 4)
@@ -462,6 +560,8 @@ GPHASES = {
     "g234_d16": (2, 3, 4, 16, False, False),
 }
 RATES2 = ("rate_fresh_a2", "rate_fresh_a4", "rate_lds_a2")
+# call 3's hybrids: name -> (FFMA channel groups, timing only)
+HPHASES = {"hyb_f16_d8": (4, False), "hyb_f16": (4, True), "hyb_d8": (4, True), "hyb_f8_d16": (2, False)}
 RATE_FMA_PER_LANE = 1 << 16  # float64 FMAs per lane per rate kernel (K = this / (FMA per DMMA / 32 * A))
 
 
@@ -494,7 +594,11 @@ def build(nvcc: str, out: Path) -> tuple[Path, str]:
     src = out / "dmma_probe.cu"
     src.write_text(SRC % {"IP": IP, "CIN": CIN, "CH": CH, "XS": XS, "CS": CS, "XDS": XDS, "MP": MP})
     cubin = out / "dmma_probe.cubin"
-    cmd = [nvcc, *K.NVCC_FLAGS, "-arch=sm_90", "-cubin", "-Xptxas", "-v", "-o", str(cubin), str(src)]
+    from ex_phase_probe import PLAN_BUILD, PLAN_MODES, PLAN_SHAPE  # (cblock.cu as that probe builds it: one kernel)
+
+    defines = K.exdwpw6_spec_defines(PLAN_BUILD, PLAN_MODES, PLAN_SHAPE)
+    cmd = [nvcc, *K.NVCC_FLAGS, "-arch=sm_90a", "-cubin", "-Xptxas", "-v", f"-I{K.KERNEL_DIR}", *defines, "-o",
+           str(cubin), str(src)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"nvcc failed:\n{proc.stderr}")
@@ -572,6 +676,28 @@ def main() -> None:
     b = rng.standard_normal(CH, dtype=np.float32)
     ref = np.clip(x.astype(np.float64) @ w.astype(np.float64) + b, 0.0, 6.0)
     xd, bd = cupy.asarray(x), cupy.asarray(b.astype(np.float64))
+    for name, (fcg, timing_only) in HPHASES.items():  # the hybrids: FFMA tiles beside DMMA tiles
+        if only and name not in only:
+            continue
+        smem = 120 * 1024
+        fn = mod.get_function(name)
+        fn.max_dynamic_shared_size_bytes = smem
+        wf = cupy.asarray(fragment_weights(w.astype(np.float64), 8))
+        e = cupy.full((IP, CH), np.nan, cupy.float32)
+        cyc = cupy.zeros((sms, 2), cupy.int64)
+        for _ in range(3):
+            fn((sms,), (512,), (xd, cupy.asarray(w), wf, bd, e, cyc, np.int32(args.passes)), shared_mem=smem)
+        cupy.cuda.runtime.deviceSynchronize()
+        c = cyc.get()
+        first, second = float(np.median(c[:, 0])), float(np.median(c[:, 1]))
+        err = float(np.linalg.norm(e.get().astype(np.float64) - ref) / np.linalg.norm(ref))
+        row = {"variant": name, "cycles_first": first, "cycles": second, "us": second / ghz / 1e3, "rel_l2": err}
+        result["phase"].append(row)
+        check = "(timing only)" if timing_only else f"rel L2 {err:.1e}"
+        print(f"phase {name:14s} {second:6.0f} cycles = {row['us']:.2f} us (first pass {first:.0f}); {check}",
+              flush=True)  # fmt: skip
+        if not timing_only and not err < 1e-5:
+            raise SystemExit(f"{name}: the phase's output is off (rel L2 {err:.2e} against float64)")
     runs = [(name, kd, False, 1, False) for name, kd in PHASES.items()]
     runs += [(name, g[3], True, g[2], g[5]) for name, g in GPHASES.items()]
     for name, kd, split, ks, timing_only in runs:
