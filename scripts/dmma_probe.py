@@ -483,7 +483,8 @@ __device__ void hphase(const float* X, const float* Wg, const double* Wfg, const
             for (int i = 0; i < 4; ++i) pix[i] = min(pg + i * PG, IP - 1);
             const float* wr = Wes + j * (KL * CH + HWSK) + cgg * 4;
             float4 acc[4];
-            const float4 b0 = j == 0 ? *reinterpret_cast<const float4*>(bes + cgg * 4) : make_float4(0.f, 0.f, 0.f, 0.f);
+            const float4 b0 =
+                j == 0 ? *reinterpret_cast<const float4*>(bes + cgg * 4) : make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
             for (int i = 0; i < 4; ++i) acc[i] = b0;
 #pragma unroll
@@ -676,7 +677,7 @@ def main() -> None:
     b = rng.standard_normal(CH, dtype=np.float32)
     ref = np.clip(x.astype(np.float64) @ w.astype(np.float64) + b, 0.0, 6.0)
     xd, bd = cupy.asarray(x), cupy.asarray(b.astype(np.float64))
-    for name, (fcg, timing_only) in HPHASES.items():  # the hybrids: FFMA tiles beside DMMA tiles
+    for name, (_fcg, timing_only) in HPHASES.items():  # the hybrids: FFMA tiles beside DMMA tiles
         if only and name not in only:
             continue
         smem = 120 * 1024
