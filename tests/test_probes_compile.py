@@ -1,7 +1,8 @@
-"""Session 40's measuring probes compile (nvcc for sm_90a / sm_90, no spills), on the host: scripts/ex_phase_probe.py
-includes kernels/cblock.cu and calls its expansion (cblock::ex_tiles_ec), so a change there that breaks the probe
-shows here; scripts/ffma_rate_probe.py and l2_window_probe.py carry their own small kernels. Skips with the reason
-where nvcc is absent."""
+"""Sessions 40 - 41's measuring probes compile (nvcc for sm_90a / sm_90, no spills), on the host:
+scripts/ex_phase_probe.py and dmma_probe.py include kernels/cblock.cu and call its pieces (cblock::ex_tiles_ec; ex_unit,
+fma4), so a change there that breaks a probe shows here; scripts/ffma_rate_probe.py and l2_window_probe.py carry their
+own small kernels. Skips with the reason where nvcc is absent. And dmma_probe's host-side weight order against the DMMA
+B-fragment layout."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from impls import _custom_kernels as K
@@ -17,6 +19,7 @@ from impls import _custom_kernels as K
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import dmma_probe  # noqa: E402
 import ex_phase_probe  # noqa: E402
 import ffma_rate_probe  # noqa: E402
 import l2_window_probe  # noqa: E402
@@ -58,3 +61,36 @@ def test_ffma_rate_probe_compiles_without_spills(nvcc, tmp_path) -> None:
 def test_l2_window_probe_kernel_compiles(nvcc, tmp_path) -> None:
     report = _ptxas(nvcc, l2_window_probe.SRC, tmp_path, "90")
     assert "read_sum" in report and not re.search(r"[1-9]\d* bytes spill", report)
+
+
+def test_dmma_probe_builds_every_kernel_without_spills(nvcc, tmp_path) -> None:
+    cubin, out = dmma_probe.build(nvcc, tmp_path)
+    assert cubin.exists()
+    entries = set(re.findall(r"Compiling entry function '(\w+)'", out))
+    want = {f"rate_s{s}_a{a}" for s in dmma_probe.SHAPES for a in dmma_probe.ACCS} | set(dmma_probe.RATES2)
+    want |= set(dmma_probe.PHASES) | set(dmma_probe.GPHASES) | set(dmma_probe.HPHASES)
+    assert want <= entries, sorted(want - entries)
+    assert not re.search(r"[1-9]\d* bytes spill", out), out[-1500:]
+
+
+@pytest.mark.parametrize("kd,split", [(4, False), (8, False), (16, False), (16, True), (8, True)])
+def test_dmma_fragment_weights_follow_the_b_fragment_layout(kd: int, split: bool) -> None:
+    """Read back as the kernels read it (lane = 4 g + t holds B[k0 + t + 4 i][n0 + g], i < kd / 4; split: the two halves
+    of a lane's fragment in separate lane-major runs), the order gives back W element for element."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((dmma_probe.CIN, dmma_probe.CH))
+    f = dmma_probe.fragment_weights(w, kd, split)
+    nb, ks, ntl = kd // 4, dmma_probe.CIN // kd, dmma_probe.CH // 8
+    assert f.shape == (w.size,)
+    back = np.full_like(w, np.nan)
+    for nt in range(ntl):
+        for s in range(ks):
+            for lane in range(32):
+                g, t = lane >> 2, lane & 3
+                for i in range(nb):
+                    if split and nb > 2:  # [n-tile][k-step][half][lane][2]
+                        idx = (((nt * ks + s) * (nb // 2) + i // 2) * 32 + lane) * 2 + i % 2
+                    else:  # [n-tile][k-step][lane][nb]
+                        idx = ((nt * ks + s) * 32 + lane) * nb + i
+                    back[s * kd + t + 4 * i, nt * 8 + g] = f[idx]
+    np.testing.assert_array_equal(back, w)
