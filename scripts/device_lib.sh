@@ -86,6 +86,14 @@ find_ncu() {  # session 40: the ncu on PATH or under /usr/local/cuda*, into $NCU
   [ -n "$NCU" ] || { echo "ncu not found"; return 1; }
   "$NCU" --version | tail -1
 }
+ncu_metrics() {  # session 41: of the metrics named, those this GPU's ncu knows, comma-separated (the others reported)
+  "$NCU" --query-metrics --chip gh100 > /tmp/metrics.txt 2>&1
+  local m out=""
+  for m in "$@"; do
+    grep -q "^${m%%.*} " /tmp/metrics.txt && out="$out${out:+,}$m" || echo "[metric not on this chip: $m]" >&2
+  done
+  echo "$out"
+}
 ncu_l2() {
   local mode m="gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sector_hit_rate.pct"
   for mode in graph node; do

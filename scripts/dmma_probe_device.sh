@@ -21,10 +21,7 @@ W="$W sm__pipe_tensor_op_dmma_cycles_active.avg.pct_of_peak_sustained_active sm_
 W="$W sm__pipe_fp64_cycles_active.avg.pct_of_peak_sustained_active smsp__inst_executed_pipe_lsu.sum"
 W="$W l1tex__data_pipe_lsu_wavefronts_mem_shared.sum l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum"
 W="$W sm__pipe_shared_cycles_active.avg.pct_of_peak_sustained_active smsp__inst_executed_pipe_xu.sum"
-"$NCU" --query-metrics --chip gh100 > /tmp/metrics.txt 2>&1
-M=""
-for m in $W; do grep -q "^${m%%.*} " /tmp/metrics.txt && M="$M${M:+,}$m" || echo "[metric not on this chip: $m]"; done
-M="$M,$(python3 scripts/ncu_kernels.py --stall-metrics)"
+M="$(ncu_metrics $W),$(python3 scripts/ncu_kernels.py --stall-metrics)"
 timeout 200 "$NCU" --clock-control none --csv --page raw --metrics "$M" -k "regex:^($(echo "$KS" | tr , '|'))$" \
   python3 scripts/dmma_probe.py --passes 16 --only "$KS" > "$OUT/ncu_dmma.csv" 2> /tmp/ncu_dmma.err
 echo "[ncu rc=$?]"; grep -v "^==PROF==" /tmp/ncu_dmma.err | grep -Ev "$F" | tail -3

@@ -238,21 +238,29 @@ VARIANTS += ("plan_e2ks2", "plan_e2ks4", "plan_e3ks4", "plan_e3ks8", "wide_ks8",
 VARIANTS += ("wide_ks4_pad",)
 
 
-def build(nvcc: str, out: Path) -> tuple[Path, str]:
-    """The probe compiled into ``out``: the cubin and ptxas's report (-v: registers and spills per kernel)."""
-    src = out / "ex_phase_probe.cu"
-    src.write_text(PROBE % {"IP": IP, "CIN": CIN, "CH": CH, "XS": XS, "CS": CS})
-    cubin = out / "ex_phase_probe.cubin"
+def nvcc_cblock(nvcc: str, source: str, out: Path, stem: str) -> tuple[Path, str]:
+    """``source`` (which includes kernels/cblock.cu) compiled into ``out``/``stem``.cubin for sm_90a, cblock.cu reduced
+    to the plan's one exdwpw6 build by its spec defines: the cubin and ptxas's report (-v: registers and spills)."""
+    src = out / f"{stem}.cu"
+    src.write_text(source)
+    cubin = out / f"{stem}.cubin"
     defines = K.exdwpw6_spec_defines(PLAN_BUILD, PLAN_MODES, PLAN_SHAPE)
     cmd = [nvcc, *K.NVCC_FLAGS, "-arch=sm_90a", "-cubin", "-Xptxas", "-v", f"-I{K.KERNEL_DIR}", *defines, "-o",
            str(cubin), str(src)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"nvcc failed:\n{proc.stderr}")
-    for line in proc.stderr.splitlines():  # registers and spills of the probe kernels
+    return cubin, proc.stderr
+
+
+def build(nvcc: str, out: Path) -> tuple[Path, str]:
+    """The probe compiled into ``out``: the cubin and ptxas's report (-v: registers and spills per kernel)."""
+    cubin, report = nvcc_cblock(nvcc, PROBE % {"IP": IP, "CIN": CIN, "CH": CH, "XS": XS, "CS": CS}, out,
+                                "ex_phase_probe")  # fmt: skip
+    for line in report.splitlines():  # registers and spills of the probe kernels
         if any(f"'{v}'" in line for v in VARIANTS) or ("Used" in line and "registers" in line) or "spill" in line:
             print("  ptxas:", line.strip())
-    return cubin, proc.stderr
+    return cubin, report
 
 
 def main() -> None:

@@ -13,10 +13,7 @@ find_ncu || exit 1
 W="smsp__inst_executed_pipe_fmaheavy.sum smsp__inst_executed_pipe_fmalite.sum smsp__inst_executed_pipe_fma.sum"
 W="$W sm__pipe_fmaheavy_cycles_active.avg.pct_of_peak_sustained_active sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active"
 W="$W smsp__inst_executed.sum smsp__issue_active.avg.pct_of_peak_sustained_active gpu__time_duration.sum"
-"$NCU" --query-metrics --chip gh100 > /tmp/metrics.txt 2>&1
-M=""
-for m in $W; do grep -q "^${m%%.*} " /tmp/metrics.txt && M="$M${M:+,}$m" || echo "[metric not on this chip: $m]"; done
-M="$M,$(python3 scripts/ncu_kernels.py --stall-metrics)"
+M="$(ncu_metrics $W),$(python3 scripts/ncu_kernels.py --stall-metrics)"
 timeout 200 "$NCU" --clock-control none --csv --page raw --metrics "$M" python3 scripts/ex_phase_probe.py \
   > "$OUT/ncu_probe.csv" 2> /tmp/ncu_probe.err
 echo "[ncu rc=$?]"; grep -v "^==PROF==" /tmp/ncu_probe.err | grep -Ev "$F" | tail -3

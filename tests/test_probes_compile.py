@@ -94,3 +94,24 @@ def test_dmma_fragment_weights_follow_the_b_fragment_layout(kd: int, split: bool
                         idx = ((nt * ks + s) * 32 + lane) * nb + i
                     back[s * kd + t + 4 * i, nt * 8 + g] = f[idx]
     np.testing.assert_array_equal(back, w)
+
+
+def test_dmma_rate_kernels_do_the_planned_fmas() -> None:
+    """Every rate kernel does RATE_FMA_PER_LANE float64 FMAs per lane as rate_plan counts them (K units of its FMAs
+    per warp), and rate_plan's count per unit of K matches the kernel's loop: session 41's first rate_fresh figures
+    were low by the factor A because the count missed its A DMMAs per unit of K."""
+    src = dmma_probe.SRC
+    for name, _, _acc in dmma_probe.rate_kernels():
+        k, fma = dmma_probe.rate_plan(name)
+        assert k * fma == dmma_probe.RATE_FMA_PER_LANE * 32, name
+    body = {
+        f: src[src.index(f"__device__ void {f}(") :].split("\n}\n", 1)[0] for f in ("rate", "rate_fresh", "rate_lds")
+    }
+    assert "for (int k = 0; k < K; ++k)" in body["rate"] and "for (int n = 0; n < NA; ++n)" in body["rate"]
+    assert (
+        "for (int k = 0; k < K; k += 2)" in body["rate_fresh"] and "for (int j = 0; j < 2; ++j)" in body["rate_fresh"]
+    )
+    assert "for (int k = 0; k < K; k += NA)" in body["rate_lds"]
+    assert dmma_probe.rate_plan("rate_fresh_a4") == (dmma_probe.RATE_FMA_PER_LANE * 32 // (2048 * 4), 2048 * 4)
+    with pytest.raises(ValueError):
+        dmma_probe.rate_plan("d16_w12")
