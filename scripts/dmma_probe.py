@@ -72,6 +72,17 @@ SRC = r"""
     : "+d"(d[0]), "+d"(d[1]) : "d"(a[0]), "d"(b[0]))
 
 // ---- rate: SHAPE 0 8x8x4, 1 16x8x4, 2 16x8x8, 3 16x8x16; NA independent accumulators per warp ----
+// a rate kernel's end: a block barrier, the loop's cycles (thread 0), the accumulators' sum kept
+template <int NA>
+__device__ __forceinline__ void rate_end(long long t0, const double (&d)[NA][4], double* out, long long* cyc) {
+    __syncthreads();
+    const long long t1 = clock64();
+    double s = 0.0;
+#pragma unroll
+    for (int n = 0; n < NA; ++n) s += d[n][0] + d[n][1] + d[n][2] + d[n][3];
+    out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+}
 template <int SHAPE, int NA>
 __device__ void rate(double* out, long long* cyc, int K) {
     constexpr int NAV = SHAPE == 3 ? 8 : (SHAPE == 2 ? 4 : (SHAPE == 1 ? 2 : 1));
@@ -97,13 +108,7 @@ __device__ void rate(double* out, long long* cyc, int K) {
             else MMA_F64_884(d[n], a, b);
         }
     }
-    __syncthreads();
-    const long long t1 = clock64();
-    double s = 0.0;
-#pragma unroll
-    for (int n = 0; n < NA; ++n) s += d[n][0] + d[n][1] + d[n][2] + d[n][3];
-    out[blockIdx.x * blockDim.x + threadIdx.x] = s;
-    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+    rate_end<NA>(t0, d, out, cyc);
 }
 #define RATE(SHAPE, NA) \
     extern "C" __global__ void __launch_bounds__(512, 1) rate_s##SHAPE##_a##NA(double* out, long long* cyc, int K) { \
@@ -133,13 +138,7 @@ __device__ void rate_fresh(double* out, long long* cyc, int K) {
 #pragma unroll
             for (int n = 0; n < NA; ++n) MMA_F64_16816(d[n], a[(n + j) & 1], b[(n + j + 1) & 1]);
     }
-    __syncthreads();
-    const long long t1 = clock64();
-    double s = 0.0;
-#pragma unroll
-    for (int n = 0; n < NA; ++n) s += d[n][0] + d[n][1] + d[n][2] + d[n][3];
-    out[blockIdx.x * blockDim.x + threadIdx.x] = s;
-    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+    rate_end<NA>(t0, d, out, cyc);
 }
 // LDS: every DMMA.16x8x16's A (8 LDS.64, rows 68 doubles apart) and B (2 LDS.128) from shared memory at moving offsets
 template <int NA>
@@ -173,25 +172,12 @@ __device__ void rate_lds(double* out, long long* cyc, int K) {
             MMA_F64_16816(d[n], a, b);
         }
     }
-    __syncthreads();
-    const long long t1 = clock64();
-    double s = 0.0;
-#pragma unroll
-    for (int n = 0; n < NA; ++n) s += d[n][0] + d[n][1] + d[n][2] + d[n][3];
-    out[blockIdx.x * blockDim.x + threadIdx.x] = s;
-    if (threadIdx.x == 0) cyc[blockIdx.x] = t1 - t0;
+    rate_end<NA>(t0, d, out, cyc);
 }
 #define RATE2(NAME, FN, NA) \
     extern "C" __global__ void __launch_bounds__(512, 1) NAME(double* out, long long* cyc, int K) { \
         FN<NA>(out, cyc, K); \
     }
-RATE2(rate_fresh_a2, rate_fresh, 2)
-RATE2(rate_fresh_a4, rate_fresh, 4)
-RATE2(rate_lds_a2, rate_lds, 2)
-RATE(0, 1) RATE(0, 2) RATE(0, 4)
-RATE(1, 1) RATE(1, 2) RATE(1, 4)
-RATE(2, 1) RATE(2, 2) RATE(2, 4)
-RATE(3, 1) RATE(3, 2) RATE(3, 4)
 
 // ---- phase ----
 constexpr int IP = %(IP)d, CIN = %(CIN)d, CH = %(CH)d, XS = %(XS)d, CS = %(CS)d, XDS = %(XDS)d, MP = %(MP)d;
@@ -327,12 +313,6 @@ __device__ void phase(const float* X, const double* Wfg, const double* b, float*
     NAME(const float* X, const double* Wf, const double* b, float* E, long long* cyc, int passes) { \
         phase<V, KD>(X, Wf, b, E, cyc, passes); \
     }
-PHASE(d16_w12, 0, 16)
-PHASE(d16_w12_cvt, 1, 16)
-PHASE(d16_w4, 2, 16)
-PHASE(d8_w12, 3, 8)
-PHASE(d4_w12, 4, 4)
-PHASE(d16_w12_f32a, 5, 16)
 
 // the general form (call 2): warp w = (m-tile group, n-tile group, k slice): MW m-tiles x NW n-tiles of 16 x 8 over
 // the k slice [ks * CIN / KS, ..) in DMMA.16x8x<KD> steps; A from the float32 rows converted at each step (F32A) or
@@ -445,19 +425,6 @@ __device__ void gphase(const float* X, const double* Wfg, const double* b, float
     NAME(const float* X, const double* Wf, const double* b, float* E, long long* cyc, int passes) { \
         gphase<MW, NW, KS, KD, F32A, NOLD>(X, Wf, b, E, cyc, passes); \
     }
-GPHASE(g111_d16, 1, 1, 1, 16, false, false)
-GPHASE(g111_d16_nold, 1, 1, 1, 16, false, true)
-GPHASE(g111_d16_f32a, 1, 1, 1, 16, true, false)
-GPHASE(g131_d16_f32a, 1, 3, 1, 16, true, false)
-GPHASE(g132_d16_f32a, 1, 3, 2, 16, true, false)
-GPHASE(g134_d16_f32a, 1, 3, 4, 16, true, false)
-GPHASE(g232_d16_f32a, 2, 3, 2, 16, true, false)
-GPHASE(g234_d16_f32a, 2, 3, 4, 16, true, false)
-GPHASE(g212_d16_f32a, 2, 1, 2, 16, true, false)
-GPHASE(g111_d8_f32a, 1, 1, 1, 8, true, false)
-GPHASE(g132_d8_f32a, 1, 3, 2, 8, true, false)
-GPHASE(g134_d16, 1, 3, 4, 16, false, false)
-GPHASE(g234_d16, 2, 3, 4, 16, false, false)
 
 // call 3, the hybrid: the FFMA tiles of the plan (4 pixels x 4 channels per lane, the k range over 2 lanes, snake
 // order 2, as ex_tiles_ec) on channels [0, 4 FCG) by warps 0.. (one per scheduler for FCG 4: 56 units, 3.5 warps),
@@ -545,14 +512,12 @@ __device__ void hphase(const float* X, const float* Wg, const double* Wfg, const
     NAME(const float* X, const float* W, const double* Wf, const double* b, float* E, long long* cyc, int passes) { \
         hphase<FCG, FF, DM>(X, W, Wf, b, E, cyc, passes); \
     }
-HPHASE(hyb_f16_d8, 4, true, true)
-HPHASE(hyb_f16, 4, true, false)
-HPHASE(hyb_d8, 4, false, true)
-HPHASE(hyb_f8_d16, 2, true, true)
 """
 SHAPES = {0: ("8x8x4", 256), 1: ("16x8x4", 512), 2: ("16x8x8", 1024), 3: ("16x8x16", 2048)}
 ACCS = (1, 2, 4)
 WARPS_PER_SCHEDULER = (1, 2, 4)
+# the phase kernels (their template arguments; build() instantiates each from these tables): name -> DMMA depth KD,
+# V = the position (phase<V, KD>)
 PHASES = {"d16_w12": 16, "d16_w12_cvt": 16, "d16_w4": 16, "d8_w12": 8, "d4_w12": 4, "d16_w12_f32a": 16}
 # call 2's general form (split B order): name -> (MW, NW, KS, KD, F32A, NOLD)
 GPHASES = {
@@ -571,8 +536,9 @@ GPHASES = {
     "g234_d16": (2, 3, 4, 16, False, False),
 }
 RATES2 = ("rate_fresh_a2", "rate_fresh_a4", "rate_lds_a2")
-# call 3's hybrids: name -> (FFMA channel groups, timing only)
-HPHASES = {"hyb_f16_d8": (4, False), "hyb_f16": (4, True), "hyb_d8": (4, True), "hyb_f8_d16": (2, False)}
+# call 3's hybrids: name -> (FFMA channel groups FCG, FFMA part, DMMA part); a part alone is timing only
+HPHASES = {"hyb_f16_d8": (4, True, True), "hyb_f16": (4, True, False), "hyb_d8": (4, False, True),
+           "hyb_f8_d16": (2, True, True)}  # fmt: skip
 RATE_FMA_PER_LANE = 1 << 16  # float64 FMAs per lane per rate kernel (rate_plan: its K)
 
 
@@ -627,7 +593,18 @@ def build(nvcc: str, out: Path) -> tuple[Path, str]:
     from ex_phase_probe import nvcc_cblock  # (cblock.cu as that probe builds it: the plan's one exdwpw6 build)
 
     source = SRC % {"IP": IP, "CIN": CIN, "CH": CH, "XS": XS, "CS": CS, "XDS": XDS, "MP": MP}
-    return nvcc_cblock(nvcc, source, out, "dmma_probe")
+    return nvcc_cblock(nvcc, source + instantiations(), out, "dmma_probe")
+
+
+def instantiations() -> str:
+    """The kernels of the tables above (SHAPES x ACCS, RATES2, PHASES, GPHASES, HPHASES), as SRC's macros."""
+    cpp = lambda v: str(v).lower()  # noqa: E731 (True -> true)
+    lines = [f"RATE({s}, {a})" for s in SHAPES for a in ACCS]
+    lines += [f"RATE2({name}, {name[: name.rindex('_')]}, {name[-1]})" for name in RATES2]
+    lines += [f"PHASE({name}, {v}, {kd})" for v, (name, kd) in enumerate(PHASES.items())]
+    lines += [f"GPHASE({name}, {', '.join(cpp(x) for x in g)})" for name, g in GPHASES.items()]
+    lines += [f"HPHASE({name}, {', '.join(cpp(x) for x in h)})" for name, h in HPHASES.items()]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -705,9 +682,9 @@ def main() -> None:
 
     w64 = w.astype(np.float64)
     smem_min = 120 * 1024  # one block per SM, as the block kernel's shared memory gives
-    for name, (_fcg, timing_only) in HPHASES.items():  # the hybrids: FFMA tiles beside DMMA tiles
+    for name, (_fcg, ff, dm) in HPHASES.items():  # the hybrids: FFMA tiles beside DMMA tiles
         if not only or name in only:
-            run_phase(name, (cupy.asarray(w), cupy.asarray(fragment_weights(w64, 8))), smem_min, timing_only)
+            run_phase(name, (cupy.asarray(w), cupy.asarray(fragment_weights(w64, 8))), smem_min, not (ff and dm))
     runs = [(name, kd, False, 1, False) for name, kd in PHASES.items()]
     runs += [(name, g[3], True, g[2], g[5]) for name, g in GPHASES.items()]
     for name, kd, split, ks, timing_only in runs:
