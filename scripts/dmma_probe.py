@@ -519,21 +519,13 @@ WARPS_PER_SCHEDULER = (1, 2, 4)
 # the phase kernels (their template arguments; build() instantiates each from these tables): name -> DMMA depth KD,
 # V = the position (phase<V, KD>)
 PHASES = {"d16_w12": 16, "d16_w12_cvt": 16, "d16_w4": 16, "d8_w12": 8, "d4_w12": 4, "d16_w12_f32a": 16}
-# call 2's general form (split B order): name -> (MW, NW, KS, KD, F32A, NOLD)
+# call 2's general form (split B order): (MW, NW, KS, KD, F32A, NOLD), each named g<MW><NW><KS>_d<KD>[_f32a][_nold]
+_G = [(1, 1, 1, 16, 0, 0), (1, 1, 1, 16, 0, 1), (1, 1, 1, 16, 1, 0), (1, 3, 1, 16, 1, 0), (1, 3, 2, 16, 1, 0)]
+_G += [(1, 3, 4, 16, 1, 0), (2, 3, 2, 16, 1, 0), (2, 3, 4, 16, 1, 0), (2, 1, 2, 16, 1, 0), (1, 1, 1, 8, 1, 0)]
+_G += [(1, 3, 2, 8, 1, 0), (1, 3, 4, 16, 0, 0), (2, 3, 4, 16, 0, 0)]
 GPHASES = {
-    "g111_d16": (1, 1, 1, 16, False, False),
-    "g111_d16_nold": (1, 1, 1, 16, False, True),
-    "g111_d16_f32a": (1, 1, 1, 16, True, False),
-    "g131_d16_f32a": (1, 3, 1, 16, True, False),
-    "g132_d16_f32a": (1, 3, 2, 16, True, False),
-    "g134_d16_f32a": (1, 3, 4, 16, True, False),
-    "g232_d16_f32a": (2, 3, 2, 16, True, False),
-    "g234_d16_f32a": (2, 3, 4, 16, True, False),
-    "g212_d16_f32a": (2, 1, 2, 16, True, False),
-    "g111_d8_f32a": (1, 1, 1, 8, True, False),
-    "g132_d8_f32a": (1, 3, 2, 8, True, False),
-    "g134_d16": (1, 3, 4, 16, False, False),
-    "g234_d16": (2, 3, 4, 16, False, False),
+    f"g{mw}{nw}{ks}_d{kd}" + "_f32a" * f32a + "_nold" * nold: (mw, nw, ks, kd, bool(f32a), bool(nold))
+    for mw, nw, ks, kd, f32a, nold in _G
 }
 RATES2 = ("rate_fresh_a2", "rate_fresh_a4", "rate_lds_a2")
 # call 3's hybrids: name -> (FFMA channel groups FCG, FFMA part, DMMA part); a part alone is timing only
