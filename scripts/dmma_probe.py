@@ -601,6 +601,7 @@ def instantiations() -> str:
 
 def main() -> None:
     import cupy
+    from ffma_rate_probe import block_cycles
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", default="")
@@ -627,13 +628,7 @@ def main() -> None:
         """One rate kernel at each W: float64 FMAs per cycle per SM (``fma_per_step`` per warp and loop step)."""
         fn, line = mod.get_function(name), []
         for w in WARPS_PER_SCHEDULER:
-            threads = 128 * w
-            out = cupy.zeros(sms * threads, cupy.float64)
-            cyc = cupy.zeros(sms, cupy.int64)
-            for _ in range(3):
-                fn((sms,), (threads,), (out, cyc, np.int32(k)))
-            cupy.cuda.runtime.deviceSynchronize()
-            c = float(np.median(cyc.get()))
+            c = block_cycles(fn, sms, w, k, cupy.float64)
             per_sm = 4 * w * k * fma_per_step / c
             result["rate"].append({"shape": label, "acc": acc, "warps_per_scheduler": w, "cycles": c,
                                    "dfma_per_cycle_sm": per_sm})  # fmt: skip

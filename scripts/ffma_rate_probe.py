@@ -67,6 +67,20 @@ WARPS_PER_SCHEDULER = (1, 2, 3, 4)
 FFMA_PER_LANE = 4096  # K = FFMA_PER_LANE / (TP * TC)
 
 
+def block_cycles(fn, sms: int, warps_per_scheduler: int, k: int, out_dtype) -> float:
+    """A rate kernel ``fn(out, cyc, K)`` on one block per SM of 4 x W warps, three launches: the median over blocks of
+    its timed loop's cycles in the last (dmma_probe's rate kernels take the same arguments)."""
+    import cupy
+
+    threads = 128 * warps_per_scheduler
+    out = cupy.zeros(sms * threads, out_dtype)
+    cyc = cupy.zeros(sms, cupy.int64)
+    for _ in range(3):
+        fn((sms,), (threads,), (out, cyc, np.int32(k)))
+    cupy.cuda.runtime.deviceSynchronize()
+    return float(np.median(cyc.get()))
+
+
 def main() -> None:
     import cupy
 
@@ -81,13 +95,7 @@ def main() -> None:
         k = FFMA_PER_LANE // (tp * tc)
         line = []
         for w in WARPS_PER_SCHEDULER:
-            threads = 128 * w
-            out = cupy.zeros(sms * threads, cupy.float32)
-            cyc = cupy.zeros(sms, cupy.int64)
-            for _ in range(3):
-                fn((sms,), (threads,), (out, cyc, np.int32(k)))
-            cupy.cuda.runtime.deviceSynchronize()
-            c = float(np.median(cyc.get()))
+            c = block_cycles(fn, sms, w, k, cupy.float32)
             rate = w * tp * tc * k / c  # warp-FFMA per cycle per scheduler
             rows.append({"tile": f"{tp}x{tc}", "warps_per_scheduler": w, "cycles": c, "ffma_per_cycle": rate})
             line.append(f"W{w} {rate:.2f}")
