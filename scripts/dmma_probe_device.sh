@@ -26,13 +26,4 @@ timeout 200 "$NCU" --clock-control none --csv --page raw --metrics "$M" -k "rege
   python3 scripts/dmma_probe.py --passes 16 --only "$KS" > "$OUT/ncu_dmma.csv" 2> /tmp/ncu_dmma.err
 echo "[ncu rc=$?]"; grep -v "^==PROF==" /tmp/ncu_dmma.err | grep -Ev "$F" | tail -3
 python3 scripts/ncu_kernels.py --summarize "$OUT/ncu_dmma.csv" > "$OUT/ncu_dmma.md" 2>&1; tail -30 "$OUT/ncu_dmma.md"
-python3 - "$OUT/ncu_dmma.csv" $W <<'PY' | tee "$OUT/ncu_dmma_pipes.md"
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1])))
-start = next(i for i, r in enumerate(rows) if "Kernel Name" in r)
-head, data = rows[start], rows[start + 2:]
-cols = [m for m in sys.argv[2:] if m in head]
-print("| kernel | " + " | ".join(cols) + " |")
-for r in data:
-    print(f"| {r[head.index('Kernel Name')]} | " + " | ".join(r[head.index(m)] for m in cols) + " |")
-PY
+python3 scripts/ncu_kernels.py --columns "$OUT/ncu_dmma.csv" "$(echo $W | tr ' ' ,)" | tee "$OUT/ncu_dmma_pipes.md"

@@ -96,10 +96,26 @@ def profile_once(backend: str, dtype: str, batch: int, kernels: str, graph: bool
     cupy.cuda.runtime.profilerStop()
 
 
-def summarize(path: str) -> str:
+def _raw(path: str) -> tuple[list[str], list[str], list[list[str]]]:
+    """An ncu --csv --page raw file's header, units row and data rows (past ncu's own lines before the header)."""
     rows = list(csv.reader(open(path)))
     start = next(i for i, r in enumerate(rows) if "Kernel Name" in r)
-    head, units, data = rows[start], rows[start + 1], rows[start + 2 :]
+    return rows[start], rows[start + 1], rows[start + 2 :]
+
+
+def columns(path: str, metrics: list[str]) -> str:
+    """A markdown table of the named raw metrics per kernel launch, as ncu printed them (session 41: the pipe and
+    shared-memory counters of scripts/dmma_probe_device.sh); metrics the file lacks are left out."""
+    head, _, data = _raw(path)
+    cols = [m for m in metrics if m in head]
+    out = ["| kernel | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for r in data:
+        out.append(f"| {r[head.index('Kernel Name')]} | " + " | ".join(r[head.index(m)] for m in cols) + " |")
+    return "\n".join(out)
+
+
+def summarize(path: str) -> str:
+    head, units, data = _raw(path)
     col = {name: head.index(name) for name in ["Kernel Name", *METRICS, *EXTRA, *FLOP_PARTS] if name in head}
     extra = [m for m in EXTRA if m in col]
     out = ["| # | kernel | " + " | ".join([*METRICS.values(), *(EXTRA[m] for m in extra)]) + " |"]
@@ -147,9 +163,14 @@ def main() -> int:
     ap.add_argument("--graph", action="store_true", help="profile one replay of the plan's CUDA graph (a warm one)")
     ap.add_argument("--summarize", help="an ncu --csv --page raw file: print a markdown table")
     ap.add_argument("--stall-metrics", action="store_true", help="print the WarpStateStats metric list for --metrics")
+    ap.add_argument(
+        "--columns", nargs=2, metavar=("CSV", "METRICS"), help="an ncu raw-page CSV, metrics: their values per kernel"
+    )
     args = ap.parse_args()
     if args.stall_metrics:
         print(",".join(STALL_METRICS))
+    elif args.columns:
+        print(columns(args.columns[0], [m for m in args.columns[1].split(",") if m]))
     elif args.summarize:
         print(summarize(args.summarize))
     else:

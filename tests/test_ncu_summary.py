@@ -1,4 +1,5 @@
-"""scripts/ncu_kernels.py --summarize: the markdown table's derived columns from an ncu raw-page CSV (CPU only)."""
+"""scripts/ncu_kernels.py --summarize: the markdown table's derived columns from an ncu raw-page CSV; --columns: raw
+metrics as printed (CPU only)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,15 @@ def test_summary_lists_the_largest_stall_reasons(tmp_path):
         "| 0 | exdwpw6_c8_t512 | 12.5 | long_scoreboard 4.5, barrier 3.0, short_scoreboard 2.0, membar 1.0 |"
     ), lines[i + 2]
     assert ncu_kernels.CYCLES_PER_ISSUE in ncu_kernels.STALL_METRICS and len(ncu_kernels.STALL_METRICS) == 19
+
+
+def test_columns_prints_the_named_metrics_as_ncu_printed_them(tmp_path):
+    path = tmp_path / "ncu.csv"
+    path.write_text("==PROF== noise\n" + HEAD + '"","","usecond","Kbyte","Mbyte","inst","Kinst","%"\n'
+                    + '"0","g111_d8_f32a","18.8","512","16","2,000,000","4","26.8"\n')  # fmt: skip
+    lines = ncu_kernels.columns(str(path), ["smsp__issue_active.avg.pct_of_peak_sustained_active", "not_a_metric",
+                                            "gpu__time_duration.sum"])  # fmt: skip
+    lines = lines.splitlines()
+    assert lines[0] == "| kernel | smsp__issue_active.avg.pct_of_peak_sustained_active | gpu__time_duration.sum |"
+    assert lines[1] == "|---|---|---|"
+    assert lines[2] == "| g111_d8_f32a | 26.8 | 18.8 |", lines
