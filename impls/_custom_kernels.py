@@ -256,6 +256,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                no 16 x 112 x 112 tensor between them); session 38; H100, session 39 (its picks, 6 instances
                each): batch 1 0.1102 (v48) -> 0.1239 ms, 13.7 us SLOWER (the fused launch 28.8 us against 15.0
                for the two it replaces: each block recomputes block0 on its patch), so block0_fuse is v49 alone
+               v50 v48 + at batch <= EXDWPW5_SPLIT_MAX_BATCH the exdwpw5 launches of EXDWPW5_RETILE's builds on
+               other tilings (exdwpw5_retile): the two 98-tile blocks as 64 tiles of 7x7 on clusters of 4 (256 blocks,
+               two per SM on 128 SMs, where the 196-block grids put two blocks on 64 SMs and one on 68), the 56 -> 28
+               block on clusters of 4 at two blocks per SM; other sums (the projection's partials of 4 ranks);
+               session 42
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -325,7 +330,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5", "v6"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 50)),
+    "fuse": tuple(f"v{i}" for i in range(1, 51)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -484,6 +489,20 @@ EXDWPW5_SPLIT = {
     "exdwpw5_s1_c24_o24_t4x8": ("_cc72_k2", 2, 2, 26),
 }
 EXDWPW5_SPLIT_MAX_BATCH = 1
+# fuse v50 (session 42): at batch <= EXDWPW5_SPLIT_MAX_BATCH each exdwpw5 cluster build of the v26 plan -> the build
+# that takes its place, on its own tiling (exdwpw5_configs: TH, TW, CC, KS, blocks per SM), where its grid fits the
+# build's blocks per SM. scripts/exdwpw5_tile_probe.py (session 42) timed these and 16 other tilings in PDL chains.
+EXDWPW5_RETILE = {
+    "exdwpw5_s2_c16_o24_t4x8_cc48_k2": "exdwpw5_s2_c16_o24_t7x7_cc24_k4",
+    "exdwpw5_s1_c24_o24_t4x8_cc72_k2": "exdwpw5_s1_c24_o24_t7x7_cc36_k4",
+    "exdwpw5_s2_c24_o32_t4x4_cc72_k2": "exdwpw5_s2_c24_o32_t4x4_cc36_k4",
+}
+
+
+def exdwpw5_retile(version: str) -> dict[str, str]:
+    """fuse v50 and later: EXDWPW5_RETILE (the v26 plan's exdwpw5 cluster build -> the build on the even tiling);
+    nothing before."""
+    return dict(EXDWPW5_RETILE) if fuse_level(version) >= 50 else {}
 
 
 def exdwpw5_splits(version: str) -> dict[str, tuple[str, int, int]]:
@@ -1253,7 +1272,9 @@ EXIT_SUFFIX = "_tx"
 # async build ptxas gives 90 registers against 152), so v47 stages these two builds only (the H200's picks name the
 # same three builds).
 STAGE_SUFFIX = "_ta"
-EXDWPW5_ASYNC_BUILDS = frozenset({"exdwpw5_s2_c16_o24_t4x8_cc48_k2", "exdwpw5_s1_c24_o24_t4x8_cc72_k2"})
+# fuse v50: the builds that take the first two's place (EXDWPW5_RETILE) are staged as they were
+EXDWPW5_ASYNC_BUILDS = frozenset({"exdwpw5_s2_c16_o24_t4x8_cc48_k2", "exdwpw5_s1_c24_o24_t4x8_cc72_k2",
+                                  "exdwpw5_s2_c16_o24_t7x7_cc24_k4", "exdwpw5_s1_c24_o24_t7x7_cc36_k4"})  # fmt: skip
 
 
 # fuse v48 (session 37): an exdwpw5 fixed build's patch twin, its early-trigger twin with STAGE_PATCH_DEFINES (the
@@ -1807,6 +1828,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
             if lv >= 11:
                 out += [("conv", name + sfx) for name, (sfx, _) in EXDWPW5_BIG_CHUNK.items()]
             out += [("conv", name + sfx) for name, (sfx, _, _) in exdwpw5_splits(version).items()]
+            out += [("conv", name) for name in exdwpw5_retile(version).values()]
             return out
         out = [("gemm", dwpw_kernel(s, t)) for s in (1, 2) for t in GEMM_TILES_VEC]
         return out + [("gemm", "gemm_splitk_reduce")]

@@ -29,6 +29,7 @@ import math
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -160,11 +161,10 @@ def main() -> None:
         return
 
     import cupy
-    from dataclasses import replace
 
     from impls.custom import CustomBackend, Launch, _load_module
     from impls.numpy_ref import NumpyBackend
-    from mbv2.machine import machine_info
+    from mbv2.machine import gpu_info
     from mbv2.model import default_network
     from mbv2.timing import CudaGraph, cuda_event_timing
     from mbv2.tolerances import rel_l2, tolerance
@@ -204,11 +204,11 @@ def main() -> None:
             smem = K.exdwpw5_smem(n, staged=kind == "staged")
             grid = (grid_blocks(cfgs[n], ho, wo), 1)
             launches.append(Launch(b.name, be._dyn_smem(fn, smem), grid, (256,), kargs, smem=smem))
-        cases.append((key, names, launches, od, ref, ho, wo))
+        cases.append((key, names, launches, od, ref))
         print(f"block {key}: {h}x{w}x{c} -> {ho}x{wo}x{co}, twin {kind or 'early'}, {len(names)} variants", flush=True)
 
     timings: dict[tuple, dict[str, list[float]]] = {}
-    for key, names, launches, od, ref, ho, wo in cases:
+    for key, names, launches, od, ref in cases:
         plan_out = None
         for n, la in zip(names, launches):
             od.fill(np.nan)
@@ -249,7 +249,7 @@ def main() -> None:
                   f"(pdl {r['us_pdl'] - plan_row['us_pdl']:+.2f} vs plan) {'ok' if r['ok'] else 'FAILED'}",
                   flush=True)  # fmt: skip
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine_info(), "repeat": REPEAT, "fuse": FUSE,
+        Path(args.json).write_text(json.dumps({"gpu": gpu_info(), "repeat": REPEAT, "fuse": FUSE,
                                                "rows": out_rows}, indent=1, default=str))  # fmt: skip
     if not all(r["ok"] for r in out_rows):
         raise SystemExit("some variants failed the float64 check")

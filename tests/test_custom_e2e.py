@@ -846,6 +846,31 @@ def test_e2e_fuse_v49_block0_fused_matches_onnxruntime(net, batch, graph):
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_e2e_fuse_v50_retiled_exdwpw5_matches_onnxruntime(net, batch, graph):
+    """fuse v50 (session 42): at batch 1 the exdwpw5 launches of the v26 cluster builds on K.EXDWPW5_RETILE's builds
+    (other tilings, other sums: the projection's partials of 4 ranks), v48 elsewhere; above it v48's plan. Against
+    ONNX Runtime (NaN-poisoned), no fallback; three runs in a row bit-identical, each with the buffers poisoned
+    first."""
+    from impls._custom_kernels import EXDWPW5_RETILE, generic_of
+
+    x, _ = ort_reference(batch)
+    be = impls.create("custom", kernels="fuse=v50", graph=graph)
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v50 graph={graph} bs{batch}")
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    names = [generic_of(la.name) for la in be.plan(batch).launches]
+    retiled = [n for n in names if n in EXDWPW5_RETILE.values()]
+    assert retiled == (list(EXDWPW5_RETILE.values()) if batch == 1 else []), names
+    ys = []
+    for _ in range(3):
+        be.poison(batch)
+        ys.append(be.run(x))
+    for y in ys[1:]:
+        assert np.array_equal(ys[0].view(np.uint32), y.view(np.uint32)), "v50: runs not bit-identical"
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3])
 @pytest.mark.parametrize("fuse", ["v31", "v38"])
 def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):

@@ -351,6 +351,53 @@ def test_split26_block_matches_float64_reference(case, rng):
     np.testing.assert_array_equal(ys[0], ys[1], err_msg="not bit-identical on a repeat")
 
 
+# fuse v50: the retiled builds (K.EXDWPW5_RETILE: 7x7 tiles on clusters of 4 for the 98-tile blocks, the 56 -> 28
+# block on clusters of 4) on their network maps at batch 1, odd maps, and expanded widths that leave the last ranks a
+# partial chunk or none; (stride, cin, cout, h, w, ce, residual, projection ReLU6)
+RETILE50_CASES = [
+    (2, 16, 24, 112, 112, 96, False, False),
+    (2, 16, 24, 9, 10, 96, False, True),
+    (2, 16, 24, 15, 17, 72, False, False),
+    (2, 16, 24, 7, 7, 40, False, False),
+    (1, 24, 24, 56, 56, 144, True, False),
+    (1, 24, 24, 9, 10, 144, True, True),
+    (1, 24, 24, 13, 11, 100, False, False),
+    (1, 24, 24, 5, 6, 64, True, False),
+    (2, 24, 32, 56, 56, 144, False, False),
+    (2, 24, 32, 9, 10, 144, False, True),
+    (2, 24, 32, 15, 15, 40, False, True),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    "case", RETILE50_CASES, ids=[f"s{c[0]}-c{c[1]}-{c[3]}x{c[4]}-ce{c[5]}-res{int(c[6])}" for c in RETILE50_CASES]
+)
+def test_retile50_block_matches_float64_reference(case, rng):
+    import cupy
+
+    s, cin, cout, h, w, ce, has_res, act = case
+    ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, 1, has_res, True, act)
+    be = CustomBackend(kernels="fuse=v50")
+    be.force_tile5 = (4, 4) if cout == 32 else (4, 8)  # (the v26 plan's tile: its cluster build is what v50 retiles)
+    xd = be.to_device(x)
+    rd = be.to_device(res) if has_res else None
+    ho, wo = dw.out_hw(h, w)
+    want = next(n for n in K.EXDWPW5_RETILE.values() if n.startswith(f"exdwpw5_s{s}_c{cin}_o{cout}_"))
+    cfg = K.exdwpw5_configs()[want]
+    ys = []
+    for _ in range(2):
+        with be.stream:
+            out = cupy.full((1, ho, wo, cout), np.nan, cupy.float32)
+        launch = be._exdwpw_launch(xd, ex, True, dw, True, pw, act, rd, out, be.sms)  # min_blocks: as in a plan
+        assert launch.name == want, launch.name
+        assert launch.grid == (cfg[10] * -(-ho // cfg[3]) * -(-wo // cfg[4]), 1), launch.grid
+        be.launch_all([launch])
+        ys.append(be.to_host(out))
+    assert_close(ys[0], ref, "fp32", "layer", what=f"fuse v50 retile {case}")
+    np.testing.assert_array_equal(ys[0], ys[1], err_msg="not bit-identical on a repeat")
+
+
 # -- fuse v7: the expansion GEMM with the depthwise conv in its epilogue (exgdw, kernels/gemm.cu) ---------------
 def _exgdw_network_pairs():
     """The pairs fuse v7 takes above batch 1 (exgdw)."""
