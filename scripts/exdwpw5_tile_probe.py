@@ -211,7 +211,8 @@ def main() -> None:
     for key, names, launches, od, ref in cases:
         plan_out = None
         for n, la in zip(names, launches):
-            od.fill(np.nan)
+            with be.stream:
+                od.fill(np.nan)
             be.launch_all([la])
             be.stream.synchronize()
             y = od.get()
