@@ -257,10 +257,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                each): batch 1 0.1102 (v48) -> 0.1239 ms, 13.7 us SLOWER (the fused launch 28.8 us against 15.0
                for the two it replaces: each block recomputes block0 on its patch), so block0_fuse is v49 alone
                v50 v48 + at batch <= EXDWPW5_SPLIT_MAX_BATCH the exdwpw5 launches of EXDWPW5_RETILE's builds on
-               other tilings (exdwpw5_retile): the two 98-tile blocks as 64 tiles of 7x7 on clusters of 4 (256 blocks,
-               two per SM on 128 SMs, where the 196-block grids put two blocks on 64 SMs and one on 68), the 56 -> 28
-               block on clusters of 4 at two blocks per SM; other sums (the projection's partials of 4 ranks);
-               session 42
+               other tilings (exdwpw5_retile): the two 98-tile blocks as 64 tiles of 7x7 on clusters of 2, one block
+               per SM (128 blocks, where the 196-block grids put two blocks on 64 SMs and one on 68); the same sums in
+               another tiling; session 42 (H100, the probe's PDL chains: -0.48 / -1.10 us per launch)
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -491,11 +490,11 @@ EXDWPW5_SPLIT = {
 EXDWPW5_SPLIT_MAX_BATCH = 1
 # fuse v50 (session 42): at batch <= EXDWPW5_SPLIT_MAX_BATCH each exdwpw5 cluster build of the v26 plan -> the build
 # that takes its place, on its own tiling (exdwpw5_configs: TH, TW, CC, KS, blocks per SM), where its grid fits the
-# build's blocks per SM. scripts/exdwpw5_tile_probe.py (session 42) timed these and 16 other tilings in PDL chains.
+# build's blocks per SM. scripts/exdwpw5_tile_probe.py (session 42, H100) timed 19 tilings of the three blocks in PDL
+# chains: these two were the fastest of their blocks (-0.48 / -1.10 us per launch); none beat the third's v25 build
 EXDWPW5_RETILE = {
-    "exdwpw5_s2_c16_o24_t4x8_cc48_k2": "exdwpw5_s2_c16_o24_t7x7_cc24_k4",
-    "exdwpw5_s1_c24_o24_t4x8_cc72_k2": "exdwpw5_s1_c24_o24_t7x7_cc36_k4",
-    "exdwpw5_s2_c24_o32_t4x4_cc72_k2": "exdwpw5_s2_c24_o32_t4x4_cc36_k4",
+    "exdwpw5_s2_c16_o24_t4x8_cc48_k2": "exdwpw5_s2_c16_o24_t7x7_cc48_k2",
+    "exdwpw5_s1_c24_o24_t4x8_cc72_k2": "exdwpw5_s1_c24_o24_t7x7_cc72_k2",
 }
 
 
@@ -1274,7 +1273,7 @@ EXIT_SUFFIX = "_tx"
 STAGE_SUFFIX = "_ta"
 # fuse v50: the builds that take the first two's place (EXDWPW5_RETILE) are staged as they were
 EXDWPW5_ASYNC_BUILDS = frozenset({"exdwpw5_s2_c16_o24_t4x8_cc48_k2", "exdwpw5_s1_c24_o24_t4x8_cc72_k2",
-                                  "exdwpw5_s2_c16_o24_t7x7_cc24_k4", "exdwpw5_s1_c24_o24_t7x7_cc36_k4"})  # fmt: skip
+                                  "exdwpw5_s2_c16_o24_t7x7_cc48_k2", "exdwpw5_s1_c24_o24_t7x7_cc72_k2"})  # fmt: skip
 
 
 # fuse v48 (session 37): an exdwpw5 fixed build's patch twin, its early-trigger twin with STAGE_PATCH_DEFINES (the

@@ -1422,13 +1422,12 @@ EXDWPW5_KERNEL_CL(exdwpw5_s2_c24_o32_t4x4_cc72_k2, 2, 24, 32, 4, 4, 72, 1, 1, 3,
 // one 48- / 72-channel chunk per block): 196 blocks, two per SM where they do not fit one each (MINB 2)
 EXDWPW5_KERNEL_CL(exdwpw5_s2_c16_o24_t4x8_cc48_k2, 2, 16, 24, 4, 8, 48, 1, 2, 1, 2, 2)
 EXDWPW5_KERNEL_CL(exdwpw5_s1_c24_o24_t4x8_cc72_k2, 1, 24, 24, 4, 8, 72, 2, 2, 3, 2, 2)
-// fuse v50 (session 42; K.EXDWPW5_RETILE): the three at batch 1 on grids spread more evenly over the SMs: the 98-tile
-// blocks as 64 tiles of 7x7 on clusters of 4 (256 blocks, two per SM on 128 SMs: ~250k FMA per SM where the two-block
-// SMs of the 196-block grids had ~336k), the 56 -> 28 block as 49 tiles on clusters of 4 at two blocks per SM (196
-// blocks: 16 warps on 64 SMs instead of 8 on 98); scripts/exdwpw5_tile_probe.py timed these among 19 tilings
-EXDWPW5_KERNEL_CL(exdwpw5_s2_c16_o24_t7x7_cc24_k4, 2, 16, 24, 7, 7, 24, 1, 2, 1, 2, 4)
-EXDWPW5_KERNEL_CL(exdwpw5_s1_c24_o24_t7x7_cc36_k4, 1, 24, 24, 7, 7, 36, 2, 2, 3, 2, 4)
-EXDWPW5_KERNEL_CL(exdwpw5_s2_c24_o32_t4x4_cc36_k4, 2, 24, 32, 4, 4, 36, 1, 1, 3, 2, 4)
+// fuse v50 (session 42; K.EXDWPW5_RETILE): the two 98-tile blocks at batch 1 as 64 tiles of 7x7 on clusters of 2, one
+// block per SM (128 blocks; the 196-block grids put two blocks on 64 SMs and one on 68): the fastest of 19 tilings in
+// scripts/exdwpw5_tile_probe.py's PDL chains on the H100 (session 42: -0.48 / -1.10 us per launch; the same tiles on
+// clusters of 4 at two blocks per SM +3.2 / +4.3 us)
+EXDWPW5_KERNEL_CL(exdwpw5_s2_c16_o24_t7x7_cc48_k2, 2, 16, 24, 7, 7, 48, 1, 2, 1, 1, 2)
+EXDWPW5_KERNEL_CL(exdwpw5_s1_c24_o24_t7x7_cc72_k2, 1, 24, 24, 7, 7, 72, 2, 2, 3, 1, 2)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_r1, 1, 24, 24, 8, 8, 32, 1, 0, 0, 2)
 EXDWPW5_KERNEL(exdwpw5_s1_c24_o24_t8x8_w0, 1, 24, 24, 8, 8, 48, 2, 4, 0, 3)
 EXDWPW5_KERNEL(exdwpw5_s1_c32_o32_t7x7_r1, 1, 32, 32, 7, 7, 32, 1, 0, 0, 2)

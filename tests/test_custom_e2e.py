@@ -849,7 +849,7 @@ def test_e2e_fuse_v49_block0_fused_matches_onnxruntime(net, batch, graph):
 @pytest.mark.parametrize("batch", [1, 2])
 def test_e2e_fuse_v50_retiled_exdwpw5_matches_onnxruntime(net, batch, graph):
     """fuse v50 (session 42): at batch 1 the exdwpw5 launches of the v26 cluster builds on K.EXDWPW5_RETILE's builds
-    (other tilings, other sums: the projection's partials of 4 ranks), v48 elsewhere; above it v48's plan. Against
+    (7x7 tiles on clusters of 2, one block per SM), v48 elsewhere; above it v48's plan. Against
     ONNX Runtime (NaN-poisoned), no fallback; three runs in a row bit-identical, each with the buffers poisoned
     first."""
     from impls._custom_kernels import EXDWPW5_RETILE, generic_of

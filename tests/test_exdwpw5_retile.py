@@ -1,7 +1,7 @@
 """fuse v50 (session 42; results/NOTES.md "Session 42"): v48 + at batch 1 the exdwpw5 launches of the v26 plan's cluster
 builds on K.EXDWPW5_RETILE's builds, other tilings of the same block (the two 98-tile blocks as 64 tiles of 7x7 on
-clusters of 4, the 56 -> 28 block on clusters of 4 at two blocks per SM). Host tests: the predicates, the builds'
-configurations and grids, the committed batch-1 picks replayed in v50 on the CuPy stand-in (only the three exdwpw5
+clusters of 2, one block per SM). Host tests: the predicates, the builds'
+configurations and grids, the committed batch-1 picks replayed in v50 on the CuPy stand-in (only the first two exdwpw5
 launches change: their builds, grids and shared memory; the same arguments; the emulated logits those of v48), what
 stays v48 (batch 2; a GPU too small for the grid: a fallback that says why), and the probe's variants."""
 
@@ -35,29 +35,25 @@ def test_v50_is_v48_but_for_the_retiled_builds() -> None:
 
 
 def test_retiled_builds_are_the_same_blocks_on_grids_that_fit() -> None:
-    """Each retiled build takes its old build's block (stride, CIN, COUT), DP, PT and WS, and at batch 1 on 132 SMs a
-    grid within its blocks per SM; the first two are staged as their old builds were, the third is not."""
+    """Each retiled build takes its old build's block (stride, CIN, COUT), DP, PT and WS on another tile, and at batch 1
+    on 132 SMs a grid within its blocks per SM and shared memory for them; both are staged as their old builds were."""
     cfgs = K.exdwpw5_configs()
-    maps = {"exdwpw5_s2_c16_o24": (56, 56), "exdwpw5_s1_c24_o24": (56, 56), "exdwpw5_s2_c24_o32": (28, 28)}
     blocks = []
     for old, new in K.EXDWPW5_RETILE.items():
         a, b = cfgs[old], cfgs[new]
-        assert a[:3] == b[:3] and a[6:9] == b[6:9], (old, new)
-        assert new.startswith(old[: len("exdwpw5_s2_c16_o24")]) and b[10] > a[10]
-        ho, wo = maps[new[: len("exdwpw5_s2_c16_o24")]]
-        n = b[10] * math.ceil(ho / b[3]) * math.ceil(wo / b[4])
+        assert a[:3] == b[:3] and a[6:9] == b[6:9] and a[3:5] != b[3:5], (old, new)
+        assert new.startswith(old[: len("exdwpw5_s2_c16_o24")])
+        n = b[10] * math.ceil(56 / b[3]) * math.ceil(56 / b[4])  # (both on 56 x 56 outputs)
         assert n <= b[9] * 132, (new, n)
         blocks.append(n)
-        assert (new in K.EXDWPW5_ASYNC_BUILDS) == (old in K.EXDWPW5_ASYNC_BUILDS)
-        assert new not in K.EXDWPW5_PATCH_BUILDS
-        assert 2 * (K.exdwpw5_smem(new, staged=True) + 1024) <= 228 * 1024  # (two blocks per SM)
-    assert blocks == [256, 256, 196]
+        assert (new in K.EXDWPW5_ASYNC_BUILDS) == (old in K.EXDWPW5_ASYNC_BUILDS) and new not in K.EXDWPW5_PATCH_BUILDS
+        assert b[9] * (K.exdwpw5_smem(new, staged=True) + 1024) <= 228 * 1024
+    assert blocks == [128, 128]
 
 
 def test_v50_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
-    """v50: v48's plan with the three exdwpw5 launches on the retiled builds' twins (the first two staged, the third
-    early-trigger: the patch twin is v48's for the old build only), their grids, shared memory and the same
-    arguments; every other launch as v48's; the emulated logits v48's over poisoned runs."""
+    """v50: v48's plan with the first two exdwpw5 launches on the retiled builds' staged twins, their grids, shared
+    memory and the same arguments; every other launch as v48's; the emulated logits v48's over poisoned runs."""
     from mbv2.network import random_input
 
     picks, committed = _committed_bs1()
@@ -72,7 +68,7 @@ def test_v50_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> 
     v48, v50 = plans["v48"], plans["v50"]
     assert len(v48) == len(v50)
     changed = [i for i, (a, b) in enumerate(zip(v48, v50)) if a.name != b.name]
-    assert changed == [1, 2, 3]
+    assert changed == [1, 2]
     cfgs = K.exdwpw5_configs()
     for i in changed:
         a, b = v48[i], v50[i]
@@ -100,16 +96,16 @@ def test_v50_at_batch_2_is_v48(fake_cupy, net, monkeypatch) -> None:  # noqa: F8
 
 
 def test_v50_says_why_a_grid_stays_v48(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
-    """On a GPU of 96 SMs the 256-block grids do not fit two blocks per SM: those launches stay on v48's builds, and
-    the fallback record says so; the third (196 blocks) still fits."""
+    """On a GPU of 100 SMs the 128-block grids do not fit one block per SM: those launches stay on v48's builds, and
+    the fallback record says so."""
     monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 1e18)  # (untuned: no picks for 100 SMs)
     be = fake_cupy.CustomBackend(graph=False, kernels="fuse=v50")
     be.prepare(net)
     be.sms = 100
     gens = [K.generic_of(la.name) for la in be.plan(1).launches if la.name.startswith("exdwpw5")]
-    assert gens[:2] == list(K.EXDWPW5_RETILE)[:2] and gens[2] == list(K.EXDWPW5_RETILE.values())[2]
+    assert gens[:2] == list(K.EXDWPW5_RETILE)
     falls = [f for f in be.info()["fallbacks"] if f.startswith("fuse v50 -> v48")]
-    assert len(falls) == 2 and all("256 blocks > 2 per SM" in f for f in falls), falls
+    assert len(falls) == 2 and all("128 blocks > 1 per SM" in f for f in falls), falls
 
 
 def test_probe_variants() -> None:

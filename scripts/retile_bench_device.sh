@@ -1,0 +1,27 @@
+#!/bin/bash
+# Session 42 (results/NOTES.md "Session 42"): fuse v50 (the first two batch-1 exdwpw5 launches on 7x7 tiles, one block
+# per SM; K.EXDWPW5_RETILE) tested, A/B'd and, where it wins, benched, in ONE device call (machines were scarce):
+#   1. the GPU tests: the retiled builds against float64 (tests/test_custom_exdw.py -k retile50) and v50 end to end
+#      against ONNX Runtime at batch 1 / 2, eager and graph (tests/test_custom_e2e.py -k fuse_v50), on the committed
+#      picks (tests.log);
+#   2. the A/B at batch 1 on the committed picks: v47 (the default) / v48 / v50, 3 processes x 2 interleaved instances
+#      each (ab.log, ab.json), and scripts/decide_bs1.py with base v47 (decide.txt);
+#   3. scripts/bench_device.sh (run.json, bench.log) with decide.txt's environment ("none", or failed tests in step 1:
+#      the code's default, v47), in the time left before END.
+# Usage: scripts/retile_bench_device.sh OUT   env: KCACHE, END (default 590)
+OUT=${1:?usage: $0 OUT}
+export END=${END:-590}
+. "$(dirname "$0")/device_lib.sh"
+bs1_start "$OUT" || exit 1
+MBV2_TUNE_PICKS="$P" timeout "$(left 120)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
+  tests/test_custom_exdw.py tests/test_custom_e2e.py -k "retile50 or fuse_v50" > "$OUT/tests.log" 2>&1
+trc=$?
+echo "[tests rc=$trc $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
+grep -E "^(FAILED|ERROR)|Error" "$OUT/tests.log" | cut -c1-300 | head -10
+AB_VERSIONS="v47 v48 v50" staged_ab
+E=$(tail -1 "$OUT/decide.txt")
+case "$E" in none) E= ;; MBV2_KERNELS=fuse=v*) ;; *) echo "[decide: unexpected '$E': the default]"; E= ;; esac
+[ "$trc" -ne 0 ] && [ -n "$E" ] && { echo "[tests failed: the bench runs the default, not '$E']"; E=; }
+echo "[bench with '${E:-the default}', $(left 590) s left]"
+cp "$OUT/smi.txt" "$OUT/smi_ab.txt"
+END=$(left 590) env $E "$(dirname "$0")/bench_device.sh" "$OUT"
