@@ -18,7 +18,7 @@ import pytest
 from impls import _custom_kernels as K
 from tests.test_custom_host import fake_cupy  # noqa: F401  (the CuPy stand-in fixture)
 from tests.test_pdl_trigger import record_compiles
-from tests.test_stage_twins import _nvcc_in, _plan
+from tests.test_stage_twins import _nvcc_in, _plan, assert_batch2_plan_is
 from tests.test_trigger_twins import V42_RUN, _committed_bs1
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,11 +103,7 @@ def test_v49_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> 
 
 
 def test_v49_at_batch_2_is_v48(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
-    monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 1e18)  # (untuned: the emulated tuner is slow)
-    be, two = _plan(fake_cupy, net, None, "v49", batch=2)
-    _, ref = _plan(fake_cupy, net, None, "v48", batch=2)
-    assert [la.name for la in two] == [la.name for la in ref]
-    assert not any("v49" in f for f in be.info()["fallbacks"])
+    assert_batch2_plan_is(fake_cupy, net, monkeypatch, "v49", "v48")
 
 
 def test_v49_says_why_a_plan_stays_v48(fake_cupy, net, monkeypatch) -> None:  # noqa: F811

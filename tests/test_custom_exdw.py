@@ -309,8 +309,9 @@ def test_split_block_matches_float64_reference(case, rng):
 
 
 # fuse v26: the cluster builds of the two 98-tile blocks (K.EXDWPW5_SPLIT's v26 entries) on their network maps at
-# batch 1, odd maps, and expanded widths that leave the second block a partial chunk or none; (stride, cin, cout, h,
-# w, ce, residual, projection ReLU6)
+# batch 1, odd maps, and expanded widths that leave the second block a partial chunk or none; fuse v50: the builds that
+# take their place (K.EXDWPW5_RETILE: 7x7 tiles, one block per SM) on the same cases; (stride, cin, cout, h, w, ce,
+# residual, projection ReLU6)
 SPLIT26_CASES = [
     (2, 16, 24, 112, 112, 96, False, False),
     (2, 16, 24, 9, 10, 96, False, True),
@@ -324,63 +325,22 @@ SPLIT26_CASES = [
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("version", ["v26", "v50"], ids=["split26", "retile50"])
 @pytest.mark.parametrize(
     "case", SPLIT26_CASES, ids=[f"s{c[0]}-c{c[1]}-{c[3]}x{c[4]}-ce{c[5]}-res{int(c[6])}" for c in SPLIT26_CASES]
 )
-def test_split26_block_matches_float64_reference(case, rng):
+def test_split26_block_matches_float64_reference(case, version, rng):
     import cupy
 
     s, cin, cout, h, w, ce, has_res, act = case
     ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, 1, has_res, True, act)
-    be = CustomBackend(kernels="fuse=v26")
-    be.force_tile5 = (4, 8)
+    be = CustomBackend(kernels=f"fuse={version}")
+    be.force_tile5 = (4, 8)  # (the v26 plan's tile: v50 retiles its cluster build)
     xd = be.to_device(x)
     rd = be.to_device(res) if has_res else None
     ho, wo = dw.out_hw(h, w)
     want = "exdwpw5_s2_c16_o24_t4x8_cc48_k2" if s == 2 else "exdwpw5_s1_c24_o24_t4x8_cc72_k2"
-    ys = []
-    for _ in range(2):
-        with be.stream:
-            out = cupy.full((1, ho, wo, cout), np.nan, cupy.float32)
-        launch = be._exdwpw_launch(xd, ex, True, dw, True, pw, act, rd, out, be.sms)  # min_blocks: as in a plan
-        assert launch.name == want, launch.name
-        assert launch.grid == (2 * -(-ho // 4) * -(-wo // 8), 1), launch.grid
-        be.launch_all([launch])
-        ys.append(be.to_host(out))
-    assert_close(ys[0], ref, "fp32", "layer", what=f"fuse v26 split {case}")
-    np.testing.assert_array_equal(ys[0], ys[1], err_msg="not bit-identical on a repeat")
-
-
-# fuse v50: the retiled builds (K.EXDWPW5_RETILE: the 98-tile blocks on 7x7 tiles, clusters of 2, one block per SM) on
-# their network maps at batch 1, odd maps, and expanded widths that leave the last ranks a
-# partial chunk or none; (stride, cin, cout, h, w, ce, residual, projection ReLU6)
-RETILE50_CASES = [
-    (2, 16, 24, 112, 112, 96, False, False),
-    (2, 16, 24, 9, 10, 96, False, True),
-    (2, 16, 24, 15, 17, 72, False, False),
-    (2, 16, 24, 7, 7, 40, False, False),
-    (1, 24, 24, 56, 56, 144, True, False),
-    (1, 24, 24, 9, 10, 144, True, True),
-    (1, 24, 24, 13, 11, 100, False, False),
-    (1, 24, 24, 5, 6, 64, True, False),
-]
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize(
-    "case", RETILE50_CASES, ids=[f"s{c[0]}-c{c[1]}-{c[3]}x{c[4]}-ce{c[5]}-res{int(c[6])}" for c in RETILE50_CASES]
-)
-def test_retile50_block_matches_float64_reference(case, rng):
-    import cupy
-
-    s, cin, cout, h, w, ce, has_res, act = case
-    ex, dw, pw, x, res, ref = _odd_block(rng, s, cin, ce, cout, h, w, 1, has_res, True, act)
-    be = CustomBackend(kernels="fuse=v50")
-    be.force_tile5 = (4, 8)  # (the v26 plan's tile: its cluster build is what v50 retiles)
-    xd = be.to_device(x)
-    rd = be.to_device(res) if has_res else None
-    ho, wo = dw.out_hw(h, w)
-    want = next(n for n in K.EXDWPW5_RETILE.values() if n.startswith(f"exdwpw5_s{s}_c{cin}_o{cout}_"))
+    want = K.exdwpw5_retile(version).get(want, want)
     cfg = K.exdwpw5_configs()[want]
     ys = []
     for _ in range(2):
@@ -391,7 +351,7 @@ def test_retile50_block_matches_float64_reference(case, rng):
         assert launch.grid == (cfg[10] * -(-ho // cfg[3]) * -(-wo // cfg[4]), 1), launch.grid
         be.launch_all([launch])
         ys.append(be.to_host(out))
-    assert_close(ys[0], ref, "fp32", "layer", what=f"fuse v50 retile {case}")
+    assert_close(ys[0], ref, "fp32", "layer", what=f"fuse {version} {want} {case}")
     np.testing.assert_array_equal(ys[0], ys[1], err_msg="not bit-identical on a repeat")
 
 

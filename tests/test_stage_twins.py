@@ -103,6 +103,16 @@ def _plan(fake_cupy, net, picks, version, stage=None, trig=None, batch=1, graph=
     return be, be.plan(batch).launches
 
 
+def assert_batch2_plan_is(fake_cupy, net, monkeypatch, version, base) -> None:  # noqa: F811
+    """``version``'s untuned batch-2 plan launches what ``base``'s does, with no fallback that names ``version`` (a
+    batch-1 version: fuse v49, v50)."""
+    monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 1e18)  # (untuned: the emulated tuner is slow)
+    be, two = _plan(fake_cupy, net, None, version, batch=2)
+    _, ref = _plan(fake_cupy, net, None, base, batch=2)
+    assert [la.name for la in two] == [la.name for la in ref]
+    assert not any(version in f for f in be.info()["fallbacks"])
+
+
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 def test_v47_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch, graph) -> None:  # noqa: F811
     """The committed batch-1 picks in v47: v46's plan but positions 1 and 2 on their staged twins (with stage=1+2+3
