@@ -21,7 +21,7 @@ echo "[tests rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
 grep -E "^(FAILED|ERROR)|Error" "$OUT/tests.log" | cut -c1-300 | head -10
 AB_VERSIONS="v47 v48 v50" staged_ab
 if [ "$(left 150)" -ge 60 ]; then
-timeout "$(left 150)" python3 scripts/exdwpw5_tile_probe.py --json "$OUT/probe.json" --rounds 3 > "$OUT/probe.log" 2>&1
+  timeout "$(left 150)" python3 scripts/exdwpw5_tile_probe.py --json "$OUT/probe.json" --rounds 3 > "$OUT/probe.log" 2>&1
   echo "[probe rc=$? $(( $(date +%s) - t0 ))s]"
   grep -E "^block|grid .* / |FAILED|Error" "$OUT/probe.log" | grep -vE "rel L2 .* ok$" | tail -30
 fi
