@@ -259,7 +259,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v50 v48 + at batch <= EXDWPW5_SPLIT_MAX_BATCH the exdwpw5 launches of EXDWPW5_RETILE's builds on
                other tilings (exdwpw5_retile): the two 98-tile blocks as 64 tiles of 7x7 on clusters of 2, one block
                per SM (128 blocks, where the 196-block grids put two blocks on 64 SMs and one on 68); the same sums in
-               another tiling; session 42 (H100, the probe's PDL chains: -0.48 / -1.10 us per launch)
+               another tiling; session 42 (H100, the probe's PDL chains: -0.48 / -1.10 us per launch; in the plan
+               graph +1.2 us: 0.1102 (v48) -> 0.1114 ms, the first launch -0.55 us, the second +2.4), so not the
+               default
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -491,7 +493,8 @@ EXDWPW5_SPLIT_MAX_BATCH = 1
 # fuse v50 (session 42): at batch <= EXDWPW5_SPLIT_MAX_BATCH each exdwpw5 cluster build of the v26 plan -> the build
 # that takes its place, on its own tiling (exdwpw5_configs: TH, TW, CC, KS, blocks per SM), where its grid fits the
 # build's blocks per SM. scripts/exdwpw5_tile_probe.py (session 42, H100) timed 19 tilings of the three blocks in PDL
-# chains: these two were the fastest of their blocks (-0.48 / -1.10 us per launch); none beat the third's v25 build
+# chains: these two were the fastest of their blocks (-0.48 / -1.10 us per launch); none beat the third's v25 build.
+# In the plan graph (session 42's call 2) the first gained as in its chain (-0.55 us), the second lost 2.4 us after it
 EXDWPW5_RETILE = {
     "exdwpw5_s2_c16_o24_t4x8_cc48_k2": "exdwpw5_s2_c16_o24_t7x7_cc48_k2",
     "exdwpw5_s1_c24_o24_t4x8_cc72_k2": "exdwpw5_s1_c24_o24_t7x7_cc72_k2",
