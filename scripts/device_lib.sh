@@ -18,6 +18,8 @@
 # on $P (scripts/ncu_kernels.py --graph), the graph as one result and per node, into $OUT/graph$SUFFIX.csv and
 # $OUT/node$SUFFIX.csv (DRAM bytes, L2 hit rate), each capped at 100 s or the time left; the caller's environment
 # (e.g. MBV2_L2_PERSIST) reaches the profiled process.
+# `gpu_tests FILES EXPR [CAP]` (session 42, after bs1_start): pytest -m gpu over FILES with -k EXPR on those picks into
+# $OUT/tests.log; its summary and failures printed, pytest's rc returned.
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
 left() { local l=$(( ${END:-560} - ($(date +%s) - t0) )); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
@@ -80,6 +82,15 @@ prefix_times() {  # session 38: the batch-1 prefix times of each fuse version na
     echo "[prefix $v rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "/tmp/prefix/prefix_$v.log")"
     tar -czf "$OUT/prefix.tgz" -C /tmp prefix
   done
+}
+gpu_tests() {  # session 42: `pytest -m gpu` over the files $1 with -k "$2" on the committed picks ($P, after bs1_start)
+  # into $OUT/tests.log, capped at ${3:-150} s or the time left; prints the summary and failures, returns pytest's rc
+  MBV2_TUNE_PICKS="$P" timeout "$(left "${3:-150}")" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs $1 -k "$2" \
+    > "$OUT/tests.log" 2>&1
+  local rc=$?
+  echo "[tests rc=$rc $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
+  grep -E "^(FAILED|ERROR)|Error" "$OUT/tests.log" | cut -c1-300 | head -10
+  return $rc
 }
 find_ncu() {  # session 40: the ncu on PATH or under /usr/local/cuda*, into $NCU (its version printed), or fail
   NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)

@@ -13,11 +13,8 @@ OUT=${1:?usage: $0 OUT}
 export END=${END:-590}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
-MBV2_TUNE_PICKS="$P" timeout "$(left 120)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
-  tests/test_custom_exdw.py tests/test_custom_e2e.py -k "retile50 or fuse_v50" > "$OUT/tests.log" 2>&1
+gpu_tests "tests/test_custom_exdw.py tests/test_custom_e2e.py" "retile50 or fuse_v50" 120
 trc=$?
-echo "[tests rc=$trc $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
-grep -E "^(FAILED|ERROR)|Error" "$OUT/tests.log" | cut -c1-300 | head -10
 AB_VERSIONS="v47 v48 v50" staged_ab
 E=$(tail -1 "$OUT/decide.txt")
 case "$E" in none) E= ;; MBV2_KERNELS=fuse=v*) ;; *) echo "[decide: unexpected '$E': the default]"; E= ;; esac

@@ -15,10 +15,7 @@ OUT=${1:?usage: $0 OUT}
 export END=${END:-560}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
-MBV2_TUNE_PICKS="$P" timeout "$(left 170)" python3 -m pytest -q -m gpu -p no:cacheprovider -rfEs \
-  tests/test_custom_exdw.py tests/test_custom_e2e.py -k "retile50 or fuse_v50" > "$OUT/tests.log" 2>&1
-echo "[tests rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "$OUT/tests.log")"
-grep -E "^(FAILED|ERROR)|Error" "$OUT/tests.log" | cut -c1-300 | head -10
+gpu_tests "tests/test_custom_exdw.py tests/test_custom_e2e.py" "retile50 or fuse_v50" 170
 AB_VERSIONS="v47 v48 v50" staged_ab
 if [ "$(left 150)" -ge 60 ]; then
   timeout "$(left 150)" python3 scripts/exdwpw5_tile_probe.py --json "$OUT/probe.json" --rounds 3 > "$OUT/probe.log" 2>&1
