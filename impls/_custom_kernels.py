@@ -502,7 +502,7 @@ EXDWPW5_RETILE = {
 
 
 def exdwpw5_retile(version: str) -> dict[str, str]:
-    """fuse v50 and later: EXDWPW5_RETILE (the v26 plan's exdwpw5 cluster build -> the build on the even tiling);
+    """fuse v50 and later: EXDWPW5_RETILE (the v26 plan's exdwpw5 cluster build -> the build on another tiling);
     nothing before."""
     return dict(EXDWPW5_RETILE) if fuse_level(version) >= 50 else {}
 
