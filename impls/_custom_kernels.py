@@ -261,7 +261,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                per SM (128 blocks, where the 196-block grids put two blocks on 64 SMs and one on 68); the same sums in
                another tiling; session 42 (H100, the probe's PDL chains: -0.48 / -1.10 us per launch; in the plan
                graph +1.2 us: 0.1102 (v48) -> 0.1114 ms, the first launch -0.55 us, the second +2.4), so not the
-               default
+               default,
+               v51 v48 + v50's retiled build for the first of those launches alone, v52 for the second alone
+               (EXDWPW5_RETILE_VERSIONS; alternatives to v50, not built on it); session 43
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -331,7 +333,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5", "v6"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 51)),
+    "fuse": tuple(f"v{i}" for i in range(1, 53)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -499,12 +501,20 @@ EXDWPW5_RETILE = {
     "exdwpw5_s2_c16_o24_t4x8_cc48_k2": "exdwpw5_s2_c16_o24_t7x7_cc48_k2",
     "exdwpw5_s1_c24_o24_t4x8_cc72_k2": "exdwpw5_s1_c24_o24_t7x7_cc72_k2",
 }
+# fuse v51 / v52 (session 43): v50's retiling of one launch alone, each an alternative to v50 (not built on it): v51 the
+# first launch (the one that gained in v50's plan graph), v52 the second (after v48's first, the neighbour its chain
+# did not have). Which of EXDWPW5_RETILE's builds each version retiles; a later version names its own.
+EXDWPW5_RETILE_VERSIONS = {
+    "v50": tuple(EXDWPW5_RETILE),
+    "v51": ("exdwpw5_s2_c16_o24_t4x8_cc48_k2",),
+    "v52": ("exdwpw5_s1_c24_o24_t4x8_cc72_k2",),
+}
 
 
 def exdwpw5_retile(version: str) -> dict[str, str]:
-    """fuse v50 and later: EXDWPW5_RETILE (the v26 plan's exdwpw5 cluster build -> the build on another tiling);
-    nothing before."""
-    return dict(EXDWPW5_RETILE) if fuse_level(version) >= 50 else {}
+    """fuse v50 - v52: the part of EXDWPW5_RETILE (the v26 plan's exdwpw5 cluster build -> the build on another
+    tiling) that the version retiles (EXDWPW5_RETILE_VERSIONS); nothing for the others."""
+    return {old: EXDWPW5_RETILE[old] for old in EXDWPW5_RETILE_VERSIONS.get(version, ())}
 
 
 def exdwpw5_splits(version: str) -> dict[str, tuple[str, int, int]]:

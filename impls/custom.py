@@ -1186,8 +1186,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         batch <= K.EXDWPW5_BIG_CHUNK_MAX_BATCH, the tile's larger-chunk build (K.EXDWPW5_BIG_CHUNK) where its grid
         fits; with fuse v25, at batch <= K.EXDWPW5_SPLIT_MAX_BATCH, the tile's cluster build (K.EXDWPW5_SPLIT: KS
         blocks per tile) where KS x its grid fits the build's blocks per SM (fuse v26: the 98-tile blocks too, at up to
-        2 per SM; K.exdwpw5_splits); fuse v50, at the same batches: the build that takes such a cluster build's
-        place on another tiling (K.exdwpw5_retile)."""
+        2 per SM; K.exdwpw5_splits); fuse v50 - v52, at the same batches: the build that takes such a cluster
+        build's place on another tiling (K.exdwpw5_retile: v50 both launches' builds, v51 / v52 one each)."""
         nb, h, w, cin = x.shape
         ho, wo = dw.out_hw(h, w)
         small = K.exdwpw5_small_tiles(self.versions["fuse"])
@@ -1212,13 +1212,14 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         elif big is not None and grid[0] * nb <= big[1] * self.sms:  # fuse v11: larger chunks on a grid that fits
             name += big[0]
         new = K.exdwpw5_retile(self.versions["fuse"]).get(name) if small_nb else None
-        if new is not None:  # fuse v50: the build on another tiling (its tile, KS and blocks per SM) where it fits
+        if new is not None:  # fuse v50 - v52: the build on another tiling (its tile, KS, blocks per SM) where it fits
             cfg = K.exdwpw5_configs()[new]
             blocks = cfg[10] * math.ceil(ho / cfg[3]) * math.ceil(wo / cfg[4])
             if blocks * nb <= cfg[9] * self.sms:
                 name, grid = new, (blocks, nb)
             else:
-                self._fallbacks.add(f"fuse v50 -> v48 ({new}: {blocks * nb} blocks > {cfg[9]} per SM)")
+                fuse = self.versions["fuse"]
+                self._fallbacks.add(f"fuse {fuse} -> v48 ({new}: {blocks * nb} blocks > {cfg[9]} per SM)")
         smem = K.exdwpw5_smem(name)
         # fuse v28: the plan's exdwpw5 launches by programmatic dependent launch at small batches
         planned = bool(min_blocks) and nb <= K.EXDWPW5_PDL_MAX_BATCH

@@ -1,21 +1,23 @@
 #!/bin/bash
 # Session 42 (results/NOTES.md "Session 42"): fuse v50 (the first two batch-1 exdwpw5 launches on 7x7 tiles, one block
-# per SM; K.EXDWPW5_RETILE) tested, A/B'd and, where it wins, benched, in ONE device call (machines were scarce):
-#   1. the GPU tests: the retiled builds against float64 (tests/test_custom_exdw.py -k retile50) and v50 end to end
-#      against ONNX Runtime at batch 1 / 2, eager and graph (tests/test_custom_e2e.py -k fuse_v50), on the committed
-#      picks (tests.log);
-#   2. the A/B at batch 1 on the committed picks: v47 (the default) / v48 / v50, 3 processes x 2 interleaved instances
-#      each (ab.log, ab.json), and scripts/decide_bs1.py with base v47 (decide.txt);
+# per SM; K.EXDWPW5_RETILE) tested, A/B'd and, where it wins, benched, in ONE device call (machines were scarce).
+# Session 43: with v51 / v52 (one of those launches retiled alone) in the tests and the A/B:
+#   1. the GPU tests: the retiled builds against float64 (tests/test_custom_exdw.py -k retile50) and v50 - v52 end to
+#      end against ONNX Runtime at batch 1 / 2, eager and graph (tests/test_custom_e2e.py -k fuse_v50), on the
+#      committed picks (tests.log);
+#   2. the A/B at batch 1 on the committed picks: AB_VERSIONS (default v47 (the default) / v48 / v51 / v52), 3
+#      processes x 2 interleaved instances each (ab.log, ab.json), and scripts/decide_bs1.py with base v47
+#      (decide.txt);
 #   3. scripts/bench_device.sh (run.json, bench.log) with decide.txt's environment ("none", or failed tests in step 1:
 #      the code's default, v47), in the time left before END.
-# Usage: scripts/retile_bench_device.sh OUT   env: KCACHE, END (default 590)
+# Usage: scripts/retile_bench_device.sh OUT   env: KCACHE, END (default 590), AB_VERSIONS
 OUT=${1:?usage: $0 OUT}
 export END=${END:-590}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
 gpu_tests "tests/test_custom_exdw.py tests/test_custom_e2e.py" "retile50 or fuse_v50" 120
 trc=$?
-AB_VERSIONS="v47 v48 v50" staged_ab
+AB_VERSIONS=${AB_VERSIONS:-v47 v48 v51 v52} staged_ab
 E=$(tail -1 "$OUT/decide.txt")
 case "$E" in none) E= ;; MBV2_KERNELS=fuse=v*) ;; *) echo "[decide: unexpected '$E': the default]"; E= ;; esac
 [ "$trc" -ne 0 ] && [ -n "$E" ] && { echo "[tests failed: the bench runs the default, not '$E']"; E=; }

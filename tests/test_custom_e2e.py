@@ -847,27 +847,29 @@ def test_e2e_fuse_v49_block0_fused_matches_onnxruntime(net, batch, graph):
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2])
-def test_e2e_fuse_v50_retiled_exdwpw5_matches_onnxruntime(net, batch, graph):
+@pytest.mark.parametrize("version", ["v50", "v51", "v52"])
+def test_e2e_fuse_v50_retiled_exdwpw5_matches_onnxruntime(net, batch, graph, version):
     """fuse v50 (session 42): at batch 1 the exdwpw5 launches of the v26 cluster builds on K.EXDWPW5_RETILE's builds
-    (7x7 tiles on clusters of 2, one block per SM), v48 elsewhere; above it v48's plan. Against
-    ONNX Runtime (NaN-poisoned), no fallback; three runs in a row bit-identical, each with the buffers poisoned
-    first."""
-    from impls._custom_kernels import EXDWPW5_RETILE, generic_of
+    (7x7 tiles on clusters of 2, one block per SM), v48 elsewhere; above it v48's plan; v51 / v52 (session 43) the
+    first / the second of those launches alone. Against ONNX Runtime (NaN-poisoned), no fallback; three runs in a row
+    bit-identical, each with the buffers poisoned first."""
+    from impls._custom_kernels import exdwpw5_retile, generic_of
 
     x, _ = ort_reference(batch)
-    be = impls.create("custom", kernels="fuse=v50", graph=graph)
+    be = impls.create("custom", kernels=f"fuse={version}", graph=graph)
     be.prepare(net)
-    check_against_ort(be, net, batch, f"custom fuse=v50 graph={graph} bs{batch}")
+    check_against_ort(be, net, batch, f"custom fuse={version} graph={graph} bs{batch}")
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     names = [generic_of(la.name) for la in be.plan(batch).launches]
-    retiled = [n for n in names if n in EXDWPW5_RETILE.values()]
-    assert retiled == (list(EXDWPW5_RETILE.values()) if batch == 1 else []), names
+    want = list(exdwpw5_retile(version).values())
+    retiled = [n for n in names if n in want]
+    assert retiled == (want if batch == 1 else []), names
     ys = []
     for _ in range(3):
         be.poison(batch)
         ys.append(be.run(x))
     for y in ys[1:]:
-        assert np.array_equal(ys[0].view(np.uint32), y.view(np.uint32)), "v50: runs not bit-identical"
+        assert np.array_equal(ys[0].view(np.uint32), y.view(np.uint32)), f"{version}: runs not bit-identical"
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
