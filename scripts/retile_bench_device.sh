@@ -9,8 +9,10 @@
 #      processes x 2 interleaved instances each (ab.log, ab.json), and scripts/decide_bs1.py with base v47
 #      (decide.txt);
 #   3. scripts/bench_device.sh (run.json, bench.log) with decide.txt's environment ("none", or failed tests in step 1:
-#      the code's default, v47), in the time left before END.
-# Usage: scripts/retile_bench_device.sh OUT   env: KCACHE, END (default 590), AB_VERSIONS
+#      the code's default, v47), in the time left before END. Session 43: where decide.txt says "none" (and
+#      BENCH_DEFAULT is unset) no bench (the default's run is committed): each A/B version's prefix times instead
+#      (prefix.tgz).
+# Usage: scripts/retile_bench_device.sh OUT   env: KCACHE, END (default 590), AB_VERSIONS, BENCH_DEFAULT
 OUT=${1:?usage: $0 OUT}
 export END=${END:-590}
 . "$(dirname "$0")/device_lib.sh"
@@ -21,6 +23,11 @@ AB_VERSIONS=${AB_VERSIONS:-v47 v48 v51 v52} staged_ab
 E=$(tail -1 "$OUT/decide.txt")
 case "$E" in none) E= ;; MBV2_KERNELS=fuse=v*) ;; *) echo "[decide: unexpected '$E': the default]"; E= ;; esac
 [ "$trc" -ne 0 ] && [ -n "$E" ] && { echo "[tests failed: the bench runs the default, not '$E']"; E=; }
+if [ -z "$E" ] && [ -z "$BENCH_DEFAULT" ]; then  # session 43: no winner, so no bench (the default's run is committed)
+  echo "[no bench: the default stays; prefix times instead]"
+  prefix_times ${AB_VERSIONS:-v47 v48 v51 v52}
+  exit 0
+fi
 echo "[bench with '${E:-the default}', $(left 590) s left]"
 cp "$OUT/smi.txt" "$OUT/smi_ab.txt"
 END=$(left 590) env $E "$(dirname "$0")/bench_device.sh" "$OUT"
