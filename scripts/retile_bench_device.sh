@@ -10,9 +10,9 @@
 #      (decide.txt);
 #   3. scripts/bench_device.sh (run.json, bench.log) with decide.txt's environment ("none", or failed tests in step 1:
 #      the code's default, v47), in the time left before END. Session 43: where decide.txt says "none" (and
-#      BENCH_DEFAULT is unset) no bench (the default's run is committed): each A/B version's prefix times instead
-#      (prefix.tgz).
-# Usage: scripts/retile_bench_device.sh OUT   env: KCACHE, END (default 590), AB_VERSIONS, BENCH_DEFAULT
+#      BENCH_DEFAULT is unset) or NO_BENCH is set, no bench (the default's run is committed): each A/B version's
+#      prefix times instead (prefix.tgz).
+# Usage: scripts/retile_bench_device.sh OUT   env: KCACHE, END (default 590), AB_VERSIONS, BENCH_DEFAULT, NO_BENCH
 OUT=${1:?usage: $0 OUT}
 export END=${END:-590}
 . "$(dirname "$0")/device_lib.sh"
@@ -23,8 +23,9 @@ AB_VERSIONS=${AB_VERSIONS:-v47 v48 v51 v52} staged_ab
 E=$(tail -1 "$OUT/decide.txt")
 case "$E" in none) E= ;; MBV2_KERNELS=fuse=v*) ;; *) echo "[decide: unexpected '$E': the default]"; E= ;; esac
 [ "$trc" -ne 0 ] && [ -n "$E" ] && { echo "[tests failed: the bench runs the default, not '$E']"; E=; }
-if [ -z "$E" ] && [ -z "$BENCH_DEFAULT" ]; then  # session 43: no winner, so no bench (the default's run is committed)
-  echo "[no bench: the default stays; prefix times instead]"
+if [ -n "$NO_BENCH" ] || { [ -z "$E" ] && [ -z "$BENCH_DEFAULT" ]; }; then  # session 43: no winner (the default's run
+  # is committed) or NO_BENCH (e.g. on a GPU whose run is not the one to replace): prefix times instead of the bench
+  echo "[no bench (NO_BENCH='$NO_BENCH', decide '${E:-none}'); prefix times instead]"
   prefix_times ${AB_VERSIONS:-v47 v48 v51 v52}
   exit 0
 fi
