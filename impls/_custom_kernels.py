@@ -263,7 +263,9 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                graph +1.2 us: 0.1102 (v48) -> 0.1114 ms, the first launch -0.55 us, the second +2.4), so not the
                default,
                v51 v48 + v50's retiled build for the first of those launches alone, v52 for the second alone
-               (EXDWPW5_RETILE_VERSIONS; alternatives to v50, not built on it); session 43
+               (EXDWPW5_RETILE_VERSIONS; alternatives to v50, not built on it); session 43 (H100, its picks, 6
+               instances each): batch 1 v47 0.1101, v48 0.1099, v51 0.1094 (ranges apart from v47's), v52 0.1112
+               ms; so v51 the default, v52 measured slower
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -371,8 +373,10 @@ DEFAULT_VERSIONS: dict[str, str] = {
     # gone) + v37's bulk-copy reduce stage (session 27, replayed picks: -0.8 and -0.3 / -0.4 us); v46 = v42 + v45's
     # early PDL triggers + the head's pwpool_c8 by PDL after an exit twin (H100, session 36, H100 picks, 6 instances
     # each: batch 1 0.1131 -> 0.1115 ms, ranges apart; v45 0.1120); v47 = v46 + the first two exdwpw5 launches'
-    # staging by cp.async (H100, session 37, H100 picks, 6 instances each: batch 1 0.1116 -> 0.1102 ms, ranges apart)
-    "fuse": "v47",
+    # staging by cp.async (H100, session 37, H100 picks, 6 instances each: batch 1 0.1116 -> 0.1102 ms, ranges apart);
+    # v51 = v48 + the first exdwpw5 launch on 7x7 tiles, one block per SM (H100, session 43, H100 picks, 6 instances
+    # each: batch 1 0.1101 (v47) -> 0.1094 ms, ranges apart; the bench 0.1097 -> 0.1087)
+    "fuse": "v51",
     "net": "v1",
     "block0": "v4",  # v3's kernel but at batch 1 (H200, session 20: e2e batch 1 -1.1 us against v3)
     "hgemm": "v4",

@@ -2806,7 +2806,7 @@ def test_fuse_v31_fixed_build_name_and_defines():
     assert ("cblock", "pwpool_fc_c8") in K.kernels_of("fuse", "v31")
     assert ("cblock", "pwpool_fc_c8") not in K.kernels_of("fuse", "v30")
     assert K.head_fc("v31") and not K.head_fc("v30") and not K.head_fc(K.DEFAULT_VERSIONS["fuse"])
-    assert K.DEFAULT_VERSIONS["fuse"] == "v47" and not K.head_fc("v34") and not K.head_fc("v35")
+    assert K.DEFAULT_VERSIONS["fuse"] == "v51" and not K.head_fc("v34") and not K.head_fc("v35")
     # fuse v38: v36 + this head; not v37's bulk-copy reduce
     assert K.head_fc("v38") and not K.head_fc("v37") and not K.bulk_reduce("v38") and K.proj_order("v38")
     assert ("cblock", "pwpool_fc_c8") in K.kernels_of("fuse", "v38")
@@ -2828,7 +2828,7 @@ def test_fuse_v39_to_v42_version_predicates():
     assert [K.ng1_first(v) for v in ("v36", "v39", "v40", "v41", "v42")] == [0, 0, 1, 1, 1]
     assert [K.bulk_reduce(v) for v in ("v36", "v37", "v38", "v39", "v40", "v41", "v42")] == [0, 1, 0, 0, 0, 0, 1]
     assert not any(K.head_fc(v) for v in ("v39", "v40", "v41", "v42")) and K.head_fc("v38") and K.head_fc("v31")
-    assert K.DEFAULT_VERSIONS["fuse"] == "v47" and {"v39", "v40", "v41", "v42"} <= set(K.KERNEL_VERSIONS["fuse"])
+    assert K.DEFAULT_VERSIONS["fuse"] == "v51" and {"v39", "v40", "v41", "v42"} <= set(K.KERNEL_VERSIONS["fuse"])
     own = (K.fuse_level, K.head_fc_base, K.ng1_builds, K.ng1_first, K.bulk_reduce)
     preds = [f for f in vars(K).values() if inspect.isfunction(f) and list(inspect.signature(f).parameters) == [
         "version"] and f not in own]  # fmt: skip

@@ -38,6 +38,7 @@ def test_version_is_v48_but_for_its_retiled_builds(version) -> None:
     want = {olds[i - 1]: K.EXDWPW5_RETILE[olds[i - 1]] for i in RETILED_AT[version]}
     assert K.exdwpw5_retile("v48") == {} and K.exdwpw5_retile(version) == want
     assert not K.block0_fuse(version) and version in K.KERNEL_VERSIONS["fuse"]
+    assert K.DEFAULT_VERSIONS["fuse"] == "v51"  # (session 43's H100 A/B: 0.1101 (v47) -> 0.1094 ms at batch 1)
     assert set(K.kernels_of("fuse", version)) == set(K.kernels_of("fuse", "v48")) | {("conv", n) for n in want.values()}
 
 

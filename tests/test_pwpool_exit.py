@@ -30,7 +30,7 @@ SIX = SPEC_CASES[5]  # (build, modes, shape): a 7x7 exdwpw6 fixed build
 def test_v46_is_v45_but_for_the_head() -> None:
     assert [K.pwpool_exit(v) for v in ("v29", "v42", "v45", "v46")] == [False, False, False, True]
     assert [K.trigger_early(v) for v in ("v45", "v46")] == [True, True]
-    assert not K.pwpool_pdl("v46") and "v46" in K.KERNEL_VERSIONS["fuse"] and K.DEFAULT_VERSIONS["fuse"] == "v47"
+    assert not K.pwpool_pdl("v46") and "v46" in K.KERNEL_VERSIONS["fuse"] and K.DEFAULT_VERSIONS["fuse"] == "v51"
     spec = K.exdwpw6_spec_name(*SIX)
     assert K.twin_parse(spec + K.EXIT_SUFFIX) == (spec, K.EXIT_SUFFIX)
     assert K.generic_of(spec + K.EXIT_SUFFIX) == SIX[0]
