@@ -59,11 +59,18 @@ bs1_picks() {
 }
 staged_ab() {  # session 37: v46 / v47 (the default) / v48 on the committed picks, 3 processes x 2 instances each;
   # scripts/decide_bs1.py with base v47 into $OUT/decide.txt (its last line: the bench's environment or "none").
-  # Session 38: AB_VERSIONS (default "v46 v47 v48") names the versions timed
-  local s="" v
+  # Session 38: AB_VERSIONS (default "v46 v47 v48") names the versions timed. Session 43: the base is AB_BASE, else
+  # the code's default fuse version where AB_VERSIONS holds it (v51 since session 43), else v47 (the scripts written
+  # while v47 was the default)
+  local s="" v base=$AB_BASE
   for v in ${AB_VERSIONS:-v46 v47 v48}; do s="$s${s:+;}fuse=$v,picks=$P"; done
+  if [ -z "$base" ]; then
+    base=$(python3 -c 'from impls._custom_kernels import DEFAULT_VERSIONS as D; print(D["fuse"])')
+    case " ${AB_VERSIONS:-v46 v47 v48} " in *" $base "*) ;; *) base=v47 ;; esac
+  fi
+  echo "[decide: base $base]"
   ab_arms MBV2_STAGE "- - -" "$s;$s"
-  python3 scripts/decide_bs1.py "$OUT/ab.json" v47 | tee "$OUT/decide.txt"
+  python3 scripts/decide_bs1.py "$OUT/ab.json" "$base" | tee "$OUT/decide.txt"
 }
 bs1_start() {
   device_start "$1"

@@ -6,10 +6,10 @@
 #      end against ONNX Runtime at batch 1 / 2, eager and graph (tests/test_custom_e2e.py -k fuse_v50), on the
 #      committed picks (tests.log);
 #   2. the A/B at batch 1 on the committed picks: AB_VERSIONS (default v47 (the default) / v48 / v51 / v52), 3
-#      processes x 2 interleaved instances each (ab.log, ab.json), and scripts/decide_bs1.py with base v47
-#      (decide.txt);
+#      processes x 2 interleaved instances each (ab.log, ab.json), and scripts/decide_bs1.py against the default
+#      (device_lib.sh staged_ab; v47 when session 43 ran this, v51 since) (decide.txt);
 #   3. scripts/bench_device.sh (run.json, bench.log) with decide.txt's environment ("none", or failed tests in step 1:
-#      the code's default, v47), in the time left before END. Session 43: where decide.txt says "none" (and
+#      the code's default), in the time left before END. Session 43: where decide.txt says "none" (and
 #      BENCH_DEFAULT is unset) or NO_BENCH is set, no bench (the default's run is committed): each A/B version's
 #      prefix times instead (prefix.tgz).
 # Usage: scripts/retile_bench_device.sh OUT   env: KCACHE, END (default 590), AB_VERSIONS, BENCH_DEFAULT, NO_BENCH
