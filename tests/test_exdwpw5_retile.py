@@ -70,11 +70,11 @@ def test_version_replays_the_committed_batch1_picks(version, fake_cupy, net, mon
     monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)
     x = random_input(net, 1, seed=29)
     got, plans = {}, {}
-    for v in ("v48", version):
-        be, plans[v] = _plan(fake_cupy, net, picks, v)
+    for ver in ("v48", version):
+        be, plans[ver] = _plan(fake_cupy, net, picks, ver)
         assert not be.info()["fallbacks"], be.info()["fallbacks"]
         be.poison(1)
-        got[v] = be.run(x)
+        got[ver] = be.run(x)
     v48, got_plan = plans["v48"], plans[version]
     assert len(v48) == len(got_plan)
     changed = [i for i, (a, b) in enumerate(zip(v48, got_plan)) if a.name != b.name]
