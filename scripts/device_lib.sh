@@ -82,6 +82,7 @@ prefix_times() {  # session 38: the batch-1 prefix times of each fuse version na
   # 30 s or more are left (scripts/plan_prefix_times.py, 3 rounds, at most 60 s each)
   local v
   mkdir -p /tmp/prefix
+  find /tmp/prefix -type f ! -newermt "@$t0" -delete  # (session 43: a reused machine's /tmp held older calls' files)
   for v in "$@"; do
     [ "$(left 60)" -lt 30 ] && { echo "[prefix $v skipped: no time left]"; continue; }
     timeout "$(left 60)" python3 scripts/plan_prefix_times.py --batch 1 --kernels fuse=$v --picks "$P" --rounds 3 \
