@@ -507,12 +507,9 @@ EXDWPW5_RETILE = {
 }
 # fuse v51 / v52 (session 43): v50's retiling of one launch alone, each an alternative to v50 (not built on it): v51 the
 # first launch (the one that gained in v50's plan graph), v52 the second (after v48's first, the neighbour its chain
-# did not have). Which of EXDWPW5_RETILE's builds each version retiles; a later version names its own.
-EXDWPW5_RETILE_VERSIONS = {
-    "v50": tuple(EXDWPW5_RETILE),
-    "v51": ("exdwpw5_s2_c16_o24_t4x8_cc48_k2",),
-    "v52": ("exdwpw5_s1_c24_o24_t4x8_cc72_k2",),
-}
+# did not have). Which of EXDWPW5_RETILE's builds (in plan order) each version retiles; a later version names its own.
+_RETILED = tuple(EXDWPW5_RETILE)
+EXDWPW5_RETILE_VERSIONS = {"v50": _RETILED, "v51": _RETILED[:1], "v52": _RETILED[1:]}
 
 
 def exdwpw5_retile(version: str) -> dict[str, str]:
