@@ -265,7 +265,11 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v51 v48 + v50's retiled build for the first of those launches alone, v52 for the second alone
                (EXDWPW5_RETILE_VERSIONS; alternatives to v50, not built on it); session 43 (H100, its picks, 6
                instances each): batch 1 v47 0.1101, v48 0.1099, v51 0.1094 (ranges apart from v47's), v52 0.1112
-               ms; so v51 the default, v52 measured slower
+               ms; so v51 the default, v52 measured slower,
+               v53 v51 + v31's head (head_fc: pwpool_c8 and the classifier GEMV as one pwpool_fc_c8 kernel at batch
+               <= PWPOOL_MAX_BATCH), at batch <= PWPOOL_PDL_MAX_BATCH by PDL after v46's exit twin (pwpool_exit) as
+               v51's pwpool_c8 is: one launch fewer at batch 1 (the GEMV's 3.1 us marginal in v51's plan graph, H100,
+               session 43) for the fused kernel's cluster and cross-cluster hand-offs; session 44
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -335,7 +339,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5", "v6"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 53)),
+    "fuse": tuple(f"v{i}" for i in range(1, 54)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -509,7 +513,8 @@ EXDWPW5_RETILE = {
 # first launch (the one that gained in v50's plan graph), v52 the second (after v48's first, the neighbour its chain
 # did not have). Which of EXDWPW5_RETILE's builds (in plan order) each version retiles; a later version names its own.
 _RETILED = tuple(EXDWPW5_RETILE)
-EXDWPW5_RETILE_VERSIONS = {"v50": _RETILED, "v51": _RETILED[:1], "v52": _RETILED[1:]}
+# fuse v53 (session 44) is v51 with another head: v51's retiling
+EXDWPW5_RETILE_VERSIONS = {"v50": _RETILED, "v51": _RETILED[:1], "v52": _RETILED[1:], "v53": _RETILED[:1]}
 
 
 def exdwpw5_retile(version: str) -> dict[str, str]:
@@ -1450,16 +1455,22 @@ def pwpool_fc_c8_smem(hw: int, k: int, out: int) -> int:
 
 
 def head_fc(version: str) -> bool:
-    """fuse v31 and v38: at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier after it as one kernel
-    (pwpool_fc_c8), where they apply; else the base version's two kernels (a recorded fallback; head_fc_base). v32 -
-    v37 build on v30 without it, so that each is measured on its own; v38 puts it on top of v36. Neither is carried
-    into later versions (no resolved gain: v39 builds on v36)."""
-    return fuse_level(version) in (31, 38)
+    """fuse v31, v38 and v53: at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier after it as one
+    kernel (pwpool_fc_c8), where they apply; else the base version's two kernels (a recorded fallback; head_fc_base).
+    v32 - v37 build on v30 without it, so that each is measured on its own; v38 puts it on top of v36, v53 on top of
+    v51 (where v46's pwpool_exit launches it by PDL at batch 1). v31 and v38 were not carried into later versions (no
+    resolved gain on the H200: v39 builds on v36)."""
+    return fuse_level(version) in HEAD_FC_BASES
+
+
+# head_fc's versions -> the version each builds on (its plan where pwpool_fc_c8 does not apply)
+HEAD_FC_BASES = {31: "v30", 38: "v36", 53: "v51"}
 
 
 def head_fc_base(version: str) -> str:
-    """The fuse version whose plan head_fc's version runs where pwpool_fc_c8 does not apply: v30 for v31, else v36."""
-    return "v30" if fuse_level(version) == 31 else "v36"
+    """The fuse version whose plan head_fc's version runs where pwpool_fc_c8 does not apply (HEAD_FC_BASES: v30 for
+    v31, v51 for v53), else v36."""
+    return HEAD_FC_BASES.get(fuse_level(version), "v36")
 
 
 # fuse v6 (exdwpw6, kernels/cblock.cu): expanded channels per block of the compiled builds; the largest batch and

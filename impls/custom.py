@@ -2884,9 +2884,11 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         build with no explicit trigger, K.EXIT_SUFFIX: pwpool_c8 is scheduled as that grid's blocks exit, after their
         last sums, where v29's came while they ran; the same arguments and sums). That position may not be among
         trigger_launches (InputError). Where the head is not pwpool_c8 after an exdwpw6 fixed build, or PDL cannot
-        launch, the plan stays v45's and info()["fallbacks"] says why."""
+        launch, the plan stays v45's and info()["fallbacks"] says why. fuse v53 (head_fc): the head's pwpool_fc_c8 in
+        pwpool_c8's place (the same staging before its griddepcontrol.wait)."""
         fuse = self.versions["fuse"]
-        at = next((i for i, la in enumerate(launches) if K.generic_of(la.name) == "pwpool_c8"), 0)
+        heads = ("pwpool_c8", "pwpool_fc_c8")
+        at = next((i for i, la in enumerate(launches) if K.generic_of(la.name) in heads), 0)
         base = K.twin_parse(launches[at - 1].name)[0] if at else ""
         build, modes, shape = K.exdwpw6_spec_parse(base) if at else ("", None, None)
         if shape is None:

@@ -12,12 +12,15 @@
 #      the code's default), in the time left before END. Session 43: where decide.txt says "none" (and
 #      BENCH_DEFAULT is unset) or NO_BENCH is set, no bench (the default's run is committed): each A/B version's
 #      prefix times instead (prefix.tgz).
-# Usage: scripts/retile_bench_device.sh OUT   env: KCACHE, END (default 590), AB_VERSIONS, BENCH_DEFAULT, NO_BENCH
+# Session 44: TEST_FILES / TEST_K pick step 1's tests (default the retiling's above), e.g. fuse v53's head:
+#   TEST_FILES=tests/test_custom_e2e.py TEST_K="head_fc and v53" AB_VERSIONS="v51 v53" NO_BENCH=1
+# Usage: scripts/retile_bench_device.sh OUT   env: KCACHE, END (default 590), AB_VERSIONS, BENCH_DEFAULT, NO_BENCH,
+#   TEST_FILES, TEST_K
 OUT=${1:?usage: $0 OUT}
 export END=${END:-590}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
-gpu_tests "tests/test_custom_exdw.py tests/test_custom_e2e.py" "retile50 or fuse_v50" 120
+gpu_tests "${TEST_FILES:-tests/test_custom_exdw.py tests/test_custom_e2e.py}" "${TEST_K:-retile50 or fuse_v50}" 120
 trc=$?
 AB_VERSIONS=${AB_VERSIONS:-v47 v48 v51 v52} staged_ab
 E=$(tail -1 "$OUT/decide.txt")

@@ -874,14 +874,15 @@ def test_e2e_fuse_v50_retiled_exdwpw5_matches_onnxruntime(net, batch, graph, ver
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3])
-@pytest.mark.parametrize("fuse", ["v31", "v38"])
+@pytest.mark.parametrize("fuse", ["v31", "v38", "v53"])
 def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):
-    """fuse v31 (v38: on v36's plan): at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier GEMV as
-    ONE pwpool_fc_c8 launch on its fixed build (no linear_gemv, no pwpool_c8 in the plan; above it the base's
-    kernels); against ONNX Runtime (NaN-poisoned), no fallback. Runs bit-identical: three in a row (each launch's last
-    clusters reset the ticket counters for the next graph replay), and again after the other batch's plan has run on
-    the same counters and workspace; the counters are zero after each run."""
-    from impls._custom_kernels import fixed_name, generic_of
+    """fuse v31 (v38: on v36's plan; v53: on v51's): at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the
+    classifier GEMV as ONE pwpool_fc_c8 launch on its fixed build (no linear_gemv, no pwpool_c8 in the plan; above it
+    the base's kernels), v53's by PDL at batch <= PWPOOL_PDL_MAX_BATCH after the exit twin of the launch before it,
+    the others' plain; against ONNX Runtime (NaN-poisoned), no fallback. Runs bit-identical: three in a row (each
+    launch's last clusters reset the ticket counters for the next graph replay), and again after the other batch's
+    plan has run on the same counters and workspace; the counters are zero after each run."""
+    from impls._custom_kernels import EXIT_SUFFIX, PWPOOL_PDL_MAX_BATCH, fixed_name, generic_of
 
     x, _ = ort_reference(batch)
     be = impls.create("custom", kernels=f"fuse={fuse}", graph=graph)
@@ -895,7 +896,9 @@ def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):
     assert "pwpool_c8" not in names
     if fused:
         fc = launches[-1]
-        assert fc.name == fixed_name("pwpool_fc_c8", (49, 320, 1280, 1000, 1)) and not fc.pdl, fc.name
+        by_pdl = fuse == "v53" and batch <= PWPOOL_PDL_MAX_BATCH
+        assert fc.name == fixed_name("pwpool_fc_c8", (49, 320, 1280, 1000, 1)) and fc.pdl == by_pdl, fc.name
+        assert launches[-2].name.endswith(EXIT_SUFFIX) == by_pdl, launches[-2].name
         assert fc.grid == (160, batch), fc.grid
         cnt = fc.args[8]
     y = be.run(x)
@@ -915,7 +918,7 @@ def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):
 @pytest.mark.parametrize(
     "opts", [dict(num_classes=12), dict(width_mult=0.5, resolution=160)], ids=["out12", "w0.5_r160"]
 )
-@pytest.mark.parametrize("fuse", ["v31", "v38"])
+@pytest.mark.parametrize("fuse", ["v31", "v38", "v53"])
 def test_e2e_fuse_v31_other_heads_match_onnxruntime(opts, graph, fuse):
     """fuse v31's (v38's) pwpool_fc_c8 on other heads, batch 1 and 2: 12 classes (OC 4: the blocks of rank 3 - 7 own no
     column), MobileNetV2-0.5 at 160 (K 160: a k slice of 20 per block; 5x5 map); against ONNX Runtime on the same file

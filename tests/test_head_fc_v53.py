@@ -1,0 +1,119 @@
+"""fuse v53 (session 44; results/NOTES.md "Session 44"): v51 + v31's head (head_fc: the head's pwpool_c8 and the
+classifier GEMV as one pwpool_fc_c8 kernel at batch <= PWPOOL_MAX_BATCH), launched at batch 1 by PDL after v46's exit
+twin as v51 launches pwpool_c8. Host tests: the predicates; the committed batch-1 picks replayed on the CuPy stand-in
+(v51's plan with its last two launches replaced by one, by PDL, the exit twin before it unchanged; the emulated logits
+against v51's and ONNX Runtime's); batch 2 (the fused head, plain) and 3 (v51's plan); a head the fused kernel does not
+apply to (v51's head by PDL, and a fallback note that names v51)."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import impls
+from impls import _custom_kernels as K
+from tests.test_block0_fuse import _arg
+from tests.test_custom_host import (
+    LAUNCHES,
+    _head_launches,
+    fake_cupy,  # noqa: F401  (the CuPy stand-in fixture)
+)
+from tests.test_stage_twins import _plan
+from tests.test_trigger_twins import _committed_bs1
+
+SHAPE = (49, 320, 1280, 1000, 1)  # the fused head's fixed shape at 224: HW, K, COUT, OUT, ACT
+
+
+def test_v53_is_v51_but_for_the_head() -> None:
+    preds = [f for f in vars(K).values() if inspect.isfunction(f) and list(inspect.signature(f).parameters) == [
+        "version"] and f is not K.fuse_level]  # fmt: skip
+    assert len(preds) > 20
+    assert [f.__name__ for f in preds if f("v53") != f("v51")] == ["head_fc", "head_fc_base"]
+    assert K.head_fc("v53") and not K.head_fc("v51") and K.head_fc_base("v53") == "v51"
+    assert [K.head_fc_base(v) for v in ("v31", "v38")] == ["v30", "v36"]
+    assert K.pwpool_exit("v53") and K.exdwpw5_retile("v53") == K.exdwpw5_retile("v51") != {}
+    assert "v53" in K.KERNEL_VERSIONS["fuse"] and K.DEFAULT_VERSIONS["fuse"] == "v51"
+    assert set(K.kernels_of("fuse", "v53")) - set(K.kernels_of("fuse", "v51")) == {("cblock", "pwpool_fc_c8")}
+
+
+def test_v53_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+    """The committed batch-1 picks in v53: v51's plan up to its head, the launch before the head on the same exit twin;
+    v51's pwpool_c8 (by PDL) and GEMV replaced by ONE pwpool_fc_c8 launch on its fixed build, by PDL, on pwpool_c8's
+    input, weights, bias and pooled buffer, the logits into the plan's output; the emulated logits within the e2e
+    tolerance of v51's and ONNX Runtime's over poisoned runs, bit-identical run to run, no fallback."""
+    from mbv2.network import random_input
+    from mbv2.tolerances import assert_close
+
+    picks, _ = _committed_bs1()
+    monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)
+    x = random_input(net, 1, seed=53)
+    got, plans, bes = {}, {}, {}
+    for ver in ("v51", "v53"):
+        bes[ver], plans[ver] = _plan(fake_cupy, net, picks, ver)
+        assert not bes[ver].info()["fallbacks"], bes[ver].info()["fallbacks"]
+        bes[ver].poison(1)
+        LAUNCHES.clear()
+        got[ver] = bes[ver].run(x)
+    a, b = plans["v51"], plans["v53"]
+    assert _head_launches(a) == [("pwpool_c8", True), ("linear_gemv_v5", True)], _head_launches(a)
+    assert _head_launches(b) == [("pwpool_fc_c8", True)], _head_launches(b)
+    assert len(b) == len(a) - 1 and a[-3].name.endswith(K.EXIT_SUFFIX)
+    for la, lb in zip(a[:-2], b[:-1]):
+        assert (la.name, la.grid, la.block, la.smem, la.pdl) == (lb.name, lb.grid, lb.block, lb.smem, lb.pdl)
+        assert [_arg(v) for v in la.args] == [_arg(v) for v in lb.args]
+    fc, pw = b[-1], a[-2]
+    assert fc.name == K.fixed_name("pwpool_fc_c8", SHAPE) and fc.grid == pw.grid == (160, 1)
+    assert fc.smem == K.pwpool_fc_c8_smem(*SHAPE[:2], SHAPE[3]) and fc.block == pw.block == (256,)
+    assert [_arg(v) for v in fc.args[:4]] == [_arg(v) for v in pw.args[:4]]
+    assert [int(v) for v in fc.args[9:]] == list(SHAPE)
+    assert fc.args[6].data.ptr == bes["v53"].plan(1).out.data.ptr
+    assert [K.generic_of(n) for n in LAUNCHES] == [K.generic_of(la.name) for la in b], LAUNCHES
+    assert not np.array_equal(got["v51"], got["v53"])  # (another summation order of the classifier)
+    assert_close(got["v53"], got["v51"], "fp32", "e2e", what="emulated v53 against v51, committed picks")
+    ort = impls.create("ort")
+    ort.prepare(net)
+    assert_close(got["v53"], ort.run(x), "fp32", "e2e", what="emulated v53, committed picks")
+    bes["v53"].poison(1)
+    np.testing.assert_array_equal(got["v53"], bes["v53"].run(x))
+
+
+@pytest.mark.parametrize("batch", [2, 3])
+def test_v53_above_batch_1(fake_cupy, net, monkeypatch, batch) -> None:  # noqa: F811
+    """Batch 2: v51's untuned plan with its head (pwpool_c8 and the GEMV, plain) as one plain pwpool_fc_c8 launch;
+    batch 3 (above PWPOOL_MAX_BATCH): v51's plan. No fallback either way."""
+    monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 1e18)  # (untuned: the emulated tuner is slow)
+    be, got = _plan(fake_cupy, net, None, "v53", batch=batch)
+    _, ref = _plan(fake_cupy, net, None, "v51", batch=batch)
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    if batch > K.PWPOOL_MAX_BATCH:
+        assert [la.name for la in got] == [la.name for la in ref]
+        return
+    assert _head_launches(ref) == [("pwpool_c8", False), ("linear_gemv_v3", False)], _head_launches(ref)
+    assert _head_launches(got) == [("pwpool_fc_c8", False)], _head_launches(got)
+    assert [la.name for la in got[:-1]] == [la.name for la in ref[:-2]]
+
+
+def test_v53_runs_v51s_head_where_the_fused_one_does_not_apply(fake_cupy) -> None:  # noqa: F811
+    """10 classes (OUT % 4 != 0): no pwpool_fc_c8; v51's head instead, pwpool_c8 by PDL after the exit twin at batch 1,
+    with one fallback note that names v51; the emulated logits against NumPy float64."""
+    from impls.numpy_ref import NumpyBackend
+    from mbv2.model import default_network
+    from mbv2.network import random_input
+    from mbv2.tolerances import assert_close
+
+    small = default_network(num_classes=10, resolution=96)
+    x = random_input(small, 1, seed=530)
+    ref = NumpyBackend(dtype="fp64")
+    ref.prepare(small)
+    be = fake_cupy.CustomBackend(kernels="fuse=v53", autotune=False)
+    be.prepare(small)
+    be.poison(1)
+    y = be.run(x)
+    assert_close(y, ref.run(x), "fp32", "e2e", what="emulated fuse v53, 10 classes")
+    launches = be.plan(1).launches
+    assert _head_launches(launches) == [("pwpool_c8", True), ("linear_gemv_v5", True)], _head_launches(launches)
+    assert launches[-3].name.endswith(K.EXIT_SUFFIX), launches[-3].name
+    notes = [f for f in be.info()["fallbacks"] if f.startswith("fuse v53 -> v51")]
+    assert len(notes) == 1 and "OUT % 4 == 0" in notes[0], be.info()["fallbacks"]
