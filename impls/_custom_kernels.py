@@ -269,7 +269,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v53 v51 + v31's head (head_fc: pwpool_c8 and the classifier GEMV as one pwpool_fc_c8 kernel at batch
                <= PWPOOL_MAX_BATCH), at batch <= PWPOOL_PDL_MAX_BATCH by PDL after v46's exit twin (pwpool_exit) as
                v51's pwpool_c8 is: one launch fewer at batch 1 (the GEMV's 3.1 us marginal in v51's plan graph, H100,
-               session 43) for the fused kernel's cluster and cross-cluster hand-offs; session 44
+               session 43) for the fused kernel's cluster and cross-cluster hand-offs; session 44,
+               v54 v51 + at batch <= PWPOOL_C10_MAX_BATCH the head's pwpool_c8 as pwpool_c10 (kernels/cblock.cu: 80
+               output channels per cluster of 8, 128 blocks at COUT 1280, one per SM on 132 SMs, where pwpool_c8's 160
+               put two blocks on some SMs; the same sums: bit-identical pooled channels), by PDL as v51's; session 44
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -339,7 +342,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5", "v6"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 54)),
+    "fuse": tuple(f"v{i}" for i in range(1, 55)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -515,6 +518,7 @@ EXDWPW5_RETILE = {
 _RETILED = tuple(EXDWPW5_RETILE)
 # fuse v53 (session 44) is v51 with another head: v51's retiling
 EXDWPW5_RETILE_VERSIONS = {"v50": _RETILED, "v51": _RETILED[:1], "v52": _RETILED[1:], "v53": _RETILED[:1]}
+EXDWPW5_RETILE_VERSIONS["v54"] = _RETILED[:1]  # fuse v54 (session 44): v51 with another head kernel
 
 
 def exdwpw5_retile(version: str) -> dict[str, str]:
@@ -1000,7 +1004,7 @@ def stage_option() -> str:
 L2_PERSIST_ENV = "MBV2_L2_PERSIST"
 # session 40: the launches whose weight array (argument 1) MBV2_L2_PERSIST=head marks persisting in the L2, and the L2
 # set-aside it asks for (cudaLimitPersistingL2CacheSize, at most the device's persistingL2CacheMaxSize)
-L2_PERSIST_HEAD = ("pwpool_c8", "linear_gemv_v5", "linear_gemv_v6")
+L2_PERSIST_HEAD = ("pwpool_c8", "pwpool_c10", "linear_gemv_v5", "linear_gemv_v6")
 L2_PERSIST_BYTES = 8 << 20
 
 
@@ -1113,6 +1117,7 @@ FIXED_KINDS: dict[str, tuple[str, str, int, tuple[str, ...], tuple[str, ...]]] =
     "block0": ("block0", "BLOCK0", 8, ("H", "W", "HO", "WO"), ("C1", "C3", "CC", "MINB")),
     "pwpool": ("cblock", "PWPOOL", 4, ("HW", "K", "COUT", "ACT"), ()),
     "pwpool_fc": ("cblock", "PWPOOL", 9, ("HW", "K", "COUT", "OUT", "ACT"), ("FC",)),  # fuse v31: PWPOOL_SPEC_CFG_FC
+    "pwpool_c10": ("cblock", "PWPOOL", 4, ("HW", "K", "COUT", "ACT"), ("C10",)),  # fuse v54: PWPOOL_SPEC_CFG_C10
 }  # fmt: skip
 
 
@@ -1142,6 +1147,8 @@ def fixed_kind(name: str) -> str | None:
         return "pwpool"
     if name == "pwpool_fc_c8":
         return "pwpool_fc"
+    if name == "pwpool_c10":
+        return "pwpool_c10"
     return None
 
 
@@ -1156,6 +1163,8 @@ def fixed_config(name: str) -> tuple[int, ...]:
         return ()
     if kind == "pwpool_fc":
         return (1,)  # -DPWPOOL_SPEC_CFG_FC=1: the file's fixed build is pwpool_fc_c8
+    if kind == "pwpool_c10":
+        return (1,)  # -DPWPOOL_SPEC_CFG_C10=1: the file's fixed build is pwpool_c10
     raise ValueError(f"not a build fuse v24 fixes: {name!r}")
 
 
@@ -1361,6 +1370,11 @@ def trigger_early(version: str) -> bool:
     return fuse_level(version) >= 45
 
 
+# the head kernels v46's pwpool_exit launches by PDL after the exit twin: pwpool_c8, v53's pwpool_fc_c8, v54's
+# pwpool_c10
+EXIT_HEADS = ("pwpool_c8", "pwpool_fc_c8", "pwpool_c10")
+
+
 def pwpool_exit(version: str) -> bool:
     """fuse v46 and later: at batch <= PWPOOL_PDL_MAX_BATCH pwpool_c8 by PDL, the exdwpw6 launch before it on its exit
     twin (EXIT_SUFFIX: built with PDL_TRIGGER_EXIT_DEFINES, so its dependents start as its blocks exit)."""
@@ -1440,6 +1454,24 @@ def pwpool_c8_smem(hw: int, k: int) -> int:
     cluster's 64 weight columns, the partial map."""
     kw = 4 * ((k + 31) // 32)
     return 4 * (hw * (kw + 4) + kw * 64 + 64 * 68)
+
+
+# fuse v54: pwpool_c10 (80 output channels per cluster of 8) in place of pwpool_c8 up to this batch, where COUT % 80
+# == 0 and its grid (COUT / 10 blocks per image) fits one block per SM
+PWPOOL_C10_MAX_BATCH = 1
+
+
+def pwpool_c10(version: str) -> bool:
+    """fuse v54 and later: at batch <= PWPOOL_C10_MAX_BATCH the head's pwpool_c8 as pwpool_c10 where it applies
+    (COUT % 80 == 0, its grid within one block per SM, its shared memory), else pwpool_c8 and a fallback note."""
+    return fuse_level(version) >= 54
+
+
+def pwpool_c10_smem(hw: int, k: int) -> int:
+    """Dynamic shared memory (bytes) of pwpool_c10 (kernels/cblock.cu): the k slice of the input rows and of the
+    cluster's 80 weight columns in 8 warp groups of 12 floats, the partial map (64 rows of 84)."""
+    kw = 4 * ((k + 31) // 32)
+    return 4 * (hw * (kw + 4) + kw * 96 + 64 * 84)
 
 
 def pwpool_fc_oc(out: int) -> int:
@@ -1847,6 +1879,8 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
                 out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_V9_INSTANCES]
             if head_fc(version):
                 out.append(("cblock", "pwpool_fc_c8"))
+            if pwpool_c10(version):
+                out.append(("cblock", "pwpool_c10"))
             if two_phase(version):
                 out += [("cblock", exdwpw10_kernel(ch)) for ch in EXDWPW6_CH]
             if lv >= 11:

@@ -2005,7 +2005,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         """fuse v9: mean over the pixels of (ReLU6 of) the pointwise conv ``layer`` of the NHWC ``x`` into ``out``
         (N, COUT) as one kernel: pwpool_c8 (kernels/cblock.cu: clusters of 8 split K) where COUT % 64 == 0, else
         pwpool (kernels/pool.cu; ``force_pwpool`` pins one); None where neither applies (more than PWPOOL_MAX_HW
-        pixels, K % 4 or COUT % PWPOOL_CO, shared memory, unaligned arrays)."""
+        pixels, K % 4 or COUT % PWPOOL_CO, shared memory, unaligned arrays). fuse v54, at batch <=
+        PWPOOL_C10_MAX_BATCH: pwpool_c10 (80 channels per cluster) in pwpool_c8's place where it applies, else
+        pwpool_c8 with a fallback note (_pwpool_c10_refusal)."""
         nb, h, w, cin = x.shape
         hw, cout = h * w, layer.out_channels
         if not (layer.is_pointwise and cin == layer.in_channels and 1 <= hw <= K.PWPOOL_MAX_HW and cin % 4 == 0):
@@ -2019,7 +2021,14 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         name = force or ("pwpool_c8" if c8 else "pwpool")
         if name == "pwpool_c8" and not c8:
             return None
-        smem = K.pwpool_c8_smem(hw, cin) if name == "pwpool_c8" else K.pwpool_smem(hw, cin)
+        fuse = self.versions["fuse"]
+        if name == "pwpool_c8" and force is None and K.pwpool_c10(fuse) and nb <= K.PWPOOL_C10_MAX_BATCH:
+            why = self._pwpool_c10_refusal(hw, cin, cout, nb)
+            if why:
+                self._fallbacks.add(f"fuse {fuse} -> v51 (pwpool_c10 {why})")
+            else:
+                name = "pwpool_c10"
+        smem = {"pwpool_c8": K.pwpool_c8_smem, "pwpool_c10": K.pwpool_c10_smem}.get(name, K.pwpool_smem)(hw, cin)
         if smem > K.PWPOOL_MAX_SMEM:
             return None
         p = self._layer_params(layer)
@@ -2027,7 +2036,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None
         args = (x, p["wt"], p["bias"], out, _i32(hw), _i32(cin), _i32(cout), _i32(int(act)))
         fn = self._dyn_smem(self._fn(name), smem)
-        grid = (8 * (cout // 64), nb) if name == "pwpool_c8" else (cout // K.PWPOOL_CO, nb)
+        grid = {"pwpool_c8": (8 * (cout // 64), nb), "pwpool_c10": (8 * (cout // 80), nb)}.get(
+            name, (cout // K.PWPOOL_CO, nb)
+        )
         # fuse v12: pwpool_c8 by programmatic dependent launch (its weights requested before its wait)
         pdl = (
             name == "pwpool_c8"
@@ -2036,6 +2047,16 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             and self._pdl_launchable("fuse v12 -> v11" if self.versions["fuse"] == "v12" else "fuse v29 -> v28")
         )
         return Launch(name, fn, grid, (256,), args, smem=smem, pdl=pdl)
+
+    def _pwpool_c10_refusal(self, hw: int, cin: int, cout: int, nb: int) -> str:
+        """fuse v54: why pwpool_c10 cannot take pwpool_c8's place on this head ("" where it can)."""
+        if cout % 80:
+            return f"needs COUT % 80 == 0 (COUT {cout})"
+        if 8 * (cout // 80) * nb > self.sms:
+            return f"needs its {8 * (cout // 80) * nb} blocks <= 1 per SM ({self.sms} SMs)"
+        if K.pwpool_c10_smem(hw, cin) > K.PWPOOL_MAX_SMEM:
+            return f"needs {K.pwpool_c10_smem(hw, cin)} bytes of shared memory (> {K.PWPOOL_MAX_SMEM})"
+        return ""
 
     def _pwpool_fc_launch(
         self, x: Any, layer: Conv2d, act: bool, pooled: Any, lin: Linear, out: Any
@@ -2884,11 +2905,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         build with no explicit trigger, K.EXIT_SUFFIX: pwpool_c8 is scheduled as that grid's blocks exit, after their
         last sums, where v29's came while they ran; the same arguments and sums). That position may not be among
         trigger_launches (InputError). Where the head is not pwpool_c8 after an exdwpw6 fixed build, or PDL cannot
-        launch, the plan stays v45's and info()["fallbacks"] says why. fuse v53 (head_fc): the head's pwpool_fc_c8 in
-        pwpool_c8's place (the same staging before its griddepcontrol.wait)."""
+        launch, the plan stays v45's and info()["fallbacks"] says why. fuse v53 / v54: the head's pwpool_fc_c8 /
+        pwpool_c10 in pwpool_c8's place (K.EXIT_HEADS: the same staging before their griddepcontrol.wait)."""
         fuse = self.versions["fuse"]
-        heads = ("pwpool_c8", "pwpool_fc_c8")
-        at = next((i for i, la in enumerate(launches) if K.generic_of(la.name) in heads), 0)
+        at = next((i for i, la in enumerate(launches) if K.generic_of(la.name) in K.EXIT_HEADS), 0)
         base = K.twin_parse(launches[at - 1].name)[0] if at else ""
         build, modes, shape = K.exdwpw6_spec_parse(base) if at else ("", None, None)
         if shape is None:

@@ -1175,20 +1175,24 @@ EXDWPW6_KERNEL(exdwpw6_c60x16_t512, 60, 16, 512)
 
 // fuse v24: with -DPWPOOL_SPEC_ONLY this file holds only pwpool_c8 as PWPOOL_SPEC_NAME with its shape fixed
 // (-DPWPOOL_FIX_SHAPE -DPWPOOL_HW=.. _K _COUT _ACT; impls/_custom_kernels.py fixed_defines); fuse v31: with
-// -DPWPOOL_SPEC_CFG_FC=1 too, only pwpool_fc_c8 as PWPOOL_SPEC_NAME (its shape adds -DPWPOOL_OUT=..)
+// -DPWPOOL_SPEC_CFG_FC=1 too, only pwpool_fc_c8 as PWPOOL_SPEC_NAME (its shape adds -DPWPOOL_OUT=..); fuse v54: with
+// -DPWPOOL_SPEC_CFG_C10=1, only pwpool_c10 as PWPOOL_SPEC_NAME (pwpool_c8's shape)
 #if !defined(CBLOCK_SPEC_ONLY) || defined(PWPOOL_SPEC_ONLY)
 #ifdef PWPOOL_SPEC_ONLY
 #ifndef PWPOOL_FIX_SHAPE
 #error "PWPOOL_SPEC_ONLY needs PWPOOL_FIX_SHAPE and the shape"
 #endif
-#ifdef PWPOOL_SPEC_CFG_FC
+#if defined(PWPOOL_SPEC_CFG_FC)
 #define PWPOOL_FC_C8_NAME PWPOOL_SPEC_NAME
+#elif defined(PWPOOL_SPEC_CFG_C10)
+#define PWPOOL_C10_NAME PWPOOL_SPEC_NAME
 #else
 #define PWPOOL_C8_NAME PWPOOL_SPEC_NAME
 #endif
 #else
 #define PWPOOL_C8_NAME pwpool_c8
 #define PWPOOL_FC_C8_NAME pwpool_fc_c8
+#define PWPOOL_C10_NAME pwpool_c10
 #endif
 // pwpool_c8 (fuse v9, beside kernels/pool.cu pwpool): the head's pointwise conv (+ bias, ReLU6) and the global average
 // pool as one kernel on thread-block clusters of 8 that split K. pwpool (one block per 8 channels, all of K) stages the
@@ -1229,6 +1233,40 @@ __device__ __forceinline__ void st_dsmem(float* p, unsigned rank, float v) {
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait_1() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+// pwpool_c10 (fuse v54): 8-byte copies (its weight columns in padded warp groups) and 8-byte peer loads
+__device__ __forceinline__ void cp_async8(void* s, const void* g) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(smem_u32(s)), "l"(g));
+}
+__device__ __forceinline__ float2 ld_dsmem2(const float* p, unsigned rank) {
+    unsigned ra;
+    float2 v;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(smem_u32(p)), "r"(rank));
+    asm volatile("ld.shared::cluster.v2.f32 {%0, %1}, [%2];\n" : "=f"(v.x), "=f"(v.y) : "r"(ra) : "memory");
+    return v;
+}
+// pwpool_c10: rows2x8_dot with a warp's 10 columns at wr + k * 96 (16-byte aligned: float4, float4, float2)
+__device__ __forceinline__ void rows2x10_dot(const float* x0, const float* x1, const float* wr, int kn,
+                                             float (&a0)[10], float (&a1)[10]) {
+#pragma unroll 2
+    for (int k = 0; k < kn; k += 4) {
+        const float4 u = *reinterpret_cast<const float4*>(x0 + k);
+        const float4 v = *reinterpret_cast<const float4*>(x1 + k);
+        const float us[4] = {u.x, u.y, u.z, u.w}, vs[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const float* w = wr + (k + j) * 96;
+            const float4 wa = *reinterpret_cast<const float4*>(w);
+            const float4 wb = *reinterpret_cast<const float4*>(w + 4);
+            const float2 wc = *reinterpret_cast<const float2*>(w + 8);
+            const float w10[10] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w, wc.x, wc.y};
+#pragma unroll
+            for (int c = 0; c < 10; ++c) {
+                a0[c] = fmaf(us[j], w10[c], a0[c]);
+                a1[c] = fmaf(vs[j], w10[c], a1[c]);
+            }
+        }
+    }
+}
 
 constexpr int FC_MAXG = 24;  // pwpool_fc_c8's last block: the clusters' partials requested FC_MAXG at a time
 
@@ -1386,6 +1424,93 @@ __device__ __forceinline__ void pwpool_c8_body(const float* __restrict__ X, cons
     }
 }
 
+// fuse v54's pwpool_c10: pwpool_c8 with 80 output channels per cluster of 8 (COUT / 80 clusters: 16 at COUT 1280,
+// 128 blocks, one per SM on 132 SMs, where pwpool_c8's 160 put two on some SMs). The same k slices (KW) per rank; warp
+// w computes channels [w * 10, w * 10 + 10) of the cluster for pixels lane and lane + 32 (rows2x10_dot: the weight
+// columns staged in warp groups of 12 floats, 96 per k row, by 8-byte cp.async); block `rank` sums channels
+// [rank * 10, rank * 10 + 10) of the 8 blocks' partials in order 0..7 (float2 peer loads), + bias, ReLU6, then each
+// channel's pixels in 4 interleaved groups (p = g, g + 4, ..) added as (t0 + t1) + (t2 + t3): pwpool_c8's sums and
+// order channel by channel, so the same bits. Needs HW <= 64, K % 4 == 0, COUT % 80 == 0, 16-byte aligned X / Wt,
+// 8-byte aligned bias. Dynamic shared memory (floats, K.pwpool_c10_smem): HW * (KW + 4) + KW * 96 + 64 * 84.
+__device__ __forceinline__ void pwpool_c10_body(const float* __restrict__ X, const float* __restrict__ Wt,
+                                                const float* __restrict__ bias, float* __restrict__ Y, int HW, int K,
+                                                int COUT, int act) {
+    constexpr int CPC = 80, CPW = 10, WG = 12, WR = 8 * WG, PS = CPC + 4;
+    extern __shared__ __align__(16) float sm[];
+    __shared__ float q[64][CPW + 1];
+    __shared__ float tq[4][CPW];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const unsigned rank = cluster_rank();
+    const int cb = (blockIdx.x >> 3) * CPC, n = blockIdx.y;  // the cluster's first output channel
+    const int KW = 4 * ((K + 31) / 32);
+    const int kb = min(K, (int)rank * KW), ke = min(K, kb + KW), kw4 = (ke - kb) / 4;
+    const int XS = KW + 4;
+    // PDL: the classifier GEMV after this kernel may start now (pwpool_c8's trigger at entry)
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+    float* Xs = sm;            // [HW][XS]: the k slice of this image's input rows
+    float* Ws = Xs + HW * XS;  // [KW][WR]: the k slice of the cluster's 80 weight columns, warp w's 10 at w * WG
+    float* Ps = Ws + KW * WR;  // [64][PS]: this block's partial map
+    const float* xg = X + (size_t)n * HW * K + kb;
+#pragma unroll 1
+    for (int i = tid; i < (ke - kb) * (CPC / 2); i += NT) {  // 40 float2 per k row
+        const int k = i / (CPC / 2), c = 2 * (i - k * (CPC / 2));
+        cp_async8(Ws + k * WR + (c / CPW) * WG + c % CPW, Wt + (size_t)(kb + k) * COUT + cb + c);
+    }
+    // by PDL: the weights above are requested while the previous kernel still runs; X only after this wait
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#pragma unroll 1
+    for (int i = tid; i < HW * kw4; i += NT) {
+        const int p = i / kw4, j = i - p * kw4;
+        cp_async16(Xs + p * XS + j * 4, xg + (size_t)p * K + j * 4);
+    }
+    cp_async_wait_all();
+    __syncthreads();
+    float a0[CPW], a1[CPW];
+#pragma unroll
+    for (int c = 0; c < CPW; ++c) a0[c] = a1[c] = 0.0f;
+    const float* x0 = Xs + min(lane, HW - 1) * XS;  // lanes past HW read a valid row; their sums are never used
+    const float* x1 = Xs + min(lane + 32, HW - 1) * XS;
+    rows2x10_dot(x0, x1, Ws + warp * WG, ke - kb, a0, a1);
+    float* pr = Ps + warp * CPW;
+#pragma unroll
+    for (int c = 0; c < CPW; c += 2) {
+        *reinterpret_cast<float2*>(pr + lane * PS + c) = make_float2(a0[c], a0[c + 1]);
+        *reinterpret_cast<float2*>(pr + (lane + 32) * PS + c) = make_float2(a1[c], a1[c + 1]);
+    }
+    cluster_arrive();
+    cluster_wait();
+    // block `rank`: channels [rank * 10, rank * 10 + 10) of the cluster, summed over the 8 blocks in order
+#pragma unroll 1
+    for (int i = tid; i < (CPW / 2) * HW; i += NT) {
+        const int p = i / (CPW / 2), h = i - p * (CPW / 2);
+        const float* src = Ps + p * PS + rank * CPW + h * 2;
+        float2 parts[8];
+#pragma unroll
+        for (unsigned b = 0; b < 8; ++b) parts[b] = ld_dsmem2(src, b);
+        float2 s = parts[0];
+#pragma unroll
+        for (int b = 1; b < 8; ++b) s.x += parts[b].x, s.y += parts[b].y;
+        const float2 bb = *reinterpret_cast<const float2*>(bias + cb + rank * CPW + h * 2);
+        s.x += bb.x, s.y += bb.y;
+        if (act) s.x = relu6(s.x), s.y = relu6(s.y);
+        q[p][h * 2] = s.x;
+        q[p][h * 2 + 1] = s.y;
+    }
+    cluster_arrive_relaxed();  // this block no longer reads its peers' shared memory
+    __syncthreads();
+    if (tid < 4 * CPW) {  // channel c, pixels g, g + 4, ..: pwpool_c8's groups
+        const int g = tid / CPW, c = tid - g * CPW;
+        float t = 0.0f;
+#pragma unroll 4
+        for (int p = g; p < HW; p += 4) t += q[p][c];
+        tq[g][c] = t;
+    }
+    __syncthreads();
+    if (tid < CPW)
+        Y[(size_t)n * COUT + cb + rank * CPW + tid] = ((tq[0][tid] + tq[1][tid]) + (tq[2][tid] + tq[3][tid])) / (float)HW;
+    cluster_wait();
+}
+
 }  // namespace cblock
 
 #ifdef PWPOOL_C8_NAME
@@ -1415,7 +1540,18 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
 }
 #endif  // PWPOOL_FC_C8_NAME
 
-#endif  // pwpool_c8, pwpool_fc_c8
+#ifdef PWPOOL_C10_NAME
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
+    PWPOOL_C10_NAME(const float* __restrict__ X, const float* __restrict__ Wt, const float* __restrict__ bias,
+                    float* __restrict__ Y, int HW, int K, int COUT, int act) {
+#ifdef PWPOOL_FIX_SHAPE
+    HW = PWPOOL_HW, K = PWPOOL_K, COUT = PWPOOL_COUT, act = PWPOOL_ACT;  // fuse v54's build: as pwpool_c8's
+#endif
+    cblock::pwpool_c10_body(X, Wt, bias, Y, HW, K, COUT, act);
+}
+#endif  // PWPOOL_C10_NAME
+
+#endif  // pwpool_c8, pwpool_fc_c8, pwpool_c10
 
 #ifndef CBLOCK_SPEC_ONLY
 // linear_c8 (linear v4, beside kernels/linear.cu): the classifier y = x @ W^T + b above the GEMV's batches (N > 8)

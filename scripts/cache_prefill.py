@@ -18,7 +18,8 @@ hand-off twins: each exdwpw6 fixed build's flag twin (<build>_hf, K.build_exdwpw
 fixed build's epoch twin (<build>_ep, K.build_fixed(epoch=True)). --trigger adds their fuse v45 early-trigger twins:
 each exdwpw6 and exdwpw5 fixed build's <build>_te (build_exdwpw6_spec / build_fixed with early=True), and where the
 run names a block0 v4 build, kernels/block0.cu's early build (block0_te, K.build_file_twin); and fuse v46's exit twin
-(<build>_tx, build_exdwpw6_spec(at_exit=True)) of each exdwpw6 fixed build that a plan runs right before pwpool_c8;
+(<build>_tx, build_exdwpw6_spec(at_exit=True)) of each exdwpw6 fixed build that a plan runs right before its head
+(K.EXIT_HEADS: pwpool_c8, v53's pwpool_fc_c8, v54's pwpool_c10);
 and fuse v47's staged twin (<build>_ta, build_fixed(staged=True)) of each exdwpw5 fixed build of
 K.EXDWPW5_ASYNC_BUILDS, fuse v48's patch twin (<build>_tp, build_fixed(patch=True)) of each of K.EXDWPW5_PATCH_BUILDS,
 fuse v49's b0fuse twin (<build>_tb, build_fixed(b0fuse=True)) of each of K.B0FUSE_BUILDS.
@@ -60,19 +61,19 @@ def builds_of_run(path: Path, arch: str, flags: bool, trigger: bool = False) -> 
     """The exdwpw6 and fuse v24 fixed builds that a benchmark run's plans name (``flags``: the exdwpw6 ones' flag twins
     and the exdwpw5 ones' epoch twins too, fuse v43, and the exdwpw5 ones' flag twins, fuse v44; ``trigger``: fuse v45's
     early-trigger twins of the exdwpw6 and exdwpw5 ones, and block0.cu's early build where a block0 v4 build is named,
-    and fuse v46's exit twin of each exdwpw6 one that a plan runs right before pwpool_c8, and fuse v47's staged twin of
-    each exdwpw5 one of K.EXDWPW5_ASYNC_BUILDS, and fuse v48's patch twin of each of K.EXDWPW5_PATCH_BUILDS, and fuse
-    v49's b0fuse twin of each of K.B0FUSE_BUILDS); the launches of whole kernel files (gemm, linear, ...) are left
-    out."""
+    and fuse v46's exit twin of each exdwpw6 one that a plan runs right before its head (K.EXIT_HEADS), and fuse v47's
+    staged twin of each exdwpw5 one of K.EXDWPW5_ASYNC_BUILDS, and fuse v48's patch twin of each of
+    K.EXDWPW5_PATCH_BUILDS, and fuse v49's b0fuse twin of each of K.B0FUSE_BUILDS); the launches of whole kernel files
+    (gemm, linear, ...) are left out."""
     run = json.loads(path.read_text())
     plans = [[n for n in ((b.get("extra_info") or {}).get("kernels") or []) if isinstance(n, str)]
              for b in run.get("benchmarks", [])]  # fmt: skip
     names = {n for p in plans for n in p}
     out: list = []
-    for p in plans if trigger else []:  # fuse v46: the exit twin of an exdwpw6 fixed build right before pwpool_c8
+    for p in plans if trigger else []:  # fuse v46: the exit twin of an exdwpw6 fixed build right before the head
         for prev, n in zip(p, p[1:]):
             base = K.twin_parse(prev)[0]
-            if K.generic_of(n) == "pwpool_c8" and K.exdwpw6_spec_parse(base)[2] is not None:
+            if K.generic_of(n) in K.EXIT_HEADS and K.exdwpw6_spec_parse(base)[2] is not None:
                 out.append((base + K.EXIT_SUFFIX, arch))
     for n in sorted(names):
         n = K.twin_parse(n)[0]  # (a v43 run names the twins: their builds too)

@@ -873,6 +873,38 @@ def test_e2e_fuse_v50_retiled_exdwpw5_matches_onnxruntime(net, batch, graph, ver
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_e2e_fuse_v54_pwpool_c10_matches_onnxruntime_and_v51(net, batch, graph):
+    """fuse v54 (session 44): at batch 1 the head's pwpool_c8 as pwpool_c10 (80 channels per cluster of 8: 128 blocks)
+    on its fixed build, by PDL after the exit twin; batch 2 v51's plan. Against ONNX Runtime (NaN-poisoned), no
+    fallback; the logits bit-identical to v51's on the same autotuner picks (pwpool_c10 sums each pooled channel as
+    pwpool_c8 does), three runs in a row bit-identical."""
+    from impls._custom_kernels import EXIT_SUFFIX, generic_of
+
+    x, _ = ort_reference(batch)
+    base = impls.create("custom", kernels="fuse=v51", graph=graph)
+    base.prepare(net)
+    base.poison(batch)
+    want = base.run(x)
+    be = impls.create("custom", kernels="fuse=v54", graph=graph, tune_picks=dict(base.tuned))
+    be.prepare(net)
+    check_against_ort(be, net, batch, f"custom fuse=v54 graph={graph} bs{batch}")
+    assert not be.info()["fallbacks"], be.info()["fallbacks"]
+    assert not be.tune_timed, be.tune_timed  # (every pick v51's: nothing timed anew)
+    launches = be.plan(batch).launches
+    heads = [(generic_of(la.name), la.pdl) for la in launches[-2:]]
+    if batch == 1:
+        assert heads == [("pwpool_c10", True), ("linear_gemv_v5", True)], heads
+        assert launches[-2].grid == (128, 1) and launches[-3].name.endswith(EXIT_SUFFIX), launches[-3].name
+    else:
+        assert [generic_of(la.name) for la in launches] == [generic_of(la.name) for la in base.plan(batch).launches]
+    for _ in range(3):
+        be.poison(batch)
+        y = be.run(x)
+        assert np.array_equal(want.view(np.uint32), y.view(np.uint32)), "fuse v54: logits not bit-identical to v51's"
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3])
 @pytest.mark.parametrize("fuse", ["v31", "v38", "v53"])
 def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):

@@ -40,8 +40,13 @@ def parse_signatures() -> dict[str, list[str]]:
         s = f.read_text()
         pat = r'extern "C" __global__ void(?:\s+__(?:launch_bounds|cluster_dims)__\([^)]*\))*\s+(\w+)\s*\(([^)]*)\)'
         for m in re.finditer(pat, s):
-            # fuse v24 / v31 name their fixed builds through a macro
-            name = {"PWPOOL_C8_NAME": "pwpool_c8", "PWPOOL_FC_C8_NAME": "pwpool_fc_c8"}.get(m.group(1), m.group(1))
+            # fuse v24 / v31 / v54 name their fixed builds through a macro
+            macro = {
+                "PWPOOL_C8_NAME": "pwpool_c8",
+                "PWPOOL_FC_C8_NAME": "pwpool_fc_c8",
+                "PWPOOL_C10_NAME": "pwpool_c10",
+            }
+            name = macro.get(m.group(1), m.group(1))
             if name != "NAME":  # the macro bodies
                 sigs[name] = [p.strip() for p in m.group(2).split(",")]
         macros = "GEMM_REG_KERNEL|GEMM_3XTF32_KERNEL|GEMM_V8_KERNEL|GEMM_V8K_KERNEL"
@@ -491,12 +496,14 @@ def emulate(name, grid, block, args):
         HW, C = int(a[2]), int(a[3])
         N = grid[1]
         y[: N * C] = x[: N * HW * C].reshape(N, HW, C).astype(np.float64).mean(1).ravel()
-    elif name in ("pwpool", "pwpool_c8"):  # fuse v9: mean over pixels of ReLU6(pointwise conv)
+    elif name in ("pwpool", "pwpool_c8", "pwpool_c10"):  # fuse v9: mean over pixels of ReLU6(pointwise conv)
         assert int(a[6]) % PWPOOL_CO == 0 and int(a[4]) <= PWPOOL_MAX_HW
         x, Wt, bias, y = map(flat, a[:4])
         HW, Kc, COUT, act = map(int, a[4:])
         N = grid[1]
-        assert grid[0] * (PWPOOL_CO if name == "pwpool" else 8) == COUT
+        # channels per block: pwpool's PWPOOL_CO; 64 / 80 per cluster of 8 (pwpool_c8 / fuse v54's pwpool_c10)
+        assert grid[0] * {"pwpool": PWPOOL_CO, "pwpool_c8": 8, "pwpool_c10": 10}[name] == COUT
+        assert name != "pwpool_c10" or (COUT % 80 == 0 and block == (256, 1, 1)), (COUT, block)
         v = x[: N * HW * Kc].reshape(N, HW, Kc).astype(np.float64) @ Wt[: Kc * COUT].reshape(Kc, COUT) + bias[:COUT]
         y[: N * COUT] = relu6(v, act).mean(1).ravel()
     elif name == "pwpool_fc_c8":  # fuse v31: pwpool_c8 + the classifier L = pool @ Wl + bl, partials over clusters
@@ -2800,7 +2807,7 @@ def test_fuse_v31_fixed_build_name_and_defines():
     with pytest.raises(ValueError):
         K.fixed_name("pwpool_fc_c8", (49, 320, 1280, 1))
     src = (KDIR / "cblock.cu").read_text()
-    assert "const int OC = 4 * ((OUT + 31) / 32), OC4 = OC / 4;" in src and "#ifdef PWPOOL_SPEC_CFG_FC" in src
+    assert "const int OC = 4 * ((OUT + 31) / 32), OC4 = OC / 4;" in src and "#if defined(PWPOOL_SPEC_CFG_FC)" in src
     assert [K.pwpool_fc_oc(o) for o in (1000, 12, 32, 36, 1024)] == [128, 4, 4, 8, 128]
     assert K.pwpool_fc_c8_smem(49, 320, 1000) == 4 * (49 * 44 + 40 * 64 + 64 * 68 + 64 * 128 + 64 + 8 * 128)
     assert ("cblock", "pwpool_fc_c8") in K.kernels_of("fuse", "v31")

@@ -546,6 +546,42 @@ def test_pointwise_pool_matches_float64_reference(fuse, force, case, rng):
     assert any("fuse v9" in f for f in be.info()["fallbacks"]) == (fuse == "v9" and not applies)
 
 
+# fuse v54's pwpool_c10 (COUT % 80 == 0): the head at 224 and 160; 64 pixels with K 36 (ranks 5 - 7 own no k);
+# K 4 (rank 0 alone); K 324 (KW 44); 1 pixel; COUT 320 (where pwpool_c8 applies too)
+PWPOOL_C10_CASES = [
+    (320, 1280, 7, 7, True),
+    (320, 1280, 5, 5, True),
+    (36, 80, 8, 8, False),
+    (4, 160, 1, 1, True),
+    (324, 160, 3, 3, True),
+    (40, 320, 3, 3, True),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", PWPOOL_C10_CASES, ids=[f"c{c[0]}-{c[1]}-{c[2]}x{c[3]}" for c in PWPOOL_C10_CASES])
+def test_pointwise_pool_c10_matches_float64_and_pwpool_c8(case, rng):
+    """fuse v54's pwpool_c10 at batch 1 against NumPy float64 on a NaN-poisoned output, runs bit-identical; where
+    COUT % 64 == 0 too, bit-identical to v51's pwpool_c8 (the same sums in the same order per channel)."""
+    from impls.custom import CustomBackend
+
+    cin, cout, h, w, act = case
+    lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
+    x = rng.standard_normal((1, cin, h, w), dtype=np.float32)
+    be = CustomBackend(kernels="fuse=v54")
+    xd = be.to_device(x)
+    outs, names = run_twice_poisoned(be, lambda out: be.pointwise_pool(xd, lay, act=act, out=out), (1, cout))
+    ref = ref64().conv2d(x.astype(np.float64), lay, act=act).mean(axis=(2, 3))
+    assert_close(outs[0], ref, "fp32", "layer", what=f"pointwise_pool fuse v54 {case}")
+    assert np.array_equal(outs[0], outs[1]), "two runs differ"
+    assert names == ["pwpool_c10"] * 2 and not be.info()["fallbacks"], (names, be.info()["fallbacks"])
+    if cout % 64 == 0:
+        c8 = CustomBackend(kernels="fuse=v51")
+        xd8 = c8.to_device(x)
+        got, names8 = run_twice_poisoned(c8, lambda out: c8.pointwise_pool(xd8, lay, act=act, out=out), (1, cout))
+        assert names8 == ["pwpool_c8"] * 2 and np.array_equal(got[0].view(np.uint32), outs[0].view(np.uint32))
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("gemm", KERNEL_VERSIONS["gemm"])
 @pytest.mark.parametrize("version", KERNEL_VERSIONS["linear"])

@@ -1,9 +1,12 @@
-"""fuse v53 (session 44; results/NOTES.md "Session 44"): v51 + v31's head (head_fc: the head's pwpool_c8 and the
-classifier GEMV as one pwpool_fc_c8 kernel at batch <= PWPOOL_MAX_BATCH), launched at batch 1 by PDL after v46's exit
-twin as v51 launches pwpool_c8. Host tests: the predicates; the committed batch-1 picks replayed on the CuPy stand-in
-(v51's plan with its last two launches replaced by one, by PDL, the exit twin before it unchanged; the emulated logits
-against v51's and ONNX Runtime's); batch 2 (the fused head, plain) and 3 (v51's plan); a head the fused kernel does not
-apply to (v51's head by PDL, and a fallback note that names v51)."""
+"""The batch-1 head, session 44 (results/NOTES.md "Session 44"). fuse v53: v51 + v31's head (head_fc: the head's
+pwpool_c8 and the classifier GEMV as one pwpool_fc_c8 kernel at batch <= PWPOOL_MAX_BATCH), launched at batch 1 by PDL
+after v46's exit twin as v51 launches pwpool_c8. Host tests: the predicates; the committed batch-1 picks replayed on the
+CuPy stand-in (v51's plan with its last two launches replaced by one, by PDL, the exit twin before it unchanged; the
+emulated logits against v51's and ONNX Runtime's); batch 2 (the fused head, plain) and 3 (v51's plan); a head the fused
+kernel does not apply to (v51's head by PDL, and a fallback note that names v51). fuse v54: v51 with the head's
+pwpool_c8 as pwpool_c10 (80 channels per cluster: 128 blocks, one per SM on 132 SMs) at batch 1: its fixed build, the
+replayed picks (only the head launch changes: build, grid, shared memory), batch 2 (v51's plan) and a GPU too small for
+one block per SM."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from tests.test_custom_host import (
     _head_launches,
     fake_cupy,  # noqa: F401  (the CuPy stand-in fixture)
 )
-from tests.test_stage_twins import _plan
+from tests.test_stage_twins import _plan, assert_batch2_plan_is
 from tests.test_trigger_twins import _committed_bs1
 
 SHAPE = (49, 320, 1280, 1000, 1)  # the fused head's fixed shape at 224: HW, K, COUT, OUT, ACT
@@ -117,3 +120,71 @@ def test_v53_runs_v51s_head_where_the_fused_one_does_not_apply(fake_cupy) -> Non
     assert launches[-3].name.endswith(K.EXIT_SUFFIX), launches[-3].name
     notes = [f for f in be.info()["fallbacks"] if f.startswith("fuse v53 -> v51")]
     assert len(notes) == 1 and "OUT % 4 == 0" in notes[0], be.info()["fallbacks"]
+
+
+def test_v54_is_v51_but_for_the_head_kernel() -> None:
+    preds = [f for f in vars(K).values() if inspect.isfunction(f) and list(inspect.signature(f).parameters) == [
+        "version"] and f is not K.fuse_level]  # fmt: skip
+    assert [f.__name__ for f in preds if f("v54") != f("v51")] == ["pwpool_c10"]
+    assert [K.pwpool_c10(v) for v in ("v51", "v53", "v54")] == [False, False, True]
+    assert "v54" in K.KERNEL_VERSIONS["fuse"] and K.DEFAULT_VERSIONS["fuse"] == "v51"
+    assert set(K.kernels_of("fuse", "v54")) - set(K.kernels_of("fuse", "v51")) == {("cblock", "pwpool_c10")}
+    shape = (49, 320, 1280, 1)
+    name = K.fixed_name("pwpool_c10", shape)
+    assert name == "pwpool_c10_f49_320_1280_1" and K.fixed_parse(name) == ("pwpool_c10", shape)
+    assert K.fixed_defines("pwpool_c10", shape) == [
+        "-DPWPOOL_SPEC_ONLY", "-DPWPOOL_FIX_SHAPE", f"-DPWPOOL_SPEC_NAME={name}", "-DPWPOOL_SPEC_CFG_C10=1",
+        "-DPWPOOL_HW=49", "-DPWPOOL_K=320", "-DPWPOOL_COUT=1280", "-DPWPOOL_ACT=1",
+    ]  # fmt: skip
+    # the kernel's layout (kernels/cblock.cu pwpool_c10_body): KW = 40, weight rows of 8 x 12, partial rows of 84
+    src = (K.KERNEL_DIR / "cblock.cu").read_text()
+    assert "constexpr int CPC = 80, CPW = 10, WG = 12, WR = 8 * WG, PS = CPC + 4;" in src
+    assert K.pwpool_c10_smem(49, 320) == 4 * (49 * 44 + 40 * 96 + 64 * 84)
+    assert "pwpool_c10" in K.L2_PERSIST_HEAD and "pwpool_c10" in K.EXIT_HEADS
+
+
+def test_v54_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+    """The committed batch-1 picks in v54: v51's plan but the head launch, pwpool_c10 on its fixed build by PDL after
+    the same exit twin: grid (128, 1), 256 threads, K.pwpool_c10_smem, pwpool_c8's arguments; the emulated logits
+    v51's; no fallback."""
+    from mbv2.network import random_input
+
+    picks, _ = _committed_bs1()
+    monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)
+    x = random_input(net, 1, seed=54)
+    got, plans = {}, {}
+    for ver in ("v51", "v54"):
+        be, plans[ver] = _plan(fake_cupy, net, picks, ver)
+        assert not be.info()["fallbacks"], be.info()["fallbacks"]
+        be.poison(1)
+        got[ver] = be.run(x)
+    a, b = plans["v51"], plans["v54"]
+    assert _head_launches(b) == [("pwpool_c10", True), ("linear_gemv_v5", True)], _head_launches(b)
+    changed = [i for i, (la, lb) in enumerate(zip(a, b)) if la.name != lb.name]
+    assert len(a) == len(b) and changed == [len(a) - 2] and b[-3].name.endswith(K.EXIT_SUFFIX)
+    for la, lb in zip(a, b):
+        assert [_arg(v) for v in la.args] == [_arg(v) for v in lb.args] and (la.block, la.pdl) == (lb.block, lb.pdl)
+    pw, c10 = a[-2], b[-2]
+    assert c10.name == K.fixed_name("pwpool_c10", SHAPE[:3] + SHAPE[4:]) and (pw.grid, c10.grid) == ((160, 1), (128, 1))
+    assert c10.smem == K.pwpool_c10_smem(49, 320) and pw.smem == K.pwpool_c8_smem(49, 320)
+    assert np.array_equal(got["v51"].view(np.uint32), got["v54"].view(np.uint32))
+
+
+def test_v54_at_batch_2_is_v51(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+    assert_batch2_plan_is(fake_cupy, net, monkeypatch, "v54", "v51")
+
+
+def test_v54_says_why_the_head_stays_pwpool_c8(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+    """On 100 SMs pwpool_c10's 128 blocks do not fit one per SM: the head stays pwpool_c8 (still by PDL after the exit
+    twin), and the fallback record says why; a head whose COUT is no multiple of 80 is refused too."""
+    monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 1e18)  # (untuned: no picks for 100 SMs)
+    be = fake_cupy.CustomBackend(graph=False, kernels="fuse=v54")
+    be.prepare(net)
+    be.sms = 100
+    launches = be.plan(1).launches
+    assert _head_launches(launches) == [("pwpool_c8", True), ("linear_gemv_v5", True)], _head_launches(launches)
+    falls = [f for f in be.info()["fallbacks"] if f.startswith("fuse v54 -> v51")]
+    assert falls == ["fuse v54 -> v51 (pwpool_c10 needs its 128 blocks <= 1 per SM (100 SMs))"], falls
+    assert be._pwpool_c10_refusal(49, 320, 1792, 1) == "needs COUT % 80 == 0 (COUT 1792)"
+    be.sms = 132
+    assert be._pwpool_c10_refusal(49, 320, 1280, 1) == "" and be._pwpool_c10_refusal(49, 320, 1280, 2) != ""
