@@ -273,6 +273,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v54 v51 + at batch <= PWPOOL_C10_MAX_BATCH the head's pwpool_c8 as pwpool_c10 (kernels/cblock.cu: 80
                output channels per cluster of 8, 128 blocks at COUT 1280, one per SM on 132 SMs, where pwpool_c8's 160
                put two blocks on some SMs; the same sums: bit-identical pooled channels), by PDL as v51's; session 44
+               (H100, its picks, 6 instances each: batch 1 v51 0.1098, v53 0.1093 (ranges apart), v54 0.1103 ms),
+               v55 v53 with the fused head's classifier slice requested before its griddepcontrol.wait (pwpool_fc_c8e:
+               bulk copies onto an mbarrier, where pwpool_fc_c8 requests it by cp.async after the input rows, so
+               during the previous kernel as v51's GEMV requested its weights); the same sums; session 44
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
@@ -342,7 +346,7 @@ KERNEL_VERSIONS: dict[str, tuple[str, ...]] = {
     "pool": ("v1", "v2", "v3"),
     "linear": ("v1", "v2", "v3", "v4", "v5", "v6"),
     "add": ("v1", "v2"),
-    "fuse": tuple(f"v{i}" for i in range(1, 55)),
+    "fuse": tuple(f"v{i}" for i in range(1, 56)),
     "net": ("v1", "v2"),
     "block0": ("v1", "v2", "v3", "v4"),
     "hgemm": ("v1", "v2", "v3", "v4"),
@@ -518,7 +522,8 @@ EXDWPW5_RETILE = {
 _RETILED = tuple(EXDWPW5_RETILE)
 # fuse v53 (session 44) is v51 with another head: v51's retiling
 EXDWPW5_RETILE_VERSIONS = {"v50": _RETILED, "v51": _RETILED[:1], "v52": _RETILED[1:], "v53": _RETILED[:1]}
-EXDWPW5_RETILE_VERSIONS["v54"] = _RETILED[:1]  # fuse v54 (session 44): v51 with another head kernel
+EXDWPW5_RETILE_VERSIONS["v54"] = _RETILED[:1]  # fuse v54 / v55 (session 44): v51 with another head kernel
+EXDWPW5_RETILE_VERSIONS["v55"] = _RETILED[:1]
 
 
 def exdwpw5_retile(version: str) -> dict[str, str]:
@@ -1145,7 +1150,7 @@ def fixed_kind(name: str) -> str | None:
         return "block0"
     if name == "pwpool_c8":
         return "pwpool"
-    if name == "pwpool_fc_c8":
+    if name in ("pwpool_fc_c8", "pwpool_fc_c8e"):
         return "pwpool_fc"
     if name == "pwpool_c10":
         return "pwpool_c10"
@@ -1161,8 +1166,8 @@ def fixed_config(name: str) -> tuple[int, ...]:
         return block0_configs()[name]
     if kind == "pwpool":
         return ()
-    if kind == "pwpool_fc":
-        return (1,)  # -DPWPOOL_SPEC_CFG_FC=1: the file's fixed build is pwpool_fc_c8
+    if kind == "pwpool_fc":  # -DPWPOOL_SPEC_CFG_FC=1 / 2: the file's fixed build is pwpool_fc_c8 / v55's pwpool_fc_c8e
+        return (2,) if name == "pwpool_fc_c8e" else (1,)
     if kind == "pwpool_c10":
         return (1,)  # -DPWPOOL_SPEC_CFG_C10=1: the file's fixed build is pwpool_c10
     raise ValueError(f"not a build fuse v24 fixes: {name!r}")
@@ -1371,8 +1376,8 @@ def trigger_early(version: str) -> bool:
 
 
 # the head kernels v46's pwpool_exit launches by PDL after the exit twin: pwpool_c8, v53's pwpool_fc_c8, v54's
-# pwpool_c10
-EXIT_HEADS = ("pwpool_c8", "pwpool_fc_c8", "pwpool_c10")
+# pwpool_c10, v55's pwpool_fc_c8e
+EXIT_HEADS = ("pwpool_c8", "pwpool_fc_c8", "pwpool_c10", "pwpool_fc_c8e")
 
 
 def pwpool_exit(version: str) -> bool:
@@ -1462,9 +1467,10 @@ PWPOOL_C10_MAX_BATCH = 1
 
 
 def pwpool_c10(version: str) -> bool:
-    """fuse v54 and later: at batch <= PWPOOL_C10_MAX_BATCH the head's pwpool_c8 as pwpool_c10 where it applies
-    (COUT % 80 == 0, its grid within one block per SM, its shared memory), else pwpool_c8 and a fallback note."""
-    return fuse_level(version) >= 54
+    """fuse v54 alone: at batch <= PWPOOL_C10_MAX_BATCH the head's pwpool_c8 as pwpool_c10 where it applies (COUT % 80
+    == 0, its grid within one block per SM, its shared memory), else pwpool_c8 and a fallback note. Measured 0.5 us
+    slower than v51 at batch 1 on the H100 (session 44), so a later version builds on v51 / v53, not on this."""
+    return fuse_level(version) == 54
 
 
 def pwpool_c10_smem(hw: int, k: int) -> int:
@@ -1496,7 +1502,17 @@ def head_fc(version: str) -> bool:
 
 
 # head_fc's versions -> the version each builds on (its plan where pwpool_fc_c8 does not apply)
-HEAD_FC_BASES = {31: "v30", 38: "v36", 53: "v51"}
+HEAD_FC_BASES = {31: "v30", 38: "v36", 53: "v51", 55: "v51"}
+
+
+def head_fc_early(version: str) -> bool:
+    """fuse v55: head_fc's kernel is pwpool_fc_c8e (the classifier slice requested before its griddepcontrol.wait)."""
+    return head_fc(version) and fuse_level(version) >= 55
+
+
+def head_fc_kernel(version: str) -> str:
+    """The generic build of head_fc's fused head: pwpool_fc_c8e where head_fc_early, else pwpool_fc_c8."""
+    return "pwpool_fc_c8e" if head_fc_early(version) else "pwpool_fc_c8"
 
 
 def head_fc_base(version: str) -> str:
@@ -1878,7 +1894,7 @@ def kernels_of(family: str, version: str) -> list[tuple[str, str]]:
                 out += [("pool", "pwpool"), ("cblock", "pwpool_c8")]
                 out += [("conv", exdwpw5_kernel(s, ci, co, (th, tw))) for s, ci, co, th, tw in EXDWPW5_V9_INSTANCES]
             if head_fc(version):
-                out.append(("cblock", "pwpool_fc_c8"))
+                out.append(("cblock", head_fc_kernel(version)))
             if pwpool_c10(version):
                 out.append(("cblock", "pwpool_c10"))
             if two_phase(version):

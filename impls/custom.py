@@ -2022,10 +2022,10 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         if name == "pwpool_c8" and not c8:
             return None
         fuse = self.versions["fuse"]
-        if name == "pwpool_c8" and force is None and K.pwpool_c10(fuse) and nb <= K.PWPOOL_C10_MAX_BATCH:
+        if force is None and K.pwpool_c10(fuse) and nb <= K.PWPOOL_C10_MAX_BATCH:  # (in place of pwpool_c8 or pwpool)
             why = self._pwpool_c10_refusal(hw, cin, cout, nb)
             if why:
-                self._fallbacks.add(f"fuse {fuse} -> v51 (pwpool_c10 {why})")
+                self._fallbacks.add(f"fuse {fuse} -> v51 ({name} where pwpool_c10 {why})")
             else:
                 name = "pwpool_c10"
         smem = {"pwpool_c8": K.pwpool_c8_smem, "pwpool_c10": K.pwpool_c10_smem}.get(name, K.pwpool_smem)(hw, cin)
@@ -2085,8 +2085,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             return None, "pwpool_fc_c8 needs 16-byte aligned arrays"
         # pwpool_c8's (X, Wt, bias, Y, HW, K, COUT, act) with the classifier's in between and OUT before act
         args = (*head.args[:4], pl["wt"], pl["bias"], out, ws, cnt, *head.args[4:7], _i32(fout), head.args[7])
-        fn = self._dyn_smem(self._fn("pwpool_fc_c8"), smem)
-        return Launch("pwpool_fc_c8", fn, head.grid, head.block, args, smem=smem), ""
+        name = K.head_fc_kernel(self.versions["fuse"])  # (fuse v55: pwpool_fc_c8e, the same arguments)
+        fn = self._dyn_smem(self._fn(name), smem)
+        return Launch(name, fn, head.grid, head.block, args, smem=smem), ""
 
     def _linear_launches(self, x: Any, layer: Linear, out: Any) -> list[Launch]:
         p = self._layer_params(layer)
@@ -2905,8 +2906,9 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         build with no explicit trigger, K.EXIT_SUFFIX: pwpool_c8 is scheduled as that grid's blocks exit, after their
         last sums, where v29's came while they ran; the same arguments and sums). That position may not be among
         trigger_launches (InputError). Where the head is not pwpool_c8 after an exdwpw6 fixed build, or PDL cannot
-        launch, the plan stays v45's and info()["fallbacks"] says why. fuse v53 / v54: the head's pwpool_fc_c8 /
-        pwpool_c10 in pwpool_c8's place (K.EXIT_HEADS: the same staging before their griddepcontrol.wait)."""
+        launch, the plan stays v45's and info()["fallbacks"] says why. fuse v53 / v54 / v55: the head's pwpool_fc_c8 /
+        pwpool_c10 / pwpool_fc_c8e in pwpool_c8's place (K.EXIT_HEADS: their weights staged before their
+        griddepcontrol.wait)."""
         fuse = self.versions["fuse"]
         at = next((i for i, la in enumerate(launches) if K.generic_of(la.name) in K.EXIT_HEADS), 0)
         base = K.twin_parse(launches[at - 1].name)[0] if at else ""

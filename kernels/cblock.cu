@@ -1176,13 +1176,16 @@ EXDWPW6_KERNEL(exdwpw6_c60x16_t512, 60, 16, 512)
 // fuse v24: with -DPWPOOL_SPEC_ONLY this file holds only pwpool_c8 as PWPOOL_SPEC_NAME with its shape fixed
 // (-DPWPOOL_FIX_SHAPE -DPWPOOL_HW=.. _K _COUT _ACT; impls/_custom_kernels.py fixed_defines); fuse v31: with
 // -DPWPOOL_SPEC_CFG_FC=1 too, only pwpool_fc_c8 as PWPOOL_SPEC_NAME (its shape adds -DPWPOOL_OUT=..); fuse v54: with
-// -DPWPOOL_SPEC_CFG_C10=1, only pwpool_c10 as PWPOOL_SPEC_NAME (pwpool_c8's shape)
+// -DPWPOOL_SPEC_CFG_C10=1, only pwpool_c10 as PWPOOL_SPEC_NAME (pwpool_c8's shape); fuse v55: with
+// -DPWPOOL_SPEC_CFG_FC=2, only pwpool_fc_c8e as PWPOOL_SPEC_NAME (pwpool_fc_c8's shape)
 #if !defined(CBLOCK_SPEC_ONLY) || defined(PWPOOL_SPEC_ONLY)
 #ifdef PWPOOL_SPEC_ONLY
 #ifndef PWPOOL_FIX_SHAPE
 #error "PWPOOL_SPEC_ONLY needs PWPOOL_FIX_SHAPE and the shape"
 #endif
-#if defined(PWPOOL_SPEC_CFG_FC)
+#if defined(PWPOOL_SPEC_CFG_FC) && PWPOOL_SPEC_CFG_FC == 2
+#define PWPOOL_FC_C8E_NAME PWPOOL_SPEC_NAME
+#elif defined(PWPOOL_SPEC_CFG_FC)
 #define PWPOOL_FC_C8_NAME PWPOOL_SPEC_NAME
 #elif defined(PWPOOL_SPEC_CFG_C10)
 #define PWPOOL_C10_NAME PWPOOL_SPEC_NAME
@@ -1192,6 +1195,7 @@ EXDWPW6_KERNEL(exdwpw6_c60x16_t512, 60, 16, 512)
 #else
 #define PWPOOL_C8_NAME pwpool_c8
 #define PWPOOL_FC_C8_NAME pwpool_fc_c8
+#define PWPOOL_FC_C8E_NAME pwpool_fc_c8e
 #define PWPOOL_C10_NAME pwpool_c10
 #endif
 // pwpool_c8 (fuse v9, beside kernels/pool.cu pwpool): the head's pointwise conv (+ bias, ReLU6) and the global average
@@ -1270,16 +1274,29 @@ __device__ __forceinline__ void rows2x10_dot(const float* x0, const float* x1, c
 
 constexpr int FC_MAXG = 24;  // pwpool_fc_c8's last block: the clusters' partials requested FC_MAXG at a time
 
-// the body of pwpool_c8 (FC false; Wl, bl, L, ws, cnt and OUT unused) and of fuse v31's pwpool_fc_c8 (FC true)
-template <bool FC>
+// fuse v55's pwpool_fc_c8e: the classifier slice Ls by bulk copies (one per row) onto an mbarrier of this block
+__device__ __forceinline__ void bulk_g2s(void* dst, const void* src, unsigned bytes, unsigned mbar) {
+    asm volatile(
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(smem_u32(dst)),
+        "l"(src), "r"(bytes), "r"(mbar)
+        : "memory");
+}
+
+// the body of pwpool_c8 (FC false; Wl, bl, L, ws, cnt and OUT unused) and of fuse v31's pwpool_fc_c8 (FC true); LE
+// (fuse v55's pwpool_fc_c8e, FC only): the classifier slice Ls requested before griddepcontrol.wait, by bulk copies
+// onto an mbarrier that phase B waits on, instead of a cp.async group after the input rows (the same values, so the
+// same sums)
+template <bool FC, bool LE = false>
 __device__ __forceinline__ void pwpool_c8_body(const float* __restrict__ X, const float* __restrict__ Wt,
                                                const float* __restrict__ bias, float* __restrict__ Y,
                                                const float* __restrict__ Wl, const float* __restrict__ bl,
                                                float* __restrict__ L, float* __restrict__ ws, int* __restrict__ cnt,
                                                int HW, int K, int COUT, int OUT, int act) {
+    static_assert(FC || !LE, "LE: the fused head's classifier slice");
     constexpr int PS = 64 + 4;  // partial-map row stride (floats)
     extern __shared__ __align__(16) float sm[];
     __shared__ float q[64][9];
+    __shared__ __align__(8) unsigned long long ls_bar;  // LE: Ls's bulk copies complete on it
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const unsigned rank = cluster_rank();
     const int cb = (blockIdx.x >> 3) * 64, n = blockIdx.y;  // the cluster's first output channel
@@ -1300,6 +1317,23 @@ __device__ __forceinline__ void pwpool_c8_body(const float* __restrict__ X, cons
         cp_async16(Ws + k * 64 + j * 4, Wt + (size_t)(kb + k) * COUT + cb + j * 4);
     }
     if constexpr (FC) cp_async_commit();
+    // fuse v31: the classifier's rows of the cluster's 64 channels, columns [ob, ob + 4 * oc4) -> Ls [64][OC], a
+    // cp.async group after the input rows' (phase A waits for all groups but this one); LE: requested here already
+    const int OC = 4 * ((OUT + 31) / 32), OC4 = OC / 4;
+    const int ob = min(OUT, (int)rank * OC), oc4 = (min(OUT, ob + OC) - ob) / 4;
+    float* Ls = Ps + 64 * PS;  // [64][OC]
+    float* pv = Ls + 64 * OC;  // [64]: the cluster's pooled channels
+    float* rs = pv + 64;       // [8][OC]: the warps' partial logits
+    if constexpr (LE) {  // one bulk copy per row of 16 * oc4 bytes (16-byte aligned: OUT % 4 == 0, OC % 4 == 0)
+        const unsigned bar = smem_u32(&ls_bar);
+        if (tid == 0) {
+            mbar_init(bar, 1);
+            fence_mbar_init();
+            mbar_expect_tx(bar, 64u * 16u * (unsigned)oc4);  // (this block's one arrival; oc4 0: complete now)
+        }
+        __syncthreads();
+        if (tid < 64 && oc4 > 0) bulk_g2s(Ls + tid * OC, Wl + (size_t)(cb + tid) * OUT + ob, 16u * oc4, bar);
+    }
     // fuse v12 launches this kernel by PDL at batch 1: the weights above are requested while the previous kernel
     // still runs; its output X is read only after this wait (a no-op in a plain launch)
     asm volatile("griddepcontrol.wait;\n" ::: "memory");
@@ -1308,14 +1342,7 @@ __device__ __forceinline__ void pwpool_c8_body(const float* __restrict__ X, cons
         const int p = i / kw4, j = i - p * kw4;
         cp_async16(Xs + p * XS + j * 4, xg + (size_t)p * K + j * 4);
     }
-    // fuse v31: the classifier's rows of the cluster's 64 channels, columns [ob, ob + 4 * oc4) -> Ls [64][OC], a
-    // cp.async group after the input rows' (phase A waits for all groups but this one)
-    const int OC = 4 * ((OUT + 31) / 32), OC4 = OC / 4;
-    const int ob = min(OUT, (int)rank * OC), oc4 = (min(OUT, ob + OC) - ob) / 4;
-    float* Ls = Ps + 64 * PS;  // [64][OC]
-    float* pv = Ls + 64 * OC;  // [64]: the cluster's pooled channels
-    float* rs = pv + 64;       // [8][OC]: the warps' partial logits
-    if constexpr (FC) {
+    if constexpr (FC && !LE) {
         cp_async_commit();
         const float* lg = Wl + (size_t)cb * OUT + ob;
 #pragma unroll 1
@@ -1383,8 +1410,14 @@ __device__ __forceinline__ void pwpool_c8_body(const float* __restrict__ X, cons
         cluster_wait();
     } else {
         // B. every block's means pushed (release) and its peers' partial maps read; after this wait no block touches
-        // another's shared memory again (no barrier before exit). This thread's Ls copies done before its arrive.
-        cp_async_wait_all();
+        // another's shared memory again (no barrier before exit). This thread's Ls copies done before its arrive (LE:
+        // the block's bulk copies complete on ls_bar, waited for by every thread that reads Ls).
+        if constexpr (LE) {
+            while (!mbar_try_wait(smem_u32(&ls_bar), 0)) {
+            }
+        } else {
+            cp_async_wait_all();
+        }
         cluster_arrive();
         cluster_wait();
         const float4* L4 = reinterpret_cast<const float4*>(Ls);
@@ -1539,6 +1572,20 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
     cblock::pwpool_c8_body<true>(X, Wt, bias, Y, Wl, bl, L, ws, cnt, HW, K, COUT, OUT, act);
 }
 #endif  // PWPOOL_FC_C8_NAME
+
+#ifdef PWPOOL_FC_C8E_NAME
+// fuse v55: pwpool_fc_c8 with its classifier slice requested before griddepcontrol.wait (LE)
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)
+    PWPOOL_FC_C8E_NAME(const float* __restrict__ X, const float* __restrict__ Wt, const float* __restrict__ bias,
+                       float* __restrict__ Y, const float* __restrict__ Wl, const float* __restrict__ bl,
+                       float* __restrict__ L, float* __restrict__ ws, int* __restrict__ cnt, int HW, int K, int COUT,
+                       int OUT, int act) {
+#ifdef PWPOOL_FIX_SHAPE
+    HW = PWPOOL_HW, K = PWPOOL_K, COUT = PWPOOL_COUT, OUT = PWPOOL_OUT, act = PWPOOL_ACT;
+#endif
+    cblock::pwpool_c8_body<true, true>(X, Wt, bias, Y, Wl, bl, L, ws, cnt, HW, K, COUT, OUT, act);
+}
+#endif  // PWPOOL_FC_C8E_NAME
 
 #ifdef PWPOOL_C10_NAME
 extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(256)

@@ -19,7 +19,7 @@ fixed build's epoch twin (<build>_ep, K.build_fixed(epoch=True)). --trigger adds
 each exdwpw6 and exdwpw5 fixed build's <build>_te (build_exdwpw6_spec / build_fixed with early=True), and where the
 run names a block0 v4 build, kernels/block0.cu's early build (block0_te, K.build_file_twin); and fuse v46's exit twin
 (<build>_tx, build_exdwpw6_spec(at_exit=True)) of each exdwpw6 fixed build that a plan runs right before its head
-(K.EXIT_HEADS: pwpool_c8, v53's pwpool_fc_c8, v54's pwpool_c10);
+(K.EXIT_HEADS: pwpool_c8 and v53 - v55's heads);
 and fuse v47's staged twin (<build>_ta, build_fixed(staged=True)) of each exdwpw5 fixed build of
 K.EXDWPW5_ASYNC_BUILDS, fuse v48's patch twin (<build>_tp, build_fixed(patch=True)) of each of K.EXDWPW5_PATCH_BUILDS,
 fuse v49's b0fuse twin (<build>_tb, build_fixed(b0fuse=True)) of each of K.B0FUSE_BUILDS.

@@ -906,15 +906,16 @@ def test_e2e_fuse_v54_pwpool_c10_matches_onnxruntime_and_v51(net, batch, graph):
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3])
-@pytest.mark.parametrize("fuse", ["v31", "v38", "v53"])
+@pytest.mark.parametrize("fuse", ["v31", "v38", "v53", "v55"])
 def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):
-    """fuse v31 (v38: on v36's plan; v53: on v51's): at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the
+    """fuse v31 (v38: on v36's plan; v53: on v51's; v55: v53 on pwpool_fc_c8e, its classifier slice requested before
+    its griddepcontrol.wait): at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the
     classifier GEMV as ONE pwpool_fc_c8 launch on its fixed build (no linear_gemv, no pwpool_c8 in the plan; above it
     the base's kernels), v53's by PDL at batch <= PWPOOL_PDL_MAX_BATCH after the exit twin of the launch before it,
     the others' plain; against ONNX Runtime (NaN-poisoned), no fallback. Runs bit-identical: three in a row (each
     launch's last clusters reset the ticket counters for the next graph replay), and again after the other batch's
     plan has run on the same counters and workspace; the counters are zero after each run."""
-    from impls._custom_kernels import EXIT_SUFFIX, PWPOOL_PDL_MAX_BATCH, fixed_name, generic_of
+    from impls._custom_kernels import EXIT_SUFFIX, PWPOOL_PDL_MAX_BATCH, fixed_name, generic_of, head_fc_kernel
 
     x, _ = ort_reference(batch)
     be = impls.create("custom", kernels=f"fuse={fuse}", graph=graph)
@@ -924,12 +925,13 @@ def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):
     launches = be.plan(batch).launches
     names = [generic_of(la.name) for la in launches]
     fused = batch <= PWPOOL_MAX_BATCH
-    assert ("pwpool_fc_c8" in names) == fused and any(n.startswith("linear_gemv") for n in names) != fused, names
+    head = head_fc_kernel(fuse)
+    assert (head in names) == fused and any(n.startswith("linear_gemv") for n in names) != fused, names
     assert "pwpool_c8" not in names
     if fused:
         fc = launches[-1]
-        by_pdl = fuse == "v53" and batch <= PWPOOL_PDL_MAX_BATCH
-        assert fc.name == fixed_name("pwpool_fc_c8", (49, 320, 1280, 1000, 1)) and fc.pdl == by_pdl, fc.name
+        by_pdl = fuse in ("v53", "v55") and batch <= PWPOOL_PDL_MAX_BATCH
+        assert fc.name == fixed_name(head, (49, 320, 1280, 1000, 1)) and fc.pdl == by_pdl, fc.name
         assert launches[-2].name.endswith(EXIT_SUFFIX) == by_pdl, launches[-2].name
         assert fc.grid == (160, batch), fc.grid
         cnt = fc.args[8]
@@ -950,12 +952,13 @@ def test_e2e_fuse_v31_head_fc_matches_onnxruntime(net, batch, graph, fuse):
 @pytest.mark.parametrize(
     "opts", [dict(num_classes=12), dict(width_mult=0.5, resolution=160)], ids=["out12", "w0.5_r160"]
 )
-@pytest.mark.parametrize("fuse", ["v31", "v38", "v53"])
+@pytest.mark.parametrize("fuse", ["v31", "v38", "v53", "v55"])
 def test_e2e_fuse_v31_other_heads_match_onnxruntime(opts, graph, fuse):
-    """fuse v31's (v38's) pwpool_fc_c8 on other heads, batch 1 and 2: 12 classes (OC 4: the blocks of rank 3 - 7 own no
-    column), MobileNetV2-0.5 at 160 (K 160: a k slice of 20 per block; 5x5 map); against ONNX Runtime on the same file
-    (NaN-poisoned), no fallback of v31, runs bit-identical; each on its own fixed build."""
-    from impls._custom_kernels import generic_of
+    """fuse v31's (v38's, v53's; v55's pwpool_fc_c8e) pwpool_fc_c8 on other heads, batch 1 and 2: 12 classes (OC 4: the
+    blocks of rank 3 - 7 own no column), MobileNetV2-0.5 at 160 (K 160: a k slice of 20 per block; 5x5 map); against
+    ONNX Runtime on the same file (NaN-poisoned), no fallback of v31, runs bit-identical; each on its own fixed
+    build."""
+    from impls._custom_kernels import generic_of, head_fc_kernel
     from mbv2.model import model_bytes
     from mbv2.onnx_import import import_bytes
 
@@ -971,7 +974,7 @@ def test_e2e_fuse_v31_other_heads_match_onnxruntime(opts, graph, fuse):
         y = be.run(x)
         assert_close(y, ref, "fp32", "e2e", what=f"custom fuse={fuse} {opts} graph={graph} bs{batch}")
         assert top1_agreement(y, ref) >= TOP1_AGREEMENT["fp32"]
-        assert generic_of(be.plan(batch).launches[-1].name) == "pwpool_fc_c8", be.plan(batch).launches[-1].name
+        assert generic_of(be.plan(batch).launches[-1].name) == head_fc_kernel(fuse), be.plan(batch).launches[-1].name
         np.testing.assert_array_equal(y, be.run(x))
     # (MobileNetV2-0.5's small-CIN blocks have no exdwpw5 instance: fallbacks of fuse v5 / v8, not of v31)
     assert not any(fuse in f for f in be.info()["fallbacks"]), be.info()["fallbacks"]

@@ -40,10 +40,11 @@ def parse_signatures() -> dict[str, list[str]]:
         s = f.read_text()
         pat = r'extern "C" __global__ void(?:\s+__(?:launch_bounds|cluster_dims)__\([^)]*\))*\s+(\w+)\s*\(([^)]*)\)'
         for m in re.finditer(pat, s):
-            # fuse v24 / v31 / v54 name their fixed builds through a macro
+            # fuse v24 / v31 / v54 / v55 name their fixed builds through a macro
             macro = {
                 "PWPOOL_C8_NAME": "pwpool_c8",
                 "PWPOOL_FC_C8_NAME": "pwpool_fc_c8",
+                "PWPOOL_FC_C8E_NAME": "pwpool_fc_c8e",
                 "PWPOOL_C10_NAME": "pwpool_c10",
             }
             name = macro.get(m.group(1), m.group(1))
@@ -506,7 +507,7 @@ def emulate(name, grid, block, args):
         assert name != "pwpool_c10" or (COUT % 80 == 0 and block == (256, 1, 1)), (COUT, block)
         v = x[: N * HW * Kc].reshape(N, HW, Kc).astype(np.float64) @ Wt[: Kc * COUT].reshape(Kc, COUT) + bias[:COUT]
         y[: N * COUT] = relu6(v, act).mean(1).ravel()
-    elif name == "pwpool_fc_c8":  # fuse v31: pwpool_c8 + the classifier L = pool @ Wl + bl, partials over clusters
+    elif name in ("pwpool_fc_c8", "pwpool_fc_c8e"):  # fuse v31 (v55): pwpool_c8 + L = pool @ Wl + bl over clusters
         x, Wt, bias, y, Wl, bl, L, ws = map(flat, a[:8])
         cnt = flat(a[8])
         HW, Kc, COUT, OUT, act = map(int, a[9:])

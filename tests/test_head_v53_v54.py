@@ -6,7 +6,8 @@ emulated logits against v51's and ONNX Runtime's); batch 2 (the fused head, plai
 kernel does not apply to (v51's head by PDL, and a fallback note that names v51). fuse v54: v51 with the head's
 pwpool_c8 as pwpool_c10 (80 channels per cluster: 128 blocks, one per SM on 132 SMs) at batch 1: its fixed build, the
 replayed picks (only the head launch changes: build, grid, shared memory), batch 2 (v51's plan) and a GPU too small for
-one block per SM."""
+one block per SM. fuse v55: v53 on pwpool_fc_c8e (the classifier slice requested before the kernel's
+griddepcontrol.wait): its fixed build and the replayed picks as v53's."""
 
 from __future__ import annotations
 
@@ -41,7 +42,25 @@ def test_v53_is_v51_but_for_the_head() -> None:
     assert set(K.kernels_of("fuse", "v53")) - set(K.kernels_of("fuse", "v51")) == {("cblock", "pwpool_fc_c8")}
 
 
-def test_v53_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
+def test_v55_is_v53_but_for_the_fused_kernel() -> None:
+    preds = [f for f in vars(K).values() if inspect.isfunction(f) and list(inspect.signature(f).parameters) == [
+        "version"] and f is not K.fuse_level]  # fmt: skip
+    assert [f.__name__ for f in preds if f("v55") != f("v53")] == ["head_fc_early", "head_fc_kernel"]
+    assert [K.head_fc_kernel(v) for v in ("v31", "v38", "v51", "v53", "v55")] == ["pwpool_fc_c8"] * 4 + [
+        "pwpool_fc_c8e"
+    ]
+    assert set(K.kernels_of("fuse", "v55")) - set(K.kernels_of("fuse", "v51")) == {("cblock", "pwpool_fc_c8e")}
+    name = K.fixed_name("pwpool_fc_c8e", SHAPE)
+    assert name == "pwpool_fc_c8e_f49_320_1280_1000_1" and K.fixed_parse(name) == ("pwpool_fc_c8e", SHAPE)
+    assert K.fixed_defines("pwpool_fc_c8e", SHAPE) == [
+        "-DPWPOOL_SPEC_ONLY", "-DPWPOOL_FIX_SHAPE", f"-DPWPOOL_SPEC_NAME={name}", "-DPWPOOL_SPEC_CFG_FC=2",
+        "-DPWPOOL_HW=49", "-DPWPOOL_K=320", "-DPWPOOL_COUT=1280", "-DPWPOOL_OUT=1000", "-DPWPOOL_ACT=1",
+    ]  # fmt: skip
+    assert "pwpool_fc_c8e" in K.EXIT_HEADS and "v55" in K.KERNEL_VERSIONS["fuse"]
+
+
+@pytest.mark.parametrize("version", ["v53", "v55"])
+def test_v53_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch, version) -> None:  # noqa: F811
     """The committed batch-1 picks in v53: v51's plan up to its head, the launch before the head on the same exit twin;
     v51's pwpool_c8 (by PDL) and GEMV replaced by ONE pwpool_fc_c8 launch on its fixed build, by PDL, on pwpool_c8's
     input, weights, bias and pooled buffer, the logits into the plan's output; the emulated logits within the e2e
@@ -53,33 +72,34 @@ def test_v53_replays_the_committed_batch1_picks(fake_cupy, net, monkeypatch) -> 
     monkeypatch.setattr(fake_cupy.CustomBackend, "TUNE_MIN_FLOP", 0.0)
     x = random_input(net, 1, seed=53)
     got, plans, bes = {}, {}, {}
-    for ver in ("v51", "v53"):
+    for ver in ("v51", version):
         bes[ver], plans[ver] = _plan(fake_cupy, net, picks, ver)
         assert not bes[ver].info()["fallbacks"], bes[ver].info()["fallbacks"]
         bes[ver].poison(1)
         LAUNCHES.clear()
         got[ver] = bes[ver].run(x)
-    a, b = plans["v51"], plans["v53"]
+    a, b = plans["v51"], plans[version]
+    head = K.head_fc_kernel(version)
     assert _head_launches(a) == [("pwpool_c8", True), ("linear_gemv_v5", True)], _head_launches(a)
-    assert _head_launches(b) == [("pwpool_fc_c8", True)], _head_launches(b)
+    assert _head_launches(b) == [(head, True)], _head_launches(b)
     assert len(b) == len(a) - 1 and a[-3].name.endswith(K.EXIT_SUFFIX)
     for la, lb in zip(a[:-2], b[:-1]):
         assert (la.name, la.grid, la.block, la.smem, la.pdl) == (lb.name, lb.grid, lb.block, lb.smem, lb.pdl)
         assert [_arg(v) for v in la.args] == [_arg(v) for v in lb.args]
     fc, pw = b[-1], a[-2]
-    assert fc.name == K.fixed_name("pwpool_fc_c8", SHAPE) and fc.grid == pw.grid == (160, 1)
+    assert fc.name == K.fixed_name(head, SHAPE) and fc.grid == pw.grid == (160, 1)
     assert fc.smem == K.pwpool_fc_c8_smem(*SHAPE[:2], SHAPE[3]) and fc.block == pw.block == (256,)
     assert [_arg(v) for v in fc.args[:4]] == [_arg(v) for v in pw.args[:4]]
     assert [int(v) for v in fc.args[9:]] == list(SHAPE)
-    assert fc.args[6].data.ptr == bes["v53"].plan(1).out.data.ptr
+    assert fc.args[6].data.ptr == bes[version].plan(1).out.data.ptr
     assert [K.generic_of(n) for n in LAUNCHES] == [K.generic_of(la.name) for la in b], LAUNCHES
-    assert not np.array_equal(got["v51"], got["v53"])  # (another summation order of the classifier)
-    assert_close(got["v53"], got["v51"], "fp32", "e2e", what="emulated v53 against v51, committed picks")
+    assert not np.array_equal(got["v51"], got[version])  # (another summation order of the classifier)
+    assert_close(got[version], got["v51"], "fp32", "e2e", what=f"emulated {version} against v51, committed picks")
     ort = impls.create("ort")
     ort.prepare(net)
-    assert_close(got["v53"], ort.run(x), "fp32", "e2e", what="emulated v53, committed picks")
-    bes["v53"].poison(1)
-    np.testing.assert_array_equal(got["v53"], bes["v53"].run(x))
+    assert_close(got[version], ort.run(x), "fp32", "e2e", what=f"emulated {version}, committed picks")
+    bes[version].poison(1)
+    np.testing.assert_array_equal(got[version], bes[version].run(x))
 
 
 @pytest.mark.parametrize("batch", [2, 3])
@@ -184,7 +204,33 @@ def test_v54_says_why_the_head_stays_pwpool_c8(fake_cupy, net, monkeypatch) -> N
     launches = be.plan(1).launches
     assert _head_launches(launches) == [("pwpool_c8", True), ("linear_gemv_v5", True)], _head_launches(launches)
     falls = [f for f in be.info()["fallbacks"] if f.startswith("fuse v54 -> v51")]
-    assert falls == ["fuse v54 -> v51 (pwpool_c10 needs its 128 blocks <= 1 per SM (100 SMs))"], falls
+    assert falls == ["fuse v54 -> v51 (pwpool_c8 where pwpool_c10 needs its 128 blocks <= 1 per SM (100 SMs))"], falls
     assert be._pwpool_c10_refusal(49, 320, 1792, 1) == "needs COUT % 80 == 0 (COUT 1792)"
     be.sms = 132
     assert be._pwpool_c10_refusal(49, 320, 1280, 1) == "" and be._pwpool_c10_refusal(49, 320, 1280, 2) != ""
+
+
+def test_v54_pointwise_pool_op_picks_pwpool_c10(fake_cupy, rng) -> None:  # noqa: F811
+    """The pointwise_pool op in v54 at batch 1: pwpool_c10 wherever COUT % 80 == 0 (in place of pwpool_c8, or of pwpool
+    where COUT % 64 != 0), else v51's kernel with a note; above batch 1 v51's kernels; the emulated results against
+    NumPy float64."""
+    from impls.numpy_ref import NumpyBackend
+    from mbv2.tolerances import assert_close
+    from tests.test_custom_kernels import make_conv
+
+    # (cin, cout, h, w, batch, the kernel)
+    for cin, cout, h, w, batch, kernel in [(320, 1280, 7, 7, 1, "pwpool_c10"), (36, 80, 8, 8, 1, "pwpool_c10"),
+                                           (4, 160, 1, 1, 1, "pwpool_c10"), (36, 64, 8, 8, 1, "pwpool_c8"),
+                                           (8, 16, 3, 3, 1, "pwpool"), (36, 80, 8, 8, 2, "pwpool")]:  # fmt: skip
+        be = fake_cupy.CustomBackend(kernels="fuse=v54")
+        lay = make_conv(rng, cin, cout, 1, 1, 0, 1, h, w)
+        x = rng.standard_normal((batch, cin, h, w), dtype=np.float32)
+        LAUNCHES.clear()
+        y = be.to_host(be.pointwise_pool(be.to_device(x), lay, act=True))
+        ref = NumpyBackend(dtype="fp64").conv2d(x.astype(np.float64), lay, act=True).mean(axis=(2, 3))
+        assert_close(y, ref, "fp32", "layer", what=f"pointwise_pool fuse v54 {cin}->{cout} {h}x{w} bs{batch}")
+        assert LAUNCHES[-1:] == [kernel] and not any(n.startswith("pool_") for n in LAUNCHES), (cout, batch, LAUNCHES)
+        notes = [f for f in be.info()["fallbacks"] if f.startswith("fuse v54 -> v51")]
+        assert (notes == [f"fuse v54 -> v51 ({kernel} where pwpool_c10 needs COUT % 80 == 0 (COUT {cout}))"]) == (
+            batch == 1 and kernel != "pwpool_c10"
+        ), notes

@@ -96,7 +96,8 @@ SPEC_CASES = [("exdwpw6_c24x16_t512", (3, 0, 1, 0), None), ("exdwpw6_c12x16", (2
 
 
 # fuse v24: MobileNetV2-1.0's batch-1 exdwpw5 builds, block0 and the head's pwpool_c8 at 224 and 160, shapes fixed;
-# fuse v31's pwpool_fc_c8 at 224 and on a 3x3 map with 12 classes (blocks of rank 3 - 7 own no column)
+# fuse v31's pwpool_fc_c8 at 224 and on a 3x3 map with 12 classes (blocks of rank 3 - 7 own no column); fuse v54's
+# pwpool_c10 and v55's pwpool_fc_c8e at the same shapes
 FIXED_CASES = [
     ("exdwpw5_s2_c16_o24_t4x8_cc48", (112, 112, 96, 56, 56, 1, 1, 1, 0, 0)),
     ("exdwpw5_s1_c24_o24_t4x8_cc72", (56, 56, 144, 56, 56, 1, 1, 1, 0, 1)),
@@ -111,7 +112,9 @@ FIXED_CASES = [
     ("pwpool_fc_c8", (9, 320, 1280, 12, 1)),
     ("pwpool_c10", (49, 320, 1280, 1)),
     ("pwpool_c10", (25, 320, 1280, 1)),
-]  # fmt: skip (fuse v54)
+    ("pwpool_fc_c8e", (49, 320, 1280, 1000, 1)),
+    ("pwpool_fc_c8e", (9, 320, 1280, 12, 1)),
+]
 
 
 @pytest.mark.parametrize("build,shape", FIXED_CASES)
