@@ -276,7 +276,10 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                (H100, its picks, 6 instances each: batch 1 v51 0.1098, v53 0.1093 (ranges apart), v54 0.1103 ms),
                v55 v53 with the fused head's classifier slice requested before its griddepcontrol.wait (pwpool_fc_c8e:
                bulk copies onto an mbarrier, where pwpool_fc_c8 requests it by cp.async after the input rows, so
-               during the previous kernel as v51's GEMV requested its weights); the same sums; session 44
+               during the previous kernel as v51's GEMV requested its weights); the same sums; session 44 (H100, its
+               picks, 6 instances each): batch 1 v51 0.1101, v53 0.1097 (ranges apart again), v55 0.1103 ms: v55
+               measured slower; v53 0.38 - 0.46 us faster than v51 in two A/Bs, under decide_bs1's 0.5 us rule, so
+               v51 stays the default
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
