@@ -2006,8 +2006,8 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         (N, COUT) as one kernel: pwpool_c8 (kernels/cblock.cu: clusters of 8 split K) where COUT % 64 == 0, else
         pwpool (kernels/pool.cu; ``force_pwpool`` pins one); None where neither applies (more than PWPOOL_MAX_HW
         pixels, K % 4 or COUT % PWPOOL_CO, shared memory, unaligned arrays). fuse v54, at batch <=
-        PWPOOL_C10_MAX_BATCH: pwpool_c10 (80 channels per cluster) in pwpool_c8's place where it applies, else
-        pwpool_c8 with a fallback note (_pwpool_c10_refusal)."""
+        PWPOOL_C10_MAX_BATCH: pwpool_c10 (80 channels per cluster) in pwpool_c8's (or pwpool's) place where it applies,
+        else that kernel with a fallback note (_pwpool_c10_refusal)."""
         nb, h, w, cin = x.shape
         hw, cout = h * w, layer.out_channels
         if not (layer.is_pointwise and cin == layer.in_channels and 1 <= hw <= K.PWPOOL_MAX_HW and cin % 4 == 0):
@@ -2049,7 +2049,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         return Launch(name, fn, grid, (256,), args, smem=smem, pdl=pdl)
 
     def _pwpool_c10_refusal(self, hw: int, cin: int, cout: int, nb: int) -> str:
-        """fuse v54: why pwpool_c10 cannot take pwpool_c8's place on this head ("" where it can)."""
+        """fuse v54: why pwpool_c10 cannot take pwpool_c8's (or pwpool's) place on this head ("" where it can)."""
         if cout % 80:
             return f"needs COUT % 80 == 0 (COUT {cout})"
         if 8 * (cout // 80) * nb > self.sms:
