@@ -273,7 +273,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                v54 v51 + at batch <= PWPOOL_C10_MAX_BATCH the head's pwpool_c8 as pwpool_c10 (kernels/cblock.cu: 80
                output channels per cluster of 8, 128 blocks at COUT 1280, one per SM on 132 SMs, where pwpool_c8's 160
                put two blocks on some SMs; the same sums: bit-identical pooled channels), by PDL as v51's; session 44
-               (H100, its picks, 6 instances each: batch 1 v51 0.1098, v53 0.1093 (ranges apart), v54 0.1103 ms),
+               (H100, its picks, 6 instances each: batch 1 v51 0.1098, v53 0.1093 (ranges apart), v54 0.1103 ms:
+               v54 measured slower),
                v55 v53 with the fused head's classifier slice requested before its griddepcontrol.wait (pwpool_fc_c8e:
                bulk copies onto an mbarrier, where pwpool_fc_c8 requests it by cp.async after the input rows, so
                during the previous kernel as v51's GEMV requested its weights); the same sums; session 44 (H100, its
@@ -523,10 +524,9 @@ EXDWPW5_RETILE = {
 # first launch (the one that gained in v50's plan graph), v52 the second (after v48's first, the neighbour its chain
 # did not have). Which of EXDWPW5_RETILE's builds (in plan order) each version retiles; a later version names its own.
 _RETILED = tuple(EXDWPW5_RETILE)
-# fuse v53 (session 44) is v51 with another head: v51's retiling
-EXDWPW5_RETILE_VERSIONS = {"v50": _RETILED, "v51": _RETILED[:1], "v52": _RETILED[1:], "v53": _RETILED[:1]}
-EXDWPW5_RETILE_VERSIONS["v54"] = _RETILED[:1]  # fuse v54 / v55 (session 44): v51 with another head kernel
-EXDWPW5_RETILE_VERSIONS["v55"] = _RETILED[:1]
+EXDWPW5_RETILE_VERSIONS = {"v50": _RETILED, "v51": _RETILED[:1], "v52": _RETILED[1:]}
+# fuse v53 - v55 (session 44) are v51 with another head: v51's retiling
+EXDWPW5_RETILE_VERSIONS |= {v: _RETILED[:1] for v in ("v53", "v54", "v55")}
 
 
 def exdwpw5_retile(version: str) -> dict[str, str]:
@@ -1496,11 +1496,11 @@ def pwpool_fc_c8_smem(hw: int, k: int, out: int) -> int:
 
 
 def head_fc(version: str) -> bool:
-    """fuse v31, v38 and v53: at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier after it as one
-    kernel (pwpool_fc_c8), where they apply; else the base version's two kernels (a recorded fallback; head_fc_base).
-    v32 - v37 build on v30 without it, so that each is measured on its own; v38 puts it on top of v36, v53 on top of
-    v51 (where v46's pwpool_exit launches it by PDL at batch 1). v31 and v38 were not carried into later versions (no
-    resolved gain on the H200: v39 builds on v36)."""
+    """fuse v31, v38, v53 and v55: at batch <= PWPOOL_MAX_BATCH the head's pwpool_c8 and the classifier after it as
+    one kernel (pwpool_fc_c8; v55's pwpool_fc_c8e, head_fc_kernel), where they apply; else the base version's two
+    kernels (a recorded fallback; head_fc_base). v32 - v37 build on v30 without it, so that each is measured on its
+    own; v38 puts it on top of v36, v53 and v55 on top of v51 (where v46's pwpool_exit launches it by PDL at batch 1).
+    v31 and v38 were not carried into later versions (no resolved gain on the H200: v39 builds on v36)."""
     return fuse_level(version) in HEAD_FC_BASES
 
 
@@ -1520,7 +1520,7 @@ def head_fc_kernel(version: str) -> str:
 
 def head_fc_base(version: str) -> str:
     """The fuse version whose plan head_fc's version runs where pwpool_fc_c8 does not apply (HEAD_FC_BASES: v30 for
-    v31, v51 for v53), else v36."""
+    v31, v51 for v53 and v55), else v36."""
     return HEAD_FC_BASES.get(fuse_level(version), "v36")
 
 
