@@ -10,14 +10,17 @@ the measurement (results/NOTES.md "Session 33"):
 Only a whole version can be benched: a spec with options other than picks= (e.g. ``trig=``, a subset of the twins)
 is reported but never chosen. Prints the table, then last one line of environment assignments for the bench (e.g.
 ``MBV2_STAGE=async MBV2_KERNELS=fuse=v46``), or ``none`` when the base (v42) with sync staging stays. Session 37: BASE
-names another base version (scripts/staged_device.sh: v46, against v47), under the same rules.
+names another base version (scripts/staged_device.sh: v46, against v47), under the same rules. Session 45: the
+environment's DECIDE_MIN_SPEC_US (us, > 0) replaces MIN_SPEC_US for one call, a rule written down before the call
+(results/NOTES.md "Session 45": fuse v53 below v51 with the ranges apart in two earlier A/Bs, 0.46 and 0.38 us).
 
-    python3 scripts/decide_bs1.py AB.json [BASE]
+    [DECIDE_MIN_SPEC_US=0.3] python3 scripts/decide_bs1.py AB.json [BASE]
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 import sys
@@ -49,8 +52,9 @@ def beats(a: list[float], b: list[float], min_us: float) -> bool:
     return statistics.median(b) - statistics.median(a) >= min_us / 1e3 and max(a) < min(b)
 
 
-def decide(rows: list[dict], base_version: str = BASE) -> tuple[list[str], str]:
-    """(the table's lines, the bench's environment line or 'none'), against ``base_version`` (default v42)."""
+def decide(rows: list[dict], base_version: str = BASE, min_spec_us: float = MIN_SPEC_US) -> tuple[list[str], str]:
+    """(the table's lines, the bench's environment line or 'none'), against ``base_version`` (default v42): a version
+    wins by at least ``min_spec_us`` (default MIN_SPEC_US) with its range apart."""
     c = cells(rows)
     lines = [
         f"{stage:>5} {spec:24s} {len(v)} instances, median {statistics.median(v):.4f} ms, "
@@ -63,21 +67,37 @@ def decide(rows: list[dict], base_version: str = BASE) -> tuple[list[str], str]:
     best = base_version
     for (stage, spec), v in sorted(c.items(), key=lambda kv: statistics.median(kv[1])):
         ver = version(spec)
-        if stage == "sync" and ver and ver != base_version and beats(v, base, MIN_SPEC_US):
+        if stage == "sync" and ver and ver != base_version and beats(v, base, min_spec_us):
             best = ver
             break
     env = [] if best == base_version else [f"MBV2_KERNELS=fuse={best}"]
     sync_v, async_v = c.get(("sync", f"fuse={best}")), c.get(("async", f"fuse={best}"))
     if sync_v and async_v and beats(async_v, sync_v, MIN_STAGE_US):
         env.insert(0, "MBV2_STAGE=async")
+    if min_spec_us != MIN_SPEC_US:
+        lines.append(f"rule: a version wins by >= {min_spec_us:g} us (not {MIN_SPEC_US:g}) with its range apart")
     lines.append(f"chosen: fuse {best}, staging {'async' if env and env[0].startswith('MBV2_STAGE') else 'sync'}")
     return lines, " ".join(env) or "none"
+
+
+def min_spec_from_env() -> float:
+    """DECIDE_MIN_SPEC_US (us, a number > 0) if set, else MIN_SPEC_US; anything else is refused."""
+    raw = os.environ.get("DECIDE_MIN_SPEC_US", "").strip()
+    if not raw:
+        return MIN_SPEC_US
+    try:
+        v = float(raw)
+    except ValueError:
+        v = float("nan")
+    if not v > 0:
+        raise SystemExit(f"decide_bs1: DECIDE_MIN_SPEC_US must be a number of us > 0, not {raw!r}")
+    return v
 
 
 def main(argv: list[str]) -> None:
     if len(argv) not in (2, 3) or (len(argv) == 3 and version(f"fuse={argv[2]}") is None):
         raise SystemExit(__doc__)
-    lines, env = decide(json.loads(Path(argv[1]).read_text()), *argv[2:])
+    lines, env = decide(json.loads(Path(argv[1]).read_text()), *argv[2:], min_spec_us=min_spec_from_env())
     print("\n".join(lines + [env]))
 
 

@@ -128,3 +128,22 @@ def test_decide_bs1_against_another_base(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().out.splitlines()[-2:] == ["chosen: fuse v47, staging sync", "MBV2_KERNELS=fuse=v47"]
     with pytest.raises(SystemExit):
         decide_bs1.main(["decide_bs1", str(tmp_path / "ab.json"), "46"])
+
+
+def test_decide_bs1_min_spec_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Session 45: DECIDE_MIN_SPEC_US replaces the 0.5 us rule for one call (v53's 0.4 us against v51 wins at 0.3, not
+    at the default), is printed in the table, and a value that is not a number > 0 is refused."""
+    import decide_bs1
+
+    rows = _cell("fuse=v51", "sync", [0.10975, 0.10980]) + _cell("fuse=v53", "sync", [0.10935, 0.10940])
+    assert decide_bs1.decide(rows, "v51")[1] == "none"
+    monkeypatch.setenv("DECIDE_MIN_SPEC_US", "0.3")
+    lines, env = decide_bs1.decide(rows, "v51", min_spec_us=decide_bs1.min_spec_from_env())
+    assert env == "MBV2_KERNELS=fuse=v53"
+    assert "rule: a version wins by >= 0.3 us (not 0.5) with its range apart" in lines
+    monkeypatch.setenv("DECIDE_MIN_SPEC_US", "0.5")  # the 0.4 us gain is under it again
+    assert decide_bs1.decide(rows, "v51", min_spec_us=decide_bs1.min_spec_from_env())[1] == "none"
+    for bad in ("0", "-1", "x", "nan"):
+        monkeypatch.setenv("DECIDE_MIN_SPEC_US", bad)
+        with pytest.raises(SystemExit, match="DECIDE_MIN_SPEC_US must be a number of us > 0"):
+            decide_bs1.min_spec_from_env()
