@@ -1011,8 +1011,9 @@ def stage_option() -> str:
 
 L2_PERSIST_ENV = "MBV2_L2_PERSIST"
 # session 40: the launches whose weight array (argument 1) MBV2_L2_PERSIST=head marks persisting in the L2, and the L2
-# set-aside it asks for (cudaLimitPersistingL2CacheSize, at most the device's persistingL2CacheMaxSize)
-L2_PERSIST_HEAD = ("pwpool_c8", "pwpool_c10", "linear_gemv_v5", "linear_gemv_v6")
+# set-aside it asks for (cudaLimitPersistingL2CacheSize, at most the device's persistingL2CacheMaxSize); session 45:
+# the fused heads of fuse v53 / v55 (head_fc) too, over their conv weights (the classifier's are their argument 4)
+L2_PERSIST_HEAD = ("pwpool_c8", "pwpool_c10", "linear_gemv_v5", "linear_gemv_v6", "pwpool_fc_c8", "pwpool_fc_c8e")
 L2_PERSIST_BYTES = 8 << 20
 
 

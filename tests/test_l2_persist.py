@@ -59,7 +59,7 @@ def _with_l2(monkeypatch, most: int) -> list:
 def test_head_launches_carry_the_window(fake_cupy, net, monkeypatch) -> None:  # noqa: F811
     monkeypatch.setenv(K.L2_PERSIST_ENV, "head")
     calls = _with_l2(monkeypatch, 37 << 20)
-    be = fake_cupy.CustomBackend(graph=False)
+    be = fake_cupy.CustomBackend(kernels="fuse=v51", graph=False)  # (pwpool_c8 and the GEMV: two launches)
     be.prepare(net)
     assert calls == [(custom.LIMIT_PERSISTING_L2_CACHE_SIZE, K.L2_PERSIST_BYTES)] and be.l2_set_aside == 8 << 20
     got = {}
@@ -108,3 +108,17 @@ def test_a_second_value_in_one_process_is_refused(fake_cupy, net, monkeypatch) -
     monkeypatch.setenv(K.L2_PERSIST_ENV, "off")
     with pytest.raises(InputError, match="this process already runs the custom kernels with MBV2_L2_PERSIST"):
         fake_cupy.CustomBackend().prepare(net)
+
+
+@pytest.mark.parametrize("version, head", [("v53", "pwpool_fc_c8"), ("v55", "pwpool_fc_c8e")])
+def test_fused_head_carries_the_window(fake_cupy, net, monkeypatch, version, head) -> None:  # noqa: F811
+    """Session 45: fuse v53 / v55's one head launch (the head conv, the pool and the classifier) carries the window
+    over its conv weights (argument 1), as pwpool_c8 does; no GEMV launch is left at batch 1."""
+    monkeypatch.setenv(K.L2_PERSIST_ENV, "head")
+    _with_l2(monkeypatch, 37 << 20)
+    be = fake_cupy.CustomBackend(kernels=f"fuse={version}", graph=False)
+    be.prepare(net)
+    got = {K.generic_of(la.name): be._persist_window(la) for la in be.plan(1).launches}
+    got = {k: w for k, w in got.items() if w is not None}
+    assert set(got) == {head}, got
+    assert got[head][1] == 320 * 1280 * 4 and got[head][2] == 1.0
