@@ -1018,8 +1018,9 @@ L2_PERSIST_BYTES = 8 << 20
 
 
 def l2_persist_option() -> str:
-    """MBV2_L2_PERSIST (session 40, a measuring option): "off" (unset or empty) or "head": the batch-1 head's two
-    programmatic-dependent launches (L2_PERSIST_HEAD: pwpool_c8 and the classifier GEMV) carry an L2 access-policy
+    """MBV2_L2_PERSIST (session 40, a measuring option): "off" (unset or empty) or "head": the batch-1 head's launches
+    (L2_PERSIST_HEAD: under fuse v51 the two programmatic-dependent ones, pwpool_c8 and the classifier GEMV; under
+    v53 / v55 the one fused head, pwpool_fc_c8 / pwpool_fc_c8e, over its conv weights) carry an L2 access-policy
     window over their weight array (CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW, hits persisting, misses streaming), with
     L2_PERSIST_BYTES of the L2 set aside for persisting lines. Why: Nsight Compute without cache flushes (session 40,
     call 3) reads those two weight arrays (5.1 + 1.6 MB) from DRAM on every warm replay of the batch-1 graph, the rest

@@ -11,7 +11,7 @@ Only a whole version can be benched: a spec with options other than picks= (e.g.
 is reported but never chosen. Prints the table, then last one line of environment assignments for the bench (e.g.
 ``MBV2_STAGE=async MBV2_KERNELS=fuse=v46``), or ``none`` when the base (v42) with sync staging stays. Session 37: BASE
 names another base version (scripts/staged_device.sh: v46, against v47), under the same rules. Session 45: the
-environment's DECIDE_MIN_SPEC_US (us, > 0) replaces MIN_SPEC_US for one call, a rule written down before the call
+environment's DECIDE_MIN_SPEC_US (us, finite, > 0) replaces MIN_SPEC_US for one call, a rule written down before the call
 (results/NOTES.md "Session 45": fuse v53 below v51 with the ranges apart in two earlier A/Bs, 0.46 and 0.38 us).
 
     [DECIDE_MIN_SPEC_US=0.3] python3 scripts/decide_bs1.py AB.json [BASE]
@@ -20,6 +20,7 @@ environment's DECIDE_MIN_SPEC_US (us, > 0) replaces MIN_SPEC_US for one call, a 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import statistics
@@ -81,7 +82,7 @@ def decide(rows: list[dict], base_version: str = BASE, min_spec_us: float = MIN_
 
 
 def min_spec_from_env() -> float:
-    """DECIDE_MIN_SPEC_US (us, a number > 0) if set, else MIN_SPEC_US; anything else is refused."""
+    """DECIDE_MIN_SPEC_US (us, a finite number > 0) if set, else MIN_SPEC_US; anything else is refused."""
     raw = os.environ.get("DECIDE_MIN_SPEC_US", "").strip()
     if not raw:
         return MIN_SPEC_US
@@ -89,8 +90,8 @@ def min_spec_from_env() -> float:
         v = float(raw)
     except ValueError:
         v = float("nan")
-    if not v > 0:
-        raise SystemExit(f"decide_bs1: DECIDE_MIN_SPEC_US must be a number of us > 0, not {raw!r}")
+    if not 0 < v < math.inf:  # session 46: inf (nothing could win) is refused too
+        raise SystemExit(f"decide_bs1: DECIDE_MIN_SPEC_US must be a finite number of us > 0, not {raw!r}")
     return v
 
 

@@ -143,7 +143,7 @@ def test_decide_bs1_min_spec_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert "rule: a version wins by >= 0.3 us (not 0.5) with its range apart" in lines
     monkeypatch.setenv("DECIDE_MIN_SPEC_US", "0.5")  # the 0.4 us gain is under it again
     assert decide_bs1.decide(rows, "v51", min_spec_us=decide_bs1.min_spec_from_env())[1] == "none"
-    for bad in ("0", "-1", "x", "nan"):
+    for bad in ("0", "-1", "x", "nan", "inf"):
         monkeypatch.setenv("DECIDE_MIN_SPEC_US", bad)
-        with pytest.raises(SystemExit, match="DECIDE_MIN_SPEC_US must be a number of us > 0"):
+        with pytest.raises(SystemExit, match="DECIDE_MIN_SPEC_US must be a finite number of us > 0"):
             decide_bs1.min_spec_from_env()
