@@ -11,7 +11,7 @@ Only a whole version can be benched: a spec with options other than picks= (e.g.
 is reported but never chosen. Prints the table, then last one line of environment assignments for the bench (e.g.
 ``MBV2_STAGE=async MBV2_KERNELS=fuse=v46``), or ``none`` when the base (v42) with sync staging stays. Session 37: BASE
 names another base version (scripts/staged_device.sh: v46, against v47), under the same rules. Session 45: the
-environment's DECIDE_MIN_SPEC_US (us, finite, > 0) replaces MIN_SPEC_US for one call, a rule written down before the call
+environment's DECIDE_MIN_SPEC_US (us, finite, >0) replaces MIN_SPEC_US for one call, a rule written down before the call
 (results/NOTES.md "Session 45": fuse v53 below v51 with the ranges apart in two earlier A/Bs, 0.46 and 0.38 us).
 
     [DECIDE_MIN_SPEC_US=0.3] python3 scripts/decide_bs1.py AB.json [BASE]
