@@ -267,6 +267,10 @@ def assert_same_cost_model_logits(net, x, spec: str, base: str, graph: bool) -> 
     np.testing.assert_array_equal(ys[0], ys[1], err_msg=f"{spec} vs {base}")
 
 
+# the linear-family tests run fuse v51's plan: fuse v53 / v55 (head_fc) run the classifier inside their head kernel
+LINEAR_PIN = ",fuse=v51"
+
+
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3, 8, 9])
 def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
@@ -288,7 +292,7 @@ def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
-    assert_same_cost_model_logits(net, x, "linear=v5,fuse=v51", "linear=v3,fuse=v51", graph)
+    assert_same_cost_model_logits(net, x, "linear=v5" + LINEAR_PIN, "linear=v3" + LINEAR_PIN, graph)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
@@ -298,7 +302,7 @@ def test_e2e_linear_v6_staged_gemv_matches_onnxruntime(net, batch, graph):
     memory after its PDL wait; with fuse v51's plan (fuse v53 / v55 run the classifier inside their head kernel),
     logits against ONNX Runtime (NaN-poisoned buffers), bit-identical to linear v5's plan (the same
     products in the same order) and run to run, eager and in a CUDA graph."""
-    be = impls.create("custom", kernels="linear=v6,fuse=v51", graph=graph)
+    be = impls.create("custom", kernels="linear=v6" + LINEAR_PIN, graph=graph)
     be.prepare(net)
     check_against_ort(be, net, batch, f"custom linear=v6 graph={graph} bs{batch}")
     gemv = [(la.name, la.pdl, la.smem) for la in be.plan(batch).launches if la.name.startswith("linear_gemv")]
@@ -308,7 +312,7 @@ def test_e2e_linear_v6_staged_gemv_matches_onnxruntime(net, batch, graph):
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
-    assert_same_cost_model_logits(net, x, "linear=v6,fuse=v51", "linear=v5,fuse=v51", graph)
+    assert_same_cost_model_logits(net, x, "linear=v6" + LINEAR_PIN, "linear=v5" + LINEAR_PIN, graph)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])

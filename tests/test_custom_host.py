@@ -894,7 +894,7 @@ def test_host_plan_matches_onnxruntime_with_emulated_kernels(fake_cupy, net, ort
         assert ("nchw_to_nhwc_smallc" in LAUNCHES) != b0 and bool(b0_kernels & set(generic)) == b0, LAUNCHES
     if spec == "fuse=v9":  # the head conv 320 -> 1280 + ReLU6 + pool as one kernel at batch 2 (<= PWPOOL_MAX_BATCH)
         assert "pwpool_c8" in LAUNCHES and not any(n.startswith("pool_") for n in LAUNCHES), LAUNCHES
-    if spec == "linear=v3,fuse=v51":
+    if spec == "linear=v3" + PIN["linear"]:
         assert "linear_gemv_v3" in LAUNCHES and "linear_gemv" not in LAUNCHES, LAUNCHES
     if spec in ("fuse=v3", "fuse=v4", "fuse=v5", "fuse=v6"):  # the 6 expansions on <= 32 channels: inside their dw
         names = [launch.name for launch in be.plan(2).launches]
@@ -1972,7 +1972,7 @@ def test_linear_v6_stages_x_in_shared_memory(fake_cupy, net, monkeypatch):
         x = random_input(net, batch, seed=batch)
         ys = []
         for ver in ("v6", "v5"):
-            be = fake_cupy.CustomBackend(kernels=f"linear={ver},fuse=v51")  # (v53 / v55: no GEMV)
+            be = fake_cupy.CustomBackend(kernels=f"linear={ver}{PIN['linear']}")  # (v53 / v55: no GEMV)
             be.prepare(net)
             gemv = [la for la in be.plan(batch).launches if la.name.startswith("linear_gemv")]
             pdl = batch <= K.LINEAR_PDL_MAX_BATCH
@@ -1984,7 +1984,7 @@ def test_linear_v6_stages_x_in_shared_memory(fake_cupy, net, monkeypatch):
             assert not be.info()["fallbacks"], be.info()["fallbacks"]
         np.testing.assert_array_equal(ys[0], ys[1])
     monkeypatch.setattr(K, "LINEAR_V6_MAX_SMEM", 1024)
-    be = fake_cupy.CustomBackend(kernels="linear=v6,fuse=v51")
+    be = fake_cupy.CustomBackend(kernels="linear=v6" + PIN["linear"])
     be.prepare(net)
     names = [(la.name, la.pdl, la.smem) for la in be.plan(1).launches if la.name.startswith("linear_gemv")]
     assert names == [("linear_gemv_v5", True, 0)], names
