@@ -22,6 +22,7 @@ from impls._custom_kernels import (
 from mbv2.errors import InputError
 from mbv2.network import random_input
 from mbv2.tolerances import TOP1_AGREEMENT, assert_close, top1_agreement
+from tests.test_custom_host import PIN  # the linear family's fuse=v51 pin (there: why)
 
 pytestmark = pytest.mark.gpu
 
@@ -267,10 +268,6 @@ def assert_same_cost_model_logits(net, x, spec: str, base: str, graph: bool) -> 
     np.testing.assert_array_equal(ys[0], ys[1], err_msg=f"{spec} vs {base}")
 
 
-# the linear-family tests run fuse v51's plan: fuse v53 / v55 (head_fc) run the classifier inside their head kernel
-LINEAR_PIN = ",fuse=v51"
-
-
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("batch", [1, 2, 3, 8, 9])
 def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
@@ -292,7 +289,7 @@ def test_e2e_linear_v5_pdl_gemv_matches_onnxruntime(net, batch, graph):
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
-    assert_same_cost_model_logits(net, x, "linear=v5" + LINEAR_PIN, "linear=v3" + LINEAR_PIN, graph)
+    assert_same_cost_model_logits(net, x, "linear=v5" + PIN["linear"], "linear=v3" + PIN["linear"], graph)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
@@ -302,7 +299,7 @@ def test_e2e_linear_v6_staged_gemv_matches_onnxruntime(net, batch, graph):
     memory after its PDL wait; with fuse v51's plan (fuse v53 / v55 run the classifier inside their head kernel),
     logits against ONNX Runtime (NaN-poisoned buffers), bit-identical to linear v5's plan (the same
     products in the same order) and run to run, eager and in a CUDA graph."""
-    be = impls.create("custom", kernels="linear=v6" + LINEAR_PIN, graph=graph)
+    be = impls.create("custom", kernels="linear=v6" + PIN["linear"], graph=graph)
     be.prepare(net)
     check_against_ort(be, net, batch, f"custom linear=v6 graph={graph} bs{batch}")
     gemv = [(la.name, la.pdl, la.smem) for la in be.plan(batch).launches if la.name.startswith("linear_gemv")]
@@ -312,7 +309,7 @@ def test_e2e_linear_v6_staged_gemv_matches_onnxruntime(net, batch, graph):
     assert not be.info()["fallbacks"], be.info()["fallbacks"]
     x, _ = ort_reference(batch)
     np.testing.assert_array_equal(be.run(x), be.run(x))
-    assert_same_cost_model_logits(net, x, "linear=v6" + LINEAR_PIN, "linear=v5" + LINEAR_PIN, graph)
+    assert_same_cost_model_logits(net, x, "linear=v6" + PIN["linear"], "linear=v5" + PIN["linear"], graph)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
