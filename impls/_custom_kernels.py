@@ -280,7 +280,8 @@ Versions per op family (the idea of each is in the header comment of its .cu fil
                during the previous kernel as v51's GEMV requested its weights); the same sums; session 44 (H100, its
                picks, 6 instances each): batch 1 v51 0.1101, v53 0.1097 (ranges apart again), v55 0.1103 ms: v55
                measured slower; v53 0.38 - 0.46 us faster than v51 in two A/Bs, under decide_bs1's 0.5 us rule, so
-               v51 stays the default
+               v51 stays the default; session 48 (H100, the third A/B, rule >= 0.3 us with the ranges apart):
+               v51 0.1095, v53 0.1093 ms, ranges overlapping, so v51 stays and the v53 lead is closed
     net        v1 one kernel per layer (the plan of ~55 launches), v2 the whole network as one persistent
                cooperative kernel walking a stage table with grid barriers (kernels/persistent.cu,
                impls/_custom_persistent.py; fp32)
