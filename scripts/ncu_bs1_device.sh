@@ -4,12 +4,15 @@
 # occupancy, L2 GB/s, GFLOP/s, issue-slot use and the warp stall reasons. One pass per case in $NCU_CASES (default
 # "v47 v48 v49 v49s": the default, v48, v49 and v49 with MBV2_B0SPLIT=1) as ncu_<case>.md (+ .csv.gz, .err), all in
 # $OUT/ncu.tgz (the device tool returns at most 8 files a call).
-# Usage: scripts/ncu_bs1_device.sh OUT   env: KCACHE, END (default 560), NCU_CASES
+# Session 49: where TEST_K is set, device_lib.sh gpu_tests over TEST_FILES (default tests/test_custom_e2e.py) with -k
+# TEST_K runs first, on the same picks (tests.log), capped at 150 s.
+# Usage: scripts/ncu_bs1_device.sh OUT   env: KCACHE, END (default 560), NCU_CASES, TEST_K, TEST_FILES
 OUT=${1:?usage: $0 OUT}
 export END=${END:-560}
 . "$(dirname "$0")/device_lib.sh"
 bs1_start "$OUT" || exit 1
 find_ncu || exit 1
+[ -n "$TEST_K" ] && gpu_tests "${TEST_FILES:-tests/test_custom_e2e.py}" "$TEST_K" 150
 D=/tmp/ncu_out; mkdir -p "$D"
 M="gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed"
 M="$M,sm__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active"
