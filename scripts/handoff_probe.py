@@ -26,6 +26,12 @@ launch = CUDA-event median of the graph / L. Hand-off variants:
 
 Each variant's chain output is checked bit for bit against the host (integer sums): a hand-off that lets a block
 read before its producers' stores are visible fails the check.
+
+Session 49: `--cluster N` launches every step in clusters of N blocks (the launch attribute; N > 8 opts the kernels in
+to the non-portable size), as the plan's exdwpw6 launches run in clusters of 8 and 16; `--cluster-sync` compiles the
+kernels with a cluster barrier (arrive.release / wait.acquire) after each block's stores, where a kernel whose
+shared memory its cluster peers read must hold its blocks before they exit. `persist` (a cooperative launch) takes
+neither.
 """
 
 from __future__ import annotations
@@ -98,6 +104,12 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
         __syncthreads();
         if (tid == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(cnt_out + t) : "memory");
     }
+#ifdef CLUSTER_SYNC
+    if (MODE != 4) {  // session 49: the exit barrier of a kernel whose cluster peers read its shared memory
+        asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+        asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+    }
+#endif
     if (MODE == 1 || MODE == 2) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 }
 
@@ -130,6 +142,8 @@ extern "C" __global__ void epoch_next(unsigned* epoch) { *epoch += 1u; }
 
 VARIANTS = ("plain", "wait_end", "wait_early", "flag_end", "flag_start", "persist")
 COOPERATIVE = 2  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_COOPERATIVE (cuda.h)
+CLUSTER_DIMENSION = 4  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: value {x, y, z} (cuda.h)
+NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14  # CUfunction_attribute (cuda.h)
 
 
 def reference(x0: np.ndarray, chain: int) -> np.ndarray:
@@ -154,10 +168,17 @@ class Probe:
         self.cupy, self.args, self.timing = cupy, args, cuda_event_timing
         self.pdl_attr, self.LaunchAttr, self.LaunchConfig = PROGRAMMATIC_STREAM_SERIALIZATION, LaunchAttr, LaunchConfig
         self.libcuda = ctypes.CDLL("libcuda.so.1")
-        mod = cupy.RawModule(code=SRC, options=("-std=c++17",))
+        opts = ("-std=c++17", *(("-DCLUSTER_SYNC=1",) if args.cluster_sync else ()))
+        mod = cupy.RawModule(code=SRC, options=opts)
         self.fns = {v: mod.get_function(f"step_{v}") for v in VARIANTS}
         for f in self.fns.values():
             f.max_dynamic_shared_size_bytes = args.smem
+        if args.cluster > 8:  # clusters of more than 8 blocks: the non-portable size, per function
+            set_attr = self.libcuda.cuFuncSetAttribute
+            for v, f in self.fns.items():
+                err = set_attr(ctypes.c_void_p(f.kernel.ptr), NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1)
+                if err != 0:
+                    raise RuntimeError(f"step_{v}: cuFuncSetAttribute (non-portable cluster size): CUresult {err}")
         self.f_epoch = mod.get_function("epoch_next")
         self.stream = cupy.cuda.Stream(non_blocking=True)
         props = cupy.cuda.runtime.getDeviceProperties(0)
@@ -172,15 +193,27 @@ class Probe:
         return ctypes.c_uint64(a.data.ptr + off * a.itemsize)
 
     def _launch(self, var: str, grid: int, vals: list, attr_id: int | None, keep: list) -> None:
-        attr = self.LaunchAttr(id=attr_id or 0)
-        attr.value.i = 1
-        cfg = self.LaunchConfig(grid, 1, 1, 512, 1, 1, self.args.smem, self.stream.ptr, ctypes.pointer(attr),
-                                int(attr_id is not None))  # fmt: skip
-        keep.append((attr, cfg, vals))
+        attrs, n = self.launch_attrs(self.LaunchAttr, attr_id, 1 if var == "persist" else self.args.cluster)
+        cfg = self.LaunchConfig(grid, 1, 1, 512, 1, 1, self.args.smem, self.stream.ptr, attrs, n)
+        keep.append((attrs, cfg, vals))
         params = (ctypes.c_void_p * len(vals))(*[ctypes.addressof(v) for v in vals])
         err = self.libcuda.cuLaunchKernelEx(ctypes.byref(cfg), ctypes.c_void_p(self.fns[var].kernel.ptr), params, None)
         if err != 0:
             raise RuntimeError(f"cuLaunchKernelEx ({var}): CUresult {err}")
+
+    @staticmethod
+    def launch_attrs(attr_type: Any, attr_id: int | None, cluster: int) -> tuple[Any, int]:
+        """cuLaunchKernelEx's attribute array and how many of its entries count: ``attr_id`` (PDL or cooperative)
+        with value 1 where given, then the cluster dimension (cluster x 1 x 1) where ``cluster`` > 1."""
+        n = int(attr_id is not None) + int(cluster > 1)
+        attrs = (attr_type * max(n, 1))()
+        i = 0
+        if attr_id is not None:
+            attrs[0].id, attrs[0].value.i, i = attr_id, 1, 1
+        if cluster > 1:
+            attrs[i].id = CLUSTER_DIMENSION
+            (ctypes.c_uint * 3).from_buffer(attrs[i].value)[:] = [cluster, 1, 1]
+        return attrs, n
 
     def _chain(self, var: str, X: Any, C: Any, T: int, CPT: int, iters: int, keep: list) -> None:
         L, E, G, p = self.args.chain, self.args.elems, T * CPT, self._ptr
@@ -231,6 +264,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--elems", type=int, default=8000, help="uint32 per tile (E; a multiple of every CPT)")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, a subset of the default")
     ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--cluster", type=int, default=1, help="blocks per cluster of every launch (1: no clusters)")
+    ap.add_argument("--cluster-sync", action="store_true", help="a cluster barrier after each block's stores")
     ap.add_argument("--json", default="")
     return ap
 
@@ -239,14 +274,21 @@ def main() -> None:
     args = parser().parse_args()
     if args.pf > args.smem:
         raise SystemExit(f"--pf {args.pf} exceeds --smem {args.smem}")
+    if not 1 <= args.cluster <= 16:
+        raise SystemExit(f"--cluster {args.cluster}: 1 to 16 blocks (16 is the most an sm_90 cluster holds)")
     pr = Probe(args)
-    print(f"handoff probe on {pr.gpu} ({pr.sms} SMs): chain {args.chain}, PF {args.pf} B, smem {args.smem} B, "
-          f"E {args.elems}", flush=True)  # fmt: skip
+    print(
+        f"handoff probe on {pr.gpu} ({pr.sms} SMs): chain {args.chain}, PF {args.pf} B, smem {args.smem} B, "
+        f"E {args.elems}, cluster {args.cluster}{' + exit sync' if args.cluster_sync else ''}",
+        flush=True,
+    )
     shapes = []
     for shape in args.shapes.split(","):
         T, CPT = (int(v) for v in shape.lower().split("x"))
         if args.elems % CPT:
             raise SystemExit(f"--elems {args.elems} is not a multiple of CPT {CPT}")
+        if (T * CPT) % args.cluster:
+            raise SystemExit(f"shape {shape}: a grid of {T * CPT} blocks is not a multiple of --cluster {args.cluster}")
         x0 = np.random.default_rng(T * 100 + CPT).integers(0, 1 << 20, (T, args.elems), dtype=np.uint32)
         shapes.append((T, CPT, x0, reference(x0, args.chain)))
     rows: list[dict[str, Any]] = []
@@ -265,10 +307,15 @@ def main() -> None:
                     if var == "persist" and G > pr.sms:
                         print(f"{T:3d}x{CPT:<3d} grid {G:4d} persist skipped: {G} blocks > {pr.sms} SMs", flush=True)
                         continue
+                    if var == "persist" and (args.cluster > 1 or args.cluster_sync):
+                        print(f"{T:3d}x{CPT:<3d} grid {G:4d} persist skipped: a cooperative launch, no clusters",
+                              flush=True)  # fmt: skip
+                        continue
                     per, ok = pr.run(var, x0, ref, CPT, iters)
                     rows.append({"gpu": pr.gpu, "tiles": T, "blocks_per_tile": CPT, "grid": G, "iters": iters,
                                  "variant": var, "us_per_launch": per, "chain": args.chain, "pf_bytes": args.pf,
-                                 "smem": args.smem, "elems": args.elems, "correct": ok})  # fmt: skip
+                                 "smem": args.smem, "elems": args.elems, "cluster": args.cluster,
+                                 "cluster_sync": args.cluster_sync, "correct": ok})  # fmt: skip
                     unit = "step" if var == "persist" else "launch"
                     print(f"{T:3d}x{CPT:<3d} grid {G:4d} iters {iters:5d} {var:11s} {per:7.3f} us per {unit} "
                           f"correct={ok}", flush=True)  # fmt: skip

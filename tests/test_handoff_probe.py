@@ -151,3 +151,71 @@ def test_variants_option_runs_only_those(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(sys, "argv", [*argv[:-1], "wait_end,wait_late"])
     with pytest.raises(SystemExit, match="unknown \\['wait_late'\\]"):
         hp.main()
+
+
+def test_launch_attrs_add_the_cluster_dimension() -> None:
+    """Session 49's --cluster: the PDL (or cooperative) attribute first where given, then the cluster dimension
+    {N, 1, 1} where N > 1; the count the launch passes is the entries that are set."""
+    import ctypes
+
+    from impls.custom import LaunchAttr
+
+    hp = _probe()
+    la = hp.Probe.launch_attrs
+    assert la(LaunchAttr, None, 1)[1] == 0
+    attrs, n = la(LaunchAttr, 6, 1)
+    assert n == 1 and (attrs[0].id, attrs[0].value.i) == (6, 1)
+    attrs, n = la(LaunchAttr, 6, 16)
+    assert n == 2 and (attrs[0].id, attrs[0].value.i) == (6, 1) and attrs[1].id == hp.CLUSTER_DIMENSION == 4
+    assert list((ctypes.c_uint * 3).from_buffer(attrs[1].value)) == [16, 1, 1]
+    attrs, n = la(LaunchAttr, None, 8)
+    assert n == 1 and attrs[0].id == 4 and list((ctypes.c_uint * 3).from_buffer(attrs[0].value)) == [8, 1, 1]
+
+
+def test_cluster_sync_build_holds_each_block_at_a_cluster_barrier(tmp_path: Path) -> None:
+    """-DCLUSTER_SYNC=1 (--cluster-sync): every launched step ends its block with barrier.cluster arrive (release) /
+    wait (acquire) after its stores; the persistent kernel has none; no spills. Without the define, no step has it."""
+    nvcc = K.find_nvcc()
+    if nvcc is None:
+        pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the probe's kernels")
+    src = tmp_path / "probe.cu"
+    src.write_text(_probe().SRC)
+    for define, want in (("-DCLUSTER_SYNC=1", True), ("-DNO_SUCH_DEFINE=1", False)):
+        cmd = [nvcc, "-std=c++17", "-arch=sm_90", define, "-Xptxas", "-v", "-cubin", "-o", str(tmp_path / "p.cubin")]
+        out = subprocess.run([*cmd, str(src)], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and not re.search(r"[1-9]\d* bytes spill", out.stderr), out.stderr
+        ptx = subprocess.run([nvcc, "-std=c++17", "-arch=sm_90", define, "-ptx", "-o", "-", str(src)],
+                             capture_output=True, text=True, timeout=300).stdout  # fmt: skip
+        bodies = dict(re.findall(r"\.entry (step_\w+)\((.*?)\n}\n", ptx, re.S))
+        for name, body in bodies.items():
+            has = "barrier.cluster.arrive.release" in body and "barrier.cluster.wait.acquire" in body
+            assert has == (want and name != "step_persist"), (define, name)
+            if has:
+                assert body.rindex("st.global") < body.index("barrier.cluster.arrive"), name
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [(["--cluster", "17"], "1 to 16 blocks"), (["--cluster", "0"], "1 to 16 blocks"),
+     (["--shapes", "3x5", "--elems", "10", "--cluster", "4"], "not a multiple of --cluster 4")],
+)  # fmt: skip
+def test_main_refuses_cluster_sizes_it_cannot_launch(argv: list, match: str, monkeypatch) -> None:
+    import sys
+
+    hp = _probe()
+    _fake_probe(hp, monkeypatch, [])
+    monkeypatch.setattr(sys, "argv", ["handoff_probe", *argv])
+    with pytest.raises(SystemExit, match=match):
+        hp.main()
+
+
+def test_persist_is_skipped_under_clusters(monkeypatch, capsys) -> None:
+    import sys
+
+    hp = _probe()
+    ran: list = []
+    _fake_probe(hp, monkeypatch, ran)
+    argv = ["handoff_probe", "--shapes", "2x4", "--iters", "0", "--chain", "2", "--cluster", "4"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--variants", "wait_early,persist"])
+    hp.main()
+    assert [r[3] for r in ran] == ["wait_early"] and "persist skipped: a cooperative launch" in capsys.readouterr().out
