@@ -28,10 +28,10 @@ Each variant's chain output is checked bit for bit against the host (integer sum
 read before its producers' stores are visible fails the check.
 
 Session 49: `--cluster N` launches every step in clusters of N blocks (the launch attribute; N > 8 opts the kernels in
-to the non-portable size), as the plan's exdwpw6 launches run in clusters of 8 and 16; `--cluster-sync` compiles the
-kernels with a cluster barrier (arrive.release / wait.acquire) after each block's stores, where a kernel whose
-shared memory its cluster peers read must hold its blocks before they exit. `persist` (a cooperative launch) takes
-neither.
+to the non-portable size), as the plan's exdwpw6 launches run in clusters of 8 and 16. `--cluster-sync [MODE]`
+compiles the kernels with a cluster barrier after each block's stores (arrive.release, or with `relaxed`
+arrive.relaxed as kernels/cblock.cu's exits; then wait.acquire), where a kernel whose shared memory its cluster peers
+read must hold its blocks before they exit. `persist` (a cooperative launch) takes neither.
 """
 
 from __future__ import annotations
@@ -106,7 +106,11 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
     }
 #ifdef CLUSTER_SYNC
     if (MODE != 4) {  // session 49: the exit barrier of a kernel whose cluster peers read its shared memory
+#if CLUSTER_SYNC == 2
+        asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");  // as kernels/cblock.cu's exits
+#else
         asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+#endif
         asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
     }
 #endif
@@ -168,7 +172,8 @@ class Probe:
         self.cupy, self.args, self.timing = cupy, args, cuda_event_timing
         self.pdl_attr, self.LaunchAttr, self.LaunchConfig = PROGRAMMATIC_STREAM_SERIALIZATION, LaunchAttr, LaunchConfig
         self.libcuda = ctypes.CDLL("libcuda.so.1")
-        opts = ("-std=c++17", *(("-DCLUSTER_SYNC=1",) if args.cluster_sync else ()))
+        sync = {"": (), "release": ("-DCLUSTER_SYNC=1",), "relaxed": ("-DCLUSTER_SYNC=2",)}[args.cluster_sync]
+        opts = ("-std=c++17", *sync)
         mod = cupy.RawModule(code=SRC, options=opts)
         self.fns = {v: mod.get_function(f"step_{v}") for v in VARIANTS}
         for f in self.fns.values():
@@ -265,7 +270,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, a subset of the default")
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--cluster", type=int, default=1, help="blocks per cluster of every launch (1: no clusters)")
-    ap.add_argument("--cluster-sync", action="store_true", help="a cluster barrier after each block's stores")
+    ap.add_argument("--cluster-sync", nargs="?", const="release", default="", choices=("release", "relaxed"),
+                    help="a cluster barrier after the stores, arrive.release (default) / .relaxed")  # fmt: skip
     ap.add_argument("--json", default="")
     return ap
 
@@ -279,7 +285,7 @@ def main() -> None:
     pr = Probe(args)
     print(
         f"handoff probe on {pr.gpu} ({pr.sms} SMs): chain {args.chain}, PF {args.pf} B, smem {args.smem} B, "
-        f"E {args.elems}, cluster {args.cluster}{' + exit sync' if args.cluster_sync else ''}",
+        f"E {args.elems}, cluster {args.cluster}{f' + exit sync ({args.cluster_sync})' if args.cluster_sync else ''}",
         flush=True,
     )
     shapes = []

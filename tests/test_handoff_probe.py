@@ -173,14 +173,15 @@ def test_launch_attrs_add_the_cluster_dimension() -> None:
 
 
 def test_cluster_sync_build_holds_each_block_at_a_cluster_barrier(tmp_path: Path) -> None:
-    """-DCLUSTER_SYNC=1 (--cluster-sync): every launched step ends its block with barrier.cluster arrive (release) /
-    wait (acquire) after its stores; the persistent kernel has none; no spills. Without the define, no step has it."""
+    """-DCLUSTER_SYNC=1 / 2 (--cluster-sync release / relaxed): every launched step ends its block with one
+    barrier.cluster arrive (release / relaxed) and wait (acquire) after its stores; the persistent kernel has none; no
+    spills. Without the define, no step has it."""
     nvcc = K.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the probe's kernels")
     src = tmp_path / "probe.cu"
     src.write_text(_probe().SRC)
-    for define, want in (("-DCLUSTER_SYNC=1", True), ("-DNO_SUCH_DEFINE=1", False)):
+    for define, want in (("-DCLUSTER_SYNC=1", "release"), ("-DCLUSTER_SYNC=2", "relaxed"), ("-DNO_SUCH=1", "")):
         cmd = [nvcc, "-std=c++17", "-arch=sm_90", define, "-Xptxas", "-v", "-cubin", "-o", str(tmp_path / "p.cubin")]
         out = subprocess.run([*cmd, str(src)], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0 and not re.search(r"[1-9]\d* bytes spill", out.stderr), out.stderr
@@ -188,8 +189,9 @@ def test_cluster_sync_build_holds_each_block_at_a_cluster_barrier(tmp_path: Path
                              capture_output=True, text=True, timeout=300).stdout  # fmt: skip
         bodies = dict(re.findall(r"\.entry (step_\w+)\((.*?)\n}\n", ptx, re.S))
         for name, body in bodies.items():
-            has = "barrier.cluster.arrive.release" in body and "barrier.cluster.wait.acquire" in body
-            assert has == (want and name != "step_persist"), (define, name)
+            has = f"barrier.cluster.arrive.{want or 'release'}" in body and "barrier.cluster.wait.acquire" in body
+            assert has == (bool(want) and name != "step_persist"), (define, name)
+            assert body.count("barrier.cluster.arrive") == int(has), (define, name)
             if has:
                 assert body.rindex("st.global") < body.index("barrier.cluster.arrive"), name
 
