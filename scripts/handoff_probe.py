@@ -31,7 +31,9 @@ Session 49: `--cluster N` launches every step in clusters of N blocks (the launc
 to the non-portable size), as the plan's exdwpw6 launches run in clusters of 8 and 16. `--cluster-sync [MODE]`
 compiles the kernels with a cluster barrier after each block's stores (arrive.release, or with `relaxed`
 arrive.relaxed as kernels/cblock.cu's exits; then wait.acquire), where a kernel whose shared memory its cluster peers
-read must hold its blocks before they exit. `persist` (a cooperative launch) takes neither.
+read must hold its blocks before they exit. `release_before`: the same release barrier before the work instead, when
+none of the block's memory operations is outstanding (what a release costs by itself). `persist` (a cooperative
+launch) takes neither.
 """
 
 from __future__ import annotations
@@ -86,6 +88,12 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
     asm volatile("cp.async.wait_all;\n" ::: "memory");
     __syncthreads();
     if (MODE == 5) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#if CLUSTER_SYNC == 3
+    if (MODE != 4) {  // session 49: the release barrier with no memory operation of this block outstanding
+        asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+        asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+    }
+#endif
     // 3. the work: the inputs, a dependent FMA chain, the outputs (exact integer sums; the chain's value and the
     // weights enter through comparisons the compiler cannot decide)
     const int per = E / CPT;
@@ -104,7 +112,7 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
         __syncthreads();
         if (tid == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(cnt_out + t) : "memory");
     }
-#ifdef CLUSTER_SYNC
+#if CLUSTER_SYNC == 1 || CLUSTER_SYNC == 2
     if (MODE != 4) {  // session 49: the exit barrier of a kernel whose cluster peers read its shared memory
 #if CLUSTER_SYNC == 2
         asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");  // as kernels/cblock.cu's exits
@@ -146,6 +154,7 @@ extern "C" __global__ void epoch_next(unsigned* epoch) { *epoch += 1u; }
 
 VARIANTS = ("plain", "wait_end", "wait_early", "flag_end", "flag_start", "persist")
 COOPERATIVE = 2  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_COOPERATIVE (cuda.h)
+SYNC_MODES = ("release", "relaxed", "release_before")  # --cluster-sync: -DCLUSTER_SYNC=1 / 2 / 3
 CLUSTER_DIMENSION = 4  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: value {x, y, z} (cuda.h)
 NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14  # CUfunction_attribute (cuda.h)
 
@@ -172,7 +181,8 @@ class Probe:
         self.cupy, self.args, self.timing = cupy, args, cuda_event_timing
         self.pdl_attr, self.LaunchAttr, self.LaunchConfig = PROGRAMMATIC_STREAM_SERIALIZATION, LaunchAttr, LaunchConfig
         self.libcuda = ctypes.CDLL("libcuda.so.1")
-        sync = {"": (), "release": ("-DCLUSTER_SYNC=1",), "relaxed": ("-DCLUSTER_SYNC=2",)}[args.cluster_sync]
+        sync = {"": (), "release": 1, "relaxed": 2, "release_before": 3}[args.cluster_sync]
+        sync = (f"-DCLUSTER_SYNC={sync}",) if sync else ()
         opts = ("-std=c++17", *sync)
         mod = cupy.RawModule(code=SRC, options=opts)
         self.fns = {v: mod.get_function(f"step_{v}") for v in VARIANTS}
@@ -270,7 +280,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, a subset of the default")
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--cluster", type=int, default=1, help="blocks per cluster of every launch (1: no clusters)")
-    ap.add_argument("--cluster-sync", nargs="?", const="release", default="", choices=("release", "relaxed"),
+    ap.add_argument("--cluster-sync", nargs="?", const="release", default="", choices=SYNC_MODES,
                     help="a cluster barrier after the stores, arrive.release (default) / .relaxed")  # fmt: skip
     ap.add_argument("--json", default="")
     return ap

@@ -174,14 +174,16 @@ def test_launch_attrs_add_the_cluster_dimension() -> None:
 
 def test_cluster_sync_build_holds_each_block_at_a_cluster_barrier(tmp_path: Path) -> None:
     """-DCLUSTER_SYNC=1 / 2 (--cluster-sync release / relaxed): every launched step ends its block with one
-    barrier.cluster arrive (release / relaxed) and wait (acquire) after its stores; the persistent kernel has none; no
-    spills. Without the define, no step has it."""
+    barrier.cluster arrive (release / relaxed) and wait (acquire) after its stores; 3 (release_before): one release
+    barrier after the hand-off and the weights, before any global load or store of the work; the persistent kernel
+    has none; no spills. Without the define, no step has it."""
     nvcc = K.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the probe's kernels")
     src = tmp_path / "probe.cu"
     src.write_text(_probe().SRC)
-    for define, want in (("-DCLUSTER_SYNC=1", "release"), ("-DCLUSTER_SYNC=2", "relaxed"), ("-DNO_SUCH=1", "")):
+    for define, want in (("-DCLUSTER_SYNC=1", "release"), ("-DCLUSTER_SYNC=2", "relaxed"),
+                         ("-DCLUSTER_SYNC=3", "release_before"), ("-DNO_SUCH=1", "")):  # fmt: skip
         cmd = [nvcc, "-std=c++17", "-arch=sm_90", define, "-Xptxas", "-v", "-cubin", "-o", str(tmp_path / "p.cubin")]
         out = subprocess.run([*cmd, str(src)], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0 and not re.search(r"[1-9]\d* bytes spill", out.stderr), out.stderr
@@ -189,11 +191,16 @@ def test_cluster_sync_build_holds_each_block_at_a_cluster_barrier(tmp_path: Path
                              capture_output=True, text=True, timeout=300).stdout  # fmt: skip
         bodies = dict(re.findall(r"\.entry (step_\w+)\((.*?)\n}\n", ptx, re.S))
         for name, body in bodies.items():
-            has = f"barrier.cluster.arrive.{want or 'release'}" in body and "barrier.cluster.wait.acquire" in body
+            arrive = "barrier.cluster.arrive." + ("relaxed" if want == "relaxed" else "release")
+            has = arrive in body and "barrier.cluster.wait.acquire" in body
             assert has == (bool(want) and name != "step_persist"), (define, name)
             assert body.count("barrier.cluster.arrive") == int(has), (define, name)
-            if has:
-                assert body.rindex("st.global") < body.index("barrier.cluster.arrive"), name
+            if has and want == "release_before":  # after the hand-off and the weights, before the work's loads / stores
+                at = body.index(arrive)
+                assert body.index("cp.async.wait_all") < at < body.index("st.global"), name
+                assert "ld.global" in body[at:], name
+            elif has:
+                assert body.rindex("st.global") < body.index(arrive), name
 
 
 @pytest.mark.parametrize(
