@@ -32,8 +32,10 @@ to the non-portable size), as the plan's exdwpw6 launches run in clusters of 8 a
 compiles the kernels with a cluster barrier after each block's stores (arrive.release, or with `relaxed`
 arrive.relaxed as kernels/cblock.cu's exits; then wait.acquire), where a kernel whose shared memory its cluster peers
 read must hold its blocks before they exit. `release_before`: the same release barrier before the work instead, when
-none of the block's memory operations is outstanding (what a release costs by itself). `persist` (a cooperative
-launch) takes neither.
+none of the block's memory operations is outstanding (what a release costs by itself); `fence_before`: there a
+fence.acq_rel.cluster and a relaxed arrive instead; `relaxed_before`: a relaxed arrive alone (no ordering: the barrier's
+own cost); `push`: there a cluster exchange without a release (each block st.async's words into its peers' shared
+memory on their mbarriers and waits on its own, the words checked). `persist` (a cooperative launch) takes none.
 """
 
 from __future__ import annotations
@@ -53,6 +55,68 @@ SRC = r"""
 // MODE 0 plain, 1 wait_end, 2 flag_end, 3 flag_start, 4 persist (a step inside the persistent kernel), 5 wait_early
 // (session 31: the grid-wide wait, the trigger right after it instead of at the end).
 // x: T tiles x E uint32 of the previous launch; y: this launch's.
+#ifndef CLUSTER_SYNC
+#define CLUSTER_SYNC 0
+#endif
+// session 49, CLUSTER_SYNC 5 (push): the exchange of a cluster reduce without a release fence. Every block sends
+// Q = NT / (CL - 1) words to each of its CL - 1 peers by st.async into the peer's shared memory, each completing its
+// bytes on the peer's mbarrier (initialised at entry, before a relaxed cluster arrive that the sender waits for before
+// its first st.async); a block waits on its own mbarrier for the CL - 1 peers' words, then checks them.
+#define PUSH_RECV_OFF (64 * 1024)  // bytes into the dynamic shared memory: the receive buffer (<= 4 KB)
+#define PUSH_BAR_OFF (100 * 1024)  // and the mbarrier
+__device__ __forceinline__ unsigned cl_rank() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+__device__ __forceinline__ unsigned cl_size() {
+    unsigned n;
+    asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(n));
+    return n;
+}
+__device__ __forceinline__ void push_init(unsigned bar) {  // at entry, every thread (one initialises)
+    if (threadIdx.x == 0) {
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(bar) : "memory");
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+}
+// the exchange; returns false where a received word is not the one its sender sent
+__device__ __forceinline__ bool push_exchange(unsigned bar, unsigned recv) {
+    const unsigned tid = threadIdx.x, NT = blockDim.x, CL = cl_size(), r = cl_rank();
+    const unsigned Q = NT / (CL - 1u);
+    if (tid == 0)
+        asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(4u * Q * (CL - 1u))
+                     : "memory");
+    asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");  // every peer's mbarrier initialised
+    if (tid < Q * (CL - 1u)) {
+        const unsigned k = tid % (CL - 1u), j = tid / (CL - 1u), peer = (r + 1u + k) % CL;
+        unsigned ra, rb;
+        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(recv + 4u * (r * Q + j)), "r"(peer));
+        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(rb) : "r"(bar), "r"(peer));
+        asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.u32 [%0], %1, [%2];\n" ::"r"(ra),
+                     "r"(r * 65536u + tid), "r"(rb)
+                     : "memory");
+    }
+    unsigned done = 0;
+    while (!done)
+        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0; selp.u32 %0, 1, 0, p; }\n"
+                     : "=r"(done)
+                     : "r"(bar)
+                     : "memory");
+    bool ok = true;
+    if (tid < CL * Q) {
+        const unsigned s = tid / Q, j = tid % Q;
+        if (s != r) {
+            unsigned v;
+            asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(recv + 4u * tid) : "memory");
+            ok = v == s * 65536u + ((r + CL - s - 1u) % CL + j * (CL - 1u));
+        }
+    }
+    return ok;
+}
+
 template <int MODE>
 __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const float* __restrict__ wts, int pf4,
                                           const unsigned* cnt_in, unsigned* cnt_out, const unsigned* epoch, int T,
@@ -61,6 +125,10 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
     const int tid = threadIdx.x, t = blockIdx.x / CPT, c = blockIdx.x % CPT;
     constexpr bool GRID_WAIT = MODE == 1 || MODE == 5, FLAGS = MODE >= 2 && MODE <= 4;
     if (MODE == 3) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#if CLUSTER_SYNC == 5
+    const unsigned push_base = (unsigned)__cvta_generic_to_shared(ws);
+    if (MODE != 4) push_init(push_base + PUSH_BAR_OFF);
+#endif
     // 1. the weights: nothing a previous launch writes
     for (int i = tid; i < pf4; i += blockDim.x) {
         const unsigned s = (unsigned)__cvta_generic_to_shared(ws + i);
@@ -88,11 +156,20 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
     asm volatile("cp.async.wait_all;\n" ::: "memory");
     __syncthreads();
     if (MODE == 5) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#if CLUSTER_SYNC == 3 || CLUSTER_SYNC == 4 || CLUSTER_SYNC == 6
+    if (MODE != 4) {  // session 49: a cluster barrier with no memory operation of this block outstanding: release (3),
+        // a cluster-scope fence and a relaxed arrive (4), or relaxed alone (6: no ordering, the barrier's own cost)
 #if CLUSTER_SYNC == 3
-    if (MODE != 4) {  // session 49: the release barrier with no memory operation of this block outstanding
         asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+#else
+        if (CLUSTER_SYNC == 4) asm volatile("fence.acq_rel.cluster;\n" ::: "memory");
+        asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+#endif
         asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
     }
+#elif CLUSTER_SYNC == 5
+    if (MODE != 4 && !push_exchange(push_base + PUSH_BAR_OFF, push_base + PUSH_RECV_OFF))
+        atomicExch(const_cast<unsigned*>(epoch) + 1, 1u);  // a wrong word fails the chain's check
 #endif
     // 3. the work: the inputs, a dependent FMA chain, the outputs (exact integer sums; the chain's value and the
     // weights enter through comparisons the compiler cannot decide)
@@ -154,7 +231,8 @@ extern "C" __global__ void epoch_next(unsigned* epoch) { *epoch += 1u; }
 
 VARIANTS = ("plain", "wait_end", "wait_early", "flag_end", "flag_start", "persist")
 COOPERATIVE = 2  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_COOPERATIVE (cuda.h)
-SYNC_MODES = ("release", "relaxed", "release_before")  # --cluster-sync: -DCLUSTER_SYNC=1 / 2 / 3
+SYNC_MODES = ("release", "relaxed", "release_before", "fence_before", "push", "relaxed_before")  # -DCLUSTER_SYNC=1..6
+PUSH_RECV, PUSH_SMEM = 64 * 1024, 100 * 1024 + 8  # push: SRC's PUSH_RECV_OFF, and PUSH_BAR_OFF + its mbarrier
 CLUSTER_DIMENSION = 4  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: value {x, y, z} (cuda.h)
 NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14  # CUfunction_attribute (cuda.h)
 
@@ -181,7 +259,7 @@ class Probe:
         self.cupy, self.args, self.timing = cupy, args, cuda_event_timing
         self.pdl_attr, self.LaunchAttr, self.LaunchConfig = PROGRAMMATIC_STREAM_SERIALIZATION, LaunchAttr, LaunchConfig
         self.libcuda = ctypes.CDLL("libcuda.so.1")
-        sync = {"": (), "release": 1, "relaxed": 2, "release_before": 3}[args.cluster_sync]
+        sync = {"": 0, **{m: i + 1 for i, m in enumerate(SYNC_MODES)}}[args.cluster_sync]
         sync = (f"-DCLUSTER_SYNC={sync}",) if sync else ()
         opts = ("-std=c++17", *sync)
         mod = cupy.RawModule(code=SRC, options=opts)
@@ -292,6 +370,8 @@ def main() -> None:
         raise SystemExit(f"--pf {args.pf} exceeds --smem {args.smem}")
     if not 1 <= args.cluster <= 16:
         raise SystemExit(f"--cluster {args.cluster}: 1 to 16 blocks (16 is the most an sm_90 cluster holds)")
+    if args.cluster_sync == "push" and (args.cluster < 2 or args.smem < PUSH_SMEM or args.pf > PUSH_RECV):
+        raise SystemExit(f"--cluster-sync push needs --cluster >= 2, --smem >= {PUSH_SMEM} and --pf <= {PUSH_RECV}")
     pr = Probe(args)
     print(
         f"handoff probe on {pr.gpu} ({pr.sms} SMs): chain {args.chain}, PF {args.pf} B, smem {args.smem} B, "

@@ -172,41 +172,67 @@ def test_launch_attrs_add_the_cluster_dimension() -> None:
     assert n == 1 and attrs[0].id == 4 and list((ctypes.c_uint * 3).from_buffer(attrs[0].value)) == [8, 1, 1]
 
 
-def test_cluster_sync_build_holds_each_block_at_a_cluster_barrier(tmp_path: Path) -> None:
-    """-DCLUSTER_SYNC=1 / 2 (--cluster-sync release / relaxed): every launched step ends its block with one
-    barrier.cluster arrive (release / relaxed) and wait (acquire) after its stores; 3 (release_before): one release
-    barrier after the hand-off and the weights, before any global load or store of the work; the persistent kernel
-    has none; no spills. Without the define, no step has it."""
+def test_cluster_sync_builds_place_their_barrier_or_exchange(tmp_path: Path) -> None:
+    """-DCLUSTER_SYNC=1 .. 6 (--cluster-sync MODE): every launched step holds exactly its mode's cluster
+    synchronisation, the persistent kernel none; no spills. release / relaxed: one arrive after the stores (release /
+    relaxed), then wait.acquire. release_before / fence_before / relaxed_before: one barrier after the hand-off and the
+    weights, before the work's stores (arrive.release; fence.acq_rel.cluster then arrive.relaxed; arrive.relaxed).
+    push: the mbarrier initialised and fenced at entry with a relaxed arrive, then st.async into the peers with
+    complete_tx and a parity wait, and no release arrive at all. Without the define: nothing of it."""
+    hp = _probe()
     nvcc = K.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the probe's kernels")
     src = tmp_path / "probe.cu"
-    src.write_text(_probe().SRC)
-    for define, want in (("-DCLUSTER_SYNC=1", "release"), ("-DCLUSTER_SYNC=2", "relaxed"),
-                         ("-DCLUSTER_SYNC=3", "release_before"), ("-DNO_SUCH=1", "")):  # fmt: skip
+    src.write_text(hp.SRC)
+    assert hp.SYNC_MODES == ("release", "relaxed", "release_before", "fence_before", "push", "relaxed_before")
+    for want in ("", *hp.SYNC_MODES):
+        define = f"-DCLUSTER_SYNC={hp.SYNC_MODES.index(want) + 1}" if want else "-DNO_SUCH=1"
         cmd = [nvcc, "-std=c++17", "-arch=sm_90", define, "-Xptxas", "-v", "-cubin", "-o", str(tmp_path / "p.cubin")]
         out = subprocess.run([*cmd, str(src)], capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0 and not re.search(r"[1-9]\d* bytes spill", out.stderr), out.stderr
+        assert out.returncode == 0 and not re.search(r"[1-9]\d* bytes spill", out.stderr), (want, out.stderr)
         ptx = subprocess.run([nvcc, "-std=c++17", "-arch=sm_90", define, "-ptx", "-o", "-", str(src)],
                              capture_output=True, text=True, timeout=300).stdout  # fmt: skip
         bodies = dict(re.findall(r"\.entry (step_\w+)\((.*?)\n}\n", ptx, re.S))
+        assert set(bodies) == {f"step_{v}" for v in hp.VARIANTS}
         for name, body in bodies.items():
-            arrive = "barrier.cluster.arrive." + ("relaxed" if want == "relaxed" else "release")
-            has = arrive in body and "barrier.cluster.wait.acquire" in body
-            assert has == (bool(want) and name != "step_persist"), (define, name)
-            assert body.count("barrier.cluster.arrive") == int(has), (define, name)
-            if has and want == "release_before":  # after the hand-off and the weights, before the work's loads / stores
-                at = body.index(arrive)
-                assert body.index("cp.async.wait_all") < at < body.index("st.global"), name
-                assert "ld.global" in body[at:], name
-            elif has:
-                assert body.rindex("st.global") < body.index(arrive), name
+            on = bool(want) and name != "step_persist"
+            n_rel, n_rlx = body.count("barrier.cluster.arrive.release"), body.count("barrier.cluster.arrive.relaxed")
+            n_wait, n_fence = body.count("barrier.cluster.wait.acquire"), body.count("fence.acq_rel.cluster")
+            n_push = body.count("st.async.shared::cluster.mbarrier::complete_tx::bytes")
+            expect = {
+                "release": (1, 0, 1, 0, 0),
+                "relaxed": (0, 1, 1, 0, 0),
+                "release_before": (1, 0, 1, 0, 0),
+                "fence_before": (0, 1, 1, 1, 0),
+                "push": (0, 1, 1, 0, 1),
+                "relaxed_before": (0, 1, 1, 0, 0),
+            }
+            assert (n_rel, n_rlx, n_wait, n_fence, n_push) == (expect[want] if on else (0, 0, 0, 0, 0)), (want, name)
+            if not on:
+                continue
+            sync = body.index("barrier.cluster.wait.acquire")
+            if want in ("release", "relaxed"):
+                assert body.rindex("st.global") < sync, (want, name)
+            else:  # before the work: after the weights have landed, before any of the work's stores
+                assert body.index("cp.async.wait_all") < sync < body.index("st.global"), (want, name)
+                assert "ld.global" in body[sync:], (want, name)
+            if want == "push":
+                assert (
+                    body.index("mbarrier.init")
+                    < body.index("fence.mbarrier_init.release.cluster")
+                    < body.index("barrier.cluster.arrive.relaxed")
+                    < body.index("cp.async.wait_all")
+                ), name
+                assert sync < body.index("st.async") < body.index("mbarrier.try_wait.parity"), name
 
 
 @pytest.mark.parametrize(
     ("argv", "match"),
     [(["--cluster", "17"], "1 to 16 blocks"), (["--cluster", "0"], "1 to 16 blocks"),
-     (["--shapes", "3x5", "--elems", "10", "--cluster", "4"], "not a multiple of --cluster 4")],
+     (["--shapes", "3x5", "--elems", "10", "--cluster", "4"], "not a multiple of --cluster 4"),
+     (["--cluster-sync", "push"], "push needs --cluster >= 2"),
+     (["--cluster", "2", "--cluster-sync", "push", "--smem", "65536"], "push needs")],
 )  # fmt: skip
 def test_main_refuses_cluster_sizes_it_cannot_launch(argv: list, match: str, monkeypatch) -> None:
     import sys
