@@ -35,7 +35,9 @@ read must hold its blocks before they exit. `release_before`: the same release b
 none of the block's memory operations is outstanding (what a release costs by itself); `fence_before`: there a
 fence.acq_rel.cluster and a relaxed arrive instead; `relaxed_before`: a relaxed arrive alone (no ordering: the barrier's
 own cost); `push`: there a cluster exchange without a release (each block st.async's words into its peers' shared
-memory on their mbarriers and waits on its own, the words checked). `persist` (a cooperative launch) takes none.
+memory on their mbarriers and waits on its own, the words checked); `push4`: the same with 4 words per st.async;
+`bulk`: the words written to the block's own shared memory, then one bulk copy per peer onto the same mbarriers.
+`persist` (a cooperative launch) takes none.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ SRC = r"""
 // bytes on the peer's mbarrier (initialised at entry, before a relaxed cluster arrive that the sender waits for before
 // its first st.async); a block waits on its own mbarrier for the CL - 1 peers' words, then checks them.
 #define PUSH_RECV_OFF (64 * 1024)  // bytes into the dynamic shared memory: the receive buffer (<= 4 KB)
+#define PUSH_SRC_OFF (80 * 1024)  // bulk: the words to send (<= 4 KB)
 #define PUSH_BAR_OFF (100 * 1024)  // and the mbarrier
 __device__ __forceinline__ unsigned cl_rank() {
     unsigned r;
@@ -82,22 +85,55 @@ __device__ __forceinline__ void push_init(unsigned bar) {  // at entry, every th
     __syncthreads();
     asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
 }
-// the exchange; returns false where a received word is not the one its sender sent
-__device__ __forceinline__ bool push_exchange(unsigned bar, unsigned recv) {
+// the exchange; returns false where a received word is not the one its sender sent. KIND 0: one st.async of a word per
+// thread (push); 1: of 4 words (push4); 2: the words written to this block's shared memory, then one bulk copy per
+// peer (cp.async.bulk shared::cta -> shared::cluster, after fence.proxy.async) (bulk). Sender r's word w for peer p is
+// r * 65536 + k + w * (CL - 1), k = (p - r - 1) mod CL; it lands in p's receive buffer at r * Q + w.
+template <int KIND>
+__device__ __forceinline__ bool push_exchange(unsigned bar, unsigned recv, unsigned src) {
     const unsigned tid = threadIdx.x, NT = blockDim.x, CL = cl_size(), r = cl_rank();
-    const unsigned Q = NT / (CL - 1u);
+    const unsigned Q = KIND == 0 ? NT / (CL - 1u) : 4u * (NT / 4u / (CL - 1u));  // words per peer
     if (tid == 0)
         asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(4u * Q * (CL - 1u))
                      : "memory");
+    if (KIND == 2) {
+        for (unsigned i = tid; i < Q * (CL - 1u); i += NT) {
+            const unsigned k = i / Q, w = i % Q;
+            const unsigned v = r * 65536u + k + w * (CL - 1u);
+            asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(src + 4u * i), "r"(v) : "memory");
+        }
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the writes, visible to the bulk copies
+        __syncthreads();
+    }
     asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");  // every peer's mbarrier initialised
-    if (tid < Q * (CL - 1u)) {
-        const unsigned k = tid % (CL - 1u), j = tid / (CL - 1u), peer = (r + 1u + k) % CL;
-        unsigned ra, rb;
-        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(recv + 4u * (r * Q + j)), "r"(peer));
-        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(rb) : "r"(bar), "r"(peer));
-        asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.u32 [%0], %1, [%2];\n" ::"r"(ra),
-                     "r"(r * 65536u + tid), "r"(rb)
-                     : "memory");
+    if (KIND == 2) {
+        if (tid == 0)
+            for (unsigned k = 0; k + 1u < CL; ++k) {
+                const unsigned peer = (r + 1u + k) % CL;
+                unsigned ra, rb;
+                asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(recv + 4u * r * Q), "r"(peer));
+                asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(rb) : "r"(bar), "r"(peer));
+                asm volatile("cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes"
+                             " [%0], [%1], %2, [%3];\n" ::"r"(ra), "r"(src + 4u * k * Q), "r"(4u * Q), "r"(rb)
+                             : "memory");
+            }
+    } else {
+        const unsigned VW = KIND == 1 ? 4u : 1u;
+        if (tid < Q / VW * (CL - 1u)) {
+            const unsigned k = tid % (CL - 1u), w = tid / (CL - 1u) * VW, peer = (r + 1u + k) % CL;
+            const unsigned v0 = r * 65536u + k + w * (CL - 1u);
+            unsigned ra, rb;
+            asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(recv + 4u * (r * Q + w)), "r"(peer));
+            asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(rb) : "r"(bar), "r"(peer));
+            if (KIND == 1)
+                asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.u32"
+                             " [%0], {%1, %2, %3, %4}, [%5];\n" ::"r"(ra), "r"(v0), "r"(v0 + (CL - 1u)),
+                             "r"(v0 + 2u * (CL - 1u)), "r"(v0 + 3u * (CL - 1u)), "r"(rb)
+                             : "memory");
+            else
+                asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.u32 [%0], %1, [%2];\n" ::"r"(ra),
+                             "r"(v0), "r"(rb) : "memory");
+        }
     }
     unsigned done = 0;
     while (!done)
@@ -105,13 +141,17 @@ __device__ __forceinline__ bool push_exchange(unsigned bar, unsigned recv) {
                      : "=r"(done)
                      : "r"(bar)
                      : "memory");
+    if (KIND == 2 && tid == 0) {  // this block's copies have read their source before it may exit
+        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+        asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+    }
     bool ok = true;
     if (tid < CL * Q) {
-        const unsigned s = tid / Q, j = tid % Q;
+        const unsigned s = tid / Q, w = tid % Q;
         if (s != r) {
             unsigned v;
             asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(recv + 4u * tid) : "memory");
-            ok = v == s * 65536u + ((r + CL - s - 1u) % CL + j * (CL - 1u));
+            ok = v == s * 65536u + ((r + CL - s - 1u) % CL + w * (CL - 1u));
         }
     }
     return ok;
@@ -125,7 +165,7 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
     const int tid = threadIdx.x, t = blockIdx.x / CPT, c = blockIdx.x % CPT;
     constexpr bool GRID_WAIT = MODE == 1 || MODE == 5, FLAGS = MODE >= 2 && MODE <= 4;
     if (MODE == 3) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#if CLUSTER_SYNC == 5
+#if CLUSTER_SYNC == 5 || CLUSTER_SYNC == 7 || CLUSTER_SYNC == 8
     const unsigned push_base = (unsigned)__cvta_generic_to_shared(ws);
     if (MODE != 4) push_init(push_base + PUSH_BAR_OFF);
 #endif
@@ -167,8 +207,9 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
 #endif
         asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
     }
-#elif CLUSTER_SYNC == 5
-    if (MODE != 4 && !push_exchange(push_base + PUSH_BAR_OFF, push_base + PUSH_RECV_OFF))
+#elif CLUSTER_SYNC == 5 || CLUSTER_SYNC == 7 || CLUSTER_SYNC == 8
+    if (MODE != 4 && !push_exchange<CLUSTER_SYNC == 5 ? 0 : CLUSTER_SYNC - 6>(
+                         push_base + PUSH_BAR_OFF, push_base + PUSH_RECV_OFF, push_base + PUSH_SRC_OFF))
         atomicExch(const_cast<unsigned*>(epoch) + 1, 1u);  // a wrong word fails the chain's check
 #endif
     // 3. the work: the inputs, a dependent FMA chain, the outputs (exact integer sums; the chain's value and the
@@ -231,7 +272,8 @@ extern "C" __global__ void epoch_next(unsigned* epoch) { *epoch += 1u; }
 
 VARIANTS = ("plain", "wait_end", "wait_early", "flag_end", "flag_start", "persist")
 COOPERATIVE = 2  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_COOPERATIVE (cuda.h)
-SYNC_MODES = ("release", "relaxed", "release_before", "fence_before", "push", "relaxed_before")  # -DCLUSTER_SYNC=1..6
+SYNC_MODES = ("release", "relaxed", "release_before", "fence_before", "push", "relaxed_before", "push4", "bulk")
+PUSH_MODES = ("push", "push4", "bulk")  # -DCLUSTER_SYNC = 1 + SYNC_MODES.index(mode)
 PUSH_RECV, PUSH_SMEM = 64 * 1024, 100 * 1024 + 8  # push: SRC's PUSH_RECV_OFF, and PUSH_BAR_OFF + its mbarrier
 CLUSTER_DIMENSION = 4  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: value {x, y, z} (cuda.h)
 NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14  # CUfunction_attribute (cuda.h)
@@ -370,8 +412,9 @@ def main() -> None:
         raise SystemExit(f"--pf {args.pf} exceeds --smem {args.smem}")
     if not 1 <= args.cluster <= 16:
         raise SystemExit(f"--cluster {args.cluster}: 1 to 16 blocks (16 is the most an sm_90 cluster holds)")
-    if args.cluster_sync == "push" and (args.cluster < 2 or args.smem < PUSH_SMEM or args.pf > PUSH_RECV):
-        raise SystemExit(f"--cluster-sync push needs --cluster >= 2, --smem >= {PUSH_SMEM} and --pf <= {PUSH_RECV}")
+    if args.cluster_sync in PUSH_MODES and (args.cluster < 2 or args.smem < PUSH_SMEM or args.pf > PUSH_RECV):
+        need = f"--cluster >= 2, --smem >= {PUSH_SMEM} and --pf <= {PUSH_RECV}"
+        raise SystemExit(f"--cluster-sync {args.cluster_sync} needs {need}")
     pr = Probe(args)
     print(
         f"handoff probe on {pr.gpu} ({pr.sms} SMs): chain {args.chain}, PF {args.pf} B, smem {args.smem} B, "

@@ -177,15 +177,17 @@ def test_cluster_sync_builds_place_their_barrier_or_exchange(tmp_path: Path) -> 
     synchronisation, the persistent kernel none; no spills. release / relaxed: one arrive after the stores (release /
     relaxed), then wait.acquire. release_before / fence_before / relaxed_before: one barrier after the hand-off and the
     weights, before the work's stores (arrive.release; fence.acq_rel.cluster then arrive.relaxed; arrive.relaxed).
-    push: the mbarrier initialised and fenced at entry with a relaxed arrive, then st.async into the peers with
-    complete_tx and a parity wait, and no release arrive at all. Without the define: nothing of it."""
+    push / push4 / bulk: the mbarrier initialised and fenced at entry with a relaxed arrive, then st.async (of one / 4
+    words) or bulk copies (after the words' stores and fence.proxy.async) into the peers with complete_tx and a parity
+    wait, and no release arrive at all. Without the define: nothing of it."""
     hp = _probe()
     nvcc = K.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile the probe's kernels")
     src = tmp_path / "probe.cu"
     src.write_text(hp.SRC)
-    assert hp.SYNC_MODES == ("release", "relaxed", "release_before", "fence_before", "push", "relaxed_before")
+    assert hp.SYNC_MODES[:6] == ("release", "relaxed", "release_before", "fence_before", "push", "relaxed_before")
+    assert hp.SYNC_MODES[6:] == ("push4", "bulk") and hp.PUSH_MODES == ("push", "push4", "bulk")
     for want in ("", *hp.SYNC_MODES):
         define = f"-DCLUSTER_SYNC={hp.SYNC_MODES.index(want) + 1}" if want else "-DNO_SUCH=1"
         cmd = [nvcc, "-std=c++17", "-arch=sm_90", define, "-Xptxas", "-v", "-cubin", "-o", str(tmp_path / "p.cubin")]
@@ -200,13 +202,15 @@ def test_cluster_sync_builds_place_their_barrier_or_exchange(tmp_path: Path) -> 
             n_rel, n_rlx = body.count("barrier.cluster.arrive.release"), body.count("barrier.cluster.arrive.relaxed")
             n_wait, n_fence = body.count("barrier.cluster.wait.acquire"), body.count("fence.acq_rel.cluster")
             n_push = body.count("st.async.shared::cluster.mbarrier::complete_tx::bytes")
+            n_bulk = body.count("cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes")
+            n_push += int(n_bulk > 0)  # (bulk: one copy per peer in a loop, which ptxas may unroll)
             expect = {
                 "release": (1, 0, 1, 0, 0),
                 "relaxed": (0, 1, 1, 0, 0),
                 "release_before": (1, 0, 1, 0, 0),
                 "fence_before": (0, 1, 1, 1, 0),
-                "push": (0, 1, 1, 0, 1),
                 "relaxed_before": (0, 1, 1, 0, 0),
+                **dict.fromkeys(hp.PUSH_MODES, (0, 1, 1, 0, 1)),
             }
             assert (n_rel, n_rlx, n_wait, n_fence, n_push) == (expect[want] if on else (0, 0, 0, 0, 0)), (want, name)
             if not on:
@@ -217,14 +221,19 @@ def test_cluster_sync_builds_place_their_barrier_or_exchange(tmp_path: Path) -> 
             else:  # before the work: after the weights have landed, before any of the work's stores
                 assert body.index("cp.async.wait_all") < sync < body.index("st.global"), (want, name)
                 assert "ld.global" in body[sync:], (want, name)
-            if want == "push":
+            if want in hp.PUSH_MODES:
                 assert (
                     body.index("mbarrier.init")
                     < body.index("fence.mbarrier_init.release.cluster")
                     < body.index("barrier.cluster.arrive.relaxed")
                     < body.index("cp.async.wait_all")
                 ), name
-                assert sync < body.index("st.async") < body.index("mbarrier.try_wait.parity"), name
+                send = body.index("cp.async.bulk.shared::cluster" if want == "bulk" else "st.async")
+                assert sync < send < body.index("mbarrier.try_wait.parity"), name
+                assert ("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.u32" in body) == (want == "push4")
+                if want == "bulk":  # the words written, then made visible to the async proxy, before the copies
+                    assert body.index("st.shared.u32") < body.index("fence.proxy.async.shared::cta") < send, name
+                    assert body.index("cp.async.bulk.wait_group.read") > body.index("mbarrier.try_wait.parity")
 
 
 @pytest.mark.parametrize(
