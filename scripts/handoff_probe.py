@@ -36,7 +36,9 @@ none of the block's memory operations is outstanding (what a release costs by it
 fence.acq_rel.cluster and a relaxed arrive instead; `relaxed_before`: a relaxed arrive alone (no ordering: the barrier's
 own cost); `push`: there a cluster exchange without a release (each block st.async's words into its peers' shared
 memory on their mbarriers and waits on its own, the words checked); `push4`: the same with 4 words per st.async;
-`bulk`: the words written to the block's own shared memory, then one bulk copy per peer onto the same mbarriers.
+`bulk`: the words written to the block's own shared memory, then one bulk copy per peer onto the same mbarriers;
+`mbar_release`: the words stored remotely (st.shared::cluster), then one release arrive (cluster scope) on each peer's
+mbarrier and an acquire wait on the block's own.
 `persist` (a cooperative launch) takes none.
 """
 
@@ -77,9 +79,9 @@ __device__ __forceinline__ unsigned cl_size() {
     asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(n));
     return n;
 }
-__device__ __forceinline__ void push_init(unsigned bar) {  // at entry, every thread (one initialises)
+__device__ __forceinline__ void push_init(unsigned bar, unsigned count) {  // at entry, every thread (one initialises)
     if (threadIdx.x == 0) {
-        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(bar) : "memory");
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
@@ -87,13 +89,15 @@ __device__ __forceinline__ void push_init(unsigned bar) {  // at entry, every th
 }
 // the exchange; returns false where a received word is not the one its sender sent. KIND 0: one st.async of a word per
 // thread (push); 1: of 4 words (push4); 2: the words written to this block's shared memory, then one bulk copy per
-// peer (cp.async.bulk shared::cta -> shared::cluster, after fence.proxy.async) (bulk). Sender r's word w for peer p is
-// r * 65536 + k + w * (CL - 1), k = (p - r - 1) mod CL; it lands in p's receive buffer at r * Q + w.
+// peer (cp.async.bulk shared::cta -> shared::cluster, after fence.proxy.async) (bulk); 3: one remote st.shared::cluster
+// of a word per thread, a block barrier, then one thread's mbarrier.arrive.release.cluster on each peer's mbarrier
+// (initialised for CL - 1 arrivals), the receiver's wait acquire.cluster (mbar_release). Sender r's word w for peer
+// p is r * 65536 + k + w * (CL - 1), k = (p - r - 1) mod CL; it lands in p's receive buffer at r * Q + w.
 template <int KIND>
 __device__ __forceinline__ bool push_exchange(unsigned bar, unsigned recv, unsigned src) {
     const unsigned tid = threadIdx.x, NT = blockDim.x, CL = cl_size(), r = cl_rank();
     const unsigned Q = KIND == 0 ? NT / (CL - 1u) : 4u * (NT / 4u / (CL - 1u));  // words per peer
-    if (tid == 0)
+    if (KIND != 3 && tid == 0)
         asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(4u * Q * (CL - 1u))
                      : "memory");
     if (KIND == 2) {
@@ -117,6 +121,21 @@ __device__ __forceinline__ bool push_exchange(unsigned bar, unsigned recv, unsig
                              " [%0], [%1], %2, [%3];\n" ::"r"(ra), "r"(src + 4u * k * Q), "r"(4u * Q), "r"(rb)
                              : "memory");
             }
+    } else if (KIND == 3) {
+        if (tid < Q * (CL - 1u)) {
+            const unsigned k = tid % (CL - 1u), w = tid / (CL - 1u), peer = (r + 1u + k) % CL;
+            unsigned ra;
+            asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(recv + 4u * (r * Q + w)), "r"(peer));
+            const unsigned v = r * 65536u + k + w * (CL - 1u);
+            asm volatile("st.shared::cluster.u32 [%0], %1;\n" ::"r"(ra), "r"(v) : "memory");
+        }
+        __syncthreads();  // every thread's stores before thread 0's release (cumulative through the block barrier)
+        if (tid == 0)
+            for (unsigned k = 0; k + 1u < CL; ++k) {
+                unsigned rb;
+                asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(rb) : "r"(bar), "r"((r + 1u + k) % CL));
+                asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(rb) : "memory");
+            }
     } else {
         const unsigned VW = KIND == 1 ? 4u : 1u;
         if (tid < Q / VW * (CL - 1u)) {
@@ -137,10 +156,18 @@ __device__ __forceinline__ bool push_exchange(unsigned bar, unsigned recv, unsig
     }
     unsigned done = 0;
     while (!done)
-        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0; selp.u32 %0, 1, 0, p; }\n"
-                     : "=r"(done)
-                     : "r"(bar)
-                     : "memory");
+        if (KIND == 3)
+            asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], 0;"
+                         " selp.u32 %0, 1, 0, p; }\n"
+                         : "=r"(done)
+                         : "r"(bar)
+                         : "memory");
+        else
+            asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0;"
+                         " selp.u32 %0, 1, 0, p; }\n"
+                         : "=r"(done)
+                         : "r"(bar)
+                         : "memory");
     if (KIND == 2 && tid == 0) {  // this block's copies have read their source before it may exit
         asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
         asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
@@ -165,9 +192,9 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
     const int tid = threadIdx.x, t = blockIdx.x / CPT, c = blockIdx.x % CPT;
     constexpr bool GRID_WAIT = MODE == 1 || MODE == 5, FLAGS = MODE >= 2 && MODE <= 4;
     if (MODE == 3) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#if CLUSTER_SYNC == 5 || CLUSTER_SYNC == 7 || CLUSTER_SYNC == 8
+#if CLUSTER_SYNC == 5 || CLUSTER_SYNC == 7 || CLUSTER_SYNC == 8 || CLUSTER_SYNC == 9
     const unsigned push_base = (unsigned)__cvta_generic_to_shared(ws);
-    if (MODE != 4) push_init(push_base + PUSH_BAR_OFF);
+    if (MODE != 4) push_init(push_base + PUSH_BAR_OFF, CLUSTER_SYNC == 9 ? cl_size() - 1u : 1u);
 #endif
     // 1. the weights: nothing a previous launch writes
     for (int i = tid; i < pf4; i += blockDim.x) {
@@ -207,7 +234,7 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
 #endif
         asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
     }
-#elif CLUSTER_SYNC == 5 || CLUSTER_SYNC == 7 || CLUSTER_SYNC == 8
+#elif CLUSTER_SYNC == 5 || CLUSTER_SYNC == 7 || CLUSTER_SYNC == 8 || CLUSTER_SYNC == 9
     if (MODE != 4 && !push_exchange<CLUSTER_SYNC == 5 ? 0 : CLUSTER_SYNC - 6>(
                          push_base + PUSH_BAR_OFF, push_base + PUSH_RECV_OFF, push_base + PUSH_SRC_OFF))
         atomicExch(const_cast<unsigned*>(epoch) + 1, 1u);  // a wrong word fails the chain's check
@@ -273,7 +300,8 @@ extern "C" __global__ void epoch_next(unsigned* epoch) { *epoch += 1u; }
 VARIANTS = ("plain", "wait_end", "wait_early", "flag_end", "flag_start", "persist")
 COOPERATIVE = 2  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_COOPERATIVE (cuda.h)
 SYNC_MODES = ("release", "relaxed", "release_before", "fence_before", "push", "relaxed_before", "push4", "bulk")
-PUSH_MODES = ("push", "push4", "bulk")  # -DCLUSTER_SYNC = 1 + SYNC_MODES.index(mode)
+SYNC_MODES += ("mbar_release",)
+PUSH_MODES = ("push", "push4", "bulk", "mbar_release")  # -DCLUSTER_SYNC = 1 + SYNC_MODES.index(mode)
 PUSH_RECV, PUSH_SMEM = 64 * 1024, 100 * 1024 + 8  # push: SRC's PUSH_RECV_OFF, and PUSH_BAR_OFF + its mbarrier
 CLUSTER_DIMENSION = 4  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: value {x, y, z} (cuda.h)
 NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14  # CUfunction_attribute (cuda.h)

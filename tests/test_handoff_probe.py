@@ -187,7 +187,8 @@ def test_cluster_sync_builds_place_their_barrier_or_exchange(tmp_path: Path) -> 
     src = tmp_path / "probe.cu"
     src.write_text(hp.SRC)
     assert hp.SYNC_MODES[:6] == ("release", "relaxed", "release_before", "fence_before", "push", "relaxed_before")
-    assert hp.SYNC_MODES[6:] == ("push4", "bulk") and hp.PUSH_MODES == ("push", "push4", "bulk")
+    assert hp.SYNC_MODES[6:] == ("push4", "bulk", "mbar_release")
+    assert hp.PUSH_MODES == ("push", "push4", "bulk", "mbar_release")
     for want in ("", *hp.SYNC_MODES):
         define = f"-DCLUSTER_SYNC={hp.SYNC_MODES.index(want) + 1}" if want else "-DNO_SUCH=1"
         cmd = [nvcc, "-std=c++17", "-arch=sm_90", define, "-Xptxas", "-v", "-cubin", "-o", str(tmp_path / "p.cubin")]
@@ -203,7 +204,8 @@ def test_cluster_sync_builds_place_their_barrier_or_exchange(tmp_path: Path) -> 
             n_wait, n_fence = body.count("barrier.cluster.wait.acquire"), body.count("fence.acq_rel.cluster")
             n_push = body.count("st.async.shared::cluster.mbarrier::complete_tx::bytes")
             n_bulk = body.count("cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes")
-            n_push += int(n_bulk > 0)  # (bulk: one copy per peer in a loop, which ptxas may unroll)
+            n_bulk += body.count("mbarrier.arrive.release.cluster.shared::cluster.b64")
+            n_push += int(n_bulk > 0)  # (bulk / mbar_release: one per peer in a loop, which ptxas may unroll)
             expect = {
                 "release": (1, 0, 1, 0, 0),
                 "relaxed": (0, 1, 1, 0, 0),
@@ -228,9 +230,16 @@ def test_cluster_sync_builds_place_their_barrier_or_exchange(tmp_path: Path) -> 
                     < body.index("barrier.cluster.arrive.relaxed")
                     < body.index("cp.async.wait_all")
                 ), name
-                send = body.index("cp.async.bulk.shared::cluster" if want == "bulk" else "st.async")
+                send = body.index(
+                    {"bulk": "cp.async.bulk.shared::cluster", "mbar_release": "st.shared::cluster"}.get(
+                        want, "st.async"
+                    )
+                )
                 assert sync < send < body.index("mbarrier.try_wait.parity"), name
                 assert ("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.u32" in body) == (want == "push4")
+                if want == "mbar_release":  # the remote stores, a block barrier, then the release arrives; acquire
+                    assert send < body.index("bar.sync", send) < body.index("mbarrier.arrive.release.cluster"), name
+                    assert "mbarrier.try_wait.parity.acquire.cluster" in body and "st.async" not in body, name
                 if want == "bulk":  # the words written, then made visible to the async proxy, before the copies
                     assert body.index("st.shared.u32") < body.index("fence.proxy.async.shared::cta") < send, name
                     assert body.index("cp.async.bulk.wait_group.read") > body.index("mbarrier.try_wait.parity")
