@@ -299,9 +299,10 @@ extern "C" __global__ void epoch_next(unsigned* epoch) { *epoch += 1u; }
 
 VARIANTS = ("plain", "wait_end", "wait_early", "flag_end", "flag_start", "persist")
 COOPERATIVE = 2  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_COOPERATIVE (cuda.h)
-SYNC_MODES = ("release", "relaxed", "release_before", "fence_before", "push", "relaxed_before", "push4", "bulk")
-SYNC_MODES += ("mbar_release",)
-PUSH_MODES = ("push", "push4", "bulk", "mbar_release")  # -DCLUSTER_SYNC = 1 + SYNC_MODES.index(mode)
+SYNC_MODES = (  # --cluster-sync (session 49): -DCLUSTER_SYNC = 1 + the index
+    "release", "relaxed", "release_before", "fence_before", "push", "relaxed_before", "push4", "bulk", "mbar_release",
+)  # fmt: skip
+PUSH_MODES = ("push", "push4", "bulk", "mbar_release")  # the exchanges on mbarriers
 PUSH_RECV, PUSH_SMEM = 64 * 1024, 100 * 1024 + 8  # push: SRC's PUSH_RECV_OFF, and PUSH_BAR_OFF + its mbarrier
 CLUSTER_DIMENSION = 4  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: value {x, y, z} (cuda.h)
 NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14  # CUfunction_attribute (cuda.h)
@@ -429,7 +430,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--cluster", type=int, default=1, help="blocks per cluster of every launch (1: no clusters)")
     ap.add_argument("--cluster-sync", nargs="?", const="release", default="", choices=SYNC_MODES,
-                    help="a cluster barrier after the stores, arrive.release (default) / .relaxed")  # fmt: skip
+                    help="the cluster synchronisation of every launch (module docstring); bare: release")  # fmt: skip
     ap.add_argument("--json", default="")
     return ap
 
@@ -444,11 +445,9 @@ def main() -> None:
         need = f"--cluster >= 2, --smem >= {PUSH_SMEM} and --pf <= {PUSH_RECV}"
         raise SystemExit(f"--cluster-sync {args.cluster_sync} needs {need}")
     pr = Probe(args)
-    print(
-        f"handoff probe on {pr.gpu} ({pr.sms} SMs): chain {args.chain}, PF {args.pf} B, smem {args.smem} B, "
-        f"E {args.elems}, cluster {args.cluster}{f' + exit sync ({args.cluster_sync})' if args.cluster_sync else ''}",
-        flush=True,
-    )
+    sync = f" + cluster sync ({args.cluster_sync})" if args.cluster_sync else ""
+    print(f"handoff probe on {pr.gpu} ({pr.sms} SMs): chain {args.chain}, PF {args.pf} B, smem {args.smem} B, "
+          f"E {args.elems}, cluster {args.cluster}{sync}", flush=True)  # fmt: skip
     shapes = []
     for shape in args.shapes.split(","):
         T, CPT = (int(v) for v in shape.lower().split("x"))
