@@ -38,7 +38,10 @@ own cost); `push`: there a cluster exchange without a release (each block st.asy
 memory on their mbarriers and waits on its own, the words checked); `push4`: the same with 4 words per st.async;
 `bulk`: the words written to the block's own shared memory, then one bulk copy per peer onto the same mbarriers;
 `mbar_release`: the words stored remotely (st.shared::cluster), then one release arrive (cluster scope) on each peer's
-mbarrier and an acquire wait on the block's own.
+mbarrier and an acquire wait on the block's own. `ticket_sc` / `ticket_ar` (no cluster needed): at that place the
+cross-cluster ticket of kernels/cblock.cu's last_to_arrive on the tile's counter (the CPT blocks of a tile arrive;
+the last resets it), as it is (__threadfence, atomicAdd, the last one's reset and __threadfence) or with one
+atom.acq_rel.gpu instead.
 `persist` (a cooperative launch) takes none.
 """
 
@@ -234,6 +237,32 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
 #endif
         asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
     }
+#elif CLUSTER_SYNC == 10 || CLUSTER_SYNC == 11
+    if (MODE != 4) {  // session 49: the cross-cluster ticket of kernels/cblock.cu's last_to_arrive on this tile's
+        // counter (CPT arrivals): 10 as it is (fence.sc, atomic, and the last arriver's reset and fence.sc), 11 with
+        // one acquire-release atomic instead (the reset a plain store)
+        __shared__ int last_flag;
+        if (tid == 0) {
+            int* ct = reinterpret_cast<int*>(cnt_out) + t;
+#if CLUSTER_SYNC == 10
+            __threadfence();
+            const int prev = atomicAdd(ct, 1);
+            last_flag = prev == CPT - 1;
+            if (last_flag) {
+                *ct = 0;
+                __threadfence();
+            }
+#else
+            int prev;
+            asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;\n" : "=r"(prev) : "l"(ct) : "memory");
+            last_flag = prev == CPT - 1;
+            if (last_flag) *ct = 0;
+#endif
+        }
+        __syncthreads();
+        if (last_flag && tid == 0 && *reinterpret_cast<volatile int*>(cnt_out + t) != 0)
+            atomicExch(const_cast<unsigned*>(epoch) + 1, 1u);  // the reset not seen by its own block: a failure
+    }
 #elif CLUSTER_SYNC == 5 || CLUSTER_SYNC == 7 || CLUSTER_SYNC == 8 || CLUSTER_SYNC == 9
     if (MODE != 4 && !push_exchange<CLUSTER_SYNC == 5 ? 0 : CLUSTER_SYNC - 6>(
                          push_base + PUSH_BAR_OFF, push_base + PUSH_RECV_OFF, push_base + PUSH_SRC_OFF))
@@ -301,7 +330,9 @@ VARIANTS = ("plain", "wait_end", "wait_early", "flag_end", "flag_start", "persis
 COOPERATIVE = 2  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_COOPERATIVE (cuda.h)
 SYNC_MODES = (  # --cluster-sync (session 49): -DCLUSTER_SYNC = 1 + the index
     "release", "relaxed", "release_before", "fence_before", "push", "relaxed_before", "push4", "bulk", "mbar_release",
+    "ticket_sc", "ticket_ar",
 )  # fmt: skip
+TICKET_MODES = ("ticket_sc", "ticket_ar")  # on the tile's counter: not with the flag variants, which count on it
 PUSH_MODES = ("push", "push4", "bulk", "mbar_release")  # the exchanges on mbarriers
 PUSH_RECV, PUSH_SMEM = 64 * 1024, 100 * 1024 + 8  # push: SRC's PUSH_RECV_OFF, and PUSH_BAR_OFF + its mbarrier
 CLUSTER_DIMENSION = 4  # CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: value {x, y, z} (cuda.h)
@@ -441,6 +472,8 @@ def main() -> None:
         raise SystemExit(f"--pf {args.pf} exceeds --smem {args.smem}")
     if not 1 <= args.cluster <= 16:
         raise SystemExit(f"--cluster {args.cluster}: 1 to 16 blocks (16 is the most an sm_90 cluster holds)")
+    if args.cluster_sync in TICKET_MODES and any(v.strip().startswith("flag") for v in args.variants.split(",")):
+        raise SystemExit(f"--cluster-sync {args.cluster_sync} counts on the tile counters the flag variants use")
     if args.cluster_sync in PUSH_MODES and (args.cluster < 2 or args.smem < PUSH_SMEM or args.pf > PUSH_RECV):
         need = f"--cluster >= 2, --smem >= {PUSH_SMEM} and --pf <= {PUSH_RECV}"
         raise SystemExit(f"--cluster-sync {args.cluster_sync} needs {need}")

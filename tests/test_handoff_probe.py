@@ -187,7 +187,7 @@ def test_cluster_sync_builds_place_their_barrier_or_exchange(tmp_path: Path) -> 
     src = tmp_path / "probe.cu"
     src.write_text(hp.SRC)
     assert hp.SYNC_MODES[:6] == ("release", "relaxed", "release_before", "fence_before", "push", "relaxed_before")
-    assert hp.SYNC_MODES[6:] == ("push4", "bulk", "mbar_release")
+    assert hp.SYNC_MODES[6:] == ("push4", "bulk", "mbar_release", "ticket_sc", "ticket_ar")
     assert hp.PUSH_MODES == ("push", "push4", "bulk", "mbar_release")
     for want in ("", *hp.SYNC_MODES):
         define = f"-DCLUSTER_SYNC={hp.SYNC_MODES.index(want) + 1}" if want else "-DNO_SUCH=1"
@@ -199,6 +199,15 @@ def test_cluster_sync_builds_place_their_barrier_or_exchange(tmp_path: Path) -> 
         bodies = dict(re.findall(r"\.entry (step_\w+)\((.*?)\n}\n", ptx, re.S))
         assert set(bodies) == {f"step_{v}" for v in hp.VARIANTS}
         for name, body in bodies.items():
+            if want in hp.TICKET_MODES:  # no cluster barrier: the ticket before the work, as last_to_arrive's
+                on = name != "step_persist"
+                n_sc, n_ar = body.count("membar.gl"), body.count("atom.acq_rel.gpu.global.add.s32")
+                assert (n_sc, n_ar) == (((2, 0) if want == "ticket_sc" else (0, 1)) if on else (0, 0)), (want, name)
+                assert "barrier.cluster" not in body, (want, name)
+                if on:
+                    at = body.index("membar.gl" if want == "ticket_sc" else "atom.acq_rel")
+                    assert body.index("cp.async.wait_all") < at < body.index("st.global"), (want, name)
+                continue
             on = bool(want) and name != "step_persist"
             n_rel, n_rlx = body.count("barrier.cluster.arrive.release"), body.count("barrier.cluster.arrive.relaxed")
             n_wait, n_fence = body.count("barrier.cluster.wait.acquire"), body.count("fence.acq_rel.cluster")
@@ -250,7 +259,8 @@ def test_cluster_sync_builds_place_their_barrier_or_exchange(tmp_path: Path) -> 
     [(["--cluster", "17"], "1 to 16 blocks"), (["--cluster", "0"], "1 to 16 blocks"),
      (["--shapes", "3x5", "--elems", "10", "--cluster", "4"], "not a multiple of --cluster 4"),
      (["--cluster-sync", "push"], "push needs --cluster >= 2"),
-     (["--cluster", "2", "--cluster-sync", "push", "--smem", "65536"], "push needs")],
+     (["--cluster", "2", "--cluster-sync", "push", "--smem", "65536"], "push needs"),
+     (["--cluster-sync", "ticket_ar"], "counts on the tile counters the flag variants use")],
 )  # fmt: skip
 def test_main_refuses_cluster_sizes_it_cannot_launch(argv: list, match: str, monkeypatch) -> None:
     import sys
