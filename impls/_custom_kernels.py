@@ -1042,12 +1042,26 @@ def b0split_option() -> str:
     return two_value_option(B0SPLIT_ENV, "0", "1")
 
 
+TICKET_ENV = "MBV2_TICKET"
+TICKET_DEFINES = ("-DCBLOCK_TICKET_ACQ_REL=1",)
+
+
+def ticket_option() -> str:
+    """MBV2_TICKET (session 49, a measuring option): "sc" (unset or empty: as built) or "acq_rel"
+    (-DCBLOCK_TICKET_ACQ_REL=1 on every kernels/cblock.cu build: the cross-cluster ticket of last_to_arrive as one
+    atom.acq_rel.gpu instead of __threadfence() before the atomic and after the last arriver's reset; the same sums).
+    scripts/handoff_probe.py's ticket_sc / ticket_ar priced the two. The ticket runs on the NG > 1 exdwpw6 launches
+    (the 7x7 ones at batch 1) and the fused heads. Holds for the whole process, like MBV2_STAGE."""
+    return two_value_option(TICKET_ENV, "sc", "acq_rel")
+
+
 def process_defines(file: str) -> list[str]:
     """The -D options the process-wide measuring options add to every build of kernel file ``file``: MBV2_PDL_TRIGGER's
-    (pdl_trigger_defines), then MBV2_STAGE's, then MBV2_B0SPLIT's."""
+    (pdl_trigger_defines), then MBV2_STAGE's, then MBV2_B0SPLIT's, then MBV2_TICKET's."""
     stage = list(STAGE_ASYNC_DEFINES) if file in STAGE_FILES and stage_option() == "async" else []
     split = list(B0SPLIT_DEFINES) if file == "conv" and b0split_option() == "1" else []
-    return pdl_trigger_defines(file) + stage + split
+    ticket = list(TICKET_DEFINES) if file == "cblock" and ticket_option() == "acq_rel" else []
+    return pdl_trigger_defines(file) + stage + split + ticket
 
 
 def _with_defines(defines: list[str], extra: tuple[str, ...] | list[str]) -> list[str]:

@@ -1,0 +1,64 @@
+"""MBV2_TICKET (session 49, a measuring option; results/NOTES.md "Session 49"): "acq_rel" compiles kernels/cblock.cu
+with -DCBLOCK_TICKET_ACQ_REL=1, which makes last_to_arrive's cross-cluster ticket one atom.acq_rel.gpu instead of
+__threadfence() before the atomicAdd and after the last arriver's reset. Host tests: the option's values and
+refusal, that every cblock.cu build (whole file, exdwpw6 spec builds, its fixed kinds) and no other file gets the
+define, and that the PTX of a 7x7 exdwpw6 build (NG > 1: the ticket runs) swaps the two fences for the one atomic."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from impls import _custom_kernels as K
+from mbv2.errors import InputError
+from tests.test_kernels_compile import FIXED_CASES, SPEC_CASES
+from tests.test_pdl_trigger import record_compiles
+
+ACQ_REL = K.TICKET_DEFINES[0]
+
+
+def test_option_values(monkeypatch) -> None:
+    monkeypatch.delenv(K.TICKET_ENV, raising=False)
+    assert K.ticket_option() == "sc" and ACQ_REL not in K.process_defines("cblock")
+    for raw, want in (("", "sc"), (" sc ", "sc"), ("acq_rel", "acq_rel")):
+        monkeypatch.setenv(K.TICKET_ENV, raw)
+        assert K.ticket_option() == want
+    monkeypatch.setenv(K.TICKET_ENV, "release")
+    with pytest.raises(InputError, match="MBV2_TICKET='release': expected sc .* or acq_rel"):
+        K.process_defines("cblock")
+
+
+@pytest.mark.parametrize("value", ["sc", "acq_rel"])
+def test_every_cblock_build_and_no_other_gets_the_define(monkeypatch, value) -> None:
+    monkeypatch.setenv(K.TICKET_ENV, value)
+    seen = record_compiles(monkeypatch)
+    for name in K.KERNEL_FILES:
+        K.build_one(name, "90", "nvcc")
+        assert (ACQ_REL in seen[name]) == (value == "acq_rel" and name == "cblock"), name
+    for build, shape in FIXED_CASES:
+        spec = K.build_fixed(build, shape, "90", "nvcc").name
+        assert (ACQ_REL in seen[spec]) == (value == "acq_rel" and K.FIXED_KINDS[K.fixed_kind(build)][0] == "cblock")
+    for build, modes, shape in SPEC_CASES:
+        spec = K.build_exdwpw6_spec(build, modes, "90", "nvcc", shape).name
+        assert (ACQ_REL in seen[spec]) == (value == "acq_rel"), spec
+
+
+@pytest.mark.parametrize("value", ["sc", "acq_rel"])
+def test_the_7x7_builds_ticket_in_ptx(monkeypatch, value) -> None:
+    """A 7x7 exdwpw6 spec build (5 clusters of 8 per tile at batch 1, so the ticket runs): under "sc" the ticket's two
+    __threadfence() (membar.gl) and a plain atomic add; under "acq_rel" one atom.acq_rel.gpu and no membar.gl."""
+    nvcc = K.find_nvcc()
+    if nvcc is None:
+        pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot compile kernels/cblock.cu")
+    monkeypatch.setenv(K.TICKET_ENV, value)
+    build, modes, shape = next(c for c in SPEC_CASES if c[2] is not None and c[2][:2] == (7, 7))
+    defines = K.exdwpw6_spec_defines(build, modes, shape) + K.process_defines("cblock")
+    cmd = [nvcc, "-std=c++17", "-arch=sm_90a", *defines, "-ptx", "-o", "-", str(K.KERNEL_DIR / "cblock.cu")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    n_gl, n_ar = out.stdout.count("membar.gl"), out.stdout.count("atom.acq_rel.gpu.global.add.s32")
+    n_add = len(re.findall(r"atom\.global\.add\.u32|atom\.global\.add\.s32|red\.global\.add", out.stdout))
+    assert (n_gl, n_ar) == ((2, 0) if value == "sc" else (0, 1)), (n_gl, n_ar)
+    assert (n_add >= 1) == (value == "sc")
