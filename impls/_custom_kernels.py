@@ -1043,16 +1043,17 @@ def b0split_option() -> str:
 
 
 TICKET_ENV = "MBV2_TICKET"
-TICKET_DEFINES = ("-DCBLOCK_TICKET_ACQ_REL=1",)
+TICKET_SC_DEFINES = ("-DCBLOCK_TICKET_ACQ_REL=0",)
 
 
 def ticket_option() -> str:
-    """MBV2_TICKET (session 49, a measuring option): "sc" (unset or empty: as built) or "acq_rel"
-    (-DCBLOCK_TICKET_ACQ_REL=1 on every kernels/cblock.cu build: the cross-cluster ticket of last_to_arrive as one
-    atom.acq_rel.gpu instead of __threadfence() before the atomic and after the last arriver's reset; the same sums).
-    scripts/handoff_probe.py's ticket_sc / ticket_ar priced the two. The ticket runs on the NG > 1 exdwpw6 launches
-    (the 7x7 ones at batch 1) and the fused heads. Holds for the whole process, like MBV2_STAGE."""
-    return two_value_option(TICKET_ENV, "sc", "acq_rel")
+    """MBV2_TICKET (session 49, a measuring option): "acq_rel" (unset or empty: as built, kernels/cblock.cu's
+    CBLOCK_TICKET_ACQ_REL 1: the cross-cluster ticket of last_to_arrive as one atom.acq_rel.gpu) or "sc"
+    (-DCBLOCK_TICKET_ACQ_REL=0 on every kernels/cblock.cu build: __threadfence() before the atomic and after the last
+    arriver's reset, as up to session 48; the same sums). scripts/handoff_probe.py's ticket_sc / ticket_ar priced the
+    two, and session 49's A/B measured acq_rel 0.8 us faster at batch 1 (the three 7x7 exdwpw6 launches, NG > 1; the
+    fused heads also take the ticket). Holds for the whole process, like MBV2_STAGE."""
+    return two_value_option(TICKET_ENV, "acq_rel", "sc")
 
 
 def process_defines(file: str) -> list[str]:
@@ -1060,7 +1061,7 @@ def process_defines(file: str) -> list[str]:
     (pdl_trigger_defines), then MBV2_STAGE's, then MBV2_B0SPLIT's, then MBV2_TICKET's."""
     stage = list(STAGE_ASYNC_DEFINES) if file in STAGE_FILES and stage_option() == "async" else []
     split = list(B0SPLIT_DEFINES) if file == "conv" and b0split_option() == "1" else []
-    ticket = list(TICKET_DEFINES) if file == "cblock" and ticket_option() == "acq_rel" else []
+    ticket = list(TICKET_SC_DEFINES) if file == "cblock" and ticket_option() == "sc" else []
     return pdl_trigger_defines(file) + stage + split + ticket
 
 

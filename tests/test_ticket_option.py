@@ -1,8 +1,9 @@
-"""MBV2_TICKET (session 49, a measuring option; results/NOTES.md "Session 49"): "acq_rel" compiles kernels/cblock.cu
-with -DCBLOCK_TICKET_ACQ_REL=1, which makes last_to_arrive's cross-cluster ticket one atom.acq_rel.gpu instead of
-__threadfence() before the atomicAdd and after the last arriver's reset. Host tests: the option's values and
-refusal, that every cblock.cu build (whole file, exdwpw6 spec builds, its fixed kinds) and no other file gets the
-define, and that the PTX of a 7x7 exdwpw6 build (NG > 1: the ticket runs) swaps the two fences for the one atomic."""
+"""MBV2_TICKET (session 49, a measuring option; results/NOTES.md "Session 49"): kernels/cblock.cu's last_to_arrive takes
+its cross-cluster ticket as one atom.acq_rel.gpu (CBLOCK_TICKET_ACQ_REL 1, the default, "acq_rel"); "sc" compiles it
+with -DCBLOCK_TICKET_ACQ_REL=0: __threadfence() before the atomicAdd and after the last arriver's reset, as up to
+session 48. Host tests: the option's values and refusal; that under "sc" every cblock.cu build (whole file, exdwpw6
+spec builds, its fixed kinds) and no other file gets the define, and under "acq_rel" none; and that the PTX of a 7x7
+exdwpw6 build (NG > 1: the ticket runs) holds the one atomic, or under "sc" the two fences."""
 
 from __future__ import annotations
 
@@ -16,17 +17,18 @@ from mbv2.errors import InputError
 from tests.test_kernels_compile import FIXED_CASES, SPEC_CASES
 from tests.test_pdl_trigger import record_compiles
 
-ACQ_REL = K.TICKET_DEFINES[0]
+SC = K.TICKET_SC_DEFINES[0]
 
 
 def test_option_values(monkeypatch) -> None:
     monkeypatch.delenv(K.TICKET_ENV, raising=False)
-    assert K.ticket_option() == "sc" and ACQ_REL not in K.process_defines("cblock")
-    for raw, want in (("", "sc"), (" sc ", "sc"), ("acq_rel", "acq_rel")):
+    assert K.ticket_option() == "acq_rel" and SC not in K.process_defines("cblock")
+    assert "#define CBLOCK_TICKET_ACQ_REL 1" in (K.KERNEL_DIR / "cblock.cu").read_text()
+    for raw, want in (("", "acq_rel"), (" sc ", "sc"), ("acq_rel", "acq_rel")):
         monkeypatch.setenv(K.TICKET_ENV, raw)
         assert K.ticket_option() == want
     monkeypatch.setenv(K.TICKET_ENV, "release")
-    with pytest.raises(InputError, match="MBV2_TICKET='release': expected sc .* or acq_rel"):
+    with pytest.raises(InputError, match="MBV2_TICKET='release': expected acq_rel .* or sc"):
         K.process_defines("cblock")
 
 
@@ -36,13 +38,13 @@ def test_every_cblock_build_and_no_other_gets_the_define(monkeypatch, value) -> 
     seen = record_compiles(monkeypatch)
     for name in K.KERNEL_FILES:
         K.build_one(name, "90", "nvcc")
-        assert (ACQ_REL in seen[name]) == (value == "acq_rel" and name == "cblock"), name
+        assert (SC in seen[name]) == (value == "sc" and name == "cblock"), name
     for build, shape in FIXED_CASES:
         spec = K.build_fixed(build, shape, "90", "nvcc").name
-        assert (ACQ_REL in seen[spec]) == (value == "acq_rel" and K.FIXED_KINDS[K.fixed_kind(build)][0] == "cblock")
+        assert (SC in seen[spec]) == (value == "sc" and K.FIXED_KINDS[K.fixed_kind(build)][0] == "cblock")
     for build, modes, shape in SPEC_CASES:
         spec = K.build_exdwpw6_spec(build, modes, "90", "nvcc", shape).name
-        assert (ACQ_REL in seen[spec]) == (value == "acq_rel"), spec
+        assert (SC in seen[spec]) == (value == "sc"), spec
 
 
 @pytest.mark.parametrize("value", ["sc", "acq_rel"])
