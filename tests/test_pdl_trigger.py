@@ -58,6 +58,20 @@ def record_compiles(monkeypatch) -> dict[str, list[str]]:
     return seen
 
 
+def defines_of_every_build(monkeypatch) -> dict[str, tuple[str, list[str]]]:
+    """Every kernel file's own build, FIXED_CASES' fixed builds and SPEC_CASES' exdwpw6 spec builds, recorded (not
+    compiled): {cubin stem: (the kernel file it is built from, the -D options it would pass to nvcc)}."""
+    seen = record_compiles(monkeypatch)
+    files = {}
+    for name in K.KERNEL_FILES:
+        files[K.build_one(name, "90", "nvcc").name] = name
+    for build, shape in FIXED_CASES:
+        files[K.build_fixed(build, shape, "90", "nvcc").name] = K.FIXED_KINDS[K.fixed_kind(build)][0]
+    for build, modes, shape in SPEC_CASES:
+        files[K.build_exdwpw6_spec(build, modes, "90", "nvcc", shape).name] = "cblock"
+    return {stem: (file, seen[stem]) for stem, file in files.items()}
+
+
 @pytest.mark.parametrize("mode", ["end", "early"])
 def test_every_build_of_the_three_files_gets_the_define(monkeypatch, mode) -> None:
     monkeypatch.setenv(K.PDL_TRIGGER_ENV, mode)

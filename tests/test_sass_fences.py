@@ -3,7 +3,7 @@ handoff probe's step_wait_early in each --cluster-sync mode) and the ncu pass of
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 import tarfile
 from collections import Counter
 from pathlib import Path
@@ -12,13 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 S49 = ROOT / "results/h100/session49"
+sys.path.insert(0, str(ROOT / "scripts"))
 
-
-def _mod():
-    spec = importlib.util.spec_from_file_location("sass_fences", ROOT / "scripts/sass_fences.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+import sass_fences  # noqa: E402
 
 
 def _sass(call: str, mode: int) -> str:
@@ -38,7 +34,7 @@ def _sass(call: str, mode: int) -> str:
      ("call8", 8, 0, 1, 1, 1)],  # bulk: the CTA membar and the async-proxy fence of fence.proxy.async
 )  # fmt: skip
 def test_counts_the_probe_modes_fences(call: str, mode: int, gpu: int, cta: int, fence: int, arv: int) -> None:
-    c = _mod().count(_sass(call, mode))
+    c = sass_fences.count(_sass(call, mode))
     assert list(c) == ["step_wait_early"]
     got = c["step_wait_early"]
     assert (got["MEMBAR.ALL.GPU"], got["MEMBAR.ALL.CTA"], got["FENCE.VIEW.ASYNC"], got["UCGABAR_ARV"]) == (
@@ -50,14 +46,14 @@ def test_counts_one_gpu_membar_per_mbarrier_release_arrive() -> None:
     """mbar_release (call 8): every mbarrier.arrive.release.cluster is MEMBAR.ALL.CTA + MEMBAR.ALL.GPU + the arrive;
     ptxas unrolled thread 0's loop over the peers, so there are several of each, one pair per SYNCS arrive."""
     sass = _sass("call8", 9)
-    got = _mod().count(sass)["step_wait_early"]
+    got = sass_fences.count(sass)["step_wait_early"]
     arrives = sass.count("SYNCS.ARRIVE.TRANS64.RED")
     assert arrives >= 2 and got["MEMBAR.ALL.GPU"] == arrives and got["MEMBAR.ALL.CTA"] == arrives
     assert got["SYNCS"] >= arrives + 2  # + the init's exchange and the try-wait
 
 
 def test_column_of() -> None:
-    col = _mod().column_of
+    col = sass_fences.column_of
     assert col("MEMBAR.ALL.GPU") == "MEMBAR.ALL.GPU" and col("MEMBAR.SC.GPU") == "MEMBAR.SC"
     assert col("FENCE.VIEW.ASYNC.S") == "FENCE.VIEW.ASYNC" and col("SYNCS.PHASECHK.TRANS64.TRYWAIT") == "SYNCS"
     assert col("BAR.SYNC.DEFER_BLOCKING") == "BAR.SYNC" and col("UCGABAR_ARV") == "UCGABAR_ARV"
@@ -65,13 +61,13 @@ def test_column_of() -> None:
 
 
 def test_ncu_kernels_of_the_default_plan() -> None:
-    names = _mod().ncu_kernels(S49 / "call1/ncu_v51.csv.gz")
+    names = sass_fences.ncu_kernels(S49 / "call1/ncu_v51.csv.gz")
     assert len(names) == 19 and names[0] == "block0_v4_c32_p16" and names[-1] == "linear_gemv_v5"
     assert sum(n.startswith("exdwpw6_") for n in names) == 13 and sum(n.startswith("exdwpw5_") for n in names) == 3
 
 
 def test_table_sums_and_refuses_unknown_kernels() -> None:
-    m = _mod()
+    m = sass_fences
     index = {"a": Counter({"MEMBAR.ALL.GPU": 1, "UCGABAR_ARV": 2}), "b": Counter({"MEMBAR.ALL.GPU": 2})}
     t = m.table(["a", "b", "a"], index).splitlines()
     assert t[2].startswith("| 0 | a | 1 | 0 |") and t[-1].startswith("| all | | 4 | 0 |")

@@ -14,8 +14,8 @@ import pytest
 
 from impls import _custom_kernels as K
 from mbv2.errors import InputError
-from tests.test_kernels_compile import FIXED_CASES, SPEC_CASES
-from tests.test_pdl_trigger import record_compiles
+from tests.test_kernels_compile import SPEC_CASES
+from tests.test_pdl_trigger import defines_of_every_build
 
 SC = K.TICKET_SC_DEFINES[0]
 
@@ -35,16 +35,10 @@ def test_option_values(monkeypatch) -> None:
 @pytest.mark.parametrize("value", ["sc", "acq_rel"])
 def test_every_cblock_build_and_no_other_gets_the_define(monkeypatch, value) -> None:
     monkeypatch.setenv(K.TICKET_ENV, value)
-    seen = record_compiles(monkeypatch)
-    for name in K.KERNEL_FILES:
-        K.build_one(name, "90", "nvcc")
-        assert (SC in seen[name]) == (value == "sc" and name == "cblock"), name
-    for build, shape in FIXED_CASES:
-        spec = K.build_fixed(build, shape, "90", "nvcc").name
-        assert (SC in seen[spec]) == (value == "sc" and K.FIXED_KINDS[K.fixed_kind(build)][0] == "cblock")
-    for build, modes, shape in SPEC_CASES:
-        spec = K.build_exdwpw6_spec(build, modes, "90", "nvcc", shape).name
-        assert (SC in seen[spec]) == (value == "sc"), spec
+    builds = defines_of_every_build(monkeypatch)
+    assert {file for file, _ in builds.values()} == set(K.KERNEL_FILES)
+    for stem, (file, defines) in builds.items():
+        assert (SC in defines) == (value == "sc" and file == "cblock"), stem
 
 
 @pytest.mark.parametrize("value", ["sc", "acq_rel"])
