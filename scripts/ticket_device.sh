@@ -1,10 +1,11 @@
 #!/bin/bash
 # Session 49 (results/NOTES.md "Session 49"): MBV2_TICKET=acq_rel (kernels/cblock.cu's cross-cluster ticket as one
-# atom.acq_rel.gpu) against the built default (sc: __threadfence() around the atomic) at batch 1, in ONE device call:
+# atom.acq_rel.gpu) against MBV2_TICKET=sc (__threadfence() around the atomic) at batch 1, in ONE device call (call 11
+# ran it at 7addb9c, where sc was the built default; acq_rel is since 19f9445, so the arms name both values):
 #   1. the GPU tests under acq_rel (tests.log): by default the default plan's end-to-end tests at batch 1 and fuse
 #      v51's at batch 1 / 2, against ONNX Runtime (the 7x7 exdwpw6 launches run the ticket at batch 1);
 #   2. the A/B (ab.log, ab.json): fuse v51 on the committed picks, the arms in interleaved processes (ARMS, default
-#      "- acq_rel - acq_rel - acq_rel"; "-" = unset), 2 instances each (scripts/e2e_ab.py: logits checked against ONNX
+#      "sc acq_rel sc acq_rel sc acq_rel"; "-" = unset), 2 instances each (scripts/e2e_ab.py: logits checked against ONNX
 #      Runtime first);
 #   3. the prefix times of both arms (prefix_<arm>.json / .log in prefix.tgz).
 # KCACHE / KCACHE2: build-cache tarballs (scripts/cache_prefill.py), unpacked in that order.
@@ -20,12 +21,11 @@ export MBV2_TICKET=acq_rel
 gpu_tests "${TEST_FILES:-tests/test_custom_e2e.py}" \
   "${TEST_K:-(test_e2e_matches_onnxruntime and not 8 and not 64) or (fuse_v50 and v51)}" 150
 unset MBV2_TICKET
-ab_arms MBV2_TICKET "${ARMS:-- acq_rel - acq_rel - acq_rel}" "fuse=v51,picks=$P;fuse=v51,picks=$P"
+ab_arms MBV2_TICKET "${ARMS:-sc acq_rel sc acq_rel sc acq_rel}" "fuse=v51,picks=$P;fuse=v51,picks=$P"
 mkdir -p /tmp/prefix
-for arm in - acq_rel; do
-  n=$([ "$arm" = "-" ] && echo sc || echo "$arm")
+for n in sc acq_rel; do
   [ "$(left 60)" -lt 30 ] && { echo "[prefix $n skipped: no time left]"; continue; }
-  MBV2_TICKET=$([ "$arm" = "-" ] || echo "$arm") timeout "$(left 60)" python3 scripts/plan_prefix_times.py --batch 1 \
+  MBV2_TICKET=$n timeout "$(left 60)" python3 scripts/plan_prefix_times.py --batch 1 \
     --kernels fuse=v51 --picks "$P" --rounds 3 --json "/tmp/prefix/prefix_$n.json" > "/tmp/prefix/prefix_$n.log" 2>&1
   echo "[prefix $n rc=$? $(( $(date +%s) - t0 ))s] $(tail -1 "/tmp/prefix/prefix_$n.log")"
 done
