@@ -394,9 +394,9 @@ def _i64(v: int) -> np.int64:
 _MODULE_CACHE: dict[str, tuple[dict[str, Any], str]] = {}
 # The process-wide measuring options per device key of _MODULE_CACHE, as the first backend of this process ran with
 # them: MBV2_CARVEOUT (K.carveout_option; None: the driver's default) is an attribute of the loaded functions, and
-# MBV2_PDL_TRIGGER (K.pdl_trigger_option) and MBV2_STAGE (K.stage_option) say how their files were compiled. Every
-# backend of the process shares those functions (_MODULE_CACHE, and the fixed builds loaded by name into it), so a
-# backend with another value would change the first one's kernels too: it is refused.
+# MBV2_PDL_TRIGGER (K.pdl_trigger_option), MBV2_STAGE (K.stage_option) and MBV2_TICKET (K.ticket_option) say how
+# their files were compiled. Every backend of the process shares those functions (_MODULE_CACHE, and the fixed builds
+# loaded by name into it), so a backend with another value would change the first one's kernels too: it is refused.
 _PROCESS_OPTIONS: dict[str, dict[str, Any]] = {}
 
 
@@ -510,6 +510,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self.l2_persist = K.l2_persist_option()  # MBV2_L2_PERSIST (session 40): "off" or "head"; one per process
         self.l2_set_aside = 0  # bytes of the L2 set aside for persisting lines (MBV2_L2_PERSIST=head)
         self.b0split = K.b0split_option()  # MBV2_B0SPLIT (session 38): "0" or "1"; one per process
+        self.ticket = K.ticket_option()  # MBV2_TICKET (session 49): "acq_rel" or "sc"; one per process
         # fuse v45: the plan positions whose launches run on their early-trigger twins (_trigger_twins; None: every
         # launch that has one). Session 33: so that the hand-offs that gain can be kept alone (scripts/trigger_mask.py
         # picks them from prefix times; scripts/e2e_ab.py trig=)
@@ -608,6 +609,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
         self._fns, self.compiler = _MODULE_CACHE[key]
         mine = {K.CARVEOUT_ENV: self.carveout, K.PDL_TRIGGER_ENV: self.pdl_trigger, K.STAGE_ENV: self.stage}
         mine[K.L2_PERSIST_ENV] = self.l2_persist
+        mine[K.TICKET_ENV] = self.ticket  # (kernels/cblock.cu's builds: the whole file and the fixed ones, by name)
         first = _PROCESS_OPTIONS.setdefault(key, mine)
         for env, value in mine.items():
             if first[env] != value:
@@ -654,6 +656,7 @@ class CustomBackend(Block0Mixin, HalfMixin, Backend):
             "stage": self.stage,
             **({"l2_persist": self.l2_persist, "l2_set_aside": self.l2_set_aside} if self.l2_persist != "off" else {}),
             **({"b0split": self.b0split} if self.b0split != "0" else {}),
+            **({"ticket": self.ticket} if self.ticket != "acq_rel" else {}),
             **({"trigger_launches": sorted(self.trigger_launches)} if self.trigger_launches is not None else {}),
             **({"stage_launches": sorted(self.stage_launches)} if self.stage_launches is not None else {}),
             **({"flag_extra": list(self.flag_extra)} if self.flag_extra else {}),

@@ -14,6 +14,7 @@ import pytest
 
 from impls import _custom_kernels as K
 from mbv2.errors import InputError
+from tests.test_custom_host import fake_cupy  # noqa: F401  (the CuPy stand-in fixture)
 from tests.test_kernels_compile import SPEC_CASES
 from tests.test_pdl_trigger import defines_of_every_build
 
@@ -58,3 +59,16 @@ def test_the_7x7_builds_ticket_in_ptx(monkeypatch, value) -> None:
     n_add = len(re.findall(r"atom\.global\.add\.u32|atom\.global\.add\.s32|red\.global\.add", out.stdout))
     assert (n_gl, n_ar) == ((2, 0) if value == "sc" else (0, 1)), (n_gl, n_ar)
     assert (n_add >= 1) == (value == "sc")
+
+
+@pytest.mark.parametrize(("first", "second"), [("", "sc"), ("sc", ""), ("acq_rel", "sc")])
+def test_a_second_value_in_one_process_is_refused(fake_cupy, net, monkeypatch, first, second) -> None:  # noqa: F811
+    """The fixed builds are loaded by name, whatever their ticket: a backend with the other value is refused. info()
+    names the ticket only where it is not the default."""
+    monkeypatch.setenv(K.TICKET_ENV, first)
+    be = fake_cupy.CustomBackend()
+    be.prepare(net)
+    assert be.info().get("ticket", "acq_rel") == (first or "acq_rel")
+    monkeypatch.setenv(K.TICKET_ENV, second)
+    with pytest.raises(InputError, match="this process already runs the custom kernels with MBV2_TICKET"):
+        fake_cupy.CustomBackend().prepare(net)
