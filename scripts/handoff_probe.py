@@ -65,6 +65,15 @@ SRC = r"""
 #ifndef CLUSTER_SYNC
 #define CLUSTER_SYNC 0
 #endif
+// the exchanges on mbarriers (PUSH_MODES): CLUSTER_SYNC 5 / 7 / 8 / 9 run push_exchange's KIND 0 / 1 / 2 / 3
+#if CLUSTER_SYNC == 5
+#define PUSH_KIND 0
+#elif CLUSTER_SYNC >= 7 && CLUSTER_SYNC <= 9
+#define PUSH_KIND (CLUSTER_SYNC - 6)
+#endif
+// the parity-0 wait on an mbarrier with the given semantics ("" or ".acquire.cluster"), into a 0 / 1 register
+#define TRY_WAIT_PARITY0(SEM) \
+    "{ .reg .pred p; mbarrier.try_wait.parity" SEM ".shared::cta.b64 p, [%1], 0; selp.u32 %0, 1, 0, p; }\n"
 // session 49, CLUSTER_SYNC 5 (push): the exchange of a cluster reduce without a release fence. Every block sends
 // Q = NT / (CL - 1) words to each of its CL - 1 peers by st.async into the peer's shared memory, each completing its
 // bytes on the peer's mbarrier (initialised at entry, before a relaxed cluster arrive that the sender waits for before
@@ -160,17 +169,9 @@ __device__ __forceinline__ bool push_exchange(unsigned bar, unsigned recv, unsig
     unsigned done = 0;
     while (!done)
         if (KIND == 3)
-            asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], 0;"
-                         " selp.u32 %0, 1, 0, p; }\n"
-                         : "=r"(done)
-                         : "r"(bar)
-                         : "memory");
+            asm volatile(TRY_WAIT_PARITY0(".acquire.cluster") : "=r"(done) : "r"(bar) : "memory");
         else
-            asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0;"
-                         " selp.u32 %0, 1, 0, p; }\n"
-                         : "=r"(done)
-                         : "r"(bar)
-                         : "memory");
+            asm volatile(TRY_WAIT_PARITY0("") : "=r"(done) : "r"(bar) : "memory");
     if (KIND == 2 && tid == 0) {  // this block's copies have read their source before it may exit
         asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
         asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
@@ -195,9 +196,9 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
     const int tid = threadIdx.x, t = blockIdx.x / CPT, c = blockIdx.x % CPT;
     constexpr bool GRID_WAIT = MODE == 1 || MODE == 5, FLAGS = MODE >= 2 && MODE <= 4;
     if (MODE == 3) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#if CLUSTER_SYNC == 5 || CLUSTER_SYNC == 7 || CLUSTER_SYNC == 8 || CLUSTER_SYNC == 9
+#ifdef PUSH_KIND
     const unsigned push_base = (unsigned)__cvta_generic_to_shared(ws);
-    if (MODE != 4) push_init(push_base + PUSH_BAR_OFF, CLUSTER_SYNC == 9 ? cl_size() - 1u : 1u);
+    if (MODE != 4) push_init(push_base + PUSH_BAR_OFF, PUSH_KIND == 3 ? cl_size() - 1u : 1u);
 #endif
     // 1. the weights: nothing a previous launch writes
     for (int i = tid; i < pf4; i += blockDim.x) {
@@ -263,8 +264,8 @@ __device__ __forceinline__ void tile_step(const unsigned* x, unsigned* y, const 
         if (last_flag && tid == 0 && *reinterpret_cast<volatile int*>(cnt_out + t) != 0)
             atomicExch(const_cast<unsigned*>(epoch) + 1, 1u);  // the reset not seen by its own block: a failure
     }
-#elif CLUSTER_SYNC == 5 || CLUSTER_SYNC == 7 || CLUSTER_SYNC == 8 || CLUSTER_SYNC == 9
-    if (MODE != 4 && !push_exchange<CLUSTER_SYNC == 5 ? 0 : CLUSTER_SYNC - 6>(
+#elif defined(PUSH_KIND)
+    if (MODE != 4 && !push_exchange<PUSH_KIND>(
                          push_base + PUSH_BAR_OFF, push_base + PUSH_RECV_OFF, push_base + PUSH_SRC_OFF))
         atomicExch(const_cast<unsigned*>(epoch) + 1, 1u);  // a wrong word fails the chain's check
 #endif
